@@ -1,0 +1,55 @@
+# tenderbridge: `make run` runs the product locally, `make test` installs and runs every check.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install lint typecheck schemas test test-unit run demo stack-up stack-down stack-status bench quality clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+schemas: install
+	$(BIN)/python -m contracts.export
+
+## The whole suite: lint, types, schema drift, unit + integration + e2e tests (starts the local stack it needs).
+test: lint typecheck
+	$(BIN)/python -m contracts.export --check
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
+
+## Local stack without Docker: noida-db (Kafka + Elasticsearch wire protocols) and an SMTP sink, data in .data/
+stack-up: install
+	$(BIN)/python -m services.infra.stack up
+
+stack-down: install
+	$(BIN)/python -m services.infra.stack down
+
+stack-status: install
+	$(BIN)/python -m services.infra.stack status
+
+## Everything, in the foreground, with demo data: Ctrl-C stops what it started.
+run: install
+	$(BIN)/python -m services.devrun run
+
+## A bounded end-to-end run that exits with a JSON summary.
+demo: install
+	$(BIN)/python -m services.devrun demo
+
+clean:
+	rm -rf .data .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,27 @@
+"""The models exported as versioned JSON Schemas: ``<name>.v<schema_version>.json``."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from contracts.dead_letter import DeadLetter
+from contracts.notice import TenderNotice
+from contracts.notification import NotificationEvent
+from contracts.shortlist import Shortlist
+from contracts.supplier import SupplierProfile
+
+SCHEMAS: dict[str, type[BaseModel]] = {
+    "tender_notice": TenderNotice,
+    "supplier_profile": SupplierProfile,
+    "shortlist": Shortlist,
+    "notification_event": NotificationEvent,
+    "dead_letter": DeadLetter,
+}
+
+
+def schema_version(model: type[BaseModel]) -> int:
+    field = model.model_fields["schema_version"]
+    value = field.default
+    if not isinstance(value, int):
+        raise TypeError(f"{model.__name__}.schema_version must default to an int")
+    return value

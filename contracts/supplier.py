@@ -1,0 +1,97 @@
+"""SupplierProfile: what a supplier sells, where it may bid, and how it wants to be alerted.
+
+Topic ``suppliers.profiles`` (compacted), key ``supplier_id``; a deleted profile is a tombstone (null value).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AwareDatetime, EmailStr, Field, StringConstraints, field_validator
+
+from contracts.common import (
+    Classification,
+    CodeScheme,
+    CountryCode,
+    Model,
+    Money,
+    NonEmptyStr,
+    RegistrationLevel,
+)
+
+SupplierId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
+
+
+class AlertFrequency(StrEnum):
+    IMMEDIATE = "immediate"
+    DAILY_DIGEST = "daily_digest"
+
+
+class AlertPreferences(Model):
+    """Filters on top of matching: an empty list means "no restriction"."""
+
+    #: Codes (any level, any scheme) the supplier wants; a notice must share one (prefix match) when set.
+    codes: list[NonEmptyStr] = Field(default_factory=list)
+    #: Delivery/beneficiary countries the supplier serves.
+    countries: list[CountryCode] = Field(default_factory=list)
+    #: Buyer names or ids the supplier follows.
+    agencies: list[NonEmptyStr] = Field(default_factory=list)
+    #: Minimum estimated value, compared when the notice has a value in the same currency.
+    min_value: Money | None = None
+    frequency: AlertFrequency = AlertFrequency.IMMEDIATE
+    language: Literal["en", "zh-Hans"] = "en"
+    #: IANA time zone for deadlines in emails and the digest hour.
+    timezone: str = "UTC"
+    #: Local hour (0-23) at which the daily digest is sent.
+    digest_hour: int = Field(default=8, ge=0, le=23)
+    unsubscribed: bool = False
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+
+class PastAward(Model):
+    """A contract the supplier won: the strongest evidence of what it really delivers."""
+
+    agency: NonEmptyStr
+    description: str = ""
+    classification: Classification | None = None
+    date: date
+    value: Money | None = None
+
+
+class SupplierProfile(Model):
+    schema_version: Literal[1] = 1
+    supplier_id: SupplierId
+    #: Names by language tag (``{"en": "Ningbo Medical Co.", "zh-Hans": "宁波医疗有限公司"}``); at least one.
+    names: dict[str, NonEmptyStr] = Field(min_length=1)
+    country: CountryCode
+    emails: list[EmailStr] = Field(default_factory=list)
+    #: Declared UNSPSC / CPV codes (any level).
+    codes: list[Classification] = Field(default_factory=list)
+    keywords: list[NonEmptyStr] = Field(default_factory=list)
+    #: Descriptions by language tag (``en``, ``zh-Hans``).
+    description: dict[str, str] = Field(default_factory=dict)
+    #: ``ISO 9001``, ``ISO 14001``, ``WHO PQ``, ``CE``...
+    certifications: list[NonEmptyStr] = Field(default_factory=list)
+    registration_level: RegistrationLevel = RegistrationLevel.BASIC
+    max_contract_value: Money | None = None
+    past_awards: list[PastAward] = Field(default_factory=list)
+    preferences: AlertPreferences = Field(default_factory=AlertPreferences)
+    updated_at: AwareDatetime | None = None
+
+    @property
+    def display_name(self) -> str:
+        return self.names.get("en") or next(iter(self.names.values()))
+
+    def codes_of(self, scheme: CodeScheme) -> list[str]:
+        return [c.code for c in self.codes if c.scheme == scheme]

@@ -1,0 +1,52 @@
+"""Every Kafka topic: its default name, key, value model and retention. ``contracts/README.md`` mirrors this
+table and a test keeps them in step. Services take the actual names from settings so tests can isolate them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from contracts.dead_letter import DeadLetter
+from contracts.notice import TenderNotice
+from contracts.notification import NotificationEvent
+from contracts.shortlist import Shortlist
+from contracts.supplier import SupplierProfile
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    key: str
+    value: type[BaseModel]
+    #: ``delete`` with ``retention_ms``, or ``compact`` (latest value per key kept forever).
+    cleanup_policy: str
+    retention_ms: int | None
+    partitions: int = 3
+
+    def config(self) -> dict[str, str]:
+        out = {"cleanup.policy": self.cleanup_policy}
+        if self.retention_ms is not None:
+            out["retention.ms"] = str(self.retention_ms)
+        return out
+
+
+NOTICES = TopicSpec("tenders.notices", "notice_id", TenderNotice, "delete", 30 * DAY_MS)
+NOTICES_DLQ = TopicSpec("tenders.notices.dlq", "source record id", DeadLetter, "delete", 90 * DAY_MS, 1)
+PROFILES = TopicSpec("suppliers.profiles", "supplier_id", SupplierProfile, "compact", None)
+SHORTLISTS = TopicSpec("matches.shortlists", "notice_id", Shortlist, "delete", 30 * DAY_MS)
+SHORTLISTS_DLQ = TopicSpec("matches.shortlists.dlq", "notice_id", DeadLetter, "delete", 90 * DAY_MS, 1)
+NOTIFICATIONS = TopicSpec("notifications.events", "idempotency_key", NotificationEvent, "delete", 90 * DAY_MS)
+NOTIFICATIONS_DLQ = TopicSpec("notifications.dlq", "idempotency_key", DeadLetter, "delete", 365 * DAY_MS, 1)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    NOTICES,
+    NOTICES_DLQ,
+    PROFILES,
+    SHORTLISTS,
+    SHORTLISTS_DLQ,
+    NOTIFICATIONS,
+    NOTIFICATIONS_DLQ,
+)

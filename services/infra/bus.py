@@ -1,0 +1,130 @@
+"""Publishing events: the ``EventPublisher`` port, its Kafka adapter and its one in-memory fake.
+
+Producers use ``acks=all`` and retries with one request in flight, so a retried batch cannot overtake the next
+one and per-key order holds. Callers ``flush()`` before they commit a consumer offset or move a checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+from pydantic import BaseModel
+
+from contracts import DeadLetter
+from contracts.topics import TopicSpec
+
+log = logging.getLogger(__name__)
+
+
+class EventPublisher(Protocol):
+    def publish(self, topic: str, key: str, value: BaseModel | None) -> None:
+        """Queue one message; ``None`` publishes a tombstone (compacted topics)."""
+
+    def flush(self) -> None:
+        """Block until every queued message is acknowledged by the broker, or raise."""
+
+
+class KafkaPublisher:
+    def __init__(self, bootstrap_servers: str, client_id: str) -> None:
+        self._producer = KafkaProducer(
+            bootstrap_servers=bootstrap_servers.split(","),
+            client_id=client_id,
+            acks="all",
+            retries=10,
+            retry_backoff_ms=200,
+            max_in_flight_requests_per_connection=1,
+            linger_ms=5,
+            request_timeout_ms=30_000,
+        )
+        self._pending: list[Any] = []
+
+    def publish(self, topic: str, key: str, value: BaseModel | None) -> None:
+        payload = None if value is None else value.model_dump_json().encode()
+        self._pending.append(self._producer.send(topic, key=key.encode(), value=payload))
+
+    def flush(self) -> None:
+        self._producer.flush()
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.get(timeout=30)  # raises the broker's error if a send failed after its retries
+
+    def close(self) -> None:
+        self._producer.close(timeout=10)
+
+
+@dataclass
+class InMemoryPublisher:
+    """The fake for unit tests: records what was published and flushed."""
+
+    pending: list[tuple[str, str, BaseModel | None]] = field(default_factory=list)
+    published: list[tuple[str, str, BaseModel | None]] = field(default_factory=list)
+
+    def publish(self, topic: str, key: str, value: BaseModel | None) -> None:
+        self.pending.append((topic, key, value))
+
+    def flush(self) -> None:
+        self.published.extend(self.pending)
+        self.pending.clear()
+
+    def on(self, topic: str) -> list[BaseModel | None]:
+        return [value for t, _, value in self.published if t == topic]
+
+
+def ensure_topics(bootstrap_servers: str, topics: Iterable[tuple[str, TopicSpec]]) -> None:
+    """Create the missing topics with their spec's partitions and configuration."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","), client_id="tenderbridge-admin")
+    try:
+        existing = set(admin.list_topics())
+        new = [
+            NewTopic(name, spec.partitions, 1, topic_configs=spec.config())
+            for name, spec in topics
+            if name not in existing
+        ]
+        # Another service may create the same topic between our list and create.
+        if new:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics(new)
+    finally:
+        admin.close()
+
+
+def json_consumer(
+    bootstrap_servers: str, topics: list[str], group_id: str, client_id: str, **overrides: Any
+) -> KafkaConsumer:
+    """A consumer for at-least-once handling: no auto-commit; start from the earliest offset for a new group."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers.split(","),
+        "group_id": group_id,
+        "client_id": client_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_poll_records": 200,
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 3_000,
+    }
+    options.update(overrides)
+    return KafkaConsumer(*topics, **options)
+
+
+def dead_letter(
+    service: str, origin: str, reason: str, detail: str, payload: bytes | str, key: str | None = None, attempts: int = 1
+) -> DeadLetter:
+    text = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else payload
+    return DeadLetter(
+        service=service,
+        origin=origin,
+        reason=reason,
+        detail=detail,
+        key=key,
+        payload=text,
+        attempts=attempts,
+        occurred_at=datetime.now(UTC),
+    )

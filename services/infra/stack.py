@@ -1,0 +1,272 @@
+"""The local stack without Docker: noida-db for the Kafka and Elasticsearch wire protocols and an aiosmtpd SMTP
+sink writing a Maildir, all bound to 127.0.0.1 with their data under ``.data/``.
+
+    python -m services.infra.stack up       # start what is not already answering, wait until it answers
+    python -m services.infra.stack status
+    python -m services.infra.stack down     # stop exactly the processes this command started
+
+PIDs are recorded in ``.data/run/<name>.pid``; ``down`` signals only those. Ports come from
+``TB_STACK_KAFKA_PORT`` (29092), ``TB_STACK_ELASTICSEARCH_PORT`` (29200) and ``TB_STACK_SMTP_PORT`` (2525);
+the data directory from ``TB_DATA_DIR`` (``.data``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    data_dir: Path
+    kafka_port: int
+    elasticsearch_port: int
+    smtp_port: int
+    host: str = "127.0.0.1"
+
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        return cls(
+            data_dir=Path(os.environ.get("TB_DATA_DIR", ".data")).resolve(),
+            kafka_port=int(os.environ.get("TB_STACK_KAFKA_PORT", "29092")),
+            elasticsearch_port=int(os.environ.get("TB_STACK_ELASTICSEARCH_PORT", "29200")),
+            smtp_port=int(os.environ.get("TB_STACK_SMTP_PORT", "2525")),
+        )
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def elasticsearch_url(self) -> str:
+        return f"http://{self.host}:{self.elasticsearch_port}"
+
+    @property
+    def maildir(self) -> Path:
+        return self.data_dir / "maildir"
+
+    def env(self) -> dict[str, str]:
+        """The service settings that point at this stack."""
+        return {
+            "TB_KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+            "TB_ELASTICSEARCH_URL": self.elasticsearch_url,
+            "TB_SMTP_HOST": self.host,
+            "TB_SMTP_PORT": str(self.smtp_port),
+        }
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def elasticsearch_ready(cfg: StackConfig) -> bool:
+    try:
+        with urllib.request.urlopen(cfg.elasticsearch_url, timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def kafka_ready(cfg: StackConfig) -> bool:
+    if not _port_open(cfg.host, cfg.kafka_port):
+        return False
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=cfg.kafka_bootstrap, request_timeout_ms=3000)
+    except (KafkaError, OSError, ValueError):
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except (KafkaError, OSError):
+        return False
+    finally:
+        admin.close()
+
+
+def smtp_ready(cfg: StackConfig) -> bool:
+    try:
+        with socket.create_connection((cfg.host, cfg.smtp_port), timeout=1) as sock:
+            return sock.recv(3) == b"220"
+    except OSError:
+        return False
+
+
+_CHILDREN: list[subprocess.Popen[bytes]] = []
+
+
+def _pid_file(cfg: StackConfig, name: str) -> Path:
+    return cfg.data_dir / "run" / f"{name}.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def _noida_binary() -> str:
+    here = Path(sys.executable).parent / "noida-db"
+    found = str(here) if here.exists() else shutil.which("noida-db")
+    if not found:
+        raise SystemExit("noida-db is not installed: run `pip install -e .[dev]` (it pins noida-db)")
+    return found
+
+
+def _spawn(cfg: StackConfig, name: str, argv: list[str]) -> int:
+    (cfg.data_dir / "run").mkdir(parents=True, exist_ok=True)
+    (cfg.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    with open(cfg.data_dir / "logs" / f"{name}.log", "ab") as log:
+        proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    # Keep the handle: a collected Popen of a live child warns, and ``down`` reaps through waitpid.
+    _CHILDREN.append(proc)
+    _pid_file(cfg, name).write_text(str(proc.pid))
+    return proc.pid
+
+
+def _wait(what: str, check: object, cfg: StackConfig, timeout: float) -> None:
+    assert callable(check)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check(cfg):
+            return
+        time.sleep(0.3)
+    raise SystemExit(f"{what} did not answer within {timeout:.0f}s (see {cfg.data_dir / 'logs'})")
+
+
+def up(cfg: StackConfig, timeout: float = 60.0) -> list[str]:
+    """Start whatever does not answer yet; return the names started (an empty list means all were reused)."""
+    started: list[str] = []
+    if not (elasticsearch_ready(cfg) and _port_open(cfg.host, cfg.kafka_port)):
+        if _port_open(cfg.host, cfg.kafka_port) or _port_open(cfg.host, cfg.elasticsearch_port):
+            raise SystemExit(
+                f"port {cfg.kafka_port} or {cfg.elasticsearch_port} is taken by something that is not a working "
+                "Kafka + Elasticsearch; stop it or choose other ports (TB_STACK_*_PORT)"
+            )
+        (cfg.data_dir / "noida").mkdir(parents=True, exist_ok=True)
+        _spawn(
+            cfg,
+            "noida",
+            [
+                _noida_binary(),
+                "start",
+                "--data-dir",
+                str(cfg.data_dir / "noida"),
+                "--host",
+                cfg.host,
+                "--only",
+                "kafka,elasticsearch",
+                "--kafka-port",
+                str(cfg.kafka_port),
+                "--elasticsearch-port",
+                str(cfg.elasticsearch_port),
+            ],
+        )
+        started.append("noida")
+    if not smtp_ready(cfg):
+        for sub in ("tmp", "new", "cur"):
+            (cfg.maildir / sub).mkdir(parents=True, exist_ok=True)
+        _spawn(
+            cfg,
+            "smtp",
+            [
+                sys.executable,
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                f"{cfg.host}:{cfg.smtp_port}",
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+                str(cfg.maildir),
+            ],
+        )
+        started.append("smtp")
+    _wait("Elasticsearch", elasticsearch_ready, cfg, timeout)
+    _wait("Kafka", kafka_ready, cfg, timeout)
+    _wait("SMTP", smtp_ready, cfg, timeout)
+    return started
+
+
+def down(cfg: StackConfig, timeout: float = 20.0) -> list[str]:
+    """Stop the processes recorded in the PID files (and only those); return their names."""
+    stopped: list[str] = []
+    for name in ("smtp", "noida"):
+        pid_file = _pid_file(cfg, name)
+        if not pid_file.exists():
+            continue
+        pid = int(pid_file.read_text().strip() or 0)
+        if pid and _alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while _alive(pid) and time.monotonic() < deadline:
+                _reap(pid)
+                time.sleep(0.1)
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+            _reap(pid)
+            stopped.append(name)
+        pid_file.unlink(missing_ok=True)
+    return stopped
+
+
+def _reap(pid: int) -> None:
+    for proc in _CHILDREN:
+        if proc.pid == pid:
+            proc.poll()
+            return
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def status(cfg: StackConfig) -> dict[str, bool]:
+    return {
+        f"kafka {cfg.kafka_bootstrap}": kafka_ready(cfg),
+        f"elasticsearch {cfg.elasticsearch_url}": elasticsearch_ready(cfg),
+        f"smtp {cfg.host}:{cfg.smtp_port} -> {cfg.maildir}": smtp_ready(cfg),
+    }
+
+
+def main(argv: list[str]) -> int:
+    cfg = StackConfig.from_env()
+    command = argv[0] if argv else "status"
+    if command == "up":
+        started = up(cfg)
+        print(f"stack up ({', '.join(started) or 'all reused'}): data in {cfg.data_dir}")
+        for key, value in cfg.env().items():
+            print(f"  {key}={value}")
+        return 0
+    if command == "down":
+        stopped = down(cfg)
+        print(f"stack down: stopped {', '.join(stopped) or 'nothing (no PID files)'}")
+        return 0
+    if command == "status":
+        states = status(cfg)
+        for what, ok in states.items():
+            print(f"{'up  ' if ok else 'DOWN'} {what}")
+        return 0 if all(states.values()) else 1
+    print("usage: python -m services.infra.stack up|down|status", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
