@@ -1,0 +1,67 @@
+"""The code hierarchies every service reasons with.
+
+UNSPSC (https://www.unspsc.org/): 8 digits, two per level: segment ``42``, family ``4213``, class ``421322``,
+commodity ``42132203``. A code published at a higher level is padded with zeros (``42130000`` is the family
+``4213``); its *prefix* is the significant part.
+
+CPV 2008 (Regulation (EC) 213/2008): 8 digits (plus a check digit after a dash). Division ``33``, group
+``331``, class ``3314``, category ``33141``, then finer subdivisions; trailing zeros are padding the same way.
+"""
+
+from __future__ import annotations
+
+import re
+
+from contracts.common import CodeScheme
+
+UNSPSC_LEVELS = ("segment", "family", "class", "commodity")
+_DIGITS = re.compile(r"\D")
+
+
+def clean_digits(code: str) -> str:
+    return _DIGITS.sub("", code)
+
+
+def unspsc_prefix(code: str) -> str:
+    """Significant prefix of an 8-digit UNSPSC code: ``42130000`` -> ``4213``. Raises ValueError otherwise."""
+    if len(code) != 8 or not code.isdigit():
+        raise ValueError(f"UNSPSC codes have 8 digits, got {code!r}")
+    prefix = code
+    while len(prefix) > 2 and prefix.endswith("00"):
+        prefix = prefix[:-2]
+    return prefix
+
+
+def unspsc_level(code: str) -> str:
+    """``segment``, ``family``, ``class`` or ``commodity``."""
+    return UNSPSC_LEVELS[len(unspsc_prefix(code)) // 2 - 1]
+
+
+def cpv_prefix(code: str) -> str:
+    """Significant prefix of an 8-digit CPV code: ``33141000`` -> ``33141``; at least the 2-digit division."""
+    if len(code) != 8 or not code.isdigit():
+        raise ValueError(f"CPV codes have 8 digits before the check digit, got {code!r}")
+    prefix = code.rstrip("0")
+    return prefix if len(prefix) >= 2 else code[:2]
+
+
+def prefix(scheme: CodeScheme, code: str) -> str:
+    if scheme == CodeScheme.UNSPSC:
+        return unspsc_prefix(code)
+    if scheme == CodeScheme.CPV:
+        return cpv_prefix(code)
+    return code
+
+
+def ancestors(scheme: CodeScheme, code: str) -> list[str]:
+    """Prefixes from the top of the hierarchy down to the code itself.
+
+    UNSPSC ``42132203`` -> ``["42", "4213", "421322", "42132203"]``; CPV ``33141000`` ->
+    ``["33", "331", "3314", "33141"]``; other schemes -> ``[code]``.
+    """
+    p = prefix(scheme, code)
+    if scheme == CodeScheme.UNSPSC:
+        return [p[:n] for n in range(2, len(p) + 1, 2)]
+    if scheme == CodeScheme.CPV:
+        return [p[:n] for n in range(2, len(p) + 1)]
+    return [p]

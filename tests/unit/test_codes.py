@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import pytest
+
+from contracts import CodeScheme
+from contracts.codes import ancestors, cpv_prefix, unspsc_level, unspsc_prefix
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("code", "prefix", "level"),
+    [
+        ("42132203", "42132203", "commodity"),
+        ("42132200", "421322", "class"),
+        ("42130000", "4213", "family"),
+        ("42000000", "42", "segment"),
+        ("10000000", "10", "segment"),
+        ("43201000", "432010", "class"),
+    ],
+)
+def test_unspsc_prefix_and_level(code: str, prefix: str, level: str) -> None:
+    assert unspsc_prefix(code) == prefix
+    assert unspsc_level(code) == level
+
+
+@pytest.mark.parametrize("bad", ["4213220", "421322030", "4213220A", ""])
+def test_unspsc_rejects_malformed(bad: str) -> None:
+    with pytest.raises(ValueError, match="8 digits"):
+        unspsc_prefix(bad)
+
+
+def test_ancestors() -> None:
+    assert ancestors(CodeScheme.UNSPSC, "42132203") == ["42", "4213", "421322", "42132203"]
+    assert ancestors(CodeScheme.CPV, "33141000") == ["33", "331", "3314", "33141"]
+    assert cpv_prefix("30000000") == "30"
+    assert ancestors(CodeScheme.OTHER, "ABC") == ["ABC"]
