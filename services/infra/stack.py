@@ -216,17 +216,45 @@ def down(cfg: StackConfig, timeout: float = 20.0) -> list[str]:
             continue
         pid = int(pid_file.read_text().strip() or 0)
         if pid and _alive(pid):
-            os.kill(pid, signal.SIGTERM)
+            # Each process leads its own session (start_new_session), so signalling the group also stops the
+            # children a launcher script may have (the noida-db entry point runs the server binary as a child).
+            _signal_group(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
-            while _alive(pid) and time.monotonic() < deadline:
+            while _group_alive(pid) and time.monotonic() < deadline:
                 _reap(pid)
                 time.sleep(0.1)
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+            if _group_alive(pid):
+                _signal_group(pid, signal.SIGKILL)
             _reap(pid)
             stopped.append(name)
         pid_file.unlink(missing_ok=True)
     return stopped
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
+
+
+def _group_alive(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    _reap(pid)
+    return _alive(pid) or _group_has_members(pid)
+
+
+def _group_has_members(pgid: int) -> bool:
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # fields[0] is the state, fields[2] the process group id; zombies are gone for our purposes.
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
 
 
 def _reap(pid: int) -> None:
