@@ -1,0 +1,261 @@
+"""Run the whole product on one machine without Docker.
+
+    python -m services.devrun run    # `make run`: stack + three services + demo data, foreground, Ctrl-C stops
+    python -m services.devrun demo   # `make demo`: a bounded end-to-end run that prints a JSON summary
+
+The services run as child processes (``python -m services.<name> run``) with their settings passed through the
+environment, exactly as an operator would run them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import mailbox
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from email.message import Message
+from pathlib import Path
+
+from services.infra import stack
+
+SERVICES = {"matcher": 8000, "ingest": 8001, "notifier": 8002}
+DEV_ADMIN_KEY = "dev-admin-key-change-me"
+DEV_PUSH_KEY = "dev-push-key-change-me"
+DEV_UNSUBSCRIBE_SECRET = "dev-unsubscribe-secret-change-me"
+
+
+@dataclass
+class ServiceProcess:
+    """One service as a child process in its own session (so a kill reaches all of it)."""
+
+    name: str
+    env: Mapping[str, str]
+    log_path: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", f"services.{self.name}", "run"],
+                env={**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}")
+            if self.healthy():
+                return
+            time.sleep(0.3)
+        raise RuntimeError(f"{self.name} did not answer /healthz within {timeout:.0f}s; see {self.log_path}")
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 20) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, sig)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+
+    def kill(self) -> None:
+        """``kill -9``: no chance to flush or commit."""
+        self.stop(signal.SIGKILL)
+
+
+@dataclass
+class Pipeline:
+    """The three services wired to one stack, with settings isolated by ``run_id`` when asked."""
+
+    cfg: stack.StackConfig
+    work_dir: Path
+    run_id: str = ""
+    smtp_port: int | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        env = {
+            "TB_KAFKA_BOOTSTRAP_SERVERS": self.cfg.kafka_bootstrap,
+            "TB_ELASTICSEARCH_URL": self.cfg.elasticsearch_url,
+            "TB_MATCHER_ADMIN_API_KEY": DEV_ADMIN_KEY,
+            "TB_NOTIFIER_MATCHER_API_KEY": DEV_ADMIN_KEY,
+            "TB_NOTIFIER_MATCHER_URL": f"http://127.0.0.1:{SERVICES['matcher']}",
+            "TB_NOTIFIER_UNSUBSCRIBE_SECRET": DEV_UNSUBSCRIBE_SECRET,
+            "TB_NOTIFIER_SMTP_HOST": self.cfg.host,
+            "TB_NOTIFIER_SMTP_PORT": str(self.smtp_port or self.cfg.smtp_port),
+            "TB_INGEST_API_KEYS": DEV_PUSH_KEY,
+            "TB_INGEST_STATE_DIR": str(self.work_dir / "ingest-state"),
+            "TB_LOG_LEVEL": "INFO",
+        }
+        if self.run_id:
+            suffix = f".{self.run_id}"
+            for topic_field in (
+                "NOTICES",
+                "NOTICES_DLQ",
+                "PROFILES",
+                "SHORTLISTS",
+                "SHORTLISTS_DLQ",
+                "NOTIFICATIONS",
+                "NOTIFICATIONS_DLQ",
+            ):
+                from services.infra.settings import CommonSettings
+
+                default = CommonSettings.model_fields[f"topic_{topic_field.lower()}"].default
+                env[f"TB_TOPIC_{topic_field}"] = f"{default}{suffix}"
+            env["TB_MATCHER_INDEX_PREFIX"] = f"tb-{self.run_id}"
+            env["TB_NOTIFIER_INDEX_PREFIX"] = f"tb-{self.run_id}"
+            env["TB_MATCHER_GROUP_ID"] = f"matcher-{self.run_id}"
+            env["TB_NOTIFIER_GROUP_ID"] = f"notifier-{self.run_id}"
+        env.update(self.extra_env)
+        return env
+
+    def start(self, names: tuple[str, ...] = ("matcher", "notifier", "ingest")) -> None:
+        for name in names:
+            process = ServiceProcess(name, self.env(), self.work_dir / "logs" / f"{name}.log", SERVICES[name])
+            self.processes[name] = process
+            process.start()
+        for name in names:
+            self.processes[name].wait_healthy()
+
+    def stop(self) -> None:
+        for process in reversed(list(self.processes.values())):
+            process.stop()
+
+    def cli(self, service: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run a one-shot service command (``import-suppliers``, ``publish``) with the pipeline's settings."""
+        return subprocess.run(
+            [sys.executable, "-m", f"services.{service}", *args],
+            env={**os.environ, **self.env()},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+        )
+
+
+def maildir_messages(path: Path) -> Iterator[Message]:
+    if not (path / "new").exists():
+        return
+    box = mailbox.Maildir(path, create=False)
+    for key in box.iterkeys():
+        yield box[key]
+
+
+def _write_demo_data(out: Path, suppliers: int, notices: int) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.demo",
+            "write",
+            "--out",
+            str(out),
+            "--suppliers",
+            str(suppliers),
+            "--notices",
+            str(notices),
+        ],
+        check=True,
+    )
+
+
+def run() -> int:
+    cfg = stack.StackConfig.from_env()
+    print("starting the local stack (noida-db: Kafka + Elasticsearch; aiosmtpd: SMTP -> Maildir)...", flush=True)
+    started = stack.up(cfg)
+    pipeline = Pipeline(cfg, cfg.data_dir / "run-dev")
+    try:
+        pipeline.start()
+        demo = cfg.data_dir / "demo"
+        _write_demo_data(demo, suppliers=300, notices=200)
+        pipeline.cli("matcher", "import-suppliers", str(demo / "suppliers.jsonl"))
+        pipeline.cli("ingest", "publish", str(demo / "notices.jsonl"), "--source", "jsonl")
+        print(
+            "\ntenderbridge is running:\n"
+            f"  buyer API + docs   {pipeline.processes['matcher'].url}/docs   (admin key: {DEV_ADMIN_KEY})\n"
+            f"  ingest push API    {pipeline.processes['ingest'].url}/docs    (push key: {DEV_PUSH_KEY})\n"
+            f"  notifier           {pipeline.processes['notifier'].url}/healthz\n"
+            f"  emails (Maildir)   {cfg.maildir}/new\n"
+            f"  Kafka              {cfg.kafka_bootstrap}\n"
+            f"  Elasticsearch      {cfg.elasticsearch_url}\n"
+            "Ctrl-C stops everything this command started.",
+            flush=True,
+        )
+        stop = False
+
+        def _stop(signum: int, frame: object) -> None:
+            nonlocal stop
+            stop = True
+
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
+        while not stop:
+            for process in pipeline.processes.values():
+                if process.proc is not None and process.proc.poll() is not None:
+                    print(f"{process.name} exited ({process.proc.returncode}); see {process.log_path}", flush=True)
+                    stop = True
+            time.sleep(0.5)
+    finally:
+        print("\nstopping...", flush=True)
+        pipeline.stop()
+        if started:
+            stack.down(cfg)
+    return 0
+
+
+def demo() -> int:
+    from services.demorun import run_demo
+
+    return run_demo()
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "run"
+    if command == "run":
+        return run()
+    if command == "demo":
+        return demo()
+    print("usage: python -m services.devrun run|demo", file=sys.stderr)
+    return 2
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def dump(obj: object) -> str:
+    return json.dumps(obj, sort_keys=False)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
