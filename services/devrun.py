@@ -102,6 +102,8 @@ class Pipeline:
     smtp_port: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    #: HTTP port per service; tests and the demo pass free ones so they never collide with a `make run`.
+    ports: dict[str, int] = field(default_factory=lambda: dict(SERVICES))
 
     def env(self) -> dict[str, str]:
         env = {
@@ -109,7 +111,7 @@ class Pipeline:
             "TB_ELASTICSEARCH_URL": self.cfg.elasticsearch_url,
             "TB_MATCHER_ADMIN_API_KEY": DEV_ADMIN_KEY,
             "TB_NOTIFIER_MATCHER_API_KEY": DEV_ADMIN_KEY,
-            "TB_NOTIFIER_MATCHER_URL": f"http://127.0.0.1:{SERVICES['matcher']}",
+            "TB_NOTIFIER_MATCHER_URL": f"http://127.0.0.1:{self.ports['matcher']}",
             "TB_NOTIFIER_UNSUBSCRIBE_SECRET": DEV_UNSUBSCRIBE_SECRET,
             "TB_NOTIFIER_SMTP_HOST": self.cfg.host,
             "TB_NOTIFIER_SMTP_PORT": str(self.smtp_port or self.cfg.smtp_port),
@@ -117,6 +119,9 @@ class Pipeline:
             "TB_INGEST_STATE_DIR": str(self.work_dir / "ingest-state"),
             "TB_LOG_LEVEL": "INFO",
         }
+        for name, port in self.ports.items():
+            env[f"TB_{name.upper()}_HTTP_PORT"] = str(port)
+        env["TB_NOTIFIER_PUBLIC_URL"] = f"http://127.0.0.1:{self.ports['notifier']}"
         if self.run_id:
             suffix = f".{self.run_id}"
             for topic_field in (
@@ -136,12 +141,15 @@ class Pipeline:
             env["TB_NOTIFIER_INDEX_PREFIX"] = f"tb-{self.run_id}"
             env["TB_MATCHER_GROUP_ID"] = f"matcher-{self.run_id}"
             env["TB_NOTIFIER_GROUP_ID"] = f"notifier-{self.run_id}"
+            # The names the services' settings use (``matcher_consumer_group``, ``notifier_consumer_group``).
+            env["TB_MATCHER_CONSUMER_GROUP"] = f"matcher-{self.run_id}"
+            env["TB_NOTIFIER_CONSUMER_GROUP"] = f"notifier-{self.run_id}"
         env.update(self.extra_env)
         return env
 
     def start(self, names: tuple[str, ...] = ("matcher", "notifier", "ingest")) -> None:
         for name in names:
-            process = ServiceProcess(name, self.env(), self.work_dir / "logs" / f"{name}.log", SERVICES[name])
+            process = ServiceProcess(name, self.env(), self.work_dir / "logs" / f"{name}.log", self.ports[name])
             self.processes[name] = process
             process.start()
         for name in names:
