@@ -1,0 +1,39 @@
+"""What a mapper returns: a ``TenderNotice`` or a ``Rejection`` that says why the record is not one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from contracts import TenderNotice
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A record that cannot become a notice. It goes to the dead-letter topic whole, with the reason."""
+
+    #: Machine-readable reason code (``invalid_json``, ``no_title``, ``not_a_notice``...).
+    reason: str
+    #: Human-readable explanation.
+    detail: str
+    #: The raw record as text.
+    payload: str
+    #: The record's id in its source, when one could be read.
+    key: str | None = None
+
+
+Outcome = TenderNotice | Rejection
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a mapper needs besides the record: the source name and reference lists supplied by the operator."""
+
+    #: ``notice.source`` for the records of this source (``ted``, ``ungm``, ``csv-undp``); OCDS mappers derive
+    #: ``ocds-<publisher>`` from the ocid prefix when this is ``ocds``.
+    source: str
+    #: Official CPV check digits (8 digits -> check digit) when the CPV list is available; the algorithm
+    #: derived from that list is used for codes it does not hold.
+    cpv_check_digits: Mapping[str, str] = field(default_factory=dict)
+    #: Detect the language of notices that do not state one (langdetect, seeded).
+    detect_language: bool = True

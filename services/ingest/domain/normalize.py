@@ -1,0 +1,376 @@
+"""Normalization shared by every mapper: text, instants, codes, currencies, countries, languages, content hash.
+
+Pure functions; a finding that does not make a record unusable becomes a warning on the notice instead of an
+error, so nothing a buyer published is silently altered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from contracts import Classification, CodeScheme, NoticeStatus, TenderNotice
+from contracts.codes import unspsc_level
+from services.ingest.domain.model import Context, Outcome, Rejection
+
+# --------------------------------------------------------------------------------------------------- text
+
+_TAG = re.compile(r"<[^>]*>")
+_SPACE = re.compile(r"\s+")
+_BLOCK_TAG = re.compile(r"(?i)<\s*(br|/p|/div|/li|/h[1-6]|/tr)\b[^>]*>")
+
+
+def clean_text(value: object) -> str:
+    """Text with HTML tags removed, entities decoded and whitespace collapsed; non-strings become ``""``."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value) if isinstance(value, int | float) else ""
+    if "<" in text:
+        text = _TAG.sub(" ", _BLOCK_TAG.sub(" ", text))
+    if "&" in text:
+        text = html.unescape(text)
+        if "<" in text:  # entities that encoded markup (``&lt;p&gt;``)
+            text = _TAG.sub(" ", text)
+    return _SPACE.sub(" ", text).strip()
+
+
+# ----------------------------------------------------------------------------------------------- instants
+
+_INSTANT = re.compile(
+    r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})"
+    r"(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
+    r"\s*(Z|z|[+-]\d{2}:?\d{2}|[+-]\d{2})?\s*$"
+)
+
+
+def _offset(text: str | None) -> timezone | None:
+    if text is None:
+        return None
+    if text in ("Z", "z"):
+        return UTC
+    sign = -1 if text[0] == "-" else 1
+    digits = text[1:].replace(":", "")
+    hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
+    if hours > 14 or minutes > 59:
+        raise ValueError(f"utc offset out of range: {text}")
+    return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
+def format_offset(tz: timezone | None) -> str | None:
+    if tz is None:
+        return None
+    delta = tz.utcoffset(None)
+    total = int(delta.total_seconds()) // 60
+    sign = "-" if total < 0 else "+"
+    total = abs(total)
+    return f"{sign}{total // 60:02d}:{total % 60:02d}"
+
+
+def parse_instant(value: object, *, end_of_day: bool = False) -> tuple[datetime, str | None]:
+    """An ISO 8601 date or date-time as ``(instant in UTC, original offset like "+04:30" or None)``.
+
+    A date without a time (TED's ``2026-08-18Z``) means the whole day: ``end_of_day`` picks 23:59:59 (deadlines)
+    instead of 00:00. A value without a zone is read as UTC and its offset reported as ``None``, so the caller
+    can warn. Raises ValueError for anything else.
+    """
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC), None
+        return value.astimezone(UTC), format_offset(timezone(value.utcoffset() or timedelta(0)))
+    if not isinstance(value, str):
+        raise ValueError(f"not a date: {value!r}")
+    m = _INSTANT.match(value)
+    if m is None:
+        raise ValueError(f"not an ISO 8601 date: {value!r}")
+    year, month, day, hour, minute, second, fraction, zone = m.groups()
+    tz = _offset(zone)
+    if hour is None:
+        h, mi, s, us = (23, 59, 59, 0) if end_of_day else (0, 0, 0, 0)
+    else:
+        h, mi, s = int(hour), int(minute), int(second or 0)
+        us = int((fraction or "0")[:6].ljust(6, "0"))
+        if h == 24 and mi == 0 and s == 0:  # ISO 8601 allows 24:00 for the end of a day
+            h, mi, s, us = 23, 59, 59, 999999
+    local = datetime(int(year), int(month), int(day), h, mi, s, us, tzinfo=tz or UTC)
+    return local.astimezone(UTC), format_offset(tz)
+
+
+def set_instant(out: dict[str, Any], field: str, value: object, warnings: list[str], *, end_of_day: bool) -> None:
+    """Put ``<field>_at`` and ``<field>_utc_offset`` into ``out`` from a raw value; bad values become warnings."""
+    if value is None or value == "":
+        return
+    try:
+        instant, offset = parse_instant(value, end_of_day=end_of_day)
+    except (ValueError, OverflowError) as exc:
+        warnings.append(f"{field} ignored: {exc}")
+        return
+    if offset is None:
+        warnings.append(f"{field} has no time zone; read as UTC")
+    out[f"{field}_at"] = instant
+    out[f"{field}_utc_offset"] = offset
+
+
+# -------------------------------------------------------------------------------------------------- codes
+
+#: CPV check digit weights: derived from the official CPV 2008 list (Regulation (EC) 213/2008,
+#: ../shared/data/cpv/cpv2008-en.csv): the check digit is sum(weight * digit) mod 10 with weights 3, 7, 1
+#: repeating. It agrees with 94% of the published codes; the rest carry check digits inherited from CPV 2003
+#: renumbering, so when the operator supplies the official list (``TB_INGEST_CPV_LIST_PATH``) it wins.
+_CPV_WEIGHTS = (3, 7, 1, 3, 7, 1, 3, 7)
+_CPV = re.compile(r"^\s*(\d{8})\s*(?:-\s*(\d))?\s*$")
+
+
+def cpv_check_digit(code: str) -> str:
+    """The computed check digit of an 8-digit CPV code."""
+    return str(sum(int(d) * w for d, w in zip(code, _CPV_WEIGHTS, strict=True)) % 10)
+
+
+def expected_cpv_check_digit(code: str, official: Mapping[str, str]) -> str:
+    return official.get(code) or cpv_check_digit(code)
+
+
+_UNSPSC_SCHEMES = {"UNSPSC", "UNSPSC-CO", "UNSPSC_CO", "UNSPSC CODE", "CCE-UNSPSC", "UNSPSC-UNGM"}
+_CPV_SCHEMES = {"CPV", "CPV2008", "CPV 2008", "CPV-2008", "EU-CPV", "CPVS"}
+
+
+def scheme_of(name: str) -> CodeScheme:
+    key = name.strip().upper()
+    if key in _UNSPSC_SCHEMES or key.startswith("UNSPSC"):
+        return CodeScheme.UNSPSC
+    if key in _CPV_SCHEMES:
+        return CodeScheme.CPV
+    return CodeScheme.OTHER
+
+
+def classification(
+    scheme_name: object, code: object, description: object, ctx: Context, warnings: list[str]
+) -> Classification | None:
+    """A normalized ``Classification``; a code that cannot be read is kept as OTHER with a warning, never lost."""
+    raw_code = clean_text(code)
+    if not raw_code:
+        return None
+    raw_scheme = clean_text(scheme_name) or "UNKNOWN"
+    desc = clean_text(description) or None
+    scheme = scheme_of(raw_scheme)
+    if scheme == CodeScheme.UNSPSC:
+        digits = raw_code.replace(" ", "").replace("-", "")
+        if len(digits) in (2, 4, 6) and digits.isdigit():  # published at a higher level, unpadded
+            digits = digits.ljust(8, "0")
+        if len(digits) == 8 and digits.isdigit() and digits[:2] != "00":
+            unspsc_level(digits)  # always succeeds here; documents that the level is derivable
+            return Classification(scheme=scheme, code=digits, description=desc)
+        warnings.append(f"unspsc code {raw_code!r} is not 8 digits; kept as {raw_scheme}")
+        return Classification(scheme=CodeScheme.OTHER, code=raw_code, description=desc, scheme_name=raw_scheme)
+    if scheme == CodeScheme.CPV:
+        m = _CPV.match(raw_code)
+        if m is None:
+            warnings.append(f"cpv code {raw_code!r} is not 8 digits with an optional check digit; kept as {raw_scheme}")
+            return Classification(scheme=CodeScheme.OTHER, code=raw_code, description=desc, scheme_name=raw_scheme)
+        digits, check = m.group(1), m.group(2)
+        if check is not None:
+            expected = expected_cpv_check_digit(digits, ctx.cpv_check_digits)
+            if check != expected:
+                warnings.append(f"cpv check digit wrong for {digits}-{check} (expected {expected})")
+        return Classification(scheme=scheme, code=digits, description=desc, check_digit=check)
+    return Classification(scheme=CodeScheme.OTHER, code=raw_code, description=desc, scheme_name=raw_scheme)
+
+
+def dedupe_classifications(codes: Iterable[Classification]) -> list[Classification]:
+    seen: dict[tuple[str, str, str | None], Classification] = {}
+    for c in codes:
+        seen.setdefault((c.scheme, c.code, c.scheme_name), c)
+    return list(seen.values())
+
+
+# -------------------------------------------------------------------------------------------- currencies
+
+#: ISO 4217 active codes (https://www.iso.org/iso-4217-currency-codes.html), list one of 2024.
+CURRENCIES = frozenset(
+    " ".join(
+        (
+            "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD",
+            "CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP",
+            "GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW",
+            "KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN",
+            "NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL",
+            "SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES",
+            "VND VUV WST XAF XAG XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XUA YER ZAR ZMW ZWG ZWL",
+        )
+    ).split()
+)
+
+
+def money(amount: object, currency: object, field: str, warnings: list[str]) -> dict[str, Any] | None:
+    """``{"amount", "currency"}`` or None; an unknown currency or unreadable amount is a warning."""
+    if amount is None or amount == "":
+        return None
+    try:
+        value = float(str(amount).replace(",", "").strip()) if isinstance(amount, str) else float(amount)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        warnings.append(f"{field} amount {amount!r} is not a number; ignored")
+        return None
+    if value != value or value < 0 or value in (float("inf"), float("-inf")):
+        warnings.append(f"{field} amount {amount!r} is not a non-negative number; ignored")
+        return None
+    code = clean_text(currency).upper()
+    if not code:
+        warnings.append(f"{field} has no currency; ignored")
+        return None
+    if code not in CURRENCIES:
+        warnings.append(f"{field} currency {code!r} is not an ISO 4217 code; ignored")
+        return None
+    return {"amount": value, "currency": code}
+
+
+# --------------------------------------------------------------------------------------------- countries
+
+#: ISO 3166-1 alpha-3 -> alpha-2 for the countries TED and UNGM publish most (EU/EEA, candidates, UN hubs).
+_ALPHA3 = {
+    "AUT": "AT", "BEL": "BE", "BGR": "BG", "HRV": "HR", "CYP": "CY", "CZE": "CZ", "DNK": "DK", "EST": "EE",
+    "FIN": "FI", "FRA": "FR", "DEU": "DE", "GRC": "GR", "HUN": "HU", "IRL": "IE", "ITA": "IT", "LVA": "LV",
+    "LTU": "LT", "LUX": "LU", "MLT": "MT", "NLD": "NL", "POL": "PL", "PRT": "PT", "ROU": "RO", "SVK": "SK",
+    "SVN": "SI", "ESP": "ES", "SWE": "SE", "NOR": "NO", "ISL": "IS", "LIE": "LI", "CHE": "CH", "GBR": "GB",
+    "ALB": "AL", "MKD": "MK", "MNE": "ME", "SRB": "RS", "BIH": "BA", "TUR": "TR", "UKR": "UA", "MDA": "MD",
+    "GEO": "GE", "ARM": "AM", "USA": "US", "CAN": "CA", "AFG": "AF", "CHN": "CN", "COL": "CO", "PRY": "PY",
+    "UGA": "UG", "TWN": "TW", "KEN": "KE", "ETH": "ET", "IND": "IN", "PAK": "PK", "BGD": "BD", "NGA": "NG",
+}  # fmt: skip
+#: Country names as the sample portals write them (English and local) -> alpha-2.
+_NAMES = {
+    "afghanistan": "AF", "armenia": "AM", "colombia": "CO", "moldova": "MD", "republic of moldova": "MD",
+    "paraguay": "PY", "ukraine": "UA", "украина": "UA", "україна": "UA", "uganda": "UG", "taiwan": "TW",
+    "united kingdom": "GB", "china": "CN", "kenya": "KE", "ethiopia": "ET", "india": "IN", "pakistan": "PK",
+    "bangladesh": "BD", "nigeria": "NG", "germany": "DE", "france": "FR", "norway": "NO", "poland": "PL",
+    "greece": "GR", "czechia": "CZ", "czech republic": "CZ", "united states": "US", "somalia": "SO",
+    "sudan": "SD", "south sudan": "SS", "yemen": "YE", "syria": "SY", "iraq": "IQ", "lebanon": "LB",
+    "jordan": "JO", "myanmar": "MM", "haiti": "HT", "denmark": "DK", "switzerland": "CH", "italy": "IT",
+}  # fmt: skip
+
+
+def country(value: object) -> str | None:
+    """ISO 3166-1 alpha-2 from an alpha-2, alpha-3 or a known name; None when it cannot be told."""
+    text = clean_text(value)
+    if not text:
+        return None
+    upper = text.upper()
+    if len(upper) == 2 and upper.isalpha() and upper.isascii():
+        return upper
+    if len(upper) == 3 and upper in _ALPHA3:
+        return _ALPHA3[upper]
+    return _NAMES.get(text.lower())
+
+
+# --------------------------------------------------------------------------------------------- languages
+
+_LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+#: ISO 639-2/B (TED's keys) -> ISO 639-1.
+ISO639_3 = {
+    "bul": "bg", "ces": "cs", "cze": "cs", "dan": "da", "deu": "de", "ger": "de", "ell": "el", "gre": "el",
+    "eng": "en", "spa": "es", "est": "et", "fin": "fi", "fra": "fr", "fre": "fr", "gle": "ga", "hrv": "hr",
+    "hun": "hu", "ita": "it", "lav": "lv", "lit": "lt", "mlt": "mt", "nld": "nl", "dut": "nl", "pol": "pl",
+    "por": "pt", "ron": "ro", "rum": "ro", "slk": "sk", "slo": "sk", "slv": "sl", "swe": "sv", "nor": "no",
+    "isl": "is",
+}  # fmt: skip
+
+
+def language_tag(value: object) -> str | None:
+    """A BCP 47 tag (``en``, ``en-GB``, ``zh-Hans``) from what a source says, or None if it is not one."""
+    text = clean_text(value).replace("_", "-")
+    if not text:
+        return None
+    primary, _, rest = text.partition("-")
+    primary = primary.lower()
+    primary = ISO639_3.get(primary, primary)
+    tag = f"{primary}-{rest}" if rest else primary
+    return tag if _LANG.match(tag) else None
+
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def language_probabilities(text: str) -> dict[str, float]:
+    """Candidate languages of ``text`` with their probabilities (langdetect with a fixed seed, so the same text
+    always gives the same answer); Chinese is reported as ``zh`` whatever the script."""
+    if len(text) < 8:
+        return {}
+    if len(_CJK.findall(text)) * 3 > len(text):
+        return {"zh": 1.0}
+    from langdetect import DetectorFactory, LangDetectException, detect_langs
+
+    DetectorFactory.seed = 0
+    try:
+        found = detect_langs(text)
+    except LangDetectException:
+        return {}
+    out: dict[str, float] = {}
+    for candidate in found:
+        lang = "zh" if str(candidate.lang).startswith("zh") else str(candidate.lang)
+        out[lang] = out.get(lang, 0.0) + float(candidate.prob)
+    return out
+
+
+def detect_language(text: str) -> str | None:
+    """The most probable language of ``text``, or None when it cannot be told."""
+    probabilities = language_probabilities(text)
+    if not probabilities:
+        return None
+    best = max(probabilities, key=lambda k: probabilities[k])
+    return best if _LANG.match(best) else None
+
+
+# ------------------------------------------------------------------------------------------ hash, finish
+
+#: Fields that describe a version rather than the notice's content.
+_NOT_CONTENT = {"version", "status", "content_hash", "changes", "warnings", "received_at", "schema_version"}
+
+
+def content_hash(notice: TenderNotice) -> str:
+    """SHA-256 over the normalized content (sorted-key JSON), plus whether the notice is cancelled."""
+    content = notice.model_dump(exclude=_NOT_CONTENT)
+    content["cancelled"] = notice.status == NoticeStatus.CANCELLED
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def raw_text(raw: object) -> str:
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", errors="replace")
+    try:
+        return orjson.dumps(raw, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return repr(raw)
+
+
+def finish(fields: dict[str, Any], warnings: list[str], ctx: Context, raw: object) -> Outcome:
+    """Validate mapped fields into a ``TenderNotice`` (with language and content hash), or reject with reasons."""
+    source_id = clean_text(fields.get("source_id"))
+    source = fields.get("source") or ctx.source
+    if not source_id:
+        return Rejection("no_source_id", "the record has no identifier", raw_text(raw))
+    if not fields.get("title"):
+        return Rejection("no_title", f"record {source_id} has no title", raw_text(raw), source_id)
+    buyer = fields.get("buyer")
+    if not buyer or not buyer.get("name"):
+        return Rejection("no_buyer", f"record {source_id} has no buyer name", raw_text(raw), source_id)
+    fields["source"] = source
+    fields["source_id"] = source_id
+    fields["notice_id"] = f"{source}:{source_id}"
+    if not fields.get("language") and ctx.detect_language:
+        detected = detect_language(f"{fields['title']} {fields.get('description', '')}")
+        if detected:
+            fields["language"] = detected
+    if warnings:
+        fields["warnings"] = list(dict.fromkeys(warnings))
+    try:
+        notice = TenderNotice.model_validate(fields)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+        return Rejection("invalid_notice", f"record {source_id}: {problems}", raw_text(raw), source_id)
+    return notice.model_copy(update={"content_hash": content_hash(notice)})

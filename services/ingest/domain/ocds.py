@@ -1,0 +1,405 @@
+"""OCDS (https://standard.open-contracting.org/latest/en/) releases, release packages, record packages, JSON Lines.
+
+Accepts OCDS 1.0 and 1.1 and the non-standard shapes real publishers emit: records with ``compiledRelease``, with
+only a ``versionedRelease`` (every field a list of ``{releaseID, releaseDate, releaseTag, value}``), or with only
+``releases`` (merged here, later releases winning); tags as a string instead of a list; identifiers as numbers.
+A release becomes a notice when one of its tags speaks of a tender (``tender``, ``tenderUpdate``,
+``tenderAmendment``, ``tenderCancellation``) or of planning (``planning``: a prior information notice);
+award-, contract- and implementation-only releases are not notices and are rejected as ``not_a_notice``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from contracts import NoticeStatus, NoticeType, ProcurementMethod
+from services.ingest.domain.model import Context, Outcome, Rejection
+from services.ingest.domain.normalize import (
+    classification,
+    clean_text,
+    country,
+    dedupe_classifications,
+    finish,
+    language_tag,
+    money,
+    raw_text,
+    set_instant,
+)
+
+_OCID_PREFIX = re.compile(r"^(ocds-[a-z0-9]{6})-", re.IGNORECASE)
+_METHODS = {m.value for m in ProcurementMethod}
+
+
+def decode(data: bytes) -> tuple[Any, list[str]]:
+    """Parse JSON bytes; a document that is not UTF-8 is read as Windows-1252 with a warning.
+
+    JSON Lines (one release or package per line) come back as a list. Raises ValueError if nothing parses.
+    """
+    warnings: list[str] = []
+    try:
+        return orjson.loads(data), warnings
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")
+        warnings.append("document is not UTF-8; decoded as Windows-1252")
+    try:
+        return json.loads(text), warnings
+    except json.JSONDecodeError as first_error:
+        lines = [line for line in text.splitlines() if line.strip()]
+        if len(lines) > 1:
+            try:
+                return [json.loads(line) for line in lines], warnings
+            except json.JSONDecodeError:
+                pass
+        raise ValueError(f"not JSON: {first_error}") from first_error
+
+
+def next_page(doc: Any) -> str | None:
+    """The OCDS API pagination link (``links.next``) of a package, if any."""
+    if isinstance(doc, dict) and isinstance(doc.get("links"), dict):
+        nxt = doc["links"].get("next")
+        return nxt if isinstance(nxt, str) and nxt else None
+    return None
+
+
+def _is_versioned_value(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(v, dict) and "value" in v and ("releaseID" in v or "releaseDate" in v) for v in value)
+    )
+
+
+def collapse_versioned(value: Any) -> Any:
+    """A versioned release (every field a history list) reduced to the latest value of each field."""
+    if _is_versioned_value(value):
+        latest = max(value, key=lambda v: str(v.get("releaseDate") or ""))
+        return collapse_versioned(latest["value"])
+    if isinstance(value, dict):
+        return {k: collapse_versioned(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [collapse_versioned(v) for v in value]
+    return value
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        if value is None:  # OCDS merging: null removes the field
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def merge_releases(releases: list[Any]) -> dict[str, Any]:
+    """A compiled release from a record's releases (dates ascending, later fields win; arrays replaced whole)."""
+    full = [r for r in releases if isinstance(r, dict)]
+    full.sort(key=lambda r: str(r.get("date") or ""))
+    compiled: dict[str, Any] = {}
+    for release in full:
+        compiled = _merge(compiled, release)
+    tags: list[str] = []
+    for release in full:
+        tags.extend(_tags(release))
+    compiled["tag"] = list(dict.fromkeys(tags)) or ["compiled"]
+    return compiled
+
+
+def releases_of(doc: Any, extra_warnings: list[str]) -> Iterator[tuple[dict[str, Any] | None, Any, str]]:
+    """``(release, raw, why-not)`` for every release in any OCDS shape; release is None with a reason when the
+    entry cannot be read as one."""
+    if isinstance(doc, list):
+        for entry in doc:
+            if isinstance(entry, dict) and ("releases" in entry or "records" in entry) and "ocid" not in entry:
+                yield from releases_of(entry, extra_warnings)
+            else:
+                yield from releases_of_entry(entry)
+        return
+    if not isinstance(doc, dict):
+        yield None, doc, "not a JSON object"
+        return
+    if "records" in doc:
+        records = doc["records"]
+        if not isinstance(records, list):
+            yield None, doc, "'records' is not an array"
+            return
+        for record in records:
+            yield _record(record)
+        return
+    if "releases" in doc and ("ocid" not in doc or "compiledRelease" in doc or "versionedRelease" in doc):
+        if "ocid" in doc:  # a single record
+            yield _record(doc)
+            return
+        releases = doc["releases"]
+        if not isinstance(releases, list):
+            yield None, doc, "'releases' is not an array"
+            return
+        for entry in releases:
+            yield from releases_of_entry(entry)
+        return
+    if "compiledRelease" in doc or "versionedRelease" in doc:
+        yield _record(doc)
+        return
+    yield from releases_of_entry(doc)
+
+
+def releases_of_entry(entry: Any) -> Iterator[tuple[dict[str, Any] | None, Any, str]]:
+    if not isinstance(entry, dict):
+        yield None, entry, "release is not a JSON object"
+    elif "ocid" not in entry and "tag" not in entry and "tender" not in entry:
+        yield None, entry, "neither an OCDS release (ocid, tag, tender) nor a package"
+    else:
+        yield entry, entry, ""
+
+
+def _record(record: Any) -> tuple[dict[str, Any] | None, Any, str]:
+    if not isinstance(record, dict):
+        return None, record, "record is not a JSON object"
+    compiled = record.get("compiledRelease")
+    if isinstance(compiled, dict):
+        compiled = collapse_versioned(compiled)
+        compiled.setdefault("ocid", record.get("ocid"))
+        if compiled.get("tag") in (None, [], ["compiled"], "compiled"):
+            # compiledRelease carries only ``compiled``; the record's releases say what kinds of release it holds
+            kinds = [t for r in record.get("releases") or [] if isinstance(r, dict) for t in _tags(r)]
+            compiled["tag"] = list(dict.fromkeys(kinds)) or ["compiled"]
+        return compiled, record, ""
+    versioned = record.get("versionedRelease")
+    if isinstance(versioned, dict):
+        release = collapse_versioned(versioned)
+        release.setdefault("ocid", record.get("ocid"))
+        release["tag"] = _versioned_tags(versioned) or ["compiled"]
+        return release, record, ""
+    releases = record.get("releases")
+    if isinstance(releases, list) and any(isinstance(r, dict) and ("tender" in r or "tag" in r) for r in releases):
+        merged = merge_releases(releases)
+        merged.setdefault("ocid", record.get("ocid"))
+        return merged, record, ""
+    return None, record, "record has neither compiledRelease, versionedRelease nor embedded releases"
+
+
+def _versioned_tags(versioned: dict[str, Any]) -> list[str]:
+    tags: list[str] = []
+    for value in versioned.values():
+        if _is_versioned_value(value):
+            for v in value:
+                tag = v.get("releaseTag")
+                tags.extend(tag if isinstance(tag, list) else [tag] if isinstance(tag, str) else [])
+    return list(dict.fromkeys(t for t in tags if isinstance(t, str)))
+
+
+def _tags(release: dict[str, Any]) -> list[str]:
+    tag = release.get("tag")
+    if isinstance(tag, str):
+        return [tag]
+    if isinstance(tag, list):
+        return [t for t in tag if isinstance(t, str)]
+    return []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _source_for(ocid: str, ctx: Context) -> str:
+    if ctx.source != "ocds":
+        return ctx.source
+    m = _OCID_PREFIX.match(ocid)
+    return m.group(1).lower() if m else "ocds"
+
+
+def _buyer(release: dict[str, Any], tender: dict[str, Any]) -> dict[str, Any] | None:
+    parties = [p for p in _list(release.get("parties")) if isinstance(p, dict)]
+    buyer = _dict(release.get("buyer")) or _dict(tender.get("procuringEntity"))
+    party = None
+    buyer_id = clean_text(buyer.get("id")) or None
+    for p in parties:
+        roles = _list(p.get("roles"))
+        if (buyer_id and clean_text(p.get("id")) == buyer_id) or (not buyer and "buyer" in roles):
+            party = p
+            break
+    source = buyer or _dict(party)
+    name = clean_text(source.get("name")) or clean_text(_dict(source.get("identifier")).get("legalName"))
+    if not name and party:
+        name = clean_text(party.get("name"))
+    if not name:
+        return None
+    address = _dict(_dict(party).get("address")) or _dict(source.get("address"))
+    out: dict[str, Any] = {"name": name}
+    ident = buyer_id or clean_text(_dict(source.get("identifier")).get("id")) or None
+    if ident:
+        out["id"] = ident
+    found = country(address.get("countryName")) or country(address.get("country"))
+    if found:
+        out["country"] = found
+    return out
+
+
+def _items(tender: dict[str, Any], ctx: Context, warnings: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    items: list[dict[str, Any]] = []
+    countries: list[str] = []
+    for raw in _list(tender.get("items")):
+        if not isinstance(raw, dict):
+            continue
+        main = _dict(raw.get("classification"))
+        item: dict[str, Any] = {}
+        ident = clean_text(raw.get("id"))
+        if ident:
+            item["id"] = ident
+        desc = clean_text(raw.get("description"))
+        if desc:
+            item["description"] = desc
+        if main:
+            c = classification(main.get("scheme"), main.get("id"), main.get("description"), ctx, warnings)
+            if c is not None:
+                item["classification"] = c
+        extra = [
+            classification(a.get("scheme"), a.get("id"), a.get("description"), ctx, warnings)
+            for a in _list(raw.get("additionalClassifications"))
+            if isinstance(a, dict)
+        ]
+        item["additional_classifications"] = dedupe_classifications(c for c in extra if c is not None)
+        quantity = raw.get("quantity")
+        if isinstance(quantity, int | float) and not isinstance(quantity, bool):
+            item["quantity"] = float(quantity)
+        unit = _dict(raw.get("unit"))
+        unit_name = clean_text(unit.get("name")) or clean_text(unit.get("id"))
+        if unit_name:
+            item["unit"] = unit_name
+        found = country(_dict(raw.get("deliveryAddress")).get("countryName"))
+        if found and found not in countries:
+            countries.append(found)
+        items.append(item)
+    return items, countries
+
+
+def _documents(tender: dict[str, Any]) -> list[dict[str, Any]]:
+    docs = []
+    for raw in _list(tender.get("documents")):
+        if not isinstance(raw, dict):
+            continue
+        url = clean_text(raw.get("url"))
+        if not url:
+            continue
+        doc: dict[str, Any] = {"url": url}
+        title = clean_text(raw.get("title"))
+        if title:
+            doc["title"] = title
+        kind = clean_text(raw.get("documentType"))
+        if kind:
+            doc["document_type"] = kind
+        lang = language_tag(raw.get("language"))
+        if lang:
+            doc["language"] = lang
+        docs.append(doc)
+    return docs
+
+
+def map_release(release: dict[str, Any], ctx: Context, extra_warnings: list[str] | None = None) -> Outcome:
+    """One OCDS release (or compiled release) -> a ``TenderNotice`` or a ``Rejection``."""
+    ocid = clean_text(release.get("ocid"))
+    if not ocid:
+        return Rejection("no_ocid", "the release has no ocid", raw_text(release), clean_text(release.get("id")) or None)
+    tags = _tags(release)
+    tender = _dict(release.get("tender"))
+    is_tender = any(t.startswith("tender") for t in tags) or (
+        any(t == "compiled" for t in tags) and bool(tender.get("title") or tender.get("items"))
+    )
+    is_planning = any(t.startswith("planning") for t in tags)
+    if not (is_tender or is_planning):
+        shown = ", ".join(tags) or "none"
+        return Rejection(
+            "not_a_notice", f"release {ocid} is not a tender notice (tags: {shown})", raw_text(release), ocid
+        )
+    warnings = list(extra_warnings or ())
+    planning = _dict(release.get("planning"))
+    title = clean_text(tender.get("title"))
+    description = clean_text(tender.get("description"))
+    if not title:
+        for fallback, label in (
+            (description, "tender.description"),
+            (clean_text(_dict(planning.get("budget")).get("project")), "planning.budget.project"),
+            (clean_text(_dict(planning.get("budget")).get("description")), "planning.budget.description"),
+            (clean_text(release.get("title")), "title"),
+        ):
+            if fallback:
+                title = fallback[:300]
+                warnings.append(f"no tender.title; title taken from {label}")
+                break
+    items, delivery = _items(tender, ctx, warnings)
+    if not title:
+        descs = [i["description"] for i in items if i.get("description")]
+        if descs:
+            title = descs[0][:300]
+            warnings.append("no tender.title; title taken from the first item")
+    status = NoticeStatus.ACTIVE
+    tender_status = clean_text(tender.get("status")).lower()
+    if "tenderCancellation" in tags or tender_status in ("cancelled", "withdrawn"):
+        status = NoticeStatus.CANCELLED
+    elif "tenderAmendment" in tags or "tenderUpdate" in tags:
+        status = NoticeStatus.AMENDED
+    fields: dict[str, Any] = {
+        "source": _source_for(ocid, ctx),
+        "source_id": ocid,
+        "status": status,
+        "notice_type": NoticeType.CONTRACT_NOTICE if is_tender else NoticeType.PRIOR_INFORMATION,
+        "title": title,
+        "description": description,
+        "language": language_tag(release.get("language")),
+        "buyer": _buyer(release, tender),
+        "items": items,
+        "delivery_countries": delivery,
+        "documents": _documents(tender),
+    }
+    method = clean_text(tender.get("procurementMethod")).lower()
+    if method in _METHODS:
+        fields["procurement_method"] = method
+    elif method:
+        warnings.append(f"procurementMethod {tender.get('procurementMethod')!r} is not in the OCDS codelist")
+    value = _dict(tender.get("value")) or _dict(_dict(planning.get("budget")).get("amount"))
+    if value:
+        fields["estimated_value"] = money(value.get("amount"), value.get("currency"), "value", warnings)
+    set_instant(fields, "published", release.get("date") or tender.get("datePublished"), warnings, end_of_day=False)
+    set_instant(fields, "deadline", _dict(tender.get("tenderPeriod")).get("endDate"), warnings, end_of_day=True)
+    uri = clean_text(release.get("uri") or release.get("url") or planning.get("url"))
+    if uri.startswith(("http://", "https://")):
+        fields["source_url"] = uri
+    return finish(fields, warnings, ctx, release)
+
+
+def parse(data: bytes, ctx: Context) -> Iterator[Outcome]:
+    """Every release of an OCDS document (any shape) as a notice or a rejection; never raises on bad input."""
+    try:
+        doc, warnings = decode(data)
+    except ValueError as exc:
+        yield Rejection("invalid_json", str(exc), data.decode("utf-8", errors="replace"))
+        return
+    yield from parse_document(doc, ctx, warnings)
+
+
+def parse_document(doc: Any, ctx: Context, warnings: list[str] | None = None) -> Iterator[Outcome]:
+    extra = warnings or []
+    produced = False
+    for release, raw, why in releases_of(doc, extra):
+        produced = True
+        if release is None:
+            yield Rejection("not_ocds", why, raw_text(raw))
+        else:
+            yield map_release(release, ctx, extra)
+    if not produced:
+        yield Rejection("empty", "the document holds no release or record", raw_text(doc))

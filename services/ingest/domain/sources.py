@@ -1,0 +1,45 @@
+"""One entry point over every record format: bytes of a file or an HTTP body -> notices and rejections."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from services.ingest.domain import csvmap, jsonl, ocds, ted, ungm
+from services.ingest.domain.model import Context, Outcome, Rejection
+from services.ingest.exceptions import SourceConfigError
+
+KINDS = ("ocds", "ted", "ungm", "csv", "jsonl")
+#: ``notice.source`` of each kind unless configured (CSV sources are ``csv-<mapping name>``).
+DEFAULT_SOURCE = {"ocds": "ocds", "ted": "ted", "ungm": "ungm", "jsonl": "demo"}
+
+
+def context_for(kind: str, mapping: csvmap.CsvMapping | None = None, **options: object) -> Context:
+    if kind not in KINDS:
+        raise SourceConfigError(f"unknown source kind {kind!r}; one of {', '.join(KINDS)}")
+    if kind == "csv":
+        if mapping is None:
+            raise SourceConfigError("a csv source needs a mapping file (--mapping)")
+        source = f"csv-{mapping.name}"
+    else:
+        source = DEFAULT_SOURCE[kind]
+    return Context(source=source, **options)  # type: ignore[arg-type]
+
+
+def parse_bytes(
+    kind: str, data: bytes, ctx: Context, mapping: csvmap.CsvMapping | None = None, name: str = ""
+) -> Iterator[Outcome]:
+    """Every record of one document. Never raises on bad input: bad records come back as ``Rejection``."""
+    if kind == "ocds":
+        yield from ocds.parse(data, ctx)
+    elif kind == "ted":
+        yield from ted.parse(data, ctx)
+    elif kind == "ungm":
+        yield from ungm.parse(data, ctx, name)
+    elif kind == "csv":
+        if mapping is None:
+            raise SourceConfigError("a csv source needs a mapping")
+        yield from csvmap.parse(data, mapping, ctx)
+    elif kind == "jsonl":
+        yield from jsonl.parse(data, ctx)
+    else:
+        yield Rejection("unknown_kind", f"unknown source kind {kind!r}", data.decode("utf-8", errors="replace"))

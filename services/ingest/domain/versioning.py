@@ -1,0 +1,88 @@
+"""Versions of a notice: an unchanged re-read publishes nothing, a change publishes the next version (amended,
+with what changed), a cancellation publishes status cancelled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from contracts import NoticeStatus, TenderNotice
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What is remembered of the last published version of a notice."""
+
+    content_hash: str
+    version: int
+    status: NoticeStatus
+    notice: TenderNotice | None
+
+
+def next_version(notice: TenderNotice, known: Known | None, received_at: datetime) -> TenderNotice | None:
+    """The version to publish for a freshly mapped notice, or None when it is unchanged."""
+    if known is None:
+        status = NoticeStatus.CANCELLED if notice.status == NoticeStatus.CANCELLED else NoticeStatus.ACTIVE
+        return notice.model_copy(update={"version": 1, "status": status, "changes": [], "received_at": received_at})
+    if known.content_hash == notice.content_hash:
+        return None
+    status = NoticeStatus.CANCELLED if notice.status == NoticeStatus.CANCELLED else NoticeStatus.AMENDED
+    changes = describe_changes(known.notice, notice) if known.notice is not None else ["content changed"]
+    if known.status == NoticeStatus.CANCELLED and status != NoticeStatus.CANCELLED:
+        changes.insert(0, "notice reopened after cancellation")
+    return notice.model_copy(
+        update={"version": known.version + 1, "status": status, "changes": changes, "received_at": received_at}
+    )
+
+
+def _codes(notice: TenderNotice) -> list[str]:
+    return [f"{c.scheme_name or c.scheme} {c.code}" for c in notice.all_classifications()]
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "model_dump"):
+        dumped = value.model_dump(exclude_none=True)
+        return ", ".join(f"{k}={v}" for k, v in dumped.items())
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+#: Fields compared one by one; their old and new values are shown when short.
+_SHOWN = ("title", "deadline_at", "published_at", "estimated_value", "procurement_method", "notice_type", "language")
+_NAMED = (
+    "description",
+    "buyer",
+    "documents",
+    "delivery_countries",
+    "beneficiary_countries",
+    "eligible_supplier_countries",
+    "required_registration_level",
+    "source_url",
+)
+
+
+def describe_changes(old: TenderNotice, new: TenderNotice) -> list[str]:
+    """Human-readable differences, in the order a reader cares about (the matcher and the emails show them)."""
+    out: list[str] = []
+    if new.status == NoticeStatus.CANCELLED and old.status != NoticeStatus.CANCELLED:
+        out.append("notice cancelled")
+    for name in _SHOWN:
+        before, after = getattr(old, name), getattr(new, name)
+        if before != after:
+            shown_before = _short(before) if before is not None else "none"
+            shown_after = _short(after) if after is not None else "none"
+            out.append(f"{name}: {shown_before} -> {shown_after}")
+    old_codes, new_codes = _codes(old), _codes(new)
+    added = [c for c in new_codes if c not in old_codes]
+    removed = [c for c in old_codes if c not in new_codes]
+    if added:
+        out.append("codes added: " + ", ".join(dict.fromkeys(added)))
+    if removed:
+        out.append("codes removed: " + ", ".join(dict.fromkeys(removed)))
+    if old.items != new.items and not (added or removed):
+        out.append("items changed")
+    out.extend(f"{name} changed" for name in _NAMED if getattr(old, name) != getattr(new, name))
+    return out or ["content changed"]
