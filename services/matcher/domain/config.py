@@ -1,0 +1,70 @@
+"""Scoring configuration: component weights, threshold, shortlist size, retrieval size."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+#: Bumped whenever the scoring code changes what it computes; part of ``ScoringConfig.algorithm``.
+CODE_VERSION = "tbm-1"
+
+#: Hand-set weights used when no fitted model is given (``rank(..., model=None)``). Component names:
+#: ``category`` (code hierarchy), ``text`` (TF-IDF cosine), ``wording`` (rapidfuzz token-set vs keywords and
+#: past-award descriptions), ``history`` (past awards in the same codes, recency-weighted), ``buyer`` (past awards
+#: with the same buyer), ``repeat`` (the same contract won before from this buyer), ``value`` (value fit),
+#: ``activity`` (recent award activity overall).
+DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
+    {
+        "category": 0.30,
+        "text": 0.20,
+        "wording": 0.10,
+        "history": 0.15,
+        "buyer": 0.10,
+        "repeat": 0.05,
+        "value": 0.05,
+        "activity": 0.05,
+    }
+)
+COMPONENTS: tuple[str, ...] = tuple(DEFAULT_WEIGHTS)
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """How ``rank`` and ``build_candidate_query`` behave.
+
+    ``weights`` apply when ``rank`` gets no fitted model; a ``MatchModel`` carries learned weights instead (and its
+    own identifier is appended to ``algorithm``).
+    """
+
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    #: Minimum total score (0..1, weights normalised to sum 1) for a supplier to be shortlisted.
+    threshold: float = 0.05
+    #: Shortlist length.
+    top_k: int = 10
+    #: How many candidates retrieval returns for scoring.
+    candidate_limit: int = 300
+    #: Shortlist places kept for suppliers without award history that fit on codes and text (cold start).
+    cold_start_slots: int = 2
+    #: Minimum category+text fit (0..1) for a supplier without history to claim a cold-start place.
+    cold_start_min_fit: float = 0.5
+    #: Half-life in days of the recency weighting of past awards.
+    recency_half_life_days: float = 180.0
+    #: Retrieval clause boosts by how a supplier code relates to the notice code.
+    retrieval_level_boosts: Mapping[str, float] = field(
+        default_factory=lambda: {"exact": 8.0, "class": 4.0, "family": 2.0, "segment": 0.5}
+    )
+    #: Whether retrieval also matches on the segment (top) level; off by default because a segment is broad.
+    retrieve_segment: bool = False
+    #: Boost of each text-term clause in retrieval, and how many notice terms retrieval uses.
+    retrieval_text_boost: float = 1.0
+    retrieval_max_terms: int = 24
+
+    @property
+    def algorithm(self) -> str:
+        """``tbm-1/w=<digest>``: identifies code and weights; goes into ``Shortlist.algorithm``."""
+        parts = [f"{k}={v:.4f}" for k, v in sorted(self.weights.items())]
+        parts += [f"threshold={self.threshold}", f"top_k={self.top_k}", f"cold={self.cold_start_slots}"]
+        digest = hashlib.sha256(";".join(parts).encode()).hexdigest()[:10]
+        return f"{CODE_VERSION}/w={digest}"

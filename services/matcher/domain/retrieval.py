@@ -1,0 +1,193 @@
+"""Candidate retrieval: which suppliers are worth scoring for a notice.
+
+A candidate is a supplier sharing at least one code prefix clause or one text term with the notice. Candidates are
+ordered by the sum of the boosts of the clauses they match (then by ``supplier_id``) and cut at ``limit``. The same
+semantics run in process (``InMemoryProfileIndex``) and in Elasticsearch (``candidate_query_to_es``): every clause
+is a ``terms`` query on a keyword field, which Elasticsearch scores as a constant equal to its boost, so the two
+return the same set whenever fewer than ``limit`` suppliers match, and the same order up to ties beyond it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from contracts.notice import TenderNotice
+from contracts.supplier import SupplierProfile
+from services.matcher.domain import codes, text
+from services.matcher.domain.config import ScoringConfig
+from services.matcher.domain.documents import code_prefixes, profile_text
+
+CODE_FIELD = "code_prefixes"
+TEXT_FIELD = "text_terms"
+
+
+def notice_tags(notice: TenderNotice) -> list[str]:
+    """Distinct scheme-tagged codes of a notice (invalid codes skipped), in order of appearance."""
+    out: dict[str, None] = {}
+    for c in notice.all_classifications():
+        t = codes.tag_of(c)
+        if t:
+            out.setdefault(t, None)
+    return list(out)
+
+
+def notice_text(notice: TenderNotice) -> str:
+    parts = [notice.title, notice.description]
+    parts.extend(i.description for i in notice.items if i.description)
+    parts.extend(c.description for c in notice.all_classifications() if c.description)
+    return "\n".join(p for p in parts if p)
+
+
+@dataclass(frozen=True)
+class CandidateQuery:
+    """A pure description of retrieval: (tag, boost) clauses on ``code_prefixes``, (term, boost) clauses on
+    ``text_terms``, and how many candidates to return."""
+
+    code_terms: tuple[tuple[str, float], ...]
+    text_terms: tuple[tuple[str, float], ...]
+    limit: int
+
+
+def _relation(notice_tag: str, ancestor: str) -> str:
+    if ancestor == notice_tag:
+        return "exact"
+    n = len(ancestor) - 2
+    if notice_tag[0] == "U":
+        return {6: "class", 4: "family"}.get(n, "segment")
+    return "class" if n >= 5 else "family" if n >= 3 else "segment"
+
+
+def build_candidate_query(notice: TenderNotice, config: ScoringConfig) -> CandidateQuery:
+    boosts: dict[str, float] = {}
+    for t in notice_tags(notice):
+        for anc in [t, *codes.parent_tags(t)]:
+            rel = _relation(t, anc)
+            if rel == "segment" and not config.retrieve_segment:
+                continue
+            boost = config.retrieval_level_boosts.get(rel, 0.0)
+            if boost > 0:
+                boosts[anc] = max(boosts.get(anc, 0.0), boost)
+    words = text.distinct_terms(notice_text(notice))[: config.retrieval_max_terms]
+    text_boost = config.retrieval_text_boost
+    return CandidateQuery(
+        code_terms=tuple(sorted(boosts.items())),
+        text_terms=tuple((w, text_boost) for w in words) if text_boost > 0 else (),
+        limit=config.candidate_limit,
+    )
+
+
+def candidate_query_to_es(query: CandidateQuery) -> dict[str, Any]:
+    """The Elasticsearch search body (``size``, ``query``, ``sort``) for a ``CandidateQuery`` over an index mapped
+    with ``PROFILE_MAPPING``. Each clause is a one-value ``terms`` query (constant score = its boost)."""
+    should: list[dict[str, Any]] = [{"terms": {CODE_FIELD: [t], "boost": b}} for t, b in query.code_terms]
+    should += [{"terms": {TEXT_FIELD: [t], "boost": b}} for t, b in query.text_terms]
+    if not should:
+        should = [{"match_none": {}}]
+    return {
+        "size": query.limit,
+        "query": {"bool": {"should": should, "minimum_should_match": 1}},
+        "sort": [{"_score": "desc"}, {"supplier_id": "asc"}],
+        "_source": ["supplier_id"],
+        "track_total_hits": False,
+    }
+
+
+IntArray = npt.NDArray[np.int64]
+
+
+class InMemoryProfileIndex:
+    """The in-process implementation of retrieval (same semantics as ``candidate_query_to_es``)."""
+
+    def __init__(self) -> None:
+        self._ids: list[str] = []
+        self._pos: dict[str, int] = {}
+        self._profiles: list[SupplierProfile | None] = []
+        self._keys: list[tuple[list[str], list[str]]] = []
+        self._postings: dict[tuple[str, str], set[int]] = {}
+        self._arrays: dict[tuple[str, str], IntArray] = {}
+        self._id_rank: npt.NDArray[np.int64] | None = None
+
+    def __len__(self) -> int:
+        return len(self._pos) - sum(1 for p in self._profiles if p is None)
+
+    def get(self, supplier_id: str) -> SupplierProfile | None:
+        pos = self._pos.get(supplier_id)
+        return None if pos is None else self._profiles[pos]
+
+    def profiles(self) -> list[SupplierProfile]:
+        return [p for p in self._profiles if p is not None]
+
+    def _unlink(self, pos: int) -> None:
+        code_keys, text_keys = self._keys[pos]
+        for field, keys in ((CODE_FIELD, code_keys), (TEXT_FIELD, text_keys)):
+            for k in keys:
+                self._postings[(field, k)].discard(pos)
+                self._arrays.pop((field, k), None)
+        self._keys[pos] = ([], [])
+
+    def upsert(self, profile: SupplierProfile) -> None:
+        pos = self._pos.get(profile.supplier_id)
+        if pos is None:
+            pos = len(self._ids)
+            self._ids.append(profile.supplier_id)
+            self._pos[profile.supplier_id] = pos
+            self._profiles.append(None)
+            self._keys.append(([], []))
+            self._id_rank = None
+        else:
+            self._unlink(pos)
+        latin, cjk = profile_text(profile)
+        keys = (code_prefixes(profile), sorted(set(text.terms(latin + "\n" + cjk))))
+        for field, ks in ((CODE_FIELD, keys[0]), (TEXT_FIELD, keys[1])):
+            for k in ks:
+                self._postings.setdefault((field, k), set()).add(pos)
+                self._arrays.pop((field, k), None)
+        self._keys[pos] = keys
+        self._profiles[pos] = profile
+
+    def remove(self, supplier_id: str) -> None:
+        pos = self._pos.get(supplier_id)
+        if pos is not None and self._profiles[pos] is not None:
+            self._unlink(pos)
+            self._profiles[pos] = None
+
+    def _array(self, field: str, key: str) -> IntArray | None:
+        arr = self._arrays.get((field, key))
+        if arr is None:
+            posting = self._postings.get((field, key))
+            if not posting:
+                return None
+            arr = np.fromiter(posting, dtype=np.int64, count=len(posting))
+            self._arrays[(field, key)] = arr
+        return arr
+
+    def candidates(self, query: CandidateQuery) -> list[SupplierProfile]:
+        if not self._ids:
+            return []
+        scores = np.zeros(len(self._ids), dtype=np.float64)
+        for field, clauses in ((CODE_FIELD, query.code_terms), (TEXT_FIELD, query.text_terms)):
+            for key, boost in clauses:
+                arr = self._array(field, key)
+                if arr is not None:
+                    scores[arr] += boost
+        hits = np.flatnonzero(scores > 0)
+        if self._id_rank is None:
+            by_id = sorted(range(len(self._ids)), key=self._ids.__getitem__)
+            rank = np.empty(len(self._ids), dtype=np.int64)
+            rank[by_id] = np.arange(len(self._ids))
+            self._id_rank = rank
+        if len(hits) > query.limit:
+            # Cut by score first (cheap), keeping every tie at the cut, then order exactly.
+            kth = np.partition(-scores[hits], query.limit - 1)[query.limit - 1]
+            hits = hits[-scores[hits] <= kth]
+        order = np.lexsort((self._id_rank[hits], -scores[hits]))[: query.limit]
+        out: list[SupplierProfile] = []
+        for pos in hits[order]:
+            p = self._profiles[int(pos)]
+            if p is not None:
+                out.append(p)
+        return out

@@ -1,0 +1,367 @@
+"""Explained scoring: hard rules, then components in [0, 1], weighted into a total, ranked into a shortlist.
+
+Components (``config.COMPONENTS``):
+
+- ``category``: the best code match, exact > one level up/down (as UNGM) > shared class > family > segment;
+- ``text``: TF-IDF cosine between the notice and the profile text (with a fitted model; otherwise the share of the
+  notice's terms found in the profile);
+- ``wording``: rapidfuzz token-set similarity between the notice title and the keywords / past-award descriptions;
+- ``history``: past awards in the notice's codes (exact > class > family > segment), recency-weighted;
+- ``buyer``: past awards from the same buyer (in the same family first), recency-weighted;
+- ``repeat``: the same contract (same description) won before, from this buyer above all;
+- ``value``: the notice value against the values the supplier usually wins (same currency);
+- ``activity``: how much and how recently the supplier wins at all.
+
+The total is ``sum(weight * score) / sum(weight)``; weights come from ``ScoringConfig.weights`` or, when given, a
+fitted ``MatchModel``. Suppliers without award history that fit on codes and text keep up to
+``config.cold_start_slots`` places, so a ranking learned from history cannot bury them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from rapidfuzz import fuzz, process, utils
+
+from contracts.notice import TenderNotice
+from contracts.shortlist import Exclusion, ScoreComponent, ShortlistEntry
+from contracts.supplier import SupplierProfile
+from services.matcher.domain import codes, text
+from services.matcher.domain.config import COMPONENTS, ScoringConfig
+from services.matcher.domain.documents import award_tags, declared_tags, profile_text
+from services.matcher.domain.retrieval import notice_tags, notice_text
+from services.matcher.domain.rules import first_failure
+
+if TYPE_CHECKING:
+    from services.matcher.domain.model import MatchModel
+
+#: Distinct past-award descriptions (most recent first) compared by ``wording``.
+MAX_WORDING_CHOICES = 40
+#: How much an award in a broader shared level counts towards ``history`` (exact code counts 1).
+_LEVEL_CREDIT = {"exact": 1.0, "class": 0.6, "family": 0.35, "segment": 0.08}
+
+
+def fingerprint(profile: SupplierProfile) -> tuple[object, ...]:
+    """Cheap identity of a profile's content, to tell whether precomputed statistics still apply."""
+    return (
+        profile.updated_at,
+        len(profile.past_awards),
+        profile.past_awards[-1].date if profile.past_awards else None,
+        tuple(c.code for c in profile.codes),
+        tuple(profile.keywords),
+        tuple(profile.description.values()),
+        tuple(profile.names.values()),
+    )
+
+
+@dataclass
+class SupplierStats:
+    """What scoring needs from a profile, computed once per profile version (pure function of the profile)."""
+
+    fingerprint: tuple[object, ...]
+    n_awards: int
+    codes: codes.CodeSet
+    tag_count: Counter[str] = field(default_factory=Counter)
+    tag_last: dict[str, date] = field(default_factory=dict)
+    agency_count: Counter[str] = field(default_factory=Counter)
+    agency_last: dict[str, date] = field(default_factory=dict)
+    agency_tag_count: Counter[tuple[str, str]] = field(default_factory=Counter)
+    desc_count: Counter[str] = field(default_factory=Counter)
+    agency_desc_count: Counter[tuple[str, str]] = field(default_factory=Counter)
+    last_award: date | None = None
+    value_currency: str | None = None
+    log_value_median: float | None = None
+    wording_choices: list[str] = field(default_factory=list)
+    terms: frozenset[str] = frozenset()
+
+
+def supplier_stats(profile: SupplierProfile) -> SupplierStats:
+    own = declared_tags(profile) | award_tags(profile)
+    stats = SupplierStats(fingerprint(profile), len(profile.past_awards), codes.CodeSet.of(own))
+    values: list[float] = []
+    currencies: Counter[str] = Counter()
+    for a in profile.past_awards:
+        agency = text.normalize_phrase(a.agency)
+        desc = text.normalize_phrase(a.description)
+        stats.agency_count[agency] += 1
+        if stats.agency_last.get(agency, date.min) < a.date:
+            stats.agency_last[agency] = a.date
+        if desc:
+            stats.desc_count[desc] += 1
+            stats.agency_desc_count[(agency, desc)] += 1
+        if a.classification is not None:
+            for t in codes.tag_ancestors(a.classification):
+                stats.tag_count[t] += 1
+                stats.agency_tag_count[(agency, t)] += 1
+                if stats.tag_last.get(t, date.min) < a.date:
+                    stats.tag_last[t] = a.date
+        if stats.last_award is None or stats.last_award < a.date:
+            stats.last_award = a.date
+        if a.value is not None and a.value.amount > 0:
+            currencies[a.value.currency] += 1
+            values.append(a.value.amount)
+    if currencies:
+        cur = currencies.most_common(1)[0][0]
+        logs = sorted(
+            math.log10(a.value.amount)
+            for a in profile.past_awards
+            if a.value and a.value.currency == cur and a.value.amount > 0
+        )
+        stats.value_currency = cur
+        stats.log_value_median = logs[len(logs) // 2]
+    choices: dict[str, None] = dict.fromkeys(profile.keywords)
+    for a in sorted(profile.past_awards, key=lambda a: a.date, reverse=True):
+        if len(choices) >= MAX_WORDING_CHOICES:
+            break
+        if a.description:
+            choices.setdefault(a.description, None)
+    stats.wording_choices = [utils.default_process(c) for c in choices]
+    latin, cjk = profile_text(profile)
+    stats.terms = frozenset(text.terms(latin + "\n" + cjk))
+    return stats
+
+
+@dataclass(frozen=True)
+class NoticeView:
+    """What scoring needs from a notice, computed once per ``rank`` call."""
+
+    tags: list[str]
+    terms: list[str]
+    title: str
+    agency: str
+    desc: str
+    value_currency: str | None
+    log_value: float | None
+    when: date
+
+    @classmethod
+    def of(cls, notice: TenderNotice, now: datetime) -> NoticeView:
+        v = notice.estimated_value
+        return cls(
+            tags=notice_tags(notice),
+            terms=text.distinct_terms(notice_text(notice)),
+            title=utils.default_process(notice.title),
+            agency=text.normalize_phrase(notice.buyer.name),
+            desc=text.normalize_phrase(notice.title),
+            value_currency=v.currency if v and v.amount > 0 else None,
+            log_value=math.log10(v.amount) if v and v.amount > 0 else None,
+            when=now.date(),
+        )
+
+
+def _recency(last: date | None, when: date, half_life: float) -> float:
+    if last is None:
+        return 0.0
+    age = max((when - last).days, 0)
+    return float(0.5 ** (age / half_life))
+
+
+def _saturate(x: float, scale: float) -> float:
+    return 1.0 - math.exp(-x / scale)
+
+
+def _level_of(t: str) -> str:
+    n = len(t) - 2
+    if t[0] == "U":
+        return {8: "exact", 6: "class", 4: "family"}.get(n, "segment")
+    return "exact" if n >= 6 else "class" if n >= 5 else "family" if n >= 3 else "segment"
+
+
+@dataclass(frozen=True)
+class Scored:
+    scores: dict[str, float]
+    reasons: dict[str, str]
+
+
+def score_components(
+    nv: NoticeView,
+    stats: SupplierStats,
+    config: ScoringConfig,
+    text_similarity: float | None = None,
+) -> Scored:
+    """Every component's score (0..1) and reason for one supplier."""
+    s: dict[str, float] = dict.fromkeys(COMPONENTS, 0.0)
+    r: dict[str, str] = {}
+    hl = config.recency_half_life_days
+
+    m = codes.best_match(nv.tags, stats.codes)
+    if m is not None:
+        s["category"] = m.score
+        if m.kind == "exact":
+            r["category"] = f"{codes.describe(m.notice_tag)} is one of your codes"
+        elif m.kind == "one level":
+            r["category"] = (
+                f"{codes.describe(m.notice_tag)} is one level from your {codes.level_name(m.supplier_tag)} "
+                f"{m.supplier_tag[2:]}"
+            )
+        else:
+            r["category"] = (
+                f"{codes.describe(nv.tags[0] if nv.tags else m.notice_tag)} is in your {m.kind} {m.notice_tag[2:]}"
+            )
+    elif nv.tags:
+        r["category"] = f"no code in common with {codes.describe(nv.tags[0])}"
+
+    if text_similarity is None:
+        common = [t for t in nv.terms if t in stats.terms]
+        text_similarity = len(common) / len(nv.terms) if nv.terms else 0.0
+    s["text"] = min(max(text_similarity, 0.0), 1.0)
+    shared = [t for t in nv.terms if t in stats.terms][:4]
+    r["text"] = f"your profile mentions {', '.join(shared)}" if shared else "no words in common"
+
+    if stats.wording_choices and nv.title:
+        best = process.extractOne(nv.title, stats.wording_choices, scorer=fuzz.token_set_ratio, processor=None)
+        if best is not None:
+            s["wording"] = best[1] / 100.0
+            r["wording"] = f"close to your wording '{best[0][:60]}' ({best[1]:.0f}%)"
+
+    best_h, best_reason = 0.0, ""
+    for t in nv.tags:
+        credit, previous, last = 0.0, 0, None
+        for anc in [t, *codes.parent_tags(t)]:
+            n = stats.tag_count.get(anc, 0)
+            credit += _LEVEL_CREDIT[_level_of(anc) if anc != t else "exact"] * (n - previous)
+            previous = max(previous, n)
+            last = last or stats.tag_last.get(anc)
+        h = _saturate(credit, 3.0) * (0.4 + 0.6 * _recency(last, nv.when, hl))
+        if h > best_h:
+            exact = stats.tag_count.get(t, 0)
+            family = next((stats.tag_count.get(a, 0) for a in codes.parent_tags(t) if _level_of(a) == "family"), 0)
+            best_h = h
+            best_reason = f"{exact} past awards in {codes.describe(t)}, {max(family, exact)} in its family" + (
+                f", last {last.isoformat()}" if last else ""
+            )
+    s["history"] = best_h
+    if best_reason:
+        r["history"] = best_reason
+
+    a_all = stats.agency_count.get(nv.agency, 0)
+    if a_all:
+        fam_tags = [a for t in nv.tags for a in [t, *codes.parent_tags(t)] if _level_of(a) == "family"]
+        a_fam = max((stats.agency_tag_count.get((nv.agency, t), 0) for t in fam_tags), default=0)
+        s["buyer"] = _saturate(a_fam + 0.25 * a_all, 2.0) * (
+            0.4 + 0.6 * _recency(stats.agency_last.get(nv.agency), nv.when, hl)
+        )
+        r["buyer"] = f"{a_all} past awards from this buyer ({a_fam} in this family)"
+
+    rep_ag = stats.agency_desc_count.get((nv.agency, nv.desc), 0)
+    rep_any = stats.desc_count.get(nv.desc, 0)
+    if rep_any:
+        s["repeat"] = _saturate(rep_ag + 0.3 * rep_any, 1.0)
+        r["repeat"] = f"won the same contract {rep_any} times ({rep_ag} from this buyer)"
+
+    if nv.log_value is not None and stats.log_value_median is not None and nv.value_currency == stats.value_currency:
+        gap = abs(nv.log_value - stats.log_value_median)
+        s["value"] = math.exp(-gap)
+        r["value"] = f"value is {'close to' if gap < 0.5 else 'unlike'} the contracts you usually win"
+    else:
+        s["value"] = 0.5
+        r["value"] = "no comparable contract values"
+
+    if stats.n_awards:
+        s["activity"] = _saturate(stats.n_awards, 20.0) * _recency(stats.last_award, nv.when, hl)
+        r["activity"] = f"{stats.n_awards} past awards, last {stats.last_award}"
+    return Scored(s, r)
+
+
+@dataclass(frozen=True)
+class RankResult:
+    """Ranked shortlist entries (rank 1 first), exclusions by hard rules, and the algorithm identifier."""
+
+    entries: list[ShortlistEntry]
+    exclusions: list[Exclusion]
+    algorithm: str
+
+
+def _entry(profile: SupplierProfile, scored: Scored, weights: Mapping[str, float], total_w: float) -> ShortlistEntry:
+    comps = []
+    for name in COMPONENTS:
+        w = weights.get(name, 0.0) / total_w
+        sc = scored.scores.get(name, 0.0)
+        comps.append(
+            ScoreComponent(
+                name=name,
+                score=round(sc, 6),
+                weight=round(w, 6),
+                contribution=round(sc * w, 6),
+                reason=scored.reasons.get(name, ""),
+            )
+        )
+    comps.sort(key=lambda c: c.contribution, reverse=True)
+    return ShortlistEntry(
+        rank=1,
+        supplier_id=profile.supplier_id,
+        supplier_name=profile.display_name,
+        supplier_country=profile.country,
+        total_score=round(sum(c.contribution for c in comps), 6),
+        components=comps,
+    )
+
+
+def deciding_component(entry: ShortlistEntry) -> str:
+    """The component that contributed most to an entry's score (first in ``entry.components``)."""
+    return max(entry.components, key=lambda c: c.contribution).name
+
+
+def rank(
+    notice: TenderNotice,
+    candidates: Sequence[SupplierProfile],
+    config: ScoringConfig,
+    now: datetime,
+    *,
+    model: MatchModel | None = None,
+    ineligible: frozenset[str] = frozenset(),
+) -> RankResult:
+    """Apply the hard rules, score the rest and return the top ``config.top_k`` above ``config.threshold``."""
+    nv = NoticeView.of(notice, now)
+    weights: Mapping[str, float] = model.weights if model is not None else config.weights
+    total_w = sum(weights.get(n, 0.0) for n in COMPONENTS) or 1.0
+    algorithm = config.algorithm if model is None else f"{config.algorithm}+{model.algorithm}"
+
+    exclusions: list[Exclusion] = []
+    kept: list[SupplierProfile] = []
+    seen: set[str] = set()
+    for p in candidates:
+        if p.supplier_id in seen:
+            continue
+        seen.add(p.supplier_id)
+        failed = first_failure(notice, p, now, ineligible)
+        if failed is not None:
+            exclusions.append(Exclusion(supplier_id=p.supplier_id, rule=failed[0], reason=failed[1]))
+        else:
+            kept.append(p)
+
+    sims = model.text_similarities(notice, kept) if model is not None else [None] * len(kept)
+    scored: list[tuple[float, SupplierProfile, Scored, bool, float]] = []
+    for p, sim in zip(kept, sims, strict=True):
+        stats = model.stats_for(p) if model is not None else supplier_stats(p)
+        sc = score_components(nv, stats, config, sim)
+        total = sum(weights.get(n, 0.0) * sc.scores[n] for n in COMPONENTS) / total_w
+        fit = max(sc.scores["category"], 0.0) * 0.5 + max(sc.scores["text"], sc.scores["wording"]) * 0.5
+        scored.append((total, p, sc, stats.n_awards == 0, fit))
+    scored.sort(key=lambda x: (-x[0], x[1].supplier_id))
+
+    chosen = [x for x in scored if x[0] >= config.threshold][: config.top_k]
+    if config.cold_start_slots > 0 and config.top_k > 0:
+        have = sum(1 for x in chosen if x[3])
+        ids = {x[1].supplier_id for x in chosen}
+        newcomers = [x for x in scored if x[3] and x[4] >= config.cold_start_min_fit and x[1].supplier_id not in ids]
+        newcomers.sort(key=lambda x: (-x[4], x[1].supplier_id))
+        for x in newcomers[: max(config.cold_start_slots - have, 0)]:
+            if len(chosen) >= config.top_k:
+                # Replace the lowest-ranked supplier that has history.
+                drop = max((i for i, y in enumerate(chosen) if not y[3]), default=None)
+                if drop is None:
+                    break
+                chosen.pop(drop)
+            chosen.append(x)
+        chosen.sort(key=lambda x: (-x[0], x[1].supplier_id))
+
+    entries = [
+        _entry(p, sc, weights, total_w).model_copy(update={"rank": i}) for i, (_, p, sc, _, _) in enumerate(chosen, 1)
+    ]
+    return RankResult(entries=entries, exclusions=exclusions, algorithm=algorithm)
