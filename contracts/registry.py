@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from contracts.api import ImportReport, NoticePage, PreferencesPatch, ProfileSaved, ShortlistPage, SupplierSearchResults
 from contracts.dead_letter import DeadLetter
 from contracts.notice import TenderNotice
 from contracts.notification import NotificationEvent
@@ -16,6 +17,12 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "shortlist": Shortlist,
     "notification_event": NotificationEvent,
     "dead_letter": DeadLetter,
+    "api_notice_page": NoticePage,
+    "api_shortlist_page": ShortlistPage,
+    "api_preferences_patch": PreferencesPatch,
+    "api_profile_saved": ProfileSaved,
+    "api_import_report": ImportReport,
+    "api_supplier_search_results": SupplierSearchResults,
 }
 
 

@@ -1,0 +1,247 @@
+"""``python -m services.matcher --help``: run the matcher, import suppliers, create API keys, reindex, match
+offline."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from contracts import SupplierProfile, TenderNotice
+from contracts.api import ImportRejection
+from services.infra.logs import setup_logging
+from services.matcher.settings import Settings
+
+app = typer.Typer(help="tenderbridge matcher: supplier profiles, notice matching, the buyer API.", no_args_is_help=True)
+err = Console(stderr=True)
+log = logging.getLogger("services.matcher")
+
+
+class KeyRole(StrEnum):
+    buyer = "buyer"
+    supplier = "supplier"
+    admin = "admin"
+
+
+class FileFormat(StrEnum):
+    auto = "auto"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    setup_logging(settings.log_level, settings.log_json)
+    return settings
+
+
+@app.command()
+def run() -> None:
+    """Foreground: the Kafka notice worker and the HTTP API. Ctrl-C / SIGTERM stops cleanly."""
+    import uvicorn
+
+    from services.matcher.bootstrap import bootstrap
+    from services.matcher.entrypoints.http import create_app
+    from services.matcher.entrypoints.worker import NoticeWorker
+
+    settings = _settings()
+    container = bootstrap(settings)
+    try:
+        container.matcher.refit()
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(container),
+                host=settings.matcher_http_host,
+                port=settings.matcher_http_port,
+                log_config=None,
+                lifespan="off",
+            )
+        )
+        stop = threading.Event()
+        crashed: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                NoticeWorker(container.matcher, settings, stop).run()
+            except BaseException as exc:
+                log.exception("notice worker crashed; stopping (uncommitted messages are delivered again)")
+                crashed.append(exc)
+                server.should_exit = True
+
+        worker = threading.Thread(target=work, name="notice-worker", daemon=True)
+        if settings.matcher_worker_enabled:
+            worker.start()
+        log.info("matcher API on http://%s:%d (docs at /docs)", settings.matcher_http_host, settings.matcher_http_port)
+        server.run()  # returns on SIGINT/SIGTERM (uvicorn's handlers) or when the worker crashed
+        stop.set()
+        if worker.is_alive():
+            worker.join(timeout=30)
+    finally:
+        container.close()
+    if crashed:
+        raise typer.Exit(1)
+
+
+def _read_profiles(path: Path, fmt: FileFormat) -> list[tuple[int, SupplierProfile | ImportRejection]]:
+    from services.matcher.imports import parse_file_text
+
+    kind = fmt.value if fmt != FileFormat.auto else ("csv" if path.suffix.lower() == ".csv" else "jsonl")
+    return list(parse_file_text(path.read_text(encoding="utf-8-sig"), kind))
+
+
+@app.command("import-suppliers")
+def import_suppliers(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON Lines of SupplierProfile, or CSV")],
+    fmt: Annotated[FileFormat, typer.Option("--format", help="auto: by extension (.csv, else JSON Lines)")] = (
+        FileFormat.auto
+    ),
+) -> None:
+    """Store profiles in Elasticsearch, publish each to the profiles topic, re-match open notices."""
+    from services.matcher.bootstrap import bootstrap
+
+    settings = _settings()
+    parsed = _read_profiles(file, fmt)
+    rejected = [p for _, p in parsed if isinstance(p, ImportRejection)]
+    profiles = [p for _, p in parsed if isinstance(p, SupplierProfile)]
+    container = bootstrap(settings)
+    try:
+        with Progress(
+            TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err
+        ) as progress:
+            task = progress.add_task("import", total=len(profiles))
+            for i, profile in enumerate(profiles, start=1):
+                container.matcher.save_profile(profile, flush=False)
+                progress.advance(task)
+                if i % 500 == 0:
+                    container.matcher.publisher.flush()
+            container.matcher.publisher.flush()
+        container.matcher.refit()
+    finally:
+        container.close()
+    for r in rejected:
+        err.print(f"[red]line {r.line}[/red]: {r.reason}")
+    err.print(f"imported {len(profiles)}, rejected {len(rejected)}")
+    if rejected:
+        raise typer.Exit(1)
+
+
+@app.command("create-key")
+def create_key(
+    role: Annotated[KeyRole, typer.Option(help="buyer, supplier or admin")],
+    agency: Annotated[str | None, typer.Option(help="buyer's agency (buyer.name or buyer.id of its notices)")] = None,
+    supplier_id: Annotated[str | None, typer.Option("--supplier-id", help="the supplier a supplier key acts for")] = (
+        None
+    ),
+    label: Annotated[str, typer.Option(help="a note for operators")] = "",
+) -> None:
+    """Create an API key and print it once (only its SHA-256 is stored)."""
+    from pydantic import ValidationError
+
+    from services.matcher.adapters import elastic
+    from services.matcher.keys import ApiKey, Role, hash_token, new_token
+
+    settings = _settings()
+    token = new_token()
+    try:
+        key = ApiKey(
+            key_hash=hash_token(token),
+            role=Role(role.value),
+            agency=agency,
+            supplier_id=supplier_id,
+            label=label,
+            created_at=datetime.now(UTC),
+        )
+    except ValidationError as exc:
+        err.print(f"[red]{exc.errors()[0]['msg']}[/red]")
+        raise typer.Exit(2) from exc
+    es = elastic.make_client(settings.elasticsearch_url, settings.matcher_es_timeout_seconds)
+    try:
+        names = elastic.IndexNames(settings.matcher_index_prefix)
+        elastic.ensure_indexes(es, names)
+        elastic.ElasticKeyStore(es, names).put(key)
+    finally:
+        es.close()
+    typer.echo(token)
+    err.print("store this key now: it is not shown again")
+
+
+@app.command()
+def reindex(
+    delete_old: Annotated[bool, typer.Option("--delete-old", help="delete the previous index after the swap")] = False,
+) -> None:
+    """Build a new versioned suppliers index with the current mapping, copy, and swap the alias atomically."""
+    from services.matcher.adapters import elastic
+
+    settings = _settings()
+    es = elastic.make_client(settings.elasticsearch_url, settings.matcher_es_timeout_seconds)
+    try:
+        names = elastic.IndexNames(settings.matcher_index_prefix)
+        elastic.ensure_indexes(es, names)
+        new, old, copied = elastic.reindex_suppliers(es, names, datetime.now(UTC), delete_old=delete_old)
+    finally:
+        es.close()
+    typer.echo(f"{names.suppliers} -> {new} (was {old or 'nothing'}), {copied} profiles copied")
+
+
+@app.command()
+def match(
+    notices: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON Lines of TenderNotice")],
+    profiles: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="JSON Lines (or CSV) of profiles")],
+    top: Annotated[int, typer.Option(help="entries printed per notice")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="one Shortlist JSON per line instead of tables")] = False,
+) -> None:
+    """Score notices offline against profiles from a file (no Kafka, no Elasticsearch): handy for demos."""
+    from services.matcher.bootstrap import bootstrap_in_memory
+
+    settings = _settings()
+    container = bootstrap_in_memory(settings)
+    parsed = _read_profiles(profiles, FileFormat.auto)
+    for _, p in parsed:
+        if isinstance(p, SupplierProfile):
+            container.matcher.profiles.put(p)
+        else:
+            err.print(f"[yellow]profiles line {p.line}[/yellow]: {p.reason}")
+    container.matcher.refit()
+    out = Console()
+    for n, line in enumerate(notices.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            notice = TenderNotice.model_validate_json(line)
+        except ValueError as exc:
+            err.print(f"[red]notices line {n}[/red]: {str(exc).splitlines()[0]}")
+            continue
+        shortlist = container.matcher.handle_notice(notice)
+        if shortlist is None:
+            continue
+        if as_json:
+            sys.stdout.write(shortlist.model_dump_json() + "\n")
+            continue
+        table = Table(title=f"{notice.notice_id} v{notice.version}: {notice.title}", title_justify="left")
+        for column in ("#", "supplier", "country", "score", "why"):
+            table.add_column(column)
+        for e in shortlist.entries[:top]:
+            table.add_row(
+                str(e.rank),
+                e.supplier_name,
+                e.supplier_country or "",
+                f"{e.total_score:.3f}",
+                "\n".join(e.top_reasons()),
+            )
+        out.print(table)
+        if shortlist.exclusions:
+            out.print(f"  ruled out: {json.dumps({x.supplier_id: x.rule for x in shortlist.exclusions[:top]})}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,392 @@
+"""Elasticsearch adapters of the matcher's stores.
+
+Indexes (``<prefix>`` is ``TB_MATCHER_INDEX_PREFIX``):
+
+- ``<prefix>-suppliers``: an alias over ``<prefix>-suppliers-v<N>``; the mapping is the domain's
+  ``PROFILE_MAPPING`` plus the whole profile, unindexed, under ``profile``. ``reindex`` builds v<N+1>, copies,
+  and swaps the alias in one atomic ``_aliases`` call, so readers never see a missing or half-filled index.
+- ``<prefix>-notices``: the latest version of each notice (external versioning refuses an older version).
+- ``<prefix>-shortlists``: one document per notice version, id ``<notice_id>@<version>`` (writes are idempotent).
+- ``<prefix>-api-keys``: id = SHA-256 of the key; the key itself is never stored.
+
+Every call goes through ``_guard`` so a connection failure or a 5xx becomes ``StoreUnavailable`` (the worker
+backs off and retries; the API answers 503).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import ConnectionTimeout, TransportError
+from elasticsearch import ApiError, BadRequestError, ConflictError, Elasticsearch, NotFoundError, helpers
+
+from contracts import Shortlist, SupplierProfile, TenderNotice
+from services.matcher import documents
+from services.matcher.domain import PROFILE_MAPPING, build_candidate_query, candidate_query_to_es, profile_document
+from services.matcher.exceptions import StoreUnavailable
+from services.matcher.keys import ApiKey, normalize_agency
+from services.matcher.ports import NoticeFilter
+
+log = logging.getLogger(__name__)
+
+
+def make_client(url: str, timeout_seconds: float) -> Elasticsearch:
+    return Elasticsearch(url, request_timeout=timeout_seconds, retry_on_timeout=False, max_retries=1)
+
+
+@contextlib.contextmanager
+def _guard() -> Iterator[None]:
+    try:
+        yield
+    except (TransportConnectionError, ConnectionTimeout) as exc:
+        raise StoreUnavailable(f"Elasticsearch does not answer: {exc}") from exc
+    except ApiError as exc:
+        if exc.meta.status >= 500:
+            raise StoreUnavailable(f"Elasticsearch error {exc.meta.status}: {exc}") from exc
+        raise
+    except TransportError as exc:
+        raise StoreUnavailable(f"Elasticsearch transport error: {exc}") from exc
+
+
+class IndexNames:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.suppliers = f"{prefix}-suppliers"
+        self.notices = f"{prefix}-notices"
+        self.shortlists = f"{prefix}-shortlists"
+        self.keys = f"{prefix}-api-keys"
+
+    def suppliers_version(self, n: int) -> str:
+        return f"{self.suppliers}-v{n}"
+
+
+def profile_mapping() -> dict[str, Any]:
+    """The domain's mapping of the searchable fields plus the stored profile and the write time."""
+    domain = dict(PROFILE_MAPPING)
+    properties = dict(domain.get("properties", domain))
+    properties["profile"] = {"type": "object", "enabled": False}
+    properties["indexed_at"] = {"type": "date"}
+    out: dict[str, Any] = {"properties": properties}
+    if "properties" in domain:
+        out.update({k: v for k, v in domain.items() if k != "properties"})
+    return out
+
+
+def profile_source(profile: SupplierProfile, indexed_at: datetime) -> dict[str, Any]:
+    doc = dict(profile_document(profile))
+    doc["profile"] = profile.model_dump(mode="json")
+    doc["indexed_at"] = indexed_at.isoformat()
+    return doc
+
+
+def _create_index(
+    es: Elasticsearch, name: str, mappings: dict[str, Any], aliases: dict[str, Any] | None = None
+) -> None:
+    # Two processes may start at once: the loser of the race finds the index there, which is what it wanted.
+    with _guard(), contextlib.suppress(BadRequestError):
+        es.indices.create(index=name, mappings=mappings, aliases=aliases)
+
+
+def ensure_indexes(es: Elasticsearch, names: IndexNames) -> None:
+    with _guard():
+        if not es.indices.exists_alias(name=names.suppliers):
+            _create_index(es, names.suppliers_version(1), profile_mapping(), {names.suppliers: {}})
+        if not es.indices.exists(index=names.notices):
+            _create_index(es, names.notices, documents.NOTICE_MAPPING)
+        if not es.indices.exists(index=names.shortlists):
+            _create_index(es, names.shortlists, documents.SHORTLIST_MAPPING)
+        if not es.indices.exists(index=names.keys):
+            _create_index(es, names.keys, documents.KEY_MAPPING)
+
+
+def supplier_versions(es: Elasticsearch, names: IndexNames) -> tuple[list[int], str | None]:
+    """The existing ``-v<N>`` numbers and the index the alias points at."""
+    pattern = re.compile(re.escape(names.suppliers) + r"-v(\d+)$")
+    with _guard():
+        indexes = es.indices.get(index=f"{names.suppliers}-v*")
+        current = None
+        if es.indices.exists_alias(name=names.suppliers):
+            current = next(iter(es.indices.get_alias(name=names.suppliers)), None)
+    versions = sorted(int(m.group(1)) for name in indexes if (m := pattern.match(name)))
+    return versions, current
+
+
+def reindex_suppliers(
+    es: Elasticsearch, names: IndexNames, now: datetime, delete_old: bool = False
+) -> tuple[str, str | None, int]:
+    """Build ``-v<N+1>`` with the current mapping, copy every profile (documents rebuilt from the stored profile,
+    so mapping and document changes apply), swap the alias atomically, then copy again what was written to the old
+    index while the first copy ran. Returns (new index, old index, documents copied).
+
+    A profile deleted during the copy window can come back; run ``reindex`` when profile traffic is quiet.
+    """
+    versions, old = supplier_versions(es, names)
+    new = names.suppliers_version((versions[-1] if versions else 0) + 1)
+    _create_index(es, new, profile_mapping())
+    copied = _copy_profiles(es, old, new, now, since=None) if old else 0
+    with _guard():
+        actions: list[dict[str, Any]] = [{"add": {"index": new, "alias": names.suppliers}}]
+        if old:
+            actions.insert(0, {"remove": {"index": old, "alias": names.suppliers}})
+        es.indices.update_aliases(actions=actions)
+    if old:
+        copied += _copy_profiles(es, old, new, now, since=now)
+        if delete_old:
+            with _guard():
+                es.indices.delete(index=old)
+    return new, old, copied
+
+
+def _copy_profiles(es: Elasticsearch, source: str, target: str, now: datetime, since: datetime | None) -> int:
+    query: dict[str, Any] = {"match_all": {}}
+    if since is not None:
+        query = {"range": {"indexed_at": {"gte": since.isoformat()}}}
+    with _guard():
+        es.indices.refresh(index=source)
+
+        def actions() -> Iterator[dict[str, Any]]:
+            for hit in helpers.scan(es, index=source, query={"query": query}):
+                profile = SupplierProfile.model_validate(hit["_source"]["profile"])
+                yield {"_index": target, "_id": profile.supplier_id, "_source": profile_source(profile, now)}
+
+        copied, _ = helpers.bulk(es, actions(), refresh=True)
+    return int(copied)
+
+
+class ElasticProfileStore:
+    def __init__(self, es: Elasticsearch, names: IndexNames, clock: Any) -> None:
+        self._es = es
+        self._index = names.suppliers
+        self._clock = clock
+
+    def get(self, supplier_id: str) -> SupplierProfile | None:
+        with _guard():
+            try:
+                hit = self._es.get(index=self._index, id=supplier_id)
+            except NotFoundError:
+                return None
+        return SupplierProfile.model_validate(hit["_source"]["profile"])
+
+    def put(self, profile: SupplierProfile) -> None:
+        with _guard():
+            self._es.index(
+                index=self._index,
+                id=profile.supplier_id,
+                document=profile_source(profile, self._clock()),
+                refresh=True,
+            )
+
+    def put_many(self, profiles: list[SupplierProfile]) -> int:
+        now = self._clock()
+        with _guard():
+            ok, _ = helpers.bulk(
+                self._es,
+                ({"_index": self._index, "_id": p.supplier_id, "_source": profile_source(p, now)} for p in profiles),
+                refresh=True,
+            )
+        return int(ok)
+
+    def delete(self, supplier_id: str) -> bool:
+        with _guard():
+            try:
+                self._es.delete(index=self._index, id=supplier_id, refresh=True)
+            except NotFoundError:
+                return False
+        return True
+
+    def candidates(self, notice: TenderNotice, config: Any) -> list[SupplierProfile]:
+        body = candidate_query_to_es(build_candidate_query(notice, config))
+        # The domain's body asks for ids only; the service needs the stored profiles to score.
+        params = {k: v for k, v in body.items() if k != "_source"}
+        with _guard():
+            hits = self._es.search(index=self._index, source_includes=["profile"], **params)["hits"]["hits"]
+        return [SupplierProfile.model_validate(h["_source"]["profile"]) for h in hits]
+
+    def search(self, q: str | None, code: str | None, country: str | None, limit: int) -> list[SupplierProfile]:
+        must: list[dict[str, Any]] = []
+        filters: list[dict[str, Any]] = []
+        if q:
+            must.append({"multi_match": {"query": q, "fields": ["name", "text_en", "text_zh"], "operator": "and"}})
+        if code:
+            filters.append({"terms": {"code_prefixes": documents.code_filter_tags(code)}})
+        if country:
+            filters.append({"term": {"country": country}})
+        query = {"bool": {"must": must or [{"match_all": {}}], "filter": filters}}
+        with _guard():
+            hits = self._es.search(index=self._index, query=query, size=limit, source_includes=["profile"])
+        return [SupplierProfile.model_validate(h["_source"]["profile"]) for h in hits["hits"]["hits"]]
+
+    def all(self) -> Iterator[SupplierProfile]:
+        with _guard():
+            hits = list(
+                helpers.scan(
+                    self._es, index=self._index, query={"query": {"match_all": {}}}, _source_includes=["profile"]
+                )
+            )
+        for hit in hits:
+            yield SupplierProfile.model_validate(hit["_source"]["profile"])
+
+
+class ElasticNoticeStore:
+    def __init__(self, es: Elasticsearch, names: IndexNames) -> None:
+        self._es = es
+        self._index = names.notices
+
+    def get(self, notice_id: str) -> TenderNotice | None:
+        with _guard():
+            try:
+                hit = self._es.get(index=self._index, id=notice_id)
+            except NotFoundError:
+                return None
+        return TenderNotice.model_validate(hit["_source"]["notice"])
+
+    def put(self, notice: TenderNotice) -> bool:
+        with _guard():
+            try:
+                # external_gte: the same version again is accepted (redelivery), an older one is refused.
+                self._es.index(
+                    index=self._index,
+                    id=notice.notice_id,
+                    document=documents.notice_document(notice),
+                    version=notice.version,
+                    version_type="external_gte",
+                    refresh=True,
+                )
+            except ConflictError:
+                return False
+        return True
+
+    def find(self, flt: NoticeFilter, offset: int, limit: int) -> tuple[list[TenderNotice], int]:
+        filters: list[dict[str, Any]] = []
+        if flt.agency:
+            filters.append({"term": {"agencies": normalize_agency(flt.agency)}})
+        if flt.code:
+            filters.append({"bool": {"should": [{"term": {"code_prefixes": flt.code}}, {"term": {"codes": flt.code}}]}})
+        if flt.country:
+            filters.append({"term": {"countries": flt.country}})
+        if flt.status is not None:
+            filters.append({"term": {"status": flt.status.value}})
+        window: dict[str, str] = {}
+        if flt.deadline_from:
+            window["gte"] = flt.deadline_from.isoformat()
+        if flt.deadline_to:
+            window["lte"] = flt.deadline_to.isoformat()
+        if window:
+            filters.append({"range": {"deadline_at": window}})
+        with _guard():
+            res = self._es.search(
+                index=self._index,
+                query={"bool": {"filter": filters}} if filters else {"match_all": {}},
+                sort=[{"deadline_at": {"order": "asc", "missing": "_last"}}, {"notice_id": "asc"}],
+                from_=offset,
+                size=limit,
+                source_includes=["notice"],
+                track_total_hits=True,
+            )
+        notices = [TenderNotice.model_validate(h["_source"]["notice"]) for h in res["hits"]["hits"]]
+        return notices, int(res["hits"]["total"]["value"])
+
+    def open_for_profile(self, profile: SupplierProfile, now: datetime, limit: int) -> list[TenderNotice]:
+        should: list[dict[str, Any]] = []
+        terms = documents.profile_code_terms(profile)
+        if terms:
+            should.append({"terms": {"code_prefixes": terms}})
+        if profile.keywords:
+            should.append({"match": {"text": " ".join(profile.keywords)}})
+        if not should:
+            return []
+        query = {
+            "bool": {
+                "should": should,
+                "minimum_should_match": 1,
+                "must_not": [{"term": {"status": "cancelled"}}],
+                "filter": [
+                    {
+                        "bool": {
+                            "should": [
+                                {"range": {"deadline_at": {"gt": now.isoformat()}}},
+                                {"bool": {"must_not": [{"exists": {"field": "deadline_at"}}]}},
+                            ],
+                            "minimum_should_match": 1,
+                        }
+                    }
+                ],
+            }
+        }
+        with _guard():
+            hits = self._es.search(index=self._index, query=query, size=limit, source_includes=["notice"])
+        return [TenderNotice.model_validate(h["_source"]["notice"]) for h in hits["hits"]["hits"]]
+
+
+class ElasticShortlistStore:
+    def __init__(self, es: Elasticsearch, names: IndexNames) -> None:
+        self._es = es
+        self._index = names.shortlists
+
+    def get(self, notice_id: str, version: int) -> Shortlist | None:
+        with _guard():
+            try:
+                hit = self._es.get(index=self._index, id=Shortlist.make_id(notice_id, version))
+            except NotFoundError:
+                return None
+        return Shortlist.model_validate(hit["_source"]["shortlist"])
+
+    def latest(self, notice_id: str, before_version: int | None = None) -> Shortlist | None:
+        filters: list[dict[str, Any]] = [{"term": {"notice_id": notice_id}}]
+        if before_version is not None:
+            filters.append({"range": {"notice_version": {"lt": before_version}}})
+        with _guard():
+            hits = self._es.search(
+                index=self._index,
+                query={"bool": {"filter": filters}},
+                sort=[{"notice_version": {"order": "desc"}}],
+                size=1,
+            )["hits"]["hits"]
+        return Shortlist.model_validate(hits[0]["_source"]["shortlist"]) if hits else None
+
+    def put(self, shortlist: Shortlist) -> None:
+        with _guard():
+            self._es.index(
+                index=self._index,
+                id=shortlist.shortlist_id,
+                document={
+                    "notice_id": shortlist.notice_id,
+                    "notice_version": shortlist.notice_version,
+                    "notice_status": shortlist.notice_status.value,
+                    "supplier_ids": [e.supplier_id for e in shortlist.entries],
+                    "generated_at": shortlist.generated_at.isoformat(),
+                    "shortlist": shortlist.model_dump(mode="json"),
+                },
+                refresh=True,
+            )
+
+
+class ElasticKeyStore:
+    def __init__(self, es: Elasticsearch, names: IndexNames) -> None:
+        self._es = es
+        self._index = names.keys
+
+    def put(self, key: ApiKey) -> None:
+        with _guard():
+            self._es.index(index=self._index, id=key.key_hash, document=key.model_dump(mode="json"), refresh=True)
+
+    def find(self, key_hash: str) -> ApiKey | None:
+        with _guard():
+            try:
+                hit = self._es.get(index=self._index, id=key_hash)
+            except NotFoundError:
+                return None
+        return ApiKey.model_validate(hit["_source"])
+
+
+def ping(es: Elasticsearch) -> bool:
+    try:
+        return bool(es.ping())
+    except (TransportError, ApiError):
+        return False

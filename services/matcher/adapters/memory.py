@@ -1,0 +1,145 @@
+"""The one in-memory fake of each port, for unit tests and the offline ``match`` command."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from contracts import NoticeStatus, Shortlist, SupplierProfile, TenderNotice
+from services.matcher import documents
+from services.matcher.domain import InMemoryProfileIndex, build_candidate_query
+from services.matcher.domain.documents import code_prefixes as profile_code_prefixes
+from services.matcher.exceptions import StoreUnavailable
+from services.matcher.keys import ApiKey, normalize_agency, notice_agencies
+from services.matcher.ports import NoticeFilter
+
+
+class InMemoryProfileStore:
+    def __init__(self, profiles: list[SupplierProfile] | None = None) -> None:
+        self._profiles: dict[str, SupplierProfile] = {}
+        self._index = InMemoryProfileIndex()
+        for p in profiles or []:
+            self.put(p)
+
+    def get(self, supplier_id: str) -> SupplierProfile | None:
+        return self._profiles.get(supplier_id)
+
+    def put(self, profile: SupplierProfile) -> None:
+        self._profiles[profile.supplier_id] = profile
+        self._index.upsert(profile)
+
+    def delete(self, supplier_id: str) -> bool:
+        if self._profiles.pop(supplier_id, None) is None:
+            return False
+        self._index.remove(supplier_id)
+        return True
+
+    def candidates(self, notice: TenderNotice, config: Any) -> list[SupplierProfile]:
+        return list(self._index.candidates(build_candidate_query(notice, config)))
+
+    def search(self, q: str | None, code: str | None, country: str | None, limit: int) -> list[SupplierProfile]:
+        out = []
+        for p in self._profiles.values():
+            if country and p.country != country:
+                continue
+            if code and not set(documents.code_filter_tags(code)) & set(profile_code_prefixes(p)):
+                continue
+            if q:
+                text = " ".join([*p.names.values(), *p.keywords, *p.description.values()]).casefold()
+                if not all(word in text for word in q.casefold().split()):
+                    continue
+            out.append(p)
+        return sorted(out, key=lambda p: p.supplier_id)[:limit]
+
+    def all(self) -> Iterator[SupplierProfile]:
+        return iter(list(self._profiles.values()))
+
+
+class InMemoryNoticeStore:
+    """Set ``available = False`` to act like an Elasticsearch that does not answer."""
+
+    def __init__(self) -> None:
+        self.notices: dict[str, TenderNotice] = {}
+        self.available = True
+
+    def _check(self) -> None:
+        if not self.available:
+            raise StoreUnavailable("the in-memory notice store is switched off")
+
+    def get(self, notice_id: str) -> TenderNotice | None:
+        self._check()
+        return self.notices.get(notice_id)
+
+    def put(self, notice: TenderNotice) -> bool:
+        self._check()
+        stored = self.notices.get(notice.notice_id)
+        if stored is not None and stored.version > notice.version:
+            return False
+        self.notices[notice.notice_id] = notice
+        return True
+
+    def find(self, flt: NoticeFilter, offset: int, limit: int) -> tuple[list[TenderNotice], int]:
+        hits = [n for n in self.notices.values() if _matches(n, flt)]
+        hits.sort(key=lambda n: (n.deadline_at is None, n.deadline_at or datetime.max, n.notice_id))
+        return hits[offset : offset + limit], len(hits)
+
+    def open_for_profile(self, profile: SupplierProfile, now: datetime, limit: int) -> list[TenderNotice]:
+        terms = set(documents.profile_code_terms(profile))
+        words = {w.casefold() for k in profile.keywords for w in k.split() if len(w) > 2}
+        out = []
+        for n in self.notices.values():
+            if not n.is_open(now):
+                continue
+            text = documents.notice_text(n).casefold()
+            if terms & set(documents.notice_code_prefixes(n)) or any(w in text for w in words):
+                out.append(n)
+        return sorted(out, key=lambda n: n.notice_id)[:limit]
+
+
+def _matches(n: TenderNotice, flt: NoticeFilter) -> bool:
+    if flt.agency and normalize_agency(flt.agency) not in notice_agencies(n):
+        return False
+    if (
+        flt.code
+        and flt.code not in documents.notice_code_prefixes(n)
+        and flt.code not in {c.code for c in n.all_classifications()}
+    ):
+        return False
+    if flt.country and flt.country not in {*n.delivery_countries, *n.beneficiary_countries}:
+        return False
+    if flt.status is not None and n.status != NoticeStatus(flt.status):
+        return False
+    if flt.deadline_from and (n.deadline_at is None or n.deadline_at < flt.deadline_from):
+        return False
+    return not (flt.deadline_to and (n.deadline_at is None or n.deadline_at > flt.deadline_to))
+
+
+class InMemoryShortlistStore:
+    def __init__(self) -> None:
+        self.shortlists: dict[str, Shortlist] = {}
+
+    def get(self, notice_id: str, version: int) -> Shortlist | None:
+        return self.shortlists.get(Shortlist.make_id(notice_id, version))
+
+    def latest(self, notice_id: str, before_version: int | None = None) -> Shortlist | None:
+        versions = [
+            s
+            for s in self.shortlists.values()
+            if s.notice_id == notice_id and (before_version is None or s.notice_version < before_version)
+        ]
+        return max(versions, key=lambda s: s.notice_version, default=None)
+
+    def put(self, shortlist: Shortlist) -> None:
+        self.shortlists[shortlist.shortlist_id] = shortlist
+
+
+class InMemoryKeyStore:
+    def __init__(self) -> None:
+        self.keys: dict[str, ApiKey] = {}
+
+    def put(self, key: ApiKey) -> None:
+        self.keys[key.key_hash] = key
+
+    def find(self, key_hash: str) -> ApiKey | None:
+        return self.keys.get(key_hash)

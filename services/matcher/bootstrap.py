@@ -1,0 +1,140 @@
+"""Wiring: ``bootstrap(settings)`` builds the matcher over Elasticsearch and Kafka; tests pass fakes instead.
+Nothing here runs at import time."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from services.infra.bus import EventPublisher, InMemoryPublisher, KafkaPublisher, ensure_topics
+from services.matcher.adapters import memory
+from services.matcher.domain import ScoringConfig
+from services.matcher.ports import KeyStore, NoticeStore, ProfileStore, ShortlistStore
+from services.matcher.service import Matcher, MatcherMetrics
+from services.matcher.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _kafka_answers(bootstrap_servers: str) -> bool:
+    """A broker accepts a TCP connection (cheap enough for every ``/readyz``)."""
+    for server in bootstrap_servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=1):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Container:
+    settings: Settings
+    matcher: Matcher
+    keys: KeyStore
+    registry: CollectorRegistry
+    ready: Callable[[], dict[str, bool]]
+    es: Any = None
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for close in reversed(self.closers):
+            try:
+                close()
+            except Exception:  # closing is best effort; the process is ending anyway
+                log.warning("error while closing", exc_info=True)
+
+
+def bootstrap_in_memory(
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], datetime] = _now,
+    config: ScoringConfig | None = None,
+    publisher: EventPublisher | None = None,
+) -> Container:
+    """The matcher over the in-memory fakes (unit tests, offline ``match``)."""
+    settings = settings or Settings()
+    registry = CollectorRegistry()
+    matcher = Matcher(
+        profiles=memory.InMemoryProfileStore(),
+        notices=memory.InMemoryNoticeStore(),
+        shortlists=memory.InMemoryShortlistStore(),
+        publisher=publisher or InMemoryPublisher(),
+        topic_shortlists=settings.topic_shortlists,
+        topic_profiles=settings.topic_profiles,
+        metrics=MatcherMetrics(registry),
+        config=config if config is not None else ScoringConfig(),
+        clock=clock,
+        ineligible=frozenset(settings.matcher_ineligible_suppliers),
+        refit_every_changes=settings.matcher_refit_every_changes,
+        reverse_match_limit=settings.matcher_reverse_match_limit,
+    )
+    return Container(settings, matcher, memory.InMemoryKeyStore(), registry, ready=lambda: {"memory": True})
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], datetime] = _now,
+    config: ScoringConfig | None = None,
+    publisher: EventPublisher | None = None,
+    profiles: ProfileStore | None = None,
+    notices: NoticeStore | None = None,
+    shortlists: ShortlistStore | None = None,
+    keys: KeyStore | None = None,
+    create_indexes: bool = True,
+) -> Container:
+    """The matcher over Elasticsearch and Kafka (topics and indexes created when missing)."""
+    from services.matcher.adapters import elastic
+
+    settings = settings or Settings()
+    es = elastic.make_client(settings.elasticsearch_url, settings.matcher_es_timeout_seconds)
+    names = elastic.IndexNames(settings.matcher_index_prefix)
+    if create_indexes:
+        elastic.ensure_indexes(es, names)
+    closers: list[Callable[[], None]] = [es.close]
+    if publisher is None:
+        if settings.create_topics:
+            ensure_topics(settings.kafka_bootstrap_servers, list(settings.topic_map().items()))
+        kafka = KafkaPublisher(settings.kafka_bootstrap_servers, client_id="matcher")
+        closers.append(kafka.close)
+        publisher = kafka
+    registry = CollectorRegistry()
+    matcher = Matcher(
+        profiles=profiles or elastic.ElasticProfileStore(es, names, clock),
+        notices=notices or elastic.ElasticNoticeStore(es, names),
+        shortlists=shortlists or elastic.ElasticShortlistStore(es, names),
+        publisher=publisher,
+        topic_shortlists=settings.topic_shortlists,
+        topic_profiles=settings.topic_profiles,
+        metrics=MatcherMetrics(registry),
+        config=config if config is not None else ScoringConfig(),
+        clock=clock,
+        ineligible=frozenset(settings.matcher_ineligible_suppliers),
+        refit_every_changes=settings.matcher_refit_every_changes,
+        reverse_match_limit=settings.matcher_reverse_match_limit,
+    )
+
+    def ready() -> dict[str, bool]:
+        return {"elasticsearch": elastic.ping(es), "kafka": _kafka_answers(settings.kafka_bootstrap_servers)}
+
+    return Container(
+        settings,
+        matcher,
+        keys or elastic.ElasticKeyStore(es, names),
+        registry,
+        ready=ready,
+        es=es,
+        closers=closers,
+    )

@@ -1,0 +1,127 @@
+"""How notices and profiles become Elasticsearch documents (pure: no client here).
+
+Profiles: the domain's ``profile_document`` fields (mapped by ``PROFILE_MAPPING``) plus the whole profile kept
+unindexed under ``profile``. Notices: keyword fields for filters and reverse matching (every prefix of every code,
+so a filter on ``4213`` finds ``42132203``), a text field, and the whole notice under ``notice``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from contracts import SupplierProfile, TenderNotice
+from contracts.codes import ancestors, clean_digits
+from contracts.common import Classification, CodeScheme
+from services.matcher.domain import codes as domain_codes
+from services.matcher.keys import notice_agencies
+
+NOTICE_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "notice_id": {"type": "keyword"},
+        "version": {"type": "integer"},
+        "status": {"type": "keyword"},
+        "agencies": {"type": "keyword"},
+        "buyer_name": {"type": "keyword"},
+        "codes": {"type": "keyword"},
+        "code_prefixes": {"type": "keyword"},
+        "countries": {"type": "keyword"},
+        "deadline_at": {"type": "date"},
+        "published_at": {"type": "date"},
+        "text": {"type": "text"},
+        "notice": {"type": "object", "enabled": False},
+    },
+}
+
+SHORTLIST_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "notice_id": {"type": "keyword"},
+        "notice_version": {"type": "integer"},
+        "notice_status": {"type": "keyword"},
+        "supplier_ids": {"type": "keyword"},
+        "generated_at": {"type": "date"},
+        "shortlist": {"type": "object", "enabled": False},
+    },
+}
+
+KEY_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "key_hash": {"type": "keyword"},
+        "role": {"type": "keyword"},
+        "agency": {"type": "keyword"},
+        "supplier_id": {"type": "keyword"},
+        "label": {"type": "keyword"},
+        "created_at": {"type": "date"},
+    },
+}
+
+
+def code_prefixes(c: Classification) -> list[str]:
+    """Every level of one code, top first; a malformed code is kept as written so it can still match itself."""
+    try:
+        return ancestors(c.scheme, clean_digits(c.code) if c.scheme != CodeScheme.OTHER else c.code)
+    except ValueError:
+        return [c.code]
+
+
+def code_filter_tags(code: str) -> list[str]:
+    """The profile ``code_prefixes`` tags a search by code means: ``42130000`` or ``4213`` -> UNSPSC family 4213,
+    CPV ``4213``; any other code as written."""
+    digits = clean_digits(code)
+    out = [f"O:{code}"]
+    if len(digits) == 8:
+        out += [t for s in (CodeScheme.UNSPSC, CodeScheme.CPV) if (t := domain_codes.tag(s, digits))]
+    elif digits:
+        out += [f"U:{digits}", f"C:{digits}"]
+    return out
+
+
+def notice_code_prefixes(notice: TenderNotice) -> list[str]:
+    seen: dict[str, None] = {}
+    for c in notice.all_classifications():
+        for p in code_prefixes(c):
+            seen.setdefault(p, None)
+    return list(seen)
+
+
+def profile_code_terms(profile: SupplierProfile) -> list[str]:
+    """What a notice's code prefixes are matched against in reverse matching: each declared code's own level and
+    the level above it (UNGM matches one level up or down; "down" is covered because a notice's prefixes include
+    every level above its own code)."""
+    seen: dict[str, None] = {}
+    for c in profile.codes:
+        levels = code_prefixes(c)
+        for p in levels[-2:]:
+            seen.setdefault(p, None)
+    return list(seen)
+
+
+def notice_text(notice: TenderNotice) -> str:
+    parts = [notice.title, notice.description]
+    parts.extend(item.description or "" for item in notice.items)
+    return "\n".join(p for p in parts if p)
+
+
+def notice_document(notice: TenderNotice) -> dict[str, Any]:
+    countries = dict.fromkeys([*notice.delivery_countries, *notice.beneficiary_countries])
+    return {
+        "notice_id": notice.notice_id,
+        "version": notice.version,
+        "status": notice.status.value,
+        "agencies": notice_agencies(notice),
+        "buyer_name": notice.buyer.name,
+        "codes": [c.code for c in notice.all_classifications()],
+        "code_prefixes": notice_code_prefixes(notice),
+        "countries": list(countries),
+        "deadline_at": _iso(notice.deadline_at),
+        "published_at": _iso(notice.published_at),
+        "text": notice_text(notice),
+        "notice": notice.model_dump(mode="json"),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()

@@ -1,0 +1,1 @@
+"""Entry points of the matcher: the Kafka notice worker, the HTTP app and the CLI."""

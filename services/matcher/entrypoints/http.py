@@ -1,0 +1,367 @@
+"""The buyer API (FastAPI; OpenAPI docs at ``/docs``).
+
+Authentication: ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``; roles and scopes are described in
+``services.matcher.keys``. Every error is RFC 9457 problem+json. Store calls are blocking, so the routes are plain
+``def`` functions that FastAPI runs in its thread pool.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from contracts import NoticeStatus, Shortlist, ShortlistEntry, SupplierProfile, TenderNotice
+from contracts.api import (
+    ImportRejection,
+    ImportReport,
+    NoticePage,
+    PreferencesPatch,
+    ProfileSaved,
+    ShortlistPage,
+    SupplierSearchResults,
+)
+from services.infra.http import install_problem_handlers, ops_router, problem
+from services.matcher.bootstrap import Container
+from services.matcher.exceptions import AlreadyExists, InvalidInput, NotFound, StoreUnavailable
+from services.matcher.imports import parse_jsonl, short_error
+from services.matcher.keys import Principal, Role, hash_token, normalize_agency, same_secret
+from services.matcher.ports import NoticeFilter
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).parent / "templates"
+CSV_MEDIA_TYPE = "text/csv"
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def get_principal(
+    container: ContainerDep,
+    x_api_key: Annotated[str | None, Header(description="API key")] = None,
+    authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
+) -> Principal:
+    token = x_api_key
+    if token is None and authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            token = value.strip()
+    challenge = {"WWW-Authenticate": 'Bearer realm="tenderbridge"'}
+    if not token:
+        raise HTTPException(401, "an API key is required (X-API-Key or Authorization: Bearer)", headers=challenge)
+    admin = container.settings.matcher_admin_api_key
+    if admin is not None and admin.get_secret_value() and same_secret(token, admin.get_secret_value()):
+        return Principal(Role.ADMIN)
+    key = container.keys.find(hash_token(token))
+    if key is None:
+        raise HTTPException(401, "unknown API key", headers=challenge)
+    return Principal(key.role, agency=key.agency, supplier_id=key.supplier_id)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def _require(principal: Principal, *roles: Role) -> None:
+    if principal.role not in roles:
+        raise HTTPException(403, f"a {principal.role.value} key may not do this")
+
+
+def _require_profile_access(principal: Principal, supplier_id: str, *, buyers: bool = False) -> None:
+    if principal.is_admin or principal.owns_profile(supplier_id):
+        return
+    if buyers and principal.role == Role.BUYER:
+        return
+    if principal.role == Role.SUPPLIER:
+        raise HTTPException(403, "a supplier key may only use its own profile")
+    raise HTTPException(403, f"a {principal.role.value} key may not change supplier profiles")
+
+
+def _visible_notice(container: Container, principal: Principal, notice_id: str) -> TenderNotice:
+    _require(principal, Role.ADMIN, Role.BUYER)
+    notice = container.matcher.notices.get(notice_id)
+    # Another agency's notice answers exactly like a missing one: a buyer cannot probe for it.
+    if notice is None or not principal.sees_notice(notice):
+        raise HTTPException(404, f"no notice {notice_id!r}")
+    return notice
+
+
+def _shortlist_of(container: Container, notice: TenderNotice) -> Shortlist:
+    shortlists = container.matcher.shortlists
+    shortlist = shortlists.get(notice.notice_id, notice.version) or shortlists.latest(notice.notice_id)
+    if shortlist is None:
+        raise HTTPException(404, f"notice {notice.notice_id!r} has no shortlist yet")
+    return shortlist
+
+
+def _filtered_entries(shortlist: Shortlist, min_score: float | None, country: str | None) -> list[ShortlistEntry]:
+    return [
+        e
+        for e in shortlist.entries
+        if (min_score is None or e.total_score >= min_score) and (country is None or e.supplier_country == country)
+    ]
+
+
+def _csv_cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    # A cell starting with = + - @ is a formula to spreadsheet programs (CSV injection, OWASP).
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def shortlist_csv(shortlist: Shortlist, entries: Iterable[ShortlistEntry]) -> str:
+    entries = list(entries)
+    names: dict[str, None] = {}
+    for e in entries:
+        for c in e.components:
+            names.setdefault(c.name, None)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(
+        ["notice_id", "notice_version", "rank", "supplier_id", "supplier_name", "supplier_country", "total_score"]
+        + [f"score_{n}" for n in names]
+        + ["reasons"]
+    )
+    for e in entries:
+        contributions = {c.name: c.contribution for c in e.components}
+        writer.writerow(
+            [
+                _csv_cell(v)
+                for v in [
+                    shortlist.notice_id,
+                    shortlist.notice_version,
+                    e.rank,
+                    e.supplier_id,
+                    e.supplier_name,
+                    e.supplier_country or "",
+                    f"{e.total_score:.4f}",
+                    *(f"{contributions.get(n, 0.0):.4f}" for n in names),
+                    "; ".join(e.top_reasons()),
+                ]
+            ]
+        )
+    return out.getvalue()
+
+
+def build_router() -> APIRouter:
+    router = APIRouter()
+
+    # -- suppliers --------------------------------------------------------------------------------------------------
+
+    @router.post("/suppliers", status_code=201, response_model=ProfileSaved, tags=["suppliers"])
+    def create_supplier(profile: SupplierProfile, container: ContainerDep, principal: PrincipalDep) -> ProfileSaved:
+        """Register a supplier (admin, buyer, or the supplier's own key). 409 if the id exists."""
+        if principal.role == Role.SUPPLIER:
+            _require_profile_access(principal, profile.supplier_id)
+        saved, changed = container.matcher.create_profile(profile)
+        return ProfileSaved(profile=saved, rematched_notices=changed)
+
+    @router.post("/suppliers/import", response_model=ImportReport, tags=["suppliers"])
+    async def import_suppliers(request: Request, container: ContainerDep, principal: PrincipalDep) -> ImportReport:
+        """JSON Lines of SupplierProfile (one per line). Valid lines are stored (created or replaced) and published;
+        invalid ones are reported with their line number and reason."""
+        _require(principal, Role.ADMIN, Role.BUYER)
+        body = (await request.body()).decode("utf-8", errors="replace")
+        profiles: list[SupplierProfile] = []
+        rejected: list[ImportRejection] = []
+        for _, parsed in parse_jsonl(body.splitlines()):
+            if isinstance(parsed, ImportRejection):
+                rejected.append(parsed)
+            else:
+                profiles.append(parsed)
+        imported = await run_in_threadpool(container.matcher.import_profiles, profiles)
+        return ImportReport(imported=imported, rejected=rejected)
+
+    @router.get("/suppliers/search", response_model=SupplierSearchResults, tags=["suppliers"])
+    def search_suppliers(
+        container: ContainerDep,
+        principal: PrincipalDep,
+        q: Annotated[str | None, Query(description="words in names, keywords, descriptions")] = None,
+        code: Annotated[str | None, Query(description="UNSPSC/CPV code at any level: 42130000 or 4213")] = None,
+        country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> SupplierSearchResults:
+        _require(principal, Role.ADMIN, Role.BUYER)
+        return SupplierSearchResults(items=container.matcher.profiles.search(q, code, country, limit))
+
+    @router.get("/suppliers/{supplier_id}", response_model=SupplierProfile, tags=["suppliers"])
+    def get_supplier(supplier_id: str, container: ContainerDep, principal: PrincipalDep) -> SupplierProfile:
+        _require_profile_access(principal, supplier_id, buyers=True)
+        profile = container.matcher.profiles.get(supplier_id)
+        if profile is None:
+            raise HTTPException(404, f"no supplier {supplier_id!r}")
+        return profile
+
+    @router.put("/suppliers/{supplier_id}", response_model=ProfileSaved, tags=["suppliers"])
+    def put_supplier(
+        supplier_id: str, profile: SupplierProfile, container: ContainerDep, principal: PrincipalDep
+    ) -> ProfileSaved:
+        """Create or replace a profile (admin or the supplier's own key)."""
+        _require_profile_access(principal, supplier_id)
+        if profile.supplier_id != supplier_id:
+            raise HTTPException(422, f"body supplier_id {profile.supplier_id!r} differs from the path {supplier_id!r}")
+        saved, changed = container.matcher.save_profile(profile)
+        return ProfileSaved(profile=saved, rematched_notices=changed)
+
+    @router.patch("/suppliers/{supplier_id}/preferences", response_model=SupplierProfile, tags=["suppliers"])
+    def patch_preferences(
+        supplier_id: str, patch: PreferencesPatch, container: ContainerDep, principal: PrincipalDep
+    ) -> SupplierProfile:
+        """Change some alert preferences (``{"unsubscribed": true}``); admin or the supplier's own key."""
+        _require_profile_access(principal, supplier_id)
+        changes = patch.model_dump(exclude_unset=True, exclude={"schema_version"}, mode="json")
+        return container.matcher.update_preferences(supplier_id, changes)
+
+    @router.delete("/suppliers/{supplier_id}", status_code=204, tags=["suppliers"])
+    def delete_supplier(supplier_id: str, container: ContainerDep, principal: PrincipalDep) -> Response:
+        _require_profile_access(principal, supplier_id)
+        container.matcher.delete_profile(supplier_id)
+        return Response(status_code=204)
+
+    # -- notices ----------------------------------------------------------------------------------------------------
+
+    @router.get("/notices", response_model=NoticePage, tags=["notices"])
+    def list_notices(
+        container: ContainerDep,
+        principal: PrincipalDep,
+        agency: Annotated[str | None, Query(description="buyer id or name")] = None,
+        code: Annotated[str | None, Query(description="code at any level: 42132203, 421322, 4213")] = None,
+        country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$", description="delivery/beneficiary")] = None,
+        status: NoticeStatus | None = None,
+        deadline_from: datetime | None = None,
+        deadline_to: datetime | None = None,
+        offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> NoticePage:
+        """Notices visible to the caller (a buyer sees its own agency's only), soonest deadline first."""
+        _require(principal, Role.ADMIN, Role.BUYER)
+        if principal.role == Role.BUYER:
+            assert principal.agency is not None
+            if agency is not None and normalize_agency(agency) != normalize_agency(principal.agency):
+                return NoticePage(items=[], total=0, offset=offset, limit=limit)
+            agency = principal.agency
+        flt = NoticeFilter(agency, code, country, status, deadline_from, deadline_to)
+        items, total = container.matcher.notices.find(flt, offset, limit)
+        return NoticePage(items=items, total=total, offset=offset, limit=limit)
+
+    @router.get("/notices/{notice_id}", response_model=TenderNotice, tags=["notices"])
+    def get_notice(notice_id: str, container: ContainerDep, principal: PrincipalDep) -> TenderNotice:
+        return _visible_notice(container, principal, notice_id)
+
+    @router.get(
+        "/notices/{notice_id}/shortlist",
+        response_model=ShortlistPage,
+        tags=["notices"],
+        responses={200: {"content": {CSV_MEDIA_TYPE: {}}, "description": "JSON, or CSV with format=csv"}},
+    )
+    def get_shortlist(
+        notice_id: str,
+        request: Request,
+        container: ContainerDep,
+        principal: PrincipalDep,
+        min_score: Annotated[float | None, Query(ge=0)] = None,
+        country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$", description="supplier country")] = None,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        format: Annotated[str | None, Query(pattern="^(json|csv)$")] = None,
+    ) -> Any:
+        """The ranked, explained shortlist of the notice's latest version. ``format=csv`` (or ``Accept: text/csv``)
+        exports every matching entry as CSV (pagination does not apply)."""
+        notice = _visible_notice(container, principal, notice_id)
+        shortlist = _shortlist_of(container, notice)
+        entries = _filtered_entries(shortlist, min_score, country)
+        wants_csv = format == "csv" or (format is None and CSV_MEDIA_TYPE in request.headers.get("accept", ""))
+        if wants_csv:
+            filename = f"shortlist-{shortlist.shortlist_id}.csv".replace(":", "_").replace("@", "_v")
+            return Response(
+                shortlist_csv(shortlist, entries),
+                media_type=f"{CSV_MEDIA_TYPE}; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+            )
+        return ShortlistPage(
+            shortlist_id=shortlist.shortlist_id,
+            notice_id=shortlist.notice_id,
+            notice_version=shortlist.notice_version,
+            notice_status=shortlist.notice_status,
+            notice_title=shortlist.notice.title,
+            algorithm=shortlist.algorithm,
+            generated_at=shortlist.generated_at,
+            total=len(entries),
+            offset=offset,
+            limit=limit,
+            entries=entries[offset : offset + limit],
+            exclusions=shortlist.exclusions,
+            previously_shortlisted=shortlist.previously_shortlisted,
+        )
+
+    @router.post("/notices/{notice_id}/rematch", response_model=Shortlist, tags=["notices"])
+    def rematch(notice_id: str, container: ContainerDep, principal: PrincipalDep) -> Shortlist:
+        """Rank the current version again (new profiles or weights) and republish its shortlist."""
+        _visible_notice(container, principal, notice_id)
+        return container.matcher.rematch(notice_id)
+
+    # -- the buyer's page -------------------------------------------------------------------------------------------
+
+    @router.get("/ui/notices/{notice_id}", response_class=HTMLResponse, tags=["ui"])
+    def notice_page(notice_id: str, request: Request, container: ContainerDep, principal: PrincipalDep) -> Any:
+        notice = _visible_notice(container, principal, notice_id)
+        shortlist = container.matcher.shortlists.get(notice.notice_id, notice.version)
+        template = request.app.state.templates.get_template("notice.html.j2")
+        return HTMLResponse(template.render(notice=notice, shortlist=shortlist))
+
+    return router
+
+
+def create_app(container: Container) -> FastAPI:
+    app = FastAPI(
+        title="tenderbridge matcher",
+        version="1",
+        description="Supplier profiles, notices and their explained shortlists. Authenticate with `X-API-Key` or "
+        "`Authorization: Bearer`.",
+    )
+    app.state.container = container
+    # autoescape=True for every template: notice titles and supplier names come from outside.
+    app.state.templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
+    install_problem_handlers(app)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return problem(404, "Not Found", str(exc))
+
+    async def conflict(request: Request, exc: Exception) -> Response:
+        return problem(409, "Conflict", str(exc))
+
+    async def invalid(request: Request, exc: Exception) -> Response:
+        return problem(422, "Unprocessable Content", str(exc))
+
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        log.warning("store unavailable: %s", exc)
+        response = problem(503, "Service Unavailable", "the profile store does not answer; retry later")
+        response.headers["Retry-After"] = "5"
+        return response
+
+    async def invalid_model(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ValidationError)
+        return problem(422, "Unprocessable Content", short_error(exc))
+
+    app.add_exception_handler(NotFound, not_found)
+    app.add_exception_handler(AlreadyExists, conflict)
+    app.add_exception_handler(InvalidInput, invalid)
+    app.add_exception_handler(StoreUnavailable, unavailable)
+    app.add_exception_handler(ValidationError, invalid_model)
+    app.include_router(ops_router(container.registry, container.ready))
+    app.include_router(build_router())
+    return app

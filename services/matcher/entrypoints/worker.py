@@ -1,0 +1,127 @@
+"""The notice worker: consume ``tenders.notices``, match, store and publish the shortlist, then commit.
+
+At-least-once and idempotent: offsets are committed only after the shortlist is stored in Elasticsearch and the
+publisher has flushed, and a redelivered version republishes the stored shortlist. A message that is not a
+TenderNotice goes to ``tenders.notices.dlq`` with the reason (then it is committed: it will never parse). When
+Elasticsearch does not answer, the worker seeks back to the first unhandled message, backs off (doubling, up to
+``TB_MATCHER_MAX_BACKOFF_SECONDS``) and tries again, still polling so it keeps its place in the group. Any other
+error propagates: the worker stops without committing and the message is delivered again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, Literal
+
+from kafka.structs import OffsetAndMetadata
+from pydantic import ValidationError
+
+from contracts import TenderNotice
+from services.infra.bus import dead_letter, json_consumer
+from services.matcher.exceptions import StoreUnavailable
+from services.matcher.service import Matcher
+from services.matcher.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["matched", "stale", "dead_lettered"]
+
+
+def handle_message(matcher: Matcher, dlq_topic: str, origin: str, key: bytes | None, value: bytes | None) -> Outcome:
+    """Handle one raw message. Raises ``StoreUnavailable`` when Elasticsearch does not answer."""
+    key_text = key.decode("utf-8", errors="replace") if key is not None else None
+    if value is None:
+        reason, detail = "empty_message", "a null value (tombstone) is not a notice"
+    else:
+        try:
+            notice = TenderNotice.model_validate_json(value)
+        except ValidationError as exc:
+            invalid_json = any(e.get("type") == "json_invalid" for e in exc.errors())
+            reason = "invalid_json" if invalid_json else "invalid_notice"
+            detail = "; ".join(
+                f"{'.'.join(str(p) for p in e.get('loc', ())) or 'message'}: {e.get('msg', '')}"
+                for e in exc.errors()[:5]
+            )
+        else:
+            return "matched" if matcher.handle_notice(notice) is not None else "stale"
+    matcher.publisher.publish(
+        dlq_topic,
+        key_text or "unknown",
+        dead_letter("matcher", origin, reason, detail, value or b"", key=key_text),
+    )
+    matcher.metrics.dead_letters.labels(reason).inc()
+    log.warning("dead-lettered a message from %s (key %s): %s", origin, key_text, reason)
+    return "dead_lettered"
+
+
+class NoticeWorker:
+    def __init__(
+        self,
+        matcher: Matcher,
+        settings: Settings,
+        stop: threading.Event,
+        consumer_factory: Callable[[], Any] | None = None,
+        initial_backoff: float = 0.5,
+    ) -> None:
+        self.matcher = matcher
+        self.settings = settings
+        self.stop = stop
+        self.initial_backoff = initial_backoff
+        self._consumer_factory = consumer_factory or self._default_consumer
+        self.handled = 0
+
+    def _default_consumer(self) -> Any:
+        return json_consumer(
+            self.settings.kafka_bootstrap_servers,
+            [self.settings.topic_notices],
+            group_id=self.settings.matcher_consumer_group,
+            client_id="matcher",
+        )
+
+    def run(self) -> None:
+        consumer = self._consumer_factory()
+        backoff = self.initial_backoff
+        try:
+            while not self.stop.is_set():
+                batch = consumer.poll(timeout_ms=500)
+                if not batch:
+                    self.matcher.refit_if_due(self.settings.matcher_refit_interval_seconds)
+                    continue
+                if self._handle_batch(consumer, batch):
+                    backoff = self.initial_backoff
+                    continue
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, self.settings.matcher_max_backoff_seconds)
+        finally:
+            consumer.close()
+
+    def _handle_batch(self, consumer: Any, batch: dict[Any, list[Any]]) -> bool:
+        """Handle what can be handled, commit it, seek back to the rest. ``False`` if Elasticsearch failed."""
+        done: dict[Any, int] = {}
+        rewind: dict[Any, int] = {}
+        healthy = True
+        for tp, records in batch.items():
+            for record in records:
+                if not healthy or self.stop.is_set():
+                    rewind.setdefault(tp, record.offset)
+                    break
+                try:
+                    handle_message(
+                        self.matcher, self.settings.topic_notices_dlq, record.topic, record.key, record.value
+                    )
+                except StoreUnavailable as exc:
+                    log.warning("Elasticsearch unavailable, will retry %s@%d: %s", tp, record.offset, exc)
+                    healthy = False
+                    rewind[tp] = record.offset
+                    break
+                done[tp] = record.offset + 1
+                self.handled += 1
+        # Everything handled is stored; publish it for good before the offsets move.
+        self.matcher.publisher.flush()
+        if done:
+            consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in done.items()})
+        for tp, offset in rewind.items():
+            consumer.seek(tp, offset)
+        return healthy

@@ -1,0 +1,90 @@
+"""Reading supplier profiles from files: JSON Lines of SupplierProfile, or a flat CSV (pure; no I/O but reading
+the text given). Bad lines are returned with their line number and reason, never dropped silently.
+
+CSV columns (header row required; only ``supplier_id``, ``name`` and ``country`` are mandatory)::
+
+    supplier_id,name,country,emails,codes,keywords,description,certifications,registration_level,
+    max_value_amount,max_value_currency
+
+List cells are separated by ``;``. A code is ``UNSPSC:42132203``, ``CPV:33141411-4`` or a bare 8-digit UNSPSC code.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from pydantic import ValidationError
+
+from contracts import Classification, CodeScheme, SupplierProfile
+from contracts.api import ImportRejection
+
+
+def short_error(exc: ValidationError) -> str:
+    parts = []
+    for e in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in e.get("loc", ())) or "line"
+        parts.append(f"{loc}: {e.get('msg', '')}")
+    return "; ".join(parts)
+
+
+def parse_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, SupplierProfile | ImportRejection]]:
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield n, SupplierProfile.model_validate_json(line)
+        except ValidationError as exc:
+            yield n, ImportRejection(line=n, reason=short_error(exc))
+
+
+def _list(cell: str | None) -> list[str]:
+    return [part.strip() for part in (cell or "").split(";") if part.strip()]
+
+
+def _code(text: str) -> Classification:
+    scheme_text, _, code = text.rpartition(":")
+    scheme = CodeScheme(scheme_text.upper()) if scheme_text else CodeScheme.UNSPSC
+    check = None
+    if scheme == CodeScheme.CPV and "-" in code:
+        code, _, check = code.partition("-")
+    return Classification(scheme=scheme, code=code, check_digit=check)
+
+
+def parse_csv(text: str) -> Iterator[tuple[int, SupplierProfile | ImportRejection]]:
+    reader = csv.DictReader(io.StringIO(text))
+    for row in reader:
+        n = reader.line_num
+        try:
+            data: dict[str, Any] = {
+                "supplier_id": (row.get("supplier_id") or "").strip(),
+                "names": {"en": (row.get("name") or "").strip()},
+                "country": (row.get("country") or "").strip().upper(),
+                "emails": _list(row.get("emails")),
+                "codes": [_code(c) for c in _list(row.get("codes"))],
+                "keywords": _list(row.get("keywords")),
+                "certifications": _list(row.get("certifications")),
+            }
+            if (row.get("description") or "").strip():
+                data["description"] = {"en": row["description"].strip()}
+            if (row.get("registration_level") or "").strip():
+                data["registration_level"] = row["registration_level"].strip()
+            if (row.get("max_value_amount") or "").strip():
+                data["max_contract_value"] = {
+                    "amount": float(row["max_value_amount"]),
+                    "currency": (row.get("max_value_currency") or "USD").strip().upper(),
+                }
+            yield n, SupplierProfile.model_validate(data)
+        except ValidationError as exc:
+            yield n, ImportRejection(line=n, reason=short_error(exc))
+        except ValueError as exc:
+            yield n, ImportRejection(line=n, reason=str(exc))
+
+
+def parse_file_text(text: str, fmt: str) -> Iterator[tuple[int, SupplierProfile | ImportRejection]]:
+    """``fmt`` is ``jsonl`` or ``csv``."""
+    if fmt == "csv":
+        return parse_csv(text)
+    return parse_jsonl(text.splitlines())

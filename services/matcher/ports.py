@@ -1,0 +1,70 @@
+"""The matcher's ports: one small Protocol each. Elasticsearch adapters live in ``adapters/elastic.py``; the one
+in-memory fake of each lives in ``adapters/memory.py``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from contracts import NoticeStatus, Shortlist, SupplierProfile, TenderNotice
+from services.matcher.keys import ApiKey
+
+
+@dataclass(frozen=True)
+class NoticeFilter:
+    """``GET /notices`` filters; ``None`` means no restriction. ``agency`` matches buyer id or name."""
+
+    agency: str | None = None
+    code: str | None = None
+    country: str | None = None
+    status: NoticeStatus | None = None
+    deadline_from: datetime | None = None
+    deadline_to: datetime | None = None
+
+
+class ProfileStore(Protocol):
+    def get(self, supplier_id: str) -> SupplierProfile | None: ...
+
+    def put(self, profile: SupplierProfile) -> None:
+        """Create or replace; visible to reads and searches when it returns."""
+
+    def delete(self, supplier_id: str) -> bool:
+        """``False`` when there was nothing to delete."""
+
+    def candidates(self, notice: TenderNotice, config: Any) -> list[SupplierProfile]:
+        """The profiles worth scoring for a notice (the domain's candidate query)."""
+
+    def search(self, q: str | None, code: str | None, country: str | None, limit: int) -> list[SupplierProfile]: ...
+
+    def all(self) -> Iterator[SupplierProfile]: ...
+
+
+class NoticeStore(Protocol):
+    def get(self, notice_id: str) -> TenderNotice | None: ...
+
+    def put(self, notice: TenderNotice) -> bool:
+        """Store a version unless a newer one is stored; ``False`` when the stored version is newer."""
+
+    def find(self, flt: NoticeFilter, offset: int, limit: int) -> tuple[list[TenderNotice], int]:
+        """A page of notices (latest deadline last) and the total count."""
+
+    def open_for_profile(self, profile: SupplierProfile, now: datetime, limit: int) -> list[TenderNotice]:
+        """Open notices that share a code (one level up or down) or a keyword with the profile."""
+
+
+class ShortlistStore(Protocol):
+    def get(self, notice_id: str, version: int) -> Shortlist | None: ...
+
+    def latest(self, notice_id: str, before_version: int | None = None) -> Shortlist | None:
+        """The highest version stored (strictly below ``before_version`` when given)."""
+
+    def put(self, shortlist: Shortlist) -> None:
+        """Idempotent: the id is ``<notice_id>@<version>``, a second write replaces the first."""
+
+
+class KeyStore(Protocol):
+    def put(self, key: ApiKey) -> None: ...
+
+    def find(self, key_hash: str) -> ApiKey | None: ...

@@ -1,0 +1,257 @@
+"""The application layer: what happens when a notice arrives or a profile changes. Stores and publisher are
+ports, so the same code runs over Elasticsearch + Kafka and over the in-memory fakes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from contracts import AlertPreferences, NoticeStatus, Shortlist, SupplierProfile, TenderNotice
+from services.infra.bus import EventPublisher
+from services.matcher.domain import MatchModel, ScoringConfig, fit_model, rank
+from services.matcher.exceptions import AlreadyExists, NotFound
+from services.matcher.ports import NoticeStore, ProfileStore, ShortlistStore
+
+log = logging.getLogger(__name__)
+
+
+class MatcherMetrics:
+    """Prometheus metrics of one matcher (its own registry, so tests and processes never share counters)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.notices_matched = Counter(
+            "matcher_notices_matched", "Notice versions matched into a shortlist", ["status"], registry=registry
+        )
+        self.stale_notices = Counter(
+            "matcher_stale_notices", "Notice versions ignored because a newer one was stored", registry=registry
+        )
+        self.dead_letters = Counter(
+            "matcher_dead_letters", "Messages sent to the dead-letter topic", ["reason"], registry=registry
+        )
+        self.shortlist_size = Histogram(
+            "matcher_shortlist_size",
+            "Suppliers per shortlist",
+            buckets=(0, 1, 2, 5, 10, 20, 50, 100),
+            registry=registry,
+        )
+        self.match_seconds = Histogram(
+            "matcher_match_seconds",
+            "Time to retrieve candidates and rank them for one notice",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=registry,
+        )
+        self.profile_changes = Counter(
+            "matcher_profile_changes", "Profile creations, updates and deletions", ["kind"], registry=registry
+        )
+        self.reverse_matches = Counter(
+            "matcher_reverse_rematches", "Open notices re-ranked because a profile changed", registry=registry
+        )
+        self.model_fits = Counter("matcher_model_fits", "Scoring model fits", registry=registry)
+
+
+@dataclass
+class Matcher:
+    profiles: ProfileStore
+    notices: NoticeStore
+    shortlists: ShortlistStore
+    publisher: EventPublisher
+    topic_shortlists: str
+    topic_profiles: str
+    metrics: MatcherMetrics
+    config: ScoringConfig = field(default_factory=ScoringConfig)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    ineligible: frozenset[str] = frozenset()
+    refit_every_changes: int = 200
+    reverse_match_limit: int = 200
+    model: MatchModel | None = None
+    _changes_since_fit: int = 0
+    _fitted_at: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- the scoring model ------------------------------------------------------------------------------------------
+
+    def refit(self) -> None:
+        """Fit the domain model over every stored profile and swap it in (readers keep the old one meanwhile)."""
+        started = time.monotonic()
+        profiles = list(self.profiles.all())
+        # With no profiles there is nothing to learn from: rank with the configured weights.
+        model = fit_model(profiles, config=self.config) if profiles else None
+        with self._lock:
+            self.model = model
+            self._changes_since_fit = 0
+            self._fitted_at = time.monotonic()
+        self.metrics.model_fits.inc()
+        log.info("scoring model fitted in %.2fs", time.monotonic() - started)
+
+    def refit_if_due(self, interval_seconds: float) -> bool:
+        due = self._changes_since_fit >= self.refit_every_changes or (
+            interval_seconds > 0 and time.monotonic() - self._fitted_at >= interval_seconds
+        )
+        if due:
+            self.refit()
+        return due
+
+    # -- notices ----------------------------------------------------------------------------------------------------
+
+    def handle_notice(self, notice: TenderNotice) -> Shortlist | None:
+        """Store the notice version, build its shortlist, store it and publish it (the caller flushes).
+
+        Returns ``None`` for a version older than the stored one (out of order, already superseded). A version
+        already matched is published again as stored, so a redelivery after a crash repeats the same shortlist.
+        """
+        if not self.notices.put(notice):
+            self.metrics.stale_notices.inc()
+            log.info("ignored %s v%d: a newer version is stored", notice.notice_id, notice.version)
+            return None
+        existing = self.shortlists.get(notice.notice_id, notice.version)
+        if existing is not None:
+            self.publisher.publish(self.topic_shortlists, notice.notice_id, existing)
+            return existing
+        previous = self.shortlists.latest(notice.notice_id, before_version=notice.version)
+        if notice.status == NoticeStatus.CANCELLED:
+            shortlist = self._cancellation(notice, previous)
+        else:
+            shortlist = self._match(notice, previous_ids=_supplier_ids(previous))
+        self.shortlists.put(shortlist)
+        self.publisher.publish(self.topic_shortlists, notice.notice_id, shortlist)
+        self.metrics.notices_matched.labels(notice.status.value).inc()
+        self.metrics.shortlist_size.observe(len(shortlist.entries))
+        return shortlist
+
+    def rematch(self, notice_id: str) -> Shortlist:
+        """Rank the stored version of a notice again (new profiles, new weights) and republish its shortlist."""
+        notice = self.notices.get(notice_id)
+        if notice is None:
+            raise NotFound(f"no notice {notice_id!r}")
+        if notice.status == NoticeStatus.CANCELLED:
+            current = self.shortlists.get(notice_id, notice.version)
+            if current is None:
+                raise NotFound(f"no shortlist for cancelled notice {notice_id!r}")
+            return current
+        shortlist = self._rerank(notice)
+        self.publisher.flush()
+        return shortlist
+
+    def _rerank(self, notice: TenderNotice) -> Shortlist:
+        current = self.shortlists.get(notice.notice_id, notice.version)
+        previous_ids = (
+            current.previously_shortlisted
+            if current is not None
+            else _supplier_ids(self.shortlists.latest(notice.notice_id, before_version=notice.version))
+        )
+        shortlist = self._match(notice, previous_ids=previous_ids)
+        self.shortlists.put(shortlist)
+        self.publisher.publish(self.topic_shortlists, notice.notice_id, shortlist)
+        return shortlist
+
+    def _match(self, notice: TenderNotice, previous_ids: list[str]) -> Shortlist:
+        started = time.perf_counter()
+        candidates = self.profiles.candidates(notice, self.config)
+        result = rank(notice, candidates, self.config, self.clock(), model=self.model, ineligible=self.ineligible)
+        self.metrics.match_seconds.observe(time.perf_counter() - started)
+        return Shortlist(
+            shortlist_id=Shortlist.make_id(notice.notice_id, notice.version),
+            notice_id=notice.notice_id,
+            notice_version=notice.version,
+            notice_status=notice.status,
+            notice=notice,
+            entries=result.entries,
+            exclusions=result.exclusions,
+            previously_shortlisted=previous_ids if notice.version > 1 else [],
+            algorithm=result.algorithm,
+            generated_at=self.clock(),
+        )
+
+    def _cancellation(self, notice: TenderNotice, previous: Shortlist | None) -> Shortlist:
+        entries = [] if previous is None else previous.entries
+        return Shortlist(
+            shortlist_id=Shortlist.make_id(notice.notice_id, notice.version),
+            notice_id=notice.notice_id,
+            notice_version=notice.version,
+            notice_status=NoticeStatus.CANCELLED,
+            notice=notice,
+            entries=entries,
+            previously_shortlisted=[e.supplier_id for e in entries],
+            algorithm=previous.algorithm if previous is not None else self.config.algorithm,
+            generated_at=self.clock(),
+        )
+
+    # -- profiles ---------------------------------------------------------------------------------------------------
+
+    def create_profile(self, profile: SupplierProfile) -> tuple[SupplierProfile, int]:
+        if self.profiles.get(profile.supplier_id) is not None:
+            raise AlreadyExists(f"supplier {profile.supplier_id!r} exists; use PUT to replace it")
+        return self.save_profile(profile)
+
+    def save_profile(self, profile: SupplierProfile, *, flush: bool = True) -> tuple[SupplierProfile, int]:
+        """Store a profile, publish it to the profiles topic and re-rank the open notices that fit it.
+
+        Returns the stored profile and the number of shortlists that changed (and were republished, for the
+        same notice version, so the notifier alerts only suppliers it has not alerted yet).
+        """
+        existed = self.profiles.get(profile.supplier_id) is not None
+        profile = profile.model_copy(update={"updated_at": self.clock()})
+        self.profiles.put(profile)
+        self.publisher.publish(self.topic_profiles, profile.supplier_id, profile)
+        changed = self.reverse_match(profile)
+        if flush:
+            self.publisher.flush()
+        self.metrics.profile_changes.labels("update" if existed else "create").inc()
+        self._changes_since_fit += 1
+        return profile, changed
+
+    def update_preferences(self, supplier_id: str, patch: dict[str, Any]) -> SupplierProfile:
+        profile = self.profiles.get(supplier_id)
+        if profile is None:
+            raise NotFound(f"no supplier {supplier_id!r}")
+        merged = AlertPreferences.model_validate({**profile.preferences.model_dump(), **patch})
+        saved, _ = self.save_profile(profile.model_copy(update={"preferences": merged}))
+        return saved
+
+    def delete_profile(self, supplier_id: str) -> None:
+        if not self.profiles.delete(supplier_id):
+            raise NotFound(f"no supplier {supplier_id!r}")
+        self.publisher.publish(self.topic_profiles, supplier_id, None)
+        self.publisher.flush()
+        self.metrics.profile_changes.labels("delete").inc()
+        self._changes_since_fit += 1
+
+    def reverse_match(self, profile: SupplierProfile) -> int:
+        """Re-rank the open notices that fit a new or changed profile; store and publish the shortlists whose
+        suppliers changed. Returns how many changed."""
+        changed = 0
+        for notice in self.notices.open_for_profile(profile, self.clock(), self.reverse_match_limit):
+            current = self.shortlists.get(notice.notice_id, notice.version)
+            before = _supplier_ids(current)
+            fresh = self._match(
+                notice,
+                previous_ids=current.previously_shortlisted
+                if current is not None
+                else _supplier_ids(self.shortlists.latest(notice.notice_id, before_version=notice.version)),
+            )
+            self.metrics.reverse_matches.inc()
+            if _supplier_ids(fresh) == before:
+                continue
+            self.shortlists.put(fresh)
+            self.publisher.publish(self.topic_shortlists, notice.notice_id, fresh)
+            changed += 1
+        return changed
+
+    def import_profiles(self, profiles: Iterable[SupplierProfile]) -> int:
+        n = 0
+        for profile in profiles:
+            self.save_profile(profile, flush=False)
+            n += 1
+        self.publisher.flush()
+        return n
+
+
+def _supplier_ids(shortlist: Shortlist | None) -> list[str]:
+    return [] if shortlist is None else [e.supplier_id for e in shortlist.entries]

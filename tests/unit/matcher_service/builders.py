@@ -1,0 +1,56 @@
+"""Small contract models for matcher service tests (unit and integration)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from contracts import Buyer, Classification, CodeScheme, Item, NoticeStatus, SupplierProfile, TenderNotice
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def unspsc(code: str) -> Classification:
+    return Classification(scheme=CodeScheme.UNSPSC, code=code)
+
+
+def supplier(
+    sid: str, codes: tuple[str, ...] = ("42132203",), keywords: tuple[str, ...] = ("gloves",), **extra: Any
+) -> SupplierProfile:
+    fields: dict[str, Any] = {
+        "supplier_id": sid,
+        "names": {"en": f"Supplier {sid}"},
+        "country": "CN",
+        "emails": [f"{sid.lower()}@example.com"],
+        "codes": [unspsc(c) for c in codes],
+        "keywords": list(keywords),
+    }
+    fields.update(extra)
+    return SupplierProfile(**fields)
+
+
+def notice(
+    source_id: str = "1",
+    *,
+    agency: str = "UNICEF",
+    title: str = "Nitrile examination gloves",
+    codes: tuple[str, ...] = ("42132203",),
+    version: int = 1,
+    status: NoticeStatus = NoticeStatus.ACTIVE,
+    deadline: datetime | None = None,
+    source: str = "ungm",
+    **extra: Any,
+) -> TenderNotice:
+    fields: dict[str, Any] = {
+        "notice_id": f"{source}:{source_id}",
+        "source": source,
+        "source_id": source_id,
+        "version": version,
+        "status": status,
+        "title": title,
+        "buyer": Buyer(name=agency),
+        "items": [Item(description=title, classification=unspsc(c)) for c in codes],
+        "deadline_at": deadline or NOW + timedelta(days=20),
+    }
+    fields.update(extra)
+    return TenderNotice(**fields)

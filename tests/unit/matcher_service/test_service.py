@@ -1,0 +1,149 @@
+"""The matcher's application layer over the in-memory fakes: notice versions, cancellations, reverse matching."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from contracts import NoticeStatus, Shortlist, SupplierProfile
+from services.infra.bus import InMemoryPublisher
+from services.matcher.bootstrap import Container, bootstrap_in_memory
+from services.matcher.exceptions import AlreadyExists, NotFound
+from services.matcher.settings import Settings
+from tests.unit.matcher_service.builders import NOW, notice, supplier
+
+pytestmark = pytest.mark.unit
+
+SHORTLISTS = "t.shortlists"
+PROFILES = "t.profiles"
+
+
+@pytest.fixture
+def container() -> Container:
+    settings = Settings(topic_shortlists=SHORTLISTS, topic_profiles=PROFILES)
+    c = bootstrap_in_memory(settings, clock=lambda: NOW)
+    for p in (supplier("S1"), supplier("S2"), supplier("LAPTOP", codes=("43211503",), keywords=("laptops",))):
+        c.matcher.profiles.put(p)
+    return c
+
+
+def published(c: Container, topic: str) -> list[object]:
+    publisher = c.matcher.publisher
+    assert isinstance(publisher, InMemoryPublisher)
+    publisher.flush()
+    return publisher.on(topic)
+
+
+def ids(shortlist: Shortlist | None) -> list[str]:
+    assert shortlist is not None
+    return [e.supplier_id for e in shortlist.entries]
+
+
+def test_a_notice_is_matched_stored_and_published(container: Container) -> None:
+    shortlist = container.matcher.handle_notice(notice("1"))
+    assert shortlist is not None
+    assert shortlist.shortlist_id == "ungm:1@1"
+    assert set(ids(shortlist)) == {"S1", "S2"}
+    assert all(e.components and e.top_reasons() for e in shortlist.entries)
+    assert container.matcher.shortlists.get("ungm:1", 1) == shortlist
+    assert published(container, SHORTLISTS) == [shortlist]
+
+
+def test_amended_version_lists_previous_suppliers_and_cancellation_tells_them(container: Container) -> None:
+    m = container.matcher
+    m.handle_notice(notice("1"))
+    amended = m.handle_notice(notice("1", version=2, status=NoticeStatus.AMENDED, changes=["deadline moved"]))
+    assert amended is not None
+    assert sorted(amended.previously_shortlisted) == ["S1", "S2"]
+    cancelled = m.handle_notice(notice("1", version=3, status=NoticeStatus.CANCELLED))
+    assert cancelled is not None
+    assert cancelled.notice_status == NoticeStatus.CANCELLED
+    assert ids(cancelled) == ids(amended)
+    assert [s.notice_version for s in published(container, SHORTLISTS)] == [1, 2, 3]  # type: ignore[attr-defined]
+
+
+def test_an_older_version_after_a_newer_one_is_ignored(container: Container) -> None:
+    m = container.matcher
+    m.handle_notice(notice("1", version=2, title="Gloves, amended"))
+    assert m.handle_notice(notice("1", version=1)) is None
+    stored = m.notices.get("ungm:1")
+    assert stored is not None
+    assert stored.version == 2
+    assert len(published(container, SHORTLISTS)) == 1
+
+
+def test_a_redelivered_version_republishes_the_stored_shortlist(container: Container) -> None:
+    m = container.matcher
+    first = m.handle_notice(notice("1"))
+    m.profiles.put(supplier("S3"))  # a new profile must not change an already matched version on redelivery
+    again = m.handle_notice(notice("1"))
+    assert again == first
+    assert published(container, SHORTLISTS) == [first, first]
+
+
+def test_a_new_profile_is_added_to_open_notices_for_the_same_version(container: Container) -> None:
+    m = container.matcher
+    m.handle_notice(notice("open"))
+    m.handle_notice(notice("closed", deadline=NOW - timedelta(days=1)))
+    m.handle_notice(notice("laptops", title="Laptop computers", codes=("43211503",)))
+    before = len(published(container, SHORTLISTS))
+
+    saved, changed = m.create_profile(supplier("NEW"))
+    assert changed == 1
+    republished = published(container, SHORTLISTS)[before:]
+    assert len(republished) == 1
+    sl = republished[0]
+    assert isinstance(sl, Shortlist)
+    assert (sl.notice_id, sl.notice_version) == ("ungm:open", 1)
+    assert "NEW" in ids(sl)
+    assert "NEW" in ids(m.shortlists.get("ungm:open", 1))
+    assert published(container, PROFILES) == [saved]
+
+
+def test_profile_create_update_delete(container: Container) -> None:
+    m = container.matcher
+    with pytest.raises(AlreadyExists):
+        m.create_profile(supplier("S1"))
+    updated = m.update_preferences("S1", {"unsubscribed": True})
+    assert updated.preferences.unsubscribed is True
+    stored = m.profiles.get("S1")
+    assert stored is not None
+    assert stored.preferences.unsubscribed
+    assert stored.keywords == ["gloves"]  # untouched fields stay
+    m.delete_profile("S1")
+    assert m.profiles.get("S1") is None
+    assert published(container, PROFILES)[-1] is None  # tombstone
+    with pytest.raises(NotFound):
+        m.delete_profile("S1")
+
+
+def test_an_unsubscribed_or_ineligible_supplier_is_excluded_with_a_reason() -> None:
+    settings = Settings(matcher_ineligible_suppliers=["BANNED"])
+    c = bootstrap_in_memory(settings, clock=lambda: NOW)
+    c.matcher.profiles.put(supplier("OK"))
+    c.matcher.profiles.put(supplier("BANNED"))
+    shortlist = c.matcher.handle_notice(notice("1"))
+    assert ids(shortlist) == ["OK"]
+    assert shortlist is not None
+    assert [x.supplier_id for x in shortlist.exclusions] == ["BANNED"]
+
+
+def test_refit_fits_a_model_over_the_stored_profiles(container: Container) -> None:
+    assert container.matcher.model is None
+    container.matcher.refit()
+    assert container.matcher.model is not None
+    empty = bootstrap_in_memory(Settings(), clock=lambda: NOW)
+    empty.matcher.refit()  # nothing to fit on: keeps ranking with the configured weights
+    assert empty.matcher.model is None
+
+
+def test_rematch_of_unknown_notice_is_not_found(container: Container) -> None:
+    with pytest.raises(NotFound):
+        container.matcher.rematch("ungm:nope")
+
+
+def test_import_stores_and_publishes_every_profile(container: Container) -> None:
+    profiles: list[SupplierProfile] = [supplier(f"I{i}") for i in range(3)]
+    assert container.matcher.import_profiles(profiles) == 3
+    assert [p.supplier_id for p in published(container, PROFILES)] == ["I0", "I1", "I2"]  # type: ignore[union-attr]
