@@ -1,0 +1,163 @@
+"""Durable state: what was published per notice, and where each source stopped.
+
+sqlite3 in ``TB_INGEST_STATE_DIR``: one file, transactions that survive a crash (WAL), no server to run, and
+ingest is the only writer. A batch's notice states, rejection fingerprints and source checkpoint are written in
+one transaction, after the producer flushed, so the state never claims more than Kafka holds.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from contracts import NoticeStatus, TenderNotice
+from services.ingest.domain.versioning import Known
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where a polled source stopped: HTTP validators, a hash of the last body, the next page to fetch."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    cursor: str | None = None
+
+
+class StateStore(Protocol):
+    def known(self, notice_id: str) -> Known | None:
+        """The last published version of a notice, if any."""
+
+    def rejection_seen(self, fingerprint: str) -> bool:
+        """Whether this exact rejected record was already dead-lettered."""
+
+    def commit(
+        self,
+        notices: Sequence[TenderNotice],
+        rejections: Sequence[str],
+        checkpoint: tuple[str, Checkpoint] | None = None,
+    ) -> None:
+        """Record published notices, dead-lettered rejection fingerprints and a checkpoint, atomically."""
+
+    def checkpoint(self, source: str) -> Checkpoint | None: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS notices (
+    notice_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL, version INTEGER NOT NULL, status TEXT NOT NULL,
+    notice_json TEXT NOT NULL, updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
+CREATE TABLE IF NOT EXISTS rejections (fingerprint TEXT PRIMARY KEY, seen_at TEXT DEFAULT CURRENT_TIMESTAMP);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    source TEXT PRIMARY KEY, etag TEXT, last_modified TEXT, body_hash TEXT, cursor TEXT,
+    updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
+"""
+
+
+class SqliteStateStore:
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "ingest-state.sqlite3"
+        self._lock = threading.Lock()  # the HTTP push and the pollers share one store
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def known(self, notice_id: str) -> Known | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT content_hash, version, status, notice_json FROM notices WHERE notice_id = ?", (notice_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        return Known(row[0], int(row[1]), NoticeStatus(row[2]), TenderNotice.model_validate_json(row[3]))
+
+    def rejection_seen(self, fingerprint: str) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM rejections WHERE fingerprint = ?", (fingerprint,)).fetchone()
+        return row is not None
+
+    def commit(
+        self,
+        notices: Sequence[TenderNotice],
+        rejections: Sequence[str],
+        checkpoint: tuple[str, Checkpoint] | None = None,
+    ) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT INTO notices (notice_id, content_hash, version, status, notice_json)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT(notice_id) DO UPDATE SET content_hash = excluded.content_hash,"
+                    " version = excluded.version, status = excluded.status, notice_json = excluded.notice_json,"
+                    " updated_at = CURRENT_TIMESTAMP",
+                    [(n.notice_id, n.content_hash, n.version, n.status.value, n.model_dump_json()) for n in notices],
+                )
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO rejections (fingerprint) VALUES (?)", [(f,) for f in rejections]
+                )
+                if checkpoint is not None:
+                    source, cp = checkpoint
+                    self._db.execute(
+                        "INSERT INTO checkpoints (source, etag, last_modified, body_hash, cursor)"
+                        " VALUES (?, ?, ?, ?, ?)"
+                        " ON CONFLICT(source) DO UPDATE SET etag = excluded.etag,"
+                        " last_modified = excluded.last_modified, body_hash = excluded.body_hash,"
+                        " cursor = excluded.cursor, updated_at = CURRENT_TIMESTAMP",
+                        (source, cp.etag, cp.last_modified, cp.body_hash, cp.cursor),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def checkpoint(self, source: str) -> Checkpoint | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT etag, last_modified, body_hash, cursor FROM checkpoints WHERE source = ?", (source,)
+            ).fetchone()
+        return None if row is None else Checkpoint(*row)
+
+    def ping(self) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1").fetchone() is not None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+@dataclass
+class InMemoryStateStore:
+    """The fake for unit tests."""
+
+    notices: dict[str, TenderNotice] = field(default_factory=dict)
+    rejections: set[str] = field(default_factory=set)
+    checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
+    commits: int = 0
+
+    def known(self, notice_id: str) -> Known | None:
+        n = self.notices.get(notice_id)
+        return None if n is None else Known(n.content_hash, n.version, n.status, n)
+
+    def rejection_seen(self, fingerprint: str) -> bool:
+        return fingerprint in self.rejections
+
+    def commit(
+        self,
+        notices: Sequence[TenderNotice],
+        rejections: Sequence[str],
+        checkpoint: tuple[str, Checkpoint] | None = None,
+    ) -> None:
+        self.commits += 1
+        self.notices.update((n.notice_id, n) for n in notices)
+        self.rejections.update(rejections)
+        if checkpoint is not None:
+            self.checkpoints[checkpoint[0]] = checkpoint[1]
+
+    def checkpoint(self, source: str) -> Checkpoint | None:
+        return self.checkpoints.get(source)

@@ -1,0 +1,174 @@
+"""``python -m services.ingest``: parse (no Kafka), publish (one shot), run (pollers + push endpoint)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections import Counter
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from services.infra.logs import setup_logging
+from services.ingest.adapters.files import files_under, load_mapping_file
+from services.ingest.bootstrap import base_context, bootstrap
+from services.ingest.domain.csvmap import CsvMapping
+from services.ingest.domain.model import Context, Rejection
+from services.ingest.domain.sources import context_for, parse_bytes
+from services.ingest.exceptions import IngestError
+from services.ingest.service import Stats
+from services.ingest.settings import Settings
+
+log = logging.getLogger(__name__)
+app = typer.Typer(help="Ingest public procurement notices into Kafka.", no_args_is_help=True)
+err = Console(stderr=True)
+
+
+class Kind(StrEnum):
+    ocds = "ocds"
+    ted = "ted"
+    ungm = "ungm"
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+PathArg = Annotated[Path, typer.Argument(exists=True, help="A file or a directory (read recursively).")]
+SourceOpt = Annotated[Kind, typer.Option("--source", "-s", help="Record format of the files.")]
+MappingOpt = Annotated[Path | None, typer.Option("--mapping", help="CSV column mapping (YAML or JSON).")]
+
+
+def _context(kind: Kind, mapping: Path | None, settings: Settings) -> tuple[Context, CsvMapping | None]:
+    csv_mapping = CsvMapping.from_dict(load_mapping_file(mapping)) if mapping is not None else None
+    ctx = context_for(kind.value, csv_mapping)
+    base = base_context(settings)
+    return Context(ctx.source, base.cpv_check_digits, base.detect_language), csv_mapping
+
+
+def _progress(total: int) -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=total < 20 or not err.is_terminal,
+        transient=True,
+    )
+
+
+@app.command()
+def parse(path: PathArg, source: SourceOpt, mapping: MappingOpt = None) -> None:
+    """Print normalized notices as JSON Lines on stdout and a summary on stderr. Needs no Kafka."""
+    settings = Settings()
+    setup_logging(settings.log_level, settings.log_json)
+    try:
+        ctx, csv_mapping = _context(source, mapping, settings)
+        files = files_under(path)
+    except IngestError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    notices = 0
+    warned = 0
+    sources: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    out = sys.stdout
+    with _progress(len(files)) as progress:
+        task = progress.add_task("parsing", total=len(files))
+        for file in files:
+            for outcome in parse_bytes(source.value, file.read_bytes(), ctx, csv_mapping, str(file)):
+                if isinstance(outcome, Rejection):
+                    reasons[outcome.reason] += 1
+                else:
+                    notices += 1
+                    sources[outcome.source] += 1
+                    warned += bool(outcome.warnings)
+                    out.write(outcome.model_dump_json(exclude_none=True) + "\n")
+            progress.advance(task)
+    rejected = sum(reasons.values())
+    by_reason = ", ".join(f"{k} {v}" for k, v in reasons.most_common()) or "none"
+    by_source = ", ".join(f"{k} {v}" for k, v in sources.most_common()) or "none"
+    err.print(
+        f"{len(files)} files: {notices} notices ({by_source}; {warned} with warnings), "
+        f"{rejected} rejections ({by_reason})",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def publish(path: PathArg, source: SourceOpt, mapping: MappingOpt = None) -> None:
+    """Publish the notices of PATH to Kafka once (rejections to the dead-letter topic); a re-run publishes only
+    what changed since."""
+    settings = Settings()
+    setup_logging(settings.log_level, settings.log_json)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        ctx, csv_mapping = _context(source, mapping, settings)
+        files = files_under(path)
+        container = bootstrap(settings)
+    except IngestError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    total = Stats()
+    try:
+        with _progress(len(files)) as progress:
+            task = progress.add_task("publishing", total=len(files))
+            for file in files:
+                if stop.is_set():
+                    total.stopped = True
+                    break
+                outcomes = parse_bytes(source.value, file.read_bytes(), ctx, csv_mapping, str(file))
+                stats, _ = container.ingestor.ingest(outcomes, str(file), should_stop=stop.is_set)
+                total.add(stats)
+                progress.advance(task)
+    except KeyboardInterrupt:
+        total.stopped = True
+    finally:
+        container.close()
+    err.print(("stopped early; " if total.stopped else "") + total.summary(), highlight=False, soft_wrap=True)
+    if total.stopped:
+        raise typer.Exit(130)
+
+
+@app.command()
+def run() -> None:
+    """Run the configured pollers (TB_INGEST_SOURCES_FILE) and the HTTP push endpoint until SIGTERM / Ctrl-C."""
+    import uvicorn
+
+    from services.ingest.entrypoints.http import create_app
+    from services.ingest.entrypoints.workers import PollerThreads
+
+    settings = Settings()
+    setup_logging(settings.log_level, settings.log_json)
+    try:
+        container = bootstrap(settings, with_pollers=True)
+    except IngestError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if not settings.api_keys():
+        log.warning("TB_INGEST_API_KEYS is empty: POST /notices refuses every request")
+    threads = PollerThreads(container.pollers, settings.ingest_default_interval_s)
+
+    def ready() -> dict[str, bool]:
+        state = container.ingestor.state
+        ping = getattr(state, "ping", None)
+        return {"state": bool(ping()) if ping else True, "pollers": threads.alive()}
+
+    http_app = create_app(container.ingestor, settings.api_keys(), container.base_context, ready)
+    server = uvicorn.Server(
+        uvicorn.Config(http_app, host=settings.ingest_http_host, port=settings.ingest_http_port, log_config=None)
+    )
+    threads.start()
+    try:
+        server.run()  # returns on SIGTERM / SIGINT (uvicorn handles both)
+    finally:
+        threads.stop()  # pollers finish their batch: flushed and checkpointed, nothing half-done
+        container.close()
+        log.info("ingest stopped")
