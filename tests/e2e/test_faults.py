@@ -1,0 +1,126 @@
+"""Faults in the middle of a stream of notices: every notice still gets its shortlist and every due email
+arrives exactly once, counted from the Kafka topics and the SMTP sink's Maildir (``services.demorun.Ledger``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from services.demorun import Summary
+from services.infra import stack
+from tests.conftest import Endpoints
+from tests.e2e.pipeline import Run, dedicated_noida, e2e_notices, pipeline_run
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
+
+
+def stack_of(endpoints: Endpoints, tmp_path: Path) -> stack.StackConfig:
+    host, _, port = endpoints.kafka_bootstrap.partition(":")
+    es_port = int(endpoints.elasticsearch_url.rsplit(":", 1)[1])
+    return stack.StackConfig(tmp_path, int(port), es_port, endpoints.smtp_port, host)
+
+
+def assert_exactly_once(run: Run, summary: Summary, n: int) -> None:
+    detail = f"{summary.human()}\n{run.logs_tail()}"
+    assert summary.notices == n, detail
+    assert summary.missing_inputs == [], detail
+    assert summary.shortlists == n, detail
+    assert summary.lost_notices == [], detail
+    assert summary.due_emails > 0, detail
+    assert summary.lost_emails == [], detail
+    assert summary.duplicate_emails == 0, detail
+    assert summary.parked_emails == 0, detail
+    assert summary.lost == 0, detail
+
+
+def test_kill_9_matcher_then_notifier_mid_stream(endpoints: Endpoints, tmp_path: Path) -> None:
+    n = e2e_notices(2000)
+    with pipeline_run(stack_of(endpoints, tmp_path), tmp_path) as run:
+        run.load_suppliers()
+        publisher = run.stream(n, chunk=250)
+
+        at_kill = run.wait_for("a quarter of the shortlists", lambda s: s.shortlists >= n // 4, timeout=180)
+        run.restart("matcher", kill=True)
+        assert at_kill.shortlists < n, "the matcher was killed after the stream ended: not a mid-stream crash"
+
+        at_kill = run.wait_for(
+            "half of the shortlists and some emails", lambda s: s.shortlists >= n // 2 and s.emails >= 10, 180
+        )
+        run.restart("notifier", kill=True)
+        assert at_kill.emails < at_kill.due_emails or at_kill.shortlists < n, "the notifier was killed too late"
+
+        publisher.join(timeout=180)
+        assert publisher.done, "ingest publish did not finish"
+        summary = run.settle(timeout=200)
+        assert_exactly_once(run, summary, n)
+
+
+def test_kafka_restart_mid_stream(tmp_path: Path) -> None:
+    n = e2e_notices(2000)
+    with dedicated_noida(tmp_path) as server, pipeline_run(server.config(), tmp_path / "work") as run:
+        run.load_suppliers()
+        publisher = run.stream(n, chunk=250)
+        at_stop = run.wait_for("a quarter of the shortlists", lambda s: s.shortlists >= n // 4, timeout=180)
+        server.terminate()
+        time.sleep(3)
+        server.start()
+        assert at_stop.shortlists < n, "Kafka was restarted after the stream ended"
+
+        publisher.join(timeout=240)
+        assert publisher.done, "ingest publish did not finish"
+        summary = run.settle(timeout=200)
+        assert_exactly_once(run, summary, n)
+
+
+def test_smtp_down_for_a_while_then_back(endpoints: Endpoints, tmp_path: Path) -> None:
+    n = e2e_notices(2000) // 10
+    with pipeline_run(stack_of(endpoints, tmp_path), tmp_path) as run:
+        run.load_suppliers(emails_every=2)
+        publisher = run.stream(n, chunk=n)
+        run.wait_for("the first emails", lambda s: s.emails >= 3, timeout=120)
+        run.sink.stop()
+        down_since = time.monotonic()
+        # Down long enough that sends fail and are retried (several attempts with backoff), not so long that the
+        # retry budget of the test settings (40 attempts, at most 2 s apart) runs out.
+        run.wait_for("failed sends while SMTP is down", lambda s: s.event_statuses.get("failed", 0) >= 3, 60)
+        while time.monotonic() - down_since < 8:
+            time.sleep(0.5)
+        run.sink.start()
+
+        publisher.join(timeout=120)
+        summary = run.settle(timeout=120)
+        assert_exactly_once(run, summary, n)
+        assert summary.event_statuses.get("failed", 0) >= 3, summary.human()
+
+
+def test_elasticsearch_unreachable_matcher_backs_off_then_catches_up(tmp_path: Path) -> None:
+    n = e2e_notices(2000) // 2
+    with dedicated_noida(tmp_path) as server, pipeline_run(server.config(), tmp_path / "work") as run:
+        run.load_suppliers()
+        publisher = run.stream(n, chunk=250)
+        before = run.wait_for("a quarter of the shortlists", lambda s: s.shortlists >= n // 4, timeout=180)
+        assert before.shortlists < n, "Elasticsearch was stopped after the stream ended"
+
+        server.stop_service("elasticsearch")
+        try:
+            time.sleep(2)  # a notice already past Elasticsearch may still be published and committed
+            run.ledger.refresh()
+            during_start = run.ledger.summary().shortlists
+            for _ in range(8):
+                time.sleep(1)
+                run.ledger.refresh()
+                shortlisted = run.ledger.summary().shortlists
+                # Offsets are committed only for notices whose shortlist was stored and published.
+                assert run.committed("matcher") <= shortlisted + len(run.ledger.shortlists_dlq)
+            run.check_alive()
+            during = run.ledger.summary()
+            assert during.shortlists == during_start, "shortlists were produced without Elasticsearch"
+        finally:
+            server.start_service("elasticsearch")
+
+        publisher.join(timeout=180)
+        summary = run.settle(timeout=240)
+        assert_exactly_once(run, summary, n)
+        assert summary.dead_lettered == 0, "notices were dead-lettered because Elasticsearch was away"
