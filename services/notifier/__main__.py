@@ -1,0 +1,64 @@
+"""``python -m services.notifier``: the notifier's command line."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import typer
+import uvicorn
+
+from services.infra.logs import setup_logging
+from services.notifier.domain import tokens
+from services.notifier.settings import Settings
+
+cli = typer.Typer(help="tenderbridge notifier: shortlists in, alert emails out (exactly once).", no_args_is_help=True)
+log = logging.getLogger("services.notifier")
+
+
+@cli.command()
+def run(
+    instance_id: str = typer.Option("", help="Distinct id per running notifier (default: the host name)."),
+) -> None:
+    """Kafka worker + HTTP app in the foreground; SIGTERM or Ctrl-C stops cleanly."""
+    from services.notifier.bootstrap import bootstrap
+
+    settings = Settings()
+    setup_logging(settings.log_level, settings.log_json)
+    runtime = bootstrap(settings, instance_id or None)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            runtime.app, host=settings.notifier_http_host, port=settings.notifier_http_port, log_level="warning"
+        )
+    )
+
+    def work() -> None:
+        runtime.worker.run()
+        if not runtime.stop.is_set():  # the worker died: take the process down so it gets restarted
+            server.should_exit = True
+
+    thread = threading.Thread(target=work, name="notifier-worker")
+    thread.start()
+    log.info("notifier listening on %s:%s", settings.notifier_http_host, settings.notifier_http_port)
+    try:
+        server.run()
+    finally:
+        runtime.stop.set()
+        thread.join(timeout=120)
+        runtime.close()
+    if runtime.worker.error is not None:
+        raise typer.Exit(1)
+
+
+@cli.command("unsubscribe-url")
+def unsubscribe_url(supplier_id: str) -> None:
+    """Print the signed one-click unsubscribe URL of a supplier (for support and demos)."""
+    settings = Settings()
+    token = tokens.sign(
+        settings.notifier_unsubscribe_secret.get_secret_value().encode(), tokens.UNSUBSCRIBE, supplier_id
+    )
+    typer.echo(f"{settings.notifier_public_url.rstrip('/')}/unsubscribe?token={token}")
+
+
+if __name__ == "__main__":
+    cli()

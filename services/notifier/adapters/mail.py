@@ -1,0 +1,260 @@
+"""Sending email: the ``MailSender`` port, its SMTP adapter and its one in-memory fake.
+
+The SMTP adapter keeps one connection open across messages (reconnecting when the server dropped it), spaces
+messages to respect a rate limit, and classifies every failure:
+
+- 4xx replies, refused/reset connections, timeouts before the body is sent -> ``TransientMailError`` (retry);
+- 5xx replies -> ``PermanentMailError`` (park at once);
+- the connection breaking after the whole body (and the final ``.``) was sent but before the server's reply ->
+  ``UncertainDelivery``: the server may have accepted it, so the caller must not send it again.
+
+To tell the last case apart, the DATA phase is driven step by step (``DATA``, body, reply) rather than through
+``smtplib.SMTP.sendmail``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import smtplib
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import getaddresses
+from typing import Protocol
+
+from services.notifier.exceptions import MailError, PermanentMailError, TransientMailError, UncertainDelivery
+
+log = logging.getLogger(__name__)
+
+
+class MailSender(Protocol):
+    def send(self, message: EmailMessage) -> None:
+        """Hand one message to the server; raises a ``MailError`` subclass when it was not accepted."""
+
+    def close(self) -> None:
+        """Close any open connection."""
+
+
+def _classify(code: int, reply: bytes | str, stage: str) -> MailError:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    detail = f"{stage}: {code} {text}".strip()[:300]
+    if 400 <= code < 500:
+        return TransientMailError(f"smtp_{code}", detail)
+    return PermanentMailError(f"smtp_{code}", detail)
+
+
+def _connection_error(exc: BaseException, stage: str) -> TransientMailError:
+    if isinstance(exc, ConnectionRefusedError):
+        reason = "connection_refused"
+    elif isinstance(exc, TimeoutError | socket.timeout):
+        reason = "timeout"
+    elif isinstance(exc, smtplib.SMTPServerDisconnected):
+        reason = "disconnected"
+    elif isinstance(exc, ConnectionResetError):
+        reason = "connection_reset"
+    else:
+        reason = "connection_error"
+    return TransientMailError(reason, f"{stage}: {exc.__class__.__name__}: {exc}"[:300])
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+class RateLimiter:
+    """At most ``per_second`` calls per second, evenly spaced (0 = unlimited)."""
+
+    def __init__(
+        self,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._interval = 1.0 / per_second if per_second > 0 else 0.0
+        self._clock, self._sleep = clock, sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self._interval:
+            return
+        with self._lock:
+            now = self._clock()
+            if self._next > now:
+                self._sleep(self._next - now)
+                now = self._next
+            self._next = now + self._interval
+
+
+class _Stale(Exception):
+    """A reused connection turned out to be closed before anything was sent: reconnect and try again once."""
+
+
+class SmtpMailSender:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        starttls: bool = False,
+        implicit_tls: bool = False,
+        user: str | None = None,
+        password: str | None = None,
+        timeout_s: float = 10.0,
+        rate_limit_per_s: float = 0.0,
+        reuse_connection: bool = True,
+        local_hostname: str | None = None,
+    ) -> None:
+        self._host, self._port = host, port
+        self._starttls, self._implicit_tls = starttls, implicit_tls
+        self._user, self._password = user, password
+        self._timeout = timeout_s
+        self._reuse = reuse_connection
+        self._local_hostname = local_hostname
+        self._limiter = RateLimiter(rate_limit_per_s)
+        self._conn: smtplib.SMTP | None = None
+        #: Connections opened so far (the benchmark and tests read it).
+        self.connections_opened = 0
+
+    def _connect(self) -> smtplib.SMTP:
+        try:
+            conn: smtplib.SMTP
+            if self._implicit_tls:
+                conn = smtplib.SMTP_SSL(
+                    self._host,
+                    self._port,
+                    local_hostname=self._local_hostname,
+                    timeout=self._timeout,
+                    context=ssl.create_default_context(),
+                )
+            else:
+                conn = smtplib.SMTP(self._host, self._port, local_hostname=self._local_hostname, timeout=self._timeout)
+            conn.ehlo()
+            if self._starttls:
+                code, reply = conn.starttls(context=ssl.create_default_context())
+                if code != 220:
+                    raise _classify(code, reply, "STARTTLS")
+                conn.ehlo()
+            if self._user:
+                conn.login(self._user, self._password or "")
+        except smtplib.SMTPResponseException as exc:
+            raise _classify(exc.smtp_code, exc.smtp_error, "connect") from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise _connection_error(exc, "connect") from exc
+        self.connections_opened += 1
+        return conn
+
+    def send(self, message: EmailMessage) -> None:
+        sender = getaddresses([str(message["From"] or "")])[0][1]
+        recipients = [addr for _, addr in getaddresses([str(v) for v in message.get_all("To", [])]) if addr]
+        if not sender or not recipients:
+            raise PermanentMailError("no_address", "message has no sender or no recipient")
+        try:
+            body = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+        except (UnicodeError, ValueError) as exc:
+            raise PermanentMailError("unencodable", str(exc)[:300]) from exc
+        self._limiter.wait()
+        reused = self._conn is not None
+        if self._conn is None:
+            self._conn = self._connect()
+        try:
+            self._transaction(self._conn, sender, recipients, body, reused)
+        except _Stale:
+            self._drop()
+            self._conn = self._connect()
+            self._transaction(self._conn, sender, recipients, body, False)
+        finally:
+            if not self._reuse:
+                self.close()
+
+    def _transaction(self, conn: smtplib.SMTP, sender: str, recipients: list[str], body: bytes, reused: bool) -> None:
+        stage = "MAIL FROM"
+        try:
+            code, reply = conn.mail(sender)
+            if code != 250:
+                self._reset(conn)
+                raise _classify(code, reply, "MAIL FROM")
+            stage = "RCPT TO"
+            accepted = 0
+            last: tuple[int, bytes] = (250, b"")
+            for rcpt in recipients:
+                code, reply = conn.rcpt(rcpt)
+                if code in (250, 251):
+                    accepted += 1
+                else:
+                    last = (code, reply)
+            if not accepted:
+                self._reset(conn)
+                raise _classify(last[0], last[1], "RCPT TO")
+            stage = "DATA"
+            code, reply = conn.docmd("DATA")
+            if code != 354:
+                self._reset(conn)
+                raise _classify(code, reply, "DATA")
+            # RFC 5321 section 4.5.2: a line starting with "." gets one more; the body ends with CRLF "." CRLF.
+            payload = _LEADING_DOT.sub(b"..", body)
+            if not payload.endswith(b"\r\n"):
+                payload += b"\r\n"
+            stage = "body"
+            conn.send(payload + b".\r\n")
+        except MailError:
+            raise
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop()
+            # An idle connection the server closed fails on the first command: nothing was sent, reconnect once.
+            if reused and stage == "MAIL FROM":
+                raise _Stale from exc
+            # A failure while the body is written means the final "." did not get through: not delivered.
+            raise _connection_error(exc, stage) from exc
+        try:
+            code, reply = conn.getreply()
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop()
+            raise UncertainDelivery("no_reply_after_data", f"{exc.__class__.__name__}: {exc}"[:300]) from exc
+        if code != 250:
+            raise _classify(code, reply, "end of DATA")
+
+    def _reset(self, conn: smtplib.SMTP) -> None:
+        try:
+            conn.rset()
+        except (OSError, smtplib.SMTPException):
+            self._drop()
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except OSError:
+                log.debug("closing a broken SMTP connection failed", exc_info=True)
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.quit()
+        except (OSError, smtplib.SMTPException):
+            conn.close()
+
+
+@dataclass
+class InMemoryMailSender:
+    """The fake for unit tests: accepts messages into ``sent``; ``failures`` are raised first, one per call."""
+
+    sent: list[EmailMessage] = field(default_factory=list)
+    failures: list[MailError] = field(default_factory=list)
+    calls: int = 0
+
+    def send(self, message: EmailMessage) -> None:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append(message)
+
+    def close(self) -> None:
+        return None

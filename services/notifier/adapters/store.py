@@ -1,0 +1,315 @@
+"""The notifier's durable state: the ``NotificationStore`` port, its Elasticsearch adapter and its in-memory fake.
+
+One document per idempotency key in ``<prefix>-notifications`` (document id = the key, created with
+``op_type=create`` so a second claim of the same key gets 409), and one per unsubscribed supplier in
+``<prefix>-notifier-unsubscribes``. Updates of a claimed record use optimistic concurrency (``if_seq_no`` /
+``if_primary_term``) so two notifiers cannot both take over an abandoned record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol
+
+from elasticsearch import BadRequestError, ConflictError, Elasticsearch, NotFoundError
+
+
+class State(StrEnum):
+    QUEUED = "queued"  #: a digest-mode match waiting for the supplier's next digest
+    SENDING = "sending"  #: claimed; an SMTP attempt may be under way
+    RETRYING = "retrying"  #: the last attempt failed for sure (not delivered); waiting for the next
+    SENT = "sent"  #: the SMTP server accepted it (digest items: the digest that carried them was accepted)
+    PARKED = "parked"  #: given up; on the dead-letter topic
+    WITHDRAWN = "withdrawn"  #: a queued item that will not be sent (notice cancelled, deadline passed, superseded)
+
+
+FINAL = frozenset({State.SENT, State.PARKED, State.WITHDRAWN})
+
+
+@dataclass
+class Record:
+    key: str
+    state: State
+    kind: str
+    supplier_id: str
+    notice_ids: list[str] = field(default_factory=list)
+    notice_version: int | None = None
+    attempt: int = 0
+    message_id: str | None = None
+    owner: str | None = None
+    lease_until: datetime | None = None
+    reason: str | None = None
+    #: Digest items: the notice and shortlist entry as JSON, to render the digest later.
+    payload: str | None = None
+    #: Digests: the keys of the items they carry; items: the digest that carried them.
+    item_keys: list[str] = field(default_factory=list)
+    digest_key: str | None = None
+    updated_at: datetime | None = None
+    #: Concurrency token of the stored version (set by the store when read).
+    token: tuple[int, int] | None = None
+
+    def doc(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out.pop("token")
+        out["state"] = self.state.value
+        for name in ("lease_until", "updated_at"):
+            value = out[name]
+            out[name] = value.isoformat() if value is not None else None
+        return out
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any], token: tuple[int, int] | None = None) -> Record:
+        data = dict(doc)
+        data["state"] = State(data["state"])
+        for name in ("lease_until", "updated_at"):
+            if data.get(name):
+                data[name] = datetime.fromisoformat(data[name])
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known}, token=token)
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    supplier_id: str
+    at: datetime
+    #: The matcher acknowledged the preferences update.
+    synced: bool
+
+
+class NotificationStore(Protocol):
+    def claim(self, record: Record) -> Record | None:
+        """Create the record if its key is new (and return None), else return the stored one (with its token)."""
+
+    def get(self, key: str) -> Record | None: ...
+
+    def replace(self, record: Record) -> bool:
+        """Write the record if the stored version still has ``record.token`` (or unconditionally when the token is
+        None); False if someone else changed it meanwhile. Visible to searches at once."""
+
+    def alerted_suppliers(self, notice_id: str, before_version: int) -> set[str]:
+        """Suppliers with a sent new match or amendment for an earlier version of the notice."""
+
+    def find(
+        self,
+        *,
+        states: Iterable[State],
+        supplier_id: str | None = None,
+        notice_id: str | None = None,
+        kind: str | None = None,
+    ) -> list[Record]: ...
+
+    def save_unsubscribe(self, item: Unsubscribe) -> None: ...
+
+    def unsubscribes(self) -> list[Unsubscribe]: ...
+
+
+class ElasticsearchNotificationStore:
+    _MAPPING: ClassVar[dict[str, Any]] = {
+        "properties": {
+            "key": {"type": "keyword"},
+            "state": {"type": "keyword"},
+            "kind": {"type": "keyword"},
+            "supplier_id": {"type": "keyword"},
+            "notice_ids": {"type": "keyword"},
+            "notice_version": {"type": "integer"},
+            "attempt": {"type": "integer"},
+            "message_id": {"type": "keyword"},
+            "owner": {"type": "keyword"},
+            "lease_until": {"type": "date"},
+            "reason": {"type": "keyword"},
+            "payload": {"type": "text", "index": False},
+            "item_keys": {"type": "keyword"},
+            "digest_key": {"type": "keyword"},
+            "updated_at": {"type": "date"},
+        }
+    }
+    _UNSUB_MAPPING: ClassVar[dict[str, Any]] = {
+        "properties": {
+            "supplier_id": {"type": "keyword"},
+            "at": {"type": "date"},
+            "synced": {"type": "boolean"},
+        }
+    }
+
+    def __init__(self, es: Elasticsearch, notifications_index: str, unsubscribes_index: str) -> None:
+        self._es = es
+        self._index = notifications_index
+        self._unsub = unsubscribes_index
+
+    def ensure_indexes(self) -> None:
+        for index, mapping in ((self._index, self._MAPPING), (self._unsub, self._UNSUB_MAPPING)):
+            if not self._es.indices.exists(index=index):
+                try:
+                    self._es.indices.create(index=index, mappings=mapping)
+                except BadRequestError:  # another instance created it between exists and create
+                    if not self._es.indices.exists(index=index):
+                        raise
+
+    def ping(self) -> bool:
+        return bool(self._es.ping())
+
+    def claim(self, record: Record) -> Record | None:
+        try:
+            self._es.index(index=self._index, id=record.key, document=record.doc(), op_type="create", refresh=True)
+        except ConflictError:
+            stored = self.get(record.key)
+            if stored is None:  # deleted in between: cannot happen in normal operation; try once more
+                return self.claim(record)
+            return stored
+        return None
+
+    def get(self, key: str) -> Record | None:
+        try:
+            hit = self._es.get(index=self._index, id=key)
+        except NotFoundError:
+            return None
+        return Record.from_doc(hit["_source"], (int(hit["_seq_no"]), int(hit["_primary_term"])))
+
+    def replace(self, record: Record) -> bool:
+        options: dict[str, Any] = {}
+        if record.token is not None:
+            options = {"if_seq_no": record.token[0], "if_primary_term": record.token[1]}
+        try:
+            resp = self._es.index(index=self._index, id=record.key, document=record.doc(), refresh=True, **options)
+        except ConflictError:
+            return False
+        record.token = (int(resp["_seq_no"]), int(resp["_primary_term"]))
+        return True
+
+    def alerted_suppliers(self, notice_id: str, before_version: int) -> set[str]:
+        query = {
+            "bool": {
+                "filter": [
+                    {"term": {"notice_ids": notice_id}},
+                    {"term": {"state": State.SENT.value}},
+                    {"terms": {"kind": ["new_match", "amendment"]}},
+                    {"range": {"notice_version": {"lt": before_version}}},
+                ]
+            }
+        }
+        return {r.supplier_id for r in self._search(query)}
+
+    def find(
+        self,
+        *,
+        states: Iterable[State],
+        supplier_id: str | None = None,
+        notice_id: str | None = None,
+        kind: str | None = None,
+    ) -> list[Record]:
+        filters: list[dict[str, Any]] = [{"terms": {"state": [s.value for s in states]}}]
+        if supplier_id is not None:
+            filters.append({"term": {"supplier_id": supplier_id}})
+        if notice_id is not None:
+            filters.append({"term": {"notice_ids": notice_id}})
+        if kind is not None:
+            filters.append({"term": {"kind": kind}})
+        return self._search({"bool": {"filter": filters}})
+
+    def _search(self, query: dict[str, Any]) -> list[Record]:
+        out: list[Record] = []
+        search_after: list[Any] | None = None
+        while True:
+            extra: dict[str, Any] = {"search_after": search_after} if search_after else {}
+            resp = self._es.search(
+                index=self._index, query=query, size=1000, sort=[{"key": "asc"}], seq_no_primary_term=True, **extra
+            )
+            hits = resp["hits"]["hits"]
+            for hit in hits:
+                token = (int(hit["_seq_no"]), int(hit["_primary_term"])) if "_seq_no" in hit else None
+                out.append(Record.from_doc(hit["_source"], token))
+            if len(hits) < 1000:
+                return out
+            search_after = hits[-1]["sort"]
+
+    def save_unsubscribe(self, item: Unsubscribe) -> None:
+        doc = {"supplier_id": item.supplier_id, "at": item.at.isoformat(), "synced": item.synced}
+        self._es.index(index=self._unsub, id=item.supplier_id, document=doc, refresh=True)
+
+    def unsubscribes(self) -> list[Unsubscribe]:
+        resp = self._es.search(index=self._unsub, query={"match_all": {}}, size=10_000)
+        return [
+            Unsubscribe(h["_source"]["supplier_id"], datetime.fromisoformat(h["_source"]["at"]), h["_source"]["synced"])
+            for h in resp["hits"]["hits"]
+        ]
+
+
+class InMemoryNotificationStore:
+    """The fake for unit tests, with the same create-only and compare-and-set behaviour."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, tuple[Record, int]] = {}
+        self.unsubscribed: dict[str, Unsubscribe] = {}
+        self._lock = threading.Lock()
+
+    def _copy(self, record: Record, seq: int) -> Record:
+        return dataclasses.replace(
+            record, notice_ids=list(record.notice_ids), item_keys=list(record.item_keys), token=(seq, 1)
+        )
+
+    def claim(self, record: Record) -> Record | None:
+        with self._lock:
+            if record.key in self.records:
+                stored, seq = self.records[record.key]
+                return self._copy(stored, seq)
+            self.records[record.key] = (self._copy(record, 0), 0)
+            record.token = (0, 1)
+            return None
+
+    def get(self, key: str) -> Record | None:
+        with self._lock:
+            if key not in self.records:
+                return None
+            stored, seq = self.records[key]
+            return self._copy(stored, seq)
+
+    def replace(self, record: Record) -> bool:
+        with self._lock:
+            seq = -1
+            if record.key in self.records:
+                seq = self.records[record.key][1]
+                if record.token is not None and record.token[0] != seq:
+                    return False
+            self.records[record.key] = (self._copy(record, seq + 1), seq + 1)
+            record.token = (seq + 1, 1)
+            return True
+
+    def alerted_suppliers(self, notice_id: str, before_version: int) -> set[str]:
+        return {
+            r.supplier_id
+            for r, _ in self.records.values()
+            if notice_id in r.notice_ids
+            and r.state == State.SENT
+            and r.kind in ("new_match", "amendment")
+            and (r.notice_version or 0) < before_version
+        }
+
+    def find(
+        self,
+        *,
+        states: Iterable[State],
+        supplier_id: str | None = None,
+        notice_id: str | None = None,
+        kind: str | None = None,
+    ) -> list[Record]:
+        wanted = set(states)
+        with self._lock:
+            return [
+                self._copy(r, seq)
+                for r, seq in sorted(self.records.values(), key=lambda pair: pair[0].key)
+                if r.state in wanted
+                and (supplier_id is None or r.supplier_id == supplier_id)
+                and (notice_id is None or notice_id in r.notice_ids)
+                and (kind is None or r.kind == kind)
+            ]
+
+    def save_unsubscribe(self, item: Unsubscribe) -> None:
+        self.unsubscribed[item.supplier_id] = item
+
+    def unsubscribes(self) -> list[Unsubscribe]:
+        return list(self.unsubscribed.values())

@@ -1,0 +1,339 @@
+"""Email rendering: Jinja2 templates (HTML autoescaped, plain text), English and Simplified Chinese, and the
+``EmailMessage`` with RFC 8058 one-click unsubscribe headers. Pure: no I/O besides reading the packaged templates.
+
+Header injection: every value that reaches a header goes through ``header_safe`` (control characters, CR and LF
+become spaces) and headers are set through ``email.message.EmailMessage`` with the default policy, which refuses
+CR/LF in header values anyway and encodes non-ASCII text (RFC 2047).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from functools import cache
+from pathlib import Path
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from contracts import Classification, CodeScheme, NotificationKind, ShortlistEntry, SupplierProfile, TenderNotice
+from services.notifier.domain.rules import DigestItem, DigestSections
+
+CodeTitles = Mapping[tuple[CodeScheme, str], str]
+
+LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "subject_new_match": "New tender match: {title}",
+        "subject_amendment": "Tender changed: {title}",
+        "subject_cancellation": "Tender cancelled: {title}",
+        "subject_digest": "Your tender digest for {day}: {count} match(es)",
+        "greeting": "Hello {name},",
+        "intro_new_match": "A new tender matches your profile.",
+        "intro_amendment": "A tender you were alerted about has changed.",
+        "intro_cancellation": "A tender you were alerted about has been cancelled. No bid is needed any more.",
+        "intro_digest": "Here are the tenders that matched your profile since your last digest.",
+        "buyer": "Buyer",
+        "deadline": "Deadline",
+        "value": "Estimated value",
+        "codes": "Codes",
+        "reasons": "Why it matched",
+        "changes": "What changed",
+        "changes_unknown": "The buyer published a new version of the notice.",
+        "link": "View the notice",
+        "not_given": "not given",
+        "closing_soon": "Closing soon (within {days} days)",
+        "others": "New matches",
+        "unsubscribe": "Unsubscribe from these alerts",
+        "preferences": "Change your alert preferences",
+        "footer": "You receive this email because your company is registered on tenderbridge.",
+    },
+    "zh-Hans": {
+        "subject_new_match": "新的招标匹配：{title}",
+        "subject_amendment": "招标已变更：{title}",
+        "subject_cancellation": "招标已取消：{title}",
+        "subject_digest": "{day} 招标摘要：{count} 条匹配",
+        "greeting": "{name}，您好：",
+        "intro_new_match": "有一条新的招标与您的企业资料相匹配。",
+        "intro_amendment": "您此前收到提醒的一条招标已发生变更。",
+        "intro_cancellation": "您此前收到提醒的一条招标已被取消，无需再投标。",
+        "intro_digest": "以下是自上次摘要以来与您的企业资料相匹配的招标。",
+        "buyer": "采购方",
+        "deadline": "截止时间",
+        "value": "预估金额",
+        "codes": "分类代码",
+        "reasons": "匹配原因",
+        "changes": "变更内容",
+        "changes_unknown": "采购方发布了公告的新版本。",
+        "link": "查看公告",
+        "not_given": "未提供",
+        "closing_soon": "即将截止（{days} 天内）",
+        "others": "新的匹配",
+        "unsubscribe": "退订此类提醒",
+        "preferences": "修改提醒设置",
+        "footer": "您收到此邮件，是因为贵公司已在 tenderbridge 注册。",
+    },
+}
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
+_SPACES = re.compile(r"\s+")
+
+
+def header_safe(text: str, limit: int = 180) -> str:
+    """One header-safe line: CR, LF and every other control character become a space, runs of spaces collapse,
+    the result is cut to ``limit`` characters."""
+    cleaned = "".join(" " if unicodedata.category(ch) in {"Cc", "Zl", "Zp"} else ch for ch in text)
+    cleaned = _SPACES.sub(" ", _CONTROL.sub(" ", cleaned)).strip()
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
+
+
+def language_of(profile: SupplierProfile) -> str:
+    return profile.preferences.language if profile.preferences.language in LABELS else "en"
+
+
+def format_deadline(deadline: datetime | None, timezone: str, language: str) -> str | None:
+    """The deadline in the supplier's zone, with the zone and its offset so nobody has to guess."""
+    if deadline is None:
+        return None
+    local = deadline.astimezone(ZoneInfo(timezone))
+    raw = local.strftime("%z")
+    offset = f"UTC{raw[:3]}:{raw[3:]}"
+    if language == "zh-Hans":
+        return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}（{timezone}，{offset}）"
+    return f"{local:%a %d %b %Y, %H:%M} ({timezone}, {offset})"
+
+
+def format_value(notice: TenderNotice) -> str | None:
+    value = notice.estimated_value
+    return None if value is None else f"{value.amount:,.2f} {value.currency}"
+
+
+def code_lines(notice: TenderNotice, titles: CodeTitles, limit: int = 8) -> list[str]:
+    """``42132203 Medical gloves`` for each distinct code: the notice's own description, else the code list's."""
+    seen: dict[tuple[CodeScheme, str], str] = {}
+    for c in notice.all_classifications():
+        key = (c.scheme, c.code)
+        if key not in seen:
+            seen[key] = _title(c, titles)
+    lines = [
+        f"{scheme.value if scheme != CodeScheme.OTHER else ''} {code} {title}".strip()
+        for (scheme, code), title in seen.items()
+    ]
+    return lines[:limit]
+
+
+def _title(c: Classification, titles: CodeTitles) -> str:
+    if c.description:
+        return c.description
+    return titles.get((c.scheme, c.code.split("-")[0]), "")
+
+
+def load_code_titles(paths: Iterable[Path]) -> dict[tuple[CodeScheme, str], str]:
+    """Read code lists with ``code`` and ``title`` columns. Codes with a check digit (``03000000-1``) are CPV;
+    the others UNSPSC."""
+    out: dict[tuple[CodeScheme, str], str] = {}
+    for path in paths:
+        with path.open(newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                code, title = (row.get("code") or "").strip(), (row.get("title") or "").strip()
+                if not code or not title:
+                    continue
+                scheme = CodeScheme.CPV if "-" in code else CodeScheme.UNSPSC
+                out[(scheme, code.split("-")[0])] = title
+    return out
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where the email points: the notice (by template), the unsubscribe and preferences pages."""
+
+    notice_url_template: str
+    unsubscribe_url: str
+    preferences_url: str
+
+    def notice_url(self, notice_id: str) -> str:
+        return self.notice_url_template.format(notice_id=quote(notice_id, safe=":"))
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+    language: str
+
+
+@cache
+def _env() -> Environment:
+    return Environment(
+        loader=PackageLoader("services.notifier", "templates"),
+        autoescape=lambda name: name is not None and name.endswith(".html.j2"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _notice_view(
+    notice: TenderNotice, entry: ShortlistEntry | None, profile: SupplierProfile, links: Links, titles: CodeTitles
+) -> dict[str, object]:
+    language = language_of(profile)
+    return {
+        "title": notice.title,
+        "buyer": notice.buyer.name,
+        "deadline": format_deadline(notice.deadline_at, profile.preferences.timezone, language),
+        "value": format_value(notice),
+        "codes": code_lines(notice, titles),
+        "reasons": entry.top_reasons(3) if entry is not None else [],
+        "changes": list(notice.changes),
+        "url": links.notice_url(notice.notice_id),
+    }
+
+
+def _render(name: str, context: dict[str, object]) -> tuple[str, str]:
+    env = _env()
+    return env.get_template(f"{name}.txt.j2").render(context), env.get_template(f"{name}.html.j2").render(context)
+
+
+def render_notice_email(
+    kind: NotificationKind,
+    profile: SupplierProfile,
+    notice: TenderNotice,
+    entry: ShortlistEntry | None,
+    links: Links,
+    titles: CodeTitles,
+) -> Rendered:
+    """A new match, an amendment or a cancellation, in the supplier's language."""
+    language = language_of(profile)
+    t = LABELS[language]
+    context: dict[str, object] = {
+        "t": t,
+        "lang": language,
+        "kind": kind.value,
+        "name": profile.names.get(language) or profile.display_name,
+        "intro": t[f"intro_{kind.value}"],
+        "notice": _notice_view(notice, entry, profile, links, titles),
+        "links": links,
+    }
+    text, html = _render("notice", context)
+    subject = t[f"subject_{kind.value}"].format(title=header_safe(notice.title, 140))
+    return Rendered(header_safe(subject, 200), text, html, language)
+
+
+def render_digest(
+    profile: SupplierProfile,
+    sections: DigestSections,
+    day: date,
+    links: Links,
+    titles: CodeTitles,
+    closing_soon_days: int = 7,
+) -> Rendered:
+    language = language_of(profile)
+    t = LABELS[language]
+
+    def views(items: Iterable[DigestItem]) -> list[dict[str, object]]:
+        return [_notice_view(i.notice, i.entry, profile, links, titles) for i in items]
+
+    context: dict[str, object] = {
+        "t": t,
+        "lang": language,
+        "name": profile.names.get(language) or profile.display_name,
+        "intro": t["intro_digest"],
+        "closing_soon_title": t["closing_soon"].format(days=closing_soon_days),
+        "closing_soon": views(sections.closing_soon),
+        "others": views(sections.others),
+        "links": links,
+    }
+    text, html = _render("digest", context)
+    count = len(sections.closing_soon) + len(sections.others)
+    return Rendered(
+        header_safe(t["subject_digest"].format(day=day.isoformat(), count=count), 200), text, html, language
+    )
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Who the message is from and to, and its identity."""
+
+    from_address: str
+    from_name: str
+    to_addresses: list[str]
+    to_name: str
+    message_id: str
+    idempotency_key: str
+
+
+def build_message(rendered: Rendered, envelope: Envelope, unsubscribe_url: str, now: datetime) -> EmailMessage:
+    """multipart/alternative (plain text first, then HTML) with RFC 8058 one-click unsubscribe headers."""
+    msg = EmailMessage()
+    msg["Subject"] = header_safe(rendered.subject, 200)
+    msg["From"] = Address(display_name=header_safe(envelope.from_name, 80), addr_spec=envelope.from_address)
+    name = header_safe(envelope.to_name, 80)
+    msg["To"] = [Address(display_name=name, addr_spec=a) for a in envelope.to_addresses]
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = header_safe(envelope.message_id, 250)
+    msg["Content-Language"] = rendered.language
+    msg["Auto-Submitted"] = "auto-generated"
+    # RFC 8058: an HTTPS URI receiving a POST with body "List-Unsubscribe=One-Click" unsubscribes without a page.
+    msg["List-Unsubscribe"] = f"<{header_safe(unsubscribe_url, 900)}>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg["X-Tenderbridge-Key"] = header_safe(envelope.idempotency_key, 250)
+    msg.set_content(rendered.text)
+    msg.add_alternative(rendered.html, subtype="html")
+    return msg
+
+
+PAGE_LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "unsubscribe_title": "Unsubscribe from tender alerts",
+        "unsubscribe_question": "Stop all tender alert emails for {name}?",
+        "unsubscribe_button": "Unsubscribe",
+        "unsubscribed_title": "You are unsubscribed",
+        "unsubscribed_text": "{name} will receive no more tender alerts.",
+        "preferences_title": "Alert preferences",
+        "frequency": "Frequency",
+        "language": "Language",
+        "timezone": "Time zone",
+        "digest_hour": "Digest hour",
+        "status": "Status",
+        "subscribed": "subscribed",
+        "unsubscribed": "unsubscribed",
+        "unknown": "We have no profile for this link yet.",
+    },
+    "zh-Hans": {
+        "unsubscribe_title": "退订招标提醒",
+        "unsubscribe_question": "停止向 {name} 发送所有招标提醒邮件？",
+        "unsubscribe_button": "退订",
+        "unsubscribed_title": "您已退订",
+        "unsubscribed_text": "{name} 将不再收到招标提醒。",
+        "preferences_title": "提醒设置",
+        "frequency": "频率",
+        "language": "语言",
+        "timezone": "时区",
+        "digest_hour": "摘要发送时间",
+        "status": "状态",
+        "subscribed": "已订阅",
+        "unsubscribed": "已退订",
+        "unknown": "暂无与此链接对应的企业资料。",
+    },
+}
+
+
+def render_page(name: str, profile: SupplierProfile | None, **context: object) -> str:
+    """An HTML page of the unsubscribe/preferences flow, in the supplier's language (English when unknown)."""
+    language = language_of(profile) if profile is not None else "en"
+    display = (profile.names.get(language) or profile.display_name) if profile is not None else ""
+    html: str = (
+        _env()
+        .get_template(f"page_{name}.html.j2")
+        .render(t=PAGE_LABELS[language], lang=language, name=display, profile=profile, **context)
+    )
+    return html

@@ -1,0 +1,64 @@
+"""The notifier's HTTP app: RFC 8058 one-click unsubscribe, the confirmation and preferences pages, and the
+operations endpoints (``/healthz``, ``/readyz``, ``/metrics``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from services.infra.http import install_problem_handlers, ops_router
+from services.notifier.domain import tokens
+from services.notifier.domain.rendering import render_page
+from services.notifier.exceptions import InvalidToken
+from services.notifier.service import Notifier
+
+
+def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> FastAPI:
+    app = FastAPI(title="tenderbridge notifier", version="1")
+    install_problem_handlers(app)
+    app.include_router(ops_router(notifier.metrics.registry, ready))
+
+    def get_notifier() -> Notifier:
+        return notifier
+
+    NotifierDep = Annotated[Notifier, Depends(get_notifier)]
+    Token = Annotated[str, Query(min_length=1, max_length=512, description="signed token from the email")]
+
+    def supplier_of(n: Notifier, purpose: str, token: str) -> str:
+        try:
+            return n.verify(purpose, token)
+        except InvalidToken as exc:
+            raise HTTPException(403, f"invalid {purpose} token") from exc
+
+    def wants_html(request: Request) -> bool:
+        return "text/html" in request.headers.get("accept", "")
+
+    @app.post("/unsubscribe", responses={403: {"description": "forged or malformed token"}})
+    def unsubscribe(request: Request, token: Token, n: NotifierDep) -> Response:
+        """One-click unsubscribe (RFC 8058): mail clients POST ``List-Unsubscribe=One-Click`` here."""
+        supplier_id = supplier_of(n, tokens.UNSUBSCRIBE, token)
+        forwarded = n.unsubscribe(supplier_id)
+        if wants_html(request):
+            return HTMLResponse(render_page("unsubscribed", n.profiles.get(supplier_id)))
+        return JSONResponse({"supplier_id": supplier_id, "unsubscribed": True, "matcher_updated": forwarded})
+
+    @app.get("/unsubscribe", response_class=HTMLResponse, responses={403: {"description": "forged token"}})
+    def unsubscribe_page(token: Token, n: NotifierDep) -> HTMLResponse:
+        """A confirmation page; following the link alone changes nothing (link scanners follow links)."""
+        supplier_id = supplier_of(n, tokens.UNSUBSCRIBE, token)
+        action = f"/unsubscribe?token={quote(token, safe='')}"
+        return HTMLResponse(render_page("unsubscribe", n.profiles.get(supplier_id), action=action))
+
+    @app.get("/preferences", response_class=HTMLResponse, responses={403: {"description": "forged token"}})
+    def preferences_page(token: Token, n: NotifierDep) -> HTMLResponse:
+        """The supplier's alert preferences as the notifier applies them, with an unsubscribe button."""
+        supplier_id = supplier_of(n, tokens.PREFERENCES, token)
+        unsubscribe_token = n.token(tokens.UNSUBSCRIBE, supplier_id)
+        action = f"/unsubscribe?token={quote(unsubscribe_token, safe='')}"
+        return HTMLResponse(render_page("preferences", n.profiles.get(supplier_id), action=action))
+
+    return app

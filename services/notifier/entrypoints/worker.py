@@ -1,0 +1,126 @@
+"""The Kafka worker: shortlists in, emails out, offsets committed only after the batch is handled.
+
+Per batch: catch the profile feed up to the end offsets seen now, handle every shortlist (unreadable ones go to
+``matches.shortlists.dlq`` with the reason), flush the produced events and dead letters, then commit. An
+unexpected error crashes the worker without committing, so the batch is redelivered; idempotency keys make that
+harmless. Between batches it sends due digests, forwards pending unsubscribes and parks abandoned records.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from contracts import Shortlist
+from services.infra.bus import EventPublisher, dead_letter
+from services.notifier.exceptions import ShuttingDown
+from services.notifier.service import SERVICE, Notifier
+
+log = logging.getLogger(__name__)
+
+
+class ProfileFeed(Protocol):
+    def catch_up(self, timeout_s: float = 30.0) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class ShortlistWorker:
+    def __init__(
+        self,
+        notifier: Notifier,
+        consumer: Any,
+        feed: ProfileFeed,
+        publisher: EventPublisher,
+        stop: threading.Event,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.notifier = notifier
+        self.consumer = consumer
+        self.feed = feed
+        self.publisher = publisher
+        self.stop = stop
+        self._clock = clock
+        self._next_digest = 0.0
+        self._next_sync = 0.0
+        self._next_sweep = 0.0
+        #: True once the profile feed was read to its end at start (readiness).
+        self.started = False
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self.notifier.load_unsubscribes()
+        self.feed.catch_up(timeout_s=60.0)
+        self.notifier.metrics.profiles.set(len(self.notifier.profiles))
+        self.started = True
+
+    def run_once(self, timeout_ms: int = 500) -> int:
+        """Poll, handle and commit one batch; returns how many shortlists it held."""
+        batch = self.consumer.poll(timeout_ms=timeout_ms)
+        records = [r for part in batch.values() for r in part]
+        if records:
+            self.feed.catch_up()
+            self.notifier.metrics.profiles.set(len(self.notifier.profiles))
+            for record in records:
+                self._handle(record)
+            self.publisher.flush()
+            self.consumer.commit()
+        self.maintenance()
+        return len(records)
+
+    def _handle(self, record: Any) -> None:
+        settings = self.notifier.settings
+        key = record.key.decode("utf-8", "replace") if record.key else None
+        if record.value is None:
+            return  # a tombstone on a delete-retention topic means nothing here
+        try:
+            shortlist = Shortlist.model_validate_json(record.value)
+        except ValidationError as exc:
+            self.notifier.metrics.invalid_input.labels(record.topic).inc()
+            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+            log.warning(
+                "unreadable shortlist at %s[%s]@%s dead-lettered", record.topic, record.partition, record.offset
+            )
+            self.publisher.publish(
+                settings.topic_shortlists_dlq,
+                key or f"{record.topic}:{record.partition}:{record.offset}",
+                dead_letter(SERVICE, record.topic, "invalid_shortlist", detail, record.value, key),
+            )
+            return
+        self.notifier.handle_shortlist(shortlist)
+
+    def maintenance(self, force: bool = False) -> None:
+        settings = self.notifier.settings
+        now = self._clock()
+        if force or now >= self._next_digest:
+            self._next_digest = now + settings.notifier_digest_interval_s
+            self.feed.catch_up()
+            self.notifier.send_due_digests()
+            self.notifier.resolve_abandoned()
+            self.publisher.flush()
+        if force or now >= self._next_sync:
+            self._next_sync = now + settings.notifier_unsubscribe_sync_interval_s
+            self.notifier.sync_unsubscribes()
+
+    def run(self) -> None:
+        """Until ``stop`` is set. Unexpected errors end the loop (recorded in ``error``) after closing cleanly."""
+        try:
+            self.start()
+            while not self.stop.is_set():
+                self.run_once()
+        except ShuttingDown:
+            log.info("stopped while an email waited for a retry; its shortlist is left uncommitted")
+        except Exception as exc:
+            self.error = exc
+            log.exception("notifier worker crashed; uncommitted shortlists will be redelivered")
+        finally:
+            try:
+                self.publisher.flush()
+            finally:
+                self.consumer.close()
+                self.feed.close()

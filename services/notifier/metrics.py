@@ -1,0 +1,40 @@
+"""Prometheus metrics of one notifier instance (its own registry, so tests can build many)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.emails = Counter(
+            "notifier_emails",
+            "Emails by outcome (sent, failed attempt, parked)",
+            ["kind", "status"],
+            registry=self.registry,
+        )
+        self.skipped = Counter(
+            "notifier_skipped", "Emails not sent on purpose, by reason", ["reason"], registry=self.registry
+        )
+        self.duplicates = Counter(
+            "notifier_duplicates", "Emails not sent again because their key was already handled", registry=self.registry
+        )
+        self.queued = Counter(
+            "notifier_digest_items_queued", "Matches queued for a daily digest", registry=self.registry
+        )
+        self.send_seconds = Histogram(
+            "notifier_send_seconds",
+            "Time to hand one email to the SMTP server",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.shortlists = Counter("notifier_shortlists", "Shortlists handled", registry=self.registry)
+        self.invalid_input = Counter(
+            "notifier_invalid_input", "Messages dead-lettered as unreadable", ["topic"], registry=self.registry
+        )
+        self.unsubscribes = Counter("notifier_unsubscribes", "One-click and page unsubscribes", registry=self.registry)
+        self.unsubscribes_pending = Gauge(
+            "notifier_unsubscribes_pending", "Unsubscribes the matcher has not acknowledged yet", registry=self.registry
+        )
+        self.profiles = Gauge("notifier_profiles", "Supplier profiles known", registry=self.registry)

@@ -1,0 +1,548 @@
+"""The notifier's handlers: a shortlist becomes emails, queued digest items become one digest per supplier and
+day, an unsubscribe is recorded and forwarded. They run over the ports (store, mail, publisher, matcher client) and
+are exercised in unit tests against the in-memory fakes.
+
+Exactly-once, as far as SMTP allows: the order for every email is
+
+1. render it (pure; a rendering failure parks it);
+2. **claim** its idempotency key: create the record ``sending`` (attempt 1, a fresh Message-ID, owner and lease)
+   with create-only semantics. A key that exists means "already handled": nothing is sent, except when the stored
+   record is ``retrying`` (not delivered for sure) and its owner is gone (lease expired, or it is this instance's
+   own record left by a previous process), which is taken over with compare-and-set;
+3. hand it to SMTP; 250 -> record ``sent`` and publish a ``sent`` event. A transient failure (4xx, connection
+   refused, reset or timeout before the final ".") -> ``failed`` event, record ``retrying``, sleep with exponential
+   backoff and full jitter, then attempt again (same Message-ID); after ``notifier_max_attempts`` attempts, or at
+   once for a 5xx, the email is **parked**: record ``parked``, a DeadLetter on ``notifications.dlq`` (summary only,
+   no body and no addresses) and a ``parked`` event;
+4. the worker flushes the events and only then commits the Kafka offsets.
+
+The window: if the process dies after the server accepted the message but before ``sent`` is recorded (or the
+connection breaks after the final "." and before the reply), the record stays ``sending``. It is never sent again:
+whoever finds it later (a redelivered shortlist, or the periodic sweep once the lease expired) parks it with reason
+``delivery_uncertain`` and its Message-ID, so an operator can check the SMTP log. That is at-most-once for that
+window, chosen because a second alert is what suppliers notice and distrust; nothing is lost silently.
+
+Skips (unsubscribed, unknown supplier, preferences) are reported as ``skipped`` events but not recorded, so a later
+change (the profile arrives, preferences widen, the matcher republishes) can still produce the email once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import socket
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from email.utils import make_msgid
+
+from jinja2 import TemplateError
+
+from contracts import (
+    CodeScheme,
+    NotificationEvent,
+    NotificationKind,
+    NotificationStatus,
+    Shortlist,
+    ShortlistEntry,
+    SupplierProfile,
+    TenderNotice,
+)
+from services.infra.bus import EventPublisher, dead_letter
+from services.notifier.adapters.mail import MailSender
+from services.notifier.adapters.matcher import PreferencesClient
+from services.notifier.adapters.store import FINAL, NotificationStore, Record, State, Unsubscribe
+from services.notifier.domain import tokens
+from services.notifier.domain.profiles import ProfileDirectory
+from services.notifier.domain.rendering import (
+    Envelope,
+    Links,
+    Rendered,
+    build_message,
+    language_of,
+    render_digest,
+    render_notice_email,
+)
+from services.notifier.domain.rules import (
+    DigestItem,
+    backoff_delay,
+    digest_day,
+    digest_key,
+    digest_sections,
+    plan_shortlist,
+    undeliverable,
+)
+from services.notifier.exceptions import (
+    MatcherUnavailable,
+    PermanentMailError,
+    TransientMailError,
+    UncertainDelivery,
+)
+from services.notifier.metrics import Metrics
+from services.notifier.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SERVICE = "notifier"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Notifier:
+    def __init__(
+        self,
+        settings: Settings,
+        store: NotificationStore,
+        mail: MailSender,
+        publisher: EventPublisher,
+        profiles: ProfileDirectory,
+        matcher: PreferencesClient,
+        metrics: Metrics | None = None,
+        *,
+        code_titles: Mapping[tuple[CodeScheme, str], str] | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        instance_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.mail = mail
+        self.publisher = publisher
+        self.profiles = profiles
+        self.matcher = matcher
+        self.metrics = metrics or Metrics()
+        self.code_titles = code_titles or {}
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        #: Identifies this deployment's records; a record of ours found "sending" and not in flight here was left by
+        #: a previous process of this instance.
+        self.instance_id = instance_id or socket.gethostname()
+        self._secret = settings.notifier_unsubscribe_secret.get_secret_value().encode()
+        self._in_flight: set[str] = set()
+
+    # -- tokens and links ------------------------------------------------------------------------------------
+
+    def token(self, purpose: str, supplier_id: str) -> str:
+        return tokens.sign(self._secret, purpose, supplier_id)
+
+    def verify(self, purpose: str, token: str) -> str:
+        return tokens.verify(self._secret, purpose, token)
+
+    def links(self, supplier_id: str) -> Links:
+        base = self.settings.notifier_public_url.rstrip("/")
+        return Links(
+            notice_url_template=self.settings.notifier_notice_url_template,
+            unsubscribe_url=f"{base}/unsubscribe?token={self.token(tokens.UNSUBSCRIBE, supplier_id)}",
+            preferences_url=f"{base}/preferences?token={self.token(tokens.PREFERENCES, supplier_id)}",
+        )
+
+    # -- shortlists ------------------------------------------------------------------------------------------
+
+    def handle_shortlist(self, shortlist: Shortlist) -> None:
+        """Every email this shortlist calls for, each at most once. Events are published, not flushed."""
+        self.metrics.shortlists.inc()
+        ids = {e.supplier_id for e in shortlist.entries} | set(shortlist.previously_shortlisted)
+        profiles = {sid: self.profiles.get(sid) for sid in ids}
+        cancelled = shortlist.notice_status == "cancelled"
+        before = shortlist.notice_version + 1 if cancelled else shortlist.notice_version
+        alerted = self.store.alerted_suppliers(shortlist.notice_id, before) if before > 1 else set()
+        plan = plan_shortlist(shortlist, profiles, alerted)
+        for skip in plan.skip:
+            self.metrics.skipped.labels(skip.reason).inc()
+            self._publish_event(
+                skip.key,
+                skip.supplier_id,
+                [skip.notice_id],
+                skip.notice_version,
+                skip.kind,
+                NotificationStatus.SKIPPED,
+                reason=skip.reason,
+            )
+        for supplier_id in plan.withdraw:
+            self._withdraw(supplier_id, shortlist.notice_id, "notice_cancelled")
+        for delivery in plan.queue:
+            payload = json.dumps(
+                {
+                    "notice": shortlist.notice.model_dump(mode="json"),
+                    "entry": delivery.entry.model_dump(mode="json") if delivery.entry else None,
+                }
+            )
+            now = self._clock()
+            record = Record(
+                delivery.key,
+                State.QUEUED,
+                delivery.kind.value,
+                delivery.supplier_id,
+                [delivery.notice_id],
+                delivery.notice_version,
+                payload=payload,
+                updated_at=now,
+            )
+            if self.store.claim(record) is None:
+                self.metrics.queued.inc()
+            else:
+                self.metrics.duplicates.inc()
+        for delivery in plan.send:
+            profile = profiles[delivery.supplier_id]
+            assert profile is not None  # the plan sends only to known, deliverable suppliers
+            try:
+                rendered = render_notice_email(
+                    delivery.kind,
+                    profile,
+                    shortlist.notice,
+                    delivery.entry,
+                    self.links(profile.supplier_id),
+                    self.code_titles,
+                )
+            except (TemplateError, ValueError, KeyError) as exc:
+                self._park_unrendered(delivery.key, delivery.kind, profile, [delivery.notice_id], shortlist, exc)
+                continue
+            self._deliver(delivery.key, delivery.kind, profile, [delivery.notice_id], delivery.notice_version, rendered)
+
+    def _withdraw(self, supplier_id: str, notice_id: str, reason: str) -> None:
+        for record in self.store.find(states=[State.QUEUED], supplier_id=supplier_id, notice_id=notice_id):
+            record.state, record.reason, record.updated_at = State.WITHDRAWN, reason, self._clock()
+            self.store.replace(record)
+
+    # -- one email -------------------------------------------------------------------------------------------
+
+    def _deliver(
+        self,
+        key: str,
+        kind: NotificationKind,
+        profile: SupplierProfile,
+        notice_ids: list[str],
+        notice_version: int | None,
+        rendered: Rendered,
+        item_keys: list[str] | None = None,
+    ) -> State | None:
+        """Claim, send with retries, record; returns the final state, or None when the key was already handled."""
+        now = self._clock()
+        record = Record(
+            key=key,
+            state=State.SENDING,
+            kind=kind.value,
+            supplier_id=profile.supplier_id,
+            notice_ids=notice_ids,
+            notice_version=notice_version,
+            attempt=1,
+            message_id=make_msgid(domain=self.settings.notifier_message_id_domain),
+            owner=self.instance_id,
+            lease_until=now + timedelta(seconds=self.settings.notifier_lease_s),
+            item_keys=item_keys or [],
+            updated_at=now,
+        )
+        existing = self.store.claim(record)
+        if existing is not None:
+            taken = self._take_over(existing, now)
+            if taken is None:
+                self.metrics.duplicates.inc()
+                return None
+            record = taken
+        return self._attempts(record, rendered, profile)
+
+    def _take_over(self, existing: Record, now: datetime) -> Record | None:
+        if existing.state in FINAL or existing.state == State.QUEUED:
+            return None
+        ours_abandoned = existing.owner == self.instance_id and existing.key not in self._in_flight
+        expired = existing.lease_until is None or existing.lease_until <= now
+        if not (ours_abandoned or expired):
+            return None  # another instance is on it right now
+        if existing.state == State.SENDING:
+            self._park(existing, "delivery_uncertain", "the previous attempt's outcome was never recorded")
+            return None
+        existing.state, existing.owner, existing.attempt = State.SENDING, self.instance_id, existing.attempt + 1
+        existing.lease_until = now + timedelta(seconds=self.settings.notifier_lease_s)
+        existing.updated_at = now
+        return existing if self.store.replace(existing) else None
+
+    def _attempts(self, record: Record, rendered: Rendered, profile: SupplierProfile) -> State:
+        kind = record.kind
+        self._in_flight.add(record.key)
+        try:
+            while True:
+                envelope = Envelope(
+                    from_address=self.settings.notifier_from_address,
+                    from_name=self.settings.notifier_from_name,
+                    to_addresses=list(profile.emails),
+                    to_name=profile.names.get(language_of(profile)) or profile.display_name,
+                    message_id=record.message_id or make_msgid(domain=self.settings.notifier_message_id_domain),
+                    idempotency_key=record.key,
+                )
+                message = build_message(
+                    rendered, envelope, self.links(profile.supplier_id).unsubscribe_url, self._clock()
+                )
+                started = time.perf_counter()
+                try:
+                    self.mail.send(message)
+                except PermanentMailError as exc:
+                    self._park(record, "smtp_permanent", exc.detail or exc.reason, rendered.subject)
+                    return State.PARKED
+                except UncertainDelivery as exc:
+                    self._park(record, "delivery_uncertain", exc.detail or exc.reason, rendered.subject)
+                    return State.PARKED
+                except TransientMailError as exc:
+                    self.metrics.emails.labels(kind, "failed").inc()
+                    self._record_event(record, NotificationStatus.FAILED, reason=exc.reason)
+                    if record.attempt >= self.settings.notifier_max_attempts:
+                        detail = f"{record.attempt} attempts; last: {exc.detail or exc.reason}"
+                        self._park(record, "smtp_retries_exhausted", detail, rendered.subject)
+                        return State.PARKED
+                    log.info("transient SMTP failure for %s (attempt %d): %s", record.key, record.attempt, exc.reason)
+                    now = self._clock()
+                    record.state, record.reason, record.updated_at = State.RETRYING, exc.reason, now
+                    record.lease_until = now + timedelta(seconds=self.settings.notifier_lease_s)
+                    self._save(record)
+                    self._sleep(
+                        backoff_delay(
+                            record.attempt,
+                            self.settings.notifier_backoff_base_s,
+                            self.settings.notifier_backoff_max_s,
+                            self._rng.random(),
+                        )
+                    )
+                    record.state, record.attempt, record.updated_at = State.SENDING, record.attempt + 1, self._clock()
+                    self._save(record)
+                    continue
+                self.metrics.send_seconds.observe(time.perf_counter() - started)
+                record.state, record.reason, record.updated_at = State.SENT, None, self._clock()
+                self._save(record)
+                self.metrics.emails.labels(kind, "sent").inc()
+                self._record_event(record, NotificationStatus.SENT)
+                return State.SENT
+        finally:
+            self._in_flight.discard(record.key)
+
+    def _save(self, record: Record) -> None:
+        if not self.store.replace(record):
+            # Only possible if another instance took the record over although our lease was live (clock skew or a
+            # lease shorter than the retries): say so loudly, keep going.
+            log.error("record %s was changed by another instance while we held it", record.key)
+            fresh = self.store.get(record.key)
+            record.token = fresh.token if fresh else None
+            self.store.replace(record)
+
+    def _park(self, record: Record, reason: str, detail: str, subject: str | None = None) -> None:
+        record.state, record.reason, record.updated_at = State.PARKED, reason, self._clock()
+        self._save(record)
+        summary = {
+            "idempotency_key": record.key,
+            "kind": record.kind,
+            "supplier_id": record.supplier_id,
+            "notice_ids": record.notice_ids,
+            "notice_version": record.notice_version,
+            "message_id": record.message_id,
+            "subject": subject,
+            "attempts": record.attempt,
+            "digest_items": record.item_keys,
+        }
+        self.publisher.publish(
+            self.settings.topic_notifications_dlq,
+            record.key,
+            dead_letter(
+                SERVICE, "smtp", reason, detail, json.dumps(summary, ensure_ascii=False), record.key, record.attempt
+            ),
+        )
+        self.metrics.emails.labels(record.kind, "parked").inc()
+        self._record_event(record, NotificationStatus.PARKED, reason=reason)
+        log.warning("parked %s: %s", record.key, reason)
+
+    def _park_unrendered(
+        self,
+        key: str,
+        kind: NotificationKind,
+        profile: SupplierProfile,
+        notice_ids: list[str],
+        shortlist: Shortlist | None,
+        exc: Exception,
+    ) -> None:
+        record = Record(key, State.PARKED, kind.value, profile.supplier_id, notice_ids, None, attempt=1)
+        if self.store.claim(record) is not None:
+            return  # handled before
+        payload = shortlist.model_dump_json() if shortlist is not None else "{}"
+        self.publisher.publish(
+            self.settings.topic_notifications_dlq,
+            key,
+            dead_letter(SERVICE, "render", "render_failed", f"{exc.__class__.__name__}: {exc}"[:500], payload, key),
+        )
+        self.metrics.emails.labels(kind.value, "parked").inc()
+        self._record_event(record, NotificationStatus.PARKED, reason="render_failed")
+
+    def _record_event(self, record: Record, status: NotificationStatus, reason: str | None = None) -> None:
+        self._publish_event(
+            record.key,
+            record.supplier_id,
+            record.notice_ids,
+            record.notice_version,
+            NotificationKind(record.kind),
+            status,
+            attempt=max(record.attempt, 1),
+            reason=reason,
+            message_id=record.message_id,
+        )
+
+    def _publish_event(
+        self,
+        key: str,
+        supplier_id: str,
+        notice_ids: list[str],
+        notice_version: int | None,
+        kind: NotificationKind,
+        status: NotificationStatus,
+        *,
+        attempt: int = 1,
+        reason: str | None = None,
+        message_id: str | None = None,
+    ) -> None:
+        event = NotificationEvent(
+            idempotency_key=key,
+            supplier_id=supplier_id,
+            notice_ids=notice_ids,
+            notice_version=notice_version,
+            kind=kind,
+            status=status,
+            attempt=attempt,
+            reason=reason,
+            message_id=message_id,
+            occurred_at=self._clock(),
+        )
+        self.publisher.publish(self.settings.topic_notifications, key, event)
+
+    # -- digests ---------------------------------------------------------------------------------------------
+
+    def send_due_digests(self) -> int:
+        """One digest per supplier whose local digest hour has come today and who has queued matches; returns how
+        many were sent."""
+        now = self._clock()
+        by_supplier: dict[str, list[Record]] = defaultdict(list)
+        for record in self.store.find(states=[State.QUEUED]):
+            by_supplier[record.supplier_id].append(record)
+        sent = 0
+        for supplier_id, items in sorted(by_supplier.items()):
+            profile = self.profiles.get(supplier_id)
+            if profile is None:
+                continue  # not known (yet): the items wait
+            if reason := undeliverable(profile):
+                for item in items:
+                    item.state, item.reason, item.updated_at = State.WITHDRAWN, reason, now
+                    self.store.replace(item)
+                    self.metrics.skipped.labels(reason).inc()
+                    self._record_event(item, NotificationStatus.SKIPPED, reason=reason)
+                continue
+            day = digest_day(profile.preferences, now)
+            if day is None:
+                continue
+            if self._send_digest(profile, digest_key(supplier_id, day), items, now, day) == State.SENT:
+                sent += 1
+        return sent
+
+    def _send_digest(
+        self, profile: SupplierProfile, key: str, items: list[Record], now: datetime, day: date
+    ) -> State | None:
+        # Items an earlier digest carried (its record lists them) but that a crash left "queued": settle them now.
+        carried: dict[str, Record] = {}
+        for digest in self.store.find(
+            states=[State.SENT, State.PARKED], supplier_id=profile.supplier_id, kind=NotificationKind.DIGEST.value
+        ):
+            carried.update(dict.fromkeys(digest.item_keys, digest))
+        pending: list[Record] = []
+        for item in items:
+            if item.key in carried:
+                self._settle(item, carried[item.key])
+            else:
+                pending.append(item)
+        today = self.store.get(key)
+        if not pending or (today is not None and today.state in FINAL):
+            return None  # nothing new, or today's digest is out: the rest waits for tomorrow
+        by_key = {item.key: item for item in pending}
+        digest_items = []
+        for item in pending:
+            data = json.loads(item.payload or "{}")
+            entry = ShortlistEntry.model_validate(data["entry"]) if data.get("entry") else None
+            digest_items.append(DigestItem(item.key, TenderNotice.model_validate(data["notice"]), entry))
+        sections = digest_sections(digest_items, now, self.settings.notifier_closing_soon_days)
+        for dropped in sections.dropped:
+            item = by_key[dropped.key]
+            item.state, item.reason, item.updated_at = State.WITHDRAWN, "expired_or_superseded", now
+            self.store.replace(item)
+        included = sections.closing_soon + sections.others
+        if not included:
+            return None
+        rendered = render_digest(
+            profile,
+            sections,
+            day,
+            self.links(profile.supplier_id),
+            self.code_titles,
+            self.settings.notifier_closing_soon_days,
+        )
+        notice_ids = [i.notice.notice_id for i in included]
+        state = self._deliver(
+            key, NotificationKind.DIGEST, profile, notice_ids, None, rendered, item_keys=[i.key for i in included]
+        )
+        outcome = self.store.get(key)
+        if outcome is not None and outcome.state in (State.SENT, State.PARKED):
+            for i in included:
+                self._settle(by_key[i.key], outcome)
+        return state
+
+    def _settle(self, item: Record, digest: Record) -> None:
+        item.state, item.digest_key, item.updated_at = digest.state, digest.key, self._clock()
+        self.store.replace(item)
+
+    # -- abandoned records -----------------------------------------------------------------------------------
+
+    def resolve_abandoned(self) -> int:
+        """Park records whose owner's lease expired mid-send (the owner died and no redelivery came back to them):
+        ``sending`` may have been delivered (at most once), ``retrying`` was not, but its content is gone with the
+        process; both go to the dead-letter topic with their Message-ID so nothing is lost silently."""
+        now = self._clock()
+        parked = 0
+        for record in self.store.find(states=[State.SENDING, State.RETRYING]):
+            if record.key in self._in_flight or (record.lease_until is not None and record.lease_until > now):
+                continue
+            reason = "delivery_uncertain" if record.state == State.SENDING else "retry_abandoned"
+            self._park(record, reason, f"lease expired in state {record.state.value}")
+            parked += 1
+        return parked
+
+    # -- unsubscribes ----------------------------------------------------------------------------------------
+
+    def load_unsubscribes(self) -> None:
+        items = self.store.unsubscribes()
+        self.profiles.load_unsubscribes((u.supplier_id, u.at, u.synced) for u in items)
+        self.metrics.unsubscribes_pending.set(sum(not u.synced for u in items))
+
+    def unsubscribe(self, supplier_id: str) -> bool:
+        """Record the unsubscribe durably and apply it here at once, then tell the matcher; True if the matcher
+        acknowledged it (otherwise ``sync_unsubscribes`` retries later)."""
+        at = self._clock()
+        self.store.save_unsubscribe(Unsubscribe(supplier_id, at, synced=False))
+        self.profiles.mark_unsubscribed(supplier_id, at, synced=False)
+        self.metrics.unsubscribes.inc()
+        self.metrics.unsubscribes_pending.inc()
+        return self._forward(supplier_id, at)
+
+    def _forward(self, supplier_id: str, at: datetime) -> bool:
+        try:
+            self.matcher.unsubscribe(supplier_id)
+        except MatcherUnavailable as exc:
+            log.warning("unsubscribe of %s not yet forwarded to the matcher: %s", supplier_id, exc)
+            return False
+        self.store.save_unsubscribe(Unsubscribe(supplier_id, at, synced=True))
+        self.profiles.mark_unsubscribed(supplier_id, at, synced=True)
+        self.metrics.unsubscribes_pending.dec()
+        return True
+
+    def sync_unsubscribes(self) -> int:
+        """Forward the unsubscribes the matcher has not acknowledged; returns how many are still pending."""
+        pending = [u for u in self.store.unsubscribes() if not u.synced]
+        left = sum(not self._forward(u.supplier_id, u.at) for u in pending)
+        self.metrics.unsubscribes_pending.set(left)
+        return left

@@ -1,0 +1,83 @@
+"""Notifier settings, read from ``TB_*`` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from services.infra.settings import CommonSettings
+
+
+class Settings(CommonSettings):
+    # populate_by_name: tests build ``Settings(notifier_smtp_port=...)`` despite the aliases accepting TB_SMTP_*.
+    model_config = SettingsConfigDict(env_prefix="TB_", extra="ignore", populate_by_name=True)
+
+    #: Interface the HTTP app (unsubscribe, health, metrics) binds to.
+    notifier_http_host: str = "127.0.0.1"
+    #: Port of the HTTP app.
+    notifier_http_port: int = 8002
+    #: Base URL under which recipients reach this HTTP app (unsubscribe and preferences links in emails).
+    notifier_public_url: str = "http://127.0.0.1:8002"
+    #: Link to a notice in emails; ``{notice_id}`` is replaced (URL-quoted).
+    notifier_notice_url_template: str = "http://127.0.0.1:8000/ui/notices/{notice_id}"
+    #: Prefix of the Elasticsearch indexes (``<prefix>-notifications``, ``<prefix>-notifier-unsubscribes``).
+    notifier_index_prefix: str = "tb"
+    #: Kafka consumer group of the shortlist worker.
+    notifier_consumer_group: str = "notifier"
+    #: Matcher base URL, for forwarding unsubscribes to ``PATCH /suppliers/{id}/preferences``.
+    notifier_matcher_url: str = "http://127.0.0.1:8000"
+    #: API key sent to the matcher as ``X-API-Key`` (admin key or a key allowed to edit preferences).
+    notifier_matcher_api_key: SecretStr | None = None
+    #: HMAC-SHA256 secret signing unsubscribe and preferences tokens. Change it in production.
+    notifier_unsubscribe_secret: SecretStr = SecretStr("local-dev-unsubscribe-secret")
+    #: SMTP server host (``TB_SMTP_HOST`` from the local stack is accepted too).
+    notifier_smtp_host: str = Field(
+        default="127.0.0.1", validation_alias=AliasChoices("TB_NOTIFIER_SMTP_HOST", "TB_SMTP_HOST")
+    )
+    #: SMTP server port (``TB_SMTP_PORT`` accepted too). 2525 is the local stack's sink.
+    notifier_smtp_port: int = Field(
+        default=2525, validation_alias=AliasChoices("TB_NOTIFIER_SMTP_PORT", "TB_SMTP_PORT")
+    )
+    #: Upgrade the connection with STARTTLS (port 587 style).
+    notifier_smtp_starttls: bool = False
+    #: Implicit TLS from the first byte (port 465 style).
+    notifier_smtp_tls: bool = False
+    #: SMTP user; login is attempted only when set.
+    notifier_smtp_user: str | None = None
+    #: SMTP password.
+    notifier_smtp_password: SecretStr | None = None
+    #: Socket timeout of SMTP commands, in seconds.
+    notifier_smtp_timeout_s: float = 10.0
+    #: Upper bound on messages handed to the SMTP server per second (0 = no limit).
+    notifier_rate_limit_per_s: float = 20.0
+    #: Attempts per email before it is parked on the dead-letter topic (transient errors only; 5xx parks at once).
+    notifier_max_attempts: int = 6
+    #: First retry delay in seconds; doubles each attempt, with full jitter, capped by ``notifier_backoff_max_s``.
+    notifier_backoff_base_s: float = 0.5
+    #: Longest delay between two attempts, in seconds.
+    notifier_backoff_max_s: float = 30.0
+    #: How long a claim on an email ("sending") is honoured before a restart treats it as abandoned, in seconds.
+    notifier_lease_s: float = 600.0
+    #: Sender address of every email.
+    notifier_from_address: str = "alerts@tenderbridge.local"
+    #: Sender display name.
+    notifier_from_name: str = "tenderbridge"
+    #: Domain of generated Message-IDs.
+    notifier_message_id_domain: str = "tenderbridge.local"
+    #: Optional code list CSVs (``code,...,title`` header; UNSPSC and CPV files of ../shared/data fit), comma
+    #: separated paths, used for code titles that a notice does not carry.
+    notifier_code_lists: str = ""
+    #: Seconds between two digest checks (one digest per supplier and local day at its ``digest_hour``).
+    notifier_digest_interval_s: float = 60.0
+    #: Seconds between two retries of unsubscribes the matcher has not acknowledged yet.
+    notifier_unsubscribe_sync_interval_s: float = 30.0
+    #: Deadlines within this many days are listed under "closing soon" in digests.
+    notifier_closing_soon_days: int = 7
+
+    @property
+    def notifications_index(self) -> str:
+        return f"{self.notifier_index_prefix}-notifications"
+
+    @property
+    def unsubscribes_index(self) -> str:
+        return f"{self.notifier_index_prefix}-notifier-unsubscribes"
