@@ -225,11 +225,10 @@ class Matcher:
 
     def reverse_match(self, profile: SupplierProfile) -> int:
         """Re-rank the open notices that fit a new or changed profile; store and publish the shortlists whose
-        suppliers changed. Returns how many changed."""
+        entries changed. Returns how many changed."""
         changed = 0
         for notice in self.notices.open_for_profile(profile, self.clock(), self.reverse_match_limit):
             current = self.shortlists.get(notice.notice_id, notice.version)
-            before = _supplier_ids(current)
             fresh = self._match(
                 notice,
                 previous_ids=current.previously_shortlisted
@@ -237,7 +236,8 @@ class Matcher:
                 else _supplier_ids(self.shortlists.latest(notice.notice_id, before_version=notice.version)),
             )
             self.metrics.reverse_matches.inc()
-            if _supplier_ids(fresh) == before:
+            # Unchanged entries (same suppliers, ranks, scores, names) need no new message.
+            if current is not None and fresh.entries == current.entries:
                 continue
             self.shortlists.put(fresh)
             self.publisher.publish(self.topic_shortlists, notice.notice_id, fresh)

@@ -1,0 +1,219 @@
+"""The buyer API over the in-memory fakes: authorization matrix, problem+json, shortlist pages and CSV, HTML."""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from starlette.exceptions import StarletteDeprecationWarning
+
+with warnings.catch_warnings():
+    # Starlette 1.x prefers the httpx2 package for its test client; plain httpx (installed) works the same.
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient
+
+from services.matcher.bootstrap import Container, bootstrap_in_memory
+from services.matcher.entrypoints.http import create_app
+from services.matcher.keys import ApiKey, Role, hash_token
+from services.matcher.settings import Settings
+from tests.unit.matcher_service.builders import NOW, notice, supplier
+
+pytestmark = pytest.mark.unit
+
+ADMIN = "admin-secret"
+BUYER_A, BUYER_B, SUPPLIER_S1 = "key-buyer-a", "key-buyer-b", "key-supplier-s1"
+
+
+@pytest.fixture
+def container() -> Container:
+    c = bootstrap_in_memory(Settings(matcher_admin_api_key=ADMIN), clock=lambda: NOW)
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    c.keys.put(ApiKey(key_hash=hash_token(BUYER_A), role=Role.BUYER, agency="UNICEF", created_at=created))
+    c.keys.put(ApiKey(key_hash=hash_token(BUYER_B), role=Role.BUYER, agency="WFP", created_at=created))
+    c.keys.put(ApiKey(key_hash=hash_token(SUPPLIER_S1), role=Role.SUPPLIER, supplier_id="S1", created_at=created))
+    for p in (supplier("S1"), supplier("S2", country="IN"), supplier("S3")):
+        c.matcher.profiles.put(p)
+    c.matcher.handle_notice(notice("a1", agency="UNICEF"))
+    c.matcher.handle_notice(notice("b1", agency="WFP", title="Surgical gloves"))
+    return c
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container)) as c:
+        yield c
+
+
+def h(key: str) -> dict[str, str]:
+    return {"X-API-Key": key}
+
+
+def assert_problem(response: object, status: int) -> dict[str, object]:
+    from httpx import Response
+
+    assert isinstance(response, Response)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status
+    assert body["title"]
+    return dict(body)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"X-API-Key": "nope"}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic " + BUYER_A}],
+)
+def test_missing_or_unknown_key_is_401(client: TestClient, headers: dict[str, str]) -> None:
+    assert_problem(client.get("/notices/ungm:a1", headers=headers), 401)
+
+
+def test_bearer_and_x_api_key_and_admin_setting_all_authenticate(client: TestClient) -> None:
+    assert client.get("/notices/ungm:a1", headers={"Authorization": f"Bearer {BUYER_A}"}).status_code == 200
+    assert client.get("/notices/ungm:a1", headers=h(BUYER_A)).status_code == 200
+    assert client.get("/notices/ungm:b1", headers=h(ADMIN)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path", ["/notices/ungm:b1", "/notices/ungm:b1/shortlist", "/ui/notices/ungm:b1", "/notices/ungm:missing"]
+)
+def test_a_buyer_gets_404_for_another_agencys_notice(client: TestClient, path: str) -> None:
+    body = assert_problem(client.get(path, headers=h(BUYER_A)), 404)
+    assert "WFP" not in str(body)
+
+
+def test_a_buyer_cannot_rematch_another_agencys_notice(client: TestClient) -> None:
+    assert_problem(client.post("/notices/ungm:b1/rematch", headers=h(BUYER_A)), 404)
+    assert client.post("/notices/ungm:b1/rematch", headers=h(BUYER_B)).status_code == 200
+
+
+def test_notice_list_is_scoped_to_the_buyers_agency(client: TestClient) -> None:
+    own = client.get("/notices", headers=h(BUYER_A)).json()
+    assert [n["notice_id"] for n in own["items"]] == ["ungm:a1"]
+    assert own["total"] == 1
+    other = client.get("/notices", params={"agency": "WFP"}, headers=h(BUYER_A)).json()
+    assert other["items"] == []
+    every = client.get("/notices", headers=h(ADMIN)).json()
+    assert {n["notice_id"] for n in every["items"]} == {"ungm:a1", "ungm:b1"}
+    filtered = client.get("/notices", params={"code": "4213", "status": "active"}, headers=h(ADMIN)).json()
+    assert filtered["total"] == 2
+    assert client.get("/notices", params={"code": "4321"}, headers=h(ADMIN)).json()["total"] == 0
+
+
+def test_suppliers_may_not_read_notices(client: TestClient) -> None:
+    assert_problem(client.get("/notices", headers=h(SUPPLIER_S1)), 403)
+    assert_problem(client.get("/notices/ungm:a1/shortlist", headers=h(SUPPLIER_S1)), 403)
+
+
+def test_a_supplier_reads_and_changes_only_its_own_profile(client: TestClient) -> None:
+    assert client.get("/suppliers/S1", headers=h(SUPPLIER_S1)).json()["supplier_id"] == "S1"
+    assert_problem(client.get("/suppliers/S2", headers=h(SUPPLIER_S1)), 403)
+    s2 = supplier("S2", keywords=("hijacked",)).model_dump(mode="json")
+    assert_problem(client.put("/suppliers/S2", json=s2, headers=h(SUPPLIER_S1)), 403)
+    assert_problem(client.patch("/suppliers/S2/preferences", json={"unsubscribed": True}, headers=h(SUPPLIER_S1)), 403)
+    assert_problem(client.delete("/suppliers/S2", headers=h(SUPPLIER_S1)), 403)
+    assert client.get("/suppliers/S2", headers=h(ADMIN)).json()["keywords"] == ["gloves"]
+
+    patched = client.patch("/suppliers/S1/preferences", json={"unsubscribed": True}, headers=h(SUPPLIER_S1))
+    assert patched.status_code == 200
+    assert patched.json()["preferences"]["unsubscribed"] is True
+
+
+def test_buyers_register_suppliers_but_do_not_change_them(client: TestClient) -> None:
+    new = supplier("NEW").model_dump(mode="json")
+    created = client.post("/suppliers", json=new, headers=h(BUYER_A))
+    assert created.status_code == 201
+    assert created.json()["profile"]["supplier_id"] == "NEW"
+    assert created.json()["rematched_notices"] >= 1  # the open UNICEF gloves notice now lists NEW
+    assert_problem(client.post("/suppliers", json=new, headers=h(BUYER_A)), 409)
+    assert_problem(client.put("/suppliers/NEW", json=new, headers=h(BUYER_A)), 403)
+    assert_problem(client.delete("/suppliers/NEW", headers=h(BUYER_A)), 403)
+    assert client.delete("/suppliers/NEW", headers=h(ADMIN)).status_code == 204
+    assert_problem(client.get("/suppliers/NEW", headers=h(ADMIN)), 404)
+
+
+def test_invalid_profile_is_422_problem(client: TestClient) -> None:
+    bad = supplier("S9").model_dump(mode="json") | {"country": "china"}
+    body = assert_problem(client.post("/suppliers", json=bad, headers=h(ADMIN)), 422)
+    assert any("country" in e["loc"] for e in body["errors"])  # type: ignore[attr-defined]
+    other_id = supplier("S9").model_dump(mode="json")
+    assert_problem(client.put("/suppliers/S8", json=other_id, headers=h(ADMIN)), 422)
+
+
+def test_import_reports_rejected_lines_and_stores_the_rest(client: TestClient, container: Container) -> None:
+    lines = [
+        supplier("I1").model_dump_json(),
+        '{"supplier_id": "broken"}',
+        "not json",
+        supplier("I2").model_dump_json(),
+    ]
+    response = client.post("/suppliers/import", content="\n".join(lines), headers=h(BUYER_A))
+    assert response.status_code == 200
+    report = response.json()
+    assert report["imported"] == 2
+    assert [r["line"] for r in report["rejected"]] == [2, 3]
+    assert container.matcher.profiles.get("I2") is not None
+    assert_problem(client.post("/suppliers/import", content=lines[0], headers=h(SUPPLIER_S1)), 403)
+
+
+def test_shortlist_is_ranked_explained_filtered_and_paginated(client: TestClient) -> None:
+    page = client.get("/notices/ungm:a1/shortlist", headers=h(BUYER_A)).json()
+    assert page["total"] == 3
+    assert [e["rank"] for e in page["entries"]] == [1, 2, 3]
+    assert all(e["components"][0]["reason"] for e in page["entries"])
+    second = client.get("/notices/ungm:a1/shortlist", params={"offset": 1, "limit": 1}, headers=h(BUYER_A)).json()
+    assert [e["rank"] for e in second["entries"]] == [2]
+    india = client.get("/notices/ungm:a1/shortlist", params={"country": "IN"}, headers=h(BUYER_A)).json()
+    assert [e["supplier_id"] for e in india["entries"]] == ["S2"]
+    top = page["entries"][0]["total_score"]
+    high = client.get("/notices/ungm:a1/shortlist", params={"min_score": top + 0.001}, headers=h(BUYER_A)).json()
+    assert high["entries"] == []
+
+
+def test_shortlist_csv_export(client: TestClient, container: Container) -> None:
+    container.matcher.save_profile(supplier("S3", names={"en": '=HYPERLINK("http://evil")'}))
+    for request in (
+        {"params": {"format": "csv"}, "headers": h(BUYER_A)},
+        {"headers": h(BUYER_A) | {"Accept": "text/csv"}},
+    ):
+        response = client.get("/notices/ungm:a1/shortlist", **request)  # type: ignore[arg-type]
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/csv")
+        assert "attachment" in response.headers["content-disposition"]
+        rows = list(csv.DictReader(io.StringIO(response.text)))
+        assert [r["rank"] for r in rows] == ["1", "2", "3"]
+        assert {r["supplier_id"] for r in rows} == {"S1", "S2", "S3"}
+        assert all(r["reasons"] and float(r["total_score"]) > 0 for r in rows)
+        assert "score_category" in rows[0]
+        evil = next(r for r in rows if r["supplier_id"] == "S3")
+        assert evil["supplier_name"].startswith("'=")  # not a formula in a spreadsheet
+
+
+def test_the_buyer_page_escapes_what_comes_from_outside(client: TestClient, container: Container) -> None:
+    container.matcher.handle_notice(notice("x", agency="UNICEF", title="Gloves <script>alert(1)</script>"))
+    page = client.get("/ui/notices/ungm:x", headers=h(BUYER_A))
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<script>" not in page.text
+    assert "&lt;script&gt;" in page.text
+    assert "Supplier S1" in page.text
+
+
+def test_supplier_search(client: TestClient) -> None:
+    found = client.get("/suppliers/search", params={"code": "4213", "country": "IN"}, headers=h(BUYER_A)).json()
+    assert [p["supplier_id"] for p in found["items"]] == ["S2"]
+    assert client.get("/suppliers/search", params={"q": "nothing-like-this"}, headers=h(ADMIN)).json()["items"] == []
+    assert_problem(client.get("/suppliers/search", headers=h(SUPPLIER_S1)), 403)
+
+
+def test_ops_endpoints(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+    metrics = client.get("/metrics").text
+    assert 'matcher_notices_matched_total{status="active"} 2.0' in metrics
+    assert "matcher_shortlist_size_bucket" in metrics
+    assert client.get("/openapi.json").json()["paths"]["/notices/{notice_id}/shortlist"]
