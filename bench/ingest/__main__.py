@@ -1,0 +1,103 @@
+"""OCDS releases per second for parse + normalize on one core, beside a naive baseline measured in the same run.
+
+    python -m bench.ingest [--data ../shared/data] [--seconds 3]
+
+The corpus is every release in ``<data>/ocds-samples`` (each serialized on its own, as a push or a JSON Lines
+feed delivers it). Ingest's path: ``orjson`` + mapping + normalization (codes, CPV check digits, instants,
+currencies, HTML) + ``TenderNotice`` validation + content hash; language detection off, as releases state their
+language. Baseline: ``json.loads`` + full JSON Schema validation (``jsonschema``, Draft 4 with format checks) of a
+compact OCDS release schema (``release-schema.json`` beside this file) and nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jsonschema
+import orjson
+
+from services.ingest.domain import ocds
+from services.ingest.domain.model import Context
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+
+
+def corpus(data: Path) -> list[bytes]:
+    releases: list[bytes] = []
+    for path in sorted((data / "ocds-samples").rglob("*.json")):
+        try:
+            doc, _ = ocds.decode(path.read_bytes())
+        except ValueError:
+            continue
+        for release, _, _ in ocds.releases_of(doc, []):
+            if release is not None:
+                releases.append(orjson.dumps(release))
+    return releases
+
+
+def rate(run_once: Callable[[], int], seconds: float) -> float:
+    run_once()  # warm up (imports, caches, compiled validators)
+    done, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        done += run_once()
+    return done / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per contender")
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+    releases = corpus(args.data)
+    if not releases:
+        raise SystemExit(f"no OCDS releases under {args.data / 'ocds-samples'}")
+    ctx = Context(source="ocds", detect_language=False)
+    schema = json.loads((HERE / "release-schema.json").read_text())
+    validator = jsonschema.Draft4Validator(schema, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
+
+    def ours(batch: list[bytes]) -> Callable[[], int]:
+        def run() -> int:
+            for data in batch:
+                for _ in ocds.parse(data, ctx):
+                    pass
+            return len(batch)
+
+        return run
+
+    def baseline(batch: list[bytes]) -> Callable[[], int]:
+        def run() -> int:
+            for data in batch:
+                for _ in validator.iter_errors(json.loads(data)):
+                    pass
+            return len(batch)
+
+        return run
+
+    # Paraguay's releases carry up to 154 items (90 KiB); most notices carry a few. Both are shown.
+    small = [r for r in releases if len(_items(r)) <= 10]
+    print(f"one core, {args.seconds:.0f} s per measurement; targets: >= 10,000 releases/s and >= 3x the baseline")
+    for label, batch in (("all releases", releases), ("releases with <= 10 items", small)):
+        size = sum(len(r) for r in batch) / len(batch)
+        base = rate(baseline(batch), args.seconds)
+        mine = rate(ours(batch), args.seconds)
+        print(f"{label}: {len(batch)} real OCDS releases, mean {size / 1024:.1f} KiB")
+        print(f"  baseline  json + jsonschema (Draft 4, formats): {base:10,.0f} releases/s")
+        print(f"  ingest    parse + normalize + validate + hash:  {mine:10,.0f} releases/s   ({mine / base:.1f}x)")
+
+
+def _items(release: bytes) -> list[object]:
+    tender = orjson.loads(release).get("tender")
+    items = tender.get("items") if isinstance(tender, dict) else None
+    return items if isinstance(items, list) else []
+
+
+if __name__ == "__main__":
+    main()
