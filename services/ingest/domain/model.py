@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from contracts import TenderNotice
 
@@ -37,3 +38,7 @@ class Context:
     cpv_check_digits: Mapping[str, str] = field(default_factory=dict)
     #: Detect the language of notices that do not state one (langdetect, seeded).
     detect_language: bool = True
+    #: Normalized classifications already seen (the same few codes repeat across thousands of items).
+    code_cache: dict[tuple[object, object, object], tuple[Any, str | None]] = field(
+        default_factory=dict, compare=False, repr=False
+    )

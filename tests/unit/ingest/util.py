@@ -1,0 +1,56 @@
+"""Helpers shared by the ingest unit tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from contracts import TenderNotice
+from services.ingest.domain.model import Outcome, Rejection
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def notices(outcomes: list[Outcome]) -> list[TenderNotice]:
+    return [o for o in outcomes if isinstance(o, TenderNotice)]
+
+
+def rejections(outcomes: list[Outcome]) -> list[Rejection]:
+    return [o for o in outcomes if isinstance(o, Rejection)]
+
+
+def release(**overrides: Any) -> dict[str, Any]:
+    """A small valid OCDS 1.1 tender release."""
+    base: dict[str, Any] = {
+        "ocid": "ocds-abc123-0001",
+        "id": "0001-tender",
+        "date": "2026-10-01T09:00:00+02:00",
+        "tag": ["tender"],
+        "initiationType": "tender",
+        "language": "en",
+        "buyer": {"id": "GB-1", "name": "Met Office"},
+        "parties": [{"id": "GB-1", "name": "Met Office", "roles": ["buyer"], "address": {"countryName": "GB"}}],
+        "tender": {
+            "id": "T1",
+            "title": "Weather <b>radar</b> maintenance",
+            "description": "Maintenance of radars",
+            "status": "active",
+            "procurementMethod": "open",
+            "value": {"amount": 250000, "currency": "GBP"},
+            "tenderPeriod": {"endDate": "2026-11-01T12:00:00Z"},
+            "items": [
+                {
+                    "id": "1",
+                    "description": "Radar maintenance",
+                    "classification": {"scheme": "CPV", "id": "50000000-5", "description": "Repair"},
+                    "additionalClassifications": [{"scheme": "UNSPSC", "id": "72151500"}],
+                    "quantity": 2,
+                    "unit": {"name": "each"},
+                    "deliveryAddress": {"countryName": "United Kingdom"},
+                }
+            ],
+            "documents": [{"id": "d1", "url": "https://example.org/rfp.pdf", "title": "RFP", "language": "en"}],
+        },
+    }
+    base.update(overrides)
+    return base
