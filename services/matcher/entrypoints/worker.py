@@ -70,7 +70,9 @@ class NoticeWorker:
         self.stop = stop
         self.initial_backoff = initial_backoff
         self._consumer_factory = consumer_factory or self._default_consumer
+        #: Messages handled (matched, stale or dead-lettered) and store failures seen, for logs and tests.
         self.handled = 0
+        self.store_failures = 0
 
     def _default_consumer(self) -> Any:
         return json_consumer(
@@ -114,6 +116,7 @@ class NoticeWorker:
                 except StoreUnavailable as exc:
                     log.warning("Elasticsearch unavailable, will retry %s@%d: %s", tp, record.offset, exc)
                     healthy = False
+                    self.store_failures += 1
                     rewind[tp] = record.offset
                     break
                 done[tp] = record.offset + 1

@@ -1,0 +1,108 @@
+"""The matcher's Elasticsearch stores against the local Elasticsearch: the profiles alias and reindex, notice
+versions, and candidate retrieval that gives the same shortlists as the in-process index (issue 6 relies on it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.demo.data import generate_notices, generate_suppliers
+from services.infra.bus import InMemoryPublisher
+from services.matcher.adapters import elastic
+from services.matcher.bootstrap import Container, bootstrap, bootstrap_in_memory
+from services.matcher.ports import NoticeFilter
+from services.matcher.settings import Settings
+from tests.conftest import Endpoints
+from tests.unit.matcher_service.builders import NOW, notice, supplier
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def es_container(endpoints: Endpoints, unique: Callable[[str], str]) -> Iterator[Container]:
+    settings = Settings(elasticsearch_url=endpoints.elasticsearch_url, matcher_index_prefix=unique("m"))
+    c = bootstrap(settings, publisher=InMemoryPublisher(), clock=lambda: NOW)
+    yield c
+    for index in c.es.indices.get(index=f"{settings.matcher_index_prefix}-*"):
+        c.es.indices.delete(index=index)
+    c.close()
+
+
+def test_reindex_swaps_the_alias_and_keeps_every_profile(es_container: Container) -> None:
+    c = es_container
+    names = elastic.IndexNames(c.settings.matcher_index_prefix)
+    for sid in ("S1", "S2", "S3"):
+        c.matcher.profiles.put(supplier(sid))
+    assert list(c.es.indices.get_alias(name=names.suppliers)) == [names.suppliers_version(1)]
+
+    new, old, copied = elastic.reindex_suppliers(c.es, names, datetime.now(UTC))
+    assert (new, old, copied) == (names.suppliers_version(2), names.suppliers_version(1), 3)
+    assert list(c.es.indices.get_alias(name=names.suppliers)) == [new]
+    # Reads and writes go through the alias to the new index; the old one is kept unless asked.
+    c.matcher.profiles.put(supplier("S4"))
+    assert sorted(p.supplier_id for p in c.matcher.profiles.all()) == ["S1", "S2", "S3", "S4"]
+    assert c.es.count(index=old)["count"] == 3
+
+    third, _, _ = elastic.reindex_suppliers(c.es, names, datetime.now(UTC), delete_old=True)
+    assert third == names.suppliers_version(3)
+    assert not c.es.indices.exists(index=new)
+    got = c.matcher.profiles.get("S4")
+    assert got is not None
+    assert got.supplier_id == "S4"
+    assert [p.supplier_id for p in c.matcher.profiles.candidates(notice("1"), c.matcher.config)] == [
+        "S1",
+        "S2",
+        "S3",
+        "S4",
+    ]
+
+
+def test_notice_versions_filters_and_open_notices(es_container: Container) -> None:
+    store = es_container.matcher.notices
+    assert store.put(notice("1", version=2, title="Gloves v2"))
+    assert not store.put(notice("1", version=1))  # older: refused
+    assert store.put(notice("1", version=2, title="Gloves v2"))  # same version again: idempotent
+    stored = store.get("ungm:1")
+    assert stored is not None
+    assert (stored.version, stored.title) == (2, "Gloves v2")
+    store.put(notice("2", agency="WFP", codes=("43211503",), title="Laptops", delivery_countries=["AF"]))
+    store.put(notice("3", deadline=NOW - timedelta(days=1)))
+
+    def found(**kw: object) -> list[str]:
+        items, total = store.find(NoticeFilter(**kw), 0, 10)  # type: ignore[arg-type]
+        assert total == len(items)
+        return [n.notice_id for n in items]
+
+    assert found(agency="unicef ") == ["ungm:3", "ungm:1"]  # soonest deadline first
+    assert found(code="4321") == ["ungm:2"]
+    assert found(code="42132203", deadline_from=NOW) == ["ungm:1"]
+    assert found(country="AF") == ["ungm:2"]
+    open_ids = [n.notice_id for n in store.open_for_profile(supplier("X", codes=("42132205",)), NOW, 10)]
+    assert open_ids == ["ungm:1"]  # same class, still open; the closed one and the laptops are not
+
+
+def test_elasticsearch_retrieval_gives_the_same_shortlists_as_the_in_process_index(es_container: Container) -> None:
+    now = datetime(2026, 5, 1, tzinfo=UTC)
+    profiles = generate_suppliers(80, seed=11)
+    notices = generate_notices(25, seed=11, now=now)
+    es_matcher = es_container.matcher
+    es_matcher.clock = lambda: now
+    es_matcher.profiles.put_many(profiles)  # type: ignore[attr-defined]
+    memory = bootstrap_in_memory(Settings(), clock=lambda: now).matcher
+    for p in profiles:
+        memory.profiles.put(p)
+
+    compared = 0
+    for n in notices:
+        via_es = es_matcher.handle_notice(n)
+        in_process = memory.handle_notice(n)
+        assert via_es is not None
+        assert in_process is not None
+        assert [(e.supplier_id, e.total_score) for e in via_es.entries] == [
+            (e.supplier_id, e.total_score) for e in in_process.entries
+        ], n.notice_id
+        assert {x.supplier_id for x in via_es.exclusions} == {x.supplier_id for x in in_process.exclusions}
+        compared += bool(via_es.entries)
+    assert compared >= 10  # most sampled notices have a non-empty shortlist to compare

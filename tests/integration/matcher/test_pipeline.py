@@ -1,0 +1,199 @@
+"""The matcher end to end over the local Kafka and Elasticsearch: profiles registered over HTTP, notices
+published to Kafka and matched by the worker, shortlists read back over HTTP; bad messages dead-lettered; no
+offset committed while the store does not answer."""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from starlette.exceptions import StarletteDeprecationWarning
+
+from contracts import DeadLetter, NoticeStatus, Shortlist, SupplierProfile
+from services.infra.bus import KafkaPublisher, ensure_topics
+from services.matcher.adapters.memory import InMemoryNoticeStore
+from services.matcher.bootstrap import Container, bootstrap, bootstrap_in_memory
+from services.matcher.entrypoints.http import create_app
+from services.matcher.entrypoints.worker import NoticeWorker
+from services.matcher.keys import ApiKey, Role, hash_token
+from services.matcher.settings import Settings
+from tests.conftest import Endpoints
+from tests.unit.matcher_service.builders import NOW, notice, supplier
+
+with warnings.catch_warnings():
+    # Starlette 1.x prefers the httpx2 package for its test client; plain httpx (installed) works the same.
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient
+
+pytestmark = pytest.mark.integration
+
+BUYER = "it-buyer-key"
+
+
+def make_settings(endpoints: Endpoints, unique: Callable[[str], str]) -> Settings:
+    return Settings(
+        kafka_bootstrap_servers=endpoints.kafka_bootstrap,
+        elasticsearch_url=endpoints.elasticsearch_url,
+        matcher_index_prefix=unique("m"),
+        matcher_consumer_group=unique("matcher"),
+        topic_notices=unique("notices"),
+        topic_notices_dlq=unique("notices-dlq"),
+        topic_profiles=unique("profiles"),
+        topic_shortlists=unique("shortlists"),
+        topic_shortlists_dlq=unique("shortlists-dlq"),
+        topic_notifications=unique("notifications"),
+        topic_notifications_dlq=unique("notifications-dlq"),
+        matcher_refit_interval_seconds=0,
+    )
+
+
+def read_topic(bootstrap_servers: str, topic: str, expected: int, timeout: float = 30) -> list[tuple[str, bytes]]:
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    got: list[tuple[str, bytes]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(got) < expected and time.monotonic() < deadline:
+            for records in consumer.poll(300).values():
+                got.extend((r.key.decode(), r.value) for r in records)
+    finally:
+        consumer.close()
+    return got
+
+
+def committed_total(settings: Settings) -> int:
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    try:
+        offsets = admin.list_group_offsets(settings.matcher_consumer_group).get(settings.matcher_consumer_group, {})
+    finally:
+        admin.close()
+    return sum(o.offset for tp, o in offsets.items() if tp.topic == settings.topic_notices and o.offset > 0)
+
+
+def publish_raw(settings: Settings, messages: list[tuple[str, bytes]]) -> None:
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    for key, value in messages:
+        producer.send(settings.topic_notices, key=key.encode(), value=value)
+    producer.flush()
+    producer.close()
+
+
+class RunningWorker:
+    def __init__(self, container: Container) -> None:
+        self.stop = threading.Event()
+        self.error: list[BaseException] = []
+        self.worker = NoticeWorker(container.matcher, container.settings, self.stop, initial_backoff=0.2)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.worker.run()
+        except BaseException as exc:  # surfaced by the test
+            self.error.append(exc)
+
+    def __enter__(self) -> RunningWorker:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive()
+        assert not self.error, self.error
+
+
+@pytest.fixture
+def container(endpoints: Endpoints, unique: Callable[[str], str]) -> Iterator[Container]:
+    c = bootstrap(make_settings(endpoints, unique), clock=lambda: NOW)
+    c.keys.put(ApiKey(key_hash=hash_token(BUYER), role=Role.BUYER, agency="UNICEF", created_at=datetime.now(UTC)))
+    yield c
+    for index in c.es.indices.get(index=f"{c.settings.matcher_index_prefix}-*"):
+        c.es.indices.delete(index=index)
+    c.close()
+
+
+def test_register_publish_match_and_read_the_shortlist_over_http(container: Container) -> None:
+    settings = container.settings
+    http = TestClient(create_app(container))
+    for sid in ("S1", "S2"):
+        response = http.post("/suppliers", json=supplier(sid).model_dump(mode="json"), headers={"X-API-Key": BUYER})
+        assert response.status_code == 201, response.text
+    profiles = read_topic(settings.kafka_bootstrap_servers, settings.topic_profiles, 2)
+    assert [(k, SupplierProfile.model_validate_json(v).supplier_id) for k, v in profiles] == [
+        ("S1", "S1"),
+        ("S2", "S2"),
+    ]
+
+    with RunningWorker(container) as running:
+        publish_raw(
+            settings,
+            [
+                ("ungm:1", notice("1").model_dump_json().encode()),
+                ("ungm:bad", b"{this is not a notice"),
+                ("ungm:1", notice("1", version=2, status=NoticeStatus.AMENDED).model_dump_json().encode()),
+                ("ungm:1", notice("1", version=1).model_dump_json().encode()),  # late duplicate: ignored
+            ],
+        )
+        shortlists = read_topic(settings.kafka_bootstrap_servers, settings.topic_shortlists, 2)
+        letters = read_topic(settings.kafka_bootstrap_servers, settings.topic_notices_dlq, 1)
+        deadline = time.monotonic() + 30
+        while running.worker.handled < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    # The late version 1 produced nothing: exactly two shortlists on the topic.
+    shortlists = read_topic(settings.kafka_bootstrap_servers, settings.topic_shortlists, 3, timeout=2)
+    parsed = [Shortlist.model_validate_json(v) for _, v in shortlists]
+    assert [(s.notice_id, s.notice_version) for s in parsed] == [("ungm:1", 1), ("ungm:1", 2)]
+    assert sorted(parsed[1].previously_shortlisted) == ["S1", "S2"]
+    [(key, letter)] = letters
+    dead = DeadLetter.model_validate_json(letter)
+    assert (key, dead.reason, dead.payload) == ("ungm:bad", "invalid_json", "{this is not a notice")
+    assert committed_total(settings) == 4  # every message handled, and committed only then
+
+    page = http.get("/notices/ungm:1/shortlist", headers={"Authorization": f"Bearer {BUYER}"})
+    assert page.status_code == 200
+    body = page.json()
+    assert body["notice_version"] == 2
+    assert [e["supplier_id"] for e in body["entries"]] == [e.supplier_id for e in parsed[1].entries]
+    assert body["entries"][0]["components"][0]["reason"]
+    assert "Supplier S1" in http.get("/ui/notices/ungm:1", headers={"X-API-Key": BUYER}).text
+
+
+def test_no_offset_is_committed_while_the_store_does_not_answer(
+    endpoints: Endpoints, unique: Callable[[str], str]
+) -> None:
+    settings = make_settings(endpoints, unique)
+    ensure_topics(settings.kafka_bootstrap_servers, list(settings.topic_map().items()))
+    publisher = KafkaPublisher(settings.kafka_bootstrap_servers, client_id="matcher-test")
+    container = bootstrap_in_memory(settings, clock=lambda: NOW, publisher=publisher)
+    container.matcher.profiles.put(supplier("S1"))
+    store = container.matcher.notices
+    assert isinstance(store, InMemoryNoticeStore)
+    store.available = False
+    try:
+        with RunningWorker(container) as running:
+            publish_raw(settings, [("ungm:1", notice("1").model_dump_json().encode())])
+            # The worker gets the message and keeps failing on the store: no shortlist, no commit, no dead letter.
+            deadline = time.monotonic() + 30
+            while running.worker.store_failures < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert running.worker.store_failures >= 2
+            assert read_topic(settings.kafka_bootstrap_servers, settings.topic_shortlists, 1, timeout=2) == []
+            assert committed_total(settings) == 0
+            store.available = True
+            shortlists = read_topic(settings.kafka_bootstrap_servers, settings.topic_shortlists, 1)
+            deadline = time.monotonic() + 30
+            while committed_total(settings) < 1 and time.monotonic() < deadline:
+                time.sleep(0.2)
+        assert [Shortlist.model_validate_json(v).shortlist_id for _, v in shortlists] == ["ungm:1@1"]
+        assert committed_total(settings) == 1
+        assert running.worker.handled == 1
+        assert read_topic(settings.kafka_bootstrap_servers, settings.topic_notices_dlq, 1, timeout=1) == []
+    finally:
+        publisher.close()
