@@ -2,25 +2,30 @@
 day, an unsubscribe is recorded and forwarded. They run over the ports (store, mail, publisher, matcher client) and
 are exercised in unit tests against the in-memory fakes.
 
-Exactly-once, as far as SMTP allows: the order for every email is
+Exactly-once, as far as SMTP allows. The order for every email:
 
 1. render it (pure; a rendering failure parks it);
-2. **claim** its idempotency key: create the record ``sending`` (attempt 1, a fresh Message-ID, owner and lease)
-   with create-only semantics. A key that exists means "already handled": nothing is sent, except when the stored
-   record is ``retrying`` (not delivered for sure) and its owner is gone (lease expired, or it is this instance's
-   own record left by a previous process), which is taken over with compare-and-set;
-3. hand it to SMTP; 250 -> record ``sent`` and publish a ``sent`` event. A transient failure (4xx, connection
-   refused, reset or timeout before the final ".") -> ``failed`` event, record ``retrying``, sleep with exponential
-   backoff and full jitter, then attempt again (same Message-ID); after ``notifier_max_attempts`` attempts, or at
-   once for a 5xx, the email is **parked**: record ``parked``, a DeadLetter on ``notifications.dlq`` (summary only,
-   no body and no addresses) and a ``parked`` event;
-4. the worker flushes the events and only then commits the Kafka offsets.
+2. **claim** its idempotency key: create the record ``sending`` (attempt 1, a fresh Message-ID, owner, lease) with
+   create-only semantics (Elasticsearch ``op_type=create``; 409 = already claimed);
+3. SMTP transaction: MAIL, RCPT, DATA, the body; then, just before the final ``.`` (the byte that makes the server
+   take the message), the record becomes ``committing``; then the ``.`` and the reply;
+4. 250 -> record ``sent``, ``sent`` event. 4xx / refused / reset / timeout before the ``.`` -> ``failed`` event,
+   record ``retrying``, exponential backoff with full jitter, next attempt (same Message-ID). After
+   ``notifier_max_attempts`` attempts, or at once on a 5xx, the email is **parked**: record ``parked``, a DeadLetter
+   on ``notifications.dlq`` (summary only: no body, no addresses) and a ``parked`` event;
+5. the worker flushes events and only then commits the Kafka offsets (so a crash redelivers the shortlist).
 
-The window: if the process dies after the server accepted the message but before ``sent`` is recorded (or the
-connection breaks after the final "." and before the reply), the record stays ``sending``. It is never sent again:
-whoever finds it later (a redelivered shortlist, or the periodic sweep once the lease expired) parks it with reason
-``delivery_uncertain`` and its Message-ID, so an operator can check the SMTP log. That is at-most-once for that
-window, chosen because a second alert is what suppliers notice and distrust; nothing is lost silently.
+What a later claimer (a redelivered shortlist after a crash, or another instance) does with an existing record:
+``sent``/``parked``/``queued``/``withdrawn`` -> nothing (a duplicate). ``sending`` or ``retrying`` whose owner is
+gone (lease expired, or it is this instance's own record and not in flight, i.e. left by its previous process) ->
+the ``.`` was never written, so the message cannot have been delivered: take it over (compare-and-set) and send.
+``committing`` whose owner is gone -> the ``.`` may have reached the server: it is **not** sent again; it is recorded
+``sent`` with reason ``unconfirmed`` (and the same for a connection that broke after the ``.`` and before the reply).
+
+So the guarantee is: never two emails for one key; at-least-once for every failure that happens before the final
+``.``; at-most-once only in the window between the final ``.`` and the server storing the message (a crash of
+the SMTP server or of the notifier inside that window, microseconds to a few milliseconds), where an email is
+presumed delivered, logged and reported with ``reason=unconfirmed``.
 
 Skips (unsubscribed, unknown supplier, preferences) are reported as ``skipped`` events but not recorded, so a later
 change (the profile arrives, preferences widen, the matcher republishes) can still produce the email once.
@@ -254,13 +259,21 @@ class Notifier:
         expired = existing.lease_until is None or existing.lease_until <= now
         if not (ours_abandoned or expired):
             return None  # another instance is on it right now
-        if existing.state == State.SENDING:
-            self._park(existing, "delivery_uncertain", "the previous attempt's outcome was never recorded")
+        if existing.state == State.COMMITTING:
+            self._presume_delivered(existing, "the previous process stopped after the final '.'")
             return None
+        # sending / retrying: the final "." never left, so nothing was delivered; send it (once more).
         existing.state, existing.owner, existing.attempt = State.SENDING, self.instance_id, existing.attempt + 1
         existing.lease_until = now + timedelta(seconds=self.settings.notifier_lease_s)
         existing.updated_at = now
         return existing if self.store.replace(existing) else None
+
+    def _presume_delivered(self, record: Record, why: str) -> None:
+        record.state, record.reason, record.updated_at = State.SENT, "unconfirmed", self._clock()
+        self._save(record)
+        self.metrics.emails.labels(record.kind, "unconfirmed").inc()
+        self._record_event(record, NotificationStatus.SENT, reason="unconfirmed")
+        log.warning("%s presumed delivered, not sent again (Message-ID %s): %s", record.key, record.message_id, why)
 
     def _attempts(self, record: Record, rendered: Rendered, profile: SupplierProfile) -> State:
         kind = record.kind
@@ -279,14 +292,19 @@ class Notifier:
                     rendered, envelope, self.links(profile.supplier_id).unsubscribe_url, self._clock()
                 )
                 started = time.perf_counter()
+
+                def committing(record: Record = record) -> None:
+                    record.state, record.updated_at = State.COMMITTING, self._clock()
+                    self._save(record)
+
                 try:
-                    self.mail.send(message)
+                    self.mail.send(message, committing)
                 except PermanentMailError as exc:
                     self._park(record, "smtp_permanent", exc.detail or exc.reason, rendered.subject)
                     return State.PARKED
                 except UncertainDelivery as exc:
-                    self._park(record, "delivery_uncertain", exc.detail or exc.reason, rendered.subject)
-                    return State.PARKED
+                    self._presume_delivered(record, exc.detail or exc.reason)
+                    return State.SENT
                 except TransientMailError as exc:
                     self.metrics.emails.labels(kind, "failed").inc()
                     self._record_event(record, NotificationStatus.FAILED, reason=exc.reason)
@@ -499,18 +517,21 @@ class Notifier:
     # -- abandoned records -----------------------------------------------------------------------------------
 
     def resolve_abandoned(self) -> int:
-        """Park records whose owner's lease expired mid-send (the owner died and no redelivery came back to them):
-        ``sending`` may have been delivered (at most once), ``retrying`` was not, but its content is gone with the
-        process; both go to the dead-letter topic with their Message-ID so nothing is lost silently."""
+        """Settle records whose owner's lease expired and that no redelivery came back to (their shortlist was
+        committed by a process that then died, which the worker's order makes rare): ``committing`` is presumed
+        delivered; ``sending``/``retrying`` were not delivered, but their content went with the process, so they
+        are parked on the dead-letter topic with their keys. Nothing is left silently unsettled."""
         now = self._clock()
-        parked = 0
-        for record in self.store.find(states=[State.SENDING, State.RETRYING]):
+        settled = 0
+        for record in self.store.find(states=[State.SENDING, State.RETRYING, State.COMMITTING]):
             if record.key in self._in_flight or (record.lease_until is not None and record.lease_until > now):
                 continue
-            reason = "delivery_uncertain" if record.state == State.SENDING else "retry_abandoned"
-            self._park(record, reason, f"lease expired in state {record.state.value}")
-            parked += 1
-        return parked
+            if record.state == State.COMMITTING:
+                self._presume_delivered(record, "lease expired after the final '.'")
+            else:
+                self._park(record, "retry_abandoned", f"lease expired in state {record.state.value}")
+            settled += 1
+        return settled
 
     # -- unsubscribes ----------------------------------------------------------------------------------------
 

@@ -33,8 +33,12 @@ log = logging.getLogger(__name__)
 
 
 class MailSender(Protocol):
-    def send(self, message: EmailMessage) -> None:
-        """Hand one message to the server; raises a ``MailError`` subclass when it was not accepted."""
+    def send(self, message: EmailMessage, before_commit: Callable[[], None] | None = None) -> None:
+        """Hand one message to the server; raises a ``MailError`` subclass when it was not accepted.
+
+        ``before_commit`` is called once the server is ready for the body, just before the last bytes (the final
+        ``.`` that makes the server take the message) are written: the caller records "committing" there, so after
+        a crash it knows whether the message can have been delivered."""
 
     def close(self) -> None:
         """Close any open connection."""
@@ -148,7 +152,7 @@ class SmtpMailSender:
         self.connections_opened += 1
         return conn
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, before_commit: Callable[[], None] | None = None) -> None:
         sender = getaddresses([str(message["From"] or "")])[0][1]
         recipients = [addr for _, addr in getaddresses([str(v) for v in message.get_all("To", [])]) if addr]
         if not sender or not recipients:
@@ -162,16 +166,24 @@ class SmtpMailSender:
         if self._conn is None:
             self._conn = self._connect()
         try:
-            self._transaction(self._conn, sender, recipients, body, reused)
+            self._transaction(self._conn, sender, recipients, body, reused, before_commit)
         except _Stale:
             self._drop()
             self._conn = self._connect()
-            self._transaction(self._conn, sender, recipients, body, False)
+            self._transaction(self._conn, sender, recipients, body, False, before_commit)
         finally:
             if not self._reuse:
                 self.close()
 
-    def _transaction(self, conn: smtplib.SMTP, sender: str, recipients: list[str], body: bytes, reused: bool) -> None:
+    def _transaction(
+        self,
+        conn: smtplib.SMTP,
+        sender: str,
+        recipients: list[str],
+        body: bytes,
+        reused: bool,
+        before_commit: Callable[[], None] | None,
+    ) -> None:
         stage = "MAIL FROM"
         try:
             code, reply = conn.mail(sender)
@@ -200,7 +212,10 @@ class SmtpMailSender:
             if not payload.endswith(b"\r\n"):
                 payload += b"\r\n"
             stage = "body"
-            conn.send(payload + b".\r\n")
+            conn.send(payload)
+            if before_commit is not None:
+                before_commit()
+            conn.send(b".\r\n")
         except MailError:
             raise
         except (OSError, smtplib.SMTPException) as exc:
@@ -244,16 +259,23 @@ class SmtpMailSender:
 
 @dataclass
 class InMemoryMailSender:
-    """The fake for unit tests: accepts messages into ``sent``; ``failures`` are raised first, one per call."""
+    """The fake for unit tests: accepts messages into ``sent``. ``failures`` are raised first, one per call; an
+    ``UncertainDelivery`` (or any failure while ``fail_after_commit`` is set) is raised after ``before_commit``,
+    like a connection lost after the final ".". A ``BaseException`` there simulates the process dying."""
 
     sent: list[EmailMessage] = field(default_factory=list)
-    failures: list[MailError] = field(default_factory=list)
+    failures: list[BaseException] = field(default_factory=list)
+    fail_after_commit: bool = False
     calls: int = 0
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, before_commit: Callable[[], None] | None = None) -> None:
         self.calls += 1
-        if self.failures:
-            raise self.failures.pop(0)
+        failure = self.failures.pop(0) if self.failures else None
+        after_commit = failure is None or self.fail_after_commit or isinstance(failure, UncertainDelivery)
+        if after_commit and before_commit is not None:
+            before_commit()
+        if failure is not None:
+            raise failure
         self.sent.append(message)
 
     def close(self) -> None:

@@ -21,7 +21,8 @@ from elasticsearch import BadRequestError, ConflictError, Elasticsearch, NotFoun
 
 class State(StrEnum):
     QUEUED = "queued"  #: a digest-mode match waiting for the supplier's next digest
-    SENDING = "sending"  #: claimed; an SMTP attempt may be under way
+    SENDING = "sending"  #: claimed; an SMTP attempt may be under way, but its final "." has not been written
+    COMMITTING = "committing"  #: the final "." is being written: from here on the server may have the message
     RETRYING = "retrying"  #: the last attempt failed for sure (not delivered); waiting for the next
     SENT = "sent"  #: the SMTP server accepted it (digest items: the digest that carried them was accepted)
     PARKED = "parked"  #: given up; on the dead-letter topic

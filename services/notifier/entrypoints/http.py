@@ -4,7 +4,7 @@ operations endpoints (``/healthz``, ``/readyz``, ``/metrics``)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -16,17 +16,59 @@ from services.notifier.domain.rendering import render_page
 from services.notifier.exceptions import InvalidToken
 from services.notifier.service import Notifier
 
+_PROBLEM = {
+    "application/problem+json": {
+        "schema": {
+            "type": "object",
+            "properties": {
+                "type": {"type": "string"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+            },
+            "required": ["title", "status"],
+        }
+    }
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "forged, malformed or wrong-purpose token", "content": _PROBLEM},
+    422: {"description": "missing or oversized token", "content": _PROBLEM},
+}
+_UNSUBSCRIBED = {
+    200: {
+        "description": "unsubscribed (JSON; an HTML page for browsers that accept text/html)",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "supplier_id": {"type": "string"},
+                        "unsubscribed": {"type": "boolean"},
+                        "matcher_updated": {"type": "boolean"},
+                    },
+                }
+            },
+            "text/html": {"schema": {"type": "string"}},
+        },
+    },
+    **_ERRORS,
+}
+
+
+def get_notifier(request: Request) -> Notifier:
+    notifier: Notifier = request.app.state.notifier
+    return notifier
+
+
+NotifierDep = Annotated[Notifier, Depends(get_notifier)]
+Token = Annotated[str, Query(min_length=1, max_length=512, description="signed token from the email")]
+
 
 def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> FastAPI:
     app = FastAPI(title="tenderbridge notifier", version="1")
+    app.state.notifier = notifier
     install_problem_handlers(app)
     app.include_router(ops_router(notifier.metrics.registry, ready))
-
-    def get_notifier() -> Notifier:
-        return notifier
-
-    NotifierDep = Annotated[Notifier, Depends(get_notifier)]
-    Token = Annotated[str, Query(min_length=1, max_length=512, description="signed token from the email")]
 
     def supplier_of(n: Notifier, purpose: str, token: str) -> str:
         try:
@@ -37,7 +79,7 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
     def wants_html(request: Request) -> bool:
         return "text/html" in request.headers.get("accept", "")
 
-    @app.post("/unsubscribe", responses={403: {"description": "forged or malformed token"}})
+    @app.post("/unsubscribe", responses=_UNSUBSCRIBED)
     def unsubscribe(request: Request, token: Token, n: NotifierDep) -> Response:
         """One-click unsubscribe (RFC 8058): mail clients POST ``List-Unsubscribe=One-Click`` here."""
         supplier_id = supplier_of(n, tokens.UNSUBSCRIBE, token)
@@ -46,14 +88,14 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
             return HTMLResponse(render_page("unsubscribed", n.profiles.get(supplier_id)))
         return JSONResponse({"supplier_id": supplier_id, "unsubscribed": True, "matcher_updated": forwarded})
 
-    @app.get("/unsubscribe", response_class=HTMLResponse, responses={403: {"description": "forged token"}})
+    @app.get("/unsubscribe", response_class=HTMLResponse, responses=_ERRORS)
     def unsubscribe_page(token: Token, n: NotifierDep) -> HTMLResponse:
         """A confirmation page; following the link alone changes nothing (link scanners follow links)."""
         supplier_id = supplier_of(n, tokens.UNSUBSCRIBE, token)
         action = f"/unsubscribe?token={quote(token, safe='')}"
         return HTMLResponse(render_page("unsubscribe", n.profiles.get(supplier_id), action=action))
 
-    @app.get("/preferences", response_class=HTMLResponse, responses={403: {"description": "forged token"}})
+    @app.get("/preferences", response_class=HTMLResponse, responses=_ERRORS)
     def preferences_page(token: Token, n: NotifierDep) -> HTMLResponse:
         """The supplier's alert preferences as the notifier applies them, with an unsubscribe button."""
         supplier_id = supplier_of(n, tokens.PREFERENCES, token)
