@@ -59,18 +59,17 @@ def create_app(
         if key is None or not any(hmac.compare_digest(key, k) for k in api_keys):
             raise HTTPException(401, "a valid X-API-Key or Authorization: Bearer key is required")
 
-    Authorized = Annotated[None, Depends(authorized)]
-
     @app.post(
         "/notices",
         status_code=202,
+        dependencies=[Depends(authorized)],
         responses={
             202: {"description": "accepted"},
             401: {"description": "no valid key"},
             422: {"description": "not a notice"},
         },
     )
-    async def push(request: Request, _: Authorized) -> Response:
+    async def push(request: Request) -> Response:
         body_bytes = await request.body()
         if len(body_bytes) > MAX_BODY_BYTES:
             return problem(413, "Content Too Large", f"at most {MAX_BODY_BYTES} bytes per notice")

@@ -1,0 +1,86 @@
+"""Whatever arrives, mappers answer with notices or rejections that say why; they never raise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from contracts import TenderNotice
+from services.ingest.domain import csvmap, ocds, ted
+from services.ingest.domain.model import Context, Rejection
+from services.ingest.domain.sources import KINDS, parse_bytes
+from services.ingest.entrypoints.http import map_pushed
+from tests.unit.ingest.util import release
+
+pytestmark = pytest.mark.unit
+
+CTX = Context(source="ocds", detect_language=False)
+MAPPING = csvmap.CsvMapping(name="p", columns={"source_id": "id", "title": "t", "deadline": "d", "amount": "a"})
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=True), st.text(max_size=30),
+    st.sampled_from(["", "2026-10-22", "2026-10-22T08:00:00+04:30", "CPV", "UNSPSC", "45000000-3", "<b>x</b>"]),
+)  # fmt: skip
+json_values = st.recursive(
+    scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
+    max_leaves=25,
+)
+OCDS_KEYS = ["ocid", "tag", "tender", "buyer", "parties", "releases", "records", "compiledRelease", "title", "items"]
+ocds_like = st.recursive(
+    scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(st.sampled_from([*OCDS_KEYS, "id", "scheme"]), children)
+    ),
+    max_leaves=30,
+)
+
+
+def check(outcomes: list[Any], *, at_least_one: bool = True) -> None:
+    assert outcomes or not at_least_one
+    for outcome in outcomes:
+        assert isinstance(outcome, TenderNotice | Rejection)
+        if isinstance(outcome, Rejection):
+            assert outcome.reason
+            assert outcome.detail
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(KINDS), data=st.binary(max_size=300))
+def test_random_bytes_never_raise(kind: str, data: bytes) -> None:
+    outcomes = list(parse_bytes(kind, data, CTX, MAPPING if kind == "csv" else None))
+    for outcome in outcomes:
+        assert isinstance(outcome, TenderNotice | Rejection)
+
+
+@settings(max_examples=200, deadline=None)
+@given(doc=json_values)
+def test_random_json_never_raises(doc: Any) -> None:
+    check(list(ocds.parse_document(doc, CTX)))
+    check(list(ted.parse_document(doc, CTX)), at_least_one=False)  # an empty TED response is fine
+    check([map_pushed(doc, CTX)])
+
+
+@settings(max_examples=200, deadline=None)
+@given(doc=ocds_like)
+def test_ocds_shaped_garbage_never_raises(doc: Any) -> None:
+    check(list(ocds.parse(orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS), CTX)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(path=st.sampled_from([("tender",), ("buyer",), ("tender", "items"), ("tender", "tenderPeriod"), ("date",),
+                             ("tender", "value"), ("parties",), ("tag",), ("tender", "title")]),
+       value=json_values)  # fmt: skip
+def test_a_valid_release_with_one_field_broken_never_raises(path: tuple[str, ...], value: Any) -> None:
+    doc: dict[str, Any] = release()
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    check(list(ocds.parse_document(doc, CTX)))
