@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 import threading
 from datetime import UTC, datetime
@@ -81,8 +82,16 @@ def run() -> None:
         worker = threading.Thread(target=work, name="notice-worker", daemon=True)
         if settings.matcher_worker_enabled:
             worker.start()
+
+        def request_exit(signum: int, frame: object) -> None:
+            server.should_exit = True
+
+        # uvicorn re-raises the signal it caught once it has shut down; with these handlers in place that only
+        # asks for the exit again, so the worker below still stops, commits what it handled and flushes.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, request_exit)
         log.info("matcher API on http://%s:%d (docs at /docs)", settings.matcher_http_host, settings.matcher_http_port)
-        server.run()  # returns on SIGINT/SIGTERM (uvicorn's handlers) or when the worker crashed
+        server.run()  # returns on SIGINT/SIGTERM or when the worker crashed
         stop.set()
         if worker.is_alive():
             worker.join(timeout=30)

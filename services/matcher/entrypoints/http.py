@@ -34,7 +34,7 @@ from contracts.api import (
 from services.infra.http import install_problem_handlers, ops_router, problem
 from services.matcher.bootstrap import Container
 from services.matcher.exceptions import AlreadyExists, InvalidInput, NotFound, StoreUnavailable
-from services.matcher.imports import parse_jsonl, short_error
+from services.matcher.imports import parse_file_text, short_error
 from services.matcher.keys import Principal, Role, hash_token, normalize_agency, same_secret
 from services.matcher.ports import NoticeFilter
 
@@ -170,17 +170,37 @@ def build_router() -> APIRouter:
         saved, changed = container.matcher.create_profile(profile)
         return ProfileSaved(profile=saved, rematched_notices=changed)
 
-    @router.post("/suppliers/import", response_model=ImportReport, tags=["suppliers"])
+    @router.post(
+        "/suppliers/import",
+        response_model=ImportReport,
+        tags=["suppliers"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+            }
+        },
+    )
     async def import_suppliers(request: Request, container: ContainerDep, principal: PrincipalDep) -> ImportReport:
-        """JSON Lines of SupplierProfile (one per line). Valid lines are stored (created or replaced) and published;
-        invalid ones are reported with their line number and reason."""
+        """JSON Lines of SupplierProfile (one per line), or CSV with ``Content-Type: text/csv`` (columns in
+        ``services.matcher.imports``). Valid lines are stored and published; invalid ones are reported with their
+        line number and reason. Admins create or replace; buyers only create (an existing id is rejected)."""
         _require(principal, Role.ADMIN, Role.BUYER)
-        body = (await request.body()).decode("utf-8", errors="replace")
+        body = (await request.body()).decode("utf-8-sig", errors="replace")
+        fmt = "csv" if request.headers.get("content-type", "").startswith("text/csv") else "jsonl"
         profiles: list[SupplierProfile] = []
         rejected: list[ImportRejection] = []
-        for _, parsed in parse_jsonl(body.splitlines()):
+        for line, parsed in parse_file_text(body, fmt):
             if isinstance(parsed, ImportRejection):
                 rejected.append(parsed)
+            elif principal.is_admin:
+                profiles.append(parsed)
+            elif await run_in_threadpool(container.matcher.profiles.get, parsed.supplier_id) is not None:
+                reason = f"supplier {parsed.supplier_id!r} exists; only an admin or the supplier may replace it"
+                rejected.append(ImportRejection(line=line, reason=reason))
             else:
                 profiles.append(parsed)
         imported = await run_in_threadpool(container.matcher.import_profiles, profiles)
@@ -244,7 +264,8 @@ def build_router() -> APIRouter:
         status: NoticeStatus | None = None,
         deadline_from: datetime | None = None,
         deadline_to: datetime | None = None,
-        offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+        # Elasticsearch pages at most 10,000 hits deep (index.max_result_window).
+        offset: Annotated[int, Query(ge=0, le=9_800)] = 0,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> NoticePage:
         """Notices visible to the caller (a buyer sees its own agency's only), soonest deadline first."""

@@ -88,16 +88,16 @@ class NoticeWorker:
         try:
             while not self.stop.is_set():
                 batch = consumer.poll(timeout_ms=500)
-                if not batch:
-                    self.matcher.refit_if_due(self.settings.matcher_refit_interval_seconds)
+                if batch and not self._handle_batch(consumer, batch):
+                    self.stop.wait(backoff)
+                    backoff = min(backoff * 2, self.settings.matcher_max_backoff_seconds)
                     continue
-                if self._handle_batch(consumer, batch):
-                    backoff = self.initial_backoff
-                    continue
-                self.stop.wait(backoff)
-                backoff = min(backoff * 2, self.settings.matcher_max_backoff_seconds)
+                backoff = self.initial_backoff
+                # Between batches (nothing uncommitted in hand): refit after enough profile changes or time.
+                self.matcher.refit_if_due(self.settings.matcher_refit_interval_seconds)
         finally:
             consumer.close()
+            log.info("notice worker stopped after %d messages", self.handled)
 
     def _handle_batch(self, consumer: Any, batch: dict[Any, list[Any]]) -> bool:
         """Handle what can be handled, commit it, seek back to the rest. ``False`` if Elasticsearch failed."""

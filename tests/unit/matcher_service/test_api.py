@@ -160,6 +160,28 @@ def test_import_reports_rejected_lines_and_stores_the_rest(client: TestClient, c
     assert_problem(client.post("/suppliers/import", content=lines[0], headers=h(SUPPLIER_S1)), 403)
 
 
+def test_a_buyer_import_creates_but_never_replaces_and_csv_is_accepted(
+    client: TestClient, container: Container
+) -> None:
+    replaced = supplier("S2", keywords=("hijacked",)).model_dump_json()
+    report = client.post("/suppliers/import", content=replaced, headers=h(BUYER_A)).json()
+    assert report["imported"] == 0
+    assert "exists" in report["rejected"][0]["reason"]
+    stored = container.matcher.profiles.get("S2")
+    assert stored is not None
+    assert stored.keywords == ["gloves"]
+    assert client.post("/suppliers/import", content=replaced, headers=h(ADMIN)).json()["imported"] == 1
+
+    text = "supplier_id,name,country,codes,keywords\nC1,Kabul Gloves,AF,42132203,gloves\nC2,No country,,,\n"
+    csv_headers = h(BUYER_A) | {"Content-Type": "text/csv"}
+    report = client.post("/suppliers/import", content=text, headers=csv_headers).json()
+    assert report["imported"] == 1
+    assert [r["line"] for r in report["rejected"]] == [3]
+    created = container.matcher.profiles.get("C1")
+    assert created is not None
+    assert created.country == "AF"
+
+
 def test_shortlist_is_ranked_explained_filtered_and_paginated(client: TestClient) -> None:
     page = client.get("/notices/ungm:a1/shortlist", headers=h(BUYER_A)).json()
     assert page["total"] == 3

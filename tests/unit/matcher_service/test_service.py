@@ -138,6 +138,17 @@ def test_refit_fits_a_model_over_the_stored_profiles(container: Container) -> No
     assert empty.matcher.model is None
 
 
+def test_the_model_is_refitted_after_enough_profile_changes() -> None:
+    c = bootstrap_in_memory(Settings(matcher_refit_every_changes=2), clock=lambda: NOW)
+    assert not c.matcher.refit_if_due(interval_seconds=0)
+    c.matcher.save_profile(supplier("A"))
+    assert not c.matcher.refit_if_due(interval_seconds=0)
+    c.matcher.save_profile(supplier("B"))
+    assert c.matcher.refit_if_due(interval_seconds=0)
+    assert c.matcher.model is not None
+    assert not c.matcher.refit_if_due(interval_seconds=0)  # the counter starts again
+
+
 def test_rematch_of_unknown_notice_is_not_found(container: Container) -> None:
     with pytest.raises(NotFound):
         container.matcher.rematch("ungm:nope")
