@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -162,12 +164,27 @@ def run() -> None:
         return {"state": bool(ping()) if ping else True, "pollers": threads.alive()}
 
     http_app = create_app(container.ingestor, settings.api_keys(), container.base_context, ready)
-    server = uvicorn.Server(
+
+    class Server(uvicorn.Server):
+        """Leaves SIGTERM / SIGINT to us: uvicorn would re-raise them after its shutdown and skip the cleanup."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    server = Server(
         uvicorn.Config(http_app, host=settings.ingest_http_host, port=settings.ingest_http_port, log_config=None)
     )
+
+    def stop(signum: int, frame: object) -> None:
+        log.info("signal %s: stopping", signum)
+        server.should_exit = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     threads.start()
     try:
-        server.run()  # returns on SIGTERM / SIGINT (uvicorn handles both)
+        server.run()  # returns once ``should_exit`` is set and open requests are answered
     finally:
         threads.stop()  # pollers finish their batch: flushed and checkpointed, nothing half-done
         container.close()

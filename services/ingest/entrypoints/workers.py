@@ -37,7 +37,8 @@ class PollerThreads:
         while not self._stop.is_set():
             try:
                 stats = poller.poll_once(self._stop.is_set)
-                log.info("source %s: %s", poller.spec.name, stats.summary())
+                quiet = not stats.published and not stats.rejected and not stats.unchanged
+                log.log(logging.DEBUG if quiet else logging.INFO, "source %s: %s", poller.spec.name, stats.summary())
             except FetchError as exc:
                 # An unreachable source is expected now and then: the checkpoint did not move; retry next interval.
                 log.warning("source %s: %s", poller.spec.name, exc)
