@@ -37,6 +37,7 @@ def smtp_sender(settings: Settings, reuse_connection: bool = True) -> SmtpMailSe
         timeout_s=settings.notifier_smtp_timeout_s,
         rate_limit_per_s=settings.notifier_rate_limit_per_s,
         reuse_connection=reuse_connection,
+        ca_file=settings.notifier_smtp_ca_file,
     )
 
 

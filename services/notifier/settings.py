@@ -42,6 +42,8 @@ class Settings(CommonSettings):
     notifier_smtp_starttls: bool = False
     #: Implicit TLS from the first byte (port 465 style).
     notifier_smtp_tls: bool = False
+    #: PEM file of the CA(s) that signed the SMTP server's certificate, for a private relay (default: system CAs).
+    notifier_smtp_ca_file: str | None = None
     #: SMTP user; login is attempted only when set.
     notifier_smtp_user: str | None = None
     #: SMTP password.

@@ -156,12 +156,15 @@ class ElasticsearchNotificationStore:
 
     def claim(self, record: Record) -> Record | None:
         try:
-            self._es.index(index=self._index, id=record.key, document=record.doc(), op_type="create", refresh=True)
+            resp = self._es.index(
+                index=self._index, id=record.key, document=record.doc(), op_type="create", refresh=True
+            )
         except ConflictError:
             stored = self.get(record.key)
             if stored is None:  # deleted in between: cannot happen in normal operation; try once more
                 return self.claim(record)
             return stored
+        record.token = (int(resp["_seq_no"]), int(resp["_primary_term"]))
         return None
 
     def get(self, key: str) -> Record | None:

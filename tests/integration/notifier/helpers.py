@@ -1,0 +1,170 @@
+"""What the notifier's integration tests share: an aiosmtpd sink they control (start, stop, restart on the same
+port, reject some recipients), settings isolated per test, a running notifier, and a topic reader."""
+
+from __future__ import annotations
+
+import contextlib
+import email
+import email.policy
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from email.message import EmailMessage
+from typing import Any, TypeVar
+
+from aiosmtpd.controller import Controller
+from kafka import KafkaConsumer, TopicPartition
+from pydantic import BaseModel
+
+from services.notifier.bootstrap import Runtime, bootstrap
+from services.notifier.settings import Settings
+from tests.conftest import Endpoints
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Collector:
+    """aiosmtpd handler: keeps every accepted message; refuses recipients containing ``reject`` with a 550."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+        self.sessions = 0
+        self._lock = threading.Lock()
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        with self._lock:
+            self.sessions += 1
+        return responses
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
+        if "reject" in address:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self._lock:
+            self.messages.append(bytes(envelope.original_content or envelope.content))
+        return "250 2.0.0 accepted"
+
+
+class Sink:
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.handler = Collector()
+        self._controller: Controller | None = None
+
+    def start(self) -> Sink:
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def emails(self) -> list[EmailMessage]:
+        out = []
+        for raw in list(self.handler.messages):
+            parsed = email.message_from_bytes(raw, policy=email.policy.default)
+            assert isinstance(parsed, EmailMessage)
+            out.append(parsed)
+        return out
+
+    def keys(self) -> list[str]:
+        return [str(m["X-Tenderbridge-Key"]) for m in self.emails()]
+
+    def wait_for(self, count: int, timeout: float = 60) -> list[EmailMessage]:
+        wait_until(lambda: len(self.handler.messages) >= count, timeout, f"{count} emails in the sink")
+        return self.emails()
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def isolated_settings(endpoints: Endpoints, unique: Callable[[str], str], smtp_port: int, **extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "kafka_bootstrap_servers": endpoints.kafka_bootstrap,
+        "elasticsearch_url": endpoints.elasticsearch_url,
+        "topic_profiles": unique("profiles"),
+        "topic_shortlists": unique("shortlists"),
+        "topic_shortlists_dlq": unique("shortlists-dlq"),
+        "topic_notifications": unique("notifications"),
+        "topic_notifications_dlq": unique("notifications-dlq"),
+        "notifier_index_prefix": unique("tb"),
+        "notifier_consumer_group": unique("notifier"),
+        "notifier_smtp_host": "127.0.0.1",
+        "notifier_smtp_port": smtp_port,
+        "notifier_smtp_timeout_s": 5,
+        "notifier_rate_limit_per_s": 0,
+        "notifier_backoff_base_s": 0.05,
+        "notifier_backoff_max_s": 0.4,
+        "notifier_max_attempts": 80,
+        "notifier_digest_interval_s": 3600,
+        "notifier_unsubscribe_sync_interval_s": 3600,
+        # Nothing listens there: unsubscribes stay pending, which these tests do not exercise.
+        "notifier_matcher_url": f"http://127.0.0.1:{free_port()}",
+        "notifier_unsubscribe_secret": "integration-secret",
+    }
+    values.update(extra)
+    return Settings(**values)
+
+
+@contextlib.contextmanager
+def running(settings: Settings, instance_id: str) -> Iterator[Runtime]:
+    """A notifier worker in a thread (the HTTP app is not served); stopped and closed afterwards."""
+    runtime = bootstrap(settings, instance_id=instance_id)
+    thread = threading.Thread(target=runtime.worker.run, name=f"notifier-{instance_id}")
+    thread.start()
+    try:
+        wait_until(lambda: runtime.worker.started or runtime.worker.error is not None, 60, "the worker to start")
+        yield runtime
+    finally:
+        runtime.stop.set()
+        thread.join(timeout=60)
+        runtime.close()
+    assert runtime.worker.error is None, f"the worker crashed: {runtime.worker.error!r}"
+
+
+def read_topic(bootstrap_servers: str, topic: str, model: type[M], timeout: float = 30) -> list[tuple[str, M]]:
+    """Every message on the topic up to its current end, as (key, model)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(","), enable_auto_commit=False, group_id=None)
+    try:
+        deadline = time.monotonic() + timeout
+        parts = consumer.partitions_for_topic(topic)
+        while not parts and time.monotonic() < deadline:
+            time.sleep(0.1)
+            parts = consumer.partitions_for_topic(topic)
+        partitions = [TopicPartition(topic, p) for p in sorted(parts or [])]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        end = consumer.end_offsets(partitions)
+        out: list[tuple[str, M]] = []
+        while any(consumer.position(tp) < offset for tp, offset in end.items()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read {topic} to its end")
+            for records in consumer.poll(timeout_ms=200).values():
+                out.extend((r.key.decode(), model.model_validate_json(r.value)) for r in records if r.value)
+        return out
+    finally:
+        consumer.close()
+
+
+def counter(runtime: Runtime, name: str, **labels: str) -> float:
+    return runtime.notifier.metrics.registry.get_sample_value(name, labels) or 0.0

@@ -1,0 +1,80 @@
+"""The SMTP adapter against a real aiosmtpd server: one connection for many messages, reconnection after the
+server went away, and replies classified as transient or permanent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from email.message import EmailMessage
+
+import pytest
+
+from services.notifier.adapters.mail import SmtpMailSender
+from services.notifier.exceptions import PermanentMailError, TransientMailError
+from tests.integration.notifier.helpers import Sink
+
+pytestmark = pytest.mark.integration
+
+
+def message(i: int, to: str = "buyer@example.com") -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = "alerts@tenderbridge.local"
+    msg["To"] = to
+    msg["Subject"] = f"tender {i}"
+    msg["X-Tenderbridge-Key"] = f"k{i}"
+    msg.set_content(f".a line starting with a dot\nmessage {i}\n")
+    msg.add_alternative(f"<p>message {i}</p>", subtype="html")
+    return msg
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    s = Sink().start()
+    yield s
+    s.stop()
+
+
+def test_many_messages_share_one_connection_and_arrive_intact(sink: Sink) -> None:
+    sender = SmtpMailSender("127.0.0.1", sink.port, timeout_s=5)
+    for i in range(20):
+        sender.send(message(i))
+    sender.close()
+    emails = sink.wait_for(20)
+    assert sender.connections_opened == 1
+    assert sink.handler.sessions == 1
+    assert sorted(sink.keys()) == sorted(f"k{i}" for i in range(20))
+    plain = emails[0].get_body(("plain",))
+    assert plain is not None
+    assert plain.get_content().startswith(".a line starting with a dot")  # dot-stuffing undone by the server
+
+
+def test_one_connection_per_message_when_reuse_is_off(sink: Sink) -> None:
+    sender = SmtpMailSender("127.0.0.1", sink.port, reuse_connection=False)
+    for i in range(3):
+        sender.send(message(i))
+    sink.wait_for(3)
+    assert sender.connections_opened == 3
+
+
+def test_server_down_is_transient_and_the_sender_reconnects_when_it_is_back(sink: Sink) -> None:
+    sender = SmtpMailSender("127.0.0.1", sink.port, timeout_s=5)
+    sender.send(message(1))
+    sink.stop()
+    with pytest.raises(TransientMailError) as refused:
+        sender.send(message(2))
+    assert refused.value.reason in {"connection_refused", "disconnected", "connection_reset", "connection_error"}
+    sink.start()  # same port
+    sender.send(message(3))
+    sender.close()
+    assert sink.keys() == ["k1", "k3"]
+    assert sender.connections_opened == 2
+
+
+def test_a_550_is_permanent_and_the_connection_stays_usable(sink: Sink) -> None:
+    sender = SmtpMailSender("127.0.0.1", sink.port)
+    with pytest.raises(PermanentMailError) as rejected:
+        sender.send(message(1, to="reject-me@example.com"))
+    assert rejected.value.reason == "smtp_550"
+    sender.send(message(2))
+    sender.close()
+    assert sink.keys() == ["k2"]
+    assert sender.connections_opened == 1
