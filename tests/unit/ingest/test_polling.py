@@ -104,3 +104,28 @@ def test_bad_sources_files_are_refused_with_a_clear_error(tmp_path: Path, body: 
     (tmp_path / "sources.yaml").write_text(body)
     with pytest.raises(SourceConfigError):
         load_sources(tmp_path / "sources.yaml")
+
+
+def test_ted_search_query_is_posted_and_follows_the_iteration_token() -> None:
+    def page(number: str, token: str | None) -> bytes:
+        notice = {"publication-number": number, "notice-type": "cn-standard", "title-proc": {"eng": f"Notice {number}"},
+                  "buyer-name": {"eng": ["Agency"]}}  # fmt: skip
+        return orjson.dumps({"notices": [notice], "iterationNextToken": token})
+
+    query = {"query": "classification-cpv=48000000", "fields": ["publication-number"], "paginationMode": "ITERATION"}
+    url = "https://api.ted.europa.eu/v3/notices/search"
+    fetcher = InMemoryFetcher(
+        {
+            f"{url} {orjson.dumps(query, option=orjson.OPT_SORT_KEYS).decode()}": (page("1-2026", "t2"), None),
+            f"{url} {orjson.dumps({**query, 'iterationNextToken': 't2'}, option=orjson.OPT_SORT_KEYS).decode()}": (
+                page("2-2026", None),
+                None,
+            ),
+        }
+    )
+    poller, publisher = make(SourceSpec(name="ted", kind="ted", url=url, query=query), fetcher)
+    poller.poll_once()
+    assert count(publisher) == 2
+    assert fetcher.bodies == [query, {**query, "iterationNextToken": "t2"}]
+    poller.poll_once()
+    assert count(publisher) == 2  # the overlap of the next poll publishes nothing
