@@ -6,6 +6,7 @@ error, so nothing a buyer published is silently altered.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import re
@@ -23,7 +24,6 @@ from services.ingest.domain.model import Context, Outcome, Rejection
 # --------------------------------------------------------------------------------------------------- text
 
 _TAG = re.compile(r"<[^>]*>")
-_SPACE = re.compile(r"\s+")
 _BLOCK_TAG = re.compile(r"(?i)<\s*(br|/p|/div|/li|/h[1-6]|/tr)\b[^>]*>")
 
 
@@ -54,7 +54,7 @@ def clean_text(value: object) -> str:
         text = html.unescape(text)
         if "<" in text:  # entities that encoded markup (``&lt;p&gt;``)
             text = _TAG.sub(" ", text)
-    return _SPACE.sub(" ", text).strip()
+    return " ".join(text.split())
 
 
 # ----------------------------------------------------------------------------------------------- instants
@@ -290,6 +290,11 @@ _NAMES = {
 
 def country(value: object) -> str | None:
     """ISO 3166-1 alpha-2 from an alpha-2, alpha-3 or a known name; None when it cannot be told."""
+    return _country(value) if isinstance(value, str) else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _country(value: str) -> str | None:
     text = clean_text(value)
     if not text:
         return None
@@ -316,6 +321,11 @@ ISO639_3 = {
 
 def language_tag(value: object) -> str | None:
     """A BCP 47 tag (``en``, ``en-GB``, ``zh-Hans``) from what a source says, or None if it is not one."""
+    return _language_tag(value) if isinstance(value, str) else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _language_tag(value: str) -> str | None:
     text = clean_text(value).replace("_", "-")
     if not text:
         return None

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from services.infra.logs import setup_logging
 from services.ingest.adapters.files import files_under, load_mapping_file
-from services.ingest.bootstrap import base_context, bootstrap
+from services.ingest.bootstrap import base_context, bootstrap, kafka_reachable
 from services.ingest.domain.csvmap import CsvMapping
 from services.ingest.domain.model import Context, Rejection
 from services.ingest.domain.sources import context_for, parse_bytes
@@ -110,7 +110,9 @@ def publish(path: PathArg, source: SourceOpt, mapping: MappingOpt = None) -> Non
     settings = Settings()
     setup_logging(settings.log_level, settings.log_json)
     stop = threading.Event()
+    # Both signals let the batch in hand finish: flushed to Kafka and recorded in the state, nothing half-done.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         ctx, csv_mapping = _context(source, mapping, settings)
         files = files_under(path)
@@ -130,8 +132,6 @@ def publish(path: PathArg, source: SourceOpt, mapping: MappingOpt = None) -> Non
                 stats, _ = container.ingestor.ingest(outcomes, str(file), should_stop=stop.is_set)
                 total.add(stats)
                 progress.advance(task)
-    except KeyboardInterrupt:
-        total.stopped = True
     finally:
         container.close()
     err.print(("stopped early; " if total.stopped else "") + total.summary(), highlight=False, soft_wrap=True)
@@ -161,7 +161,11 @@ def run() -> None:
     def ready() -> dict[str, bool]:
         state = container.ingestor.state
         ping = getattr(state, "ping", None)
-        return {"state": bool(ping()) if ping else True, "pollers": threads.alive()}
+        return {
+            "state": bool(ping()) if ping else True,
+            "kafka": kafka_reachable(settings.kafka_bootstrap_servers),
+            "pollers": threads.alive(),
+        }
 
     http_app = create_app(container.ingestor, settings.api_keys(), container.base_context, ready)
 
