@@ -3,9 +3,11 @@ gap), the CLI's one-shot publish and the ``run`` process (pollers + push endpoin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -210,3 +212,36 @@ def test_run_polls_accepts_pushes_and_stops_cleanly(
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     assert "ingest stopped" in stderr
+
+
+def test_cli_publish_stopped_by_sigterm_then_rerun_gives_no_duplicate_and_no_gap(
+    endpoints: Endpoints, unique: Callable[[str], str], tmp_path: Path
+) -> None:
+    notices, dlq = topics(endpoints, unique)
+    total = 60
+    (tmp_path / "feed.json").write_bytes(releases(total))
+    state = tmp_path / "state"
+    env = ingest_env(endpoints, notices, dlq, state, TB_INGEST_BATCH_SIZE="1")
+    cmd = [sys.executable, "-m", "services.ingest", "publish", str(tmp_path / "feed.json"), "--source", "ocds"]
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    db = state / "ingest-state.sqlite3"
+    deadline = time.monotonic() + 60
+    recorded = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.exists():
+            with contextlib.closing(sqlite3.connect(db)) as conn, contextlib.suppress(sqlite3.Error):
+                recorded = conn.execute("SELECT count(*) FROM notices").fetchone()[0]
+        if recorded >= 3:
+            proc.send_signal(signal.SIGTERM)
+            break
+        time.sleep(0.05)
+    _, stderr = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the publish finished before it could be stopped (machine too fast for batch size 1)")
+    assert proc.returncode == 130, stderr
+    assert "stopped early" in stderr
+
+    rerun = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    keys = [key for key, _ in read_topic(endpoints.kafka_bootstrap, notices, total)]
+    assert sorted(keys) == sorted(f"ocds-abc123:ocds-abc123-{i:04d}" for i in range(total))  # no duplicate, no gap
