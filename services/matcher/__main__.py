@@ -128,12 +128,11 @@ def import_suppliers(
             TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err
         ) as progress:
             task = progress.add_task("import", total=len(profiles))
-            for i, profile in enumerate(profiles, start=1):
-                container.matcher.save_profile(profile, flush=False)
-                progress.advance(task)
-                if i % 500 == 0:
-                    container.matcher.publisher.flush()
-            container.matcher.publisher.flush()
+            step = 200
+            for start in range(0, len(profiles), step):
+                chunk = profiles[start : start + step]
+                container.matcher.import_profiles(chunk, batch=step)
+                progress.advance(task, len(chunk))
         container.matcher.refit()
     finally:
         container.close()

@@ -65,16 +65,17 @@ def bootstrap_in_memory(
 ) -> Container:
     """The matcher over the in-memory fakes (unit tests, offline ``match``)."""
     settings = settings or Settings()
+    config = config if config is not None else ScoringConfig()
     registry = CollectorRegistry()
     matcher = Matcher(
         profiles=memory.InMemoryProfileStore(),
-        notices=memory.InMemoryNoticeStore(),
+        notices=memory.InMemoryNoticeStore(config),
         shortlists=memory.InMemoryShortlistStore(),
         publisher=publisher or InMemoryPublisher(),
         topic_shortlists=settings.topic_shortlists,
         topic_profiles=settings.topic_profiles,
         metrics=MatcherMetrics(registry),
-        config=config if config is not None else ScoringConfig(),
+        config=config,
         clock=clock,
         ineligible=frozenset(settings.matcher_ineligible_suppliers),
         refit_every_changes=settings.matcher_refit_every_changes,
@@ -99,6 +100,7 @@ def bootstrap(
     from services.matcher.adapters import elastic
 
     settings = settings or Settings()
+    config = config if config is not None else ScoringConfig()
     es = elastic.make_client(settings.elasticsearch_url, settings.matcher_es_timeout_seconds)
     names = elastic.IndexNames(settings.matcher_index_prefix)
     if create_indexes:
@@ -113,13 +115,13 @@ def bootstrap(
     registry = CollectorRegistry()
     matcher = Matcher(
         profiles=profiles or elastic.ElasticProfileStore(es, names, clock),
-        notices=notices or elastic.ElasticNoticeStore(es, names),
+        notices=notices or elastic.ElasticNoticeStore(es, names, config),
         shortlists=shortlists or elastic.ElasticShortlistStore(es, names),
         publisher=publisher,
         topic_shortlists=settings.topic_shortlists,
         topic_profiles=settings.topic_profiles,
         metrics=MatcherMetrics(registry),
-        config=config if config is not None else ScoringConfig(),
+        config=config,
         clock=clock,
         ineligible=frozenset(settings.matcher_ineligible_suppliers),
         refit_every_changes=settings.matcher_refit_every_changes,

@@ -13,6 +13,7 @@ from typing import Any
 from contracts import SupplierProfile, TenderNotice
 from contracts.codes import ancestors, clean_digits
 from contracts.common import Classification, CodeScheme
+from services.matcher.domain import ScoringConfig, build_candidate_query, profile_document
 from services.matcher.domain import codes as domain_codes
 from services.matcher.keys import notice_agencies
 
@@ -26,6 +27,8 @@ NOTICE_MAPPING: dict[str, Any] = {
         "buyer_name": {"type": "keyword"},
         "codes": {"type": "keyword"},
         "code_prefixes": {"type": "keyword"},
+        "retrieval_codes": {"type": "keyword"},
+        "retrieval_terms": {"type": "keyword"},
         "countries": {"type": "keyword"},
         "deadline_at": {"type": "date"},
         "published_at": {"type": "date"},
@@ -87,16 +90,18 @@ def notice_code_prefixes(notice: TenderNotice) -> list[str]:
     return list(seen)
 
 
-def profile_code_terms(profile: SupplierProfile) -> list[str]:
-    """What a notice's code prefixes are matched against in reverse matching: each declared code's own level and
-    the level above it (UNGM matches one level up or down; "down" is covered because a notice's prefixes include
-    every level above its own code)."""
-    seen: dict[str, None] = {}
-    for c in profile.codes:
-        levels = code_prefixes(c)
-        for p in levels[-2:]:
-            seen.setdefault(p, None)
-    return list(seen)
+def notice_retrieval_keys(notice: TenderNotice, config: ScoringConfig) -> tuple[list[str], list[str]]:
+    """The code tags and text terms forward retrieval asks profiles for (the domain's candidate query)."""
+    query = build_candidate_query(notice, config)
+    return [t for t, _ in query.code_terms], [t for t, _ in query.text_terms]
+
+
+def profile_retrieval_keys(profile: SupplierProfile) -> tuple[list[str], list[str]]:
+    """The code tags and text terms a profile is found by. Reverse matching looks for open notices whose
+    retrieval keys share one of these, which is exactly when forward retrieval of that notice would return the
+    profile (up to the candidate limit)."""
+    doc = profile_document(profile)
+    return list(doc["code_prefixes"]), list(doc["text_terms"])
 
 
 def notice_text(notice: TenderNotice) -> str:
@@ -105,7 +110,8 @@ def notice_text(notice: TenderNotice) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def notice_document(notice: TenderNotice) -> dict[str, Any]:
+def notice_document(notice: TenderNotice, config: ScoringConfig) -> dict[str, Any]:
+    retrieval_codes, retrieval_terms = notice_retrieval_keys(notice, config)
     countries = dict.fromkeys([*notice.delivery_countries, *notice.beneficiary_countries])
     return {
         "notice_id": notice.notice_id,
@@ -115,6 +121,8 @@ def notice_document(notice: TenderNotice) -> dict[str, Any]:
         "buyer_name": notice.buyer.name,
         "codes": [c.code for c in notice.all_classifications()],
         "code_prefixes": notice_code_prefixes(notice),
+        "retrieval_codes": retrieval_codes,
+        "retrieval_terms": retrieval_terms,
         "countries": list(countries),
         "deadline_at": _iso(notice.deadline_at),
         "published_at": _iso(notice.published_at),

@@ -27,8 +27,14 @@ class NoticeFilter:
 class ProfileStore(Protocol):
     def get(self, supplier_id: str) -> SupplierProfile | None: ...
 
+    def get_many(self, supplier_ids: list[str]) -> list[SupplierProfile]:
+        """The profiles that exist among ``supplier_ids``, in that order."""
+
     def put(self, profile: SupplierProfile) -> None:
         """Create or replace; visible to reads and searches when it returns."""
+
+    def put_many(self, profiles: list[SupplierProfile]) -> None:
+        """``put`` for a batch (one round trip where the store allows)."""
 
     def delete(self, supplier_id: str) -> bool:
         """``False`` when there was nothing to delete."""

@@ -151,9 +151,12 @@ class Matcher:
         self.publisher.publish(self.topic_shortlists, notice.notice_id, shortlist)
         return shortlist
 
-    def _match(self, notice: TenderNotice, previous_ids: list[str]) -> Shortlist:
+    def _match(
+        self, notice: TenderNotice, previous_ids: list[str], candidates: list[SupplierProfile] | None = None
+    ) -> Shortlist:
         started = time.perf_counter()
-        candidates = self.profiles.candidates(notice, self.config)
+        if candidates is None:
+            candidates = self.profiles.candidates(notice, self.config)
         result = rank(notice, candidates, self.config, self.clock(), model=self.model, ineligible=self.ineligible)
         self.metrics.match_seconds.observe(time.perf_counter() - started)
         return Shortlist(
@@ -225,16 +228,25 @@ class Matcher:
 
     def reverse_match(self, profile: SupplierProfile) -> int:
         """Re-rank the open notices that fit a new or changed profile; store and publish the shortlists whose
-        entries changed. Returns how many changed."""
+        entries changed. Returns how many changed.
+
+        A supplier that is on neither the shortlist nor its exclusions can only join it, so the notice is re-ranked
+        over the suppliers already there plus this one (one multi-get instead of a full retrieval: scores do not
+        depend on the other candidates). A supplier already there may move down or out, so its notices are
+        re-ranked with a full retrieval.
+        """
         changed = 0
         for notice in self.notices.open_for_profile(profile, self.clock(), self.reverse_match_limit):
             current = self.shortlists.get(notice.notice_id, notice.version)
-            fresh = self._match(
-                notice,
-                previous_ids=current.previously_shortlisted
-                if current is not None
-                else _supplier_ids(self.shortlists.latest(notice.notice_id, before_version=notice.version)),
-            )
+            if current is None:
+                previous = self.shortlists.latest(notice.notice_id, before_version=notice.version)
+                fresh = self._match(notice, previous_ids=_supplier_ids(previous))
+            else:
+                known = [e.supplier_id for e in current.entries] + [x.supplier_id for x in current.exclusions]
+                candidates = None
+                if profile.supplier_id not in known:
+                    candidates = [*self.profiles.get_many(known), profile]
+                fresh = self._match(notice, current.previously_shortlisted, candidates)
             self.metrics.reverse_matches.inc()
             # Unchanged entries (same suppliers, ranks, scores, names) need no new message.
             if current is not None and fresh.entries == current.entries:
@@ -244,13 +256,30 @@ class Matcher:
             changed += 1
         return changed
 
-    def import_profiles(self, profiles: Iterable[SupplierProfile]) -> int:
+    def import_profiles(self, profiles: Iterable[SupplierProfile], batch: int = 500) -> int:
+        """Store profiles in batches, publish each, re-match open notices for each; flush once per batch."""
         n = 0
+        chunk: list[SupplierProfile] = []
         for profile in profiles:
-            self.save_profile(profile, flush=False)
-            n += 1
-        self.publisher.flush()
+            chunk.append(profile.model_copy(update={"updated_at": self.clock()}))
+            if len(chunk) >= batch:
+                n += self._import_chunk(chunk)
+                chunk = []
+        n += self._import_chunk(chunk)
         return n
+
+    def _import_chunk(self, chunk: list[SupplierProfile]) -> int:
+        if not chunk:
+            return 0
+        self.profiles.put_many(chunk)
+        for profile in chunk:
+            self.publisher.publish(self.topic_profiles, profile.supplier_id, profile)
+        for profile in chunk:
+            self.reverse_match(profile)
+        self.publisher.flush()
+        self.metrics.profile_changes.labels("import").inc(len(chunk))
+        self._changes_since_fit += len(chunk)
+        return len(chunk)
 
 
 def _supplier_ids(shortlist: Shortlist | None) -> list[str]:

@@ -28,7 +28,13 @@ from elasticsearch import ApiError, BadRequestError, ConflictError, Elasticsearc
 
 from contracts import Shortlist, SupplierProfile, TenderNotice
 from services.matcher import documents
-from services.matcher.domain import PROFILE_MAPPING, build_candidate_query, candidate_query_to_es, profile_document
+from services.matcher.domain import (
+    PROFILE_MAPPING,
+    ScoringConfig,
+    build_candidate_query,
+    candidate_query_to_es,
+    profile_document,
+)
 from services.matcher.exceptions import StoreUnavailable
 from services.matcher.keys import ApiKey, normalize_agency
 from services.matcher.ports import NoticeFilter
@@ -97,12 +103,16 @@ def ensure_indexes(es: Elasticsearch, names: IndexNames) -> None:
     with _guard():
         if not es.indices.exists_alias(name=names.suppliers):
             _create_index(es, names.suppliers_version(1), profile_mapping(), {names.suppliers: {}})
-        if not es.indices.exists(index=names.notices):
-            _create_index(es, names.notices, documents.NOTICE_MAPPING)
-        if not es.indices.exists(index=names.shortlists):
-            _create_index(es, names.shortlists, documents.SHORTLIST_MAPPING)
-        if not es.indices.exists(index=names.keys):
-            _create_index(es, names.keys, documents.KEY_MAPPING)
+        for index, mapping in (
+            (names.notices, documents.NOTICE_MAPPING),
+            (names.shortlists, documents.SHORTLIST_MAPPING),
+            (names.keys, documents.KEY_MAPPING),
+        ):
+            if es.indices.exists(index=index):
+                # Fields added since the index was created (adding fields is always allowed in place).
+                es.indices.put_mapping(index=index, properties=mapping["properties"])
+            else:
+                _create_index(es, index, mapping)
 
 
 def supplier_versions(es: Elasticsearch, names: IndexNames) -> tuple[list[int], str | None]:
@@ -182,15 +192,23 @@ class ElasticProfileStore:
                 refresh=True,
             )
 
-    def put_many(self, profiles: list[SupplierProfile]) -> int:
+    def get_many(self, supplier_ids: list[str]) -> list[SupplierProfile]:
+        if not supplier_ids:
+            return []
+        with _guard():
+            docs = self._es.mget(index=self._index, ids=supplier_ids, source_includes=["profile"])["docs"]
+        return [SupplierProfile.model_validate(d["_source"]["profile"]) for d in docs if d.get("found")]
+
+    def put_many(self, profiles: list[SupplierProfile]) -> None:
+        if not profiles:
+            return
         now = self._clock()
         with _guard():
-            ok, _ = helpers.bulk(
+            helpers.bulk(
                 self._es,
                 ({"_index": self._index, "_id": p.supplier_id, "_source": profile_source(p, now)} for p in profiles),
                 refresh=True,
             )
-        return int(ok)
 
     def delete(self, supplier_id: str) -> bool:
         with _guard():
@@ -234,9 +252,10 @@ class ElasticProfileStore:
 
 
 class ElasticNoticeStore:
-    def __init__(self, es: Elasticsearch, names: IndexNames) -> None:
+    def __init__(self, es: Elasticsearch, names: IndexNames, config: ScoringConfig) -> None:
         self._es = es
         self._index = names.notices
+        self._config = config
 
     def get(self, notice_id: str) -> TenderNotice | None:
         with _guard():
@@ -253,7 +272,7 @@ class ElasticNoticeStore:
                 self._es.index(
                     index=self._index,
                     id=notice.notice_id,
-                    document=documents.notice_document(notice),
+                    document=documents.notice_document(notice, self._config),
                     version=notice.version,
                     version_type="external_gte",
                     refresh=True,
@@ -293,12 +312,12 @@ class ElasticNoticeStore:
         return notices, int(res["hits"]["total"]["value"])
 
     def open_for_profile(self, profile: SupplierProfile, now: datetime, limit: int) -> list[TenderNotice]:
+        codes, terms = documents.profile_retrieval_keys(profile)
         should: list[dict[str, Any]] = []
-        terms = documents.profile_code_terms(profile)
+        if codes:
+            should.append({"terms": {"retrieval_codes": codes}})
         if terms:
-            should.append({"terms": {"code_prefixes": terms}})
-        if profile.keywords:
-            should.append({"match": {"text": " ".join(profile.keywords)}})
+            should.append({"terms": {"retrieval_terms": terms}})
         if not should:
             return []
         query = {

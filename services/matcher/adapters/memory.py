@@ -8,7 +8,7 @@ from typing import Any
 
 from contracts import NoticeStatus, Shortlist, SupplierProfile, TenderNotice
 from services.matcher import documents
-from services.matcher.domain import InMemoryProfileIndex, build_candidate_query
+from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query
 from services.matcher.domain.documents import code_prefixes as profile_code_prefixes
 from services.matcher.exceptions import StoreUnavailable
 from services.matcher.keys import ApiKey, normalize_agency, notice_agencies
@@ -25,9 +25,16 @@ class InMemoryProfileStore:
     def get(self, supplier_id: str) -> SupplierProfile | None:
         return self._profiles.get(supplier_id)
 
+    def get_many(self, supplier_ids: list[str]) -> list[SupplierProfile]:
+        return [p for sid in supplier_ids if (p := self._profiles.get(sid)) is not None]
+
     def put(self, profile: SupplierProfile) -> None:
         self._profiles[profile.supplier_id] = profile
         self._index.upsert(profile)
+
+    def put_many(self, profiles: list[SupplierProfile]) -> None:
+        for p in profiles:
+            self.put(p)
 
     def delete(self, supplier_id: str) -> bool:
         if self._profiles.pop(supplier_id, None) is None:
@@ -59,9 +66,10 @@ class InMemoryProfileStore:
 class InMemoryNoticeStore:
     """Set ``available = False`` to act like an Elasticsearch that does not answer."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: ScoringConfig) -> None:
         self.notices: dict[str, TenderNotice] = {}
         self.available = True
+        self._config = config
 
     def _check(self) -> None:
         if not self.available:
@@ -85,14 +93,13 @@ class InMemoryNoticeStore:
         return hits[offset : offset + limit], len(hits)
 
     def open_for_profile(self, profile: SupplierProfile, now: datetime, limit: int) -> list[TenderNotice]:
-        terms = set(documents.profile_code_terms(profile))
-        words = {w.casefold() for k in profile.keywords for w in k.split() if len(w) > 2}
+        codes, terms = (set(keys) for keys in documents.profile_retrieval_keys(profile))
         out = []
         for n in self.notices.values():
             if not n.is_open(now):
                 continue
-            text = documents.notice_text(n).casefold()
-            if terms & set(documents.notice_code_prefixes(n)) or any(w in text for w in words):
+            notice_codes, notice_terms = documents.notice_retrieval_keys(n, self._config)
+            if codes.intersection(notice_codes) or terms.intersection(notice_terms):
                 out.append(n)
         return sorted(out, key=lambda n: n.notice_id)[:limit]
 

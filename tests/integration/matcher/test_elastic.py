@@ -89,7 +89,7 @@ def test_elasticsearch_retrieval_gives_the_same_shortlists_as_the_in_process_ind
     notices = generate_notices(25, seed=11, now=now)
     es_matcher = es_container.matcher
     es_matcher.clock = lambda: now
-    es_matcher.profiles.put_many(profiles)  # type: ignore[attr-defined]
+    es_matcher.profiles.put_many(profiles)
     memory = bootstrap_in_memory(Settings(), clock=lambda: now).matcher
     for p in profiles:
         memory.profiles.put(p)
@@ -106,3 +106,21 @@ def test_elasticsearch_retrieval_gives_the_same_shortlists_as_the_in_process_ind
         assert {x.supplier_id for x in via_es.exclusions} == {x.supplier_id for x in in_process.exclusions}
         compared += bool(via_es.entries)
     assert compared >= 10  # most sampled notices have a non-empty shortlist to compare
+
+
+def test_reverse_matching_through_elasticsearch_equals_a_full_rematch(es_container: Container) -> None:
+    now = datetime(2026, 5, 1, tzinfo=UTC)
+    matcher = es_container.matcher
+    matcher.clock = lambda: now
+    profiles = generate_suppliers(70, seed=3)
+    notices = generate_notices(15, seed=3, now=now)
+    matcher.profiles.put_many(profiles[:55])
+    for n in notices:
+        matcher.handle_notice(n)
+    changed = sum(matcher.save_profile(p)[1] for p in profiles[55:])
+    assert changed > 0
+    for n in notices:
+        stored = matcher.shortlists.get(n.notice_id, n.version)
+        assert stored is not None
+        full = matcher._match(n, previous_ids=[])
+        assert [e.supplier_id for e in stored.entries] == [e.supplier_id for e in full.entries], n.notice_id

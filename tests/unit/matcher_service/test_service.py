@@ -158,3 +158,26 @@ def test_import_stores_and_publishes_every_profile(container: Container) -> None
     profiles: list[SupplierProfile] = [supplier(f"I{i}") for i in range(3)]
     assert container.matcher.import_profiles(profiles) == 3
     assert [p.supplier_id for p in published(container, PROFILES)] == ["I0", "I1", "I2"]  # type: ignore[union-attr]
+
+
+def test_reverse_matching_gives_the_shortlists_a_full_rematch_would() -> None:
+    from datetime import UTC, datetime
+
+    from services.demo.data import generate_notices, generate_suppliers
+
+    now = datetime(2026, 5, 1, tzinfo=UTC)
+    c = bootstrap_in_memory(Settings(), clock=lambda: now)
+    profiles = generate_suppliers(120, seed=5)
+    c.matcher.profiles.put_many(profiles[:90])
+    notices = generate_notices(30, seed=5, now=now)
+    for n in notices:
+        c.matcher.handle_notice(n)
+    changed = sum(c.matcher.save_profile(p)[1] for p in profiles[90:])
+    assert changed > 0  # the late suppliers did join some open shortlists
+    for n in notices:
+        stored = c.matcher.shortlists.get(n.notice_id, n.version)
+        assert stored is not None
+        full = c.matcher._match(n, previous_ids=[])
+        assert [(e.supplier_id, e.total_score) for e in stored.entries] == [
+            (e.supplier_id, e.total_score) for e in full.entries
+        ], n.notice_id
