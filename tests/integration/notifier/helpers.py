@@ -33,9 +33,11 @@ def free_port() -> int:
 class Collector:
     """aiosmtpd handler: keeps every accepted message; refuses recipients containing ``reject`` with a 550."""
 
-    def __init__(self) -> None:
+    def __init__(self, pipelining: bool = False) -> None:
         self.messages: list[bytes] = []
         self.sessions = 0
+        #: Advertise RFC 2920 PIPELINING (aiosmtpd handles a pipelined group in order but does not say so).
+        self.pipelining = pipelining
         self._lock = threading.Lock()
 
     async def handle_EHLO(
@@ -44,6 +46,8 @@ class Collector:
         session.host_name = hostname
         with self._lock:
             self.sessions += 1
+        if self.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
@@ -59,9 +63,9 @@ class Collector:
 
 
 class Sink:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, pipelining: bool = False) -> None:
         self.port = port or free_port()
-        self.handler = Collector()
+        self.handler = Collector(pipelining)
         self._controller: Controller | None = None
 
     def start(self) -> Sink:

@@ -26,9 +26,9 @@ def message(i: int, to: str = "buyer@example.com") -> EmailMessage:
     return msg
 
 
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    s = Sink().start()
+@pytest.fixture(params=[False, True], ids=["stepwise", "pipelined"])
+def sink(request: pytest.FixtureRequest) -> Iterator[Sink]:
+    s = Sink(pipelining=request.param).start()
     yield s
     s.stop()
 
@@ -75,6 +75,8 @@ def test_a_550_is_permanent_and_the_connection_stays_usable(sink: Sink) -> None:
         sender.send(message(1, to="reject-me@example.com"))
     assert rejected.value.reason == "smtp_550"
     sender.send(message(2))
+    # One refused recipient among several: the others still get it.
+    sender.send(message(3, to="reject-me@example.com, ok@example.com"))
     sender.close()
-    assert sink.keys() == ["k2"]
+    assert sink.keys() == ["k2", "k3"]
     assert sender.connections_opened == 1

@@ -1,0 +1,226 @@
+"""Notifier delivery throughput: emails per second to a local aiosmtpd (its own process) through the notifier's
+SMTP adapter with one reused connection, beside the naive baseline of one connection per email, in the same run.
+
+    python -m bench.notify [--emails 1000] [--baseline-emails 200] [--no-tls]
+
+Two scenarios: plain SMTP (the local sink as it is), and STARTTLS + AUTH (what a real provider on port 587
+demands; self-signed certificate made with the ``openssl`` command, skipped if it is missing). The emails are the
+notifier's real multipart messages (English and Chinese, rendered by its templates before timing starts; the
+rendering rate is printed separately). The rate limit is off. Every email is counted by the server at the end.
+Target: >= 200 emails/s with reuse and >= 5x the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+from contracts import (
+    AlertPreferences,
+    Buyer,
+    Classification,
+    CodeScheme,
+    Item,
+    Money,
+    NotificationKind,
+    ScoreComponent,
+    ShortlistEntry,
+    SupplierProfile,
+    TenderNotice,
+)
+from services.notifier.adapters.mail import SmtpMailSender
+from services.notifier.domain.rendering import Envelope, Links, build_message, render_notice_email
+
+TITLES = [
+    "Supply of nitrile examination gloves",
+    "Procurement of solar water pumps for rural clinics",
+    "医用防护口罩采购项目",
+    "Framework agreement for laboratory reagents",
+    "Rehabilitation of school sanitation facilities",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_messages(n: int, seed: int = 7) -> tuple[list[EmailMessage], float]:
+    """``n`` notifier emails and the rendering rate (emails/s) observed while making them."""
+    rng = random.Random(seed)
+    now = datetime(2026, 11, 25, tzinfo=UTC)
+    links = Links("http://127.0.0.1:8000/ui/notices/{notice_id}", "http://x/unsubscribe?token=a.b", "http://x/p?t=c")
+    out = []
+    started = time.perf_counter()
+    for i in range(n):
+        language = "zh-Hans" if i % 3 == 0 else "en"
+        profile = SupplierProfile(
+            supplier_id=f"s{i}",
+            names={"en": f"Supplier {i} Ltd", "zh-Hans": f"供应商{i}有限公司"},
+            country="CN",
+            emails=[f"s{i}@example.com"],
+            preferences=AlertPreferences(
+                language=language, timezone=rng.choice(["UTC", "Asia/Shanghai", "Asia/Kabul"])
+            ),
+        )
+        notice = TenderNotice(
+            notice_id=f"ungm:{i}",
+            source="ungm",
+            source_id=str(i),
+            title=rng.choice(TITLES),
+            description="x" * 400,
+            buyer=Buyer(name="UNICEF Supply Division"),
+            items=[
+                Item(classification=Classification(scheme=CodeScheme.UNSPSC, code="42132203", description="Gloves"))
+            ],
+            estimated_value=Money(amount=rng.randint(10_000, 5_000_000), currency="USD"),
+            deadline_at=now + timedelta(days=rng.randint(2, 40)),
+        )
+        entry = ShortlistEntry(
+            rank=1,
+            supplier_id=profile.supplier_id,
+            supplier_name=profile.display_name,
+            total_score=0.8,
+            components=[ScoreComponent(name="codes", score=0.9, weight=1, contribution=0.9, reason="UNSPSC match")],
+        )
+        rendered = render_notice_email(NotificationKind.NEW_MATCH, profile, notice, entry, links, {})
+        envelope = Envelope("alerts@tenderbridge.local", "tenderbridge", list(profile.emails), "x", f"<{i}@b>", f"k{i}")
+        out.append(build_message(rendered, envelope, links.unsubscribe_url, now))
+    return out, n / (time.perf_counter() - started)
+
+
+@dataclass
+class Server:
+    port: int
+    proc: subprocess.Popen[str]
+
+    @classmethod
+    def start(cls, extra: list[str]) -> Server:
+        port = _free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.notify.server", "--port", str(port), *extra],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "ready":
+            raise SystemExit("the benchmark SMTP server did not start")
+        return cls(port, proc)
+
+    def stop(self) -> int:
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=30)
+        return int(out.strip().splitlines()[-1])
+
+
+def rate(sender: SmtpMailSender, messages: list[EmailMessage]) -> float:
+    started = time.perf_counter()
+    for message in messages:
+        sender.send(message)
+    sender.close()
+    return len(messages) / (time.perf_counter() - started)
+
+
+@dataclass
+class Result:
+    name: str
+    reuse_rate: float
+    naive_rate: float
+    ok_count: bool
+
+    @property
+    def speedup(self) -> float:
+        return self.reuse_rate / self.naive_rate
+
+
+def scenario(name: str, messages: list[EmailMessage], baseline_n: int, server_args: list[str], **tls: object) -> Result:
+    server = Server.start(server_args)
+    try:
+
+        def sender(reuse: bool) -> SmtpMailSender:
+            return SmtpMailSender(
+                "127.0.0.1",
+                server.port,
+                reuse_connection=reuse,
+                timeout_s=30,
+                **tls,  # type: ignore[arg-type]
+            )
+
+        rate(sender(True), messages[:20])  # warm-up: imports, first connection
+        reused = sender(True)
+        reuse_rate = rate(reused, messages)
+        naive = sender(False)
+        naive_rate = rate(naive, messages[:baseline_n])
+    finally:
+        received = server.stop()
+    expected = 20 + len(messages) + baseline_n
+    result = Result(name, reuse_rate, naive_rate, received == expected)
+    print(f"\n{name}")
+    print(
+        f"  reused connection      {reuse_rate:8.1f} emails/s  "
+        f"({len(messages)} emails, {reused.connections_opened} conn.)"
+    )
+    print(
+        f"  one connection / email {naive_rate:8.1f} emails/s  ({baseline_n} emails, {naive.connections_opened} conn.)"
+    )
+    print(f"  speed-up               {result.speedup:8.1f}x")
+    print(f"  server received {received} of {expected} emails" + ("" if result.ok_count else "  <-- MISMATCH"))
+    return result
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.notify", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--emails", type=int, default=1000)
+    parser.add_argument("--baseline-emails", type=int, default=200)
+    parser.add_argument("--no-tls", action="store_true", help="skip the STARTTLS + AUTH scenario")
+    args = parser.parse_args(argv)
+    messages, render_rate = make_messages(args.emails)
+    print(f"rendering (Jinja2 + EmailMessage, not timed below): {render_rate:.0f} emails/s")
+    results = [scenario("plain SMTP (like the local stack's sink)", messages, args.baseline_emails, [])]
+    if args.no_tls or shutil.which("openssl") is None:
+        print("\nSTARTTLS + AUTH: skipped" + ("" if args.no_tls else " (no openssl command to make a certificate)"))
+        return summary(results)
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = Path(tmp) / "cert.pem", Path(tmp) / "key.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        results.append(
+            scenario(
+                "STARTTLS + AUTH + PIPELINING (provider-like, port 587)",
+                messages,
+                args.baseline_emails,
+                ["--cert", str(cert), "--key", str(key), "--auth", "bench:secret", "--pipelining"],
+                starttls=True,
+                user="bench",
+                password="secret",
+                ca_file=str(cert),
+            )
+        )
+    return summary(results)
+
+
+def summary(results: list[Result]) -> int:
+    print("\ntarget: >= 200 emails/s with reuse and >= 5x the one-connection-per-email baseline")
+    for r in results:
+        verdict = "met" if r.reuse_rate >= 200 and r.speedup >= 5 else "NOT met"
+        print(f"  {r.name}: {r.reuse_rate:.0f} emails/s, {r.speedup:.1f}x -> {verdict}")
+    return 0 if all(r.ok_count for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
