@@ -251,12 +251,15 @@ def _buyer(release: dict[str, Any], tender: dict[str, Any]) -> dict[str, Any] | 
 
 
 def _items(tender: dict[str, Any], ctx: Context, warnings: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Items with their codes (a release can carry hundreds: exact type checks keep this loop cheap)."""
     items: list[dict[str, Any]] = []
     countries: list[str] = []
-    for raw in _list(tender.get("items")):
-        if not isinstance(raw, dict):
+    raw_items = tender.get("items")
+    if type(raw_items) is not list:
+        return items, countries
+    for raw in raw_items:
+        if type(raw) is not dict:
             continue
-        main = _dict(raw.get("classification"))
         item: dict[str, Any] = {}
         ident = clean_text(raw.get("id"))
         if ident:
@@ -264,26 +267,32 @@ def _items(tender: dict[str, Any], ctx: Context, warnings: list[str]) -> tuple[l
         desc = clean_text(raw.get("description"))
         if desc:
             item["description"] = desc
-        if main:
+        main = raw.get("classification")
+        if type(main) is dict and main:
             c = classification(main.get("scheme"), main.get("id"), main.get("description"), ctx, warnings)
             if c is not None:
                 item["classification"] = c
-        extra = [
-            classification(a.get("scheme"), a.get("id"), a.get("description"), ctx, warnings)
-            for a in _list(raw.get("additionalClassifications"))
-            if isinstance(a, dict)
-        ]
-        item["additional_classifications"] = dedupe_classifications(c for c in extra if c is not None)
+        extra = raw.get("additionalClassifications")
+        if type(extra) is list and extra:
+            found_codes = [
+                classification(a.get("scheme"), a.get("id"), a.get("description"), ctx, warnings)
+                for a in extra
+                if type(a) is dict
+            ]
+            item["additional_classifications"] = dedupe_classifications(c for c in found_codes if c is not None)
         quantity = raw.get("quantity")
-        if isinstance(quantity, int | float) and not isinstance(quantity, bool):
+        if type(quantity) is int or type(quantity) is float:
             item["quantity"] = float(quantity)
-        unit = _dict(raw.get("unit"))
-        unit_name = clean_text(unit.get("name")) or clean_text(unit.get("id"))
-        if unit_name:
-            item["unit"] = unit_name
-        found = country(_dict(raw.get("deliveryAddress")).get("countryName"))
-        if found and found not in countries:
-            countries.append(found)
+        unit = raw.get("unit")
+        if type(unit) is dict:
+            unit_name = clean_text(unit.get("name")) or clean_text(unit.get("id"))
+            if unit_name:
+                item["unit"] = unit_name
+        address = raw.get("deliveryAddress")
+        if type(address) is dict:
+            found = country(address.get("countryName"))
+            if found and found not in countries:
+                countries.append(found)
         items.append(item)
     return items, countries
 
