@@ -69,6 +69,9 @@ class ShortlistStore(Protocol):
     def put(self, shortlist: Shortlist) -> None:
         """Idempotent: the id is ``<notice_id>@<version>``, a second write replaces the first."""
 
+    def with_supplier(self, supplier_id: str, limit: int) -> list[Shortlist]:
+        """Shortlists (any version) whose entries list the supplier."""
+
 
 class KeyStore(Protocol):
     def put(self, key: ApiKey) -> None: ...

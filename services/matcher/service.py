@@ -222,6 +222,9 @@ class Matcher:
         if not self.profiles.delete(supplier_id):
             raise NotFound(f"no supplier {supplier_id!r}")
         self.publisher.publish(self.topic_profiles, supplier_id, None)
+        # The open shortlists that listed the supplier are ranked again without it.
+        for notice in self._open_notices_listing(supplier_id):
+            self._rerank_if_changed(notice, self.shortlists.get(notice.notice_id, notice.version), candidates=None)
         self.publisher.flush()
         self.metrics.profile_changes.labels("delete").inc()
         self._changes_since_fit += 1
@@ -235,26 +238,48 @@ class Matcher:
         depend on the other candidates). A supplier already there may move down or out, so its notices are
         re-ranked with a full retrieval.
         """
+        notices = {
+            n.notice_id: n for n in self.notices.open_for_profile(profile, self.clock(), self.reverse_match_limit)
+        }
+        # Notices the supplier is shortlisted for but no longer fits (codes or keywords changed) are revisited too.
+        for notice in self._open_notices_listing(profile.supplier_id):
+            notices.setdefault(notice.notice_id, notice)
         changed = 0
-        for notice in self.notices.open_for_profile(profile, self.clock(), self.reverse_match_limit):
+        for notice in notices.values():
             current = self.shortlists.get(notice.notice_id, notice.version)
-            if current is None:
-                previous = self.shortlists.latest(notice.notice_id, before_version=notice.version)
-                fresh = self._match(notice, previous_ids=_supplier_ids(previous))
-            else:
+            candidates = None
+            if current is not None:
                 known = [e.supplier_id for e in current.entries] + [x.supplier_id for x in current.exclusions]
-                candidates = None
                 if profile.supplier_id not in known:
                     candidates = [*self.profiles.get_many(known), profile]
-                fresh = self._match(notice, current.previously_shortlisted, candidates)
-            self.metrics.reverse_matches.inc()
-            # Unchanged entries (same suppliers, ranks, scores, names) need no new message.
-            if current is not None and fresh.entries == current.entries:
-                continue
-            self.shortlists.put(fresh)
-            self.publisher.publish(self.topic_shortlists, notice.notice_id, fresh)
-            changed += 1
+            changed += self._rerank_if_changed(notice, current, candidates)
         return changed
+
+    def _open_notices_listing(self, supplier_id: str) -> list[TenderNotice]:
+        out = []
+        for shortlist in self.shortlists.with_supplier(supplier_id, self.reverse_match_limit):
+            notice = self.notices.get(shortlist.notice_id)
+            if notice is not None and notice.version == shortlist.notice_version and notice.is_open(self.clock()):
+                out.append(notice)
+        return out
+
+    def _rerank_if_changed(
+        self, notice: TenderNotice, current: Shortlist | None, candidates: list[SupplierProfile] | None
+    ) -> int:
+        """Rank a notice's current version again; store and publish the shortlist if its entries changed."""
+        previous_ids = (
+            current.previously_shortlisted
+            if current is not None
+            else _supplier_ids(self.shortlists.latest(notice.notice_id, before_version=notice.version))
+        )
+        fresh = self._match(notice, previous_ids, candidates)
+        self.metrics.reverse_matches.inc()
+        # Unchanged entries (same suppliers, ranks, scores, names) need no new message.
+        if current is not None and fresh.entries == current.entries:
+            return 0
+        self.shortlists.put(fresh)
+        self.publisher.publish(self.topic_shortlists, notice.notice_id, fresh)
+        return 1
 
     def import_profiles(self, profiles: Iterable[SupplierProfile], batch: int = 500) -> int:
         """Store profiles in batches, publish each, re-match open notices for each; flush once per batch."""

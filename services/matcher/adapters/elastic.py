@@ -385,6 +385,16 @@ class ElasticShortlistStore:
                 refresh=True,
             )
 
+    def with_supplier(self, supplier_id: str, limit: int) -> list[Shortlist]:
+        with _guard():
+            hits = self._es.search(
+                index=self._index,
+                query={"term": {"supplier_ids": supplier_id}},
+                size=limit,
+                source_includes=["shortlist"],
+            )["hits"]["hits"]
+        return [Shortlist.model_validate(h["_source"]["shortlist"]) for h in hits]
+
 
 class ElasticKeyStore:
     def __init__(self, es: Elasticsearch, names: IndexNames) -> None:

@@ -70,6 +70,7 @@ class InMemoryNoticeStore:
         self.notices: dict[str, TenderNotice] = {}
         self.available = True
         self._config = config
+        self._keys: dict[str, tuple[set[str], set[str]]] = {}
 
     def _check(self) -> None:
         if not self.available:
@@ -85,6 +86,8 @@ class InMemoryNoticeStore:
         if stored is not None and stored.version > notice.version:
             return False
         self.notices[notice.notice_id] = notice
+        codes, terms = documents.notice_retrieval_keys(notice, self._config)
+        self._keys[notice.notice_id] = (set(codes), set(terms))
         return True
 
     def find(self, flt: NoticeFilter, offset: int, limit: int) -> tuple[list[TenderNotice], int]:
@@ -98,8 +101,8 @@ class InMemoryNoticeStore:
         for n in self.notices.values():
             if not n.is_open(now):
                 continue
-            notice_codes, notice_terms = documents.notice_retrieval_keys(n, self._config)
-            if codes.intersection(notice_codes) or terms.intersection(notice_terms):
+            notice_codes, notice_terms = self._keys[n.notice_id]
+            if codes & notice_codes or terms & notice_terms:
                 out.append(n)
         return sorted(out, key=lambda n: n.notice_id)[:limit]
 
@@ -139,6 +142,10 @@ class InMemoryShortlistStore:
 
     def put(self, shortlist: Shortlist) -> None:
         self.shortlists[shortlist.shortlist_id] = shortlist
+
+    def with_supplier(self, supplier_id: str, limit: int) -> list[Shortlist]:
+        found = [s for s in self.shortlists.values() if any(e.supplier_id == supplier_id for e in s.entries)]
+        return sorted(found, key=lambda s: s.shortlist_id)[:limit]
 
 
 class InMemoryKeyStore:

@@ -101,6 +101,19 @@ def test_a_new_profile_is_added_to_open_notices_for_the_same_version(container: 
     assert published(container, PROFILES) == [saved]
 
 
+def test_a_deleted_or_changed_supplier_leaves_the_open_shortlists(container: Container) -> None:
+    m = container.matcher
+    m.handle_notice(notice("open"))
+    closed = m.handle_notice(notice("closed", deadline=NOW - timedelta(days=1)))
+    assert ids(m.shortlists.get("ungm:open", 1)) == ["S1", "S2"]
+
+    m.save_profile(supplier("S2", codes=("43211503",), keywords=("laptops",)))  # now sells something else
+    assert ids(m.shortlists.get("ungm:open", 1)) == ["S1"]
+    m.delete_profile("S1")
+    assert ids(m.shortlists.get("ungm:open", 1)) == []
+    assert m.shortlists.get("ungm:closed", 1) == closed  # a closed notice's record stays as it was
+
+
 def test_profile_create_update_delete(container: Container) -> None:
     m = container.matcher
     with pytest.raises(AlreadyExists):
@@ -167,12 +180,12 @@ def test_reverse_matching_gives_the_shortlists_a_full_rematch_would() -> None:
 
     now = datetime(2026, 5, 1, tzinfo=UTC)
     c = bootstrap_in_memory(Settings(), clock=lambda: now)
-    profiles = generate_suppliers(120, seed=5)
-    c.matcher.profiles.put_many(profiles[:90])
-    notices = generate_notices(30, seed=5, now=now)
+    profiles = generate_suppliers(60, seed=5)
+    c.matcher.profiles.put_many(profiles[:45])
+    notices = generate_notices(15, seed=5, now=now)
     for n in notices:
         c.matcher.handle_notice(n)
-    changed = sum(c.matcher.save_profile(p)[1] for p in profiles[90:])
+    changed = sum(c.matcher.save_profile(p)[1] for p in profiles[45:])
     assert changed > 0  # the late suppliers did join some open shortlists
     for n in notices:
         stored = c.matcher.shortlists.get(n.notice_id, n.version)
