@@ -273,7 +273,12 @@ def parse_detail(html: str, ctx: Context, notice_id: str = "") -> Outcome:
         if heading.startswith("description") and not description:
             description = _cell_text(container)[len(clean_text(node.text())) :].strip()
         elif "unspsc" in heading and not codes_text:
-            codes_text = container.text(separator="\n")
+            rows = container.css("tr")
+            if rows:  # a table: code and description in separate cells
+                lines = (" - ".join(_cell_text(c) for c in row.css("td")[:2]) for row in rows)
+                codes_text = "\n".join(line for line in lines if line)
+            else:
+                codes_text = container.text(separator="\n")
     if not codes_text:
         for node in tree.css(".unspsc, .unspsc-list, #unspsc, [data-unspsc]"):
             codes_text += node.text(separator="\n") + "\n"

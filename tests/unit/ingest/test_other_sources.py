@@ -127,3 +127,16 @@ def test_jsonl_takes_notices_as_they_are() -> None:
     assert (notice.notice_id, notice.version, notice.status) == ("demo:1", 1, NoticeStatus.ACTIVE)
     assert notice.content_hash
     assert [r.reason for r in rejections(outcomes)] == ["invalid_json", "invalid_notice"]
+
+
+def test_ungm_detail_page_in_a_table_layout() -> None:
+    data = (FIXTURES / "ungm-notice-detail-table.html").read_bytes()
+    [notice] = notices(list(ungm.parse(data, ctx("ungm"), name="https://www.ungm.org/Public/Notice/318000")))
+    assert notice.notice_id == "ungm:318000"
+    assert notice.buyer.name == "UNICEF"
+    assert notice.notice_type == NoticeType.RFP
+    assert [(c.code, c.description) for c in notice.classifications] == [("41116100", "Reagents")]
+    assert notice.beneficiary_countries == []
+    assert notice.deadline_utc_offset is None
+    assert "deadline has no time zone; read as UTC" in notice.warnings
+    assert notice.description == "Long-term agreements for PCR reagents & consumables."
