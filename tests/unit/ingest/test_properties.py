@@ -51,7 +51,7 @@ def check(outcomes: list[Any], *, at_least_one: bool = True) -> None:
             assert outcome.detail
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(kind=st.sampled_from(KINDS), data=st.binary(max_size=300))
 def test_random_bytes_never_raise(kind: str, data: bytes) -> None:
     outcomes = list(parse_bytes(kind, data, CTX, MAPPING if kind == "csv" else None))
@@ -59,7 +59,7 @@ def test_random_bytes_never_raise(kind: str, data: bytes) -> None:
         assert isinstance(outcome, TenderNotice | Rejection)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(doc=json_values)
 def test_random_json_never_raises(doc: Any) -> None:
     check(list(ocds.parse_document(doc, CTX)))
@@ -67,13 +67,13 @@ def test_random_json_never_raises(doc: Any) -> None:
     check([map_pushed(doc, CTX)])
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(doc=ocds_like)
 def test_ocds_shaped_garbage_never_raises(doc: Any) -> None:
     check(list(ocds.parse(orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS), CTX)))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(path=st.sampled_from([("tender",), ("buyer",), ("tender", "items"), ("tender", "tenderPeriod"), ("date",),
                              ("tender", "value"), ("parties",), ("tag",), ("tender", "title")]),
        value=json_values)  # fmt: skip
