@@ -14,9 +14,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import parse_qs, quote
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, Security
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from jinja2 import Environment, FileSystemLoader
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -52,29 +54,54 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def get_principal(
-    container: ContainerDep,
-    x_api_key: Annotated[str | None, Header(description="API key")] = None,
-    authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
-) -> Principal:
-    token = x_api_key
-    if token is None and authorization:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            token = value.strip()
-    challenge = {"WWW-Authenticate": 'Bearer realm="tenderbridge"'}
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key")
+bearer_token = HTTPBearer(auto_error=False, description="an API key as a bearer token")
+#: The buyer pages (and only they) also accept the key from this cookie, set by ``POST /ui/login``.
+UI_COOKIE = "tb_api_key"
+ui_cookie = APIKeyCookie(name=UI_COOKIE, auto_error=False, description="set by POST /ui/login; /ui pages only")
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tenderbridge"'}
+
+
+def authenticate(container: Container, token: str | None) -> Principal | None:
     if not token:
-        raise HTTPException(401, "an API key is required (X-API-Key or Authorization: Bearer)", headers=challenge)
+        return None
     admin = container.settings.matcher_admin_api_key
     if admin is not None and admin.get_secret_value() and same_secret(token, admin.get_secret_value()):
         return Principal(Role.ADMIN)
     key = container.keys.find(hash_token(token))
     if key is None:
-        raise HTTPException(401, "unknown API key", headers=challenge)
+        return None
     return Principal(key.role, agency=key.agency, supplier_id=key.supplier_id)
 
 
+def get_principal(
+    container: ContainerDep,
+    x_api_key: Annotated[str | None, Security(api_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_token)],
+) -> Principal:
+    token = x_api_key or (bearer.credentials if bearer is not None else None)
+    if not token:
+        raise HTTPException(401, "an API key is required (X-API-Key or Authorization: Bearer)", headers=CHALLENGE)
+    principal = authenticate(container, token)
+    if principal is None:
+        raise HTTPException(401, "unknown API key", headers=CHALLENGE)
+    return principal
+
+
+def get_ui_principal(
+    container: ContainerDep,
+    x_api_key: Annotated[str | None, Security(api_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_token)],
+    cookie: Annotated[str | None, Security(ui_cookie)],
+) -> Principal | None:
+    """Like ``get_principal`` plus the login cookie; ``None`` (the page redirects to the login form) if absent.
+    The cookie is accepted on these read-only pages only, so a cross-site request cannot change anything."""
+    token = x_api_key or (bearer.credentials if bearer is not None else None) or cookie
+    return authenticate(container, token)
+
+
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+UiPrincipalDep = Annotated[Principal | None, Depends(get_ui_principal)]
 
 
 def _require(principal: Principal, *roles: Role) -> None:
@@ -90,6 +117,11 @@ def _require_profile_access(principal: Principal, supplier_id: str, *, buyers: b
     if principal.role == Role.SUPPLIER:
         raise HTTPException(403, "a supplier key may only use its own profile")
     raise HTTPException(403, f"a {principal.role.value} key may not change supplier profiles")
+
+
+def _safe_next(target: str) -> str:
+    """Only redirect within the buyer pages (no open redirect to another site)."""
+    return target if target.startswith("/ui/") and not target.startswith("//") else "/ui/notices"
 
 
 def _visible_notice(container: Container, principal: Principal, notice_id: str) -> TenderNotice:
@@ -337,8 +369,52 @@ def build_router() -> APIRouter:
 
     # -- the buyer's page -------------------------------------------------------------------------------------------
 
+    @router.get("/ui/login", response_class=HTMLResponse, tags=["ui"])
+    def login_form(request: Request, next: str = "/ui/notices") -> HTMLResponse:
+        template = request.app.state.templates.get_template("login.html.j2")
+        return HTMLResponse(template.render(next=_safe_next(next), error=None))
+
+    @router.post("/ui/login", response_class=HTMLResponse, tags=["ui"])
+    async def login(request: Request, container: ContainerDep) -> Response:
+        """Form post (``api_key``, ``next``): sets an HttpOnly, SameSite=Strict cookie for the ``/ui`` pages."""
+        form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+        token = (form.get("api_key") or [""])[0].strip()
+        target = _safe_next((form.get("next") or ["/ui/notices"])[0])
+        principal = await run_in_threadpool(authenticate, container, token)
+        if principal is None:
+            template = request.app.state.templates.get_template("login.html.j2")
+            return HTMLResponse(template.render(next=target, error="unknown API key"), status_code=401)
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            UI_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/ui",
+            max_age=8 * 3600,
+        )
+        return response
+
+    @router.get("/ui/notices", response_class=HTMLResponse, tags=["ui"])
+    def notices_page(
+        request: Request,
+        container: ContainerDep,
+        principal: UiPrincipalDep,
+        offset: Annotated[int, Query(ge=0, le=9_800)] = 0,
+    ) -> Response:
+        if principal is None:
+            return RedirectResponse(f"/ui/login?next={quote(str(request.url.path))}", status_code=303)
+        _require(principal, Role.ADMIN, Role.BUYER)
+        flt = NoticeFilter(agency=principal.agency if principal.role == Role.BUYER else None)
+        items, total = container.matcher.notices.find(flt, offset, 100)
+        template = request.app.state.templates.get_template("notices.html.j2")
+        return HTMLResponse(template.render(notices=items, total=total, offset=offset, quote=quote))
+
     @router.get("/ui/notices/{notice_id}", response_class=HTMLResponse, tags=["ui"])
-    def notice_page(notice_id: str, request: Request, container: ContainerDep, principal: PrincipalDep) -> Any:
+    def notice_page(notice_id: str, request: Request, container: ContainerDep, principal: UiPrincipalDep) -> Response:
+        if principal is None:
+            return RedirectResponse(f"/ui/login?next={quote(str(request.url.path))}", status_code=303)
         notice = _visible_notice(container, principal, notice_id)
         shortlist = container.matcher.shortlists.get(notice.notice_id, notice.version)
         template = request.app.state.templates.get_template("notice.html.j2")

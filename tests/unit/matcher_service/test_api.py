@@ -239,3 +239,35 @@ def test_ops_endpoints(client: TestClient) -> None:
     assert 'matcher_notices_matched_total{status="active"} 2.0' in metrics
     assert "matcher_shortlist_size_bucket" in metrics
     assert client.get("/openapi.json").json()["paths"]["/notices/{notice_id}/shortlist"]
+
+
+def test_buyers_sign_in_to_the_pages_with_a_cookie_that_the_api_ignores(container: Container) -> None:
+    with TestClient(create_app(container), follow_redirects=False) as browser:
+        first = browser.get("/ui/notices/ungm:a1")
+        assert first.status_code == 303
+        assert first.headers["location"].startswith("/ui/login?next=")
+        bad = browser.post("/ui/login", content="api_key=nope&next=/ui/notices/ungm:a1")
+        assert bad.status_code == 401
+        assert "unknown API key" in bad.text
+        ok = browser.post("/ui/login", content=f"api_key={BUYER_A}&next=/ui/notices/ungm:a1")
+        assert ok.status_code == 303
+        assert ok.headers["location"] == "/ui/notices/ungm:a1"
+        cookie = ok.headers["set-cookie"]
+        assert "HttpOnly" in cookie
+        assert "SameSite=strict" in cookie
+        page = browser.get("/ui/notices/ungm:a1")
+        assert page.status_code == 200
+        assert "Supplier S1" in page.text
+        listing = browser.get("/ui/notices")
+        assert "ungm:a1" in listing.text
+        assert "ungm:b1" not in listing.text
+        assert browser.get("/ui/notices/ungm:b1").status_code == 404
+        # The cookie is for the pages only: the API still wants the key in a header.
+        assert browser.get("/notices/ungm:a1").status_code == 401
+        assert browser.post("/notices/ungm:a1/rematch").status_code == 401
+
+
+def test_login_redirects_only_within_the_pages(client: TestClient) -> None:
+    for target in ("https://evil.example/", "//evil.example/ui/", "/notices"):
+        response = client.post("/ui/login", content=f"api_key={BUYER_A}&next={target}", follow_redirects=False)
+        assert response.headers["location"] == "/ui/notices"
