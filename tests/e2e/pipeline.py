@@ -264,10 +264,15 @@ class Run:
         topic = topic_names(self.pipeline)["notices"]
         admin = KafkaAdminClient(bootstrap_servers=self.pipeline.cfg.kafka_bootstrap.split(","))
         try:
-            offsets = admin.list_consumer_group_offsets(group)
+            # kafka-python 3 answers {group: {TopicPartition: OffsetAndMetadata}}.
+            offsets = admin.list_group_offsets(group).get(group, {})
         finally:
             admin.close()
-        return sum(meta.offset for tp, meta in offsets.items() if isinstance(tp, TopicPartition) and tp.topic == topic)
+        return sum(
+            meta.offset
+            for tp, meta in offsets.items()
+            if isinstance(tp, TopicPartition) and tp.topic == topic and meta.offset > 0
+        )
 
     def logs_tail(self, lines: int = 30) -> str:
         out = []

@@ -7,6 +7,9 @@ One pipeline (the three services with a fresh ``run_id`` on the local stack) ser
 from __future__ import annotations
 
 import base64
+import email
+import email.header
+import email.policy
 import hashlib
 import hmac
 import json
@@ -233,16 +236,38 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def unsubscribe_url_of(run: Run, supplier_id: str) -> str:
+def unsubscribe_header(run: Run, supplier_id: str) -> tuple[str, str]:
+    """The ``List-Unsubscribe`` header of an email to the supplier: as written on the wire, and decoded."""
     for path in sorted((run.sink.maildir / "new").iterdir()):
         mail = read_mail(path)
         if mail.key and mail.key.startswith(f"{supplier_id}|"):
             with open(path, "rb") as fh:
-                text = fh.read().decode("utf-8", errors="replace")
-            found = re.search(r"^List-Unsubscribe:\s*<([^>]+)>", text, re.MULTILINE | re.IGNORECASE)
-            assert found, f"no List-Unsubscribe header in {path}"
-            return found.group(1)
+                message = email.message_from_binary_file(fh, policy=email.policy.compat32)
+            raw = message.get("List-Unsubscribe")
+            assert raw, f"no List-Unsubscribe header in {path}"
+            raw = re.sub(r"\r?\n[ \t]", " ", str(raw))
+            decoded = str(email.header.make_header(email.header.decode_header(raw)))
+            return raw, decoded
     raise AssertionError(f"no email for {supplier_id} in {run.sink.maildir}")
+
+
+def unsubscribe_url_of(run: Run, supplier_id: str) -> str:
+    _, decoded = unsubscribe_header(run, supplier_id)
+    found = re.fullmatch(r"\s*<([^>]+)>\s*", decoded)
+    assert found, f"List-Unsubscribe is not one <URI>: {decoded!r}"
+    return found.group(1)
+
+
+def test_one_click_unsubscribe_headers_follow_rfc_8058(run: Run) -> None:
+    """RFC 8058 / RFC 2369: ``List-Unsubscribe: <https://...>`` as a plain angle-bracketed URI (mail clients do not
+    decode RFC 2047 encoded-words there), with ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``."""
+    supplier_id = f"{run.prefix}-s001"
+    raw, _ = unsubscribe_header(run, supplier_id)
+    assert re.fullmatch(r"\s*<https?://[^>\s]+/unsubscribe\?token=[A-Za-z0-9_.=-]+>\s*", raw), raw
+    for path in (run.sink.maildir / "new").iterdir():
+        with open(path, "rb") as fh:
+            message = email.message_from_binary_file(fh, policy=email.policy.compat32)
+        assert message.get("List-Unsubscribe-Post") == "List-Unsubscribe=One-Click", path
 
 
 def unsubscribed(run: Run, supplier_id: str) -> bool:
