@@ -143,13 +143,16 @@ class CodeSet:
         return cls(frozenset(own_tags), frozenset(every), parents)
 
 
-def best_match(notice_tags: list[str], codes: CodeSet) -> CodeMatch | None:
-    """The strongest match between any notice code and any supplier code (same ladder as ``match``)."""
+def best_match(notice_tags: list[str], codes: CodeSet, parents: list[list[str]] | None = None) -> CodeMatch | None:
+    """The strongest match between any notice code and any supplier code (same ladder as ``match``).
+    ``parents[i]`` may give ``parent_tags(notice_tags[i])`` precomputed."""
     best: CodeMatch | None = None
+    own = codes.own
     for n in notice_tags:
-        if n in codes.own:
+        if n in own:
             return CodeMatch(EXACT, n, n, "exact")
-        ups = parent_tags(n)
+    for i, n in enumerate(notice_tags):
+        ups = parents[i] if parents is not None else parent_tags(n)
         if ups and ups[0] in codes.own:
             m: CodeMatch | None = CodeMatch(ONE_LEVEL, n, ups[0], "one level")
         elif n in codes.parents:

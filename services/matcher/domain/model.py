@@ -50,15 +50,27 @@ class MatchModel:
     weights: dict[str, float]
     vectorizer: TfidfVectorizer
     matrix: sparse.csr_matrix
+    #: The same matrix by columns (terms), for fast similarity of one query against chosen rows.
+    columns: sparse.csc_matrix
     rows: dict[str, int]
     stats: dict[str, SupplierStats]
     algorithm: str
+    #: The profiles fitted on, by id: an identical object skips the fingerprint check.
+    profiles: dict[str, SupplierProfile]
     #: What fitting measured on its own held-back slice (hit rate at 10 with learned and default weights...).
     training_report: dict[str, Any] = field(default_factory=dict)
 
-    def stats_for(self, profile: SupplierProfile) -> SupplierStats:
+    def _current(self, profile: SupplierProfile) -> SupplierStats | None:
         st = self.stats.get(profile.supplier_id)
-        if st is None or st.fingerprint != fingerprint(profile):
+        if st is None:
+            return None
+        if self.profiles.get(profile.supplier_id) is profile or st.fingerprint == fingerprint(profile):
+            return st
+        return None
+
+    def stats_for(self, profile: SupplierProfile) -> SupplierStats:
+        st = self._current(profile)
+        if st is None:
             # A profile created or changed since the model was fitted: compute it now (not cached, stays pure).
             return supplier_stats(profile)
         return st
@@ -73,17 +85,19 @@ class MatchModel:
         known_at: list[int] = []
         for i, p in enumerate(profiles):
             row = self.rows.get(p.supplier_id)
-            st = self.stats.get(p.supplier_id)
-            if row is not None and st is not None and st.fingerprint == fingerprint(p):
+            if row is not None and self._current(p) is not None:
                 known.append(row)
                 known_at.append(i)
             else:
                 v = self.vectorizer.transform([_doc(p)])
                 out[i] = float((v @ q.T).toarray()[0, 0])
         if known:
-            sims = np.asarray((self.matrix[known] @ q.T).todense()).ravel()
-            for i, s in zip(known_at, sims, strict=True):
-                out[i] = float(s)
+            # Only the query's terms matter: multiply those columns (CSC slices) instead of gathering rows.
+            cols = q.indices
+            if len(cols):
+                sims_all = self.columns[:, cols] @ q.data
+                for i, row in zip(known_at, known, strict=True):
+                    out[i] = float(sims_all[row])
         return out
 
 
@@ -102,7 +116,8 @@ def _assemble(profiles: Sequence[SupplierProfile], weights: Mapping[str, float],
     digest = hashlib.sha256(
         (";".join(f"{k}={weights[k]:.4f}" for k in sorted(weights)) + f";n={len(profiles)}").encode()
     ).hexdigest()[:10]
-    return MatchModel(dict(weights), vec, matrix, rows, stats, f"model={digest}", report)
+    by_id = {p.supplier_id: p for p in profiles}
+    return MatchModel(dict(weights), vec, matrix, matrix.tocsc(), rows, stats, f"model={digest}", by_id, report)
 
 
 def award_notice(supplier_id: str, index: int, award: PastAward) -> TenderNotice:
@@ -173,6 +188,7 @@ def fit_model(
     *,
     config: ScoringConfig | None = None,
     learn: bool = True,
+    components: Iterable[str] | None = None,
     holdout_fraction: float = 0.2,
     max_training_notices: int = 3000,
     seed: int = 7,
@@ -180,15 +196,19 @@ def fit_model(
 ) -> MatchModel:
     """Fit TF-IDF and statistics over ``profiles``; with ``learn``, also learn component weights from their
     award history (the most recent ``holdout_fraction`` of award dates plays the notices). Falls back to the
-    configured weights when there is too little history."""
+    configured weights when there is too little history. ``components`` restricts the components used (the others
+    get weight 0), for ablations."""
     config = config or ScoringConfig()
     profiles = list(profiles)
-    weights: dict[str, float] = {n: float(config.weights.get(n, DEFAULT_WEIGHTS[n])) for n in COMPONENTS}
+    use = set(components) if components is not None else set(COMPONENTS)
+    weights: dict[str, float] = {
+        n: float(config.weights.get(n, DEFAULT_WEIGHTS[n])) if n in use else 0.0 for n in COMPONENTS
+    }
     report: dict[str, Any] = {"learned": False}
     dates = sorted(a.date for p in profiles for a in p.past_awards)
     if learn and len(dates) >= MIN_TRAINING_NOTICES * 4:
         cut = dates[int(len(dates) * (1 - holdout_fraction))]
-        learned = _learn(profiles, cut, config, max_training_notices, seed, progress)
+        learned = _learn(profiles, cut, config, max_training_notices, seed, progress, use)
         if learned is not None:
             weights, report = learned
     return _assemble(profiles, weights, report)
@@ -201,6 +221,7 @@ def _learn(
     max_notices: int,
     seed: int,
     progress: Callable[[int, int], None] | None,
+    use: set[str],
 ) -> tuple[dict[str, float], dict[str, Any]] | None:
     before = [truncate(p, cut) for p in profiles]
     with_history = {p.supplier_id for p in before if p.past_awards}
@@ -229,16 +250,18 @@ def _learn(
         sims = interim.text_similarities(notice, cands)
         x = np.array(
             [
-                [score_components(nv, interim.stats_for(c), config, sim).scores[n] for n in COMPONENTS]
+                [score_components(nv, interim.stats_for(c), config, sim, explain=False).scores[n] for n in COMPONENTS]
                 for c, sim in zip(cands, sims, strict=True)
             ]
         )
         groups.append((x, ids.index(winner)))
     if len(groups) < MIN_TRAINING_NOTICES:
         return None
+    mask = np.array([1.0 if n in use else 0.0 for n in COMPONENTS])
+    groups = [(x * mask, win) for x, win in groups]
     split = int(len(groups) * 0.8)
     w = _fit_listwise(groups[:split])
-    default = np.array([DEFAULT_WEIGHTS[n] for n in COMPONENTS])
+    default = np.array([DEFAULT_WEIGHTS[n] for n in COMPONENTS]) * mask
     report = {
         "learned": True,
         "cut": cut.isoformat(),

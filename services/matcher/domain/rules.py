@@ -85,6 +85,8 @@ def preferences_exclude(
     notice: TenderNotice, profile: SupplierProfile, now: datetime, ineligible: frozenset[str]
 ) -> str | None:
     prefs = profile.preferences
+    if not (prefs.unsubscribed or prefs.codes or prefs.countries or prefs.agencies or prefs.min_value):
+        return None
     if prefs.unsubscribed:
         return "the supplier has unsubscribed from alerts"
     if prefs.codes:
@@ -119,10 +121,27 @@ RULES: tuple[tuple[str, Rule], ...] = (
 )
 
 
+def rules_for(notice: TenderNotice, ineligible: frozenset[str]) -> tuple[tuple[str, Rule], ...]:
+    """The rules that can fail for this notice (the others need a notice field it does not have)."""
+    needed = {
+        "deadline_passed": notice.deadline_at is not None,
+        "ineligible_supplier": bool(ineligible),
+        "country_not_eligible": notice.eligible_supplier_countries is not None,
+        "registration_level": notice.required_registration_level is not None,
+        "value_above_maximum": notice.estimated_value is not None,
+        "preferences": True,
+    }
+    return tuple((name, rule) for name, rule in RULES if needed[name])
+
+
 def first_failure(
-    notice: TenderNotice, profile: SupplierProfile, now: datetime, ineligible: frozenset[str]
+    notice: TenderNotice,
+    profile: SupplierProfile,
+    now: datetime,
+    ineligible: frozenset[str],
+    rules: tuple[tuple[str, Rule], ...] = RULES,
 ) -> tuple[str, str] | None:
-    for name, rule in RULES:
+    for name, rule in rules:
         reason = rule(notice, profile, now, ineligible)
         if reason is not None:
             return name, reason

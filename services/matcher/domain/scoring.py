@@ -35,7 +35,7 @@ from services.matcher.domain import codes, text
 from services.matcher.domain.config import COMPONENTS, ScoringConfig
 from services.matcher.domain.documents import award_tags, declared_tags, profile_text
 from services.matcher.domain.retrieval import notice_tags, notice_text
-from services.matcher.domain.rules import first_failure
+from services.matcher.domain.rules import first_failure, rules_for
 
 if TYPE_CHECKING:
     from services.matcher.domain.model import MatchModel
@@ -47,12 +47,15 @@ _LEVEL_CREDIT = {"exact": 1.0, "class": 0.6, "family": 0.35, "segment": 0.08}
 
 
 def fingerprint(profile: SupplierProfile) -> tuple[object, ...]:
-    """Cheap identity of a profile's content, to tell whether precomputed statistics still apply."""
+    """Cheap identity of a profile's content, to tell whether precomputed statistics still apply (a profile
+    changed without touching any of these keeps stale statistics until the next refit)."""
     return (
         profile.updated_at,
         len(profile.past_awards),
-        profile.past_awards[-1].date if profile.past_awards else None,
-        tuple(c.code for c in profile.codes),
+        profile.past_awards[-1] if profile.past_awards else None,
+        len(profile.codes),
+        profile.codes[0].code if profile.codes else None,
+        profile.codes[-1].code if profile.codes else None,
         tuple(profile.keywords),
         tuple(profile.description.values()),
         tuple(profile.names.values()),
@@ -126,11 +129,22 @@ def supplier_stats(profile: SupplierProfile) -> SupplierStats:
     return stats
 
 
+def _level_of(t: str) -> str:
+    n = len(t) - 2
+    if t[0] == "U":
+        return {8: "exact", 6: "class", 4: "family"}.get(n, "segment")
+    return "exact" if n >= 6 else "class" if n >= 5 else "family" if n >= 3 else "segment"
+
+
 @dataclass(frozen=True)
 class NoticeView:
     """What scoring needs from a notice, computed once per ``rank`` call."""
 
     tags: list[str]
+    #: Per notice code: its tag and every ancestor, with the history credit of an award at that level.
+    chains: list[list[tuple[str, float]]]
+    parents: list[list[str]]
+    family_tags: list[str]
     terms: list[str]
     title: str
     agency: str
@@ -142,8 +156,17 @@ class NoticeView:
     @classmethod
     def of(cls, notice: TenderNotice, now: datetime) -> NoticeView:
         v = notice.estimated_value
+        tags = notice_tags(notice)
+        chains = [
+            [(t, _LEVEL_CREDIT["exact"])] + [(a, _LEVEL_CREDIT[_level_of(a)]) for a in codes.parent_tags(t)]
+            for t in tags
+        ]
+        families = list(dict.fromkeys(a for chain in chains for a, _ in chain if _level_of(a) == "family"))
         return cls(
-            tags=notice_tags(notice),
+            tags=tags,
+            chains=chains,
+            parents=[[a for a, _ in chain[1:]] for chain in chains],
+            family_tags=families,
             terms=text.distinct_terms(notice_text(notice)),
             title=utils.default_process(notice.title),
             agency=text.normalize_phrase(notice.buyer.name),
@@ -165,13 +188,6 @@ def _saturate(x: float, scale: float) -> float:
     return 1.0 - math.exp(-x / scale)
 
 
-def _level_of(t: str) -> str:
-    n = len(t) - 2
-    if t[0] == "U":
-        return {8: "exact", 6: "class", 4: "family"}.get(n, "segment")
-    return "exact" if n >= 6 else "class" if n >= 5 else "family" if n >= 3 else "segment"
-
-
 @dataclass(frozen=True)
 class Scored:
     scores: dict[str, float]
@@ -183,16 +199,22 @@ def score_components(
     stats: SupplierStats,
     config: ScoringConfig,
     text_similarity: float | None = None,
+    *,
+    explain: bool = True,
+    wording: bool = True,
 ) -> Scored:
-    """Every component's score (0..1) and reason for one supplier."""
+    """Every component's score (0..1) for one supplier, and with ``explain`` its one-line reason. Without
+    ``wording`` the (costlier) wording component is left at 0 (``rank`` adds it only where it can matter)."""
     s: dict[str, float] = dict.fromkeys(COMPONENTS, 0.0)
     r: dict[str, str] = {}
     hl = config.recency_half_life_days
 
-    m = codes.best_match(nv.tags, stats.codes)
+    m = codes.best_match(nv.tags, stats.codes, nv.parents)
     if m is not None:
         s["category"] = m.score
-        if m.kind == "exact":
+        if not explain:
+            pass
+        elif m.kind == "exact":
             r["category"] = f"{codes.describe(m.notice_tag)} is one of your codes"
         elif m.kind == "one level":
             r["category"] = (
@@ -203,68 +225,79 @@ def score_components(
             r["category"] = (
                 f"{codes.describe(nv.tags[0] if nv.tags else m.notice_tag)} is in your {m.kind} {m.notice_tag[2:]}"
             )
-    elif nv.tags:
+    elif nv.tags and explain:
         r["category"] = f"no code in common with {codes.describe(nv.tags[0])}"
 
     if text_similarity is None:
-        common = [t for t in nv.terms if t in stats.terms]
-        text_similarity = len(common) / len(nv.terms) if nv.terms else 0.0
+        common = sum(1 for t in nv.terms if t in stats.terms)
+        text_similarity = common / len(nv.terms) if nv.terms else 0.0
     s["text"] = min(max(text_similarity, 0.0), 1.0)
-    shared = [t for t in nv.terms if t in stats.terms][:4]
-    r["text"] = f"your profile mentions {', '.join(shared)}" if shared else "no words in common"
+    if explain:
+        shared = [t for t in nv.terms if t in stats.terms][:4]
+        r["text"] = f"your profile mentions {', '.join(shared)}" if shared else "no words in common"
 
-    if stats.wording_choices and nv.title:
+    if wording and stats.wording_choices and nv.title:
         best = process.extractOne(nv.title, stats.wording_choices, scorer=fuzz.token_set_ratio, processor=None)
         if best is not None:
             s["wording"] = best[1] / 100.0
-            r["wording"] = f"close to your wording '{best[0][:60]}' ({best[1]:.0f}%)"
+            if explain:
+                r["wording"] = f"close to your wording '{best[0][:60]}' ({best[1]:.0f}%)"
 
-    best_h, best_reason = 0.0, ""
-    for t in nv.tags:
-        credit, previous, last = 0.0, 0, None
-        for anc in [t, *codes.parent_tags(t)]:
-            n = stats.tag_count.get(anc, 0)
-            credit += _LEVEL_CREDIT[_level_of(anc) if anc != t else "exact"] * (n - previous)
-            previous = max(previous, n)
-            last = last or stats.tag_last.get(anc)
-        h = _saturate(credit, 3.0) * (0.4 + 0.6 * _recency(last, nv.when, hl))
-        if h > best_h:
-            exact = stats.tag_count.get(t, 0)
-            family = next((stats.tag_count.get(a, 0) for a in codes.parent_tags(t) if _level_of(a) == "family"), 0)
-            best_h = h
-            best_reason = f"{exact} past awards in {codes.describe(t)}, {max(family, exact)} in its family" + (
-                f", last {last.isoformat()}" if last else ""
+    if stats.n_awards:
+        best_h, best_t, best_last = 0.0, "", None
+        tag_count, tag_last = stats.tag_count, stats.tag_last
+        for chain in nv.chains:
+            credit, previous, last = 0.0, 0, None
+            for anc, weight in chain:
+                n = tag_count.get(anc, 0)
+                if n > previous:
+                    credit += weight * (n - previous)
+                    previous = n
+                    if last is None:
+                        last = tag_last.get(anc)
+            if credit:
+                h = _saturate(credit, 3.0) * (0.4 + 0.6 * _recency(last, nv.when, hl))
+                if h > best_h:
+                    best_h, best_t, best_last = h, chain[0][0], last
+        s["history"] = best_h
+        if explain and best_t:
+            exact = tag_count.get(best_t, 0)
+            family = max((tag_count.get(a, 0) for a in nv.family_tags), default=0)
+            r["history"] = f"{exact} past awards in {codes.describe(best_t)}, {max(family, exact)} in its family" + (
+                f", last {best_last.isoformat()}" if best_last else ""
             )
-    s["history"] = best_h
-    if best_reason:
-        r["history"] = best_reason
 
-    a_all = stats.agency_count.get(nv.agency, 0)
-    if a_all:
-        fam_tags = [a for t in nv.tags for a in [t, *codes.parent_tags(t)] if _level_of(a) == "family"]
-        a_fam = max((stats.agency_tag_count.get((nv.agency, t), 0) for t in fam_tags), default=0)
-        s["buyer"] = _saturate(a_fam + 0.25 * a_all, 2.0) * (
-            0.4 + 0.6 * _recency(stats.agency_last.get(nv.agency), nv.when, hl)
-        )
-        r["buyer"] = f"{a_all} past awards from this buyer ({a_fam} in this family)"
+        a_all = stats.agency_count.get(nv.agency, 0)
+        if a_all:
+            a_fam = max((stats.agency_tag_count.get((nv.agency, t), 0) for t in nv.family_tags), default=0)
+            s["buyer"] = _saturate(a_fam + 0.25 * a_all, 2.0) * (
+                0.4 + 0.6 * _recency(stats.agency_last.get(nv.agency), nv.when, hl)
+            )
+            if explain:
+                r["buyer"] = f"{a_all} past awards from this buyer ({a_fam} in this family)"
 
-    rep_ag = stats.agency_desc_count.get((nv.agency, nv.desc), 0)
-    rep_any = stats.desc_count.get(nv.desc, 0)
-    if rep_any:
-        s["repeat"] = _saturate(rep_ag + 0.3 * rep_any, 1.0)
-        r["repeat"] = f"won the same contract {rep_any} times ({rep_ag} from this buyer)"
+        rep_any = stats.desc_count.get(nv.desc, 0)
+        if rep_any:
+            rep_ag = stats.agency_desc_count.get((nv.agency, nv.desc), 0)
+            s["repeat"] = _saturate(rep_ag + 0.3 * rep_any, 1.0)
+            if explain:
+                r["repeat"] = f"won the same contract {rep_any} times ({rep_ag} from this buyer)"
 
     if nv.log_value is not None and stats.log_value_median is not None and nv.value_currency == stats.value_currency:
         gap = abs(nv.log_value - stats.log_value_median)
         s["value"] = math.exp(-gap)
-        r["value"] = f"value is {'close to' if gap < 0.5 else 'unlike'} the contracts you usually win"
+        if explain:
+            r["value"] = f"value is {'close to' if gap < 0.5 else 'unlike'} the contracts you usually win"
     else:
+        # Unknown is neutral: neither a reward nor a penalty.
         s["value"] = 0.5
-        r["value"] = "no comparable contract values"
+        if explain:
+            r["value"] = "no comparable contract values"
 
     if stats.n_awards:
         s["activity"] = _saturate(stats.n_awards, 20.0) * _recency(stats.last_award, nv.when, hl)
-        r["activity"] = f"{stats.n_awards} past awards, last {stats.last_award}"
+        if explain:
+            r["activity"] = f"{stats.n_awards} past awards, last {stats.last_award}"
     return Scored(s, r)
 
 
@@ -325,36 +358,55 @@ def rank(
     exclusions: list[Exclusion] = []
     kept: list[SupplierProfile] = []
     seen: set[str] = set()
+    rules = rules_for(notice, ineligible)
     for p in candidates:
         if p.supplier_id in seen:
             continue
         seen.add(p.supplier_id)
-        failed = first_failure(notice, p, now, ineligible)
+        failed = first_failure(notice, p, now, ineligible, rules)
         if failed is not None:
             exclusions.append(Exclusion(supplier_id=p.supplier_id, rule=failed[0], reason=failed[1]))
         else:
             kept.append(p)
 
     sims = model.text_similarities(notice, kept) if model is not None else [None] * len(kept)
-    scored: list[tuple[float, SupplierProfile, Scored, bool, float]] = []
+    weight_vec = [(n, weights.get(n, 0.0) / total_w) for n in COMPONENTS if n != "wording"]
+    w_wording = weights.get("wording", 0.0) / total_w
+    partial: list[tuple[float, SupplierProfile, SupplierStats, float | None, dict[str, float]]] = []
     for p, sim in zip(kept, sims, strict=True):
         stats = model.stats_for(p) if model is not None else supplier_stats(p)
-        sc = score_components(nv, stats, config, sim)
-        total = sum(weights.get(n, 0.0) * sc.scores[n] for n in COMPONENTS) / total_w
-        fit = max(sc.scores["category"], 0.0) * 0.5 + max(sc.scores["text"], sc.scores["wording"]) * 0.5
-        scored.append((total, p, sc, stats.n_awards == 0, fit))
+        sc = score_components(nv, stats, config, sim, explain=False, wording=False).scores
+        total = 0.0
+        for n, w in weight_vec:
+            total += w * sc[n]
+        partial.append((total, p, stats, sim, sc))
+    # Wording can only add up to ``w_wording``: skip it where even the maximum could not reach the top k
+    # (the result is the same as scoring it everywhere). Suppliers without history always get it (cold start).
+    floor = -1.0
+    if len(partial) > config.top_k > 0:
+        floor = sorted((x[0] for x in partial), reverse=True)[config.top_k - 1]
+    scored: list[tuple[float, SupplierProfile, SupplierStats, float | None, bool, float]] = []
+    for total, p, stats, sim, sc in partial:
+        cold = stats.n_awards == 0
+        if (cold or total + w_wording >= floor) and stats.wording_choices and nv.title:
+            best = process.extractOne(nv.title, stats.wording_choices, scorer=fuzz.token_set_ratio, processor=None)
+            if best is not None:
+                sc["wording"] = best[1] / 100.0
+                total += w_wording * sc["wording"]
+        fit = 0.5 * sc["category"] + 0.5 * max(sc["text"], sc["wording"])
+        scored.append((total, p, stats, sim, cold, fit))
     scored.sort(key=lambda x: (-x[0], x[1].supplier_id))
 
     chosen = [x for x in scored if x[0] >= config.threshold][: config.top_k]
     if config.cold_start_slots > 0 and config.top_k > 0:
-        have = sum(1 for x in chosen if x[3])
+        have = sum(1 for x in chosen if x[4])
         ids = {x[1].supplier_id for x in chosen}
-        newcomers = [x for x in scored if x[3] and x[4] >= config.cold_start_min_fit and x[1].supplier_id not in ids]
-        newcomers.sort(key=lambda x: (-x[4], x[1].supplier_id))
+        newcomers = [x for x in scored if x[4] and x[5] >= config.cold_start_min_fit and x[1].supplier_id not in ids]
+        newcomers.sort(key=lambda x: (-x[5], x[1].supplier_id))
         for x in newcomers[: max(config.cold_start_slots - have, 0)]:
             if len(chosen) >= config.top_k:
                 # Replace the lowest-ranked supplier that has history.
-                drop = max((i for i, y in enumerate(chosen) if not y[3]), default=None)
+                drop = max((i for i, y in enumerate(chosen) if not y[4]), default=None)
                 if drop is None:
                     break
                 chosen.pop(drop)
@@ -362,6 +414,7 @@ def rank(
         chosen.sort(key=lambda x: (-x[0], x[1].supplier_id))
 
     entries = [
-        _entry(p, sc, weights, total_w).model_copy(update={"rank": i}) for i, (_, p, sc, _, _) in enumerate(chosen, 1)
+        _entry(p, score_components(nv, stats, config, sim), weights, total_w).model_copy(update={"rank": i})
+        for i, (_, p, stats, sim, _, _) in enumerate(chosen, 1)
     ]
     return RankResult(entries=entries, exclusions=exclusions, algorithm=algorithm)
