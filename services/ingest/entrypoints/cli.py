@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import signal
 import sys
 import threading
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from kafka.errors import KafkaError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -23,7 +25,7 @@ from services.ingest.bootstrap import base_context, bootstrap, kafka_reachable
 from services.ingest.domain.csvmap import CsvMapping
 from services.ingest.domain.model import Context, Rejection
 from services.ingest.domain.sources import context_for, parse_bytes
-from services.ingest.exceptions import IngestError
+from services.ingest.exceptions import IngestError, SourceConfigError
 from services.ingest.service import Stats
 from services.ingest.settings import Settings
 
@@ -43,13 +45,22 @@ class Kind(StrEnum):
 PathArg = Annotated[Path, typer.Argument(exists=True, help="A file or a directory (read recursively).")]
 SourceOpt = Annotated[Kind, typer.Option("--source", "-s", help="Record format of the files.")]
 MappingOpt = Annotated[Path | None, typer.Option("--mapping", help="CSV column mapping (YAML or JSON).")]
+NameOpt = Annotated[
+    str | None,
+    typer.Option("--name", help="notice.source for these files (default: ocds-<ocid prefix>, ted, ungm, csv-<name>)."),
+]
+_SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 
-def _context(kind: Kind, mapping: Path | None, settings: Settings) -> tuple[Context, CsvMapping | None]:
+def _context(
+    kind: Kind, mapping: Path | None, settings: Settings, name: str | None = None
+) -> tuple[Context, CsvMapping | None]:
+    if name is not None and not _SOURCE_NAME.match(name):
+        raise SourceConfigError(f"--name {name!r} must match {_SOURCE_NAME.pattern}")
     csv_mapping = CsvMapping.from_dict(load_mapping_file(mapping)) if mapping is not None else None
     ctx = context_for(kind.value, csv_mapping)
     base = base_context(settings)
-    return Context(ctx.source, base.cpv_check_digits, base.detect_language), csv_mapping
+    return Context(name or ctx.source, base.cpv_check_digits, base.detect_language), csv_mapping
 
 
 def _progress(total: int) -> Progress:
@@ -65,12 +76,12 @@ def _progress(total: int) -> Progress:
 
 
 @app.command()
-def parse(path: PathArg, source: SourceOpt, mapping: MappingOpt = None) -> None:
+def parse(path: PathArg, source: SourceOpt, mapping: MappingOpt = None, name: NameOpt = None) -> None:
     """Print normalized notices as JSON Lines on stdout and a summary on stderr. Needs no Kafka."""
     settings = Settings()
     setup_logging(settings.log_level, settings.log_json)
     try:
-        ctx, csv_mapping = _context(source, mapping, settings)
+        ctx, csv_mapping = _context(source, mapping, settings, name)
         files = files_under(path)
     except IngestError as exc:
         err.print(f"[red]error:[/red] {exc}")
@@ -104,7 +115,7 @@ def parse(path: PathArg, source: SourceOpt, mapping: MappingOpt = None) -> None:
 
 
 @app.command()
-def publish(path: PathArg, source: SourceOpt, mapping: MappingOpt = None) -> None:
+def publish(path: PathArg, source: SourceOpt, mapping: MappingOpt = None, name: NameOpt = None) -> None:
     """Publish the notices of PATH to Kafka once (rejections to the dead-letter topic); a re-run publishes only
     what changed since."""
     settings = Settings()
@@ -114,12 +125,15 @@ def publish(path: PathArg, source: SourceOpt, mapping: MappingOpt = None) -> Non
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        ctx, csv_mapping = _context(source, mapping, settings)
+        ctx, csv_mapping = _context(source, mapping, settings, name)
         files = files_under(path)
         container = bootstrap(settings)
     except IngestError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
+    except KafkaError as exc:
+        err.print(f"[red]error:[/red] Kafka at {settings.kafka_bootstrap_servers} does not answer ({exc})")
+        raise typer.Exit(3) from exc
     total = Stats()
     try:
         with _progress(len(files)) as progress:
@@ -154,6 +168,9 @@ def run() -> None:
     except IngestError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
+    except KafkaError as exc:
+        err.print(f"[red]error:[/red] Kafka at {settings.kafka_bootstrap_servers} does not answer ({exc})")
+        raise typer.Exit(3) from exc
     if not settings.api_keys():
         log.warning("TB_INGEST_API_KEYS is empty: POST /notices refuses every request")
     threads = PollerThreads(container.pollers, settings.ingest_default_interval_s)
