@@ -609,6 +609,7 @@ def wait_settled(
     min_notices: int = 1,
     progress: Callable[[Summary], None] | None = None,
     interval: float = 1.0,
+    tick: Callable[[], None] | None = None,
 ) -> Summary:
     """Poll until nothing is lost and nothing new arrived for ``quiet`` seconds (late duplicates would show up
     then), or until ``timeout``; return the last summary either way."""
@@ -617,6 +618,8 @@ def wait_settled(
     last_state: tuple[int, ...] = ()
     summary = ledger.summary()
     while True:
+        if tick is not None:
+            tick()
         ledger.refresh()
         summary = ledger.summary()
         state = (summary.notices, summary.shortlists, summary.emails, summary.dead_lettered, len(ledger.events))
@@ -630,6 +633,31 @@ def wait_settled(
         if now >= deadline:
             return summary
         time.sleep(interval)
+
+
+class Supervisor:
+    """Restarts a service whose process exited, as ``restart: unless-stopped`` does in docker-compose: the
+    services crash on purpose on unexpected errors (a broker that went away) and rely on being restarted."""
+
+    def __init__(self, pipeline: Pipeline, max_restarts: int = 10, say: Callable[[str], None] | None = None) -> None:
+        self.pipeline = pipeline
+        self.max_restarts = max_restarts
+        self.restarts: Counter[str] = Counter()
+        self.say = say
+
+    def __call__(self) -> None:
+        for name, process in self.pipeline.processes.items():
+            if process.proc is None or process.proc.poll() is None:
+                continue
+            if self.restarts[name] >= self.max_restarts:
+                raise RuntimeError(f"{name} keeps exiting ({self.restarts[name]} restarts); see {process.log_path}")
+            self.restarts[name] += 1
+            if self.say is not None:
+                self.say(
+                    f"  {name} exited with {process.proc.returncode}: restarting it (restart {self.restarts[name]})"
+                )
+            process.start()
+            process.wait_healthy(timeout=60)
 
 
 # --------------------------------------------------------------------------------------------------- the demo
@@ -735,7 +763,8 @@ def run_pipeline(
             )
 
         remaining = max(5.0, timeout - (time.monotonic() - began))
-        summary = wait_settled(ledger, remaining, progress=progress)
+        supervisor = Supervisor(pipeline, say=lambda line: print(line, flush=True))
+        summary = wait_settled(ledger, remaining, progress=progress, tick=supervisor)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, RuntimeError) as exc:
         detail = getattr(exc, "stderr", None) or ""
         print(f"{label} failed: {exc}\n{str(detail)[-2000:]}", file=sys.stderr, flush=True)

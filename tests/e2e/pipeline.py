@@ -30,6 +30,7 @@ from services.demorun import (
     NoidaServer,
     SmtpSink,
     Summary,
+    Supervisor,
     ensure_pipeline_topics,
     free_port,
     topic_names,
@@ -203,6 +204,7 @@ class Run:
     work: Path
     prefix: str
     n_suppliers: int
+    supervisor: Supervisor
 
     def load_suppliers(self, emails_every: int = 5) -> list[SupplierProfile]:
         profiles = make_suppliers(self.n_suppliers, self.prefix, emails_every)
@@ -241,12 +243,13 @@ class Run:
             time.sleep(0.5)
 
     def settle(self, timeout: float) -> Summary:
-        return wait_settled(self.ledger, timeout, quiet=3.0, min_notices=len(self.ledger.expected_inputs))
+        return wait_settled(
+            self.ledger, timeout, quiet=3.0, min_notices=len(self.ledger.expected_inputs), tick=self.supervisor
+        )
 
     def check_alive(self) -> None:
-        for name, process in self.pipeline.processes.items():
-            if process.proc is not None and process.proc.poll() is not None and process.proc.returncode > 0:
-                raise AssertionError(f"{name} exited with {process.proc.returncode}\n{self.logs_tail()}")
+        """Restart what exited, as the deployment's ``restart: unless-stopped`` does (a bounded number of times)."""
+        self.supervisor()
 
     def restart(self, name: str, kill: bool = True) -> None:
         process = self.pipeline.processes[name]
@@ -311,7 +314,7 @@ def pipeline_run(
     ledger = Ledger(cfg.kafka_bootstrap, topic_names(pipeline), sink.maildir)
     try:
         pipeline.start()
-        yield Run(pipeline, sink, ledger, work, f"r{run_id}", n_suppliers)
+        yield Run(pipeline, sink, ledger, work, f"r{run_id}", n_suppliers, Supervisor(pipeline))
     finally:
         pipeline.stop()
         ledger.close()
