@@ -3,7 +3,7 @@
 A candidate is a supplier sharing at least one code prefix clause or one text term with the notice. Candidates are
 ordered by the sum of the boosts of the clauses they match (then by ``supplier_id``) and cut at ``limit``. The same
 semantics run in process (``InMemoryProfileIndex``) and in Elasticsearch (``candidate_query_to_es``): every clause
-is a ``terms`` query on a keyword field, which Elasticsearch scores as a constant equal to its boost, so the two
+is a constant-score ``term`` filter on a keyword field, scored exactly its boost, so the two
 return the same set whenever fewer than ``limit`` suppliers match, and the same order up to ties beyond it.
 """
 
@@ -82,9 +82,15 @@ def build_candidate_query(notice: TenderNotice, config: ScoringConfig) -> Candid
 
 def candidate_query_to_es(query: CandidateQuery) -> dict[str, Any]:
     """The Elasticsearch search body (``size``, ``query``, ``sort``) for a ``CandidateQuery`` over an index mapped
-    with ``PROFILE_MAPPING``. Each clause is a one-value ``terms`` query (constant score = its boost)."""
-    should: list[dict[str, Any]] = [{"terms": {CODE_FIELD: [t], "boost": b}} for t, b in query.code_terms]
-    should += [{"terms": {TEXT_FIELD: [t], "boost": b}} for t, b in query.text_terms]
+    with ``PROFILE_MAPPING``. Each clause is a ``constant_score`` over a ``term`` filter, so a match scores exactly
+    its boost and a document's score is the sum of its matched clauses' boosts, as in process (a bare ``terms``
+    query is also constant-score in Elasticsearch, but not every server honours its ``boost``)."""
+
+    def clause(field: str, value: str, boost: float) -> dict[str, Any]:
+        return {"constant_score": {"filter": {"term": {field: value}}, "boost": boost}}
+
+    should = [clause(CODE_FIELD, t, b) for t, b in query.code_terms]
+    should += [clause(TEXT_FIELD, t, b) for t, b in query.text_terms]
     if not should:
         should = [{"match_none": {}}]
     return {

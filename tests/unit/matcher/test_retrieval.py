@@ -68,7 +68,10 @@ def test_es_query_uses_the_document_fields_with_the_same_clauses() -> None:
     assert len(should) == len(query.code_terms) + len(query.text_terms)
     doc = profile_document(supplier("a", codes=("42132203",), keywords=("nitrile gloves",)))
     # Every clause the in-process index matches for this profile is a value of the indexed document's field.
-    matched = [c for c in should if set(next(iter(c["terms"].values()))) & set(doc[next(iter(c["terms"]))])]
-    assert {next(iter(c["terms"])) for c in matched} == {"code_prefixes", "text_terms"}
+    terms = [next(iter(c["constant_score"]["filter"]["term"].items())) for c in should]
+    matched = {field for field, value in terms if value in doc[field]}
+    assert matched == {"code_prefixes", "text_terms"}
+    boosts = [c["constant_score"]["boost"] for c in should]
+    assert boosts == [b for _, b in query.code_terms] + [b for _, b in query.text_terms]
     assert "U:42132203" in doc["code_prefixes"]
     assert "U:4213" in doc["code_prefixes"]
