@@ -18,7 +18,7 @@ log = logging.getLogger("services.notifier")
 
 @cli.command()
 def run(
-    instance_id: str = typer.Option("", help="Distinct id per running notifier (default: the host name)."),
+    instance_id: str = typer.Option("", help="Overrides TB_NOTIFIER_INSTANCE_ID (default: the host name)."),
 ) -> None:
     """Kafka worker + HTTP app in the foreground; SIGTERM or Ctrl-C stops cleanly."""
     from services.notifier.bootstrap import bootstrap

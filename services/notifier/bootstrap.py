@@ -89,7 +89,7 @@ def bootstrap(settings: Settings, instance_id: str | None = None) -> Runtime:
         Metrics(),
         code_titles=load_code_titles(Path(p.strip()) for p in settings.notifier_code_lists.split(",") if p.strip()),
         sleep=sleep,
-        instance_id=instance_id,
+        instance_id=instance_id or settings.notifier_instance_id,
     )
     consumer = json_consumer(
         settings.kafka_bootstrap_servers,

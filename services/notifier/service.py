@@ -93,6 +93,10 @@ log = logging.getLogger(__name__)
 SERVICE = "notifier"
 
 
+#: ``_take_over``'s answer "its owner is still on it".
+_WAIT = Record("", State.SENDING, "", "")
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -244,21 +248,31 @@ class Notifier:
             updated_at=now,
         )
         existing = self.store.claim(record)
-        if existing is not None:
+        while existing is not None:
             taken = self._take_over(existing, now)
             if taken is None:
                 self.metrics.duplicates.inc()
                 return None
-            record = taken
+            if taken is not _WAIT:
+                record = taken
+                break
+            # Another live instance holds it (a rebalance moved the shortlist while it was sending): wait for its
+            # outcome or for its lease to run out, rather than commit past an email nobody may finish.
+            assert existing.lease_until is not None
+            self._sleep(max(0.05, min(1.0, (existing.lease_until - now).total_seconds())))
+            now = self._clock()
+            existing = self.store.get(record.key) or self.store.claim(record)
         return self._attempts(record, rendered, profile)
 
     def _take_over(self, existing: Record, now: datetime) -> Record | None:
+        """What to do with a key someone claimed before: None = nothing (handled, or settled here), ``_WAIT`` =
+        its owner is alive and on it, or the record, taken over, to send."""
         if existing.state in FINAL or existing.state == State.QUEUED:
             return None
         ours_abandoned = existing.owner == self.instance_id and existing.key not in self._in_flight
         expired = existing.lease_until is None or existing.lease_until <= now
         if not (ours_abandoned or expired):
-            return None  # another instance is on it right now
+            return _WAIT
         if existing.state == State.COMMITTING:
             self._presume_delivered(existing, "the previous process stopped after the final '.'")
             return None
@@ -325,7 +339,9 @@ class Notifier:
                             self._rng.random(),
                         )
                     )
-                    record.state, record.attempt, record.updated_at = State.SENDING, record.attempt + 1, self._clock()
+                    now = self._clock()
+                    record.state, record.attempt, record.updated_at = State.SENDING, record.attempt + 1, now
+                    record.lease_until = now + timedelta(seconds=self.settings.notifier_lease_s)
                     self._save(record)
                     continue
                 self.metrics.send_seconds.observe(time.perf_counter() - started)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
@@ -58,8 +60,13 @@ class Settings(CommonSettings):
     notifier_backoff_base_s: float = 0.5
     #: Longest delay between two attempts, in seconds.
     notifier_backoff_max_s: float = 30.0
-    #: How long a claim on an email ("sending") is honoured before a restart treats it as abandoned, in seconds.
-    notifier_lease_s: float = 600.0
+    #: How long a claim on an email is honoured without news from its owner before another instance takes it over,
+    #: in seconds (renewed at every attempt, so it must exceed one attempt: a few SMTP timeouts).
+    notifier_lease_s: float = 120.0
+    #: Identifies this notifier's claims (default: the host name). Give each running instance its own, stable
+    #: across restarts: a restarted instance then settles its own interrupted emails at once instead of waiting
+    #: for their lease.
+    notifier_instance_id: str = Field(default_factory=socket.gethostname)
     #: Sender address of every email.
     notifier_from_address: str = "alerts@tenderbridge.local"
     #: Sender display name.

@@ -9,6 +9,7 @@ CR/LF in header values anyway and encodes non-ASCII text (RFC 2047).
 from __future__ import annotations
 
 import csv
+import email.policy
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -271,9 +272,14 @@ class Envelope:
     idempotency_key: str
 
 
+#: The default policy, allowed to use RFC 5322's 998-character line limit: folded at 78, a long header without
+#: spaces (the List-Unsubscribe URL) would be RFC 2047-encoded, and mail clients would no longer see its <URI>.
+MESSAGE_POLICY = email.policy.default.clone(max_line_length=998)
+
+
 def build_message(rendered: Rendered, envelope: Envelope, unsubscribe_url: str, now: datetime) -> EmailMessage:
     """multipart/alternative (plain text first, then HTML) with RFC 8058 one-click unsubscribe headers."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=MESSAGE_POLICY)
     msg["Subject"] = header_safe(rendered.subject, 200)
     msg["From"] = Address(display_name=header_safe(envelope.from_name, 80), addr_spec=envelope.from_address)
     name = header_safe(envelope.to_name, 80)

@@ -78,6 +78,8 @@ def test_shortlists_become_bilingual_emails_exactly_once_across_redelivery_and_r
             assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
             assert str(msg["List-Unsubscribe"]).startswith("<http://127.0.0.1:8002/unsubscribe?token=")
             assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        for raw in sink.handler.messages:  # literal in the raw header, as mail clients read it (RFC 2369)
+            assert b"\nList-Unsubscribe: <http://127.0.0.1:8002/unsubscribe?token=" in raw
         zh = by_key["b|ungm:77|1|new_match"]
         assert str(zh["Subject"]).startswith("新的招标匹配")
         html = zh.get_body(("html",))

@@ -146,6 +146,17 @@ def test_no_header_injection_through_titles_or_names(hostile: str) -> None:
     assert "\r" not in header_safe(hostile)
 
 
+def test_the_unsubscribe_url_stays_literal_in_the_raw_header_however_long() -> None:
+    url = "https://alerts.example.org:8443/unsubscribe?token=" + "A" * 30 + "." + "b" * 43
+    rendered = render_notice_email(NotificationKind.NEW_MATCH, profile(), notice(title="t" * 300), None, LINKS, {})
+    envelope = Envelope("alerts@tenderbridge.local", "tb", ["a@example.com"], "A", "<m@tb>", "k")
+    raw = build_message(rendered, envelope, url, NOW).as_bytes()
+    head = raw.split(b"\n\n", 1)[0]
+    assert f"\nList-Unsubscribe: <{url}>\n".encode() in head
+    assert b"=?utf-8?" not in head.split(b"List-Unsubscribe:", 1)[1].split(b"\n", 1)[0]
+    assert max(len(line) for line in raw.split(b"\n")) <= 998
+
+
 def test_message_is_multipart_alternative_with_one_click_unsubscribe_headers() -> None:
     rendered = render_notice_email(NotificationKind.NEW_MATCH, profile(language="zh-Hans"), notice(), None, LINKS, {})
     envelope = Envelope(

@@ -56,10 +56,14 @@ class Rig:
     now: datetime = NOW
     sleeps: list[float] = field(default_factory=list)
 
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += timedelta(seconds=seconds)
+
     def notifier(self, instance_id: str = "n1") -> Notifier:
         return Notifier(
             self.settings, self.store, self.mail, self.publisher, self.profiles, self.matcher,
-            clock=lambda: self.now, sleep=self.sleeps.append, rng=random.Random(1), instance_id=instance_id,
+            clock=lambda: self.now, sleep=self.sleep, rng=random.Random(1), instance_id=instance_id,
         )  # fmt: skip
 
     def add(self, *profiles: SupplierProfile) -> None:
@@ -217,18 +221,34 @@ def test_a_connection_lost_after_the_final_dot_is_not_retried(rig: Rig) -> None:
     assert [(e.status.value, e.reason) for e in rig.events()] == [("sent", "unconfirmed")]
 
 
-def test_a_record_held_by_another_live_instance_is_left_alone_until_its_lease_expires(rig: Rig) -> None:
+def test_a_record_held_by_another_instance_is_waited_for_then_taken_over(rig: Rig) -> None:
     rig.add(profile("a"))
     rig.mail.failures = [Crash()]
     with pytest.raises(Crash):
         rig.notifier(instance_id="other").handle_shortlist(shortlist(notice(), ["a"]))
+    started = rig.now
+    # The shortlist moves to n1 (rebalance): it waits for the other's lease, then sends, once.
+    rig.notifier("n1").handle_shortlist(shortlist(notice(), ["a"]))
+    assert rig.keys_sent() == ["a|ungm:1001|1|new_match"]
+    assert rig.now - started >= timedelta(seconds=rig.settings.notifier_lease_s)
+
+
+def test_abandoned_records_nobody_comes_back_to_are_settled_by_the_sweep(rig: Rig) -> None:
+    rig.add(profile("a"), profile("b"))
+    rig.mail.failures = [Crash()]
+    with pytest.raises(Crash):
+        rig.notifier(instance_id="gone-1").handle_shortlist(shortlist(notice("1"), ["a"]))
+    rig.mail.failures, rig.mail.fail_after_commit = [Crash()], True
+    with pytest.raises(Crash):
+        rig.notifier(instance_id="gone-2").handle_shortlist(shortlist(notice("2"), ["b"]))
     n = rig.notifier("n1")
-    n.handle_shortlist(shortlist(notice(), ["a"]))
-    assert rig.mail.sent == []
-    assert n.resolve_abandoned() == 0
+    assert n.resolve_abandoned() == 0  # leases still running
     rig.now += timedelta(seconds=rig.settings.notifier_lease_s + 1)
-    assert n.resolve_abandoned() == 1
-    assert [d.reason for d in rig.dead_letters()] == ["retry_abandoned"]
+    assert n.resolve_abandoned() == 2
+    assert [(d.key, d.reason) for d in rig.dead_letters()] == [("a|ungm:1|1|new_match", "retry_abandoned")]
+    assert [(e.idempotency_key, e.reason) for e in rig.events() if e.status == NotificationStatus.SENT] == [
+        ("b|ungm:2|1|new_match", "unconfirmed")
+    ]
 
 
 def test_daily_digest_groups_matches_once_per_local_day(rig: Rig) -> None:
