@@ -49,6 +49,8 @@ PASS_THROUGH = {
     "TB_INGEST_SOURCES_FILE",
     "TB_INGEST_CPV_LIST_PATH",
     "TB_NOTIFIER_SMTP_CA_FILE",
+    # Defaults to the host name, which is the container's own: one fixed value would be shared by scaled replicas.
+    "TB_NOTIFIER_INSTANCE_ID",
 }
 #: Names that hold secrets: their value may only come from the operator's environment.
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|API_KEY|_KEYS$|TOKEN")
