@@ -47,6 +47,7 @@ from jinja2 import TemplateError
 
 from contracts import (
     CodeScheme,
+    NoticeStatus,
     NotificationEvent,
     NotificationKind,
     NotificationStatus,
@@ -158,7 +159,7 @@ class Notifier:
         self.metrics.shortlists.inc()
         ids = {e.supplier_id for e in shortlist.entries} | set(shortlist.previously_shortlisted)
         profiles = {sid: self.profiles.get(sid) for sid in ids}
-        cancelled = shortlist.notice_status == "cancelled"
+        cancelled = shortlist.notice_status == NoticeStatus.CANCELLED
         before = shortlist.notice_version + 1 if cancelled else shortlist.notice_version
         alerted = self.store.alerted_suppliers(shortlist.notice_id, before) if before > 1 else set()
         plan = plan_shortlist(shortlist, profiles, alerted)

@@ -55,14 +55,14 @@ class Settings(CommonSettings):
     #: Upper bound on messages handed to the SMTP server per second (0 = no limit).
     notifier_rate_limit_per_s: float = 20.0
     #: Attempts per email before it is parked on the dead-letter topic (transient errors only; 5xx parks at once).
-    notifier_max_attempts: int = 6
+    notifier_max_attempts: int = 10
     #: First retry delay in seconds; doubles each attempt, with full jitter, capped by ``notifier_backoff_max_s``.
-    notifier_backoff_base_s: float = 0.5
+    notifier_backoff_base_s: float = 1.0
     #: Longest delay between two attempts, in seconds.
-    notifier_backoff_max_s: float = 30.0
+    notifier_backoff_max_s: float = 60.0
     #: How long a claim on an email is honoured without news from its owner before another instance takes it over,
     #: in seconds (renewed at every attempt, so it must exceed one attempt: a few SMTP timeouts).
-    notifier_lease_s: float = 120.0
+    notifier_lease_s: float = 180.0
     #: Identifies this notifier's claims (default: the host name). Give each running instance its own, stable
     #: across restarts: a restarted instance then settles its own interrupted emails at once instead of waiting
     #: for their lease.

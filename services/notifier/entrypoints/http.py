@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
+from elasticsearch import ApiError, TransportError
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
@@ -34,7 +35,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"description": "forged, malformed or wrong-purpose token", "content": _PROBLEM},
     422: {"description": "missing or oversized token", "content": _PROBLEM},
 }
-_UNSUBSCRIBED = {
+_STORE_DOWN: dict[int | str, dict[str, Any]] = {
+    503: {"description": "the unsubscribe store does not answer; retry", "content": _PROBLEM}
+}
+_UNSUBSCRIBED: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "unsubscribed (JSON; an HTML page for browsers that accept text/html)",
         "content": {
@@ -52,6 +56,7 @@ _UNSUBSCRIBED = {
         },
     },
     **_ERRORS,
+    **_STORE_DOWN,
 }
 
 
@@ -83,7 +88,11 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
     def unsubscribe(request: Request, token: Token, n: NotifierDep) -> Response:
         """One-click unsubscribe (RFC 8058): mail clients POST ``List-Unsubscribe=One-Click`` here."""
         supplier_id = supplier_of(n, tokens.UNSUBSCRIBE, token)
-        forwarded = n.unsubscribe(supplier_id)
+        try:
+            forwarded = n.unsubscribe(supplier_id)
+        except (ApiError, TransportError) as exc:
+            # Not recorded: say so, so the mail client (or the person) tries again; nothing is half done.
+            raise HTTPException(503, "the unsubscribe could not be stored; try again shortly") from exc
         if wants_html(request):
             return HTMLResponse(render_page("unsubscribed", n.profiles.get(supplier_id)))
         return JSONResponse({"supplier_id": supplier_id, "unsubscribed": True, "matcher_updated": forwarded})
