@@ -49,8 +49,33 @@ PASS_THROUGH = {
     "TB_INGEST_SOURCES_FILE",
     "TB_INGEST_CPV_LIST_PATH",
     "TB_NOTIFIER_SMTP_CA_FILE",
+    "TB_NOTIFIER_CODE_LISTS",
     # Defaults to the host name, which is the container's own: one fixed value would be shared by scaled replicas.
     "TB_NOTIFIER_INSTANCE_ID",
+    # Policy list, empty by default.
+    "TB_MATCHER_INELIGIBLE_SUPPLIERS",
+    # Tuning knobs: the services' defaults are right in containers, and a copy of them here would drift.
+    "TB_INGEST_DETECT_LANGUAGE",
+    "TB_INGEST_BATCH_SIZE",
+    "TB_INGEST_DEFAULT_INTERVAL_S",
+    "TB_INGEST_HTTP_TIMEOUT_S",
+    "TB_INGEST_MAX_PAGES",
+    "TB_INGEST_CLIENT_ID",
+    "TB_MATCHER_WORKER_ENABLED",
+    "TB_MATCHER_REFIT_EVERY_CHANGES",
+    "TB_MATCHER_REFIT_INTERVAL_SECONDS",
+    "TB_MATCHER_MAX_BACKOFF_SECONDS",
+    "TB_MATCHER_REVERSE_MATCH_LIMIT",
+    "TB_MATCHER_ES_TIMEOUT_SECONDS",
+    "TB_NOTIFIER_SMTP_TIMEOUT_S",
+    "TB_NOTIFIER_RATE_LIMIT_PER_S",
+    "TB_NOTIFIER_MAX_ATTEMPTS",
+    "TB_NOTIFIER_BACKOFF_BASE_S",
+    "TB_NOTIFIER_BACKOFF_MAX_S",
+    "TB_NOTIFIER_LEASE_S",
+    "TB_NOTIFIER_DIGEST_INTERVAL_S",
+    "TB_NOTIFIER_UNSUBSCRIBE_SYNC_INTERVAL_S",
+    "TB_NOTIFIER_CLOSING_SOON_DAYS",
 }
 #: Names that hold secrets: their value may only come from the operator's environment.
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|API_KEY|_KEYS$|TOKEN")
@@ -111,13 +136,13 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return result
 
 
-def env_example() -> dict[str, str]:
-    """Variables of deploy/.env.example, including commented-out ``# NAME=value`` lines."""
+def env_example(*, commented: bool = True) -> dict[str, str]:
+    """Variables of deploy/.env.example; with ``commented``, also the optional ``# NAME=value`` lines."""
     out = {}
     for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
-        match = re.match(r"^#?\s?([A-Z][A-Z0-9_]*)=(.*)$", line)
-        if match:
-            out[match[1]] = match[2]
+        match = re.match(r"^(#\s?)?([A-Z][A-Z0-9_]*)=(.*)$", line)
+        if match and (commented or not match[1]):
+            out[match[2]] = match[3]
     return out
 
 
@@ -131,7 +156,8 @@ def secrets_filled() -> dict[str, str]:
     """The operator's .env: the example with each required secret given a value (the rest as shipped)."""
     required = required_variables()
     return {
-        name: value or (f"test-{name.lower()}" if name in required else "") for name, value in env_example().items()
+        name: value or (f"test-{name.lower()}" if name in required else "")
+        for name, value in env_example(commented=False).items()
     }
 
 
@@ -355,6 +381,25 @@ def test_the_settings_class_accepts_the_container_environment(
     for field, value in settings:
         if isinstance(value, SecretStr) and field != "notifier_smtp_password":
             assert value.get_secret_value() == operator_env[f"TB_{field.upper()}"], field
+
+
+@pytest.mark.parametrize("service", sorted(OURS))
+def test_the_optional_examples_in_env_example_are_valid_settings(
+    services: dict[str, dict[str, Any]], service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator who uncomments an optional ``# NAME=value`` line gets a configuration the service accepts."""
+    cls = settings_class(service)
+    optional = env_example().items() - env_example(commented=False).items()
+    passed = {k for k, v in environment(services[service]).items() if v is None}
+    for key in [k for k in os.environ if k.startswith("TB_")]:
+        monkeypatch.delenv(key)
+    uncommented = {k: v for k, v in optional if k in passed}
+    assert uncommented, f"{service}: no optional setting is documented"
+    for key, value in uncommented.items():
+        monkeypatch.setenv(key, value)
+    known = set().union(*env_names(cls).values())
+    assert uncommented.keys() <= known
+    cls()  # raises ValidationError if an example value is not a valid setting
 
 
 def test_the_notifier_talks_to_the_matcher_and_mailpit_inside_the_network(
