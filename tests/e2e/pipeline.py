@@ -205,6 +205,8 @@ class Run:
     prefix: str
     n_suppliers: int
     supervisor: Supervisor
+    #: How each deliberate stop ended (``exit -9`` after a SIGTERM means it did not stop within the grace period).
+    stops: list[str] = field(default_factory=list)
 
     def load_suppliers(self, emails_every: int = 5) -> list[SupplierProfile]:
         profiles = make_suppliers(self.n_suppliers, self.prefix, emails_every)
@@ -253,10 +255,13 @@ class Run:
 
     def restart(self, name: str, kill: bool = True) -> None:
         process = self.pipeline.processes[name]
+        began = time.monotonic()
         if kill:
             process.kill()
         else:
             process.stop()
+        assert process.proc is not None
+        self.stops.append(f"{name}: exit {process.proc.returncode} after {time.monotonic() - began:.1f}s")
         process.start()
         process.wait_healthy(timeout=60)
 
@@ -278,10 +283,12 @@ class Run:
         )
 
     def logs_tail(self, lines: int = 30) -> str:
-        out = []
+        out = [f"stops: {self.stops}", f"restarts by the supervisor: {dict(self.supervisor.restarts)}"]
         for name, process in self.pipeline.processes.items():
             with contextlib.suppress(OSError):
-                tail = process.log_path.read_text(errors="replace").splitlines()[-lines:]
+                noise = ("kafka.net.selector", "uvicorn.access")
+                text = process.log_path.read_text(errors="replace").splitlines()
+                tail = [line for line in text if not any(n in line for n in noise)][-lines:]
                 out.append(f"--- {name} ({process.log_path})\n" + "\n".join(tail))
         return "\n".join(out)
 
@@ -316,9 +323,19 @@ def pipeline_run(
         pipeline.start()
         yield Run(pipeline, sink, ledger, work, f"r{run_id}", n_suppliers, Supervisor(pipeline))
     finally:
-        pipeline.stop()
+        stop_all(pipeline)
         ledger.close()
         sink.stop()
+
+
+def stop_all(pipeline: Pipeline) -> None:
+    """Stop every service even when one of them misbehaves, so no child outlives the test."""
+    for process in reversed(list(pipeline.processes.values())):
+        try:
+            process.stop()
+        except Exception:
+            with contextlib.suppress(Exception):
+                process.kill()
 
 
 @contextlib.contextmanager

@@ -332,3 +332,56 @@ def test_header_injection_through_tender_text_is_impossible(run: Run, tmp_path: 
         raw = path.read_bytes()
         headers = raw.split(b"\n\n", 1)[0]
         assert not re.search(rb"^(Bcc|X-Evil):", headers, re.MULTILINE | re.IGNORECASE), raw[:2000]
+
+
+def hostile_files(folder: Path) -> dict[str, list[Path]]:
+    """Files no parser should choke on, per source: every one must end on the dead-letter topic with a reason."""
+    deep = "[" * 5000 + "]" * 5000
+    cases: dict[str, dict[str, bytes]] = {
+        "jsonl": {
+            "broken.jsonl": b'{not json\n{"notice_id": 5}\n[]\n' + b"\xff\xfe\x00\n",
+            "deep.jsonl": deep.encode() + b"\n",
+            "huge-title.jsonl": json.dumps({"title": "x" * 1_000_000, "notice_id": "e2e:x"}).encode() + b"\n",
+        },
+        "ocds": {
+            "broken.json": b'{"releases": [{"ocid": null, "tag": 7, "tender": "none"}]}',
+            "deep.json": ('{"releases": ' + deep + "}").encode(),
+            "binary.json": bytes(range(256)),
+        },
+        "ted": {
+            "broken.json": b'{"notices": [{"publication-number": [], "notice-title": 3}]}',
+            "binary.json": b"\x00\x01\x02 not json",
+        },
+        "ungm": {
+            "broken.html": b"<html><table><tr><td>Deadline<td>31-Feb-2026 25:61 (GMT 99.99)</table>",
+            "binary.html": b"\xff\xd8\xff\xe0 jpeg pretending",
+        },
+    }
+    out: dict[str, list[Path]] = {}
+    for source, files in cases.items():
+        for name, content in files.items():
+            path = folder / source / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+            out.setdefault(source, []).append(path)
+    return out
+
+
+def test_hostile_files_through_every_ingest_parser_are_dead_lettered_with_a_reason(run: Run, tmp_path: Path) -> None:
+    run.ledger.refresh()
+    notices_before = len(run.ledger.notices)
+    for source, paths in hostile_files(tmp_path).items():
+        for path in paths:
+            done = run.pipeline.cli("ingest", "publish", str(path), "--source", source, timeout=120)
+            assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + 30
+    files = [p for paths in hostile_files(tmp_path).values() for p in paths]
+    missing = [p.name for p in files]
+    while missing and time.monotonic() < deadline:
+        run.ledger.refresh()
+        origins = "\n".join(f"{d.get('origin')} {d.get('key')}" for d in run.ledger.notices_dlq)
+        missing = [str(p) for p in files if str(p) not in origins]
+        time.sleep(0.5)
+    assert not missing, f"not dead-lettered: {missing}"
+    assert all(d.get("reason") for d in run.ledger.notices_dlq), run.ledger.notices_dlq
+    assert len(run.ledger.notices) == notices_before, "a hostile file became a notice"
