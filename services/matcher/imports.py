@@ -54,8 +54,17 @@ def _code(text: str) -> Classification:
 
 
 def parse_csv(text: str) -> Iterator[tuple[int, SupplierProfile | ImportRejection]]:
-    reader = csv.DictReader(io.StringIO(text))
-    for row in reader:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # The file is not CSV past this point (a stray quote, a NUL byte): say where, and stop reading.
+            yield reader.line_num or 1, ImportRejection(line=reader.line_num or 1, reason=f"not CSV: {exc}")
+            return
         n = reader.line_num
         try:
             data: dict[str, Any] = {

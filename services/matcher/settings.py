@@ -32,4 +32,4 @@ class Settings(CommonSettings):
     #: At most this many open notices are re-ranked when one profile changes (reverse matching).
     matcher_reverse_match_limit: int = 200
     #: Elasticsearch request timeout in seconds.
-    matcher_es_timeout_seconds: float = 10.0
+    matcher_es_timeout_seconds: float = 30.0

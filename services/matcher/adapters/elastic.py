@@ -35,7 +35,7 @@ from services.matcher.domain import (
     candidate_query_to_es,
     profile_document,
 )
-from services.matcher.exceptions import StoreUnavailable
+from services.matcher.exceptions import InvalidInput, StoreUnavailable
 from services.matcher.keys import ApiKey, normalize_agency
 from services.matcher.ports import NoticeFilter
 
@@ -52,6 +52,9 @@ def _guard() -> Iterator[None]:
         yield
     except (TransportConnectionError, ConnectionTimeout) as exc:
         raise StoreUnavailable(f"Elasticsearch does not answer: {exc}") from exc
+    except BadRequestError as exc:
+        # An id or a query value Elasticsearch refuses (an id over 512 bytes...): bad input, not an outage.
+        raise InvalidInput(f"Elasticsearch refused the request: {exc.message}") from exc
     except ApiError as exc:
         if exc.meta.status >= 500:
             raise StoreUnavailable(f"Elasticsearch error {exc.meta.status}: {exc}") from exc
@@ -95,7 +98,7 @@ def _create_index(
     es: Elasticsearch, name: str, mappings: dict[str, Any], aliases: dict[str, Any] | None = None
 ) -> None:
     # Two processes may start at once: the loser of the race finds the index there, which is what it wanted.
-    with _guard(), contextlib.suppress(BadRequestError):
+    with contextlib.suppress(InvalidInput), _guard():
         es.indices.create(index=name, mappings=mappings, aliases=aliases)
 
 

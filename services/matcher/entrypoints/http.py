@@ -12,6 +12,7 @@ import io
 import logging
 from collections.abc import Iterable
 from datetime import datetime
+from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
@@ -20,7 +21,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from jinja2 import Environment, FileSystemLoader
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from contracts import NoticeStatus, Shortlist, ShortlistEntry, SupplierProfile, TenderNotice
@@ -33,7 +34,7 @@ from contracts.api import (
     ShortlistPage,
     SupplierSearchResults,
 )
-from services.infra.http import install_problem_handlers, ops_router, problem
+from services.infra.http import PROBLEM_JSON, install_problem_handlers, ops_router, problem
 from services.matcher.bootstrap import Container
 from services.matcher.exceptions import AlreadyExists, InvalidInput, NotFound, StoreUnavailable
 from services.matcher.imports import parse_file_text, short_error
@@ -44,6 +45,28 @@ log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).parent / "templates"
 CSV_MEDIA_TYPE = "text/csv"
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, the body of every error."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+
+
+def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        code: {
+            "description": HTTPStatus(code).phrase,
+            "model": Problem,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for code in codes
+    }
 
 
 def get_container(request: Request) -> Container:
@@ -190,7 +213,7 @@ def shortlist_csv(shortlist: Shortlist, entries: Iterable[ShortlistEntry]) -> st
 
 
 def build_router() -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(responses=_problems(401, 403, 404, 409, 422, 503))
 
     # -- suppliers --------------------------------------------------------------------------------------------------
 
@@ -374,7 +397,15 @@ def build_router() -> APIRouter:
         template = request.app.state.templates.get_template("login.html.j2")
         return HTMLResponse(template.render(next=_safe_next(next), error=None))
 
-    @router.post("/ui/login", response_class=HTMLResponse, tags=["ui"])
+    @router.post(
+        "/ui/login",
+        response_class=HTMLResponse,
+        tags=["ui"],
+        responses={
+            303: {"description": "signed in: on to the page asked for"},
+            401: {"description": "unknown key: the form again", "content": {"text/html": {}}},
+        },
+    )
     async def login(request: Request, container: ContainerDep) -> Response:
         """Form post (``api_key``, ``next``): sets an HttpOnly, SameSite=Strict cookie for the ``/ui`` pages."""
         form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
@@ -396,7 +427,7 @@ def build_router() -> APIRouter:
         )
         return response
 
-    @router.get("/ui/notices", response_class=HTMLResponse, tags=["ui"])
+    @router.get("/ui/notices", response_class=HTMLResponse, tags=["ui"], responses={303: {"description": "sign in"}})
     def notices_page(
         request: Request,
         container: ContainerDep,
@@ -411,7 +442,9 @@ def build_router() -> APIRouter:
         template = request.app.state.templates.get_template("notices.html.j2")
         return HTMLResponse(template.render(notices=items, total=total, offset=offset, quote=quote))
 
-    @router.get("/ui/notices/{notice_id}", response_class=HTMLResponse, tags=["ui"])
+    @router.get(
+        "/ui/notices/{notice_id}", response_class=HTMLResponse, tags=["ui"], responses={303: {"description": "sign in"}}
+    )
     def notice_page(notice_id: str, request: Request, container: ContainerDep, principal: UiPrincipalDep) -> Response:
         if principal is None:
             return RedirectResponse(f"/ui/login?next={quote(str(request.url.path))}", status_code=303)

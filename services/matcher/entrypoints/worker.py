@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from contracts import TenderNotice
 from services.infra.bus import dead_letter, json_consumer
-from services.matcher.exceptions import StoreUnavailable
+from services.matcher.exceptions import InvalidInput, StoreUnavailable
 from services.matcher.service import Matcher
 from services.matcher.settings import Settings
 
@@ -45,7 +45,10 @@ def handle_message(matcher: Matcher, dlq_topic: str, origin: str, key: bytes | N
                 for e in exc.errors()[:5]
             )
         else:
-            return "matched" if matcher.handle_notice(notice) is not None else "stale"
+            try:
+                return "matched" if matcher.handle_notice(notice) is not None else "stale"
+            except InvalidInput as exc:
+                reason, detail = "rejected_by_store", str(exc)
     matcher.publisher.publish(
         dlq_topic,
         key_text or "unknown",

@@ -59,3 +59,11 @@ def test_jsonl_skips_blank_lines_and_reports_bad_ones_by_number() -> None:
     assert [n for n, _ in out] == [1, 3, 4]
     assert isinstance(out[1][1], ImportRejection)
     assert [p.supplier_id for _, p in out if isinstance(p, SupplierProfile)] == ["A", "B"]
+
+
+def test_a_file_that_stops_being_csv_is_reported_not_crashed_on() -> None:
+    text = HEADER + "S1,Ok,CN,,,,,,,,\n" + "S2," + "x" * 200_000 + ",CN\n"  # over the csv module's field limit
+    out = list(parse_csv(text))
+    assert isinstance(out[0][1], SupplierProfile)
+    assert isinstance(out[-1][1], ImportRejection)
+    assert "not CSV" in out[-1][1].reason
