@@ -13,15 +13,17 @@ CODE_VERSION = "tbm-1"
 #: Hand-set weights used when no fitted model is given (``rank(..., model=None)``). Component names:
 #: ``category`` (code hierarchy), ``text`` (TF-IDF cosine), ``wording`` (rapidfuzz token-set vs keywords and
 #: past-award descriptions), ``history`` (past awards in the same codes, recency-weighted), ``buyer`` (past awards
-#: with the same buyer), ``repeat`` (the same contract won before from this buyer), ``value`` (value fit),
+#: with the same buyer), ``buyer_code`` (past awards from the same buyer in the same code), ``repeat`` (the same
+#: contract won before from this buyer), ``value`` (value fit),
 #: ``activity`` (recent award activity overall).
 DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
     {
-        "category": 0.30,
+        "category": 0.25,
         "text": 0.20,
         "wording": 0.10,
         "history": 0.15,
         "buyer": 0.10,
+        "buyer_code": 0.05,
         "repeat": 0.05,
         "value": 0.05,
         "activity": 0.05,
@@ -59,6 +61,10 @@ class ScoringConfig:
     retrieve_segment: bool = False
     #: Boost of each text-term clause in retrieval, and how many notice terms retrieval uses.
     retrieval_text_boost: float = 1.0
+    #: Boosts that only order candidates already matched by a code or a term (they never add one): a past award
+    #: from the notice's buyer, and from that buyer in the notice's family or code.
+    retrieval_buyer_boost: float = 3.0
+    retrieval_buyer_code_boost: float = 8.0
     retrieval_max_terms: int = 24
 
     @property

@@ -28,6 +28,7 @@ PROFILE_MAPPING: dict[str, Any] = {
         "text_zh": {"type": "text", "analyzer": "cjk"},
         "keywords": {"type": "keyword"},
         "agencies": {"type": "keyword"},
+        "agency_codes": {"type": "keyword"},
         "certifications": {"type": "keyword"},
         "registration_rank": {"type": "integer"},
         "max_value_amount": {"type": "double"},
@@ -75,6 +76,18 @@ def code_prefixes(profile: SupplierProfile) -> list[str]:
     return sorted(out)
 
 
+def agency_codes(profile: SupplierProfile) -> list[str]:
+    """``"<normalised agency>|<tag>"`` for the family and the exact code of every past award: who bought what."""
+    out: set[str] = set()
+    for a in profile.past_awards:
+        if a.classification is None:
+            continue
+        agency = text.normalize_phrase(a.agency)
+        tags = codes.tag_ancestors(a.classification)
+        out.update(f"{agency}|{t}" for t in tags[1:2] + tags[-1:])
+    return sorted(out)
+
+
 def profile_document(profile: SupplierProfile) -> dict[str, Any]:
     """The document indexed for a profile (JSON-serialisable; types in ``PROFILE_MAPPING``).
 
@@ -84,7 +97,8 @@ def profile_document(profile: SupplierProfile) -> dict[str, Any]:
     - ``text_terms`` (keyword): ``text.terms`` of all profile text (names, keywords, descriptions in every language,
       past-award descriptions), distinct; retrieval matches notice terms against it exactly.
     - ``text_en`` / ``text_zh`` (text): the same text split by script, for BM25 search.
-    - ``keywords``, ``certifications`` (keyword); ``agencies`` (keyword): normalised buyer names of past awards.
+    - ``keywords``, ``certifications`` (keyword); ``agencies`` (keyword): normalised buyer names of past awards;
+      ``agency_codes`` (keyword): ``"<agency>|<family tag>"`` and ``"<agency>|<code tag>"`` of past awards.
     - ``registration_rank`` (integer, 0 basic .. 2 level 2); ``max_value_amount`` (double) + ``max_value_currency``.
     - ``award_count`` (integer), ``last_award_date`` (date, ``YYYY-MM-DD``, absent without awards).
     - ``preference_countries`` (keyword), ``unsubscribed`` (boolean): from the alert preferences.
@@ -103,6 +117,7 @@ def profile_document(profile: SupplierProfile) -> dict[str, Any]:
         "text_zh": cjk,
         "keywords": list(profile.keywords),
         "agencies": sorted({text.normalize_phrase(a.agency) for a in profile.past_awards}),
+        "agency_codes": agency_codes(profile),
         "certifications": list(profile.certifications),
         "registration_rank": profile.registration_level.rank,
         "max_value_amount": profile.max_contract_value.amount if profile.max_contract_value else None,

@@ -19,10 +19,12 @@ from contracts.notice import TenderNotice
 from contracts.supplier import SupplierProfile
 from services.matcher.domain import codes, text
 from services.matcher.domain.config import ScoringConfig
-from services.matcher.domain.documents import code_prefixes, profile_text
+from services.matcher.domain.documents import agency_codes, code_prefixes, profile_text
 
 CODE_FIELD = "code_prefixes"
 TEXT_FIELD = "text_terms"
+AGENCY_FIELD = "agencies"
+AGENCY_CODE_FIELD = "agency_codes"
 
 
 def notice_tags(notice: TenderNotice) -> list[str]:
@@ -45,11 +47,14 @@ def notice_text(notice: TenderNotice) -> str:
 @dataclass(frozen=True)
 class CandidateQuery:
     """A pure description of retrieval: (tag, boost) clauses on ``code_prefixes``, (term, boost) clauses on
-    ``text_terms``, and how many candidates to return."""
+    ``text_terms`` (a candidate matches at least one of these), how many candidates to return, and (field, value,
+    boost) ``buyer_terms`` on ``agencies`` / ``agency_codes`` that add to the score of a candidate already matched
+    but never make one on their own (so the candidate set is decided by codes and text alone)."""
 
     code_terms: tuple[tuple[str, float], ...]
     text_terms: tuple[tuple[str, float], ...]
     limit: int
+    buyer_terms: tuple[tuple[str, str, float], ...] = ()
 
 
 def _relation(notice_tag: str, ancestor: str) -> str:
@@ -73,10 +78,20 @@ def build_candidate_query(notice: TenderNotice, config: ScoringConfig) -> Candid
                 boosts[anc] = max(boosts.get(anc, 0.0), boost)
     words = text.distinct_terms(notice_text(notice))[: config.retrieval_max_terms]
     text_boost = config.retrieval_text_boost
+    agency = text.normalize_phrase(notice.buyer.name)
+    buyer: dict[tuple[str, str], float] = {}
+    if agency and config.retrieval_buyer_boost > 0:
+        buyer[(AGENCY_FIELD, agency)] = config.retrieval_buyer_boost
+    if agency and config.retrieval_buyer_code_boost > 0:
+        for t in notice_tags(notice):
+            chain = [t, *codes.parent_tags(t)]
+            for anc in {t, *(a for a in chain if _relation(t, a) == "family")}:
+                buyer[(AGENCY_CODE_FIELD, f"{agency}|{anc}")] = config.retrieval_buyer_code_boost
     return CandidateQuery(
         code_terms=tuple(sorted(boosts.items())),
         text_terms=tuple((w, text_boost) for w in words) if text_boost > 0 else (),
         limit=config.candidate_limit,
+        buyer_terms=tuple((f, v, b) for (f, v), b in sorted(buyer.items())),
     )
 
 
@@ -93,9 +108,13 @@ def candidate_query_to_es(query: CandidateQuery) -> dict[str, Any]:
     should += [clause(TEXT_FIELD, t, b) for t, b in query.text_terms]
     if not should:
         should = [{"match_none": {}}]
+    matched: dict[str, Any] = {"bool": {"should": should, "minimum_should_match": 1}}
+    if query.buyer_terms:
+        extra = [clause(f, v, b) for f, v, b in query.buyer_terms]
+        matched = {"bool": {"must": [matched], "should": extra}}
     return {
         "size": query.limit,
-        "query": {"bool": {"should": should, "minimum_should_match": 1}},
+        "query": matched,
         "sort": [{"_score": "desc"}, {"supplier_id": "asc"}],
         "_source": ["supplier_id"],
         "track_total_hits": False,
@@ -112,7 +131,7 @@ class InMemoryProfileIndex:
         self._ids: list[str] = []
         self._pos: dict[str, int] = {}
         self._profiles: list[SupplierProfile | None] = []
-        self._keys: list[tuple[list[str], list[str]]] = []
+        self._keys: list[dict[str, list[str]]] = []
         self._postings: dict[tuple[str, str], set[int]] = {}
         self._arrays: dict[tuple[str, str], IntArray] = {}
         self._id_rank: npt.NDArray[np.int64] | None = None
@@ -128,12 +147,11 @@ class InMemoryProfileIndex:
         return [p for p in self._profiles if p is not None]
 
     def _unlink(self, pos: int) -> None:
-        code_keys, text_keys = self._keys[pos]
-        for field, keys in ((CODE_FIELD, code_keys), (TEXT_FIELD, text_keys)):
+        for field, keys in self._keys[pos].items():
             for k in keys:
                 self._postings[(field, k)].discard(pos)
                 self._arrays.pop((field, k), None)
-        self._keys[pos] = ([], [])
+        self._keys[pos] = {}
 
     def upsert(self, profile: SupplierProfile) -> None:
         pos = self._pos.get(profile.supplier_id)
@@ -142,13 +160,18 @@ class InMemoryProfileIndex:
             self._ids.append(profile.supplier_id)
             self._pos[profile.supplier_id] = pos
             self._profiles.append(None)
-            self._keys.append(([], []))
+            self._keys.append({})
             self._id_rank = None
         else:
             self._unlink(pos)
         latin, cjk = profile_text(profile)
-        keys = (code_prefixes(profile), sorted(set(text.terms(latin + "\n" + cjk))))
-        for field, ks in ((CODE_FIELD, keys[0]), (TEXT_FIELD, keys[1])):
+        keys = {
+            CODE_FIELD: code_prefixes(profile),
+            TEXT_FIELD: sorted(set(text.terms(latin + "\n" + cjk))),
+            AGENCY_FIELD: sorted({text.normalize_phrase(a.agency) for a in profile.past_awards}),
+            AGENCY_CODE_FIELD: agency_codes(profile),
+        }
+        for field, ks in keys.items():
             for k in ks:
                 self._postings.setdefault((field, k), set()).add(pos)
                 self._arrays.pop((field, k), None)
@@ -181,6 +204,13 @@ class InMemoryProfileIndex:
                 if arr is not None:
                     scores[arr] += boost
         hits = np.flatnonzero(scores > 0)
+        if query.buyer_terms and len(hits):
+            extra = np.zeros(len(self._ids), dtype=np.float64)
+            for field, key, boost in query.buyer_terms:
+                arr = self._array(field, key)
+                if arr is not None:
+                    extra[arr] += boost
+            scores[hits] += extra[hits]
         if self._id_rank is None:
             by_id = sorted(range(len(self._ids)), key=self._ids.__getitem__)
             rank = np.empty(len(self._ids), dtype=np.int64)

@@ -8,6 +8,7 @@ Components (``config.COMPONENTS``):
 - ``wording``: rapidfuzz token-set similarity between the notice title and the keywords / past-award descriptions;
 - ``history``: past awards in the notice's codes (exact > class > family > segment), recency-weighted;
 - ``buyer``: past awards from the same buyer (in the same family first), recency-weighted;
+- ``buyer_code``: past awards from the same buyer for the notice's exact code;
 - ``repeat``: the same contract (same description) won before, from this buyer above all;
 - ``value``: the notice value against the values the supplier usually wins (same currency);
 - ``activity``: how much and how recently the supplier wins at all.
@@ -275,6 +276,11 @@ def score_components(
             )
             if explain:
                 r["buyer"] = f"{a_all} past awards from this buyer ({a_fam} in this family)"
+            a_code = max((stats.agency_tag_count.get((nv.agency, t), 0) for t in nv.tags), default=0)
+            if a_code:
+                s["buyer_code"] = _saturate(a_code, 2.0)
+                if explain:
+                    r["buyer_code"] = f"{a_code} past awards from this buyer for this very code"
 
         rep_any = stats.desc_count.get(nv.desc, 0)
         if rep_any:

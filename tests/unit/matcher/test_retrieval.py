@@ -27,7 +27,7 @@ def test_candidates_come_from_codes_at_every_level_and_from_text() -> None:
         supplier("exact", codes=("42132203",)),
         supplier("family", codes=("42130000",)),
         supplier("text-only", codes=("99999999",), keywords=("nitrile gloves",)),
-        supplier("history", past_awards=[award("42132205", "Latex gloves")]),
+        supplier("history", past_awards=[award("42132205", "Latex gloves", agency="WFP")]),
         supplier("unrelated", codes=("43211500",), keywords=("laptops",)),
     )
     found = [p.supplier_id for p in idx.candidates(build_candidate_query(notice(), ScoringConfig()))]
@@ -63,7 +63,7 @@ def test_chinese_text_matches_by_character_bigrams() -> None:
 def test_es_query_uses_the_document_fields_with_the_same_clauses() -> None:
     query = build_candidate_query(notice(), ScoringConfig())
     body = candidate_query_to_es(query)
-    should = body["query"]["bool"]["should"]
+    should = body["query"]["bool"]["must"][0]["bool"]["should"]
     assert body["size"] == query.limit
     assert len(should) == len(query.code_terms) + len(query.text_terms)
     doc = profile_document(supplier("a", codes=("42132203",), keywords=("nitrile gloves",)))
@@ -75,3 +75,17 @@ def test_es_query_uses_the_document_fields_with_the_same_clauses() -> None:
     assert boosts == [b for _, b in query.code_terms] + [b for _, b in query.text_terms]
     assert "U:42132203" in doc["code_prefixes"]
     assert "U:4213" in doc["code_prefixes"]
+
+
+def test_buyer_history_orders_candidates_but_never_adds_one() -> None:
+    idx = _index(
+        supplier("a-plain", codes=("42130000",)),
+        supplier("b-buyer", codes=("42130000",), past_awards=[award("42131501", "Gowns", agency="UNICEF")]),
+        supplier("c-buyer-only", codes=("43211500",), past_awards=[award("43211500", "Laptops", agency="UNICEF")]),
+    )
+    query = build_candidate_query(notice(), ScoringConfig())
+    assert ("agencies", "unicef", ScoringConfig().retrieval_buyer_boost) in query.buyer_terms
+    found = [p.supplier_id for p in idx.candidates(query)]
+    assert found == ["b-buyer", "a-plain"]
+    body = candidate_query_to_es(query)
+    assert len(body["query"]["bool"]["should"]) == len(query.buyer_terms)
