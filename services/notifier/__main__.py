@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 
 import typer
@@ -37,6 +38,15 @@ def run(
         if not runtime.stop.is_set():  # the worker died: take the process down so it gets restarted
             server.should_exit = True
 
+    def on_signal(signum: int, frame: object) -> None:
+        runtime.stop.set()
+        server.should_exit = True
+
+    # uvicorn handles SIGINT/SIGTERM while it serves, then restores the previous handlers and raises the signal
+    # again; with these handlers in place that second delivery stops the worker instead of killing the process
+    # before it has flushed and closed.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
     thread = threading.Thread(target=work, name="notifier-worker")
     thread.start()
     log.info("notifier listening on %s:%s", settings.notifier_http_host, settings.notifier_http_port)

@@ -79,6 +79,7 @@ def bootstrap(settings: Settings, instance_id: str | None = None) -> Runtime:
             raise ShuttingDown("stop requested during a retry backoff")
 
     key = settings.notifier_matcher_api_key
+    member = instance_id or settings.notifier_instance_id
     notifier = Notifier(
         settings,
         store,
@@ -89,7 +90,12 @@ def bootstrap(settings: Settings, instance_id: str | None = None) -> Runtime:
         Metrics(),
         code_titles=load_code_titles(Path(p.strip()) for p in settings.notifier_code_lists.split(",") if p.strip()),
         sleep=sleep,
-        instance_id=instance_id or settings.notifier_instance_id,
+        instance_id=member,
+    )
+    static: dict[str, str] = (
+        {"group_instance_id": f"{settings.notifier_consumer_group}-{member}"[:249]}
+        if settings.notifier_static_membership
+        else {}
     )
     consumer = json_consumer(
         settings.kafka_bootstrap_servers,
@@ -99,6 +105,7 @@ def bootstrap(settings: Settings, instance_id: str | None = None) -> Runtime:
         # A batch may wait for SMTP retries; allow for it before the group evicts us.
         max_poll_records=50,
         max_poll_interval_ms=600_000,
+        **static,
     )
     feed = KafkaProfileFeed(settings.kafka_bootstrap_servers, settings.topic_profiles, profiles, "notifier-profiles")
     worker = ShortlistWorker(notifier, consumer, feed, publisher, stop)

@@ -67,6 +67,10 @@ class Settings(CommonSettings):
     #: across restarts: a restarted instance then settles its own interrupted emails at once instead of waiting
     #: for their lease.
     notifier_instance_id: str = Field(default_factory=socket.gethostname)
+    #: Join the consumer group as a static member (KIP-345, ``group.instance.id`` = group + instance id): a
+    #: restarted instance (even after kill -9) takes its partitions back at once instead of waiting for the dead
+    #: member's session to expire. Requires distinct instance ids when several notifiers run.
+    notifier_static_membership: bool = True
     #: Sender address of every email.
     notifier_from_address: str = "alerts@tenderbridge.local"
     #: Sender display name.
