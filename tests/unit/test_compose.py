@@ -76,6 +76,7 @@ PASS_THROUGH = {
     "TB_NOTIFIER_DIGEST_INTERVAL_S",
     "TB_NOTIFIER_UNSUBSCRIBE_SYNC_INTERVAL_S",
     "TB_NOTIFIER_CLOSING_SOON_DAYS",
+    "TB_NOTIFIER_STATIC_MEMBERSHIP",
 }
 #: Names that hold secrets: their value may only come from the operator's environment.
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|API_KEY|_KEYS$|TOKEN")
