@@ -212,8 +212,17 @@ class Run:
         profiles = make_suppliers(self.n_suppliers, self.prefix, emails_every)
         path = self.work / "suppliers.jsonl"
         write_models(path, profiles)
-        self.pipeline.cli("matcher", "import-suppliers", str(path), timeout=180)
+        self.cli("matcher", "import-suppliers", str(path), timeout=180)
         return profiles
+
+    def cli(self, service: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        """A one-shot service command; its stderr is in the failure message when it fails."""
+        try:
+            return self.pipeline.cli(service, *args, timeout=timeout)
+        except subprocess.CalledProcessError as exc:
+            raise AssertionError(
+                f"`{service} {' '.join(args)}` exited with {exc.returncode}:\n{str(exc.stderr)[-3000:]}"
+            ) from exc
 
     def notice_chunks(self, n: int, chunk: int) -> list[Path]:
         paths = []

@@ -56,7 +56,7 @@ def run(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Itera
         path = tmp / "notices.jsonl"
         write_models(path, ours + theirs)
         r.ledger.expected_inputs = {n.notice_id for n in ours + theirs}
-        r.pipeline.cli("ingest", "publish", str(path), "--source", "jsonl")
+        r.cli("ingest", "publish", str(path), "--source", "jsonl")
         r.wait_for("every shortlist and email", lambda s: s.shortlists == 12 and s.emails >= 12, timeout=120)
         yield r
 
@@ -66,7 +66,7 @@ def url(run: Run, service: str) -> str:
 
 
 def create_key(run: Run, *args: str) -> str:
-    out = run.pipeline.cli("matcher", "create-key", *args)
+    out = run.cli("matcher", "create-key", *args)
     return out.stdout.strip().splitlines()[-1].strip()
 
 
@@ -322,7 +322,7 @@ def test_header_injection_through_tender_text_is_impossible(run: Run, tmp_path: 
     path = tmp_path / "inj.jsonl"
     write_models(path, [hostile])
     run.ledger.expected_inputs.add(hostile.notice_id)
-    run.pipeline.cli("ingest", "publish", str(path), "--source", "jsonl")
+    run.cli("ingest", "publish", str(path), "--source", "jsonl")
 
     def delivered(_: object) -> bool:
         return any(m.key and f"|{hostile.notice_id}|" in m.key for m in run.ledger.mails.values())
@@ -372,7 +372,7 @@ def test_hostile_files_through_every_ingest_parser_are_dead_lettered_with_a_reas
     notices_before = len(run.ledger.notices)
     for source, paths in hostile_files(tmp_path).items():
         for path in paths:
-            done = run.pipeline.cli("ingest", "publish", str(path), "--source", source, timeout=120)
+            done = run.cli("ingest", "publish", str(path), "--source", source, timeout=120)
             assert done.returncode == 0, done.stderr
     deadline = time.monotonic() + 30
     files = [p for paths in hostile_files(tmp_path).values() for p in paths]
