@@ -11,7 +11,7 @@ import threading
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,7 +21,11 @@ from rich.table import Table
 from contracts import SupplierProfile, TenderNotice
 from contracts.api import ImportRejection
 from services.infra.logs import setup_logging
+from services.matcher.exceptions import StoreUnavailable
 from services.matcher.settings import Settings
+
+if TYPE_CHECKING:
+    from services.matcher.bootstrap import Container
 
 app = typer.Typer(help="tenderbridge matcher: supplier profiles, notice matching, the buyer API.", no_args_is_help=True)
 err = Console(stderr=True)
@@ -56,9 +60,14 @@ def run() -> None:
     from services.matcher.entrypoints.worker import NoticeWorker
 
     settings = _settings()
-    container = bootstrap(settings)
+    container = bootstrap(settings, create_indexes=False)
     try:
-        container.matcher.refit()
+        if not _wait_for_indexes(container):
+            return
+        try:
+            container.matcher.refit()
+        except StoreUnavailable as exc:
+            log.warning("no scoring model yet (Elasticsearch unavailable): %s", exc)
         server = uvicorn.Server(
             uvicorn.Config(
                 create_app(container),
@@ -99,6 +108,28 @@ def run() -> None:
         container.close()
     if crashed:
         raise typer.Exit(1)
+
+
+def _wait_for_indexes(container: Container) -> bool:
+    """Create the indexes, waiting (with backoff) while Elasticsearch does not answer; ``False`` if stopped."""
+    from services.matcher.adapters import elastic
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    delay = 0.5
+    try:
+        while not stop.is_set():
+            try:
+                elastic.ensure_indexes(container.es, elastic.IndexNames(container.settings.matcher_index_prefix))
+                return True
+            except StoreUnavailable as exc:
+                log.warning("waiting for Elasticsearch (%s); retrying in %.1fs", exc, delay)
+                stop.wait(delay)
+                delay = min(delay * 2, container.settings.matcher_max_backoff_seconds)
+        return False
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _read_profiles(path: Path, fmt: FileFormat) -> list[tuple[int, SupplierProfile | ImportRejection]]:

@@ -95,6 +95,8 @@ class Matcher:
             interval_seconds > 0 and time.monotonic() - self._fitted_at >= interval_seconds
         )
         if due:
+            # Counted as attempted first: an unavailable store postpones the refit by one interval, not forever.
+            self._fitted_at = time.monotonic()
             self.refit()
         return due
 

@@ -83,6 +83,10 @@ class NoticeWorker:
             [self.settings.topic_notices],
             group_id=self.settings.matcher_consumer_group,
             client_id="matcher",
+            # A notice can take a second or more when Elasticsearch is slow: small batches keep each poll well
+            # inside the poll interval, so the group does not evict a busy worker (and fail its commit).
+            max_poll_records=self.settings.matcher_max_poll_records,
+            max_poll_interval_ms=600_000,
         )
 
     def run(self) -> None:
@@ -97,7 +101,10 @@ class NoticeWorker:
                     continue
                 backoff = self.initial_backoff
                 # Between batches (nothing uncommitted in hand): refit after enough profile changes or time.
-                self.matcher.refit_if_due(self.settings.matcher_refit_interval_seconds)
+                try:
+                    self.matcher.refit_if_due(self.settings.matcher_refit_interval_seconds)
+                except StoreUnavailable as exc:
+                    log.warning("model refit postponed, Elasticsearch unavailable: %s", exc)
         finally:
             consumer.close()
             log.info("notice worker stopped after %d messages", self.handled)
