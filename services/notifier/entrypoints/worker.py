@@ -67,6 +67,10 @@ class ShortlistWorker:
             self.feed.catch_up()
             self.notifier.metrics.profiles.set(len(self.notifier.profiles))
             for record in records:
+                if self.stop.is_set():
+                    # Stop promptly: the rest of the batch stays uncommitted and comes back after the restart,
+                    # where the idempotency keys skip what this process already sent.
+                    raise ShuttingDown("stop requested in the middle of a batch")
                 self._handle(record)
             self.publisher.flush()
             self.consumer.commit()
@@ -113,8 +117,8 @@ class ShortlistWorker:
             self.start()
             while not self.stop.is_set():
                 self.run_once()
-        except ShuttingDown:
-            log.info("stopped while an email waited for a retry; its shortlist is left uncommitted")
+        except ShuttingDown as exc:
+            log.info("%s; the batch is left uncommitted", exc)
         except Exception as exc:
             self.error = exc
             log.exception("notifier worker crashed; uncommitted shortlists will be redelivered")
