@@ -31,7 +31,5 @@ class Settings(CommonSettings):
     matcher_max_backoff_seconds: float = 30.0
     #: At most this many open notices are re-ranked when one profile changes (reverse matching).
     matcher_reverse_match_limit: int = 200
-    #: Notices fetched per poll by the worker (small: each is matched, stored and published before the commit).
-    matcher_max_poll_records: int = 20
     #: Elasticsearch request timeout in seconds.
     matcher_es_timeout_seconds: float = 30.0

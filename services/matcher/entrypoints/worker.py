@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 Outcome = Literal["matched", "stale", "dead_lettered"]
 
+#: Notices fetched per poll: each is matched, stored and published before the batch is committed.
+MAX_POLL_RECORDS = 20
+
 
 def handle_message(matcher: Matcher, dlq_topic: str, origin: str, key: bytes | None, value: bytes | None) -> Outcome:
     """Handle one raw message. Raises ``StoreUnavailable`` when Elasticsearch does not answer."""
@@ -85,7 +88,7 @@ class NoticeWorker:
             client_id="matcher",
             # A notice can take a second or more when Elasticsearch is slow: small batches keep each poll well
             # inside the poll interval, so the group does not evict a busy worker (and fail its commit).
-            max_poll_records=self.settings.matcher_max_poll_records,
+            max_poll_records=MAX_POLL_RECORDS,
             max_poll_interval_ms=600_000,
         )
 
