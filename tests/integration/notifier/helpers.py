@@ -17,6 +17,8 @@ from aiosmtpd.controller import Controller
 from kafka import KafkaConsumer, TopicPartition
 from pydantic import BaseModel
 
+from contracts import Shortlist, SupplierProfile
+from services.infra.bus import KafkaPublisher, ensure_topics
 from services.notifier.bootstrap import Runtime, bootstrap
 from services.notifier.settings import Settings
 from tests.conftest import Endpoints
@@ -172,3 +174,18 @@ def read_topic(bootstrap_servers: str, topic: str, model: type[M], timeout: floa
 
 def counter(runtime: Runtime, name: str, **labels: str) -> float:
     return runtime.notifier.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def publish(settings: Settings, *items: SupplierProfile | Shortlist) -> None:
+    publisher = KafkaPublisher(settings.kafka_bootstrap_servers, client_id="test")
+    for item in items:
+        if isinstance(item, SupplierProfile):
+            publisher.publish(settings.topic_profiles, item.supplier_id, item)
+        elif isinstance(item, Shortlist):
+            publisher.publish(settings.topic_shortlists, item.notice_id, item)
+    publisher.flush()
+    publisher.close()
+
+
+def prepare(settings: Settings) -> None:
+    ensure_topics(settings.kafka_bootstrap_servers, settings.topic_map().items())

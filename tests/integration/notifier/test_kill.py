@@ -20,8 +20,15 @@ from pydantic import SecretStr
 from contracts import NotificationEvent
 from services.notifier.settings import Settings
 from tests.conftest import REPO, Endpoints
-from tests.integration.notifier.helpers import Sink, free_port, isolated_settings, read_topic, wait_until
-from tests.integration.notifier.test_pipeline import prepare, publish
+from tests.integration.notifier.helpers import (
+    Sink,
+    free_port,
+    isolated_settings,
+    prepare,
+    publish,
+    read_topic,
+    wait_until,
+)
 from tests.unit.notifier.factories import notice, profile, shortlist
 
 pytestmark = pytest.mark.integration

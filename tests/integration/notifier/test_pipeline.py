@@ -9,8 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from elasticsearch import Elasticsearch
 
-from contracts import AlertFrequency, DeadLetter, NoticeStatus, NotificationEvent, SupplierProfile
-from services.infra.bus import KafkaPublisher, ensure_topics
+from contracts import AlertFrequency, DeadLetter, NoticeStatus, NotificationEvent
 from services.notifier.adapters.store import ElasticsearchNotificationStore, Record, State, Unsubscribe
 from services.notifier.settings import Settings
 from tests.conftest import Endpoints
@@ -19,6 +18,8 @@ from tests.integration.notifier.helpers import (
     counter,
     free_port,
     isolated_settings,
+    prepare,
+    publish,
     read_topic,
     running,
     wait_until,
@@ -33,23 +34,6 @@ def sink() -> Iterator[Sink]:
     s = Sink().start()
     yield s
     s.stop()
-
-
-def publish(settings: Settings, *items: SupplierProfile | object) -> None:
-    from contracts import Shortlist
-
-    publisher = KafkaPublisher(settings.kafka_bootstrap_servers, client_id="test")
-    for item in items:
-        if isinstance(item, SupplierProfile):
-            publisher.publish(settings.topic_profiles, item.supplier_id, item)
-        elif isinstance(item, Shortlist):
-            publisher.publish(settings.topic_shortlists, item.notice_id, item)
-    publisher.flush()
-    publisher.close()
-
-
-def prepare(settings: Settings) -> None:
-    ensure_topics(settings.kafka_bootstrap_servers, settings.topic_map().items())
 
 
 def events(settings: Settings) -> list[NotificationEvent]:
