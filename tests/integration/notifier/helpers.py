@@ -65,13 +65,15 @@ class Collector:
 
 
 class Sink:
-    def __init__(self, port: int | None = None, pipelining: bool = False) -> None:
+    def __init__(self, port: int | None = None, pipelining: bool = False, **smtp_options: Any) -> None:
         self.port = port or free_port()
         self.handler = Collector(pipelining)
+        #: Passed to aiosmtpd's SMTP server (``timeout=`` closes idle connections).
+        self.smtp_options = smtp_options
         self._controller: Controller | None = None
 
     def start(self) -> Sink:
-        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **self.smtp_options)
         self._controller.start()
         return self
 

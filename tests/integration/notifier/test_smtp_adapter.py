@@ -3,6 +3,7 @@ server went away, and replies classified as transient or permanent."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 
@@ -10,7 +11,7 @@ import pytest
 
 from services.notifier.adapters.mail import SmtpMailSender
 from services.notifier.exceptions import PermanentMailError, TransientMailError
-from tests.integration.notifier.helpers import Sink
+from tests.integration.notifier.helpers import Sink, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -80,3 +81,18 @@ def test_a_550_is_permanent_and_the_connection_stays_usable(sink: Sink) -> None:
     sender.close()
     assert sink.keys() == ["k2", "k3"]
     assert sender.connections_opened == 1
+
+
+def test_an_idle_connection_the_server_closed_is_replaced_transparently() -> None:
+    sink = Sink(timeout=0.3).start()  # the server hangs up on connections idle for 0.3 s
+    try:
+        sender = SmtpMailSender("127.0.0.1", sink.port)
+        sender.send(message(1))
+        wait_until(lambda: len(sink.handler.messages) == 1, 10, "the first message")
+        time.sleep(1.0)
+        sender.send(message(2))  # first command on the dead connection fails; nothing was sent: reconnect once
+        sender.close()
+    finally:
+        sink.stop()
+    assert sink.keys() == ["k1", "k2"]
+    assert sender.connections_opened == 2
