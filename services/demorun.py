@@ -416,7 +416,7 @@ class Summary:
             f"  without an idempotency header        {self.unkeyed_emails}",
             f"duplicate emails                       {self.duplicate_emails}",
             f"notification events by status         {dict(self.event_statuses)}",
-            f"lost                                   {self.lost}",
+            f"lost (not shortlisted / not delivered) {self.lost}",
         ]
         for label, items in (
             ("notices without a shortlist", self.lost_notices),
@@ -691,12 +691,17 @@ def service_ports() -> dict[str, int]:
 def run_demo(
     suppliers: int = 300,
     notices: int = 200,
-    timeout: float = 170.0,
+    timeout: float | None = None,
     ocds: Path | None = SHARED_DATA / "ocds-samples",
     work_dir: Path | None = None,
     label: str = "demo",
 ) -> int:
-    """``make demo``: exit status 0 only when nothing is lost and no email is duplicated."""
+    """``make demo``: exit status 0 only when nothing is lost and no email is duplicated.
+
+    The run is bounded by ``TB_DEMO_TIMEOUT_S`` seconds (170 by default, so ``make demo`` ends within 3 minutes);
+    whatever is not shortlisted or delivered by then counts as lost."""
+    if timeout is None:
+        timeout = float(os.environ.get("TB_DEMO_TIMEOUT_S", "170"))
     status, _ = run_pipeline(suppliers, notices, timeout, ocds, work_dir, label)
     return status
 
@@ -758,7 +763,7 @@ def run_pipeline(
         def progress(s: Summary) -> None:
             print(
                 f"  {time.monotonic() - began:5.0f}s  notices {s.notices}  shortlists {s.shortlists}  "
-                f"dead-lettered {s.dead_lettered}  emails {s.emails}/{s.due_emails} due  lost so far {s.lost}",
+                f"dead-lettered {s.dead_lettered}  emails {s.emails}/{s.due_emails} due  still missing {s.lost}",
                 flush=True,
             )
 
