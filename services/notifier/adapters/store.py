@@ -90,7 +90,8 @@ class NotificationStore(Protocol):
 
     def replace(self, record: Record) -> bool:
         """Write the record if the stored version still has ``record.token`` (or unconditionally when the token is
-        None); False if someone else changed it meanwhile. Visible to searches at once."""
+        None); False if someone else changed it meanwhile. Readable by key at once; visible to searches at once
+        for the states searches need (sent, queued, settled), within a second for the in-flight ones."""
 
     def alerted_suppliers(self, notice_id: str, before_version: int) -> set[str]:
         """Suppliers with a sent new match or amendment for an earlier version of the notice."""
@@ -107,6 +108,13 @@ class NotificationStore(Protocol):
     def save_unsubscribe(self, item: Unsubscribe) -> None: ...
 
     def unsubscribes(self) -> list[Unsubscribe]: ...
+
+
+def _needs_refresh(record: Record) -> bool:
+    """Searches must see ``sent`` (who was alerted), ``queued`` and the settled states (digests) at once; the
+    in-flight states are only ever read by id (real-time in Elasticsearch), so they skip the refresh: two of the
+    three writes of every email."""
+    return record.state not in (State.SENDING, State.COMMITTING, State.RETRYING)
 
 
 class ElasticsearchNotificationStore:
@@ -157,7 +165,11 @@ class ElasticsearchNotificationStore:
     def claim(self, record: Record) -> Record | None:
         try:
             resp = self._es.index(
-                index=self._index, id=record.key, document=record.doc(), op_type="create", refresh=True
+                index=self._index,
+                id=record.key,
+                document=record.doc(),
+                op_type="create",
+                refresh=_needs_refresh(record),
             )
         except ConflictError:
             stored = self.get(record.key)
@@ -179,7 +191,9 @@ class ElasticsearchNotificationStore:
         if record.token is not None:
             options = {"if_seq_no": record.token[0], "if_primary_term": record.token[1]}
         try:
-            resp = self._es.index(index=self._index, id=record.key, document=record.doc(), refresh=True, **options)
+            resp = self._es.index(
+                index=self._index, id=record.key, document=record.doc(), refresh=_needs_refresh(record), **options
+            )
         except ConflictError:
             return False
         record.token = (int(resp["_seq_no"]), int(resp["_primary_term"]))
