@@ -334,12 +334,8 @@ def build_router() -> APIRouter:
         items, total = container.matcher.notices.find(flt, offset, limit)
         return NoticePage(items=items, total=total, offset=offset, limit=limit)
 
-    @router.get("/notices/{notice_id}", response_model=TenderNotice, tags=["notices"])
-    def get_notice(notice_id: str, container: ContainerDep, principal: PrincipalDep) -> TenderNotice:
-        return _visible_notice(container, principal, notice_id)
-
     @router.get(
-        "/notices/{notice_id}/shortlist",
+        "/notices/{notice_id:path}/shortlist",
         response_model=ShortlistPage,
         tags=["notices"],
         responses={200: {"content": {CSV_MEDIA_TYPE: {}}, "description": "JSON, or CSV with format=csv"}},
@@ -384,11 +380,17 @@ def build_router() -> APIRouter:
             previously_shortlisted=shortlist.previously_shortlisted,
         )
 
-    @router.post("/notices/{notice_id}/rematch", response_model=Shortlist, tags=["notices"])
+    @router.post("/notices/{notice_id:path}/rematch", response_model=Shortlist, tags=["notices"])
     def rematch(notice_id: str, container: ContainerDep, principal: PrincipalDep) -> Shortlist:
         """Rank the current version again (new profiles or weights) and republish its shortlist."""
         _visible_notice(container, principal, notice_id)
         return container.matcher.rematch(notice_id)
+
+    # Notice ids may contain "/" (UNGM references such as ``ungm:UNFPA/RFQ-2026-1``), hence the ``path``
+    # converters; the routes with a suffix come first so that the plain one does not swallow them.
+    @router.get("/notices/{notice_id:path}", response_model=TenderNotice, tags=["notices"])
+    def get_notice(notice_id: str, container: ContainerDep, principal: PrincipalDep) -> TenderNotice:
+        return _visible_notice(container, principal, notice_id)
 
     # -- the buyer's page -------------------------------------------------------------------------------------------
 
@@ -443,7 +445,10 @@ def build_router() -> APIRouter:
         return HTMLResponse(template.render(notices=items, total=total, offset=offset, quote=quote))
 
     @router.get(
-        "/ui/notices/{notice_id}", response_class=HTMLResponse, tags=["ui"], responses={303: {"description": "sign in"}}
+        "/ui/notices/{notice_id:path}",
+        response_class=HTMLResponse,
+        tags=["ui"],
+        responses={303: {"description": "sign in"}},
     )
     def notice_page(notice_id: str, request: Request, container: ContainerDep, principal: UiPrincipalDep) -> Response:
         if principal is None:

@@ -271,3 +271,14 @@ def test_login_redirects_only_within_the_pages(client: TestClient) -> None:
     for target in ("https://evil.example/", "//evil.example/ui/", "/notices"):
         response = client.post("/ui/login", content=f"api_key={BUYER_A}&next={target}", follow_redirects=False)
         assert response.headers["location"] == "/ui/notices"
+
+
+def test_notice_ids_with_a_slash_are_reachable(client: TestClient, container: Container) -> None:
+    container.matcher.handle_notice(notice("UNFPA/RFQ-2026-1", agency="UNICEF"))
+    for path in ("/notices/ungm:UNFPA/RFQ-2026-1", "/notices/ungm:UNFPA%2FRFQ-2026-1"):
+        assert client.get(path, headers=h(BUYER_A)).json()["notice_id"] == "ungm:UNFPA/RFQ-2026-1"
+    page = client.get("/notices/ungm:UNFPA/RFQ-2026-1/shortlist", headers=h(BUYER_A)).json()
+    assert page["shortlist_id"] == "ungm:UNFPA/RFQ-2026-1@1"
+    assert client.post("/notices/ungm:UNFPA/RFQ-2026-1/rematch", headers=h(BUYER_A)).status_code == 200
+    assert client.get("/ui/notices/ungm:UNFPA%2FRFQ-2026-1", headers=h(BUYER_A)).status_code == 200
+    assert "ungm%3AUNFPA%2FRFQ-2026-1" in client.get("/ui/notices", headers=h(BUYER_A)).text
