@@ -98,6 +98,7 @@ def evaluate(
     components: tuple[str, ...] | None = None,
     console: Console | None = None,
     limit: int | None = None,
+    training_notices: int = 3000,
 ) -> dict[str, Any]:
     console = console or Console(stderr=True)
     started = time.perf_counter()
@@ -115,7 +116,14 @@ def evaluate(
         def tick(i: int, n: int) -> None:
             bar.update(task, completed=i + 1, total=n)
 
-        model = fit_model(profiles, config=config, learn=learn, components=components, progress=tick)
+        model = fit_model(
+            profiles,
+            config=config,
+            learn=learn,
+            components=components,
+            progress=tick,
+            max_training_notices=training_notices,
+        )
         bar.update(task, completed=bar.tasks[0].total or 0)
         index = InMemoryProfileIndex()
         for p in profiles:
@@ -173,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated subset of components to use (ablation); all: {','.join(COMPONENTS)}",
     )
     ap.add_argument("--limit", type=int, help="evaluate only the first N test awards (quick checks)")
+    ap.add_argument("--training-notices", type=int, default=3000, help="history awards used to learn the weights")
     args = ap.parse_args(argv)
     console = Console(stderr=True)
     if not args.history.exists():
@@ -191,7 +200,14 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]unknown components: {sorted(set(components) - set(COMPONENTS))}[/red]")
         return 2
     result = evaluate(
-        history, test, k=args.k, learn=not args.no_learn, components=components, console=console, limit=args.limit
+        history,
+        test,
+        k=args.k,
+        learn=not args.no_learn,
+        components=components,
+        console=console,
+        limit=args.limit,
+        training_notices=args.training_notices,
     )
     Console().print(_table(result))
     if args.json:

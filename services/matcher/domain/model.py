@@ -91,13 +91,20 @@ class MatchModel:
             else:
                 v = self.vectorizer.transform([_doc(p)])
                 out[i] = float((v @ q.T).toarray()[0, 0])
-        if known:
-            # Only the query's terms matter: multiply those columns (CSC slices) instead of gathering rows.
-            cols = q.indices
-            if len(cols):
+        cols = q.indices
+        if known and len(cols):
+            # Either gather the candidates' rows or slice the query terms' columns, whichever touches fewer
+            # stored values: columns win for rare terms, rows for common terms over many profiles.
+            col_cost = int((self.columns.indptr[cols + 1] - self.columns.indptr[cols]).sum())
+            rows_arr = np.asarray(known)
+            row_cost = int((self.matrix.indptr[rows_arr + 1] - self.matrix.indptr[rows_arr]).sum())
+            if col_cost <= row_cost:
                 sims_all = self.columns[:, cols] @ q.data
-                for i, row in zip(known_at, known, strict=True):
-                    out[i] = float(sims_all[row])
+                sims = sims_all[rows_arr]
+            else:
+                sims = np.asarray((self.matrix[rows_arr] @ q.T).todense()).ravel()
+            for i, sim in zip(known_at, sims, strict=True):
+                out[i] = float(sim)
         return out
 
 
