@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from pydantic import Field, SecretStr
 
 from services.infra.settings import CommonSettings
@@ -17,6 +19,13 @@ class Settings(CommonSettings):
     matcher_index_prefix: str = "tb"
     #: Kafka consumer group of the notice worker.
     matcher_consumer_group: str = "matcher"
+    #: Identifies this matcher instance in its consumer group (default: the host name). Give each running instance
+    #: its own, stable across restarts.
+    matcher_instance_id: str = Field(default_factory=socket.gethostname)
+    #: Join the consumer group as a static member (KIP-345, ``group.instance.id`` = group + instance id): a
+    #: restarted instance (even after kill -9) takes its partitions back at once instead of waiting for the dead
+    #: member's session to expire. Requires distinct instance ids when several matchers run.
+    matcher_static_membership: bool = True
     #: An admin API key accepted besides the stored (hashed) keys; unset means only stored keys work.
     matcher_admin_api_key: SecretStr | None = None
     #: Run the Kafka notice worker inside ``run`` (turn off to serve only the API).

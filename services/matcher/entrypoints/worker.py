@@ -90,6 +90,15 @@ class NoticeWorker:
             # inside the poll interval, so the group does not evict a busy worker (and fail its commit).
             max_poll_records=MAX_POLL_RECORDS,
             max_poll_interval_ms=600_000,
+            **(
+                {
+                    "group_instance_id": f"{self.settings.matcher_consumer_group}-{self.settings.matcher_instance_id}"[
+                        :249
+                    ]
+                }
+                if self.settings.matcher_static_membership
+                else {}
+            ),
         )
 
     def run(self) -> None:
