@@ -52,6 +52,7 @@ PASS_THROUGH = {
     "TB_NOTIFIER_CODE_LISTS",
     # Defaults to the host name, which is the container's own: one fixed value would be shared by scaled replicas.
     "TB_NOTIFIER_INSTANCE_ID",
+    "TB_MATCHER_INSTANCE_ID",
     # Policy list, empty by default.
     "TB_MATCHER_INELIGIBLE_SUPPLIERS",
     # Tuning knobs: the services' defaults are right in containers, and a copy of them here would drift.
@@ -77,6 +78,7 @@ PASS_THROUGH = {
     "TB_NOTIFIER_UNSUBSCRIBE_SYNC_INTERVAL_S",
     "TB_NOTIFIER_CLOSING_SOON_DAYS",
     "TB_NOTIFIER_STATIC_MEMBERSHIP",
+    "TB_MATCHER_STATIC_MEMBERSHIP",
 }
 #: Names that hold secrets: their value may only come from the operator's environment.
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|API_KEY|_KEYS$|TOKEN")
