@@ -88,26 +88,42 @@ class SmtpSink:
     """An aiosmtpd server in this process (a thread) that writes every message to a Maildir.
 
     ``stop()`` then ``start()`` brings it back on the same port, which is how tests take SMTP "down for a while".
+    A stop is a server going down for maintenance: for a moment every message gets ``421`` (RFC 5321 4.2.3, "service
+    not available"), so no transaction is cut between the final "." and the reply, then the port closes and
+    connections are refused. ``stop(abrupt=True)`` is a crash: sessions are cut wherever they are.
     """
 
     maildir: Path
     host: str = "127.0.0.1"
     port: int = 0
     _controller: Any = None
+    _handler: Any = None
 
     def start(self) -> None:
         from aiosmtpd.controller import Controller
         from aiosmtpd.handlers import Mailbox
 
+        class Sink(Mailbox):
+            refusing = False
+
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                if self.refusing:
+                    return "421 4.3.2 System not accepting network messages"
+                return str(await super().handle_DATA(server, session, envelope))
+
         for sub in ("tmp", "new", "cur"):
             (self.maildir / sub).mkdir(parents=True, exist_ok=True)
         if not self.port:
             self.port = free_port(self.host)
-        self._controller = Controller(Mailbox(self.maildir), hostname=self.host, port=self.port)
+        self._handler = Sink(self.maildir)
+        self._controller = Controller(self._handler, hostname=self.host, port=self.port)
         self._controller.start()
 
-    def stop(self) -> None:
+    def stop(self, abrupt: bool = False) -> None:
         if self._controller is not None:
+            if not abrupt:
+                self._handler.refusing = True
+                time.sleep(1.0)
             self._controller.stop()
             self._controller = None
 
