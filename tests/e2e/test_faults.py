@@ -13,7 +13,7 @@ from services.infra import stack
 from tests.conftest import Endpoints
 from tests.e2e.pipeline import Run, dedicated_noida, e2e_notices, pipeline_run
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
 def stack_of(endpoints: Endpoints, tmp_path: Path) -> stack.StackConfig:
@@ -49,7 +49,7 @@ def test_kill_9_matcher_then_notifier_mid_stream(endpoints: Endpoints, tmp_path:
         run.load_suppliers()
         publisher = run.stream(n, chunk=250)
 
-        at_kill = run.wait_for("a quarter of the shortlists", lambda s: s.shortlists >= n // 4, timeout=300)
+        at_kill = run.wait_for("the first shortlists", lambda s: s.shortlists >= n // 20, timeout=300)
         run.restart("matcher", kill=True)
         assert at_kill.shortlists < n, "the matcher was killed after the stream ended: not a mid-stream crash"
         run.wait_for(
@@ -57,7 +57,7 @@ def test_kill_9_matcher_then_notifier_mid_stream(endpoints: Endpoints, tmp_path:
         )
 
         at_kill = run.wait_for(
-            "half of the shortlists and some emails", lambda s: s.shortlists >= n // 2 and s.emails >= 10, 180
+            "more shortlists and some emails", lambda s: s.shortlists >= n // 10 and s.emails >= 10, 300
         )
         run.restart("notifier", kill=True)
         assert at_kill.emails < at_kill.due_emails or at_kill.shortlists < n, "the notifier was killed too late"
