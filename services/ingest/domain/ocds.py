@@ -40,6 +40,35 @@ def decode(data: bytes) -> tuple[Any, list[str]]:
 
     JSON Lines (one release or package per line) come back as a list. Raises ValueError if nothing parses.
     """
+    doc, warnings = _decode(data)
+    if depth_exceeds(doc, MAX_DEPTH):
+        raise ValueError(f"not an OCDS document: nested more than {MAX_DEPTH} levels deep")
+    return doc, warnings
+
+
+#: OCDS documents nest about a dozen levels; anything far deeper is hostile or broken, and would exhaust the
+#: recursion limit of the mappers below.
+MAX_DEPTH = 64
+
+
+def depth_exceeds(doc: Any, limit: int) -> bool:
+    """Whether ``doc`` nests deeper than ``limit`` containers (iterative: safe on any depth)."""
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def _decode(data: bytes) -> tuple[Any, list[str]]:
     warnings: list[str] = []
     try:
         return orjson.loads(data), warnings
@@ -52,12 +81,14 @@ def decode(data: bytes) -> tuple[Any, list[str]]:
         warnings.append("document is not UTF-8; decoded as Windows-1252")
     try:
         return json.loads(text), warnings
+    except RecursionError as exc:
+        raise ValueError("not JSON this parser accepts: nested too deeply") from exc
     except json.JSONDecodeError as first_error:
         lines = [line for line in text.splitlines() if line.strip()]
         if len(lines) > 1:
             try:
                 return [json.loads(line) for line in lines], warnings
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 pass
         raise ValueError(f"not JSON: {first_error}") from first_error
 

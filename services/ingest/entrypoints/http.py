@@ -78,7 +78,14 @@ def create_app(
         except orjson.JSONDecodeError as exc:
             outcome: Outcome = Rejection("invalid_json", str(exc), body_bytes.decode("utf-8", errors="replace"))
         else:
-            outcome = map_pushed(body, ctx)
+            if ocds.depth_exceeds(body, ocds.MAX_DEPTH):
+                outcome = Rejection(
+                    "invalid_json",
+                    f"nested more than {ocds.MAX_DEPTH} levels deep",
+                    body_bytes.decode("utf-8", "replace"),
+                )
+            else:
+                outcome = map_pushed(body, ctx)
         # A rejected push is dead-lettered too (nothing is lost), and the caller is told why.
         _stats, published = await run_in_threadpool(ingestor.ingest, [outcome], "http")
         if isinstance(outcome, Rejection):

@@ -70,6 +70,9 @@ def test_push_an_ocds_release(client: TestClient) -> None:
         (b'{"hello": "world"}', "unknown_document"),
         (b'{"notice_id": "push:2", "source": "push", "source_id": "2"}', "invalid_notice"),
         (b'{"ocid": "ocds-abc123-9", "tag": ["award"]}', "not_a_notice"),
+        # Hostile nesting: deeper than orjson accepts, and deep enough to exhaust the mappers' recursion.
+        (b"[" * 5000 + b"]" * 5000, "invalid_json"),
+        (b'{"ocid": ' + b'{"a": ' * 900 + b"1" + b"}" * 900 + b"}", "invalid_json"),
     ],
 )
 def test_bad_pushes_get_422_problem_json_and_are_dead_lettered(

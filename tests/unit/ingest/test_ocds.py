@@ -132,7 +132,18 @@ def test_windows_1252_document_is_read_with_a_warning() -> None:
     assert "document is not UTF-8; decoded as Windows-1252" in notice.warnings
 
 
-@pytest.mark.parametrize("data", [b"", b"not json", b"4a6ead3005c0a3f72369463cc24a4f36790b74af", b"[1, 2]", b"{}"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"not json",
+        b"4a6ead3005c0a3f72369463cc24a4f36790b74af",
+        b"[1, 2]",
+        b"{}",
+        b"[" * 5000 + b"]" * 5000,  # deeper than the JSON decoders accept
+        b'{"releases": [' + b'{"a": ' * 900 + b"1" + b"}" * 900 + b"]}",  # decodes, but deeper than OCDS nests
+    ],
+)
 def test_non_ocds_documents_are_rejected(data: bytes) -> None:
     outcomes = list(ocds.parse(data, CTX))
     assert outcomes
