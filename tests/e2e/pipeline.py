@@ -41,6 +41,7 @@ from services.demorun import (
 )
 from services.devrun import Pipeline, new_run_id
 from services.infra import stack
+from tests.conftest import Endpoints
 
 #: UNSPSC segments and a product word sold in each (one supplier per segment).
 SEGMENTS: tuple[tuple[str, str], ...] = (
@@ -367,6 +368,13 @@ def dedicated_noida(work: Path) -> Iterator[NoidaServer]:
     finally:
         server.kill()
         collect_leaked_sockets()
+
+
+def stack_of(endpoints: Endpoints, data_dir: Path) -> stack.StackConfig:
+    """The shared local stack (the ``endpoints`` fixture) as a ``StackConfig`` for a ``Pipeline``."""
+    host, _, port = endpoints.kafka_bootstrap.rpartition(":")
+    es_port = int(endpoints.elasticsearch_url.rsplit(":", 1)[1])
+    return stack.StackConfig(data_dir, int(port), es_port, endpoints.smtp_port, host)
 
 
 def e2e_notices(default: int) -> int:

@@ -1,5 +1,8 @@
 """Faults in the middle of a stream of notices: every notice still gets its shortlist and every due email
-arrives exactly once, counted from the Kafka topics and the SMTP sink's Maildir (``services.demorun.Ledger``)."""
+arrives exactly once, counted from the Kafka topics and the SMTP sink's Maildir (``services.demorun.Ledger``).
+
+Each test runs on its own noida-db (fresh Kafka + Elasticsearch on free ports): faults stay private, and matching is
+not slowed down by whatever the shared local stack has accumulated."""
 
 from __future__ import annotations
 
@@ -9,17 +12,9 @@ from pathlib import Path
 import pytest
 
 from services.demorun import Summary
-from services.infra import stack
-from tests.conftest import Endpoints
 from tests.e2e.pipeline import Run, dedicated_noida, e2e_notices, pipeline_run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
-
-
-def stack_of(endpoints: Endpoints, tmp_path: Path) -> stack.StackConfig:
-    host, _, port = endpoints.kafka_bootstrap.partition(":")
-    es_port = int(endpoints.elasticsearch_url.rsplit(":", 1)[1])
-    return stack.StackConfig(tmp_path, int(port), es_port, endpoints.smtp_port, host)
 
 
 def assert_exactly_once(run: Run, summary: Summary, n: int) -> None:
@@ -43,9 +38,9 @@ def assert_exactly_once(run: Run, summary: Summary, n: int) -> None:
         "need static membership (group_instance_id, KIP-345, stable per instance), which noida-db honours at once"
     ),
 )
-def test_kill_9_matcher_then_notifier_mid_stream(endpoints: Endpoints, tmp_path: Path) -> None:
+def test_kill_9_matcher_then_notifier_mid_stream(tmp_path: Path) -> None:
     n = e2e_notices(2000)
-    with pipeline_run(stack_of(endpoints, tmp_path), tmp_path) as run:
+    with dedicated_noida(tmp_path) as server, pipeline_run(server.config(), tmp_path / "work") as run:
         run.load_suppliers()
         publisher = run.stream(n, chunk=250)
 
@@ -69,10 +64,10 @@ def test_kill_9_matcher_then_notifier_mid_stream(endpoints: Endpoints, tmp_path:
         assert_exactly_once(run, summary, n)
 
 
-def test_sigterm_restart_of_matcher_and_notifier_mid_stream(endpoints: Endpoints, tmp_path: Path) -> None:
+def test_sigterm_restart_of_matcher_and_notifier_mid_stream(tmp_path: Path) -> None:
     """A clean stop (deploys, scaling) flushes producers and commits only handled offsets: nothing lost or doubled."""
     n = e2e_notices(2000) // 10
-    with pipeline_run(stack_of(endpoints, tmp_path), tmp_path) as run:
+    with dedicated_noida(tmp_path) as server, pipeline_run(server.config(), tmp_path / "work") as run:
         run.load_suppliers()
         publisher = run.stream(n, chunk=100)
         at_stop = run.wait_for("a quarter of the shortlists", lambda s: s.shortlists >= n // 4, timeout=180)
@@ -109,9 +104,9 @@ def test_kafka_restart_mid_stream(tmp_path: Path) -> None:
         assert_exactly_once(run, summary, n)
 
 
-def test_smtp_down_for_a_while_then_back(endpoints: Endpoints, tmp_path: Path) -> None:
+def test_smtp_down_for_a_while_then_back(tmp_path: Path) -> None:
     n = e2e_notices(2000) // 20
-    with pipeline_run(stack_of(endpoints, tmp_path), tmp_path) as run:
+    with dedicated_noida(tmp_path) as server, pipeline_run(server.config(), tmp_path / "work") as run:
         run.load_suppliers(emails_every=2)
         publisher = run.stream(n, chunk=n)
         run.wait_for("the first emails", lambda s: s.emails >= 3, timeout=120)

@@ -27,8 +27,7 @@ from hypothesis import strategies as st
 from services.demorun import read_mail
 from services.devrun import DEV_ADMIN_KEY, DEV_PUSH_KEY, DEV_UNSUBSCRIBE_SECRET
 from tests.conftest import Endpoints
-from tests.e2e.pipeline import Run, make_notices, pipeline_run, write_models
-from tests.e2e.test_faults import stack_of
+from tests.e2e.pipeline import Run, make_notices, pipeline_run, stack_of, write_models
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
 
