@@ -6,7 +6,10 @@ NotifierError
 │   ├── TransientMailError    4xx replies, refused/reset connections, timeouts: worth retrying.
 │   ├── PermanentMailError    5xx replies: retrying cannot help, park at once.
 │   └── UncertainDelivery     the connection broke after the message body was sent: it may have been delivered.
-└── MatcherUnavailable    Raised if the matcher did not accept a preferences update (retried later).
+├── MatcherUnavailable    Raised if the matcher did not accept a preferences update (retried later).
+├── StoreUnavailable      Raised if the notification store could not be reached or did not answer a write.
+├── ClaimLost             Raised if another instance took over an email while this one still held it.
+└── ShuttingDown          Raised if the worker was asked to stop while it waited (backoff, store retries).
 """
 
 from __future__ import annotations
@@ -46,6 +49,16 @@ class UncertainDelivery(MailError):
 
 class MatcherUnavailable(NotifierError):
     """Raised if the matcher did not accept a preferences update."""
+
+
+class StoreUnavailable(NotifierError):
+    """Raised if the notification store could not be reached, timed out or answered with a server error: the
+    write may or may not have been applied."""
+
+
+class ClaimLost(NotifierError):
+    """Raised if another instance took an email over while this one still held it (its lease ran out during a
+    long store or SMTP stall): this one must not write the final "." any more."""
 
 
 class ShuttingDown(NotifierError):

@@ -22,6 +22,14 @@ the ``.`` was never written, so the message cannot have been delivered: take it 
 ``committing`` whose owner is gone -> the ``.`` may have reached the server: it is **not** sent again; it is recorded
 ``sent`` with reason ``unconfirmed`` (and the same for a connection that broke after the ``.`` and before the reply).
 
+The state writes around the ``.`` are retried, never mistaken for a failed send: the ``committing`` write (and
+every write before it) is retried with backoff while Elasticsearch is away; if it still fails (after
+``notifier_store_retry_s`` or a stop request) the ``.`` is not written, the connection is dropped (the server discards
+the message) and the worker stops, so the redelivered shortlist sends it. A write whose reply was lost but that was
+applied is recognised as our own on the retry. If the record turns out to have been taken over by another instance
+(our lease ran out during a stall), this one stops before the ``.``. After the ``.``, the ``sent`` write is retried
+the same way; if it cannot be made, the worker stops with the record at ``committing``, which is never sent again.
+
 So the guarantee is: never two emails for one key; at-least-once for every failure that happens before the final
 ``.``; at-most-once only in the window between the final ``.`` and the server storing the message (a crash of
 the SMTP server or of the notifier inside that window, microseconds to a few milliseconds), where an email is
@@ -42,6 +50,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from email.utils import make_msgid
+from typing import TypeVar
 
 from jinja2 import TemplateError
 
@@ -81,8 +90,10 @@ from services.notifier.domain.rules import (
     undeliverable,
 )
 from services.notifier.exceptions import (
+    ClaimLost,
     MatcherUnavailable,
     PermanentMailError,
+    StoreUnavailable,
     TransientMailError,
     UncertainDelivery,
 )
@@ -96,6 +107,18 @@ SERVICE = "notifier"
 
 #: ``_take_over``'s answer "its owner is still on it".
 _WAIT = Record("", State.SENDING, "", "")
+
+_T = TypeVar("_T")
+
+
+def _same_write(stored: Record, mine: Record) -> bool:
+    """The stored version is the one this instance just wrote (the write went through though its reply was lost)."""
+    return (
+        stored.state == mine.state
+        and stored.owner == mine.owner
+        and stored.attempt == mine.attempt
+        and stored.updated_at == mine.updated_at
+    )
 
 
 def _utcnow() -> datetime:
@@ -290,7 +313,8 @@ class Notifier:
         self._record_event(record, NotificationStatus.SENT, reason="unconfirmed")
         log.warning("%s presumed delivered, not sent again (Message-ID %s): %s", record.key, record.message_id, why)
 
-    def _attempts(self, record: Record, rendered: Rendered, profile: SupplierProfile) -> State:
+    def _attempts(self, record: Record, rendered: Rendered, profile: SupplierProfile) -> State | None:
+        """Send until sent or parked; None if another instance took the email over meanwhile (it finishes it)."""
         kind = record.kind
         self._in_flight.add(record.key)
         try:
@@ -309,11 +333,19 @@ class Notifier:
                 started = time.perf_counter()
 
                 def committing(record: Record = record) -> None:
-                    record.state, record.updated_at = State.COMMITTING, self._clock()
-                    self._save(record)
+                    # Before the final ".": must be stored (retried while the store is away) or the "." is not
+                    # written; a record taken over by another instance meanwhile stops us here (ClaimLost).
+                    now = self._clock()
+                    record.state, record.updated_at = State.COMMITTING, now
+                    record.lease_until = now + timedelta(seconds=self.settings.notifier_lease_s)
+                    self._write_owned(record)
 
                 try:
                     self.mail.send(message, committing)
+                except ClaimLost as exc:
+                    self.metrics.duplicates.inc()
+                    log.error("%s; not sent here", exc)
+                    return None
                 except PermanentMailError as exc:
                     self._park(record, "smtp_permanent", exc.detail or exc.reason, rendered.subject)
                     return State.PARKED
@@ -331,7 +363,8 @@ class Notifier:
                     now = self._clock()
                     record.state, record.reason, record.updated_at = State.RETRYING, exc.reason, now
                     record.lease_until = now + timedelta(seconds=self.settings.notifier_lease_s)
-                    self._save(record)
+                    if not self._still_ours(record):
+                        return None
                     self._sleep(
                         backoff_delay(
                             record.attempt,
@@ -343,7 +376,8 @@ class Notifier:
                     now = self._clock()
                     record.state, record.attempt, record.updated_at = State.SENDING, record.attempt + 1, now
                     record.lease_until = now + timedelta(seconds=self.settings.notifier_lease_s)
-                    self._save(record)
+                    if not self._still_ours(record):
+                        return None
                     continue
                 self.metrics.send_seconds.observe(time.perf_counter() - started)
                 record.state, record.reason, record.updated_at = State.SENT, None, self._clock()
@@ -354,14 +388,72 @@ class Notifier:
         finally:
             self._in_flight.discard(record.key)
 
+    def _store_retry(self, what: str, operation: Callable[[], _T]) -> _T:
+        """``operation`` retried with backoff while the store is unavailable, for ``notifier_store_retry_s`` at most;
+        then its ``StoreUnavailable`` is raised. A stop request ends the wait (the sleep raises ``ShuttingDown``)."""
+        deadline = self._clock() + timedelta(seconds=self.settings.notifier_store_retry_s)
+        failures = 0
+        while True:
+            try:
+                return operation()
+            except StoreUnavailable as exc:
+                failures += 1
+                if self._clock() >= deadline:
+                    log.error("giving up on %s after %d failures: %s", what, failures, exc)
+                    raise
+                delay = backoff_delay(
+                    failures,
+                    min(0.5, self.settings.notifier_backoff_base_s),
+                    min(5.0, self.settings.notifier_backoff_max_s),
+                    self._rng.random(),
+                )
+                log.warning("%s failed (%s); retrying", what, exc)
+                self._sleep(max(0.05, delay))
+
+    def _write_owned(self, record: Record) -> None:
+        """Write a state this instance reaches while it holds the email (``sending``, ``retrying``, ``committing``),
+        retrying while the store is away; ``ClaimLost`` if someone else changed the record meanwhile."""
+
+        def write() -> bool:
+            if self.store.replace(record):
+                return True
+            stored = self.store.get(record.key)
+            if stored is not None and _same_write(stored, record):
+                record.token = stored.token  # our own write, applied although its reply was lost
+                return True
+            return False
+
+        if not self._store_retry(f"writing {record.key} ({record.state.value})", write):
+            raise ClaimLost(f"{record.key} was taken over by another instance before {record.state.value}")
+
+    def _still_ours(self, record: Record) -> bool:
+        try:
+            self._write_owned(record)
+        except ClaimLost as exc:
+            self.metrics.duplicates.inc()
+            log.error("%s; not sent here", exc)
+            return False
+        return True
+
     def _save(self, record: Record) -> None:
-        if not self.store.replace(record):
-            # Only possible if another instance took the record over although our lease was live (clock skew or a
-            # lease shorter than the retries): say so loudly, keep going.
+        """Write a settled state (sent, parked): retried while the store is away (``StoreUnavailable`` once
+        ``notifier_store_retry_s`` ran out; the worker then stops, the record keeps its earlier state), and written
+        over whatever another instance stored meanwhile (it cannot have sent the email: see ``_write_owned``)."""
+
+        def write() -> None:
+            if self.store.replace(record):
+                return
+            stored = self.store.get(record.key)
+            if stored is not None and _same_write(stored, record):
+                record.token = stored.token
+                return
+            # Only possible if another instance changed the record although our lease was live (clock skew or a
+            # lease shorter than a store outage): say so loudly, keep the outcome we know.
             log.error("record %s was changed by another instance while we held it", record.key)
-            fresh = self.store.get(record.key)
-            record.token = fresh.token if fresh else None
+            record.token = None
             self.store.replace(record)
+
+        self._store_retry(f"writing {record.key} ({record.state.value})", write)
 
     def _park(self, record: Record, reason: str, detail: str, subject: str | None = None) -> None:
         record.state, record.reason, record.updated_at = State.PARKED, reason, self._clock()

@@ -63,6 +63,11 @@ class Settings(CommonSettings):
     #: How long a claim on an email is honoured without news from its owner before another instance takes it over,
     #: in seconds (renewed at every attempt, so it must exceed one attempt: a few SMTP timeouts).
     notifier_lease_s: float = 180.0
+    #: How long a state write of an email (``committing`` before the final ".", ``sent`` after it) is retried, with
+    #: backoff, while Elasticsearch is unreachable, in seconds; then the worker stops (crashes) without committing.
+    #: Before the "." nothing was sent and the redelivered shortlist sends it; after it the record says
+    #: ``committing`` and the email is never sent again. A stop request ends the retries at once.
+    notifier_store_retry_s: float = 60.0
     #: Identifies this notifier's claims (default: the host name). Give each running instance its own, stable
     #: across restarts: a restarted instance then settles its own interrupted emails at once instead of waiting
     #: for their lease.

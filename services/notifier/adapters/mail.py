@@ -232,7 +232,13 @@ class SmtpMailSender:
             stage = "body"
             conn.send(payload)
             if before_commit is not None:
-                before_commit()
+                try:
+                    before_commit()
+                except BaseException:
+                    # "committing" could not be recorded: the "." must not be written, and this connection, in the
+                    # middle of DATA, must never be reused (its next bytes would become part of this message).
+                    self._drop()
+                    raise
             conn.send(b".\r\n")
         except MailError:
             raise

@@ -8,15 +8,18 @@ One document per idempotency key in ``<prefix>-notifications`` (document id = th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
-from elasticsearch import BadRequestError, ConflictError, Elasticsearch, NotFoundError
+from elasticsearch import ApiError, BadRequestError, ConflictError, Elasticsearch, NotFoundError, TransportError
+
+from services.notifier.exceptions import StoreUnavailable
 
 
 class State(StrEnum):
@@ -91,7 +94,10 @@ class NotificationStore(Protocol):
     def replace(self, record: Record) -> bool:
         """Write the record if the stored version still has ``record.token`` (or unconditionally when the token is
         None); False if someone else changed it meanwhile. Readable by key at once; visible to searches at once
-        for the states searches need (sent, queued, settled), within a second for the in-flight ones."""
+        for the states searches need (sent, queued, settled), within a second for the in-flight ones.
+
+        ``claim``, ``get`` and ``replace`` raise ``StoreUnavailable`` when the store cannot be reached or fails:
+        the write may then have been applied or not (a retry with the old token answers False if it was)."""
 
     def alerted_suppliers(self, notice_id: str, before_version: int) -> set[str]:
         """Suppliers with a sent new match or amendment for an earlier version of the notice."""
@@ -115,6 +121,20 @@ def _needs_refresh(record: Record) -> bool:
     in-flight states are only ever read by id (real-time in Elasticsearch), so they skip the refresh: two of the
     three writes of every email."""
     return record.state not in (State.SENDING, State.COMMITTING, State.RETRYING)
+
+
+@contextlib.contextmanager
+def _unavailable(what: str) -> Iterator[None]:
+    """Connection failures, timeouts and server errors (5xx, 429) -> ``StoreUnavailable``; other API errors (a bad
+    request, a missing index) stay what they are."""
+    try:
+        yield
+    except TransportError as exc:
+        raise StoreUnavailable(f"{what}: {exc.__class__.__name__}: {exc}"[:300]) from exc
+    except ApiError as exc:
+        if exc.meta.status >= 500 or exc.meta.status == 429:
+            raise StoreUnavailable(f"{what}: {exc.meta.status} {exc.message}"[:300]) from exc
+        raise
 
 
 class ElasticsearchNotificationStore:
@@ -163,6 +183,10 @@ class ElasticsearchNotificationStore:
         return bool(self._es.ping())
 
     def claim(self, record: Record) -> Record | None:
+        with _unavailable(f"claim {record.key}"):
+            return self._claim(record)
+
+    def _claim(self, record: Record) -> Record | None:
         try:
             resp = self._es.index(
                 index=self._index,
@@ -174,14 +198,15 @@ class ElasticsearchNotificationStore:
         except ConflictError:
             stored = self.get(record.key)
             if stored is None:  # deleted in between: cannot happen in normal operation; try once more
-                return self.claim(record)
+                return self._claim(record)
             return stored
         record.token = (int(resp["_seq_no"]), int(resp["_primary_term"]))
         return None
 
     def get(self, key: str) -> Record | None:
         try:
-            hit = self._es.get(index=self._index, id=key)
+            with _unavailable(f"get {key}"):
+                hit = self._es.get(index=self._index, id=key)
         except NotFoundError:
             return None
         return Record.from_doc(hit["_source"], (int(hit["_seq_no"]), int(hit["_primary_term"])))
@@ -191,9 +216,10 @@ class ElasticsearchNotificationStore:
         if record.token is not None:
             options = {"if_seq_no": record.token[0], "if_primary_term": record.token[1]}
         try:
-            resp = self._es.index(
-                index=self._index, id=record.key, document=record.doc(), refresh=_needs_refresh(record), **options
-            )
+            with _unavailable(f"write {record.key} ({record.state.value})"):
+                resp = self._es.index(
+                    index=self._index, id=record.key, document=record.doc(), refresh=_needs_refresh(record), **options
+                )
         except ConflictError:
             return False
         record.token = (int(resp["_seq_no"]), int(resp["_primary_term"]))
@@ -257,13 +283,31 @@ class ElasticsearchNotificationStore:
         ]
 
 
+@dataclass
+class WriteFault:
+    """A failure the fake injects into the next ``replace`` of a record in ``state``: ``error`` is raised, after
+    the write was applied when ``applied`` (the reply was lost), else instead of it."""
+
+    state: State
+    error: BaseException
+    applied: bool = False
+
+
 class InMemoryNotificationStore:
-    """The fake for unit tests, with the same create-only and compare-and-set behaviour."""
+    """The fake for unit tests, with the same create-only and compare-and-set behaviour. ``faults`` are injected
+    into writes (first matching one per write), like an Elasticsearch that goes away mid-stream."""
 
     def __init__(self) -> None:
         self.records: dict[str, tuple[Record, int]] = {}
         self.unsubscribed: dict[str, Unsubscribe] = {}
+        self.faults: list[WriteFault] = []
         self._lock = threading.Lock()
+
+    def _fault(self, record: Record) -> WriteFault | None:
+        for i, fault in enumerate(self.faults):
+            if fault.state == record.state:
+                return self.faults.pop(i)
+        return None
 
     def _copy(self, record: Record, seq: int) -> Record:
         return dataclasses.replace(
@@ -287,6 +331,15 @@ class InMemoryNotificationStore:
             return self._copy(stored, seq)
 
     def replace(self, record: Record) -> bool:
+        fault = self._fault(record)
+        if fault is not None and not fault.applied:
+            raise fault.error
+        applied = self._replace(record)
+        if fault is not None:
+            raise fault.error
+        return applied
+
+    def _replace(self, record: Record) -> bool:
         with self._lock:
             seq = -1
             if record.key in self.records:

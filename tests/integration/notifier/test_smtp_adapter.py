@@ -96,3 +96,21 @@ def test_an_idle_connection_the_server_closed_is_replaced_transparently() -> Non
         sink.stop()
     assert sink.keys() == ["k1", "k2"]
     assert sender.connections_opened == 2
+
+
+def test_a_failure_to_record_committing_leaves_the_message_undelivered_and_the_connection_unused(sink: Sink) -> None:
+    class StoreDown(Exception):
+        pass
+
+    def committing() -> None:
+        raise StoreDown("the committing write failed")
+
+    sender = SmtpMailSender("127.0.0.1", sink.port, timeout_s=5)
+    with pytest.raises(StoreDown):
+        sender.send(message(1), committing)
+    # The body went out without its final "."; that connection is dropped, never finished by the next message.
+    sender.send(message(2))
+    sender.close()
+    sink.wait_for(1)
+    assert sink.keys() == ["k2"]
+    assert sender.connections_opened == 2
