@@ -286,11 +286,14 @@ class ElasticsearchNotificationStore:
 @dataclass
 class WriteFault:
     """A failure the fake injects into the next ``replace`` of a record in ``state``: ``error`` is raised, after
-    the write was applied when ``applied`` (the reply was lost), else instead of it."""
+    the write was applied when ``applied`` (the reply was lost), else instead of it. ``forget``: the store also
+    lost the record's previous acknowledged write (a server restarted without having saved it: noida-db loses the
+    writes it acknowledged in its last moments before a SIGTERM or kill)."""
 
     state: State
     error: BaseException
     applied: bool = False
+    forget: bool = False
 
 
 class InMemoryNotificationStore:
@@ -301,6 +304,7 @@ class InMemoryNotificationStore:
         self.records: dict[str, tuple[Record, int]] = {}
         self.unsubscribed: dict[str, Unsubscribe] = {}
         self.faults: list[WriteFault] = []
+        self._previous: dict[str, tuple[Record, int]] = {}
         self._lock = threading.Lock()
 
     def _fault(self, record: Record) -> WriteFault | None:
@@ -332,6 +336,10 @@ class InMemoryNotificationStore:
 
     def replace(self, record: Record) -> bool:
         fault = self._fault(record)
+        if fault is not None and fault.forget:
+            with self._lock:
+                if record.key in self._previous:
+                    self.records[record.key] = self._previous.pop(record.key)
         if fault is not None and not fault.applied:
             raise fault.error
         applied = self._replace(record)
@@ -346,6 +354,7 @@ class InMemoryNotificationStore:
                 seq = self.records[record.key][1]
                 if record.token is not None and record.token[0] != seq:
                     return False
+                self._previous[record.key] = self.records[record.key]
             self.records[record.key] = (self._copy(record, seq + 1), seq + 1)
             record.token = (seq + 1, 1)
             return True

@@ -6,6 +6,7 @@ a ``WriteFault`` of the in-memory store, before the write (not applied) or after
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
 from datetime import timedelta
@@ -97,6 +98,23 @@ def test_sent_write_failing_after_acceptance_is_retried_never_resent(rig: Rig) -
     rig.store.faults = down(State.SENT, 3)
     rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))
     rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))  # redelivered after a restart: nothing more
+    assert rig.mail.calls == 1
+    assert (stored(rig).state, stored(rig).reason) == (State.SENT, None)
+    assert events(rig) == [("sent", None)]
+
+
+def test_store_restart_losing_committing_then_failing_the_sent_write_does_not_resend(rig: Rig) -> None:
+    # The e2e duplicate (Kafka + Elasticsearch restarted mid-stream): the broker acknowledged "committing" in its
+    # last moments and lost it, the "." went out and was accepted, the "sent" write found the broker gone. Crashing
+    # there left "sending" behind, which the restarted notifier took over: the same email (same Message-ID) again.
+    rig.store.faults = [
+        WriteFault(State.SENT, StoreUnavailable("sent write: connection refused"), forget=True),
+        *down(State.SENT, 2),
+    ]
+    with contextlib.suppress(StoreUnavailable):  # if it crashes, the supervisor restarts it
+        rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))
+    rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))  # the redelivery after the restart
+    assert rig.keys_sent() == [KEY]
     assert rig.mail.calls == 1
     assert (stored(rig).state, stored(rig).reason) == (State.SENT, None)
     assert events(rig) == [("sent", None)]
