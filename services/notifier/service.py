@@ -418,9 +418,15 @@ class Notifier:
             if self.store.replace(record):
                 return True
             stored = self.store.get(record.key)
-            if stored is not None and _same_write(stored, record):
+            if stored is None:  # the store lost the record: create it again, unless another instance just did
+                return self.store.claim(record) is None
+            if _same_write(stored, record):
                 record.token = stored.token  # our own write, applied although its reply was lost
                 return True
+            if stored.owner == record.owner and stored.state in (State.SENDING, State.RETRYING, State.COMMITTING):
+                # Still ours, an older version: the store lost our latest writes (restarted without saving them).
+                record.token = stored.token
+                return self.store.replace(record)
             return False
 
         if not self._store_retry(f"writing {record.key} ({record.state.value})", write):

@@ -91,6 +91,17 @@ def test_store_gone_for_good_before_the_dot_sends_nothing_and_the_restart_sends_
     assert str(rig.mail.sent[0]["Message-ID"]) == message_id
 
 
+def test_a_store_restart_losing_our_last_write_before_the_dot_is_not_taken_for_a_takeover(rig: Rig) -> None:
+    # The SMTP server said 421 (nothing delivered); the store then loses the "retrying" write while it restarts.
+    # Our own older version is still ours: the email is sent, not abandoned as if another instance had it.
+    rig.mail.failures = [TransientMailError("smtp_421")]
+    rig.store.faults = [WriteFault(State.SENDING, StoreUnavailable("sending write: connection refused"), forget=True)]
+    rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))
+    assert rig.keys_sent() == [KEY]
+    assert (stored(rig).state, stored(rig).attempt) == (State.SENT, 2)
+    assert events(rig) == [("failed", "smtp_421"), ("sent", None)]
+
+
 # -- after the final "." ----------------------------------------------------------------------------------------
 
 
