@@ -79,14 +79,6 @@ def test_sigterm_restart_of_matcher_and_notifier_mid_stream(tmp_path: Path) -> N
         assert_exactly_once(run, summary, n)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "intermittent: when the broker restart crashes the notifier after the SMTP server accepted an email but "
-        "before its record was marked sent, the restarted notifier sends it again (same Message-ID); seen in 1 of 3 "
-        "runs. Not strict because it depends on where the crash lands."
-    ),
-)
 def test_kafka_restart_mid_stream(tmp_path: Path) -> None:
     n = e2e_notices(2000) // 5
     with dedicated_noida(tmp_path) as server, pipeline_run(server.config(), tmp_path / "work") as run:

@@ -366,13 +366,6 @@ def hostile_files(folder: Path) -> dict[str, list[Path]]:
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "`ingest publish --source ocds` crashes (RecursionError in json decoding, exit 1) on a JSON document nested "
-        "5,000 levels deep instead of dead-lettering the file with a reason (the jsonl source handles it)"
-    ),
-)
 def test_hostile_files_through_every_ingest_parser_are_dead_lettered_with_a_reason(run: Run, tmp_path: Path) -> None:
     run.ledger.refresh()
     notices_before = len(run.ledger.notices)
