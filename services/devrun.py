@@ -139,9 +139,6 @@ class Pipeline:
                 env[f"TB_TOPIC_{topic_field}"] = f"{default}{suffix}"
             env["TB_MATCHER_INDEX_PREFIX"] = f"tb-{self.run_id}"
             env["TB_NOTIFIER_INDEX_PREFIX"] = f"tb-{self.run_id}"
-            env["TB_MATCHER_GROUP_ID"] = f"matcher-{self.run_id}"
-            env["TB_NOTIFIER_GROUP_ID"] = f"notifier-{self.run_id}"
-            # The names the services' settings use (``matcher_consumer_group``, ``notifier_consumer_group``).
             env["TB_MATCHER_CONSUMER_GROUP"] = f"matcher-{self.run_id}"
             env["TB_NOTIFIER_CONSUMER_GROUP"] = f"notifier-{self.run_id}"
         env.update(self.extra_env)
@@ -204,8 +201,11 @@ def run() -> int:
     pipeline = Pipeline(cfg, cfg.data_dir / "run-dev")
     try:
         pipeline.start()
-        demo = cfg.data_dir / "demo"
-        _write_demo_data(demo, suppliers=300, notices=200)
+        # Written once and then reused: regenerated notices would carry new deadlines, i.e. amendments to every
+        # notice (and a "this tender changed" email to every alerted supplier) at each start.
+        demo = cfg.data_dir / "demo-data"
+        if not (demo / "notices.jsonl").exists():
+            _write_demo_data(demo, suppliers=300, notices=200)
         pipeline.cli("matcher", "import-suppliers", str(demo / "suppliers.jsonl"))
         pipeline.cli("ingest", "publish", str(demo / "notices.jsonl"), "--source", "jsonl")
         print(
