@@ -3,6 +3,7 @@ versions, and candidate retrieval that gives the same shortlists as the in-proce
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -83,14 +84,21 @@ def test_notice_versions_filters_and_open_notices(es_container: Container) -> No
     assert open_ids == ["ungm:1"]  # same class, still open; the closed one and the laptops are not
 
 
-def test_elasticsearch_retrieval_gives_the_same_shortlists_as_the_in_process_index(es_container: Container) -> None:
+# A limit above the number of matching profiles takes the store's unscored filter path; a small one makes more
+# profiles match than are kept, so the boosted query decides which ones: both must agree with the in-process index.
+@pytest.mark.parametrize("candidate_limit", [300, 8])
+def test_elasticsearch_retrieval_gives_the_same_shortlists_as_the_in_process_index(
+    es_container: Container, candidate_limit: int
+) -> None:
     now = datetime(2026, 5, 1, tzinfo=UTC)
     profiles = generate_suppliers(60, seed=11)
     notices = generate_notices(16, seed=11, now=now)
     es_matcher = es_container.matcher
     es_matcher.clock = lambda: now
+    es_matcher.config = dataclasses.replace(es_matcher.config, candidate_limit=candidate_limit)
     es_matcher.profiles.put_many(profiles)
     memory = bootstrap_in_memory(Settings(), clock=lambda: now).matcher
+    memory.config = es_matcher.config
     for p in profiles:
         memory.profiles.put(p)
 
