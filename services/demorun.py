@@ -64,11 +64,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     """Something accepts connections on the port."""
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+    return stack.port_open(host, port)
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -132,14 +128,6 @@ class SmtpSink:
         return self._controller is not None
 
 
-def noida_binary() -> str:
-    here = Path(sys.executable).parent / "noida-db"
-    found = str(here) if here.exists() else shutil.which("noida-db")
-    if not found:
-        raise RuntimeError("noida-db is not installed: run `pip install -e .[dev]` (it pins noida-db)")
-    return found
-
-
 @dataclass
 class NoidaServer:
     """A dedicated noida-db (Kafka + Elasticsearch) on its own ports and data dir, for tests that break it.
@@ -168,29 +156,9 @@ class NoidaServer:
             self.kafka_port = free_port(self.host)
         if not self.elasticsearch_port:
             self.elasticsearch_port = free_port(self.host)
-        (self.data_dir / "noida").mkdir(parents=True, exist_ok=True)
-        with open(self.data_dir / "noida.log", "ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    noida_binary(),
-                    "start",
-                    "--data-dir",
-                    str(self.data_dir / "noida"),
-                    "--host",
-                    self.host,
-                    "--only",
-                    "kafka,elasticsearch",
-                    "--kafka-port",
-                    str(self.kafka_port),
-                    "--elasticsearch-port",
-                    str(self.elasticsearch_port),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
         cfg = self.config()
+        (self.data_dir / "noida").mkdir(parents=True, exist_ok=True)
+        self.proc = stack.spawn(stack.noida_command(cfg), self.data_dir / "noida.log")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -203,15 +171,8 @@ class NoidaServer:
     def _signal(self, sig: signal.Signals, timeout: float = 20) -> None:
         if self.proc is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, sig)
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
-        # The launcher runs the server binary as a child in the same group: wait until the ports are free again.
+        stack.stop_process(self.proc, sig, timeout)
+        # The group is gone; the kernel may still hold the listening sockets for a moment.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and (
             port_open(self.kafka_port, self.host) or port_open(self.elasticsearch_port, self.host)
@@ -229,7 +190,7 @@ class NoidaServer:
 
     def _service(self, command: str, service: str) -> None:
         subprocess.run(
-            [noida_binary(), command, service, "--data-dir", str(self.data_dir / "noida")],
+            [stack.noida_binary(), command, service, "--data-dir", str(self.data_dir / "noida")],
             check=True,
             capture_output=True,
             timeout=30,
@@ -275,12 +236,16 @@ def ensure_pipeline_topics(pipeline: Pipeline) -> None:
 
 
 class TopicTail:
-    """Reads a topic from its beginning, then whatever arrives, without a consumer group (nothing committed)."""
+    """Reads topics from their beginning, then whatever arrives, without a consumer group (nothing committed).
 
-    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+    One consumer (one connection, one I/O thread) for every topic: the ledger reads seven topics every second while
+    the services it watches share the same cores.
+    """
+
+    def __init__(self, bootstrap_servers: str, topics: Iterable[str]) -> None:
         from kafka import KafkaConsumer
 
-        self.topic = topic
+        self.topics = list(topics)
         self._consumer = KafkaConsumer(
             bootstrap_servers=bootstrap_servers.split(","),
             group_id=None,
@@ -290,36 +255,42 @@ class TopicTail:
             request_timeout_ms=15_000,
             reconnect_backoff_max_ms=1000,
         )
-        self._assigned = False
+        self._assigned: set[str] = set()
 
-    def _assign(self) -> bool:
+    def _assign(self) -> None:
+        """Assign the partitions of every topic that exists (a topic created later is picked up next call)."""
         from kafka import TopicPartition
 
-        partitions = self._consumer.partitions_for_topic(self.topic)
-        if not partitions:
-            return False
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        self._consumer.assign(tps)
-        self._consumer.seek_to_beginning(*tps)
-        self._assigned = True
-        return True
+        fresh: list[Any] = []
+        for topic in self.topics:
+            if topic in self._assigned:
+                continue
+            partitions = self._consumer.partitions_for_topic(topic)
+            if partitions:
+                fresh.extend(TopicPartition(topic, p) for p in sorted(partitions))
+                self._assigned.add(topic)
+        if fresh:
+            self._consumer.assign([*self._consumer.assignment(), *fresh])
+            self._consumer.seek_to_beginning(*fresh)
 
-    def poll(self, rounds: int = 20) -> list[tuple[str | None, bytes | None]]:
-        """What arrived since the last call, as (key, value); a tombstone has value ``None``."""
+    def poll(self, rounds: int = 20) -> dict[str, list[tuple[str | None, bytes | None]]]:
+        """What arrived since the last call, by topic, as (key, value); a tombstone has value ``None``."""
         from kafka.errors import KafkaError
 
-        out: list[tuple[str | None, bytes | None]] = []
+        out: dict[str, list[tuple[str | None, bytes | None]]] = {topic: [] for topic in self.topics}
         try:
-            if not self._assigned and not self._assign():
+            if len(self._assigned) < len(self.topics):
+                self._assign()
+            if not self._assigned:
                 return out
             for _ in range(rounds):
                 batch = self._consumer.poll(timeout_ms=200, max_records=5000)
                 if not batch:
                     break
-                for records in batch.values():
+                for tp, records in batch.items():
                     for record in records:
                         key = record.key.decode("utf-8", errors="replace") if record.key is not None else None
-                        out.append((key, record.value))
+                        out[tp.topic].append((key, record.value))
         except (KafkaError, OSError):
             # The broker is being restarted by a test: what was read so far stays, the rest comes next call.
             pass
@@ -450,7 +421,7 @@ class Ledger:
     def __init__(self, bootstrap_servers: str, topics: dict[str, str], maildir: Path) -> None:
         self.topics = topics
         self.maildir = maildir
-        self._tails = {name: TopicTail(bootstrap_servers, topic) for name, topic in topics.items()}
+        self._tail = TopicTail(bootstrap_servers, topics.values())
         self.notices: dict[tuple[str, int], str] = {}
         self.notice_payload_ids: set[str] = set()
         self.notices_dlq: list[dict[str, Any]] = []
@@ -466,20 +437,20 @@ class Ledger:
         self.started = time.monotonic()
 
     def close(self) -> None:
-        for tail in self._tails.values():
-            tail.close()
+        self._tail.close()
 
     # -- reading
     def refresh(self) -> None:
-        for _, value in self._tails["notices"].poll():
+        arrived = self._tail.poll()
+        for _, value in arrived[self.topics["notices"]]:
             doc = _loads(value)
             if isinstance(doc, dict) and "notice_id" in doc:
                 self.notices[(str(doc["notice_id"]), int(doc.get("version", 1)))] = str(doc.get("status", "active"))
-        for _, value in self._tails["notices_dlq"].poll():
+        for _, value in arrived[self.topics["notices_dlq"]]:
             doc = _loads(value)
             if isinstance(doc, dict):
                 self.notices_dlq.append(doc)
-        for _, value in self._tails["shortlists"].poll():
+        for _, value in arrived[self.topics["shortlists"]]:
             doc = _loads(value)
             if not isinstance(doc, dict):
                 continue
@@ -492,15 +463,15 @@ class Ledger:
             seen.entries |= {str(e.get("supplier_id")) for e in doc.get("entries", [])}
             seen.previously |= {str(s) for s in doc.get("previously_shortlisted", [])}
             seen.publications += 1
-        for _, value in self._tails["shortlists_dlq"].poll():
+        for _, value in arrived[self.topics["shortlists_dlq"]]:
             doc = _loads(value)
             if isinstance(doc, dict):
                 self.shortlists_dlq.append(doc)
-        for key, value in self._tails["profiles"].poll():
+        for key, value in arrived[self.topics["profiles"]]:
             if key is not None:
                 doc = _loads(value)
                 self.profiles[key] = doc if isinstance(doc, dict) else None
-        for _, value in self._tails["notifications"].poll():
+        for _, value in arrived[self.topics["notifications"]]:
             doc = _loads(value)
             if not isinstance(doc, dict) or "idempotency_key" not in doc:
                 continue
@@ -510,7 +481,7 @@ class Ledger:
             self.event_statuses[status] += 1
             if doc.get("message_id"):
                 self.message_keys[str(doc["message_id"]).strip()] = ikey
-        for _, value in self._tails["notifications_dlq"].poll():
+        for _, value in arrived[self.topics["notifications_dlq"]]:
             doc = _loads(value)
             if isinstance(doc, dict):
                 self.notifications_dlq.append(doc)

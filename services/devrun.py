@@ -9,7 +9,6 @@ environment, exactly as an operator would run them.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import mailbox
 import os
@@ -43,16 +42,9 @@ class ServiceProcess:
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", f"services.{self.name}", "run"],
-                env={**os.environ, **self.env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        self.proc = stack.spawn(
+            [sys.executable, "-m", f"services.{self.name}", "run"], self.log_path, env={**os.environ, **self.env}
+        )
 
     @property
     def url(self) -> str:
@@ -76,16 +68,8 @@ class ServiceProcess:
         raise RuntimeError(f"{self.name} did not answer /healthz within {timeout:.0f}s; see {self.log_path}")
 
     def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 20) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, sig)
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
+        if self.proc is not None:
+            stack.stop_process(self.proc, sig, timeout)
 
     def kill(self) -> None:
         """``kill -9``: no chance to flush or commit."""
@@ -249,12 +233,14 @@ def demo() -> int:
 
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "run"
-    if command == "run":
-        return run()
-    if command == "demo":
-        return demo()
-    print("usage: python -m services.devrun run|demo", file=sys.stderr)
-    return 2
+    if command not in ("run", "demo"):
+        print("usage: python -m services.devrun run|demo", file=sys.stderr)
+        return 2
+    try:
+        return run() if command == "run" else demo()
+    except RuntimeError as exc:
+        print(f"tenderbridge {command} failed: {exc}", file=sys.stderr)
+        return 1
 
 
 def new_run_id() -> str:

@@ -13,6 +13,7 @@ the data directory from ``TB_DATA_DIR`` (``.data``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +66,8 @@ class StackConfig:
         }
 
 
-def _port_open(host: str, port: int) -> bool:
+def port_open(host: str, port: int) -> bool:
+    """Something accepts connections on the port."""
     try:
         with socket.create_connection((host, port), timeout=0.5):
             return True
@@ -81,7 +84,7 @@ def elasticsearch_ready(cfg: StackConfig) -> bool:
 
 
 def kafka_ready(cfg: StackConfig) -> bool:
-    if not _port_open(cfg.host, cfg.kafka_port):
+    if not port_open(cfg.host, cfg.kafka_port):
         return False
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
@@ -122,21 +125,44 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _noida_binary() -> str:
+def noida_binary() -> str:
     here = Path(sys.executable).parent / "noida-db"
     found = str(here) if here.exists() else shutil.which("noida-db")
     if not found:
-        raise SystemExit("noida-db is not installed: run `pip install -e .[dev]` (it pins noida-db)")
+        raise RuntimeError("noida-db is not installed: run `pip install -e .[dev]` (it pins noida-db)")
     return found
+
+
+def noida_command(cfg: StackConfig) -> list[str]:
+    """noida-db serving Kafka and Elasticsearch on the config's ports, its data in ``<data_dir>/noida``."""
+    return [
+        noida_binary(),
+        "start",
+        "--data-dir",
+        str(cfg.data_dir / "noida"),
+        "--host",
+        cfg.host,
+        "--only",
+        "kafka,elasticsearch",
+        "--kafka-port",
+        str(cfg.kafka_port),
+        "--elasticsearch-port",
+        str(cfg.elasticsearch_port),
+    ]
+
+
+def spawn(argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start a child leading its own session (so ``stop_process`` reaches all it starts), output to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env
+        )
 
 
 def _spawn(cfg: StackConfig, name: str, argv: list[str]) -> int:
     (cfg.data_dir / "run").mkdir(parents=True, exist_ok=True)
-    (cfg.data_dir / "logs").mkdir(parents=True, exist_ok=True)
-    with open(cfg.data_dir / "logs" / f"{name}.log", "ab") as log:
-        proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-        )
+    proc = spawn(argv, cfg.data_dir / "logs" / f"{name}.log")
     # Keep the handle: a collected Popen of a live child warns, and ``down`` reaps through waitpid.
     _CHILDREN.append(proc)
     _pid_file(cfg, name).write_text(str(proc.pid))
@@ -156,31 +182,14 @@ def _wait(what: str, check: object, cfg: StackConfig, timeout: float) -> None:
 def up(cfg: StackConfig, timeout: float = 60.0) -> list[str]:
     """Start whatever does not answer yet; return the names started (an empty list means all were reused)."""
     started: list[str] = []
-    if not (elasticsearch_ready(cfg) and _port_open(cfg.host, cfg.kafka_port)):
-        if _port_open(cfg.host, cfg.kafka_port) or _port_open(cfg.host, cfg.elasticsearch_port):
+    if not (elasticsearch_ready(cfg) and port_open(cfg.host, cfg.kafka_port)):
+        if port_open(cfg.host, cfg.kafka_port) or port_open(cfg.host, cfg.elasticsearch_port):
             raise SystemExit(
                 f"port {cfg.kafka_port} or {cfg.elasticsearch_port} is taken by something that is not a working "
                 "Kafka + Elasticsearch; stop it or choose other ports (TB_STACK_*_PORT)"
             )
         (cfg.data_dir / "noida").mkdir(parents=True, exist_ok=True)
-        _spawn(
-            cfg,
-            "noida",
-            [
-                _noida_binary(),
-                "start",
-                "--data-dir",
-                str(cfg.data_dir / "noida"),
-                "--host",
-                cfg.host,
-                "--only",
-                "kafka,elasticsearch",
-                "--kafka-port",
-                str(cfg.kafka_port),
-                "--elasticsearch-port",
-                str(cfg.elasticsearch_port),
-            ],
-        )
+        _spawn(cfg, "noida", noida_command(cfg))
         started.append("noida")
     if not smtp_ready(cfg):
         for sub in ("tmp", "new", "cur"):
@@ -216,19 +225,31 @@ def down(cfg: StackConfig, timeout: float = 20.0) -> list[str]:
             continue
         pid = int(pid_file.read_text().strip() or 0)
         if pid and _alive(pid):
-            # Each process leads its own session (start_new_session), so signalling the group also stops the
-            # children a launcher script may have (the noida-db entry point runs the server binary as a child).
-            _signal_group(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while _group_alive(pid) and time.monotonic() < deadline:
-                _reap(pid)
-                time.sleep(0.1)
-            if _group_alive(pid):
-                _signal_group(pid, signal.SIGKILL)
-            _reap(pid)
+            _stop_group(pid, functools.partial(_reap, pid), signal.SIGTERM, timeout)
             stopped.append(name)
         pid_file.unlink(missing_ok=True)
     return stopped
+
+
+def stop_process(proc: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM, timeout: float = 20.0) -> None:
+    """Stop a child started by ``spawn`` and everything it started: ``sig`` to its process group, then SIGKILL to
+    what is left after ``timeout`` seconds; returns when no member of the group is left."""
+    if proc.poll() is None or group_members(proc.pid):
+        _stop_group(proc.pid, proc.poll, sig, timeout)
+
+
+def _stop_group(pgid: int, reap: Callable[[], object], sig: signal.Signals, timeout: float) -> None:
+    # Each child leads its own session (start_new_session), so signalling the group also stops the children a
+    # launcher may have (the noida-db entry point runs the server binary as a child).
+    for signum, limit in ((sig, timeout), (signal.SIGKILL, 5.0)):
+        _signal_group(pgid, signum)
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            reap()
+            if not (_alive(pgid) or group_members(pgid)):
+                return
+            time.sleep(0.05)
+    reap()
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -236,25 +257,18 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
 
 
-def _group_alive(pid: int) -> bool:
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    _reap(pid)
-    return _alive(pid) or _group_has_members(pid)
-
-
-def _group_has_members(pgid: int) -> bool:
+def group_members(pgid: int) -> list[int]:
+    """The live processes of a process group (zombies are gone for our purposes)."""
+    members = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        # fields[0] is the state, fields[2] the process group id; zombies are gone for our purposes.
+        # fields[0] is the state, fields[2] the process group id.
         if fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
+            members.append(int(stat.parent.name))
+    return members
 
 
 def _reap(pid: int) -> None:
@@ -278,7 +292,11 @@ def main(argv: list[str]) -> int:
     cfg = StackConfig.from_env()
     command = argv[0] if argv else "status"
     if command == "up":
-        started = up(cfg)
+        try:
+            started = up(cfg)
+        except RuntimeError as exc:
+            print(f"stack up failed: {exc}", file=sys.stderr)
+            return 1
         print(f"stack up ({', '.join(started) or 'all reused'}): data in {cfg.data_dir}")
         for key, value in cfg.env().items():
             print(f"  {key}={value}")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from elasticsearch import Elasticsearch
 from kafka import KafkaConsumer, KafkaProducer
 
 from contracts import topics
+from services.infra import stack
 from services.infra.bus import ensure_topics
 from tests.conftest import Endpoints
 
@@ -77,3 +80,21 @@ def test_elasticsearch_index_and_search(endpoints: Endpoints, unique: Callable[[
     by_country = es.search(index=index, query={"term": {"country": "IN"}})["hits"]["hits"]
     assert [h["_id"] for h in by_country] == ["s2"]
     es.close()
+
+
+@pytest.mark.parametrize("ignore_term", [False, True], ids=["polite", "ignores-sigterm"])
+def test_stop_process_stops_the_child_and_what_it_started(tmp_path: Path, ignore_term: bool) -> None:
+    # A launcher that starts a grandchild, as the noida-db entry point does; the stubborn one ignores SIGTERM.
+    trap = "trap '' TERM; " if ignore_term else ""
+    proc = stack.spawn(["sh", "-c", f"{trap}sleep 300 & {trap}wait"], tmp_path / "child.log")
+    deadline = time.monotonic() + 10
+    while len(stack.group_members(proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(stack.group_members(proc.pid)) == 2, "the launcher and its grandchild share the child's process group"
+
+    stack.stop_process(proc, timeout=0.5 if ignore_term else 10)
+
+    assert proc.returncode is not None
+    assert stack.group_members(proc.pid) == []
+    if ignore_term:
+        assert proc.returncode == -signal.SIGKILL
