@@ -40,8 +40,17 @@ def decode(data: bytes) -> tuple[Any, list[str]]:
 
     JSON Lines (one release or package per line) come back as a list. Raises ValueError if nothing parses.
     """
-    doc, warnings = _decode(data)
-    if depth_exceeds(doc, MAX_DEPTH):
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        doc, warnings = _decode(data)
+        deep = depth_exceeds(doc, MAX_DEPTH)
+    else:
+        # Valid JSON as it is (nearly every document) is measured on its bytes, several times faster than
+        # walking the decoded tree.
+        warnings = []
+        deep = json_depth_exceeds(data, MAX_DEPTH)
+    if deep:
         raise ValueError(f"not an OCDS document: nested more than {MAX_DEPTH} levels deep")
     return doc, warnings
 
@@ -68,12 +77,36 @@ def depth_exceeds(doc: Any, limit: int) -> bool:
     return False
 
 
+#: Keeps only brackets (opening ones become ``(``, closing ones ``)``) and quotes.
+_BRACKETS = bytes.maketrans(b"{[}]", b"(())")
+_NOT_BRACKET_OR_QUOTE = bytes(b for b in range(256) if b not in b'{[}]"')
+
+
+def json_depth_exceeds(data: bytes, limit: int) -> bool:
+    """Whether valid JSON ``data`` nests deeper than ``limit`` containers, told from its bytes (C-speed scans).
+
+    Escaped backslashes and quotes are dropped first (left to right, as a JSON reader pairs them), then strings
+    (the text between the remaining quotes) with every bracket in them; each ``replace`` of ``()`` then removes
+    exactly the innermost level, so the nesting exceeds ``limit`` when anything is left after ``limit`` rounds.
+    """
+    if b"\\" in data:
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    text = data.translate(_BRACKETS, _NOT_BRACKET_OR_QUOTE)
+    # Adjacent quotes are an empty string or the end of one string and the start of the next: dropping them keeps
+    # what lies outside strings. Quotes left enclose strings that hold brackets.
+    text = text.replace(b'""', b"")
+    if b'"' in text:
+        text = b"".join(text.split(b'"')[::2])
+    for _ in range(limit):
+        if not text:
+            return False
+        text = text.replace(b"()", b"")
+    return bool(text)
+
+
 def _decode(data: bytes) -> tuple[Any, list[str]]:
+    """What orjson could not read as it is: Windows-1252 text, JSON Lines, JSON nested past orjson's limit."""
     warnings: list[str] = []
-    try:
-        return orjson.loads(data), warnings
-    except orjson.JSONDecodeError:
-        pass
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

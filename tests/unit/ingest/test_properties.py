@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -84,3 +85,19 @@ def test_a_valid_release_with_one_field_broken_never_raises(path: tuple[str, ...
         target = target[key]
     target[path[-1]] = value
     check(list(ocds.parse_document(doc, CTX)))
+
+
+nasty_text = st.text(alphabet='{}[]"\\ab\n\u00e9\u4e2d', max_size=12)
+nested = st.recursive(
+    st.one_of(st.none(), st.integers(-1000, 1000), nasty_text),
+    lambda children: st.one_of(st.lists(children, max_size=3), st.dictionaries(nasty_text, children, max_size=3)),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=nested, limit=st.integers(0, 8), ascii_only=st.booleans())
+def test_depth_told_from_bytes_agrees_with_the_decoded_tree(doc: Any, limit: int, ascii_only: bool) -> None:
+    # Strings full of brackets, quotes and backslashes; json escapes non-ASCII (\u00e9) and spaces its separators.
+    data = json.dumps(doc).encode() if ascii_only else orjson.dumps(doc)
+    assert ocds.json_depth_exceeds(data, limit) == ocds.depth_exceeds(doc, limit)
