@@ -38,6 +38,7 @@ def smtp_sender(settings: Settings, reuse_connection: bool = True) -> SmtpMailSe
         rate_limit_per_s=settings.notifier_rate_limit_per_s,
         reuse_connection=reuse_connection,
         ca_file=settings.notifier_smtp_ca_file,
+        connections=settings.notifier_smtp_connections,
     )
 
 

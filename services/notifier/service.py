@@ -47,9 +47,12 @@ import random
 import socket
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
 from email.utils import make_msgid
+from enum import Enum
 from typing import TypeVar
 
 from jinja2 import TemplateError
@@ -91,10 +94,11 @@ from services.notifier.domain.rules import (
 )
 from services.notifier.exceptions import (
     ClaimLost,
+    MailError,
     MatcherUnavailable,
     PermanentMailError,
+    ShuttingDown,
     StoreUnavailable,
-    TransientMailError,
     UncertainDelivery,
 )
 from services.notifier.metrics import Metrics
@@ -107,6 +111,28 @@ SERVICE = "notifier"
 
 #: ``_take_over``'s answer "its owner is still on it".
 _WAIT = Record("", State.SENDING, "", "")
+
+
+class _Again(Enum):
+    """``_failed``'s answer "send it again"."""
+
+    AGAIN = 1
+
+
+_AGAIN = _Again.AGAIN
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One email a shortlist calls for, rendered and not yet claimed."""
+
+    key: str
+    kind: NotificationKind
+    profile: SupplierProfile
+    notice_ids: list[str]
+    notice_version: int | None
+    rendered: Rendered
+
 
 _T = TypeVar("_T")
 
@@ -179,6 +205,31 @@ class Notifier:
 
     def handle_shortlist(self, shortlist: Shortlist) -> None:
         """Every email this shortlist calls for, each at most once. Events are published, not flushed."""
+        self.handle_shortlists([shortlist])
+
+    def handle_shortlists(
+        self, shortlists: Sequence[Shortlist], stop: Callable[[], bool] = lambda: False, *, one_by_one: bool = False
+    ) -> None:
+        """The emails of a poll batch of shortlists, each at most once: claimed in one store request, sent in rounds
+        over ``notifier_smtp_connections`` connections, each round's state writes made in one request per step.
+        Shortlists of the same notice are handled in order (each sees who the previous one alerted): the batch is
+        cut before a notice comes back. ``stop`` is checked between rounds (``ShuttingDown``: the rest of the batch
+        stays unhandled and uncommitted). ``one_by_one``: the earlier path, one claim, send and three state writes
+        after the other per email (the benchmark's baseline; the batched path falls back to it for the emails it
+        cannot handle in bulk)."""
+        segment: list[Shortlist] = []
+        for shortlist in shortlists:
+            if any(s.notice_id == shortlist.notice_id for s in segment):
+                self._deliver_batch([job for s in segment for job in self._plan(s)], stop, one_by_one)
+                segment = []
+            segment.append(shortlist)
+        if segment:
+            self._deliver_batch([job for s in segment for job in self._plan(s)], stop, one_by_one)
+
+    def _plan(self, shortlist: Shortlist) -> list[_Job]:
+        """Skips reported, cancelled digest items withdrawn, digest items queued; the emails to send, rendered
+        (an email that cannot be rendered is parked here)."""
+        jobs: list[_Job] = []
         self.metrics.shortlists.inc()
         ids = {e.supplier_id for e in shortlist.entries} | set(shortlist.previously_shortlisted)
         profiles = {sid: self.profiles.get(sid) for sid in ids}
@@ -236,7 +287,10 @@ class Notifier:
             except (TemplateError, ValueError, KeyError) as exc:
                 self._park_unrendered(delivery.key, delivery.kind, profile, [delivery.notice_id], shortlist, exc)
                 continue
-            self._deliver(delivery.key, delivery.kind, profile, [delivery.notice_id], delivery.notice_version, rendered)
+            jobs.append(
+                _Job(delivery.key, delivery.kind, profile, [delivery.notice_id], delivery.notice_version, rendered)
+            )
+        return jobs
 
     def _withdraw(self, supplier_id: str, notice_id: str, reason: str) -> None:
         for record in self.store.find(states=[State.QUEUED], supplier_id=supplier_id, notice_id=notice_id):
@@ -257,20 +311,7 @@ class Notifier:
     ) -> State | None:
         """Claim, send with retries, record; returns the final state, or None when the key was already handled."""
         now = self._clock()
-        record = Record(
-            key=key,
-            state=State.SENDING,
-            kind=kind.value,
-            supplier_id=profile.supplier_id,
-            notice_ids=notice_ids,
-            notice_version=notice_version,
-            attempt=1,
-            message_id=make_msgid(domain=self.settings.notifier_message_id_domain),
-            owner=self.instance_id,
-            lease_until=now + timedelta(seconds=self.settings.notifier_lease_s),
-            item_keys=item_keys or [],
-            updated_at=now,
-        )
+        record = self._new_record(key, kind, profile, notice_ids, notice_version, item_keys, now)
         existing = self.store.claim(record)
         while existing is not None:
             taken = self._take_over(existing, now)
@@ -313,90 +354,228 @@ class Notifier:
         self._record_event(record, NotificationStatus.SENT, reason="unconfirmed")
         log.warning("%s presumed delivered, not sent again (Message-ID %s): %s", record.key, record.message_id, why)
 
-    def _attempts(self, record: Record, rendered: Rendered, profile: SupplierProfile) -> State | None:
-        """Send until sent or parked; None if another instance took the email over meanwhile (it finishes it)."""
-        kind = record.kind
+    def _new_record(
+        self,
+        key: str,
+        kind: NotificationKind,
+        profile: SupplierProfile,
+        notice_ids: list[str],
+        notice_version: int | None,
+        item_keys: list[str] | None,
+        now: datetime,
+    ) -> Record:
+        return Record(
+            key=key,
+            state=State.SENDING,
+            kind=kind.value,
+            supplier_id=profile.supplier_id,
+            notice_ids=notice_ids,
+            notice_version=notice_version,
+            attempt=1,
+            message_id=make_msgid(domain=self.settings.notifier_message_id_domain),
+            owner=self.instance_id,
+            lease_until=now + timedelta(seconds=self.settings.notifier_lease_s),
+            item_keys=item_keys or [],
+            updated_at=now,
+        )
+
+    def _message(self, record: Record, rendered: Rendered, profile: SupplierProfile) -> EmailMessage:
+        envelope = Envelope(
+            from_address=self.settings.notifier_from_address,
+            from_name=self.settings.notifier_from_name,
+            to_addresses=list(profile.emails),
+            to_name=profile.names.get(language_of(profile)) or profile.display_name,
+            message_id=record.message_id or make_msgid(domain=self.settings.notifier_message_id_domain),
+            idempotency_key=record.key,
+        )
+        return build_message(rendered, envelope, self.links(profile.supplier_id).unsubscribe_url, self._clock())
+
+    def _to_committing(self, record: Record) -> None:
+        now = self._clock()
+        record.state, record.updated_at = State.COMMITTING, now
+        record.lease_until = now + timedelta(seconds=self.settings.notifier_lease_s)
+
+    def _attempts(
+        self, record: Record, rendered: Rendered, profile: SupplierProfile, failed: MailError | None = None
+    ) -> State | None:
+        """Send until sent or parked; None if another instance took the email over meanwhile (it finishes it).
+        ``failed``: the outcome of the attempt already made (by the batched path), handled first."""
         self._in_flight.add(record.key)
         try:
             while True:
-                envelope = Envelope(
-                    from_address=self.settings.notifier_from_address,
-                    from_name=self.settings.notifier_from_name,
-                    to_addresses=list(profile.emails),
-                    to_name=profile.names.get(language_of(profile)) or profile.display_name,
-                    message_id=record.message_id or make_msgid(domain=self.settings.notifier_message_id_domain),
-                    idempotency_key=record.key,
-                )
-                message = build_message(
-                    rendered, envelope, self.links(profile.supplier_id).unsubscribe_url, self._clock()
-                )
-                started = time.perf_counter()
+                if failed is None:
+                    message = self._message(record, rendered, profile)
+                    started = time.perf_counter()
 
-                def committing(record: Record = record) -> None:
-                    # Before the final ".": must be stored (retried while the store is away) or the "." is not
-                    # written; a record taken over by another instance meanwhile stops us here (ClaimLost).
-                    now = self._clock()
-                    record.state, record.updated_at = State.COMMITTING, now
-                    record.lease_until = now + timedelta(seconds=self.settings.notifier_lease_s)
-                    self._write_owned(record)
+                    def committing(record: Record = record) -> None:
+                        # Before the final ".": must be stored (retried while the store is away) or the "." is not
+                        # written; a record taken over by another instance meanwhile stops us here (ClaimLost).
+                        self._to_committing(record)
+                        self._write_owned(record)
 
-                try:
-                    self.mail.send(message, committing)
-                except ClaimLost as exc:
-                    self.metrics.duplicates.inc()
-                    log.error("%s; not sent here", exc)
-                    return None
-                except PermanentMailError as exc:
-                    self._park(record, "smtp_permanent", exc.detail or exc.reason, rendered.subject)
-                    return State.PARKED
-                except UncertainDelivery as exc:
-                    self._presume_delivered(record, exc.detail or exc.reason)
-                    return State.SENT
-                except TransientMailError as exc:
-                    self.metrics.emails.labels(kind, "failed").inc()
-                    self._record_event(record, NotificationStatus.FAILED, reason=exc.reason)
-                    if record.attempt >= self.settings.notifier_max_attempts:
-                        detail = f"{record.attempt} attempts; last: {exc.detail or exc.reason}"
-                        self._park(record, "smtp_retries_exhausted", detail, rendered.subject)
-                        return State.PARKED
-                    log.info("transient SMTP failure for %s (attempt %d): %s", record.key, record.attempt, exc.reason)
-                    now = self._clock()
-                    record.state, record.reason, record.updated_at = State.RETRYING, exc.reason, now
-                    record.lease_until = now + timedelta(seconds=self.settings.notifier_lease_s)
-                    if not self._still_ours(record):
+                    try:
+                        self.mail.send(message, committing)
+                    except ClaimLost as exc:
+                        self.metrics.duplicates.inc()
+                        log.error("%s; not sent here", exc)
                         return None
-                    self._sleep(
-                        backoff_delay(
-                            record.attempt,
-                            self.settings.notifier_backoff_base_s,
-                            self.settings.notifier_backoff_max_s,
-                            self._rng.random(),
-                        )
-                    )
-                    now = self._clock()
-                    record.state, record.attempt, record.updated_at = State.SENDING, record.attempt + 1, now
-                    record.lease_until = now + timedelta(seconds=self.settings.notifier_lease_s)
-                    if not self._still_ours(record):
-                        return None
-                    continue
-                self.metrics.send_seconds.observe(time.perf_counter() - started)
-                record.state, record.reason, record.updated_at = State.SENT, None, self._clock()
-                self._save(record)
-                self.metrics.emails.labels(kind, "sent").inc()
-                self._record_event(record, NotificationStatus.SENT)
-                return State.SENT
+                    except MailError as exc:
+                        failed = exc
+                    else:
+                        self.metrics.send_seconds.observe(time.perf_counter() - started)
+                        record.state, record.reason, record.updated_at = State.SENT, None, self._clock()
+                        self._save(record)
+                        self._sent(record)
+                        return State.SENT
+                outcome = self._failed(record, failed, rendered)
+                failed = None
+                if not isinstance(outcome, _Again):
+                    return outcome
         finally:
             self._in_flight.discard(record.key)
 
-    def _store_retry(self, what: str, operation: Callable[[], _T]) -> _T:
+    def _sent(self, record: Record) -> None:
+        self.metrics.emails.labels(record.kind, "sent").inc()
+        self._record_event(record, NotificationStatus.SENT)
+
+    def _failed(self, record: Record, exc: MailError, rendered: Rendered) -> State | _Again | None:
+        """What a failed attempt leads to: the final state, None (taken over by another instance), or ``_AGAIN``
+        (a transient failure: recorded ``retrying``, waited for, recorded ``sending`` for the next attempt)."""
+        if isinstance(exc, PermanentMailError):
+            self._park(record, "smtp_permanent", exc.detail or exc.reason, rendered.subject)
+            return State.PARKED
+        if isinstance(exc, UncertainDelivery):
+            self._presume_delivered(record, exc.detail or exc.reason)
+            return State.SENT
+        self.metrics.emails.labels(record.kind, "failed").inc()
+        self._record_event(record, NotificationStatus.FAILED, reason=exc.reason)
+        if record.attempt >= self.settings.notifier_max_attempts:
+            detail = f"{record.attempt} attempts; last: {exc.detail or exc.reason}"
+            self._park(record, "smtp_retries_exhausted", detail, rendered.subject)
+            return State.PARKED
+        log.info("transient SMTP failure for %s (attempt %d): %s", record.key, record.attempt, exc.reason)
+        now = self._clock()
+        record.state, record.reason, record.updated_at = State.RETRYING, exc.reason, now
+        record.lease_until = now + timedelta(seconds=self.settings.notifier_lease_s)
+        if not self._still_ours(record):
+            return None
+        self._sleep(
+            backoff_delay(
+                record.attempt,
+                self.settings.notifier_backoff_base_s,
+                self.settings.notifier_backoff_max_s,
+                self._rng.random(),
+            )
+        )
+        now = self._clock()
+        record.state, record.attempt, record.updated_at = State.SENDING, record.attempt + 1, now
+        record.lease_until = now + timedelta(seconds=self.settings.notifier_lease_s)
+        if not self._still_ours(record):
+            return None
+        return _AGAIN
+
+    # -- a batch of emails -----------------------------------------------------------------------------------
+
+    def _deliver_batch(self, jobs: list[_Job], stop: Callable[[], bool], one_by_one: bool = False) -> None:
+        """Claim every job's key in one request; send the newly claimed in rounds (``_send_round``); hand the rest
+        (claimed before: a redelivery, another instance, an item the store did not confirm) to ``_deliver``."""
+        if one_by_one:
+            for job in jobs:
+                if stop():
+                    raise ShuttingDown("stop requested in the middle of a batch")
+                self._deliver(job.key, job.kind, job.profile, job.notice_ids, job.notice_version, job.rendered)
+            return
+        if not jobs:
+            return
+        now = self._clock()
+        records = [self._new_record(j.key, j.kind, j.profile, j.notice_ids, j.notice_version, None, now) for j in jobs]
+        claimed: list[tuple[_Job, Record]] = []
+        others: list[_Job] = []
+        for job, record, existing in zip(jobs, records, self.store.claim_many(records), strict=True):
+            if existing is None:
+                claimed.append((job, record))
+            elif isinstance(existing, Record) and (existing.state in FINAL or existing.state == State.QUEUED):
+                self.metrics.duplicates.inc()
+            else:  # in flight elsewhere or abandoned (takeover rules), or the store did not answer for this item
+                others.append(job)
+        size = max(1, self.settings.notifier_smtp_connections)
+        for start in range(0, len(claimed), size):
+            if stop():
+                raise ShuttingDown("stop requested in the middle of a batch")
+            self._send_round(claimed[start : start + size])
+        for job in others:
+            if stop():
+                raise ShuttingDown("stop requested in the middle of a batch")
+            self._deliver(job.key, job.kind, job.profile, job.notice_ids, job.notice_version, job.rendered)
+
+    def _send_round(self, round_: list[tuple[_Job, Record]]) -> None:
+        """Claimed emails, one per SMTP connection: every body written, then ``committing`` for all in one store
+        request, then every final ".", then ``sent`` for all in one request. The crash windows are the same as one
+        email's (see the module docstring): only the final "." separates ``committing`` from delivery."""
+        records = [record for _, record in round_]
+        keys = {record.key for record in records}
+        self._in_flight |= keys
+        error: BaseException | None = None
+        lost: set[int] = set()
+
+        def committing(indexes: list[int]) -> Collection[int]:
+            nonlocal error
+            batch = [records[i] for i in indexes]
+            for record in batch:
+                self._to_committing(record)
+            allowed: list[int] = []
+            for i, record, written in zip(indexes, batch, self.store.replace_many(batch), strict=True):
+                if written is True:
+                    allowed.append(i)
+                    continue
+                if error is not None:
+                    continue  # the store is gone: the rest of the round stays "sending" (not sent, taken over later)
+                try:  # the one-record path: retries, a lost reply recognised, a takeover detected
+                    self._write_owned(record, written if isinstance(written, StoreUnavailable) else None)
+                except ClaimLost as exc:
+                    lost.add(i)
+                    self.metrics.duplicates.inc()
+                    log.error("%s; not sent here", exc)
+                except (StoreUnavailable, ShuttingDown) as exc:
+                    error = exc
+                else:
+                    allowed.append(i)
+            return allowed
+
+        started = time.perf_counter()
+        try:
+            outcomes = self.mail.send_many([self._message(r, j.rendered, j.profile) for j, r in round_], committing)
+            elapsed = time.perf_counter() - started
+            accepted = [r for r, outcome in zip(records, outcomes, strict=True) if outcome is None]
+            now = self._clock()
+            for record in accepted:
+                record.state, record.reason, record.updated_at = State.SENT, None, now
+                self.metrics.send_seconds.observe(elapsed / len(records))
+            for record, written in zip(accepted, self.store.replace_many(accepted), strict=True):
+                if written is not True:  # one by one, with retries; written over another instance's change
+                    self._save(record, written if isinstance(written, StoreUnavailable) else None)
+                self._sent(record)
+        finally:
+            self._in_flight -= keys
+        if error is not None:
+            raise error  # after the others of the round are settled: the worker stops without committing
+        for i, ((job, record), outcome) in enumerate(zip(round_, outcomes, strict=True)):
+            if outcome is not None and i not in lost:
+                self._attempts(record, job.rendered, job.profile, failed=outcome)
+
+    def _store_retry(self, what: str, operation: Callable[[], _T], failed: StoreUnavailable | None = None) -> _T:
         """``operation`` retried with backoff while the store is unavailable, for ``notifier_store_retry_s`` at most;
-        then its ``StoreUnavailable`` is raised. A stop request ends the wait (the sleep raises ``ShuttingDown``)."""
+        then its ``StoreUnavailable`` is raised. A stop request ends the wait (the sleep raises ``ShuttingDown``).
+        ``failed``: the first try already failed so (a bulk item): the backoff starts before the next one."""
         deadline = self._clock() + timedelta(seconds=self.settings.notifier_store_retry_s)
         failures = 0
         while True:
             try:
+                if failed is not None:
+                    raise failed
                 return operation()
             except StoreUnavailable as exc:
+                failed = None
                 failures += 1
                 if self._clock() >= deadline:
                     log.error("giving up on %s after %d failures: %s", what, failures, exc)
@@ -410,9 +589,10 @@ class Notifier:
                 log.warning("%s failed (%s); retrying", what, exc)
                 self._sleep(max(0.05, delay))
 
-    def _write_owned(self, record: Record) -> None:
+    def _write_owned(self, record: Record, failed: StoreUnavailable | None = None) -> None:
         """Write a state this instance reaches while it holds the email (``sending``, ``retrying``, ``committing``),
-        retrying while the store is away; ``ClaimLost`` if someone else changed the record meanwhile."""
+        retrying while the store is away; ``ClaimLost`` if someone else changed the record meanwhile. ``failed``:
+        the first try (a bulk item) failed so."""
 
         def write() -> bool:
             if self.store.replace(record):
@@ -429,7 +609,7 @@ class Notifier:
                 return self.store.replace(record)
             return False
 
-        if not self._store_retry(f"writing {record.key} ({record.state.value})", write):
+        if not self._store_retry(f"writing {record.key} ({record.state.value})", write, failed):
             raise ClaimLost(f"{record.key} was taken over by another instance before {record.state.value}")
 
     def _still_ours(self, record: Record) -> bool:
@@ -441,7 +621,7 @@ class Notifier:
             return False
         return True
 
-    def _save(self, record: Record) -> None:
+    def _save(self, record: Record, failed: StoreUnavailable | None = None) -> None:
         """Write a settled state (sent, parked): retried while the store is away (``StoreUnavailable`` once
         ``notifier_store_retry_s`` ran out; the worker then stops, the record keeps its earlier state), and written
         over whatever another instance stored meanwhile (it cannot have sent the email: see ``_write_owned``)."""
@@ -459,7 +639,7 @@ class Notifier:
             record.token = None
             self.store.replace(record)
 
-        self._store_retry(f"writing {record.key} ({record.state.value})", write)
+        self._store_retry(f"writing {record.key} ({record.state.value})", write, failed)
 
     def _park(self, record: Record, reason: str, detail: str, subject: str | None = None) -> None:
         record.state, record.reason, record.updated_at = State.PARKED, reason, self._clock()

@@ -52,6 +52,10 @@ class Settings(CommonSettings):
     notifier_smtp_password: SecretStr | None = None
     #: Socket timeout of SMTP commands, in seconds.
     notifier_smtp_timeout_s: float = 10.0
+    #: SMTP connections used at once: a poll batch's emails go out in rounds of this many, one per connection, so
+    #: their round trips overlap and each round's state writes are one Elasticsearch request per step. Keep it
+    #: within the provider's concurrent-connection limit; the rate limit applies to them all together.
+    notifier_smtp_connections: int = Field(default=4, ge=1, le=64)
     #: Upper bound on messages handed to the SMTP server per second (0 = no limit).
     notifier_rate_limit_per_s: float = 20.0
     #: Attempts per email before it is parked on the dead-letter topic (transient errors only; 5xx parks at once).

@@ -21,7 +21,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Generator, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import getaddresses
@@ -39,6 +39,17 @@ class MailSender(Protocol):
         ``before_commit`` is called once the server is ready for the body, just before the last bytes (the final
         ``.`` that makes the server take the message) are written: the caller records "committing" there, so after
         a crash it knows whether the message can have been delivered."""
+
+    def send_many(
+        self, messages: Sequence[EmailMessage], before_commit: Callable[[list[int]], Collection[int]]
+    ) -> list[MailError | None]:
+        """Hand several messages over at once, one per connection (``connections`` at most in flight), and return
+        each one's outcome: None when the server accepted it, else the ``MailError`` ``send`` would have raised.
+
+        ``before_commit`` is called once per round with the indexes of the messages whose body is written and only
+        the final "." is left; it returns the indexes that may be committed. The others are abandoned (their
+        connection dropped, so the server discards them) and get a ``TransientMailError``. If it raises, no "." of
+        the round is written and the exception propagates."""
 
     def close(self) -> None:
         """Close any open connection."""
@@ -120,8 +131,10 @@ def prepare(message: EmailMessage) -> Prepared:
     return Prepared(sender, recipients, data)
 
 
-class _Stale(Exception):
-    """A reused connection turned out to be closed before anything was sent: reconnect and try again once."""
+#: One SMTP transaction up to (not including) the final ".": it yields whenever it has written commands and waits for
+#: their replies, and returns the connection, left in the middle of DATA. Driving several of them in lock step
+#: overlaps the round trips of several connections without threads.
+_Steps = Generator[None, None, smtplib.SMTP]
 
 
 class SmtpMailSender:
@@ -139,6 +152,7 @@ class SmtpMailSender:
         reuse_connection: bool = True,
         local_hostname: str | None = None,
         ca_file: str | None = None,
+        connections: int = 1,
     ) -> None:
         self._host, self._port = host, port
         self._starttls, self._implicit_tls = starttls, implicit_tls
@@ -148,7 +162,9 @@ class SmtpMailSender:
         self._local_hostname = local_hostname
         self._ca_file = ca_file
         self._limiter = RateLimiter(rate_limit_per_s)
-        self._conn: smtplib.SMTP | None = None
+        #: At most this many messages are in flight at once in ``send_many``, one per connection.
+        self.connections = max(1, connections)
+        self._conns: list[smtplib.SMTP | None] = [None] * self.connections
         #: Connections opened so far (the benchmark and tests read it).
         self.connections_opened = 0
 
@@ -194,95 +210,183 @@ class SmtpMailSender:
 
     def send_prepared(self, prepared: Prepared, before_commit: Callable[[], None] | None = None) -> None:
         """``send`` for a message already serialized (the benchmark times serialization apart from delivery)."""
-        sender, recipients, body = prepared.sender, prepared.recipients, prepared.data
-        self._limiter.wait()
-        reused = self._conn is not None
-        if self._conn is None:
-            self._conn = self._connect()
+
+        def commit(indexes: list[int]) -> Collection[int]:
+            if before_commit is not None:
+                before_commit()
+            return indexes
+
+        [outcome] = self.send_many_prepared([prepared], commit)
+        if outcome is not None:
+            raise outcome
+
+    def send_many(
+        self, messages: Sequence[EmailMessage], before_commit: Callable[[list[int]], Collection[int]]
+    ) -> list[MailError | None]:
+        outcomes: list[MailError | None] = [None] * len(messages)
+        prepared: list[Prepared | None] = []
+        for i, message in enumerate(messages):
+            try:
+                prepared.append(prepare(message))
+            except PermanentMailError as exc:
+                outcomes[i] = exc
+                prepared.append(None)
+        todo = [i for i, p in enumerate(prepared) if p is not None]
+        if not todo:
+            return outcomes
+
+        def commit(indexes: list[int]) -> Collection[int]:
+            return before_commit([todo[i] for i in indexes])
+
+        for i, outcome in zip(
+            todo, self.send_many_prepared([p for p in prepared if p is not None], commit), strict=True
+        ):
+            outcomes[i] = outcome
+        return outcomes
+
+    def send_many_prepared(
+        self, messages: Sequence[Prepared], before_commit: Callable[[list[int]], Collection[int]]
+    ) -> list[MailError | None]:
+        """``send_many`` for messages already serialized: rounds of up to ``connections`` messages, one per
+        connection, their SMTP steps in lock step (each round trip overlapped with the others')."""
+        outcomes: list[MailError | None] = [None] * len(messages)
         try:
-            self._transaction(self._conn, sender, recipients, body, reused, before_commit)
-        except _Stale:
-            self._drop()
-            self._conn = self._connect()
-            self._transaction(self._conn, sender, recipients, body, False, before_commit)
+            for start in range(0, len(messages), self.connections):
+                self._round(
+                    messages, range(start, min(start + self.connections, len(messages))), before_commit, outcomes
+                )
         finally:
             if not self._reuse:
                 self.close()
+        return outcomes
 
-    def _transaction(
+    def _round(
         self,
-        conn: smtplib.SMTP,
-        sender: str,
-        recipients: list[str],
-        body: bytes,
-        reused: bool,
-        before_commit: Callable[[], None] | None,
+        messages: Sequence[Prepared],
+        indexes: range,
+        before_commit: Callable[[list[int]], Collection[int]],
+        outcomes: list[MailError | None],
     ) -> None:
-        stage = "MAIL FROM"
-        try:
-            if conn.has_extn("pipelining"):
-                self._envelope_pipelined(conn, sender, recipients)
-            else:
-                self._envelope_stepwise(conn, sender, recipients)
-            stage = "DATA"
-            # RFC 5321 section 4.5.2: a line starting with "." gets one more; the body ends with CRLF "." CRLF.
-            payload = _LEADING_DOT.sub(b"..", body)
-            if not payload.endswith(b"\r\n"):
-                payload += b"\r\n"
-            stage = "body"
-            conn.send(payload)
-            if before_commit is not None:
+        running: dict[int, _Steps] = {}
+        for slot, i in enumerate(indexes):
+            self._limiter.wait()
+            running[slot] = self._steps(slot, messages[i])
+        staged: dict[int, smtplib.SMTP] = {}
+        while running:
+            for slot, steps in list(running.items()):
                 try:
-                    before_commit()
-                except BaseException:
-                    # "committing" could not be recorded: the "." must not be written, and this connection, in the
-                    # middle of DATA, must never be reused (its next bytes would become part of this message).
-                    self._drop()
-                    raise
-            conn.send(b".\r\n")
-        except MailError:
-            raise
-        except (OSError, smtplib.SMTPException) as exc:
-            self._drop()
-            # An idle connection the server closed fails on the first command: nothing was sent, reconnect once.
-            if reused and stage == "MAIL FROM":
-                raise _Stale from exc
-            # A failure while the body is written means the final "." did not get through: not delivered.
-            raise _connection_error(exc, stage) from exc
+                    next(steps)
+                except StopIteration as done:
+                    staged[slot] = done.value
+                    del running[slot]
+                except MailError as exc:
+                    outcomes[indexes[slot]] = exc
+                    del running[slot]
+        if not staged:
+            return
         try:
-            code, reply = conn.getreply()
-        except (OSError, smtplib.SMTPException) as exc:
-            self._drop()
-            raise UncertainDelivery("no_reply_after_data", f"{exc.__class__.__name__}: {exc}"[:300]) from exc
-        if code != 250:
-            raise _classify(code, reply, "end of DATA")
+            allowed = set(before_commit([indexes[slot] for slot in staged]))
+        except BaseException:
+            # "committing" could not be recorded: no "." may be written, and these connections, in the middle of
+            # DATA, must never be reused (their next bytes would become part of the message).
+            for slot in staged:
+                self._drop(slot)
+            raise
+        committed: dict[int, smtplib.SMTP] = {}
+        for slot, conn in staged.items():
+            i = indexes[slot]
+            if i not in allowed:
+                self._drop(slot)  # the server discards the unfinished message
+                outcomes[i] = TransientMailError("not_committed", "the caller withheld the final '.'")
+                continue
+            try:
+                conn.send(b".\r\n")
+            except (OSError, smtplib.SMTPException) as exc:
+                # The final "." did not get through: not delivered.
+                self._drop(slot)
+                outcomes[i] = _connection_error(exc, "body")
+                continue
+            committed[slot] = conn
+        for slot, conn in committed.items():
+            i = indexes[slot]
+            try:
+                code, reply = conn.getreply()
+            except (OSError, smtplib.SMTPException) as exc:
+                self._drop(slot)
+                outcomes[i] = UncertainDelivery("no_reply_after_data", f"{exc.__class__.__name__}: {exc}"[:300])
+                continue
+            if code != 250:
+                outcomes[i] = _classify(code, reply, "end of DATA")
 
-    def _envelope_stepwise(self, conn: smtplib.SMTP, sender: str, recipients: list[str]) -> None:
+    def _steps(self, slot: int, prepared: Prepared) -> _Steps:
+        sender, recipients, body = prepared.sender, prepared.recipients, prepared.data
+        retried = False
+        while True:
+            conn = self._conns[slot]
+            reused = conn is not None
+            if conn is None:
+                conn = self._conns[slot] = self._connect()
+            stage = "MAIL FROM"
+            try:
+                if conn.has_extn("pipelining"):
+                    yield from self._envelope_pipelined(slot, conn, sender, recipients)
+                else:
+                    yield from self._envelope_stepwise(slot, conn, sender, recipients)
+                # RFC 5321 section 4.5.2: a line starting with "." gets one more; the body ends with CRLF "." CRLF.
+                payload = _LEADING_DOT.sub(b"..", body)
+                if not payload.endswith(b"\r\n"):
+                    payload += b"\r\n"
+                stage = "body"
+                conn.send(payload)
+                return conn
+            except MailError:
+                raise
+            except (OSError, smtplib.SMTPException) as exc:
+                self._drop(slot)
+                # An idle connection the server closed fails on the first command: nothing was sent, reconnect once.
+                if reused and not retried and stage == "MAIL FROM":
+                    retried = True
+                    continue
+                # A failure while the body is written means the final "." did not get through: not delivered.
+                raise _connection_error(exc, stage) from exc
+
+    def _envelope_stepwise(
+        self, slot: int, conn: smtplib.SMTP, sender: str, recipients: list[str]
+    ) -> Generator[None, None, None]:
         """MAIL, RCPT..., DATA one at a time, each waiting for its reply; returns once the server said 354."""
-        code, reply = conn.mail(sender)
+        conn.putcmd("mail", f"FROM:{smtplib.quoteaddr(sender)}")
+        yield
+        code, reply = conn.getreply()
         if code != 250:
-            self._reset(conn)
+            self._reset(slot, conn)
             raise _classify(code, reply, "MAIL FROM")
         accepted, last = 0, (250, b"")
         for rcpt in recipients:
-            code, reply = conn.rcpt(rcpt)
+            conn.putcmd("rcpt", f"TO:{smtplib.quoteaddr(rcpt)}")
+            yield
+            code, reply = conn.getreply()
             if code in (250, 251):
                 accepted += 1
             else:
                 last = (code, reply)
         if not accepted:
-            self._reset(conn)
+            self._reset(slot, conn)
             raise _classify(last[0], last[1], "RCPT TO")
-        code, reply = conn.docmd("DATA")
+        conn.putcmd("data")
+        yield
+        code, reply = conn.getreply()
         if code != 354:
-            self._reset(conn)
+            self._reset(slot, conn)
             raise _classify(code, reply, "DATA")
 
-    def _envelope_pipelined(self, conn: smtplib.SMTP, sender: str, recipients: list[str]) -> None:
+    def _envelope_pipelined(
+        self, slot: int, conn: smtplib.SMTP, sender: str, recipients: list[str]
+    ) -> Generator[None, None, None]:
         """RFC 2920 (the server advertised PIPELINING): MAIL, RCPT... and DATA in one write, then their replies in
         order, saving two round trips per message; returns once the server said 354."""
         commands = [f"MAIL FROM:<{sender}>", *(f"RCPT TO:<{r}>" for r in recipients), "DATA"]
         conn.send("".join(f"{c}\r\n" for c in commands).encode("ascii"))
+        yield
         mail = conn.getreply()
         rcpts = [conn.getreply() for _ in recipients]
         data = conn.getreply()
@@ -298,20 +402,20 @@ class SmtpMailSender:
             return
         if data[0] == 354:
             # In data mode with nothing valid to send: drop the connection rather than deliver an empty message.
-            self._drop()
+            self._drop(slot)
         else:
-            self._reset(conn)
+            self._reset(slot, conn)
         (code, reply), stage = failure
         raise _classify(code, reply, stage)
 
-    def _reset(self, conn: smtplib.SMTP) -> None:
+    def _reset(self, slot: int, conn: smtplib.SMTP) -> None:
         try:
             conn.rset()
         except (OSError, smtplib.SMTPException):
-            self._drop()
+            self._drop(slot)
 
-    def _drop(self) -> None:
-        conn, self._conn = self._conn, None
+    def _drop(self, slot: int) -> None:
+        conn, self._conns[slot] = self._conns[slot], None
         if conn is not None:
             try:
                 conn.close()
@@ -319,35 +423,71 @@ class SmtpMailSender:
                 log.debug("closing a broken SMTP connection failed", exc_info=True)
 
     def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        try:
-            conn.quit()
-        except (OSError, smtplib.SMTPException):
-            conn.close()
+        for slot in range(self.connections):
+            conn, self._conns[slot] = self._conns[slot], None
+            if conn is None:
+                continue
+            try:
+                conn.quit()
+            except (OSError, smtplib.SMTPException):
+                conn.close()
 
 
 @dataclass
 class InMemoryMailSender:
-    """The fake for unit tests: accepts messages into ``sent``. ``failures`` are raised first, one per call; an
+    """The fake for unit tests: accepts messages into ``sent``. ``failures`` are raised first, one per message; an
     ``UncertainDelivery`` (or any failure while ``fail_after_commit`` is set) is raised after ``before_commit``,
-    like a connection lost after the final ".". A ``BaseException`` there simulates the process dying."""
+    like a connection lost after the final ".". A ``BaseException`` there simulates the process dying (in
+    ``send_many``: after the round's ``before_commit``, before any of its "." is written)."""
 
     sent: list[EmailMessage] = field(default_factory=list)
     failures: list[BaseException] = field(default_factory=list)
     fail_after_commit: bool = False
     calls: int = 0
+    connections: int = 4
+
+    def _failure(self) -> tuple[BaseException | None, bool]:
+        failure = self.failures.pop(0) if self.failures else None
+        after_commit = failure is None or self.fail_after_commit or isinstance(failure, UncertainDelivery)
+        return failure, after_commit
 
     def send(self, message: EmailMessage, before_commit: Callable[[], None] | None = None) -> None:
         self.calls += 1
-        failure = self.failures.pop(0) if self.failures else None
-        after_commit = failure is None or self.fail_after_commit or isinstance(failure, UncertainDelivery)
+        failure, after_commit = self._failure()
         if after_commit and before_commit is not None:
             before_commit()
         if failure is not None:
             raise failure
         self.sent.append(message)
+
+    def send_many(
+        self, messages: Sequence[EmailMessage], before_commit: Callable[[list[int]], Collection[int]]
+    ) -> list[MailError | None]:
+        outcomes: list[MailError | None] = [None] * len(messages)
+        for start in range(0, len(messages), self.connections):
+            staged: dict[int, BaseException | None] = {}
+            for i in range(start, min(start + self.connections, len(messages))):
+                self.calls += 1
+                failure, after_commit = self._failure()
+                if after_commit:
+                    staged[i] = failure
+                elif isinstance(failure, MailError):
+                    outcomes[i] = failure
+                elif failure is not None:
+                    raise failure
+            if not staged:
+                continue
+            allowed = set(before_commit(list(staged)))
+            for i, failure in staged.items():
+                if i not in allowed:
+                    outcomes[i] = TransientMailError("not_committed", "the caller withheld the final '.'")
+                elif isinstance(failure, MailError):
+                    outcomes[i] = failure
+                elif failure is not None:
+                    raise failure
+                else:
+                    self.sent.append(messages[i])
+        return outcomes
 
     def close(self) -> None:
         return None

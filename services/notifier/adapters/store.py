@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -98,6 +98,14 @@ class NotificationStore(Protocol):
 
         ``claim``, ``get`` and ``replace`` raise ``StoreUnavailable`` when the store cannot be reached or fails:
         the write may then have been applied or not (a retry with the old token answers False if it was)."""
+
+    def claim_many(self, records: Sequence[Record]) -> list[Record | StoreUnavailable | None]:
+        """``claim`` for several records in one request: per record None (created), the stored record (its key was
+        claimed before), or the ``StoreUnavailable`` of that item (not known to be created: claim it again)."""
+
+    def replace_many(self, records: Sequence[Record]) -> list[bool | StoreUnavailable]:
+        """``replace`` for several records in one request: per record True (written, token updated), False (changed
+        by someone else meanwhile) or the ``StoreUnavailable`` of that item (applied or not: write it again)."""
 
     def alerted_suppliers(self, notice_id: str, before_version: int) -> set[str]:
         """Suppliers with a sent new match or amendment for an earlier version of the notice."""
@@ -224,6 +232,78 @@ class ElasticsearchNotificationStore:
             return False
         record.token = (int(resp["_seq_no"]), int(resp["_primary_term"]))
         return True
+
+    def _bulk(self, operations: list[dict[str, Any]], refresh: bool, what: str) -> list[dict[str, Any]]:
+        """One ``_bulk`` request; each item's result. The request failing as a whole -> ``StoreUnavailable``."""
+        with _unavailable(what):
+            resp = self._es.bulk(operations=operations, refresh=refresh)
+        return [next(iter(item.values())) for item in resp["items"]]
+
+    @staticmethod
+    def _item_error(key: str, item: dict[str, Any]) -> StoreUnavailable:
+        # Any per-item failure other than the 409 the caller expects (429 and 5xx normally) is retried one by one,
+        # where a real client error surfaces with its own exception.
+        error = item.get("error")
+        reason = error.get("reason") if isinstance(error, dict) else error
+        return StoreUnavailable(f"bulk item {key}: {item.get('status')} {reason}"[:300])
+
+    def claim_many(self, records: Sequence[Record]) -> list[Record | StoreUnavailable | None]:
+        if not records:
+            return []
+        operations: list[dict[str, Any]] = []
+        for record in records:
+            operations += [{"create": {"_index": self._index, "_id": record.key}}, record.doc()]
+        try:
+            items = self._bulk(operations, any(_needs_refresh(r) for r in records), f"claim {len(records)} keys")
+        except StoreUnavailable as exc:
+            return [exc for _ in records]
+        out: list[Record | StoreUnavailable | None] = []
+        conflicts: list[int] = []
+        for i, (record, item) in enumerate(zip(records, items, strict=True)):
+            if item.get("status") in (200, 201):
+                record.token = (int(item["_seq_no"]), int(item["_primary_term"]))
+                out.append(None)
+            elif item.get("status") == 409:
+                conflicts.append(i)
+                out.append(None)
+            else:
+                out.append(self._item_error(record.key, item))
+        if conflicts:
+            try:
+                with _unavailable("read claimed keys"):
+                    docs = self._es.mget(index=self._index, ids=[records[i].key for i in conflicts])["docs"]
+            except StoreUnavailable as exc:
+                docs = [{"error": str(exc)} for _ in conflicts]
+            for i, doc in zip(conflicts, docs, strict=True):
+                if doc.get("found"):
+                    out[i] = Record.from_doc(doc["_source"], (int(doc["_seq_no"]), int(doc["_primary_term"])))
+                else:  # deleted in between (not in normal operation), or the read failed: claim it again alone
+                    out[i] = StoreUnavailable(f"claimed key {records[i].key} could not be read")
+        return out
+
+    def replace_many(self, records: Sequence[Record]) -> list[bool | StoreUnavailable]:
+        if not records:
+            return []
+        operations: list[dict[str, Any]] = []
+        for record in records:
+            action: dict[str, Any] = {"_index": self._index, "_id": record.key}
+            if record.token is not None:
+                action.update(if_seq_no=record.token[0], if_primary_term=record.token[1])
+            operations += [{"index": action}, record.doc()]
+        try:
+            items = self._bulk(operations, any(_needs_refresh(r) for r in records), f"write {len(records)} records")
+        except StoreUnavailable as exc:
+            return [exc for _ in records]
+        out: list[bool | StoreUnavailable] = []
+        for record, item in zip(records, items, strict=True):
+            if item.get("status") in (200, 201):
+                record.token = (int(item["_seq_no"]), int(item["_primary_term"]))
+                out.append(True)
+            elif item.get("status") == 409:
+                out.append(False)
+            else:
+                out.append(self._item_error(record.key, item))
+        return out
 
     def alerted_suppliers(self, notice_id: str, before_version: int) -> set[str]:
         query = {
@@ -358,6 +438,26 @@ class InMemoryNotificationStore:
             self.records[record.key] = (self._copy(record, seq + 1), seq + 1)
             record.token = (seq + 1, 1)
             return True
+
+    def claim_many(self, records: Sequence[Record]) -> list[Record | StoreUnavailable | None]:
+        out: list[Record | StoreUnavailable | None] = []
+        for record in records:
+            fault = self._fault(record) if record.state == State.SENDING else None
+            if fault is not None and not fault.applied:
+                out.append(StoreUnavailable(str(fault.error)))
+                continue
+            claimed = self.claim(record)
+            out.append(StoreUnavailable(str(fault.error)) if fault is not None else claimed)
+        return out
+
+    def replace_many(self, records: Sequence[Record]) -> list[bool | StoreUnavailable]:
+        out: list[bool | StoreUnavailable] = []
+        for record in records:
+            try:
+                out.append(self.replace(record))
+            except StoreUnavailable as exc:
+                out.append(exc)
+        return out
 
     def alerted_suppliers(self, notice_id: str, before_version: int) -> set[str]:
         return {

@@ -1,9 +1,11 @@
 """The Kafka worker: shortlists in, emails out, offsets committed only after the batch is handled.
 
-Per batch: catch the profile feed up to the end offsets seen now, handle every shortlist (unreadable ones go to
-``matches.shortlists.dlq`` with the reason), flush the produced events and dead letters, then commit. An
-unexpected error crashes the worker without committing, so the batch is redelivered; idempotency keys make that
-harmless. Between batches it sends due digests, forwards pending unsubscribes and parks abandoned records.
+Per batch: catch the profile feed up to the end offsets seen now, handle the batch's shortlists together
+(``Notifier.handle_shortlists``: one claim request for all their emails, sent in rounds over several SMTP
+connections; unreadable ones go to ``matches.shortlists.dlq`` with the reason), flush the produced events and dead
+letters, then commit. An unexpected error crashes the worker without committing, so the batch is redelivered;
+idempotency keys make that harmless. Between batches it sends due digests, forwards pending unsubscribes and parks
+abandoned records.
 """
 
 from __future__ import annotations
@@ -66,24 +68,25 @@ class ShortlistWorker:
         if records:
             self.feed.catch_up()
             self.notifier.metrics.profiles.set(len(self.notifier.profiles))
-            for record in records:
-                if self.stop.is_set():
-                    # Stop promptly: the rest of the batch stays uncommitted and comes back after the restart,
-                    # where the idempotency keys skip what this process already sent.
-                    raise ShuttingDown("stop requested in the middle of a batch")
-                self._handle(record)
+            if self.stop.is_set():
+                raise ShuttingDown("stop requested before a batch")
+            shortlists = [s for s in (self._read(record) for record in records) if s is not None]
+            # Stop promptly (between rounds of emails): the rest of the batch stays uncommitted and comes back after
+            # the restart, where the idempotency keys skip what this process already sent.
+            self.notifier.handle_shortlists(shortlists, stop=self.stop.is_set)
             self.publisher.flush()
             self.consumer.commit()
         self.maintenance()
         return len(records)
 
-    def _handle(self, record: Any) -> None:
+    def _read(self, record: Any) -> Shortlist | None:
+        """The shortlist, or None for a tombstone or an unreadable value (dead-lettered with the reason)."""
         settings = self.notifier.settings
         key = record.key.decode("utf-8", "replace") if record.key else None
         if record.value is None:
-            return  # a tombstone on a delete-retention topic means nothing here
+            return None  # a tombstone on a delete-retention topic means nothing here
         try:
-            shortlist = Shortlist.model_validate_json(record.value)
+            return Shortlist.model_validate_json(record.value)
         except ValidationError as exc:
             self.notifier.metrics.invalid_input.labels(record.topic).inc()
             detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
@@ -95,8 +98,7 @@ class ShortlistWorker:
                 key or f"{record.topic}:{record.partition}:{record.offset}",
                 dead_letter(SERVICE, record.topic, "invalid_shortlist", detail, record.value, key),
             )
-            return
-        self.notifier.handle_shortlist(shortlist)
+            return None
 
     def maintenance(self, force: bool = False) -> None:
         settings = self.notifier.settings
