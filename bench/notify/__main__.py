@@ -185,7 +185,21 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--emails", type=int, default=1000)
     parser.add_argument("--baseline-emails", type=int, default=200)
     parser.add_argument("--no-tls", action="store_true", help="skip the STARTTLS + AUTH scenario")
+    parser.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="end to end through the notifier service code (see bench.notify.pipeline)",
+    )
+    parser.add_argument("--elasticsearch", default="http://127.0.0.1:29200", help="--pipeline: the store")
+    parser.add_argument("--shortlists", type=int, default=200, help="--pipeline: shortlists per mode")
+    parser.add_argument("--per-shortlist", type=int, default=4, help="--pipeline: suppliers per shortlist")
+    parser.add_argument("--connections", default="1,4,8", help="--pipeline: connection counts of the batched path")
     args = parser.parse_args(argv)
+    if args.pipeline:
+        from bench.notify import pipeline
+
+        counts = [int(c) for c in args.connections.split(",") if c.strip()]
+        return pipeline.main(args.elasticsearch, args.shortlists, args.per_shortlist, counts)
     built, render_rate = make_messages(args.emails)
     started = time.perf_counter()
     messages = [prepare(m) for m in built]

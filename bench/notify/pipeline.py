@@ -1,0 +1,187 @@
+"""End-to-end notifier throughput through the real service code: shortlists in, emails accepted by a local SMTP sink,
+every state kept in the local stack's Elasticsearch (a fresh index prefix per run), in poll batches of 50 shortlists
+as the Kafka worker hands them over.
+
+    python -m bench.notify --pipeline [--shortlists 200] [--per-shortlist 4] [--connections 1,4,8]
+
+Modes, each on its own fresh notifications index, with the same shortlists and the same sink (its own process):
+
+- ``one by one``: the earlier path (``one_by_one=True``), per email a create-only claim, the SMTP transaction,
+  ``committing`` and ``sent``, each write its own request: the baseline;
+- ``batched, N conn.``: ``Notifier.handle_shortlists`` as the worker runs it: one bulk claim per batch, rounds of N
+  emails over N connections, one bulk ``committing`` and one bulk ``sent`` per round.
+
+The rate limit is off (it would be the bound otherwise). Wall clock and CPU time of this process are printed; the
+machine is shared, so run it a few times and read the range. Every email is counted by the sink at the end.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from elasticsearch import Elasticsearch
+
+from contracts import (
+    AlertPreferences,
+    Buyer,
+    Classification,
+    CodeScheme,
+    Item,
+    Money,
+    ScoreComponent,
+    Shortlist,
+    ShortlistEntry,
+    SupplierProfile,
+    TenderNotice,
+)
+from services.infra.bus import InMemoryPublisher
+from services.notifier.adapters.matcher import InMemoryPreferencesClient
+from services.notifier.adapters.store import ElasticsearchNotificationStore, State
+from services.notifier.bootstrap import smtp_sender
+from services.notifier.domain.profiles import ProfileDirectory
+from services.notifier.service import Notifier
+from services.notifier.settings import Settings
+
+BATCH = 50  # the worker's max_poll_records
+
+
+def workload(
+    n_shortlists: int, per_shortlist: int, n_suppliers: int = 200
+) -> tuple[list[SupplierProfile], list[Shortlist]]:
+    now = datetime.now(UTC)
+    profiles = [
+        SupplierProfile(
+            supplier_id=f"s{i}",
+            names={"en": f"Supplier {i} Ltd", "zh-Hans": f"供应商{i}有限公司"},
+            country="CN",
+            emails=[f"s{i}@example.com"],
+            preferences=AlertPreferences(language="zh-Hans" if i % 3 == 0 else "en", timezone="Asia/Shanghai"),
+        )
+        for i in range(n_suppliers)
+    ]
+    shortlists = []
+    for n in range(n_shortlists):
+        notice = TenderNotice(
+            notice_id=f"ungm:{n}",
+            source="ungm",
+            source_id=str(n),
+            title=f"Supply of nitrile examination gloves, lot {n}",
+            description="x" * 400,
+            buyer=Buyer(name="UNICEF Supply Division"),
+            items=[
+                Item(classification=Classification(scheme=CodeScheme.UNSPSC, code="42132203", description="Gloves"))
+            ],
+            estimated_value=Money(amount=10_000 + n, currency="USD"),
+            deadline_at=now + timedelta(days=20),
+        )
+        entries = [
+            ShortlistEntry(
+                rank=r + 1,
+                supplier_id=f"s{(n * per_shortlist + r) % n_suppliers}",
+                supplier_name="x",
+                total_score=0.8,
+                components=[ScoreComponent(name="codes", score=0.9, weight=1, contribution=0.9, reason="UNSPSC match")],
+            )
+            for r in range(per_shortlist)
+        ]
+        shortlists.append(
+            Shortlist(
+                shortlist_id=Shortlist.make_id(notice.notice_id, 1),
+                notice_id=notice.notice_id,
+                notice_version=1,
+                notice_status=notice.status,
+                notice=notice,
+                entries=entries,
+                algorithm="bench",
+                generated_at=now,
+            )
+        )
+    return profiles, shortlists
+
+
+@dataclass
+class Figure:
+    mode: str
+    emails: int
+    wall_s: float
+    cpu_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.emails / self.wall_s
+
+
+def run_mode(
+    mode: str,
+    es_url: str,
+    smtp_port: int,
+    connections: int,
+    profiles: list[SupplierProfile],
+    shortlists: list[Shortlist],
+    one_by_one: bool,
+) -> Figure:
+    prefix = f"bench-notify-{uuid.uuid4().hex[:8]}"
+    settings = Settings(
+        elasticsearch_url=es_url,
+        notifier_index_prefix=prefix,
+        notifier_smtp_host="127.0.0.1",
+        notifier_smtp_port=smtp_port,
+        notifier_smtp_connections=connections,
+        notifier_rate_limit_per_s=0,
+    )
+    es = Elasticsearch(es_url, request_timeout=30)
+    store = ElasticsearchNotificationStore(es, settings.notifications_index, settings.unsubscribes_index)
+    store.ensure_indexes()
+    directory = ProfileDirectory()
+    for p in profiles:
+        directory.put(p)
+    mail = smtp_sender(settings)
+    notifier = Notifier(
+        settings, store, mail, InMemoryPublisher(), directory, InMemoryPreferencesClient(), instance_id="bench"
+    )
+    try:
+        wall, cpu = time.perf_counter(), time.process_time()
+        for start in range(0, len(shortlists), BATCH):
+            notifier.handle_shortlists(shortlists[start : start + BATCH], one_by_one=one_by_one)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        sent = len(store.find(states=[State.SENT]))
+    finally:
+        mail.close()
+        for index in (settings.notifications_index, settings.unsubscribes_index):
+            es.indices.delete(index=index, ignore_unavailable=True)
+        es.close()
+    return Figure(mode, sent, wall, cpu)
+
+
+def main(es_url: str, n_shortlists: int, per_shortlist: int, connections: list[int]) -> int:
+    from bench.notify.__main__ import Server
+
+    profiles, shortlists = workload(n_shortlists, per_shortlist)
+    expected = n_shortlists * per_shortlist
+    server = Server.start([])
+    figures: list[Figure] = []
+    try:
+        # Warm-up (imports, templates, first connections), on its own index, not counted.
+        run_mode("warm-up", es_url, server.port, 1, profiles, shortlists[:10], True)
+        figures.append(run_mode("one by one", es_url, server.port, 1, profiles, shortlists, True))
+        for n in connections:
+            figures.append(run_mode(f"batched, {n} conn.", es_url, server.port, n, profiles, shortlists, False))
+    finally:
+        received = server.stop()
+    print(f"\nnotifier pipeline: {n_shortlists} shortlists x {per_shortlist} suppliers = {expected} emails per mode,")
+    print(f"batches of {BATCH} shortlists, Elasticsearch {es_url}, SMTP sink in its own process, no rate limit")
+    base = figures[0]
+    ok = True
+    for f in figures:
+        ok &= f.emails == expected
+        print(
+            f"  {f.mode:<20} {f.rate:8.1f} emails/s  wall {f.wall_s:6.2f} s  cpu {f.cpu_s:6.2f} s "
+            f"({1000 * f.cpu_s / max(f.emails, 1):.2f} ms/email)  x{f.rate / base.rate:4.1f}"
+            + ("" if f.emails == expected else f"  <-- {f.emails} sent, expected {expected}")
+        )
+    total = 10 * per_shortlist + expected * len(figures)
+    print(f"  sink received {received} of {total} emails" + ("" if received == total else "  <-- MISMATCH"))
+    return 0 if ok and received == total else 1
