@@ -89,7 +89,9 @@ def json_depth_exceeds(data: bytes, limit: int) -> bool:
     (the text between the remaining quotes) with every bracket in them; each ``replace`` of ``()`` then removes
     exactly the innermost level, so the nesting exceeds ``limit`` when anything is left after ``limit`` rounds.
     """
-    if b"\\" in data:
+    # Without ``\\"`` no quote is escaped, and other escapes (``\\n``, ``\\u00e9``) hold no quote or bracket. A
+    # one-byte search first: it runs at memchr speed, several times faster than the two-byte one.
+    if b"\\" in data and b'\\"' in data:
         data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
     text = data.translate(_BRACKETS, _NOT_BRACKET_OR_QUOTE)
     # Adjacent quotes are an empty string or the end of one string and the start of the next: dropping them keeps
