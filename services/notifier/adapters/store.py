@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -386,6 +387,8 @@ class InMemoryNotificationStore:
         self.faults: list[WriteFault] = []
         self._previous: dict[str, tuple[Record, int]] = {}
         self._lock = threading.Lock()
+        #: Bulk requests made so far, by operation (``claim_many``, ``replace_many``).
+        self.bulk_requests: Counter[str] = Counter()
 
     def _fault(self, record: Record) -> WriteFault | None:
         for i, fault in enumerate(self.faults):
@@ -440,6 +443,7 @@ class InMemoryNotificationStore:
             return True
 
     def claim_many(self, records: Sequence[Record]) -> list[Record | StoreUnavailable | None]:
+        self.bulk_requests["claim_many"] += 1
         out: list[Record | StoreUnavailable | None] = []
         for record in records:
             fault = self._fault(record) if record.state == State.SENDING else None
@@ -451,6 +455,7 @@ class InMemoryNotificationStore:
         return out
 
     def replace_many(self, records: Sequence[Record]) -> list[bool | StoreUnavailable]:
+        self.bulk_requests["replace_many"] += 1
         out: list[bool | StoreUnavailable] = []
         for record in records:
             try:
