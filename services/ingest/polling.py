@@ -198,8 +198,10 @@ class Poller:
                     nxt = ocds.next_page(ocds.decode(fetched.body)[0])
                 except ValueError:
                     nxt = None
-            # The cursor stays on the last page: a paginated feed grows at its end, so the next poll resumes there.
-            cp = Checkpoint(fetched.etag, fetched.last_modified, digest, url)
+            # A page with a next one moves the cursor there, so a stop between pages resumes at the next page (its
+            # own validators would answer 304 and end the poll before it). The last page keeps the cursor with its
+            # validators: a paginated feed grows at its end, so the next poll asks for that page again.
+            cp = Checkpoint(fetched.etag, fetched.last_modified, digest, url) if nxt is None else Checkpoint(cursor=nxt)
             total.add(self._ingest(fetched.body, url, self.spec.name, cp, should_stop))
             if total.stopped or nxt is None:
                 break
