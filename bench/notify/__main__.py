@@ -1,14 +1,21 @@
 """Notifier delivery throughput: emails per second to a local aiosmtpd (its own process) through the notifier's
-SMTP adapter with one reused connection, beside the naive baseline of one connection per email, in the same run.
+SMTP adapter, beside the naive baseline of one connection per email, in the same run.
 
-    python -m bench.notify [--emails 1000] [--baseline-emails 200] [--no-tls]
+    python -m bench.notify [--emails 1000] [--baseline-emails 200] [--pool 4] [--no-tls]
+    python -m bench.notify --pipeline [--shortlists 200] [--per-shortlist 4] [--connections 1,4,8]
 
-Two scenarios: plain SMTP (the local sink as it is), and STARTTLS + AUTH + PIPELINING (what a real provider on
-port 587 offers; self-signed certificate made with the ``openssl`` command, skipped if it is missing). The emails
-are the notifier's real multipart messages (English and Chinese), rendered by its templates and serialized before
-timing starts: both rates are printed apart, as they cost the same whichever connection strategy. The delivery
-figures time the adapter's ``send_prepared`` (envelope, DATA, the server's reply). The rate limit is off. Every
-email is counted by the server at the end. Target: >= 200 emails/s with reuse and >= 5x the baseline.
+Three scenarios: plain SMTP (the local sink as it is, no PIPELINING), plain SMTP advertising PIPELINING (RFC 2920,
+as Postfix, Exim, Gmail and SES do), and STARTTLS + AUTH + PIPELINING (a provider's port 587; self-signed
+certificate made with the ``openssl`` command, skipped if it is missing). Each measures the baseline (one connection
+per email; run before and after the others, the mean is printed, as the shared machine's load drifts), one reused
+connection (``send_prepared``, one email after the other) and ``--pool`` reused connections (``send_many_prepared``,
+what the notifier's batched path uses: rounds of one email per connection with their SMTP steps in lock step). The
+emails are the notifier's real multipart messages (English and Chinese), rendered by its templates and serialized
+before timing starts: both rates are printed apart, as they cost the same whichever connection strategy. The rate
+limit is off. Every email is counted by the server at the end. Target: >= 200 emails/s and >= 5x the baseline.
+
+``--pipeline`` measures the whole notifier instead (``bench.notify.pipeline``): shortlists to accepted emails with
+the store in the local Elasticsearch, one email at a time vs the batched path.
 """
 
 from __future__ import annotations
@@ -133,49 +140,76 @@ def rate(sender: SmtpMailSender, messages: list[Prepared]) -> float:
     return len(messages) / (time.perf_counter() - started)
 
 
+def pooled_rate(sender: SmtpMailSender, messages: list[Prepared]) -> float:
+    """The batched pipeline's way: rounds of ``connections`` messages, one per connection, in lock step."""
+    started = time.perf_counter()
+    outcomes = sender.send_many_prepared(messages, lambda indexes: indexes)
+    sender.close()
+    if any(o is not None for o in outcomes):
+        raise SystemExit(f"pooled sending failed: {next(o for o in outcomes if o is not None)}")
+    return len(messages) / (time.perf_counter() - started)
+
+
 @dataclass
 class Result:
     name: str
     reuse_rate: float
     naive_rate: float
     ok_count: bool
+    pooled_rate: float = 0.0
+    pool: int = 0
 
     @property
     def speedup(self) -> float:
         return self.reuse_rate / self.naive_rate
 
+    @property
+    def best(self) -> float:
+        return max(self.reuse_rate, self.pooled_rate)
 
-def scenario(name: str, messages: list[Prepared], baseline_n: int, server_args: list[str], **tls: object) -> Result:
+
+def scenario(
+    name: str, messages: list[Prepared], baseline_n: int, server_args: list[str], pool: int, **tls: object
+) -> Result:
     server = Server.start(server_args)
     try:
 
-        def sender(reuse: bool) -> SmtpMailSender:
+        def sender(reuse: bool, connections: int = 1) -> SmtpMailSender:
             return SmtpMailSender(
                 "127.0.0.1",
                 server.port,
                 reuse_connection=reuse,
                 timeout_s=30,
+                connections=connections,
                 **tls,  # type: ignore[arg-type]
             )
 
         rate(sender(True), messages[:20])  # warm-up: imports, first connection
-        reused = sender(True)
-        reuse_rate = rate(reused, messages)
         naive = sender(False)
         naive_rate = rate(naive, messages[:baseline_n])
+        reused = sender(True)
+        reuse_rate = rate(reused, messages)
+        pooled = sender(True, pool)
+        pooled_rate_ = pooled_rate(pooled, messages)
+        naive_rate = (naive_rate + rate(sender(False), messages[:baseline_n])) / 2  # before and after: load drifts
     finally:
         received = server.stop()
-    expected = 20 + len(messages) + baseline_n
-    result = Result(name, reuse_rate, naive_rate, received == expected)
+    expected = 20 + 2 * len(messages) + 2 * baseline_n
+    result = Result(name, reuse_rate, naive_rate, received == expected, pooled_rate_, pool)
     print(f"\n{name}")
     print(
-        f"  reused connection      {reuse_rate:8.1f} emails/s  "
-        f"({len(messages)} emails, {reused.connections_opened} conn.)"
+        f"  one connection / email {naive_rate:8.1f} emails/s  "
+        f"({baseline_n} emails, {naive.connections_opened} conn.; mean of a run before and one after)"
     )
     print(
-        f"  one connection / email {naive_rate:8.1f} emails/s  ({baseline_n} emails, {naive.connections_opened} conn.)"
+        f"  one reused connection  {reuse_rate:8.1f} emails/s  "
+        f"({len(messages)} emails, {reused.connections_opened} conn.)  x{result.speedup:.1f}"
     )
-    print(f"  speed-up               {result.speedup:8.1f}x")
+    print(
+        f"  {pool} reused connections  {pooled_rate_:8.1f} emails/s  "
+        f"({len(messages)} emails, {pooled.connections_opened} conn., rounds in lock step)  "
+        f"x{pooled_rate_ / naive_rate:.1f}"
+    )
     print(f"  server received {received} of {expected} emails" + ("" if result.ok_count else "  <-- MISMATCH"))
     return result
 
@@ -185,6 +219,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--emails", type=int, default=1000)
     parser.add_argument("--baseline-emails", type=int, default=200)
     parser.add_argument("--no-tls", action="store_true", help="skip the STARTTLS + AUTH scenario")
+    parser.add_argument(
+        "--pool", type=int, default=4, help="connections of the pooled mode (TB_NOTIFIER_SMTP_CONNECTIONS)"
+    )
     parser.add_argument(
         "--pipeline",
         action="store_true",
@@ -207,7 +244,16 @@ def main(argv: list[str]) -> int:
     print("message preparation, the same whichever connection strategy (not in the delivery figures below):")
     print(f"  rendering (Jinja2 templates + EmailMessage)   {render_rate:8.0f} emails/s")
     print(f"  serialization (EmailMessage.as_bytes, CRLF)   {serialize_rate:8.0f} emails/s")
-    results = [scenario("plain SMTP (like the local stack's sink)", messages, args.baseline_emails, [])]
+    results = [
+        scenario("plain SMTP (like the local stack's sink)", messages, args.baseline_emails, [], args.pool),
+        scenario(
+            "plain SMTP + PIPELINING (what Postfix, Exim, Gmail, SES advertise)",
+            messages,
+            args.baseline_emails,
+            ["--pipelining"],
+            args.pool,
+        ),
+    ]
     if args.no_tls or shutil.which("openssl") is None:
         print("\nSTARTTLS + AUTH: skipped" + ("" if args.no_tls else " (no openssl command to make a certificate)"))
         return summary(results, serialize_rate)
@@ -225,6 +271,7 @@ def main(argv: list[str]) -> int:
                 messages,
                 args.baseline_emails,
                 ["--cert", str(cert), "--key", str(key), "--auth", "bench:secret", "--pipelining"],
+                args.pool,
                 starttls=True,
                 user="bench",
                 password="secret",
@@ -235,12 +282,12 @@ def main(argv: list[str]) -> int:
 
 
 def summary(results: list[Result], serialize_rate: float) -> int:
-    print("\ntarget: >= 200 emails/s with reuse and >= 5x the one-connection-per-email baseline")
+    print("\ntarget: >= 200 emails/s and >= 5x the one-connection-per-email baseline (best of the reuse modes)")
     for r in results:
-        verdict = "met" if r.reuse_rate >= 200 and r.speedup >= 5 else "NOT met"
-        print(f"  {r.name}: {r.reuse_rate:.0f} emails/s, {r.speedup:.1f}x -> {verdict}")
+        verdict = "met" if r.best >= 200 and r.best / r.naive_rate >= 5 else "NOT met"
+        print(f"  {r.name}: {r.best:.0f} emails/s, {r.best / r.naive_rate:.1f}x -> {verdict}")
         # The same with serialization counted in (sequential, as the notifier does it): for transparency.
-        reuse, naive = (1 / (1 / x + 1 / serialize_rate) for x in (r.reuse_rate, r.naive_rate))
+        reuse, naive = (1 / (1 / x + 1 / serialize_rate) for x in (r.best, r.naive_rate))
         print(f"    counting serialization too: {reuse:.0f} vs {naive:.0f} emails/s, {reuse / naive:.1f}x")
     return 0 if all(r.ok_count for r in results) else 1
 
