@@ -56,8 +56,9 @@ class Settings(CommonSettings):
     #: their round trips overlap and each round's state writes are one Elasticsearch request per step. Keep it
     #: within the provider's concurrent-connection limit; the rate limit applies to them all together.
     notifier_smtp_connections: int = Field(default=4, ge=1, le=64)
-    #: Upper bound on messages handed to the SMTP server per second (0 = no limit).
-    notifier_rate_limit_per_s: float = 20.0
+    #: Upper bound on messages handed to the SMTP server per second, all connections together (0 = no limit). Set
+    #: it to the provider's sending quota (a new Amazon SES account: 1-14/s; a local relay: thousands).
+    notifier_rate_limit_per_s: float = 50.0
     #: Attempts per email before it is parked on the dead-letter topic (transient errors only; 5xx parks at once).
     notifier_max_attempts: int = 10
     #: First retry delay in seconds; doubles each attempt, with full jitter, capped by ``notifier_backoff_max_s``.
