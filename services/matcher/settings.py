@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import math
 import socket
+from typing import Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from services.infra.settings import CommonSettings
+from services.matcher.domain.config import COMPONENTS, DEFAULT_WEIGHTS, ScoringConfig
 
 
 class Settings(CommonSettings):
@@ -42,3 +45,55 @@ class Settings(CommonSettings):
     matcher_reverse_match_limit: int = 200
     #: Elasticsearch request timeout in seconds.
     matcher_es_timeout_seconds: float = 30.0
+    #: Component weights of the score, as a JSON object over ``category``, ``text``, ``wording``, ``history``,
+    #: ``buyer``, ``buyer_code``, ``repeat``, ``value``, ``activity`` (non-negative; normalised to sum 1). Components
+    #: left out keep their default weight. Used as given when ``TB_MATCHER_LEARN_WEIGHTS`` is false, or when the
+    #: profiles hold too little award history to learn from.
+    matcher_weights: dict[str, float] = Field(default_factory=dict)
+    #: Learn the component weights from the profiles' own award history at each model fit (otherwise
+    #: ``TB_MATCHER_WEIGHTS`` applies).
+    matcher_learn_weights: bool = True
+    #: Shortlist length (suppliers per notice).
+    matcher_top_k: int = Field(default=10, ge=1, le=1000)
+    #: Minimum total score (0..1) for a supplier to be shortlisted.
+    matcher_threshold: float = Field(default=0.05, ge=0.0, le=1.0)
+    #: Candidates retrieved from Elasticsearch and scored per notice (at least ``TB_MATCHER_TOP_K``).
+    matcher_candidate_limit: int = Field(default=300, ge=1, le=10_000)
+    #: Shortlist places kept for suppliers without award history that fit on codes and text (cold start); at most
+    #: ``TB_MATCHER_TOP_K``.
+    matcher_cold_start_slots: int = Field(default=2, ge=0)
+
+    @field_validator("matcher_weights")
+    @classmethod
+    def _known_components(cls, weights: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(weights) - set(COMPONENTS))
+        if unknown:
+            raise ValueError(f"unknown scoring components {unknown}; known: {', '.join(COMPONENTS)}")
+        negative = sorted(k for k, v in weights.items() if not (math.isfinite(v) and v >= 0))
+        if negative:
+            raise ValueError(f"weights must be finite non-negative numbers: {negative}")
+        return weights
+
+    @model_validator(mode="after")
+    def _consistent_scoring(self) -> Self:
+        if sum(self.scoring_weights().values()) <= 0:
+            raise ValueError("at least one scoring weight must be positive")
+        if self.matcher_candidate_limit < self.matcher_top_k:
+            raise ValueError("matcher_candidate_limit must be at least matcher_top_k")
+        if self.matcher_cold_start_slots > self.matcher_top_k:
+            raise ValueError("matcher_cold_start_slots must not exceed matcher_top_k")
+        return self
+
+    def scoring_weights(self) -> dict[str, float]:
+        """The default weights with the configured ones laid over them."""
+        return {name: float(self.matcher_weights.get(name, DEFAULT_WEIGHTS[name])) for name in COMPONENTS}
+
+    def scoring_config(self) -> ScoringConfig:
+        """The domain's ``ScoringConfig`` from these settings (retrieval tuning keeps the domain defaults)."""
+        return ScoringConfig(
+            weights=self.scoring_weights(),
+            threshold=self.matcher_threshold,
+            top_k=self.matcher_top_k,
+            candidate_limit=self.matcher_candidate_limit,
+            cold_start_slots=self.matcher_cold_start_slots,
+        )

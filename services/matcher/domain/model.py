@@ -77,21 +77,67 @@ class MatchModel:
 
     def text_similarities(self, notice: TenderNotice, profiles: Sequence[SupplierProfile]) -> list[float | None]:
         """TF-IDF cosine between the notice and each profile (terms: words, character bigrams for Chinese)."""
+        return list(self.candidate_features(notice, profiles)[1])
+
+    def _query_vector(self, doc: str) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
+        """The TF-IDF row of ``doc`` as (sorted columns, values): what ``vectorizer.transform`` computes (sublinear
+        tf, idf, l2 norm, float32), without its per-call validation, which costs more than the arithmetic for one
+        short notice."""
+        vocab = self.vectorizer.vocabulary_
+        counts: dict[int, int] = {}
+        for t in text.terms(doc):
+            col = vocab.get(t)
+            if col is not None:
+                counts[col] = counts.get(col, 0) + 1
+        if not counts:
+            return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32)
+        cols = np.fromiter(sorted(counts), dtype=np.int32, count=len(counts))
+        values = np.log(np.array([counts[c] for c in cols.tolist()], dtype=np.float32))
+        values += np.float32(1)
+        values *= self._idf32()[cols]
+        # As scikit-learn's l2 normalisation: float32 squares summed in double, one by one, then a double division.
+        norm = math.sqrt(sum(float(x) for x in (values * values).tolist()))
+        if norm > 0:
+            values = (values.astype(np.float64) / norm).astype(np.float32)
+        return cols, values
+
+    def _idf32(self) -> npt.NDArray[np.float32]:
+        idf = self.__dict__.get("_idf32_cache")
+        if idf is None:
+            idf = np.asarray(self.vectorizer.idf_, dtype=np.float32)
+            self.__dict__["_idf32_cache"] = idf
+        return idf
+
+    def candidate_features(
+        self, notice: TenderNotice, profiles: Sequence[SupplierProfile]
+    ) -> tuple[list[SupplierStats], list[float | None]]:
+        """For each profile, its statistics (precomputed when the profile is the fitted one) and its TF-IDF cosine
+        with the notice: one lookup per candidate."""
         if not profiles:
-            return []
-        q = self.vectorizer.transform([notice_text(notice)])
+            return [], []
+        cols, qdata = self._query_vector(notice_text(notice))
         out: list[float | None] = [0.0] * len(profiles)
+        stats_out: list[SupplierStats] = []
         known: list[int] = []
         known_at: list[int] = []
+        fitted, all_stats, rows = self.profiles, self.stats, self.rows
         for i, p in enumerate(profiles):
-            row = self.rows.get(p.supplier_id)
-            if row is not None and self._current(p) is not None:
-                known.append(row)
-                known_at.append(i)
+            sid = p.supplier_id
+            st = all_stats.get(sid)
+            if st is not None and (fitted.get(sid) is p or st.fingerprint == fingerprint(p)):
+                stats_out.append(st)
+                row = rows.get(sid)
+                if row is not None:
+                    known.append(row)
+                    known_at.append(i)
+                    continue
             else:
+                # A profile created or changed since the model was fitted: computed now (not cached, stays pure).
+                stats_out.append(supplier_stats(p))
+            if len(cols):
                 v = self.vectorizer.transform([_doc(p)])
+                q = sparse.csr_matrix((qdata, cols, [0, len(cols)]), shape=(1, v.shape[1]))
                 out[i] = float((v @ q.T).toarray()[0, 0])
-        cols = q.indices
         if known and len(cols):
             # Either gather the candidates' rows or slice the query terms' columns, whichever touches fewer
             # stored values: columns win for rare terms, rows for common terms over many profiles.
@@ -99,13 +145,14 @@ class MatchModel:
             rows_arr = np.asarray(known)
             row_cost = int((self.matrix.indptr[rows_arr + 1] - self.matrix.indptr[rows_arr]).sum())
             if col_cost <= row_cost:
-                sims_all = self.columns[:, cols] @ q.data
+                sims_all = self.columns[:, cols] @ qdata
                 sims = sims_all[rows_arr]
             else:
+                q = sparse.csr_matrix((qdata, cols, [0, len(cols)]), shape=(1, self.matrix.shape[1]))
                 sims = np.asarray((self.matrix[rows_arr] @ q.T).todense()).ravel()
-            for i, sim in zip(known_at, sims, strict=True):
+            for i, sim in zip(known_at, sims.tolist(), strict=True):
                 out[i] = float(sim)
-        return out
+        return stats_out, out
 
 
 def _vectorize(profiles: Sequence[SupplierProfile]) -> tuple[TfidfVectorizer, sparse.csr_matrix, dict[str, int]]:

@@ -17,8 +17,9 @@ Rule = Callable[[TenderNotice, SupplierProfile, datetime, frozenset[str]], str |
 
 
 def deadline_passed(
-    notice: TenderNotice, profile: SupplierProfile, now: datetime, ineligible: frozenset[str]
+    notice: TenderNotice, profile: SupplierProfile | None, now: datetime, ineligible: frozenset[str]
 ) -> str | None:
+    # The notice alone decides (``rank`` checks it once per notice, with no profile).
     if notice.deadline_at is not None and notice.deadline_at <= now:
         return f"the deadline ({notice.deadline_at:%Y-%m-%d %H:%M} UTC) has passed"
     return None

@@ -36,7 +36,7 @@ from services.matcher.domain import codes, text
 from services.matcher.domain.config import COMPONENTS, ScoringConfig
 from services.matcher.domain.documents import award_tags, declared_tags, profile_text
 from services.matcher.domain.retrieval import notice_tags, notice_text
-from services.matcher.domain.rules import first_failure, rules_for
+from services.matcher.domain.rules import deadline_passed, first_failure, rules_for
 
 if TYPE_CHECKING:
     from services.matcher.domain.model import MatchModel
@@ -307,6 +307,64 @@ def score_components(
     return Scored(s, r)
 
 
+def _fast_scores(nv: NoticeView, stats: SupplierStats, hl: float, text_similarity: float | None) -> dict[str, float]:
+    """``score_components(..., explain=False, wording=False).scores``, without the explanation branches: the
+    per-candidate step of ``rank`` (the same arithmetic in the same order, so the same floats)."""
+    m = codes.best_match(nv.tags, stats.codes, nv.parents)
+    if text_similarity is None:
+        terms = stats.terms
+        text_similarity = sum(1 for t in nv.terms if t in terms) / len(nv.terms) if nv.terms else 0.0
+    history = buyer = buyer_code = repeat = activity = 0.0
+    when = nv.when
+    n_awards = stats.n_awards
+    if n_awards:
+        tag_count, tag_last = stats.tag_count, stats.tag_last
+        for chain in nv.chains:
+            credit, previous, last = 0.0, 0, None
+            for anc, weight in chain:
+                n = tag_count.get(anc, 0)
+                if n > previous:
+                    credit += weight * (n - previous)
+                    previous = n
+                    if last is None:
+                        last = tag_last.get(anc)
+            if credit:
+                h = _saturate(credit, 3.0) * (0.4 + 0.6 * _recency(last, when, hl))
+                if h > history:
+                    history = h
+        agency = nv.agency
+        a_all = stats.agency_count.get(agency, 0)
+        if a_all:
+            atc = stats.agency_tag_count
+            a_fam = max((atc.get((agency, t), 0) for t in nv.family_tags), default=0)
+            buyer = _saturate(a_fam + 0.25 * a_all, 2.0) * (
+                0.4 + 0.6 * _recency(stats.agency_last.get(agency), when, hl)
+            )
+            a_code = max((atc.get((agency, t), 0) for t in nv.tags), default=0)
+            if a_code:
+                buyer_code = _saturate(a_code, 2.0)
+        rep_any = stats.desc_count.get(nv.desc, 0)
+        if rep_any:
+            rep_ag = stats.agency_desc_count.get((agency, nv.desc), 0)
+            repeat = _saturate(rep_ag + 0.3 * rep_any, 1.0)
+        activity = _saturate(n_awards, 20.0) * _recency(stats.last_award, when, hl)
+    if nv.log_value is not None and stats.log_value_median is not None and nv.value_currency == stats.value_currency:
+        value = math.exp(-abs(nv.log_value - stats.log_value_median))
+    else:
+        value = 0.5
+    return {
+        "category": m.score if m is not None else 0.0,
+        "text": min(max(text_similarity, 0.0), 1.0),
+        "wording": 0.0,
+        "history": history,
+        "buyer": buyer,
+        "buyer_code": buyer_code,
+        "repeat": repeat,
+        "value": value,
+        "activity": activity,
+    }
+
+
 @dataclass(frozen=True)
 class RankResult:
     """Ranked shortlist entries (rank 1 first), exclusions by hard rules, and the algorithm identifier."""
@@ -316,13 +374,17 @@ class RankResult:
     algorithm: str
 
 
-def _entry(profile: SupplierProfile, scored: Scored, weights: Mapping[str, float], total_w: float) -> ShortlistEntry:
+def _entry(
+    profile: SupplierProfile, scored: Scored, weights: Mapping[str, float], total_w: float, rank: int
+) -> ShortlistEntry:
+    # ``model_construct``: every value is computed here within the contract's bounds (scores in [0, 1], weights
+    # and contributions non-negative), so validating ~10 entries x 9 components per notice again is pure cost.
     comps = []
     for name in COMPONENTS:
         w = weights.get(name, 0.0) / total_w
         sc = scored.scores.get(name, 0.0)
         comps.append(
-            ScoreComponent(
+            ScoreComponent.model_construct(
                 name=name,
                 score=round(sc, 6),
                 weight=round(w, 6),
@@ -331,8 +393,8 @@ def _entry(profile: SupplierProfile, scored: Scored, weights: Mapping[str, float
             )
         )
     comps.sort(key=lambda c: c.contribution, reverse=True)
-    return ShortlistEntry(
-        rank=1,
+    return ShortlistEntry.model_construct(
+        rank=rank,
         supplier_id=profile.supplier_id,
         supplier_name=profile.display_name,
         supplier_country=profile.country,
@@ -365,23 +427,31 @@ def rank(
     kept: list[SupplierProfile] = []
     seen: set[str] = set()
     rules = rules_for(notice, ineligible)
+    # A passed deadline excludes everyone with the same reason (it is the first rule): checked once per notice.
+    passed = deadline_passed(notice, None, now, ineligible) if rules and rules[0][0] == "deadline_passed" else None
+    profile_rules = tuple(r for r in rules if r[0] != "deadline_passed")
     for p in candidates:
         if p.supplier_id in seen:
             continue
         seen.add(p.supplier_id)
-        failed = first_failure(notice, p, now, ineligible, rules)
+        if passed is not None:
+            exclusions.append(Exclusion(supplier_id=p.supplier_id, rule="deadline_passed", reason=passed))
+            continue
+        failed = first_failure(notice, p, now, ineligible, profile_rules) if profile_rules else None
         if failed is not None:
             exclusions.append(Exclusion(supplier_id=p.supplier_id, rule=failed[0], reason=failed[1]))
         else:
             kept.append(p)
 
-    sims = model.text_similarities(notice, kept) if model is not None else [None] * len(kept)
+    if model is not None:
+        all_stats, sims = model.candidate_features(notice, kept)
+    else:
+        all_stats, sims = [supplier_stats(p) for p in kept], [None] * len(kept)
     weight_vec = [(n, weights.get(n, 0.0) / total_w) for n in COMPONENTS if n != "wording"]
     w_wording = weights.get("wording", 0.0) / total_w
     partial: list[tuple[float, SupplierProfile, SupplierStats, float | None, dict[str, float]]] = []
-    for p, sim in zip(kept, sims, strict=True):
-        stats = model.stats_for(p) if model is not None else supplier_stats(p)
-        sc = score_components(nv, stats, config, sim, explain=False, wording=False).scores
+    for p, stats, sim in zip(kept, all_stats, sims, strict=True):
+        sc = _fast_scores(nv, stats, config.recency_half_life_days, sim)
         total = 0.0
         for n, w in weight_vec:
             total += w * sc[n]
@@ -419,8 +489,9 @@ def rank(
             chosen.append(x)
         chosen.sort(key=lambda x: (-x[0], x[1].supplier_id))
 
+    # Explanations only for the entries returned.
     entries = [
-        _entry(p, score_components(nv, stats, config, sim), weights, total_w).model_copy(update={"rank": i})
+        _entry(p, score_components(nv, stats, config, sim), weights, total_w, i)
         for i, (_, p, stats, sim, _, _) in enumerate(chosen, 1)
     ]
     return RankResult(entries=entries, exclusions=exclusions, algorithm=algorithm)
