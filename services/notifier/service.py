@@ -509,6 +509,10 @@ class Notifier:
             if stop():
                 raise ShuttingDown("stop requested in the middle of a batch")
             self._send_round(claimed[start : start + size])
+        if claimed:
+            # The rounds' "sent" become searchable before the next shortlist of these notices is planned (who was
+            # alerted): one refresh for the batch. (After a crash the store's own refresh, within a second, does.)
+            self._store_retry("making the batch's writes searchable", self.store.make_searchable)
         for job in others:
             if stop():
                 raise ShuttingDown("stop requested in the middle of a batch")

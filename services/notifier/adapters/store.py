@@ -106,7 +106,11 @@ class NotificationStore(Protocol):
 
     def replace_many(self, records: Sequence[Record]) -> list[bool | StoreUnavailable]:
         """``replace`` for several records in one request: per record True (written, token updated), False (changed
-        by someone else meanwhile) or the ``StoreUnavailable`` of that item (applied or not: write it again)."""
+        by someone else meanwhile) or the ``StoreUnavailable`` of that item (applied or not: write it again).
+        Readable by key at once, but visible to searches only after ``make_searchable`` (or within a second)."""
+
+    def make_searchable(self) -> None:
+        """Make every write so far visible to searches (``alerted_suppliers``, ``find``); ``StoreUnavailable``."""
 
     def alerted_suppliers(self, notice_id: str, before_version: int) -> set[str]:
         """Suppliers with a sent new match or amendment for an earlier version of the notice."""
@@ -292,7 +296,9 @@ class ElasticsearchNotificationStore:
                 action.update(if_seq_no=record.token[0], if_primary_term=record.token[1])
             operations += [{"index": action}, record.doc()]
         try:
-            items = self._bulk(operations, any(_needs_refresh(r) for r in records), f"write {len(records)} records")
+            # No refresh here: one per batch (``make_searchable``) instead of one per request, the costly part of a
+            # write on a loaded server; reads by id are real-time anyway.
+            items = self._bulk(operations, False, f"write {len(records)} records")
         except StoreUnavailable as exc:
             return [exc for _ in records]
         out: list[bool | StoreUnavailable] = []
@@ -305,6 +311,10 @@ class ElasticsearchNotificationStore:
             else:
                 out.append(self._item_error(record.key, item))
         return out
+
+    def make_searchable(self) -> None:
+        with _unavailable("refresh"):
+            self._es.indices.refresh(index=self._index)
 
     def alerted_suppliers(self, notice_id: str, before_version: int) -> set[str]:
         query = {
@@ -463,6 +473,9 @@ class InMemoryNotificationStore:
             except StoreUnavailable as exc:
                 out.append(exc)
         return out
+
+    def make_searchable(self) -> None:
+        self.bulk_requests["make_searchable"] += 1
 
     def alerted_suppliers(self, notice_id: str, before_version: int) -> set[str]:
         return {

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 import pytest
 from elasticsearch import Elasticsearch
 
+from contracts import NoticeStatus
 from services.infra.bus import InMemoryPublisher
 from services.notifier.adapters.mail import SmtpMailSender
 from services.notifier.adapters.matcher import InMemoryPreferencesClient
@@ -142,7 +143,11 @@ def test_bulk_writes_compare_and_set_each_item(store: ElasticsearchNotificationS
     for r in records:
         r.state = State.SENT
     assert store.replace_many([records[0], records[2]]) == [True, True]
-    assert sorted(r.key for r in store.find(states=[State.SENT])) == ["k0", "k2"]  # searchable at once
+    got = store.get("k2")
+    assert got is not None
+    assert got.state == State.SENT  # readable by id at once
+    store.make_searchable()
+    assert sorted(r.key for r in store.find(states=[State.SENT])) == ["k0", "k2"]
 
 
 # -- a notifier dying between two bulk steps, rebuilt on the same index ----------------------------------------
@@ -219,6 +224,40 @@ def test_a_crash_between_bulk_steps_never_sends_twice(
         else:
             assert len(unconfirmed) == 3  # the first round: committing when the process died
             assert set(keys) | set(unconfirmed) == set(records)
+        es.indices.delete(
+            index=f"{settings.notifications_index},{settings.unsubscribes_index}", ignore_unavailable=True
+        )
+        es.close()
+    finally:
+        sink.stop()
+
+
+def test_an_amendment_in_the_same_batch_reaches_who_its_first_version_alerted(
+    endpoints: Endpoints, unique: Callable[[str], str]
+) -> None:
+    # The "sent" writes of a round are not refreshed one by one: the batch's one refresh must come before the
+    # amendment (cut into a segment of its own) is planned, or it would find nobody alerted.
+    sink = Sink().start()
+    try:
+        settings = isolated_settings(endpoints, unique, sink.port, notifier_smtp_connections=2)
+        es = Elasticsearch(settings.elasticsearch_url, request_timeout=30)
+        store = ElasticsearchNotificationStore(es, settings.notifications_index, settings.unsubscribes_index)
+        store.ensure_indexes()
+        directory = ProfileDirectory()
+        for s in ("a", "b", "c"):
+            directory.put(profile(s))
+        v2 = notice("1", version=2, status=NoticeStatus.AMENDED, changes=["deadline moved"])
+        n = notifier(settings, store, directory)
+        n.handle_shortlists([shortlist(notice("1"), ["a", "b"]), shortlist(v2, ["c"], previously=["a", "b"])])
+        n.mail.close()
+        sink.wait_for(5)
+        assert sorted(sink.keys()) == [
+            "a|ungm:1|1|new_match",
+            "a|ungm:1|2|amendment",
+            "b|ungm:1|1|new_match",
+            "b|ungm:1|2|amendment",
+            "c|ungm:1|2|new_match",
+        ]
         es.indices.delete(
             index=f"{settings.notifications_index},{settings.unsubscribes_index}", ignore_unavailable=True
         )

@@ -64,8 +64,8 @@ def test_a_batch_is_claimed_in_one_request_and_written_in_one_request_per_round_
     assert sorted(rig.keys_sent()) == all_keys()
     assert set(states(rig).values()) == {(State.SENT, None)}
     assert sorted(k for k, s in rig.statuses() if s == "sent") == all_keys()
-    # 1 claim request; 3 rounds (2 + 2 + 1 emails), each one "committing" and one "sent" request.
-    assert rig.store.bulk_requests == {"claim_many": 1, "replace_many": 6}
+    # 1 claim request; 3 rounds (2 + 2 + 1 emails), each one "committing" and one "sent" request; 1 refresh.
+    assert rig.store.bulk_requests == {"claim_many": 1, "replace_many": 6, "make_searchable": 1}
     # Each email carries its own record's Message-ID.
     ids = {str(m["X-Tenderbridge-Key"]): str(m["Message-ID"]) for m in rig.mail.sent}
     assert all(ids[k] == rig.store.records[k][0].message_id for k in ids)
