@@ -56,6 +56,35 @@ class Container:
                 log.warning("error while closing", exc_info=True)
 
 
+def _matcher(
+    settings: Settings,
+    registry: CollectorRegistry,
+    config: ScoringConfig,
+    clock: Callable[[], datetime],
+    *,
+    profiles: ProfileStore,
+    notices: NoticeStore,
+    shortlists: ShortlistStore,
+    publisher: EventPublisher,
+) -> Matcher:
+    """The one place a ``Matcher`` is built from settings, whatever its stores."""
+    return Matcher(
+        profiles=profiles,
+        notices=notices,
+        shortlists=shortlists,
+        publisher=publisher,
+        topic_shortlists=settings.topic_shortlists,
+        topic_profiles=settings.topic_profiles,
+        metrics=MatcherMetrics(registry),
+        config=config,
+        clock=clock,
+        ineligible=frozenset(settings.matcher_ineligible_suppliers),
+        refit_every_changes=settings.matcher_refit_every_changes,
+        reverse_match_limit=settings.matcher_reverse_match_limit,
+        learn_weights=settings.matcher_learn_weights,
+    )
+
+
 def bootstrap_in_memory(
     settings: Settings | None = None,
     *,
@@ -65,21 +94,17 @@ def bootstrap_in_memory(
 ) -> Container:
     """The matcher over the in-memory fakes (unit tests, offline ``match``)."""
     settings = settings or Settings()
-    config = config if config is not None else ScoringConfig()
+    config = config if config is not None else settings.scoring_config()
     registry = CollectorRegistry()
-    matcher = Matcher(
+    matcher = _matcher(
+        settings,
+        registry,
+        config,
+        clock,
         profiles=memory.InMemoryProfileStore(),
         notices=memory.InMemoryNoticeStore(config),
         shortlists=memory.InMemoryShortlistStore(),
         publisher=publisher or InMemoryPublisher(),
-        topic_shortlists=settings.topic_shortlists,
-        topic_profiles=settings.topic_profiles,
-        metrics=MatcherMetrics(registry),
-        config=config,
-        clock=clock,
-        ineligible=frozenset(settings.matcher_ineligible_suppliers),
-        refit_every_changes=settings.matcher_refit_every_changes,
-        reverse_match_limit=settings.matcher_reverse_match_limit,
     )
     return Container(settings, matcher, memory.InMemoryKeyStore(), registry, ready=lambda: {"memory": True})
 
@@ -100,7 +125,7 @@ def bootstrap(
     from services.matcher.adapters import elastic
 
     settings = settings or Settings()
-    config = config if config is not None else ScoringConfig()
+    config = config if config is not None else settings.scoring_config()
     es = elastic.make_client(settings.elasticsearch_url, settings.matcher_es_timeout_seconds)
     names = elastic.IndexNames(settings.matcher_index_prefix)
     if create_indexes:
@@ -113,19 +138,15 @@ def bootstrap(
         closers.append(kafka.close)
         publisher = kafka
     registry = CollectorRegistry()
-    matcher = Matcher(
+    matcher = _matcher(
+        settings,
+        registry,
+        config,
+        clock,
         profiles=profiles or elastic.ElasticProfileStore(es, names, clock),
         notices=notices or elastic.ElasticNoticeStore(es, names, config),
         shortlists=shortlists or elastic.ElasticShortlistStore(es, names),
         publisher=publisher,
-        topic_shortlists=settings.topic_shortlists,
-        topic_profiles=settings.topic_profiles,
-        metrics=MatcherMetrics(registry),
-        config=config,
-        clock=clock,
-        ineligible=frozenset(settings.matcher_ineligible_suppliers),
-        refit_every_changes=settings.matcher_refit_every_changes,
-        reverse_match_limit=settings.matcher_reverse_match_limit,
     )
 
     def ready() -> dict[str, bool]:

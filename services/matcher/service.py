@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from contracts import AlertPreferences, NoticeStatus, Shortlist, SupplierProfile, TenderNotice
 from services.infra.bus import EventPublisher
 from services.matcher.domain import MatchModel, ScoringConfig, fit_model, rank
-from services.matcher.exceptions import AlreadyExists, NotFound
+from services.matcher.exceptions import AlreadyExists, NotFound, StoreUnavailable
 from services.matcher.ports import NoticeStore, ProfileStore, ShortlistStore
 
 log = logging.getLogger(__name__)
@@ -70,35 +70,89 @@ class Matcher:
     ineligible: frozenset[str] = frozenset()
     refit_every_changes: int = 200
     reverse_match_limit: int = 200
+    #: Learn component weights from award history at each fit (``False``: ``config.weights`` as given).
+    learn_weights: bool = True
     model: MatchModel | None = None
+    #: Fits a model over profiles (``fit_model`` with the matcher's config); swappable so a test can hold a fit.
+    fitter: Callable[[list[SupplierProfile], ScoringConfig, bool], MatchModel] = field(
+        default=lambda profiles, config, learn: fit_model(profiles, config=config, learn=learn)
+    )
     _changes_since_fit: int = 0
     _fitted_at: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _refit_thread: threading.Thread | None = None
+    _refit_error: BaseException | None = None
 
     # -- the scoring model ------------------------------------------------------------------------------------------
 
     def refit(self) -> None:
         """Fit the domain model over every stored profile and swap it in (readers keep the old one meanwhile)."""
         started = time.monotonic()
+        changes_before = self._changes_since_fit
         profiles = list(self.profiles.all())
         # With no profiles there is nothing to learn from: rank with the configured weights.
-        model = fit_model(profiles, config=self.config) if profiles else None
+        model = self.fitter(profiles, self.config, self.learn_weights) if profiles else None
         with self._lock:
             self.model = model
-            self._changes_since_fit = 0
+            # Changes made while fitting are not in this model: they count towards the next fit.
+            self._changes_since_fit = max(self._changes_since_fit - changes_before, 0)
             self._fitted_at = time.monotonic()
         self.metrics.model_fits.inc()
-        log.info("scoring model fitted in %.2fs", time.monotonic() - started)
+        log.info("scoring model fitted over %d profiles in %.2fs", len(profiles), time.monotonic() - started)
 
-    def refit_if_due(self, interval_seconds: float) -> bool:
-        due = self._changes_since_fit >= self.refit_every_changes or (
+    def _refit_due(self, interval_seconds: float) -> bool:
+        return self._changes_since_fit >= self.refit_every_changes or (
             interval_seconds > 0 and time.monotonic() - self._fitted_at >= interval_seconds
         )
+
+    def refit_if_due(self, interval_seconds: float) -> bool:
+        """Refit in the calling thread when enough profiles changed or ``interval_seconds`` passed."""
+        due = self._refit_due(interval_seconds)
         if due:
             # Counted as attempted first: an unavailable store postpones the refit by one interval, not forever.
             self._fitted_at = time.monotonic()
             self.refit()
         return due
+
+    def refit_in_background(self, interval_seconds: float) -> bool:
+        """Start a refit on a background thread when one is due and none is running; ``True`` if one started.
+
+        Matching goes on with the current model meanwhile; the new one is swapped in under the lock when ready
+        (a fit over 100k profiles takes seconds to minutes, which must not stall the notice worker). A fit that
+        failed with ``StoreUnavailable`` is postponed by one interval; any other error is raised here, in the
+        caller's thread, so the worker stops as it would on an unexpected error of its own.
+        """
+        with self._lock:
+            error, self._refit_error = self._refit_error, None
+            if error is not None:
+                raise error
+            if self._refit_thread is not None and self._refit_thread.is_alive():
+                return False
+            if not self._refit_due(interval_seconds):
+                return False
+            self._fitted_at = time.monotonic()
+            thread = threading.Thread(target=self._background_refit, name="matcher-refit", daemon=True)
+            self._refit_thread = thread
+        thread.start()
+        return True
+
+    def _background_refit(self) -> None:
+        try:
+            self.refit()
+        except StoreUnavailable as exc:
+            log.warning("model refit postponed, Elasticsearch unavailable: %s", exc)
+        except BaseException as exc:  # handed to the worker thread, which raises it (see refit_in_background)
+            log.exception("model refit failed")
+            with self._lock:
+                self._refit_error = exc
+
+    def wait_for_refit(self, timeout: float | None = None) -> bool:
+        """Wait for a background refit to finish; ``True`` when none is running (any more)."""
+        thread = self._refit_thread
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
 
     # -- notices ----------------------------------------------------------------------------------------------------
 
@@ -159,7 +213,8 @@ class Matcher:
         started = time.perf_counter()
         if candidates is None:
             candidates = self.profiles.candidates(notice, self.config)
-        result = rank(notice, candidates, self.config, self.clock(), model=self.model, ineligible=self.ineligible)
+        model = self.model  # one read: a background refit may swap it meanwhile
+        result = rank(notice, candidates, self.config, self.clock(), model=model, ineligible=self.ineligible)
         self.metrics.match_seconds.observe(time.perf_counter() - started)
         return Shortlist(
             shortlist_id=Shortlist.make_id(notice.notice_id, notice.version),

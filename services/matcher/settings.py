@@ -45,11 +45,12 @@ class Settings(CommonSettings):
     matcher_reverse_match_limit: int = 200
     #: Elasticsearch request timeout in seconds.
     matcher_es_timeout_seconds: float = 30.0
-    #: Component weights of the score, as a JSON object over ``category``, ``text``, ``wording``, ``history``,
-    #: ``buyer``, ``buyer_code``, ``repeat``, ``value``, ``activity`` (non-negative; normalised to sum 1). Components
-    #: left out keep their default weight. Used as given when ``TB_MATCHER_LEARN_WEIGHTS`` is false, or when the
-    #: profiles hold too little award history to learn from.
-    matcher_weights: dict[str, float] = Field(default_factory=dict)
+    #: Component weights of the score as ``name=weight`` pairs separated by commas (``category=0.3,text=0.25``);
+    #: names: ``category``, ``text``, ``wording``, ``history``, ``buyer``, ``buyer_code``, ``repeat``, ``value``,
+    #: ``activity``; weights non-negative, normalised to sum 1; a component left out keeps its default weight
+    #: (empty: all defaults). Used as given when ``TB_MATCHER_LEARN_WEIGHTS`` is false, or when the profiles hold
+    #: too little award history to learn from.
+    matcher_weights: str = ""
     #: Learn the component weights from the profiles' own award history at each model fit (otherwise
     #: ``TB_MATCHER_WEIGHTS`` applies).
     matcher_learn_weights: bool = True
@@ -65,14 +66,9 @@ class Settings(CommonSettings):
 
     @field_validator("matcher_weights")
     @classmethod
-    def _known_components(cls, weights: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(weights) - set(COMPONENTS))
-        if unknown:
-            raise ValueError(f"unknown scoring components {unknown}; known: {', '.join(COMPONENTS)}")
-        negative = sorted(k for k, v in weights.items() if not (math.isfinite(v) and v >= 0))
-        if negative:
-            raise ValueError(f"weights must be finite non-negative numbers: {negative}")
-        return weights
+    def _valid_weights(cls, value: str) -> str:
+        _parse_weights(value)
+        return value
 
     @model_validator(mode="after")
     def _consistent_scoring(self) -> Self:
@@ -86,7 +82,7 @@ class Settings(CommonSettings):
 
     def scoring_weights(self) -> dict[str, float]:
         """The default weights with the configured ones laid over them."""
-        return {name: float(self.matcher_weights.get(name, DEFAULT_WEIGHTS[name])) for name in COMPONENTS}
+        return {**DEFAULT_WEIGHTS, **_parse_weights(self.matcher_weights)}
 
     def scoring_config(self) -> ScoringConfig:
         """The domain's ``ScoringConfig`` from these settings (retrieval tuning keeps the domain defaults)."""
@@ -97,3 +93,24 @@ class Settings(CommonSettings):
             candidate_limit=self.matcher_candidate_limit,
             cold_start_slots=self.matcher_cold_start_slots,
         )
+
+
+def _parse_weights(value: str) -> dict[str, float]:
+    """``"category=0.3, text=0.25"`` -> ``{"category": 0.3, "text": 0.25}``; ``ValueError`` naming what is wrong."""
+    out: dict[str, float] = {}
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        name, sep, number = (x.strip() for x in part.partition("="))
+        if not sep:
+            raise ValueError(f"expected name=weight, got {part.strip()!r}")
+        if name not in COMPONENTS:
+            raise ValueError(f"unknown scoring component {name!r}; known: {', '.join(COMPONENTS)}")
+        try:
+            weight = float(number)
+        except ValueError:
+            raise ValueError(f"weight of {name} is not a number: {number!r}") from None
+        if not (math.isfinite(weight) and weight >= 0):
+            raise ValueError(f"weight of {name} must be a finite non-negative number, got {number!r}")
+        out[name] = weight
+    return out

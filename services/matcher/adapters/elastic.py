@@ -42,6 +42,10 @@ from services.matcher.ports import NoticeFilter
 
 log = logging.getLogger(__name__)
 
+#: ``ShortlistStore.latest(before_version=v)`` multi-gets the ids of the versions below ``v`` up to this many
+#: (notices are rarely amended more often); beyond it, a sorted search.
+MGET_VERSIONS = 64
+
 
 def make_client(url: str, timeout_seconds: float) -> Elasticsearch:
     return Elasticsearch(url, request_timeout=timeout_seconds, retry_on_timeout=False, max_retries=1)
@@ -299,7 +303,8 @@ class ElasticNoticeStore:
                     document=documents.notice_document(notice, self._config),
                     version=notice.version,
                     version_type="external_gte",
-                    refresh=True,
+                    # No refresh: reads by id (GET) are real-time; the searches that must see this notice at once
+                    # (``open_for_profile``) refresh before they search, off the per-notice path.
                 )
             except ConflictError:
                 return False
@@ -337,6 +342,10 @@ class ElasticNoticeStore:
 
     def open_for_profile(self, profile: SupplierProfile, now: datetime, limit: int) -> list[TenderNotice]:
         codes, terms = documents.profile_retrieval_keys(profile)
+        with _guard():
+            # Notices are stored without a refresh (the hot path); a notice stored a moment ago must still be
+            # found here, or a supplier saved in that moment would miss it (its own match ran before the save).
+            self._es.indices.refresh(index=self._index)
         should: list[dict[str, Any]] = []
         if codes:
             should.append({"terms": {"retrieval_codes": codes}})
@@ -381,10 +390,21 @@ class ElasticShortlistStore:
         return Shortlist.model_validate(hit["_source"]["shortlist"])
 
     def latest(self, notice_id: str, before_version: int | None = None) -> Shortlist | None:
+        if before_version is not None and before_version <= MGET_VERSIONS + 1:
+            # The ids of the earlier versions are known (``<notice_id>@<version>``): a real-time multi-get, which
+            # also sees a shortlist stored a moment ago (a search would wait for a refresh), and is cheaper.
+            ids = [Shortlist.make_id(notice_id, v) for v in range(before_version - 1, 0, -1)]
+            if not ids:
+                return None
+            with _guard():
+                docs = self._es.mget(index=self._index, ids=ids, source_includes=["shortlist"])["docs"]
+            found = next((d for d in docs if d.get("found")), None)
+            return Shortlist.model_validate(found["_source"]["shortlist"]) if found is not None else None
         filters: list[dict[str, Any]] = [{"term": {"notice_id": notice_id}}]
         if before_version is not None:
             filters.append({"range": {"notice_version": {"lt": before_version}}})
         with _guard():
+            self._es.indices.refresh(index=self._index)
             hits = self._es.search(
                 index=self._index,
                 query={"bool": {"filter": filters}},
@@ -406,11 +426,13 @@ class ElasticShortlistStore:
                     "generated_at": shortlist.generated_at.isoformat(),
                     "shortlist": shortlist.model_dump(mode="json"),
                 },
-                refresh=True,
+                # No refresh: ``get`` and ``latest`` read by id (real-time); ``with_supplier`` refreshes first.
             )
 
     def with_supplier(self, supplier_id: str, limit: int) -> list[Shortlist]:
         with _guard():
+            # Profile changes and deletions only (off the per-notice path): see the shortlists stored a moment ago.
+            self._es.indices.refresh(index=self._index)
             hits = self._es.search(
                 index=self._index,
                 query={"term": {"supplier_ids": supplier_id}},

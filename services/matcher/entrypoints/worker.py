@@ -112,11 +112,9 @@ class NoticeWorker:
                     backoff = min(backoff * 2, self.settings.matcher_max_backoff_seconds)
                     continue
                 backoff = self.initial_backoff
-                # Between batches (nothing uncommitted in hand): refit after enough profile changes or time.
-                try:
-                    self.matcher.refit_if_due(self.settings.matcher_refit_interval_seconds)
-                except StoreUnavailable as exc:
-                    log.warning("model refit postponed, Elasticsearch unavailable: %s", exc)
+                # After enough profile changes or time, refit on a background thread: matching goes on with the
+                # current model and never waits for a fit (an unexpected fit error is raised here).
+                self.matcher.refit_in_background(self.settings.matcher_refit_interval_seconds)
         finally:
             consumer.close()
             log.info("notice worker stopped after %d messages", self.handled)

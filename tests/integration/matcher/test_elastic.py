@@ -4,10 +4,12 @@ versions, and candidate retrieval that gives the same shortlists as the in-proce
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from starlette.exceptions import StarletteDeprecationWarning
 
 from services.demo.data import generate_notices, generate_suppliers
 from services.infra.bus import InMemoryPublisher
@@ -70,6 +72,9 @@ def test_notice_versions_filters_and_open_notices(es_container: Container) -> No
     assert (stored.version, stored.title) == (2, "Gloves v2")
     store.put(notice("2", agency="WFP", codes=("43211503",), title="Laptops", delivery_countries=["AF"]))
     store.put(notice("3", deadline=NOW - timedelta(days=1)))
+    # Notices are stored without a refresh (the worker's hot path): the list is near-real-time, visible after the
+    # server's periodic refresh, which this test does at once instead of waiting for it.
+    es_container.es.indices.refresh(index=elastic.IndexNames(es_container.settings.matcher_index_prefix).notices)
 
     def found(**kw: object) -> list[str]:
         items, total = store.find(NoticeFilter(**kw), 0, 10)  # type: ignore[arg-type]
@@ -132,3 +137,50 @@ def test_reverse_matching_through_elasticsearch_equals_a_full_rematch(es_contain
         assert stored is not None
         full = matcher._match(n, previous_ids=[])
         assert [e.supplier_id for e in stored.entries] == [e.supplier_id for e in full.entries], n.notice_id
+
+
+def test_what_the_worker_stores_without_a_refresh_is_read_back_at_once(es_container: Container) -> None:
+    """Reads by id (the notice, its shortlist, the previous version's) and the searches of reverse matching see a
+    notice and a shortlist stored a moment ago, although neither write asked for a refresh."""
+    m = es_container.matcher
+    m.profiles.put(supplier("S1"))
+    first = m.handle_notice(notice("7"))
+    second = m.handle_notice(notice("7", version=3, title="Nitrile gloves, amended"))
+    assert first is not None
+    assert second is not None
+    assert m.notices.get("ungm:7") == notice("7", version=3, title="Nitrile gloves, amended")
+    assert m.shortlists.get("ungm:7", 3) == second
+    # The newest earlier version (v2 was never stored): a multi-get by id, not a search.
+    assert m.shortlists.latest("ungm:7", before_version=3) == first
+    assert m.shortlists.latest("ungm:7", before_version=1) is None
+    assert second.previously_shortlisted == ["S1"]
+    assert [n.notice_id for n in m.notices.open_for_profile(supplier("S2"), NOW, 10)] == ["ungm:7"]
+    assert sorted(s.shortlist_id for s in m.shortlists.with_supplier("S1", 10)) == ["ungm:7@1", "ungm:7@3"]
+
+
+def test_the_buyer_api_reads_a_shortlist_stored_a_moment_ago(
+    endpoints: Endpoints, unique: Callable[[str], str]
+) -> None:
+    from services.matcher.entrypoints.http import create_app
+
+    with warnings.catch_warnings():
+        # Starlette prefers the httpx2 package for its test client; plain httpx (installed) works the same.
+        warnings.simplefilter("ignore", StarletteDeprecationWarning)
+        from fastapi.testclient import TestClient
+
+    settings = Settings(
+        elasticsearch_url=endpoints.elasticsearch_url, matcher_index_prefix=unique("m"), matcher_admin_api_key="adm"
+    )
+    c = bootstrap(settings, publisher=InMemoryPublisher(), clock=lambda: NOW)
+    try:
+        c.matcher.profiles.put(supplier("S1"))
+        stored = c.matcher.handle_notice(notice("8"))
+        assert stored is not None
+        with TestClient(create_app(c)) as client:
+            response = client.get("/notices/ungm:8/shortlist", headers={"X-API-Key": "adm"})
+        assert response.status_code == 200, response.text
+        assert [e["supplier_id"] for e in response.json()["entries"]] == ["S1"]
+    finally:
+        for index in c.es.indices.get(index=f"{settings.matcher_index_prefix}-*"):
+            c.es.indices.delete(index=index)
+        c.close()

@@ -1,0 +1,118 @@
+"""Model refits run off the notice worker's thread: matching goes on with the current model while a fit runs, the
+new model is swapped in when it is ready, and a failed fit reaches the worker. Synchronised with events, no sleeps."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from contracts import SupplierProfile
+from services.matcher.bootstrap import Container, bootstrap_in_memory
+from services.matcher.domain import MatchModel, ScoringConfig, fit_model
+from services.matcher.exceptions import StoreUnavailable
+from services.matcher.settings import Settings
+from tests.unit.matcher_service.builders import NOW, notice, supplier
+
+pytestmark = pytest.mark.unit
+
+#: Generous bound on waits for the other thread, never reached when the code is right (not a timing assertion).
+WAIT = 10.0
+
+
+class HeldFit:
+    """A fitter that signals when it starts and finishes only when the test releases it."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.error = error
+        self.calls = 0
+
+    def __call__(self, profiles: list[SupplierProfile], config: ScoringConfig, learn: bool) -> MatchModel:
+        self.calls += 1
+        self.started.set()
+        assert self.release.wait(WAIT), "the test never released the fit"
+        if self.error is not None:
+            raise self.error
+        return fit_model(profiles, config=config, learn=learn)
+
+
+@pytest.fixture
+def container() -> Container:
+    c = bootstrap_in_memory(Settings(matcher_refit_every_changes=1), clock=lambda: NOW)
+    c.matcher.profiles.put(supplier("S1"))
+    return c
+
+
+def test_matching_goes_on_with_the_old_model_while_a_fit_runs(container: Container) -> None:
+    m = container.matcher
+    m.refit()
+    old = m.model
+    assert old is not None
+    held = HeldFit()
+    m.fitter = held
+    m.save_profile(supplier("S2"))  # one change: a refit is due
+
+    assert m.refit_in_background(interval_seconds=0)
+    assert held.started.wait(WAIT)
+    # The fit is in progress: a notice is matched now, with the model that was there.
+    shortlist = m.handle_notice(notice("1"))
+    assert shortlist is not None
+    assert {e.supplier_id for e in shortlist.entries} == {"S1", "S2"}
+    assert m.model is old
+    assert shortlist.algorithm.endswith(old.algorithm)
+    assert not m.refit_in_background(interval_seconds=0)  # one fit at a time
+
+    held.release.set()
+    assert m.wait_for_refit(WAIT)
+    assert m.model is not old
+    assert m.model is not None
+    assert set(m.model.stats) == {"S1", "S2"}
+    assert held.calls == 1
+    assert not m.refit_in_background(interval_seconds=0)  # nothing changed since: not due
+
+
+def test_a_profile_change_during_a_fit_counts_towards_the_next_one(container: Container) -> None:
+    m = container.matcher
+    held = HeldFit()
+    m.fitter = held
+    m.save_profile(supplier("S2"))
+    assert m.refit_in_background(interval_seconds=0)
+    assert held.started.wait(WAIT)
+    m.save_profile(supplier("S3"))  # not in the model being fitted
+    held.release.set()
+    assert m.wait_for_refit(WAIT)
+    assert m.refit_in_background(interval_seconds=0)  # due again, for S3
+    assert m.wait_for_refit(WAIT)
+    assert m.model is not None
+    assert "S3" in m.model.stats
+
+
+def test_an_unavailable_store_postpones_the_fit_and_an_unexpected_error_reaches_the_worker(
+    container: Container,
+) -> None:
+    m = container.matcher
+    m.save_profile(supplier("S2"))
+    outage = HeldFit(StoreUnavailable("Elasticsearch does not answer"))
+    outage.release.set()
+    m.fitter = outage
+    assert m.refit_in_background(interval_seconds=0)
+    assert m.wait_for_refit(WAIT)
+    assert m.model is None
+    # No error reaches the worker; the change that made the fit due is still counted, so it is tried again.
+    working = HeldFit()
+    working.release.set()
+    m.fitter = working
+    assert m.refit_in_background(interval_seconds=3600)
+    assert m.wait_for_refit(WAIT)
+    assert m.model is not None
+
+    m.save_profile(supplier("S3"))
+    broken = HeldFit(RuntimeError("a bug in fitting"))
+    broken.release.set()
+    m.fitter = broken
+    assert m.refit_in_background(interval_seconds=0)
+    assert m.wait_for_refit(WAIT)
+    with pytest.raises(RuntimeError, match="a bug in fitting"):
+        m.refit_in_background(interval_seconds=0)
