@@ -73,8 +73,9 @@ def map_notice(raw: dict[str, Any], ctx: Context) -> Outcome:
     title, key = _first_text(raw.get("title-proc") or raw.get("notice-title") or raw.get("TI"))
     description, _ = _first_text(raw.get("description-proc") or raw.get("description-lot"))
     language = ISO639_3.get(key or "", None)
-    if title and ctx.detect_language:
-        # The key can be wrong about the language: believe the text only when it is clear about it.
+    if title and ctx.detect_language and (language is None or len(title) >= 30):
+        # The key can be wrong about the language: believe the text only when it is clear about it (and the title
+        # long enough to tell; a shorter one keeps its key, so langdetect, milliseconds a call, is not asked).
         probabilities = language_probabilities(f"{title} {description}")
         best = max(probabilities, key=lambda k: probabilities[k]) if probabilities else None
         if best and language and best != language and probabilities[best] >= 0.95 and len(title) >= 30:
