@@ -1,6 +1,7 @@
 """Throughput and latency of the in-process scoring step (retrieval + rank) against generated profiles.
 
 ``python -m bench.match [--sizes 10000,100000] [--notices 300] [--baseline-notices 30] [--json]``
+``python -m bench.match --stack [--stack-profiles 2000] [--stack-notices 150] [--es-url URL] [--json]``
 
 For each size: profiles from ``services.demo.data.generate_suppliers``, indexed in ``InMemoryProfileIndex`` and
 fitted into a ``MatchModel`` (TF-IDF and statistics; weights as configured, learning is not timed here); then each
@@ -105,8 +106,38 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--notices", type=int, default=300, help="notices matched per size")
     ap.add_argument("--baseline-notices", type=int, default=30, help="notices for the naive baseline per size")
     ap.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    ap.add_argument(
+        "--stack",
+        action="store_true",
+        help="instead: notices/s through Matcher and the Elasticsearch adapters on the local stack",
+    )
+    ap.add_argument("--stack-profiles", type=int, default=2000, help="profiles indexed for --stack")
+    ap.add_argument("--stack-notices", type=int, default=150, help="notices (plus amendments) for --stack")
+    ap.add_argument("--es-url", default="http://127.0.0.1:29200", help="Elasticsearch for --stack")
     args = ap.parse_args(argv)
     console = Console(stderr=True)
+    if args.stack:
+        from bench.match.stack import run_stack
+
+        stack = run_stack(args.stack_profiles, args.stack_notices, args.es_url, console)
+        stack_table = Table(title="Matcher + Elasticsearch adapters on the local stack (publisher in memory)")
+        for col in ("mode", "notices", "notices/s", "wall s", "client CPU ms/notice", "stored"):
+            stack_table.add_column(col)
+        for mode in ("one_by_one", "batch"):
+            if mode in stack:
+                m = stack[mode]
+                stack_table.add_row(
+                    mode.replace("_", " "),
+                    str(stack["notices"]),
+                    f"{m['notices_per_s']:.1f}",
+                    f"{m['wall_s']:.1f}",
+                    f"{m['client_cpu_ms_per_notice']:.1f}",
+                    str(m["shortlists_stored"]),
+                )
+        Console().print(stack_table)
+        if args.json:
+            sys.stdout.write(json.dumps({"stack": stack}) + "\n")
+        return 0
     results = [
         run_size(int(s), args.notices, args.baseline_notices, console) for s in args.sizes.split(",") if s.strip()
     ]

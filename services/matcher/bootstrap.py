@@ -143,7 +143,7 @@ def bootstrap(
         registry,
         config,
         clock,
-        profiles=profiles or elastic.ElasticProfileStore(es, names, clock),
+        profiles=profiles or elastic.ElasticProfileStore(es, names, clock, settings.matcher_profile_cache_size),
         notices=notices or elastic.ElasticNoticeStore(es, names, config),
         shortlists=shortlists or elastic.ElasticShortlistStore(es, names),
         publisher=publisher,

@@ -45,6 +45,9 @@ class Settings(CommonSettings):
     matcher_reverse_match_limit: int = 200
     #: Elasticsearch request timeout in seconds.
     matcher_es_timeout_seconds: float = 30.0
+    #: Parsed supplier profiles kept in memory, checked against the stored version on every use (candidate
+    #: retrieval then fetches ids and versions only); 0 disables. The fitted model holds the same objects.
+    matcher_profile_cache_size: int = Field(default=100_000, ge=0)
     #: Component weights of the score as ``name=weight`` pairs separated by commas (``category=0.3,text=0.25``);
     #: names: ``category``, ``text``, ``wording``, ``history``, ``buyer``, ``buyer_code``, ``repeat``, ``value``,
     #: ``activity``; weights non-negative, normalised to sum 1; a component left out keeps its default weight

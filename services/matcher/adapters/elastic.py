@@ -18,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -177,11 +179,79 @@ def _copy_profiles(es: Elasticsearch, source: str, target: str, now: datetime, s
     return int(copied)
 
 
+class ProfileCache:
+    """Parsed profiles by id, each with the stored version it was parsed from (index, ``_seq_no``,
+    ``_primary_term``): a search can then ask for ids and versions only and reuse what is already parsed, instead of
+    fetching and validating 300 full profiles per notice. A hit whose version differs is fetched again (``mget``).
+    Thread-safe (the worker, the API and a background refit share the store); least recently used evicted first.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[str, tuple[tuple[str, int, int], SupplierProfile]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, supplier_id: str, version: tuple[str, int, int]) -> SupplierProfile | None:
+        with self._lock:
+            item = self._items.get(supplier_id)
+            if item is None or item[0] != version:
+                return None
+            self._items.move_to_end(supplier_id)
+            return item[1]
+
+    def put(self, version: tuple[str, int, int], profile: SupplierProfile) -> None:
+        if self.capacity <= 0:
+            return
+        with self._lock:
+            self._items[profile.supplier_id] = (version, profile)
+            self._items.move_to_end(profile.supplier_id)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _version(hit: dict[str, Any]) -> tuple[str, int, int] | None:
+    seq, term = hit.get("_seq_no"), hit.get("_primary_term")
+    return None if seq is None or term is None else (str(hit["_index"]), int(seq), int(term))
+
+
 class ElasticProfileStore:
-    def __init__(self, es: Elasticsearch, names: IndexNames, clock: Any) -> None:
+    def __init__(self, es: Elasticsearch, names: IndexNames, clock: Any, cache_size: int = 100_000) -> None:
         self._es = es
         self._index = names.suppliers
         self._clock = clock
+        self.cache = ProfileCache(cache_size)
+
+    def _parse(self, hit: dict[str, Any]) -> SupplierProfile:
+        profile = SupplierProfile.model_validate(hit["_source"]["profile"])
+        version = _version(hit)
+        if version is not None:
+            self.cache.put(version, profile)
+        return profile
+
+    def _resolve(self, hits: list[dict[str, Any]]) -> list[SupplierProfile]:
+        """The profiles of search hits that carry ids and versions only: from the cache, the rest by ``mget``
+        (a profile deleted since the search is left out)."""
+        found: dict[str, SupplierProfile] = {}
+        missing: list[str] = []
+        for h in hits:
+            version = _version(h)
+            cached = self.cache.get(h["_id"], version) if version is not None else None
+            if cached is not None:
+                found[h["_id"]] = cached
+            else:
+                missing.append(h["_id"])
+        if missing:
+            with _guard():
+                docs = self._es.mget(index=self._index, ids=missing, source_includes=["profile"], stored_fields=None)[
+                    "docs"
+                ]
+            for d in docs:
+                if d.get("found"):
+                    found[d["_id"]] = self._parse(d)
+        return [found[h["_id"]] for h in hits if h["_id"] in found]
 
     def get(self, supplier_id: str) -> SupplierProfile | None:
         with _guard():
@@ -239,20 +309,23 @@ class ElasticProfileStore:
         ]
         if not matching:
             return []
+        # Ids and versions only: the profiles come from the cache, the few new or changed ones by ``mget``.
         with _guard():
             hits = self._es.search(
                 index=self._index,
                 query={"constant_score": {"filter": {"bool": {"should": matching, "minimum_should_match": 1}}}},
                 size=query.limit + 1,
-                source_includes=["profile"],
+                source=False,
+                seq_no_primary_term=True,
                 track_total_hits=False,
             )["hits"]["hits"]
             if len(hits) > query.limit:
                 body = candidate_query_to_es(query)
-                # The domain's body asks for ids only; the service needs the stored profiles to score.
                 params = {k: v for k, v in body.items() if k != "_source"}
-                hits = self._es.search(index=self._index, source_includes=["profile"], **params)["hits"]["hits"]
-        return [SupplierProfile.model_validate(h["_source"]["profile"]) for h in hits]
+                hits = self._es.search(index=self._index, source=False, seq_no_primary_term=True, **params)["hits"][
+                    "hits"
+                ]
+        return self._resolve(hits)
 
     def search(self, q: str | None, code: str | None, country: str | None, limit: int) -> list[SupplierProfile]:
         must: list[dict[str, Any]] = []
@@ -272,11 +345,15 @@ class ElasticProfileStore:
         with _guard():
             hits = list(
                 helpers.scan(
-                    self._es, index=self._index, query={"query": {"match_all": {}}}, _source_includes=["profile"]
+                    self._es,
+                    index=self._index,
+                    query={"query": {"match_all": {}}, "seq_no_primary_term": True},
+                    _source_includes=["profile"],
                 )
             )
+        # Cached too: candidates then are the very objects a model fitted over ``all()`` holds (no re-check).
         for hit in hits:
-            yield SupplierProfile.model_validate(hit["_source"]["profile"])
+            yield self._parse(hit)
 
 
 class ElasticNoticeStore:

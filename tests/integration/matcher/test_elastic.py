@@ -184,3 +184,20 @@ def test_the_buyer_api_reads_a_shortlist_stored_a_moment_ago(
         for index in c.es.indices.get(index=f"{settings.matcher_index_prefix}-*"):
             c.es.indices.delete(index=index)
         c.close()
+
+
+def test_candidates_reuse_parsed_profiles_until_one_changes(es_container: Container) -> None:
+    store = es_container.matcher.profiles
+    config = es_container.matcher.config
+    store.put(supplier("S1"))
+    store.put(supplier("S2"))
+    first = {p.supplier_id: p for p in store.candidates(notice("1"), config)}
+    again = {p.supplier_id: p for p in store.candidates(notice("1"), config)}
+    assert set(first) == {"S1", "S2"}
+    assert all(again[sid] is first[sid] for sid in first)  # the same parsed objects: not fetched again
+    store.put(supplier("S1", names={"en": "Renamed Supplier"}))
+    changed = {p.supplier_id: p for p in store.candidates(notice("1"), config)}
+    assert changed["S1"].names == {"en": "Renamed Supplier"}  # a new stored version is read, never a stale copy
+    assert changed["S2"] is first["S2"]
+    store.delete("S2")
+    assert [p.supplier_id for p in store.candidates(notice("1"), config)] == ["S1"]
