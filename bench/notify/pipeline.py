@@ -4,7 +4,9 @@ as the Kafka worker hands them over.
 
     python -m bench.notify --pipeline [--shortlists 200] [--per-shortlist 4] [--connections 1,4,8]
 
-Modes, each on its own fresh notifications index, with the same shortlists and the same sink (its own process):
+Modes, each on its own fresh notifications index, with the same shortlists and the same sink (its own process),
+interleaved batch by batch (every mode handles batch 1, then every mode batch 2...) so that the shared server's slow
+and fast phases fall on all of them alike:
 
 - ``one by one``: the earlier path (``one_by_one=True``), per email a create-only claim, the SMTP transaction,
   ``committing`` and ``sent``, each write its own request: the baseline;
@@ -114,46 +116,56 @@ class Figure:
         return self.emails / self.wall_s
 
 
-def run_mode(
-    mode: str,
-    es_url: str,
-    smtp_port: int,
-    connections: int,
-    profiles: list[SupplierProfile],
-    shortlists: list[Shortlist],
-    one_by_one: bool,
-) -> Figure:
-    prefix = f"bench-notify-{uuid.uuid4().hex[:8]}"
-    settings = Settings(
-        elasticsearch_url=es_url,
-        notifier_index_prefix=prefix,
-        notifier_smtp_host="127.0.0.1",
-        notifier_smtp_port=smtp_port,
-        notifier_smtp_connections=connections,
-        notifier_rate_limit_per_s=0,
-    )
-    es = Elasticsearch(es_url, request_timeout=30)
-    store = ElasticsearchNotificationStore(es, settings.notifications_index, settings.unsubscribes_index)
-    store.ensure_indexes()
-    directory = ProfileDirectory()
-    for p in profiles:
-        directory.put(p)
-    mail = smtp_sender(settings)
-    notifier = Notifier(
-        settings, store, mail, InMemoryPublisher(), directory, InMemoryPreferencesClient(), instance_id="bench"
-    )
-    try:
+class Mode:
+    """One way of running the notifier, on its own fresh index, timed batch by batch."""
+
+    def __init__(
+        self,
+        name: str,
+        es_url: str,
+        smtp_port: int,
+        connections: int,
+        profiles: list[SupplierProfile],
+        one_by_one: bool,
+    ) -> None:
+        self.name, self.one_by_one = name, one_by_one
+        self.wall_s = self.cpu_s = 0.0
+        self.settings = Settings(
+            elasticsearch_url=es_url,
+            notifier_index_prefix=f"bench-notify-{uuid.uuid4().hex[:8]}",
+            notifier_smtp_host="127.0.0.1",
+            notifier_smtp_port=smtp_port,
+            notifier_smtp_connections=connections,
+            notifier_rate_limit_per_s=0,
+        )
+        self.es = Elasticsearch(es_url, request_timeout=30)
+        self.store = ElasticsearchNotificationStore(
+            self.es, self.settings.notifications_index, self.settings.unsubscribes_index
+        )
+        self.store.ensure_indexes()
+        directory = ProfileDirectory()
+        for p in profiles:
+            directory.put(p)
+        self.mail = smtp_sender(self.settings)
+        self.notifier = Notifier(
+            self.settings, self.store, self.mail, InMemoryPublisher(), directory, InMemoryPreferencesClient(),
+            instance_id="bench",
+        )  # fmt: skip
+
+    def run(self, batch: list[Shortlist]) -> None:
         wall, cpu = time.perf_counter(), time.process_time()
-        for start in range(0, len(shortlists), BATCH):
-            notifier.handle_shortlists(shortlists[start : start + BATCH], one_by_one=one_by_one)
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        sent = len(store.find(states=[State.SENT]))
-    finally:
-        mail.close()
-        for index in (settings.notifications_index, settings.unsubscribes_index):
-            es.indices.delete(index=index, ignore_unavailable=True)
-        es.close()
-    return Figure(mode, sent, wall, cpu)
+        self.notifier.handle_shortlists(batch, one_by_one=self.one_by_one)
+        self.wall_s += time.perf_counter() - wall
+        self.cpu_s += time.process_time() - cpu
+
+    def close(self) -> Figure:
+        sent = len(self.store.find(states=[State.SENT]))
+        self.mail.close()
+        self.es.indices.delete(
+            index=f"{self.settings.notifications_index},{self.settings.unsubscribes_index}", ignore_unavailable=True
+        )
+        self.es.close()
+        return Figure(self.name, sent, self.wall_s, self.cpu_s)
 
 
 def main(es_url: str, n_shortlists: int, per_shortlist: int, connections: list[int]) -> int:
@@ -162,13 +174,17 @@ def main(es_url: str, n_shortlists: int, per_shortlist: int, connections: list[i
     profiles, shortlists = workload(n_shortlists, per_shortlist)
     expected = n_shortlists * per_shortlist
     server = Server.start([])
-    figures: list[Figure] = []
     try:
-        # Warm-up (imports, templates, first connections), on its own index, not counted.
-        run_mode("warm-up", es_url, server.port, 1, profiles, shortlists[:10], True)
-        figures.append(run_mode("one by one", es_url, server.port, 1, profiles, shortlists, True))
-        for n in connections:
-            figures.append(run_mode(f"batched, {n} conn.", es_url, server.port, n, profiles, shortlists, False))
+        warm = Mode("warm-up", es_url, server.port, 1, profiles, True)
+        warm.run(shortlists[:10])  # imports, templates, first connections: not counted
+        warm.close()
+        modes = [Mode("one by one", es_url, server.port, 1, profiles, True)]
+        modes += [Mode(f"batched, {n} conn.", es_url, server.port, n, profiles, False) for n in connections]
+        # Batch by batch, every mode in turn: the shared server's slow and fast phases fall on all of them alike.
+        for start in range(0, len(shortlists), BATCH):
+            for mode in modes:
+                mode.run(shortlists[start : start + BATCH])
+        figures = [mode.close() for mode in modes]
     finally:
         received = server.stop()
     print(f"\nnotifier pipeline: {n_shortlists} shortlists x {per_shortlist} suppliers = {expected} emails per mode,")

@@ -505,10 +505,13 @@ class Notifier:
             else:  # in flight elsewhere or abandoned (takeover rules), or the store did not answer for this item
                 others.append(job)
         size = max(1, self.settings.notifier_smtp_connections)
+        pending: list[Record] = []  # accepted by the server, "sent" not written yet
         for start in range(0, len(claimed), size):
             if stop():
+                self._write_sent(pending)
                 raise ShuttingDown("stop requested in the middle of a batch")
-            self._send_round(claimed[start : start + size])
+            pending = self._send_round(claimed[start : start + size], pending)
+        self._write_sent(pending)
         if claimed:
             # The rounds' "sent" become searchable before the next shortlist of these notices is planned (who was
             # alerted): one refresh for the batch. (After a crash the store's own refresh, within a second, does.)
@@ -518,23 +521,40 @@ class Notifier:
                 raise ShuttingDown("stop requested in the middle of a batch")
             self._deliver(job.key, job.kind, job.profile, job.notice_ids, job.notice_version, job.rendered)
 
-    def _send_round(self, round_: list[tuple[_Job, Record]]) -> None:
-        """Claimed emails, one per SMTP connection: every body written, then ``committing`` for all in one store
-        request, then every final ".", then ``sent`` for all in one request. The crash windows are the same as one
-        email's (see the module docstring): only the final "." separates ``committing`` from delivery."""
+    def _write_sent(self, records: list[Record], results: Sequence[bool | StoreUnavailable] | None = None) -> None:
+        """Record ``sent`` (``results``: already written in a request of their own, with what outcome); a failed
+        item is written alone, with retries, over whatever another instance stored meanwhile; then the event."""
+        if results is None:
+            results = self.store.replace_many(records) if records else []
+        for record, written in zip(records, results, strict=True):
+            if written is not True:
+                self._save(record, written if isinstance(written, StoreUnavailable) else None)
+            self._sent(record)
+
+    def _send_round(self, round_: list[tuple[_Job, Record]], carried: list[Record]) -> list[Record]:
+        """Claimed emails, one per SMTP connection: every body written, then one store request writes their
+        ``committing`` together with the ``sent`` of the previous round's emails (``carried``), then every final
+        ".". Returns the emails the server accepted, whose ``sent`` goes with the next round's request (or the
+        batch's last one). Only the final "." separates ``committing`` from delivery, as for one email; a crash
+        leaves this round's and the previous round's accepted emails ``committing``: presumed delivered, not resent.
+        Failed attempts continue on the one-email path (``_attempts``)."""
         records = [record for _, record in round_]
         keys = {record.key for record in records}
         self._in_flight |= keys
         error: BaseException | None = None
         lost: set[int] = set()
+        carried_results: list[bool | StoreUnavailable] | None = None
 
         def committing(indexes: list[int]) -> Collection[int]:
-            nonlocal error
+            nonlocal error, carried_results
             batch = [records[i] for i in indexes]
             for record in batch:
                 self._to_committing(record)
+            results = self.store.replace_many([*batch, *carried])
+            # The carried "sent" items are settled after the "." (a retry here would hold the connections mid-DATA).
+            carried_results = results[len(batch) :]
             allowed: list[int] = []
-            for i, record, written in zip(indexes, batch, self.store.replace_many(batch), strict=True):
+            for i, record, written in zip(indexes, batch, results[: len(batch)], strict=True):
                 if written is True:
                     allowed.append(i)
                     continue
@@ -555,23 +575,22 @@ class Notifier:
         started = time.perf_counter()
         try:
             outcomes = self.mail.send_many([self._message(r, j.rendered, j.profile) for j, r in round_], committing)
-            elapsed = time.perf_counter() - started
-            accepted = [r for r, outcome in zip(records, outcomes, strict=True) if outcome is None]
-            now = self._clock()
-            for record in accepted:
-                record.state, record.reason, record.updated_at = State.SENT, None, now
-                self.metrics.send_seconds.observe(elapsed / len(records))
-            for record, written in zip(accepted, self.store.replace_many(accepted), strict=True):
-                if written is not True:  # one by one, with retries; written over another instance's change
-                    self._save(record, written if isinstance(written, StoreUnavailable) else None)
-                self._sent(record)
         finally:
             self._in_flight -= keys
+        elapsed = time.perf_counter() - started
+        self._write_sent(carried, carried_results)
+        accepted = [r for r, outcome in zip(records, outcomes, strict=True) if outcome is None]
+        now = self._clock()
+        for record in accepted:
+            record.state, record.reason, record.updated_at = State.SENT, None, now
+            self.metrics.send_seconds.observe(elapsed / len(records))
         if error is not None:
+            self._write_sent(accepted)
             raise error  # after the others of the round are settled: the worker stops without committing
         for i, ((job, record), outcome) in enumerate(zip(round_, outcomes, strict=True)):
             if outcome is not None and i not in lost:
                 self._attempts(record, job.rendered, job.profile, failed=outcome)
+        return accepted
 
     def _store_retry(self, what: str, operation: Callable[[], _T], failed: StoreUnavailable | None = None) -> _T:
         """``operation`` retried with backoff while the store is unavailable, for ``notifier_store_retry_s`` at most;

@@ -7,6 +7,8 @@ A restart is a new ``Notifier`` over the same store (same instance id, nothing i
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from contracts import NoticeStatus, Shortlist
@@ -64,8 +66,9 @@ def test_a_batch_is_claimed_in_one_request_and_written_in_one_request_per_round_
     assert sorted(rig.keys_sent()) == all_keys()
     assert set(states(rig).values()) == {(State.SENT, None)}
     assert sorted(k for k, s in rig.statuses() if s == "sent") == all_keys()
-    # 1 claim request; 3 rounds (2 + 2 + 1 emails), each one "committing" and one "sent" request; 1 refresh.
-    assert rig.store.bulk_requests == {"claim_many": 1, "replace_many": 6, "make_searchable": 1}
+    # 1 claim request; 3 rounds (2 + 2 + 1 emails), each one request for its "committing" and the previous round's
+    # "sent", then one for the last round's "sent"; 1 refresh.
+    assert rig.store.bulk_requests == {"claim_many": 1, "replace_many": 4, "make_searchable": 1}
     # Each email carries its own record's Message-ID.
     ids = {str(m["X-Tenderbridge-Key"]): str(m["Message-ID"]) for m in rig.mail.sent}
     assert all(ids[k] == rig.store.records[k][0].message_id for k in ids)
@@ -134,15 +137,18 @@ def test_crash_after_committing_before_the_dots_is_presumed_delivered_never_rese
 
 
 def test_crash_after_the_dots_before_the_sent_write_never_resends(rig: Rig) -> None:
-    rig.store.faults = [WriteFault(State.SENT, Crash())]  # the first round's "sent" request never happens
+    # The first round's "sent" goes with the second round's "committing": the process dies in that request.
+    rig.store.faults = [WriteFault(State.SENT, Crash())]
     with pytest.raises(Crash):
         rig.notifier().handle_shortlists(batch())
     delivered = sorted(rig.keys_sent())
-    assert len(delivered) == 2
+    assert len(delivered) == 2  # the first round
     rig.notifier().handle_shortlists(batch())
-    assert sorted(rig.keys_sent()) == all_keys()  # the first round's two were not sent again
-    assert len(rig.keys_sent()) == len(all_keys())
-    assert all(states(rig)[k] == (State.SENT, "unconfirmed") for k in delivered)
+    assert max(Counter(rig.keys_sent()).values()) == 1  # nothing sent twice
+    assert {s for s, _ in states(rig).values()} == {State.SENT}  # everything settled
+    unconfirmed = {k for k, (_, reason) in states(rig).items() if reason == "unconfirmed"}
+    assert set(delivered) <= unconfirmed  # delivered before the crash: presumed so, not resent
+    assert set(rig.keys_sent()) | unconfirmed == set(all_keys())
 
 
 def test_a_stop_request_between_rounds_leaves_the_rest_for_the_redelivery(rig: Rig) -> None:
