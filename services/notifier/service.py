@@ -37,9 +37,10 @@ presumed delivered, logged and reported with ``reason=unconfirmed``.
 
 A poll batch (``handle_shortlists``) runs the same steps with fewer requests: one bulk claim for all its emails,
 then rounds of ``notifier_smtp_connections`` emails, one per SMTP connection, whose bodies are written in lock step,
-whose ``committing`` is one bulk write, then every final ``.``, then one bulk ``sent``. Whatever a bulk item cannot
-settle (claimed before, failed, taken over) goes through the one-email rules above. The crash windows are those of
-one email, each holding up to a round's emails (README: "A poll batch at once").
+whose ``committing`` is one bulk write (carrying the previous round's ``sent`` too), then every final ``.``; one
+refresh per batch. Whatever a bulk item cannot settle (claimed before, failed, taken over) goes through the
+one-email rules above. The crash windows are those of one email, each holding up to one or two rounds' emails
+(README: "A poll batch at once").
 
 Skips (unsubscribed, unknown supplier, preferences) are reported as ``skipped`` events but not recorded, so a later
 change (the profile arrives, preferences widen, the matcher republishes) can still produce the email once.
