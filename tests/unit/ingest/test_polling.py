@@ -129,3 +129,20 @@ def test_ted_search_query_is_posted_and_follows_the_iteration_token() -> None:
     assert fetcher.bodies == [query, {**query, "iterationNextToken": "t2"}]
     poller.poll_once()
     assert count(publisher) == 2  # the overlap of the next poll publishes nothing
+
+
+def test_ocds_pagination_stopped_between_pages_resumes_at_the_next_page() -> None:
+    fetcher = InMemoryFetcher(
+        {
+            "https://api/p1": (package("ocds-abc123-1", next_url="https://api/p2"), '"a"'),
+            "https://api/p2": (package("ocds-abc123-2"), '"b"'),
+        }
+    )
+    poller, publisher = make(SourceSpec(name="api", kind="ocds", url="https://api/p1"), fetcher)
+    assert poller.poll_once(should_stop=lambda: len(fetcher.requests) >= 1).stopped
+    assert count(publisher) == 1
+    fetcher.requests.clear()
+    poller.poll_once()
+    # Not page 1 again with its ETag (a 304 would end the poll there and page 2 would wait for page 1 to change).
+    assert fetcher.requests == [("https://api/p2", None)]
+    assert count(publisher) == 2
