@@ -307,9 +307,13 @@ def score_components(
     return Scored(s, r)
 
 
-def _fast_scores(nv: NoticeView, stats: SupplierStats, hl: float, text_similarity: float | None) -> dict[str, float]:
-    """``score_components(..., explain=False, wording=False).scores``, without the explanation branches: the
-    per-candidate step of ``rank`` (the same arithmetic in the same order, so the same floats)."""
+def _fast_total(
+    nv: NoticeView, stats: SupplierStats, hl: float, text_similarity: float | None, w: tuple[float, ...]
+) -> tuple[float, float, float]:
+    """(weighted total without ``wording``, category score, text score): what ``rank`` needs per candidate, as
+    ``score_components(..., explain=False, wording=False)`` summed with the weights ``w`` (``COMPONENTS`` order
+    without ``wording``) would give, with no explanation branches and no dictionaries: the same arithmetic in the
+    same order, so the same floats."""
     m = codes.best_match(nv.tags, stats.codes, nv.parents)
     if text_similarity is None:
         terms = stats.terms
@@ -352,17 +356,20 @@ def _fast_scores(nv: NoticeView, stats: SupplierStats, hl: float, text_similarit
         value = math.exp(-abs(nv.log_value - stats.log_value_median))
     else:
         value = 0.5
-    return {
-        "category": m.score if m is not None else 0.0,
-        "text": min(max(text_similarity, 0.0), 1.0),
-        "wording": 0.0,
-        "history": history,
-        "buyer": buyer,
-        "buyer_code": buyer_code,
-        "repeat": repeat,
-        "value": value,
-        "activity": activity,
-    }
+    category = m.score if m is not None else 0.0
+    text_score = min(max(text_similarity, 0.0), 1.0)
+    w_category, w_text, w_history, w_buyer, w_buyer_code, w_repeat, w_value, w_activity = w
+    # Added one by one from 0.0 in ``COMPONENTS`` order, exactly as a loop over the components would.
+    total = 0.0
+    total += w_category * category
+    total += w_text * text_score
+    total += w_history * history
+    total += w_buyer * buyer
+    total += w_buyer_code * buyer_code
+    total += w_repeat * repeat
+    total += w_value * value
+    total += w_activity * activity
+    return total, category, text_score
 
 
 @dataclass(frozen=True)
@@ -447,29 +454,28 @@ def rank(
         all_stats, sims = model.candidate_features(notice, kept)
     else:
         all_stats, sims = [supplier_stats(p) for p in kept], [None] * len(kept)
-    weight_vec = [(n, weights.get(n, 0.0) / total_w) for n in COMPONENTS if n != "wording"]
+    weight_vec = tuple(weights.get(n, 0.0) / total_w for n in COMPONENTS if n != "wording")
     w_wording = weights.get("wording", 0.0) / total_w
-    partial: list[tuple[float, SupplierProfile, SupplierStats, float | None, dict[str, float]]] = []
+    hl = config.recency_half_life_days
+    partial: list[tuple[float, SupplierProfile, SupplierStats, float | None, float, float]] = []
     for p, stats, sim in zip(kept, all_stats, sims, strict=True):
-        sc = _fast_scores(nv, stats, config.recency_half_life_days, sim)
-        total = 0.0
-        for n, w in weight_vec:
-            total += w * sc[n]
-        partial.append((total, p, stats, sim, sc))
+        total, category, text_score = _fast_total(nv, stats, hl, sim, weight_vec)
+        partial.append((total, p, stats, sim, category, text_score))
     # Wording can only add up to ``w_wording``: skip it where even the maximum could not reach the top k
     # (the result is the same as scoring it everywhere). Suppliers without history always get it (cold start).
     floor = -1.0
     if len(partial) > config.top_k > 0:
         floor = sorted((x[0] for x in partial), reverse=True)[config.top_k - 1]
     scored: list[tuple[float, SupplierProfile, SupplierStats, float | None, bool, float]] = []
-    for total, p, stats, sim, sc in partial:
+    for total, p, stats, sim, category, text_score in partial:
         cold = stats.n_awards == 0
+        wording = 0.0
         if (cold or total + w_wording >= floor) and stats.wording_choices and nv.title:
             best = process.extractOne(nv.title, stats.wording_choices, scorer=fuzz.token_set_ratio, processor=None)
             if best is not None:
-                sc["wording"] = best[1] / 100.0
-                total += w_wording * sc["wording"]
-        fit = 0.5 * sc["category"] + 0.5 * max(sc["text"], sc["wording"])
+                wording = best[1] / 100.0
+                total += w_wording * wording
+        fit = 0.5 * category + 0.5 * max(text_score, wording)
         scored.append((total, p, stats, sim, cold, fit))
     scored.sort(key=lambda x: (-x[0], x[1].supplier_id))
 
