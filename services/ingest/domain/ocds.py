@@ -91,11 +91,11 @@ def json_depth_exceeds(data: bytes, limit: int) -> bool:
     (the text between the remaining quotes) with every bracket in them; each ``replace`` of ``()`` then removes
     exactly the innermost level, so the nesting exceeds ``limit`` when anything is left after ``limit`` rounds.
     """
-    if data.count(b"{") + data.count(b"[") <= limit:  # fewer brackets than the limit, even counting those in strings
-        return False
     if b"\\" in data:  # one pass drops every escape (``\\\\``, ``\\"``, ``\\n``...), pairing backslashes as JSON does
         data = _ESCAPE.sub(b"", data)
     text = data.translate(_BRACKETS, _NOT_BRACKET_OR_QUOTE)
+    if text.count(b"(") <= limit:  # fewer opening brackets than the limit, even counting those in strings
+        return False
     # Adjacent quotes are an empty string or the end of one string and the start of the next: dropping them keeps
     # what lies outside strings. Quotes left enclose strings that hold brackets.
     text = text.replace(b'""', b"")
