@@ -365,6 +365,22 @@ def language_probabilities(text: str) -> dict[str, float]:
         return {}
     if len(_CJK.findall(text)) * 3 > len(text):
         return {"zh": 1.0}
+    if len(text) > _CACHED_TEXT_CHARS:
+        return _langdetect(text)
+    return dict(_cached_langdetect(text))
+
+
+#: A poll reads the same notices again and again (only their hash tells they did not change): their texts are
+#: remembered, as langdetect takes milliseconds a text. Long texts are not kept (memory).
+_CACHED_TEXT_CHARS = 2000
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_langdetect(text: str) -> tuple[tuple[str, float], ...]:
+    return tuple(_langdetect(text).items())
+
+
+def _langdetect(text: str) -> dict[str, float]:
     from langdetect import DetectorFactory, LangDetectException, detect_langs
 
     DetectorFactory.seed = 0

@@ -16,10 +16,12 @@ from services.ingest.domain import ocds
 from services.ingest.domain.model import Context
 from services.ingest.domain.normalize import (
     CPV_WEIGHTS,
+    _cached_langdetect,
     classification,
     clean_text,
     country,
     cpv_check_digit,
+    language_probabilities,
     language_tag,
     money,
     parse_instant,
@@ -228,3 +230,17 @@ def test_content_hash_is_stable_across_versions_of_ingest() -> None:
     [notice] = ocds.parse(orjson.dumps(release()), Context(source="ocds", detect_language=False))
     assert isinstance(notice, TenderNotice)
     assert notice.content_hash == "dabbb12a28b0b30d77514b5c4189d5738e599a35b6b298e24555be8f3886a500"
+
+
+def test_language_detection_remembers_texts_it_was_asked_before() -> None:
+    text = "Suministro de bombas de agua para la planta de tratamiento municipal"
+    first = language_probabilities(text)
+    assert max(first, key=lambda k: first[k]) == "es"
+    hits = _cached_langdetect.cache_info().hits
+    again = language_probabilities(text)
+    assert again == first
+    assert _cached_langdetect.cache_info().hits == hits + 1
+    again["es"] = 0.0  # callers get their own dict: the remembered answer cannot be changed through it
+    assert language_probabilities(text) == first
+    long_text = " ".join([text] * 40)
+    assert max(language_probabilities(long_text).items(), key=lambda kv: kv[1])[0] == "es"
