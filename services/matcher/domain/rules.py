@@ -5,6 +5,7 @@ They run before scoring and are listed, in order, in ``RULES``; the first that f
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime
 
@@ -62,6 +63,7 @@ def on_ineligibility_list(
     return None
 
 
+@functools.lru_cache(maxsize=8192)
 def _code_prefix(code: str) -> str:
     # Preference codes carry no scheme, so trailing zeros are stripped digit by digit (CPV pads per digit, UNSPSC
     # per pair); at worst a UNSPSC family ending in 0 also matches its nine neighbours, never misses a match.

@@ -442,11 +442,14 @@ def rank(
             continue
         seen.add(p.supplier_id)
         if passed is not None:
-            exclusions.append(Exclusion(supplier_id=p.supplier_id, rule="deadline_passed", reason=passed))
+            exclusions.append(
+                Exclusion.model_construct(supplier_id=p.supplier_id, rule="deadline_passed", reason=passed)
+            )
             continue
         failed = first_failure(notice, p, now, ineligible, profile_rules) if profile_rules else None
         if failed is not None:
-            exclusions.append(Exclusion(supplier_id=p.supplier_id, rule=failed[0], reason=failed[1]))
+            # Built from validated parts (a stored profile's id, a rule name from ``RULES``, its reason).
+            exclusions.append(Exclusion.model_construct(supplier_id=p.supplier_id, rule=failed[0], reason=failed[1]))
         else:
             kept.append(p)
 
