@@ -513,10 +513,9 @@ class Notifier:
                 raise ShuttingDown("stop requested in the middle of a batch")
             pending = self._send_round(claimed[start : start + size], pending)
         self._write_sent(pending)
-        if claimed:
-            # The rounds' "sent" become searchable before the next shortlist of these notices is planned (who was
-            # alerted): one refresh for the batch. (After a crash the store's own refresh, within a second, does.)
-            self._store_retry("making the batch's writes searchable", self.store.make_searchable)
+        # The batch's writes (the rounds' "sent", queued digest items) become searchable for every process before
+        # the batch is committed: one refresh per batch. (After a crash the store's own refresh, within a second.)
+        self._store_retry("making the batch's writes searchable", self.store.make_searchable)
         for job in others:
             if stop():
                 raise ShuttingDown("stop requested in the middle of a batch")
@@ -766,6 +765,13 @@ class Notifier:
         by_supplier: dict[str, list[Record]] = defaultdict(list)
         for record in self.store.find(states=[State.QUEUED]):
             by_supplier[record.supplier_id].append(record)
+        if not by_supplier:
+            return 0
+        # Items an earlier digest carried (its record lists them) but that a crash left "queued": read once for all
+        # suppliers (one search, not one per supplier).
+        carried: dict[str, Record] = {}
+        for digest in self.store.find(states=[State.SENT, State.PARKED], kind=NotificationKind.DIGEST.value):
+            carried.update(dict.fromkeys(digest.item_keys, digest))
         sent = 0
         for supplier_id, items in sorted(by_supplier.items()):
             profile = self.profiles.get(supplier_id)
@@ -781,19 +787,21 @@ class Notifier:
             day = digest_day(profile.preferences, now)
             if day is None:
                 continue
-            if self._send_digest(profile, digest_key(supplier_id, day), items, now, day) == State.SENT:
+            if self._send_digest(profile, digest_key(supplier_id, day), items, now, day, carried) == State.SENT:
                 sent += 1
+        self._store_retry("making the digests' writes searchable", self.store.make_searchable)
         return sent
 
     def _send_digest(
-        self, profile: SupplierProfile, key: str, items: list[Record], now: datetime, day: date
+        self,
+        profile: SupplierProfile,
+        key: str,
+        items: list[Record],
+        now: datetime,
+        day: date,
+        carried: dict[str, Record],
     ) -> State | None:
-        # Items an earlier digest carried (its record lists them) but that a crash left "queued": settle them now.
-        carried: dict[str, Record] = {}
-        for digest in self.store.find(
-            states=[State.SENT, State.PARKED], supplier_id=profile.supplier_id, kind=NotificationKind.DIGEST.value
-        ):
-            carried.update(dict.fromkeys(digest.item_keys, digest))
+        # Items an earlier digest carried but that a crash left "queued": settle them now.
         pending: list[Record] = []
         for item in items:
             if item.key in carried:

@@ -94,8 +94,8 @@ class NotificationStore(Protocol):
 
     def replace(self, record: Record) -> bool:
         """Write the record if the stored version still has ``record.token`` (or unconditionally when the token is
-        None); False if someone else changed it meanwhile. Readable by key at once; visible to searches at once
-        for the states searches need (sent, queued, settled), within a second for the in-flight ones.
+        None); False if someone else changed it meanwhile. Readable by key at once and by this store's searches
+        (read-your-writes); by other processes' searches after ``make_searchable`` (or within a second).
 
         ``claim``, ``get`` and ``replace`` raise ``StoreUnavailable`` when the store cannot be reached or fails:
         the write may then have been applied or not (a retry with the old token answers False if it was)."""
@@ -107,10 +107,11 @@ class NotificationStore(Protocol):
     def replace_many(self, records: Sequence[Record]) -> list[bool | StoreUnavailable]:
         """``replace`` for several records in one request: per record True (written, token updated), False (changed
         by someone else meanwhile) or the ``StoreUnavailable`` of that item (applied or not: write it again).
-        Readable by key at once, but visible to searches only after ``make_searchable`` (or within a second)."""
+        Visible as ``replace``'s writes are."""
 
     def make_searchable(self) -> None:
-        """Make every write so far visible to searches (``alerted_suppliers``, ``find``); ``StoreUnavailable``."""
+        """Make every write this store made so far visible to every process's searches (``alerted_suppliers``,
+        ``find``); nothing to do when it made none since the last time. ``StoreUnavailable``."""
 
     def alerted_suppliers(self, notice_id: str, before_version: int) -> set[str]:
         """Suppliers with a sent new match or amendment for an earlier version of the notice."""
@@ -127,13 +128,6 @@ class NotificationStore(Protocol):
     def save_unsubscribe(self, item: Unsubscribe) -> None: ...
 
     def unsubscribes(self) -> list[Unsubscribe]: ...
-
-
-def _needs_refresh(record: Record) -> bool:
-    """Searches must see ``sent`` (who was alerted), ``queued`` and the settled states (digests) at once; the
-    in-flight states are only ever read by id (real-time in Elasticsearch), so they skip the refresh: two of the
-    three writes of every email."""
-    return record.state not in (State.SENDING, State.COMMITTING, State.RETRYING)
 
 
 @contextlib.contextmanager
@@ -182,6 +176,10 @@ class ElasticsearchNotificationStore:
         self._es = es
         self._index = notifications_index
         self._unsub = unsubscribes_index
+        #: Writes were made since the last refresh. No write refreshes (a refresh costs far more than a write on a
+        #: loaded server, and reads by id are real-time); a search refreshes first when this is set, so searches
+        #: see every write this store made (read-your-writes), at one refresh per search after writes.
+        self._unsearched = False
 
     def ensure_indexes(self) -> None:
         for index, mapping in ((self._index, self._MAPPING), (self._unsub, self._UNSUB_MAPPING)):
@@ -200,14 +198,9 @@ class ElasticsearchNotificationStore:
             return self._claim(record)
 
     def _claim(self, record: Record) -> Record | None:
+        self._unsearched = True
         try:
-            resp = self._es.index(
-                index=self._index,
-                id=record.key,
-                document=record.doc(),
-                op_type="create",
-                refresh=_needs_refresh(record),
-            )
+            resp = self._es.index(index=self._index, id=record.key, document=record.doc(), op_type="create")
         except ConflictError:
             stored = self.get(record.key)
             if stored is None:  # deleted in between: cannot happen in normal operation; try once more
@@ -228,20 +221,20 @@ class ElasticsearchNotificationStore:
         options: dict[str, Any] = {}
         if record.token is not None:
             options = {"if_seq_no": record.token[0], "if_primary_term": record.token[1]}
+        self._unsearched = True
         try:
             with _unavailable(f"write {record.key} ({record.state.value})"):
-                resp = self._es.index(
-                    index=self._index, id=record.key, document=record.doc(), refresh=_needs_refresh(record), **options
-                )
+                resp = self._es.index(index=self._index, id=record.key, document=record.doc(), **options)
         except ConflictError:
             return False
         record.token = (int(resp["_seq_no"]), int(resp["_primary_term"]))
         return True
 
-    def _bulk(self, operations: list[dict[str, Any]], refresh: bool, what: str) -> list[dict[str, Any]]:
+    def _bulk(self, operations: list[dict[str, Any]], what: str) -> list[dict[str, Any]]:
         """One ``_bulk`` request; each item's result. The request failing as a whole -> ``StoreUnavailable``."""
+        self._unsearched = True
         with _unavailable(what):
-            resp = self._es.bulk(operations=operations, refresh=refresh)
+            resp = self._es.bulk(operations=operations)
         return [next(iter(item.values())) for item in resp["items"]]
 
     @staticmethod
@@ -259,7 +252,7 @@ class ElasticsearchNotificationStore:
         for record in records:
             operations += [{"create": {"_index": self._index, "_id": record.key}}, record.doc()]
         try:
-            items = self._bulk(operations, any(_needs_refresh(r) for r in records), f"claim {len(records)} keys")
+            items = self._bulk(operations, f"claim {len(records)} keys")
         except StoreUnavailable as exc:
             return [exc for _ in records]
         out: list[Record | StoreUnavailable | None] = []
@@ -296,9 +289,7 @@ class ElasticsearchNotificationStore:
                 action.update(if_seq_no=record.token[0], if_primary_term=record.token[1])
             operations += [{"index": action}, record.doc()]
         try:
-            # No refresh here: one per batch (``make_searchable``) instead of one per request, the costly part of a
-            # write on a loaded server; reads by id are real-time anyway.
-            items = self._bulk(operations, False, f"write {len(records)} records")
+            items = self._bulk(operations, f"write {len(records)} records")
         except StoreUnavailable as exc:
             return [exc for _ in records]
         out: list[bool | StoreUnavailable] = []
@@ -313,8 +304,15 @@ class ElasticsearchNotificationStore:
         return out
 
     def make_searchable(self) -> None:
-        with _unavailable("refresh"):
-            self._es.indices.refresh(index=self._index)
+        if not self._unsearched:
+            return
+        self._unsearched = False
+        try:
+            with _unavailable("refresh"):
+                self._es.indices.refresh(index=self._index)
+        except BaseException:
+            self._unsearched = True
+            raise
 
     def alerted_suppliers(self, notice_id: str, before_version: int) -> set[str]:
         query = {
@@ -347,6 +345,8 @@ class ElasticsearchNotificationStore:
         return self._search({"bool": {"filter": filters}})
 
     def _search(self, query: dict[str, Any]) -> list[Record]:
+        if self._unsearched:
+            self.make_searchable()
         out: list[Record] = []
         search_after: list[Any] | None = None
         while True:

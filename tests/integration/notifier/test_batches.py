@@ -150,6 +150,29 @@ def test_bulk_writes_compare_and_set_each_item(store: ElasticsearchNotificationS
     assert sorted(r.key for r in store.find(states=[State.SENT])) == ["k0", "k2"]
 
 
+def test_searches_see_this_stores_writes_without_a_refresh_per_write(
+    store: ElasticsearchNotificationStore, endpoints: Endpoints
+) -> None:
+    # No write refreshes; a search after writes refreshes first (the server is near-real-time: without it the
+    # search right after the write would miss it), so who was alerted and what is queued are never stale here.
+    store.claim(Record("q1", State.QUEUED, "new_match", "a", ["n1"], 1))
+    assert [r.key for r in store.find(states=[State.QUEUED])] == ["q1"]
+    sent = Record("s1", State.SENDING, "new_match", "b", ["n1"], 1, owner="n1")
+    store.claim_many([sent])
+    sent.state = State.SENT
+    assert store.replace(sent)
+    assert store.alerted_suppliers("n1", before_version=2) == {"b"}
+    # Another process's view (its own client) sees them once this store made its writes searchable.
+    other = ElasticsearchNotificationStore(
+        Elasticsearch(endpoints.elasticsearch_url, request_timeout=30), store._index, store._unsub
+    )
+    sent.state, sent.owner = State.SENT, "again"
+    assert store.replace(sent)
+    store.make_searchable()
+    got = other.find(states=[State.SENT])
+    assert [(r.key, r.owner) for r in got] == [("s1", "again")]
+
+
 # -- a notifier dying between two bulk steps, rebuilt on the same index ----------------------------------------
 
 
