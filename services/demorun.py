@@ -284,7 +284,8 @@ class TopicTail:
             if not self._assigned:
                 return out
             for _ in range(rounds):
-                batch = self._consumer.poll(timeout_ms=200, max_records=5000)
+                # Short polls: the local server answers an empty fetch at once, so a long one only spins.
+                batch = self._consumer.poll(timeout_ms=50, max_records=5000)
                 if not batch:
                     break
                 for tp, records in batch.items():

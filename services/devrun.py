@@ -225,9 +225,15 @@ def run() -> int:
     return 0
 
 
+def exit_on_sigterm(signum: int, frame: object) -> None:
+    # SystemExit unwinds through the ``finally`` blocks, which stop every process and server the run started.
+    raise SystemExit(128 + signum)
+
+
 def demo() -> int:
     from services.demorun import run_demo
 
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     return run_demo()
 
 

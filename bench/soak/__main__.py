@@ -14,10 +14,12 @@ the exit status is 0 only when nothing was lost or duplicated in either run.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
 from services.demorun import SHARED_DATA, Summary, run_pipeline
+from services.devrun import exit_on_sigterm
 
 
 def rates(summary: Summary | None) -> str:
@@ -46,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-ocds", action="store_true", help="also publish <data>/ocds-samples")
     parser.add_argument("--work-dir", type=Path, default=Path(".data/soak"), help="Maildir, data and logs")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, exit_on_sigterm)  # a stopped soak stops the services and servers it started
     ocds = args.data / "ocds-samples" if args.with_ocds else None
 
     baseline: Summary | None = None

@@ -19,7 +19,7 @@ from kafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
 from contracts import TenderNotice
-from services.infra.bus import dead_letter, json_consumer
+from services.infra.bus import dead_letter, json_consumer, poll_or_pause
 from services.matcher.exceptions import InvalidInput, StoreUnavailable
 from services.matcher.service import Matcher
 from services.matcher.settings import Settings
@@ -106,7 +106,7 @@ class NoticeWorker:
         backoff = self.initial_backoff
         try:
             while not self.stop.is_set():
-                batch = consumer.poll(timeout_ms=500)
+                batch = poll_or_pause(consumer, self.stop)
                 if batch and not self._handle_batch(consumer, batch):
                     self.stop.wait(backoff)
                     backoff = min(backoff * 2, self.settings.matcher_max_backoff_seconds)

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from contracts import Shortlist
-from services.infra.bus import EventPublisher, dead_letter
+from services.infra.bus import POLL_TIMEOUT_MS, EventPublisher, dead_letter, poll_or_pause
 from services.notifier.exceptions import ShuttingDown
 from services.notifier.service import SERVICE, Notifier
 
@@ -61,9 +61,9 @@ class ShortlistWorker:
         self.notifier.metrics.profiles.set(len(self.notifier.profiles))
         self.started = True
 
-    def run_once(self, timeout_ms: int = 500) -> int:
-        """Poll, handle and commit one batch; returns how many shortlists it held."""
-        batch = self.consumer.poll(timeout_ms=timeout_ms)
+    def run_once(self, timeout_ms: int = POLL_TIMEOUT_MS) -> int:
+        """Poll, handle and commit one batch; returns how many shortlists it held (after a pause when none)."""
+        batch = poll_or_pause(self.consumer, self.stop, timeout_ms)
         records = [r for part in batch.values() for r in part]
         if records:
             self.feed.catch_up()
