@@ -245,23 +245,10 @@ def score_components(
                 r["wording"] = f"close to your wording '{best[0][:60]}' ({best[1]:.0f}%)"
 
     if stats.n_awards:
-        best_h, best_t, best_last = 0.0, "", None
-        tag_count, tag_last = stats.tag_count, stats.tag_last
-        for chain in nv.chains:
-            credit, previous, last = 0.0, 0, None
-            for anc, weight in chain:
-                n = tag_count.get(anc, 0)
-                if n > previous:
-                    credit += weight * (n - previous)
-                    previous = n
-                    if last is None:
-                        last = tag_last.get(anc)
-            if credit:
-                h = _saturate(credit, 3.0) * (0.4 + 0.6 * _recency(last, nv.when, hl))
-                if h > best_h:
-                    best_h, best_t, best_last = h, chain[0][0], last
+        best_h, best_t, best_last = _history(nv, stats, hl)
         s["history"] = best_h
         if explain and best_t:
+            tag_count = stats.tag_count
             exact = tag_count.get(best_t, 0)
             family = max((tag_count.get(a, 0) for a in nv.family_tags), default=0)
             r["history"] = f"{exact} past awards in {codes.describe(best_t)}, {max(family, exact)} in its family" + (
@@ -307,6 +294,27 @@ def score_components(
     return Scored(s, r)
 
 
+def _history(nv: NoticeView, stats: SupplierStats, hl: float) -> tuple[float, str, date | None]:
+    """The best past-award credit over the notice's code chains (commodity up to segment), recency-weighted: (score,
+    the chain's code, its last award)."""
+    best_h, best_t, best_last = 0.0, "", None
+    tag_count, tag_last = stats.tag_count, stats.tag_last
+    for chain in nv.chains:
+        credit, previous, last = 0.0, 0, None
+        for anc, weight in chain:
+            n = tag_count.get(anc, 0)
+            if n > previous:
+                credit += weight * (n - previous)
+                previous = n
+                if last is None:
+                    last = tag_last.get(anc)
+        if credit:
+            h = _saturate(credit, 3.0) * (0.4 + 0.6 * _recency(last, nv.when, hl))
+            if h > best_h:
+                best_h, best_t, best_last = h, chain[0][0], last
+    return best_h, best_t, best_last
+
+
 def _fast_total(
     nv: NoticeView, stats: SupplierStats, hl: float, text_similarity: float | None, w: tuple[float, ...]
 ) -> tuple[float, float, float]:
@@ -322,20 +330,7 @@ def _fast_total(
     when = nv.when
     n_awards = stats.n_awards
     if n_awards:
-        tag_count, tag_last = stats.tag_count, stats.tag_last
-        for chain in nv.chains:
-            credit, previous, last = 0.0, 0, None
-            for anc, weight in chain:
-                n = tag_count.get(anc, 0)
-                if n > previous:
-                    credit += weight * (n - previous)
-                    previous = n
-                    if last is None:
-                        last = tag_last.get(anc)
-            if credit:
-                h = _saturate(credit, 3.0) * (0.4 + 0.6 * _recency(last, when, hl))
-                if h > history:
-                    history = h
+        history = _history(nv, stats, hl)[0]
         agency = nv.agency
         a_all = stats.agency_count.get(agency, 0)
         if a_all:
