@@ -232,6 +232,11 @@ class Notifier:
             segment.append(shortlist)
         if segment:
             self._deliver_batch([job for s in segment for job in self._plan(s)], stop, one_by_one)
+        # The batch's writes (sent records, queued digest items) become searchable for every process before the
+        # batch is committed: one refresh per batch, none when nothing was written. (This process's own searches,
+        # such as the next segment's "already alerted", need none: the store refreshes before a search that follows
+        # its writes. After a crash the server's own refresh, within a second, does it.)
+        self._store_retry("making the batch's writes searchable", self.store.make_searchable)
 
     def _plan(self, shortlist: Shortlist) -> list[_Job]:
         """Skips reported, cancelled digest items withdrawn, digest items queued; the emails to send, rendered
@@ -513,9 +518,6 @@ class Notifier:
                 raise ShuttingDown("stop requested in the middle of a batch")
             pending = self._send_round(claimed[start : start + size], pending)
         self._write_sent(pending)
-        # The batch's writes (the rounds' "sent", queued digest items) become searchable for every process before
-        # the batch is committed: one refresh per batch. (After a crash the store's own refresh, within a second.)
-        self._store_retry("making the batch's writes searchable", self.store.make_searchable)
         for job in others:
             if stop():
                 raise ShuttingDown("stop requested in the middle of a batch")

@@ -258,8 +258,8 @@ def test_a_crash_between_bulk_steps_never_sends_twice(
 def test_an_amendment_in_the_same_batch_reaches_who_its_first_version_alerted(
     endpoints: Endpoints, unique: Callable[[str], str]
 ) -> None:
-    # The "sent" writes of a round are not refreshed one by one: the batch's one refresh must come before the
-    # amendment (cut into a segment of its own) is planned, or it would find nobody alerted.
+    # The "sent" writes of a round are not refreshed one by one: the store must refresh before the amendment (cut
+    # into a segment of its own) searches who was alerted, or it would find nobody.
     sink = Sink().start()
     try:
         settings = isolated_settings(endpoints, unique, sink.port, notifier_smtp_connections=2)
