@@ -14,9 +14,8 @@ import pytest
 from contracts import NoticeStatus, Shortlist
 from services.notifier.adapters.store import State, WriteFault
 from services.notifier.exceptions import ShuttingDown, StoreUnavailable, TransientMailError
-from services.notifier.settings import Settings
 from tests.unit.notifier.factories import notice, profile, shortlist
-from tests.unit.notifier.test_service import Rig
+from tests.unit.notifier.test_service import Rig, unit_settings
 
 pytestmark = pytest.mark.unit
 
@@ -30,17 +29,7 @@ SUPPLIERS = ["a", "b", "c", "d", "e"]
 
 @pytest.fixture
 def rig() -> Rig:
-    settings = Settings(
-        notifier_max_attempts=4,
-        notifier_backoff_base_s=1.0,
-        notifier_backoff_max_s=5.0,
-        notifier_lease_s=30.0,
-        notifier_store_retry_s=20.0,
-        notifier_smtp_connections=2,
-        notifier_unsubscribe_secret="unit-secret",  # type: ignore[arg-type]
-        notifier_public_url="https://alerts.example.org",
-    )
-    r = Rig(settings)
+    r = Rig(unit_settings(notifier_lease_s=30.0, notifier_store_retry_s=20.0, notifier_smtp_connections=2))
     r.mail.connections = 2
     r.add(*(profile(s) for s in SUPPLIERS))
     return r

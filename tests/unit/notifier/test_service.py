@@ -85,16 +85,21 @@ class Rig:
         return [str(m["X-Tenderbridge-Key"]) for m in self.mail.sent]
 
 
+def unit_settings(**overrides: Any) -> Settings:
+    """The notifier's settings for unit tests: four attempts, 1-5 s backoff (on the fake clock), fixed secret."""
+    options: dict[str, Any] = {
+        "notifier_max_attempts": 4,
+        "notifier_backoff_base_s": 1.0,
+        "notifier_backoff_max_s": 5.0,
+        "notifier_unsubscribe_secret": "unit-secret",
+        "notifier_public_url": "https://alerts.example.org",
+    }
+    return Settings(**{**options, **overrides})
+
+
 @pytest.fixture
 def rig() -> Rig:
-    settings = Settings(
-        notifier_max_attempts=4,
-        notifier_backoff_base_s=1.0,
-        notifier_backoff_max_s=5.0,
-        notifier_unsubscribe_secret="unit-secret",  # type: ignore[arg-type]
-        notifier_public_url="https://alerts.example.org",
-    )
-    return Rig(settings)
+    return Rig(unit_settings())
 
 
 def test_a_redelivered_shortlist_sends_nothing_new(rig: Rig) -> None:

@@ -17,9 +17,8 @@ from elasticsearch import Elasticsearch
 from services.notifier.adapters.store import ElasticsearchNotificationStore, Record, State, WriteFault
 from services.notifier.exceptions import ShuttingDown, StoreUnavailable, TransientMailError
 from services.notifier.service import Notifier
-from services.notifier.settings import Settings
 from tests.unit.notifier.factories import notice, profile, shortlist
-from tests.unit.notifier.test_service import Rig
+from tests.unit.notifier.test_service import Rig, unit_settings
 
 pytestmark = pytest.mark.unit
 
@@ -28,16 +27,7 @@ KEY = "a|ungm:1001|1|new_match"
 
 @pytest.fixture
 def rig() -> Rig:
-    settings = Settings(
-        notifier_max_attempts=4,
-        notifier_backoff_base_s=1.0,
-        notifier_backoff_max_s=5.0,
-        notifier_lease_s=30.0,
-        notifier_store_retry_s=20.0,
-        notifier_unsubscribe_secret="unit-secret",  # type: ignore[arg-type]
-        notifier_public_url="https://alerts.example.org",
-    )
-    r = Rig(settings)
+    r = Rig(unit_settings(notifier_lease_s=30.0, notifier_store_retry_s=20.0))
     r.add(profile("a"))
     return r
 
