@@ -4,6 +4,7 @@ same index: every email arrives exactly once."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 
@@ -105,15 +106,28 @@ def test_commit_failing_writes_no_final_dot_and_the_connections_recover() -> Non
 # -- Elasticsearch: bulk claim and bulk writes ---------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def es_store(url: str, notifications: str, unsubscribes: str) -> Iterator[ElasticsearchNotificationStore]:
+    """A store on fresh indexes of the local Elasticsearch, removed afterwards."""
+    es = Elasticsearch(url, request_timeout=30)
+    s = ElasticsearchNotificationStore(es, notifications, unsubscribes)
+    s.ensure_indexes()
+    try:
+        yield s
+    finally:
+        es.indices.delete(index=f"{notifications},{unsubscribes}", ignore_unavailable=True)
+        es.close()
+
+
+def settings_store(settings: Settings) -> contextlib.AbstractContextManager[ElasticsearchNotificationStore]:
+    return es_store(settings.elasticsearch_url, settings.notifications_index, settings.unsubscribes_index)
+
+
 @pytest.fixture
 def store(endpoints: Endpoints, unique: Callable[[str], str]) -> Iterator[ElasticsearchNotificationStore]:
-    es = Elasticsearch(endpoints.elasticsearch_url, request_timeout=30)
     prefix = unique("tb")
-    s = ElasticsearchNotificationStore(es, f"{prefix}-notifications", f"{prefix}-notifier-unsubscribes")
-    s.ensure_indexes()
-    yield s
-    es.indices.delete(index=f"{prefix}-notifications,{prefix}-notifier-unsubscribes", ignore_unavailable=True)
-    es.close()
+    with es_store(endpoints.elasticsearch_url, f"{prefix}-notifications", f"{prefix}-notifier-unsubscribes") as s:
+        yield s
 
 
 def test_bulk_claim_creates_new_keys_and_returns_the_stored_record_of_the_others(
@@ -219,38 +233,32 @@ def test_a_crash_between_bulk_steps_never_sends_twice(
     sink = Sink().start()
     try:
         settings = isolated_settings(endpoints, unique, sink.port, notifier_smtp_connections=3)
-        es = Elasticsearch(settings.elasticsearch_url, request_timeout=30)
-        store = ElasticsearchNotificationStore(es, settings.notifications_index, settings.unsubscribes_index)
-        store.ensure_indexes()
-        directory = ProfileDirectory()
-        suppliers = [f"s{i}" for i in range(7)]
-        for s in suppliers:
-            directory.put(profile(s))
-        batch = [shortlist(notice("1"), suppliers[:4]), shortlist(notice("2"), suppliers[4:])]
-        first = notifier(settings, CrashingStore(store, state, before), directory)
-        with pytest.raises(Crash):
-            first.handle_shortlists(batch)
-        first.mail.close()
-        restarted = notifier(settings, store, directory)  # the same instance id, on the same index
-        restarted.handle_shortlists(batch)
-        restarted.mail.close()
-        expected = 7 if (state, before) == (State.COMMITTING, True) else 4  # 3 presumed delivered, not resent
-        sink.wait_for(expected)
-        keys = Counter(sink.keys())
-        assert max(keys.values()) == 1
-        records = {r.key: r for r in store.find(states=[State.SENT])}
-        assert len(records) == 7  # every email settled
-        unconfirmed = sorted(k for k, r in records.items() if r.reason == "unconfirmed")
-        if (state, before) == (State.COMMITTING, True):
-            assert unconfirmed == []
-            assert len(keys) == 7
-        else:
-            assert len(unconfirmed) == 3  # the first round: committing when the process died
-            assert set(keys) | set(unconfirmed) == set(records)
-        es.indices.delete(
-            index=f"{settings.notifications_index},{settings.unsubscribes_index}", ignore_unavailable=True
-        )
-        es.close()
+        with settings_store(settings) as store:
+            directory = ProfileDirectory()
+            suppliers = [f"s{i}" for i in range(7)]
+            for s in suppliers:
+                directory.put(profile(s))
+            batch = [shortlist(notice("1"), suppliers[:4]), shortlist(notice("2"), suppliers[4:])]
+            first = notifier(settings, CrashingStore(store, state, before), directory)
+            with pytest.raises(Crash):
+                first.handle_shortlists(batch)
+            first.mail.close()
+            restarted = notifier(settings, store, directory)  # the same instance id, on the same index
+            restarted.handle_shortlists(batch)
+            restarted.mail.close()
+            expected = 7 if (state, before) == (State.COMMITTING, True) else 4  # 3 presumed delivered, not resent
+            sink.wait_for(expected)
+            keys = Counter(sink.keys())
+            assert max(keys.values()) == 1
+            records = {r.key: r for r in store.find(states=[State.SENT])}
+            assert len(records) == 7  # every email settled
+            unconfirmed = sorted(k for k, r in records.items() if r.reason == "unconfirmed")
+            if (state, before) == (State.COMMITTING, True):
+                assert unconfirmed == []
+                assert len(keys) == 7
+            else:
+                assert len(unconfirmed) == 3  # the first round: committing when the process died
+                assert set(keys) | set(unconfirmed) == set(records)
     finally:
         sink.stop()
 
@@ -263,27 +271,21 @@ def test_an_amendment_in_the_same_batch_reaches_who_its_first_version_alerted(
     sink = Sink().start()
     try:
         settings = isolated_settings(endpoints, unique, sink.port, notifier_smtp_connections=2)
-        es = Elasticsearch(settings.elasticsearch_url, request_timeout=30)
-        store = ElasticsearchNotificationStore(es, settings.notifications_index, settings.unsubscribes_index)
-        store.ensure_indexes()
-        directory = ProfileDirectory()
-        for s in ("a", "b", "c"):
-            directory.put(profile(s))
-        v2 = notice("1", version=2, status=NoticeStatus.AMENDED, changes=["deadline moved"])
-        n = notifier(settings, store, directory)
-        n.handle_shortlists([shortlist(notice("1"), ["a", "b"]), shortlist(v2, ["c"], previously=["a", "b"])])
-        n.mail.close()
-        sink.wait_for(5)
-        assert sorted(sink.keys()) == [
-            "a|ungm:1|1|new_match",
-            "a|ungm:1|2|amendment",
-            "b|ungm:1|1|new_match",
-            "b|ungm:1|2|amendment",
-            "c|ungm:1|2|new_match",
-        ]
-        es.indices.delete(
-            index=f"{settings.notifications_index},{settings.unsubscribes_index}", ignore_unavailable=True
-        )
-        es.close()
+        with settings_store(settings) as store:
+            directory = ProfileDirectory()
+            for s in ("a", "b", "c"):
+                directory.put(profile(s))
+            v2 = notice("1", version=2, status=NoticeStatus.AMENDED, changes=["deadline moved"])
+            n = notifier(settings, store, directory)
+            n.handle_shortlists([shortlist(notice("1"), ["a", "b"]), shortlist(v2, ["c"], previously=["a", "b"])])
+            n.mail.close()
+            sink.wait_for(5)
+            assert sorted(sink.keys()) == [
+                "a|ungm:1|1|new_match",
+                "a|ungm:1|2|amendment",
+                "b|ungm:1|1|new_match",
+                "b|ungm:1|2|amendment",
+                "c|ungm:1|2|new_match",
+            ]
     finally:
         sink.stop()
