@@ -21,11 +21,13 @@ WAIT = 10.0
 
 
 class HeldFit:
-    """A fitter that signals when it starts and finishes only when the test releases it."""
+    """A fitter that signals when it starts and finishes only when the test releases it (at once if ``released``)."""
 
-    def __init__(self, error: BaseException | None = None) -> None:
+    def __init__(self, error: BaseException | None = None, *, released: bool = False) -> None:
         self.started = threading.Event()
         self.release = threading.Event()
+        if released:
+            self.release.set()
         self.error = error
         self.calls = 0
 
@@ -94,24 +96,18 @@ def test_an_unavailable_store_postpones_the_fit_and_an_unexpected_error_reaches_
 ) -> None:
     m = container.matcher
     m.save_profile(supplier("S2"))
-    outage = HeldFit(StoreUnavailable("Elasticsearch does not answer"))
-    outage.release.set()
-    m.fitter = outage
+    m.fitter = HeldFit(StoreUnavailable("Elasticsearch does not answer"), released=True)
     assert m.refit_in_background(interval_seconds=0)
     assert m.wait_for_refit(WAIT)
     assert m.model is None
     # No error reaches the worker; the change that made the fit due is still counted, so it is tried again.
-    working = HeldFit()
-    working.release.set()
-    m.fitter = working
+    m.fitter = HeldFit(released=True)
     assert m.refit_in_background(interval_seconds=3600)
     assert m.wait_for_refit(WAIT)
     assert m.model is not None
 
     m.save_profile(supplier("S3"))
-    broken = HeldFit(RuntimeError("a bug in fitting"))
-    broken.release.set()
-    m.fitter = broken
+    m.fitter = HeldFit(RuntimeError("a bug in fitting"), released=True)
     assert m.refit_in_background(interval_seconds=0)
     assert m.wait_for_refit(WAIT)
     with pytest.raises(RuntimeError, match="a bug in fitting"):
