@@ -38,3 +38,9 @@ class Metrics:
             "notifier_unsubscribes_pending", "Unsubscribes the matcher has not acknowledged yet", registry=self.registry
         )
         self.profiles = Gauge("notifier_profiles", "Supplier profiles known", registry=self.registry)
+        self.preference_changes = Counter(
+            "notifier_preference_changes",
+            "Preferences changed by suppliers from their preferences page, by field",
+            ["field"],
+            registry=self.registry,
+        )

@@ -52,7 +52,9 @@ import json
 import logging
 import random
 import socket
+import threading
 import time
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -75,12 +77,13 @@ from contracts import (
     SupplierProfile,
     TenderNotice,
 )
+from contracts.api import PreferencesPatch
 from services.infra.bus import EventPublisher, dead_letter
 from services.notifier.adapters.mail import MailSender
 from services.notifier.adapters.matcher import PreferencesClient
 from services.notifier.adapters.store import FINAL, NotificationStore, Record, State, Unsubscribe
 from services.notifier.domain import tokens
-from services.notifier.domain.profiles import ProfileDirectory
+from services.notifier.domain.profiles import ProfileDirectory, preference_changes
 from services.notifier.domain.rendering import (
     Envelope,
     Links,
@@ -144,6 +147,14 @@ class _Job:
 _T = TypeVar("_T")
 
 
+@dataclass(frozen=True)
+class PreferencesSaved:
+    """A change of preferences applied: the profile as the notifier now treats it, and the fields changed."""
+
+    profile: SupplierProfile
+    changed: list[str]
+
+
 def _same_write(stored: Record, mine: Record) -> bool:
     """The stored version is the one this instance just wrote (the write went through though its reply was lost)."""
     return (
@@ -191,6 +202,7 @@ class Notifier:
         self.instance_id = instance_id or socket.gethostname()
         self._secret = settings.notifier_unsubscribe_secret.get_secret_value().encode()
         self._in_flight: set[str] = set()
+        self._supplier_locks = [threading.RLock() for _ in range(16)]
 
     # -- tokens and links ------------------------------------------------------------------------------------
 
@@ -868,7 +880,13 @@ class Notifier:
             settled += 1
         return settled
 
-    # -- unsubscribes ----------------------------------------------------------------------------------------
+    # -- unsubscribes and preferences ------------------------------------------------------------------------
+
+    def _supplier_lock(self, supplier_id: str) -> threading.RLock:
+        """One of a few locks, by supplier: a change from the preferences page, a one-click unsubscribe and the
+        periodic forwarding of pending unsubscribes of one supplier happen one after the other, never interleaved
+        (so a pending unsubscribe listed before a resubscribe is not forwarded after it)."""
+        return self._supplier_locks[zlib.crc32(supplier_id.encode()) % len(self._supplier_locks)]
 
     def load_unsubscribes(self) -> None:
         items = self.store.unsubscribes()
@@ -878,12 +896,13 @@ class Notifier:
     def unsubscribe(self, supplier_id: str) -> bool:
         """Record the unsubscribe durably and apply it here at once, then tell the matcher; True if the matcher
         acknowledged it (otherwise ``sync_unsubscribes`` retries later)."""
-        at = self._clock()
-        self.store.save_unsubscribe(Unsubscribe(supplier_id, at, synced=False))
-        self.profiles.mark_unsubscribed(supplier_id, at, synced=False)
-        self.metrics.unsubscribes.inc()
-        self.metrics.unsubscribes_pending.inc()
-        return self._forward(supplier_id, at)
+        with self._supplier_lock(supplier_id):
+            at = self._clock()
+            self.store.save_unsubscribe(Unsubscribe(supplier_id, at, synced=False))
+            self.profiles.mark_unsubscribed(supplier_id, at, synced=False)
+            self.metrics.unsubscribes.inc()
+            self.metrics.unsubscribes_pending.inc()
+            return self._forward(supplier_id, at)
 
     def _forward(self, supplier_id: str, at: datetime) -> bool:
         try:
@@ -897,8 +916,62 @@ class Notifier:
         return True
 
     def sync_unsubscribes(self) -> int:
-        """Forward the unsubscribes the matcher has not acknowledged; returns how many are still pending."""
-        pending = [u for u in self.store.unsubscribes() if not u.synced]
-        left = sum(not self._forward(u.supplier_id, u.at) for u in pending)
+        """Forward the unsubscribes the matcher has not acknowledged; returns how many are still pending.
+
+        Each is read again under its supplier's lock before it is forwarded: one acknowledged or superseded since
+        the listing (the supplier subscribed again from its preferences page) is not forwarded over the newer wish.
+        That costs a search per pending unsubscribe, and there are few (none while the matcher answers)."""
+        left = 0
+        for u in [u for u in self.store.unsubscribes() if not u.synced]:
+            with self._supplier_lock(u.supplier_id):
+                if u not in self.store.unsubscribes():
+                    continue
+                left += not self._forward(u.supplier_id, u.at)
         self.metrics.unsubscribes_pending.set(left)
         return left
+
+    def update_preferences(self, supplier_id: str, patch: PreferencesPatch) -> PreferencesSaved | None:
+        """Apply a supplier's change of preferences (from its preferences page): forwarded to the matcher, which owns
+        profiles; once it answers, the profile it stored is used here at once. None if the supplier is unknown here
+        or at the matcher.
+
+        Raises ``NotEditable`` or pydantic's ``ValidationError`` for a change that is not allowed or not valid,
+        ``MatcherUnavailable`` if the matcher did not take it, and the store's errors if a resubscribe could not be
+        recorded; in every case nothing changed here. Turning alerts off and nothing else is an unsubscribe, which
+        needs only the store (README: "Preferences page")."""
+        with self._supplier_lock(supplier_id):
+            current = self.profiles.get(supplier_id)
+            if current is None:
+                return None
+            changes = preference_changes(current.preferences, patch)
+            if not changes:
+                return PreferencesSaved(current, [])
+            if changes == {"unsubscribed": True}:
+                self.unsubscribe(supplier_id)
+                self.metrics.preference_changes.labels("unsubscribed").inc()
+                return PreferencesSaved(self.profiles.get(supplier_id) or current, ["unsubscribed"])
+            saved = self.matcher.update(supplier_id, changes)
+            if saved is None:
+                log.info("matcher has no supplier %s; preferences not changed", supplier_id)
+                return None
+            local = self.profiles.local_unsubscribe(supplier_id)
+            if changes.get("unsubscribed") is False and local is not None:
+                self._supersede_unsubscribe(supplier_id, local, saved)
+            self.profiles.put(saved)
+            for name in changes:
+                self.metrics.preference_changes.labels(name).inc()
+            return PreferencesSaved(self.profiles.get(supplier_id) or saved, list(changes))
+
+    def _supersede_unsubscribe(self, supplier_id: str, local: tuple[datetime, bool], saved: SupplierProfile) -> None:
+        """The supplier subscribed again after unsubscribing here: its stored unsubscribe is marked synced (so it is
+        never forwarded over the newer wish) and dated just before the matcher's stamp of the saved profile (so
+        ``ProfileDirectory.get`` lets that profile win, here and after a restart, whatever the two clocks say)."""
+        at, synced = local
+        if saved.updated_at is not None and saved.updated_at <= at:
+            at = saved.updated_at - timedelta(microseconds=1)
+        if synced and at == local[0]:
+            return
+        self.store.save_unsubscribe(Unsubscribe(supplier_id, at, synced=True))
+        self.profiles.mark_unsubscribed(supplier_id, at, synced=True)
+        if not synced:
+            self.metrics.unsubscribes_pending.dec()

@@ -1,18 +1,43 @@
 """The notifier's view of supplier profiles: the latest profile per supplier (from the compacted
-``suppliers.profiles`` topic) with local unsubscribes laid on top, so an unsubscribe takes effect at once, before
-the matcher has confirmed it."""
+``suppliers.profiles`` topic, or as the matcher answered a change made here) with local unsubscribes laid on top,
+so an unsubscribe takes effect at once, before the matcher has confirmed it; and which preferences a supplier may
+change from its preferences page."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from contracts import SupplierProfile
+from contracts import AlertPreferences, SupplierProfile
+from contracts.api import PreferencesPatch
+
+#: What the preferences page edits; codes, countries, agencies and min_value stay as the matcher has them.
+EDITABLE = ("unsubscribed", "frequency", "language", "timezone", "digest_hour")
+
+
+class NotEditable(ValueError):
+    """Raised if a change asks for a preference the preferences page does not edit."""
+
+
+def preference_changes(current: AlertPreferences, patch: PreferencesPatch) -> dict[str, Any]:
+    """The fields of ``patch`` that change ``current``, as JSON values (what the matcher's PATCH takes).
+
+    Raises ``NotEditable`` for fields outside ``EDITABLE`` and pydantic's ``ValidationError`` when the result is not
+    valid preferences (the contract checks what the patch alone cannot: the time zone)."""
+    sent = patch.model_dump(exclude_unset=True, exclude={"schema_version"})
+    extra = sorted(set(sent) - set(EDITABLE))
+    if extra:
+        raise NotEditable(f"not editable here: {', '.join(extra)}")
+    merged = AlertPreferences.model_validate({**current.model_dump(), **sent})
+    new = merged.model_dump(mode="json", include=set(sent))
+    old = current.model_dump(mode="json", include=set(sent))
+    return {name: new[name] for name in EDITABLE if name in new and new[name] != old[name]}
 
 
 class ProfileDirectory:
-    """Thread-safe: the Kafka worker writes profiles while the HTTP app records unsubscribes."""
+    """Thread-safe: the Kafka worker writes profiles while the HTTP app records unsubscribes and saved changes."""
 
     def __init__(self) -> None:
         self._profiles: dict[str, SupplierProfile] = {}
@@ -24,7 +49,17 @@ class ProfileDirectory:
         return len(self._profiles)
 
     def put(self, profile: SupplierProfile) -> None:
+        """Keep ``profile`` unless the one held is newer: the profile the matcher answered to a change made here can
+        arrive before an older one still on its way through the topic."""
         with self._lock:
+            held = self._profiles.get(profile.supplier_id)
+            if (
+                held is not None
+                and held.updated_at is not None
+                and profile.updated_at is not None
+                and profile.updated_at < held.updated_at
+            ):
+                return
             self._profiles[profile.supplier_id] = profile
 
     def delete(self, supplier_id: str) -> None:
@@ -39,6 +74,11 @@ class ProfileDirectory:
         with self._lock:
             for supplier_id, at, synced in items:
                 self._unsubscribed[supplier_id] = (at, synced)
+
+    def local_unsubscribe(self, supplier_id: str) -> tuple[datetime, bool] | None:
+        """When the supplier unsubscribed here and whether the matcher has it (or it was superseded), if it did."""
+        with self._lock:
+            return self._unsubscribed.get(supplier_id)
 
     def get(self, supplier_id: str) -> SupplierProfile | None:
         """The profile as the notifier must treat it: unsubscribed if the supplier unsubscribed here, unless the

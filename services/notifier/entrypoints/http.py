@@ -1,21 +1,28 @@
-"""The notifier's HTTP app: RFC 8058 one-click unsubscribe, the confirmation and preferences pages, and the
-operations endpoints (``/healthz``, ``/readyz``, ``/metrics``)."""
+"""The notifier's HTTP app: RFC 8058 one-click unsubscribe, the confirmation page, the preferences form (shown
+and saved), and the operations endpoints (``/healthz``, ``/readyz``, ``/metrics``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import zoneinfo
+from collections.abc import Callable, Mapping
+from functools import cache
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 from elasticsearch import ApiError, TransportError
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import ValidationError
 
-from services.infra.http import install_problem_handlers, ops_router
+from contracts import AlertPreferences, SupplierProfile
+from contracts.api import PreferencesPatch
+from services.infra.http import install_problem_handlers, ops_router, problem
 from services.notifier.domain import tokens
-from services.notifier.domain.rendering import render_page
-from services.notifier.exceptions import InvalidToken
-from services.notifier.service import Notifier
+from services.notifier.domain.profiles import EDITABLE, NotEditable
+from services.notifier.domain.rendering import PAGE_LABELS, language_of, render_page
+from services.notifier.exceptions import InvalidToken, MatcherUnavailable, StoreUnavailable
+from services.notifier.service import Notifier, PreferencesSaved
 
 _PROBLEM = {
     "application/problem+json": {
@@ -58,6 +65,112 @@ _UNSUBSCRIBED: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
     **_STORE_DOWN,
 }
+
+
+_HTML_PROBLEM = {**_PROBLEM, "text/html": {"schema": {"type": "string"}}}
+_PREFERENCES_FIELDS: dict[str, Any] = {
+    "unsubscribed": {"type": "boolean"},
+    "frequency": {"type": "string", "enum": ["immediate", "daily_digest"]},
+    "language": {"type": "string", "enum": ["en", "zh-Hans"]},
+    "timezone": {"type": "string", "description": "an IANA time zone"},
+    "digest_hour": {"type": "integer", "minimum": 0, "maximum": 23},
+}
+_PREFERENCES_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "alerts": {"type": "string", "enum": ["on", "off"]},
+                        **{k: v for k, v in _PREFERENCES_FIELDS.items() if k != "unsubscribed"},
+                    },
+                }
+            },
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "a PreferencesPatch with only the fields to change (these five are editable)",
+                    "properties": {"schema_version": {"type": "integer", "enum": [1]}, **_PREFERENCES_FIELDS},
+                }
+            },
+        },
+    }
+}
+_PREFERENCES_SAVED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "saved (JSON; the saved page for browsers that accept text/html)",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "supplier_id": {"type": "string"},
+                        "changed": {"type": "array", "items": {"type": "string"}},
+                        "preferences": {"type": "object", "properties": _PREFERENCES_FIELDS},
+                    },
+                }
+            },
+            "text/html": {"schema": {"type": "string"}},
+        },
+    },
+    403: _ERRORS[403],
+    404: {"description": "neither the notifier nor the matcher knows the supplier", "content": _HTML_PROBLEM},
+    422: {"description": "invalid preferences (a browser gets the form again)", "content": _HTML_PROBLEM},
+    503: {"description": "the matcher or the store did not answer: nothing changed", "content": _HTML_PROBLEM},
+}
+#: The form's language choices, each named in its own language.
+LANGUAGES = (("en", "English"), ("zh-Hans", "简体中文"))
+#: Form field -> ``PreferencesPatch`` field (the form says "alerts on/off", the contract "unsubscribed").
+_FORM_FIELDS = {"alerts": "unsubscribed", **{name: name for name in EDITABLE if name != "unsubscribed"}}
+_PATCH_TO_FORM = {patch: form for form, patch in _FORM_FIELDS.items()}
+
+
+@cache
+def _zones() -> tuple[tuple[str, ...], frozenset[str]]:
+    """The IANA time zones the system knows, sorted (read once: it scans the time zone database)."""
+    zones = zoneinfo.available_timezones()
+    return tuple(sorted(zones)), frozenset(zones)
+
+
+def _form_values(prefs: AlertPreferences) -> dict[str, str]:
+    return {
+        "alerts": "off" if prefs.unsubscribed else "on",
+        "frequency": prefs.frequency.value,
+        "language": prefs.language,
+        "timezone": prefs.timezone,
+        "digest_hour": str(prefs.digest_hour),
+    }
+
+
+def _read_form(body: bytes) -> tuple[dict[str, str], dict[str, Any], set[str]]:
+    """The form's values as typed, the patch they ask for, and the fields that cannot even be read as one. A field
+    not sent is not changed."""
+    form = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    typed = {name: values[-1] for name, values in form.items() if name in _FORM_FIELDS}
+    data: dict[str, Any] = {}
+    bad: set[str] = set()
+    for name, value in typed.items():
+        if name == "alerts":
+            if value in ("on", "off"):
+                data["unsubscribed"] = value == "off"
+            else:
+                bad.add(name)
+        else:
+            data[name] = value.strip()
+    return typed, data, bad
+
+
+def _invalid_fields(exc: ValidationError) -> dict[str, str]:
+    """Form field -> the contract's message, from a validation error of a ``PreferencesPatch`` or of the merged
+    ``AlertPreferences``."""
+    out: dict[str, str] = {}
+    for error in exc.errors():
+        loc = error.get("loc") or ("body",)
+        name = str(loc[0])
+        out.setdefault(_PATCH_TO_FORM.get(name, name), str(error.get("msg", "invalid")))
+    return out
 
 
 def get_notifier(request: Request) -> Notifier:
@@ -104,12 +217,109 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
         action = f"/unsubscribe?token={quote(token, safe='')}"
         return HTMLResponse(render_page("unsubscribe", n.profiles.get(supplier_id), action=action))
 
+    def preferences_form(
+        n: Notifier,
+        supplier_id: str,
+        token: str,
+        profile: SupplierProfile | None,
+        *,
+        typed: Mapping[str, str] | None = None,
+        errors: Mapping[str, str] | None = None,
+        message: str = "",
+        status: int = 200,
+    ) -> HTMLResponse:
+        """The form, pre-filled with the supplier's preferences, or with what it typed when it comes back."""
+        values = {**(_form_values(profile.preferences) if profile is not None else {}), **(typed or {})}
+        zones, known = _zones()
+        typed_zone = values.get("timezone", "")
+        # A zone that is not in the list is still shown (selected, next to its error) so the supplier sees it.
+        timezones = zones if not typed_zone or typed_zone in known else (typed_zone, *zones)
+        unsubscribe_token = n.token(tokens.UNSUBSCRIBE, supplier_id)
+        page = render_page(
+            "preferences",
+            profile,
+            action=f"/unsubscribe?token={quote(unsubscribe_token, safe='')}",
+            save_action=f"/preferences?token={quote(token, safe='')}",
+            values=values,
+            errors=dict(errors or {}),
+            message=message,
+            timezones=timezones,
+            languages=LANGUAGES,
+        )
+        return HTMLResponse(page, status_code=status)
+
     @app.get("/preferences", response_class=HTMLResponse, responses=_ERRORS)
     def preferences_page(token: Token, n: NotifierDep) -> HTMLResponse:
-        """The supplier's alert preferences as the notifier applies them, with an unsubscribe button."""
+        """The supplier's alert preferences as the notifier applies them, as a form that saves (``POST``), with an
+        unsubscribe button."""
         supplier_id = supplier_of(n, tokens.PREFERENCES, token)
-        unsubscribe_token = n.token(tokens.UNSUBSCRIBE, supplier_id)
-        action = f"/unsubscribe?token={quote(unsubscribe_token, safe='')}"
-        return HTMLResponse(render_page("preferences", n.profiles.get(supplier_id), action=action))
+        return preferences_form(n, supplier_id, token, n.profiles.get(supplier_id))
+
+    @app.post("/preferences", responses=_PREFERENCES_SAVED, openapi_extra=_PREFERENCES_BODY)
+    async def save_preferences(request: Request, token: Token, n: NotifierDep) -> Response:
+        """Save the preferences form (``application/x-www-form-urlencoded``: alerts on/off, frequency, language,
+        timezone, digest_hour) or a JSON ``PreferencesPatch`` of those fields. Only what changes is forwarded to the
+        matcher; the answer is the saved page for browsers (``Accept: text/html``), JSON otherwise."""
+        supplier_id = supplier_of(n, tokens.PREFERENCES, token)
+        html = wants_html(request)
+        current = n.profiles.get(supplier_id)
+        labels = PAGE_LABELS[language_of(current) if current is not None else "en"]
+        body = await request.body()
+        typed: dict[str, str] = {}
+        invalid: dict[str, str] = {}
+        patch: PreferencesPatch | None = None
+        try:
+            if request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json":
+                patch = PreferencesPatch.model_validate_json(body)
+            else:
+                typed, data, unreadable = _read_form(body)
+                invalid = dict.fromkeys(unreadable, "Input should be 'on' or 'off'")
+                patch = PreferencesPatch.model_validate(data)
+        except ValidationError as exc:
+            invalid = {**_invalid_fields(exc), **invalid}
+        saved: PreferencesSaved | None = None
+        if patch is not None and not invalid:
+            try:
+                saved = await run_in_threadpool(n.update_preferences, supplier_id, patch)
+            except ValidationError as exc:
+                invalid = _invalid_fields(exc)
+            except NotEditable as exc:
+                invalid = {"body": str(exc)}
+            except (MatcherUnavailable, StoreUnavailable, ApiError, TransportError) as exc:
+                # Nothing changed here (and the matcher said no or did not answer): the supplier tries again.
+                if not html:
+                    raise HTTPException(503, "the preferences could not be saved; try again shortly") from exc
+                message = labels["not_saved"]
+                return preferences_form(n, supplier_id, token, current, typed=typed, message=message, status=503)
+            else:
+                if saved is None:
+                    if not html:
+                        raise HTTPException(404, "no supplier profile for this link")
+                    return HTMLResponse(render_page("preferences_gone", current), status_code=404)
+        if invalid or saved is None:
+            if not html:
+                errors = [{"loc": [name], "msg": msg} for name, msg in invalid.items()]
+                return problem(422, "Unprocessable Content", "the preferences are not valid", errors=errors)
+            shown = {name: labels.get(f"error_{name}", msg) for name, msg in invalid.items()}
+            return preferences_form(
+                n, supplier_id, token, current, typed=typed, errors=shown, message=labels["invalid"], status=422
+            )
+        prefs = saved.profile.preferences
+        if not html:
+            return JSONResponse(
+                {
+                    "supplier_id": supplier_id,
+                    "changed": saved.changed,
+                    "preferences": prefs.model_dump(mode="json", include=set(EDITABLE)),
+                }
+            )
+        page = render_page(
+            "preferences_saved",
+            saved.profile,
+            changed=saved.changed,
+            language_name=dict(LANGUAGES)[prefs.language],
+            back=f"/preferences?token={quote(token, safe='')}",
+        )
+        return HTMLResponse(page)
 
     return app
