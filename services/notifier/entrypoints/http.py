@@ -173,6 +173,17 @@ def _invalid_fields(exc: ValidationError) -> dict[str, str]:
     return out
 
 
+def _invalid_preferences(current: SupplierProfile | None, data: Mapping[str, Any]) -> dict[str, str]:
+    """The fields that make the preferences invalid once ``data`` is laid over the current ones (the contract's
+    rules: frequency, language, time zone, hour)."""
+    base = current.preferences.model_dump() if current is not None else {}
+    try:
+        AlertPreferences.model_validate({**base, **data})
+    except ValidationError as exc:
+        return _invalid_fields(exc)
+    return {}
+
+
 def get_notifier(request: Request) -> Notifier:
     notifier: Notifier = request.app.state.notifier
     return notifier
@@ -273,8 +284,11 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
                 patch = PreferencesPatch.model_validate_json(body)
             else:
                 typed, data, unreadable = _read_form(body)
-                invalid = dict.fromkeys(unreadable, "Input should be 'on' or 'off'")
-                patch = PreferencesPatch.model_validate(data)
+                # Every field checked at once (the patch stops short of the time zone), so the form comes back with
+                # a message at each wrong field, not one per attempt.
+                invalid = {**_invalid_preferences(current, data), **dict.fromkeys(unreadable, "should be on or off")}
+                if not invalid:
+                    patch = PreferencesPatch.model_validate(data)
         except ValidationError as exc:
             invalid = {**_invalid_fields(exc), **invalid}
         saved: PreferencesSaved | None = None

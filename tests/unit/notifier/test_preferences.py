@@ -335,6 +335,19 @@ def test_invalid_values_get_the_form_again_with_a_message_and_what_was_typed(
     assert n.profiles.get("a") == profile("a", language=language)
 
 
+def test_every_wrong_field_gets_its_message_at_once(rig: Rig) -> None:
+    seed(rig, profile("a"))
+    n, client = http(rig)
+    resp = client.post(
+        page_url(n, "a"), content="timezone=Bad%2FZone&digest_hour=30&frequency=daily_digest", headers=FORM
+    )
+    assert resp.status_code == 422
+    assert "Unknown time zone: choose one from the list." in resp.text
+    assert "The digest hour must be a whole number from 0 to 23." in resp.text
+    assert 'value="daily_digest" checked' in resp.text  # the valid choice typed is kept too
+    assert rig.matcher.updates == []
+
+
 def test_json_clients_patch_and_get_json_or_problems(rig: Rig) -> None:
     seed(rig, profile("a"))
     n, client = http(rig)
