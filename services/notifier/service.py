@@ -1,6 +1,6 @@
 """The notifier's handlers: a shortlist becomes emails, queued digest items become one digest per supplier and
-day, an unsubscribe is recorded and forwarded. They run over the ports (store, mail, publisher, matcher client) and
-are exercised in unit tests against the in-memory fakes.
+day, an unsubscribe is recorded and forwarded, a change from the preferences page is forwarded and applied. They run
+over the ports (store, mail, publisher, matcher client) and are exercised in unit tests against the in-memory fakes.
 
 Exactly-once, as far as SMTP allows. The order for every email:
 
