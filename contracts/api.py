@@ -45,7 +45,10 @@ class ImportReport(Model):
     """``POST /suppliers/import``: lines imported and lines rejected (with the reason; nothing else is lost)."""
 
     schema_version: Literal[1] = 1
+    #: Profiles created or changed (stored, published, re-matched).
     imported: int = 0
+    #: Lines for suppliers already stored that changed nothing: skipped.
+    unchanged: int = 0
     rejected: list[ImportRejection] = Field(default_factory=list)
 
 

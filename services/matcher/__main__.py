@@ -146,8 +146,10 @@ def import_suppliers(
         FileFormat.auto
     ),
 ) -> None:
-    """Store profiles in Elasticsearch, publish each to the profiles topic, re-match open notices."""
+    """Store profiles in Elasticsearch, publish each to the profiles topic, re-match open notices. A supplier already
+    stored keeps what the file does not state and its own alert choices; a line that changes nothing is skipped."""
     from services.matcher.bootstrap import bootstrap
+    from services.matcher.service import ImportCounts
 
     settings = _settings()
     parsed = _read_profiles(file, fmt)
@@ -160,16 +162,18 @@ def import_suppliers(
         ) as progress:
             task = progress.add_task("import", total=len(profiles))
             step = 200
+            counts = ImportCounts()
             for start in range(0, len(profiles), step):
                 chunk = profiles[start : start + step]
-                container.matcher.import_profiles(chunk, batch=step)
+                counts += container.matcher.import_profiles(chunk, batch=step)
                 progress.advance(task, len(chunk))
-        container.matcher.refit()
+        if counts.stored:
+            container.matcher.refit()
     finally:
         container.close()
     for r in rejected:
         err.print(f"[red]line {r.line}[/red]: {r.reason}")
-    err.print(f"imported {len(profiles)}, rejected {len(rejected)}")
+    err.print(f"imported {counts.stored}, unchanged {counts.unchanged}, rejected {len(rejected)}")
     if rejected:
         raise typer.Exit(1)
 

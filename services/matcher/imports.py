@@ -92,6 +92,33 @@ def parse_csv(text: str) -> Iterator[tuple[int, SupplierProfile | ImportRejectio
             yield n, ImportRejection(line=n, reason=str(exc))
 
 
+def merge_import(stored: SupplierProfile, line: SupplierProfile) -> SupplierProfile:
+    """What an import line makes of a profile already stored: the fields the line states replace the stored ones,
+    the others are kept (a CSV row has no past awards or preferences; a JSON line may give only some fields).
+
+    Alert preferences belong to the supplier (its preferences page, one-click unsubscribe): a line changes only the
+    preference fields it states, and never turns alerts back on for a supplier who unsubscribed. A roster
+    re-imported every week must not undo what suppliers chose in between.
+    """
+    update: dict[str, Any] = {
+        name: getattr(line, name) for name in line.model_fields_set if name not in ("schema_version", "updated_at")
+    }
+    if "preferences" in update:
+        stated = line.preferences
+        update["preferences"] = stored.preferences.model_copy(
+            update={name: getattr(stated, name) for name in stated.model_fields_set}
+        )
+    merged = stored.model_copy(update=update)
+    if stored.preferences.unsubscribed and not merged.preferences.unsubscribed:
+        merged = merged.model_copy(update={"preferences": merged.preferences.model_copy(update={"unsubscribed": True})})
+    return merged
+
+
+def same_profile(a: SupplierProfile, b: SupplierProfile) -> bool:
+    """Whether two profiles say the same thing (``updated_at``, the time of the last save, aside)."""
+    return a.model_dump(exclude={"updated_at"}) == b.model_dump(exclude={"updated_at"})
+
+
 def parse_file_text(text: str, fmt: str) -> Iterator[tuple[int, SupplierProfile | ImportRejection]]:
     """``fmt`` is ``jsonl`` or ``csv``."""
     if fmt == "csv":

@@ -17,6 +17,7 @@ from contracts import AlertPreferences, NoticeStatus, Shortlist, SupplierProfile
 from services.infra.bus import EventPublisher
 from services.matcher.domain import MatchModel, ScoringConfig, fit_model, rank
 from services.matcher.exceptions import AlreadyExists, NotFound, StoreUnavailable
+from services.matcher.imports import merge_import, same_profile
 from services.matcher.ports import NoticeStore, ProfileStore, ShortlistStore
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,17 @@ class MatcherMetrics:
             "matcher_reverse_rematches", "Open notices re-ranked because a profile changed", registry=registry
         )
         self.model_fits = Counter("matcher_model_fits", "Scoring model fits", registry=registry)
+
+
+@dataclass(frozen=True)
+class ImportCounts:
+    #: Profiles created or changed: stored, published and re-matched.
+    stored: int = 0
+    #: Lines that changed nothing (the profile as stored already said it all): skipped.
+    unchanged: int = 0
+
+    def __add__(self, other: ImportCounts) -> ImportCounts:
+        return ImportCounts(self.stored + other.stored, self.unchanged + other.unchanged)
 
 
 @dataclass
@@ -338,30 +350,47 @@ class Matcher:
         self.publisher.publish(self.topic_shortlists, notice.notice_id, fresh)
         return 1
 
-    def import_profiles(self, profiles: Iterable[SupplierProfile], batch: int = 500) -> int:
-        """Store profiles in batches, publish each, re-match open notices for each; flush once per batch."""
-        n = 0
+    def import_profiles(self, profiles: Iterable[SupplierProfile], batch: int = 500) -> ImportCounts:
+        """Store profiles in batches, publish each, re-match open notices for each; flush once per batch.
+
+        A line for a supplier already stored is merged into its profile (``merge_import``: stated fields replace,
+        the supplier's own alert choices stay); a line that changes nothing is skipped: not stored, not published,
+        not re-matched, so re-importing the same roster is cheap and sends nobody anything.
+        """
+        counts = ImportCounts()
         chunk: list[SupplierProfile] = []
         for profile in profiles:
-            chunk.append(profile.model_copy(update={"updated_at": self.clock()}))
+            chunk.append(profile)
             if len(chunk) >= batch:
-                n += self._import_chunk(chunk)
+                counts += self._import_chunk(chunk)
                 chunk = []
-        n += self._import_chunk(chunk)
-        return n
+        return counts + self._import_chunk(chunk)
 
-    def _import_chunk(self, chunk: list[SupplierProfile]) -> int:
-        if not chunk:
-            return 0
-        self.profiles.put_many(chunk)
-        for profile in chunk:
-            self.publisher.publish(self.topic_profiles, profile.supplier_id, profile)
-        for profile in chunk:
-            self.reverse_match(profile)
-        self.publisher.flush()
-        self.metrics.profile_changes.labels("import").inc(len(chunk))
-        self._changes_since_fit += len(chunk)
-        return len(chunk)
+    def _import_chunk(self, lines: list[SupplierProfile]) -> ImportCounts:
+        if not lines:
+            return ImportCounts()
+        stored = {p.supplier_id: p for p in self.profiles.get_many(list(dict.fromkeys(p.supplier_id for p in lines)))}
+        changed: dict[str, SupplierProfile] = {}
+        for line in lines:
+            before = changed.get(line.supplier_id) or stored.get(line.supplier_id)
+            profile = line if before is None else merge_import(before, line)
+            if before is not None and same_profile(before, profile):
+                continue
+            changed[line.supplier_id] = profile
+        chunk = [p.model_copy(update={"updated_at": self.clock()}) for p in changed.values()]
+        unchanged = len(lines) - len(chunk)
+        if chunk:
+            self.profiles.put_many(chunk)
+            for profile in chunk:
+                self.publisher.publish(self.topic_profiles, profile.supplier_id, profile)
+            for profile in chunk:
+                self.reverse_match(profile)
+            self.publisher.flush()
+            self.metrics.profile_changes.labels("import").inc(len(chunk))
+            self._changes_since_fit += len(chunk)
+        if unchanged:
+            self.metrics.profile_changes.labels("import_unchanged").inc(unchanged)
+        return ImportCounts(stored=len(chunk), unchanged=unchanged)
 
 
 def _supplier_ids(shortlist: Shortlist | None) -> list[str]:

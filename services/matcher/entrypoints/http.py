@@ -258,8 +258,8 @@ def build_router() -> APIRouter:
                 rejected.append(ImportRejection(line=line, reason=reason))
             else:
                 profiles.append(parsed)
-        imported = await run_in_threadpool(container.matcher.import_profiles, profiles)
-        return ImportReport(imported=imported, rejected=rejected)
+        counts = await run_in_threadpool(container.matcher.import_profiles, profiles)
+        return ImportReport(imported=counts.stored, unchanged=counts.unchanged, rejected=rejected)
 
     @router.get("/suppliers/search", response_model=SupplierSearchResults, tags=["suppliers"])
     def search_suppliers(

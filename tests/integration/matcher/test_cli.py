@@ -55,7 +55,9 @@ def test_create_key_import_run_and_sigterm(endpoints: Endpoints, unique: Callabl
     imported = call("import-suppliers", str(profiles))
     assert imported.returncode == 1  # one line rejected, and said so
     assert "line 2" in imported.stderr
-    assert "imported 1, rejected 1" in imported.stderr
+    assert "imported 1, unchanged 0, rejected 1" in imported.stderr
+    again = call("import-suppliers", str(profiles))  # the same file again: the stored profile already says it all
+    assert "imported 0, unchanged 1, rejected 1" in again.stderr
 
     proc = subprocess.Popen([*cli, "run"], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

@@ -171,6 +171,8 @@ def test_a_buyer_import_creates_but_never_replaces_and_csv_is_accepted(
     assert stored is not None
     assert stored.keywords == ["gloves"]
     assert client.post("/suppliers/import", content=replaced, headers=h(ADMIN)).json()["imported"] == 1
+    again = client.post("/suppliers/import", content=replaced, headers=h(ADMIN)).json()
+    assert (again["imported"], again["unchanged"]) == (0, 1)
 
     text = "supplier_id,name,country,codes,keywords\nC1,Kabul Gloves,AF,42132203,gloves\nC2,No country,,,\n"
     csv_headers = h(BUYER_A) | {"Content-Type": "text/csv"}

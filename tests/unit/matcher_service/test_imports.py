@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from contracts import CodeScheme, SupplierProfile
+from contracts import AlertFrequency, AlertPreferences, CodeScheme, SupplierProfile
 from contracts.api import ImportRejection
-from services.matcher.imports import parse_csv, parse_jsonl
+from services.matcher.imports import merge_import, parse_csv, parse_jsonl, same_profile
 from tests.unit.matcher_service.builders import supplier
 
 pytestmark = pytest.mark.unit
@@ -67,3 +67,44 @@ def test_a_file_that_stops_being_csv_is_reported_not_crashed_on() -> None:
     assert isinstance(out[0][1], SupplierProfile)
     assert isinstance(out[-1][1], ImportRejection)
     assert "not CSV" in out[-1][1].reason
+
+
+def stored_profile() -> SupplierProfile:
+    award = {"agency": "UNICEF", "description": "gloves", "date": "2025-03-01"}
+    prefs = AlertPreferences(frequency=AlertFrequency.DAILY_DIGEST, language="zh-Hans", timezone="Asia/Shanghai")
+    return supplier("S1", keywords=("gloves",), past_awards=[award], preferences=prefs)
+
+
+def test_an_import_line_replaces_what_it_states_and_keeps_the_rest() -> None:
+    stored = stored_profile()
+    [(_, line)] = list(parse_csv(HEADER + "S1,Ningbo Medical,CN,new@x.cn,42132203,masks,,,,,\n"))
+    assert isinstance(line, SupplierProfile)
+    merged = merge_import(stored, line)
+    assert merged.names == {"en": "Ningbo Medical"}
+    assert merged.emails == ["new@x.cn"]
+    assert merged.keywords == ["masks"]
+    assert merged.past_awards == stored.past_awards  # a CSV row has no past awards: kept
+    assert merged.preferences == stored.preferences  # nor preferences: the supplier's own choices stay
+    assert not same_profile(stored, merged)
+
+
+def test_an_import_changes_only_the_preferences_it_states_and_never_resubscribes() -> None:
+    stored = stored_profile()
+    stored = stored.model_copy(update={"preferences": stored.preferences.model_copy(update={"unsubscribed": True})})
+    [(_, line)] = list(
+        parse_jsonl(['{"supplier_id": "S1", "names": {"en": "S1"}, "country": "CN", '
+                     '"preferences": {"digest_hour": 6, "unsubscribed": false}}'])
+    )  # fmt: skip
+    assert isinstance(line, SupplierProfile)
+    merged = merge_import(stored, line)
+    assert merged.preferences.digest_hour == 6
+    assert merged.preferences.unsubscribed  # only the supplier (its preferences page) turns alerts back on
+    assert (merged.preferences.frequency, merged.preferences.language) == (AlertFrequency.DAILY_DIGEST, "zh-Hans")
+    assert merged.codes == stored.codes  # not stated in the line: kept
+
+
+def test_a_line_that_states_what_is_stored_changes_nothing() -> None:
+    stored = stored_profile().model_copy(update={"updated_at": None})
+    line = SupplierProfile.model_validate(stored.model_dump(exclude={"updated_at"}))
+    assert same_profile(stored, merge_import(stored, line))
+    assert not same_profile(stored, merge_import(stored, line.model_copy(update={"country": "VN"})))

@@ -169,8 +169,33 @@ def test_rematch_of_unknown_notice_is_not_found(container: Container) -> None:
 
 def test_import_stores_and_publishes_every_profile(container: Container) -> None:
     profiles: list[SupplierProfile] = [supplier(f"I{i}") for i in range(3)]
-    assert container.matcher.import_profiles(profiles) == 3
+    assert container.matcher.import_profiles(profiles).stored == 3
     assert [p.supplier_id for p in published(container, PROFILES)] == ["I0", "I1", "I2"]  # type: ignore[union-attr]
+
+
+def test_reimporting_the_same_roster_writes_publishes_and_rematches_nothing(container: Container) -> None:
+    m = container.matcher
+    m.handle_notice(notice("1"))
+    roster = [supplier("S1"), supplier("S2", keywords=("masks",)), supplier("NEW")]
+    first = m.import_profiles(roster)
+    assert (first.stored, first.unchanged) == (2, 1)  # S1 as stored already; S2 changed; NEW created
+    before = len(published(container, PROFILES)), len(published(container, SHORTLISTS))
+    rematches = m.metrics.reverse_matches._value.get()
+    again = m.import_profiles(roster)
+    assert (again.stored, again.unchanged) == (0, 3)
+    assert (len(published(container, PROFILES)), len(published(container, SHORTLISTS))) == before
+    assert m.metrics.reverse_matches._value.get() == rematches
+
+
+def test_a_reimport_does_not_resubscribe_a_supplier_who_unsubscribed(container: Container) -> None:
+    m = container.matcher
+    m.update_preferences("S1", {"unsubscribed": True})
+    counts = m.import_profiles([supplier("S1"), supplier("S1", keywords=("gloves", "masks"))])
+    assert counts.stored == 1
+    stored = m.profiles.get("S1")
+    assert stored is not None
+    assert stored.keywords == ["gloves", "masks"]
+    assert stored.preferences.unsubscribed
 
 
 def test_reverse_matching_gives_the_shortlists_a_full_rematch_would() -> None:
