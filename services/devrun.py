@@ -190,8 +190,20 @@ def run() -> int:
         demo = cfg.data_dir / "demo-data"
         if not (demo / "notices.jsonl").exists():
             _write_demo_data(demo, suppliers=300, notices=200)
-        pipeline.cli("matcher", "import-suppliers", str(demo / "suppliers.jsonl"))
-        pipeline.cli("ingest", "publish", str(demo / "notices.jsonl"), "--source", "jsonl")
+        for what, service, args in (
+            ("importing the demo suppliers", "matcher", ("import-suppliers", str(demo / "suppliers.jsonl"))),
+            ("publishing the demo notices", "ingest", ("publish", str(demo / "notices.jsonl"), "--source", "jsonl")),
+        ):
+            print(f"{what}...", flush=True)
+            try:
+                done = pipeline.cli(service, *args)
+            except subprocess.CalledProcessError as exc:
+                raise RuntimeError(f"{what} failed (exit {exc.returncode}): {str(exc.stderr)[-1500:]}") from exc
+            except subprocess.TimeoutExpired as exc:
+                raise RuntimeError(f"{what} did not finish within {exc.timeout:.0f} s") from exc
+            summary = done.stderr.strip().splitlines()
+            if summary:
+                print(f"  {summary[-1]}", flush=True)
         print(
             "\ntenderbridge is running:\n"
             f"  buyer API + docs   {pipeline.processes['matcher'].url}/docs   (admin key: {DEV_ADMIN_KEY})\n"
