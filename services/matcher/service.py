@@ -300,27 +300,36 @@ class Matcher:
 
     def reverse_match(self, profile: SupplierProfile) -> int:
         """Re-rank the open notices that fit a new or changed profile; store and publish the shortlists whose
-        entries changed. Returns how many changed.
+        entries changed. Returns how many changed."""
+        return self.reverse_match_many([profile])
 
-        A supplier that is on neither the shortlist nor its exclusions can only join it, so the notice is re-ranked
-        over the suppliers already there plus this one (one multi-get instead of a full retrieval: scores do not
-        depend on the other candidates). A supplier already there may move down or out, so its notices are
-        re-ranked with a full retrieval.
+    def reverse_match_many(self, profiles: list[SupplierProfile]) -> int:
+        """``reverse_match`` for several new or changed profiles at once: every open notice that fits one of them
+        (or lists one of them) is re-ranked once, however many of them it concerns. Returns how many changed.
+
+        A notice that none of its batch suppliers is on (shortlist or exclusions) yet can only gain some of them,
+        so it is re-ranked over the suppliers already there plus those (one multi-get instead of a full retrieval:
+        scores do not depend on the other candidates). A supplier already there may move down or out, so such a
+        notice is re-ranked with a full retrieval.
         """
-        notices = {
-            n.notice_id: n for n in self.notices.open_for_profile(profile, self.clock(), self.reverse_match_limit)
-        }
-        # Notices the supplier is shortlisted for but no longer fits (codes or keywords changed) are revisited too.
-        for notice in self._open_notices_listing(profile.supplier_id):
-            notices.setdefault(notice.notice_id, notice)
+        batch = {p.supplier_id: p for p in profiles}
+        notices: dict[str, TenderNotice] = {}
+        concerned: dict[str, set[str]] = {}
+        for profile in batch.values():
+            fitting = self.notices.open_for_profile(profile, self.clock(), self.reverse_match_limit)
+            # Notices the supplier is shortlisted for but no longer fits (codes or keywords changed) are revisited.
+            for notice in [*fitting, *self._open_notices_listing(profile.supplier_id)]:
+                notices.setdefault(notice.notice_id, notice)
+                concerned.setdefault(notice.notice_id, set()).add(profile.supplier_id)
         changed = 0
         for notice in notices.values():
             current = self.shortlists.get(notice.notice_id, notice.version)
             candidates = None
             if current is not None:
                 known = [e.supplier_id for e in current.entries] + [x.supplier_id for x in current.exclusions]
-                if profile.supplier_id not in known:
-                    candidates = [*self.profiles.get_many(known), profile]
+                joining = sorted(concerned[notice.notice_id])
+                if not set(joining) & set(known):
+                    candidates = [*self.profiles.get_many(known), *(batch[s] for s in joining)]
             changed += self._rerank_if_changed(notice, current, candidates)
         return changed
 
@@ -383,8 +392,7 @@ class Matcher:
             self.profiles.put_many(chunk)
             for profile in chunk:
                 self.publisher.publish(self.topic_profiles, profile.supplier_id, profile)
-            for profile in chunk:
-                self.reverse_match(profile)
+            self.reverse_match_many(chunk)
             self.publisher.flush()
             self.metrics.profile_changes.labels("import").inc(len(chunk))
             self._changes_since_fit += len(chunk)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from contracts import NoticeStatus, Shortlist, SupplierProfile
+from contracts import NoticeStatus, Shortlist, SupplierProfile, TenderNotice
+from services.demo.data import generate_notices, generate_suppliers
 from services.infra.bus import InMemoryPublisher
 from services.matcher.bootstrap import Container, bootstrap_in_memory
 from services.matcher.exceptions import AlreadyExists, NotFound
@@ -198,11 +199,8 @@ def test_a_reimport_does_not_resubscribe_a_supplier_who_unsubscribed(container: 
     assert stored.preferences.unsubscribed
 
 
-def test_reverse_matching_gives_the_shortlists_a_full_rematch_would() -> None:
-    from datetime import UTC, datetime
-
-    from services.demo.data import generate_notices, generate_suppliers
-
+def matched_world() -> tuple[Container, list[SupplierProfile], list[TenderNotice]]:
+    """60 generated suppliers of which 45 are stored, and 15 open notices matched against those 45."""
     now = datetime(2026, 5, 1, tzinfo=UTC)
     c = bootstrap_in_memory(Settings(), clock=lambda: now)
     profiles = generate_suppliers(60, seed=5)
@@ -210,8 +208,10 @@ def test_reverse_matching_gives_the_shortlists_a_full_rematch_would() -> None:
     notices = generate_notices(15, seed=5, now=now)
     for n in notices:
         c.matcher.handle_notice(n)
-    changed = sum(c.matcher.save_profile(p)[1] for p in profiles[45:])
-    assert changed > 0  # the late suppliers did join some open shortlists
+    return c, profiles, notices
+
+
+def assert_as_a_full_rematch(c: Container, notices: list[TenderNotice]) -> None:
     for n in notices:
         stored = c.matcher.shortlists.get(n.notice_id, n.version)
         assert stored is not None
@@ -219,3 +219,34 @@ def test_reverse_matching_gives_the_shortlists_a_full_rematch_would() -> None:
         assert [(e.supplier_id, e.total_score) for e in stored.entries] == [
             (e.supplier_id, e.total_score) for e in full.entries
         ], n.notice_id
+
+
+def test_a_batch_import_gives_the_shortlists_a_full_rematch_would() -> None:
+    """New suppliers and changed ones (some leave the notices they were on) imported in one batch: every open
+    notice concerned is re-ranked once, and ends as a full re-match of the notice would rank it."""
+    c, profiles, notices = matched_world()
+
+    def placed() -> set[tuple[str, str]]:
+        shortlists = [c.matcher.shortlists.get(n.notice_id, n.version) for n in notices]
+        return {(s.notice_id, e.supplier_id) for s in shortlists if s is not None for e in s.entries}
+
+    listed = {supplier_id for _, supplier_id in placed()}
+    moved = [p for p in profiles[:45] if p.supplier_id in listed][:5]
+    before = {pair for pair in placed() if pair[1] in {p.supplier_id for p in moved}}
+    assert moved
+    changed = [p.model_copy(update={"codes": [], "keywords": ["bicycles"]}) for p in moved]
+    rematches = c.matcher.metrics.reverse_matches._value.get()
+    counts = c.matcher.import_profiles([*profiles[45:], *changed])
+    assert counts.stored == 15 + len(changed)
+    reranked = c.matcher.metrics.reverse_matches._value.get() - rematches
+    assert 0 < reranked <= len(notices)  # once per notice concerned, not once per supplier
+    assert_as_a_full_rematch(c, notices)
+    after = {pair for pair in placed() if pair[1] in {p.supplier_id for p in moved}}
+    assert after < before  # without their codes and keywords they left some shortlists
+
+
+def test_reverse_matching_gives_the_shortlists_a_full_rematch_would() -> None:
+    c, profiles, notices = matched_world()
+    changed = sum(c.matcher.save_profile(p)[1] for p in profiles[45:])
+    assert changed > 0  # the late suppliers did join some open shortlists
+    assert_as_a_full_rematch(c, notices)
