@@ -7,7 +7,8 @@ SMTP adapter, beside the naive baseline of one connection per email, in the same
 Three scenarios: plain SMTP (the local sink as it is, no PIPELINING), plain SMTP advertising PIPELINING (RFC 2920,
 as Postfix, Exim, Gmail and SES do), and STARTTLS + AUTH + PIPELINING (a provider's port 587; self-signed
 certificate made with the ``openssl`` command, skipped if it is missing). Each measures the baseline (one connection
-per email; run before and after the others, the mean is printed, as the shared machine's load drifts), one reused
+per email, written as the smtplib documentation shows it: ``with smtplib.SMTP(...)``, ``sendmail``; run before and
+after the others, the mean is printed, as the shared machine's load drifts), one reused
 connection (``send_prepared``, one email after the other) and ``--pool`` reused connections (``send_many_prepared``,
 what the notifier's batched path uses: rounds of one email per connection with their SMTP steps in lock step). The
 emails are the notifier's real multipart messages (English and Chinese), rendered by its templates and serialized
@@ -24,7 +25,9 @@ import argparse
 import os
 import random
 import shutil
+import smtplib
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -141,6 +144,29 @@ class Server:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+class TextbookSender:
+    """The naive baseline: what the smtplib documentation shows, one ``SMTP`` per email: connect, EHLO,
+    [STARTTLS, EHLO, AUTH], ``sendmail`` (MAIL, RCPT, DATA, the body and its final "." in one write), QUIT."""
+
+    def __init__(self, host: str, port: int, starttls: bool = False, user: str | None = None,
+                 password: str | None = None, ca_file: str | None = None) -> None:  # fmt: skip
+        self.host, self.port, self.starttls = host, port, starttls
+        self.user, self.password, self.ca_file = user, password, ca_file
+        self.connections_opened = 0
+
+    def send_prepared(self, message: Prepared) -> None:
+        with smtplib.SMTP(self.host, self.port, timeout=30) as smtp:
+            self.connections_opened += 1
+            if self.starttls:
+                smtp.starttls(context=ssl.create_default_context(cafile=self.ca_file))
+            if self.user:
+                smtp.login(self.user, self.password or "")
+            smtp.sendmail(message.sender, message.recipients, message.data)
+
+    def close(self) -> None:
+        return None
+
+
 @dataclass
 class Figure:
     """A delivery rate with the CPU time each side spent per email (ms): where the time goes."""
@@ -153,11 +179,14 @@ class Figure:
         return f"{self.rate:8.1f} emails/s  cpu/email: client {self.client_ms:.2f} ms, server {self.server_ms:.2f} ms"
 
 
-def measure(server: Server, sender: SmtpMailSender, messages: list[Prepared], pooled: bool = False) -> Figure:
+def measure(
+    server: Server, sender: SmtpMailSender | TextbookSender, messages: list[Prepared], pooled: bool = False
+) -> Figure:
     """Sequential ``send_prepared`` calls, or (``pooled``) ``send_many_prepared``: the batched pipeline's way, rounds
     of ``connections`` messages, one per connection, in lock step."""
     server_cpu, cpu, started = server.cpu_s(), time.process_time(), time.perf_counter()
     if pooled:
+        assert isinstance(sender, SmtpMailSender)
         outcomes = sender.send_many_prepared(messages, lambda indexes: indexes)
         if any(o is not None for o in outcomes):
             raise SystemExit(f"pooled sending failed: {next(o for o in outcomes if o is not None)}")
@@ -200,14 +229,17 @@ def scenario(
                 **tls,  # type: ignore[arg-type]
             )
 
+        def textbook() -> TextbookSender:
+            return TextbookSender("127.0.0.1", server.port, **tls)  # type: ignore[arg-type]
+
         measure(server, sender(True), messages[:20])  # warm-up: imports, first connection
-        naive = sender(False)
+        naive = textbook()
         before = measure(server, naive, messages[:baseline_n])
         reused = sender(True)
         reuse = measure(server, reused, messages)
         pooled = sender(True, pool)
         pooled_figure = measure(server, pooled, messages, pooled=True)
-        after = measure(server, sender(False), messages[:baseline_n])  # before and after: the load drifts
+        after = measure(server, textbook(), messages[:baseline_n])  # before and after: the load drifts
         naive_figure = Figure(*((x + y) / 2 for x, y in zip(vars(before).values(), vars(after).values(), strict=True)))
     finally:
         received = server.stop()
@@ -300,8 +332,8 @@ def summary(results: list[Result], serialize_rate: float) -> int:
     for r in results:
         verdict = "met" if r.best >= 200 and r.best / r.naive.rate >= 5 else "NOT met"
         print(f"  {r.name}: {r.best:.0f} emails/s, {r.best / r.naive.rate:.1f}x -> {verdict}")
-        # The bound no client can pass: the server's own CPU per email, on its one core.
-        cap = 1000 / max(r.pooled.server_ms, r.reuse.server_ms, 1e-9)
+        # The bound no client can pass: the server's own CPU per email in the cheapest mode, on its one core.
+        cap = 1000 / max(min(r.pooled.server_ms, r.reuse.server_ms), 1e-9)
         print(
             f"    the sink's CPU per email caps any strategy near {cap:.0f} emails/s = "
             f"{cap / r.naive.rate:.1f}x the baseline on this machine"
