@@ -21,10 +21,11 @@ from contracts.notice import (
     TenderNotice,
 )
 from contracts.notification import NotificationEvent, NotificationKind, NotificationStatus
-from contracts.shortlist import Exclusion, ScoreComponent, Shortlist, ShortlistEntry
+from contracts.shortlist import REASON_CODES, Exclusion, ScoreComponent, Shortlist, ShortlistEntry
 from contracts.supplier import AlertFrequency, AlertPreferences, PastAward, SupplierProfile
 
 __all__ = [
+    "REASON_CODES",
     "AlertFrequency",
     "AlertPreferences",
     "Buyer",

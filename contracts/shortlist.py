@@ -10,16 +10,48 @@ from pydantic import AwareDatetime, Field
 from contracts.common import CountryCode, Model, NonEmptyStr
 from contracts.notice import NoticeStatus, TenderNotice
 
+#: Every ``ScoreComponent.reason_code`` and the names of its ``reason_args``. ``scheme`` is ``UNSPSC`` or ``CPV``;
+#: ``code`` a notice's code and ``supplier_code`` a supplier's (as many digits as the level they name); ``level``
+#: a level name (UNSPSC ``segment``, ``family``, ``class``, ``commodity``; CPV ``division``, ``group``, ``class``,
+#: ``category``, ``subdivision``); ``words`` comma-separated words; ``last`` an ISO date or ""; counts are ints.
+REASON_CODES: dict[str, tuple[str, ...]] = {
+    # category: the notice's codes against the supplier's
+    "code_exact": ("scheme", "code"),  # the notice's code is one of the supplier's
+    "code_near": ("scheme", "code", "level", "supplier_code"),  # one level above or below a supplier's code
+    "code_shared_level": ("scheme", "code", "level", "supplier_code"),  # both under the supplier's <level>
+    "code_none": ("scheme", "code"),  # no code in common with the notice's (first) code
+    # text and wording: the notice's words against the supplier's profile
+    "words_shared": ("words",),
+    "words_none": (),
+    "wording_close": ("phrase", "percent"),  # a keyword or past-award wording close to the title, percent 0-100
+    # past awards (the supplier's history)
+    "history": ("awards", "scheme", "code", "family_awards", "last"),  # awards in the code, in its family
+    "buyer_awards": ("awards", "family_awards"),  # awards from this buyer, of them in this family
+    "buyer_code_awards": ("awards",),  # awards from this buyer for this very code
+    "repeat": ("times", "from_buyer"),  # won the same contract (same description) before
+    "activity": ("awards", "last"),
+    # estimated value against the supplier's usual contract values
+    "value_close": (),
+    "value_unlike": (),
+    "value_unknown": (),
+}
+
 
 class ScoreComponent(Model):
-    """One part of a score. ``contribution`` = ``score`` x ``weight``; ``reason`` is one line a buyer or a
-    supplier can read ("UNSPSC 42132203 matches your class 421322")."""
+    """One part of a score. ``contribution`` = ``score`` x ``weight``; ``reason`` is one line a buyer can read,
+    ``reason_code`` and ``reason_args`` the same thing as data, for emails in the supplier's language and voice."""
 
     name: NonEmptyStr
     score: float = Field(ge=0, le=1)
     weight: float = Field(ge=0)
     contribution: float = Field(ge=0)
+    #: The reason in English, as a buyer reads it ("UNSPSC 42132203 is one of the supplier's codes").
     reason: str
+    #: What ``reason`` says, for readers in another language or voice (a supplier's email in Chinese): one of
+    #: ``REASON_CODES``, with its values in ``reason_args``. None from a producer that does not set it: show
+    #: ``reason`` then.
+    reason_code: str | None = None
+    reason_args: dict[str, str | int | float] = Field(default_factory=dict)
 
 
 class ShortlistEntry(Model):
