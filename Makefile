@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install lint typecheck schemas test test-unit run demo stack-up stack-down stack-status bench quality clean
+.PHONY: install lint typecheck schemas test test-unit run demo dlq stack-up stack-down stack-status bench quality clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: lint typecheck
 
 test-unit: install
 	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
+
+## The dead-letter topics, counted by topic, service and reason (python -m services.infra.dlq show: the letters).
+dlq: install
+	$(BIN)/python -m services.infra.dlq
 
 ## Local stack without Docker: noida-db (Kafka + Elasticsearch wire protocols) and an SMTP sink, data in .data/
 stack-up: install
