@@ -6,10 +6,11 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+from datetime import datetime
 
 import pytest
 
-from contracts import REASON_CODES, CodeScheme, NotificationKind, ScoreComponent, ShortlistEntry
+from contracts import REASON_CODES, AlertFrequency, CodeScheme, NotificationKind, ScoreComponent, ShortlistEntry
 from services.notifier.domain.rendering import (
     REASON_LEVELS,
     REASON_TEMPLATES,
@@ -22,7 +23,8 @@ from services.notifier.domain.rendering import (
     render_reason,
 )
 from services.notifier.domain.rules import DigestItem, digest_sections
-from tests.unit.notifier.factories import NOW, notice, profile
+from tests.unit.notifier.factories import NOW, notice, profile, shortlist
+from tests.unit.notifier.test_service import Rig, unit_settings
 
 pytestmark = pytest.mark.unit
 
@@ -310,3 +312,27 @@ def test_a_digest_shows_the_reasons_of_each_tender_in_the_supplier_language() ->
             < part.index("您累计中标 7 次，最近一次中标于 2025-01-31")
         )
         assert "past awards" not in part
+
+
+def test_through_the_service_an_alert_and_a_queued_digest_item_keep_their_reasons() -> None:
+    """The entry travels through the digest queue (JSON in the store) with its codes and args."""
+    rig = Rig(unit_settings())
+    rig.add(
+        profile("now", language="zh-Hans"),
+        profile("later", language="zh-Hans", frequency=AlertFrequency.DAILY_DIGEST, timezone="Asia/Shanghai"),
+    )
+    sl = shortlist(notice(), ["now", "later"])
+    sl = sl.model_copy(
+        update={"entries": [e.model_copy(update={"components": matched_entry().components}) for e in sl.entries]}
+    )
+    n = rig.notifier()
+    n.handle_shortlist(sl)
+    rig.now = datetime.fromisoformat("2026-11-26T01:00:00+00:00")  # 09:00 in Shanghai, past the digest hour
+    assert n.send_due_digests() == 1
+    assert rig.keys_sent() == ["now|ungm:1001|1|new_match", "later|digest|2026-11-26"]
+    for message in rig.mail.sent:
+        for subtype in ("plain", "html"):
+            body = message.get_body((subtype,))
+            assert body is not None
+            assert ZH_LINES[0] in body.get_content()
+            assert ZH_LINES[1] in body.get_content()
