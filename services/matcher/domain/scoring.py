@@ -35,6 +35,7 @@ from contracts.supplier import SupplierProfile
 from services.matcher.domain import codes, text
 from services.matcher.domain.config import COMPONENTS, ScoringConfig
 from services.matcher.domain.documents import award_tags, declared_tags, profile_text
+from services.matcher.domain.reasons import NONE, Reason, about_code, iso, reason
 from services.matcher.domain.retrieval import notice_tags, notice_text
 from services.matcher.domain.rules import deadline_passed, first_failure, rules_for
 
@@ -192,7 +193,18 @@ def _saturate(x: float, scale: float) -> float:
 @dataclass(frozen=True)
 class Scored:
     scores: dict[str, float]
-    reasons: dict[str, str]
+    #: Per component with something to say: its line, ``REASON_CODES`` code and args (``reasons.Reason``).
+    reasons: dict[str, Reason]
+
+
+def _category_reason(nv: NoticeView, m: codes.CodeMatch) -> Reason:
+    if m.kind == "exact":
+        return about_code("code_exact", m.notice_tag)
+    if m.kind == "one level":
+        return about_code("code_near", m.notice_tag, m.supplier_tag, level=codes.level_name(m.supplier_tag))
+    # A shared level: ``m`` holds the shared ancestor (a supplier's level); the notice code is the one under it.
+    under = next((t for t in nv.tags if t.startswith(m.notice_tag)), nv.tags[0] if nv.tags else m.notice_tag)
+    return about_code("code_shared_level", under, m.notice_tag, level=m.kind)
 
 
 def score_components(
@@ -204,30 +216,19 @@ def score_components(
     explain: bool = True,
     wording: bool = True,
 ) -> Scored:
-    """Every component's score (0..1) for one supplier, and with ``explain`` its one-line reason. Without
+    """Every component's score (0..1) for one supplier, and with ``explain`` its reason (line, code, args). Without
     ``wording`` the (costlier) wording component is left at 0 (``rank`` adds it only where it can matter)."""
     s: dict[str, float] = dict.fromkeys(COMPONENTS, 0.0)
-    r: dict[str, str] = {}
+    r: dict[str, Reason] = {}
     hl = config.recency_half_life_days
 
     m = codes.best_match(nv.tags, stats.codes, nv.parents)
     if m is not None:
         s["category"] = m.score
-        if not explain:
-            pass
-        elif m.kind == "exact":
-            r["category"] = f"{codes.describe(m.notice_tag)} is one of your codes"
-        elif m.kind == "one level":
-            r["category"] = (
-                f"{codes.describe(m.notice_tag)} is one level from your {codes.level_name(m.supplier_tag)} "
-                f"{m.supplier_tag[2:]}"
-            )
-        else:
-            r["category"] = (
-                f"{codes.describe(nv.tags[0] if nv.tags else m.notice_tag)} is in your {m.kind} {m.notice_tag[2:]}"
-            )
+        if explain:
+            r["category"] = _category_reason(nv, m)
     elif nv.tags and explain:
-        r["category"] = f"no code in common with {codes.describe(nv.tags[0])}"
+        r["category"] = about_code("code_none", nv.tags[0])
 
     if text_similarity is None:
         common = sum(1 for t in nv.terms if t in stats.terms)
@@ -235,14 +236,15 @@ def score_components(
     s["text"] = min(max(text_similarity, 0.0), 1.0)
     if explain:
         shared = [t for t in nv.terms if t in stats.terms][:4]
-        r["text"] = f"your profile mentions {', '.join(shared)}" if shared else "no words in common"
+        r["text"] = reason("words_shared", words=", ".join(shared)) if shared else reason("words_none")
 
     if wording and stats.wording_choices and nv.title:
         best = process.extractOne(nv.title, stats.wording_choices, scorer=fuzz.token_set_ratio, processor=None)
         if best is not None:
             s["wording"] = best[1] / 100.0
-            if explain:
-                r["wording"] = f"close to your wording '{best[0][:60]}' ({best[1]:.0f}%)"
+            phrase = best[0][:60].rstrip() if explain else ""
+            if phrase:
+                r["wording"] = reason("wording_close", phrase=phrase, percent=round(best[1]))
 
     if stats.n_awards:
         best_h, best_t, best_last = _history(nv, stats, hl)
@@ -250,9 +252,11 @@ def score_components(
         if explain and best_t:
             tag_count = stats.tag_count
             exact = tag_count.get(best_t, 0)
-            family = max((tag_count.get(a, 0) for a in nv.family_tags), default=0)
-            r["history"] = f"{exact} past awards in {codes.describe(best_t)}, {max(family, exact)} in its family" + (
-                f", last {best_last.isoformat()}" if best_last else ""
+            # "Its family": the family of this very code (the notice's other codes may sit in other families).
+            chain = nv.chains[nv.tags.index(best_t)]
+            family = max((tag_count.get(a, 0) for a, _ in chain if _level_of(a) == "family"), default=0)
+            r["history"] = about_code(
+                "history", best_t, awards=exact, family_awards=max(family, exact), last=iso(best_last)
             )
 
         a_all = stats.agency_count.get(nv.agency, 0)
@@ -262,35 +266,35 @@ def score_components(
                 0.4 + 0.6 * _recency(stats.agency_last.get(nv.agency), nv.when, hl)
             )
             if explain:
-                r["buyer"] = f"{a_all} past awards from this buyer ({a_fam} in this family)"
+                r["buyer"] = reason("buyer_awards", awards=a_all, family_awards=a_fam)
             a_code = max((stats.agency_tag_count.get((nv.agency, t), 0) for t in nv.tags), default=0)
             if a_code:
                 s["buyer_code"] = _saturate(a_code, 2.0)
                 if explain:
-                    r["buyer_code"] = f"{a_code} past awards from this buyer for this very code"
+                    r["buyer_code"] = reason("buyer_code_awards", awards=a_code)
 
         rep_any = stats.desc_count.get(nv.desc, 0)
         if rep_any:
             rep_ag = stats.agency_desc_count.get((nv.agency, nv.desc), 0)
             s["repeat"] = _saturate(rep_ag + 0.3 * rep_any, 1.0)
             if explain:
-                r["repeat"] = f"won the same contract {rep_any} times ({rep_ag} from this buyer)"
+                r["repeat"] = reason("repeat", times=rep_any, from_buyer=rep_ag)
 
     if nv.log_value is not None and stats.log_value_median is not None and nv.value_currency == stats.value_currency:
         gap = abs(nv.log_value - stats.log_value_median)
         s["value"] = math.exp(-gap)
         if explain:
-            r["value"] = f"value is {'close to' if gap < 0.5 else 'unlike'} the contracts you usually win"
+            r["value"] = reason("value_close" if gap < 0.5 else "value_unlike")
     else:
         # Unknown is neutral: neither a reward nor a penalty.
         s["value"] = 0.5
         if explain:
-            r["value"] = "no comparable contract values"
+            r["value"] = reason("value_unknown")
 
     if stats.n_awards:
         s["activity"] = _saturate(stats.n_awards, 20.0) * _recency(stats.last_award, nv.when, hl)
         if explain:
-            r["activity"] = f"{stats.n_awards} past awards, last {stats.last_award}"
+            r["activity"] = reason("activity", awards=stats.n_awards, last=iso(stats.last_award))
     return Scored(s, r)
 
 
@@ -385,13 +389,16 @@ def _entry(
     for name in COMPONENTS:
         w = weights.get(name, 0.0) / total_w
         sc = scored.scores.get(name, 0.0)
+        why = scored.reasons.get(name, NONE)
         comps.append(
             ScoreComponent.model_construct(
                 name=name,
                 score=round(sc, 6),
                 weight=round(w, 6),
                 contribution=round(sc * w, 6),
-                reason=scored.reasons.get(name, ""),
+                reason=why.text,
+                reason_code=why.code,
+                reason_args=dict(why.args),
             )
         )
     comps.sort(key=lambda c: c.contribution, reverse=True)

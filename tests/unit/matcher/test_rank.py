@@ -26,7 +26,7 @@ def test_ranked_entries_are_explained_and_numbered() -> None:
         assert c.contribution == pytest.approx(c.score * c.weight, abs=1e-5)
     assert first.total_score == pytest.approx(sum(c.contribution for c in first.components), abs=1e-4)
     assert deciding_component(first) == "category"
-    assert "UNSPSC 42132203 is one of your codes" in first.top_reasons()
+    assert "UNSPSC 42132203 is one of the supplier's codes" in first.top_reasons()
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,90 @@
+"""Why a component scored: a reason as data (``contracts.shortlist.REASON_CODES``: a code and its args) and the
+buyer's English line made from that data, so the two can never say different things.
+
+The line is neutral and factual ("UNSPSC 42132203 is one of the supplier's codes"): the buyer's page, API and CSV
+show it as it is. Emails render the code and args themselves, in the supplier's language and voice.
+
+Codes in args are the digits of a scheme-tagged prefix (``"U:4213"`` -> scheme ``UNSPSC``, code ``4213``). A code
+of another scheme than UNSPSC or CPV has no place in the catalog (its ``scheme`` is one of those two): such a
+reason keeps its English line and no ``reason_code``, which readers take as "show the line".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import NamedTuple
+
+from services.matcher.domain import codes
+
+Args = dict[str, str | int | float]
+
+_SCHEMES = {"U": "UNSPSC", "C": "CPV"}
+
+
+class Reason(NamedTuple):
+    """One component's reason: the English line, its ``REASON_CODES`` code (None when it has none) and args."""
+
+    text: str
+    code: str | None
+    args: Args
+
+
+#: No reason: a component with nothing to say (``reason=""``, no code, no args).
+NONE = Reason("", None, {})
+
+
+def _n(count: object, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _last(args: Mapping[str, object]) -> str:
+    return f", last {args['last']}" if args["last"] else ""
+
+
+#: The buyer's English line for each code, from its args.
+_ENGLISH: dict[str, Callable[[Args], str]] = {
+    "code_exact": lambda a: f"{a['scheme']} {a['code']} is one of the supplier's codes",
+    "code_near": lambda a: (
+        f"{a['scheme']} {a['code']} is one level from the supplier's {a['level']} {a['supplier_code']}"
+    ),
+    "code_shared_level": lambda a: f"{a['scheme']} {a['code']} is in the supplier's {a['level']} {a['supplier_code']}",
+    "code_none": lambda a: f"no code in common with {a['scheme']} {a['code']}",
+    "words_shared": lambda a: f"the profile mentions {a['words']}",
+    "words_none": lambda a: "no words in common with the profile",
+    "wording_close": lambda a: f"close to the supplier's wording '{a['phrase']}' ({a['percent']}%)",
+    "history": lambda a: (
+        f"{_n(a['awards'], 'past award')} in {a['scheme']} {a['code']}, {a['family_awards']} in its family{_last(a)}"
+    ),
+    "buyer_awards": lambda a: f"{_n(a['awards'], 'past award')} from this buyer ({a['family_awards']} in this family)",
+    "buyer_code_awards": lambda a: f"{_n(a['awards'], 'past award')} from this buyer for this very code",
+    "repeat": lambda a: f"won the same contract {_n(a['times'], 'time')} before ({a['from_buyer']} from this buyer)",
+    "activity": lambda a: f"{_n(a['awards'], 'past award')}{_last(a)}",
+    "value_close": lambda a: "value is close to the contracts the supplier usually wins",
+    "value_unlike": lambda a: "value is unlike the contracts the supplier usually wins",
+    "value_unknown": lambda a: "no comparable contract values",
+}
+
+
+def reason(reason_code: str, /, **args: str | int | float) -> Reason:
+    """``reason("code_exact", scheme="UNSPSC", code="42132203")`` -> the line, the code and the args."""
+    return Reason(_ENGLISH[reason_code](args), reason_code, args)
+
+
+def iso(day: date | None) -> str:
+    """A date arg (``last``): ISO 8601, or "" when unknown."""
+    return day.isoformat() if day is not None else ""
+
+
+def about_code(
+    reason_code: str, notice_tag: str, supplier_tag: str | None = None, /, **args: str | int | float
+) -> Reason:
+    """A reason about the notice code ``notice_tag`` (and a supplier's ``supplier_tag``), given as tags. A tag of a
+    scheme outside the catalog gives the same English line with the scheme's display name, and no code."""
+    if supplier_tag is not None:
+        args["supplier_code"] = supplier_tag[2:]
+    scheme = _SCHEMES.get(notice_tag[0])
+    if scheme is None:
+        name = codes.describe(notice_tag).split(" ", 1)[0]
+        return Reason(_ENGLISH[reason_code]({"scheme": name, "code": notice_tag[2:], **args}), None, {})
+    return reason(reason_code, scheme=scheme, code=notice_tag[2:], **args)
