@@ -398,7 +398,8 @@ def _entry(
                 contribution=round(sc * w, 6),
                 reason=why.text,
                 reason_code=why.code,
-                reason_args=dict(why.args),
+                # A reason's args are its own (built per call); ``NONE``'s shared empty dict is never handed out.
+                reason_args=why.args or {},
             )
         )
     comps.sort(key=lambda c: c.contribution, reverse=True)
