@@ -255,9 +255,10 @@ def score_components(
             # "Its family": the family of this very code (the notice's other codes may sit in other families).
             chain = nv.chains[nv.tags.index(best_t)]
             family = max((tag_count.get(a, 0) for a, _ in chain if _level_of(a) == "family"), default=0)
-            r["history"] = about_code(
-                "history", best_t, awards=exact, family_awards=max(family, exact), last=iso(best_last)
-            )
+            in_family = max(family, exact)
+            # The date of the nearest awards counted; credit from the segment alone counts none, so no date.
+            last = iso(best_last) if in_family else ""
+            r["history"] = about_code("history", best_t, awards=exact, family_awards=in_family, last=last)
 
         a_all = stats.agency_count.get(nv.agency, 0)
         if a_all:

@@ -128,6 +128,16 @@ USD = Money(amount=100_000, currency="USD")
             id="history",
         ),
         pytest.param(
+            # Credit from the segment alone (42): nothing in the code or its family, so no date either.
+            "history",
+            supplier("s", past_awards=[award("42142100", "Drapes", when=RECENT)]),
+            None,
+            "history",
+            {"scheme": "UNSPSC", "code": "42132203", "awards": 0, "family_awards": 0, "last": ""},
+            "0 past awards in UNSPSC 42132203, 0 in its family",
+            id="history_segment_only",
+        ),
+        pytest.param(
             "buyer",
             supplier("s", past_awards=[award("42132205", "Boxes"), award("25101501", "Car"), award("43211503", "PC")]),
             None,

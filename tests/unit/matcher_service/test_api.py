@@ -189,6 +189,13 @@ def test_shortlist_is_ranked_explained_filtered_and_paginated(client: TestClient
     assert page["total"] == 3
     assert [e["rank"] for e in page["entries"]] == [1, 2, 3]
     assert all(e["components"][0]["reason"] for e in page["entries"])
+    # The deciding reason as data too (code and args from the catalog), for readers in another language or voice.
+    deciding = page["entries"][0]["components"][0]
+    assert (deciding["reason_code"], deciding["reason_args"]) == (
+        "code_exact",
+        {"scheme": "UNSPSC", "code": "42132203"},
+    )
+    assert deciding["reason"] == "UNSPSC 42132203 is one of the supplier's codes"
     second = client.get("/notices/ungm:a1/shortlist", params={"offset": 1, "limit": 1}, headers=h(BUYER_A)).json()
     assert [e["rank"] for e in second["entries"]] == [2]
     india = client.get("/notices/ungm:a1/shortlist", params={"country": "IN"}, headers=h(BUYER_A)).json()
@@ -212,6 +219,7 @@ def test_shortlist_csv_export(client: TestClient, container: Container) -> None:
         assert [r["rank"] for r in rows] == ["1", "2", "3"]
         assert {r["supplier_id"] for r in rows} == {"S1", "S2", "S3"}
         assert all(r["reasons"] and float(r["total_score"]) > 0 for r in rows)
+        assert "UNSPSC 42132203 is one of the supplier's codes" in rows[0]["reasons"]
         assert "score_category" in rows[0]
         evil = next(r for r in rows if r["supplier_id"] == "S3")
         assert evil["supplier_name"].startswith("'=")  # not a formula in a spreadsheet
@@ -225,6 +233,9 @@ def test_the_buyer_page_escapes_what_comes_from_outside(client: TestClient, cont
     assert "<script>" not in page.text
     assert "&lt;script&gt;" in page.text
     assert "Supplier S1" in page.text
+    # The reasons are written for the buyer reading the page, not to the supplier.
+    assert "UNSPSC 42132203 is one of the supplier&#39;s codes" in page.text
+    assert "your" not in page.text.lower()
 
 
 def test_supplier_search(client: TestClient) -> None:
