@@ -135,7 +135,9 @@ class CodeSet:
     def of(cls, own_tags: set[str] | frozenset[str]) -> CodeSet:
         every: set[str] = set(own_tags)
         parents: dict[str, str] = {}
-        for t in own_tags:
+        # Sorted: a parent with several own children names the lowest one in a "one level" reason, the same in
+        # every process (set order follows the per-process string hash seed).
+        for t in sorted(own_tags):
             ups = parent_tags(t)
             every.update(ups)
             if ups:

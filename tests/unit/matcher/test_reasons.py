@@ -215,6 +215,14 @@ def test_each_reason_has_its_code_args_and_neutral_line(
     assert (c.reason_code, c.reason_args, c.reason) == (code, args, line)
 
 
+@pytest.mark.parametrize("order", [("50221100", "50221000", "50221200"), ("50221200", "50221000", "50221100")])
+def test_a_near_reason_names_the_same_supplier_code_in_every_process(order: tuple[str, ...]) -> None:
+    # Three supplier classes one level below the notice's family: the lowest is named, whatever the set order.
+    c = component("category", supplier("s", codes=order), notice(codes=("50220000",)))
+    assert c.reason_code == "code_near"
+    assert c.reason_args["supplier_code"] == "502210"
+
+
 def test_a_component_with_nothing_to_say_has_no_reason_code_or_args() -> None:
     c = component("history", supplier("s", codes=("42132203",)))
     assert (c.score, c.reason, c.reason_code, c.reason_args) == (0.0, "", None, {})
