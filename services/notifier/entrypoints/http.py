@@ -45,23 +45,28 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _STORE_DOWN: dict[int | str, dict[str, Any]] = {
     503: {"description": "the unsubscribe store does not answer; retry", "content": _PROBLEM}
 }
-_UNSUBSCRIBED: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "unsubscribed (JSON; an HTML page for browsers that accept text/html)",
+
+
+def _json_or_page(description: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """A 200 answer: a JSON object with these properties, or an HTML page for browsers that accept text/html."""
+    return {
+        "description": f"{description} (JSON; an HTML page for browsers that accept text/html)",
         "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "supplier_id": {"type": "string"},
-                        "unsubscribed": {"type": "boolean"},
-                        "matcher_updated": {"type": "boolean"},
-                    },
-                }
-            },
+            "application/json": {"schema": {"type": "object", "properties": properties}},
             "text/html": {"schema": {"type": "string"}},
         },
-    },
+    }
+
+
+_UNSUBSCRIBED: dict[int | str, dict[str, Any]] = {
+    200: _json_or_page(
+        "unsubscribed",
+        {
+            "supplier_id": {"type": "string"},
+            "unsubscribed": {"type": "boolean"},
+            "matcher_updated": {"type": "boolean"},
+        },
+    ),
     **_ERRORS,
     **_STORE_DOWN,
 }
@@ -99,22 +104,14 @@ _PREFERENCES_BODY: dict[str, Any] = {
     }
 }
 _PREFERENCES_SAVED: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "saved (JSON; the saved page for browsers that accept text/html)",
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "supplier_id": {"type": "string"},
-                        "changed": {"type": "array", "items": {"type": "string"}},
-                        "preferences": {"type": "object", "properties": _PREFERENCES_FIELDS},
-                    },
-                }
-            },
-            "text/html": {"schema": {"type": "string"}},
+    200: _json_or_page(
+        "saved",
+        {
+            "supplier_id": {"type": "string"},
+            "changed": {"type": "array", "items": {"type": "string"}},
+            "preferences": {"type": "object", "properties": _PREFERENCES_FIELDS},
         },
-    },
+    ),
     403: _ERRORS[403],
     404: {"description": "neither the notifier nor the matcher knows the supplier", "content": _HTML_PROBLEM},
     422: {"description": "invalid preferences (a browser gets the form again)", "content": _HTML_PROBLEM},
