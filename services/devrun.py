@@ -204,11 +204,14 @@ def run() -> int:
             summary = done.stderr.strip().splitlines()
             if summary:
                 print(f"  {summary[-1]}", flush=True)
+        notifier_url = pipeline.processes["notifier"].url
         print(
             "\ntenderbridge is running:\n"
             f"  buyer API + docs   {pipeline.processes['matcher'].url}/docs   (admin key: {DEV_ADMIN_KEY})\n"
+            f"  buyer web page     {pipeline.processes['matcher'].url}/ui/notices   (sign in with that key)\n"
             f"  ingest push API    {pipeline.processes['ingest'].url}/docs    (push key: {DEV_PUSH_KEY})\n"
-            f"  notifier           {pipeline.processes['notifier'].url}/healthz\n"
+            f"  notifier           {notifier_url}/healthz\n"
+            f"  a supplier's page  {_sample_preferences_url(demo / 'suppliers.jsonl', notifier_url)}\n"
             f"  emails (Maildir)   {cfg.maildir}/new\n"
             f"  Kafka              {cfg.kafka_bootstrap}\n"
             f"  Elasticsearch      {cfg.elasticsearch_url}\n"
@@ -235,6 +238,21 @@ def run() -> int:
         if started:
             stack.down(cfg)
     return 0
+
+
+def _sample_preferences_url(suppliers: Path, notifier_url: str) -> str:
+    """The preferences page (as linked from every email) of the first demo supplier that reads Chinese."""
+    from services.notifier.domain import tokens
+
+    chosen = ""
+    for line in suppliers.read_text(encoding="utf-8").splitlines():
+        profile = json.loads(line)
+        chosen = chosen or profile["supplier_id"]
+        if profile.get("preferences", {}).get("language") == "zh-Hans":
+            chosen = profile["supplier_id"]
+            break
+    token = tokens.sign(DEV_UNSUBSCRIBE_SECRET.encode(), tokens.PREFERENCES, chosen)
+    return f"{notifier_url}/preferences?token={token}"
 
 
 def exit_on_sigterm(signum: int, frame: object) -> None:

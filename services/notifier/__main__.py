@@ -60,14 +60,22 @@ def run(
         raise typer.Exit(1)
 
 
+def _signed_url(purpose: str, path: str, supplier_id: str) -> str:
+    settings = Settings()
+    token = tokens.sign(settings.notifier_unsubscribe_secret.get_secret_value().encode(), purpose, supplier_id)
+    return f"{settings.notifier_public_url.rstrip('/')}/{path}?token={token}"
+
+
 @cli.command("unsubscribe-url")
 def unsubscribe_url(supplier_id: str) -> None:
     """Print the signed one-click unsubscribe URL of a supplier (for support and demos)."""
-    settings = Settings()
-    token = tokens.sign(
-        settings.notifier_unsubscribe_secret.get_secret_value().encode(), tokens.UNSUBSCRIBE, supplier_id
-    )
-    typer.echo(f"{settings.notifier_public_url.rstrip('/')}/unsubscribe?token={token}")
+    typer.echo(_signed_url(tokens.UNSUBSCRIBE, "unsubscribe", supplier_id))
+
+
+@cli.command("preferences-url")
+def preferences_url(supplier_id: str) -> None:
+    """Print the signed preferences page URL of a supplier (support: a supplier who lost its emails; demos)."""
+    typer.echo(_signed_url(tokens.PREFERENCES, "preferences", supplier_id))
 
 
 if __name__ == "__main__":
