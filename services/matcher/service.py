@@ -22,6 +22,10 @@ from services.matcher.ports import NoticeStore, ProfileStore, ShortlistStore
 
 log = logging.getLogger(__name__)
 
+#: Alert preferences that say how and when to write to a supplier, not which notices fit it (``rules`` reads the
+#: others: unsubscribed, codes, countries, agencies, min_value).
+DELIVERY_PREFERENCES = frozenset({"frequency", "language", "timezone", "digest_hour"})
+
 
 class MatcherMetrics:
     """Prometheus metrics of one matcher (its own registry, so tests and processes never share counters)."""
@@ -280,11 +284,24 @@ class Matcher:
         return profile, changed
 
     def update_preferences(self, supplier_id: str, patch: dict[str, Any]) -> SupplierProfile:
+        """Change some alert preferences. A change of delivery only (frequency, language, time zone, digest hour)
+        cannot move the supplier on any shortlist: the profile is stored and published without re-matching, so
+        the supplier's preferences page saves at once. Anything else (unsubscribed, codes, countries, agencies,
+        minimum value: the preference rules) re-matches the open notices as any profile change does."""
         profile = self.profiles.get(supplier_id)
         if profile is None:
             raise NotFound(f"no supplier {supplier_id!r}")
         merged = AlertPreferences.model_validate({**profile.preferences.model_dump(), **patch})
-        saved, _ = self.save_profile(profile.model_copy(update={"preferences": merged}))
+        changed = {k for k in AlertPreferences.model_fields if getattr(merged, k) != getattr(profile.preferences, k)}
+        updated = profile.model_copy(update={"preferences": merged})
+        if changed and changed <= DELIVERY_PREFERENCES:
+            saved = updated.model_copy(update={"updated_at": self.clock()})
+            self.profiles.put(saved)
+            self.publisher.publish(self.topic_profiles, saved.supplier_id, saved)
+            self.publisher.flush()
+            self.metrics.profile_changes.labels("update").inc()
+            return saved
+        saved, _ = self.save_profile(updated)
         return saved
 
     def delete_profile(self, supplier_id: str) -> None:

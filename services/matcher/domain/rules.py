@@ -51,7 +51,10 @@ def value_above_maximum(
     # a guess would lose a supplier silently.
     value, ceiling = notice.estimated_value, profile.max_contract_value
     if value and ceiling and value.currency == ceiling.currency and value.amount > ceiling.amount:
-        return f"estimated value {value.amount:,.0f} {value.currency} is above your maximum {ceiling.amount:,.0f}"
+        return (
+            f"estimated value {value.amount:,.0f} {value.currency} is above the supplier's maximum "
+            f"{ceiling.amount:,.0f}"
+        )
     return None
 
 
@@ -95,21 +98,25 @@ def preferences_exclude(
     if prefs.codes:
         notice_codes = [c.code for c in notice.all_classifications()]
         if not any(preference_codes(c, notice_codes) for c in prefs.codes):
-            return f"none of the notice's codes is in your preferred codes ({', '.join(prefs.codes[:5])})"
+            return f"none of the notice's codes is among the supplier's preferred codes ({', '.join(prefs.codes[:5])})"
     if prefs.countries:
         places = set(notice.delivery_countries) | set(notice.beneficiary_countries)
         if places and not places & set(prefs.countries):
-            return f"the notice's countries ({', '.join(sorted(places))}) are not among your preferred countries"
+            shown = ", ".join(sorted(places))
+            return f"the notice's countries ({shown}) are not among the supplier's preferred countries"
     if prefs.agencies:
         wanted = {normalize_phrase(a) for a in prefs.agencies}
         buyer = {normalize_phrase(notice.buyer.name)} | (
             {normalize_phrase(notice.buyer.id)} if notice.buyer.id else set()
         )
         if not wanted & buyer:
-            return f"the buyer {notice.buyer.name} is not among the agencies you follow"
+            return f"the buyer {notice.buyer.name} is not among the agencies the supplier follows"
     minimum, value = prefs.min_value, notice.estimated_value
     if minimum and value and minimum.currency == value.currency and value.amount < minimum.amount:
-        return f"estimated value {value.amount:,.0f} {value.currency} is below your minimum {minimum.amount:,.0f}"
+        return (
+            f"estimated value {value.amount:,.0f} {value.currency} is below the supplier's minimum "
+            f"{minimum.amount:,.0f}"
+        )
     return None
 
 

@@ -250,3 +250,25 @@ def test_reverse_matching_gives_the_shortlists_a_full_rematch_would() -> None:
     changed = sum(c.matcher.save_profile(p)[1] for p in profiles[45:])
     assert changed > 0  # the late suppliers did join some open shortlists
     assert_as_a_full_rematch(c, notices)
+
+
+def test_a_delivery_preference_change_is_saved_without_rematching(container: Container) -> None:
+    m = container.matcher
+    m.handle_notice(notice("1"))
+    shortlists_before = len(published(container, SHORTLISTS))
+    rematches = m.metrics.reverse_matches._value.get()
+    saved = m.update_preferences("S1", {"frequency": "daily_digest", "language": "zh-Hans", "digest_hour": 6})
+    assert (saved.preferences.frequency, saved.preferences.digest_hour) == ("daily_digest", 6)
+    assert saved.updated_at == NOW
+    assert m.profiles.get("S1") == saved
+    assert published(container, PROFILES)[-1] == saved
+    assert m.metrics.reverse_matches._value.get() == rematches  # how and when to write moves nobody on a shortlist
+    assert len(published(container, SHORTLISTS)) == shortlists_before
+
+    m.update_preferences("S1", {"unsubscribed": True})  # a preference rule: the open notices are ranked again
+    assert m.metrics.reverse_matches._value.get() > rematches
+    current = m.shortlists.get("ungm:1", 1)
+    assert current is not None
+    assert "S1" not in ids(current)
+    [excluded] = [x for x in current.exclusions if x.supplier_id == "S1"]
+    assert excluded.reason == "the supplier has unsubscribed from alerts"
