@@ -30,13 +30,21 @@ class PreferencesClient(Protocol):
 
 
 class HttpPreferencesClient:
-    def __init__(self, base_url: str, api_key: str | None, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, base_url: str, api_key: str | None, timeout_s: float = 5.0, update_timeout_s: float = 30.0
+    ) -> None:
         headers = {"X-API-Key": api_key} if api_key else {}
         self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
+        #: A change that moves the supplier on shortlists (alerts back on) is re-matched by the matcher before it
+        #: answers: seconds on a busy server. A timeout would tell the supplier "not saved" for a change that was.
+        self._update_timeout_s = update_timeout_s
 
-    def _patch(self, supplier_id: str, changes: Mapping[str, Any]) -> httpx.Response:
+    def _patch(self, supplier_id: str, changes: Mapping[str, Any], timeout_s: float | None = None) -> httpx.Response:
+        path = f"/suppliers/{quote(supplier_id, safe='')}/preferences"
         try:
-            return self._client.patch(f"/suppliers/{quote(supplier_id, safe='')}/preferences", json=dict(changes))
+            if timeout_s is not None:
+                return self._client.patch(path, json=dict(changes), timeout=timeout_s)
+            return self._client.patch(path, json=dict(changes))
         except httpx.HTTPError as exc:
             raise MatcherUnavailable(f"matcher unreachable: {exc.__class__.__name__}") from exc
 
@@ -50,7 +58,7 @@ class HttpPreferencesClient:
             raise MatcherUnavailable(f"matcher answered {resp.status_code}")
 
     def update(self, supplier_id: str, changes: Mapping[str, Any]) -> SupplierProfile | None:
-        resp = self._patch(supplier_id, changes)
+        resp = self._patch(supplier_id, changes, self._update_timeout_s)
         if resp.status_code == 404:
             return None
         if resp.status_code >= 300:

@@ -3,6 +3,7 @@ and saved), and the operations endpoints (``/healthz``, ``/readyz``, ``/metrics`
 
 from __future__ import annotations
 
+import logging
 import zoneinfo
 from collections.abc import Callable, Mapping
 from functools import cache
@@ -23,6 +24,8 @@ from services.notifier.domain.profiles import EDITABLE, NotEditable
 from services.notifier.domain.rendering import PAGE_LABELS, language_of, render_page
 from services.notifier.exceptions import InvalidToken, MatcherUnavailable, StoreUnavailable
 from services.notifier.service import Notifier, PreferencesSaved
+
+log = logging.getLogger(__name__)
 
 _PROBLEM = {
     "application/problem+json": {
@@ -298,6 +301,7 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
                 invalid = {"body": str(exc)}
             except (MatcherUnavailable, StoreUnavailable, ApiError, TransportError) as exc:
                 # Nothing changed here (and the matcher said no or did not answer): the supplier tries again.
+                log.warning("preferences of %s not saved: %s: %s", supplier_id, exc.__class__.__name__, exc)
                 if not html:
                     raise HTTPException(503, "the preferences could not be saved; try again shortly") from exc
                 message = labels["not_saved"]

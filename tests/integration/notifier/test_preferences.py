@@ -169,3 +169,45 @@ def test_the_page_saves_through_the_real_matcher_and_a_pending_unsubscribe_is_su
         client.close()
         es.indices.delete(index=[settings.notifications_index, settings.unsubscribes_index])
         es.close()
+
+
+def test_a_change_waits_for_a_slow_matcher_where_an_unsubscribe_forward_does_not() -> None:
+    """A resubscribe is re-matched by the matcher before it answers (seconds on a busy server): the change waits
+    for it (its own timeout) instead of telling the supplier "not saved" for a change that was saved; the
+    one-click unsubscribe's forward keeps its short timeout (it is stored here first and retried later)."""
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    stored = profile("a").model_dump(mode="json")
+
+    class SlowMatcher(BaseHTTPRequestHandler):
+        def do_PATCH(self) -> None:
+            changes = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            threading.Event().wait(0.6)
+            body = json.dumps({**stored, "preferences": {**stored["preferences"], **changes}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    class QuietServer(ThreadingHTTPServer):
+        def handle_error(self, request: object, client_address: object) -> None:
+            return None  # the unsubscribe's client gave up: writing its answer fails, as it should
+
+    server = QuietServer(("127.0.0.1", 0), SlowMatcher)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = HttpPreferencesClient(f"http://127.0.0.1:{server.server_port}", None, timeout_s=0.2, update_timeout_s=5)
+    try:
+        saved = client.update("a", {"unsubscribed": False, "digest_hour": 6})
+        assert saved is not None
+        assert saved.preferences.digest_hour == 6
+        with pytest.raises(MatcherUnavailable, match="unreachable"):
+            client.unsubscribe("a")
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
