@@ -161,7 +161,7 @@ def counts(ctx: typer.Context, topic: TopicOption = None) -> None:
     for row_topic, service, reason, n, latest in summary(letters):
         table.add_row(row_topic, service, reason, str(n), latest)
     Console().print(table)
-    err.print(f"{len(letters)} dead letters")
+    err.print(f"{len(letters)} dead letter{'' if len(letters) == 1 else 's'}")
 
 
 @app.command()
