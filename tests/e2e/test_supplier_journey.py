@@ -180,10 +180,15 @@ def test_a_supplier_changes_language_and_turns_alerts_off_and_on_from_the_link_i
         for line in chinese:
             assert template_of(line, "zh-Hans") is not None, f"not a Chinese reason: {line!r}"
             assert template_of(line, "en") is None, f"an English reason in a Chinese email: {line!r}"
+        html = alert.get_body(preferencelist=("html",))
+        assert html is not None, "no text/html part"
+        items = {li.text() for li in LexborHTMLParser(str(html.get_content())).css("li")}
+        assert set(chinese) <= items, f"the HTML part's reasons {items} are not the text part's {chinese}"
         assert PAGE_LABELS["zh-Hans"]["preferences_title"] in browser.get(link, headers=BROWSER).text
 
-        # 3. Alerts off: the matcher leaves the supplier out of the next fitting notice's shortlist, saying why, and
-        #    once the notifier has handled every shortlist published so far, no email came for it.
+        # 3. Alerts off: the matcher leaves the supplier out of the next fitting notice's shortlist, saying why (or,
+        #    had the forward to it failed, the notifier skips it), and once the notifier has handled every shortlist
+        #    published so far, no email came for it.
         saved = save_form(browser, link, alerts="off")
         assert saved.status_code == 200, saved.text
         assert PAGE_LABELS["zh-Hans"]["alerts_off"] in saved.text, saved.text
@@ -198,9 +203,16 @@ def test_a_supplier_changes_language_and_turns_alerts_off_and_on_from_the_link_i
         )
         assert shortlist.status_code == 200, shortlist.text
         page = shortlist.json()
-        assert supplier.supplier_id not in {e["supplier_id"] for e in page["entries"]}, page
-        reasons = {x["reason"] for x in page["exclusions"] if x["supplier_id"] == supplier.supplier_id}
-        assert reasons == {"the supplier has unsubscribed from alerts"}, page
+        if supplier.supplier_id in {e["supplier_id"] for e in page["entries"]}:
+            # The page's forward to the matcher gave up (5 s on a busy machine; it is retried later): then the
+            # notifier, which applied the unsubscribe at once, skips the supplier itself and says so.
+            skipped = alert_key(supplier, third)
+            run.wait_for(
+                f"a skipped event for {skipped}", lambda _: "skipped" in run.ledger.events.get(skipped, []), 60
+            )
+        else:
+            reasons = {x["reason"] for x in page["exclusions"] if x["supplier_id"] == supplier.supplier_id}
+            assert reasons == {"the supplier has unsubscribed from alerts"}, page
         run.wait_for(
             "the notifier to handle every shortlist so far",
             lambda _: run.handled_up_to_now("notifier", "shortlists"),
