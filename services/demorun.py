@@ -364,6 +364,9 @@ class Summary:
     #: Details for people (not in the JSON line).
     lost_notices: list[str] = field(default_factory=list)
     lost_emails: list[str] = field(default_factory=list)
+    #: Due emails not in the Maildir but reported ``sent`` ``unconfirmed`` (the notifier died between recording
+    #: ``committing`` and the final "." reaching the server): the at-most-once window, reported, not lost silently.
+    unconfirmed_undelivered: list[str] = field(default_factory=list)
     missing_inputs: list[str] = field(default_factory=list)
     due_emails: int = 0
     skipped_emails: int = 0
@@ -402,6 +405,7 @@ class Summary:
             f"  parked on the dead-letter topic      {self.parked_emails}",
             f"  not due but sent (digests etc.)      {self.unexpected_emails}",
             f"  without an idempotency header        {self.unkeyed_emails}",
+            f"  reported unconfirmed, not delivered  {len(self.unconfirmed_undelivered)}",
             f"duplicate emails                       {self.duplicate_emails}",
             f"notification events by status         {dict(self.event_statuses)}",
             f"lost (not shortlisted / not delivered) {self.lost}",
@@ -430,6 +434,10 @@ class Ledger:
         self.shortlists_dlq: list[dict[str, Any]] = []
         self.profiles: dict[str, dict[str, Any] | None] = {}
         self.events: dict[str, list[str]] = {}
+        #: Keys reported ``sent`` with ``reason=unconfirmed``: a notifier died between recording ``committing`` and
+        #: knowing whether the server took the message; presumed delivered, not sent again (the documented
+        #: at-most-once window).
+        self.unconfirmed: set[str] = set()
         self.event_statuses: Counter[str] = Counter()
         self.message_keys: dict[str, str] = {}
         self.notifications_dlq: list[dict[str, Any]] = []
@@ -480,6 +488,8 @@ class Ledger:
             status = str(doc.get("status"))
             self.events.setdefault(ikey, []).append(status)
             self.event_statuses[status] += 1
+            if status == "sent" and doc.get("reason") == "unconfirmed":
+                self.unconfirmed.add(ikey)
             if doc.get("message_id"):
                 self.message_keys[str(doc["message_id"]).strip()] = ikey
         for _, value in arrived[self.topics["notifications_dlq"]]:
@@ -566,7 +576,10 @@ class Ledger:
         skipped = {k for k, statuses in self.events.items() if "skipped" in statuses}
         parked = {k for k, statuses in self.events.items() if "parked" in statuses}
         parked |= {str(d.get("key")) for d in self.notifications_dlq}
-        lost_emails = sorted(due - set(mail_counts) - skipped - parked)
+        undelivered = due - set(mail_counts) - skipped - parked
+        # Reported, not silent: a due email whose notifier died inside the at-most-once window is not lost.
+        reported = sorted(undelivered & self.unconfirmed)
+        lost_emails = sorted(undelivered - self.unconfirmed)
         kinds = Counter(k.rsplit("|", 1)[-1] if k.count("|") == 3 else "other" for k in mail_counts)
         return Summary(
             notices=len(self.notices),
@@ -578,6 +591,7 @@ class Ledger:
             seconds=time.monotonic() - self.started,
             lost_notices=lost_notices,
             lost_emails=lost_emails,
+            unconfirmed_undelivered=reported,
             missing_inputs=missing_inputs,
             due_emails=len(due),
             skipped_emails=len(due & skipped),

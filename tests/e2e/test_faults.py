@@ -17,7 +17,11 @@ from tests.e2e.pipeline import Run, dedicated_noida, e2e_notices, pipeline_run
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
-def assert_exactly_once(run: Run, summary: Summary, n: int) -> None:
+def assert_exactly_once(run: Run, summary: Summary, n: int, window: int = 0) -> None:
+    """Every notice shortlisted, every due email delivered once, nothing parked; up to ``window`` due emails may
+    instead be reported ``sent`` ``unconfirmed`` and be missing (a notifier killed between a round's ``committing``
+    request and its final "."s: the at-most-once window of ``services/notifier/README.md``, at most two rounds of
+    ``TB_NOTIFIER_SMTP_CONNECTIONS`` emails per kill). Never a duplicate."""
     detail = f"{summary.human()}\n{run.logs_tail()}"
     assert summary.notices == n, detail
     assert summary.missing_inputs == [], detail
@@ -28,6 +32,7 @@ def assert_exactly_once(run: Run, summary: Summary, n: int) -> None:
     assert summary.duplicate_emails == 0, detail
     assert summary.parked_emails == 0, detail
     assert summary.lost == 0, detail
+    assert len(summary.unconfirmed_undelivered) <= window, detail
 
 
 def test_kill_9_matcher_then_notifier_mid_stream(tmp_path: Path) -> None:
@@ -54,7 +59,7 @@ def test_kill_9_matcher_then_notifier_mid_stream(tmp_path: Path) -> None:
         assert publisher.done, "ingest publish did not finish"
         # 2,000 notices at the matcher's ~5-8 notices/s on noida-db take minutes, not seconds.
         summary = run.settle(timeout=600)
-        assert_exactly_once(run, summary, n)
+        assert_exactly_once(run, summary, n, window=2 * 4)  # one kill -9 of the notifier, 4 SMTP connections
 
 
 def test_sigterm_restart_of_matcher_and_notifier_mid_stream(tmp_path: Path) -> None:
