@@ -135,13 +135,20 @@ def test_alerts_off_alone_is_an_unsubscribe_that_works_while_the_matcher_is_away
     assert rig.matcher.unsubscribed == ["a"]
 
 
-def test_resubscribe_beats_a_pending_unsubscribe_now_later_and_after_a_restart(rig: Rig) -> None:
+def with_pending_unsubscribe(rig: Rig, later: timedelta = timedelta(minutes=1)) -> Notifier:
+    """A notifier whose supplier "a" unsubscribed while the matcher was away (recorded here, not forwarded yet);
+    the matcher is back and ``later`` has passed."""
     seed(rig, profile("a"))
     n = rig.notifier()
     rig.matcher.down = True
-    n.unsubscribe("a")  # recorded here, not yet at the matcher
+    n.unsubscribe("a")
     rig.matcher.down = False
-    rig.now += timedelta(minutes=5)
+    rig.now += later
+    return n
+
+
+def test_resubscribe_beats_a_pending_unsubscribe_now_later_and_after_a_restart(rig: Rig) -> None:
+    n = with_pending_unsubscribe(rig, timedelta(minutes=5))
     saved = n.update_preferences("a", PreferencesPatch(unsubscribed=False))
     assert saved is not None
     assert saved.changed == ["unsubscribed"]
@@ -187,12 +194,7 @@ def test_a_pending_unsubscribe_listed_before_a_resubscribe_is_not_forwarded_afte
 
     store = ResubscribeAfterListing()
     rig.store = store
-    seed(rig, profile("a"))
-    n = rig.notifier()
-    rig.matcher.down = True
-    n.unsubscribe("a")
-    rig.matcher.down = False
-    rig.now += timedelta(minutes=1)
+    n = with_pending_unsubscribe(rig)
     store.hook = lambda: n.update_preferences("a", PreferencesPatch(unsubscribed=False))
     assert n.sync_unsubscribes() == 0
     assert rig.matcher.unsubscribed == []
@@ -201,12 +203,7 @@ def test_a_pending_unsubscribe_listed_before_a_resubscribe_is_not_forwarded_afte
 
 
 def test_another_change_keeps_a_pending_unsubscribe(rig: Rig) -> None:
-    seed(rig, profile("a"))
-    n = rig.notifier()
-    rig.matcher.down = True
-    n.unsubscribe("a")
-    rig.matcher.down = False
-    rig.now += timedelta(minutes=1)
+    n = with_pending_unsubscribe(rig)
     assert n.update_preferences("a", PreferencesPatch(language="zh-Hans")) is not None
     assert unsubscribed(n, "a")  # the matcher's newer profile does not lift an unsubscribe it has not seen
     assert n.sync_unsubscribes() == 0
