@@ -333,7 +333,13 @@ class Matcher:
         notices: dict[str, TenderNotice] = {}
         concerned: dict[str, set[str]] = {}
         for profile in batch.values():
-            fitting = self.notices.open_for_profile(profile, self.clock(), self.reverse_match_limit)
+            # An unsubscribed supplier can join no shortlist (the preference rules exclude it): only the notices it
+            # is on can change, and those are the ones listing it below.
+            fitting = (
+                []
+                if profile.preferences.unsubscribed
+                else self.notices.open_for_profile(profile, self.clock(), self.reverse_match_limit)
+            )
             # Notices the supplier is shortlisted for but no longer fits (codes or keywords changed) are revisited.
             for notice in [*fitting, *self._open_notices_listing(profile.supplier_id)]:
                 notices.setdefault(notice.notice_id, notice)

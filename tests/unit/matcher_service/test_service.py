@@ -272,3 +272,19 @@ def test_a_delivery_preference_change_is_saved_without_rematching(container: Con
     assert "S1" not in ids(current)
     [excluded] = [x for x in current.exclusions if x.supplier_id == "S1"]
     assert excluded.reason == "the supplier has unsubscribed from alerts"
+
+
+def test_an_unsubscribe_re_ranks_only_the_notices_that_list_the_supplier(container: Container) -> None:
+    from contracts import AlertPreferences
+
+    m = container.matcher
+    m.profiles.put(supplier("S1", preferences=AlertPreferences(countries=["VN"])))
+    m.handle_notice(notice("1"))  # S1 fits and is listed
+    m.handle_notice(notice("2", delivery_countries=["KE"]))  # S1 fits, but its own preferences exclude it
+    assert "S1" in ids(m.shortlists.get("ungm:1", 1))
+    assert "S1" not in ids(m.shortlists.get("ungm:2", 1))
+    rematches = m.metrics.reverse_matches._value.get()
+    m.update_preferences("S1", {"unsubscribed": True})
+    assert m.metrics.reverse_matches._value.get() - rematches == 1  # ungm:1 only: nothing else can change
+    assert "S1" not in ids(m.shortlists.get("ungm:1", 1))
+    assert_as_a_full_rematch(container, [notice("1"), notice("2", delivery_countries=["KE"])])
