@@ -273,14 +273,22 @@ class Matcher:
         same notice version, so the notifier alerts only suppliers it has not alerted yet).
         """
         existed = self.profiles.get(profile.supplier_id) is not None
+        return self._store(profile, existed=existed, matching_changed=True, flush=flush)
+
+    def _store(
+        self, profile: SupplierProfile, *, existed: bool, matching_changed: bool, flush: bool = True
+    ) -> tuple[SupplierProfile, int]:
+        """Stamp, store and publish a profile; when something matching reads changed, re-rank the open notices it
+        concerns and count it towards the next refit."""
         profile = profile.model_copy(update={"updated_at": self.clock()})
         self.profiles.put(profile)
         self.publisher.publish(self.topic_profiles, profile.supplier_id, profile)
-        changed = self.reverse_match(profile)
+        changed = self.reverse_match(profile) if matching_changed else 0
         if flush:
             self.publisher.flush()
         self.metrics.profile_changes.labels("update" if existed else "create").inc()
-        self._changes_since_fit += 1
+        if matching_changed:
+            self._changes_since_fit += 1
         return profile, changed
 
     def update_preferences(self, supplier_id: str, patch: dict[str, Any]) -> SupplierProfile:
@@ -293,15 +301,9 @@ class Matcher:
             raise NotFound(f"no supplier {supplier_id!r}")
         merged = AlertPreferences.model_validate({**profile.preferences.model_dump(), **patch})
         changed = {k for k in AlertPreferences.model_fields if getattr(merged, k) != getattr(profile.preferences, k)}
+        delivery_only = bool(changed) and changed <= DELIVERY_PREFERENCES
         updated = profile.model_copy(update={"preferences": merged})
-        if changed and changed <= DELIVERY_PREFERENCES:
-            saved = updated.model_copy(update={"updated_at": self.clock()})
-            self.profiles.put(saved)
-            self.publisher.publish(self.topic_profiles, saved.supplier_id, saved)
-            self.publisher.flush()
-            self.metrics.profile_changes.labels("update").inc()
-            return saved
-        saved, _ = self.save_profile(updated)
+        saved, _ = self._store(updated, existed=True, matching_changed=not delivery_only)
         return saved
 
     def delete_profile(self, supplier_id: str) -> None:
