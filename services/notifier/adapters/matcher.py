@@ -34,22 +34,21 @@ class HttpPreferencesClient:
         self, base_url: str, api_key: str | None, timeout_s: float = 5.0, update_timeout_s: float = 30.0
     ) -> None:
         headers = {"X-API-Key": api_key} if api_key else {}
-        self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
+        self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers)
+        self._timeout_s = timeout_s
         #: A change that moves the supplier on shortlists (alerts back on) is re-matched by the matcher before it
         #: answers: seconds on a busy server. A timeout would tell the supplier "not saved" for a change that was.
         self._update_timeout_s = update_timeout_s
 
-    def _patch(self, supplier_id: str, changes: Mapping[str, Any], timeout_s: float | None = None) -> httpx.Response:
+    def _patch(self, supplier_id: str, changes: Mapping[str, Any], timeout_s: float) -> httpx.Response:
         path = f"/suppliers/{quote(supplier_id, safe='')}/preferences"
         try:
-            if timeout_s is not None:
-                return self._client.patch(path, json=dict(changes), timeout=timeout_s)
-            return self._client.patch(path, json=dict(changes))
+            return self._client.patch(path, json=dict(changes), timeout=timeout_s)
         except httpx.HTTPError as exc:
             raise MatcherUnavailable(f"matcher unreachable: {exc.__class__.__name__}") from exc
 
     def unsubscribe(self, supplier_id: str) -> None:
-        resp = self._patch(supplier_id, {"unsubscribed": True})
+        resp = self._patch(supplier_id, {"unsubscribed": True}, self._timeout_s)
         if resp.status_code == 404:
             # The matcher no longer knows this supplier: there is nothing left to update there.
             log.info("matcher has no supplier %s; unsubscribe kept locally only", supplier_id)
