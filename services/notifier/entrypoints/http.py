@@ -184,6 +184,11 @@ def _invalid_preferences(current: SupplierProfile | None, data: Mapping[str, Any
     return {}
 
 
+def _with_token(path: str, token: str) -> str:
+    """A page of the supplier's own (``/unsubscribe``, ``/preferences``), signed with its token."""
+    return f"{path}?token={quote(token, safe='')}"
+
+
 def get_notifier(request: Request) -> Notifier:
     notifier: Notifier = request.app.state.notifier
     return notifier
@@ -225,7 +230,7 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
     def unsubscribe_page(token: Token, n: NotifierDep) -> HTMLResponse:
         """A confirmation page; following the link alone changes nothing (link scanners follow links)."""
         supplier_id = supplier_of(n, tokens.UNSUBSCRIBE, token)
-        action = f"/unsubscribe?token={quote(token, safe='')}"
+        action = _with_token("/unsubscribe", token)
         return HTMLResponse(render_page("unsubscribe", n.profiles.get(supplier_id), action=action))
 
     def preferences_form(
@@ -249,8 +254,8 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
         page = render_page(
             "preferences",
             profile,
-            action=f"/unsubscribe?token={quote(unsubscribe_token, safe='')}",
-            save_action=f"/preferences?token={quote(token, safe='')}",
+            action=_with_token("/unsubscribe", unsubscribe_token),
+            save_action=_with_token("/preferences", token),
             values=values,
             errors=dict(errors or {}),
             message=message,
@@ -333,7 +338,7 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
             saved.profile,
             changed=saved.changed,
             language_name=dict(LANGUAGES)[prefs.language],
-            back=f"/preferences?token={quote(token, safe='')}",
+            back=_with_token("/preferences", token),
         )
         return HTMLResponse(page)
 
