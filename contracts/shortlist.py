@@ -62,9 +62,13 @@ class ShortlistEntry(Model):
     total_score: float = Field(ge=0)
     components: list[ScoreComponent] = Field(default_factory=list)
 
-    def top_reasons(self, n: int = 3) -> list[str]:
+    def top_components(self, n: int = 3) -> list[ScoreComponent]:
+        """The ``n`` components that contributed most, those that contributed at all, highest first."""
         ranked = sorted(self.components, key=lambda c: c.contribution, reverse=True)
-        return [c.reason for c in ranked[:n] if c.contribution > 0]
+        return [c for c in ranked[:n] if c.contribution > 0]
+
+    def top_reasons(self, n: int = 3) -> list[str]:
+        return [c.reason for c in self.top_components(n)]
 
 
 class Exclusion(Model):

@@ -361,8 +361,7 @@ def reason_lines(
     if entry is None:
         return []
     lookup = _title_lookup(notice, titles or {})
-    ranked = sorted(entry.components, key=lambda c: c.contribution, reverse=True)
-    lines = (render_reason(c, language, lookup) for c in ranked[:n] if c.contribution > 0)
+    lines = (render_reason(c, language, lookup) for c in entry.top_components(n))
     return [line for line in lines if line.strip()]
 
 
