@@ -20,6 +20,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.message import Message
 from pathlib import Path
 
@@ -178,6 +179,32 @@ def _write_demo_data(out: Path, suppliers: int, notices: int) -> None:
     )
 
 
+DEMO_SUPPLIERS, DEMO_NOTICES = 300, 200
+
+
+def prepare_demo_data(demo: Path, now: datetime) -> str | None:
+    """The demo data of ``make run``, written once and then reused: regenerated notices would carry new deadlines,
+    i.e. amendments to every notice (and a "this tender changed" email to every alerted supplier) at each start.
+
+    When most of its notices have closed (a run weeks later), a new batch of notices replaces them in the file,
+    with a seed taken from the day: new ids, so they are published as new notices and the closed ones stay as they
+    were. Returns what was written, for the console, or None.
+    """
+    notices = demo / "notices.jsonl"
+    if not notices.exists():
+        _write_demo_data(demo, suppliers=DEMO_SUPPLIERS, notices=DEMO_NOTICES)
+        return None
+    deadlines = [json.loads(line).get("deadline_at") for line in notices.read_text(encoding="utf-8").splitlines()]
+    still_open = sum(1 for d in deadlines if d is None or datetime.fromisoformat(d) > now)
+    if 2 * still_open >= len(deadlines):
+        return None
+    from services.demo.data import generate_notices
+
+    fresh = generate_notices(DEMO_NOTICES, seed=now.toordinal(), now=now)
+    notices.write_text("".join(f"{n.model_dump_json()}\n" for n in fresh), encoding="utf-8")
+    return f"{len(deadlines) - still_open} of the {len(deadlines)} demo notices had closed: wrote {len(fresh)} new ones"
+
+
 def run() -> int:
     cfg = stack.StackConfig.from_env()
     print("starting the local stack (noida-db: Kafka + Elasticsearch; aiosmtpd: SMTP -> Maildir)...", flush=True)
@@ -185,11 +212,10 @@ def run() -> int:
     pipeline = Pipeline(cfg, cfg.data_dir / "run-dev")
     try:
         pipeline.start()
-        # Written once and then reused: regenerated notices would carry new deadlines, i.e. amendments to every
-        # notice (and a "this tender changed" email to every alerted supplier) at each start.
         demo = cfg.data_dir / "demo-data"
-        if not (demo / "notices.jsonl").exists():
-            _write_demo_data(demo, suppliers=300, notices=200)
+        refreshed = prepare_demo_data(demo, datetime.now(UTC))
+        if refreshed:
+            print(f"  {refreshed}", flush=True)
         for what, service, args in (
             ("importing the demo suppliers", "matcher", ("import-suppliers", str(demo / "suppliers.jsonl"))),
             ("publishing the demo notices", "ingest", ("publish", str(demo / "notices.jsonl"), "--source", "jsonl")),
