@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -131,6 +132,19 @@ def poll_or_pause(
     if not batch:
         stop.wait(pause_s)
     return batch
+
+
+def records_to_end(consumer: Any, partitions: list[Any], timeout_s: float, what: str) -> Iterator[Any]:
+    """The records of ``partitions`` (assigned to ``consumer``) from its positions up to the end offsets observed
+    now, poll after poll; records past those offsets that come in the same poll are yielded too (the positions
+    have moved past them). Raises TimeoutError after ``timeout_s`` seconds short of the end."""
+    end = {tp: n for tp, n in consumer.end_offsets(partitions).items() if n > 0}
+    deadline = time.monotonic() + timeout_s
+    while any(consumer.position(tp) < n for tp, n in end.items()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"could not read {what} up to its end offsets within {timeout_s:.0f} s")
+        for records in consumer.poll(timeout_ms=200).values():
+            yield from records
 
 
 def dead_letter(

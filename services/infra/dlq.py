@@ -13,7 +13,6 @@ skipped.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -99,8 +98,11 @@ def summary(letters: Iterable[Letter]) -> list[tuple[str, str, str, int, str]]:
 
 
 def read_to_end(bootstrap_servers: str, topics: list[str], timeout_s: float = 30.0) -> Iterator[Letter]:
-    """Every record of ``topics`` up to the end offsets observed at start (topics that do not exist are skipped)."""
+    """Every record of ``topics`` up to (at least) the end offsets observed at start (topics that do not exist are
+    skipped)."""
     from kafka import KafkaConsumer, TopicPartition
+
+    from services.infra.bus import records_to_end
 
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap_servers.split(","),
@@ -118,15 +120,8 @@ def read_to_end(bootstrap_servers: str, topics: list[str], timeout_s: float = 30
             return
         consumer.assign(parts)
         consumer.seek_to_beginning(*parts)
-        end: dict[Any, int] = {tp: n for tp, n in consumer.end_offsets(parts).items() if n > 0}
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < n for tp, n in end.items()):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {', '.join(topics)} to their end within {timeout_s:.0f} s")
-            for tp, records in consumer.poll(timeout_ms=200).items():
-                for r in records:
-                    if r.offset < end.get(tp, 0):
-                        yield parse_record(r.topic, r.partition, r.offset, r.key, r.value)
+        for r in records_to_end(consumer, parts, timeout_s, ", ".join(topics)):
+            yield parse_record(r.topic, r.partition, r.offset, r.key, r.value)
     finally:
         consumer.close()
 

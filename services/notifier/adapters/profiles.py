@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from contracts import SupplierProfile
+from services.infra.bus import records_to_end
 from services.notifier.domain.profiles import ProfileDirectory
 
 log = logging.getLogger(__name__)
@@ -54,16 +54,10 @@ class KafkaProfileFeed:
         """Read every profile published up to now; returns how many records were applied."""
         if not self._partitions:
             self._assign(timeout_s)
-        end: dict[Any, int] = self._consumer.end_offsets(self._partitions)
         applied = 0
-        deadline = time.monotonic() + timeout_s
-        while any(self._consumer.position(tp) < offset for tp, offset in end.items()):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {self._topic!r} up to its end offsets within {timeout_s}s")
-            for records in self._consumer.poll(timeout_ms=200).values():
-                for record in records:
-                    self._apply(record.key, record.value)
-                    applied += 1
+        for record in records_to_end(self._consumer, self._partitions, timeout_s, repr(self._topic)):
+            self._apply(record.key, record.value)
+            applied += 1
         return applied
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
