@@ -1,5 +1,6 @@
-"""Telling the matcher (which owns supplier profiles) about an unsubscribe or a change of preferences: the
-``PreferencesClient`` port, its HTTP adapter (``PATCH /suppliers/{id}/preferences``) and its in-memory fake."""
+"""Telling the matcher (which owns supplier profiles) about an unsubscribe, a change of preferences or a change of
+the matching profile: the ``PreferencesClient`` port, its HTTP adapter (``PATCH /suppliers/{id}/preferences``,
+``GET`` and ``PUT /suppliers/{id}``) and its in-memory fake."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import httpx
 from pydantic import ValidationError
 
 from contracts import AlertPreferences, SupplierProfile
+from contracts.api import ProfileSaved
 from services.notifier.exceptions import MatcherUnavailable
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,16 @@ class PreferencesClient(Protocol):
         """Change these preference fields (JSON values, a ``PreferencesPatch``'s fields) and return the profile as
         the matcher stored it; None if the matcher does not know the supplier. Raises ``MatcherUnavailable`` if the
         change was not made (unreachable, refused, failed)."""
+
+    def profile(self, supplier_id: str) -> SupplierProfile | None:
+        """The supplier's profile as the matcher holds it now (``GET /suppliers/{id}``); None if it does not know
+        the supplier. Raises ``MatcherUnavailable`` if it cannot be read."""
+
+    def replace(self, profile: SupplierProfile) -> ProfileSaved:
+        """Store this whole profile (``PUT /suppliers/{id}``: the matcher stamps ``updated_at`` and re-matches open
+        notices before it answers) and return what it stored with the number of notices re-matched. Raises
+        ``MatcherUnavailable`` if it was not stored (unreachable, refused, failed, or an answer that cannot be read:
+        then it may have been stored)."""
 
 
 class HttpPreferencesClient:
@@ -68,6 +80,35 @@ class HttpPreferencesClient:
             # Applied there, but unreadable here: the profile arrives on suppliers.profiles anyway.
             raise MatcherUnavailable("matcher answered an unreadable profile") from exc
 
+    def profile(self, supplier_id: str) -> SupplierProfile | None:
+        try:
+            resp = self._client.get(f"/suppliers/{quote(supplier_id, safe='')}", timeout=self._timeout_s)
+        except httpx.HTTPError as exc:
+            raise MatcherUnavailable(f"matcher unreachable: {exc.__class__.__name__}") from exc
+        if resp.status_code == 404:
+            return None
+        if resp.status_code >= 300:
+            raise MatcherUnavailable(f"matcher answered {resp.status_code}")
+        try:
+            return SupplierProfile.model_validate_json(resp.content)
+        except ValidationError as exc:
+            raise MatcherUnavailable("matcher answered an unreadable profile") from exc
+
+    def replace(self, profile: SupplierProfile) -> ProfileSaved:
+        path = f"/suppliers/{quote(profile.supplier_id, safe='')}"
+        body = profile.model_dump(mode="json", exclude={"updated_at"})
+        try:
+            # Re-matching every open notice against the changed profile happens before the answer: the long timeout.
+            resp = self._client.put(path, json=body, timeout=self._update_timeout_s)
+        except httpx.HTTPError as exc:
+            raise MatcherUnavailable(f"matcher unreachable: {exc.__class__.__name__}") from exc
+        if resp.status_code >= 300:
+            raise MatcherUnavailable(f"matcher answered {resp.status_code}")
+        try:
+            return ProfileSaved.model_validate_json(resp.content)
+        except ValidationError as exc:
+            raise MatcherUnavailable("matcher answered an unreadable saved profile") from exc
+
     def close(self) -> None:
         self._client.close()
 
@@ -78,14 +119,17 @@ def _utcnow() -> datetime:
 
 @dataclass
 class InMemoryPreferencesClient:
-    """The fake: the matcher's profiles (``profiles``, optional: unknown ids answer like a 404), the unsubscribes
-    and updates it received; while ``down`` is true every call fails like an unreachable matcher. A saved profile
-    is stamped with ``clock()``, as the matcher stamps ``updated_at``."""
+    """The fake: the matcher's profiles (``profiles``, optional: unknown ids answer like a 404), the unsubscribes,
+    updates and whole profiles (``replaced``) it received; while ``down`` is true every call fails like an
+    unreachable matcher. A saved profile is stamped with ``clock()``, as the matcher stamps ``updated_at``; a
+    replaced one answers ``rematched`` re-matched notices."""
 
     unsubscribed: list[str] = field(default_factory=list)
     updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    replaced: list[SupplierProfile] = field(default_factory=list)
     profiles: dict[str, SupplierProfile] = field(default_factory=dict)
     down: bool = False
+    rematched: int = 0
     clock: Callable[[], datetime] = _utcnow
 
     def unsubscribe(self, supplier_id: str) -> None:
@@ -109,3 +153,16 @@ class InMemoryPreferencesClient:
         saved = profile.model_copy(update={"preferences": merged, "updated_at": self.clock()})
         self.profiles[supplier_id] = saved
         return saved
+
+    def profile(self, supplier_id: str) -> SupplierProfile | None:
+        if self.down:
+            raise MatcherUnavailable("matcher unreachable (fake)")
+        return self.profiles.get(supplier_id)
+
+    def replace(self, profile: SupplierProfile) -> ProfileSaved:
+        if self.down:
+            raise MatcherUnavailable("matcher unreachable (fake)")
+        self.replaced.append(profile)
+        saved = profile.model_copy(update={"updated_at": self.clock()})
+        self.profiles[profile.supplier_id] = saved
+        return ProfileSaved(profile=saved, rematched_notices=self.rematched)

@@ -1,11 +1,14 @@
 """The notifier's HTTP app: RFC 8058 one-click unsubscribe, the confirmation page, the preferences form (shown
-and saved), and the operations endpoints (``/healthz``, ``/readyz``, ``/metrics``)."""
+and saved), the matching profile page (shown and saved through the matcher), and the operations endpoints
+(``/healthz``, ``/readyz``, ``/metrics``)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import zoneinfo
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
@@ -17,9 +20,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
 from contracts import AlertPreferences, SupplierProfile
-from contracts.api import PreferencesPatch
+from contracts.api import PreferencesPatch, ProfileSaved
 from services.infra.http import install_problem_handlers, ops_router, problem
-from services.notifier.domain import tokens
+from services.notifier.domain import profile_form, tokens
+from services.notifier.domain.profile_form import PROFILE_LABELS, FieldError
 from services.notifier.domain.profiles import EDITABLE, NotEditable
 from services.notifier.domain.rendering import PAGE_LABELS, language_of, render_page
 from services.notifier.exceptions import InvalidToken, MatcherUnavailable, StoreUnavailable
@@ -189,6 +193,177 @@ def _with_token(path: str, token: str) -> str:
     return f"{path}?token={quote(token, safe='')}"
 
 
+# -- the matching profile page ---------------------------------------------------------------------------------
+
+_PROFILE_FIELDS: dict[str, Any] = {
+    "unspsc": {"type": "array", "items": {"type": "string"}, "description": "8 digits, or 2/4/6 padded to 8"},
+    "cpv": {"type": "array", "items": {"type": "string"}, "description": "8 digits, optional check digit (-d)"},
+    "keywords": {"type": "array", "items": {"type": "string"}},
+    "description": {
+        "type": "object",
+        "properties": {lang: {"type": "string"} for lang in profile_form.DESCRIPTION_LANGUAGES},
+        "additionalProperties": False,
+    },
+    "version": {"type": "string", "description": "the profile's updated_at as shown; a newer profile answers 409"},
+}
+_PROFILE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "description": "codes and keywords one per line or comma separated; a field not sent is kept",
+                    "properties": {
+                        **{name: {"type": "string"} for name in profile_form.FIELDS},
+                        "version": _PROFILE_FIELDS["version"],
+                    },
+                }
+            },
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "only the fields to change (a list may also be given as one text)",
+                    "properties": _PROFILE_FIELDS,
+                    "additionalProperties": False,
+                }
+            },
+        },
+    }
+}
+_PROFILE_VIEW: dict[str, Any] = {
+    "supplier_id": {"type": "string"},
+    "names": {"type": "object", "additionalProperties": {"type": "string"}},
+    "country": {"type": "string"},
+    "countries": {"type": "array", "items": {"type": "string"}},
+    "codes": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {"scheme": {"type": "string"}, "code": {"type": "string"}, "title": {"type": "string"}},
+        },
+    },
+    "keywords": {"type": "array", "items": {"type": "string"}},
+    "description": {"type": "object", "additionalProperties": {"type": "string"}},
+    "version": {"type": "string"},
+}
+_PROFILE_SHOWN: dict[int | str, dict[str, Any]] = {
+    200: _json_or_page("the matching profile (JSON with Accept: application/json)", _PROFILE_VIEW),
+    403: _ERRORS[403],
+    404: {"description": "the matcher does not know the supplier", "content": _HTML_PROBLEM},
+    503: {"description": "the matcher did not answer", "content": _HTML_PROBLEM},
+}
+_PROFILE_SAVED: dict[int | str, dict[str, Any]] = {
+    200: _json_or_page(
+        "saved (or nothing to change)",
+        {
+            "supplier_id": {"type": "string"},
+            "changed": {"type": "array", "items": {"type": "string"}},
+            "rematched_notices": {"type": "integer"},
+            "profile": {"type": "object", "properties": _PROFILE_VIEW},
+        },
+    ),
+    403: _ERRORS[403],
+    404: _PROFILE_SHOWN[404],
+    409: {
+        "description": "the profile changed since the form was shown: nothing saved, reload",
+        "content": _HTML_PROBLEM,
+    },
+    422: {"description": "invalid fields (a browser gets the form again): nothing saved", "content": _HTML_PROBLEM},
+    503: {"description": "the matcher did not answer or did not store it: nothing saved", "content": _HTML_PROBLEM},
+}
+
+
+def _profile_view(profile: SupplierProfile, titles: profile_form.CodeTitles) -> dict[str, Any]:
+    return {
+        "supplier_id": profile.supplier_id,
+        "names": dict(profile.names),
+        "country": profile.country,
+        "countries": list(profile.preferences.countries),
+        "codes": [vars(c) for c in profile_form.code_views(profile, titles)],
+        "keywords": list(profile.keywords),
+        "description": dict(profile.description),
+        "version": profile_form.version_of(profile),
+    }
+
+
+def _read_profile_body(body: bytes, is_json: bool) -> tuple[dict[str, object], str | None, dict[str, str]]:
+    """The form's fields (form field name -> text, or a JSON value), the version the form was shown at (None if not
+    sent: then there is nothing to compare) and the fields that cannot even be read, with the reason."""
+    if not is_json:
+        form = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+        fields: dict[str, object] = {name: values[-1] for name, values in form.items() if name in profile_form.FIELDS}
+        version = form["version"][-1] if "version" in form else None
+        return fields, version, {}
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return {}, None, {"body": "not a JSON object"}
+    if not isinstance(data, dict):
+        return {}, None, {"body": "not a JSON object"}
+    bad: dict[str, str] = {}
+    fields = {name: data[name] for name in ("unspsc", "cpv", "keywords") if name in data}
+    description = data.get("description", {})
+    if isinstance(description, dict) and set(description) <= set(profile_form.DESCRIPTION_LANGUAGES):
+        fields.update({f"description_{lang}": text for lang, text in description.items()})
+    else:
+        bad["description"] = f"an object of texts by language ({', '.join(profile_form.DESCRIPTION_LANGUAGES)})"
+    for name in sorted(set(data) - set(_PROFILE_FIELDS)):
+        bad[name] = "not editable here"
+    version = data.get("version")
+    if version is not None and not isinstance(version, str):
+        bad["version"] = "a text: the profile's version as it was read"
+        version = None
+    return fields, version, bad
+
+
+@dataclass
+class _ProfileOutcome:
+    """What a save came to: ``status`` (200 saved or nothing to change, 404, 409, 422, 503), the matcher's profile
+    (the saved one on 200, the current one on 409 and 422; None when it could not be read), and the details."""
+
+    status: int
+    profile: SupplierProfile | None = None
+    saved: ProfileSaved | None = None
+    changed: list[str] = field(default_factory=list)
+    errors: dict[str, FieldError] = field(default_factory=dict)
+
+
+def _save_profile(n: Notifier, supplier_id: str, fields: Mapping[str, object], version: str | None) -> _ProfileOutcome:
+    """Read the profile from the matcher, lay the form's fields over it and store it back whole (the matcher's API
+    has no partial update of these fields). Under the supplier's lock, which the preferences page and unsubscribes
+    take too: a change of preferences made here cannot land between the read and the write and be undone by it.
+    A change made elsewhere (another notifier, an admin import) in that window can: the matcher's PUT has no
+    condition to refuse it (README: "Matching profile page")."""
+    # The lock is the service's own (one per few suppliers); taken from here because the profile page is served here.
+    with n._supplier_lock(supplier_id):
+        try:
+            current = n.matcher.profile(supplier_id)
+        except MatcherUnavailable as exc:
+            log.warning("profile of %s not read: %s", supplier_id, exc)
+            return _ProfileOutcome(503)
+        if current is None:
+            return _ProfileOutcome(404)
+        if version is not None and version != profile_form.version_of(current):
+            return _ProfileOutcome(409, current)
+        edit, errors = profile_form.read_edit(fields, current)
+        if edit is None:
+            return _ProfileOutcome(422, current, errors=errors)
+        new = profile_form.apply_edit(current, edit)
+        changed = profile_form.changed_fields(current, new)
+        if not changed:
+            return _ProfileOutcome(200, current)
+        try:
+            saved = n.matcher.replace(new)
+        except MatcherUnavailable as exc:
+            log.warning("profile of %s not saved: %s", supplier_id, exc)
+            return _ProfileOutcome(503, current)
+        n.profiles.put(saved.profile)
+        log.info("profile of %s saved (%s), %d notices re-matched", supplier_id, ", ".join(changed),
+                 saved.rematched_notices)  # fmt: skip
+        return _ProfileOutcome(200, saved.profile, saved, changed)
+
+
 def get_notifier(request: Request) -> Notifier:
     notifier: Notifier = request.app.state.notifier
     return notifier
@@ -261,6 +436,8 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
             message=message,
             timezones=timezones,
             languages=LANGUAGES,
+            p=PROFILE_LABELS[language_of(profile) if profile is not None else "en"],
+            profile_url=_with_token("/profile", token),
         )
         return HTMLResponse(page, status_code=status)
 
@@ -341,5 +518,134 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
             back=_with_token("/preferences", token),
         )
         return HTMLResponse(page)
+
+    def profile_page(
+        n: Notifier,
+        token: str,
+        shown: SupplierProfile | None,
+        *,
+        editable: bool = True,
+        values: Mapping[str, str] | None = None,
+        errors: Mapping[str, FieldError] | None = None,
+        message: str = "",
+        saved: bool = False,
+        lost: Mapping[str, str] | None = None,
+        version: str | None = None,
+        status: int = 200,
+    ) -> HTMLResponse:
+        """The profile page: ``shown`` (the matcher's profile; the notifier's copy when the matcher is away) in a
+        table, and the form pre-filled with it, or with what the supplier typed when it comes back."""
+        language = language_of(shown) if shown is not None else "en"
+        form = {**(profile_form.form_values(shown) if shown is not None else {}), **(values or {})}
+        others = (
+            {k: v for k, v in shown.description.items() if k not in profile_form.DESCRIPTION_LANGUAGES}
+            if shown is not None
+            else {}
+        )
+        page = render_page(
+            "profile",
+            shown,
+            p=PROFILE_LABELS[language],
+            editable=editable and shown is not None,
+            codes=profile_form.code_views(shown, n.code_titles) if shown is not None else [],
+            other_descriptions=others,
+            description_languages=profile_form.DESCRIPTION_LANGUAGES,
+            values=form,
+            errors={name: e.message(language) for name, e in (errors or {}).items()},
+            message=message,
+            saved=saved,
+            lost=dict(lost or {}),
+            version=version if version is not None else (profile_form.version_of(shown) if shown else ""),
+            save_action=_with_token("/profile", token),
+            reload=_with_token("/profile", token),
+            preferences_url=_with_token("/preferences", token),
+        )
+        return HTMLResponse(page, status_code=status)
+
+    def wants_json(request: Request) -> bool:
+        accept = request.headers.get("accept", "")
+        return "application/json" in accept and "text/html" not in accept
+
+    @app.get("/profile", response_class=HTMLResponse, responses=_PROFILE_SHOWN)
+    async def profile_shown(request: Request, token: Token, n: NotifierDep) -> Response:
+        """What the supplier is matched on (names, codes with their titles, keywords, descriptions, countries), as
+        the matcher holds it now, with a form that changes the codes, keywords and descriptions (``POST``). Same
+        signed link as the preferences page. JSON with ``Accept: application/json``."""
+        supplier_id = supplier_of(n, tokens.PREFERENCES, token)
+        as_json = wants_json(request)
+        try:
+            current = await run_in_threadpool(n.matcher.profile, supplier_id)
+        except MatcherUnavailable as exc:
+            log.warning("profile of %s not read: %s", supplier_id, exc)
+            if as_json:
+                raise HTTPException(503, "the profile cannot be read just now; try again shortly") from exc
+            local = n.profiles.get(supplier_id)
+            message = PROFILE_LABELS[language_of(local) if local else "en"]["unavailable"]
+            return profile_page(n, token, local, editable=False, message=message, status=503)
+        if current is None:
+            if as_json:
+                raise HTTPException(404, "no supplier profile for this link")
+            return HTMLResponse(render_page("preferences_gone", n.profiles.get(supplier_id)), status_code=404)
+        if as_json:
+            return JSONResponse(_profile_view(current, n.code_titles))
+        return profile_page(n, token, current)
+
+    @app.post("/profile", responses=_PROFILE_SAVED, openapi_extra=_PROFILE_BODY)
+    async def profile_saved(request: Request, token: Token, n: NotifierDep) -> Response:
+        """Save the profile form (``application/x-www-form-urlencoded``: ``unspsc``, ``cpv``, ``keywords`` one per
+        line or comma separated, ``description_en``, ``description_zh-Hans``, ``version``) or the same as JSON
+        (lists, ``description`` by language). Only the fields sent change; the matcher stores the whole profile
+        (``PUT /suppliers/{id}``) and re-matches open notices before it answers. The answer is the page for browsers
+        (``Accept: text/html``), JSON or problem+json otherwise."""
+        supplier_id = supplier_of(n, tokens.PREFERENCES, token)
+        html = wants_html(request)
+        is_json = request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
+        fields, version, unreadable = _read_profile_body(await request.body(), is_json)
+        if unreadable:
+            errors = [{"loc": [name], "msg": msg} for name, msg in unreadable.items()]
+            return problem(422, "Unprocessable Content", "the profile change cannot be read", errors=errors)
+        typed = {name: value for name, value in fields.items() if isinstance(value, str)}
+        out = await run_in_threadpool(_save_profile, n, supplier_id, fields, version)
+        shown = out.profile or n.profiles.get(supplier_id)
+        labels = PROFILE_LABELS[language_of(shown) if shown is not None else "en"]
+        if out.status == 404:
+            if not html:
+                raise HTTPException(404, "no supplier profile for this link")
+            return HTMLResponse(render_page("preferences_gone", n.profiles.get(supplier_id)), status_code=404)
+        if out.status == 503:
+            if not html:
+                raise HTTPException(503, "the profile could not be saved; try again shortly")
+            # What was typed comes back in the form (the version it was shown at too), so nothing typed is lost.
+            return profile_page(n, token, shown, values=typed, message=labels["not_saved"], version=version, status=503)
+        if out.status == 409:
+            assert out.profile is not None
+            if not html:
+                detail = "the profile changed since it was read; read it again (GET) and send the change again"
+                return problem(409, "Conflict", detail, version=profile_form.version_of(out.profile))
+            current_values = profile_form.form_values(out.profile)
+            lost = {name: text for name, text in typed.items() if text.strip() != current_values.get(name, "")}
+            return profile_page(n, token, out.profile, message=labels["conflict"], lost=lost, status=409)
+        if out.status == 422:
+            if not html:
+                errors = [{"loc": [name], "msg": e.message("en")} for name, e in out.errors.items()]
+                return problem(422, "Unprocessable Content", "the profile change is not valid", errors=errors)
+            return profile_page(
+                n, token, out.profile, values=typed, errors=out.errors, message=labels["invalid"], status=422
+            )
+        assert out.profile is not None
+        rematched = out.saved.rematched_notices if out.saved is not None else 0
+        if not html:
+            return JSONResponse(
+                {
+                    "supplier_id": supplier_id,
+                    "changed": out.changed,
+                    "rematched_notices": rematched,
+                    "profile": _profile_view(out.profile, n.code_titles),
+                }
+            )
+        message = labels["saved"] if out.changed else labels["unchanged"]
+        if rematched:
+            message = f"{message} {labels['rematched'].format(count=rematched)}"
+        return profile_page(n, token, out.profile, message=message, saved=True)
 
     return app
