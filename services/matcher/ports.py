@@ -14,7 +14,9 @@ from services.matcher.keys import ApiKey
 
 @dataclass(frozen=True)
 class NoticeFilter:
-    """``GET /notices`` filters; ``None`` means no restriction. ``agency`` matches buyer id or name."""
+    """``GET /notices`` filters; ``None`` means no restriction. ``agency`` matches buyer id or name; ``open_at``
+    keeps the notices whose deadline is later than that instant or that have no deadline (status is ``status``'s
+    business: a cancelled notice with a future deadline is still listed unless ``status`` excludes it)."""
 
     agency: str | None = None
     code: str | None = None
@@ -22,6 +24,7 @@ class NoticeFilter:
     status: NoticeStatus | None = None
     deadline_from: datetime | None = None
     deadline_to: datetime | None = None
+    open_at: datetime | None = None
 
 
 class ProfileStore(Protocol):

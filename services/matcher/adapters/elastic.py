@@ -404,6 +404,8 @@ class ElasticNoticeStore:
             window["lte"] = flt.deadline_to.isoformat()
         if window:
             filters.append({"range": {"deadline_at": window}})
+        if flt.open_at:
+            filters.append(_deadline_after_or_none(flt.open_at))
         with _guard():
             res = self._es.search(
                 index=self._index,
@@ -435,22 +437,25 @@ class ElasticNoticeStore:
                 "should": should,
                 "minimum_should_match": 1,
                 "must_not": [{"term": {"status": "cancelled"}}],
-                "filter": [
-                    {
-                        "bool": {
-                            "should": [
-                                {"range": {"deadline_at": {"gt": now.isoformat()}}},
-                                {"bool": {"must_not": [{"exists": {"field": "deadline_at"}}]}},
-                            ],
-                            "minimum_should_match": 1,
-                        }
-                    }
-                ],
+                "filter": [_deadline_after_or_none(now)],
             }
         }
         with _guard():
             hits = self._es.search(index=self._index, query=query, size=limit, source_includes=["notice"])
         return [TenderNotice.model_validate(h["_source"]["notice"]) for h in hits["hits"]["hits"]]
+
+
+def _deadline_after_or_none(now: datetime) -> dict[str, Any]:
+    """Notices still open for bids at ``now``: a deadline later than ``now``, or none."""
+    return {
+        "bool": {
+            "should": [
+                {"range": {"deadline_at": {"gt": now.isoformat()}}},
+                {"bool": {"must_not": [{"exists": {"field": "deadline_at"}}]}},
+            ],
+            "minimum_should_match": 1,
+        }
+    }
 
 
 class ElasticShortlistStore:
