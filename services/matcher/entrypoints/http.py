@@ -311,7 +311,10 @@ def ui_list_query(params: Mapping[str, str], principal: Principal, now: datetime
     if agency:
         described.append(f"buyer {agency}")
     raw_offset = get("offset") or "0"
-    offset = int(raw_offset) if raw_offset.isdigit() else -1
+    try:
+        offset = int(raw_offset)
+    except ValueError:
+        offset = -1
     if not 0 <= offset <= _UI_MAX_OFFSET:
         errors.append(f"Page: offset {raw_offset!r} must be a whole number from 0 to {_UI_MAX_OFFSET}.")
         offset = 0
@@ -326,6 +329,19 @@ def ui_list_query(params: Mapping[str, str], principal: Principal, now: datetime
         open_at=open_at,
     )
     return UiListQuery(values, flt, offset, described, errors)
+
+
+#: How the notice page names a notice type (UNGM's "Type of notice" words).
+UI_NOTICE_TYPES = {
+    "rfq": "request for quotation (RFQ)",
+    "rfp": "request for proposal (RFP)",
+    "itb": "invitation to bid (ITB)",
+    "eoi": "request for expression of interest (EOI)",
+    "rfi": "request for information (RFI)",
+    "consultant": "call for individual consultants",
+    "prior_information": "prior information notice",
+    "contract_notice": "contract notice",
+}
 
 
 def ui_web_link(url: str | None) -> str | None:
@@ -648,6 +664,7 @@ def build_router() -> APIRouter:
             source_link=ui_web_link(notice.source_url),
             documents=[(d, ui_web_link(d.url)) for d in notice.documents],
             csv_link=f"/ui/notices/{quote(notice.notice_id, safe='')}/shortlist.csv",
+            notice_types=UI_NOTICE_TYPES,
             utc=ui_utc,
             money=ui_money,
             code=ui_code,

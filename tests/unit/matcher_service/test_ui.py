@@ -135,6 +135,7 @@ def test_admins_filter_by_agency_and_see_every_agency_without(client: TestClient
         ({"deadline_from": "2026-04-01", "deadline_to": "2026-03-01"}, "Deadline from is after deadline to"),
         ({"offset": "-100"}, "Page: offset &#39;-100&#39; must be a whole number from 0 to 9800."),
         ({"offset": "20000"}, "Page: offset &#39;20000&#39; must be a whole number"),
+        ({"offset": "²"}, "Page: offset &#39;²&#39; must be a whole number"),
         ({"show": "closed"}, "Show: choose open notices or all notices."),
     ],
 )
@@ -187,6 +188,7 @@ def test_the_notice_page_shows_the_facts_a_buyer_checks(client: TestClient, cont
         notice(
             "RFQ-2026-77",
             title="Syringes",
+            notice_type="rfq",
             buyer=Buyer(name="UNICEF", id="UNICEF-SD", country="DK"),
             source_url="https://www.ungm.org/Public/Notice/77",
             published_at=datetime(2026, 2, 20, 9, 30, tzinfo=UTC),
@@ -218,6 +220,7 @@ def test_the_notice_page_shows_the_facts_a_buyer_checks(client: TestClient, cont
         "2026-03-20 17:00 UTC",
         "USD 1,250,000",
         "<dd>open</dd>",
+        "request for quotation (RFQ)",
         "KE, UG",
         "Auto-disable syringes 0.5 ml",
         "200000 each",
