@@ -346,9 +346,13 @@ UI_NOTICE_TYPES = {
 
 def ui_web_link(url: str | None) -> str | None:
     """A link from outside that is safe in an ``href``: http(s) only (a ``javascript:`` URL would run script)."""
-    if url and urlsplit(url.strip()).scheme.lower() in ("http", "https"):
-        return url.strip()
-    return None
+    if not url:
+        return None
+    try:
+        scheme = urlsplit(url.strip()).scheme.lower()
+    except ValueError:  # "http://[::1" and the like
+        return None
+    return url.strip() if scheme in ("http", "https") else None
 
 
 def ui_utc(value: datetime | None) -> str:

@@ -244,6 +244,10 @@ def test_outside_text_is_escaped_and_only_web_links_are_links(client: TestClient
     assert "<script>" not in page
     assert "javascript:" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    container.matcher.handle_notice(notice("y", source_url="http://[::1/broken"))
+    broken = client.get("/ui/notices/ungm:y", headers=h(BUYER_A))
+    assert broken.status_code == 200
+    assert "http://[::1/broken" not in broken.text
     listing = client.get("/ui/notices", params={"code": "<b>x"}, headers=h(BUYER_A)).text
     assert "<b>x" not in listing
     assert 'value="&lt;b&gt;x"' in listing
