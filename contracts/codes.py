@@ -22,6 +22,28 @@ def clean_digits(code: str) -> str:
     return _DIGITS.sub("", code)
 
 
+_CPV_WRITTEN = re.compile(r"^\s*(\d{8})\s*(?:-\s*(\d))?\s*$")
+
+
+def read_code(scheme: CodeScheme, text: str) -> tuple[str, str | None] | None:
+    """A UNSPSC or CPV code as people write it -> ``(8 digits, CPV check digit or None)``, or None if it is not one.
+
+    UNSPSC: spaces and dashes ignored, a 2-, 4- or 6-digit code padded to its 8-digit form (``4213`` ->
+    ``42130000``), segment ``00`` refused. CPV: 8 digits with an optional check digit after a dash
+    (``33141000-1``); whether the check digit is right is left to the reader (ingest warns on a wrong one).
+    """
+    if scheme == CodeScheme.UNSPSC:
+        digits = text.replace(" ", "").replace("-", "")
+        if len(digits) in (2, 4, 6) and digits.isdigit():  # published at a higher level, unpadded
+            digits = digits.ljust(8, "0")
+        ok = len(digits) == 8 and digits.isdigit() and digits[:2] != "00"
+        return (digits, None) if ok else None
+    if scheme == CodeScheme.CPV:
+        m = _CPV_WRITTEN.match(text)
+        return (m.group(1), m.group(2)) if m else None
+    return None
+
+
 def unspsc_prefix(code: str) -> str:
     """Significant prefix of an 8-digit UNSPSC code: ``42130000`` -> ``4213``. Raises ValueError otherwise."""
     if len(code) != 8 or not code.isdigit():

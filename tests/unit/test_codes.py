@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from contracts import CodeScheme
-from contracts.codes import ancestors, cpv_prefix, unspsc_level, unspsc_prefix
+from contracts.codes import ancestors, cpv_prefix, read_code, unspsc_level, unspsc_prefix
 
 pytestmark = pytest.mark.unit
 
@@ -35,3 +35,27 @@ def test_ancestors() -> None:
     assert ancestors(CodeScheme.CPV, "33141000") == ["33", "331", "3314", "33141"]
     assert cpv_prefix("30000000") == "30"
     assert ancestors(CodeScheme.OTHER, "ABC") == ["ABC"]
+
+
+@pytest.mark.parametrize(
+    ("scheme", "text", "expected"),
+    [
+        (CodeScheme.UNSPSC, "42132203", ("42132203", None)),
+        (CodeScheme.UNSPSC, "42-13 22-03", ("42132203", None)),
+        (CodeScheme.UNSPSC, "4213", ("42130000", None)),
+        (CodeScheme.UNSPSC, "42", ("42000000", None)),
+        (CodeScheme.UNSPSC, "4213220", None),
+        (CodeScheme.UNSPSC, "00132203", None),
+        (CodeScheme.UNSPSC, "4213220x", None),
+        (CodeScheme.CPV, "33141000-1", ("33141000", "1")),
+        (CodeScheme.CPV, " 33141000 - 1 ", ("33141000", "1")),
+        (CodeScheme.CPV, "33141000", ("33141000", None)),
+        (CodeScheme.CPV, "3314", None),
+        (CodeScheme.CPV, "33141000-12", None),
+        (CodeScheme.OTHER, "42132203", None),
+    ],
+)
+def test_read_code_takes_codes_as_people_write_them(
+    scheme: CodeScheme, text: str, expected: tuple[str, str | None] | None
+) -> None:
+    assert read_code(scheme, text) == expected

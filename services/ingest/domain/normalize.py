@@ -19,7 +19,7 @@ import orjson
 from pydantic import ValidationError
 
 from contracts import Classification, CodeScheme, NoticeStatus, TenderNotice
-from contracts.codes import unspsc_level
+from contracts.codes import read_code, unspsc_level
 from services.ingest.domain.model import Context, Outcome, Rejection
 
 # --------------------------------------------------------------------------------------------------- text
@@ -159,7 +159,6 @@ def set_instant(out: dict[str, Any], field: str, value: object, warnings: list[s
 #: Without the official list (``TB_INGEST_CPV_LIST_PATH``) those 532 codes are flagged with a warning, never
 #: rejected; with it, the list wins for the codes it holds.
 CPV_WEIGHTS = (3, 7, 1, 3, 7, 1, 3, 7)
-_CPV = re.compile(r"^\s*(\d{8})\s*(?:-\s*(\d))?\s*$")
 
 
 def cpv_check_digit(code: str) -> str:
@@ -214,20 +213,18 @@ def _classification(
     desc = clean_text(description) or None
     scheme = scheme_of(raw_scheme)
     if scheme == CodeScheme.UNSPSC:
-        digits = raw_code.replace(" ", "").replace("-", "")
-        if len(digits) in (2, 4, 6) and digits.isdigit():  # published at a higher level, unpadded
-            digits = digits.ljust(8, "0")
-        if len(digits) == 8 and digits.isdigit() and digits[:2] != "00":
-            unspsc_level(digits)  # always succeeds here; documents that the level is derivable
-            return Classification(scheme=scheme, code=digits, description=desc)
+        read = read_code(scheme, raw_code)
+        if read is not None:
+            unspsc_level(read[0])  # always succeeds here; documents that the level is derivable
+            return Classification(scheme=scheme, code=read[0], description=desc)
         warnings.append(f"unspsc code {raw_code!r} is not 8 digits; kept as {raw_scheme}")
         return Classification(scheme=CodeScheme.OTHER, code=raw_code, description=desc, scheme_name=raw_scheme)
     if scheme == CodeScheme.CPV:
-        m = _CPV.match(raw_code)
-        if m is None:
+        read = read_code(scheme, raw_code)
+        if read is None:
             warnings.append(f"cpv code {raw_code!r} is not 8 digits with an optional check digit; kept as {raw_scheme}")
             return Classification(scheme=CodeScheme.OTHER, code=raw_code, description=desc, scheme_name=raw_scheme)
-        digits, check = m.group(1), m.group(2)
+        digits, check = read
         if check is not None:
             expected = expected_cpv_check_digit(digits, ctx.cpv_check_digits)
             if check != expected:

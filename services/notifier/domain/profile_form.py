@@ -2,10 +2,9 @@
 few fields it may change there (UNSPSC and CPV codes, keywords, descriptions), read from the form and laid over the
 profile the matcher holds. Pure: no I/O.
 
-Codes are checked by the ingest normalizer (``services.ingest.domain.normalize.classification``), the rule every
-notice's codes went through: UNSPSC 8 digits, or 2/4/6 digits padded with zeros to 8 (the matcher reads only
-8-digit codes, ``contracts.codes``); CPV 8 digits with an optional check digit. A code the normalizer would keep
-only as ``OTHER`` (not a code of that scheme) is refused here, with the codes at fault named.
+Codes are read by ``contracts.codes.read_code``, the rule every notice's codes went through in ingest: UNSPSC 8
+digits, or 2/4/6 digits padded with zeros to 8 (the matcher reads only 8-digit codes); CPV 8 digits with an optional
+check digit. A text that is not a code of that scheme is refused here, with the codes at fault named.
 """
 
 from __future__ import annotations
@@ -16,8 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts import Classification, CodeScheme, SupplierProfile
-from services.ingest.domain.model import Context
-from services.ingest.domain.normalize import classification
+from contracts.codes import read_code
 
 CodeTitles = Mapping[tuple[CodeScheme, str], str]
 
@@ -207,15 +205,15 @@ def _items(value: object) -> list[str] | None:
 def _codes(scheme: CodeScheme, items: list[str], current: SupplierProfile) -> tuple[list[Classification], list[str]]:
     """The items as codes of ``scheme`` (a code already in the profile keeps its title and check digit), and the
     items that are not codes of that scheme."""
-    context = Context(source="notifier-profile-page")
     held = {(c.scheme, c.code): c for c in current.codes}
     codes: dict[str, Classification] = {}
     bad: list[str] = []
     for item in items:
-        parsed = classification(scheme.value, item, None, context, [])
-        if parsed is None or parsed.scheme != scheme:
+        read = read_code(scheme, item)
+        if read is None:
             bad.append(item)
             continue
+        parsed = Classification(scheme=scheme, code=read[0], check_digit=read[1])
         kept = held.get((scheme, parsed.code))
         if kept is not None and parsed.check_digit in (None, kept.check_digit):
             parsed = kept
