@@ -41,6 +41,18 @@ class PreferencesClient(Protocol):
         then it may have been stored)."""
 
 
+def _profile_or_none(resp: httpx.Response) -> SupplierProfile | None:
+    """The profile a matcher answer carries; None for 404; MatcherUnavailable for an error or an unreadable body."""
+    if resp.status_code == 404:
+        return None
+    if resp.status_code >= 300:
+        raise MatcherUnavailable(f"matcher answered {resp.status_code}")
+    try:
+        return SupplierProfile.model_validate_json(resp.content)
+    except ValidationError as exc:
+        raise MatcherUnavailable("matcher answered an unreadable profile") from exc
+
+
 class HttpPreferencesClient:
     def __init__(
         self, base_url: str, api_key: str | None, timeout_s: float = 5.0, update_timeout_s: float = 30.0
@@ -69,30 +81,15 @@ class HttpPreferencesClient:
             raise MatcherUnavailable(f"matcher answered {resp.status_code}")
 
     def update(self, supplier_id: str, changes: Mapping[str, Any]) -> SupplierProfile | None:
-        resp = self._patch(supplier_id, changes, self._update_timeout_s)
-        if resp.status_code == 404:
-            return None
-        if resp.status_code >= 300:
-            raise MatcherUnavailable(f"matcher answered {resp.status_code}")
-        try:
-            return SupplierProfile.model_validate_json(resp.content)
-        except ValidationError as exc:
-            # Applied there, but unreadable here: the profile arrives on suppliers.profiles anyway.
-            raise MatcherUnavailable("matcher answered an unreadable profile") from exc
+        # Applied there but unreadable here: MatcherUnavailable, and the profile arrives on suppliers.profiles anyway.
+        return _profile_or_none(self._patch(supplier_id, changes, self._update_timeout_s))
 
     def profile(self, supplier_id: str) -> SupplierProfile | None:
         try:
             resp = self._client.get(f"/suppliers/{quote(supplier_id, safe='')}", timeout=self._timeout_s)
         except httpx.HTTPError as exc:
             raise MatcherUnavailable(f"matcher unreachable: {exc.__class__.__name__}") from exc
-        if resp.status_code == 404:
-            return None
-        if resp.status_code >= 300:
-            raise MatcherUnavailable(f"matcher answered {resp.status_code}")
-        try:
-            return SupplierProfile.model_validate_json(resp.content)
-        except ValidationError as exc:
-            raise MatcherUnavailable("matcher answered an unreadable profile") from exc
+        return _profile_or_none(resp)
 
     def replace(self, profile: SupplierProfile) -> ProfileSaved:
         path = f"/suppliers/{quote(profile.supplier_id, safe='')}"
