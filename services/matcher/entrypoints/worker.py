@@ -104,9 +104,11 @@ class NoticeWorker:
     def run(self) -> None:
         consumer = self._consumer_factory()
         backoff = self.initial_backoff
+        empty_polls = 0
         try:
             while not self.stop.is_set():
-                batch = poll_or_pause(consumer, self.stop)
+                batch = poll_or_pause(consumer, self.stop, empty_polls=empty_polls)
+                empty_polls = 0 if batch else empty_polls + 1
                 if batch and not self._handle_batch(consumer, batch):
                     self.stop.wait(backoff)
                     backoff = min(backoff * 2, self.settings.matcher_max_backoff_seconds)

@@ -54,6 +54,8 @@ class ShortlistWorker:
         #: True once the profile feed was read to its end at start (readiness).
         self.started = False
         self.error: BaseException | None = None
+        #: Polls in a row that returned nothing (``poll_or_pause``).
+        self._empty_polls = 0
 
     def start(self) -> None:
         self.notifier.load_unsubscribes()
@@ -63,8 +65,9 @@ class ShortlistWorker:
 
     def run_once(self, timeout_ms: int = POLL_TIMEOUT_MS) -> int:
         """Poll, handle and commit one batch; returns how many shortlists it held (after a pause when none)."""
-        batch = poll_or_pause(self.consumer, self.stop, timeout_ms)
+        batch = poll_or_pause(self.consumer, self.stop, timeout_ms, empty_polls=self._empty_polls)
         records = [r for part in batch.values() for r in part]
+        self._empty_polls = 0 if records else self._empty_polls + 1
         if records:
             self.feed.catch_up()
             self.notifier.metrics.profiles.set(len(self.notifier.profiles))
