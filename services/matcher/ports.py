@@ -59,6 +59,9 @@ class NoticeStore(Protocol):
     def find(self, flt: NoticeFilter, offset: int, limit: int) -> tuple[list[TenderNotice], int]:
         """A page of notices (latest deadline last) and the total count."""
 
+    def open_notices(self, now: datetime) -> Iterator[TenderNotice]:
+        """Every notice open at ``now`` (not cancelled; a later deadline or none), by notice id, however many."""
+
     def open_for_profile(self, profile: SupplierProfile, now: datetime, limit: int) -> list[TenderNotice]:
         """Open notices that share a code (one level up or down) or a keyword with the profile."""
 

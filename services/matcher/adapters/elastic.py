@@ -419,6 +419,29 @@ class ElasticNoticeStore:
         notices = [TenderNotice.model_validate(h["_source"]["notice"]) for h in res["hits"]["hits"]]
         return notices, int(res["hits"]["total"]["value"])
 
+    def open_notices(self, now: datetime, page: int = 500) -> Iterator[TenderNotice]:
+        # search_after by notice id: no 10,000-hit window, and a notice stored meanwhile is met at most once.
+        query = {"bool": {"must_not": [{"term": {"status": "cancelled"}}], "filter": [_deadline_after_or_none(now)]}}
+        with _guard():
+            self._es.indices.refresh(index=self._index)  # notices are stored without a refresh
+        after: list[Any] | None = None
+        while True:
+            with _guard():
+                res = self._es.search(
+                    index=self._index,
+                    query=query,
+                    sort=[{"notice_id": "asc"}],
+                    size=page,
+                    source_includes=["notice"],
+                    search_after=after,
+                )
+            hits = res["hits"]["hits"]
+            for h in hits:
+                yield TenderNotice.model_validate(h["_source"]["notice"])
+            if len(hits) < page:
+                return
+            after = hits[-1]["sort"]
+
     def open_for_profile(self, profile: SupplierProfile, now: datetime, limit: int) -> list[TenderNotice]:
         codes, terms = documents.profile_retrieval_keys(profile)
         with _guard():

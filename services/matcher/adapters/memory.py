@@ -95,6 +95,10 @@ class InMemoryNoticeStore:
         hits.sort(key=lambda n: (n.deadline_at is None, n.deadline_at or datetime.max, n.notice_id))
         return hits[offset : offset + limit], len(hits)
 
+    def open_notices(self, now: datetime) -> Iterator[TenderNotice]:
+        self._check()
+        yield from sorted((n for n in self.notices.values() if n.is_open(now)), key=lambda n: n.notice_id)
+
     def open_for_profile(self, profile: SupplierProfile, now: datetime, limit: int) -> list[TenderNotice]:
         codes, terms = (set(keys) for keys in documents.profile_retrieval_keys(profile))
         out = []

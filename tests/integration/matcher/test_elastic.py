@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
+from contracts import NoticeStatus
 from services.demo.data import generate_notices, generate_suppliers
 from services.infra.bus import InMemoryPublisher
 from services.matcher.adapters import elastic
@@ -215,3 +216,16 @@ def test_open_only_keeps_later_and_missing_deadlines(es_container: Container) ->
     items, total = store.find(NoticeFilter(open_at=NOW, deadline_to=NOW + timedelta(days=1)), 0, 10)
     assert [n.notice_id for n in items] == ["ungm:open"]
     assert store.find(NoticeFilter(), 0, 10)[1] == 4
+
+
+def test_open_notices_pages_through_every_open_notice_once(es_container: Container) -> None:
+    store = es_container.matcher.notices
+    assert isinstance(store, elastic.ElasticNoticeStore)
+    for n in range(5):
+        store.put(notice(f"open-{n}"))
+    store.put(notice("none", deadline_at=None))
+    store.put(notice("past", deadline=NOW - timedelta(days=1)))
+    store.put(notice("cancelled", status=NoticeStatus.CANCELLED))
+    # Pages of two: search_after carries on where each page ended, nothing twice, nothing left out.
+    got = [n.notice_id for n in store.open_notices(NOW, page=2)]
+    assert got == sorted([*(f"ungm:open-{n}" for n in range(5)), "ungm:none"])

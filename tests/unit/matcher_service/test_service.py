@@ -288,3 +288,46 @@ def test_an_unsubscribe_re_ranks_only_the_notices_that_list_the_supplier(contain
     assert m.metrics.reverse_matches._value.get() - rematches == 1  # ungm:1 only: nothing else can change
     assert "S1" not in ids(m.shortlists.get("ungm:1", 1))
     assert_as_a_full_rematch(container, [notice("1"), notice("2", delivery_countries=["KE"])])
+
+
+def test_rerank_open_republishes_only_the_shortlists_that_changed(container: Container) -> None:
+    m = container.matcher
+    m.handle_notice(notice("1"))
+    m.handle_notice(notice("2", title="Laptops", codes=("43211503",)))
+    m.handle_notice(notice("3", deadline=NOW - timedelta(days=1)))  # closed: left as it is
+    m.handle_notice(notice("4", status=NoticeStatus.CANCELLED))
+    before = len(published(container, SHORTLISTS))
+    # A shortlist stored by an older matcher: same ranking, other reason text.
+    old = m.shortlists.get("ungm:1", 1)
+    assert old is not None
+    entries = [
+        e.model_copy(update={"components": [c.model_copy(update={"reason": "older wording"}) for c in e.components]})
+        for e in old.entries
+    ]
+    m.shortlists.put(old.model_copy(update={"entries": entries}))
+
+    counts = m.rerank_open()
+
+    assert (counts.ranked, counts.changed) == (2, 1)
+    republished = published(container, SHORTLISTS)[before:]
+    assert [s.notice_id for s in republished if isinstance(s, Shortlist)] == ["ungm:1"]
+    fresh = m.shortlists.get("ungm:1", 1)
+    assert fresh is not None
+    assert fresh.entries != entries
+    assert ids(fresh) == ids(old)
+    # Nothing left to change: a second run publishes nothing.
+    before = len(published(container, SHORTLISTS))
+    assert m.rerank_open().changed == 0
+    assert len(published(container, SHORTLISTS)) == before
+
+
+def test_rerank_open_by_id_says_which_notices_are_not_open_or_unknown(container: Container) -> None:
+    m = container.matcher
+    m.handle_notice(notice("1"))
+    m.handle_notice(notice("3", deadline=NOW - timedelta(days=1)))
+    looked: list[None] = []
+    counts = m.rerank_open(["ungm:1", "ungm:3", "ungm:nope"], progress=lambda: looked.append(None))
+    assert (counts.ranked, counts.changed) == (1, 0)
+    assert counts.not_open == ("ungm:3",)
+    assert counts.missing == ("ungm:nope",)
+    assert len(looked) == 1
