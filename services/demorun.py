@@ -756,10 +756,12 @@ def run_pipeline(
             timeout=120,
         )
         ledger.expected_inputs = notice_ids_in(data / "notices.jsonl")
-        print(f"starting ingest, matcher and notifier (run {run_id}, logs in {pipeline.work_dir / 'logs'})...")
-        pipeline.start()
+        # Suppliers first: the matcher fits its scoring model over them as it starts, so the notices are ranked with
+        # it (a matcher started before them would rank with the configured weights until its next refit).
         print("importing suppliers...", flush=True)
         pipeline.cli("matcher", "import-suppliers", str(data / "suppliers.jsonl"))
+        print(f"starting ingest, matcher and notifier (run {run_id}, logs in {pipeline.work_dir / 'logs'})...")
+        pipeline.start()
         print("publishing the demo notices...", flush=True)
         pipeline.cli("ingest", "publish", str(data / "notices.jsonl"), "--source", "jsonl")
         if ocds is not None and ocds.exists():

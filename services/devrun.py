@@ -205,31 +205,37 @@ def prepare_demo_data(demo: Path, now: datetime) -> str | None:
     return f"{len(deadlines) - still_open} of the {len(deadlines)} demo notices had closed: wrote {len(fresh)} new ones"
 
 
+def _step(pipeline: Pipeline, what: str, service: str, *args: str) -> None:
+    """One CLI step of ``make run``, said before it runs, its summary line after; a clear error if it fails."""
+    print(f"{what}...", flush=True)
+    try:
+        done = pipeline.cli(service, *args)
+    except subprocess.CalledProcessError as exc:
+        raise RuntimeError(f"{what} failed (exit {exc.returncode}): {str(exc.stderr)[-1500:]}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"{what} did not finish within {exc.timeout:.0f} s") from exc
+    summary = done.stderr.strip().splitlines()
+    if summary:
+        print(f"  {summary[-1]}", flush=True)
+
+
 def run() -> int:
     cfg = stack.StackConfig.from_env()
     print("starting the local stack (noida-db: Kafka + Elasticsearch; aiosmtpd: SMTP -> Maildir)...", flush=True)
     started = stack.up(cfg)
     pipeline = Pipeline(cfg, cfg.data_dir / "run-dev")
     try:
-        pipeline.start()
         demo = cfg.data_dir / "demo-data"
         refreshed = prepare_demo_data(demo, datetime.now(UTC))
         if refreshed:
             print(f"  {refreshed}", flush=True)
-        for what, service, args in (
-            ("importing the demo suppliers", "matcher", ("import-suppliers", str(demo / "suppliers.jsonl"))),
-            ("publishing the demo notices", "ingest", ("publish", str(demo / "notices.jsonl"), "--source", "jsonl")),
-        ):
-            print(f"{what}...", flush=True)
-            try:
-                done = pipeline.cli(service, *args)
-            except subprocess.CalledProcessError as exc:
-                raise RuntimeError(f"{what} failed (exit {exc.returncode}): {str(exc.stderr)[-1500:]}") from exc
-            except subprocess.TimeoutExpired as exc:
-                raise RuntimeError(f"{what} did not finish within {exc.timeout:.0f} s") from exc
-            summary = done.stderr.strip().splitlines()
-            if summary:
-                print(f"  {summary[-1]}", flush=True)
+        # Suppliers before the services: the matcher fits its scoring model over them as it starts, so the demo
+        # notices are ranked with it.
+        _step(pipeline, "importing the demo suppliers", "matcher", "import-suppliers", str(demo / "suppliers.jsonl"))
+        print("starting matcher, notifier and ingest...", flush=True)
+        pipeline.start()
+        notices = str(demo / "notices.jsonl")
+        _step(pipeline, "publishing the demo notices", "ingest", "publish", notices, "--source", "jsonl")
         notifier_url = pipeline.processes["notifier"].url
         print(
             "\ntenderbridge is running:\n"

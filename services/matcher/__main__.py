@@ -157,6 +157,9 @@ def import_suppliers(
     profiles = [p for _, p in parsed if isinstance(p, SupplierProfile)]
     container = bootstrap(settings)
     try:
+        # Open notices are re-ranked as the running matcher ranks them: with a model fitted over the stored profiles
+        # (new ones are scored against it as they come). The running matcher refits once it sees the import.
+        container.matcher.refit()
         with Progress(
             TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err
         ) as progress:
@@ -167,14 +170,47 @@ def import_suppliers(
                 chunk = profiles[start : start + step]
                 counts += container.matcher.import_profiles(chunk, batch=step)
                 progress.advance(task, len(chunk))
-        if counts.stored:
-            container.matcher.refit()
     finally:
         container.close()
     for r in rejected:
         err.print(f"[red]line {r.line}[/red]: {r.reason}")
     err.print(f"imported {counts.stored}, unchanged {counts.unchanged}, rejected {len(rejected)}")
     if rejected:
+        raise typer.Exit(1)
+
+
+@app.command()
+def rematch(
+    notice_ids: Annotated[
+        list[str] | None, typer.Argument(help="notice ids (e.g. ungm:RFQ-2026-7000118); none: every open notice")
+    ] = None,
+) -> None:
+    """Rank open notices again and republish the shortlists that changed: after an upgrade or a change of weights
+    (TB_MATCHER_WEIGHTS), the stored shortlists are the old ranking's. Unchanged ones are left alone; nobody is
+    emailed the same alert twice."""
+    from services.matcher.bootstrap import bootstrap
+
+    settings = _settings()
+    container = bootstrap(settings)
+    try:
+        container.matcher.refit()  # rank as the running matcher does: with a model fitted over the profiles
+        with Progress(TextColumn("re-ranking"), MofNCompleteColumn(), TextColumn("notices"), console=err) as progress:
+            task = progress.add_task("rematch", total=len(notice_ids) if notice_ids else None)
+            counts = container.matcher.rerank_open(notice_ids or None, lambda: progress.advance(task))
+    except StoreUnavailable as exc:
+        err.print(f"[red]Elasticsearch does not answer: {exc}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        container.close()
+    for notice_id in counts.missing:
+        err.print(f"[red]{notice_id}[/red]: no such notice")
+    for notice_id in counts.not_open:
+        err.print(f"[yellow]{notice_id}[/yellow]: not open (closed or cancelled): left as it is")
+    err.print(
+        f"re-ranked {counts.ranked} open notices: {counts.changed} shortlists changed and were republished, "
+        f"{counts.ranked - counts.changed} unchanged"
+    )
+    if counts.missing:
         raise typer.Exit(1)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -72,6 +72,17 @@ class ImportCounts:
         return ImportCounts(self.stored + other.stored, self.unchanged + other.unchanged)
 
 
+@dataclass(frozen=True)
+class RerankCounts:
+    """What ``Matcher.rerank_open`` did: notices ranked again, of them shortlists that changed (stored and
+    published), and notices asked for by id that are not open (closed, cancelled) or not stored."""
+
+    ranked: int = 0
+    changed: int = 0
+    not_open: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+
+
 @dataclass
 class Matcher:
     profiles: ProfileStore
@@ -95,6 +106,10 @@ class Matcher:
     )
     _changes_since_fit: int = 0
     _fitted_at: float = 0.0
+    #: Profile records this matcher published to the profiles topic (stores and deletes).
+    _profiles_published: int = 0
+    #: At the last ``note_profile_log``: the topic's end offsets (summed) and ``_profiles_published``.
+    _profile_log: tuple[int, int] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _refit_thread: threading.Thread | None = None
     _refit_error: BaseException | None = None
@@ -115,6 +130,19 @@ class Matcher:
             self._fitted_at = time.monotonic()
         self.metrics.model_fits.inc()
         log.info("scoring model fitted over %d profiles in %.2fs", len(profiles), time.monotonic() - started)
+
+    def note_profile_log(self, end_total: int) -> int:
+        """Count the profile changes other processes made (``import-suppliers``, another matcher instance) towards
+        the next refit: ``end_total`` is the profiles topic's end offsets summed over its partitions, which every
+        writer's change moves on; what it grew by since the last look, less what this matcher published meanwhile
+        (counted when it was made), is theirs. The first look only takes the position. Returns that count."""
+        with self._lock:
+            seen, self._profile_log = self._profile_log, (end_total, self._profiles_published)
+            if seen is None:
+                return 0
+            others = max(end_total - seen[0] - (self._profiles_published - seen[1]), 0)
+            self._changes_since_fit += others
+        return others
 
     def _refit_due(self, interval_seconds: float) -> bool:
         return self._changes_since_fit >= self.refit_every_changes or (
@@ -211,6 +239,43 @@ class Matcher:
         self.publisher.flush()
         return shortlist
 
+    def rerank_open(
+        self, notice_ids: Iterable[str] | None = None, progress: Callable[[], None] | None = None
+    ) -> RerankCounts:
+        """Rank open notices again (every one, or those of ``notice_ids``) and store and publish the shortlists whose
+        entries changed: after an upgrade of the matcher or a change of weights, shortlists stored so far are the
+        old ranking's. An unchanged shortlist is left as it is; a changed one goes out as any re-rank does (the
+        notifier's keys send nobody the same alert twice). ``progress`` is called once per notice looked at."""
+        now = self.clock()
+        missing: list[str] = []
+        not_open: list[str] = []
+
+        def chosen() -> Iterator[TenderNotice]:
+            if notice_ids is None:
+                yield from self.notices.open_notices(now)
+                return
+            for notice_id in notice_ids:
+                notice = self.notices.get(notice_id)
+                if notice is None:
+                    missing.append(notice_id)
+                elif not notice.is_open(now):
+                    not_open.append(notice_id)
+                else:
+                    yield notice
+
+        ranked = changed = 0
+        for notice in chosen():
+            current = self.shortlists.get(notice.notice_id, notice.version)
+            ranked += 1
+            if self._rerank_if_changed(notice, current, None):
+                changed += 1
+                if changed % 100 == 0:
+                    self.publisher.flush()
+            if progress is not None:
+                progress()
+        self.publisher.flush()
+        return RerankCounts(ranked, changed, tuple(not_open), tuple(missing))
+
     def _rerank(self, notice: TenderNotice) -> Shortlist:
         current = self.shortlists.get(notice.notice_id, notice.version)
         previous_ids = (
@@ -283,6 +348,7 @@ class Matcher:
         profile = profile.model_copy(update={"updated_at": self.clock()})
         self.profiles.put(profile)
         self.publisher.publish(self.topic_profiles, profile.supplier_id, profile)
+        self._profiles_published += 1
         changed = self.reverse_match(profile) if matching_changed else 0
         if flush:
             self.publisher.flush()
@@ -310,6 +376,7 @@ class Matcher:
         if not self.profiles.delete(supplier_id):
             raise NotFound(f"no supplier {supplier_id!r}")
         self.publisher.publish(self.topic_profiles, supplier_id, None)
+        self._profiles_published += 1
         # The open shortlists that listed the supplier are ranked again without it.
         for notice in self._open_notices_listing(supplier_id):
             self._rerank_if_changed(notice, self.shortlists.get(notice.notice_id, notice.version), candidates=None)
@@ -417,6 +484,7 @@ class Matcher:
             self.profiles.put_many(chunk)
             for profile in chunk:
                 self.publisher.publish(self.topic_profiles, profile.supplier_id, profile)
+                self._profiles_published += 1
             self.reverse_match_many(chunk)
             self.publisher.flush()
             self.metrics.profile_changes.labels("import").inc(len(chunk))

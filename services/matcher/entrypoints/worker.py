@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from kafka.structs import OffsetAndMetadata
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata, TopicPartition
 from pydantic import ValidationError
 
 from contracts import TenderNotice
@@ -30,6 +32,8 @@ Outcome = Literal["matched", "stale", "dead_lettered"]
 
 #: Notices fetched per poll: each is matched, stored and published before the batch is committed.
 MAX_POLL_RECORDS = 20
+#: Seconds between looks at the profiles topic's end offsets (profile changes made by other processes).
+PROFILE_LOG_EVERY_S = 30.0
 
 
 def handle_message(matcher: Matcher, dlq_topic: str, origin: str, key: bytes | None, value: bytes | None) -> Outcome:
@@ -70,11 +74,13 @@ class NoticeWorker:
         stop: threading.Event,
         consumer_factory: Callable[[], Any] | None = None,
         initial_backoff: float = 0.5,
+        profile_log_every_s: float = PROFILE_LOG_EVERY_S,
     ) -> None:
         self.matcher = matcher
         self.settings = settings
         self.stop = stop
         self.initial_backoff = initial_backoff
+        self.profile_log_every_s = profile_log_every_s
         self._consumer_factory = consumer_factory or self._default_consumer
         #: Messages handled (matched, stale or dead-lettered) and store failures seen, for logs and tests.
         self.handled = 0
@@ -105,8 +111,12 @@ class NoticeWorker:
         consumer = self._consumer_factory()
         backoff = self.initial_backoff
         empty_polls = 0
+        next_profile_log = 0.0
         try:
             while not self.stop.is_set():
+                if time.monotonic() >= next_profile_log:
+                    next_profile_log = time.monotonic() + self.profile_log_every_s
+                    self._note_profile_log(consumer)
                 batch = poll_or_pause(consumer, self.stop, empty_polls=empty_polls)
                 empty_polls = 0 if batch else empty_polls + 1
                 if batch and not self._handle_batch(consumer, batch):
@@ -120,6 +130,21 @@ class NoticeWorker:
         finally:
             consumer.close()
             log.info("notice worker stopped after %d messages", self.handled)
+
+    def _note_profile_log(self, consumer: Any) -> None:
+        """Profiles stored by another process (``import-suppliers``, another instance) count towards the next refit,
+        as this matcher's own changes do: without this, a model fitted before an import would serve for up to
+        ``TB_MATCHER_REFIT_INTERVAL_SECONDS``."""
+        topic = self.settings.topic_profiles
+        try:
+            partitions = consumer.partitions_for_topic(topic) or set()
+            end = consumer.end_offsets([TopicPartition(topic, p) for p in sorted(partitions)])
+        except KafkaError as exc:
+            log.warning("could not read the end offsets of %s: %s", topic, exc)
+            return
+        others = self.matcher.note_profile_log(sum(end.values()))
+        if others:
+            log.info("%d profile changes made elsewhere count towards the next model fit", others)
 
     def _handle_batch(self, consumer: Any, batch: dict[Any, list[Any]]) -> bool:
         """Handle what can be handled, commit it, seek back to the rest. ``False`` if Elasticsearch failed."""

@@ -198,3 +198,34 @@ def test_no_offset_is_committed_while_the_store_does_not_answer(
         assert read_topic(settings.kafka_bootstrap_servers, settings.topic_notices_dlq, 1, timeout=1) == []
     finally:
         publisher.close()
+
+
+def test_profiles_stored_by_another_process_bring_a_refit(container: Container) -> None:
+    """An ``import-suppliers`` run (another process) stores and publishes profiles: the running worker sees the
+    profiles topic move on and refits, instead of serving the model it had for up to the refit interval."""
+    settings = container.settings
+    m = container.matcher
+    m.refit_every_changes = 2
+    m.refit()
+    assert m.model is None  # no profiles yet
+    stop = threading.Event()
+    worker = NoticeWorker(m, settings, stop, profile_log_every_s=0.2)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while m._profile_log is None and time.monotonic() < deadline:  # the worker's first look at the topic
+            time.sleep(0.05)
+        assert m._profile_log is not None
+        other = bootstrap(settings, clock=lambda: NOW)  # the other process: its own stores and publisher
+        try:
+            other.matcher.import_profiles([supplier("X1"), supplier("X2"), supplier("X3")])
+        finally:
+            other.close()
+        while (m.model is None or "X3" not in m.model.stats) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert m.model is not None
+        assert {"X1", "X2", "X3"} <= set(m.model.stats)
+    finally:
+        stop.set()
+        thread.join(timeout=30)

@@ -112,3 +112,23 @@ def test_an_unavailable_store_postpones_the_fit_and_an_unexpected_error_reaches_
     assert m.wait_for_refit(WAIT)
     with pytest.raises(RuntimeError, match="a bug in fitting"):
         m.refit_in_background(interval_seconds=0)
+
+
+def test_profile_changes_made_elsewhere_count_towards_the_next_fit() -> None:
+    c = bootstrap_in_memory(Settings(matcher_refit_every_changes=3), clock=lambda: NOW)
+    m = c.matcher
+    m.refit()
+    assert m.note_profile_log(10) == 0, "the first look only takes the position"
+    assert not m.refit_in_background(interval_seconds=0)
+    # This matcher's own change moves the topic on by one: already counted, not counted twice.
+    m.save_profile(supplier("S1"))
+    assert m.note_profile_log(11) == 0
+    assert not m.refit_in_background(interval_seconds=0)
+    # Another process (an import) published two profiles: with the own change, three: a fit is due.
+    m.profiles.put(supplier("S2"))
+    m.profiles.put(supplier("S3"))
+    assert m.note_profile_log(13) == 2
+    assert m.refit_in_background(interval_seconds=0)
+    assert m.wait_for_refit(WAIT)
+    assert m.model is not None
+    assert {"S1", "S2", "S3"} <= set(m.model.stats)
