@@ -21,7 +21,8 @@ with warnings.catch_warnings():
 from contracts import Buyer, Classification, CodeScheme, Item, Money, NoticeStatus, ProcurementMethod
 from services.matcher.adapters.memory import InMemoryNoticeStore
 from services.matcher.bootstrap import Container, bootstrap_in_memory
-from services.matcher.entrypoints.http import UI_PAGE_SIZE, create_app
+from services.matcher.entrypoints.http import create_app
+from services.matcher.entrypoints.pages import UI_PAGE_SIZE
 from services.matcher.keys import ApiKey, Role, hash_token
 from services.matcher.ports import NoticeFilter
 from services.matcher.settings import Settings

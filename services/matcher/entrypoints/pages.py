@@ -1,0 +1,169 @@
+"""The buyer's web pages' own logic, apart from their routes (``http.py``): the notice list's GET form read into a
+``NoticeFilter`` with a sentence per wrong value, and how a notice's facts are written on the page."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from urllib.parse import urlencode, urlsplit
+
+from contracts import Classification, CodeScheme, NoticeStatus
+from services.matcher.domain import codes as domain_codes
+from services.matcher.keys import Principal, Role
+from services.matcher.ports import NoticeFilter
+
+#: Notices per page of ``/ui/notices``.
+UI_PAGE_SIZE = 100
+UI_MAX_OFFSET = 9_800  # the API's limit too: Elasticsearch pages at most 10,000 hits deep
+_UI_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.]{0,39}$")
+_UI_COUNTRY = re.compile(r"^[A-Za-z]{2}$")
+
+
+@dataclass
+class UiListQuery:
+    """The list page's form as the buyer filled it in (``values``, echoed into the form and the paging links),
+    the ``NoticeFilter`` it means, the words that say what is filtered, and what was wrong with it."""
+
+    values: dict[str, str]
+    flt: NoticeFilter
+    offset: int
+    described: list[str]
+    errors: list[str]
+
+    def link(self, offset: int) -> str:
+        """``/ui/notices`` with the same filters at another page (defaults left out)."""
+        params = {k: v for k, v in self.values.items() if v and not (k == "show" and v == "open")}
+        if offset:
+            params["offset"] = str(offset)
+        return "/ui/notices" + (f"?{urlencode(params)}" if params else "")
+
+
+def _ui_date(label: str, raw: str, errors: list[str]) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        errors.append(f"{label}: {raw!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-03-31.")
+        return None
+
+
+def ui_list_query(params: Mapping[str, str], principal: Principal, now: datetime) -> UiListQuery:
+    """Read the list page's GET form; every value is checked here so that a wrong one becomes a sentence on the
+    page (the API's 422 problem+json is for programs). A buyer key always lists its own agency only."""
+
+    def get(name: str) -> str:
+        return (params.get(name) or "").strip()
+
+    values = {
+        "show": get("show") or "open",
+        "status": get("status").lower(),
+        "code": get("code"),
+        "country": get("country").upper(),
+        "deadline_from": get("deadline_from"),
+        "deadline_to": get("deadline_to"),
+        "agency": get("agency") if principal.is_admin else "",
+    }
+    errors: list[str] = []
+    described: list[str] = []
+    if values["show"] not in ("open", "all"):
+        errors.append("Show: choose open notices or all notices.")
+    open_at = now if values["show"] == "open" else None
+    if open_at is not None:
+        described.append("open (deadline not passed, or none)")
+    status: NoticeStatus | None = None
+    if values["status"]:
+        try:
+            status = NoticeStatus(values["status"])
+            described.append(f"status {status.value}")
+        except ValueError:
+            errors.append(f"Status: {values['status']!r} is not one of {', '.join(s.value for s in NoticeStatus)}.")
+    code = values["code"]
+    if code:
+        # A CPV code may come with its check digit (33141411-4); the filter knows the 8 digits.
+        if len(code) == 10 and code[8] == "-" and code[:8].isdigit() and code[9].isdigit():
+            code = code[:8]
+        if _UI_CODE.match(code):
+            described.append(f"code {code}")
+        else:
+            errors.append(f"Code: {values['code']!r} is not a code; write digits at any level, e.g. 4213 or 42132203.")
+    if values["country"]:
+        if _UI_COUNTRY.match(values["country"]):
+            described.append(f"delivery to {values['country']}")
+        else:
+            errors.append(f"Delivery country: {values['country']!r} is not a two-letter country code such as KE.")
+    start = _ui_date("Deadline from", values["deadline_from"], errors)
+    end = _ui_date("Deadline to", values["deadline_to"], errors)
+    if start is not None and end is not None and start > end:
+        errors.append("Deadline from is after deadline to: no notice can match.")
+    if start is not None:
+        described.append(f"deadline from {start.isoformat()}")
+    if end is not None:
+        described.append(f"deadline to {end.isoformat()} (end of day UTC)")
+    agency: str | None = values["agency"] or None
+    if principal.role == Role.BUYER:
+        agency = principal.agency
+    if agency:
+        described.append(f"buyer {agency}")
+    raw_offset = get("offset") or "0"
+    try:
+        offset = int(raw_offset)
+    except ValueError:
+        offset = -1
+    if not 0 <= offset <= UI_MAX_OFFSET:
+        errors.append(f"Page: offset {raw_offset!r} must be a whole number from 0 to {UI_MAX_OFFSET}.")
+        offset = 0
+    flt = NoticeFilter(
+        agency=agency,
+        code=code or None,
+        country=values["country"] or None,
+        status=status,
+        deadline_from=datetime.combine(start, time.min, UTC) if start else None,
+        # The whole day: a deadline at 17:00 on the "to" date is in.
+        deadline_to=datetime.combine(end, time(23, 59, 59, 999_000), UTC) if end else None,
+        open_at=open_at,
+    )
+    return UiListQuery(values, flt, offset, described, errors)
+
+
+#: How the notice page names a notice type (UNGM's "Type of notice" words).
+UI_NOTICE_TYPES = {
+    "rfq": "request for quotation (RFQ)",
+    "rfp": "request for proposal (RFP)",
+    "itb": "invitation to bid (ITB)",
+    "eoi": "request for expression of interest (EOI)",
+    "rfi": "request for information (RFI)",
+    "consultant": "call for individual consultants",
+    "prior_information": "prior information notice",
+    "contract_notice": "contract notice",
+}
+
+
+def ui_web_link(url: str | None) -> str | None:
+    """A link from outside that is safe in an ``href``: http(s) only (a ``javascript:`` URL would run script)."""
+    if not url:
+        return None
+    try:
+        scheme = urlsplit(url.strip()).scheme.lower()
+    except ValueError:  # "http://[::1" and the like
+        return None
+    return url.strip() if scheme in ("http", "https") else None
+
+
+def ui_utc(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value is not None else ""
+
+
+def ui_money(amount: float, currency: str) -> str:
+    return f"{currency} {amount:,.0f}" if amount == int(amount) else f"{currency} {amount:,.2f}"
+
+
+def ui_code(c: Classification) -> str:
+    """``UNSPSC 42132203 (commodity): Medical gloves``: scheme, code, level, and the source's description."""
+    scheme = (c.scheme_name or "code") if c.scheme == CodeScheme.OTHER else c.scheme.value
+    code = f"{c.code}-{c.check_digit}" if c.check_digit else c.code
+    t = domain_codes.tag_of(c) if c.scheme != CodeScheme.OTHER else None
+    level = f" ({domain_codes.level_name(t)})" if t else ""
+    return f"{scheme} {code}{level}" + (f": {c.description}" if c.description else "")
