@@ -57,7 +57,7 @@ import time
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -77,12 +77,13 @@ from contracts import (
     SupplierProfile,
     TenderNotice,
 )
-from contracts.api import PreferencesPatch
+from contracts.api import PreferencesPatch, ProfileSaved
 from services.infra.bus import EventPublisher, dead_letter
 from services.notifier.adapters.mail import MailSender
 from services.notifier.adapters.matcher import PreferencesClient
 from services.notifier.adapters.store import FINAL, NotificationStore, Record, State, Unsubscribe
-from services.notifier.domain import tokens
+from services.notifier.domain import profile_form, tokens
+from services.notifier.domain.profile_form import FieldError
 from services.notifier.domain.profiles import ProfileDirectory, preference_changes
 from services.notifier.domain.rendering import (
     Envelope,
@@ -167,6 +168,18 @@ def _same_write(stored: Record, mine: Record) -> bool:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass
+class ProfileChange:
+    """What a save came to: ``status`` (200 saved or nothing to change, 404, 409, 422, 503), the matcher's profile
+    (the saved one on 200, the current one on 409 and 422; None when it could not be read), and the details."""
+
+    status: int
+    profile: SupplierProfile | None = None
+    saved: ProfileSaved | None = None
+    changed: list[str] = field(default_factory=list)
+    errors: dict[str, FieldError] = field(default_factory=dict)
 
 
 class Notifier:
@@ -961,6 +974,39 @@ class Notifier:
             for name in changes:
                 self.metrics.preference_changes.labels(name).inc()
             return PreferencesSaved(self.profiles.get(supplier_id) or saved, list(changes))
+
+    def change_profile(self, supplier_id: str, fields: Mapping[str, object], version: str | None) -> ProfileChange:
+        """Read the profile from the matcher, lay the form's fields over it and store it back whole (the matcher's API
+        has no partial update of these fields). Under the supplier's lock, which the preferences page and unsubscribes
+        take too: a change of preferences made here cannot land between the read and the write and be undone by it.
+        A change made elsewhere (another notifier, an admin import) in that window can: the matcher's PUT has no
+        condition to refuse it (README: "Matching profile page")."""
+        with self._supplier_lock(supplier_id):
+            try:
+                current = self.matcher.profile(supplier_id)
+            except MatcherUnavailable as exc:
+                log.warning("profile of %s not read: %s", supplier_id, exc)
+                return ProfileChange(503)
+            if current is None:
+                return ProfileChange(404)
+            if version is not None and version != profile_form.version_of(current):
+                return ProfileChange(409, current)
+            edit, errors = profile_form.read_edit(fields, current)
+            if edit is None:
+                return ProfileChange(422, current, errors=errors)
+            new = profile_form.apply_edit(current, edit)
+            changed = profile_form.changed_fields(current, new)
+            if not changed:
+                return ProfileChange(200, current)
+            try:
+                saved = self.matcher.replace(new)
+            except MatcherUnavailable as exc:
+                log.warning("profile of %s not saved: %s", supplier_id, exc)
+                return ProfileChange(503, current)
+            self.profiles.put(saved.profile)
+            log.info("profile of %s saved (%s), %d notices re-matched", supplier_id, ", ".join(changed),
+                     saved.rematched_notices)  # fmt: skip
+            return ProfileChange(200, saved.profile, saved, changed)
 
     def _supersede_unsubscribe(self, supplier_id: str, local: tuple[datetime, bool], saved: SupplierProfile) -> None:
         """The supplier subscribed again after unsubscribing here: its stored unsubscribe is marked synced (so it is

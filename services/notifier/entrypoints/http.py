@@ -8,7 +8,6 @@ import json
 import logging
 import zoneinfo
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from functools import cache
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
@@ -20,7 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
 from contracts import AlertPreferences, SupplierProfile
-from contracts.api import PreferencesPatch, ProfileSaved
+from contracts.api import PreferencesPatch
 from services.infra.http import install_problem_handlers, ops_router, problem
 from services.notifier.domain import profile_form, tokens
 from services.notifier.domain.profile_form import PROFILE_LABELS, FieldError
@@ -317,53 +316,6 @@ def _read_profile_body(body: bytes, is_json: bool) -> tuple[dict[str, object], s
     return fields, version, bad
 
 
-@dataclass
-class _ProfileOutcome:
-    """What a save came to: ``status`` (200 saved or nothing to change, 404, 409, 422, 503), the matcher's profile
-    (the saved one on 200, the current one on 409 and 422; None when it could not be read), and the details."""
-
-    status: int
-    profile: SupplierProfile | None = None
-    saved: ProfileSaved | None = None
-    changed: list[str] = field(default_factory=list)
-    errors: dict[str, FieldError] = field(default_factory=dict)
-
-
-def _save_profile(n: Notifier, supplier_id: str, fields: Mapping[str, object], version: str | None) -> _ProfileOutcome:
-    """Read the profile from the matcher, lay the form's fields over it and store it back whole (the matcher's API
-    has no partial update of these fields). Under the supplier's lock, which the preferences page and unsubscribes
-    take too: a change of preferences made here cannot land between the read and the write and be undone by it.
-    A change made elsewhere (another notifier, an admin import) in that window can: the matcher's PUT has no
-    condition to refuse it (README: "Matching profile page")."""
-    # The lock is the service's own (one per few suppliers); taken from here because the profile page is served here.
-    with n._supplier_lock(supplier_id):
-        try:
-            current = n.matcher.profile(supplier_id)
-        except MatcherUnavailable as exc:
-            log.warning("profile of %s not read: %s", supplier_id, exc)
-            return _ProfileOutcome(503)
-        if current is None:
-            return _ProfileOutcome(404)
-        if version is not None and version != profile_form.version_of(current):
-            return _ProfileOutcome(409, current)
-        edit, errors = profile_form.read_edit(fields, current)
-        if edit is None:
-            return _ProfileOutcome(422, current, errors=errors)
-        new = profile_form.apply_edit(current, edit)
-        changed = profile_form.changed_fields(current, new)
-        if not changed:
-            return _ProfileOutcome(200, current)
-        try:
-            saved = n.matcher.replace(new)
-        except MatcherUnavailable as exc:
-            log.warning("profile of %s not saved: %s", supplier_id, exc)
-            return _ProfileOutcome(503, current)
-        n.profiles.put(saved.profile)
-        log.info("profile of %s saved (%s), %d notices re-matched", supplier_id, ", ".join(changed),
-                 saved.rematched_notices)  # fmt: skip
-        return _ProfileOutcome(200, saved.profile, saved, changed)
-
-
 def get_notifier(request: Request) -> Notifier:
     notifier: Notifier = request.app.state.notifier
     return notifier
@@ -605,7 +557,7 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
             errors = [{"loc": [name], "msg": msg} for name, msg in unreadable.items()]
             return problem(422, "Unprocessable Content", "the profile change cannot be read", errors=errors)
         typed = {name: value for name, value in fields.items() if isinstance(value, str)}
-        out = await run_in_threadpool(_save_profile, n, supplier_id, fields, version)
+        out = await run_in_threadpool(n.change_profile, supplier_id, fields, version)
         shown = out.profile or n.profiles.get(supplier_id)
         labels = PROFILE_LABELS[language_of(shown) if shown is not None else "en"]
         if out.status == 404:
