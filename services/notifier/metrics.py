@@ -44,3 +44,9 @@ class Metrics:
             ["field"],
             registry=self.registry,
         )
+        self.profile_changes = Counter(
+            "notifier_profile_changes",
+            "Matching profile fields (codes, keywords, descriptions) changed by suppliers from their profile page",
+            ["field"],
+            registry=self.registry,
+        )

@@ -1004,6 +1004,8 @@ class Notifier:
                 log.warning("profile of %s not saved: %s", supplier_id, exc)
                 return ProfileChange(503, current)
             self.profiles.put(saved.profile)
+            for name in changed:
+                self.metrics.profile_changes.labels(name).inc()
             log.info("profile of %s saved (%s), %d notices re-matched", supplier_id, ", ".join(changed),
                      saved.rematched_notices)  # fmt: skip
             return ProfileChange(200, saved.profile, saved, changed)

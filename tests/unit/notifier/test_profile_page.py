@@ -115,6 +115,9 @@ def test_the_page_shows_what_the_supplier_is_matched_on_in_its_language(
     assert f'href="/preferences?token={n.token(tokens.PREFERENCES, "a")}"' in text
 
 
+FIELDS = ("codes", "keywords", "description")
+
+
 def test_a_save_changes_exactly_the_forms_fields_at_the_matcher(rig: Rig) -> None:
     before = exporter()
     n, client = seed(rig, before)
@@ -150,6 +153,8 @@ def test_a_save_changes_exactly_the_forms_fields_at_the_matcher(rig: Rig) -> Non
     assert n.profiles.get("a") == stored
     assert f'name="version" value="{version(stored)}"' in resp.text
     assert ">42132203\n42130000\n42131700</textarea>" in resp.text
+    counted = {f: n.metrics.registry.get_sample_value("notifier_profile_changes_total", {"field": f}) for f in FIELDS}
+    assert counted == {"codes": 1.0, "keywords": 1.0, "description": 1.0}
 
 
 def test_a_field_not_sent_is_kept_and_nothing_to_change_stores_nothing(rig: Rig) -> None:
