@@ -10,8 +10,10 @@ from pydantic import AwareDatetime, Field
 from contracts.common import CountryCode, Model, NonEmptyStr
 from contracts.notice import NoticeStatus, TenderNotice
 
-#: Every ``ScoreComponent.reason_code`` and the names of its ``reason_args``. ``scheme`` is ``UNSPSC`` or ``CPV``;
-#: ``code`` a notice's code and ``supplier_code`` a supplier's (as many digits as the level they name); ``level``
+#: Every ``ScoreComponent.reason_code`` and the names of its ``reason_args``. ``scheme`` is ``UNSPSC``, ``CPV`` or
+#: ``other`` (a code of another scheme, which matches only itself: ``code`` is then its text as published, and the
+#: codes that name a level never have it); ``code`` a notice's code and ``supplier_code`` a supplier's (UNSPSC and
+#: CPV: as many digits as the level they name); ``level``
 #: a level name (UNSPSC ``segment``, ``family``, ``class``, ``commodity``; CPV ``division``, ``group``, ``class``,
 #: ``category``, ``subdivision``); ``words`` comma-separated words; ``last`` an ISO date or ""; counts are ints.
 REASON_CODES: dict[str, tuple[str, ...]] = {

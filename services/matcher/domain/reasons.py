@@ -5,8 +5,8 @@ The line is neutral and factual ("UNSPSC 42132203 is one of the supplier's codes
 show it as it is. Emails render the code and args themselves, in the supplier's language and voice.
 
 Codes in args are the digits of a scheme-tagged prefix (``"U:4213"`` -> scheme ``UNSPSC``, code ``4213``). A code
-of another scheme than UNSPSC or CPV has no place in the catalog (its ``scheme`` is one of those two): such a
-reason keeps its English line and no ``reason_code``, which readers take as "show the line".
+of another scheme (``"O:X-17"``) is scheme ``other`` with its text as published; the English line calls it a
+"code" ("code X-17 is one of the supplier's codes").
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import NamedTuple
 
-from services.matcher.domain import codes
-
 Args = dict[str, str | int | float]
 
-_SCHEMES = {"U": "UNSPSC", "C": "CPV"}
+_SCHEMES = {"U": "UNSPSC", "C": "CPV", "O": "other"}
+#: How the English line names a scheme arg (``other``: "code X-17").
+_SHOWN = {"other": "code"}
 
 
 class Reason(NamedTuple):
@@ -68,7 +68,8 @@ _ENGLISH: dict[str, Callable[[Args], str]] = {
 
 def reason(reason_code: str, /, **args: str | int | float) -> Reason:
     """``reason("code_exact", scheme="UNSPSC", code="42132203")`` -> the line, the code and the args."""
-    return Reason(_ENGLISH[reason_code](args), reason_code, args)
+    shown = {**args, "scheme": _SHOWN.get(str(args["scheme"]), args["scheme"])} if "scheme" in args else args
+    return Reason(_ENGLISH[reason_code](shown), reason_code, args)
 
 
 def iso(day: date | None) -> str:
@@ -79,12 +80,7 @@ def iso(day: date | None) -> str:
 def about_code(
     reason_code: str, notice_tag: str, supplier_tag: str | None = None, /, **args: str | int | float
 ) -> Reason:
-    """A reason about the notice code ``notice_tag`` (and a supplier's ``supplier_tag``), given as tags. A tag of a
-    scheme outside the catalog gives the same English line with the scheme's display name, and no code."""
+    """A reason about the notice code ``notice_tag`` (and a supplier's ``supplier_tag``), given as tags."""
     if supplier_tag is not None:
         args["supplier_code"] = supplier_tag[2:]
-    scheme = _SCHEMES.get(notice_tag[0])
-    if scheme is None:
-        name = codes.describe(notice_tag).split(" ", 1)[0]
-        return Reason(_ENGLISH[reason_code]({"scheme": name, "code": notice_tag[2:], **args}), None, {})
-    return reason(reason_code, scheme=scheme, code=notice_tag[2:], **args)
+    return reason(reason_code, scheme=_SCHEMES[notice_tag[0]], code=notice_tag[2:], **args)

@@ -228,8 +228,12 @@ _REASON_PARTS: dict[str, dict[str, str]] = {
     "zh-Hans": {"title": "（{title}）", "no_title": " ", "last": "，最近一次中标于 {last}", "words": "、"},
 }
 
-_REASON_SCHEMES = {"UNSPSC": CodeScheme.UNSPSC, "CPV": CodeScheme.CPV}
+_REASON_SCHEMES = {"UNSPSC": CodeScheme.UNSPSC, "CPV": CodeScheme.CPV, "other": CodeScheme.OTHER}
+#: How a reason names a scheme (UNSPSC and CPV as they are; a code of another scheme is "a code").
+_REASON_SCHEME_NAMES = {"en": {"other": "code"}, "zh-Hans": {"other": "代码"}}
 _REASON_CODE = re.compile(r"\d{2,8}(-\d)?")
+#: A code of another scheme as published: short, printable, no markup characters.
+_REASON_OTHER_CODE = re.compile(r"[^\x00-\x1f\x7f<>&\"]{1,40}")
 _REASON_COUNTS = frozenset({"awards", "family_awards", "times", "from_buyer"})
 _TITLE_LIMIT = 60
 
@@ -273,10 +277,10 @@ def _reason_values(
             n = _count(value)
             values[name], values[f"{name}_s"] = n, "" if n == 1 else "s"
         elif name == "scheme":
-            values[name] = scheme
+            values[name] = _REASON_SCHEME_NAMES[language].get(scheme, scheme)
         elif name in {"code", "supplier_code"}:
             digits = _text(value)
-            if not _REASON_CODE.fullmatch(digits):
+            if not (_REASON_OTHER_CODE if scheme == "other" else _REASON_CODE).fullmatch(digits):
                 raise _BadArgs
             title = titles(_REASON_SCHEMES[scheme], digits)
             if len(title) > _TITLE_LIMIT:
@@ -313,6 +317,11 @@ def _reason_values(
     return values
 
 
+def _title_key(scheme: CodeScheme, code: str) -> str:
+    """A code as titles are keyed: UNSPSC and CPV without a check digit; another scheme's code as it is."""
+    return code if scheme == CodeScheme.OTHER else code.split("-")[0]
+
+
 def _title_lookup(notice: TenderNotice | None, titles: CodeTitles) -> Callable[[CodeScheme, str], str]:
     """A code's title for reason lines: the notice's own description of that code, else the code list's. Reason
     codes are prefixes (``4213``: the family), code lists key full codes (``42130000``): padded with zeros."""
@@ -320,10 +329,10 @@ def _title_lookup(notice: TenderNotice | None, titles: CodeTitles) -> Callable[[
     if notice is not None:
         for c in notice.all_classifications():
             if c.description:
-                own.setdefault((c.scheme, c.code.split("-")[0]), c.description)
+                own.setdefault((c.scheme, _title_key(c.scheme, c.code)), c.description)
 
     def lookup(scheme: CodeScheme, code: str) -> str:
-        key = (scheme, code.split("-")[0].ljust(8, "0"))
+        key = (scheme, _title_key(scheme, code).ljust(8, "0") if scheme != CodeScheme.OTHER else code)
         return header_safe(own.get(key) or titles.get(key, ""), 200)
 
     return lookup

@@ -228,11 +228,17 @@ def test_a_component_with_nothing_to_say_has_no_reason_code_or_args() -> None:
     assert (c.score, c.reason, c.reason_code, c.reason_args) == (0.0, "", None, {})
 
 
-def test_a_code_of_another_scheme_keeps_its_line_without_a_catalog_code() -> None:
+def test_a_code_of_another_scheme_is_scheme_other_with_its_text() -> None:
     other = Classification(scheme=CodeScheme.OTHER, code="X-17")
     profile = supplier("s", keywords=("gloves",)).model_copy(update={"codes": [other]})
     c = component("category", profile, notice(codes=(), classifications=[other]))
-    assert (c.reason, c.reason_code, c.reason_args) == ("code X-17 is one of the supplier's codes", None, {})
+    assert (c.reason, c.reason_code, c.reason_args) == (
+        "code X-17 is one of the supplier's codes",
+        "code_exact",
+        {"scheme": "other", "code": "X-17"},
+    )
+    unlike = component("category", profile, notice(codes=(), classifications=[other.model_copy(update={"code": "Y"})]))
+    assert (unlike.reason, unlike.reason_code) == ("no code in common with code Y", "code_none")
 
 
 _LEVELS = {
@@ -251,7 +257,9 @@ def _arg_fits(key: str, value: object, scheme: object) -> bool:
     if key == "last":
         return value == "" or (isinstance(value, str) and date.fromisoformat(value).isoformat() == value)
     if key == "scheme":
-        return value in _LEVELS
+        return value in _LEVELS or value == "other"
+    if key in {"code", "supplier_code"} and scheme == "other":
+        return isinstance(value, str) and 0 < len(value.strip()) <= 40
     if key in {"code", "supplier_code"}:
         return isinstance(value, str) and re.fullmatch(r"\d{2,8}", value) is not None
     if key == "level":

@@ -10,7 +10,15 @@ from datetime import datetime
 
 import pytest
 
-from contracts import REASON_CODES, AlertFrequency, CodeScheme, NotificationKind, ScoreComponent, ShortlistEntry
+from contracts import (
+    REASON_CODES,
+    AlertFrequency,
+    Classification,
+    CodeScheme,
+    NotificationKind,
+    ScoreComponent,
+    ShortlistEntry,
+)
 from services.notifier.domain.rendering import (
     REASON_LEVELS,
     REASON_TEMPLATES,
@@ -186,6 +194,18 @@ def test_code_titles_come_from_the_notice_then_the_code_list_at_the_level_of_the
     assert "（" not in render_reason(near, "zh-Hans", {})
 
 
+def test_a_code_of_another_scheme_reads_as_a_code_in_both_languages_with_the_notices_title() -> None:
+    tarps = Classification(scheme=CodeScheme.OTHER, code="X-17", scheme_name="CUCOP", description="Lonas")
+    exact = component("code_exact", {"scheme": "other", "code": "X-17"})
+    assert render_reason(exact, "en") == "code X-17 is one of your codes"
+    assert render_reason(exact, "zh-Hans") == "代码 X-17 是您登记的类别之一"
+    tender = notice().model_copy(update={"classifications": [tarps]})
+    (line,) = reason_lines(entry_with(exact), "zh-Hans", tender)
+    assert line == "代码 X-17（Lonas）是您登记的类别之一"
+    history = component("history", {"awards": 2, "scheme": "other", "code": "X-17", "family_awards": 2, "last": ""})
+    assert render_reason(history, "en") == "you have won 2 contracts in code X-17 and 2 in its family"
+
+
 @pytest.mark.parametrize(
     ("code", "args"),
     [
@@ -205,6 +225,9 @@ def test_code_titles_come_from_the_notice_then_the_code_list_at_the_level_of_the
         ("wording_close", {"phrase": "gloves", "percent": 140}),
         ("wording_close", {"phrase": "", "percent": 90}),
         ("words_shared", {"words": " , "}),
+        ("code_exact", {"scheme": "other", "code": "<b>X-17</b>"}),  # not a code as published
+        ("code_exact", {"scheme": "other", "code": "X" * 41}),
+        ("code_near", {"scheme": "other", "code": "X-17", "level": "class", "supplier_code": "X"}),  # no levels
     ],
 )
 @pytest.mark.parametrize("language", LANGUAGES)
