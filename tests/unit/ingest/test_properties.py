@@ -101,3 +101,28 @@ def test_depth_told_from_bytes_agrees_with_the_decoded_tree(doc: Any, limit: int
     # Strings full of brackets, quotes and backslashes; json escapes non-ASCII (\u00e9) and spaces its separators.
     data = json.dumps(doc).encode() if ascii_only else orjson.dumps(doc)
     assert ocds.json_depth_exceeds(data, limit) == ocds.depth_exceeds(doc, limit)
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=nested, stop=st.integers(1, 10))
+def test_container_levels_of_a_decoded_document_are_its_depth_or_one_less(doc: Any, stop: int) -> None:
+    # ``decode`` accepts a document without measuring it exactly when its tracked levels stay under the limit: that
+    # is safe only if the true depth is never more than one level deeper (the untracked dicts are the leaves).
+    decoded = orjson.loads(orjson.dumps(doc))
+    levels = ocds.container_levels(decoded, stop)
+    assert levels <= stop
+    if levels < stop:
+        assert not ocds.depth_exceeds(decoded, levels + 1)
+        assert levels == 0 or ocds.depth_exceeds(decoded, levels - 1)
+    else:
+        assert ocds.depth_exceeds(decoded, stop - 1)
+
+
+def test_a_document_nested_one_level_past_the_limit_is_rejected_whatever_its_innermost_container() -> None:
+    for innermost in ("{}", "[]", '{"a": 1}', "[1]"):
+        for extra in (0, 1):
+            depth = ocds.MAX_DEPTH + extra  # containers, the innermost included
+            data = ("[" * (depth - 1) + innermost + "]" * (depth - 1)).encode()
+            outcomes = list(ocds.parse(data, CTX))
+            rejected = [o for o in outcomes if isinstance(o, Rejection) and o.reason == "invalid_json"]
+            assert bool(rejected) == bool(extra), (innermost, depth)
