@@ -20,8 +20,11 @@ class Settings(CommonSettings):
     notifier_http_port: int = 8002
     #: Base URL under which recipients reach this HTTP app (unsubscribe and preferences links in emails).
     notifier_public_url: str = "http://127.0.0.1:8002"
-    #: Link to a notice in emails; ``{notice_id}`` is replaced (URL-quoted).
-    notifier_notice_url_template: str = "http://127.0.0.1:8000/ui/notices/{notice_id}"
+    #: Supplier-facing page of a notice, linked from emails whose notice has no http(s) ``source_url`` of its own
+    #: (the official page on UNGM/TED/the portal, always preferred); ``{notice_id}`` is replaced (URL-quoted).
+    #: Empty (the default): no such portal, and a notice without ``source_url`` gets no link. Not the matcher's
+    #: ``/ui/notices/{notice_id}``: that is the buyers' page, which a supplier cannot open.
+    notifier_notice_url_template: str = ""
     #: Prefix of the Elasticsearch indexes (``<prefix>-notifications``, ``<prefix>-notifier-unsubscribes``).
     notifier_index_prefix: str = "tb"
     #: Kafka consumer group of the shortlist worker.

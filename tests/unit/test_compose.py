@@ -412,7 +412,8 @@ def test_the_notifier_talks_to_the_matcher_and_mailpit_inside_the_network(
     env = {k: resolve(v, secrets_filled()) for k, v in environment(services["notifier"]).items() if v is not None}
     assert env["TB_NOTIFIER_MATCHER_URL"] == "http://matcher:8000"
     assert (env["TB_NOTIFIER_SMTP_HOST"], env["TB_NOTIFIER_SMTP_PORT"]) == ("mailpit", "1025")
-    assert "{notice_id}" in env["TB_NOTIFIER_NOTICE_URL_TEMPLATE"]
+    # Emails link a notice's own source URL; the buyers' page (/ui/notices/...) is no link for a supplier.
+    assert env["TB_NOTIFIER_NOTICE_URL_TEMPLATE"] == ""
 
 
 # --- deploy/.env.example, Dockerfile, .dockerignore -----------------------------------------------------------

@@ -376,14 +376,29 @@ def reason_lines(
 
 @dataclass(frozen=True)
 class Links:
-    """Where the email points: the notice (by template), the unsubscribe and preferences pages."""
+    """Where the email points: the notice, the unsubscribe and preferences pages.
+
+    ``notice_url_template`` is the operator's supplier-facing notice page (``{notice_id}`` replaced, URL-quoted);
+    empty when there is none. The matcher's buyer page is no such page: it wants a buyer's sign-in.
+    """
 
     notice_url_template: str
     unsubscribe_url: str
     preferences_url: str
 
-    def notice_url(self, notice_id: str) -> str:
-        return self.notice_url_template.format(notice_id=quote(notice_id, safe=":"))
+    def notice_url(self, notice: TenderNotice) -> str:
+        """The notice's own page on its portal (``source_url``, where a supplier reads the documents and bids) when
+        it is an http(s) URL; else the operator's template; else "" (the email then has no notice link)."""
+        own = (notice.source_url or "").strip()
+        if _WEB_URL.match(own) and not any(c.isspace() or unicodedata.category(c)[0] == "C" for c in own):
+            return own
+        if self.notice_url_template.strip():
+            return self.notice_url_template.format(notice_id=quote(notice.notice_id, safe=":"))
+        return ""
+
+
+#: An absolute http(s) URL with a host: ``javascript:``, ``mailto:``, relative paths and bare hosts are no link.
+_WEB_URL = re.compile(r"https?://[^/?#\s]+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -418,7 +433,7 @@ def _notice_view(
         "codes": code_lines(notice, titles),
         "reasons": reason_lines(entry, language, notice, titles),
         "changes": list(notice.changes),
-        "url": links.notice_url(notice.notice_id),
+        "url": links.notice_url(notice),
     }
 
 
