@@ -11,13 +11,105 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from services.infra.http import install_problem_handlers, ops_router, problem
+from contracts import TenderNotice
+from services.infra.http import PROBLEM_JSON, install_problem_handlers, ops_router, problem
 from services.ingest.domain import jsonl, ocds
 from services.ingest.domain.model import Context, Outcome, Rejection
 from services.ingest.domain.normalize import raw_text
 from services.ingest.service import Ingestor
 
 MAX_BODY_BYTES = 5_000_000
+
+#: The contract's JSON Schema (``contracts/schemas/tender_notice.v1.json``), its definitions as OpenAPI components.
+_NOTICE_SCHEMA = TenderNotice.model_json_schema(mode="validation", ref_template="#/components/schemas/{model}")
+_COMPONENTS: dict[str, Any] = {
+    **_NOTICE_SCHEMA.pop("$defs", {}),
+    "TenderNotice": _NOTICE_SCHEMA,
+    "Problem": {
+        "type": "object",
+        "description": "RFC 9457 problem details, the body of every error",
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "reason": {"type": "string", "description": "why the record is not a notice (invalid_json, ...)"},
+        },
+        "required": ["title", "status"],
+    },
+}
+_PROBLEM = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+#: The body is read raw (size limit, then JSON, then which document it is), so it is declared here for the docs.
+_PUSH_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": (
+            "A TenderNotice (it has notice_id; https://tenderbridge.dev/schemas/tender_notice.v1.json) or one OCDS "
+            f"release (it has ocid); at most {MAX_BODY_BYTES:,} bytes."
+        ),
+        "content": {
+            "application/json": {
+                "schema": {
+                    "anyOf": [
+                        {"$ref": "#/components/schemas/TenderNotice"},
+                        {
+                            "type": "object",
+                            "title": "OCDS release",
+                            "description": "https://standard.open-contracting.org/latest/en/schema/release/",
+                            "additionalProperties": True,
+                        },
+                    ]
+                },
+                "examples": {
+                    "notice": {
+                        "summary": "a TenderNotice",
+                        "value": {
+                            "notice_id": "push:1",
+                            "source": "push",
+                            "source_id": "1",
+                            "title": "Water pumps",
+                            "buyer": {"name": "UNICEF"},
+                            "classifications": [{"scheme": "UNSPSC", "code": "4213"}],
+                        },
+                    },
+                    "release": {
+                        "summary": "an OCDS release",
+                        "value": {
+                            "ocid": "ocds-abc123-0001",
+                            "id": "1",
+                            "date": "2026-03-01T10:00:00Z",
+                            "tag": ["tender"],
+                            "buyer": {"name": "UNICEF"},
+                            "tender": {"id": "1", "title": "Water pumps"},
+                        },
+                    },
+                },
+            }
+        },
+    }
+}
+_PUSH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "accepted (version null and published false when the notice did not change)",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "notice_id": {"type": "string"},
+                        "version": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+                        "published": {"type": "boolean"},
+                        "warnings": {"type": "array", "items": {"type": "string"}},
+                    },
+                    "required": ["notice_id", "version", "published", "warnings"],
+                }
+            }
+        },
+    },
+    401: {"description": "no valid X-API-Key or Authorization: Bearer key", "content": _PROBLEM},
+    413: {"description": f"more than {MAX_BODY_BYTES:,} bytes", "content": _PROBLEM},
+    422: {"description": "not a notice (dead-lettered with the reason)", "content": _PROBLEM},
+}
 
 
 def _key_from(x_api_key: str | None, authorization: str | None) -> str | None:
@@ -31,7 +123,7 @@ def _key_from(x_api_key: str | None, authorization: str | None) -> str | None:
 def map_pushed(body: Any, ctx: Context) -> Outcome:
     """A pushed document: a TenderNotice (it has ``notice_id``) or one OCDS release (it has ``ocid``)."""
     if isinstance(body, dict) and "notice_id" in body:
-        return jsonl.from_dict(body, raw_text(body))
+        return jsonl.from_dict(body, raw_text(body), ctx)
     if isinstance(body, dict) and ("ocid" in body or "tag" in body):
         outcomes = list(ocds.parse_document(body, ctx))
         if len(outcomes) != 1:
@@ -63,13 +155,11 @@ def create_app(
         "/notices",
         status_code=202,
         dependencies=[Depends(authorized)],
-        responses={
-            202: {"description": "accepted"},
-            401: {"description": "no valid key"},
-            422: {"description": "not a notice"},
-        },
+        responses=_PUSH_RESPONSES,
+        openapi_extra=_PUSH_BODY,
     )
     async def push(request: Request) -> Response:
+        """Push one notice: a TenderNotice or an OCDS release, normalized like every other source."""
         body_bytes = await request.body()
         if len(body_bytes) > MAX_BODY_BYTES:
             return problem(413, "Content Too Large", f"at most {MAX_BODY_BYTES} bytes per notice")
@@ -101,4 +191,13 @@ def create_app(
             status_code=202,
         )
 
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = default_openapi()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(_COMPONENTS)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
