@@ -9,27 +9,35 @@ environment, exactly as an operator would run them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mailbox
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
 from pathlib import Path
 
 from services.infra import stack
+from services.ingest.settings import Settings as IngestSettings
+from services.notifier.settings import Settings as NotifierSettings
 
 SERVICES = {"matcher": 8000, "ingest": 8001, "notifier": 8002}
 DEV_ADMIN_KEY = "dev-admin-key-change-me"
 DEV_PUSH_KEY = "dev-push-key-change-me"
-DEV_UNSUBSCRIBE_SECRET = "dev-unsubscribe-secret-change-me"
+#: The notifier's own default, so that ``python -m services.notifier preferences-url SUP`` (run without settings) signs
+#: links that the notifier of ``make run`` accepts.
+DEV_UNSUBSCRIBE_SECRET: str = NotifierSettings.model_fields["notifier_unsubscribe_secret"].default.get_secret_value()
 
 
 @dataclass
@@ -89,6 +97,8 @@ class Pipeline:
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     #: HTTP port per service; tests and the demo pass free ones so they never collide with a `make run`.
     ports: dict[str, int] = field(default_factory=lambda: dict(SERVICES))
+    #: Ingest's state (published versions); default: ``<work_dir>/ingest-state``, private to this pipeline.
+    ingest_state_dir: Path | None = None
 
     def env(self) -> dict[str, str]:
         env = {
@@ -101,7 +111,7 @@ class Pipeline:
             "TB_NOTIFIER_SMTP_HOST": self.cfg.host,
             "TB_NOTIFIER_SMTP_PORT": str(self.smtp_port or self.cfg.smtp_port),
             "TB_INGEST_API_KEYS": DEV_PUSH_KEY,
-            "TB_INGEST_STATE_DIR": str(self.work_dir / "ingest-state"),
+            "TB_INGEST_STATE_DIR": str(self.ingest_state_dir or self.work_dir / "ingest-state"),
             "TB_LOG_LEVEL": "INFO",
         }
         for name, port in self.ports.items():
@@ -219,37 +229,141 @@ def _step(pipeline: Pipeline, what: str, service: str, *args: str) -> None:
         print(f"  {summary[-1]}", flush=True)
 
 
+def cli_ingest_state_dir() -> Path:
+    """Where ``python -m services.ingest publish`` keeps its state when run from here without settings (its default,
+    ``.data/ingest``, is relative to the working directory; ``TB_INGEST_STATE_DIR`` when the shell sets it)."""
+    return IngestSettings().ingest_state_dir.resolve()
+
+
+def adopt_ingest_state(old: Path, new: Path) -> bool:
+    """Carry the state of an earlier ``make run`` (``.data/run-dev/ingest-state``) over to the shared one, once: when
+    the shared one has none yet. Otherwise the shared state is kept as it is: notices only the old state knew are
+    then published once more, unchanged and with the version they had (a demo notice is never amended), which is
+    harmless: the matcher stores the same notice and republishes the same shortlist, and the notifier's
+    idempotency keys send nothing twice. Returns whether the old state was carried over."""
+    source, target = old / "ingest-state.sqlite3", new / "ingest-state.sqlite3"
+    if not source.exists() or target.exists():
+        return False
+    new.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.partial")
+    partial.unlink(missing_ok=True)
+    # SQLite's backup reads a consistent copy, the write-ahead log included; the rename makes it appear whole. The
+    # old directory is left as it was, unused from now on.
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(partial)) as dst:
+        src.backup(dst)
+    partial.replace(target)
+    return True
+
+
+def _imported_marker(suppliers: Path) -> Path:
+    return suppliers.with_name(f"{suppliers.name}.imported.sha256")
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def suppliers_need_import(suppliers: Path, stored: int | None) -> bool:
+    """Whether ``make run`` imports its demo suppliers: not when this file, as it is now, was imported already and the
+    matcher still holds suppliers (``stored``: how many; None when it cannot tell). Its lines state every field, so
+    importing it again would undo what suppliers changed on their own pages (codes, keywords, preferences)."""
+    marker = _imported_marker(suppliers)
+    if not marker.exists() or not stored:
+        return True
+    return marker.read_text(encoding="utf-8").strip() != file_sha256(suppliers)
+
+
+def mark_suppliers_imported(suppliers: Path, digest: str) -> None:
+    """Written after a successful import only, with the digest of the file that was read."""
+    marker = _imported_marker(suppliers)
+    marker.with_name(f"{marker.name}.tmp").write_text(f"{digest}\n", encoding="utf-8")
+    marker.with_name(f"{marker.name}.tmp").replace(marker)
+
+
+def stored_suppliers(elasticsearch_url: str, index: str) -> int | None:
+    """Profiles in the matcher's supplier index: 0 when it does not exist, None when Elasticsearch cannot tell."""
+    try:
+        with urllib.request.urlopen(f"{elasticsearch_url.rstrip('/')}/{index}/_count", timeout=10) as resp:
+            return int(json.loads(resp.read())["count"])
+    except urllib.error.HTTPError as exc:
+        return 0 if exc.code == 404 else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def supervise(
+    processes: Mapping[str, ServiceProcess], stop_requested: Callable[[], bool], poll_s: float = 0.5
+) -> ServiceProcess | None:
+    """Wait until a stop is requested (Ctrl-C, SIGTERM) or a service exits; returns the service that exited."""
+    while not stop_requested():
+        for process in processes.values():
+            if process.proc is not None and process.proc.poll() is not None:
+                return process
+        time.sleep(poll_s)
+    return None
+
+
+def failure_message(process: ServiceProcess) -> str:
+    code = process.proc.returncode if process.proc is not None else None
+    how = f"failed (exit {code})" if code else f"exited unexpectedly (exit {code})"
+    return f"make run stopped because {process.name} {how}; its log: {process.log_path}"
+
+
+def banner(pipeline: Pipeline, cfg: stack.StackConfig, suppliers: Path) -> str:
+    notifier_url = pipeline.processes["notifier"].url
+    return (
+        "\ntenderbridge is running:\n"
+        f"  buyer API + docs   {pipeline.processes['matcher'].url}/docs   (admin key: {DEV_ADMIN_KEY})\n"
+        f"  buyer web page     {pipeline.processes['matcher'].url}/ui/notices   (sign in with that key)\n"
+        f"  ingest push API    {pipeline.processes['ingest'].url}/docs    (push key: {DEV_PUSH_KEY})\n"
+        f"  notifier           {notifier_url}/healthz\n"
+        f"  a supplier's page  {_sample_preferences_url(suppliers, notifier_url)}\n"
+        f"  emails (Maildir)   {cfg.maildir}/new\n"
+        f"  service logs       {pipeline.work_dir / 'logs'}/\n"
+        f"  Kafka              {cfg.kafka_bootstrap}\n"
+        f"  Elasticsearch      {cfg.elasticsearch_url}\n"
+        "Ctrl-C stops everything this command started."
+    )
+
+
 def run() -> int:
     cfg = stack.StackConfig.from_env()
     print("starting the local stack (noida-db: Kafka + Elasticsearch; aiosmtpd: SMTP -> Maildir)...", flush=True)
     started = stack.up(cfg)
-    pipeline = Pipeline(cfg, cfg.data_dir / "run-dev")
+    work_dir = cfg.data_dir / "run-dev"
+    # Ingest keeps its state where `python -m services.ingest publish` keeps it by default, so that a notice published
+    # from the command line next to `make run` is an update (version 2...) of what `make run` published, not a new
+    # version 1 the matcher drops as stale.
+    state_dir = cli_ingest_state_dir()
+    pipeline = Pipeline(cfg, work_dir, ingest_state_dir=state_dir)
+    failed: ServiceProcess | None = None
     try:
+        if adopt_ingest_state(work_dir / "ingest-state", state_dir):
+            print(f"  carried the ingest state of earlier runs over to {state_dir}", flush=True)
         demo = cfg.data_dir / "demo-data"
         refreshed = prepare_demo_data(demo, datetime.now(UTC))
         if refreshed:
             print(f"  {refreshed}", flush=True)
         # Suppliers before the services: the matcher fits its scoring model over them as it starts, so the demo
-        # notices are ranked with it.
-        _step(pipeline, "importing the demo suppliers", "matcher", "import-suppliers", str(demo / "suppliers.jsonl"))
+        # notices are ranked with it. Only when the file changed since its last import: importing it again would
+        # undo what suppliers changed on their own pages since.
+        suppliers = demo / "suppliers.jsonl"
+        from services.matcher.settings import Settings as MatcherSettings  # slow to import: scikit-learn
+
+        prefix = (
+            os.environ.get("TB_MATCHER_INDEX_PREFIX") or MatcherSettings.model_fields["matcher_index_prefix"].default
+        )
+        if suppliers_need_import(suppliers, stored_suppliers(cfg.elasticsearch_url, f"{prefix}-suppliers")):
+            digest = file_sha256(suppliers)
+            _step(pipeline, "importing the demo suppliers", "matcher", "import-suppliers", str(suppliers))
+            mark_suppliers_imported(suppliers, digest)
+        else:
+            print("the demo suppliers are imported already (unchanged since; their own changes are kept)", flush=True)
         print("starting matcher, notifier and ingest...", flush=True)
         pipeline.start()
         notices = str(demo / "notices.jsonl")
         _step(pipeline, "publishing the demo notices", "ingest", "publish", notices, "--source", "jsonl")
-        notifier_url = pipeline.processes["notifier"].url
-        print(
-            "\ntenderbridge is running:\n"
-            f"  buyer API + docs   {pipeline.processes['matcher'].url}/docs   (admin key: {DEV_ADMIN_KEY})\n"
-            f"  buyer web page     {pipeline.processes['matcher'].url}/ui/notices   (sign in with that key)\n"
-            f"  ingest push API    {pipeline.processes['ingest'].url}/docs    (push key: {DEV_PUSH_KEY})\n"
-            f"  notifier           {notifier_url}/healthz\n"
-            f"  a supplier's page  {_sample_preferences_url(demo / 'suppliers.jsonl', notifier_url)}\n"
-            f"  emails (Maildir)   {cfg.maildir}/new\n"
-            f"  Kafka              {cfg.kafka_bootstrap}\n"
-            f"  Elasticsearch      {cfg.elasticsearch_url}\n"
-            "Ctrl-C stops everything this command started.",
-            flush=True,
-        )
+        print(banner(pipeline, cfg, suppliers), flush=True)
         stop = False
 
         def _stop(signum: int, frame: object) -> None:
@@ -258,18 +372,16 @@ def run() -> int:
 
         signal.signal(signal.SIGINT, _stop)
         signal.signal(signal.SIGTERM, _stop)
-        while not stop:
-            for process in pipeline.processes.values():
-                if process.proc is not None and process.proc.poll() is not None:
-                    print(f"{process.name} exited ({process.proc.returncode}); see {process.log_path}", flush=True)
-                    stop = True
-            time.sleep(0.5)
+        failed = supervise(pipeline.processes, lambda: stop)
+        if failed is not None:
+            print(f"\n{failure_message(failed)}", file=sys.stderr, flush=True)
     finally:
         print("\nstopping...", flush=True)
         pipeline.stop()
         if started:
             stack.down(cfg)
-    return 0
+        print("stopped.", flush=True)
+    return 0 if failed is None else 1
 
 
 def _sample_preferences_url(suppliers: Path, notifier_url: str) -> str:

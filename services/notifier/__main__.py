@@ -10,7 +10,9 @@ import typer
 import uvicorn
 
 from services.infra.logs import setup_logging
+from services.notifier.adapters.matcher import HttpPreferencesClient, PreferencesClient
 from services.notifier.domain import tokens
+from services.notifier.exceptions import MatcherUnavailable
 from services.notifier.settings import Settings
 
 cli = typer.Typer(help="tenderbridge notifier: shortlists in, alert emails out (exactly once).", no_args_is_help=True)
@@ -60,22 +62,66 @@ def run(
         raise typer.Exit(1)
 
 
-def _signed_url(purpose: str, path: str, supplier_id: str) -> str:
-    settings = Settings()
+def _signed_url(purpose: str, path: str, supplier_id: str, settings: Settings) -> str:
     token = tokens.sign(settings.notifier_unsubscribe_secret.get_secret_value().encode(), purpose, supplier_id)
     return f"{settings.notifier_public_url.rstrip('/')}/{path}?token={token}"
 
 
+def supplier_check(matcher: PreferencesClient, supplier_id: str, matcher_url: str) -> tuple[bool | None, str]:
+    """Whether the matcher (which owns supplier profiles) knows the supplier: True, False, or None when it could not
+    be asked (not running, no or a wrong ``TB_NOTIFIER_MATCHER_API_KEY``), with what to say on stderr."""
+    try:
+        known = matcher.profile(supplier_id) is not None
+    except MatcherUnavailable as exc:
+        return None, (
+            f"note: supplier {supplier_id!r} not checked ({exc} at {matcher_url}; it needs the matcher running and "
+            "TB_NOTIFIER_MATCHER_API_KEY): the link works only if the matcher knows this supplier"
+        )
+    if known:
+        return True, ""
+    return False, (
+        f"no supplier {supplier_id!r} at the matcher ({matcher_url}): no link printed; check the id "
+        "(--no-check prints the link anyway)"
+    )
+
+
+def _print_link(purpose: str, path: str, supplier_id: str, check: bool) -> None:
+    settings = Settings()
+    if check:
+        key = settings.notifier_matcher_api_key
+        matcher = HttpPreferencesClient(
+            settings.notifier_matcher_url, key.get_secret_value() if key else None, timeout_s=3.0
+        )
+        try:
+            known, note = supplier_check(matcher, supplier_id, settings.notifier_matcher_url)
+        finally:
+            matcher.close()
+        if note:
+            typer.echo(note, err=True)
+        if known is False:
+            raise typer.Exit(1)
+    typer.echo(_signed_url(purpose, path, supplier_id, settings))
+
+
+CHECK = typer.Option(True, "--check/--no-check", help="Ask the matcher first whether it knows the supplier.")
+
+
 @cli.command("unsubscribe-url")
-def unsubscribe_url(supplier_id: str) -> None:
-    """Print the signed one-click unsubscribe URL of a supplier (for support and demos)."""
-    typer.echo(_signed_url(tokens.UNSUBSCRIBE, "unsubscribe", supplier_id))
+def unsubscribe_url(supplier_id: str, check: bool = CHECK) -> None:
+    """Print the signed one-click unsubscribe URL of a supplier (for support and demos).
+
+    Signed with TB_NOTIFIER_UNSUBSCRIBE_SECRET (the default is the one `make run` uses); exits 1 when the matcher
+    answers that it has no such supplier, and notes on stderr when it could not be asked."""
+    _print_link(tokens.UNSUBSCRIBE, "unsubscribe", supplier_id, check)
 
 
 @cli.command("preferences-url")
-def preferences_url(supplier_id: str) -> None:
-    """Print the signed preferences page URL of a supplier (support: a supplier who lost its emails; demos)."""
-    typer.echo(_signed_url(tokens.PREFERENCES, "preferences", supplier_id))
+def preferences_url(supplier_id: str, check: bool = CHECK) -> None:
+    """Print the signed preferences page URL of a supplier (support: a supplier who lost its emails; demos).
+
+    Signed with TB_NOTIFIER_UNSUBSCRIBE_SECRET (the default is the one `make run` uses); exits 1 when the matcher
+    answers that it has no such supplier, and notes on stderr when it could not be asked."""
+    _print_link(tokens.PREFERENCES, "preferences", supplier_id, check)
 
 
 if __name__ == "__main__":
