@@ -305,7 +305,10 @@ def supervise(
 
 def failure_message(process: ServiceProcess) -> str:
     code = process.proc.returncode if process.proc is not None else None
-    how = f"failed (exit {code})" if code else f"exited unexpectedly (exit {code})"
+    if code is not None and code < 0:
+        how = f"failed (killed by {signal.Signals(-code).name})"
+    else:
+        how = f"failed (exit {code})" if code else f"exited unexpectedly (exit {code})"
     return f"make run stopped because {process.name} {how}; its log: {process.log_path}"
 
 

@@ -250,6 +250,10 @@ def test_supervise_returns_the_service_that_died(tmp_path: Path) -> None:
     said = failure_message(dead)
     assert said.startswith("make run stopped because ingest failed (exit 3)")
     assert str(tmp_path / "logs" / "ingest.log") in said
+    killed = _child(tmp_path, "notifier", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+    assert killed.proc is not None
+    killed.proc.wait()
+    assert failure_message(killed).startswith("make run stopped because notifier failed (killed by SIGKILL)")
 
 
 def test_supervise_returns_nothing_on_a_stop_request(tmp_path: Path) -> None:
