@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 from pydantic import BaseModel
 
 from contracts import DeadLetter
@@ -147,6 +147,35 @@ def poll_or_pause(
     if not batch:
         stop.wait(pause_s)
     return batch
+
+
+#: Errors of an unreachable or restarting Kafka (and of a read to end offsets that ran out of time): a consumer loop
+#: waits and tries again instead of stopping.
+KAFKA_UNAVAILABLE = (KafkaError, TimeoutError)
+
+
+def commit_or_redeliver(consumer: Any, offsets: dict[Any, Any] | None = None) -> bool:
+    """Commit; when the commit fails (the group rebalanced under this member, the coordinator is away), say so and
+    go on: the batch is handled again by the partition's next owner, or covered by this member's next commit.
+    Handling is idempotent in every consumer here, so nothing is done twice that shows."""
+    try:
+        if offsets is None:
+            consumer.commit()
+        else:
+            consumer.commit(offsets)
+    except KafkaError as exc:
+        log.warning("offsets not committed (%s): the batch will be handled again", exc)
+        return False
+    return True
+
+
+def rewind(consumer: Any, batch: dict[Any, list[Any]]) -> None:
+    """Seek every partition of ``batch`` back to its first record, so that the next poll hands it over again
+    (partitions this member no longer holds are left to their new owner)."""
+    for tp, records in batch.items():
+        if records:
+            with contextlib.suppress(KafkaError, AssertionError, ValueError):
+                consumer.seek(tp, records[0].offset)
 
 
 def records_to_end(consumer: Any, partitions: list[Any], timeout_s: float, what: str) -> Iterator[Any]:

@@ -36,9 +36,11 @@ def run(
     )
 
     def work() -> None:
-        runtime.worker.run()
-        if not runtime.stop.is_set():  # the worker died: take the process down so it gets restarted
-            server.should_exit = True
+        try:
+            runtime.worker.run()
+        finally:
+            if not runtime.stop.is_set():  # the worker died: take the process down so it gets restarted
+                server.should_exit = True
 
     def on_signal(signum: int, frame: object) -> None:
         runtime.stop.set()

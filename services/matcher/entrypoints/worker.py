@@ -21,7 +21,8 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from pydantic import ValidationError
 
 from contracts import TenderNotice
-from services.infra.bus import dead_letter, json_consumer, poll_or_pause
+from services.infra.bus import KAFKA_UNAVAILABLE, commit_or_redeliver, dead_letter, json_consumer, poll_or_pause
+from services.infra.bus import rewind as rewind_batch
 from services.matcher.exceptions import InvalidInput, StoreUnavailable
 from services.matcher.service import Matcher
 from services.matcher.settings import Settings
@@ -117,9 +118,16 @@ class NoticeWorker:
                 if time.monotonic() >= next_profile_log:
                     next_profile_log = time.monotonic() + self.profile_log_every_s
                     self._note_profile_log(consumer)
-                batch = poll_or_pause(consumer, self.stop, empty_polls=empty_polls)
-                empty_polls = 0 if batch else empty_polls + 1
-                if batch and not self._handle_batch(consumer, batch):
+                try:
+                    batch = poll_or_pause(consumer, self.stop, empty_polls=empty_polls)
+                    empty_polls = 0 if batch else empty_polls + 1
+                    healthy = not batch or self._handle_batch(consumer, batch)
+                except KAFKA_UNAVAILABLE as exc:
+                    # A broker restart or a network cut: wait it out and go on (what was not committed is handled
+                    # again, idempotently) instead of stopping the service.
+                    log.warning("Kafka unavailable (%s: %s); trying again", type(exc).__name__, exc)
+                    healthy = False
+                if not healthy:
                     self.stop.wait(backoff)
                     backoff = min(backoff * 2, self.settings.matcher_max_backoff_seconds)
                     continue
@@ -169,9 +177,13 @@ class NoticeWorker:
                 done[tp] = record.offset + 1
                 self.handled += 1
         # Everything handled is stored; publish it for good before the offsets move.
-        self.matcher.publisher.flush()
+        try:
+            self.matcher.publisher.flush()
+        except KAFKA_UNAVAILABLE:
+            rewind_batch(consumer, batch)  # handled again once Kafka is back: the stored shortlists are republished
+            raise
         if done:
-            consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in done.items()})
+            commit_or_redeliver(consumer, {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in done.items()})
         for tp, offset in rewind.items():
             consumer.seek(tp, offset)
         return healthy

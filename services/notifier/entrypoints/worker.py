@@ -3,9 +3,10 @@
 Per batch: catch the profile feed up to the end offsets seen now, handle the batch's shortlists together
 (``Notifier.handle_shortlists``: one claim request for all their emails, sent in rounds over several SMTP
 connections; unreadable ones go to ``matches.shortlists.dlq`` with the reason), flush the produced events and dead
-letters, then commit. An unexpected error crashes the worker without committing, so the batch is redelivered;
-idempotency keys make that harmless. Between batches it sends due digests, forwards pending unsubscribes and parks
-abandoned records.
+letters, then commit. Kafka going away (a broker restart, a rebalance that fails a commit) is waited out: the
+batch is handed over again and handled again, and the idempotency keys send nothing twice. An unexpected error
+crashes the worker without committing, so the batch is redelivered; the keys make that harmless too. Between
+batches it sends due digests, forwards pending unsubscribes and parks abandoned records.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from contracts import Shortlist
-from services.infra.bus import POLL_TIMEOUT_MS, EventPublisher, dead_letter, poll_or_pause
+from services.infra.bus import (
+    KAFKA_UNAVAILABLE,
+    POLL_TIMEOUT_MS,
+    EventPublisher,
+    commit_or_redeliver,
+    dead_letter,
+    poll_or_pause,
+    rewind,
+)
 from services.notifier.exceptions import ShuttingDown
 from services.notifier.service import SERVICE, Notifier
 
@@ -69,16 +78,21 @@ class ShortlistWorker:
         records = [r for part in batch.values() for r in part]
         self._empty_polls = 0 if records else self._empty_polls + 1
         if records:
-            self.feed.catch_up()
-            self.notifier.metrics.profiles.set(len(self.notifier.profiles))
-            if self.stop.is_set():
-                raise ShuttingDown("stop requested before a batch")
-            shortlists = [s for s in (self._read(record) for record in records) if s is not None]
-            # Stop promptly (between rounds of emails): the rest of the batch stays uncommitted and comes back after
-            # the restart, where the idempotency keys skip what this process already sent.
-            self.notifier.handle_shortlists(shortlists, stop=self.stop.is_set)
-            self.publisher.flush()
-            self.consumer.commit()
+            try:
+                self.feed.catch_up()
+                self.notifier.metrics.profiles.set(len(self.notifier.profiles))
+                if self.stop.is_set():
+                    raise ShuttingDown("stop requested before a batch")
+                shortlists = [s for s in (self._read(record) for record in records) if s is not None]
+                # Stop promptly (between rounds of emails): the rest of the batch stays uncommitted and comes back
+                # after the restart, where the idempotency keys skip what this process already sent.
+                self.notifier.handle_shortlists(shortlists, stop=self.stop.is_set)
+                self.publisher.flush()
+            except KAFKA_UNAVAILABLE:
+                # Kafka went away mid-batch: hand the batch over again once it is back (the keys send nothing twice).
+                rewind(self.consumer, batch)
+                raise
+            commit_or_redeliver(self.consumer)
         self.maintenance()
         return len(records)
 
@@ -120,8 +134,18 @@ class ShortlistWorker:
         """Until ``stop`` is set. Unexpected errors end the loop (recorded in ``error``) after closing cleanly."""
         try:
             self.start()
+            backoff = 1.0
             while not self.stop.is_set():
-                self.run_once()
+                try:
+                    self.run_once()
+                except KAFKA_UNAVAILABLE as exc:
+                    # A broker restart or a network cut: wait and go on where this worker was (nothing committed
+                    # that was not handled), instead of stopping the service.
+                    log.warning("Kafka unavailable (%s: %s); trying again in %.0f s", type(exc).__name__, exc, backoff)
+                    self.stop.wait(backoff)
+                    backoff = min(backoff * 2, 30.0)
+                    continue
+                backoff = 1.0
         except ShuttingDown as exc:
             log.info("%s; the batch is left uncommitted", exc)
         except Exception as exc:
@@ -130,6 +154,8 @@ class ShortlistWorker:
         finally:
             try:
                 self.publisher.flush()
+            except KAFKA_UNAVAILABLE as exc:  # events of a batch left uncommitted: it comes back, they are made again
+                log.warning("events not flushed at stop (%s: %s)", type(exc).__name__, exc)
             finally:
                 self.consumer.close()
                 self.feed.close()
