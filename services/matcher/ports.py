@@ -15,8 +15,8 @@ from services.matcher.keys import ApiKey
 @dataclass(frozen=True)
 class NoticeFilter:
     """``GET /notices`` filters; ``None`` means no restriction. ``agency`` matches buyer id or name; ``open_at``
-    keeps the notices whose deadline is later than that instant or that have no deadline (status is ``status``'s
-    business: a cancelled notice with a future deadline is still listed unless ``status`` excludes it)."""
+    keeps the notices still open for bids at that instant (``TenderNotice.is_open``): not cancelled, and a later
+    deadline or none."""
 
     agency: str | None = None
     code: str | None = None

@@ -406,6 +406,7 @@ class ElasticNoticeStore:
             filters.append({"range": {"deadline_at": window}})
         if flt.open_at:
             filters.append(_deadline_after_or_none(flt.open_at))
+            filters.append({"bool": {"must_not": [{"term": {"status": "cancelled"}}]}})
         with _guard():
             res = self._es.search(
                 index=self._index,

@@ -126,7 +126,7 @@ def _matches(n: TenderNotice, flt: NoticeFilter) -> bool:
         return False
     if flt.deadline_from and (n.deadline_at is None or n.deadline_at < flt.deadline_from):
         return False
-    if flt.open_at and n.deadline_at is not None and n.deadline_at <= flt.open_at:
+    if flt.open_at and not n.is_open(flt.open_at):
         return False
     return not (flt.deadline_to and (n.deadline_at is None or n.deadline_at > flt.deadline_to))
 

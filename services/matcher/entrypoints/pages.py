@@ -72,7 +72,7 @@ def ui_list_query(params: Mapping[str, str], principal: Principal, now: datetime
         errors.append("Show: choose open notices or all notices.")
     open_at = now if values["show"] == "open" else None
     if open_at is not None:
-        described.append("open (deadline not passed, or none)")
+        described.append("open (not cancelled, deadline not passed or none)")
     status: NoticeStatus | None = None
     if values["status"]:
         try:

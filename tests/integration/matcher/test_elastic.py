@@ -204,18 +204,19 @@ def test_candidates_reuse_parsed_profiles_until_one_changes(es_container: Contai
     assert [p.supplier_id for p in store.candidates(notice("1"), config)] == ["S1"]
 
 
-def test_open_only_keeps_later_and_missing_deadlines(es_container: Container) -> None:
+def test_open_only_keeps_later_and_missing_deadlines_of_notices_not_cancelled(es_container: Container) -> None:
     store = es_container.matcher.notices
     store.put(notice("open", deadline=NOW + timedelta(minutes=1)))
     store.put(notice("now", deadline=NOW))  # closes at this very instant: closed
     store.put(notice("past", deadline=NOW - timedelta(days=1)))
     store.put(notice("none", deadline_at=None))
+    store.put(notice("cancelled", status=NoticeStatus.CANCELLED, deadline=NOW + timedelta(days=1)))  # not open
     es_container.es.indices.refresh(index=elastic.IndexNames(es_container.settings.matcher_index_prefix).notices)
     items, total = store.find(NoticeFilter(open_at=NOW), 0, 10)
     assert ([n.notice_id for n in items], total) == (["ungm:open", "ungm:none"], 2)
     items, total = store.find(NoticeFilter(open_at=NOW, deadline_to=NOW + timedelta(days=1)), 0, 10)
     assert [n.notice_id for n in items] == ["ungm:open"]
-    assert store.find(NoticeFilter(), 0, 10)[1] == 4
+    assert store.find(NoticeFilter(), 0, 10)[1] == 5
 
 
 def test_open_notices_pages_through_every_open_notice_once(es_container: Container) -> None:
