@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from contracts import DeadLetter
-from services.infra.settings import CommonSettings
+from services.infra.settings import CommonSettings, load_settings
 
 UNREADABLE = "(unreadable)"
 
@@ -139,7 +139,7 @@ TopicOption = Annotated[
 
 
 def _load(topics: list[str] | None) -> list[Letter]:
-    settings = CommonSettings()
+    settings = load_settings(CommonSettings)
     return list(read_to_end(settings.kafka_bootstrap_servers, topics or dlq_topics(settings)))
 
 

@@ -3,6 +3,10 @@ is read from the environment with the ``TB_`` prefix (``TB_KAFKA_BOOTSTRAP_SERVE
 
 from __future__ import annotations
 
+import sys
+from typing import TypeVar
+
+from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts import topics
@@ -41,3 +45,21 @@ class CommonSettings(BaseSettings):
             self.topic_notifications: topics.NOTIFICATIONS,
             self.topic_notifications_dlq: topics.NOTIFICATIONS_DLQ,
         }
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_settings(cls: type[S]) -> S:
+    """``cls()`` from the environment; a wrong value ends the command with a line per setting at fault and exit
+    status 2 (bad configuration) instead of a traceback that hides it at its bottom."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        prefix = str(cls.model_config.get("env_prefix") or "")
+        lines = []
+        for error in exc.errors():
+            name = f"{prefix}{'_'.join(str(p) for p in error['loc'])}".upper() if error["loc"] else "settings"
+            lines.append(f"  {name}={error.get('input')!r}: {error['msg']}")
+        print("configuration error:\n" + "\n".join(lines), file=sys.stderr)
+        raise SystemExit(2) from None

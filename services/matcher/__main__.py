@@ -21,6 +21,7 @@ from rich.table import Table
 from contracts import SupplierProfile, TenderNotice
 from contracts.api import ImportRejection
 from services.infra.logs import setup_logging
+from services.infra.settings import load_settings
 from services.matcher.exceptions import StoreUnavailable
 from services.matcher.settings import Settings
 
@@ -45,7 +46,7 @@ class FileFormat(StrEnum):
 
 
 def _settings() -> Settings:
-    settings = Settings()
+    settings = load_settings(Settings)
     setup_logging(settings.log_level, settings.log_json)
     return settings
 

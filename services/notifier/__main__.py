@@ -10,6 +10,7 @@ import typer
 import uvicorn
 
 from services.infra.logs import setup_logging
+from services.infra.settings import load_settings
 from services.notifier.adapters.matcher import HttpPreferencesClient, PreferencesClient
 from services.notifier.domain import tokens
 from services.notifier.exceptions import MatcherUnavailable
@@ -26,7 +27,7 @@ def run(
     """Kafka worker + HTTP app in the foreground; SIGTERM or Ctrl-C stops cleanly."""
     from services.notifier.bootstrap import bootstrap
 
-    settings = Settings()
+    settings = load_settings(Settings)
     setup_logging(settings.log_level, settings.log_json)
     runtime = bootstrap(settings, instance_id or None)
     server = uvicorn.Server(
@@ -88,7 +89,7 @@ def supplier_check(matcher: PreferencesClient, supplier_id: str, matcher_url: st
 
 
 def _print_link(purpose: str, path: str, supplier_id: str, check: bool) -> None:
-    settings = Settings()
+    settings = load_settings(Settings)
     if check:
         key = settings.notifier_matcher_api_key
         matcher = HttpPreferencesClient(

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from services.infra.logs import setup_logging
+from services.infra.settings import load_settings
 from services.ingest.adapters.files import files_under, load_mapping_file
 from services.ingest.bootstrap import base_context, bootstrap, kafka_reachable
 from services.ingest.domain.csvmap import CsvMapping
@@ -78,7 +79,7 @@ def _progress(total: int) -> Progress:
 @app.command()
 def parse(path: PathArg, source: SourceOpt, mapping: MappingOpt = None, name: NameOpt = None) -> None:
     """Print normalized notices as JSON Lines on stdout and a summary on stderr. Needs no Kafka."""
-    settings = Settings()
+    settings = load_settings(Settings)
     setup_logging(settings.log_level, settings.log_json)
     try:
         ctx, csv_mapping = _context(source, mapping, settings, name)
@@ -118,7 +119,7 @@ def parse(path: PathArg, source: SourceOpt, mapping: MappingOpt = None, name: Na
 def publish(path: PathArg, source: SourceOpt, mapping: MappingOpt = None, name: NameOpt = None) -> None:
     """Publish the notices of PATH to Kafka once (rejections to the dead-letter topic); a re-run publishes only
     what changed since."""
-    settings = Settings()
+    settings = load_settings(Settings)
     setup_logging(settings.log_level, settings.log_json)
     stop = threading.Event()
     # Both signals let the batch in hand finish: flushed to Kafka and recorded in the state, nothing half-done.
@@ -161,7 +162,7 @@ def run() -> None:
     from services.ingest.entrypoints.http import create_app
     from services.ingest.entrypoints.workers import PollerThreads
 
-    settings = Settings()
+    settings = load_settings(Settings)
     setup_logging(settings.log_level, settings.log_json)
     try:
         container = bootstrap(settings, with_pollers=True)
