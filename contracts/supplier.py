@@ -88,6 +88,10 @@ class SupplierProfile(Model):
     past_awards: list[PastAward] = Field(default_factory=list)
     preferences: AlertPreferences = Field(default_factory=AlertPreferences)
     updated_at: AwareDatetime | None = None
+    #: The fields the supplier set itself (its preferences and profile pages, its own key), with when: ``codes``,
+    #: ``keywords``, ``description``, ``preferences.<name>``. An agency's roster re-import leaves them as the
+    #: supplier chose (an explicit ``PUT`` of the whole profile replaces them too).
+    set_by_supplier: dict[str, AwareDatetime] = Field(default_factory=dict)
 
     @property
     def display_name(self) -> str:

@@ -96,17 +96,23 @@ def merge_import(stored: SupplierProfile, line: SupplierProfile) -> SupplierProf
     """What an import line makes of a profile already stored: the fields the line states replace the stored ones,
     the others are kept (a CSV row has no past awards or preferences; a JSON line may give only some fields).
 
-    Alert preferences belong to the supplier (its preferences page, one-click unsubscribe): a line changes only the
-    preference fields it states, and never turns alerts back on for a supplier who unsubscribed. A roster
-    re-imported every week must not undo what suppliers chose in between.
+    What the supplier set itself (``set_by_supplier``: codes, keywords or a description from its profile page,
+    preferences from its preferences page) stays as it chose, and a line changes only the preference fields it
+    states and never turns alerts back on for a supplier who unsubscribed. A roster re-imported every week must not
+    undo what suppliers chose in between.
     """
+    own = stored.set_by_supplier
     update: dict[str, Any] = {
-        name: getattr(line, name) for name in line.model_fields_set if name not in ("schema_version", "updated_at")
+        name: getattr(line, name)
+        for name in line.model_fields_set
+        if name not in ("schema_version", "updated_at", "set_by_supplier") and name not in own
     }
     if "preferences" in update:
         stated = line.preferences
         update["preferences"] = stored.preferences.model_copy(
-            update={name: getattr(stated, name) for name in stated.model_fields_set}
+            update={
+                name: getattr(stated, name) for name in stated.model_fields_set if f"preferences.{name}" not in own
+            }
         )
     merged = stored.model_copy(update=update)
     if stored.preferences.unsubscribed and not merged.preferences.unsubscribed:

@@ -368,7 +368,10 @@ class Matcher:
         merged = AlertPreferences.model_validate({**profile.preferences.model_dump(), **patch})
         changed = {k for k in AlertPreferences.model_fields if getattr(merged, k) != getattr(profile.preferences, k)}
         delivery_only = bool(changed) and changed <= DELIVERY_PREFERENCES
-        updated = profile.model_copy(update={"preferences": merged})
+        # Preferences are the supplier's (its page, its key, the notifier on its behalf): a roster re-import keeps
+        # what it set here (``merge_import``).
+        chosen = {**profile.set_by_supplier, **dict.fromkeys((f"preferences.{k}" for k in patch), self.clock())}
+        updated = profile.model_copy(update={"preferences": merged, "set_by_supplier": chosen})
         saved, _ = self._store(updated, existed=True, matching_changed=not delivery_only)
         return saved
 

@@ -998,6 +998,9 @@ class Notifier:
             changed = profile_form.changed_fields(current, new)
             if not changed:
                 return ProfileChange(200, current)
+            # The supplier's own choice: an agency's roster re-import leaves these fields as they are now.
+            chosen = {**new.set_by_supplier, **dict.fromkeys(changed, self._clock())}
+            new = new.model_copy(update={"set_by_supplier": chosen})
             try:
                 saved = self.matcher.replace(new)
             except MatcherUnavailable as exc:

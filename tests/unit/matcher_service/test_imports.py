@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from contracts import AlertFrequency, AlertPreferences, CodeScheme, SupplierProfile
+from contracts import AlertFrequency, AlertPreferences, Classification, CodeScheme, SupplierProfile
 from contracts.api import ImportRejection
 from services.matcher.imports import merge_import, parse_csv, parse_jsonl, same_profile
 from tests.unit.matcher_service.builders import supplier
@@ -108,3 +110,28 @@ def test_a_line_that_states_what_is_stored_changes_nothing() -> None:
     line = SupplierProfile.model_validate(stored.model_dump(exclude={"updated_at"}))
     assert same_profile(stored, merge_import(stored, line))
     assert not same_profile(stored, merge_import(stored, line.model_copy(update={"country": "VN"})))
+
+
+def test_a_full_roster_line_leaves_what_the_supplier_set_itself() -> None:
+    """The QA case: every line of a roster written with every field states them all; what the supplier changed on
+    its own pages in between stays as it chose."""
+    chose = datetime(2026, 11, 20, tzinfo=UTC)
+    stored = stored_profile()
+    stored = stored.model_copy(
+        update={
+            "codes": [Classification(scheme=CodeScheme.UNSPSC, code="43210000")],
+            "keywords": ["laptops"],
+            "preferences": stored.preferences.model_copy(update={"language": "en", "timezone": "Europe/Berlin"}),
+            "set_by_supplier": {"codes": chose, "keywords": chose, "preferences.language": chose,
+                                "preferences.timezone": chose},
+        }
+    )  # fmt: skip
+    roster = supplier("S1", codes=("42132203",), keywords=("gloves",)).model_copy(update={"country": "VN"})
+    line = SupplierProfile.model_validate(roster.model_dump(mode="json"))  # every field stated, as in a full export
+    merged = merge_import(stored, line)
+    assert merged.codes == stored.codes
+    assert merged.keywords == ["laptops"]
+    assert (merged.preferences.language, merged.preferences.timezone) == ("en", "Europe/Berlin")
+    assert merged.country == "VN"  # not the supplier's: the roster's
+    assert merged.preferences.digest_hour == roster.preferences.digest_hour  # stated, not set by the supplier
+    assert merged.set_by_supplier == stored.set_by_supplier

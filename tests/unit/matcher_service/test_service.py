@@ -263,6 +263,8 @@ def test_a_delivery_preference_change_is_saved_without_rematching(container: Con
     assert m.profiles.get("S1") == saved
     assert published(container, PROFILES)[-1] == saved
     assert m.metrics.reverse_matches._value.get() == rematches  # how and when to write moves nobody on a shortlist
+    # The supplier's own choices: a roster re-import leaves them (merge_import).
+    assert saved.set_by_supplier == {f"preferences.{k}": NOW for k in ("frequency", "language", "digest_hour")}
     assert len(published(container, SHORTLISTS)) == shortlists_before
 
     m.update_preferences("S1", {"unsubscribed": True})  # a preference rule: the open notices are ranked again
