@@ -148,6 +148,8 @@ class NoticeView:
     parents: list[list[str]]
     family_tags: list[str]
     terms: list[str]
+    #: The notice's text the terms come from (reasons name the words behind shared terms as written).
+    text: str
     title: str
     agency: str
     desc: str
@@ -159,6 +161,7 @@ class NoticeView:
     def of(cls, notice: TenderNotice, now: datetime) -> NoticeView:
         v = notice.estimated_value
         tags = notice_tags(notice)
+        body = notice_text(notice)
         chains = [
             [(t, _LEVEL_CREDIT["exact"])] + [(a, _LEVEL_CREDIT[_level_of(a)]) for a in codes.parent_tags(t)]
             for t in tags
@@ -169,7 +172,8 @@ class NoticeView:
             chains=chains,
             parents=[[a for a, _ in chain[1:]] for chain in chains],
             family_tags=families,
-            terms=text.distinct_terms(notice_text(notice)),
+            terms=text.distinct_terms(body),
+            text=body,
             title=utils.default_process(notice.title),
             agency=text.normalize_phrase(notice.buyer.name),
             desc=text.normalize_phrase(notice.title),
@@ -235,8 +239,9 @@ def score_components(
         text_similarity = common / len(nv.terms) if nv.terms else 0.0
     s["text"] = min(max(text_similarity, 0.0), 1.0)
     if explain:
-        shared = [t for t in nv.terms if t in stats.terms][:4]
-        r["text"] = reason("words_shared", words=", ".join(shared)) if shared else reason("words_none")
+        shared = [t for t in nv.terms if t in stats.terms]
+        words = text.shown_words(nv.text, set(shared), 4) or shared[:4]
+        r["text"] = reason("words_shared", words=", ".join(words)) if shared else reason("words_none")
 
     if wording and stats.wording_choices and nv.title:
         best = process.extractOne(nv.title, stats.wording_choices, scorer=fuzz.token_set_ratio, processor=None)

@@ -8,6 +8,7 @@ Chinese characters (CJK text has no spaces; bigrams are what Elasticsearch's ``c
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN = re.compile(rf"([{_CJK}]+)|((?:(?![{_CJK}])[^\W_])+)")
@@ -54,6 +55,33 @@ def terms(text: str) -> list[str]:
             if folded not in STOP_WORDS:
                 out.append(folded)
     return out
+
+
+def shown_words(text: str, wanted: Collection[str], limit: int) -> list[str]:
+    """The words of ``text`` behind the index terms ``wanted``, as a reader names them, in order of appearance and at
+    most ``limit``: a folded word as written (``gloves`` for ``glove``), neighbouring CJK bigrams joined back into
+    the run they cover (``打印`` + ``印机`` -> ``打印机``, where the bigrams alone read as non-words)."""
+    out: dict[str, None] = {}
+    for cjk, word in _TOKEN.findall(text.lower()):
+        if len(out) >= limit:
+            break
+        if not cjk:
+            if len(word) > 1 and word not in STOP_WORDS and _fold(word) in wanted:
+                out.setdefault(word)
+        elif len(cjk) == 1:
+            if cjk in wanted:
+                out.setdefault(cjk)
+        else:
+            start = end = -1
+            for i in range(len(cjk) - 1):
+                if cjk[i : i + 2] in wanted:
+                    start, end = (i if start < 0 else start), i + 2
+                elif start >= 0:
+                    out.setdefault(cjk[start:end])
+                    start = -1
+            if start >= 0:
+                out.setdefault(cjk[start:end])
+    return list(out)[:limit]
 
 
 def distinct_terms(text: str) -> list[str]:

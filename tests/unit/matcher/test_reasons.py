@@ -11,7 +11,7 @@ import pytest
 
 from contracts import REASON_CODES, Classification, CodeScheme, Money, ScoreComponent, TenderNotice
 from services.demo.data import generate_notices, generate_suppliers
-from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query, rank
+from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query, rank, text
 from tests.unit.matcher.conftest import NOW, award, notice, supplier
 
 pytestmark = pytest.mark.unit
@@ -88,8 +88,8 @@ USD = Money(amount=100_000, currency="USD")
             supplier("s", keywords=("nitrile gloves",)),
             None,
             "words_shared",
-            {"words": "nitrile, glove"},
-            "the profile mentions nitrile, glove",
+            {"words": "nitrile, gloves"},  # the notice's words as written, not the index's folded terms
+            "the profile mentions nitrile, gloves",
             id="words_shared",
         ),
         pytest.param(
@@ -306,3 +306,19 @@ def test_every_reason_on_demo_notices_and_suppliers_is_in_the_catalog_and_in_the
     assert explained > 1_000  # 25 notices x 10 entries x ~5 reasons
     # The demo data reaches every branch but one (no demo supplier won the very same contract: the table pins it).
     assert seen >= set(REASON_CODES) - {"repeat"}
+
+
+def test_shared_words_are_named_as_written_and_cjk_bigrams_are_joined_back() -> None:
+    """The index cuts Chinese into bigrams (打印机 -> 打印, 印机): a reason named 打印、印机、联合、合国, which are not
+    words; it names the runs they cover."""
+    profile = supplier("s", keywords=("打印机", "联合国采购", "scrubs"))
+    c = component("text", profile, notice(title="联合国难民署采购打印机 and surgical scrubs", codes=()))
+    assert c.reason_code == "words_shared"
+    assert c.reason_args == {"words": "联合国, 采购, 打印机, scrubs"}
+
+
+def test_shown_words_keep_order_limit_and_single_characters() -> None:
+    wanted = set(text.terms("glove 布 打印机"))
+    assert text.shown_words("Gloves, 布, 打印机, gloves again", wanted, 4) == ["gloves", "布", "打印机"]
+    assert text.shown_words("Gloves, 布, 打印机", wanted, 2) == ["gloves", "布"]
+    assert text.shown_words("nothing shared", wanted, 4) == []
