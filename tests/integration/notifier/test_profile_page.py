@@ -105,8 +105,9 @@ def test_the_profile_page_saves_through_the_real_matcher_and_keeps_what_it_does_
         ]
         assert at_matcher.keywords == ["nitrile gloves", "手套"]
         # What the form did not send or does not hold is as it was at the matcher.
-        skip = {"codes", "keywords", "updated_at"}
+        skip = {"codes", "keywords", "updated_at", "set_by_supplier"}
         assert at_matcher.model_dump(exclude=skip) == stored.model_dump(exclude=skip)
+        assert set(at_matcher.set_by_supplier) == {"codes", "keywords"}  # a roster re-import leaves them
         assert at_matcher.updated_at is not None
         assert stored.updated_at is not None
         assert at_matcher.updated_at > stored.updated_at
