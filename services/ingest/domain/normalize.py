@@ -32,6 +32,8 @@ def clean_text(value: object) -> str:
     """Text with HTML tags removed, entities decoded and whitespace collapsed; non-strings become ``""``."""
     if value is None:
         return ""
+    if type(value) is int:  # an identifier written as a number: its digits hold no markup and no white space
+        return str(value)
     if type(value) is str:
         # The common case, already clean, is told by a few substring scans (C speed) instead of a regex. Printable
         # text holds no newline, tab or no-break space, and its only white space is " ".
@@ -138,11 +140,20 @@ def parse_instant(value: object, *, end_of_day: bool = False) -> tuple[datetime,
 
 
 def _common_instant(value: str) -> tuple[datetime, str | None] | None:
-    """``parse_instant`` of the shape nearly every feed writes (``2026-03-01T10:00:00[.123]Z`` or ``+04:30``), read
-    without the general regex; None for any other shape or any doubt (an invalid field, ``24:00``), which the
-    general reader then handles (and words the same errors)."""
+    """``parse_instant`` of the shapes nearly every feed writes (``2026-03-01T10:00:00[.123]Z`` or ``+04:30``) by
+    ``datetime.fromisoformat``, once the separators, digits and zone are checked to be the ones the general regex
+    reads; None for any other shape or any doubt (an invalid field, ``24:00``), which the general reader handles
+    (and words the same errors)."""
     n = len(value)
-    if n < 20 or value[10] != "T" or value[13] != ":" or value[16] != ":" or not value.isascii():
+    if (
+        n < 20
+        or value[10] != "T"
+        or value[4] != "-"
+        or value[7] != "-"
+        or value[13] != ":"
+        or value[16] != ":"
+        or not value.isascii()
+    ):
         return None
     if value[-1] == "Z":
         end, zone = n - 1, "Z"
@@ -150,23 +161,25 @@ def _common_instant(value: str) -> tuple[datetime, str | None] | None:
         end, zone = n - 6, value[-6:]
     else:
         return None
-    if end == 19:
-        us = 0
-    elif end > 20 and value[19] == "." and value[20:end].isdigit():
-        us = int(value[20 : min(end, 26)].ljust(6, "0"))
-    else:
+    if end != 19 and not (value[19] == "." and (end == 23 or end == 26) and value[20:end].isdigit()):
         return None
-    if value[4] != "-" or value[7] != "-" or value[11:13] == "24":
+    if value[11:13] == "24":
         return None
     try:
-        tz, shown = _zone(zone)
-        # The separators are checked above: ``fromisoformat`` reads exactly the 2-digit fields the regex would.
-        naive = datetime.fromisoformat(value[:19])
+        tz, shown = _zone(zone)  # raises for an offset past 14 hours, as the general reader does
+        if zone == "Z":
+            return datetime.fromisoformat(value), shown
+        # The wall time read as UTC, less the offset: what ``astimezone(UTC)`` computes, without its slow path.
+        instant = datetime.fromisoformat(f"{value[:end]}Z")
     except ValueError:
         return None
-    if tz is UTC:
-        return naive.replace(microsecond=us, tzinfo=UTC), shown
-    return naive.replace(microsecond=us, tzinfo=tz).astimezone(UTC), shown
+    return (instant if tz is UTC else instant - _utc_offset(zone)), shown
+
+
+@functools.lru_cache(maxsize=512)
+def _utc_offset(zone: str) -> timedelta:
+    tz = _zone(zone)[0]
+    return tz.utcoffset(None) if tz is not None else timedelta(0)
 
 
 def set_instant(out: dict[str, Any], field: str, value: object, warnings: list[str], *, end_of_day: bool) -> None:

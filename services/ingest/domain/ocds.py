@@ -338,28 +338,42 @@ def _buyer(release: dict[str, Any], tender: dict[str, Any]) -> dict[str, Any] | 
 
 
 def _items(tender: dict[str, Any], ctx: Context, warnings: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
-    """Items with their codes (a release can carry hundreds: exact type checks keep this loop cheap)."""
+    """Items with their codes (a release can carry hundreds: exact type checks, bound methods and the code cache
+    read in place keep this loop cheap)."""
     items: list[dict[str, Any]] = []
     countries: list[str] = []
     raw_items = tender.get("items")
     if type(raw_items) is not list:
         return items, countries
+    text = clean_text
+    codes = ctx.code_cache
     for raw in raw_items:
         if type(raw) is not dict:
             continue
+        get = raw.get
         item: dict[str, Any] = {}
-        ident = clean_text(raw.get("id"))
+        ident = text(get("id"))
         if ident:
             item["id"] = ident
-        desc = clean_text(raw.get("description"))
+        desc = text(get("description"))
         if desc:
             item["description"] = desc
-        main = raw.get("classification")
+        main = get("classification")
         if type(main) is dict and main:
-            c = classification(main.get("scheme"), main.get("id"), main.get("description"), ctx, warnings)
+            key = (main.get("scheme"), main.get("id"), main.get("description"))
+            try:
+                known = codes.get(key)
+            except TypeError:  # an unhashable value: ``classification`` reads it without the cache
+                known = None
+            if known is None:
+                c = classification(key[0], key[1], key[2], ctx, warnings)
+            else:  # what ``classification`` answers from its cache, read here without the call
+                c = known[0]
+                if known[1] is not None:
+                    warnings.append(known[1])
             if c is not None:
                 item["classification"] = c
-        extra = raw.get("additionalClassifications")
+        extra = get("additionalClassifications")
         if type(extra) is list and extra:
             found_codes = [
                 classification(a.get("scheme"), a.get("id"), a.get("description"), ctx, warnings)
@@ -367,15 +381,15 @@ def _items(tender: dict[str, Any], ctx: Context, warnings: list[str]) -> tuple[l
                 if type(a) is dict
             ]
             item["additional_classifications"] = dedupe_classifications(c for c in found_codes if c is not None)
-        quantity = raw.get("quantity")
+        quantity = get("quantity")
         if type(quantity) is int or type(quantity) is float:
             item["quantity"] = float(quantity)
-        unit = raw.get("unit")
+        unit = get("unit")
         if type(unit) is dict:
-            unit_name = clean_text(unit.get("name")) or clean_text(unit.get("id"))
+            unit_name = text(unit.get("name")) or text(unit.get("id"))
             if unit_name:
                 item["unit"] = unit_name
-        address = raw.get("deliveryAddress")
+        address = get("deliveryAddress")
         if type(address) is dict:
             found = country(address.get("countryName"))
             if found and found not in countries:
