@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from contracts import Buyer, Classification, CodeScheme, SupplierProfile, TenderNotice, topics
+from contracts.changes import Change, read_change
 from contracts.export import SCHEMA_DIR, drift, render
 
 pytestmark = pytest.mark.unit
@@ -98,3 +99,26 @@ def test_contracts_readme_lists_every_topic() -> None:
         assert row, f"contracts/README.md has no row for {spec.name}"
         assert spec.value.__name__ in row.group(1)
         assert spec.cleanup_policy in row.group(1)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        Change("cancelled"),
+        Change("reopened"),
+        Change("content"),
+        Change("items"),
+        Change("field", "deadline_at", "2026-12-20T17:00:00+03:00", "none"),
+        Change("field", "title", "Gloves: nitrile", "Gloves: latex"),
+        Change("named", "description"),
+        Change("codes_added", codes=("UNSPSC 42132205", "CPV 33141420")),
+        Change("codes_removed", codes=("CUCOP 25301",)),
+    ],
+)
+def test_a_change_line_reads_back_as_the_change_it_says(change: Change) -> None:
+    assert read_change(change.line()) == change
+
+
+@pytest.mark.parametrize("line", ["", "deadline moved", "colour: red -> blue", "codes added: ", "weather changed"])
+def test_a_line_of_another_grammar_is_not_read(line: str) -> None:
+    assert read_change(line) is None

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from contracts import NoticeStatus, TenderNotice
+from contracts.changes import NAMED_FIELDS, NONE, SHOWN_FIELDS, Change
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +29,9 @@ def next_version(notice: TenderNotice, known: Known | None, received_at: datetim
     if known.content_hash == notice.content_hash:
         return None
     status = NoticeStatus.CANCELLED if notice.status == NoticeStatus.CANCELLED else NoticeStatus.AMENDED
-    changes = describe_changes(known.notice, notice) if known.notice is not None else ["content changed"]
+    changes = describe_changes(known.notice, notice) if known.notice is not None else [Change("content").line()]
     if known.status == NoticeStatus.CANCELLED and status != NoticeStatus.CANCELLED:
-        changes.insert(0, "notice reopened after cancellation")
+        changes.insert(0, Change("reopened").line())
     return notice.model_copy(
         update={"version": known.version + 1, "status": status, "changes": changes, "received_at": received_at}
     )
@@ -50,39 +51,26 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-#: Fields compared one by one; their old and new values are shown when short.
-_SHOWN = ("title", "deadline_at", "published_at", "estimated_value", "procurement_method", "notice_type", "language")
-_NAMED = (
-    "description",
-    "buyer",
-    "documents",
-    "delivery_countries",
-    "beneficiary_countries",
-    "eligible_supplier_countries",
-    "required_registration_level",
-    "source_url",
-)
-
-
 def describe_changes(old: TenderNotice, new: TenderNotice) -> list[str]:
-    """Human-readable differences, in the order a reader cares about (the matcher and the emails show them)."""
-    out: list[str] = []
+    """Human-readable differences, in the order a reader cares about (the matcher and the emails show them), in
+    the grammar of ``contracts.changes`` (emails read them back to say them in the supplier's language)."""
+    out: list[Change] = []
     if new.status == NoticeStatus.CANCELLED and old.status != NoticeStatus.CANCELLED:
-        out.append("notice cancelled")
-    for name in _SHOWN:
+        out.append(Change("cancelled"))
+    for name in SHOWN_FIELDS:
         before, after = getattr(old, name), getattr(new, name)
         if before != after:
-            shown_before = _short(before) if before is not None else "none"
-            shown_after = _short(after) if after is not None else "none"
-            out.append(f"{name}: {shown_before} -> {shown_after}")
+            shown_before = _short(before) if before is not None else NONE
+            shown_after = _short(after) if after is not None else NONE
+            out.append(Change("field", name, shown_before, shown_after))
     old_codes, new_codes = _codes(old), _codes(new)
     added = [c for c in new_codes if c not in old_codes]
     removed = [c for c in old_codes if c not in new_codes]
     if added:
-        out.append("codes added: " + ", ".join(dict.fromkeys(added)))
+        out.append(Change("codes_added", codes=tuple(dict.fromkeys(added))))
     if removed:
-        out.append("codes removed: " + ", ".join(dict.fromkeys(removed)))
+        out.append(Change("codes_removed", codes=tuple(dict.fromkeys(removed))))
     if old.items != new.items and not (added or removed):
-        out.append("items changed")
-    out.extend(f"{name} changed" for name in _NAMED if getattr(old, name) != getattr(new, name))
-    return out or ["content changed"]
+        out.append(Change("items"))
+    out.extend(Change("named", name) for name in NAMED_FIELDS if getattr(old, name) != getattr(new, name))
+    return [c.line() for c in out] or [Change("content").line()]

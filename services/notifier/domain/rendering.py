@@ -35,6 +35,8 @@ from contracts import (
     SupplierProfile,
     TenderNotice,
 )
+from contracts.changes import NONE as CHANGE_NONE
+from contracts.changes import read_change
 from services.notifier.domain.rules import DigestItem, DigestSections
 
 CodeTitles = Mapping[tuple[CodeScheme, str], str]
@@ -118,6 +120,111 @@ def format_deadline(deadline: datetime | None, timezone: str, language: str) -> 
     if language == "zh-Hans":
         return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}（{timezone}，{offset}）"
     return f"{local:%a %d %b %Y, %H:%M} ({timezone}, {offset})"
+
+
+#: How a change (``contracts.changes``) is said, by language: templates by kind, then field labels.
+CHANGE_TEMPLATES: dict[str, dict[str, str]] = {
+    "en": {
+        "field": "{label}: {before} → {after}",
+        "named": "{label} changed",
+        "codes_added": "Codes added: {codes}",
+        "codes_removed": "Codes removed: {codes}",
+        "cancelled": "The notice was cancelled",
+        "reopened": "The notice was published again after its cancellation",
+        "content": "The content changed",
+        "items": "The items changed",
+        "none": "none",
+        "join": ", ",
+    },
+    "zh-Hans": {
+        "field": "{label}：{before} → {after}",
+        "named": "{label}已变更",
+        "codes_added": "新增类别：{codes}",
+        "codes_removed": "删除类别：{codes}",
+        "cancelled": "公告已取消",
+        "reopened": "公告在取消后重新发布",
+        "content": "公告内容已变更",
+        "items": "采购物品已变更",
+        "none": "无",
+        "join": "、",
+    },
+}
+CHANGE_LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Title",
+        "deadline_at": "Deadline",
+        "published_at": "Published",
+        "estimated_value": "Estimated value",
+        "procurement_method": "Procurement method",
+        "notice_type": "Notice type",
+        "language": "Language",
+        "description": "The description",
+        "buyer": "The buyer",
+        "documents": "The documents",
+        "delivery_countries": "The delivery countries",
+        "beneficiary_countries": "The beneficiary countries",
+        "eligible_supplier_countries": "The eligible supplier countries",
+        "required_registration_level": "The required registration level",
+        "source_url": "The notice's web address",
+    },
+    "zh-Hans": {
+        "title": "标题",
+        "deadline_at": "截止时间",
+        "published_at": "发布时间",
+        "estimated_value": "预估金额",
+        "procurement_method": "采购方式",
+        "notice_type": "公告类型",
+        "language": "语言",
+        "description": "公告描述",
+        "buyer": "采购方",
+        "documents": "招标文件",
+        "delivery_countries": "交货国家",
+        "beneficiary_countries": "受益国家",
+        "eligible_supplier_countries": "合格供应商国家",
+        "required_registration_level": "所需注册级别",
+        "source_url": "公告网址",
+    },
+}
+
+
+def _change_value(field: str, value: str, timezone: str, language: str) -> str:
+    """A value of a change as the rest of the email shows it: an instant in the supplier's zone, a value as money."""
+    if value == CHANGE_NONE:
+        return CHANGE_TEMPLATES[language]["none"]
+    if field in ("deadline_at", "published_at"):
+        try:
+            return format_deadline(datetime.fromisoformat(value), timezone, language) or value
+        except ValueError:
+            return value
+    if field == "estimated_value":
+        parts = dict(p.split("=", 1) for p in value.split(", ") if "=" in p)
+        try:
+            return f"{float(parts['amount']):,.2f} {parts['currency']}"
+        except (KeyError, ValueError):
+            return value
+    return value
+
+
+def change_lines(notice: TenderNotice, language: str, timezone: str) -> list[str]:
+    """The notice's changes said in ``language`` with instants in ``timezone``; a line of another grammar than
+    ``contracts.changes`` is shown as ingest wrote it."""
+    templates, labels = CHANGE_TEMPLATES[language], CHANGE_LABELS[language]
+    out = []
+    for line in notice.changes:
+        change = read_change(line)
+        if change is None:
+            out.append(line)
+        elif change.kind == "field":
+            before = _change_value(change.field, change.before, timezone, language)
+            after = _change_value(change.field, change.after, timezone, language)
+            out.append(templates["field"].format(label=labels[change.field], before=before, after=after))
+        elif change.kind == "named":
+            out.append(templates["named"].format(label=labels[change.field]))
+        elif change.kind in ("codes_added", "codes_removed"):
+            out.append(templates[change.kind].format(codes=templates["join"].join(change.codes)))
+        else:
+            out.append(templates[change.kind])
+    return out
 
 
 def format_value(notice: TenderNotice) -> str | None:
@@ -432,7 +539,7 @@ def _notice_view(
         "value": format_value(notice),
         "codes": code_lines(notice, titles),
         "reasons": reason_lines(entry, language, notice, titles),
-        "changes": list(notice.changes),
+        "changes": change_lines(notice, language, profile.preferences.timezone),
         "url": links.notice_url(notice),
     }
 

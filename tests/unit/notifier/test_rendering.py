@@ -110,6 +110,34 @@ def test_amendment_lists_the_changes_and_cancellation_says_so() -> None:
     assert "已被取消" in cancelled.text
 
 
+def test_amendment_says_ingests_changes_in_the_suppliers_language_and_time_zone() -> None:
+    """Ingest writes changes in the grammar of ``contracts.changes`` (``deadline_at: <ISO> -> <ISO>``); an email
+    says them the supplier's way: field names in words, instants in its zone, values as money, in Chinese too."""
+    lines = [
+        "deadline_at: 2026-12-20T17:00:00+03:00 -> 2027-01-10T17:00:00+03:00",
+        "estimated_value: amount=1250000.0, currency=USD -> amount=1400000.0, currency=USD",
+        "codes added: UNSPSC 42132205, CPV 33141420",
+        "description changed",
+        "a line of another grammar",
+    ]
+    changed = notice(version=2, changes=lines)
+    zh = render_notice_email(
+        NotificationKind.AMENDMENT, profile(language="zh-Hans", timezone="Asia/Shanghai"), changed, None, LINKS, {}
+    )
+    for part in (zh.text, zh.html):
+        assert "deadline_at" not in part
+        assert "截止时间：2026年12月20日" in part
+        assert "22:00" in part  # 17:00 at UTC+3 is 22:00 in Shanghai
+        assert "预估金额：1,250,000.00 USD → 1,400,000.00 USD" in part
+        assert "新增类别：UNSPSC 42132205、CPV 33141420" in part
+        assert "公告描述已变更" in part
+        assert "a line of another grammar" in part
+    en = render_notice_email(NotificationKind.AMENDMENT, profile(timezone="UTC"), changed, None, LINKS, {})
+    assert "Deadline: " in en.text
+    assert "14:00" in en.text  # in UTC
+    assert "The description changed" in en.text
+
+
 def test_code_titles_come_from_a_code_list_when_the_notice_has_none(tmp_path: Path) -> None:
     cpv = tmp_path / "cpv.csv"
     cpv.write_text('code,parent,title\n33141420-0,,"Surgical gloves"\n', encoding="utf-8")
