@@ -39,6 +39,10 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Reason codes of a neutral score given for want of information: not a reason a supplier fits.
+UNINFORMATIVE = frozenset({"value_unknown"})
+
+
 class ScoreComponent(Model):
     """One part of a score. ``contribution`` = ``score`` x ``weight``; ``reason`` is one line a buyer can read,
     ``reason_code`` and ``reason_args`` the same thing as data, for emails in the supplier's language and voice."""
@@ -65,8 +69,13 @@ class ShortlistEntry(Model):
     components: list[ScoreComponent] = Field(default_factory=list)
 
     def top_components(self, n: int = 3) -> list[ScoreComponent]:
-        """The ``n`` components that contributed most, those that contributed at all, highest first."""
-        ranked = sorted(self.components, key=lambda c: c.contribution, reverse=True)
+        """The ``n`` components that contributed most, those that contributed at all, highest first; a neutral
+        score given for want of information (``UNINFORMATIVE``: no value to compare) is no reason."""
+        ranked = sorted(
+            (c for c in self.components if c.reason_code not in UNINFORMATIVE),
+            key=lambda c: c.contribution,
+            reverse=True,
+        )
         return [c for c in ranked[:n] if c.contribution > 0]
 
     def top_reasons(self, n: int = 3) -> list[str]:

@@ -11,7 +11,16 @@ import jsonschema
 import pytest
 from pydantic import ValidationError
 
-from contracts import Buyer, Classification, CodeScheme, SupplierProfile, TenderNotice, topics
+from contracts import (
+    Buyer,
+    Classification,
+    CodeScheme,
+    ScoreComponent,
+    ShortlistEntry,
+    SupplierProfile,
+    TenderNotice,
+    topics,
+)
 from contracts.changes import Change, read_change
 from contracts.export import SCHEMA_DIR, drift, render
 
@@ -122,3 +131,23 @@ def test_a_change_line_reads_back_as_the_change_it_says(change: Change) -> None:
 @pytest.mark.parametrize("line", ["", "deadline moved", "colour: red -> blue", "codes added: ", "weather changed"])
 def test_a_line_of_another_grammar_is_not_read(line: str) -> None:
     assert read_change(line) is None
+
+
+def test_a_neutral_score_for_want_of_information_is_no_reason() -> None:
+    def component(name: str, contribution: float, code: str | None) -> ScoreComponent:
+        return ScoreComponent(
+            name=name, score=0.5, weight=1.0, contribution=contribution, reason=name, reason_code=code
+        )
+
+    entry = ShortlistEntry(
+        rank=1,
+        supplier_id="s",
+        supplier_name="s",
+        total_score=0.5,
+        components=[
+            component("value", 0.3, "value_unknown"),
+            component("category", 0.2, "code_exact"),
+            component("text", 0.1, "words_shared"),
+        ],
+    )
+    assert entry.top_reasons() == ["category", "text"]

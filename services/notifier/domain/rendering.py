@@ -566,7 +566,10 @@ def render_notice_email(
         "kind": kind.value,
         "name": profile.names.get(language) or profile.display_name,
         "intro": t[f"intro_{kind.value}"],
-        "notice": _notice_view(notice, entry, profile, links, titles),
+        # A cancellation tells what ended, not why the tender fitted.
+        "notice": _notice_view(
+            notice, None if kind == NotificationKind.CANCELLATION else entry, profile, links, titles
+        ),
         "links": links,
     }
     text, html = _render("notice", context)

@@ -11,6 +11,7 @@ import pytest
 
 from contracts import NotificationKind
 from services.notifier.domain.rendering import (
+    LABELS,
     Envelope,
     Links,
     build_message,
@@ -216,3 +217,13 @@ def test_digest_has_a_closing_soon_section_first() -> None:
         text = rendered.text
         assert text.index(heading) < text.index("Closing soon tender") < text.index("Later tender")
         assert "2" in rendered.subject
+
+
+def test_a_cancellation_says_what_ended_not_why_the_tender_fitted() -> None:
+    matched = entry("a")
+    assert matched.top_components()
+    new = render_notice_email(NotificationKind.NEW_MATCH, profile(), notice(), matched, LINKS, {})
+    cancelled = render_notice_email(NotificationKind.CANCELLATION, profile(), notice(), matched, LINKS, {})
+    assert LABELS["en"]["reasons"] in new.text
+    assert LABELS["en"]["reasons"] not in cancelled.text
+    assert LABELS["en"]["reasons"] not in cancelled.html
