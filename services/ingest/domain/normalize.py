@@ -504,7 +504,8 @@ def finish(fields: dict[str, Any], warnings: list[str], ctx: Context, raw: objec
     if warnings:
         fields["warnings"] = list(dict.fromkeys(warnings))
     try:
-        notice = TenderNotice.model_validate(fields)
+        # ``TenderNotice.model_validate`` without its Python wrapper: the same validator with the same defaults.
+        notice: TenderNotice = TenderNotice.__pydantic_validator__.validate_python(fields)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
         return Rejection("invalid_notice", f"record {source_id}: {problems}", raw_text(raw), source_id)

@@ -504,6 +504,17 @@ def parse(data: bytes, ctx: Context) -> Iterator[Outcome]:
 
 def parse_document(doc: Any, ctx: Context, warnings: list[str] | None = None) -> Iterator[Outcome]:
     extra = warnings or []
+    if (
+        type(doc) is dict
+        and ("ocid" in doc or "tag" in doc or "tender" in doc)
+        and "records" not in doc
+        and "releases" not in doc
+        and "compiledRelease" not in doc
+        and "versionedRelease" not in doc
+    ):
+        # A lone release (what a push or a JSON Lines feed delivers): what ``releases_of`` would yield for it.
+        yield map_release(doc, ctx, extra)
+        return
     produced = False
     for release, raw, why in releases_of(doc, extra):
         produced = True
