@@ -110,9 +110,7 @@ def merge_import(stored: SupplierProfile, line: SupplierProfile) -> SupplierProf
     if "preferences" in update:
         stated = line.preferences
         update["preferences"] = stored.preferences.model_copy(
-            update={
-                name: getattr(stated, name) for name in stated.model_fields_set if f"preferences.{name}" not in own
-            }
+            update={name: getattr(stated, name) for name in stated.model_fields_set if f"preferences.{name}" not in own}
         )
     merged = stored.model_copy(update=update)
     if stored.preferences.unsubscribed and not merged.preferences.unsubscribed:
