@@ -3,12 +3,13 @@ suppliers imported again only when their file changed), its links, its ingest st
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -149,16 +150,16 @@ def test_url_commands_print_the_link_with_a_note_when_the_matcher_cannot_be_aske
 
 
 @contextmanager
-def _matcher_server(status: int) -> Iterator[str]:
-    """A real HTTP server answering every request with ``status`` (the matcher without that supplier, or without
-    the key)."""
+def _answering(answer: Callable[[str], tuple[int, bytes]]) -> Iterator[str]:
+    """A real HTTP server on a free port: every GET is answered ``answer(path)`` (status, JSON body)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            status, body = answer(self.path)
             self.send_response(status)
-            self.send_header("Content-Type", "application/problem+json")
+            self.send_header("Content-Type", "application/json" if status < 400 else "application/problem+json")
             self.end_headers()
-            self.wfile.write(b'{"status": %d}' % status)
+            self.wfile.write(body)
 
         def log_message(self, *args: object) -> None:
             pass
@@ -172,6 +173,11 @@ def _matcher_server(status: int) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def _matcher_server(status: int) -> contextlib.AbstractContextManager[str]:
+    """The matcher answering every request with ``status`` (without that supplier, or without the key)."""
+    return _answering(lambda path: (status, b'{"status": %d}' % status))
 
 
 # --- `make run`'s ingest state is the command line's ----------------------------------------------------------------
@@ -324,24 +330,5 @@ def test_stored_suppliers_reads_the_count_of_a_real_server() -> None:
     assert stored_suppliers("http://127.0.0.1:9", "tb-suppliers") is None
 
 
-@contextmanager
-def _count_server(answers: dict[str, tuple[int, bytes]]) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            status, body = answers.get(self.path, (500, b"oops"))
-            self.send_response(status)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+def _count_server(answers: dict[str, tuple[int, bytes]]) -> contextlib.AbstractContextManager[str]:
+    return _answering(lambda path: answers.get(path, (500, b"oops")))
