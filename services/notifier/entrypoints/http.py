@@ -86,29 +86,33 @@ _PREFERENCES_FIELDS: dict[str, Any] = {
     "timezone": {"type": "string", "description": "an IANA time zone"},
     "digest_hour": {"type": "integer", "minimum": 0, "maximum": 23},
 }
-_PREFERENCES_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/x-www-form-urlencoded": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "alerts": {"type": "string", "enum": ["on", "off"]},
-                        **{k: v for k, v in _PREFERENCES_FIELDS.items() if k != "unsubscribed"},
-                    },
-                }
+
+
+def _form_or_json_body(form: dict[str, Any], json_: dict[str, Any]) -> dict[str, Any]:
+    """An ``openapi_extra`` request body a browser's form or a JSON client may send: both object schemas."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {"schema": {"type": "object", **form}},
+                "application/json": {"schema": {"type": "object", **json_}},
             },
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "description": "a PreferencesPatch with only the fields to change (these five are editable)",
-                    "properties": {"schema_version": {"type": "integer", "enum": [1]}, **_PREFERENCES_FIELDS},
-                }
-            },
-        },
+        }
     }
-}
+
+
+_PREFERENCES_BODY = _form_or_json_body(
+    {
+        "properties": {
+            "alerts": {"type": "string", "enum": ["on", "off"]},
+            **{k: v for k, v in _PREFERENCES_FIELDS.items() if k != "unsubscribed"},
+        }
+    },
+    {
+        "description": "a PreferencesPatch with only the fields to change (these five are editable)",
+        "properties": {"schema_version": {"type": "integer", "enum": [1]}, **_PREFERENCES_FIELDS},
+    },
+)
 _PREFERENCES_SAVED: dict[int | str, dict[str, Any]] = {
     200: _json_or_page(
         "saved",
@@ -205,31 +209,20 @@ _PROFILE_FIELDS: dict[str, Any] = {
     },
     "version": {"type": "string", "description": "the profile's updated_at as shown; a newer profile answers 409"},
 }
-_PROFILE_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/x-www-form-urlencoded": {
-                "schema": {
-                    "type": "object",
-                    "description": "codes and keywords one per line or comma separated; a field not sent is kept",
-                    "properties": {
-                        **{name: {"type": "string"} for name in profile_form.FIELDS},
-                        "version": _PROFILE_FIELDS["version"],
-                    },
-                }
-            },
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "description": "only the fields to change (a list may also be given as one text)",
-                    "properties": _PROFILE_FIELDS,
-                    "additionalProperties": False,
-                }
-            },
+_PROFILE_BODY = _form_or_json_body(
+    {
+        "description": "codes and keywords one per line or comma separated; a field not sent is kept",
+        "properties": {
+            **{name: {"type": "string"} for name in profile_form.FIELDS},
+            "version": _PROFILE_FIELDS["version"],
         },
-    }
-}
+    },
+    {
+        "description": "only the fields to change (a list may also be given as one text)",
+        "properties": _PROFILE_FIELDS,
+        "additionalProperties": False,
+    },
+)
 _PROFILE_VIEW: dict[str, Any] = {
     "supplier_id": {"type": "string"},
     "names": {"type": "object", "additionalProperties": {"type": "string"}},
