@@ -8,11 +8,11 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from contracts import AlertPreferences, SupplierProfile
 from contracts.api import ProfileSaved
@@ -41,16 +41,22 @@ class PreferencesClient(Protocol):
         then it may have been stored)."""
 
 
-def _profile_or_none(resp: httpx.Response) -> SupplierProfile | None:
-    """The profile a matcher answer carries; None for 404; MatcherUnavailable for an error or an unreadable body."""
-    if resp.status_code == 404:
-        return None
+M = TypeVar("M", bound=BaseModel)
+
+
+def _read_answer(resp: httpx.Response, model: type[M], what: str) -> M:
+    """The ``model`` a matcher answer carries; MatcherUnavailable for an error status or an unreadable body."""
     if resp.status_code >= 300:
         raise MatcherUnavailable(f"matcher answered {resp.status_code}")
     try:
-        return SupplierProfile.model_validate_json(resp.content)
+        return model.model_validate_json(resp.content)
     except ValidationError as exc:
-        raise MatcherUnavailable("matcher answered an unreadable profile") from exc
+        raise MatcherUnavailable(f"matcher answered an unreadable {what}") from exc
+
+
+def _profile_or_none(resp: httpx.Response) -> SupplierProfile | None:
+    """The profile a matcher answer carries; None for 404."""
+    return None if resp.status_code == 404 else _read_answer(resp, SupplierProfile, "profile")
 
 
 class HttpPreferencesClient:
@@ -64,12 +70,14 @@ class HttpPreferencesClient:
         #: answers: seconds on a busy server. A timeout would tell the supplier "not saved" for a change that was.
         self._update_timeout_s = update_timeout_s
 
-    def _patch(self, supplier_id: str, changes: Mapping[str, Any], timeout_s: float) -> httpx.Response:
-        path = f"/suppliers/{quote(supplier_id, safe='')}/preferences"
+    def _send(self, method: str, path: str, timeout_s: float, body: Any = None) -> httpx.Response:
         try:
-            return self._client.patch(path, json=dict(changes), timeout=timeout_s)
+            return self._client.request(method, path, json=body, timeout=timeout_s)
         except httpx.HTTPError as exc:
             raise MatcherUnavailable(f"matcher unreachable: {exc.__class__.__name__}") from exc
+
+    def _patch(self, supplier_id: str, changes: Mapping[str, Any], timeout_s: float) -> httpx.Response:
+        return self._send("PATCH", f"/suppliers/{quote(supplier_id, safe='')}/preferences", timeout_s, dict(changes))
 
     def unsubscribe(self, supplier_id: str) -> None:
         resp = self._patch(supplier_id, {"unsubscribed": True}, self._timeout_s)
@@ -85,26 +93,13 @@ class HttpPreferencesClient:
         return _profile_or_none(self._patch(supplier_id, changes, self._update_timeout_s))
 
     def profile(self, supplier_id: str) -> SupplierProfile | None:
-        try:
-            resp = self._client.get(f"/suppliers/{quote(supplier_id, safe='')}", timeout=self._timeout_s)
-        except httpx.HTTPError as exc:
-            raise MatcherUnavailable(f"matcher unreachable: {exc.__class__.__name__}") from exc
-        return _profile_or_none(resp)
+        return _profile_or_none(self._send("GET", f"/suppliers/{quote(supplier_id, safe='')}", self._timeout_s))
 
     def replace(self, profile: SupplierProfile) -> ProfileSaved:
         path = f"/suppliers/{quote(profile.supplier_id, safe='')}"
         body = profile.model_dump(mode="json", exclude={"updated_at"})
-        try:
-            # Re-matching every open notice against the changed profile happens before the answer: the long timeout.
-            resp = self._client.put(path, json=body, timeout=self._update_timeout_s)
-        except httpx.HTTPError as exc:
-            raise MatcherUnavailable(f"matcher unreachable: {exc.__class__.__name__}") from exc
-        if resp.status_code >= 300:
-            raise MatcherUnavailable(f"matcher answered {resp.status_code}")
-        try:
-            return ProfileSaved.model_validate_json(resp.content)
-        except ValidationError as exc:
-            raise MatcherUnavailable("matcher answered an unreadable saved profile") from exc
+        # Re-matching every open notice against the changed profile happens before the answer: the long timeout.
+        return _read_answer(self._send("PUT", path, self._update_timeout_s, body), ProfileSaved, "saved profile")
 
     def close(self) -> None:
         self._client.close()
