@@ -347,8 +347,7 @@ class Matcher:
         concerns and count it towards the next refit."""
         profile = profile.model_copy(update={"updated_at": self.clock()})
         self.profiles.put(profile)
-        self.publisher.publish(self.topic_profiles, profile.supplier_id, profile)
-        self._profiles_published += 1
+        self._publish_profile(profile.supplier_id, profile)
         changed = self.reverse_match(profile) if matching_changed else 0
         if flush:
             self.publisher.flush()
@@ -356,6 +355,12 @@ class Matcher:
         if matching_changed:
             self._changes_since_fit += 1
         return profile, changed
+
+    def _publish_profile(self, supplier_id: str, profile: SupplierProfile | None) -> None:
+        """A profile (None: a deletion's tombstone) on the profiles topic, counted as this matcher's own record
+        (``note_profile_log`` tells other writers' records from these)."""
+        self.publisher.publish(self.topic_profiles, supplier_id, profile)
+        self._profiles_published += 1
 
     def update_preferences(self, supplier_id: str, patch: dict[str, Any]) -> SupplierProfile:
         """Change some alert preferences. A change of delivery only (frequency, language, time zone, digest hour)
@@ -378,8 +383,7 @@ class Matcher:
     def delete_profile(self, supplier_id: str) -> None:
         if not self.profiles.delete(supplier_id):
             raise NotFound(f"no supplier {supplier_id!r}")
-        self.publisher.publish(self.topic_profiles, supplier_id, None)
-        self._profiles_published += 1
+        self._publish_profile(supplier_id, None)
         # The open shortlists that listed the supplier are ranked again without it.
         for notice in self._open_notices_listing(supplier_id):
             self._rerank_if_changed(notice, self.shortlists.get(notice.notice_id, notice.version), candidates=None)
@@ -486,8 +490,7 @@ class Matcher:
         if chunk:
             self.profiles.put_many(chunk)
             for profile in chunk:
-                self.publisher.publish(self.topic_profiles, profile.supplier_id, profile)
-                self._profiles_published += 1
+                self._publish_profile(profile.supplier_id, profile)
             self.reverse_match_many(chunk)
             self.publisher.flush()
             self.metrics.profile_changes.labels("import").inc(len(chunk))
