@@ -276,13 +276,16 @@ class Matcher:
         self.publisher.flush()
         return RerankCounts(ranked, changed, tuple(not_open), tuple(missing))
 
+    def _previous_ids(self, notice: TenderNotice, current: Shortlist | None) -> list[str]:
+        """Who was shortlisted before this version: as the version's stored shortlist says, else from the latest
+        shortlist of an earlier version."""
+        if current is not None:
+            return current.previously_shortlisted
+        return _supplier_ids(self.shortlists.latest(notice.notice_id, before_version=notice.version))
+
     def _rerank(self, notice: TenderNotice) -> Shortlist:
         current = self.shortlists.get(notice.notice_id, notice.version)
-        previous_ids = (
-            current.previously_shortlisted
-            if current is not None
-            else _supplier_ids(self.shortlists.latest(notice.notice_id, before_version=notice.version))
-        )
+        previous_ids = self._previous_ids(notice, current)
         shortlist = self._match(notice, previous_ids=previous_ids)
         self.shortlists.put(shortlist)
         self.publisher.publish(self.topic_shortlists, notice.notice_id, shortlist)
@@ -444,11 +447,7 @@ class Matcher:
         self, notice: TenderNotice, current: Shortlist | None, candidates: list[SupplierProfile] | None
     ) -> int:
         """Rank a notice's current version again; store and publish the shortlist if its entries changed."""
-        previous_ids = (
-            current.previously_shortlisted
-            if current is not None
-            else _supplier_ids(self.shortlists.latest(notice.notice_id, before_version=notice.version))
-        )
+        previous_ids = self._previous_ids(notice, current)
         fresh = self._match(notice, previous_ids, candidates)
         self.metrics.reverse_matches.inc()
         # Unchanged entries (same suppliers, ranks, scores, names) need no new message.
