@@ -353,9 +353,7 @@ def run() -> int:
         suppliers = demo / "suppliers.jsonl"
         from services.matcher.settings import Settings as MatcherSettings  # slow to import: scikit-learn
 
-        prefix = (
-            os.environ.get("TB_MATCHER_INDEX_PREFIX") or MatcherSettings.model_fields["matcher_index_prefix"].default
-        )
+        prefix = MatcherSettings().matcher_index_prefix  # what the matcher CLI below reads from this environment
         if suppliers_need_import(suppliers, stored_suppliers(cfg.elasticsearch_url, f"{prefix}-suppliers")):
             digest = file_sha256(suppliers)
             _step(pipeline, "importing the demo suppliers", "matcher", "import-suppliers", str(suppliers))
