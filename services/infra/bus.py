@@ -126,27 +126,30 @@ IDLE_PAUSE_S = 0.25
 IDLE_AFTER_EMPTY_POLLS = 6
 
 
-def poll_or_pause(
-    consumer: Any,
-    stop: threading.Event,
-    timeout_ms: int = POLL_TIMEOUT_MS,
-    pause_s: float = IDLE_PAUSE_S,
-    empty_polls: int = 0,
-) -> dict[Any, list[Any]]:
-    """``consumer.poll``; when nothing came, wait ``pause_s`` (or until ``stop``) before returning.
+class IdlePoller:
+    """A consumer loop's poll: ``poll``; when nothing came, wait ``pause_s`` (or until ``stop``) before returning.
 
-    ``empty_polls``: how many polls in a row returned nothing before this one. An idle consumer (that many
-    ``IDLE_AFTER_EMPTY_POLLS``) that holds partitions polls without waiting: what a fetch brought in since is
-    returned and a new fetch is sent. On the local server, ``timeout_ms`` of fetching again and again cost an idle
-    service 15-20% of a core; this costs 1-2%, and the first record after a quiet spell waits up to about
-    ``pause_s`` more. A busy consumer keeps waiting ``timeout_ms`` (short gaps between batches cost no pause), and
-    one with no partitions yet too: its polls drive the group join.
+    It counts the polls in a row that returned nothing. An idle consumer (``IDLE_AFTER_EMPTY_POLLS`` of them) that
+    holds partitions polls without waiting: what a fetch brought in since is returned and a new fetch is sent. On
+    the local server, ``timeout_ms`` of fetching again and again cost an idle service 15-20% of a core; this costs
+    1-2%, and the first record after a quiet spell waits up to about ``pause_s`` more. A busy consumer keeps waiting
+    ``timeout_ms`` (short gaps between batches cost no pause), and one with no partitions yet too: its polls drive
+    the group join.
     """
-    blocking = empty_polls < IDLE_AFTER_EMPTY_POLLS or not consumer.assignment()
-    batch: dict[Any, list[Any]] = consumer.poll(timeout_ms=timeout_ms if blocking else 0)
-    if not batch:
-        stop.wait(pause_s)
-    return batch
+
+    def __init__(self, consumer: Any, stop: threading.Event, pause_s: float = IDLE_PAUSE_S) -> None:
+        self.consumer = consumer
+        self.stop = stop
+        self.pause_s = pause_s
+        self.empty_polls = 0
+
+    def poll(self, timeout_ms: int = POLL_TIMEOUT_MS) -> dict[Any, list[Any]]:
+        blocking = self.empty_polls < IDLE_AFTER_EMPTY_POLLS or not self.consumer.assignment()
+        batch: dict[Any, list[Any]] = self.consumer.poll(timeout_ms=timeout_ms if blocking else 0)
+        self.empty_polls = 0 if batch else self.empty_polls + 1
+        if not batch:
+            self.stop.wait(self.pause_s)
+        return batch
 
 
 #: Errors of an unreachable or restarting Kafka (and of a read to end offsets that ran out of time): a consumer loop

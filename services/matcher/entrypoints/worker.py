@@ -21,7 +21,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from pydantic import ValidationError
 
 from contracts import TenderNotice
-from services.infra.bus import KAFKA_UNAVAILABLE, commit_or_redeliver, dead_letter, json_consumer, poll_or_pause
+from services.infra.bus import KAFKA_UNAVAILABLE, IdlePoller, commit_or_redeliver, dead_letter, json_consumer
 from services.infra.bus import rewind as rewind_batch
 from services.matcher.exceptions import InvalidInput, StoreUnavailable
 from services.matcher.service import Matcher
@@ -111,7 +111,7 @@ class NoticeWorker:
     def run(self) -> None:
         consumer = self._consumer_factory()
         backoff = self.initial_backoff
-        empty_polls = 0
+        poller = IdlePoller(consumer, self.stop)
         next_profile_log = 0.0
         try:
             while not self.stop.is_set():
@@ -119,8 +119,7 @@ class NoticeWorker:
                     next_profile_log = time.monotonic() + self.profile_log_every_s
                     self._note_profile_log(consumer)
                 try:
-                    batch = poll_or_pause(consumer, self.stop, empty_polls=empty_polls)
-                    empty_polls = 0 if batch else empty_polls + 1
+                    batch = poller.poll()
                     healthy = not batch or self._handle_batch(consumer, batch)
                 except KAFKA_UNAVAILABLE as exc:
                     # A broker restart or a network cut: wait it out and go on (what was not committed is handled

@@ -24,9 +24,9 @@ from services.infra.bus import (
     KAFKA_UNAVAILABLE,
     POLL_TIMEOUT_MS,
     EventPublisher,
+    IdlePoller,
     commit_or_redeliver,
     dead_letter,
-    poll_or_pause,
     rewind,
 )
 from services.notifier.exceptions import ShuttingDown
@@ -63,8 +63,7 @@ class ShortlistWorker:
         #: True once the profile feed was read to its end at start (readiness).
         self.started = False
         self.error: BaseException | None = None
-        #: Polls in a row that returned nothing (``poll_or_pause``).
-        self._empty_polls = 0
+        self._poller = IdlePoller(consumer, stop)
 
     def start(self) -> None:
         self.notifier.load_unsubscribes()
@@ -74,9 +73,8 @@ class ShortlistWorker:
 
     def run_once(self, timeout_ms: int = POLL_TIMEOUT_MS) -> int:
         """Poll, handle and commit one batch; returns how many shortlists it held (after a pause when none)."""
-        batch = poll_or_pause(self.consumer, self.stop, timeout_ms, empty_polls=self._empty_polls)
+        batch = self._poller.poll(timeout_ms)
         records = [r for part in batch.values() for r in part]
-        self._empty_polls = 0 if records else self._empty_polls + 1
         if records:
             try:
                 self.feed.catch_up()
