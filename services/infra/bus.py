@@ -157,7 +157,7 @@ class IdlePoller:
 KAFKA_UNAVAILABLE = (KafkaError, TimeoutError)
 
 
-def commit_or_redeliver(consumer: Any, offsets: dict[Any, Any] | None = None) -> bool:
+def commit_or_redeliver(consumer: Any, offsets: dict[Any, Any] | None = None) -> None:
     """Commit; when the commit fails (the group rebalanced under this member, the coordinator is away), say so and
     go on: the batch is handled again by the partition's next owner, or covered by this member's next commit.
     Handling is idempotent in every consumer here, so nothing is done twice that shows."""
@@ -168,8 +168,6 @@ def commit_or_redeliver(consumer: Any, offsets: dict[Any, Any] | None = None) ->
             consumer.commit(offsets)
     except KafkaError as exc:
         log.warning("offsets not committed (%s): the batch will be handled again", exc)
-        return False
-    return True
 
 
 def rewind(consumer: Any, batch: dict[Any, list[Any]]) -> None:
