@@ -27,6 +27,7 @@ from services.ingest.domain.normalize import (
     language_tag,
     money,
     parse_instant,
+    problems,
 )
 
 
@@ -38,8 +39,7 @@ def from_dict(data: object, raw: str, ctx: Context) -> Outcome:
     try:
         notice = TenderNotice.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
-        return Rejection("invalid_notice", problems, raw, key)
+        return Rejection("invalid_notice", problems(exc), raw, key)
     return normalized(notice, raw, ctx)
 
 

@@ -483,6 +483,11 @@ def raw_text(raw: object) -> str:
         return repr(raw)
 
 
+def problems(exc: ValidationError) -> str:
+    """A rejection's reason from a validation error: its first five findings, ``location: message`` each."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+
+
 def finish(fields: dict[str, Any], warnings: list[str], ctx: Context, raw: object) -> Outcome:
     """Validate mapped fields into a ``TenderNotice`` (with language and content hash), or reject with reasons."""
     source_id = clean_text(fields.get("source_id"))
@@ -507,8 +512,7 @@ def finish(fields: dict[str, Any], warnings: list[str], ctx: Context, raw: objec
         # ``TenderNotice.model_validate`` without its Python wrapper: the same validator with the same defaults.
         notice: TenderNotice = TenderNotice.__pydantic_validator__.validate_python(fields)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
-        return Rejection("invalid_notice", f"record {source_id}: {problems}", raw_text(raw), source_id)
+        return Rejection("invalid_notice", f"record {source_id}: {problems(exc)}", raw_text(raw), source_id)
     # The notice is not shared yet: set the hash in place rather than copying the frozen model (a third of the
     # cost of building it).
     notice.__dict__["content_hash"] = content_hash(notice)
