@@ -3,9 +3,10 @@
     python -m bench.ingest [--data ../shared/data] [--seconds 3]
 
 The corpus is every release in ``<data>/ocds-samples`` (each serialized on its own, as a push or a JSON Lines
-feed delivers it). Ingest's path, as ``python -m services.ingest parse --source ocds`` runs it: ``orjson`` + nesting
-check + mapping + normalization (codes, CPV check digits, instants, currencies, HTML) + ``TenderNotice`` validation
-+ content hash, with the service's default settings (language detection on; every sample release states its
+feed delivers it). Ingest's path, as ``python -m services.ingest parse --source ocds`` runs it: the release
+decoded into the fields the mapper reads (``msgspec``; the rest is skipped unparsed) + nesting check of those +
+mapping + normalization (codes, CPV check digits, instants, currencies, HTML) + ``TenderNotice`` validation +
+content hash, with the service's default settings (language detection on; every sample release states its
 language, so langdetect is never asked). Baseline: ``json.loads`` + full JSON Schema validation (``jsonschema``,
 Draft 4 with format checks) of a compact OCDS release schema (``release-schema.json`` beside this file) and nothing
 else. Both are measured in CPU time of this process, pinned to one core; the load average is printed beside them,

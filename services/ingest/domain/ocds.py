@@ -14,8 +14,9 @@ import gc
 import json
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypedDict
 
+import msgspec
 import orjson
 
 from contracts import NoticeStatus, NoticeType, ProcurementMethod
@@ -34,6 +35,149 @@ from services.ingest.domain.normalize import (
 
 _OCID_PREFIX = re.compile(r"^(ocds-[a-z0-9]{6})-", re.IGNORECASE)
 _METHODS = {m.value for m in ProcurementMethod}
+
+# ------------------------------------------------------------------------------------ what the mapper reads
+#
+# A release as far as ``map_release`` reads it. The mapper is given only these fields, however the release was
+# decoded: a lone release's bytes are decoded straight into them (msgspec skips the rest unparsed: awards,
+# contracts, milestones, tenderers... about a third of a real release), and a release already decoded whole (from a
+# package, a record, a pushed body) is converted to them. Each object field also accepts any other JSON value, as
+# real publishers write a list or a string where an object belongs, so every JSON document fits; the mapper's own
+# type checks then decide as they would on the whole release.
+
+_Scalar = str | int | float | bool | None
+
+
+class _Address(TypedDict, total=False):
+    countryName: Any
+    country: Any
+
+
+class _Identifier(TypedDict, total=False):
+    id: Any
+    legalName: Any
+
+
+class _Organization(TypedDict, total=False):
+    id: Any
+    name: Any
+    roles: Any
+    identifier: _Identifier | list[Any] | _Scalar
+    address: _Address | list[Any] | _Scalar
+
+
+class _Code(TypedDict, total=False):
+    scheme: Any
+    id: Any
+    description: Any
+
+
+class _Unit(TypedDict, total=False):
+    id: Any
+    name: Any
+
+
+class _Item(TypedDict, total=False):
+    id: Any
+    description: Any
+    classification: _Code | list[Any] | _Scalar
+    additionalClassifications: list[_Code | list[Any] | _Scalar] | dict[str, Any] | _Scalar
+    quantity: Any
+    unit: _Unit | list[Any] | _Scalar
+    deliveryAddress: _Address | list[Any] | _Scalar
+
+
+class _Document(TypedDict, total=False):
+    url: Any
+    title: Any
+    documentType: Any
+    language: Any
+
+
+class _Value(TypedDict, total=False):
+    amount: Any
+    currency: Any
+
+
+class _Period(TypedDict, total=False):
+    endDate: Any
+
+
+class _Tender(TypedDict, total=False):
+    title: Any
+    description: Any
+    status: Any
+    procurementMethod: Any
+    datePublished: Any
+    items: list[_Item | list[Any] | _Scalar] | dict[str, Any] | _Scalar
+    documents: list[_Document | list[Any] | _Scalar] | dict[str, Any] | _Scalar
+    value: _Value | list[Any] | _Scalar
+    tenderPeriod: _Period | list[Any] | _Scalar
+    procuringEntity: _Organization | list[Any] | _Scalar
+
+
+class _Budget(TypedDict, total=False):
+    project: Any
+    description: Any
+    amount: _Value | list[Any] | _Scalar
+
+
+class _Planning(TypedDict, total=False):
+    url: Any
+    budget: _Budget | list[Any] | _Scalar
+
+
+class _Release(TypedDict, total=False):
+    ocid: Any
+    id: Any
+    tag: Any
+    date: Any
+    language: Any
+    title: Any
+    uri: Any
+    url: Any
+    tender: _Tender | list[Any] | _Scalar
+    planning: _Planning | list[Any] | _Scalar
+    buyer: _Organization | list[Any] | _Scalar
+    parties: list[_Organization | list[Any] | _Scalar] | dict[str, Any] | _Scalar
+
+
+class _Delivered(_Release, total=False):
+    """A document read as one release; the fields that make it a package or a record instead are kept unparsed,
+    only to tell that it is not one."""
+
+    releases: msgspec.Raw
+    records: msgspec.Raw
+    compiledRelease: msgspec.Raw
+    versionedRelease: msgspec.Raw
+
+
+_PACKAGE_FIELDS = ("releases", "records", "compiledRelease", "versionedRelease")
+_read_lone_release = msgspec.json.Decoder(_Delivered).decode
+
+
+def read_fields(release: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a decoded release that the mapper reads (new dicts and lists; values shared)."""
+    fields: dict[str, Any] = msgspec.convert(release, _Release)
+    return fields
+
+
+def lone_release(data: bytes) -> dict[str, Any] | None:
+    """The fields the mapper reads of a document that is one release (what a push or a JSON Lines feed
+    delivers), decoded without the rest; None for any other document (a package, a record, JSON Lines, text that
+    is not UTF-8, not JSON or nested near ``MAX_DEPTH`` in what is read), which ``decode`` then reads whole."""
+    try:
+        decoded: Any = _read_lone_release(data)
+    except (msgspec.MsgspecError, ValueError, RecursionError):
+        return None
+    release: dict[str, Any] = decoded
+    if (
+        not ("ocid" in release or "tag" in release or "tender" in release)
+        or any(name in release for name in _PACKAGE_FIELDS)
+        or container_levels(release, MAX_DEPTH) >= MAX_DEPTH
+    ):
+        return None
+    return release
 
 
 def decode(data: bytes) -> tuple[Any, list[str]]:
@@ -421,10 +565,17 @@ def _documents(tender: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def map_release(release: dict[str, Any], ctx: Context, extra_warnings: list[str] | None = None) -> Outcome:
-    """One OCDS release (or compiled release) -> a ``TenderNotice`` or a ``Rejection``."""
+    """One OCDS release (or compiled release) -> a ``TenderNotice`` or a ``Rejection`` (which carries the whole
+    release)."""
+    return map_fields(read_fields(release), ctx, extra_warnings, release)
+
+
+def map_fields(release: dict[str, Any], ctx: Context, extra_warnings: list[str] | None, raw: object) -> Outcome:
+    """``map_release`` of the fields it reads (``read_fields``, ``lone_release``); ``raw`` is the release as
+    delivered, a rejection's payload."""
     ocid = clean_text(release.get("ocid"))
     if not ocid:
-        return Rejection("no_ocid", "the release has no ocid", raw_text(release), clean_text(release.get("id")) or None)
+        return Rejection("no_ocid", "the release has no ocid", raw_text(raw), clean_text(release.get("id")) or None)
     tags = _tags(release)
     tender = _dict(release.get("tender"))
     is_tender = any(t.startswith("tender") for t in tags) or (
@@ -433,9 +584,7 @@ def map_release(release: dict[str, Any], ctx: Context, extra_warnings: list[str]
     is_planning = any(t.startswith("planning") for t in tags)
     if not (is_tender or is_planning):
         shown = ", ".join(tags) or "none"
-        return Rejection(
-            "not_a_notice", f"release {ocid} is not a tender notice (tags: {shown})", raw_text(release), ocid
-        )
+        return Rejection("not_a_notice", f"release {ocid} is not a tender notice (tags: {shown})", raw_text(raw), ocid)
     warnings = list(extra_warnings or ())
     planning = _dict(release.get("planning"))
     title = clean_text(tender.get("title"))
@@ -489,11 +638,15 @@ def map_release(release: dict[str, Any], ctx: Context, extra_warnings: list[str]
     uri = clean_text(release.get("uri") or release.get("url") or planning.get("url"))
     if uri.startswith(("http://", "https://")):
         fields["source_url"] = uri
-    return finish(fields, warnings, ctx, release)
+    return finish(fields, warnings, ctx, raw)
 
 
 def parse(data: bytes, ctx: Context) -> Iterator[Outcome]:
     """Every release of an OCDS document (any shape) as a notice or a rejection; never raises on bad input."""
+    release = lone_release(data)
+    if release is not None:  # a rejection's payload is the release as it was delivered
+        yield map_fields(release, ctx, None, data)
+        return
     try:
         doc, warnings = decode(data)
     except ValueError as exc:

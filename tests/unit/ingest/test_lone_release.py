@@ -1,0 +1,152 @@
+"""A lone release is decoded straight into the fields the mapper reads; it must map exactly as the release decoded
+whole does, and every other document must go the general way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from contracts import TenderNotice
+from services.ingest.adapters.files import files_under
+from services.ingest.domain import ocds
+from services.ingest.domain.model import Context, Outcome, Rejection
+from tests.conftest import shared_data
+from tests.unit.ingest.test_properties import json_values
+from tests.unit.ingest.util import release
+
+pytestmark = pytest.mark.unit
+
+CTX = Context(source="ocds", detect_language=False)
+
+
+def same(fast: Outcome, whole: Outcome) -> None:
+    assert type(fast) is type(whole)
+    if isinstance(fast, TenderNotice):
+        assert isinstance(whole, TenderNotice)
+        assert fast.model_dump() == whole.model_dump()
+    else:
+        assert isinstance(fast, Rejection)
+        assert isinstance(whole, Rejection)
+        assert (fast.reason, fast.detail, fast.key) == (whole.reason, whole.detail, whole.key)
+
+
+def read_alone(doc: dict[str, Any]) -> Outcome:
+    data = orjson.dumps(doc)
+    assert ocds.lone_release(data) is not None, "a lone release takes the fast path"
+    [outcome] = ocds.parse(data, CTX)
+    return outcome
+
+
+def test_every_real_release_maps_the_same_read_alone_as_decoded_whole() -> None:
+    releases: list[dict[str, Any]] = []
+    for path in files_under(shared_data("ocds-samples")):
+        try:
+            doc, _ = ocds.decode(path.read_bytes())
+        except ValueError:
+            continue
+        releases.extend(r for r, _, _ in ocds.releases_of(doc, []) if r is not None)
+    assert len(releases) > 300
+    kinds = set()
+    for whole in releases:
+        fast = read_alone(whole)
+        # The reference is the mapper given the whole release, every field of it, as it was before it read only
+        # its own fields: on real data nothing may change.
+        same(fast, ocds.map_fields(whole, CTX, None, whole))
+        kinds.add(type(fast))
+    assert kinds == {TenderNotice, Rejection}
+
+
+def test_only_the_fields_read_are_decoded() -> None:
+    doc = release(awards=[{"id": "a1", "value": {"amount": 1}}], contracts=[{"id": "c1"}])
+    doc["tender"]["milestones"] = [{"id": "m1"}]
+    doc["tender"]["items"][0]["classification"]["uri"] = "https://example.org/cpv"
+    fields = ocds.lone_release(orjson.dumps(doc))
+    assert fields is not None
+    assert not {"awards", "contracts", "initiationType"} & fields.keys()
+    assert "milestones" not in fields["tender"]
+    assert fields["tender"]["items"][0]["classification"] == {
+        "scheme": "CPV",
+        "id": "50000000-5",
+        "description": "Repair",
+    }
+    assert fields == ocds.read_fields(doc)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        orjson.dumps({"releases": [release()]}),  # a release package
+        orjson.dumps({"records": [{"ocid": "x", "compiledRelease": release()}]}),
+        orjson.dumps({"ocid": "x", "compiledRelease": release()}),  # a single record
+        orjson.dumps({**release(), "releases": [release()]}),  # a record that also states its ocid
+        orjson.dumps(release()) + b"\n" + orjson.dumps(release()),  # JSON Lines
+        orjson.dumps([release()]),
+        orjson.dumps({"id": "1", "title": "x"}),  # neither a release nor a package
+        orjson.dumps(release(title="Caf\u00e9")).replace("\u00e9".encode(), b"\xe9"),  # Windows-1252
+        b'{"ocid": "x", "tender": ',  # broken
+    ],
+)
+def test_any_other_document_is_read_whole(data: bytes) -> None:
+    assert ocds.lone_release(data) is None
+    assert list(ocds.parse(data, CTX))  # and still answered, by the general reading
+
+
+def test_a_release_nested_near_the_limit_in_what_is_read_is_measured_whole() -> None:
+    deep: Any = "x"
+    for _ in range(ocds.MAX_DEPTH):
+        deep = [deep]
+    data = orjson.dumps(release(title=deep))
+    assert ocds.lone_release(data) is None
+    [rejection] = ocds.parse(data, CTX)
+    assert isinstance(rejection, Rejection)
+    assert rejection.reason == "invalid_json"
+
+
+def test_a_rejected_lone_release_carries_the_bytes_delivered() -> None:
+    data = b'{"ocid": "ocds-abc123-9", "tag": ["award"],  "awards": [{"id": "a1"}]}'
+    [rejection] = ocds.parse(data, CTX)
+    assert isinstance(rejection, Rejection)
+    assert rejection.reason == "not_a_notice"
+    assert rejection.payload == data.decode()
+
+
+def test_an_object_with_none_of_the_fields_read_counts_as_absent() -> None:
+    # The buyer object names nothing the mapper reads: the buyer is found among the parties, read alone or whole.
+    doc = release(buyer={"uri": "https://example.org/buyer"})
+    fast = read_alone(doc)
+    assert isinstance(fast, TenderNotice)
+    assert fast.buyer.name == "Met Office"
+    same(fast, ocds.map_release(doc, CTX))
+
+
+PATHS = [
+    ("tender",), ("buyer",), ("parties",), ("planning",), ("tag",), ("date",), ("ocid",), ("language",),
+    ("tender", "items"), ("tender", "value"), ("tender", "tenderPeriod"), ("tender", "documents"),
+    ("tender", "title"), ("tender", "procuringEntity"), ("buyer", "address"), ("buyer", "identifier"),
+    ("tender", "items", 0, "classification"), ("tender", "items", 0, "additionalClassifications"),
+    ("tender", "items", 0, "unit"), ("tender", "items", 0, "deliveryAddress"), ("tender", "items", 0, "quantity"),
+    ("parties", 0, "address"), ("parties", 0, "roles"), ("awards",), ("tender", "milestones"),
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    path=st.sampled_from(PATHS),
+    value=json_values,
+    extra=st.dictionaries(st.sampled_from(["uri", "details", "awards", "x"]), json_values, max_size=2),
+)
+def test_a_broken_release_maps_the_same_read_alone_as_decoded_whole(
+    path: tuple[str | int, ...], value: Any, extra: dict[str, Any]
+) -> None:
+    doc: Any = release(**extra)
+    doc["buyer"].update(extra)
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    fast = read_alone(doc)
+    same(fast, ocds.map_release(orjson.loads(orjson.dumps(doc)), CTX))
