@@ -52,7 +52,10 @@ _ENGLISH: dict[str, Callable[[Args], str]] = {
     "code_none": lambda a: f"no code in common with {a['scheme']} {a['code']}",
     "words_shared": lambda a: f"the profile mentions {a['words']}",
     "words_none": lambda a: "no words in common with the profile",
-    "wording_close": lambda a: f"close to the supplier's wording '{a['phrase']}' ({a['percent']}%)",
+    "wording_close": lambda a: (
+        f"the title {'contains' if a['percent'] == 100 else 'nearly contains'} the supplier's wording "
+        f"'{a['phrase']}' ({a['percent']}% word match)"
+    ),
     "history": lambda a: (
         f"{_n(a['awards'], 'past award')} in {a['scheme']} {a['code']}, {a['family_awards']} in its family{_last(a)}"
     ),

@@ -271,7 +271,9 @@ def load_code_titles(paths: Iterable[Path]) -> dict[tuple[CodeScheme, str], str]
 #: the code's args, prepared by ``_reason_values``: codes and scheme names as given, ``level`` translated,
 #: ``code_title`` and ``supplier_code_title`` the code's title in brackets or nothing (see ``_REASON_PARTS``),
 #: counts as digits with ``<name>_s`` an English plural "s", ``last_clause`` ", the last on <ISO date>" or nothing
-#: (``last`` is "" when unknown), ``words`` rejoined the language's way.
+#: (``last`` is "" when unknown), ``words`` rejoined the language's way, ``contains`` and ``match_clause`` from
+#: ``percent`` (rapidfuzz's token-set ratio: 100 when every word of the phrase is in the title, however long the
+#: title; so a phrase is said to be contained, never the title "alike").
 REASON_TEMPLATES: dict[str, dict[str, str]] = {
     "en": {
         "code_exact": "{scheme} {code}{code_title} is one of your codes",
@@ -280,7 +282,7 @@ REASON_TEMPLATES: dict[str, dict[str, str]] = {
         "code_none": "you have no code in common with {scheme} {code}{code_title}",
         "words_shared": "your profile mentions {words}",
         "words_none": "your profile shares no words with the notice",
-        "wording_close": "the title is close to your wording “{phrase}” ({percent}% alike)",
+        "wording_close": "the title {contains} your wording “{phrase}”{match_clause}",
         "history": "you have won {awards} contract{awards_s} in {scheme} {code}{code_title} and {family_awards} in "
         "its family{last_clause}",
         "buyer_awards": "you have won {awards} contract{awards_s} from this buyer ({family_awards} in this family)",
@@ -298,7 +300,7 @@ REASON_TEMPLATES: dict[str, dict[str, str]] = {
         "code_none": "您登记的类别与 {scheme} {code}{code_title}均无关联",
         "words_shared": "您的企业资料提到了 {words}",
         "words_none": "您的企业资料与公告没有相同的关键词",
-        "wording_close": "招标标题与您的表述“{phrase}”相近（相似度 {percent}%）",
+        "wording_close": "招标标题{contains}您的表述“{phrase}”{match_clause}",
         "history": "您在 {scheme} {code}{code_title}下中标过 {awards} 次，"
         "所属上级类别共 {family_awards} 次{last_clause}",
         "buyer_awards": "您曾 {awards} 次中标该采购方的合同（其中同类别 {family_awards} 次）",
@@ -330,9 +332,25 @@ REASON_LEVELS: dict[str, dict[str, dict[str, str]]] = {
 }
 
 _REASON_PARTS: dict[str, dict[str, str]] = {
-    "en": {"title": " ({title})", "no_title": "", "last": ", the last on {last}", "words": ", "},
+    "en": {
+        "title": " ({title})",
+        "no_title": "",
+        "last": ", the last on {last}",
+        "words": ", ",
+        "contains": "contains",
+        "nearly_contains": "nearly contains",
+        "match": " ({percent}% word match)",
+    },
     # Chinese text takes a space between a code and the next Chinese word, none after a full-width bracket.
-    "zh-Hans": {"title": "（{title}）", "no_title": " ", "last": "，最近一次中标于 {last}", "words": "、"},
+    "zh-Hans": {
+        "title": "（{title}）",
+        "no_title": " ",
+        "last": "，最近一次中标于 {last}",
+        "words": "、",
+        "contains": "包含",
+        "nearly_contains": "接近包含",
+        "match": "（词语匹配度 {percent}%）",
+    },
 }
 
 _REASON_SCHEMES = {"UNSPSC": CodeScheme.UNSPSC, "CPV": CodeScheme.CPV, "other": CodeScheme.OTHER}
@@ -409,7 +427,10 @@ def _reason_values(
         elif name == "percent":
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
                 raise _BadArgs
-            values[name] = round(value)
+            percent = values[name] = round(value)
+            whole = percent == 100
+            values["contains"] = parts["contains" if whole else "nearly_contains"]
+            values["match_clause"] = "" if whole else parts["match"].format(percent=percent)
         elif name == "last":
             if not isinstance(value, str):
                 raise _BadArgs

@@ -152,8 +152,14 @@ def test_every_catalog_code_renders_with_all_its_args(code: str, language: str) 
         (
             "wording_close",
             {"phrase": "nitrile gloves", "percent": 86.6},
-            "the title is close to your wording “nitrile gloves” (87% alike)",
-            "招标标题与您的表述“nitrile gloves”相近（相似度 87%）",
+            "the title nearly contains your wording “nitrile gloves” (87% word match)",
+            "招标标题接近包含您的表述“nitrile gloves”（词语匹配度 87%）",
+        ),
+        (
+            "wording_close",
+            {"phrase": "gloves", "percent": 100},
+            "the title contains your wording “gloves”",
+            "招标标题包含您的表述“gloves”",
         ),
         (
             "words_shared",
