@@ -5,10 +5,15 @@ fingerprints and the source checkpoint are committed in one sqlite transaction. 
 Ctrl-C, ``should_stop``) loses and repeats nothing. A crash after a flush and before the commit can republish
 that batch; the copies are identical (same ``notice_id``, ``version`` and ``content_hash``), so consumers keyed on
 ``(notice_id, version)`` stay idempotent.
+
+Processes sharing a state directory take turns per batch (``StateStore.exclusive``, held from the batch's first
+read of the state to its commit), so each reads the versions the other committed and no version is published
+twice with different content.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
@@ -130,12 +135,33 @@ class Ingestor:
         checkpoint: tuple[str, Checkpoint] | None,
         should_stop: Callable[[], bool],
     ) -> tuple[Stats, list[TenderNotice]]:
+        with contextlib.ExitStack() as held:  # the state's lock, from a batch's first outcome to its commit
+            return self._ingest_batches(outcomes, origin, checkpoint, should_stop, held)
+
+    def _ingest_batches(
+        self,
+        outcomes: Iterable[Outcome],
+        origin: str,
+        checkpoint: tuple[str, Checkpoint] | None,
+        should_stop: Callable[[], bool],
+        held: contextlib.ExitStack,
+    ) -> tuple[Stats, list[TenderNotice]]:
         stats = Stats()
         published: list[TenderNotice] = []
         batch: dict[str, TenderNotice] = {}
         rejections: dict[str, None] = {}
         in_batch = 0
+        #: Outcomes read since the lock was taken (None: not held); a long unchanged run lets it go too.
+        held_for: int | None = None
         for outcome in outcomes:
+            if held_for is not None and held_for >= self.batch_size and in_batch == 0:
+                held.close()  # a batch's worth of unchanged notices, nothing pending: the others' turn
+                held_for = None
+            if held_for is None:
+                # Read under the lock, so the known versions are the ones another process committed last.
+                held.enter_context(self.state.exclusive())
+                held_for = 0
+            held_for += 1
             if isinstance(outcome, Rejection):
                 stats.rejected[outcome.reason] += 1
                 self.metrics.rejected.labels(outcome.reason).inc()
@@ -171,7 +197,8 @@ class Ingestor:
             in_batch += 1
             if in_batch >= self.batch_size:
                 self._commit(batch, rejections, None)
-                batch, rejections, in_batch = {}, {}, 0
+                held.close()  # the other processes' turn between batches
+                batch, rejections, in_batch, held_for = {}, {}, 0, None
                 if should_stop():
                     stats.stopped = True
                     return stats, published

@@ -3,19 +3,31 @@
 sqlite3 in ``TB_INGEST_STATE_DIR``: one file, transactions that survive a crash (WAL), no server to run, and
 ingest is the only writer. A batch's notice states, rejection fingerprints and source checkpoint are written in
 one transaction, after the producer flushed, so the state never claims more than Kafka holds.
+
+Several processes may share a state directory (``run`` and a one-shot ``publish`` beside it): ``exclusive()``
+holds an ``flock`` on ``ingest-state.lock`` there from a batch's first read of the known versions to its commit,
+so two processes never both read version N and both publish N+1. The kernel drops the lock with the process, so
+a killed holder never blocks the others.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import logging
+import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from contracts import NoticeStatus, TenderNotice
 from services.ingest.domain.versioning import Known
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,10 @@ class StateStore(Protocol):
 
     def checkpoint(self, source: str) -> Checkpoint | None: ...
 
+    def exclusive(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the state for one batch (read known versions, publish, flush, commit) against every other process
+        and thread; waits while another holds it. Not reentrant."""
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS notices (
@@ -66,6 +82,29 @@ class SqliteStateStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        # Opened once; ``flock`` locks belong to this open file and end when it closes (or the process dies).
+        self.lock_path = directory / "ingest-state.lock"
+        self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        # Threads of this process share the descriptor, which the kernel would let through: they queue here.
+        self._batch = threading.Lock()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._batch:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(self._lock_fd, 32, 0).decode(errors="replace").strip() or "?"
+                log.info("ingest state %s is in use by process %s: waiting for its batch to end", self.path, holder)
+                started = time.monotonic()
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # blocks; the holder's exit releases it
+                log.info("ingest state %s is free after %.1f s", self.path, time.monotonic() - started)
+            try:
+                os.ftruncate(self._lock_fd, 0)
+                os.pwrite(self._lock_fd, str(os.getpid()).encode(), 0)
+                yield
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def known(self, notice_id: str) -> Known | None:
         with self._lock:
@@ -129,6 +168,8 @@ class SqliteStateStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        with self._batch:
+            os.close(self._lock_fd)
 
 
 @dataclass
@@ -139,6 +180,19 @@ class InMemoryStateStore:
     rejections: set[str] = field(default_factory=set)
     checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
     commits: int = 0
+    #: Batches that held ``exclusive()``; ``holding`` tells whether one holds it now.
+    batches: int = 0
+    holding: bool = False
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        assert not self.holding, "exclusive() is not reentrant"
+        self.batches += 1
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
 
     def known(self, notice_id: str) -> Known | None:
         n = self.notices.get(notice_id)
