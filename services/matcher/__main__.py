@@ -1,14 +1,16 @@
-"""``python -m services.matcher --help``: run the matcher, import suppliers, create API keys, reindex, match
-offline."""
+"""``python -m services.matcher --help``: run the matcher, import suppliers, create, list and revoke API keys
+(``keys``), reindex, match offline."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
 import sys
 import threading
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -27,6 +29,7 @@ from services.matcher.settings import Settings
 
 if TYPE_CHECKING:
     from services.matcher.bootstrap import Container
+    from services.matcher.ports import KeyStore
 
 app = typer.Typer(help="tenderbridge matcher: supplier profiles, notice matching, the buyer API.", no_args_is_help=True)
 err = Console(stderr=True)
@@ -215,7 +218,40 @@ def rematch(
         raise typer.Exit(1)
 
 
+keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+class KeyStatus(StrEnum):
+    active = "active"
+    revoked = "revoked"
+    expired = "expired"
+
+
+#: Longest ``--reason`` kept with a revocation (a sentence or a ticket reference, not a report).
+MAX_REVOKE_REASON = 500
+
+
+@contextlib.contextmanager
+def _key_store(settings: Settings) -> Iterator[KeyStore]:
+    """The stored keys over Elasticsearch, the index created or its mapping brought up to date (the fields added
+    since an older index was created); an unreachable Elasticsearch is said plainly (exit 1)."""
+    from services.matcher.adapters import elastic
+
+    es = elastic.make_client(settings.elasticsearch_url, settings.matcher_es_timeout_seconds)
+    try:
+        names = elastic.IndexNames(settings.matcher_index_prefix)
+        elastic.ensure_indexes(es, names)
+        yield elastic.ElasticKeyStore(es, names)
+    except StoreUnavailable as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        es.close()
+
+
 @app.command("create-key")
+@keys_app.command("create")
 def create_key(
     role: Annotated[KeyRole, typer.Option(help="buyer, supplier or admin")],
     agency: Annotated[str | None, typer.Option(help="buyer's agency (buyer.name or buyer.id of its notices)")] = None,
@@ -223,15 +259,18 @@ def create_key(
         None
     ),
     label: Annotated[str, typer.Option(help="a note for operators")] = "",
+    expires_in_days: Annotated[
+        int | None, typer.Option("--expires-in-days", min=1, help="refused after this many days (default: never)")
+    ] = None,
 ) -> None:
     """Create an API key and print it once (only its SHA-256 is stored)."""
     from pydantic import ValidationError
 
-    from services.matcher.adapters import elastic
     from services.matcher.keys import ApiKey, Role, hash_token, new_token
 
     settings = _settings()
     token = new_token()
+    created = datetime.now(UTC)
     try:
         key = ApiKey(
             key_hash=hash_token(token),
@@ -239,20 +278,121 @@ def create_key(
             agency=agency,
             supplier_id=supplier_id,
             label=label,
-            created_at=datetime.now(UTC),
+            created_at=created,
+            expires_at=created + timedelta(days=expires_in_days) if expires_in_days is not None else None,
         )
     except ValidationError as exc:
         err.print(f"[red]{exc.errors()[0]['msg']}[/red]")
         raise typer.Exit(2) from exc
-    es = elastic.make_client(settings.elasticsearch_url, settings.matcher_es_timeout_seconds)
-    try:
-        names = elastic.IndexNames(settings.matcher_index_prefix)
-        elastic.ensure_indexes(es, names)
-        elastic.ElasticKeyStore(es, names).put(key)
-    finally:
-        es.close()
+    with _key_store(settings) as store:
+        store.put(key)
     typer.echo(token)
-    err.print("store this key now: it is not shown again")
+    expiry = f", expires {_when(key.expires_at)} UTC" if key.expires_at else ""
+    err.print(f"key id {key.key_id}{expiry}: store this key now, it is not shown again")
+
+
+def _when(at: datetime | None) -> str:
+    """A time in UTC to the minute (the listing's title says UTC)."""
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if at is not None else ""
+
+
+@keys_app.command("list")
+def list_keys(
+    role: Annotated[KeyRole | None, typer.Option(help="only keys of this role")] = None,
+    agency: Annotated[str | None, typer.Option(help="only buyer keys of this agency (case and spaces ignored)")] = None,
+    supplier_id: Annotated[str | None, typer.Option("--supplier-id", help="only this supplier's keys")] = None,
+    status: Annotated[KeyStatus | None, typer.Option(help="only active, revoked or expired keys")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON Lines (one key per line) instead of a table")] = False,
+) -> None:
+    """The stored keys, oldest first: key id (never the key), role, scope, label, created, expires, status (when and
+    why revoked), last used (written at most once an hour per key)."""
+    from services.matcher.keys import Role, select_keys
+
+    settings = _settings()
+    with _key_store(settings) as store:
+        stored = store.all()
+    now = datetime.now(UTC)
+    keys = select_keys(
+        stored,
+        now=now,
+        role=Role(role.value) if role else None,
+        agency=agency,
+        supplier_id=supplier_id,
+        status=status.value if status else None,
+    )
+    if as_json:
+        for k in keys:
+            row = {"key_id": k.key_id, "status": k.status(now)}
+            row.update(k.model_dump(mode="json", exclude={"key_hash"}))
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+    else:
+        table = Table(title=f"{len(keys)} of {len(stored)} API keys (times in UTC)", title_justify="left")
+        for column in ("key id", "role", "agency / supplier", "label", "created", "expires", "status", "last used"):
+            table.add_column(column, no_wrap=column == "key id")
+        for k in keys:
+            state = k.status(now)
+            if k.revoked_at is not None:
+                state = f"revoked {_when(k.revoked_at)}: {k.revoked_reason or ''}"
+            table.add_row(
+                k.key_id,
+                k.role.value,
+                k.agency or k.supplier_id or "",
+                k.label,
+                _when(k.created_at),
+                _when(k.expires_at) or "never",
+                state,
+                _when(k.last_used_at),
+            )
+        Console().print(table)
+    if settings.matcher_admin_api_key is not None and settings.matcher_admin_api_key.get_secret_value():
+        err.print("TB_MATCHER_ADMIN_API_KEY is set too: an admin key that is not stored, so neither listed nor revoked")
+
+
+@keys_app.command("revoke")
+def revoke_key(
+    key_id: Annotated[str, typer.Argument(help="the key id of `keys list` (or any unique prefix of it)")],
+    reason: Annotated[str, typer.Option(help="why (kept with the key for audit; never shown to its holder)")],
+) -> None:
+    """Revoke a key: refused (401, "revoked") from the next request on, sign-in cookie included. The key stays
+    stored, for audit. Revoking a revoked key changes nothing."""
+    from services.matcher.exceptions import NotFound
+    from services.matcher.keys import normalize_key_id
+
+    reason = " ".join(reason.split())
+    if not reason or len(reason) > MAX_REVOKE_REASON:
+        err.print(f"[red]--reason must say why, in 1 to {MAX_REVOKE_REASON} characters[/red]")
+        raise typer.Exit(2)
+    try:
+        prefix = normalize_key_id(key_id)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    settings = _settings()
+    with _key_store(settings) as store:
+        found = store.with_prefix(prefix, limit=6)
+        if not found:
+            err.print(f"[red]no API key has an id starting with {prefix!r}[/red] (see `keys list`)")
+            raise typer.Exit(2)
+        if len(found) > 1:
+            ids = ", ".join(k.key_hash[: max(len(prefix) + 4, 12)] for k in found[:5])
+            more = " and more" if len(found) > 5 else ""
+            err.print(f"[red]{prefix!r} names several keys ({ids}{more}): give more digits[/red]")
+            raise typer.Exit(2)
+        key = found[0]
+        if key.revoked_at is not None:
+            err.print(
+                f"key {key.key_id} was already revoked {_when(key.revoked_at)} UTC ({key.revoked_reason}): "
+                "left as it was"
+            )
+            return
+        try:
+            store.revoke(key.key_hash, datetime.now(UTC), reason)
+        except NotFound as exc:  # deleted by hand between the lookup and now
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from exc
+    scope = key.agency or key.supplier_id or "all"
+    label = f" {key.label!r}" if key.label else ""
+    err.print(f"revoked {key.role.value} key {key.key_id} ({scope}){label}: refused from the next request on")
 
 
 @app.command()

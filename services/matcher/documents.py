@@ -58,6 +58,11 @@ KEY_MAPPING: dict[str, Any] = {
         "supplier_id": {"type": "keyword"},
         "label": {"type": "keyword"},
         "created_at": {"type": "date"},
+        # Added later (optional): ``ensure_indexes`` puts them into an existing index's mapping.
+        "expires_at": {"type": "date"},
+        "revoked_at": {"type": "date"},
+        "revoked_reason": {"type": "keyword", "index": False},
+        "last_used_at": {"type": "date"},
     },
 }
 

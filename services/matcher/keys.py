@@ -8,15 +8,22 @@ A key is a random token shown once; only its SHA-256 is stored, so a leaked inde
   buyer cannot even learn that they exist.
 - ``supplier``: its own profile only.
 - ``admin``: everything; the ``TB_MATCHER_ADMIN_API_KEY`` setting is one, stored admin keys are others.
+
+A stored key is named to operators by its *key id*, the first ``KEY_ID_LENGTH`` hex digits of its hash (public: it
+cannot be turned back into the key). A key may expire (``expires_at``) and may be revoked (``revoked_at``,
+``revoked_reason``); a revoked key is kept, for audit, and refused from then on. ``last_used_at`` is recorded at
+most once per ``LAST_USE_PRECISION`` per key, so that recording it costs the API nearly nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -24,6 +31,14 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from contracts import TenderNotice
 
 TOKEN_PREFIX = "tbk_"
+#: Hex digits of the hash that name a key to operators (``keys list``, ``keys revoke``): 48 bits, so two keys of one
+#: office share an id with a probability of about n²/2**49 (nil for thousands of keys); any unique prefix works too.
+KEY_ID_LENGTH = 12
+#: Shortest prefix ``keys revoke`` accepts: shorter ones would too often name several keys.
+MIN_KEY_ID_PREFIX = 4
+#: ``last_used_at`` is written again only once it is older than this (one write per key per hour at most).
+LAST_USE_PRECISION = timedelta(hours=1)
+_HEX = re.compile(r"^[0-9a-f]+$")
 
 
 class Role(StrEnum):
@@ -32,8 +47,17 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+class Refusal(StrEnum):
+    """Why a presented key is refused (the ``reason`` label of ``matcher_api_keys_refused_total``)."""
+
+    UNKNOWN = "unknown"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
 class ApiKey(BaseModel):
-    """A stored key: its hash and what it may do (never the key itself)."""
+    """A stored key: its hash and what it may do (never the key itself). The optional fields came later: documents
+    stored without them read as a key that never expires, is not revoked and was never seen in use."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -43,6 +67,30 @@ class ApiKey(BaseModel):
     supplier_id: str | None = None
     label: str = ""
     created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    revoked_reason: str | None = None
+    last_used_at: datetime | None = None
+
+    @property
+    def key_id(self) -> str:
+        return self.key_hash[:KEY_ID_LENGTH]
+
+    def refusal(self, now: datetime) -> Refusal | None:
+        """``None`` if the key may be used at ``now``; a revocation outranks an expiry (it says more)."""
+        if self.revoked_at is not None:
+            return Refusal.REVOKED
+        if self.expires_at is not None and now >= self.expires_at:
+            return Refusal.EXPIRED
+        return None
+
+    def status(self, now: datetime) -> str:
+        refusal = self.refusal(now)
+        return "active" if refusal is None else refusal.value
+
+    def use_is_stale(self, now: datetime) -> bool:
+        """Whether a use at ``now`` should be written down (the last one recorded is older than the precision)."""
+        return self.last_used_at is None or now - self.last_used_at >= LAST_USE_PRECISION
 
     @model_validator(mode="after")
     def _scope_matches_role(self) -> ApiKey:
@@ -86,6 +134,39 @@ def hash_token(token: str) -> str:
 
 def same_secret(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def normalize_key_id(text: str) -> str:
+    """A key id or prefix as typed by an operator: hex digits, case and surrounding spaces ignored."""
+    prefix = text.strip().lower()
+    if not _HEX.match(prefix) or not MIN_KEY_ID_PREFIX <= len(prefix) <= 64:
+        raise ValueError(
+            f"{text!r} is not a key id: {MIN_KEY_ID_PREFIX} to 64 hex digits (the KEY ID column of `keys list`)"
+        )
+    return prefix
+
+
+def select_keys(
+    keys: Iterable[ApiKey],
+    *,
+    now: datetime,
+    role: Role | None = None,
+    agency: str | None = None,
+    supplier_id: str | None = None,
+    status: str | None = None,
+) -> list[ApiKey]:
+    """The keys ``keys list`` shows, oldest first: of a role, of an agency (compared as a notice's agency is), of a
+    supplier, in a status (``active``, ``revoked``, ``expired`` at ``now``)."""
+    wanted = normalize_agency(agency) if agency else None
+    out = [
+        k
+        for k in keys
+        if (role is None or k.role == role)
+        and (wanted is None or (k.agency is not None and normalize_agency(k.agency) == wanted))
+        and (supplier_id is None or k.supplier_id == supplier_id)
+        and (status is None or k.status(now) == status)
+    ]
+    return sorted(out, key=lambda k: (k.created_at, k.key_hash))
 
 
 def normalize_agency(value: str) -> str:

@@ -80,6 +80,22 @@ class ShortlistStore(Protocol):
 
 
 class KeyStore(Protocol):
+    """API keys by hash. Each request reads its key here (no cache), so a revocation applies to the next request."""
+
     def put(self, key: ApiKey) -> None: ...
 
     def find(self, key_hash: str) -> ApiKey | None: ...
+
+    def all(self) -> list[ApiKey]:
+        """Every stored key, revoked and expired ones too."""
+
+    def with_prefix(self, prefix: str, limit: int) -> list[ApiKey]:
+        """At most ``limit`` keys whose hash starts with ``prefix`` (lower-case hex)."""
+
+    def revoke(self, key_hash: str, at: datetime, reason: str) -> None:
+        """Set ``revoked_at`` and ``revoked_reason`` (the key stays, for audit); refused by ``find``'s callers from
+        the moment this returns. ``NotFound`` if there is no such key."""
+
+    def record_use(self, key_hash: str, at: datetime) -> None:
+        """Set ``last_used_at`` alone (a partial write: it never undoes a revocation written meanwhile); a key
+        deleted meanwhile is ignored."""

@@ -7,7 +7,8 @@ Indexes (``<prefix>`` is ``TB_MATCHER_INDEX_PREFIX``):
   and swaps the alias in one atomic ``_aliases`` call, so readers never see a missing or half-filled index.
 - ``<prefix>-notices``: the latest version of each notice (external versioning refuses an older version).
 - ``<prefix>-shortlists``: one document per notice version, id ``<notice_id>@<version>`` (writes are idempotent).
-- ``<prefix>-api-keys``: id = SHA-256 of the key; the key itself is never stored.
+- ``<prefix>-api-keys``: id = SHA-256 of the key; the key itself is never stored. Revocation, expiry and last use
+  are optional fields added later: ``ensure_indexes`` adds them to the mapping of an index created before.
 
 Every call goes through ``_guard`` so a connection failure or a 5xx becomes ``StoreUnavailable`` (the worker
 backs off and retries; the API answers 503).
@@ -38,8 +39,8 @@ from services.matcher.domain import (
     profile_document,
 )
 from services.matcher.domain.retrieval import CODE_FIELD, TEXT_FIELD
-from services.matcher.exceptions import InvalidInput, StoreUnavailable
-from services.matcher.keys import ApiKey, normalize_agency
+from services.matcher.exceptions import InvalidInput, NotFound, StoreUnavailable
+from services.matcher.keys import KEY_ID_LENGTH, ApiKey, normalize_agency
 from services.matcher.ports import NoticeFilter
 
 log = logging.getLogger(__name__)
@@ -555,15 +556,48 @@ class ElasticKeyStore:
 
     def put(self, key: ApiKey) -> None:
         with _guard():
-            self._es.index(index=self._index, id=key.key_hash, document=key.model_dump(mode="json"), refresh=True)
+            # Unset optional fields are left out: a key that never expires reads the same to an older matcher.
+            document = key.model_dump(mode="json", exclude_none=True)
+            self._es.index(index=self._index, id=key.key_hash, document=document, refresh=True)
 
     def find(self, key_hash: str) -> ApiKey | None:
+        # A real-time GET by id: a revocation written a moment ago is seen by the very next request.
         with _guard():
             try:
                 hit = self._es.get(index=self._index, id=key_hash)
             except NotFoundError:
                 return None
         return ApiKey.model_validate(hit["_source"])
+
+    def all(self) -> list[ApiKey]:
+        with _guard():
+            self._es.indices.refresh(index=self._index)  # operators' listing: show the last uses written meanwhile
+            hits = list(helpers.scan(self._es, index=self._index, query={"query": {"match_all": {}}}))
+        return [ApiKey.model_validate(h["_source"]) for h in hits]
+
+    def with_prefix(self, prefix: str, limit: int) -> list[ApiKey]:
+        with _guard():
+            hits = self._es.search(
+                index=self._index, query={"prefix": {"key_hash": prefix}}, size=limit, sort=[{"key_hash": "asc"}]
+            )["hits"]["hits"]
+        return [ApiKey.model_validate(h["_source"]) for h in hits]
+
+    def revoke(self, key_hash: str, at: datetime, reason: str) -> None:
+        with _guard():
+            try:
+                self._es.update(
+                    index=self._index,
+                    id=key_hash,
+                    doc={"revoked_at": at.isoformat(), "revoked_reason": reason},
+                    refresh=True,
+                )
+            except NotFoundError as exc:
+                raise NotFound(f"no API key {key_hash[:KEY_ID_LENGTH]}") from exc
+
+    def record_use(self, key_hash: str, at: datetime) -> None:
+        # No refresh: ``find`` reads by id (real-time); ``all`` refreshes before it lists.
+        with _guard(), contextlib.suppress(NotFoundError):
+            self._es.update(index=self._index, id=key_hash, doc={"last_used_at": at.isoformat()})
 
 
 def ping(es: Elasticsearch) -> bool:

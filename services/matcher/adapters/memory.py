@@ -10,8 +10,8 @@ from contracts import NoticeStatus, Shortlist, SupplierProfile, TenderNotice
 from services.matcher import documents
 from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query
 from services.matcher.domain.documents import code_prefixes as profile_code_prefixes
-from services.matcher.exceptions import StoreUnavailable
-from services.matcher.keys import ApiKey, normalize_agency, notice_agencies
+from services.matcher.exceptions import NotFound, StoreUnavailable
+from services.matcher.keys import KEY_ID_LENGTH, ApiKey, normalize_agency, notice_agencies
 from services.matcher.ports import NoticeFilter
 
 
@@ -163,3 +163,20 @@ class InMemoryKeyStore:
 
     def find(self, key_hash: str) -> ApiKey | None:
         return self.keys.get(key_hash)
+
+    def all(self) -> list[ApiKey]:
+        return list(self.keys.values())
+
+    def with_prefix(self, prefix: str, limit: int) -> list[ApiKey]:
+        return sorted((k for h, k in self.keys.items() if h.startswith(prefix)), key=lambda k: k.key_hash)[:limit]
+
+    def revoke(self, key_hash: str, at: datetime, reason: str) -> None:
+        key = self.keys.get(key_hash)
+        if key is None:
+            raise NotFound(f"no API key {key_hash[:KEY_ID_LENGTH]}")
+        self.keys[key_hash] = key.model_copy(update={"revoked_at": at, "revoked_reason": reason})
+
+    def record_use(self, key_hash: str, at: datetime) -> None:
+        key = self.keys.get(key_hash)
+        if key is not None:
+            self.keys[key_hash] = key.model_copy(update={"last_used_at": at})

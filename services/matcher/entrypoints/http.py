@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import threading
+import weakref
 from collections.abc import Iterable
 from datetime import datetime
 from http import HTTPStatus
@@ -17,10 +19,11 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, Security
+from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, HTTPException, Query, Request, Response, Security
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from jinja2 import Environment, FileSystemLoader
+from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -48,7 +51,17 @@ from services.matcher.entrypoints.pages import (
 )
 from services.matcher.exceptions import AlreadyExists, InvalidInput, NotFound, StoreUnavailable
 from services.matcher.imports import parse_file_text, short_error
-from services.matcher.keys import Principal, Role, hash_token, normalize_agency, same_secret
+from services.matcher.keys import (
+    KEY_ID_LENGTH,
+    LAST_USE_PRECISION,
+    ApiKey,
+    Principal,
+    Refusal,
+    Role,
+    hash_token,
+    normalize_agency,
+    same_secret,
+)
 from services.matcher.ports import NoticeFilter
 
 log = logging.getLogger(__name__)
@@ -95,42 +108,130 @@ ui_cookie = APIKeyCookie(name=UI_COOKIE, auto_error=False, description="set by P
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tenderbridge"'}
 
 
-def authenticate(container: Container, token: str | None) -> Principal | None:
-    if not token:
-        return None
-    admin = container.settings.matcher_admin_api_key
-    if admin is not None and admin.get_secret_value() and same_secret(token, admin.get_secret_value()):
-        return Principal(Role.ADMIN)
-    key = container.keys.find(hash_token(token))
-    if key is None:
-        return None
-    return Principal(key.role, agency=key.agency, supplier_id=key.supplier_id)
+#: What a refused key is told: which of the three, nothing more (not when or why a key was revoked).
+REFUSALS = {
+    Refusal.UNKNOWN: "unknown API key",
+    Refusal.REVOKED: "this API key was revoked",
+    Refusal.EXPIRED: "this API key expired",
+}
+
+_refusal_counters: weakref.WeakKeyDictionary[CollectorRegistry, Counter] = weakref.WeakKeyDictionary()
+_refusal_counters_lock = threading.Lock()
+
+
+def refusal_counter(registry: CollectorRegistry) -> Counter:
+    """``matcher_api_keys_refused_total{reason}``, one per registry (several apps may serve one container)."""
+    with _refusal_counters_lock:
+        counter = _refusal_counters.get(registry)
+        if counter is None:
+            counter = Counter(
+                "matcher_api_keys_refused",
+                "Requests refused for the API key they presented, by reason (unknown, revoked, expired)",
+                ["reason"],
+                registry=registry,
+            )
+            for reason in Refusal:
+                counter.labels(reason.value)  # every reason at 0 from the start, so rate() sees the first refusal
+            _refusal_counters[registry] = counter
+        return counter
+
+
+class KeyGate:
+    """Tells who presents a token. The admin setting first, else the stored key, read from the store on every
+    request: there is no cache, so a revocation or an expiry applies to the very next request.
+
+    A key's last use is written at most once per ``LAST_USE_PRECISION`` per key and process, in a background task
+    after the response (the stored ``last_used_at``, read with the key anyway, says when it is due; a claim in
+    memory keeps a burst of requests from writing it more than once)."""
+
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        self.refused = refusal_counter(container.registry)
+        self._claimed: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def check(self, token: str, background: BackgroundTasks | None) -> Principal | Refusal:
+        admin = self.container.settings.matcher_admin_api_key
+        if admin is not None and admin.get_secret_value() and same_secret(token, admin.get_secret_value()):
+            return Principal(Role.ADMIN)
+        key = self.container.keys.find(hash_token(token))
+        if key is None:
+            return self._refuse(Refusal.UNKNOWN, None)
+        now = self.container.matcher.clock()
+        refusal = key.refusal(now)
+        if refusal is not None:
+            return self._refuse(refusal, key)
+        if background is not None and key.use_is_stale(now) and self._claim(key.key_hash, now):
+            background.add_task(self._record_use, key.key_hash, now)
+        return Principal(key.role, agency=key.agency, supplier_id=key.supplier_id)
+
+    def _refuse(self, refusal: Refusal, key: ApiKey | None) -> Refusal:
+        self.refused.labels(refusal.value).inc()
+        if key is not None:  # the key id is public (a hash prefix); operators look for leaked keys still tried
+            log.info("refused API key %s: %s", key.key_id, refusal.value)
+        return refusal
+
+    def _claim(self, key_hash: str, now: datetime) -> bool:
+        with self._lock:
+            claimed = self._claimed.get(key_hash)
+            if claimed is not None and now - claimed < LAST_USE_PRECISION:
+                return False
+            self._claimed[key_hash] = now
+            return True
+
+    def _record_use(self, key_hash: str, now: datetime) -> None:
+        try:
+            self.container.keys.record_use(key_hash, now)
+        except (StoreUnavailable, InvalidInput) as exc:  # a missed last use is not worth an error after the answer
+            log.warning("could not record the last use of API key %s: %s", key_hash[:KEY_ID_LENGTH], exc)
+
+
+def get_gate(request: Request) -> KeyGate:
+    gate: KeyGate = request.app.state.key_gate
+    return gate
+
+
+GateDep = Annotated[KeyGate, Depends(get_gate)]
 
 
 def get_principal(
-    container: ContainerDep,
+    gate: GateDep,
+    background: BackgroundTasks,
     x_api_key: Annotated[str | None, Security(api_key_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_token)],
 ) -> Principal:
     token = x_api_key or (bearer.credentials if bearer is not None else None)
     if not token:
         raise HTTPException(401, "an API key is required (X-API-Key or Authorization: Bearer)", headers=CHALLENGE)
-    principal = authenticate(container, token)
-    if principal is None:
-        raise HTTPException(401, "unknown API key", headers=CHALLENGE)
+    principal = gate.check(token, background)
+    if isinstance(principal, Refusal):
+        raise HTTPException(401, REFUSALS[principal], headers=CHALLENGE)
     return principal
 
 
 def get_ui_principal(
-    container: ContainerDep,
+    gate: GateDep,
+    background: BackgroundTasks,
     x_api_key: Annotated[str | None, Security(api_key_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_token)],
     cookie: Annotated[str | None, Security(ui_cookie)],
 ) -> Principal | None:
-    """Like ``get_principal`` plus the login cookie; ``None`` (the page redirects to the login form) if absent.
-    The cookie is accepted on these read-only pages only, so a cross-site request cannot change anything."""
-    token = x_api_key or (bearer.credentials if bearer is not None else None) or cookie
-    return authenticate(container, token)
+    """Like ``get_principal`` plus the login cookie; ``None`` (the page redirects to the login form) if absent or
+    unknown. The cookie is accepted on these read-only pages only, so a cross-site request cannot change anything.
+    A revoked or expired key answers 401 like the API, and its cookie is cleared (the next visit signs in again)."""
+    header_token = x_api_key or (bearer.credentials if bearer is not None else None)
+    token = header_token or cookie
+    if not token:
+        return None
+    principal = gate.check(token, background)
+    if principal is Refusal.UNKNOWN:
+        return None
+    if isinstance(principal, Refusal):
+        headers = dict(CHALLENGE)
+        if not header_token:
+            headers["Set-Cookie"] = f"{UI_COOKIE}=; Max-Age=0; Path=/ui; HttpOnly; SameSite=strict"
+        raise HTTPException(401, REFUSALS[principal], headers=headers)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -227,12 +328,17 @@ def build_router() -> APIRouter:
 
     # -- suppliers --------------------------------------------------------------------------------------------------
 
+    def registrar(principal: Principal, profile: SupplierProfile) -> str | None:
+        """Who registers the addresses a write adds, named in their confirmation email: None for an admin (its
+        roster vouches for consent), else the buyer key's agency or the supplier itself (double opt-in)."""
+        return None if principal.is_admin else (principal.agency or profile.display_name)
+
     @router.post("/suppliers", status_code=201, response_model=ProfileSaved, tags=["suppliers"])
     def create_supplier(profile: SupplierProfile, container: ContainerDep, principal: PrincipalDep) -> ProfileSaved:
         """Register a supplier (admin, buyer, or the supplier's own key). 409 if the id exists."""
         if principal.role == Role.SUPPLIER:
             _require_profile_access(principal, profile.supplier_id)
-        saved, changed = container.matcher.create_profile(profile)
+        saved, changed = container.matcher.create_profile(profile, registered_by=registrar(principal, profile))
         return ProfileSaved(profile=saved, rematched_notices=changed)
 
     @router.post(
@@ -268,7 +374,8 @@ def build_router() -> APIRouter:
                 rejected.append(ImportRejection(line=line, reason=reason))
             else:
                 profiles.append(parsed)
-        counts = await run_in_threadpool(container.matcher.import_profiles, profiles)
+        by = None if principal.is_admin else principal.agency  # a buyer's addresses wait for their owners' consent
+        counts = await run_in_threadpool(container.matcher.import_profiles, profiles, registered_by=by)
         return ImportReport(imported=counts.stored, unchanged=counts.unchanged, rejected=rejected)
 
     @router.get("/suppliers/search", response_model=SupplierSearchResults, tags=["suppliers"])
@@ -299,7 +406,7 @@ def build_router() -> APIRouter:
         _require_profile_access(principal, supplier_id)
         if profile.supplier_id != supplier_id:
             raise HTTPException(422, f"body supplier_id {profile.supplier_id!r} differs from the path {supplier_id!r}")
-        saved, changed = container.matcher.save_profile(profile)
+        saved, changed = container.matcher.save_profile(profile, registered_by=registrar(principal, profile))
         return ProfileSaved(profile=saved, rematched_notices=changed)
 
     @router.patch("/suppliers/{supplier_id}/preferences", response_model=SupplierProfile, tags=["suppliers"])
@@ -418,15 +525,15 @@ def build_router() -> APIRouter:
             401: {"description": "unknown key: the form again", "content": {"text/html": {}}},
         },
     )
-    async def login(request: Request, container: ContainerDep) -> Response:
+    async def login(request: Request, gate: GateDep, background: BackgroundTasks) -> Response:
         """Form post (``api_key``, ``next``): sets an HttpOnly, SameSite=Strict cookie for the ``/ui`` pages."""
         form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
         token = (form.get("api_key") or [""])[0].strip()
         target = _safe_next((form.get("next") or ["/ui/notices"])[0])
-        principal = await run_in_threadpool(authenticate, container, token)
-        if principal is None:
+        principal = await run_in_threadpool(gate.check, token, background) if token else Refusal.UNKNOWN
+        if isinstance(principal, Refusal):
             template = request.app.state.templates.get_template("login.html.j2")
-            return HTMLResponse(template.render(next=target, error="unknown API key"), status_code=401)
+            return HTMLResponse(template.render(next=target, error=REFUSALS[principal]), status_code=401)
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             UI_COOKIE,
@@ -536,6 +643,7 @@ def create_app(container: Container) -> FastAPI:
         "`Authorization: Bearer`.",
     )
     app.state.container = container
+    app.state.key_gate = KeyGate(container)
     # autoescape=True for every template: notice titles and supplier names come from outside.
     app.state.templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
     install_problem_handlers(app)
