@@ -69,6 +69,22 @@ class PastAward(Model):
     value: Money | None = None
 
 
+class EmailConfirmation(Model):
+    """Double opt-in of one address of ``SupplierProfile.emails`` that a buyer's key or the supplier's own key
+    registered (anti-spam law: CAN-SPAM, GDPR art. 7(1), China's Provisions on Commercial Emails): who registered it,
+    when, and when its owner confirmed it."""
+
+    #: Who registered the address: the agency of the buyer key, or the supplier (its own key). Named in the
+    #: confirmation email.
+    registered_by: NonEmptyStr
+    #: When it was registered: with the address, the registration one confirmation email is sent for (an address
+    #: removed and registered again is a new registration).
+    registered_at: AwareDatetime
+    #: When the address's owner confirmed it (the link in the confirmation email); None: not yet, so no alert goes
+    #: to it. Kept as the proof of consent.
+    confirmed_at: AwareDatetime | None = None
+
+
 class SupplierProfile(Model):
     schema_version: Literal[1] = 1
     supplier_id: SupplierId
@@ -92,6 +108,12 @@ class SupplierProfile(Model):
     #: ``keywords``, ``description``, ``preferences.<name>``. An agency's roster re-import leaves them as the
     #: supplier chose (an explicit ``PUT`` of the whole profile replaces them too).
     set_by_supplier: dict[str, AwareDatetime] = Field(default_factory=dict)
+    #: Double opt-in of the ``emails`` registered by a buyer's key or the supplier's own key: alerts go to such an
+    #: address only once its ``confirmed_at`` is set. An address of ``emails`` that is not here is confirmed: an
+    #: admin registered it (the agency's own roster, which vouches for consent), or it was registered before double
+    #: opt-in (records without this field: every address confirmed). The matcher writes it; entries for addresses
+    #: no longer in ``emails`` mean nothing.
+    email_confirmations: dict[EmailStr, EmailConfirmation] = Field(default_factory=dict)
 
     @property
     def display_name(self) -> str:
@@ -99,3 +121,13 @@ class SupplierProfile(Model):
 
     def codes_of(self, scheme: CodeScheme) -> list[str]:
         return [c.code for c in self.codes if c.scheme == scheme]
+
+    def unconfirmed_emails(self) -> list[str]:
+        """The addresses of ``emails`` waiting for their owner's confirmation: no alert goes to them."""
+        pending = self.email_confirmations
+        return [e for e in self.emails if e in pending and pending[e].confirmed_at is None]
+
+    def alert_emails(self) -> list[str]:
+        """The addresses alerts may go to: ``emails`` less those waiting for their owner's confirmation."""
+        unconfirmed = set(self.unconfirmed_emails())
+        return [e for e in self.emails if e not in unconfirmed]

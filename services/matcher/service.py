@@ -14,6 +14,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from contracts import AlertPreferences, NoticeStatus, Shortlist, SupplierProfile, TenderNotice
+from contracts.supplier import EmailConfirmation
 from services.infra.bus import EventPublisher
 from services.matcher.domain import MatchModel, ScoringConfig, fit_model, rank
 from services.matcher.exceptions import AlreadyExists, NotFound, StoreUnavailable
@@ -329,19 +330,27 @@ class Matcher:
 
     # -- profiles ---------------------------------------------------------------------------------------------------
 
-    def create_profile(self, profile: SupplierProfile) -> tuple[SupplierProfile, int]:
+    def create_profile(
+        self, profile: SupplierProfile, *, registered_by: str | None = None
+    ) -> tuple[SupplierProfile, int]:
         if self.profiles.get(profile.supplier_id) is not None:
             raise AlreadyExists(f"supplier {profile.supplier_id!r} exists; use PUT to replace it")
-        return self.save_profile(profile)
+        return self.save_profile(profile, registered_by=registered_by)
 
-    def save_profile(self, profile: SupplierProfile, *, flush: bool = True) -> tuple[SupplierProfile, int]:
+    def save_profile(
+        self, profile: SupplierProfile, *, flush: bool = True, registered_by: str | None = None
+    ) -> tuple[SupplierProfile, int]:
         """Store a profile, publish it to the profiles topic and re-rank the open notices that fit it.
 
-        Returns the stored profile and the number of shortlists that changed (and were republished, for the
-        same notice version, so the notifier alerts only suppliers it has not alerted yet).
+        ``registered_by``: who writes it when it is not an admin (a buyer key's agency, the supplier itself): the
+        addresses it adds wait for their owner's confirmation (``email_confirmations``). Returns the stored profile
+        and the number of shortlists that changed (and were republished, for the same notice version, so the
+        notifier alerts only suppliers it has not alerted yet).
         """
-        existed = self.profiles.get(profile.supplier_id) is not None
-        return self._store(profile, existed=existed, matching_changed=True, flush=flush)
+        before = self.profiles.get(profile.supplier_id)
+        confirmations = email_confirmations(before, profile, profile, registered_by, self.clock())
+        profile = profile.model_copy(update={"email_confirmations": confirmations})
+        return self._store(profile, existed=before is not None, matching_changed=True, flush=flush)
 
     def _store(
         self, profile: SupplierProfile, *, existed: bool, matching_changed: bool, flush: bool = True
@@ -457,30 +466,36 @@ class Matcher:
         self.publisher.publish(self.topic_shortlists, notice.notice_id, fresh)
         return 1
 
-    def import_profiles(self, profiles: Iterable[SupplierProfile], batch: int = 500) -> ImportCounts:
+    def import_profiles(
+        self, profiles: Iterable[SupplierProfile], batch: int = 500, *, registered_by: str | None = None
+    ) -> ImportCounts:
         """Store profiles in batches, publish each, re-match open notices for each; flush once per batch.
 
         A line for a supplier already stored is merged into its profile (``merge_import``: stated fields replace,
         the supplier's own alert choices stay); a line that changes nothing is skipped: not stored, not published,
-        not re-matched, so re-importing the same roster is cheap and sends nobody anything.
+        not re-matched, so re-importing the same roster is cheap and sends nobody anything. ``registered_by``: a
+        buyer key's agency (not an admin): the addresses it registers wait for their owner's confirmation.
         """
         counts = ImportCounts()
         chunk: list[SupplierProfile] = []
         for profile in profiles:
             chunk.append(profile)
             if len(chunk) >= batch:
-                counts += self._import_chunk(chunk)
+                counts += self._import_chunk(chunk, registered_by)
                 chunk = []
-        return counts + self._import_chunk(chunk)
+        return counts + self._import_chunk(chunk, registered_by)
 
-    def _import_chunk(self, lines: list[SupplierProfile]) -> ImportCounts:
+    def _import_chunk(self, lines: list[SupplierProfile], registered_by: str | None = None) -> ImportCounts:
         if not lines:
             return ImportCounts()
         stored = {p.supplier_id: p for p in self.profiles.get_many(list(dict.fromkeys(p.supplier_id for p in lines)))}
         changed: dict[str, SupplierProfile] = {}
+        now = self.clock()
         for line in lines:
             before = changed.get(line.supplier_id) or stored.get(line.supplier_id)
             profile = line if before is None else merge_import(before, line)
+            confirmations = email_confirmations(before, profile, line, registered_by, now)
+            profile = profile.model_copy(update={"email_confirmations": confirmations})
             if before is not None and same_profile(before, profile):
                 continue
             changed[line.supplier_id] = profile
@@ -497,6 +512,43 @@ class Matcher:
         if unchanged:
             self.metrics.profile_changes.labels("import_unchanged").inc(unchanged)
         return ImportCounts(stored=len(chunk), unchanged=unchanged)
+
+
+def email_confirmations(
+    before: SupplierProfile | None,
+    profile: SupplierProfile,
+    stated: SupplierProfile,
+    registered_by: str | None,
+    now: datetime,
+) -> dict[str, EmailConfirmation]:
+    """The double opt-in entries of ``profile`` (``before``, the stored profile or None, with the write of
+    ``stated``, what the caller sent, laid over it), so that no alert goes to an address its owner never agreed to.
+
+    ``registered_by`` None: an admin, whose roster vouches for consent. Entries the write states are kept as stated
+    (the notifier records a confirmation, and its profile page saves, by writing the whole profile back); otherwise
+    the addresses the write lists are confirmed as they are (their pending entries dropped; confirmed ones keep
+    their proof) and the other stored entries stay. A buyer's key or the supplier's own key (``registered_by``
+    names it): entries it states are ignored (nobody confirms for an address's owner); an address already in the
+    stored profile keeps its state (confirmed stays confirmed, waiting keeps its registration), a new one waits for
+    confirmation, registered by ``registered_by`` now. Entries of addresses not in ``emails`` are dropped (one
+    removed and added again is a new registration)."""
+    stored = before.email_confirmations if before is not None else {}
+    entries: dict[str, EmailConfirmation]
+    if registered_by is None:
+        if "email_confirmations" in stated.model_fields_set:
+            entries = dict(stated.email_confirmations)
+        else:
+            vouched = set(stated.emails) if "emails" in stated.model_fields_set else set()
+            entries = {a: c for a, c in stored.items() if c.confirmed_at is not None or a not in vouched}
+    else:
+        known = set(before.emails) if before is not None else set()
+        entries = {}
+        for address in profile.emails:
+            if address not in known:
+                entries[address] = EmailConfirmation(registered_by=registered_by, registered_at=now)
+            elif address in stored:
+                entries[address] = stored[address]
+    return {a: c for a, c in entries.items() if a in profile.emails}
 
 
 def _supplier_ids(shortlist: Shortlist | None) -> list[str]:
