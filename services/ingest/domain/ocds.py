@@ -240,6 +240,8 @@ def container_levels(doc: Any, stop: int) -> int:
     return depth
 
 
+#: JSON's white space at the start of a document.
+_BLANK = re.compile(rb"[ \t\r\n]*")
 #: A JSON escape's backslash and the character after it (``\\u00e9`` leaves four hex digits: no quote, no bracket).
 _ESCAPE = re.compile(rb"\\.", re.DOTALL)
 #: Keeps only brackets (opening ones become ``(``, closing ones ``)``) and quotes.
@@ -647,12 +649,35 @@ def parse(data: bytes, ctx: Context) -> Iterator[Outcome]:
     if release is not None:  # a rejection's payload is the release as it was delivered
         yield map_fields(release, ctx, None, data)
         return
+    lines = json_lines(data)
+    if lines is not None:
+        for number, line in lines:
+            for outcome in parse(line, ctx):
+                if isinstance(outcome, Rejection) and outcome.reason == "invalid_json":
+                    outcome = Rejection(outcome.reason, f"line {number}: {outcome.detail}", outcome.payload)
+                yield outcome
+        return
     try:
         doc, warnings = decode(data)
     except ValueError as exc:
         yield Rejection("invalid_json", str(exc), data.decode("utf-8", errors="replace"))
         return
     yield from parse_document(doc, ctx, warnings)
+
+
+def json_lines(data: bytes) -> list[tuple[int, bytes]] | None:
+    """The numbered non-blank lines of a JSON Lines document (a bulk export: one release, record or package per
+    line), each then read on its own, so that a broken line is rejected alone; None for anything else. A document
+    is taken for JSON Lines when its first non-blank line is an object on its own (``{...}``) and another line
+    follows: no single JSON document starts that way."""
+    blank = _BLANK.match(data)
+    start = blank.end() if blank else 0
+    end = data.find(b"\n", start)
+    first = data[start:end].rstrip() if end >= 0 else b""
+    if not (first.startswith(b"{") and first.endswith(b"}")):
+        return None
+    lines = [(number, line) for number, line in enumerate(data.splitlines(), start=1) if line.strip()]
+    return lines if len(lines) > 1 else None
 
 
 def parse_document(doc: Any, ctx: Context, warnings: list[str] | None = None) -> Iterator[Outcome]:

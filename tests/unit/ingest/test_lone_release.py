@@ -150,3 +150,31 @@ def test_a_broken_release_maps_the_same_read_alone_as_decoded_whole(
     target[path[-1]] = value
     fast = read_alone(doc)
     same(fast, ocds.map_release(orjson.loads(orjson.dumps(doc)), CTX))
+
+
+def test_json_lines_are_read_line_by_line_and_a_broken_line_is_rejected_alone() -> None:
+    good = [orjson.dumps(release(ocid=f"ocds-abc123-000{i}")) for i in (1, 2, 3)]
+    data = b"\n" + good[0] + b"\r\n\n" + b'{"ocid": "ocds-abc123-0009", "tender": ' + b"\n" + good[1] + b"\n" + good[2]
+    outcomes = list(ocds.parse(data, CTX))
+    assert [o.source_id for o in outcomes if isinstance(o, TenderNotice)] == [
+        "ocds-abc123-0001",
+        "ocds-abc123-0002",
+        "ocds-abc123-0003",
+    ]
+    [broken] = [o for o in outcomes if isinstance(o, Rejection)]
+    assert broken.reason == "invalid_json"
+    assert broken.detail.startswith("line 4: ")
+    assert broken.payload == '{"ocid": "ocds-abc123-0009", "tender": '
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{\n  "releases": []\n}',  # a pretty-printed package
+        b'{"uri": "x",\n "releases": []}',
+        orjson.dumps(release()) + b"\n\n",  # one line
+        b"[" + orjson.dumps(release()) + b",\n" + orjson.dumps(release()) + b"]",
+    ],
+)
+def test_a_single_document_over_several_lines_is_not_json_lines(data: bytes) -> None:
+    assert ocds.json_lines(data) is None
