@@ -44,6 +44,21 @@ class Metrics:
             ["field"],
             registry=self.registry,
         )
+        self.confirmations_sent = Counter(
+            "notifier_confirmations_sent",
+            "Confirmation emails accepted by the SMTP server (double opt-in: one per address and registration)",
+            registry=self.registry,
+        )
+        self.emails_confirmed = Counter(
+            "notifier_emails_confirmed",
+            "Addresses confirmed by their owner from the confirmation link",
+            registry=self.registry,
+        )
+        self.alerts_withheld = Counter(
+            "notifier_alerts_withheld",
+            "Addresses left out of an alert (or digest) because their owner has not confirmed them",
+            registry=self.registry,
+        )
         self.profile_changes = Counter(
             "notifier_profile_changes",
             "Matching profile fields (codes, keywords, descriptions) changed by suppliers from their profile page",

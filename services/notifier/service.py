@@ -42,8 +42,14 @@ refresh per batch. Whatever a bulk item cannot settle (claimed before, failed, t
 one-email rules above. The crash windows are those of one email, each holding up to one or two rounds' emails
 (README: "A poll batch at once").
 
-Skips (unsubscribed, unknown supplier, preferences) are reported as ``skipped`` events but not recorded, so a later
-change (the profile arrives, preferences widen, the matcher republishes) can still produce the email once.
+Double opt-in (README: "Double opt-in"): an address a buyer's key or the supplier's own key registered gets no alert
+until its owner confirms it; ``send_confirmations`` sends it one confirmation email per registration, through the
+same claim-send-record path as alerts (so never twice, retried, parked), and ``confirm_email`` records the owner's
+confirmation in the profile through the matcher.
+
+Skips (unsubscribed, unknown supplier, preferences, no confirmed address) are reported as ``skipped`` events but not
+recorded, so a later change (the profile arrives, preferences widen, the matcher republishes) can still produce the
+email once.
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from enum import Enum
 from typing import TypeVar
+from urllib.parse import quote
 
 from jinja2 import TemplateError
 
@@ -82,7 +89,8 @@ from services.infra.bus import EventPublisher, dead_letter
 from services.notifier.adapters.mail import MailSender
 from services.notifier.adapters.matcher import PreferencesClient
 from services.notifier.adapters.store import FINAL, NotificationStore, Record, State, Unsubscribe
-from services.notifier.domain import profile_form, tokens
+from services.notifier.domain import confirmation, profile_form, tokens
+from services.notifier.domain.confirmation import CONFIRMATION
 from services.notifier.domain.profile_form import FieldError
 from services.notifier.domain.profiles import ProfileDirectory, preference_changes
 from services.notifier.domain.rendering import (
@@ -91,6 +99,7 @@ from services.notifier.domain.rendering import (
     Rendered,
     build_message,
     language_of,
+    render_confirmation,
     render_digest,
     render_notice_email,
 )
@@ -120,6 +129,9 @@ log = logging.getLogger(__name__)
 SERVICE = "notifier"
 
 
+#: The kinds of emails ``notifications.events`` has a ``NotificationKind`` for (not confirmation emails).
+_EVENT_KINDS = frozenset(kind.value for kind in NotificationKind)
+
 #: ``_take_over``'s answer "its owner is still on it".
 _WAIT = Record("", State.SENDING, "", "")
 
@@ -138,7 +150,8 @@ class _Job:
     """One email a shortlist calls for, rendered and not yet claimed."""
 
     key: str
-    kind: NotificationKind
+    #: A ``NotificationKind``, or ``CONFIRMATION``.
+    kind: str
     profile: SupplierProfile
     notice_ids: list[str]
     notice_version: int | None
@@ -168,6 +181,17 @@ def _same_write(stored: Record, mine: Record) -> bool:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """What a confirmation link's POST came to: ``status`` 200 (confirmed, now or before), 404 (no such supplier),
+    410 (the address is no longer registered, or was registered again since the link was sent), 503 (the matcher
+    did not answer or did not store it: nothing changed); the profile as the matcher holds it, when read."""
+
+    status: int
+    address: str
+    profile: SupplierProfile | None = None
 
 
 @dataclass
@@ -215,6 +239,8 @@ class Notifier:
         self.instance_id = instance_id or socket.gethostname()
         self._secret = settings.notifier_unsubscribe_secret.get_secret_value().encode()
         self._in_flight: set[str] = set()
+        #: Keys of confirmation emails claimed by this process (sent, parked or found handled): not claimed again.
+        self._confirmations_done: set[str] = set()
         self._supplier_locks = [threading.RLock() for _ in range(16)]
 
     # -- tokens and links ------------------------------------------------------------------------------------
@@ -274,6 +300,10 @@ class Notifier:
         before = shortlist.notice_version + 1 if cancelled else shortlist.notice_version
         alerted = self.store.alerted_suppliers(shortlist.notice_id, before) if before > 1 else set()
         plan = plan_shortlist(shortlist, profiles, alerted)
+        for supplier_id in {d.supplier_id for d in plan.send} | {
+            s.supplier_id for s in plan.skip if s.reason == "unconfirmed_email"
+        }:
+            self._withhold(profiles[supplier_id])
         for skip in plan.skip:
             self.metrics.skipped.labels(skip.reason).inc()
             self._publish_event(
@@ -329,6 +359,11 @@ class Notifier:
             )
         return jobs
 
+    def _withhold(self, profile: SupplierProfile | None) -> None:
+        """Count the addresses an alert leaves out because their owner has not confirmed them (double opt-in)."""
+        if profile is not None and (withheld := len(profile.unconfirmed_emails())):
+            self.metrics.alerts_withheld.inc(withheld)
+
     def _withdraw(self, supplier_id: str, notice_id: str, reason: str) -> None:
         for record in self.store.find(states=[State.QUEUED], supplier_id=supplier_id, notice_id=notice_id):
             record.state, record.reason, record.updated_at = State.WITHDRAWN, reason, self._clock()
@@ -339,7 +374,7 @@ class Notifier:
     def _deliver(
         self,
         key: str,
-        kind: NotificationKind,
+        kind: str,
         profile: SupplierProfile,
         notice_ids: list[str],
         notice_version: int | None,
@@ -394,7 +429,7 @@ class Notifier:
     def _new_record(
         self,
         key: str,
-        kind: NotificationKind,
+        kind: str,
         profile: SupplierProfile,
         notice_ids: list[str],
         notice_version: int | None,
@@ -404,7 +439,7 @@ class Notifier:
         return Record(
             key=key,
             state=State.SENDING,
-            kind=kind.value,
+            kind=str(kind),
             supplier_id=profile.supplier_id,
             notice_ids=notice_ids,
             notice_version=notice_version,
@@ -417,15 +452,19 @@ class Notifier:
         )
 
     def _message(self, record: Record, rendered: Rendered, profile: SupplierProfile) -> EmailMessage:
+        # A confirmation email goes to its one address (the job's profile lists only it) and is on no list; an
+        # alert goes to the addresses their owners confirmed (double opt-in), with one-click unsubscribe.
+        confirming = record.kind == CONFIRMATION
         envelope = Envelope(
             from_address=self.settings.notifier_from_address,
             from_name=self.settings.notifier_from_name,
-            to_addresses=list(profile.emails),
+            to_addresses=list(profile.emails) if confirming else profile.alert_emails(),
             to_name=profile.names.get(language_of(profile)) or profile.display_name,
             message_id=record.message_id or make_msgid(domain=self.settings.notifier_message_id_domain),
             idempotency_key=record.key,
         )
-        return build_message(rendered, envelope, self.links(profile.supplier_id).unsubscribe_url, self._clock())
+        unsubscribe = None if confirming else self.links(profile.supplier_id).unsubscribe_url
+        return build_message(rendered, envelope, unsubscribe, self._clock())
 
     def _to_committing(self, record: Record) -> None:
         now = self._clock()
@@ -473,6 +512,8 @@ class Notifier:
 
     def _sent(self, record: Record) -> None:
         self.metrics.emails.labels(record.kind, "sent").inc()
+        if record.kind == CONFIRMATION:
+            self.metrics.confirmations_sent.inc()
         self._record_event(record, NotificationStatus.SENT)
 
     def _failed(self, record: Record, exc: MailError, rendered: Rendered) -> State | _Again | None:
@@ -725,13 +766,13 @@ class Notifier:
     def _park_unrendered(
         self,
         key: str,
-        kind: NotificationKind,
+        kind: str,
         profile: SupplierProfile,
         notice_ids: list[str],
         shortlist: Shortlist | None,
         exc: Exception,
     ) -> None:
-        record = Record(key, State.PARKED, kind.value, profile.supplier_id, notice_ids, None, attempt=1)
+        record = Record(key, State.PARKED, str(kind), profile.supplier_id, notice_ids, None, attempt=1)
         if self.store.claim(record) is not None:
             return  # handled before
         payload = shortlist.model_dump_json() if shortlist is not None else "{}"
@@ -740,10 +781,12 @@ class Notifier:
             key,
             dead_letter(SERVICE, "render", "render_failed", f"{exc.__class__.__name__}: {exc}"[:500], payload, key),
         )
-        self.metrics.emails.labels(kind.value, "parked").inc()
+        self.metrics.emails.labels(str(kind), "parked").inc()
         self._record_event(record, NotificationStatus.PARKED, reason="render_failed")
 
     def _record_event(self, record: Record, status: NotificationStatus, reason: str | None = None) -> None:
+        if record.kind not in _EVENT_KINDS:
+            return  # a confirmation email: the events' contract has no kind for it (metrics and the DLQ tell)
         self._publish_event(
             record.key,
             record.supplier_id,
@@ -805,6 +848,8 @@ class Notifier:
             if profile is None:
                 continue  # not known (yet): the items wait
             if reason := undeliverable(profile):
+                if reason == "unconfirmed_email":
+                    self._withhold(profile)
                 for item in items:
                     item.state, item.reason, item.updated_at = State.WITHDRAWN, reason, now
                     self.store.replace(item)
@@ -861,6 +906,7 @@ class Notifier:
             self.settings.notifier_closing_soon_days,
         )
         notice_ids = [i.notice.notice_id for i in included]
+        self._withhold(profile)
         state = self._deliver(
             key, NotificationKind.DIGEST, profile, notice_ids, None, rendered, item_keys=[i.key for i in included]
         )
@@ -873,6 +919,79 @@ class Notifier:
     def _settle(self, item: Record, digest: Record) -> None:
         item.state, item.digest_key, item.updated_at = digest.state, digest.key, self._clock()
         self.store.replace(item)
+
+    # -- double opt-in ---------------------------------------------------------------------------------------
+
+    def confirmation_url(self, item: confirmation.Pending) -> str:
+        base = self.settings.notifier_public_url.rstrip("/")
+        return f"{base}/confirm?token={quote(self.token(tokens.CONFIRM, item.subject), safe='')}"
+
+    def send_confirmations(self, stop: Callable[[], bool] = lambda: False) -> int:
+        """One confirmation email to each registration waiting for it, among the suppliers put in the directory since
+        the last call (a restart reads every profile again). Each is claimed in the store under its key and sent,
+        retried and parked as alerts are, so never twice. An unsubscribed supplier's addresses get nothing (its
+        profile, subscribed again, is looked at again). Returns how many emails were asked for (sent, parked or found
+        handled before)."""
+        jobs: list[_Job] = []
+        for supplier_id in self.profiles.take_unconfirmed():
+            profile = self.profiles.get(supplier_id)
+            if profile is None or profile.preferences.unsubscribed:
+                continue
+            for item in confirmation.pending(profile):
+                if item.key in self._confirmations_done:
+                    continue
+                one = profile.model_copy(update={"emails": [item.address]})
+                try:
+                    url = self.confirmation_url(item)
+                    rendered = render_confirmation(profile, item.address, item.registered_by, url)
+                except (TemplateError, ValueError, KeyError) as exc:
+                    self._park_unrendered(item.key, CONFIRMATION, one, [], None, exc)
+                    continue
+                jobs.append(_Job(item.key, CONFIRMATION, one, [], None, rendered))
+        if jobs:
+            self._deliver_batch(jobs, stop)
+            self._confirmations_done.update(job.key for job in jobs)
+        return len(jobs)
+
+    def confirm_email(self, subject: str) -> Confirmed:
+        """Record that an address's owner confirmed it (the POST of its confirmation link; ``subject``: the verified
+        token's, naming supplier, address and registration): the matcher's profile is read, the address's entry
+        gets ``confirmed_at`` and the profile is stored back whole (``PUT``, as the profile page saves), under the
+        supplier's lock; the saved profile is used here at once and reaches other instances on
+        ``suppliers.profiles``. Confirming twice is harmless (200 again). ``InvalidToken`` if the subject is not a
+        confirmation's."""
+        supplier_id, address, registered = confirmation.read_subject(subject)
+        with self._supplier_lock(supplier_id):
+            try:
+                current = self.matcher.profile(supplier_id)
+            except MatcherUnavailable as exc:
+                log.warning("confirmation of an address of %s not recorded: %s", supplier_id, exc)
+                return Confirmed(503, address, self.profiles.get(supplier_id))
+            if current is None:
+                return Confirmed(404, address)
+            entry = current.email_confirmations.get(address)
+            if address not in current.emails or (
+                entry is not None and confirmation.micros(entry.registered_at) != registered
+            ):
+                return Confirmed(410, address, current)
+            if entry is None or entry.confirmed_at is not None:
+                return Confirmed(200, address, current)  # confirmed before (this link, or an admin vouched for it)
+            done = entry.model_copy(update={"confirmed_at": self._clock()})
+            new = current.model_copy(update={"email_confirmations": {**current.email_confirmations, address: done}})
+            try:
+                saved = self.matcher.replace(new).profile
+            except MatcherUnavailable as exc:
+                log.warning("confirmation of an address of %s not recorded: %s", supplier_id, exc)
+                return Confirmed(503, address, current)
+            if address in saved.unconfirmed_emails():
+                # Only an admin key's write is taken as stated (the matcher ignores what other keys say of consent).
+                log.error("the matcher did not record the confirmation for %s: is TB_NOTIFIER_MATCHER_API_KEY an "
+                          "admin key?", supplier_id)  # fmt: skip
+                return Confirmed(503, address, current)
+            self.profiles.put(saved)
+            self.metrics.emails_confirmed.inc()
+            log.info("an address of %s was confirmed by its owner", supplier_id)
+            return Confirmed(200, address, saved)
 
     # -- abandoned records -----------------------------------------------------------------------------------
 

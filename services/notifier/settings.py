@@ -97,6 +97,9 @@ class Settings(CommonSettings):
     notifier_digest_interval_s: float = 60.0
     #: Seconds between two retries of unsubscribes the matcher has not acknowledged yet.
     notifier_unsubscribe_sync_interval_s: float = 30.0
+    #: Seconds between two looks for addresses that wait for their confirmation email (double opt-in): profiles
+    #: published since are read and each new registration gets its one email.
+    notifier_confirmation_interval_s: float = 5.0
     #: Deadlines within this many days are listed under "closing soon" in digests.
     notifier_closing_soon_days: int = 7
 

@@ -43,6 +43,8 @@ class ProfileDirectory:
         self._profiles: dict[str, SupplierProfile] = {}
         #: supplier id -> (when it unsubscribed here, whether the matcher acknowledged it)
         self._unsubscribed: dict[str, tuple[datetime, bool]] = {}
+        #: Suppliers put since the last ``take_unconfirmed`` with addresses that wait for their confirmation email.
+        self._unconfirmed: dict[str, None] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -61,6 +63,14 @@ class ProfileDirectory:
             ):
                 return
             self._profiles[profile.supplier_id] = profile
+            if profile.unconfirmed_emails():
+                self._unconfirmed[profile.supplier_id] = None
+
+    def take_unconfirmed(self) -> list[str]:
+        """The suppliers put since the last call whose profile had addresses waiting for confirmation (in order)."""
+        with self._lock:
+            out, self._unconfirmed = list(self._unconfirmed), {}
+        return out
 
     def delete(self, supplier_id: str) -> None:
         with self._lock:

@@ -66,6 +66,15 @@ LABELS: dict[str, dict[str, str]] = {
         "unsubscribe": "Unsubscribe from these alerts",
         "preferences": "Change your alert preferences",
         "footer": "You receive this email because your company is registered on tenderbridge.",
+        "subject_confirmation": "Confirm tender alerts for {name}",
+        "intro_confirmation": "{registered_by} has registered this address ({address}) on tenderbridge to receive "
+        "tender alerts for {name}.",
+        "ask_confirmation": "If you want these alerts, confirm this address:",
+        "confirm_button": "Confirm my address",
+        "ignore_confirmation": "If you do not confirm, nothing happens: this address will never receive an email "
+        "from tenderbridge, and we will not ask again.",
+        "footer_confirmation": "You receive this one email because {registered_by} entered this address on "
+        "tenderbridge.",
     },
     "zh-Hans": {
         "subject_new_match": "新的招标匹配：{title}",
@@ -91,6 +100,14 @@ LABELS: dict[str, dict[str, str]] = {
         "unsubscribe": "退订此类提醒",
         "preferences": "修改提醒设置",
         "footer": "您收到此邮件，是因为贵公司已在 tenderbridge 注册。",
+        "subject_confirmation": "请确认接收 {name} 的招标提醒",
+        "intro_confirmation": "{registered_by} 在 tenderbridge 上登记了此邮箱（{address}），"
+        "用于接收 {name} 的招标提醒。",
+        "ask_confirmation": "如果您希望接收这些提醒，请确认此邮箱：",
+        "confirm_button": "确认我的邮箱",
+        "ignore_confirmation": "如果您不确认，什么也不会发生：此邮箱将不会收到 tenderbridge 的任何邮件，"
+        "我们也不会再次询问。",
+        "footer_confirmation": "您只会收到这一封邮件，因为 {registered_by} 在 tenderbridge 上填写了此邮箱。",
     },
 }
 
@@ -629,6 +646,25 @@ def render_digest(
     )
 
 
+def render_confirmation(profile: SupplierProfile, address: str, registered_by: str, confirm_url: str) -> Rendered:
+    """The one email an address registered by a buyer's or the supplier's own key gets (double opt-in), in the
+    supplier's language: who registered it, the link that confirms it, and that ignoring it means no email ever."""
+    language = language_of(profile)
+    t = LABELS[language]
+    name = profile.names.get(language) or profile.display_name
+    values = {"name": name, "address": address, "registered_by": registered_by}
+    context: dict[str, object] = {
+        "t": t,
+        "lang": language,
+        "intro": t["intro_confirmation"].format(**values),
+        "confirm_url": confirm_url,
+        "footer": t["footer_confirmation"].format(**values),
+    }
+    text, html = _render("confirmation", context)
+    subject = t["subject_confirmation"].format(name=header_safe(name, 140))
+    return Rendered(header_safe(subject, 200), text, html, language)
+
+
 @dataclass(frozen=True)
 class Envelope:
     """Who the message is from and to, and its identity."""
@@ -646,8 +682,10 @@ class Envelope:
 MESSAGE_POLICY = email.policy.default.clone(max_line_length=998)
 
 
-def build_message(rendered: Rendered, envelope: Envelope, unsubscribe_url: str, now: datetime) -> EmailMessage:
-    """multipart/alternative (plain text first, then HTML) with RFC 8058 one-click unsubscribe headers."""
+def build_message(rendered: Rendered, envelope: Envelope, unsubscribe_url: str | None, now: datetime) -> EmailMessage:
+    """multipart/alternative (plain text first, then HTML) with RFC 8058 one-click unsubscribe headers (none for a
+    confirmation email, ``unsubscribe_url`` None: its address is on no list until it confirms, and a stranger's
+    click must not unsubscribe the supplier's other addresses)."""
     msg = EmailMessage(policy=MESSAGE_POLICY)
     msg["Subject"] = header_safe(rendered.subject, 200)
     msg["From"] = Address(display_name=header_safe(envelope.from_name, 80), addr_spec=envelope.from_address)
@@ -655,14 +693,16 @@ def build_message(rendered: Rendered, envelope: Envelope, unsubscribe_url: str, 
     msg["To"] = [Address(display_name=name, addr_spec=a) for a in envelope.to_addresses]
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = header_safe(envelope.message_id, 250)
-    msg["Content-Language"] = rendered.language
     msg["Auto-Submitted"] = "auto-generated"
     # RFC 8058: an HTTPS URI receiving a POST with body "List-Unsubscribe=One-Click" unsubscribes without a page.
-    msg["List-Unsubscribe"] = f"<{header_safe(unsubscribe_url, 900)}>"
-    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if unsubscribe_url is not None:
+        msg["List-Unsubscribe"] = f"<{header_safe(unsubscribe_url, 900)}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["X-Tenderbridge-Key"] = header_safe(envelope.idempotency_key, 250)
     msg.set_content(rendered.text)
     msg.add_alternative(rendered.html, subtype="html")
+    # After the body: set_content drops every Content-* header set before it (so it never reached an email).
+    msg["Content-Language"] = rendered.language
     return msg
 
 
@@ -703,6 +743,16 @@ PAGE_LABELS: dict[str, dict[str, str]] = {
         "error_language": "Choose English or 简体中文.",
         "error_timezone": "Unknown time zone: choose one from the list.",
         "error_digest_hour": "The digest hour must be a whole number from 0 to 23.",
+        "confirm_title": "Confirm tender alerts",
+        "confirm_question": "Send tender alerts for {name} to {address}?",
+        "confirm_button": "Yes, send me tender alerts",
+        "confirm_ignore": "If you do not want them, close this page: nothing will be sent to this address.",
+        "confirmed_title": "Address confirmed",
+        "confirmed_text": "{address} will receive tender alerts for {name}, from the next matching tender on.",
+        "confirm_gone_title": "This link no longer applies",
+        "confirm_gone_text": "This address is no longer registered for these alerts (or was registered again since "
+        "this email): nothing was changed.",
+        "confirm_unavailable": "Your confirmation could not be recorded just now. Please try again in a few minutes.",
     },
     "zh-Hans": {
         "unsubscribe_title": "退订招标提醒",
@@ -739,6 +789,15 @@ PAGE_LABELS: dict[str, dict[str, str]] = {
         "error_language": "请选择 English 或简体中文。",
         "error_timezone": "未知时区：请从列表中选择。",
         "error_digest_hour": "摘要发送时间必须是 0 到 23 之间的整数。",
+        "confirm_title": "确认接收招标提醒",
+        "confirm_question": "是否将 {name} 的招标提醒发送至 {address}？",
+        "confirm_button": "是的，请向我发送招标提醒",
+        "confirm_ignore": "如果您不需要，关闭此页面即可：此邮箱不会收到任何邮件。",
+        "confirmed_title": "邮箱已确认",
+        "confirmed_text": "{address} 将从下一条匹配的招标起收到 {name} 的招标提醒。",
+        "confirm_gone_title": "此链接已失效",
+        "confirm_gone_text": "此邮箱已不再登记接收这些提醒（或在此邮件之后被重新登记）：没有任何更改。",
+        "confirm_unavailable": "暂时无法记录您的确认，请几分钟后再试。",
     },
 }
 

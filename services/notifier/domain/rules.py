@@ -77,6 +77,8 @@ def undeliverable(profile: SupplierProfile | None) -> str | None:
         return "unsubscribed"
     if not profile.emails:
         return "no_email"
+    if not profile.alert_emails():
+        return "unconfirmed_email"  # double opt-in: no address confirmed by its owner yet
     return None
 
 

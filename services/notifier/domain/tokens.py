@@ -1,4 +1,5 @@
-"""Signed tokens for one-click unsubscribe (RFC 8058) and the preferences link.
+"""Signed tokens for one-click unsubscribe (RFC 8058), the preferences link and the confirmation link of an address
+(double opt-in: its subject names the supplier, the address and the registration, see ``domain/confirmation.py``).
 
 A token is ``base64url(supplier_id) "." base64url(HMAC-SHA256(secret, purpose NUL supplier_id))``: it names the
 supplier in the clear (nothing secret about an id) and proves the link was issued by us for that supplier and that
@@ -16,7 +17,9 @@ from services.notifier.exceptions import InvalidToken
 
 UNSUBSCRIBE = "unsubscribe"
 PREFERENCES = "preferences"
-_MAX_TOKEN = 512
+CONFIRM = "confirm"
+#: A confirmation token's subject holds an address (up to 254 characters) besides the supplier id (up to 128).
+MAX_TOKEN = 1024
 
 
 def _b64(data: bytes) -> str:
@@ -40,7 +43,7 @@ def sign(secret: bytes, purpose: str, supplier_id: str) -> str:
 
 def verify(secret: bytes, purpose: str, token: str) -> str:
     """The supplier id the token was issued for; raises ``InvalidToken`` if it is malformed or forged."""
-    if not token or len(token) > _MAX_TOKEN or token.count(".") != 1:
+    if not token or len(token) > MAX_TOKEN or token.count(".") != 1:
         raise InvalidToken("malformed token")
     raw_id, raw_mac = token.split(".")
     try:

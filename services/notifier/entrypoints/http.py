@@ -1,6 +1,7 @@
 """The notifier's HTTP app: RFC 8058 one-click unsubscribe, the confirmation page, the preferences form (shown
-and saved), the matching profile page (shown and saved through the matcher), and the operations endpoints
-(``/healthz``, ``/readyz``, ``/metrics``)."""
+and saved), the matching profile page (shown and saved through the matcher), the confirmation of a registered
+address (double opt-in: shown, then confirmed by a POST), and the operations endpoints (``/healthz``, ``/readyz``,
+``/metrics``)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from pydantic import ValidationError
 from contracts import AlertPreferences, SupplierProfile
 from contracts.api import PreferencesPatch
 from services.infra.http import install_problem_handlers, ops_router, problem
-from services.notifier.domain import profile_form, tokens
+from services.notifier.domain import confirmation, profile_form, tokens
 from services.notifier.domain.profile_form import PROFILE_LABELS, FieldError
 from services.notifier.domain.profiles import EDITABLE, NotEditable
 from services.notifier.domain.rendering import PAGE_LABELS, language_of, render_page
@@ -316,6 +317,23 @@ def get_notifier(request: Request) -> Notifier:
 
 NotifierDep = Annotated[Notifier, Depends(get_notifier)]
 Token = Annotated[str, Query(min_length=1, max_length=512, description="signed token from the email")]
+#: A confirmation link's token also names the address (longer than the others).
+ConfirmToken = Annotated[
+    str, Query(min_length=1, max_length=tokens.MAX_TOKEN, description="signed token from the confirmation email")
+]
+_CONFIRMED: dict[int | str, dict[str, Any]] = {
+    200: _json_or_page(
+        "confirmed (now or before)",
+        {"supplier_id": {"type": "string"}, "address": {"type": "string"}, "confirmed": {"type": "boolean"}},
+    ),
+    403: _ERRORS[403],
+    404: {"description": "the matcher does not know the supplier", "content": _HTML_PROBLEM},
+    410: {
+        "description": "the address is no longer registered, or was registered again since this link was sent",
+        "content": _HTML_PROBLEM,
+    },
+    503: {"description": "the matcher did not answer or did not store it: nothing changed", "content": _HTML_PROBLEM},
+}
 
 
 def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> FastAPI:
@@ -592,5 +610,44 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
         if rematched:
             message = f"{message} {labels['rematched'].format(count=rematched)}"
         return profile_page(n, token, out.profile, message=message, saved=True)
+
+    def confirmation_of(n: Notifier, token: str) -> tuple[str, str, str]:
+        """The verified confirmation token's subject, supplier id and address; 403 for any other token."""
+        subject = supplier_of(n, tokens.CONFIRM, token)
+        try:
+            supplier_id, address, _ = confirmation.read_subject(subject)
+        except InvalidToken as exc:
+            raise HTTPException(403, "invalid confirm token") from exc
+        return subject, supplier_id, address
+
+    @app.get("/confirm", response_class=HTMLResponse, responses=_ERRORS)
+    def confirm_page(token: ConfirmToken, n: NotifierDep) -> HTMLResponse:
+        """The page the confirmation email links to: who would get alerts at which address, and a button that
+        confirms (``POST``). Following the link alone changes nothing (mail scanners follow links)."""
+        _, supplier_id, address = confirmation_of(n, token)
+        page = render_page(
+            "confirm", n.profiles.get(supplier_id), address=address, action=_with_token("/confirm", token)
+        )
+        return HTMLResponse(page)
+
+    @app.post("/confirm", responses=_CONFIRMED)
+    def confirm(request: Request, token: ConfirmToken, n: NotifierDep) -> Response:
+        """The address's owner confirms it: recorded in the profile at the matcher, after which alerts go to it
+        (from the next matching tender on). A page for browsers (``Accept: text/html``), JSON otherwise."""
+        subject, supplier_id, address = confirmation_of(n, token)
+        out = n.confirm_email(subject)
+        shown = out.profile or n.profiles.get(supplier_id)
+        if not wants_html(request):
+            if out.status == 200:
+                return JSONResponse({"supplier_id": supplier_id, "address": address, "confirmed": True})
+            detail = {
+                404: "no supplier profile for this link",
+                410: "this address is no longer registered, or was registered again since this link was sent",
+                503: "the confirmation could not be recorded; try again shortly",
+            }[out.status]
+            raise HTTPException(out.status, detail)
+        state = {200: "confirmed", 404: "gone", 410: "gone"}.get(out.status, "unavailable")
+        page = render_page("confirmed", shown, address=address, state=state)
+        return HTMLResponse(page, status_code=out.status)
 
     return app

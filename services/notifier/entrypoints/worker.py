@@ -6,7 +6,8 @@ connections; unreadable ones go to ``matches.shortlists.dlq`` with the reason), 
 letters, then commit. Kafka going away (a broker restart, a rebalance that fails a commit) is waited out: the
 batch is handed over again and handled again, and the idempotency keys send nothing twice. An unexpected error
 crashes the worker without committing, so the batch is redelivered; the keys make that harmless too. Between
-batches it sends due digests, forwards pending unsubscribes and parks abandoned records.
+batches it sends due digests, forwards pending unsubscribes, parks abandoned records and sends the confirmation emails
+of newly registered addresses (double opt-in).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class ShortlistWorker:
         self._next_digest = 0.0
         self._next_sync = 0.0
         self._next_sweep = 0.0
+        self._next_confirm = 0.0
         #: True once the profile feed was read to its end at start (readiness).
         self.started = False
         self.error: BaseException | None = None
@@ -127,6 +129,11 @@ class ShortlistWorker:
         if force or now >= self._next_sync:
             self._next_sync = now + settings.notifier_unsubscribe_sync_interval_s
             self.notifier.sync_unsubscribes()
+        if force or now >= self._next_confirm:
+            self._next_confirm = now + settings.notifier_confirmation_interval_s
+            self.feed.catch_up()
+            if self.notifier.send_confirmations(self.stop.is_set):
+                self.publisher.flush()
 
     def run(self) -> None:
         """Until ``stop`` is set. Unexpected errors end the loop (recorded in ``error``) after closing cleanly."""
