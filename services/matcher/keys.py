@@ -57,9 +57,10 @@ class Refusal(StrEnum):
 
 class ApiKey(BaseModel):
     """A stored key: its hash and what it may do (never the key itself). The optional fields came later: documents
-    stored without them read as a key that never expires, is not revoked and was never seen in use."""
+    stored without them read as a key that never expires, is not revoked and was never seen in use. Fields this
+    version does not know (written by a later one) are ignored rather than refusing every request of that key."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     key_hash: str
     role: Role

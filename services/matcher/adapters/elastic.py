@@ -589,14 +589,16 @@ class ElasticKeyStore:
                     index=self._index,
                     id=key_hash,
                     doc={"revoked_at": at.isoformat(), "revoked_reason": reason},
+                    retry_on_conflict=5,  # a last use written meanwhile must not fail the revocation
                     refresh=True,
                 )
             except NotFoundError as exc:
                 raise NotFound(f"no API key {key_hash[:KEY_ID_LENGTH]}") from exc
 
     def record_use(self, key_hash: str, at: datetime) -> None:
-        # No refresh: ``find`` reads by id (real-time); ``all`` refreshes before it lists.
-        with _guard(), contextlib.suppress(NotFoundError):
+        # No refresh: ``find`` reads by id (real-time); ``all`` refreshes before it lists. A conflict means another
+        # process recorded a use of the same key at that moment: that one is as good.
+        with _guard(), contextlib.suppress(NotFoundError, ConflictError):
             self._es.update(index=self._index, id=key_hash, doc={"last_used_at": at.isoformat()})
 
 
