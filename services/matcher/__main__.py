@@ -336,7 +336,7 @@ def list_keys(
             table.add_row(
                 k.key_id,
                 k.role.value,
-                k.agency or k.supplier_id or "",
+                k.agency or k.supplier_id or "(all)",
                 k.label,
                 _when(k.created_at),
                 _when(k.expires_at) or "never",
