@@ -1,0 +1,166 @@
+"""Double opt-in through the real pieces: the matcher's HTTP app (profiles in Elasticsearch, publishing to Kafka), the
+notifier's worker reading ``suppliers.profiles`` and ``matches.shortlists`` from Kafka, its store in Elasticsearch, and
+an aiosmtpd sink of the test's own. A supplier a buyer registers gets exactly one confirmation email (not again after
+a notifier restart) and no alert; after its owner POSTs the link, the next tender's alert reaches it. A supplier the
+agency's admin imports gets its alert at once."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from starlette.exceptions import StarletteDeprecationWarning
+
+from contracts import Classification, CodeScheme, SupplierProfile
+from services.matcher.bootstrap import Container, bootstrap
+from services.matcher.keys import ApiKey, Role, hash_token
+from services.matcher.settings import Settings as MatcherSettings
+from services.notifier.settings import Settings
+from tests.conftest import Endpoints
+from tests.integration.notifier.helpers import Sink, counter, isolated_settings, prepare, running, wait_until
+from tests.integration.notifier.test_preferences import ADMIN_KEY, Served
+from tests.unit.notifier.factories import notice, profile
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+BUYER_KEY = "it-buyer-key"
+AGENCY = "UNICEF Supply Division"
+GLOVES = Classification(scheme=CodeScheme.UNSPSC, code="42132203", description="Medical gloves")
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    s = Sink().start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def settings(endpoints: Endpoints, unique: Callable[[str], str], sink: Sink) -> Settings:
+    return isolated_settings(endpoints, unique, sink.port, notifier_confirmation_interval_s=0.2)
+
+
+@pytest.fixture
+def matcher(endpoints: Endpoints, unique: Callable[[str], str], settings: Settings) -> Iterator[Served]:
+    """The matcher's HTTP app on a free port, publishing profiles and shortlists to the notifier's topics."""
+    prepare(settings)
+    matcher_settings = MatcherSettings(
+        kafka_bootstrap_servers=endpoints.kafka_bootstrap,
+        elasticsearch_url=endpoints.elasticsearch_url,
+        matcher_index_prefix=unique("m"),
+        matcher_admin_api_key=ADMIN_KEY,  # type: ignore[arg-type]
+        topic_profiles=settings.topic_profiles,
+        topic_shortlists=settings.topic_shortlists,
+        create_topics=False,
+    )
+    container: Container = bootstrap(matcher_settings)
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    container.keys.put(ApiKey(key_hash=hash_token(BUYER_KEY), role=Role.BUYER, agency=AGENCY, created_at=created))
+    served = Served(container)
+    served.start()
+    try:
+        yield served
+    finally:
+        served.stop()
+        for index in container.es.indices.get(index=f"{matcher_settings.matcher_index_prefix}-*"):
+            container.es.indices.delete(index=index)
+        container.close()
+
+
+def glove_maker(supplier_id: str, address: str) -> SupplierProfile:
+    return profile(supplier_id, emails=[address]).model_copy(
+        update={"codes": [GLOVES], "keywords": ["nitrile gloves"], "updated_at": None}
+    )
+
+
+def to(message: EmailMessage) -> list[str]:
+    return [a.addr_spec for a in message["To"].addresses]
+
+
+def key(message: EmailMessage) -> str:
+    return str(message["X-Tenderbridge-Key"])
+
+
+def sent(sink: Sink) -> list[str]:
+    """The idempotency keys of the emails the sink accepted, in order."""
+    return [key(m) for m in sink.emails()]
+
+
+def confirmations(sink: Sink) -> list[EmailMessage]:
+    return [m for m in sink.emails() if "|confirmation|" in key(m)]
+
+
+def test_a_buyer_registered_address_is_asked_once_and_alerted_only_once_confirmed(
+    settings: Settings, matcher: Served, sink: Sink
+) -> None:
+    settings = settings.model_copy(
+        update={"notifier_matcher_url": matcher.url, "notifier_matcher_api_key": SecretStr(ADMIN_KEY)}
+    )
+    service = matcher.container.matcher
+    with httpx.Client(base_url=matcher.url, timeout=60) as api:
+        # A buyer registers one supplier; the agency's admin imports another (its roster vouches for consent).
+        created = api.post(
+            "/suppliers",
+            json=glove_maker("by-buyer", "owner@example.com").model_dump(mode="json"),
+            headers={"X-API-Key": BUYER_KEY},
+        )
+        assert created.status_code == 201, created.text
+        roster = glove_maker("by-admin", "roster@example.com").model_dump_json()
+        imported = api.post("/suppliers/import", content=roster, headers={"X-API-Key": ADMIN_KEY})
+        assert imported.json()["imported"] == 1, imported.text
+
+    with running(settings, "confirm-1") as runtime:
+        [asked] = sink.wait_for(1)
+        assert to(asked) == ["owner@example.com"]
+        assert key(asked).startswith("by-buyer|confirmation|owner@example.com|")
+        assert AGENCY in str(asked.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
+
+        # A fitting tender: the admin-imported supplier is alerted at once, the unconfirmed address is not.
+        service.handle_notice(notice("7001"))
+        service.publisher.flush()
+        wait_until(lambda: "by-admin|ungm:7001|1|new_match" in sent(sink), 60, "the roster supplier's alert")
+        wait_until(lambda: counter(runtime, "notifier_alerts_withheld_total") >= 1, 60, "the withheld alert")
+        assert not any(k.startswith("by-buyer|ungm:") for k in sent(sink))
+
+    # A restart reads every profile again: the confirmation is found sent, not sent again.
+    with running(settings, "confirm-1") as runtime:
+        wait_until(lambda: counter(runtime, "notifier_duplicates_total") >= 1, 60, "the restarted notifier's look")
+        assert len(confirmations(sink)) == 1
+
+        web = TestClient(runtime.app)
+        text = str(asked.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
+        [url] = re.findall(r"^(http\S+/confirm\?token=\S+?)\r?$", text, flags=re.MULTILINE)
+        link = f"{urlsplit(url).path}?{urlsplit(url).query}"
+        assert web.get(link).status_code == 200
+        before = service.profiles.get("by-buyer")
+        assert before is not None
+        assert before.alert_emails() == []  # the page alone confirmed nothing
+        confirmed = web.post(link, headers={"Accept": "text/html"})
+        assert confirmed.status_code == 200, confirmed.text
+        after = service.profiles.get("by-buyer")
+        assert after is not None
+        assert after.alert_emails() == ["owner@example.com"]
+        assert after.email_confirmations["owner@example.com"].registered_by == AGENCY
+        assert counter(runtime, "notifier_emails_confirmed_total") == 1
+
+        # The next fitting tender reaches the confirmed address, once; still one confirmation email in all.
+        service.handle_notice(notice("7002"))
+        service.publisher.flush()
+        wait_until(lambda: "by-buyer|ungm:7002|1|new_match" in sent(sink), 60, "the confirmed supplier's alert")
+        [alert] = [m for m in sink.emails() if key(m) == "by-buyer|ungm:7002|1|new_match"]
+        assert to(alert) == ["owner@example.com"]
+        assert len(confirmations(sink)) == 1
+        assert sent(sink).count("by-buyer|ungm:7002|1|new_match") == 1
