@@ -1,7 +1,8 @@
 """The buyer API (FastAPI; OpenAPI docs at ``/docs``).
 
 Authentication: ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``; roles and scopes are described in
-``services.matcher.keys``. Every error is RFC 9457 problem+json. Store calls are blocking, so the routes are plain
+``services.matcher.keys``; a revoked or expired key answers 401 saying which (``KeyGate``). Every error is RFC 9457
+problem+json. Store calls are blocking, so the routes are plain
 ``def`` functions that FastAPI runs in its thread pool.
 """
 
