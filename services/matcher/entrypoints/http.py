@@ -2,8 +2,8 @@
 
 Authentication: ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``; roles and scopes are described in
 ``services.matcher.keys``; a revoked or expired key answers 401 saying which (``KeyGate``). Every error is RFC 9457
-problem+json. Store calls are blocking, so the routes are plain
-``def`` functions that FastAPI runs in its thread pool.
+problem+json. Store calls are blocking, so the routes are plain ``def`` functions that FastAPI runs in its thread
+pool.
 """
 
 from __future__ import annotations
