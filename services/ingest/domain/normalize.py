@@ -440,13 +440,70 @@ def _langdetect(text: str) -> dict[str, float]:
     return out
 
 
+#: The floor under a detected language, calibrated by ``python -m bench.langdetect_floor`` on notices whose
+#: language is known (OCDS samples that state it, TED titles, eForms titles, AusTender descriptions). langdetect
+#: is confidently wrong on short text ("Solar panels" -> ``ca`` at p 0.86, "Labour Hire" -> ``fr`` at p 0.99999):
+#: below 25 letters a third of the AusTender descriptions came back as another language, whatever the probability.
+#: A letter of Chinese, Japanese or Korean script counts for ``_DENSE_SCRIPT_WEIGHT`` (about a short word).
+MIN_DETECT_LETTERS = 25
+#: And the top candidate at least this probable, which also puts it at least 0.8 ahead of the second (the
+#: probabilities sum to at most 1).
+MIN_DETECT_PROBABILITY = 0.9
+_DENSE_SCRIPT_WEIGHT = 3
+_DENSE_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+#: The script each language langdetect knows is written in (Latin for the others). langdetect has no profile for
+#: some scripts (Armenian, Georgian...) and answers them with certainty all the same (Armenian -> ``et``, p 1.0):
+#: an answer whose script is not the text's is no answer.
+_SCRIPTS = {
+    "ar": "arabic", "fa": "arabic", "ur": "arabic", "bg": "cyrillic", "mk": "cyrillic", "ru": "cyrillic",
+    "uk": "cyrillic", "el": "greek", "he": "hebrew", "hi": "devanagari", "mr": "devanagari", "ne": "devanagari",
+    "bn": "bengali", "pa": "gurmukhi", "gu": "gujarati", "ta": "tamil", "te": "telugu", "kn": "kannada",
+    "ml": "malayalam", "th": "thai", "ko": "hangul", "ja": "japanese", "zh": "han",
+}  # fmt: skip
+_SCRIPT_LETTERS = {
+    name: re.compile(f"[{ranges}]")
+    for name, ranges in {
+        "latin": "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff",
+        "arabic": "\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff",
+        "cyrillic": "\u0400-\u052f",
+        "greek": "\u0370-\u03ff\u1f00-\u1fff",
+        "hebrew": "\u0590-\u05ff",
+        "devanagari": "\u0900-\u097f",
+        "bengali": "\u0980-\u09ff",
+        "gurmukhi": "\u0a00-\u0a7f",
+        "gujarati": "\u0a80-\u0aff",
+        "tamil": "\u0b80-\u0bff",
+        "telugu": "\u0c00-\u0c7f",
+        "kannada": "\u0c80-\u0cff",
+        "malayalam": "\u0d00-\u0d7f",
+        "thai": "\u0e00-\u0e7f",
+        "hangul": "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af",
+        "japanese": "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff",
+        "han": "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff",
+    }.items()
+}
+
+
 def detect_language(text: str) -> str | None:
-    """The most probable language of ``text``, or None when it cannot be told."""
+    """The language of ``text`` when it can be told with confidence, else None (an honest "not stated").
+
+    Confidence: at least ``MIN_DETECT_LETTERS`` letters, a top candidate of probability ``MIN_DETECT_PROBABILITY``
+    or more, and mostly letters of that language's script. Text in capitals is read in lower case (langdetect's
+    profiles are lower case: "ADQUISICIÓN DE EQUIPOS E INSUMOS INFORMATICOS" read as it is comes back ``de``)."""
+    letters = sum(c.isalpha() for c in text)
+    weighted = letters + (_DENSE_SCRIPT_WEIGHT - 1) * len(_DENSE_SCRIPT.findall(text))
+    if weighted < MIN_DETECT_LETTERS:
+        return None
+    if sum(c.isupper() for c in text) * 2 > letters:
+        text = text.lower()
     probabilities = language_probabilities(text)
     if not probabilities:
         return None
     best = max(probabilities, key=lambda k: probabilities[k])
-    return best if _LANG.match(best) else None
+    if probabilities[best] < MIN_DETECT_PROBABILITY or not _LANG.match(best):
+        return None
+    script = _SCRIPT_LETTERS[_SCRIPTS.get(best, "latin")]
+    return best if len(script.findall(text)) * 2 >= letters else None
 
 
 # ------------------------------------------------------------------------------------------ hash, finish
