@@ -29,6 +29,9 @@ from services.ingest.domain.versioning import Known
 
 log = logging.getLogger(__name__)
 
+#: A wait for another process's batch at least this long is logged (shorter ones only the first time).
+LONG_WAIT_S = 5.0
+
 
 @dataclass(frozen=True)
 class Checkpoint:
@@ -87,6 +90,7 @@ class SqliteStateStore:
         self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         # Threads of this process share the descriptor, which the kernel would let through: they queue here.
         self._batch = threading.Lock()
+        self._waited = False
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -94,14 +98,24 @@ class SqliteStateStore:
             try:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = os.pread(self._lock_fd, 32, 0).decode(errors="replace").strip() or "?"
-                log.info("ingest state %s is in use by process %s: waiting for its batch to end", self.path, holder)
+                holder = os.pread(self._lock_fd, 20, 0).decode(errors="replace").strip() or "?"
+                # Said once: two busy processes take turns every batch. A long wait is always told (afterwards).
+                log.log(
+                    logging.DEBUG if self._waited else logging.INFO,
+                    "ingest state %s is in use by process %s: waiting for its batch to end (the processes sharing"
+                    " it take turns per batch; later waits are logged only when longer than %.0f s)",
+                    self.path,
+                    holder,
+                    LONG_WAIT_S,
+                )
+                self._waited = True
                 started = time.monotonic()
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # blocks; the holder's exit releases it
-                log.info("ingest state %s is free after %.1f s", self.path, time.monotonic() - started)
+                waited = time.monotonic() - started
+                level = logging.WARNING if waited >= LONG_WAIT_S else logging.DEBUG
+                log.log(level, "ingest state %s: waited %.1f s for process %s", self.path, waited, holder)
             try:
-                os.ftruncate(self._lock_fd, 0)
-                os.pwrite(self._lock_fd, str(os.getpid()).encode(), 0)
+                os.pwrite(self._lock_fd, f"{os.getpid():<20}".encode(), 0)  # one fixed-width write: never empty
                 yield
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
