@@ -143,8 +143,8 @@ class _Release(TypedDict, total=False):
 
 
 class _Delivered(_Release, total=False):
-    """A document read as one release; the fields that make it a package or a record instead are kept unparsed,
-    only to tell that it is not one."""
+    """A document as delivered: one release, or a release package with its releases; the fields that make it a
+    record instead are kept unparsed, only to tell that it is one."""
 
     releases: msgspec.Raw
     records: msgspec.Raw
@@ -152,8 +152,11 @@ class _Delivered(_Release, total=False):
     versionedRelease: msgspec.Raw
 
 
-_PACKAGE_FIELDS = ("releases", "records", "compiledRelease", "versionedRelease")
-_read_lone_release = msgspec.json.Decoder(_Delivered).decode
+_RECORD_FIELDS = ("records", "compiledRelease", "versionedRelease")
+_read_delivered = msgspec.json.Decoder(_Delivered).decode
+#: A package's releases, each kept as published (a rejection's payload), then read like a lone release.
+_read_entries = msgspec.json.Decoder(list[msgspec.Raw]).decode
+_read_entry = msgspec.json.Decoder(_Release | list[Any] | _Scalar).decode
 
 
 def read_fields(release: dict[str, Any]) -> dict[str, Any]:
@@ -162,22 +165,30 @@ def read_fields(release: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def lone_release(data: bytes) -> dict[str, Any] | None:
-    """The fields the mapper reads of a document that is one release (what a push or a JSON Lines feed
-    delivers), decoded without the rest; None for any other document (a package, a record, JSON Lines, text that
-    is not UTF-8, not JSON or nested near ``MAX_DEPTH`` in what is read), which ``decode`` then reads whole."""
+def delivered(data: bytes) -> dict[str, Any] | None:
+    """The fields the mapper reads of a document that is one release or a release package, decoded without the
+    rest; None for any other document (records, JSON Lines, text that is not UTF-8, not JSON or nested near
+    ``MAX_DEPTH`` in what is read), which ``decode`` then reads whole."""
     try:
-        decoded: Any = _read_lone_release(data)
+        decoded: Any = _read_delivered(data)
     except (msgspec.MsgspecError, ValueError, RecursionError):
         return None
-    release: dict[str, Any] = decoded
+    document: dict[str, Any] = decoded
+    if any(name in document for name in _RECORD_FIELDS) or container_levels(document, MAX_DEPTH) >= MAX_DEPTH:
+        return None
+    return document
+
+
+def lone_release(data: bytes) -> dict[str, Any] | None:
+    """``delivered(data)`` when the document is one release (what a push or a JSON Lines feed delivers)."""
+    document = delivered(data)
     if (
-        not ("ocid" in release or "tag" in release or "tender" in release)
-        or any(name in release for name in _PACKAGE_FIELDS)
-        or container_levels(release, MAX_DEPTH) >= MAX_DEPTH
+        document is None
+        or "releases" in document
+        or not ("ocid" in document or "tag" in document or "tender" in document)
     ):
         return None
-    return release
+    return document
 
 
 def decode(data: bytes) -> tuple[Any, list[str]]:
@@ -405,7 +416,7 @@ def _record(record: Any) -> tuple[dict[str, Any] | None, Any, str]:
         compiled.setdefault("ocid", record.get("ocid"))
         if compiled.get("tag") in (None, [], ["compiled"], "compiled"):
             # compiledRelease carries only ``compiled``; the record's releases say what kinds of release it holds
-            kinds = [t for r in record.get("releases") or [] if isinstance(r, dict) for t in _tags(r)]
+            kinds = [t for r in _list(record.get("releases")) if isinstance(r, dict) for t in _tags(r)]
             compiled["tag"] = list(dict.fromkeys(kinds)) or ["compiled"]
         return compiled, record, ""
     versioned = record.get("versionedRelease")
@@ -645,10 +656,18 @@ def map_fields(release: dict[str, Any], ctx: Context, extra_warnings: list[str] 
 
 def parse(data: bytes, ctx: Context) -> Iterator[Outcome]:
     """Every release of an OCDS document (any shape) as a notice or a rejection; never raises on bad input."""
-    release = lone_release(data)
-    if release is not None:  # a rejection's payload is the release as it was delivered
-        yield map_fields(release, ctx, None, data)
-        return
+    document = delivered(data)
+    if document is not None:
+        releases = document.get("releases")
+        if releases is None:
+            if "ocid" in document or "tag" in document or "tender" in document:
+                yield map_fields(document, ctx, None, data)  # a rejection's payload is the release as delivered
+                return
+        elif "ocid" not in document:  # a release package (a record states its ocid)
+            entries = _package_entries(releases)
+            if entries:
+                yield from _package(entries, ctx)
+                return
     lines = json_lines(data)
     if lines is not None:
         for number, line in lines:
@@ -663,6 +682,29 @@ def parse(data: bytes, ctx: Context) -> Iterator[Outcome]:
         yield Rejection("invalid_json", str(exc), data.decode("utf-8", errors="replace"))
         return
     yield from parse_document(doc, ctx, warnings)
+
+
+def _package_entries(releases: msgspec.Raw) -> list[tuple[Any, bytes]] | None:
+    """Each release of a package as the fields the mapper reads and its bytes as published; None when the
+    package's ``releases`` is not an array or a release nests near ``MAX_DEPTH`` (the package adds two levels)."""
+    try:
+        entries = [(_read_entry(raw), bytes(raw)) for raw in _read_entries(releases)]
+    except (msgspec.MsgspecError, ValueError, RecursionError):
+        return None
+    if any(container_levels(fields, MAX_DEPTH) >= MAX_DEPTH - 2 for fields, _ in entries):
+        return None
+    return entries
+
+
+def _package(entries: list[tuple[Any, bytes]], ctx: Context) -> Iterator[Outcome]:
+    """What ``releases_of`` yields for the releases of a package decoded whole, from ``_package_entries``; a
+    rejected release carries its bytes as published."""
+    for fields, raw in entries:
+        if type(fields) is dict and ("ocid" in fields or "tag" in fields or "tender" in fields):
+            yield map_fields(fields, ctx, None, raw)
+        else:
+            for _, _, why in releases_of_entry(fields):
+                yield Rejection("not_ocds", why, raw_text(raw if type(fields) is dict else fields))
 
 
 def json_lines(data: bytes) -> list[tuple[int, bytes]] | None:

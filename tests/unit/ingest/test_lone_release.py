@@ -41,7 +41,7 @@ def read_alone(doc: dict[str, Any]) -> Outcome:
     return outcome
 
 
-def test_every_real_release_maps_the_same_read_alone_as_decoded_whole() -> None:
+def sample_releases() -> list[dict[str, Any]]:
     releases: list[dict[str, Any]] = []
     for path in files_under(shared_data("ocds-samples")):
         try:
@@ -49,6 +49,11 @@ def test_every_real_release_maps_the_same_read_alone_as_decoded_whole() -> None:
         except ValueError:
             continue
         releases.extend(r for r, _, _ in ocds.releases_of(doc, []) if r is not None)
+    return releases
+
+
+def test_every_real_release_maps_the_same_read_alone_as_decoded_whole() -> None:
+    releases = sample_releases()
     assert len(releases) > 300
     kinds = set()
     for whole in releases:
@@ -178,3 +183,59 @@ def test_json_lines_are_read_line_by_line_and_a_broken_line_is_rejected_alone() 
 )
 def test_a_single_document_over_several_lines_is_not_json_lines(data: bytes) -> None:
     assert ocds.json_lines(data) is None
+
+
+def payload_value(rejection: Rejection) -> Any:
+    try:
+        return orjson.loads(rejection.payload)
+    except orjson.JSONDecodeError:
+        return rejection.payload
+
+
+def test_every_sample_file_reads_the_same_as_when_decoded_whole() -> None:
+    files = files_under(shared_data("ocds-samples"))
+    documents = [path.read_bytes() for path in files]
+    # The samples hold one release package; all their releases in one package make another.
+    documents.append(orjson.dumps({"uri": "https://example.org/all", "releases": sample_releases()}))
+    packages = 0
+    for data in documents:
+        fast = list(ocds.parse(data, CTX))
+        try:
+            doc, warnings = ocds.decode(data)
+        except ValueError:
+            continue  # not JSON: both readings are the general one
+        whole = list(ocds.parse_document(doc, CTX, warnings))
+        assert len(fast) == len(whole)
+        for a, b in zip(fast, whole, strict=True):
+            same(a, b)
+            if isinstance(a, Rejection) and isinstance(b, Rejection):
+                assert payload_value(a) == payload_value(b)  # the release as published, every field
+        document = ocds.delivered(data)
+        packages += document is not None and "releases" in document
+    assert packages == 2, "release packages take the fast path"
+
+
+def test_a_package_reads_each_release_and_rejects_with_the_whole_release() -> None:
+    award = {"ocid": "ocds-abc123-0002", "tag": ["award"], "awards": [{"id": "a1", "value": {"amount": 5}}]}
+    package = {"uri": "https://example.org/p", "releases": [release(), award, "junk", {"id": "x"}]}
+    data = orjson.dumps(package)
+    document = ocds.delivered(data)
+    assert document is not None
+    assert "releases" in document
+    notice, not_a_notice, junk, unknown = ocds.parse(data, CTX)
+    assert isinstance(notice, TenderNotice)
+    assert isinstance(not_a_notice, Rejection)
+    assert not_a_notice.reason == "not_a_notice"
+    assert orjson.loads(not_a_notice.payload) == award  # awards included
+    assert isinstance(junk, Rejection)
+    assert (junk.reason, junk.payload) == ("not_ocds", "junk")
+    assert isinstance(unknown, Rejection)
+    assert unknown.reason == "not_ocds"
+    assert orjson.loads(unknown.payload) == {"id": "x"}
+
+
+def test_a_record_whose_releases_are_not_an_array_is_still_read() -> None:
+    # Found by the property test: the record's tags were taken from ``releases`` whatever it held.
+    record = {"ocid": "ocds-abc123-0001", "compiledRelease": release(tag=["compiled"]), "releases": True}
+    [notice] = ocds.parse(orjson.dumps({"records": [record]}), CTX)
+    assert isinstance(notice, TenderNotice)
