@@ -326,7 +326,7 @@ _CONFIRMED: dict[int | str, dict[str, Any]] = {
         "confirmed (now or before)",
         {"supplier_id": {"type": "string"}, "address": {"type": "string"}, "confirmed": {"type": "boolean"}},
     ),
-    403: _ERRORS[403],
+    **_ERRORS,
     404: {"description": "the matcher does not know the supplier", "content": _HTML_PROBLEM},
     410: {
         "description": "the address is no longer registered, or was registered again since this link was sent",
