@@ -9,6 +9,7 @@ from typing import Any
 
 from contracts import NoticeStatus, TenderNotice
 from contracts.changes import NAMED_FIELDS, NONE, SHOWN_FIELDS, Change
+from services.ingest.domain.normalize import content_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +27,7 @@ def next_version(notice: TenderNotice, known: Known | None, received_at: datetim
     if known is None:
         status = NoticeStatus.CANCELLED if notice.status == NoticeStatus.CANCELLED else NoticeStatus.ACTIVE
         return notice.model_copy(update={"version": 1, "status": status, "changes": [], "received_at": received_at})
-    if known.content_hash == notice.content_hash:
+    if known.content_hash == notice.content_hash or _only_a_guess_withdrawn(known.notice, notice):
         return None
     status = NoticeStatus.CANCELLED if notice.status == NoticeStatus.CANCELLED else NoticeStatus.AMENDED
     changes = describe_changes(known.notice, notice) if known.notice is not None else [Change("content").line()]
@@ -35,6 +36,17 @@ def next_version(notice: TenderNotice, known: Known | None, received_at: datetim
     return notice.model_copy(
         update={"version": known.version + 1, "status": status, "changes": changes, "received_at": received_at}
     )
+
+
+def _only_a_guess_withdrawn(old: TenderNotice | None, new: TenderNotice) -> bool:
+    """Whether ``new`` differs from the published ``old`` only by stating no language where ``old`` stated one.
+
+    That is what a stricter language detection makes of a notice whose source never states its language (a
+    guess it no longer dares): no news for anyone, so nothing is published. A real change later publishes the
+    notice whole, without the language."""
+    if old is None or new.language is not None or old.language is None:
+        return False
+    return content_hash(old.model_copy(update={"language": None})) == new.content_hash
 
 
 def _codes(notice: TenderNotice) -> list[str]:

@@ -72,6 +72,24 @@ def test_a_change_publishes_the_next_version_saying_what_changed(
     assert first.notice_id == second.notice_id
 
 
+def test_a_language_no_longer_guessed_publishes_nothing_until_a_real_change(
+    ingestor: Ingestor, publisher: InMemoryPublisher
+) -> None:
+    # A source that never states its language: an earlier, bolder detection said "en"; a stricter one says none.
+    ingestor.ingest([mapped(release())], "test")
+    unsure = release()
+    del unsure["language"]
+    ingestor.ingest([mapped(unsure)], "test")
+    assert len(published_notices(publisher)) == 1
+    unsure["tender"]["title"] = "Weather radar maintenance and repair"
+    ingestor.ingest([mapped(unsure)], "test")
+    _, second = published_notices(publisher)
+    assert (second.version, second.language, second.title) == (2, None, unsure["tender"]["title"])
+    # The other way round (a language stated where there was none) is news.
+    ingestor.ingest([mapped({**unsure, "language": "en"})], "test")
+    assert [n.version for n in published_notices(publisher)] == [1, 2, 3]
+
+
 def test_a_cancellation_publishes_status_cancelled(ingestor: Ingestor, publisher: InMemoryPublisher) -> None:
     ingestor.ingest([mapped(release())], "test")
     ingestor.ingest([mapped(release(tag=["tenderCancellation"]))], "test")
