@@ -18,6 +18,7 @@ from services.ingest.domain.normalize import (
     clean_text,
     country,
     dedupe_classifications,
+    detect_language,
     finish,
     language_probabilities,
     money,
@@ -81,7 +82,8 @@ def map_notice(raw: dict[str, Any], ctx: Context) -> Outcome:
         if best and language and best != language and probabilities[best] >= 0.95 and len(title) >= 30:
             warnings.append(f"title is keyed as {key!r} but reads as {best!r}")
             language = best
-        language = language or best
+        # Without a key, only a text clear enough for ``detect_language`` (its floor) says which language it is.
+        language = language or detect_language(f"{title} {description}")
     names: list[str] = []
     for value in _list(raw.get("buyer-name")) if not isinstance(raw.get("buyer-name"), dict) else [raw["buyer-name"]]:
         if isinstance(value, dict):

@@ -7,7 +7,7 @@ import pytest
 from contracts import CodeScheme, NoticeStatus, NoticeType, RegistrationLevel
 from services.ingest.adapters.files import load_mapping_file
 from services.ingest.domain import csvmap, jsonl, ted, ungm
-from services.ingest.domain.model import Context
+from services.ingest.domain.model import Context, Rejection
 from services.ingest.exceptions import SourceConfigError
 from tests.conftest import shared_data
 from tests.unit.ingest.util import FIXTURES, notices, rejections
@@ -140,3 +140,17 @@ def test_ungm_detail_page_in_a_table_layout() -> None:
     assert notice.deadline_utc_offset is None
     assert "deadline has no time zone; read as UTC" in notice.warnings
     assert notice.description == "Long-term agreements for PCR reagents & consumables."
+
+
+@pytest.mark.parametrize(
+    ("title", "language"),
+    [
+        ("Solar panels", None),  # too short to tell: langdetect alone would say "ca"
+        ("Supply and installation of solar panels for the water pumping stations of the northern district", "en"),
+    ],
+)
+def test_a_ted_title_without_a_language_key_states_a_language_only_when_clear(title: str, language: str | None) -> None:
+    raw = {"publication-number": "2-2026", "notice-type": "cn-standard", "title-proc": title, "buyer-name": "City"}
+    notice = ted.map_notice(raw, Context(source="ted", detect_language=True))
+    assert not isinstance(notice, Rejection), notice
+    assert notice.language == language
