@@ -18,7 +18,7 @@ import orjson
 from pydantic import ValidationError
 
 from contracts import Classification, CodeScheme, NoticeStatus, TenderNotice
-from services.ingest.domain.model import Context, Outcome, Rejection
+from services.ingest.domain.model import Context, Outcome, Rejection, without_bom
 from services.ingest.domain.normalize import (
     classification,
     clean_text,
@@ -117,7 +117,7 @@ def _set_utc(
 
 
 def parse(data: bytes, ctx: Context) -> Iterator[Outcome]:
-    for line in data.splitlines():
+    for line in without_bom(data).splitlines():
         if not line.strip():
             continue
         raw = line.decode("utf-8", errors="replace")

@@ -25,6 +25,14 @@ class Rejection:
 
 Outcome = TenderNotice | Rejection
 
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def without_bom(data: bytes) -> bytes:
+    """``data`` without the UTF-8 byte-order mark that Windows tools and some portals put first (JSON forbids it,
+    CSV readers trip on it); the document itself is unchanged."""
+    return data[3:] if data.startswith(_UTF8_BOM) else data
+
 
 @dataclass(frozen=True)
 class Context:

@@ -20,7 +20,7 @@ import msgspec
 import orjson
 
 from contracts import NoticeStatus, NoticeType, ProcurementMethod
-from services.ingest.domain.model import Context, Outcome, Rejection
+from services.ingest.domain.model import Context, Outcome, Rejection, without_bom
 from services.ingest.domain.normalize import (
     classification,
     clean_text,
@@ -196,6 +196,7 @@ def decode(data: bytes) -> tuple[Any, list[str]]:
 
     JSON Lines (one release or package per line) come back as a list. Raises ValueError if nothing parses.
     """
+    data = without_bom(data)
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -656,6 +657,7 @@ def map_fields(release: dict[str, Any], ctx: Context, extra_warnings: list[str] 
 
 def parse(data: bytes, ctx: Context) -> Iterator[Outcome]:
     """Every release of an OCDS document (any shape) as a notice or a rejection; never raises on bad input."""
+    data = without_bom(data)
     document = delivered(data)
     if document is not None:
         releases = document.get("releases")

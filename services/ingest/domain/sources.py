@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from services.ingest.domain import csvmap, jsonl, ocds, ted, ungm
-from services.ingest.domain.model import Context, Outcome, Rejection
+from services.ingest.domain.model import Context, Outcome, Rejection, without_bom
 from services.ingest.exceptions import SourceConfigError
 
 KINDS = ("ocds", "ted", "ungm", "csv", "jsonl")
@@ -29,6 +29,7 @@ def parse_bytes(
     kind: str, data: bytes, ctx: Context, mapping: csvmap.CsvMapping | None = None, name: str = ""
 ) -> Iterator[Outcome]:
     """Every record of one document. Never raises on bad input: bad records come back as ``Rejection``."""
+    data = without_bom(data)
     if kind == "ocds":
         yield from ocds.parse(data, ctx)
     elif kind == "ted":

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from contracts import TenderNotice
 from services.infra.http import PROBLEM_JSON, install_problem_handlers, ops_router, problem
 from services.ingest.domain import jsonl, ocds
-from services.ingest.domain.model import Context, Outcome, Rejection
+from services.ingest.domain.model import Context, Outcome, Rejection, without_bom
 from services.ingest.domain.normalize import raw_text
 from services.ingest.service import Ingestor
 
@@ -164,7 +164,7 @@ def create_app(
         if len(body_bytes) > MAX_BODY_BYTES:
             return problem(413, "Content Too Large", f"at most {MAX_BODY_BYTES} bytes per notice")
         try:
-            body = orjson.loads(body_bytes)
+            body = orjson.loads(without_bom(body_bytes))
         except orjson.JSONDecodeError as exc:
             outcome: Outcome = Rejection("invalid_json", str(exc), body_bytes.decode("utf-8", errors="replace"))
         else:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import warnings
 
+import orjson
 import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
@@ -61,6 +62,12 @@ def test_push_an_ocds_release(client: TestClient) -> None:
     response = client.post("/notices", json=release(), headers=KEY)
     assert response.status_code == 202
     assert response.json()["notice_id"] == "ocds-abc123:ocds-abc123-0001"
+
+
+def test_push_with_a_utf8_byte_order_mark(client: TestClient) -> None:
+    body = b"\xef\xbb\xbf" + orjson.dumps(release())
+    response = client.post("/notices", content=body, headers={**KEY, "Content-Type": "application/json"})
+    assert response.status_code == 202, response.text
 
 
 @pytest.mark.parametrize(

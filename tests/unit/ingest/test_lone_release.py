@@ -239,3 +239,31 @@ def test_a_record_whose_releases_are_not_an_array_is_still_read() -> None:
     record = {"ocid": "ocds-abc123-0001", "compiledRelease": release(tag=["compiled"]), "releases": True}
     [notice] = ocds.parse(orjson.dumps({"records": [record]}), CTX)
     assert isinstance(notice, TenderNotice)
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        BOM + orjson.dumps(release()),  # a lone release
+        BOM + orjson.dumps({"releases": [release()]}),  # a package
+        BOM + orjson.dumps(release()) + b"\r\n" + orjson.dumps(release(ocid="ocds-abc123-0002")),  # JSON Lines
+        BOM + orjson.dumps({"records": [{"ocid": "x", "compiledRelease": release()}]}),  # read whole
+    ],
+)
+def test_a_utf8_byte_order_mark_is_skipped(data: bytes) -> None:
+    outcomes = list(ocds.parse(data, CTX))
+    assert outcomes
+    assert all(isinstance(o, TenderNotice) for o in outcomes), outcomes
+    assert not any(o.warnings for o in outcomes if isinstance(o, TenderNotice))
+
+
+def test_a_utf8_byte_order_mark_is_skipped_by_every_kind() -> None:
+    from services.ingest.domain.sources import parse_bytes
+
+    notice = orjson.dumps({"notice_id": "demo:1", "source": "demo", "source_id": "1", "title": "Gloves",
+                           "buyer": {"name": "UNICEF"}})  # fmt: skip
+    [outcome] = parse_bytes("jsonl", BOM + notice + b"\n", Context(source="demo", detect_language=False))
+    assert isinstance(outcome, TenderNotice)
