@@ -23,9 +23,11 @@ import orjson
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from contracts import DeadLetter
+from services.infra.console import output_console
 from services.infra.settings import CommonSettings, load_settings
 
 UNREADABLE = "(unreadable)"
@@ -155,7 +157,7 @@ def counts(ctx: typer.Context, topic: TopicOption = None) -> None:
     table = Table("topic", "service", "reason", "count", "latest (UTC)")
     for row_topic, service, reason, n, latest in summary(letters):
         table.add_row(row_topic, service, reason, str(n), latest)
-    Console().print(table)
+    output_console().print(table)
     err.print(f"{len(letters)} dead letter{'' if len(letters) == 1 else 's'}")
 
 
@@ -178,24 +180,35 @@ def show(
     chosen.reverse()
     if limit:
         chosen = chosen[:limit]
-    out = Console(highlight=False, soft_wrap=True)
+    out = output_console(highlight=False, soft_wrap=True)
     for x in chosen:
         if as_json:
             print(orjson.dumps(x.as_json()).decode())
             continue
+        out.print(heading(x))
         if x.letter is None:
-            out.print(f"[bold]{x.topic}[/bold] #{x.offset} key={x.key} [red]{UNREADABLE}[/red] {x.problem}")
             out.print(f"  {_short(x.raw)}", markup=False)
             continue
-        d = x.letter
-        out.print(
-            f"[bold]{x.topic}[/bold] #{x.offset} {d.occurred_at.isoformat(timespec='seconds')} "
-            f"{d.service} [red]{d.reason}[/red] key={x.key} origin={d.origin} attempts={d.attempts}"
-        )
-        out.print(f"  {d.detail}", markup=False)
-        out.print(f"  {_short(d.payload)}", markup=False)
+        out.print(f"  {x.letter.detail}", markup=False)
+        out.print(f"  {_short(x.letter.payload)}", markup=False)
     if not as_json:
         err.print(f"{len(chosen)} shown")
+
+
+def heading(x: Letter) -> str:
+    """The first line ``show`` prints for a letter (rich markup, values escaped). Its ``key`` is the one ``--json``
+    gives: the letter's own (the record's id, when one could be read), left out when there is none; the Kafka record
+    key, which falls back to the origin for partitioning, only for a record that is not a letter."""
+    if x.letter is None:
+        return f"[bold]{escape(x.topic)}[/bold] #{x.offset} key={escape(str(x.key))} [red]{UNREADABLE}[/red] " + escape(
+            x.problem
+        )
+    d = x.letter
+    key = f" key={escape(d.key)}" if d.key is not None else ""
+    return (
+        f"[bold]{escape(x.topic)}[/bold] #{x.offset} {d.occurred_at.isoformat(timespec='seconds')} "
+        f"{escape(d.service)} [red]{escape(d.reason)}[/red]{key} origin={escape(d.origin)} attempts={d.attempts}"
+    )
 
 
 def _instant(text: str) -> datetime:

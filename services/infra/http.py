@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,31 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+#: Exit status of a service whose HTTP port cannot be bound (in use, or not allowed); 3 means Kafka does not answer.
+EXIT_PORT_UNAVAILABLE = 4
+
+
+class PortUnavailable(Exception):
+    """Raised if a service's HTTP host and port cannot be bound; the message says which and the setting to change."""
+
+
+def listening_socket(host: str, port: int, variable: str) -> socket.socket:
+    """The bound socket uvicorn serves on (``server.run(sockets=[...])``), bound before anything else starts, so that
+    a port in use is said plainly (exit ``EXIT_PORT_UNAVAILABLE``) instead of as uvicorn's startup failure after the
+    workers began. Like uvicorn: ``SO_REUSEADDR``, IPv6 when the host is an IPv6 address."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PortUnavailable(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}): another process has it? "
+            f"Stop it, or choose another port with {variable}"
+        ) from exc
+    sock.set_inheritable(True)
+    return sock
 
 
 def problem(status: int, title: str, detail: str = "", **extra: Any) -> JSONResponse:

@@ -3,10 +3,13 @@ is read from the environment with the ``TB_`` prefix (``TB_KAFKA_BOOTSTRAP_SERVE
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
-from typing import TypeVar
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import ValidationError
+from pydantic import AliasChoices, AliasPath, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts import topics
@@ -34,6 +37,20 @@ class CommonSettings(BaseSettings):
     #: One JSON object per log line (for containers) instead of plain text.
     log_json: bool = False
 
+    # Checked here, for every service's settings, so that a wrong value is a "configuration error" line at start
+    # (``load_settings``) instead of a traceback from the client or server that trips on it later.
+    @field_validator("*", mode="after")
+    @classmethod
+    def _usable(cls, value: Any, info: ValidationInfo) -> Any:
+        name = info.field_name or ""
+        if name.endswith("_port") and isinstance(value, int):
+            check_port(value)
+        elif name.endswith("_url") and isinstance(value, str):
+            check_http_url(value)
+        elif name == "log_level" and isinstance(value, str):
+            return check_log_level(value)
+        return value
+
     def topic_map(self) -> dict[str, topics.TopicSpec]:
         """Configured topic name -> its spec."""
         return {
@@ -47,6 +64,38 @@ class CommonSettings(BaseSettings):
         }
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def check_port(port: int) -> int:
+    """A TCP port a server can listen on or a client connect to."""
+    if not 1 <= port <= 65535:
+        raise ValueError("a port is a number from 1 to 65535")
+    return port
+
+
+def check_http_url(url: str) -> str:
+    """An ``http(s)://host[:port][/path]`` URL, as the Elasticsearch client and the email links need."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError when it is not a number or out of range
+    except ValueError as exc:
+        raise ValueError(f"not a usable URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL with a host, such as http://127.0.0.1:9200")
+    if port == 0:
+        raise ValueError("a port is a number from 1 to 65535")
+    return url
+
+
+def check_log_level(level: str) -> str:
+    """One of the standard logging level names, in any case; returned upper-case."""
+    upper = level.strip().upper()
+    if upper not in LOG_LEVELS or not isinstance(logging.getLevelName(upper), int):
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+    return upper
+
+
 S = TypeVar("S", bound=BaseSettings)
 
 
@@ -56,10 +105,34 @@ def load_settings(cls: type[S]) -> S:
     try:
         return cls()
     except ValidationError as exc:
-        prefix = str(cls.model_config.get("env_prefix") or "")
         lines = []
         for error in exc.errors():
-            name = f"{prefix}{'_'.join(str(p) for p in error['loc'])}".upper() if error["loc"] else "settings"
-            lines.append(f"  {name}={error.get('input')!r}: {error['msg']}")
+            msg = error["msg"].removeprefix("Value error, ")
+            lines.append(f"  {variable_name(cls, error['loc'])}={error.get('input')!r}: {msg}")
         print("configuration error:\n" + "\n".join(lines), file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def variable_name(cls: type[BaseSettings], loc: tuple[int | str, ...]) -> str:
+    """The environment variable behind an error's location: ``TB_`` + the field name, or for a field read under
+    aliases (``TB_NOTIFIER_SMTP_PORT`` or ``TB_SMTP_PORT``) the alias that is set, as it is spelt in full already."""
+    if not loc:
+        return "settings"
+    head = str(loc[0])
+    prefix = str(cls.model_config.get("env_prefix") or "")
+    for name, info in cls.model_fields.items():
+        aliases = _aliases(info.validation_alias)
+        if head == name or head in aliases:
+            if not aliases:
+                break
+            present = {key.upper() for key in os.environ}
+            return next((a for a in aliases if a.upper() in present), aliases[0]).upper()
+    return f"{prefix}{'_'.join(str(p) for p in loc)}".upper()
+
+
+def _aliases(alias: str | AliasPath | AliasChoices | None) -> list[str]:
+    if isinstance(alias, str):
+        return [alias]
+    if isinstance(alias, AliasChoices):
+        return [c for c in alias.choices if isinstance(c, str)]
+    return []

@@ -22,9 +22,34 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.infra.settings import check_port, load_settings
+
+
+class StackSettings(BaseSettings):
+    """Where the local stack listens and keeps its data (read by ``make run``, ``make stack-up``...)."""
+
+    model_config = SettingsConfigDict(env_prefix="TB_", extra="ignore")
+
+    #: Directory of the stack's data, PID files and logs (and of ``make run``'s).
+    data_dir: Path = Path(".data")
+    #: Kafka wire protocol port of noida-db.
+    stack_kafka_port: int = 29092
+    #: Elasticsearch HTTP port of noida-db.
+    stack_elasticsearch_port: int = 29200
+    #: Port of the SMTP sink (aiosmtpd writing the Maildir).
+    stack_smtp_port: int = 2525
+
+    @field_validator("stack_kafka_port", "stack_elasticsearch_port", "stack_smtp_port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        return check_port(value)
 
 
 @dataclass(frozen=True)
@@ -37,11 +62,14 @@ class StackConfig:
 
     @classmethod
     def from_env(cls) -> StackConfig:
+        """From the ``TB_DATA_DIR`` and ``TB_STACK_*_PORT`` variables; a wrong one ends the command with a
+        "configuration error" line and exit status 2."""
+        settings = load_settings(StackSettings)
         return cls(
-            data_dir=Path(os.environ.get("TB_DATA_DIR", ".data")).resolve(),
-            kafka_port=int(os.environ.get("TB_STACK_KAFKA_PORT", "29092")),
-            elasticsearch_port=int(os.environ.get("TB_STACK_ELASTICSEARCH_PORT", "29200")),
-            smtp_port=int(os.environ.get("TB_STACK_SMTP_PORT", "2525")),
+            data_dir=settings.data_dir.resolve(),
+            kafka_port=settings.stack_kafka_port,
+            elasticsearch_port=settings.stack_elasticsearch_port,
+            smtp_port=settings.stack_smtp_port,
         )
 
     @property
@@ -160,12 +188,62 @@ def spawn(argv: list[str], log_path: Path, env: dict[str, str] | None = None) ->
         )
 
 
-def _spawn(cfg: StackConfig, name: str, argv: list[str]) -> int:
+class Interrupted(KeyboardInterrupt):
+    """Raised (by ``handle_stop_signals``) in the main thread on Ctrl-C or SIGTERM, so that ``finally`` blocks stop
+    what was started; ``signum`` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+_held = 0
+_pending: list[int] = []
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    if _held:
+        _pending.append(signum)  # raised when the section that must not be cut in two ends (``held_signals``)
+        return
+    raise Interrupted(signum)
+
+
+def handle_stop_signals() -> None:
+    """From now on Ctrl-C (SIGINT) and SIGTERM raise ``Interrupted`` in the main thread, except inside
+    ``held_signals()``, which delays them to its end."""
+    signal.signal(signal.SIGINT, _raise_interrupted)
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+
+
+@contextlib.contextmanager
+def held_signals() -> Iterator[None]:
+    """A section a stop signal must not cut in two (a child started but not recorded yet, so never stopped): the
+    signal's ``Interrupted`` is raised when the section ends. (Not ``pthread_sigmask``: children would inherit the
+    blocked mask and ignore the SIGTERM that stops them.)"""
+    global _held
+    _held += 1
+    try:
+        yield
+    except BaseException:
+        _held -= 1
+        if not _held:
+            _pending.clear()  # already on its way out: a signal that came meanwhile adds nothing
+        raise
+    _held -= 1
+    if not _held and _pending:
+        signum = _pending[0]
+        _pending.clear()
+        raise Interrupted(signum)
+
+
+def _spawn(cfg: StackConfig, name: str, argv: list[str], started: list[str]) -> int:
     (cfg.data_dir / "run").mkdir(parents=True, exist_ok=True)
-    proc = spawn(argv, cfg.data_dir / "logs" / f"{name}.log")
-    # Keep the handle: a collected Popen of a live child warns, and ``down`` reaps through waitpid.
-    _CHILDREN.append(proc)
-    _pid_file(cfg, name).write_text(str(proc.pid))
+    with held_signals():
+        proc = spawn(argv, cfg.data_dir / "logs" / f"{name}.log")
+        # Keep the handle: a collected Popen of a live child warns, and ``down`` reaps through waitpid.
+        _CHILDREN.append(proc)
+        _pid_file(cfg, name).write_text(str(proc.pid))
+        started.append(name)
     return proc.pid
 
 
@@ -179,9 +257,24 @@ def _wait(what: str, check: object, cfg: StackConfig, timeout: float) -> None:
     raise SystemExit(f"{what} did not answer within {timeout:.0f}s (see {cfg.data_dir / 'logs'})")
 
 
-def up(cfg: StackConfig, timeout: float = 60.0) -> list[str]:
-    """Start whatever does not answer yet; return the names started (an empty list means all were reused)."""
-    started: list[str] = []
+def up(cfg: StackConfig, timeout: float = 60.0, started: list[str] | None = None) -> list[str]:
+    """Start whatever does not answer yet; return the names started (an empty list means all were reused).
+
+    When it cannot finish (a server does not answer in time, Ctrl-C while waiting...), it stops what it started
+    before the error goes on: nothing is left running that no one will stop. ``started`` (appended to as each server
+    starts) lets a caller see what was started so far."""
+    started = [] if started is None else started
+    try:
+        _up(cfg, timeout, started)
+    except BaseException:
+        with held_signals():
+            down(cfg, only=started)
+            started.clear()
+        raise
+    return started
+
+
+def _up(cfg: StackConfig, timeout: float, started: list[str]) -> None:
     if not (elasticsearch_ready(cfg) and port_open(cfg.host, cfg.kafka_port)):
         if port_open(cfg.host, cfg.kafka_port) or port_open(cfg.host, cfg.elasticsearch_port):
             raise SystemExit(
@@ -189,8 +282,7 @@ def up(cfg: StackConfig, timeout: float = 60.0) -> list[str]:
                 "Kafka + Elasticsearch; stop it or choose other ports (TB_STACK_*_PORT)"
             )
         (cfg.data_dir / "noida").mkdir(parents=True, exist_ok=True)
-        _spawn(cfg, "noida", noida_command(cfg))
-        started.append("noida")
+        _spawn(cfg, "noida", noida_command(cfg), started)
     if not smtp_ready(cfg):
         for sub in ("tmp", "new", "cur"):
             (cfg.maildir / sub).mkdir(parents=True, exist_ok=True)
@@ -208,18 +300,20 @@ def up(cfg: StackConfig, timeout: float = 60.0) -> list[str]:
                 "aiosmtpd.handlers.Mailbox",
                 str(cfg.maildir),
             ],
+            started,
         )
-        started.append("smtp")
     _wait("Elasticsearch", elasticsearch_ready, cfg, timeout)
     _wait("Kafka", kafka_ready, cfg, timeout)
     _wait("SMTP", smtp_ready, cfg, timeout)
-    return started
 
 
-def down(cfg: StackConfig, timeout: float = 20.0) -> list[str]:
-    """Stop the processes recorded in the PID files (and only those); return their names."""
+def down(cfg: StackConfig, timeout: float = 20.0, only: list[str] | None = None) -> list[str]:
+    """Stop the processes recorded in the PID files (and only those; of them only ``only`` when given); return their
+    names."""
     stopped: list[str] = []
     for name in ("smtp", "noida"):
+        if only is not None and name not in only:
+            continue
         pid_file = _pid_file(cfg, name)
         if not pid_file.exists():
             continue
@@ -280,6 +374,49 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+def listening_pids(port: int) -> set[int] | None:
+    """The processes (of this user: others' descriptors cannot be read) listening on a TCP port, read from
+    ``/proc``; None where ``/proc/net/tcp`` cannot be read (not Linux)."""
+    inodes: set[str] = set()
+    readable = False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        readable = True
+        for line in lines:
+            fields = line.split()
+            # local_address is HEXIP:HEXPORT, st 0A is LISTEN, then the socket's inode.
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    if not readable:
+        return None
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    pids: set[int] = set()
+    if not wanted:
+        return pids
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            links = {os.readlink(fd) for fd in fd_dir.iterdir()}
+        except OSError:
+            continue
+        if links & wanted:
+            pids.add(int(fd_dir.parent.name))
+    return pids
+
+
+def describe_pid(pid: int) -> str:
+    """``pid 42 (python -m services.ingest run)``, the command line shortened; just ``pid 42`` if unreadable."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    except OSError:
+        return f"pid {pid}"
+    words = [os.path.basename(argv[0].decode(errors="replace"))] + [a.decode(errors="replace") for a in argv[1:]]
+    command = " ".join(words)
+    return f"pid {pid} ({command[:80]}{'...' if len(command) > 80 else ''})"
+
+
 def status(cfg: StackConfig) -> dict[str, bool]:
     return {
         f"kafka {cfg.kafka_bootstrap}": kafka_ready(cfg),
@@ -297,6 +434,9 @@ def main(argv: list[str]) -> int:
         except RuntimeError as exc:
             print(f"stack up failed: {exc}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:
+            print("\nstack up interrupted: stopped what it had started", file=sys.stderr)
+            return 130
         print(f"stack up ({', '.join(started) or 'all reused'}): data in {cfg.data_dir}")
         for key, value in cfg.env().items():
             print(f"  {key}={value}")

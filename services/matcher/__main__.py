@@ -22,6 +22,7 @@ from rich.table import Table
 
 from contracts import SupplierProfile, TenderNotice
 from contracts.api import ImportRejection
+from services.infra.console import output_console
 from services.infra.logs import setup_logging
 from services.infra.settings import load_settings
 from services.matcher.exceptions import StoreUnavailable
@@ -343,7 +344,7 @@ def list_keys(
                 state,
                 _when(k.last_used_at),
             )
-        Console().print(table)
+        output_console().print(table)
     if settings.matcher_admin_api_key is not None and settings.matcher_admin_api_key.get_secret_value():
         err.print("TB_MATCHER_ADMIN_API_KEY is set too: an admin key that is not stored, so neither listed nor revoked")
 
@@ -432,7 +433,7 @@ def match(
         else:
             err.print(f"[yellow]profiles line {p.line}[/yellow]: {p.reason}")
     container.matcher.refit()
-    out = Console()
+    out = output_console()
     for n, line in enumerate(notices.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue

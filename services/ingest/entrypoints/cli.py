@@ -19,6 +19,7 @@ from kafka.errors import KafkaError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from services.infra.http import EXIT_PORT_UNAVAILABLE, PortUnavailable, listening_socket
 from services.infra.logs import setup_logging
 from services.infra.settings import load_settings
 from services.ingest.adapters.files import files_under, load_mapping_file
@@ -78,7 +79,8 @@ def _progress(total: int) -> Progress:
 
 @app.command()
 def parse(path: PathArg, source: SourceOpt, mapping: MappingOpt = None, name: NameOpt = None) -> None:
-    """Print normalized notices as JSON Lines on stdout and a summary on stderr. Needs no Kafka."""
+    """Print normalized notices as JSON Lines on stdout; on stderr a line per rejected record (file, record id,
+    reason, detail) and a summary line last. Needs no Kafka."""
     settings = load_settings(Settings)
     setup_logging(settings.log_level, settings.log_json)
     try:
@@ -98,6 +100,7 @@ def parse(path: PathArg, source: SourceOpt, mapping: MappingOpt = None, name: Na
             for outcome in parse_bytes(source.value, file.read_bytes(), ctx, csv_mapping, str(file)):
                 if isinstance(outcome, Rejection):
                     reasons[outcome.reason] += 1
+                    err.print(rejection_line(file, outcome), markup=False, highlight=False, soft_wrap=True)
                 else:
                     notices += 1
                     sources[outcome.source] += 1
@@ -113,6 +116,16 @@ def parse(path: PathArg, source: SourceOpt, mapping: MappingOpt = None, name: Na
         highlight=False,
         soft_wrap=True,
     )
+
+
+def rejection_line(file: Path, rejection: Rejection, limit: int = 200) -> str:
+    """One stderr line per rejected record, for finding it: ``rejected <file> [<record id>]: <reason>: <detail>``
+    (the detail names the line of a JSON Lines file), shortened to one line."""
+    detail = " ".join(rejection.detail.split())
+    if len(detail) > limit:
+        detail = f"{detail[:limit]}..."
+    key = f" [{rejection.key}]" if rejection.key else ""
+    return f"rejected {file}{key}: {rejection.reason}: {detail}"
 
 
 @app.command()
@@ -164,12 +177,20 @@ def run() -> None:
 
     settings = load_settings(Settings)
     setup_logging(settings.log_level, settings.log_json)
+    # The port first: taken, it ends the command before any poller or Kafka client starts, with its own exit status.
+    try:
+        sock = listening_socket(settings.ingest_http_host, settings.ingest_http_port, "TB_INGEST_HTTP_PORT")
+    except PortUnavailable as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_PORT_UNAVAILABLE) from exc
     try:
         container = bootstrap(settings, with_pollers=True)
     except IngestError as exc:
+        sock.close()
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     except KafkaError as exc:
+        sock.close()
         err.print(f"[red]error:[/red] Kafka at {settings.kafka_bootstrap_servers} does not answer ({exc})")
         raise typer.Exit(3) from exc
     if not settings.api_keys():
@@ -206,7 +227,7 @@ def run() -> None:
     signal.signal(signal.SIGINT, stop)
     threads.start()
     try:
-        server.run()  # returns once ``should_exit`` is set and open requests are answered
+        server.run(sockets=[sock])  # returns once ``should_exit`` is set and open requests are answered
     finally:
         threads.stop()  # pollers finish their batch: flushed and checkpointed, nothing half-done
         container.close()
