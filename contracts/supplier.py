@@ -5,7 +5,7 @@ Topic ``suppliers.profiles`` (compacted), key ``supplier_id``; a deleted profile
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -122,12 +122,31 @@ class SupplierProfile(Model):
     def codes_of(self, scheme: CodeScheme) -> list[str]:
         return [c.code for c in self.codes if c.scheme == scheme]
 
+    @field_validator("emails")
+    @classmethod
+    def _one_per_mailbox(cls, value: list[str]) -> list[str]:
+        """An address listed twice (whatever its case) is kept once, as first spelled: one mailbox, one copy."""
+        seen: set[str] = set()
+        out = []
+        for address in value:
+            if address.casefold() not in seen:
+                seen.add(address.casefold())
+                out.append(address)
+        return out
+
     def unconfirmed_emails(self) -> list[str]:
         """The addresses of ``emails`` waiting for their owner's confirmation: no alert goes to them."""
         pending = self.email_confirmations
         return [e for e in self.emails if e in pending and pending[e].confirmed_at is None]
 
-    def alert_emails(self) -> list[str]:
-        """The addresses alerts may go to: ``emails`` less those waiting for their owner's confirmation."""
+    def alert_emails(self, as_of: datetime | None = None) -> list[str]:
+        """The addresses alerts may go to: ``emails`` less those waiting for their owner's confirmation.
+
+        ``as_of``: when the notice version an alert is about was received; an address its owner confirmed after
+        that is left out too (consent given then covers the tenders that come after it, not the backlog)."""
         unconfirmed = set(self.unconfirmed_emails())
-        return [e for e in self.emails if e not in unconfirmed]
+        out = [e for e in self.emails if e not in unconfirmed]
+        if as_of is None:
+            return out
+        entries = self.email_confirmations
+        return [e for e in out if e not in entries or (at := entries[e].confirmed_at) is None or at <= as_of]

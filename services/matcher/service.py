@@ -350,7 +350,8 @@ class Matcher:
         before = self.profiles.get(profile.supplier_id)
         confirmations = email_confirmations(before, profile, profile, registered_by, self.clock())
         profile = profile.model_copy(update={"email_confirmations": confirmations})
-        return self._store(profile, existed=before is not None, matching_changed=True, flush=flush)
+        changed = before is None or matching_changed(before, profile)
+        return self._store(profile, existed=before is not None, matching_changed=changed, flush=flush)
 
     def _store(
         self, profile: SupplierProfile, *, existed: bool, matching_changed: bool, flush: bool = True
@@ -512,6 +513,19 @@ class Matcher:
         if unchanged:
             self.metrics.profile_changes.labels("import_unchanged").inc(unchanged)
         return ImportCounts(stored=len(chunk), unchanged=unchanged)
+
+
+#: What a profile write can change without moving the supplier on any shortlist: the save's stamp, double opt-in
+#: (the notifier's write-back of a confirmation), who set which field, and how alerts are delivered.
+_NOT_MATCHING = frozenset({"updated_at", "email_confirmations", "set_by_supplier"})
+
+
+def matching_changed(before: SupplierProfile, after: SupplierProfile) -> bool:
+    """Whether a write changes anything matching reads (as ``update_preferences`` decides for preferences): a write
+    of only what ``_NOT_MATCHING`` and ``DELIVERY_PREFERENCES`` name re-ranks nothing, so it republishes no
+    shortlist (a confirmation's write-back must not bring the supplier the backlog of open tenders)."""
+    exclude: dict[str, Any] = {**dict.fromkeys(_NOT_MATCHING, True), "preferences": set(DELIVERY_PREFERENCES)}
+    return before.model_dump(exclude=exclude) != after.model_dump(exclude=exclude)
 
 
 def email_confirmations(

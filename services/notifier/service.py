@@ -110,7 +110,10 @@ from services.notifier.domain.rules import (
     digest_key,
     digest_sections,
     plan_shortlist,
+    received_of,
+    recipients,
     undeliverable,
+    unique_addresses,
 )
 from services.notifier.exceptions import (
     ClaimLost,
@@ -294,16 +297,18 @@ class Notifier:
         (an email that cannot be rendered is parked here)."""
         jobs: list[_Job] = []
         self.metrics.shortlists.inc()
-        ids = {e.supplier_id for e in shortlist.entries} | set(shortlist.previously_shortlisted)
-        profiles = {sid: self.profiles.get(sid) for sid in ids}
         cancelled = shortlist.notice_status == NoticeStatus.CANCELLED
         before = shortlist.notice_version + 1 if cancelled else shortlist.notice_version
+        # Everyone alerted about the notice is told of a change or a cancellation, on a shortlist still or not.
         alerted = self.store.alerted_suppliers(shortlist.notice_id, before) if before > 1 else set()
+        ids = {e.supplier_id for e in shortlist.entries} | set(shortlist.previously_shortlisted) | alerted
+        profiles = {sid: self.profiles.get(sid) for sid in ids}
         plan = plan_shortlist(shortlist, profiles, alerted)
+        as_of = received_of(shortlist.notice)
         for supplier_id in {d.supplier_id for d in plan.send} | {
-            s.supplier_id for s in plan.skip if s.reason == "unconfirmed_email"
+            s.supplier_id for s in plan.skip if s.reason in ("unconfirmed_email", "confirmed_after_notice")
         }:
-            self._withhold(profiles[supplier_id])
+            self._withhold(profiles[supplier_id], as_of)
         for skip in plan.skip:
             self.metrics.skipped.labels(skip.reason).inc()
             self._publish_event(
@@ -315,8 +320,10 @@ class Notifier:
                 NotificationStatus.SKIPPED,
                 reason=skip.reason,
             )
-        for supplier_id in plan.withdraw:
-            self._withdraw(supplier_id, shortlist.notice_id, "notice_cancelled")
+        if cancelled:
+            # Every queued digest item of a cancelled notice goes, whoever it was queued for (on a shortlist still
+            # or ranked out since: ``plan.withdraw`` names only the former).
+            self._withdraw(None, shortlist.notice_id, "notice_cancelled")
         for delivery in plan.queue:
             payload = json.dumps(
                 {
@@ -340,8 +347,9 @@ class Notifier:
             else:
                 self.metrics.duplicates.inc()
         for delivery in plan.send:
-            profile = profiles[delivery.supplier_id]
-            assert profile is not None  # the plan sends only to known, deliverable suppliers
+            known = profiles[delivery.supplier_id]
+            assert known is not None  # the plan sends only to known, deliverable suppliers
+            profile = recipients(known, as_of)  # the addresses confirmed by the time this version was received
             try:
                 rendered = render_notice_email(
                     delivery.kind,
@@ -359,12 +367,13 @@ class Notifier:
             )
         return jobs
 
-    def _withhold(self, profile: SupplierProfile | None) -> None:
-        """Count the addresses an alert leaves out because their owner has not confirmed them (double opt-in)."""
-        if profile is not None and (withheld := len(profile.unconfirmed_emails())):
+    def _withhold(self, profile: SupplierProfile | None, as_of: datetime | None = None) -> None:
+        """Count the addresses an alert leaves out because their owner has not confirmed them (double opt-in), or
+        confirmed them only after the notice version was received (``as_of``)."""
+        if profile is not None and (withheld := len(profile.emails) - len(profile.alert_emails(as_of))):
             self.metrics.alerts_withheld.inc(withheld)
 
-    def _withdraw(self, supplier_id: str, notice_id: str, reason: str) -> None:
+    def _withdraw(self, supplier_id: str | None, notice_id: str, reason: str) -> None:
         for record in self.store.find(states=[State.QUEUED], supplier_id=supplier_id, notice_id=notice_id):
             record.state, record.reason, record.updated_at = State.WITHDRAWN, reason, self._clock()
             self.store.replace(record)
@@ -458,7 +467,7 @@ class Notifier:
         envelope = Envelope(
             from_address=self.settings.notifier_from_address,
             from_name=self.settings.notifier_from_name,
-            to_addresses=list(profile.emails) if confirming else profile.alert_emails(),
+            to_addresses=unique_addresses(profile.emails if confirming else profile.alert_emails()),
             to_name=profile.names.get(language_of(profile)) or profile.display_name,
             message_id=record.message_id or make_msgid(domain=self.settings.notifier_message_id_domain),
             idempotency_key=record.key,
@@ -897,6 +906,20 @@ class Notifier:
         included = sections.closing_soon + sections.others
         if not included:
             return None
+        # One digest for all its addresses: those confirmed by the time its earliest version was received.
+        stamps = [at for i in included if (at := received_of(i.notice)) is not None]
+        as_of = min(stamps) if stamps else None
+        if reason := undeliverable(profile, as_of):
+            # Rare (an address confirmed then removed, another confirmed since): not for these items.
+            for i in included:
+                item = by_key[i.key]
+                item.state, item.reason, item.updated_at = State.WITHDRAWN, reason, now
+                self.store.replace(item)
+                self.metrics.skipped.labels(reason).inc()
+                self._record_event(item, NotificationStatus.SKIPPED, reason=reason)
+            return None
+        self._withhold(profile, as_of)
+        profile = recipients(profile, as_of)
         rendered = render_digest(
             profile,
             sections,
@@ -906,7 +929,6 @@ class Notifier:
             self.settings.notifier_closing_soon_days,
         )
         notice_ids = [i.notice.notice_id for i in included]
-        self._withhold(profile)
         state = self._deliver(
             key, NotificationKind.DIGEST, profile, notice_ids, None, rendered, item_keys=[i.key for i in included]
         )

@@ -69,8 +69,9 @@ def digest_key(supplier_id: str, local_day: date) -> str:
     return f"{supplier_id}|digest|{local_day.isoformat()}"
 
 
-def undeliverable(profile: SupplierProfile | None) -> str | None:
-    """Why nobody can be emailed for this profile, or None."""
+def undeliverable(profile: SupplierProfile | None, as_of: datetime | None = None) -> str | None:
+    """Why nobody can be emailed for this profile, or None. ``as_of``: when the notice version the email is about
+    was received (``received_of``): an address confirmed after that gets no email about it."""
     if profile is None:
         return "unknown_supplier"
     if profile.preferences.unsubscribed:
@@ -79,7 +80,29 @@ def undeliverable(profile: SupplierProfile | None) -> str | None:
         return "no_email"
     if not profile.alert_emails():
         return "unconfirmed_email"  # double opt-in: no address confirmed by its owner yet
+    if as_of is not None and not profile.alert_emails(as_of):
+        return "confirmed_after_notice"  # consent covers the tenders received after it, not the backlog
     return None
+
+
+def received_of(notice: TenderNotice) -> datetime | None:
+    """When this notice version reached tenderbridge (ingest stamps every version): an address is alerted about a
+    version only if its owner had confirmed it by then. None (a notice without the stamp): no such limit."""
+    return notice.received_at
+
+
+def recipients(profile: SupplierProfile, as_of: datetime | None) -> SupplierProfile:
+    """``profile`` with only the addresses an email about a version received at ``as_of`` may go to (confirmed by
+    then), each mailbox once."""
+    return profile.model_copy(update={"emails": unique_addresses(profile.alert_emails(as_of))})
+
+
+def unique_addresses(addresses: Iterable[str]) -> list[str]:
+    """Each mailbox once (addresses compared case-insensitively), as first spelled."""
+    seen: dict[str, str] = {}
+    for address in addresses:
+        seen.setdefault(address.casefold(), address)
+    return list(seen.values())
 
 
 def _code_matches(wanted: str, notice: TenderNotice) -> bool:
@@ -124,33 +147,41 @@ def plan_shortlist(shortlist: Shortlist, profiles: Mapping[str, SupplierProfile 
     """Decide every email for one shortlist.
 
     ``profiles`` maps supplier id to its current profile (None when unknown or deleted), with local unsubscribes
-    already applied; ``alerted`` holds the suppliers already emailed about an earlier version of this notice.
+    already applied; ``alerted`` holds the suppliers already emailed about an earlier version of this notice (for a
+    cancellation: about any version), whether or not they are still on a shortlist.
 
-    - cancelled: a cancellation to each alerted supplier among the entries and ``previously_shortlisted``;
-      nothing to the others (their queued digest items are withdrawn).
-    - active / amended: an amendment to entries and previously shortlisted suppliers already alerted; a new match
-      to entries never alerted, if their preferences allow it (queued when they take the daily digest).
+    - cancelled: a cancellation to each alerted supplier (among the entries, ``previously_shortlisted`` or not:
+      one alerted about an earlier version and ranked out since is told too); nothing to the others (their queued
+      digest items are withdrawn).
+    - active / amended: an amendment to every supplier already alerted (on the entries, previously shortlisted, or
+      neither); a new match to entries never alerted, if their preferences allow it (queued when they take the
+      daily digest).
+
+    Every email is about this version: an address its owner confirmed after the version was received
+    (``received_of``) is not written to; a supplier left with no such address is skipped (``confirmed_after_notice``).
     """
     plan = Plan()
     sid, version = shortlist.notice_id, shortlist.notice_version
+    as_of = received_of(shortlist.notice)
     by_supplier = {e.supplier_id: e for e in shortlist.entries}
+    everyone = _ordered([*by_supplier, *shortlist.previously_shortlisted, *sorted(alerted)])
     if shortlist.notice_status == NoticeStatus.CANCELLED:
-        for supplier in _ordered([*by_supplier, *shortlist.previously_shortlisted]):
+        for supplier in everyone:
             kind = NotificationKind.CANCELLATION
             if supplier not in alerted:
                 plan.skip.append(Skip(kind, supplier, sid, version, "never_alerted"))
                 plan.withdraw.append(supplier)
-            elif reason := undeliverable(profiles.get(supplier)):
+            elif reason := undeliverable(profiles.get(supplier), as_of):
                 plan.skip.append(Skip(kind, supplier, sid, version, reason))
             else:
                 plan.send.append(Delivery(kind, supplier, sid, version, by_supplier.get(supplier)))
         return plan
-    for supplier in _ordered([*by_supplier, *shortlist.previously_shortlisted]):
+    for supplier in everyone:
         entry = by_supplier.get(supplier)
         profile = profiles.get(supplier)
         if supplier in alerted:
             kind = NotificationKind.AMENDMENT
-            if reason := undeliverable(profile):
+            if reason := undeliverable(profile, as_of):
                 plan.skip.append(Skip(kind, supplier, sid, version, reason))
             else:
                 plan.send.append(Delivery(kind, supplier, sid, version, entry))
@@ -160,7 +191,7 @@ def plan_shortlist(shortlist: Shortlist, profiles: Mapping[str, SupplierProfile 
             # On the previous version's shortlist, never alerted (filtered then), and off the new one: nothing.
             plan.skip.append(Skip(NotificationKind.AMENDMENT, supplier, sid, version, "never_alerted"))
             continue
-        reason = undeliverable(profile)
+        reason = undeliverable(profile, as_of)
         if reason is None and profile is not None:
             reason = preferences_block(profile.preferences, shortlist.notice)
         if reason is not None:
