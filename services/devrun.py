@@ -14,6 +14,7 @@ import json
 import mailbox
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,18 +22,26 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
 from pathlib import Path
 
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from services.infra import stack
+from services.infra.settings import check_port, load_settings
 from services.ingest.settings import Settings as IngestSettings
 from services.notifier.settings import Settings as NotifierSettings
 
 SERVICES = {"matcher": 8000, "ingest": 8001, "notifier": 8002}
+#: Exit status of ``make run`` when a port it needs is taken (as the services' own: ``EXIT_PORT_UNAVAILABLE``).
+EXIT_PORT_IN_USE = 4
+#: Exit status of ``make run`` stopped by Ctrl-C or SIGTERM before it was running.
+EXIT_INTERRUPTED = 130
 DEV_ADMIN_KEY = "dev-admin-key-change-me"
 DEV_PUSH_KEY = "dev-push-key-change-me"
 #: The notifier's own default, so that ``python -m services.notifier preferences-url SUP`` (run without settings) signs
@@ -51,9 +60,10 @@ class ServiceProcess:
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = stack.spawn(
-            [sys.executable, "-m", f"services.{self.name}", "run"], self.log_path, env={**os.environ, **self.env}
-        )
+        with stack.held_signals():  # started and recorded in one go, so a Ctrl-C cannot leave it running unseen
+            self.proc = stack.spawn(
+                [sys.executable, "-m", f"services.{self.name}", "run"], self.log_path, env={**os.environ, **self.env}
+            )
 
     @property
     def url(self) -> str:
@@ -66,13 +76,31 @@ class ServiceProcess:
         except OSError:
             return False
 
+    def owns_port(self) -> bool | None:
+        """Whether the process listening on the port is this one (or a child of it): None when that cannot be told
+        (no ``/proc``)."""
+        if self.proc is None:
+            return False
+        listeners = stack.listening_pids(self.port)
+        if listeners is None:
+            return None
+        return bool(listeners & {self.proc.pid, *stack.group_members(self.proc.pid)})
+
     def wait_healthy(self, timeout: float = 60) -> None:
+        """Until this process, the one started here, answers ``/healthz``: not merely something on its port."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}")
+                raise RuntimeError(f"{self.name} {_ended(self.proc.returncode)}{_last_words(self.log_path)}")
             if self.healthy():
-                return
+                owner = self.owns_port()
+                if owner is not False and self.proc is not None and self.proc.poll() is None:
+                    return
+                if owner is False:
+                    raise RuntimeError(
+                        f"port {self.port} answers, but not from the {self.name} started here; "
+                        f"{port_in_use_message(self.name, self.port)}"
+                    )
             time.sleep(0.3)
         raise RuntimeError(f"{self.name} did not answer /healthz within {timeout:.0f}s; see {self.log_path}")
 
@@ -232,7 +260,7 @@ def _step(pipeline: Pipeline, what: str, service: str, *args: str) -> None:
 def cli_ingest_state_dir() -> Path:
     """Where ``python -m services.ingest publish`` keeps its state when run from here without settings (its default,
     ``.data/ingest``, is relative to the working directory; ``TB_INGEST_STATE_DIR`` when the shell sets it)."""
-    return IngestSettings().ingest_state_dir.resolve()
+    return load_settings(IngestSettings).ingest_state_dir.resolve()
 
 
 def adopt_ingest_state(old: Path, new: Path) -> bool:
@@ -296,20 +324,124 @@ def supervise(
 ) -> ServiceProcess | None:
     """Wait until a stop is requested (Ctrl-C, SIGTERM) or a service exits; returns the service that exited."""
     while not stop_requested():
-        for process in processes.values():
-            if process.proc is not None and process.proc.poll() is not None:
-                return process
+        gone = first_exited(processes)
+        if gone is not None:
+            return gone
         time.sleep(poll_s)
     return None
 
 
+def first_exited(processes: Mapping[str, ServiceProcess]) -> ServiceProcess | None:
+    """A service whose process has ended, or None while all run."""
+    for process in processes.values():
+        if process.proc is not None and process.proc.poll() is not None:
+            return process
+    return None
+
+
+def _ended(code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"failed (killed by {signal.Signals(-code).name})"
+    return f"failed (exit {code})" if code else f"exited unexpectedly (exit {code})"
+
+
+def last_log_line(log_path: Path, limit: int = 300) -> str:
+    """The last non-blank line of a service's log (where it says why it stopped), shortened; "" when none."""
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - 16384))
+            lines = [line.strip() for line in log.read().decode("utf-8", "replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    last = lines[-1] if lines else ""
+    return last if len(last) <= limit else f"{last[:limit]}..."
+
+
+def _last_words(log_path: Path) -> str:
+    last = last_log_line(log_path)
+    return f": {last}\n  its log: {log_path}" if last else f"; its log: {log_path}"
+
+
 def failure_message(process: ServiceProcess) -> str:
     code = process.proc.returncode if process.proc is not None else None
-    if code is not None and code < 0:
-        how = f"failed (killed by {signal.Signals(-code).name})"
-    else:
-        how = f"failed (exit {code})" if code else f"exited unexpectedly (exit {code})"
-    return f"make run stopped because {process.name} {how}; its log: {process.log_path}"
+    return f"make run stopped because {process.name} {_ended(code)}{_last_words(process.log_path)}"
+
+
+class DevRunPorts(BaseSettings):
+    """The services' HTTP ports under ``make run``: the services' own variables, so that one shell setting moves
+    both the service and the URLs ``make run`` prints and wires (the notifier's links, its matcher URL)."""
+
+    model_config = SettingsConfigDict(env_prefix="TB_", extra="ignore")
+
+    #: Port of the matcher's buyer API.
+    matcher_http_port: int = SERVICES["matcher"]
+    #: Port of ingest's push API.
+    ingest_http_port: int = SERVICES["ingest"]
+    #: Port of the notifier's pages.
+    notifier_http_port: int = SERVICES["notifier"]
+
+    @field_validator("matcher_http_port", "ingest_http_port", "notifier_http_port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        return check_port(value)
+
+    def ports(self) -> dict[str, int]:
+        return {name: int(getattr(self, f"{name}_http_port")) for name in SERVICES}
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on the port (as uvicorn does: ``SO_REUSEADDR``, so a recently closed
+    connection in TIME_WAIT does not count as taken)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def _suggest_port(port: int, avoid: set[int]) -> int:
+    for candidate in (port + 10000, port + 20000, port + 30000):
+        if candidate <= 65535 and candidate not in avoid and port_free(candidate):
+            return candidate
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use_message(name: str, port: int, avoid: Collection[int] = ()) -> str:
+    """What holds the port (when this user's process does) and how to move this run elsewhere."""
+    holders = sorted(stack.listening_pids(port) or ())
+    by = f" by {', '.join(stack.describe_pid(pid) for pid in holders)}" if holders else ""
+    variable = f"TB_{name.upper()}_HTTP_PORT"
+    return (
+        f"port {port} ({name}) is in use{by}. Stop that (another `make run`?), or give this run other ports, "
+        f"e.g. `{variable}={_suggest_port(port, set(avoid))} make run`"
+    )
+
+
+def ports_problems(ports: Mapping[str, int], cfg: stack.StackConfig) -> list[str]:
+    """Why the services could not listen on ``ports``: one line per port taken or given twice; [] when all is well.
+    Checked before anything starts, so that a second ``make run`` says so at once."""
+    problems = []
+    stack_ports = {
+        cfg.kafka_port: "TB_STACK_KAFKA_PORT",
+        cfg.elasticsearch_port: "TB_STACK_ELASTICSEARCH_PORT",
+        cfg.smtp_port: "TB_STACK_SMTP_PORT",
+    }
+    seen: dict[int, str] = {}
+    for name, port in ports.items():
+        variable = f"TB_{name.upper()}_HTTP_PORT"
+        if port in seen:
+            problems.append(f"{variable} and TB_{seen[port].upper()}_HTTP_PORT are both {port}: give each its own")
+        elif port in stack_ports:
+            problems.append(f"{variable}={port} is the local stack's port ({stack_ports[port]}): choose another")
+        elif not port_free(port, cfg.host):
+            problems.append(port_in_use_message(name, port, avoid=set(ports.values()) | set(stack_ports)))
+        seen.setdefault(port, name)
+    return problems
 
 
 def banner(pipeline: Pipeline, cfg: stack.StackConfig, suppliers: Path) -> str:
@@ -329,18 +461,39 @@ def banner(pipeline: Pipeline, cfg: stack.StackConfig, suppliers: Path) -> str:
     )
 
 
+def check_settings() -> None:
+    """Each service's settings as the shell gives them: a wrong one ends ``make run`` before it starts anything, with
+    the "configuration error" lines and exit status 2 (rather than a service that dies on it later)."""
+    from services.matcher.settings import Settings as MatcherSettings  # slow to import: scikit-learn
+
+    for cls in (IngestSettings, MatcherSettings, NotifierSettings):
+        load_settings(cls)
+
+
 def run() -> int:
     cfg = stack.StackConfig.from_env()
-    print("starting the local stack (noida-db: Kafka + Elasticsearch; aiosmtpd: SMTP -> Maildir)...", flush=True)
-    started = stack.up(cfg)
+    ports = load_settings(DevRunPorts).ports()
+    check_settings()
+    problems = ports_problems(ports, cfg)
+    if problems:
+        print("make run cannot start:\n" + "\n".join(f"  {p}" for p in problems), file=sys.stderr, flush=True)
+        return EXIT_PORT_IN_USE
+    started: list[str] = []
     work_dir = cfg.data_dir / "run-dev"
-    # Ingest keeps its state where `python -m services.ingest publish` keeps it by default, so that a notice published
-    # from the command line next to `make run` is an update (version 2...) of what `make run` published, not a new
-    # version 1 the matcher drops as stale.
-    state_dir = cli_ingest_state_dir()
-    pipeline = Pipeline(cfg, work_dir, ingest_state_dir=state_dir)
+    pipeline: Pipeline | None = None
     failed: ServiceProcess | None = None
+    interrupted = False
     try:
+        # From here Ctrl-C / SIGTERM raise ``stack.Interrupted`` wherever the run is, and the ``finally`` below stops
+        # what was started so far (``stack.up`` stops what it started itself when interrupted on its way).
+        stack.handle_stop_signals()
+        print("starting the local stack (noida-db: Kafka + Elasticsearch; aiosmtpd: SMTP -> Maildir)...", flush=True)
+        stack.up(cfg, started=started)
+        # Ingest keeps its state where `python -m services.ingest publish` keeps it by default, so that a notice
+        # published from the command line next to `make run` is an update (version 2...) of what `make run`
+        # published, not a new version 1 the matcher drops as stale.
+        state_dir = cli_ingest_state_dir()
+        pipeline = Pipeline(cfg, work_dir, ingest_state_dir=state_dir, ports=ports)
         if adopt_ingest_state(work_dir / "ingest-state", state_dir):
             print(f"  carried the ingest state of earlier runs over to {state_dir}", flush=True)
         demo = cfg.data_dir / "demo-data"
@@ -353,7 +506,8 @@ def run() -> int:
         suppliers = demo / "suppliers.jsonl"
         from services.matcher.settings import Settings as MatcherSettings  # slow to import: scikit-learn
 
-        prefix = MatcherSettings().matcher_index_prefix  # what the matcher CLI below reads from this environment
+        # What the matcher CLI below reads from this environment.
+        prefix = load_settings(MatcherSettings).matcher_index_prefix
         if suppliers_need_import(suppliers, stored_suppliers(cfg.elasticsearch_url, f"{prefix}-suppliers")):
             digest = file_sha256(suppliers)
             _step(pipeline, "importing the demo suppliers", "matcher", "import-suppliers", str(suppliers))
@@ -364,25 +518,41 @@ def run() -> int:
         pipeline.start()
         notices = str(demo / "notices.jsonl")
         _step(pipeline, "publishing the demo notices", "ingest", "publish", notices, "--source", "jsonl")
-        print(banner(pipeline, cfg, suppliers), flush=True)
         stop = False
 
         def _stop(signum: int, frame: object) -> None:
             nonlocal stop
             stop = True
 
+        # Running: a stop request ends the supervision loop below, which then stops everything in order.
         signal.signal(signal.SIGINT, _stop)
         signal.signal(signal.SIGTERM, _stop)
-        failed = supervise(pipeline.processes, lambda: stop)
+        # The banner only when the services started here are all still up (each answered /healthz on its own port).
+        failed = first_exited(pipeline.processes)
+        if failed is None and not stop:
+            print(banner(pipeline, cfg, suppliers), flush=True)
+            failed = supervise(pipeline.processes, lambda: stop)
         if failed is not None:
             print(f"\n{failure_message(failed)}", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:  # ``stack.Interrupted``: Ctrl-C or SIGTERM before the services were running
+        interrupted = True
     finally:
+        # A second Ctrl-C while stopping must not cut the stopping short (each stop is bounded: SIGKILL after 20 s).
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _still_stopping)
         print("\nstopping...", flush=True)
-        pipeline.stop()
+        if pipeline is not None:
+            pipeline.stop()
         if started:
-            stack.down(cfg)
+            stack.down(cfg, only=started)
         print("stopped.", flush=True)
+    if interrupted:
+        return EXIT_INTERRUPTED
     return 0 if failed is None else 1
+
+
+def _still_stopping(signum: int, frame: object) -> None:
+    print(" (still stopping what this command started, a few seconds)", flush=True)
 
 
 def _sample_preferences_url(suppliers: Path, notifier_url: str) -> str:
