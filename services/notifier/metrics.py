@@ -54,6 +54,12 @@ class Metrics:
             "Addresses confirmed by their owner from the confirmation link",
             registry=self.registry,
         )
+        self.confirmations_held = Counter(
+            "notifier_confirmations_held",
+            "Confirmation emails held back because the address had one within TB_NOTIFIER_CONFIRMATION_MIN_INTERVAL_"
+            "DAYS (another registration of it): sent once the interval has passed",
+            registry=self.registry,
+        )
         self.alerts_withheld = Counter(
             "notifier_alerts_withheld",
             "Addresses left out of an alert (or digest) because their owner has not confirmed them",

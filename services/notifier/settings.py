@@ -100,6 +100,10 @@ class Settings(CommonSettings):
     #: Seconds between two looks for addresses that wait for their confirmation email (double opt-in): profiles
     #: published since are read and each new registration gets its one email.
     notifier_confirmation_interval_s: float = 5.0
+    #: At most one confirmation email per address in this many days, whichever supplier registered it (0: no
+    #: limit): registering one address for many suppliers, or again and again, cannot flood its mailbox. Other
+    #: registrations of the address wait and get their email once the interval has passed.
+    notifier_confirmation_min_interval_days: float = Field(default=30.0, ge=0)
     #: Deadlines within this many days are listed under "closing soon" in digests.
     notifier_closing_soon_days: int = 7
 

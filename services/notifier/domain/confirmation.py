@@ -6,7 +6,8 @@ by the matcher) gets no alert until its owner confirms it: the notifier sends it
 registration (key ``<supplier>|confirmation|<address>|<registered at, µs>``, claimed in the notification store like
 every email, so never twice, across restarts and instances), whose link (``tokens.CONFIRM``) names the supplier, the
 address and the registration. A link for an earlier registration (the address was removed and registered again)
-confirms nothing.
+confirms nothing. An address gets at most one confirmation email per interval whatever supplier registered it
+(``gate_key``): other registrations of it wait for the interval to pass.
 """
 
 from __future__ import annotations
@@ -21,7 +22,17 @@ from services.notifier.exceptions import InvalidToken
 #: ``notifications.events`` event is published for it, see the README).
 CONFIRMATION = "confirmation"
 
+#: The ``kind`` of an address's record in the notification store that says which registration of the address had
+#: the last confirmation email, and when (one email per address per ``notifier_confirmation_min_interval_days``).
+CONFIRMATION_GATE = "confirmation_gate"
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def gate_key(address: str) -> str:
+    """The store key of an address's confirmation gate: one per mailbox (case-insensitive), whatever supplier
+    registered it; ``@`` starts no supplier id, so it meets no email's key."""
+    return f"@{CONFIRMATION_GATE}|{address.casefold()}"
 
 
 def micros(at: datetime) -> int:

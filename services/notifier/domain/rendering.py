@@ -66,13 +66,16 @@ LABELS: dict[str, dict[str, str]] = {
         "unsubscribe": "Unsubscribe from these alerts",
         "preferences": "Change your alert preferences",
         "footer": "You receive this email because your company is registered on tenderbridge.",
-        "subject_confirmation": "Confirm tender alerts for {name}",
+        "subject_confirmation": "Please confirm your tender alerts from tenderbridge",
         "intro_confirmation": "{registered_by} has registered this address ({address}) on tenderbridge to receive "
         "tender alerts for {name}.",
         "ask_confirmation": "If you want these alerts, confirm this address:",
         "confirm_button": "Confirm my address",
-        "ignore_confirmation": "If you do not confirm, nothing happens: this address will never receive an email "
-        "from tenderbridge, and we will not ask again.",
+        "ignore_confirmation": "If you do not confirm, nothing happens: this address will never receive a tender "
+        "alert for {name}, and we will not ask again.",
+        "only_confirmation": "Confirming covers the alerts for {name} only. If this address is registered for "
+        "another company too, you are asked about that one in an email of its own, never more than one such email "
+        "every {days} days.",
         "footer_confirmation": "You receive this one email because {registered_by} entered this address on "
         "tenderbridge.",
     },
@@ -100,13 +103,15 @@ LABELS: dict[str, dict[str, str]] = {
         "unsubscribe": "退订此类提醒",
         "preferences": "修改提醒设置",
         "footer": "您收到此邮件，是因为贵公司已在 tenderbridge 注册。",
-        "subject_confirmation": "请确认接收 {name} 的招标提醒",
+        "subject_confirmation": "请确认接收 tenderbridge 招标提醒",
         "intro_confirmation": "{registered_by} 在 tenderbridge 上登记了此邮箱（{address}），"
         "用于接收 {name} 的招标提醒。",
         "ask_confirmation": "如果您希望接收这些提醒，请确认此邮箱：",
         "confirm_button": "确认我的邮箱",
-        "ignore_confirmation": "如果您不确认，什么也不会发生：此邮箱将不会收到 tenderbridge 的任何邮件，"
+        "ignore_confirmation": "如果您不确认，什么也不会发生：此邮箱将不会收到 {name} 的任何招标提醒，"
         "我们也不会再次询问。",
+        "only_confirmation": "确认仅适用于 {name} 的提醒。如果此邮箱也被登记用于其他公司，我们会另发邮件单独询问，"
+        "且每 {days} 天最多发送一封此类邮件。",
         "footer_confirmation": "您只会收到这一封邮件，因为 {registered_by} 在 tenderbridge 上填写了此邮箱。",
     },
 }
@@ -646,23 +651,29 @@ def render_digest(
     )
 
 
-def render_confirmation(profile: SupplierProfile, address: str, registered_by: str, confirm_url: str) -> Rendered:
+def render_confirmation(
+    profile: SupplierProfile, address: str, registered_by: str, confirm_url: str, interval_days: float = 30
+) -> Rendered:
     """The one email an address registered by a buyer's or the supplier's own key gets (double opt-in), in the
-    supplier's language: who registered it, the link that confirms it, and that ignoring it means no email ever."""
+    supplier's language: who registered it, the link that confirms it (for this supplier only: other registrations
+    of the address are asked separately, one email per ``interval_days`` at most), and that ignoring it means no
+    alert ever. The subject is fixed text: the registrant and the supplier name, which whoever registers chooses,
+    appear in the (escaped) body only."""
     language = language_of(profile)
     t = LABELS[language]
     name = profile.names.get(language) or profile.display_name
-    values = {"name": name, "address": address, "registered_by": registered_by}
+    values = {"name": name, "address": address, "registered_by": registered_by, "days": f"{interval_days:g}"}
     context: dict[str, object] = {
         "t": t,
         "lang": language,
         "intro": t["intro_confirmation"].format(**values),
         "confirm_url": confirm_url,
+        "ignore": t["ignore_confirmation"].format(**values),
+        "only": t["only_confirmation"].format(**values) if interval_days else "",
         "footer": t["footer_confirmation"].format(**values),
     }
     text, html = _render("confirmation", context)
-    subject = t["subject_confirmation"].format(name=header_safe(name, 140))
-    return Rendered(header_safe(subject, 200), text, html, language)
+    return Rendered(t["subject_confirmation"], text, html, language)
 
 
 @dataclass(frozen=True)
@@ -753,6 +764,8 @@ PAGE_LABELS: dict[str, dict[str, str]] = {
         "confirm_gone_text": "This address is no longer registered for these alerts (or was registered again since "
         "this email): nothing was changed.",
         "confirm_unavailable": "Your confirmation could not be recorded just now. Please try again in a few minutes.",
+        "confirm_deleted_text": "This supplier is no longer registered on tenderbridge: there is nothing to confirm, "
+        "and no tender alert will be sent to {address}.",
     },
     "zh-Hans": {
         "unsubscribe_title": "退订招标提醒",
@@ -798,6 +811,7 @@ PAGE_LABELS: dict[str, dict[str, str]] = {
         "confirm_gone_title": "此链接已失效",
         "confirm_gone_text": "此邮箱已不再登记接收这些提醒（或在此邮件之后被重新登记）：没有任何更改。",
         "confirm_unavailable": "暂时无法记录您的确认，请几分钟后再试。",
+        "confirm_deleted_text": "该供应商已不再在 tenderbridge 上登记：无需确认，{address} 不会收到任何招标提醒。",
     },
 }
 

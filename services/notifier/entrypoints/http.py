@@ -27,7 +27,7 @@ from services.notifier.domain.profile_form import PROFILE_LABELS, FieldError
 from services.notifier.domain.profiles import EDITABLE, NotEditable
 from services.notifier.domain.rendering import PAGE_LABELS, language_of, render_page
 from services.notifier.exceptions import InvalidToken, MatcherUnavailable, StoreUnavailable
-from services.notifier.service import Notifier, PreferencesSaved
+from services.notifier.service import Confirmed, Notifier, PreferencesSaved
 
 log = logging.getLogger(__name__)
 
@@ -620,34 +620,43 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
             raise HTTPException(403, "invalid confirm token") from exc
         return subject, supplier_id, address
 
-    @app.get("/confirm", response_class=HTMLResponse, responses=_ERRORS)
-    def confirm_page(token: ConfirmToken, n: NotifierDep) -> HTMLResponse:
-        """The page the confirmation email links to: who would get alerts at which address, and a button that
-        confirms (``POST``). Following the link alone changes nothing (mail scanners follow links)."""
-        _, supplier_id, address = confirmation_of(n, token)
-        page = render_page(
-            "confirm", n.profiles.get(supplier_id), address=address, action=_with_token("/confirm", token)
-        )
-        return HTMLResponse(page)
-
-    @app.post("/confirm", responses=_CONFIRMED)
-    def confirm(request: Request, token: ConfirmToken, n: NotifierDep) -> Response:
-        """The address's owner confirms it: recorded in the profile at the matcher, after which alerts go to it
-        (from the next matching tender on). A page for browsers (``Accept: text/html``), JSON otherwise."""
-        subject, supplier_id, address = confirmation_of(n, token)
-        out = n.confirm_email(subject)
-        shown = out.profile or n.profiles.get(supplier_id)
-        if not wants_html(request):
+    def confirmation_answer(n: Notifier, out: Confirmed, supplier_id: str, html: bool, *, confirmed: bool) -> Response:
+        """A confirmation link's answer (GET or POST): a page for browsers, JSON or problem+json otherwise."""
+        if not html:
             if out.status == 200:
-                return JSONResponse({"supplier_id": supplier_id, "address": address, "confirmed": True})
+                return JSONResponse({"supplier_id": supplier_id, "address": out.address, "confirmed": confirmed})
             detail = {
                 404: "no supplier profile for this link",
                 410: "this address is no longer registered, or was registered again since this link was sent",
                 503: "the confirmation could not be recorded; try again shortly",
             }[out.status]
             raise HTTPException(out.status, detail)
-        state = {200: "confirmed", 404: "gone", 410: "gone"}.get(out.status, "unavailable")
-        page = render_page("confirmed", shown, address=address, state=state)
+        shown = out.profile or n.profiles.get(supplier_id)
+        state = {200: "confirmed", 404: "deleted", 410: "gone"}.get(out.status, "unavailable")
+        page = render_page("confirmed", shown, address=out.address, state=state)
         return HTMLResponse(page, status_code=out.status)
+
+    @app.get("/confirm", response_class=HTMLResponse, responses=_CONFIRMED)
+    def confirm_page(request: Request, token: ConfirmToken, n: NotifierDep) -> Response:
+        """The page the confirmation email links to: who would get alerts at which address, and a button that
+        confirms (``POST``), if the link can still confirm (read from the matcher, as the POST checks it); else the
+        page (and status) the POST would answer: 404 supplier deleted, 410 address removed or registered again,
+        200 confirmed before, 503 matcher away. Following the link changes nothing (mail scanners follow links).
+        JSON with ``Accept: application/json`` (``confirmed``: whether the address is confirmed already)."""
+        subject, supplier_id, address = confirmation_of(n, token)
+        out = n.confirmation_state(subject)
+        html = not wants_json(request)
+        if out.status != 200 or out.already or not html:
+            return confirmation_answer(n, out, supplier_id, html, confirmed=out.already)
+        page = render_page("confirm", out.profile, address=address, action=_with_token("/confirm", token))
+        return HTMLResponse(page)
+
+    @app.post("/confirm", responses=_CONFIRMED)
+    def confirm(request: Request, token: ConfirmToken, n: NotifierDep) -> Response:
+        """The address's owner confirms it: recorded in the profile at the matcher, after which alerts go to it
+        (from the next matching tender on). A page for browsers (``Accept: text/html``), JSON otherwise."""
+        subject, supplier_id, _ = confirmation_of(n, token)
+        out = n.confirm_email(subject)
+        return confirmation_answer(n, out, supplier_id, wants_html(request), confirmed=True)
 
     return app
