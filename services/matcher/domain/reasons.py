@@ -4,9 +4,11 @@ buyer's English line made from that data, so the two can never say different thi
 The line is neutral and factual ("UNSPSC 42132203 is one of the supplier's codes"): the buyer's page, API and CSV
 show it as it is. Emails render the code and args themselves, in the supplier's language and voice.
 
-Codes in args are the digits of a scheme-tagged prefix (``"U:4213"`` -> scheme ``UNSPSC``, code ``4213``). A code
-of another scheme (``"O:X-17"``) is scheme ``other`` with its text as published; the English line calls it a
-"code" ("code X-17 is one of the supplier's codes").
+Codes in args are the digits of a scheme-tagged prefix (``"U:4213"`` -> scheme ``UNSPSC``, code ``4213``), as many
+as the level they name (``contracts.shortlist.REASON_CODES``). The English line writes a UNSPSC or CPV code as the
+8-digit code people register and read, padded with zeros as contracts store it ("the supplier's family 42130000",
+never a prefix such as "421322" that nobody typed). A code of another scheme (``"O:X-17"``) is scheme ``other``
+with its text as published; the English line calls it a "code" ("code X-17 is one of the supplier's codes").
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ Args = dict[str, str | int | float]
 _SCHEMES = {"U": "UNSPSC", "C": "CPV", "O": "other"}
 #: How the English line names a scheme arg (``other``: "code X-17").
 _SHOWN = {"other": "code"}
+#: Schemes whose codes have 8 digits, a higher level padded with zeros (``contracts.codes``).
+_PADDED = frozenset({"UNSPSC", "CPV"})
+_CODE_ARGS = ("code", "supplier_code")
 
 
 class Reason(NamedTuple):
@@ -71,8 +76,20 @@ _ENGLISH: dict[str, Callable[[Args], str]] = {
 
 def reason(reason_code: str, /, **args: str | int | float) -> Reason:
     """``reason("code_exact", scheme="UNSPSC", code="42132203")`` -> the line, the code and the args."""
-    shown = {**args, "scheme": _SHOWN.get(str(args["scheme"]), args["scheme"])} if "scheme" in args else args
-    return Reason(_ENGLISH[reason_code](shown), reason_code, args)
+    return Reason(_ENGLISH[reason_code](_shown(args)), reason_code, args)
+
+
+def _shown(args: Args) -> Args:
+    """The args as the English line writes them: a UNSPSC or CPV code prefix as its 8-digit code."""
+    if "scheme" not in args:
+        return args
+    scheme = str(args["scheme"])
+    shown = {**args, "scheme": _SHOWN.get(scheme, scheme)}
+    if scheme in _PADDED:
+        for name in _CODE_ARGS:
+            if name in shown:
+                shown[name] = str(shown[name]).ljust(8, "0")
+    return shown
 
 
 def iso(day: date | None) -> str:

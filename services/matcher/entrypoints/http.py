@@ -1,9 +1,10 @@
 """The buyer API (FastAPI; OpenAPI docs at ``/docs``).
 
 Authentication: ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``; roles and scopes are described in
-``services.matcher.keys``; a revoked or expired key answers 401 saying which (``KeyGate``). Every error is RFC 9457
-problem+json. Store calls are blocking, so the routes are plain ``def`` functions that FastAPI runs in its thread
-pool.
+``services.matcher.keys``; a revoked or expired key answers 401 saying which (``KeyGate``). Every error of the API
+is RFC 9457 problem+json; the ``/ui`` pages answer a browser with HTML (the list form with what is wrong, a revoked
+or expired key's page with a link to sign in). Store calls are blocking, so the routes are plain ``def``
+functions that FastAPI runs in its thread pool.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import threading
 import weakref
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,9 +42,11 @@ from contracts.api import (
 from services.infra.http import PROBLEM_JSON, install_problem_handlers, ops_router, problem
 from services.matcher.bootstrap import Container
 from services.matcher.entrypoints.pages import (
+    CODE_FILTER_HINT,
     UI_MAX_OFFSET,
     UI_NOTICE_TYPES,
     UI_PAGE_SIZE,
+    read_filter_code,
     ui_code,
     ui_list_query,
     ui_money,
@@ -115,6 +118,32 @@ REFUSALS = {
     Refusal.REVOKED: "this API key was revoked",
     Refusal.EXPIRED: "this API key expired",
 }
+
+
+class UiKeyRefused(Exception):
+    """Raised if a ``/ui`` page is asked for with a revoked or expired key: the app answers 401 with an HTML page
+    that says so and links to the sign-in form (a browser shows it; problem+json is for the API's programs)."""
+
+    def __init__(self, refusal: Refusal, headers: dict[str, str]) -> None:
+        super().__init__(REFUSALS[refusal])
+        self.refusal = refusal
+        self.headers = headers
+
+
+class BadQuery(Exception):
+    """Raised if a query parameter has the right type but no meaning (a code that is not one, a deadline window
+    that ends before it starts): 422 problem+json naming the parameter, shaped like a schema error."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(f"{parameter}: {message}")
+        self.parameter = parameter
+        self.message = message
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A filter instant without an offset is UTC (as Elasticsearch reads it), so that it compares with the others."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
 
 _refusal_counters: weakref.WeakKeyDictionary[CollectorRegistry, Counter] = weakref.WeakKeyDictionary()
 _refusal_counters_lock = threading.Lock()
@@ -219,7 +248,8 @@ def get_ui_principal(
 ) -> Principal | None:
     """Like ``get_principal`` plus the login cookie; ``None`` (the page redirects to the login form) if absent or
     unknown. The cookie is accepted on these read-only pages only, so a cross-site request cannot change anything.
-    A revoked or expired key answers 401 like the API, and its cookie is cleared (the next visit signs in again)."""
+    A revoked or expired key answers 401 like the API, but as an HTML page saying which with a link to the sign-in
+    form (``UiKeyRefused``), and its cookie is cleared (the next visit signs in again)."""
     header_token = x_api_key or (bearer.credentials if bearer is not None else None)
     token = header_token or cookie
     if not token:
@@ -231,7 +261,7 @@ def get_ui_principal(
         headers = dict(CHALLENGE)
         if not header_token:
             headers["Set-Cookie"] = f"{UI_COOKIE}=; Max-Age=0; Path=/ui; HttpOnly; SameSite=strict"
-        raise HTTPException(401, REFUSALS[principal], headers=headers)
+        raise UiKeyRefused(principal, headers)
     return principal
 
 
@@ -324,6 +354,13 @@ def shortlist_csv(shortlist: Shortlist, entries: Iterable[ShortlistEntry]) -> st
     return out.getvalue()
 
 
+#: How the ``/ui`` pages document a refused key (``UiKeyRefused``).
+UI_REFUSED: dict[str, Any] = {
+    "description": "revoked or expired key: a page that says so, with a link to sign in",
+    "content": {"text/html": {}},
+}
+
+
 def build_router() -> APIRouter:
     router = APIRouter(responses=_problems(401, 403, 404, 409, 422, 503))
 
@@ -339,7 +376,14 @@ def build_router() -> APIRouter:
         """Register a supplier (admin, buyer, or the supplier's own key). 409 if the id exists."""
         if principal.role == Role.SUPPLIER:
             _require_profile_access(principal, profile.supplier_id)
-        saved, changed = container.matcher.create_profile(profile, registered_by=registrar(principal, profile))
+        try:
+            saved, changed = container.matcher.create_profile(profile, registered_by=registrar(principal, profile))
+        except AlreadyExists as exc:
+            if principal.role == Role.BUYER:  # PUT answers a buyer key 403: do not send it there
+                raise HTTPException(
+                    409, f"supplier {profile.supplier_id!r} exists; only an admin or the supplier itself may change it"
+                ) from exc
+            raise
         return ProfileSaved(profile=saved, rematched_notices=changed)
 
     @router.post(
@@ -432,7 +476,13 @@ def build_router() -> APIRouter:
         container: ContainerDep,
         principal: PrincipalDep,
         agency: Annotated[str | None, Query(description="buyer id or name")] = None,
-        code: Annotated[str | None, Query(description="code at any level: 42132203, 421322, 4213")] = None,
+        code: Annotated[
+            str | None,
+            Query(
+                description="UNSPSC or CPV code at any level: 42132203, 421322, 4213, 42130000 (the family 4213), "
+                "a CPV code with its check digit (33141000-1) or level (331)"
+            ),
+        ] = None,
         country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$", description="delivery/beneficiary")] = None,
         status: NoticeStatus | None = None,
         deadline_from: datetime | None = None,
@@ -441,14 +491,26 @@ def build_router() -> APIRouter:
         offset: Annotated[int, Query(ge=0, le=9_800)] = 0,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> NoticePage:
-        """Notices visible to the caller (a buyer sees its own agency's only), soonest deadline first."""
+        """Notices visible to the caller (a buyer sees its own agency's only), soonest deadline first. A deadline
+        without an offset is UTC. 422 for a code that is not one, or a ``deadline_from`` after ``deadline_to``."""
         _require(principal, Role.ADMIN, Role.BUYER)
+        code_prefix = None
+        if code is not None:
+            code_prefix = read_filter_code(code)
+            if code_prefix is None:
+                raise BadQuery("code", f"{code!r} {CODE_FILTER_HINT}")
+        deadline_from, deadline_to = _utc(deadline_from), _utc(deadline_to)
+        if deadline_from is not None and deadline_to is not None and deadline_from > deadline_to:
+            raise BadQuery(
+                "deadline_from",
+                f"{deadline_from.isoformat()} is after deadline_to {deadline_to.isoformat()}: no notice can match",
+            )
         if principal.role == Role.BUYER:
             assert principal.agency is not None
             if agency is not None and normalize_agency(agency) != normalize_agency(principal.agency):
                 return NoticePage(items=[], total=0, offset=offset, limit=limit)
             agency = principal.agency
-        flt = NoticeFilter(agency, code, country, status, deadline_from, deadline_to)
+        flt = NoticeFilter(agency, code_prefix, country, status, deadline_from, deadline_to)
         items, total = container.matcher.notices.find(flt, offset, limit)
         return NoticePage(items=items, total=total, offset=offset, limit=limit)
 
@@ -463,7 +525,7 @@ def build_router() -> APIRouter:
         request: Request,
         container: ContainerDep,
         principal: PrincipalDep,
-        min_score: Annotated[float | None, Query(ge=0)] = None,
+        min_score: Annotated[float | None, Query(ge=0, le=1, description="total score from 0 to 1")] = None,
         country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$", description="supplier country")] = None,
         offset: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -555,7 +617,11 @@ def build_router() -> APIRouter:
         "/ui/notices",
         response_class=HTMLResponse,
         tags=["ui"],
-        responses={303: {"description": "sign in"}, 422: {"description": "the form again, with what is wrong"}},
+        responses={
+            303: {"description": "sign in"},
+            401: UI_REFUSED,
+            422: {"description": "the form again, with what is wrong"},
+        },
     )
     def notices_page(request: Request, container: ContainerDep, principal: UiPrincipalDep) -> Response:
         """The notices a buyer may see, filtered by a GET form (``show=open|all``, ``status``, ``code``, ``country``,
@@ -591,7 +657,7 @@ def build_router() -> APIRouter:
         "/ui/notices/{notice_id:path}/shortlist.csv",
         tags=["ui"],
         response_class=Response,
-        responses={200: {"content": {CSV_MEDIA_TYPE: {}}}, 303: {"description": "sign in"}},
+        responses={200: {"content": {CSV_MEDIA_TYPE: {}}}, 303: {"description": "sign in"}, 401: UI_REFUSED},
     )
     def shortlist_csv_download(
         notice_id: str, request: Request, container: ContainerDep, principal: UiPrincipalDep
@@ -610,7 +676,7 @@ def build_router() -> APIRouter:
         "/ui/notices/{notice_id:path}",
         response_class=HTMLResponse,
         tags=["ui"],
-        responses={303: {"description": "sign in"}},
+        responses={303: {"description": "sign in"}, 401: UI_REFUSED},
     )
     def notice_page(notice_id: str, request: Request, container: ContainerDep, principal: UiPrincipalDep) -> Response:
         if principal is None:
@@ -668,11 +734,28 @@ def create_app(container: Container) -> FastAPI:
         assert isinstance(exc, ValidationError)
         return problem(422, "Unprocessable Content", short_error(exc))
 
+    async def bad_query(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, BadQuery)
+        error = {"loc": ["query", exc.parameter], "msg": exc.message, "type": "value_error"}
+        return problem(422, "Unprocessable Content", str(exc), errors=[error])
+
+    async def ui_refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, UiKeyRefused)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        template = request.app.state.templates.get_template("refused.html.j2")
+        page = template.render(
+            revoked=exc.refusal == Refusal.REVOKED,
+            login=f"/ui/login?next={quote(_safe_next(target))}",
+        )
+        return HTMLResponse(page, status_code=401, headers=exc.headers)
+
     app.add_exception_handler(NotFound, not_found)
     app.add_exception_handler(AlreadyExists, conflict)
     app.add_exception_handler(InvalidInput, invalid)
     app.add_exception_handler(StoreUnavailable, unavailable)
     app.add_exception_handler(ValidationError, invalid_model)
+    app.add_exception_handler(BadQuery, bad_query)
+    app.add_exception_handler(UiKeyRefused, ui_refused)
     app.include_router(ops_router(container.registry, container.ready))
     app.include_router(build_router())
     return app

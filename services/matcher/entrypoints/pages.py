@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time
 from urllib.parse import urlencode, urlsplit
 
 from contracts import Classification, CodeScheme, NoticeStatus
+from contracts.codes import cpv_prefix, read_code, unspsc_prefix
 from services.matcher.domain import codes as domain_codes
 from services.matcher.keys import Principal, Role
 from services.matcher.ports import NoticeFilter
@@ -17,8 +18,42 @@ from services.matcher.ports import NoticeFilter
 #: Notices per page of ``/ui/notices``.
 UI_PAGE_SIZE = 100
 UI_MAX_OFFSET = 9_800  # the API's limit too: Elasticsearch pages at most 10,000 hits deep
-_UI_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.]{0,39}$")
 _UI_COUNTRY = re.compile(r"^[A-Za-z]{2}$")
+
+
+#: What a code filter may be, said after the value that is not one (the page's and the API's message).
+CODE_FILTER_HINT = (
+    "is not a UNSPSC or CPV code; write its digits at any level, e.g. 42 (segment), 4213 (family), 421322 (class) "
+    "or 42132203, or a CPV code with its check digit, e.g. 33141000-1"
+)
+_CPV_LEVEL_DIGITS = re.compile(r"\d{3}|\d{5}|\d{7}")
+
+
+def read_filter_code(text: str) -> str | None:
+    """A notice list's ``code`` filter as people write it -> the code prefix notices are filtered by (a notice
+    matches a prefix of any of its codes at any level), or None if it is not a code.
+
+    Read like every other code (``contracts.codes.read_code``): UNSPSC at 2, 4, 6 or 8 digits, spaces and dashes
+    ignored, segment ``00`` refused; CPV as 8 digits with an optional check digit (``33141000-1``). A CPV group,
+    category or subdivision (3, 5 or 7 digits, ``331``) is a level too. A padded 8-digit code means its level, as
+    it does in a profile (``42130000`` is the family ``4213``), where both schemes read the same prefix from it;
+    where they do not (``33141000``: UNSPSC class ``331410``, CPV category ``33141``), the code itself."""
+    text = text.strip()
+    if not text.isascii():  # "٤٢١٣" and "²" are digits to str.isdigit, not to any code list
+        return None
+    cpv = read_code(CodeScheme.CPV, text)
+    if cpv is not None and cpv[1] is not None:  # a check digit: CPV for sure
+        return cpv_prefix(cpv[0]) if cpv[0][:2] != "00" else None
+    digits = text.replace(" ", "").replace("-", "")
+    if _CPV_LEVEL_DIGITS.fullmatch(digits):
+        return digits if digits[:2] != "00" else None
+    unspsc = read_code(CodeScheme.UNSPSC, digits)
+    if unspsc is None:
+        return None
+    if len(digits) < 8:  # typed at its level
+        return digits
+    as_unspsc, as_cpv = unspsc_prefix(unspsc[0]), cpv_prefix(unspsc[0])
+    return as_unspsc if as_unspsc == as_cpv else unspsc[0]
 
 
 @dataclass
@@ -80,15 +115,13 @@ def ui_list_query(params: Mapping[str, str], principal: Principal, now: datetime
             described.append(f"status {status.value}")
         except ValueError:
             errors.append(f"Status: {values['status']!r} is not one of {', '.join(s.value for s in NoticeStatus)}.")
-    code = values["code"]
-    if code:
-        # A CPV code may come with its check digit (33141411-4); the filter knows the 8 digits.
-        if len(code) == 10 and code[8] == "-" and code[:8].isdigit() and code[9].isdigit():
-            code = code[:8]
-        if _UI_CODE.match(code):
+    code: str | None = None
+    if values["code"]:
+        code = read_filter_code(values["code"])
+        if code is not None:
             described.append(f"code {code}")
         else:
-            errors.append(f"Code: {values['code']!r} is not a code; write digits at any level, e.g. 4213 or 42132203.")
+            errors.append(f"Code: {values['code']!r} {CODE_FILTER_HINT}.")
     if values["country"]:
         if _UI_COUNTRY.match(values["country"]):
             described.append(f"delivery to {values['country']}")
@@ -117,7 +150,7 @@ def ui_list_query(params: Mapping[str, str], principal: Principal, now: datetime
         offset = 0
     flt = NoticeFilter(
         agency=agency,
-        code=code or None,
+        code=code,
         country=values["country"] or None,
         status=status,
         deadline_from=datetime.combine(start, time.min, UTC) if start else None,

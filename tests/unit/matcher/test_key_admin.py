@@ -75,6 +75,15 @@ def refused(response: Response, detail: str) -> None:
     assert response.json() == {"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": detail}
 
 
+def refused_page(response: Response, says: str) -> None:
+    """A ``/ui`` page's refusal: 401 as an HTML page that says which, with a link to sign in again."""
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert says in response.text
+    assert 'href="/ui/login?next=' in response.text
+
+
 def refusals(client: TestClient) -> dict[str, float]:
     out = {}
     for line in client.get("/metrics").text.splitlines():
@@ -215,7 +224,7 @@ def test_the_sign_in_cookie_of_a_revoked_key_stops_working_and_is_cleared(
     assert client.get("/ui/notices/ungm:a1").status_code == 200
     container.keys.revoke(hash_token(BUYER), NOW, "left the agency")
     page = client.get("/ui/notices/ungm:a1")
-    refused(page, "this API key was revoked")
+    refused_page(page, "This API key was revoked")
     assert "tb_api_key=" in page.headers["set-cookie"]
     assert "Max-Age=0" in page.headers["set-cookie"]
     again = client.get("/ui/notices")  # the cookie is gone: the sign-in form, not the key
@@ -232,7 +241,7 @@ def test_an_expired_key_cannot_sign_in_to_the_pages(client: TestClient, containe
     form = client.post("/ui/login", content=f"api_key={BUYER}&next=/ui/notices")
     assert form.status_code == 401
     assert "this API key expired" in form.text
-    refused(client.get("/ui/notices", headers={"X-API-Key": BUYER}), "this API key expired")
+    refused_page(client.get("/ui/notices", headers={"X-API-Key": BUYER}), "This API key expired")
 
 
 def test_the_last_use_is_written_at_most_once_an_hour(client: TestClient, container: Container, clock: Clock) -> None:

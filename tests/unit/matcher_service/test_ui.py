@@ -131,7 +131,7 @@ def test_admins_filter_by_agency_and_see_every_agency_without(client: TestClient
     [
         ({"status": "closed"}, "Status: &#39;closed&#39; is not one of active, amended, cancelled."),
         ({"country": "Kenya"}, "Delivery country: &#39;KENYA&#39; is not a two-letter country code"),
-        ({"code": "42 13"}, "Code: &#39;42 13&#39; is not a code"),
+        ({"code": "42 1x"}, "Code: &#39;42 1x&#39; is not a UNSPSC or CPV code"),
         ({"deadline_from": "31/03/2026"}, "Deadline from: &#39;31/03/2026&#39; is not a date"),
         ({"deadline_to": "tomorrow"}, "Deadline to: &#39;tomorrow&#39; is not a date"),
         ({"deadline_from": "2026-04-01", "deadline_to": "2026-03-01"}, "Deadline from is after deadline to"),
