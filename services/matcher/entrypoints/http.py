@@ -361,6 +361,22 @@ UI_REFUSED: dict[str, Any] = {
 }
 
 
+def as_seen_by(principal: Principal, profile: SupplierProfile) -> SupplierProfile:
+    """A profile as a caller may read it. An address waiting for its owner's consent is the registrant's to see:
+    a buyer key sees those its own agency registered, not those other agencies typed in (nor who they were); an
+    admin and the supplier itself see everything."""
+    if principal.role != Role.BUYER:
+        return profile
+    pending = profile.email_confirmations
+    if not pending:
+        return profile
+    own = {a: c for a, c in pending.items() if c.registered_by == principal.agency}
+    hidden = {a for a, c in pending.items() if c.confirmed_at is None and a not in own}
+    return profile.model_copy(
+        update={"emails": [e for e in profile.emails if e not in hidden], "email_confirmations": own}
+    )
+
+
 def build_router() -> APIRouter:
     router = APIRouter(responses=_problems(401, 403, 404, 409, 422, 503))
 
@@ -433,7 +449,8 @@ def build_router() -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> SupplierSearchResults:
         _require(principal, Role.ADMIN, Role.BUYER)
-        return SupplierSearchResults(items=container.matcher.profiles.search(q, code, country, limit))
+        found = container.matcher.profiles.search(q, code, country, limit)
+        return SupplierSearchResults(items=[as_seen_by(principal, p) for p in found])
 
     @router.get("/suppliers/{supplier_id}", response_model=SupplierProfile, tags=["suppliers"])
     def get_supplier(supplier_id: str, container: ContainerDep, principal: PrincipalDep) -> SupplierProfile:
@@ -441,7 +458,7 @@ def build_router() -> APIRouter:
         profile = container.matcher.profiles.get(supplier_id)
         if profile is None:
             raise HTTPException(404, f"no supplier {supplier_id!r}")
-        return profile
+        return as_seen_by(principal, profile)
 
     @router.put("/suppliers/{supplier_id}", response_model=ProfileSaved, tags=["suppliers"])
     def put_supplier(
