@@ -43,8 +43,9 @@ one-email rules above. The crash windows are those of one email, each holding up
 (README: "A poll batch at once").
 
 Double opt-in (README: "Double opt-in"): an address a buyer's key or the supplier's own key registered gets no alert
-until its owner confirms it; ``send_confirmations`` sends it one confirmation email per registration, through the
-same claim-send-record path as alerts (so never twice, retried, parked), and ``confirm_email`` records the owner's
+until its owner confirms it, and then none about a notice version received before; ``send_confirmations`` sends it
+one confirmation email per registration (at most one per address and interval), through the same
+claim-send-record path as alerts (so never twice, retried, parked), and ``confirm_email`` records the owner's
 confirmation in the profile through the matcher.
 
 Skips (unsubscribed, unknown supplier, preferences, no confirmed address) are reported as ``skipped`` events but not
@@ -955,9 +956,10 @@ class Notifier:
     def send_confirmations(self, stop: Callable[[], bool] = lambda: False) -> int:
         """One confirmation email to each registration waiting for it, among the suppliers put in the directory since
         the last call (a restart reads every profile again). Each is claimed in the store under its key and sent,
-        retried and parked as alerts are, so never twice. An unsubscribed supplier's addresses get nothing (its
-        profile, subscribed again, is looked at again). Returns how many emails were asked for (sent, parked or found
-        handled before)."""
+        retried and parked as alerts are, so never twice. An address whose turn another registration had within
+        ``notifier_confirmation_min_interval_days`` (``_address_turn``) waits: its supplier is looked at again when
+        the interval has passed. An unsubscribed supplier's addresses get nothing (its profile, subscribed again, is
+        looked at again). Returns how many emails were asked for (sent, parked or found handled before)."""
         jobs: list[_Job] = []
         now = self._clock()
         due = [s for s, at in self._confirmations_later.items() if at <= now]
