@@ -340,7 +340,8 @@ class Matcher:
     def save_profile(
         self, profile: SupplierProfile, *, flush: bool = True, registered_by: str | None = None
     ) -> tuple[SupplierProfile, int]:
-        """Store a profile, publish it to the profiles topic and re-rank the open notices that fit it.
+        """Store a profile, publish it to the profiles topic and re-rank the open notices that fit it (when the write
+        is new or changes something matching reads: ``matching_changed``; a confirmation's write-back re-ranks none).
 
         ``registered_by``: who writes it when it is not an admin (a buyer key's agency, the supplier itself): the
         addresses it adds wait for their owner's confirmation (``email_confirmations``). Returns the stored profile
