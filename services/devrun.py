@@ -471,9 +471,13 @@ def check_settings() -> None:
 
 
 def run() -> int:
+    # Ctrl-C / SIGTERM raise ``stack.Interrupted`` from now on, wherever the run is: before the ``try`` below nothing
+    # is started yet (``main`` says so), within it the ``finally`` stops what was started so far (``stack.up`` stops
+    # what it started itself when interrupted on its way).
+    stack.handle_stop_signals()
     cfg = stack.StackConfig.from_env()
-    ports = load_settings(DevRunPorts).ports()
     check_settings()
+    ports = load_settings(DevRunPorts).ports()
     problems = ports_problems(ports, cfg)
     if problems:
         print("make run cannot start:\n" + "\n".join(f"  {p}" for p in problems), file=sys.stderr, flush=True)
@@ -484,9 +488,6 @@ def run() -> int:
     failed: ServiceProcess | None = None
     interrupted = False
     try:
-        # From here Ctrl-C / SIGTERM raise ``stack.Interrupted`` wherever the run is, and the ``finally`` below stops
-        # what was started so far (``stack.up`` stops what it started itself when interrupted on its way).
-        stack.handle_stop_signals()
         print("starting the local stack (noida-db: Kafka + Elasticsearch; aiosmtpd: SMTP -> Maildir)...", flush=True)
         stack.up(cfg, started=started)
         # Ingest keeps its state where `python -m services.ingest publish` keeps it by default, so that a notice
@@ -592,6 +593,9 @@ def main(argv: list[str]) -> int:
     except RuntimeError as exc:
         print(f"tenderbridge {command} failed: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C before anything was started (``run`` says "stopped." once it has started)
+        print("\nstopped (nothing had been started).", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def new_run_id() -> str:

@@ -398,11 +398,17 @@ def listening_pids(port: int) -> set[int] | None:
         return pids
     for fd_dir in Path("/proc").glob("[0-9]*/fd"):
         try:
-            links = {os.readlink(fd) for fd in fd_dir.iterdir()}
+            fds = list(fd_dir.iterdir())
         except OSError:
-            continue
-        if links & wanted:
-            pids.add(int(fd_dir.parent.name))
+            continue  # another user's process, or gone
+        for fd in fds:
+            try:
+                link = os.readlink(fd)
+            except OSError:
+                continue  # closed meanwhile (the listing's own descriptor, for one)
+            if link in wanted:
+                pids.add(int(fd_dir.parent.name))
+                break
     return pids
 
 
@@ -413,7 +419,7 @@ def describe_pid(pid: int) -> str:
     except OSError:
         return f"pid {pid}"
     words = [os.path.basename(argv[0].decode(errors="replace"))] + [a.decode(errors="replace") for a in argv[1:]]
-    command = " ".join(words)
+    command = " ".join(" ".join(words).split())
     return f"pid {pid} ({command[:80]}{'...' if len(command) > 80 else ''})"
 
 
