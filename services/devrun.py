@@ -188,6 +188,9 @@ class Pipeline:
             text=True,
             timeout=timeout,
             check=True,
+            # Out of the terminal's process group: Ctrl-C reaches ``make run`` alone, which kills this child (as
+            # ``subprocess.run`` does on any exception) instead of both printing a KeyboardInterrupt traceback.
+            start_new_session=True,
         )
 
 
@@ -214,6 +217,7 @@ def _write_demo_data(out: Path, suppliers: int, notices: int) -> None:
             str(notices),
         ],
         check=True,
+        start_new_session=True,  # Ctrl-C is ``make run``'s to handle: it kills this child, without its traceback
     )
 
 
