@@ -59,7 +59,7 @@ _ENGLISH: dict[str, Callable[[Args], str]] = {
     "words_none": lambda a: "no words in common with the profile",
     "wording_close": lambda a: (
         f"the title {'contains' if a['percent'] == 100 else 'nearly contains'} the supplier's wording "
-        f"'{a['phrase']}' ({a['percent']}% word match)"
+        f"'{a['phrase']}' ({a['percent']}% similar)"
     ),
     "history": lambda a: (
         f"{_n(a['awards'], 'past award')} in {a['scheme']} {a['code']}, {a['family_awards']} in its family{_last(a)}"

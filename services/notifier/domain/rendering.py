@@ -361,7 +361,7 @@ _REASON_PARTS: dict[str, dict[str, str]] = {
         "words": ", ",
         "contains": "contains",
         "nearly_contains": "nearly contains",
-        "match": " ({percent}% word match)",
+        "match": " ({percent}% similar)",
     },
     # Chinese text takes a space between a code and the next Chinese word, none after a full-width bracket.
     "zh-Hans": {
@@ -371,7 +371,7 @@ _REASON_PARTS: dict[str, dict[str, str]] = {
         "words": "、",
         "contains": "包含",
         "nearly_contains": "接近包含",
-        "match": "（词语匹配度 {percent}%）",
+        "match": "（相似度 {percent}%）",
     },
 }
 
@@ -432,7 +432,8 @@ def _reason_values(
             title = titles(_REASON_SCHEMES[scheme], digits)
             if len(title) > _TITLE_LIMIT:
                 title = title[: _TITLE_LIMIT - 1].rstrip() + "…"
-            values[name] = digits
+            # A level's prefix (``421322``) is written as the 8-digit code suppliers know (``42132200``).
+            values[name] = digits if scheme == "other" or "-" in digits else digits.ljust(8, "0")
             values[f"{name}_title"] = parts["title"].format(title=title) if title else parts["no_title"]
         elif name == "level":
             level = REASON_LEVELS[language][scheme].get(_text(value))

@@ -108,7 +108,7 @@ USD = Money(amount=100_000, currency="USD")
             None,
             "wording_close",
             {"phrase": "nitrile examination gloves", "percent": 100},
-            "the title contains the supplier's wording 'nitrile examination gloves' (100% word match)",
+            "the title contains the supplier's wording 'nitrile examination gloves' (100% similar)",
             id="wording_close",
         ),
         pytest.param(

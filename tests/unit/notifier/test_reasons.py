@@ -128,14 +128,14 @@ def test_every_catalog_code_renders_with_all_its_args(code: str, language: str) 
         (
             "code_near",
             {"scheme": "UNSPSC", "code": "42132203", "level": "class", "supplier_code": "421322"},
-            "UNSPSC 42132203 is one level from your class 421322",
-            "UNSPSC 42132203 与您登记的小类 421322 仅差一级",
+            "UNSPSC 42132203 is one level from your class 42132200",
+            "UNSPSC 42132203 与您登记的小类 42132200 仅差一级",
         ),
         (
             "code_shared_level",
             {"scheme": "CPV", "code": "3314142", "level": "group", "supplier_code": "331"},
-            "CPV 3314142 is in your group 331",
-            "CPV 3314142 属于您登记的组别 331",
+            "CPV 33141420 is in your group 33100000",
+            "CPV 33141420 属于您登记的组别 33100000",
         ),
         (
             "history",
@@ -152,8 +152,8 @@ def test_every_catalog_code_renders_with_all_its_args(code: str, language: str) 
         (
             "wording_close",
             {"phrase": "nitrile gloves", "percent": 86.6},
-            "the title nearly contains your wording “nitrile gloves” (87% word match)",
-            "招标标题接近包含您的表述“nitrile gloves”（词语匹配度 87%）",
+            "the title nearly contains your wording “nitrile gloves” (87% similar)",
+            "招标标题接近包含您的表述“nitrile gloves”（相似度 87%）",
         ),
         (
             "wording_close",
@@ -185,16 +185,16 @@ def test_code_titles_come_from_the_notice_then_the_code_list_at_the_level_of_the
     }
     near = component("code_near", {"scheme": "UNSPSC", "code": "42132203", "level": "class", "supplier_code": "421322"})
     assert render_reason(near, "en", titles) == (
-        "UNSPSC 42132203 (Medical exam gloves) is one level from your class 421322 (Medical gloves and accessories)"
+        "UNSPSC 42132203 (Medical exam gloves) is one level from your class 42132200 (Medical gloves and accessories)"
     )
     assert render_reason(near, "zh-Hans", titles) == (
-        "UNSPSC 42132203（Medical exam gloves）与您登记的小类 421322（Medical gloves and accessories）仅差一级"
+        "UNSPSC 42132203（Medical exam gloves）与您登记的小类 42132200（Medical gloves and accessories）仅差一级"
     )
     cpv = component("code_exact", {"scheme": "CPV", "code": "3314"})
-    assert render_reason(cpv, "en", titles) == "CPV 3314 (Medical consumables) is one of your codes"
+    assert render_reason(cpv, "en", titles) == "CPV 33140000 (Medical consumables) is one of your codes"
     # The notice's own description of its code (as in the email's code lines) wins over the code list's title.
     (line,) = reason_lines(entry_with(near), "en", notice(), titles)
-    assert line.startswith("UNSPSC 42132203 (Medical gloves) is one level from your class 421322 (Medical gloves and")
+    assert line.startswith("UNSPSC 42132203 (Medical gloves) is one level from your class 42132200 (Medical gloves and")
     # No title known: no empty brackets.
     assert "()" not in render_reason(near, "en", {})
     assert "（" not in render_reason(near, "zh-Hans", {})
