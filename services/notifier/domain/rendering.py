@@ -69,6 +69,8 @@ LABELS: dict[str, dict[str, str]] = {
         "subject_confirmation": "Please confirm your tender alerts from tenderbridge",
         "intro_confirmation": "{registered_by} has registered this address ({address}) on tenderbridge to receive "
         "tender alerts for {name}.",
+        "intro_confirmation_self": "{name} has registered this address ({address}) on tenderbridge to receive its "
+        "tender alerts.",
         "ask_confirmation": "If you want these alerts, confirm this address:",
         "confirm_button": "Confirm my address",
         "ignore_confirmation": "If you do not confirm, nothing happens: this address will never receive a tender "
@@ -106,6 +108,7 @@ LABELS: dict[str, dict[str, str]] = {
         "subject_confirmation": "请确认接收 tenderbridge 招标提醒",
         "intro_confirmation": "{registered_by} 在 tenderbridge 上登记了此邮箱（{address}），"
         "用于接收 {name} 的招标提醒。",
+        "intro_confirmation_self": "{name} 在 tenderbridge 上登记了此邮箱（{address}），用于接收本公司的招标提醒。",
         "ask_confirmation": "如果您希望接收这些提醒，请确认此邮箱：",
         "confirm_button": "确认我的邮箱",
         "ignore_confirmation": "如果您不确认，什么也不会发生：此邮箱将不会收到 {name} 的任何招标提醒，"
@@ -663,11 +666,18 @@ def render_confirmation(
     language = language_of(profile)
     t = LABELS[language]
     name = profile.names.get(language) or profile.display_name
-    values = {"name": name, "address": address, "registered_by": registered_by, "days": f"{interval_days:g}"}
+    # The supplier's own key names the supplier (in some language): one company, named once, the reader's way.
+    by_itself = registered_by in profile.names.values() or registered_by == profile.display_name
+    values = {
+        "name": name,
+        "address": address,
+        "registered_by": name if by_itself else registered_by,
+        "days": f"{interval_days:g}",
+    }
     context: dict[str, object] = {
         "t": t,
         "lang": language,
-        "intro": t["intro_confirmation"].format(**values),
+        "intro": t["intro_confirmation_self" if by_itself else "intro_confirmation"].format(**values),
         "confirm_url": confirm_url,
         "ignore": t["ignore_confirmation"].format(**values),
         "only": t["only_confirmation"].format(**values) if interval_days else "",

@@ -172,3 +172,21 @@ def test_the_page_answers_json_on_request_and_says_when_the_address_is_confirmed
     assert PAGE_LABELS["en"]["confirmed_title"] in page.text
     rig.matcher.down = True
     assert client.get(link).status_code == 503
+
+
+@pytest.mark.parametrize(
+    ("language", "intro"),
+    [
+        ("zh-Hans", "宁波医疗有限公司 在 tenderbridge 上登记了此邮箱（a@example.org），用于接收本公司的招标提醒。"),
+        ("en", "Ningbo Medical Co. has registered this address (a@example.org) on tenderbridge to receive its tender"),
+    ],
+)
+def test_a_supplier_that_registered_its_own_address_is_named_once(language: str, intro: str) -> None:
+    from services.notifier.domain.rendering import render_confirmation
+
+    # The supplier's own key registers under its English name; a Chinese email must not read like two companies.
+    mail = render_confirmation(profile(language=language), "a@example.org", "Ningbo Medical Co.", "https://x/c")
+    assert intro in mail.text
+    assert "Ningbo Medical Co." not in mail.text or language == "en"
+    agency = render_confirmation(profile(language=language), "a@example.org", "UNICEF", "https://x/c")
+    assert "UNICEF" in agency.text
