@@ -10,6 +10,7 @@ popularity baselines computed in the same run. ``--json`` prints one JSON object
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -99,6 +100,7 @@ def evaluate(
     console: Console | None = None,
     limit: int | None = None,
     training_notices: int = 3000,
+    wording_floor: float | None = None,
 ) -> dict[str, Any]:
     console = console or Console(stderr=True)
     started = time.perf_counter()
@@ -110,6 +112,8 @@ def evaluate(
     if limit is not None:
         cases = cases[:limit]
     config = ScoringConfig(top_k=max(k, 10))
+    if wording_floor is not None:
+        config = dataclasses.replace(config, wording_floor=wording_floor)
     with _progress(console) as bar:
         task = bar.add_task("learning weights from history", total=None)
 
@@ -181,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated subset of components to use (ablation); all: {','.join(COMPONENTS)}",
     )
     ap.add_argument("--limit", type=int, help="evaluate only the first N test awards (quick checks)")
+    ap.add_argument(
+        "--wording-floor", type=float, help="ScoringConfig.wording_floor (least token-set ratio that counts)"
+    )
     ap.add_argument("--training-notices", type=int, default=3000, help="history awards used to learn the weights")
     args = ap.parse_args(argv)
     console = Console(stderr=True)
@@ -208,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         console=console,
         limit=args.limit,
         training_notices=args.training_notices,
+        wording_floor=args.wording_floor,
     )
     Console().print(_table(result))
     if args.json:

@@ -243,8 +243,8 @@ def score_components(
         words = text.shown_words(nv.text, set(shared), 4) or shared[:4]
         r["text"] = reason("words_shared", words=", ".join(words)) if shared else reason("words_none")
 
-    if wording and stats.wording_choices and nv.title:
-        best = process.extractOne(nv.title, stats.wording_choices, scorer=fuzz.token_set_ratio, processor=None)
+    if wording:
+        best = closest_wording(nv, stats, config.wording_floor)
         if best is not None:
             s["wording"] = best[1] / 100.0
             phrase = best[0][:60].rstrip() if explain else ""
@@ -302,6 +302,17 @@ def score_components(
         if explain:
             r["activity"] = reason("activity", awards=stats.n_awards, last=iso(stats.last_award))
     return Scored(s, r)
+
+
+def closest_wording(nv: NoticeView, stats: SupplierStats, floor: float) -> tuple[str, float] | None:
+    """The supplier's wording (keywords, past award descriptions) closest to the notice title and its rapidfuzz
+    token-set ratio (0..100: 100 when every word of the wording is in the title), if any reaches ``floor``."""
+    if not (stats.wording_choices and nv.title):
+        return None
+    best = process.extractOne(
+        nv.title, stats.wording_choices, scorer=fuzz.token_set_ratio, processor=None, score_cutoff=floor or None
+    )
+    return None if best is None else (best[0], best[1])
 
 
 def _history(nv: NoticeView, stats: SupplierStats, hl: float) -> tuple[float, str, date | None]:
@@ -482,8 +493,8 @@ def rank(
     for total, p, stats, sim, category, text_score in partial:
         cold = stats.n_awards == 0
         wording = 0.0
-        if (cold or total + w_wording >= floor) and stats.wording_choices and nv.title:
-            best = process.extractOne(nv.title, stats.wording_choices, scorer=fuzz.token_set_ratio, processor=None)
+        if cold or total + w_wording >= floor:
+            best = closest_wording(nv, stats, config.wording_floor)
             if best is not None:
                 wording = best[1] / 100.0
                 total += w_wording * wording
