@@ -23,6 +23,7 @@ from rich.table import Table
 from contracts import SupplierProfile, TenderNotice
 from contracts.api import ImportRejection
 from services.infra.console import output_console
+from services.infra.http import EXIT_PORT_UNAVAILABLE, PortUnavailable, listening_socket
 from services.infra.logs import setup_logging
 from services.infra.settings import load_settings
 from services.matcher.exceptions import StoreUnavailable
@@ -65,6 +66,12 @@ def run() -> None:
     from services.matcher.entrypoints.worker import NoticeWorker
 
     settings = _settings()
+    # The port first: taken, it ends the command before the worker or any client starts, with its own exit status.
+    try:
+        sock = listening_socket(settings.matcher_http_host, settings.matcher_http_port, "TB_MATCHER_HTTP_PORT")
+    except PortUnavailable as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_PORT_UNAVAILABLE) from exc
     container = bootstrap(settings, create_indexes=False)
     try:
         if not _wait_for_indexes(container):
@@ -105,11 +112,12 @@ def run() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, request_exit)
         log.info("matcher API on http://%s:%d (docs at /docs)", settings.matcher_http_host, settings.matcher_http_port)
-        server.run()  # returns on SIGINT/SIGTERM or when the worker crashed
+        server.run(sockets=[sock])  # returns on SIGINT/SIGTERM or when the worker crashed
         stop.set()
         if worker.is_alive():
             worker.join(timeout=30)
     finally:
+        sock.close()
         container.close()
     if crashed:
         raise typer.Exit(1)

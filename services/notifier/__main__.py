@@ -9,6 +9,7 @@ import threading
 import typer
 import uvicorn
 
+from services.infra.http import EXIT_PORT_UNAVAILABLE, PortUnavailable, listening_socket
 from services.infra.logs import setup_logging
 from services.infra.settings import load_settings
 from services.notifier.adapters.matcher import HttpPreferencesClient, PreferencesClient
@@ -29,6 +30,12 @@ def run(
 
     settings = load_settings(Settings)
     setup_logging(settings.log_level, settings.log_json)
+    # The port first: taken, it ends the command before the worker or any client starts, with its own exit status.
+    try:
+        sock = listening_socket(settings.notifier_http_host, settings.notifier_http_port, "TB_NOTIFIER_HTTP_PORT")
+    except PortUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_PORT_UNAVAILABLE) from exc
     runtime = bootstrap(settings, instance_id or None)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -56,11 +63,12 @@ def run(
     thread.start()
     log.info("notifier listening on %s:%s", settings.notifier_http_host, settings.notifier_http_port)
     try:
-        server.run()
+        server.run(sockets=[sock])
     finally:
         runtime.stop.set()
         thread.join(timeout=120)
         runtime.close()
+        sock.close()
     if runtime.worker.error is not None:
         raise typer.Exit(1)
 

@@ -238,6 +238,31 @@ def test_ingest_run_exits_4_on_a_port_in_use_before_it_talks_to_kafka(monkeypatc
     assert "TB_INGEST_HTTP_PORT" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("cli", "variable"),
+    [
+        ("services.matcher.__main__:app", "TB_MATCHER_HTTP_PORT"),
+        ("services.notifier.__main__:cli", "TB_NOTIFIER_HTTP_PORT"),
+    ],
+)
+def test_matcher_and_notifier_run_exit_4_on_a_port_in_use_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch, cli: str, variable: str
+) -> None:
+    import importlib
+
+    module, name = cli.split(":")
+    command = getattr(importlib.import_module(module), name)
+    _no_tb_settings(monkeypatch)
+    monkeypatch.setenv("TB_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9")  # nothing there: a client would fail otherwise
+    monkeypatch.setenv("TB_ELASTICSEARCH_URL", "http://127.0.0.1:9")
+    with _taken_port() as taken:
+        monkeypatch.setenv(variable, str(taken))
+        result = CliRunner().invoke(command, ["run"])
+    assert result.exit_code == EXIT_PORT_UNAVAILABLE, result.output
+    assert f"cannot listen on 127.0.0.1:{taken}" in result.stderr
+    assert variable in result.stderr
+
+
 # --- F16: Ctrl-C at any moment -------------------------------------------------------------------------------------
 
 
