@@ -283,15 +283,19 @@ class TopicTail:
                 self._assign()
             if not self._assigned:
                 return out
+            # Up to the ends the topics have now: right after an assignment the first fetches can come back empty
+            # while the consumer still looks up where the beginning is, so an empty poll alone does not mean done.
+            assigned = list(self._consumer.assignment())
+            ends = self._consumer.end_offsets(assigned)
             for _ in range(rounds):
                 # Short polls: the local server answers an empty fetch at once, so a long one only spins.
                 batch = self._consumer.poll(timeout_ms=50, max_records=5000)
-                if not batch:
-                    break
                 for tp, records in batch.items():
                     for record in records:
                         key = record.key.decode("utf-8", errors="replace") if record.key is not None else None
                         out[tp.topic].append((key, record.value))
+                if not batch and all(self._consumer.position(tp) >= ends.get(tp, 0) for tp in assigned):
+                    break
         except (KafkaError, OSError):
             # The broker is being restarted by a test: what was read so far stays, the rest comes next call.
             pass
