@@ -81,13 +81,19 @@ class SqliteStateStore:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "ingest-state.sqlite3"
         self._lock = threading.Lock()  # the HTTP push and the pollers share one store
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
         # Opened once; ``flock`` locks belong to this open file and end when it closes (or the process dies).
         self.lock_path = directory / "ingest-state.lock"
         self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        # Two processes opening a new state at once: switching it to WAL needs the database to itself, and SQLite
+        # answers "database is locked" at once rather than wait; they take turns on the lock file instead.
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         # Threads of this process share the descriptor, which the kernel would let through: they queue here.
         self._batch = threading.Lock()
         self._waited = False

@@ -63,8 +63,8 @@ def test_two_processes_never_publish_a_version_twice(
         )
         for writer in ("a", "b")
     ]
-    for proc in procs:
-        _, stderr = proc.communicate(timeout=120)
+    said = [proc.communicate(timeout=120)[1] for proc in procs]  # both waited for (and their pipes closed)
+    for proc, stderr in zip(procs, said, strict=True):
         assert proc.returncode == 0, stderr
 
     expected = NOTICES * FILES * 2

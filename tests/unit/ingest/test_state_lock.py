@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,3 +118,33 @@ def test_a_killed_holder_does_not_block_the_others(tmp_path: Path) -> None:
         if holder.stdout is not None:
             holder.stdout.close()
         store.close()
+
+
+def _open_store(directory: str, barrier: Any, said: Any) -> None:
+    barrier.wait()
+    try:
+        SqliteStateStore(Path(directory))
+    except Exception as exc:  # what the test reports
+        said.put(repr(exc))
+    else:
+        said.put("ok")
+
+
+def test_processes_opening_a_new_state_at_once_all_open_it(tmp_path: Path) -> None:
+    # Switching a new database to WAL needs it to itself; SQLite answers "database is locked" at once to the others
+    # (seen in CI: two `publish` started together; 4 of 80 openings failed here before the lock file was used).
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn" if sys.platform == "darwin" else "fork")
+    outcomes: list[str] = []
+    for trial in range(10):
+        barrier, said = context.Barrier(8), context.Queue()
+        procs = [
+            context.Process(target=_open_store, args=(str(tmp_path / str(trial)), barrier, said)) for _ in range(8)
+        ]
+        for proc in procs:
+            proc.start()
+        outcomes.extend(said.get(timeout=60) for _ in procs)
+        for proc in procs:
+            proc.join(timeout=60)
+    assert outcomes == ["ok"] * 80
