@@ -17,12 +17,14 @@ from tests.e2e.pipeline import Run, dedicated_noida, e2e_notices, pipeline_run
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
-def assert_exactly_once(run: Run, summary: Summary, n: int, window: int = 0) -> None:
+def assert_exactly_once(run: Run, summary: Summary, n: int, window: int = 0, said: list[str] | None = None) -> None:
     """Every notice shortlisted, every due email delivered once, nothing parked; up to ``window`` due emails may
     instead be reported ``sent`` ``unconfirmed`` and be missing (a notifier killed between a round's ``committing``
     request and its final "."s: the at-most-once window of ``services/notifier/README.md``, at most two rounds of
     ``TB_NOTIFIER_SMTP_CONNECTIONS`` emails per kill). Never a duplicate."""
     detail = f"{summary.human()}\n{run.logs_tail()}"
+    if said:  # what failed ``ingest publish`` runs said (each is run again, as an operator would)
+        detail += "\n--- ingest publish runs that failed\n" + "\n".join(said)
     assert summary.notices == n, detail
     assert summary.missing_inputs == [], detail
     assert summary.shortlists == n, detail
@@ -82,7 +84,14 @@ def test_kafka_restart_mid_stream(tmp_path: Path) -> None:
     with dedicated_noida(tmp_path) as server, pipeline_run(server.config(), tmp_path / "work") as run:
         run.load_suppliers()
         publisher = run.stream(n, chunk=250)
-        at_stop = run.wait_for("a quarter of the shortlists", lambda s: s.shortlists >= n // 4, timeout=180)
+        # The restart comes once every notice is on the topic, while the matcher and the notifier are mid-stream:
+        # the local server can lose records it acknowledged in the instant its SIGTERM arrives (seen: 28 of the
+        # last batch, acknowledged, recorded by ingest, gone after the restart), which Kafka with acks=all does not.
+        at_stop = run.wait_for(
+            "every notice published and a quarter of the shortlists",
+            lambda s: s.notices >= n and s.shortlists >= n // 4,
+            timeout=180,
+        )
         server.terminate()
         time.sleep(3)
         server.start()
@@ -91,7 +100,7 @@ def test_kafka_restart_mid_stream(tmp_path: Path) -> None:
         publisher.join(timeout=240)
         assert publisher.done, "ingest publish did not finish"
         summary = run.settle(timeout=200)
-        assert_exactly_once(run, summary, n)
+        assert_exactly_once(run, summary, n, said=publisher.errors)
 
 
 def test_smtp_down_for_a_while_then_back(tmp_path: Path) -> None:
