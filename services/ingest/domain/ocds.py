@@ -153,6 +153,13 @@ class _Delivered(_Release, total=False):
 
 
 _RECORD_FIELDS = ("records", "compiledRelease", "versionedRelease")
+
+
+def _names_a_release(value: dict[str, Any]) -> bool:
+    """Whether an object reads as a release: it states an ocid, a tag or a tender."""
+    return "ocid" in value or "tag" in value or "tender" in value
+
+
 _read_delivered = msgspec.json.Decoder(_Delivered).decode
 #: A package's releases, each kept as published (a rejection's payload), then read like a lone release.
 _read_entries = msgspec.json.Decoder(list[msgspec.Raw]).decode
@@ -182,11 +189,7 @@ def delivered(data: bytes) -> dict[str, Any] | None:
 def lone_release(data: bytes) -> dict[str, Any] | None:
     """``delivered(data)`` when the document is one release (what a push or a JSON Lines feed delivers)."""
     document = delivered(data)
-    if (
-        document is None
-        or "releases" in document
-        or not ("ocid" in document or "tag" in document or "tender" in document)
-    ):
+    if document is None or "releases" in document or not _names_a_release(document):
         return None
     return document
 
@@ -402,7 +405,7 @@ def releases_of(doc: Any, extra_warnings: list[str]) -> Iterator[tuple[dict[str,
 def releases_of_entry(entry: Any) -> Iterator[tuple[dict[str, Any] | None, Any, str]]:
     if not isinstance(entry, dict):
         yield None, entry, "release is not a JSON object"
-    elif "ocid" not in entry and "tag" not in entry and "tender" not in entry:
+    elif not _names_a_release(entry):
         yield None, entry, "neither an OCDS release (ocid, tag, tender) nor a package"
     else:
         yield entry, entry, ""
@@ -662,7 +665,7 @@ def parse(data: bytes, ctx: Context) -> Iterator[Outcome]:
     if document is not None:
         releases = document.get("releases")
         if releases is None:
-            if "ocid" in document or "tag" in document or "tender" in document:
+            if _names_a_release(document):
                 yield map_fields(document, ctx, None, data)  # a rejection's payload is the release as delivered
                 return
         elif "ocid" not in document:  # a release package (a record states its ocid)
@@ -702,7 +705,7 @@ def _package(entries: list[tuple[Any, bytes]], ctx: Context) -> Iterator[Outcome
     """What ``releases_of`` yields for the releases of a package decoded whole, from ``_package_entries``; a
     rejected release carries its bytes as published."""
     for fields, raw in entries:
-        if type(fields) is dict and ("ocid" in fields or "tag" in fields or "tender" in fields):
+        if type(fields) is dict and _names_a_release(fields):
             yield map_fields(fields, ctx, None, raw)
         else:
             for _, _, why in releases_of_entry(fields):
@@ -728,11 +731,9 @@ def parse_document(doc: Any, ctx: Context, warnings: list[str] | None = None) ->
     extra = warnings or []
     if (
         type(doc) is dict
-        and ("ocid" in doc or "tag" in doc or "tender" in doc)
-        and "records" not in doc
+        and _names_a_release(doc)
         and "releases" not in doc
-        and "compiledRelease" not in doc
-        and "versionedRelease" not in doc
+        and not any(name in doc for name in _RECORD_FIELDS)
     ):
         # A lone release (what a push or a JSON Lines feed delivers): what ``releases_of`` would yield for it.
         yield map_release(doc, ctx, extra)
