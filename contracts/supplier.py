@@ -5,6 +5,7 @@ Topic ``suppliers.profiles`` (compacted), key ``supplier_id``; a deleted profile
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -69,6 +70,14 @@ class PastAward(Model):
     value: Money | None = None
 
 
+def one_per_mailbox(addresses: Iterable[str]) -> list[str]:
+    """Each mailbox once (addresses compared case-insensitively), as first spelled."""
+    seen: dict[str, str] = {}
+    for address in addresses:
+        seen.setdefault(address.casefold(), address)
+    return list(seen.values())
+
+
 class EmailConfirmation(Model):
     """Double opt-in of one address of ``SupplierProfile.emails`` that a buyer's key or the supplier's own key
     registered (anti-spam law: CAN-SPAM, GDPR art. 7(1), China's Provisions on Commercial Emails): who registered it,
@@ -126,13 +135,7 @@ class SupplierProfile(Model):
     @classmethod
     def _one_per_mailbox(cls, value: list[str]) -> list[str]:
         """An address listed twice (whatever its case) is kept once, as first spelled: one mailbox, one copy."""
-        seen: set[str] = set()
-        out = []
-        for address in value:
-            if address.casefold() not in seen:
-                seen.add(address.casefold())
-                out.append(address)
-        return out
+        return one_per_mailbox(value)
 
     def unconfirmed_emails(self) -> list[str]:
         """The addresses of ``emails`` waiting for their owner's confirmation: no alert goes to them."""

@@ -63,7 +63,7 @@ import threading
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
@@ -86,6 +86,7 @@ from contracts import (
     TenderNotice,
 )
 from contracts.api import PreferencesPatch, ProfileSaved
+from contracts.supplier import one_per_mailbox
 from services.infra.bus import EventPublisher, dead_letter
 from services.notifier.adapters.mail import MailSender
 from services.notifier.adapters.matcher import PreferencesClient
@@ -114,7 +115,6 @@ from services.notifier.domain.rules import (
     received_of,
     recipients,
     undeliverable,
-    unique_addresses,
 )
 from services.notifier.exceptions import (
     ClaimLost,
@@ -378,6 +378,15 @@ class Notifier:
         if profile is not None and (withheld := len(profile.emails) - len(profile.alert_emails(as_of))):
             self.metrics.alerts_withheld.inc(withheld)
 
+    def _skip_items(self, items: Iterable[Record], reason: str, now: datetime) -> None:
+        """Queued digest items no email can carry (``reason``, from ``undeliverable``): withdrawn, counted and
+        reported ``skipped``."""
+        for item in items:
+            item.state, item.reason, item.updated_at = State.WITHDRAWN, reason, now
+            self.store.replace(item)
+            self.metrics.skipped.labels(reason).inc()
+            self._record_event(item, NotificationStatus.SKIPPED, reason=reason)
+
     def _withdraw(self, supplier_id: str | None, notice_id: str, reason: str) -> None:
         for record in self.store.find(states=[State.QUEUED], supplier_id=supplier_id, notice_id=notice_id):
             record.state, record.reason, record.updated_at = State.WITHDRAWN, reason, self._clock()
@@ -472,7 +481,7 @@ class Notifier:
         envelope = Envelope(
             from_address=self.settings.notifier_from_address,
             from_name=self.settings.notifier_from_name,
-            to_addresses=unique_addresses(profile.emails if confirming else profile.alert_emails()),
+            to_addresses=one_per_mailbox(profile.emails if confirming else profile.alert_emails()),
             to_name=profile.names.get(language_of(profile)) or profile.display_name,
             message_id=record.message_id or make_msgid(domain=self.settings.notifier_message_id_domain),
             idempotency_key=record.key,
@@ -864,11 +873,7 @@ class Notifier:
             if reason := undeliverable(profile):
                 if reason == "unconfirmed_email":
                     self._withhold(profile)
-                for item in items:
-                    item.state, item.reason, item.updated_at = State.WITHDRAWN, reason, now
-                    self.store.replace(item)
-                    self.metrics.skipped.labels(reason).inc()
-                    self._record_event(item, NotificationStatus.SKIPPED, reason=reason)
+                self._skip_items(items, reason, now)
                 continue
             day = digest_day(profile.preferences, now)
             if day is None:
@@ -916,12 +921,7 @@ class Notifier:
         as_of = min(stamps) if stamps else None
         if reason := undeliverable(profile, as_of):
             # Rare (an address confirmed then removed, another confirmed since): not for these items.
-            for i in included:
-                item = by_key[i.key]
-                item.state, item.reason, item.updated_at = State.WITHDRAWN, reason, now
-                self.store.replace(item)
-                self.metrics.skipped.labels(reason).inc()
-                self._record_event(item, NotificationStatus.SKIPPED, reason=reason)
+            self._skip_items([by_key[i.key] for i in included], reason, now)
             return None
         self._withhold(profile, as_of)
         profile = recipients(profile, as_of)

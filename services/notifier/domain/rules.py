@@ -24,6 +24,7 @@ from contracts import (
     TenderNotice,
 )
 from contracts.codes import clean_digits, prefix
+from contracts.supplier import one_per_mailbox
 
 
 @dataclass(frozen=True)
@@ -94,15 +95,7 @@ def received_of(notice: TenderNotice) -> datetime | None:
 def recipients(profile: SupplierProfile, as_of: datetime | None) -> SupplierProfile:
     """``profile`` with only the addresses an email about a version received at ``as_of`` may go to (confirmed by
     then), each mailbox once."""
-    return profile.model_copy(update={"emails": unique_addresses(profile.alert_emails(as_of))})
-
-
-def unique_addresses(addresses: Iterable[str]) -> list[str]:
-    """Each mailbox once (addresses compared case-insensitively), as first spelled."""
-    seen: dict[str, str] = {}
-    for address in addresses:
-        seen.setdefault(address.casefold(), address)
-    return list(seen.values())
+    return profile.model_copy(update={"emails": one_per_mailbox(profile.alert_emails(as_of))})
 
 
 def _code_matches(wanted: str, notice: TenderNotice) -> bool:
