@@ -289,6 +289,12 @@ def _safe_next(target: str) -> str:
     return target if target.startswith("/ui/") and not target.startswith("//") else "/ui/notices"
 
 
+def _sign_in_url(request: Request) -> str:
+    """The sign-in form, sending the browser back to the page it asked for."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return f"/ui/login?next={quote(_safe_next(here))}"
+
+
 def _visible_notice(container: Container, principal: Principal, notice_id: str) -> TenderNotice:
     _require(principal, Role.ADMIN, Role.BUYER)
     notice = container.matcher.notices.get(notice_id)
@@ -627,8 +633,7 @@ def build_router() -> APIRouter:
         return response
 
     def sign_in(request: Request) -> Response:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/ui/login?next={quote(target)}", status_code=303)
+        return RedirectResponse(_sign_in_url(request), status_code=303)
 
     @router.get(
         "/ui/notices",
@@ -758,12 +763,8 @@ def create_app(container: Container) -> FastAPI:
 
     async def ui_refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, UiKeyRefused)
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         template = request.app.state.templates.get_template("refused.html.j2")
-        page = template.render(
-            revoked=exc.refusal == Refusal.REVOKED,
-            login=f"/ui/login?next={quote(_safe_next(target))}",
-        )
+        page = template.render(revoked=exc.refusal == Refusal.REVOKED, login=_sign_in_url(request))
         return HTMLResponse(page, status_code=401, headers=exc.headers)
 
     app.add_exception_handler(NotFound, not_found)
