@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +39,17 @@ def listening_socket(host: str, port: int, variable: str) -> socket.socket:
         ) from exc
     sock.set_inheritable(True)
     return sock
+
+
+def listening_socket_or_exit(host: str, port: int, variable: str) -> socket.socket:
+    """``listening_socket`` as a ``run`` command's first step: a port it cannot bind is said on one stderr line
+    (``error: cannot listen on ...``) and ends the command with ``EXIT_PORT_UNAVAILABLE``, before any worker or
+    client starts."""
+    try:
+        return listening_socket(host, port, variable)
+    except PortUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_PORT_UNAVAILABLE) from exc
 
 
 def problem(status: int, title: str, detail: str = "", **extra: Any) -> JSONResponse:

@@ -23,7 +23,7 @@ from rich.table import Table
 from contracts import SupplierProfile, TenderNotice
 from contracts.api import ImportRejection
 from services.infra.console import output_console
-from services.infra.http import EXIT_PORT_UNAVAILABLE, PortUnavailable, listening_socket
+from services.infra.http import listening_socket_or_exit
 from services.infra.logs import setup_logging
 from services.infra.settings import load_settings
 from services.matcher.exceptions import StoreUnavailable
@@ -67,11 +67,7 @@ def run() -> None:
 
     settings = _settings()
     # The port first: taken, it ends the command before the worker or any client starts, with its own exit status.
-    try:
-        sock = listening_socket(settings.matcher_http_host, settings.matcher_http_port, "TB_MATCHER_HTTP_PORT")
-    except PortUnavailable as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_PORT_UNAVAILABLE) from exc
+    sock = listening_socket_or_exit(settings.matcher_http_host, settings.matcher_http_port, "TB_MATCHER_HTTP_PORT")
     container = bootstrap(settings, create_indexes=False)
     try:
         if not _wait_for_indexes(container):

@@ -9,7 +9,7 @@ import threading
 import typer
 import uvicorn
 
-from services.infra.http import EXIT_PORT_UNAVAILABLE, PortUnavailable, listening_socket
+from services.infra.http import listening_socket_or_exit
 from services.infra.logs import setup_logging
 from services.infra.settings import load_settings
 from services.notifier.adapters.matcher import HttpPreferencesClient, PreferencesClient
@@ -31,11 +31,7 @@ def run(
     settings = load_settings(Settings)
     setup_logging(settings.log_level, settings.log_json)
     # The port first: taken, it ends the command before the worker or any client starts, with its own exit status.
-    try:
-        sock = listening_socket(settings.notifier_http_host, settings.notifier_http_port, "TB_NOTIFIER_HTTP_PORT")
-    except PortUnavailable as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_PORT_UNAVAILABLE) from exc
+    sock = listening_socket_or_exit(settings.notifier_http_host, settings.notifier_http_port, "TB_NOTIFIER_HTTP_PORT")
     runtime = bootstrap(settings, instance_id or None)
     server = uvicorn.Server(
         uvicorn.Config(

@@ -19,7 +19,7 @@ from kafka.errors import KafkaError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.infra.http import EXIT_PORT_UNAVAILABLE, PortUnavailable, listening_socket
+from services.infra.http import listening_socket_or_exit
 from services.infra.logs import setup_logging
 from services.infra.settings import load_settings
 from services.ingest.adapters.files import files_under, load_mapping_file
@@ -178,11 +178,7 @@ def run() -> None:
     settings = load_settings(Settings)
     setup_logging(settings.log_level, settings.log_json)
     # The port first: taken, it ends the command before any poller or Kafka client starts, with its own exit status.
-    try:
-        sock = listening_socket(settings.ingest_http_host, settings.ingest_http_port, "TB_INGEST_HTTP_PORT")
-    except PortUnavailable as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_PORT_UNAVAILABLE) from exc
+    sock = listening_socket_or_exit(settings.ingest_http_host, settings.ingest_http_port, "TB_INGEST_HTTP_PORT")
     try:
         container = bootstrap(settings, with_pollers=True)
     except IngestError as exc:
