@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.devrun import SERVICES, Pipeline, new_run_id
+from services.devrun import SERVICES, Pipeline, new_run_id, port_free
 from services.infra import stack
 
 REPO = Path(__file__).resolve().parent.parent
@@ -65,15 +65,6 @@ def free_port(host: str = "127.0.0.1") -> int:
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     """Something accepts connections on the port."""
     return stack.port_open(host, port)
-
-
-def port_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
 
 
 # --------------------------------------------------------------------------------------------------- servers
