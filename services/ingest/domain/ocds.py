@@ -186,12 +186,9 @@ def delivered(data: bytes) -> dict[str, Any] | None:
     return document
 
 
-def lone_release(data: bytes) -> dict[str, Any] | None:
-    """``delivered(data)`` when the document is one release (what a push or a JSON Lines feed delivers)."""
-    document = delivered(data)
-    if document is None or "releases" in document or not _names_a_release(document):
-        return None
-    return document
+def is_lone_release(document: dict[str, Any]) -> bool:
+    """Whether what ``delivered`` read is one release (what a push or a JSON Lines feed delivers), not a package."""
+    return "releases" not in document and _names_a_release(document)
 
 
 def decode(data: bytes) -> tuple[Any, list[str]]:
@@ -588,7 +585,7 @@ def map_release(release: dict[str, Any], ctx: Context, extra_warnings: list[str]
 
 
 def map_fields(release: dict[str, Any], ctx: Context, extra_warnings: list[str] | None, raw: object) -> Outcome:
-    """``map_release`` of the fields it reads (``read_fields``, ``lone_release``); ``raw`` is the release as
+    """``map_release`` of the fields it reads (``read_fields``, ``delivered``); ``raw`` is the release as
     delivered, a rejection's payload."""
     ocid = clean_text(release.get("ocid"))
     if not ocid:
@@ -663,13 +660,11 @@ def parse(data: bytes, ctx: Context) -> Iterator[Outcome]:
     data = without_bom(data)
     document = delivered(data)
     if document is not None:
-        releases = document.get("releases")
-        if releases is None:
-            if _names_a_release(document):
-                yield map_fields(document, ctx, None, data)  # a rejection's payload is the release as delivered
-                return
-        elif "ocid" not in document:  # a release package (a record states its ocid)
-            entries = _package_entries(releases)
+        if is_lone_release(document):
+            yield map_fields(document, ctx, None, data)  # a rejection's payload is the release as delivered
+            return
+        if "releases" in document and "ocid" not in document:  # a release package (a record states its ocid)
+            entries = _package_entries(document["releases"])
             if entries:
                 yield from _package(entries, ctx)
                 return
