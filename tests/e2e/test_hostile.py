@@ -24,8 +24,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.demorun import read_mail
-from services.devrun import DEV_ADMIN_KEY, DEV_PUSH_KEY, DEV_UNSUBSCRIBE_SECRET
+from localrun.demo import read_mail
+from localrun.pipeline import DEV_ADMIN_KEY, DEV_PUSH_KEY, DEV_UNSUBSCRIBE_SECRET
 from tests.conftest import Endpoints
 from tests.e2e.pipeline import Run, make_notices, pipeline_run, stack_of, write_models
 

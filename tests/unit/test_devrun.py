@@ -19,12 +19,11 @@ import pytest
 from typer.testing import CliRunner
 
 from contracts import TenderNotice
-from services.demo.data import generate_notices
-from services.devrun import (
+from localrun import stack
+from localrun.demodata.data import generate_notices
+from localrun.pipeline import SERVICES, Pipeline, ServiceProcess
+from localrun.run import (
     DEMO_NOTICES,
-    SERVICES,
-    Pipeline,
-    ServiceProcess,
     adopt_ingest_state,
     banner,
     cli_ingest_state_dir,
@@ -36,7 +35,6 @@ from services.devrun import (
     supervise,
     suppliers_need_import,
 )
-from services.infra import stack
 from services.ingest.adapters.state import SqliteStateStore
 from services.ingest.settings import Settings as IngestSettings
 from services.notifier.__main__ import _signed_url, supplier_check

@@ -21,16 +21,14 @@ import pytest
 from rich.table import Table
 from typer.testing import CliRunner
 
-from services.devrun import (
-    SERVICES,
+from localrun import stack
+from localrun.pipeline import SERVICES, Pipeline, ServiceProcess
+from localrun.run import (
     DevRunPorts,
-    Pipeline,
-    ServiceProcess,
     banner,
     failure_message,
     ports_problems,
 )
-from services.infra import stack
 from services.infra.bus import dead_letter
 from services.infra.console import PIPE_WIDTH, output_console
 from services.infra.dlq import heading, parse_record
@@ -241,7 +239,7 @@ def test_ingest_run_exits_4_on_a_port_in_use_before_it_talks_to_kafka(monkeypatc
 @pytest.mark.parametrize(
     ("cli", "variable"),
     [
-        ("services.matcher.__main__:app", "TB_MATCHER_HTTP_PORT"),
+        ("services.matcher.entrypoints.cli:app", "TB_MATCHER_HTTP_PORT"),
         ("services.notifier.__main__:cli", "TB_NOTIFIER_HTTP_PORT"),
     ],
 )

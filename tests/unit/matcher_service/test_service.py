@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from contracts import NoticeStatus, Shortlist, SupplierProfile, TenderNotice
-from services.demo.data import generate_notices, generate_suppliers
+from localrun.demodata.data import generate_notices, generate_suppliers
 from services.infra.bus import InMemoryPublisher
 from services.matcher.bootstrap import Container, bootstrap_in_memory
 from services.matcher.exceptions import AlreadyExists, NotFound

@@ -1,4 +1,4 @@
-"""``python -m services.demo write --out DIR --suppliers N --notices N [--seed S] [--now ISO-8601]``."""
+"""``python -m localrun.demodata write --out DIR --suppliers N --notices N [--seed S] [--now ISO-8601]``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from pydantic import BaseModel
 
-from services.demo.data import generate_notices, generate_suppliers
+from localrun.demodata.data import generate_notices, generate_suppliers
 
 app = typer.Typer(help="Seeded demo data: supplier profiles and tender notices as JSON Lines.", no_args_is_help=True)
 

@@ -1,6 +1,6 @@
 """``make demo``: the whole product end to end, bounded in time, with a summary whose numbers are counted.
 
-    python -m services.devrun demo
+    python -m localrun demo
 
 What it does: reuses (or starts) the local stack, starts a dedicated SMTP sink writing the Maildir
 ``.data/demo/maildir`` (cleared first, open it with any mail client or ``ls``), starts the three services with a
@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.devrun import SERVICES, Pipeline, new_run_id, port_free
-from services.infra import stack
+from localrun import stack
+from localrun.pipeline import SERVICES, Pipeline, new_run_id, port_free, write_demo_data
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -734,22 +734,7 @@ def run_pipeline(
         ledger.started = began
         data = base / "data"
         print(f"writing demo data ({suppliers} suppliers, {notices} notices) to {data}...", flush=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "services.demo",
-                "write",
-                "--out",
-                str(data),
-                "--suppliers",
-                str(suppliers),
-                "--notices",
-                str(notices),
-            ],
-            check=True,
-            timeout=120,
-        )
+        write_demo_data(data, suppliers, notices, timeout=120)
         ledger.expected_inputs = notice_ids_in(data / "notices.jsonl")
         # Suppliers first: the matcher fits its scoring model over them as it starts, so the notices are ranked with
         # it (a matcher started before them would rank with the configured weights until its next refit).
@@ -795,7 +780,3 @@ def run_pipeline(
     print(f"emails for people to read: {maildir / 'new'}")
     print(summary.json_line(), flush=True)
     return (0 if summary.lost == 0 and summary.duplicate_emails == 0 else 1), summary
-
-
-if __name__ == "__main__":
-    raise SystemExit(run_demo())

@@ -1,9 +1,9 @@
 """The local stack without Docker: noida-db for the Kafka and Elasticsearch wire protocols and an aiosmtpd SMTP
 sink writing a Maildir, all bound to 127.0.0.1 with their data under ``.data/``.
 
-    python -m services.infra.stack up       # start what is not already answering, wait until it answers
-    python -m services.infra.stack status
-    python -m services.infra.stack down     # stop exactly the processes this command started
+    python -m localrun.stack up       # start what is not already answering, wait until it answers
+    python -m localrun.stack status
+    python -m localrun.stack down     # stop exactly the processes this command started
 
 PIDs are recorded in ``.data/run/<name>.pid``; ``down`` signals only those. Ports come from
 ``TB_STACK_KAFKA_PORT`` (29092), ``TB_STACK_ELASTICSEARCH_PORT`` (29200) and ``TB_STACK_SMTP_PORT`` (2525);
@@ -456,7 +456,7 @@ def main(argv: list[str]) -> int:
         for what, ok in states.items():
             print(f"{'up  ' if ok else 'DOWN'} {what}")
         return 0 if all(states.values()) else 1
-    print("usage: python -m services.infra.stack up|down|status", file=sys.stderr)
+    print("usage: python -m localrun.stack up|down|status", file=sys.stderr)
     return 2
 
 
