@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -39,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from localrun import stack
-from localrun.pipeline import SERVICES, Pipeline, new_run_id, port_free, write_demo_data
+from localrun.pipeline import SERVICES, Pipeline, new_run_id, write_demo_data
+from services.infra.net import free_port, port_free, port_open
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -54,17 +54,6 @@ TOPIC_FIELDS = (
     "notifications",
     "notifications_dlq",
 )
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    """Something accepts connections on the port."""
-    return stack.port_open(host, port)
 
 
 # --------------------------------------------------------------------------------------------------- servers
@@ -166,7 +155,7 @@ class NoidaServer:
         # The group is gone; the kernel may still hold the listening sockets for a moment.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and (
-            port_open(self.kafka_port, self.host) or port_open(self.elasticsearch_port, self.host)
+            port_open(self.host, self.kafka_port) or port_open(self.host, self.elasticsearch_port)
         ):
             time.sleep(0.1)
         self.proc = None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from localrun import stack
+from services.infra.net import free_port, port_free
 from services.notifier.settings import Settings as NotifierSettings
 
 SERVICES = {"matcher": 8000, "ingest": 8001, "notifier": 8002}
@@ -220,25 +220,11 @@ def last_words(log_path: Path) -> str:
     return f": {last}\n  its log: {log_path}" if last else f"; its log: {log_path}"
 
 
-def port_free(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether a server could listen on the port (as uvicorn does: ``SO_REUSEADDR``, so a recently closed
-    connection in TIME_WAIT does not count as taken)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
 def _suggest_port(port: int, avoid: set[int]) -> int:
     for candidate in (port + 10000, port + 20000, port + 30000):
         if candidate <= 65535 and candidate not in avoid and port_free(candidate):
             return candidate
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_port()
 
 
 def port_in_use_message(name: str, port: int, avoid: Collection[int] = ()) -> str:

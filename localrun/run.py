@@ -32,10 +32,10 @@ from localrun.pipeline import (
     ServiceProcess,
     ended,
     last_words,
-    port_free,
     port_in_use_message,
     write_demo_data,
 )
+from services.infra.net import port_free
 from services.infra.settings import check_port, load_settings
 from services.ingest.settings import Settings as IngestSettings
 from services.notifier.settings import Settings as NotifierSettings

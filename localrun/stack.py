@@ -29,6 +29,7 @@ from pathlib import Path
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.infra.net import port_open
 from services.infra.settings import check_port, load_settings
 
 
@@ -92,15 +93,6 @@ class StackConfig:
             "TB_SMTP_HOST": self.host,
             "TB_SMTP_PORT": str(self.smtp_port),
         }
-
-
-def port_open(host: str, port: int) -> bool:
-    """Something accepts connections on the port."""
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def elasticsearch_ready(cfg: StackConfig) -> bool:

@@ -26,7 +26,6 @@ import os
 import random
 import shutil
 import smtplib
-import socket
 import ssl
 import subprocess
 import sys
@@ -50,6 +49,7 @@ from contracts import (
     SupplierProfile,
     TenderNotice,
 )
+from services.infra.net import free_port
 from services.notifier.adapters.mail import Prepared, SmtpMailSender, prepare
 from services.notifier.domain.rendering import Envelope, Links, build_message, render_notice_email
 
@@ -60,12 +60,6 @@ TITLES = [
     "Framework agreement for laboratory reagents",
     "Rehabilitation of school sanitation facilities",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def make_messages(n: int, seed: int = 7) -> tuple[list[EmailMessage], float]:
@@ -119,7 +113,7 @@ class Server:
 
     @classmethod
     def start(cls, extra: list[str]) -> Server:
-        port = _free_port()
+        port = free_port()
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.notify.server", "--port", str(port), *extra],
             stdout=subprocess.PIPE,

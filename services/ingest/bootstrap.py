@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, field
 
 from services.infra.bus import EventPublisher, KafkaPublisher, ensure_topics
@@ -28,18 +27,6 @@ class Container:
             close = getattr(closable, "close", None)
             if close is not None:
                 close()
-
-
-def kafka_reachable(bootstrap_servers: str, timeout_s: float = 1.0) -> bool:
-    """Whether one of the bootstrap servers accepts a TCP connection (a cheap readiness check)."""
-    for server in bootstrap_servers.split(","):
-        host, _, port = server.strip().rpartition(":")
-        try:
-            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s):
-                return True
-        except (OSError, ValueError):
-            continue
-    return False
 
 
 def base_context(settings: Settings) -> Context:

@@ -4,7 +4,6 @@ Nothing here runs at import time."""
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,6 +12,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from services.infra.bus import EventPublisher, InMemoryPublisher, KafkaPublisher, ensure_topics
+from services.infra.net import any_port_open
 from services.matcher.adapters import memory
 from services.matcher.domain import ScoringConfig
 from services.matcher.ports import KeyStore, NoticeStore, ProfileStore, ShortlistStore
@@ -20,18 +20,6 @@ from services.matcher.service import Matcher, MatcherMetrics
 from services.matcher.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def _kafka_answers(bootstrap_servers: str) -> bool:
-    """A broker accepts a TCP connection (cheap enough for every ``/readyz``)."""
-    for server in bootstrap_servers.split(","):
-        host, _, port = server.strip().rpartition(":")
-        try:
-            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=1):
-                return True
-        except (OSError, ValueError):
-            continue
-    return False
 
 
 def _now() -> datetime:
@@ -150,7 +138,7 @@ def bootstrap(
     )
 
     def ready() -> dict[str, bool]:
-        return {"elasticsearch": elastic.ping(es), "kafka": _kafka_answers(settings.kafka_bootstrap_servers)}
+        return {"elasticsearch": elastic.ping(es), "kafka": any_port_open(settings.kafka_bootstrap_servers)}
 
     return Container(
         settings,

@@ -35,12 +35,12 @@ from localrun.demo import (
     Summary,
     Supervisor,
     ensure_pipeline_topics,
-    free_port,
     topic_names,
     wait_settled,
     write_jsonl,
 )
 from localrun.pipeline import Pipeline, new_run_id
+from services.infra.net import free_port
 from tests.conftest import Endpoints
 
 #: UNSPSC segments and a product word sold in each (one supplier per segment).

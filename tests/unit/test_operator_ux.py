@@ -33,6 +33,7 @@ from services.infra.bus import dead_letter
 from services.infra.console import PIPE_WIDTH, output_console
 from services.infra.dlq import heading, parse_record
 from services.infra.http import EXIT_PORT_UNAVAILABLE
+from services.infra.net import free_port
 from services.infra.settings import load_settings
 from services.ingest.entrypoints.cli import app as ingest_cli
 from services.ingest.settings import Settings as IngestSettings
@@ -297,16 +298,10 @@ def _fake_elasticsearch_and_kafka() -> Iterator[tuple[int, int]]:
         yield kafka, es
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_a_stack_start_that_does_not_finish_stops_what_it_started(tmp_path: Path) -> None:
     before = list(stack._CHILDREN)  # a stack this test process started for other tests runs on
     with _fake_elasticsearch_and_kafka() as (kafka, es):
-        cfg = stack.StackConfig(tmp_path, kafka, es, _free_port())
+        cfg = stack.StackConfig(tmp_path, kafka, es, free_port())
         started: list[str] = []
         # Kafka and Elasticsearch answer, so only the SMTP sink is started; then the wait gives up at once (what a
         # Ctrl-C while waiting does too: any exception).

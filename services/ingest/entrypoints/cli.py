@@ -21,9 +21,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from services.infra.http import listening_socket_or_exit
 from services.infra.logs import setup_logging
+from services.infra.net import any_port_open
 from services.infra.settings import load_settings
 from services.ingest.adapters.files import files_under, load_mapping_file
-from services.ingest.bootstrap import base_context, bootstrap, kafka_reachable
+from services.ingest.bootstrap import base_context, bootstrap
 from services.ingest.domain.csvmap import CsvMapping
 from services.ingest.domain.model import Context, Rejection
 from services.ingest.domain.sources import context_for, parse_bytes
@@ -198,7 +199,7 @@ def run() -> None:
         ping = getattr(state, "ping", None)
         return {
             "state": bool(ping()) if ping else True,
-            "kafka": kafka_reachable(settings.kafka_bootstrap_servers),
+            "kafka": any_port_open(settings.kafka_bootstrap_servers),
             "pollers": threads.alive(),
         }
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from kafka import KafkaConsumer
 from contracts import DeadLetter, TenderNotice
 from contracts.topics import NOTICES, NOTICES_DLQ
 from services.infra.bus import KafkaPublisher, ensure_topics
+from services.infra.net import free_port
 from services.ingest.adapters.state import SqliteStateStore
 from services.ingest.domain import ocds
 from services.ingest.domain.model import Context
@@ -131,12 +131,6 @@ def test_restart_in_the_middle_gives_no_duplicate_and_no_gap(
     keys = [key for key, _ in read_topic(endpoints.kafka_bootstrap, notices, 23)]
     assert len(keys) == 23
     assert sorted(keys) == sorted(f"ocds-abc123:ocds-abc123-{i:04d}" for i in range(23))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ingest_env(endpoints: Endpoints, notices: str, dlq: str, state: Path, **extra: str) -> dict[str, str]:
