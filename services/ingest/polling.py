@@ -22,14 +22,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from services.ingest.adapters.fetcher import Fetcher
 from services.ingest.adapters.files import files_under, load_mapping_file
-from services.ingest.adapters.state import Checkpoint
 from services.ingest.domain import ocds
 from services.ingest.domain.csvmap import CsvMapping
 from services.ingest.domain.model import Context
 from services.ingest.domain.sources import KINDS, context_for, parse_bytes
 from services.ingest.exceptions import SourceConfigError
+from services.ingest.ports import Checkpoint, Fetcher
 from services.ingest.service import Ingestor, Stats
 
 log = logging.getLogger(__name__)

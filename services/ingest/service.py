@@ -27,9 +27,9 @@ from prometheus_client import Counter as PromCounter
 
 from contracts import TenderNotice
 from services.infra.bus import EventPublisher, dead_letter
-from services.ingest.adapters.state import Checkpoint, StateStore
 from services.ingest.domain.model import Outcome, Rejection
 from services.ingest.domain.versioning import Known, next_version
+from services.ingest.ports import Checkpoint, StateStore
 
 log = logging.getLogger(__name__)
 

@@ -20,49 +20,16 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from contracts import NoticeStatus, TenderNotice
 from services.ingest.domain.versioning import Known
+from services.ingest.ports import Checkpoint
 
 log = logging.getLogger(__name__)
 
 #: A wait for another process's batch at least this long is logged (shorter ones only the first time).
 LONG_WAIT_S = 5.0
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """Where a polled source stopped: HTTP validators, a hash of the last body, the next page to fetch."""
-
-    etag: str | None = None
-    last_modified: str | None = None
-    body_hash: str | None = None
-    cursor: str | None = None
-
-
-class StateStore(Protocol):
-    def known(self, notice_id: str) -> Known | None:
-        """The last published version of a notice, if any."""
-
-    def rejection_seen(self, fingerprint: str) -> bool:
-        """Whether this exact rejected record was already dead-lettered."""
-
-    def commit(
-        self,
-        notices: Sequence[TenderNotice],
-        rejections: Sequence[str],
-        checkpoint: tuple[str, Checkpoint] | None = None,
-    ) -> None:
-        """Record published notices, dead-lettered rejection fingerprints and a checkpoint, atomically."""
-
-    def checkpoint(self, source: str) -> Checkpoint | None: ...
-
-    def exclusive(self) -> contextlib.AbstractContextManager[None]:
-        """Hold the state for one batch (read known versions, publish, flush, commit) against every other process
-        and thread; waits while another holds it. Not reentrant."""
 
 
 _SCHEMA = """
@@ -190,48 +157,3 @@ class SqliteStateStore:
             self._db.close()
         with self._batch:
             os.close(self._lock_fd)
-
-
-@dataclass
-class InMemoryStateStore:
-    """The fake for unit tests."""
-
-    notices: dict[str, TenderNotice] = field(default_factory=dict)
-    rejections: set[str] = field(default_factory=set)
-    checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
-    commits: int = 0
-    #: Batches that held ``exclusive()``; ``holding`` tells whether one holds it now.
-    batches: int = 0
-    holding: bool = False
-
-    @contextlib.contextmanager
-    def exclusive(self) -> Iterator[None]:
-        assert not self.holding, "exclusive() is not reentrant"
-        self.batches += 1
-        self.holding = True
-        try:
-            yield
-        finally:
-            self.holding = False
-
-    def known(self, notice_id: str) -> Known | None:
-        n = self.notices.get(notice_id)
-        return None if n is None else Known(n.content_hash, n.version, n.status, n)
-
-    def rejection_seen(self, fingerprint: str) -> bool:
-        return fingerprint in self.rejections
-
-    def commit(
-        self,
-        notices: Sequence[TenderNotice],
-        rejections: Sequence[str],
-        checkpoint: tuple[str, Checkpoint] | None = None,
-    ) -> None:
-        self.commits += 1
-        self.notices.update((n.notice_id, n) for n in notices)
-        self.rejections.update(rejections)
-        if checkpoint is not None:
-            self.checkpoints[checkpoint[0]] = checkpoint[1]
-
-    def checkpoint(self, source: str) -> Checkpoint | None:
-        return self.checkpoints.get(source)

@@ -174,7 +174,7 @@ def run() -> None:
     import uvicorn
 
     from services.ingest.entrypoints.http import create_app
-    from services.ingest.entrypoints.workers import PollerThreads
+    from services.ingest.entrypoints.worker import PollerThreads
 
     settings = load_settings(Settings)
     setup_logging(settings.log_level, settings.log_json)

@@ -8,9 +8,10 @@ import pytest
 
 from contracts import DeadLetter, NoticeStatus, TenderNotice
 from services.infra.bus import InMemoryPublisher
-from services.ingest.adapters.state import Checkpoint, InMemoryStateStore
+from services.ingest.adapters.memory import InMemoryStateStore
 from services.ingest.domain import ocds
 from services.ingest.domain.model import Context, Outcome, Rejection
+from services.ingest.ports import Checkpoint
 from services.ingest.service import Ingestor
 from tests.unit.ingest.util import release
 
