@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## ruff, and the architecture's import rules (import-linter contracts in pyproject.toml, see services/README.md).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy
@@ -56,4 +58,4 @@ demo: install
 	$(BIN)/python -m localrun demo
 
 clean:
-	rm -rf .data .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .data .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

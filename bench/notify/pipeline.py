@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 from elasticsearch import Elasticsearch
 
+from bench.notify.server import Server
 from contracts import (
     AlertPreferences,
     Buyer,
@@ -169,8 +170,6 @@ class Mode:
 
 
 def main(es_url: str, n_shortlists: int, per_shortlist: int, connections: list[int]) -> int:
-    from bench.notify.__main__ import Server
-
     profiles, shortlists = workload(n_shortlists, per_shortlist)
     expected = n_shortlists * per_shortlist
     server = Server.start([])
