@@ -9,6 +9,9 @@ settings). This reads them from the beginning up to the end offsets seen at star
 is committed, nothing consumed for anyone else). ``show --json`` writes one JSON object per letter, payload whole,
 for a script that fixes and re-submits them. A record that is not a ``DeadLetter`` is shown as unreadable, never
 skipped.
+
+A letter must fit in a Kafka message itself: ``cut_payload`` cuts a long payload by bytes (UTF-8, never inside a
+character) and ends it with a ``CUT_MARKER`` line that says how many bytes were left out.
 """
 
 from __future__ import annotations
@@ -31,6 +34,34 @@ from services.infra.console import output_console
 from services.infra.settings import CommonSettings, load_settings
 
 UNREADABLE = "(unreadable)"
+#: The last line of a payload that ``cut_payload`` shortened (``str.format`` fields: bytes left out, bytes in all).
+CUT_MARKER = "\n[tenderbridge: payload cut here, {cut:,} of {total:,} bytes (UTF-8) left out]"
+
+
+def json_size(text: str) -> int:
+    """The bytes ``text`` takes as a JSON string in a message (quotes, escapes and UTF-8 included)."""
+    return len(orjson.dumps(text.encode("utf-8", "replace").decode("utf-8")))
+
+
+def cut_payload(text: str, max_bytes: int) -> tuple[str, int]:
+    """``text``, or its beginning followed by ``CUT_MARKER`` when it takes more than ``max_bytes`` as JSON; and the
+    bytes (UTF-8) left out, 0 when nothing was. The cut falls between characters, never inside one."""
+    if len(text) * 4 + 2 <= max_bytes or json_size(text) <= max_bytes:  # the first test spares measuring
+        return text, 0
+    data = text.encode("utf-8", "replace")
+    total = len(data)
+    room = max(0, max_bytes - len(CUT_MARKER) - 40)  # the marker's own bytes, its numbers included
+    keep = room
+    while True:
+        # ``ignore`` drops only the bytes of a character the cut split at the end: the text came from a ``str``.
+        head = data[:keep].decode("utf-8", "ignore")
+        cut = total - len(head.encode("utf-8"))
+        out = head + CUT_MARKER.format(cut=cut, total=total)
+        size = json_size(out)
+        if size <= max_bytes or keep == 0:
+            return out, cut
+        # Escapes (quotes, controls) made the JSON longer than the bytes: keep fewer, in proportion.
+        keep = min(keep - 1, room * keep // size)
 
 
 @dataclass(frozen=True)

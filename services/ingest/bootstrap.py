@@ -57,20 +57,27 @@ def bootstrap(
     fetcher: Fetcher | None = None,
     with_pollers: bool = False,
 ) -> Container:
+    metrics = Metrics()
     if publisher is None:
         if settings.create_topics:
             wanted = {settings.topic_notices, settings.topic_notices_dlq}
             ensure_topics(
                 settings.kafka_bootstrap_servers, [(n, s) for n, s in settings.topic_map().items() if n in wanted]
             )
-        publisher = KafkaPublisher(settings.kafka_bootstrap_servers, settings.ingest_client_id)
+        publisher = KafkaPublisher(
+            settings.kafka_bootstrap_servers,
+            settings.ingest_client_id,
+            max_message_bytes=settings.kafka_max_message_bytes,
+            registry=metrics.registry,  # publish_failures_total beside ingest's own metrics on /metrics
+        )
     ingestor = Ingestor(
         publisher,
         state or SqliteStateStore(settings.ingest_state_dir),
         settings.topic_notices,
         settings.topic_notices_dlq,
-        Metrics(),
+        metrics,
         settings.ingest_batch_size,
+        max_notice_bytes=settings.ingest_max_notice_bytes,
     )
     ctx = base_context(settings)
     container = Container(settings, ingestor, ctx, fetcher or HttpFetcher(settings.ingest_http_timeout_s))
