@@ -210,13 +210,13 @@ class KafkaPublisher:
 @dataclass
 class InMemoryPublisher:
     """The fake for unit tests: records what was published and flushed. Like Kafka, it refuses at ``publish`` a
-    message larger than ``max_message_bytes``; at ``flush`` it refuses the keys of ``refuse`` (key -> reason, as a
-    broker with a smaller limit would) and, while ``unavailable``, acknowledges nothing."""
+    message larger than ``max_message_bytes``; at ``flush`` it refuses the messages of ``refuse`` ((topic, key) ->
+    reason, as a broker with a smaller limit would) and, while ``unavailable``, acknowledges nothing."""
 
     pending: list[tuple[str, str, BaseModel | None]] = field(default_factory=list)
     published: list[tuple[str, str, BaseModel | None]] = field(default_factory=list)
     max_message_bytes: int = MAX_MESSAGE_BYTES
-    refuse: dict[str, str] = field(default_factory=dict)
+    refuse: dict[tuple[str, str], str] = field(default_factory=dict)
     unavailable: bool = False
 
     def publish(self, topic: str, key: str, value: BaseModel | None) -> None:
@@ -229,8 +229,10 @@ class InMemoryPublisher:
     def flush(self) -> None:
         if self.unavailable:
             raise TransientPublishError("Kafka did not acknowledge (the fake is unavailable)")
-        refused = [Refused(t, k, self.refuse[k], "refused by the fake") for t, k, _ in self.pending if k in self.refuse]
-        self.published.extend(m for m in self.pending if m[1] not in self.refuse)
+        refused = [
+            Refused(t, k, self.refuse[t, k], "refused by the fake") for t, k, _ in self.pending if (t, k) in self.refuse
+        ]
+        self.published.extend(m for m in self.pending if m[:2] not in self.refuse)
         self.pending.clear()
         if refused:
             raise PermanentPublishError(refused)
