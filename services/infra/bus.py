@@ -125,6 +125,11 @@ class KafkaPublisher:
             linger_ms=5,
             request_timeout_ms=30_000,
             max_request_size=max_message_bytes,
+            # Not idempotent: kafka-python's idempotent producer takes any refusal from the broker (a message over
+            # a topic's max.message.bytes) for a fatal error, fails every pending send with it and refuses all later
+            # ones. One request in flight keeps per-key order; a retry may repeat a message, which every consumer
+            # handles idempotently (at-least-once, as documented).
+            enable_idempotence=False,
         )
         self.max_message_bytes = max_message_bytes
         self.metrics = PublishMetrics(registry)
