@@ -10,7 +10,6 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,6 +30,7 @@ from services.ingest.entrypoints.http import MAX_BODY_BYTES, create_app
 from services.ingest.service import Ingestor
 from tests.conftest import Endpoints
 from tests.integration.ingest.test_kafka import read_topic, topics
+from tests.unit.ingest.util import notice_body
 
 pytestmark = pytest.mark.integration
 
@@ -93,20 +93,6 @@ def test_an_invalid_topic_is_a_permanent_refusal(endpoints: Endpoints, unique: C
     assert raised.value.refused[0].reason == "invalid_topic"
 
 
-def _notice(source_id: str, description_bytes: int, char: str) -> bytes:
-    width = len(char.encode())
-    return orjson.dumps(
-        {
-            "notice_id": f"push:{source_id}",
-            "source": "push",
-            "source_id": source_id,
-            "title": "Water pumps",
-            "buyer": {"name": "UNICEF"},
-            "description": char * (description_bytes // width),
-        }
-    )
-
-
 #: Sizes around each limit: a notice's, Kafka's message, the push body's.
 _AROUND = st.sampled_from([MAX_NOTICE_BYTES, MAX_MESSAGE_BYTES, MAX_BODY_BYTES]).flatmap(
     lambda limit: st.integers(limit - 2_048, limit + 2_048)
@@ -133,7 +119,7 @@ def test_pushes_of_any_size_are_delivered_or_refused_and_dead_lettered_never_500
     def push(size: int, char: str) -> None:
         nonlocal unread
         source_id = next(ids)
-        body = _notice(source_id, size, char)
+        body = notice_body(size, source_id, char)
         response = client.post("/notices", content=body, headers=KEY)
         assert response.status_code in (202, 413), response.text
         known = state.known(f"push:{source_id}")

@@ -24,6 +24,7 @@ from services.ingest.adapters.state import InMemoryStateStore
 from services.ingest.domain.model import Context
 from services.ingest.entrypoints.http import MAX_BODY_BYTES, create_app
 from services.ingest.service import Ingestor
+from tests.unit.ingest.util import notice_body
 
 pytestmark = pytest.mark.unit
 
@@ -45,20 +46,6 @@ class Push:
 
     def letters(self) -> list[DeadLetter]:
         return [x for x in self.publisher.on("dlq") if isinstance(x, DeadLetter)]
-
-
-def notice_body(description_bytes: int, source_id: str = "1", char: str = "a") -> bytes:
-    """A pushed TenderNotice whose description takes about ``description_bytes`` bytes (UTF-8)."""
-    width = len(char.encode())
-    notice = {
-        "notice_id": f"push:{source_id}",
-        "source": "push",
-        "source_id": source_id,
-        "title": "Water pumps",
-        "buyer": {"name": "UNICEF"},
-        "description": char * (description_bytes // width),
-    }
-    return orjson.dumps(notice)
 
 
 def test_a_push_of_2_16_mb_is_refused_with_the_limit_named_and_dead_lettered() -> None:
