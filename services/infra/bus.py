@@ -114,8 +114,10 @@ class KafkaPublisher:
         backoff_s: float = 1.0,
         ack_timeout_s: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        producer: Any = None,
     ) -> None:
-        self._producer = KafkaProducer(
+        """``producer``: a ``KafkaProducer`` already built (tests hand in one whose sends fail on cue)."""
+        self._producer = producer or KafkaProducer(
             bootstrap_servers=bootstrap_servers.split(","),
             client_id=client_id,
             acks="all",
