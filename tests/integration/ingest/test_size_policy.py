@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -28,8 +30,8 @@ from services.ingest.adapters.state import SqliteStateStore
 from services.ingest.domain.model import Context
 from services.ingest.entrypoints.http import MAX_BODY_BYTES, create_app
 from services.ingest.service import Ingestor
-from tests.conftest import Endpoints
-from tests.integration.ingest.test_kafka import read_topic, topics
+from tests.conftest import REPO, Endpoints
+from tests.integration.ingest.test_kafka import ingest_env, read_topic, topics
 from tests.unit.ingest.util import notice_body
 
 pytestmark = pytest.mark.integration
@@ -144,3 +146,28 @@ def test_pushes_of_any_size_are_delivered_or_refused_and_dead_lettered_never_500
     read_back = [DeadLetter.model_validate_json(v) for _, v in letters]
     assert {x.key for x in read_back} == dead_lettered
     assert {x.reason for x in read_back} <= {"too_large"}
+
+
+def test_cli_publish_names_each_bad_record_and_dead_letters_an_oversized_notice(
+    endpoints: Endpoints, unique: Callable[[str], str], tmp_path: Path
+) -> None:
+    notices, dlq = topics(endpoints, unique)
+    feed = tmp_path / "notices.jsonl"
+    lines = [
+        notice_body(100, "1"),
+        b'{"notice_id": "push:2", "source": "push", "source_id": "2"}',  # no title, no buyer
+        notice_body(MAX_NOTICE_BYTES + 10, "3"),
+    ]
+    feed.write_bytes(b"\n".join(lines) + b"\n")
+    env = ingest_env(endpoints, notices, dlq, tmp_path / "state")
+    cmd = [sys.executable, "-m", "services.ingest", "publish", str(feed), "--source", "jsonl"]
+    done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    said = [line for line in done.stderr.splitlines() if line.startswith("rejected")]
+    assert said[0].startswith(f"rejected {feed} [push:2]: invalid_notice: line 2: title: Field required")
+    assert said[1].startswith(f"rejected {feed} [push:3]: too_large: notice push:3 takes ")
+    assert f"over the limit of {MAX_NOTICE_BYTES:,} bytes" in said[1]
+    assert "published 1 (active 1)" in done.stderr
+    assert [k for k, _ in read_topic(endpoints.kafka_bootstrap, notices, 1, timeout=15)] == ["push:1"]
+    letters = [DeadLetter.model_validate_json(v) for _, v in read_topic(endpoints.kafka_bootstrap, dlq, 2)]
+    assert sorted((x.key, x.reason) for x in letters) == [("push:2", "invalid_notice"), ("push:3", "too_large")]
