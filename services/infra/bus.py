@@ -320,9 +320,10 @@ class IdlePoller:
         return batch
 
 
-#: Errors of an unreachable or restarting Kafka (and of a read to end offsets that ran out of time): a consumer loop
-#: waits and tries again instead of stopping.
-KAFKA_UNAVAILABLE = (KafkaError, TimeoutError)
+#: Errors of an unreachable or restarting Kafka (and of a read to end offsets that ran out of time, and of a flush
+#: that Kafka did not acknowledge after the publisher's retries): a consumer loop waits and tries again instead of
+#: stopping. ``PermanentPublishError`` is not one of them: waiting cannot help, the message must be dead-lettered.
+KAFKA_UNAVAILABLE = (KafkaError, TimeoutError, TransientPublishError)
 
 
 def commit_or_redeliver(consumer: Any, offsets: dict[Any, Any] | None = None) -> None:
