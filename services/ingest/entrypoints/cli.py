@@ -19,7 +19,7 @@ from kafka.errors import KafkaError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.infra.exceptions import PublishError
+from services.infra.exceptions import PublishError, TransientPublishError
 from services.infra.http import listening_socket_or_exit
 from services.infra.logs import setup_logging
 from services.infra.settings import load_settings
@@ -176,10 +176,12 @@ def publish(path: PathArg, source: SourceOpt, mapping: MappingOpt = None, name: 
                 total.add(stats)
                 progress.advance(task)
     except PublishError as exc:
-        # What was flushed before is committed; the batch in hand is not, so a re-run publishes it again.
+        # What was flushed before is committed; the batch in hand is not, so a re-run publishes it again. Kafka
+        # away: exit 3, as when it does not answer at start; a dead letter Kafka refuses (an operator's matter,
+        # logged at ERROR): exit 1.
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         err.print(total.summary(), highlight=False, soft_wrap=True)
-        raise typer.Exit(3) from exc
+        raise typer.Exit(3 if isinstance(exc, TransientPublishError) else 1) from exc
     finally:
         container.close()
     err.print(("stopped early; " if total.stopped else "") + total.summary(), highlight=False, soft_wrap=True)
