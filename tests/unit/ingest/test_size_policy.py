@@ -11,6 +11,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -24,6 +25,7 @@ from services.ingest.adapters.state import InMemoryStateStore
 from services.ingest.domain.model import Context
 from services.ingest.entrypoints.http import MAX_BODY_BYTES, create_app
 from services.ingest.service import Ingestor
+from services.ingest.settings import Settings
 from tests.unit.ingest.util import notice_body
 
 pytestmark = pytest.mark.unit
@@ -173,3 +175,12 @@ def test_any_size_around_a_limit_is_refused_or_delivered_never_500_never_stored_
             assert len(letters[0].model_dump_json().encode()) <= MAX_MESSAGE_BYTES
         else:
             assert letters == []
+
+
+def test_a_notice_limit_over_half_a_message_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TB_KAFKA_MAX_MESSAGE_BYTES", "1048576")
+    monkeypatch.setenv("TB_INGEST_MAX_NOTICE_BYTES", "600000")
+    with pytest.raises(ValidationError, match="at most half of TB_KAFKA_MAX_MESSAGE_BYTES"):
+        Settings()
+    monkeypatch.setenv("TB_INGEST_MAX_NOTICE_BYTES", "500000")
+    assert Settings().ingest_max_notice_bytes == 500_000
