@@ -20,7 +20,9 @@ from contracts.common import (
     Model,
     Money,
     NonEmptyStr,
+    NonEmptyText,
     RegistrationLevel,
+    Text,
 )
 
 SupplierId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
@@ -39,7 +41,7 @@ class AlertPreferences(Model):
     #: Delivery/beneficiary countries the supplier serves.
     countries: list[CountryCode] = Field(default_factory=list)
     #: Buyer names or ids the supplier follows.
-    agencies: list[NonEmptyStr] = Field(default_factory=list)
+    agencies: list[NonEmptyText] = Field(default_factory=list)
     #: Minimum estimated value, compared when the notice has a value in the same currency.
     min_value: Money | None = None
     frequency: AlertFrequency = AlertFrequency.IMMEDIATE
@@ -63,8 +65,8 @@ class AlertPreferences(Model):
 class PastAward(Model):
     """A contract the supplier won: the strongest evidence of what it really delivers."""
 
-    agency: NonEmptyStr
-    description: str = ""
+    agency: NonEmptyText
+    description: Text = ""
     classification: Classification | None = None
     date: date
     value: Money | None = None
@@ -85,7 +87,7 @@ class EmailConfirmation(Model):
 
     #: Who registered the address: the agency of the buyer key, or the supplier (its own key). Named in the
     #: confirmation email.
-    registered_by: NonEmptyStr
+    registered_by: NonEmptyText
     #: When it was registered: with the address, the registration one confirmation email is sent for (an address
     #: removed and registered again is a new registration).
     registered_at: AwareDatetime
@@ -98,16 +100,16 @@ class SupplierProfile(Model):
     schema_version: Literal[1] = 1
     supplier_id: SupplierId
     #: Names by language tag (``{"en": "Ningbo Medical Co.", "zh-Hans": "宁波医疗有限公司"}``); at least one.
-    names: dict[str, NonEmptyStr] = Field(min_length=1)
+    names: dict[str, NonEmptyText] = Field(min_length=1)
     country: CountryCode
     emails: list[EmailStr] = Field(default_factory=list)
     #: Declared UNSPSC / CPV codes (any level).
     codes: list[Classification] = Field(default_factory=list)
-    keywords: list[NonEmptyStr] = Field(default_factory=list)
+    keywords: list[NonEmptyText] = Field(default_factory=list)
     #: Descriptions by language tag (``en``, ``zh-Hans``).
-    description: dict[str, str] = Field(default_factory=dict)
+    description: dict[str, Text] = Field(default_factory=dict)
     #: ``ISO 9001``, ``ISO 14001``, ``WHO PQ``, ``CE``...
-    certifications: list[NonEmptyStr] = Field(default_factory=list)
+    certifications: list[NonEmptyText] = Field(default_factory=list)
     registration_level: RegistrationLevel = RegistrationLevel.BASIC
     max_contract_value: Money | None = None
     past_awards: list[PastAward] = Field(default_factory=list)

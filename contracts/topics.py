@@ -15,6 +15,18 @@ from contracts.supplier import SupplierProfile
 
 DAY_MS = 24 * 3600 * 1000
 
+#: The largest message the bus carries, in bytes: Kafka's defaults for the producer (``max.request.size``), the
+#: broker (``message.max.bytes``, 1,048,588: one record plus its batch header) and the topics
+#: (``max.message.bytes``). ``TB_KAFKA_MAX_MESSAGE_BYTES`` sets it; raise it only with the broker's and topics'.
+MAX_MESSAGE_BYTES = 1_048_576
+#: The largest ``TenderNotice`` (its JSON) ingest publishes: half a message, because the notice travels again inside
+#: its ``Shortlist``, beside up to ``top_k`` ranked suppliers with their reasons (a few KB each) and, for a
+#: cancellation, every supplier shortlisted before. A larger notice is dead-lettered (reason ``too_large``).
+MAX_NOTICE_BYTES = MAX_MESSAGE_BYTES // 2
+#: The part of a ``DeadLetter`` its payload may take (as JSON), in bytes: a longer payload is cut, on a character
+#: boundary, with a marker saying how much was left out, so that the letter itself fits in a message.
+DEAD_LETTER_PAYLOAD_BYTES = MAX_MESSAGE_BYTES // 2
+
 
 @dataclass(frozen=True)
 class TopicSpec:

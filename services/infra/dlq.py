@@ -9,6 +9,9 @@ settings). This reads them from the beginning up to the end offsets seen at star
 is committed, nothing consumed for anyone else). ``show --json`` writes one JSON object per letter, payload whole,
 for a script that fixes and re-submits them. A record that is not a ``DeadLetter`` is shown as unreadable, never
 skipped.
+
+A letter must fit in a Kafka message itself: ``services.infra.limits.cut_payload`` cuts a long payload by bytes
+(UTF-8, never inside a character) and ends it with a ``CUT_MARKER`` line that says how many bytes were left out.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from contracts import DeadLetter
+from services.infra.bus import records_to_end
 from services.infra.console import output_console
 from services.infra.settings import CommonSettings, load_settings
 
@@ -103,8 +107,6 @@ def read_to_end(bootstrap_servers: str, topics: list[str], timeout_s: float = 30
     """Every record of ``topics`` up to (at least) the end offsets observed at start (topics that do not exist are
     skipped)."""
     from kafka import KafkaConsumer, TopicPartition
-
-    from services.infra.bus import records_to_end
 
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap_servers.split(","),

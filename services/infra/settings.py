@@ -9,7 +9,7 @@ import sys
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, AliasPath, ValidationError, ValidationInfo, field_validator
+from pydantic import AliasChoices, AliasPath, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts import topics
@@ -20,6 +20,9 @@ class CommonSettings(BaseSettings):
 
     #: Kafka bootstrap servers, comma separated. The default is the local stack (``make stack-up``).
     kafka_bootstrap_servers: str = "127.0.0.1:29092"
+    #: The largest message a producer sends, in bytes; keep it at or under the broker's ``message.max.bytes`` and the
+    #: topics' ``max.message.bytes`` (Kafka's defaults: this one, 1 MiB; ``contracts.topics.MAX_MESSAGE_BYTES``).
+    kafka_max_message_bytes: int = Field(default=topics.MAX_MESSAGE_BYTES, ge=65_536)
     #: Elasticsearch base URL.
     elasticsearch_url: str = "http://127.0.0.1:29200"
     #: Topic names; tests override them to isolate runs.

@@ -41,7 +41,12 @@ def base_context(settings: Settings) -> Context:
 
 
 def _container(
-    settings: Settings, publisher: EventPublisher, state: StateStore, fetcher: Fetcher, with_pollers: bool
+    settings: Settings,
+    publisher: EventPublisher,
+    state: StateStore,
+    fetcher: Fetcher,
+    with_pollers: bool,
+    metrics: Metrics | None = None,
 ) -> Container:
     """The one place ingest is built from settings, whatever its adapters."""
     ingestor = Ingestor(
@@ -49,8 +54,9 @@ def _container(
         state,
         settings.topic_notices,
         settings.topic_notices_dlq,
-        Metrics(),
+        metrics or Metrics(),
         settings.ingest_batch_size,
+        max_notice_bytes=settings.ingest_max_notice_bytes,
     )
     ctx = base_context(settings)
     container = Container(settings, ingestor, ctx, fetcher)
@@ -85,17 +91,24 @@ def bootstrap(
     with_pollers: bool = False,
 ) -> Container:
     """Ingest over Kafka (topics created when missing and allowed), sqlite3 state and HTTP fetching."""
+    metrics = Metrics()
     if publisher is None:
         if settings.create_topics:
             wanted = {settings.topic_notices, settings.topic_notices_dlq}
             ensure_topics(
                 settings.kafka_bootstrap_servers, [(n, s) for n, s in settings.topic_map().items() if n in wanted]
             )
-        publisher = KafkaPublisher(settings.kafka_bootstrap_servers, settings.ingest_client_id)
+        publisher = KafkaPublisher(
+            settings.kafka_bootstrap_servers,
+            settings.ingest_client_id,
+            max_message_bytes=settings.kafka_max_message_bytes,
+            registry=metrics.registry,  # publish_failures_total beside ingest's own metrics on /metrics
+        )
     return _container(
         settings,
         publisher,
         state or SqliteStateStore(settings.ingest_state_dir),
         fetcher or HttpFetcher(settings.ingest_http_timeout_s),
         with_pollers,
+        metrics,
     )

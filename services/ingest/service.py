@@ -26,15 +26,14 @@ from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client import Counter as PromCounter
 
 from contracts import TenderNotice
+from contracts.topics import MAX_NOTICE_BYTES
 from services.infra.bus import EventPublisher, dead_letter
-from services.ingest.domain.model import Outcome, Rejection
+from services.infra.exceptions import PermanentPublishError, Refused
+from services.ingest.domain.model import Outcome, Rejection, oversized
 from services.ingest.domain.versioning import Known, next_version
 from services.ingest.ports import Checkpoint, StateStore
 
 log = logging.getLogger(__name__)
-
-#: Kafka's default message limit is 1 MB; a dead letter keeps at most this much of its payload.
-MAX_PAYLOAD_CHARS = 512_000
 
 
 class Metrics:
@@ -70,9 +69,12 @@ class Stats:
     rejected: Counter[str] = field(default_factory=Counter)
     #: Rejections already dead-lettered by an earlier run (not sent again).
     rejections_known: int = 0
+    #: Notices refused here rather than by their mapper (too large for the bus, refused by Kafka), dead-lettered.
+    refused: list[Rejection] = field(default_factory=list)
     stopped: bool = False
 
     def add(self, other: Stats) -> None:
+        self.refused.extend(other.refused)
         self.published.update(other.published)
         self.rejected.update(other.rejected)
         self.unchanged += other.unchanged
@@ -103,6 +105,7 @@ class Ingestor:
         metrics: Metrics | None = None,
         batch_size: int = 500,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_notice_bytes: int = MAX_NOTICE_BYTES,
     ) -> None:
         self.publisher = publisher
         self.state = state
@@ -111,6 +114,7 @@ class Ingestor:
         self.metrics = metrics or Metrics()
         self.batch_size = max(1, batch_size)
         self.clock = clock
+        self.max_notice_bytes = max_notice_bytes
         # One publisher and one state store serve the pollers and the push endpoint: one ingest at a time.
         self._lock = threading.Lock()
 
@@ -146,10 +150,7 @@ class Ingestor:
         should_stop: Callable[[], bool],
         held: contextlib.ExitStack,
     ) -> tuple[Stats, list[TenderNotice]]:
-        stats = Stats()
-        published: list[TenderNotice] = []
-        batch: dict[str, TenderNotice] = {}
-        rejections: dict[str, None] = {}
+        run = _Run(origin)
         in_batch = 0
         #: Outcomes read since the lock was taken (None: not held); a long unchanged run lets it go too.
         held_for: int | None = None
@@ -163,22 +164,10 @@ class Ingestor:
                 held_for = 0
             held_for += 1
             if isinstance(outcome, Rejection):
-                stats.rejected[outcome.reason] += 1
-                self.metrics.rejected.labels(outcome.reason).inc()
-                fp = fingerprint(outcome)
-                if fp in rejections or self.state.rejection_seen(fp):
-                    stats.rejections_known += 1
+                if not self._dead_letter(outcome, run):
                     continue
-                payload = outcome.payload
-                detail = outcome.detail
-                if len(payload) > MAX_PAYLOAD_CHARS:
-                    detail += f" (payload truncated from {len(payload)} characters)"
-                    payload = payload[:MAX_PAYLOAD_CHARS]
-                letter = dead_letter("ingest", origin, outcome.reason, detail, payload, key=outcome.key)
-                self.publisher.publish(self.dlq_topic, outcome.key or origin, letter)
-                rejections[fp] = None
             else:
-                pending = batch.get(outcome.notice_id)
+                pending = run.batch.get(outcome.notice_id)
                 known = (
                     Known(pending.content_hash, pending.version, pending.status, pending)
                     if pending is not None
@@ -186,29 +175,103 @@ class Ingestor:
                 )
                 version = next_version(outcome, known, self.clock())
                 if version is None:
-                    stats.unchanged += 1
+                    run.stats.unchanged += 1
                     self.metrics.unchanged.labels(outcome.source).inc()
                     continue
-                self.publisher.publish(self.notices_topic, version.notice_id, version)
-                batch[version.notice_id] = version
-                published.append(version)
-                stats.published[version.status.value] += 1
-                self.metrics.published.labels(version.source, version.status.value).inc()
+                if not self._publish(version, run):
+                    continue
             in_batch += 1
             if in_batch >= self.batch_size:
-                self._commit(batch, rejections, None)
+                self._commit(run, None)
                 held.close()  # the other processes' turn between batches
-                batch, rejections, in_batch, held_for = {}, {}, 0, None
+                in_batch, held_for = 0, None
                 if should_stop():
-                    stats.stopped = True
-                    return stats, published
-        self._commit(batch, rejections, checkpoint)
-        return stats, published
+                    run.stats.stopped = True
+                    return run.stats, run.published
+        self._commit(run, checkpoint)
+        return run.stats, run.published
 
-    def _commit(
-        self, batch: dict[str, TenderNotice], rejections: dict[str, None], checkpoint: tuple[str, Checkpoint] | None
-    ) -> None:
-        if not batch and not rejections and checkpoint is None:
+    def _publish(self, version: TenderNotice, run: _Run) -> bool:
+        """Queue a version; one the bus cannot carry is dead-lettered instead. Whether a message was queued."""
+        refusal = oversized(version, self.max_notice_bytes)
+        if refusal is None:
+            try:
+                self.publisher.publish(self.notices_topic, version.notice_id, version)
+            except PermanentPublishError as exc:
+                refusal = refused_by_kafka(exc.refused[0], version)
+        if refusal is not None:
+            run.stats.refused.append(refusal)
+            return self._dead_letter(refusal, run)
+        run.batch[version.notice_id] = version
+        run.published.append(version)
+        return True
+
+    def _dead_letter(self, rejection: Rejection, run: _Run) -> bool:
+        """Count a rejection and queue its dead letter, unless an earlier run sent it. Whether one was queued."""
+        run.stats.rejected[rejection.reason] += 1
+        self.metrics.rejected.labels(rejection.reason).inc()
+        fp = fingerprint(rejection)
+        if fp in run.rejections or self.state.rejection_seen(fp):
+            run.stats.rejections_known += 1
+            return False
+        # The payload is cut by bytes, with a marker, so that the letter fits in a message (``dead_letter``).
+        letter = dead_letter("ingest", run.origin, rejection.reason, rejection.detail, rejection.payload, rejection.key)
+        self.publisher.publish(self.dlq_topic, rejection.key or run.origin, letter)
+        run.rejections[fp] = rejection
+        return True
+
+    def _commit(self, run: _Run, checkpoint: tuple[str, Checkpoint] | None) -> None:
+        """Flush, then record the batch's versions, rejections and the checkpoint; a version Kafka refused at the
+        flush is dead-lettered (flushed too) and not recorded, so nothing is stored that was not published."""
+        if not run.batch and not run.rejections and checkpoint is None:
             return
-        self.publisher.flush()  # raises if Kafka did not take the batch: the state then stays where it was
-        self.state.commit(list(batch.values()), list(rejections), checkpoint)
+        try:
+            self.publisher.flush()  # raises if Kafka did not take the batch: the state then stays where it was
+        except PermanentPublishError as exc:
+            self._refused_at_flush(exc.refused, run)
+            self.publisher.flush()
+        versions = run.published[run.batch_start :]
+        self.state.commit(list(run.batch.values()), list(run.rejections), checkpoint)
+        for version in versions:
+            run.stats.published[version.status.value] += 1
+            self.metrics.published.labels(version.source, version.status.value).inc()
+        run.batch, run.rejections, run.batch_start = {}, {}, len(run.published)
+
+    def _refused_at_flush(self, refused: list[Refused], run: _Run) -> None:
+        for r in refused:
+            if r.topic == self.dlq_topic:
+                # Logged at ERROR and counted by the publisher; not recorded as sent, so a later run tries again.
+                for fp in [fp for fp, rej in run.rejections.items() if (rej.key or run.origin) == r.key]:
+                    del run.rejections[fp]
+                continue
+            version = run.batch.pop(r.key, None)
+            if version is None:
+                continue
+            run.published[run.batch_start :] = [v for v in run.published[run.batch_start :] if v.notice_id != r.key]
+            refusal = refused_by_kafka(r, version)
+            run.stats.refused.append(refusal)
+            self._dead_letter(refusal, run)
+
+
+@dataclass
+class _Run:
+    """One call of ``Ingestor.ingest``: what it published and rejected, and the batch not yet committed."""
+
+    origin: str
+    stats: Stats = field(default_factory=Stats)
+    published: list[TenderNotice] = field(default_factory=list)
+    #: Index in ``published`` of the first version of the batch in hand.
+    batch_start: int = 0
+    batch: dict[str, TenderNotice] = field(default_factory=dict)
+    #: Fingerprint -> rejection, of the dead letters of the batch in hand.
+    rejections: dict[str, Rejection] = field(default_factory=dict)
+
+
+def refused_by_kafka(refused: Refused, version: TenderNotice) -> Rejection:
+    """The rejection of a version Kafka refused for what it is (``message_too_large``...), to dead-letter."""
+    return Rejection(
+        refused.reason,
+        f"notice {version.notice_id} version {version.version} refused by Kafka: {refused.detail}",
+        version.model_dump_json(),
+        version.notice_id,
+    )

@@ -335,7 +335,7 @@ def test_parse_names_each_rejected_record_on_stderr(monkeypatch: pytest.MonkeyPa
     assert result.exit_code == 0, result.output
     said = result.stderr.splitlines()
     assert said[0].startswith(f"rejected {releases}: invalid_json: line 2: not JSON:")
-    assert said[1] == f"rejected {releases} [ocds-abc123-3]: no_buyer: record ocds-abc123-3 has no buyer name"
+    assert said[1] == f"rejected {releases} [ocds-abc123-3]: no_buyer: line 3: record ocds-abc123-3 has no buyer name"
     assert said[-1].startswith("1 files: 1 notices")  # the summary stays last
     assert [line[:12] for line in result.stdout.splitlines()] == ['{"schema_ver']  # stdout: notices only
 

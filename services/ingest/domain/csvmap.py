@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts import NoticeStatus
-from services.ingest.domain.model import Context, Outcome, Rejection
+from services.ingest.domain.model import Context, Outcome, Rejection, at_line
 from services.ingest.domain.normalize import (
     classification,
     clean_text,
@@ -155,12 +155,25 @@ def parse(data: bytes, mapping: CsvMapping, ctx: Context) -> Iterator[Outcome]:
     if missing:
         yield Rejection("csv_columns_missing", f"columns {missing} are not in the header {header}", text[:100_000])
         return
-    for line_no, row in enumerate(reader, start=2):
+    end = reader.line_num  # the header's last line
+    for row in reader:
+        # A quoted cell may hold line breaks: a record starts on the line after the previous one ended.
+        line_no, end = end + 1, reader.line_num
         raw = orjson_line(row)
         if None in row:  # more cells than header columns
-            yield Rejection("csv_row_malformed", f"line {line_no} has more cells than the header", raw)
+            yield Rejection("csv_row_malformed", f"line {line_no}: more cells than the header's {len(header)}", raw)
             continue
-        yield map_row({k: v or "" for k, v in row.items()}, mapping, ctx, raw)
+        outcome = map_row({k: v or "" for k, v in row.items()}, mapping, ctx, raw)
+        if isinstance(outcome, Rejection) and outcome.reason in _EMPTY_FIELD:
+            name = _EMPTY_FIELD[outcome.reason]
+            column = mapping.columns.get(name)
+            where = f"column {column!r}" if column else f"no column for {name} in the mapping"
+            outcome = Rejection(outcome.reason, f"{outcome.detail} ({where} is empty)", outcome.payload, outcome.key)
+        yield at_line(outcome, line_no)
+
+
+#: Rejections of ``finish`` for a field left empty -> that field, to name its column.
+_EMPTY_FIELD = {"no_source_id": "source_id", "no_title": "title", "no_buyer": "buyer_name"}
 
 
 def orjson_line(row: dict[Any, Any]) -> str:

@@ -25,6 +25,30 @@ class Rejection:
 
 Outcome = TenderNotice | Rejection
 
+
+def at_line(outcome: Outcome, number: int) -> Outcome:
+    """``outcome`` of the record on line ``number`` of a file: a rejection's detail starts with ``line N: ``."""
+    if isinstance(outcome, Rejection):
+        return Rejection(outcome.reason, f"line {number}: {outcome.detail}", outcome.payload, outcome.key)
+    return outcome
+
+
+def oversized(notice: TenderNotice, max_bytes: int) -> Rejection | None:
+    """A ``too_large`` rejection of a notice whose JSON takes more than ``max_bytes``, which names the limit and
+    carries the JSON; None when it fits. (A notice travels again inside its shortlist: ``MAX_NOTICE_BYTES``.)"""
+    data = notice.__pydantic_serializer__.to_json(notice)
+    if len(data) <= max_bytes:
+        return None
+    return Rejection(
+        "too_large",
+        f"notice {notice.notice_id} takes {len(data):,} bytes as JSON, over the limit of {max_bytes:,} bytes per "
+        "notice (TB_INGEST_MAX_NOTICE_BYTES: a notice travels again inside its shortlist, within Kafka's message "
+        "limit)",
+        data.decode(),
+        notice.notice_id,
+    )
+
+
 _UTF8_BOM = b"\xef\xbb\xbf"
 
 

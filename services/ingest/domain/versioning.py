@@ -27,7 +27,11 @@ def next_version(notice: TenderNotice, known: Known | None, received_at: datetim
     if known is None:
         status = NoticeStatus.CANCELLED if notice.status == NoticeStatus.CANCELLED else NoticeStatus.ACTIVE
         return notice.model_copy(update={"version": 1, "status": status, "changes": [], "received_at": received_at})
-    if known.content_hash == notice.content_hash or _only_a_guess_withdrawn(known.notice, notice):
+    if (
+        known.content_hash == notice.content_hash
+        or _only_a_guess_withdrawn(known.notice, notice)
+        or _only_unseen_characters_removed(known.notice, notice)
+    ):
         return None
     status = NoticeStatus.CANCELLED if notice.status == NoticeStatus.CANCELLED else NoticeStatus.AMENDED
     changes = describe_changes(known.notice, notice) if known.notice is not None else [Change("content").line()]
@@ -47,6 +51,16 @@ def _only_a_guess_withdrawn(old: TenderNotice | None, new: TenderNotice) -> bool
     if old is None or new.language is not None or old.language is None:
         return False
     return content_hash(old.model_copy(update={"language": None})) == new.content_hash
+
+
+def _only_unseen_characters_removed(old: TenderNotice | None, new: TenderNotice) -> bool:
+    """Whether the published ``old`` and ``new`` differ only by what the contract now removes from text (controls,
+    bidi overrides, zero-width characters; ``contracts.common.normalize_text``).
+
+    ``old`` is read back through the contract, so its text is normalized now, while its stored hash was computed
+    before: the hashes differ although nobody can see a difference. Not republished (every reader normalizes the
+    version it holds the same way); a real change later publishes the notice whole."""
+    return old is not None and content_hash(old) == new.content_hash
 
 
 def _codes(notice: TenderNotice) -> list[str]:

@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +19,7 @@ from kafka.errors import KafkaError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from services.infra.exceptions import PublishError, TransientPublishError
 from services.infra.http import listening_socket_or_exit
 from services.infra.logs import setup_logging
 from services.infra.net import any_port_open
@@ -26,7 +27,7 @@ from services.infra.settings import load_settings
 from services.ingest.adapters.files import files_under, load_mapping_file
 from services.ingest.bootstrap import base_context, bootstrap
 from services.ingest.domain.csvmap import CsvMapping
-from services.ingest.domain.model import Context, Rejection
+from services.ingest.domain.model import Context, Outcome, Rejection
 from services.ingest.domain.sources import context_for, parse_bytes
 from services.ingest.exceptions import IngestError, SourceConfigError
 from services.ingest.service import Stats
@@ -101,7 +102,7 @@ def parse(path: PathArg, source: SourceOpt, mapping: MappingOpt = None, name: Na
             for outcome in parse_bytes(source.value, file.read_bytes(), ctx, csv_mapping, str(file)):
                 if isinstance(outcome, Rejection):
                     reasons[outcome.reason] += 1
-                    err.print(rejection_line(file, outcome), markup=False, highlight=False, soft_wrap=True)
+                    _print_rejection(file, outcome)
                 else:
                     notices += 1
                     sources[outcome.source] += 1
@@ -129,10 +130,22 @@ def rejection_line(file: Path, rejection: Rejection, limit: int = 200) -> str:
     return f"rejected {file}{key}: {rejection.reason}: {detail}"
 
 
+def _print_rejection(file: Path, rejection: Rejection) -> None:
+    err.print(rejection_line(file, rejection), markup=False, highlight=False, soft_wrap=True)
+
+
+def _reported(outcomes: Iterable[Outcome], file: Path) -> Iterator[Outcome]:
+    """``outcomes`` as they are, each rejection said on stderr as it passes (``rejection_line``)."""
+    for outcome in outcomes:
+        if isinstance(outcome, Rejection):
+            _print_rejection(file, outcome)
+        yield outcome
+
+
 @app.command()
 def publish(path: PathArg, source: SourceOpt, mapping: MappingOpt = None, name: NameOpt = None) -> None:
-    """Publish the notices of PATH to Kafka once (rejections to the dead-letter topic); a re-run publishes only
-    what changed since."""
+    """Publish the notices of PATH to Kafka once (rejections to the dead-letter topic, each also said on stderr as
+    ``parse`` says it); a re-run publishes only what changed since."""
     settings = load_settings(Settings)
     setup_logging(settings.log_level, settings.log_json)
     stop = threading.Event()
@@ -158,9 +171,18 @@ def publish(path: PathArg, source: SourceOpt, mapping: MappingOpt = None, name: 
                     total.stopped = True
                     break
                 outcomes = parse_bytes(source.value, file.read_bytes(), ctx, csv_mapping, str(file))
-                stats, _ = container.ingestor.ingest(outcomes, str(file), should_stop=stop.is_set)
+                stats, _ = container.ingestor.ingest(_reported(outcomes, file), str(file), should_stop=stop.is_set)
+                for refusal in stats.refused:
+                    _print_rejection(file, refusal)
                 total.add(stats)
                 progress.advance(task)
+    except PublishError as exc:
+        # What was flushed before is committed; the batch in hand is not, so a re-run publishes it again. Kafka
+        # away: exit 3, as when it does not answer at start; a dead letter Kafka refuses (an operator's matter,
+        # logged at ERROR): exit 1.
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err.print(total.summary(), highlight=False, soft_wrap=True)
+        raise typer.Exit(3 if isinstance(exc, TransientPublishError) else 1) from exc
     finally:
         container.close()
     err.print(("stopped early; " if total.stopped else "") + total.summary(), highlight=False, soft_wrap=True)

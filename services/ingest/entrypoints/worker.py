@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from services.infra.exceptions import TransientPublishError
 from services.ingest.exceptions import FetchError
 from services.ingest.polling import Poller
 
@@ -39,8 +40,9 @@ class PollerThreads:
                 stats = poller.poll_once(self._stop.is_set)
                 quiet = not stats.published and not stats.rejected and not stats.unchanged
                 log.log(logging.DEBUG if quiet else logging.INFO, "source %s: %s", poller.spec.name, stats.summary())
-            except FetchError as exc:
-                # An unreachable source is expected now and then: the checkpoint did not move; retry next interval.
+            except (FetchError, TransientPublishError) as exc:
+                # An unreachable source or Kafka is expected now and then: the checkpoint did not move, nothing was
+                # committed; the next poll reads and publishes the same records again.
                 log.warning("source %s: %s", poller.spec.name, exc)
                 poller.update_lag()
             self._stop.wait(interval)

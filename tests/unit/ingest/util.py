@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from contracts import TenderNotice
 from services.ingest.domain.model import Outcome, Rejection
 
@@ -54,3 +56,18 @@ def release(**overrides: Any) -> dict[str, Any]:
     }
     base.update(overrides)
     return base
+
+
+def notice_body(description_bytes: int, source_id: str = "1", char: str = "a") -> bytes:
+    """A pushed TenderNotice whose description takes about ``description_bytes`` bytes (UTF-8), written with
+    ``char`` (a character or a short string, HTML included)."""
+    width = len(char.encode())
+    notice = {
+        "notice_id": f"push:{source_id}",
+        "source": "push",
+        "source_id": source_id,
+        "title": "Water pumps",
+        "buyer": {"name": "UNICEF"},
+        "description": char * (description_bytes // width),
+    }
+    return orjson.dumps(notice)
