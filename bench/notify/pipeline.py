@@ -154,7 +154,7 @@ class Mode:
 
     def run(self, batch: list[Shortlist]) -> None:
         wall, cpu = time.perf_counter(), time.process_time()
-        self.notifier.handle_shortlists(batch, one_by_one=self.one_by_one)
+        self.notifier.alerts.handle_shortlists(batch, one_by_one=self.one_by_one)
         self.wall_s += time.perf_counter() - wall
         self.cpu_s += time.process_time() - cpu
 

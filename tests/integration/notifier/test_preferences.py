@@ -21,8 +21,8 @@ from services.infra.bus import InMemoryPublisher
 from services.matcher.bootstrap import Container, bootstrap
 from services.matcher.entrypoints.http import create_app as matcher_app
 from services.matcher.settings import Settings as MatcherSettings
-from services.notifier.adapters.mail import InMemoryMailSender
 from services.notifier.adapters.matcher import HttpPreferencesClient
+from services.notifier.adapters.memory import InMemoryMailSender
 from services.notifier.adapters.store import ElasticsearchNotificationStore
 from services.notifier.domain import tokens
 from services.notifier.domain.profiles import ProfileDirectory
@@ -102,11 +102,11 @@ def test_the_page_saves_through_the_real_matcher_and_a_pending_unsubscribe_is_su
         directory.put(stored)  # as read from suppliers.profiles
         n = Notifier(settings, store, InMemoryMailSender(), InMemoryPublisher(), directory, client)
         web = TestClient(notifier_app(n, lambda: {"test": True}))
-        page = f"/preferences?token={n.token(tokens.PREFERENCES, 'sup:1')}"
+        page = f"/preferences?token={n.signer.token(tokens.PREFERENCES, 'sup:1')}"
         html = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"}
 
         # The matcher is not served yet: the unsubscribe is stored here, pending; a change cannot be saved.
-        assert n.unsubscribe("sup:1") is False
+        assert n.subscriptions.unsubscribe("sup:1") is False
         assert web.post(page, content="digest_hour=6", headers=html).status_code == 503
         matcher.start()
 
@@ -138,7 +138,7 @@ def test_the_page_saves_through_the_real_matcher_and_a_pending_unsubscribe_is_su
         # The unsubscribe that was pending is superseded in the store: never forwarded over the resubscribe,
         # and a restarted notifier (profile from the topic, unsubscribes from the store) keeps the supplier subscribed.
         assert [u.synced for u in store.unsubscribes()] == [True]
-        assert n.sync_unsubscribes() == 0
+        assert n.subscriptions.sync_unsubscribes() == 0
         latest = matcher.container.matcher.profiles.get("sup:1")
         assert latest is not None
         assert not latest.preferences.unsubscribed
@@ -157,7 +157,7 @@ def test_the_page_saves_through_the_real_matcher_and_a_pending_unsubscribe_is_su
                 refused.update("sup:1", {"digest_hour": 3})
         finally:
             refused.close()
-        saved = n.update_preferences("sup:1", PreferencesPatch(digest_hour=9))
+        saved = n.subscriptions.update_preferences("sup:1", PreferencesPatch(digest_hour=9))
         assert saved is not None
         assert saved.changed == ["digest_hour"]
         final = matcher.container.matcher.profiles.get("sup:1")

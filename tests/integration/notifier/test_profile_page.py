@@ -15,8 +15,8 @@ from starlette.exceptions import StarletteDeprecationWarning
 
 from contracts import Classification, CodeScheme, Shortlist
 from services.infra.bus import InMemoryPublisher
-from services.notifier.adapters.mail import InMemoryMailSender
 from services.notifier.adapters.matcher import HttpPreferencesClient
+from services.notifier.adapters.memory import InMemoryMailSender
 from services.notifier.adapters.store import ElasticsearchNotificationStore
 from services.notifier.domain import profile_form, tokens
 from services.notifier.domain.profiles import ProfileDirectory
@@ -73,7 +73,7 @@ def test_the_profile_page_saves_through_the_real_matcher_and_keeps_what_it_does_
         directory.put(stored)
         n = Notifier(settings, store, InMemoryMailSender(), InMemoryPublisher(), directory, client)
         web = TestClient(notifier_app(n, lambda: {"test": True}))
-        page = f"/profile?token={n.token(tokens.PREFERENCES, 'sup:9')}"
+        page = f"/profile?token={n.signer.token(tokens.PREFERENCES, 'sup:9')}"
 
         # The matcher is not served yet: the page says so, nothing can be saved.
         assert web.get(page).status_code == 503
