@@ -305,7 +305,7 @@ class Delivery:
 
     def deliver_batch(self, jobs: list[Job], stop: Callable[[], bool], one_by_one: bool = False) -> None:
         """Claim every job's key in one request; send the newly claimed in rounds (``_send_round``); hand the rest
-        (claimed before: a redelivery, another instance, an item the store did not confirm) to ``_deliver``."""
+        (claimed before: a redelivery, another instance, an item the store did not confirm) to ``deliver``."""
         if one_by_one:
             for job in jobs:
                 if stop():

@@ -1,7 +1,7 @@
 """The Kafka worker: shortlists in, emails out, offsets committed only after the batch is handled.
 
 Per batch: catch the profile feed up to the end offsets seen now, handle the batch's shortlists together
-(``Notifier.handle_shortlists``: one claim request for all their emails, sent in rounds over several SMTP
+(``Alerts.handle_shortlists``: one claim request for all their emails, sent in rounds over several SMTP
 connections; unreadable ones, tombstones too, go to ``matches.shortlists.dlq`` with the reason), flush the produced
 events and dead letters, then commit. Kafka going away (a broker restart, a rebalance that fails a commit) is waited
 out: the batch is handed over again and handled again, and the idempotency keys send nothing twice. An unexpected

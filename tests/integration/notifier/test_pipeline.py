@@ -253,9 +253,8 @@ def test_daily_digest_over_elasticsearch_and_smtp(
     """Digest items are stored in Elasticsearch until the supplier's local hour, then go out as one email."""
     from datetime import datetime, timedelta
 
-    from services.infra.bus import InMemoryPublisher
     from services.notifier.adapters.mail import SmtpMailSender
-    from services.notifier.adapters.memory import InMemoryPreferencesClient
+    from services.notifier.bootstrap import bootstrap_in_memory
     from services.notifier.domain.profiles import ProfileDirectory
     from services.notifier.service import Notifier
 
@@ -270,10 +269,9 @@ def test_daily_digest_over_elasticsearch_and_smtp(
     mail = SmtpMailSender("127.0.0.1", sink.port)
 
     def make() -> Notifier:
-        return Notifier(
-            settings, store, mail, InMemoryPublisher(), profiles, InMemoryPreferencesClient(),
-            clock=lambda: clock[0], instance_id="it-digest",
-        )  # fmt: skip
+        return bootstrap_in_memory(
+            settings, clock=lambda: clock[0], instance_id="it-digest", store=store, mail=mail, profiles=profiles
+        ).notifier
 
     n = make()
     n.alerts.handle_shortlist(

@@ -1,4 +1,4 @@
-"""Double opt-in after the QA pass (F4, F7), against the notifier's fakes:
+"""Double opt-in's limits, against the notifier's fakes:
 
 - an address gets at most one confirmation email per ``notifier_confirmation_min_interval_days``, whatever supplier
   registered it and however often (five suppliers, the same address in any case, removed and added again): the
@@ -37,7 +37,7 @@ def keys(rig: Rig) -> list[str]:
     return [k.split("|")[0] for k in rig.keys_sent()]
 
 
-# -- F4: one confirmation email per address and interval ------------------------------------------------------
+# -- one confirmation email per address and interval ------------------------------------------------------
 
 
 def test_five_registrations_of_one_address_send_it_one_email_then_one_per_interval(rig: Rig) -> None:
@@ -115,7 +115,7 @@ def test_accepting_confirms_the_address_for_the_supplier_named_in_the_email_only
     assert second.alert_emails() == []
 
 
-# -- F7: GET /confirm checks what the POST would ----------------------------------------------------------------
+# -- GET /confirm checks what the POST would ----------------------------------------------------------------
 
 
 def test_the_page_of_a_deleted_supplier_shows_no_button_and_the_posts_404(rig: Rig) -> None:

@@ -1,4 +1,4 @@
-"""Who is written to, after the QA pass (F1, F2, F6), against the notifier's fakes:
+"""Who is written to, against the notifier's fakes:
 
 - an address its owner confirmed after a notice version was received gets no email about that version, whatever
   republishes the shortlist later (the backlog of open tenders is never sent at once after a confirmation);
@@ -30,7 +30,7 @@ def confirmed_at(p: SupplierProfile, address: str, at: object = CONFIRMED) -> Su
     return p.model_copy(update={"email_confirmations": {**p.email_confirmations, address: entry}})
 
 
-# -- F1: no backlog after a confirmation ---------------------------------------------------------------------
+# -- no backlog after a confirmation ---------------------------------------------------------------------
 
 
 def test_a_version_received_before_the_confirmation_is_never_alerted(rig: Rig) -> None:
@@ -82,7 +82,7 @@ def test_a_digest_goes_only_to_addresses_confirmed_before_its_items(rig: Rig) ->
     assert recipients(digest) == ["old@example.com"]
 
 
-# -- F2: everyone alerted hears of the change and the cancellation ---------------------------------------------
+# -- everyone alerted hears of the change and the cancellation ---------------------------------------------
 
 
 def test_a_supplier_ranked_out_since_its_alert_is_told_of_the_amendment_and_the_cancellation(rig: Rig) -> None:
@@ -129,7 +129,7 @@ def test_the_plan_names_alerted_suppliers_off_the_shortlist() -> None:
     ]
 
 
-# -- F6: one mailbox, one copy ----------------------------------------------------------------------------------
+# -- one mailbox, one copy ----------------------------------------------------------------------------------
 
 
 def test_an_address_listed_twice_is_written_to_once(rig: Rig) -> None:
