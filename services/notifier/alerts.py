@@ -9,15 +9,16 @@ email once.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from jinja2 import TemplateError
 
-from contracts import CodeScheme, NoticeStatus, NotificationStatus, Shortlist
+from contracts import NoticeStatus, NotificationStatus, Shortlist
 from services.notifier.delivery import Delivery, Job
 from services.notifier.domain.profiles import ProfileDirectory
+from services.notifier.domain.reasons import CodeTitles
 from services.notifier.domain.rendering import render_notice_email
 from services.notifier.domain.rules import plan_shortlist, received_of, recipients
 from services.notifier.domain.tokens import Signer
@@ -27,12 +28,14 @@ from services.notifier.ports import NotificationStore, Record, State
 
 @dataclass
 class Alerts:
+    """Shortlists in, alert emails out (or digest items queued), over the store and the profile directory."""
+
     delivery: Delivery
     store: NotificationStore
     profiles: ProfileDirectory
     metrics: Metrics
     signer: Signer
-    code_titles: Mapping[tuple[CodeScheme, str], str]
+    code_titles: CodeTitles
     clock: Callable[[], datetime]
 
     def handle_shortlist(self, shortlist: Shortlist) -> None:

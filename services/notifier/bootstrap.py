@@ -10,7 +10,7 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +18,6 @@ from pathlib import Path
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from contracts import CodeScheme
 from services.infra.bus import EventPublisher, InMemoryPublisher, KafkaPublisher, ensure_topics, json_consumer
 from services.notifier.adapters import memory
 from services.notifier.adapters.mail import SmtpMailSender
@@ -27,6 +26,7 @@ from services.notifier.confirmations import Confirmations
 from services.notifier.delivery import Delivery
 from services.notifier.digests import Digests
 from services.notifier.domain.profiles import ProfileDirectory
+from services.notifier.domain.reasons import CodeTitles
 from services.notifier.domain.tokens import Signer
 from services.notifier.entrypoints.http import create_app
 from services.notifier.entrypoints.worker import ShortlistWorker
@@ -106,7 +106,7 @@ def _notifier(
     publisher: EventPublisher,
     profiles: ProfileDirectory,
     matcher: PreferencesClient,
-    code_titles: Mapping[tuple[CodeScheme, str], str],
+    code_titles: CodeTitles,
     clock: Callable[[], datetime],
     sleep: Callable[[float], None],
     rng: random.Random,
@@ -144,7 +144,7 @@ def bootstrap_in_memory(
     publisher: EventPublisher | None = None,
     profiles: ProfileDirectory | None = None,
     matcher: PreferencesClient | None = None,
-    code_titles: Mapping[tuple[CodeScheme, str], str] | None = None,
+    code_titles: CodeTitles | None = None,
 ) -> Container:
     """The notifier over the in-memory fakes (unit tests); pass the same fakes to two calls for two instances that
     share a store, a mailbox and a matcher."""

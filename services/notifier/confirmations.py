@@ -49,6 +49,8 @@ class Confirmed:
 
 @dataclass
 class Confirmations:
+    """Confirmation emails of registered addresses, and the owners' confirmations, through the matcher."""
+
     settings: Settings
     delivery: Delivery
     store: NotificationStore

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from contracts import CodeScheme, NotificationKind, NotificationStatus, ShortlistEntry, SupplierProfile, TenderNotice
+from contracts import NotificationKind, NotificationStatus, ShortlistEntry, SupplierProfile, TenderNotice
 from services.notifier.delivery import Delivery, Job
 from services.notifier.domain.profiles import ProfileDirectory
+from services.notifier.domain.reasons import CodeTitles
 from services.notifier.domain.rendering import render_digest
 from services.notifier.domain.rules import (
     DigestItem,
@@ -30,13 +31,15 @@ from services.notifier.settings import Settings
 
 @dataclass
 class Digests:
+    """Queued digest items out as one digest per supplier and local day."""
+
     settings: Settings
     delivery: Delivery
     store: NotificationStore
     profiles: ProfileDirectory
     metrics: Metrics
     signer: Signer
-    code_titles: Mapping[tuple[CodeScheme, str], str]
+    code_titles: CodeTitles
     clock: Callable[[], datetime]
 
     def send_due_digests(self) -> int:

@@ -13,15 +13,14 @@ directory, metrics, the link signer). ``bootstrap.py`` builds it, over real adap
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from contracts import CodeScheme
 from services.notifier.alerts import Alerts
 from services.notifier.confirmations import Confirmations, Confirmed
 from services.notifier.delivery import SERVICE, Delivery
 from services.notifier.digests import Digests
 from services.notifier.domain.profiles import ProfileDirectory
+from services.notifier.domain.reasons import CodeTitles
 from services.notifier.domain.tokens import Signer
 from services.notifier.metrics import Metrics
 from services.notifier.ports import PreferencesClient
@@ -33,12 +32,14 @@ __all__ = ["SERVICE", "Confirmed", "Notifier", "PreferencesSaved", "ProfileChang
 
 @dataclass
 class Notifier:
+    """The use cases of one notifier instance, and what its worker and HTTP app read beside them."""
+
     settings: Settings
     profiles: ProfileDirectory
     metrics: Metrics
     signer: Signer
     matcher: PreferencesClient
-    code_titles: Mapping[tuple[CodeScheme, str], str]
+    code_titles: CodeTitles
     delivery: Delivery
     alerts: Alerts
     digests: Digests

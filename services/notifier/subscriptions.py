@@ -57,6 +57,8 @@ class ProfileChange:
 
 @dataclass
 class Subscriptions:
+    """Unsubscribes and the changes of the preferences and profile pages, forwarded to the matcher."""
+
     store: NotificationStore
     profiles: ProfileDirectory
     matcher: PreferencesClient
