@@ -331,18 +331,17 @@ class ConsumerLoop:
             while not self.stop.is_set():
                 try:
                     went_through = self.run_once()
+                    if went_through:
+                        self.backoff.reset()
+                        self.between_batches()
                 except KAFKA_UNAVAILABLE as exc:
-                    # A broker restart or a network cut: wait it out and go on where this worker was (nothing
-                    # committed that was not handled) instead of stopping the service.
+                    # A broker restart or a network cut (in a batch or in the work between batches): wait it out
+                    # and go on where this worker was (nothing committed that was not handled) instead of stopping.
                     log.warning("%s: Kafka unavailable (%s: %s); trying again in %.1f s", self.name,
                                 type(exc).__name__, exc, self.backoff.current_s)  # fmt: skip
-                    self.backoff.wait(self.stop)
-                    continue
+                    went_through = False
                 if not went_through:
                     self.backoff.wait(self.stop)
-                    continue
-                self.backoff.reset()
-                self.between_batches()
         finally:
             try:
                 self.publisher.flush()

@@ -122,3 +122,19 @@ def test_a_message_that_is_not_the_model_says_why(value: bytes | None, reason: s
 def test_a_message_of_the_model_is_read() -> None:
     sl = shortlist(notice(), ["a"])
     assert read_message(sl.model_dump_json().encode(), Shortlist, "shortlist") == sl
+
+
+def test_kafka_going_away_in_the_work_between_batches_is_waited_out_too() -> None:
+    stop = threading.Event()
+    consumer = Consumer(InMemoryPublisher(), [{P0: [message(P0, 1)]}, {P0: [message(P0, 2)]}])
+    calls: list[int] = []
+
+    def between() -> None:
+        calls.append(len(consumer.commits))
+        if len(calls) == 1:
+            raise KafkaTimeoutError("the profile feed could not be read")
+        stop.set()
+
+    ConsumerLoop(consumer, stop, lambda records: len(records), consumer.publisher, Backoff(0.0, 0.0), between).run()
+    assert calls == [1, 2]  # the loop went on after the failure, to the next batch
+    assert consumer.closed
