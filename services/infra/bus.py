@@ -1,4 +1,5 @@
-"""Publishing events: the ``EventPublisher`` port, its Kafka adapter and its one in-memory fake.
+"""Kafka for every service: the ``EventPublisher`` port, its Kafka adapter and its one in-memory fake; and the
+consumer side, one loop (``ConsumerLoop``) that every worker runs with its own batch handler.
 
 Producers use ``acks=all`` and retries with one request in flight, so a retried batch cannot overtake the next
 one and per-key order holds. Callers ``flush()`` before they commit a consumer offset or move a checkpoint.
@@ -6,6 +7,13 @@ one and per-key order holds. Callers ``flush()`` before they commit a consumer o
 Failures come in two kinds (``services.infra.exceptions``): ``TransientPublishError`` (Kafka away or slow, still so
 after retries with back-off: commit nothing, publish again later) and ``PermanentPublishError`` (Kafka refuses the
 message itself: dead-letter it with the reason, ``dead_letter`` below). No failure is silent.
+
+The consumer policy, written once here: poll; hand the batch to the worker's handler; flush what it published;
+then commit what it handled. A message that cannot be read (``read_message``: a tombstone, not JSON, not the
+contract's model) is the handler's to dead-letter with that reason. Kafka going away (a failed flush, poll or
+read-to-end) rewinds the batch and backs off; a dependency going away (the handler handled only part of the batch)
+commits that part, rewinds the rest and backs off; the back-off doubles up to its cap and resets after a batch
+that went through. Any other error propagates: nothing of the batch is committed, so it is delivered again.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -31,9 +39,10 @@ from kafka.errors import (
     TopicAlreadyExistsError,
     TopicAuthorizationFailedError,
 )
+from kafka.structs import OffsetAndMetadata
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter as PromCounter
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError
 
 from contracts import DeadLetter
@@ -392,3 +401,137 @@ def dead_letter(
         attempts=attempts,
         occurred_at=datetime.now(UTC),
     )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """Why a message is not an event of its topic: ``reason`` (``DeadLetter.reason``) and a readable detail."""
+
+    reason: str
+    detail: str
+
+
+def read_message(value: bytes | None, model: type[M], what: str) -> M | Unreadable:
+    """A message's value as ``model``, or why not, by the one rule of every consumer: a null value is
+    ``empty_message`` (a tombstone: no producer writes one on the delete-retention topics the workers read, so it is
+    set aside rather than skipped silently), text that is not JSON ``invalid_json``, JSON that is not a ``model``
+    ``invalid_<what>``; the detail names the first five errors."""
+    if value is None:
+        return Unreadable("empty_message", f"a null value (tombstone) is not a {what}")
+    try:
+        return model.model_validate_json(value)
+    except ValidationError as exc:
+        invalid_json = any(e.get("type") == "json_invalid" for e in exc.errors())
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())) or 'message'}: {e.get('msg', '')}" for e in exc.errors()[:5]
+        )
+        return Unreadable("invalid_json" if invalid_json else f"invalid_{what}", detail)
+
+
+@dataclass
+class Backoff:
+    """How long a worker waits before it tries again: ``initial_s``, doubled after each failure up to ``max_s``,
+    back to ``initial_s`` after a batch that went through."""
+
+    initial_s: float
+    max_s: float
+    current_s: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.current_s = self.initial_s
+
+    def wait(self, stop: threading.Event) -> None:
+        """Wait (a stop request ends the wait at once), then double the next wait."""
+        stop.wait(self.current_s)
+        self.current_s = min(self.current_s * 2, self.max_s)
+
+    def reset(self) -> None:
+        self.current_s = self.initial_s
+
+
+#: A worker's batch handler: the records of one poll (each partition's in offset order), handled in that order;
+#: returns how many it handled, the first ones. Fewer than all: a dependency went away (the rest is handed over
+#: again after a back-off). It publishes and does not flush: the loop flushes before it commits.
+BatchHandler = Callable[[list[Any]], int]
+
+
+class ConsumerLoop:
+    """One worker's consumer loop, with the policy of this module's docstring. ``between_batches`` runs after each
+    poll that went through (empty or not): a worker's periodic work (digests, refits)."""
+
+    def __init__(
+        self,
+        consumer: Any,
+        stop: threading.Event,
+        handle: BatchHandler,
+        publisher: EventPublisher,
+        backoff: Backoff,
+        between_batches: Callable[[], None] = lambda: None,
+        name: str = "worker",
+    ) -> None:
+        self.consumer = consumer
+        self.stop = stop
+        self.handle = handle
+        self.publisher = publisher
+        self.backoff = backoff
+        self.between_batches = between_batches
+        self.name = name
+        self._poller = IdlePoller(consumer, stop)
+
+    def run_once(self, timeout_ms: int = POLL_TIMEOUT_MS) -> bool:
+        """Poll, handle, flush and commit one batch; False when it went only part way (back off before the next).
+        Raises Kafka's errors (the batch rewound) and the handler's."""
+        batch = self._poller.poll(timeout_ms)
+        records = [record for part in batch.values() for record in part]
+        if not records:
+            return True
+        try:
+            handled = self.handle(records)
+            # Everything handled is stored; publish it for good before the offsets move.
+            self.publisher.flush()
+        except KAFKA_UNAVAILABLE:
+            rewind(self.consumer, batch)  # handled again once Kafka is back: idempotently
+            raise
+        done: dict[Any, int] = {}
+        again: dict[Any, int] = {}
+        for record in records[:handled]:
+            done[(record.topic, record.partition)] = record.offset + 1
+        for record in records[handled:]:
+            again.setdefault((record.topic, record.partition), record.offset)
+        partitions = {(tp.topic, tp.partition): tp for tp in batch}
+        if done:
+            commit_or_redeliver(
+                self.consumer, {partitions[k]: OffsetAndMetadata(offset, "", -1) for k, offset in done.items()}
+            )
+        for k, offset in again.items():
+            self.consumer.seek(partitions[k], offset)
+        return not again
+
+    def run(self) -> None:
+        """Until ``stop`` is set; then flush (best effort: what was not committed comes back) and close the
+        consumer. Errors other than Kafka's propagate, after that."""
+        try:
+            while not self.stop.is_set():
+                try:
+                    went_through = self.run_once()
+                    if went_through:
+                        self.backoff.reset()
+                        self.between_batches()
+                except KAFKA_UNAVAILABLE as exc:
+                    # A broker restart or a network cut (in a batch or in the work between batches): wait it out
+                    # and go on where this worker was (nothing committed that was not handled) instead of stopping.
+                    log.warning("%s: Kafka unavailable (%s: %s); trying again in %.1f s", self.name,
+                                type(exc).__name__, exc, self.backoff.current_s)  # fmt: skip
+                    went_through = False
+                if not went_through:
+                    self.backoff.wait(self.stop)
+        finally:
+            try:
+                self.publisher.flush()
+            except KAFKA_UNAVAILABLE as exc:  # events of a batch left uncommitted: it comes back, they are made again
+                log.warning("%s: events not flushed at stop (%s: %s)", self.name, type(exc).__name__, exc)
+            finally:
+                self.consumer.close()

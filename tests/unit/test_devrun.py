@@ -37,10 +37,10 @@ from localrun.run import (
 )
 from services.ingest.adapters.state import SqliteStateStore
 from services.ingest.settings import Settings as IngestSettings
-from services.notifier.__main__ import _signed_url, supplier_check
-from services.notifier.__main__ import cli as notifier_cli
-from services.notifier.adapters.matcher import InMemoryPreferencesClient
+from services.notifier.adapters.memory import InMemoryPreferencesClient
 from services.notifier.domain import tokens
+from services.notifier.entrypoints.cli import _signed_url, supplier_check
+from services.notifier.entrypoints.cli import cli as notifier_cli
 from services.notifier.settings import Settings as NotifierSettings
 from tests.unit.notifier.factories import notice, profile
 

