@@ -22,11 +22,17 @@ from contracts import Classification, CodeScheme, SupplierProfile
 from contracts.api import ImportRejection
 
 
-def short_error(exc: ValidationError) -> str:
+def short_error(exc: ValidationError, limit: int = 3) -> str:
+    """What is wrong with a record, field by field: ``field: reason`` for the first ``limit`` errors, then how many
+    more; a record that is not JSON, or not an object, gets the reason alone (there is no field to name)."""
+    errors = exc.errors()
     parts = []
-    for e in exc.errors()[:3]:
-        loc = ".".join(str(p) for p in e.get("loc", ())) or "line"
-        parts.append(f"{loc}: {e.get('msg', '')}")
+    for e in errors[:limit]:
+        loc = ".".join(str(p) for p in e.get("loc", ()))
+        reason = f"not JSON: {e.get('ctx', {}).get('error', e['msg'])}" if e["type"] == "json_invalid" else e["msg"]
+        parts.append(f"{loc}: {reason}" if loc else reason)
+    if len(errors) > limit:
+        parts.append(f"and {len(errors) - limit} more")
     return "; ".join(parts)
 
 

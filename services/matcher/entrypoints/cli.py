@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
+from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -27,6 +27,7 @@ from services.infra.http import listening_socket_or_exit
 from services.infra.logs import setup_logging
 from services.infra.settings import load_settings
 from services.matcher.exceptions import StoreUnavailable
+from services.matcher.imports import parse_file_text, short_error
 from services.matcher.settings import Settings
 
 if TYPE_CHECKING:
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
     from services.matcher.ports import KeyStore
 
 app = typer.Typer(help="tenderbridge matcher: supplier profiles, notice matching, the buyer API.", no_args_is_help=True)
-err = Console(stderr=True)
+#: Messages for people; in a pipe or a log file one line each, however long (a rejection names every field).
+err = output_console(stderr=True)
 log = logging.getLogger("services.matcher")
 
 
@@ -142,8 +144,6 @@ def _wait_for_indexes(container: Container) -> bool:
 
 
 def _read_profiles(path: Path, fmt: FileFormat) -> list[tuple[int, SupplierProfile | ImportRejection]]:
-    from services.matcher.imports import parse_file_text
-
     kind = fmt.value if fmt != FileFormat.auto else ("csv" if path.suffix.lower() == ".csv" else "jsonl")
     return list(parse_file_text(path.read_text(encoding="utf-8-sig"), kind))
 
@@ -182,7 +182,7 @@ def import_suppliers(
     finally:
         container.close()
     for r in rejected:
-        err.print(f"[red]line {r.line}[/red]: {r.reason}")
+        err.print(f"[red]line {r.line}[/red]: {r.reason}", highlight=False)
     err.print(f"imported {counts.stored}, unchanged {counts.unchanged}, rejected {len(rejected)}")
     if rejected:
         raise typer.Exit(1)
@@ -269,8 +269,6 @@ def create_key(
     ] = None,
 ) -> None:
     """Create an API key and print it once (only its SHA-256 is stored)."""
-    from pydantic import ValidationError
-
     from services.matcher.keys import ApiKey, Role, hash_token, new_token
 
     settings = _settings()
@@ -435,7 +433,7 @@ def match(
         if isinstance(p, SupplierProfile):
             container.matcher.profiles.put(p)
         else:
-            err.print(f"[yellow]profiles line {p.line}[/yellow]: {p.reason}")
+            err.print(f"[yellow]profiles line {p.line}[/yellow]: {p.reason}", highlight=False)
     container.matcher.refit()
     out = output_console()
     for n, line in enumerate(notices.read_text(encoding="utf-8").splitlines(), start=1):
@@ -443,8 +441,8 @@ def match(
             continue
         try:
             notice = TenderNotice.model_validate_json(line)
-        except ValueError as exc:
-            err.print(f"[red]notices line {n}[/red]: {str(exc).splitlines()[0]}")
+        except ValidationError as exc:
+            err.print(f"[red]notices line {n}[/red]: {short_error(exc)}", highlight=False)
             continue
         shortlist = container.matcher.handle_notice(notice)
         if shortlist is None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from hypothesis import strategies as st
 
 from contracts import TenderNotice
 from services.ingest.domain.model import Outcome, Rejection
@@ -71,3 +72,17 @@ def notice_body(description_bytes: int, source_id: str = "1", char: str = "a") -
         "description": char * (description_bytes // width),
     }
     return orjson.dumps(notice)
+
+
+#: Any JSON value (hypothesis): what a hostile or broken source may hand a mapper.
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=True), st.text(max_size=30),
+    st.sampled_from(["", "2026-10-22", "2026-10-22T08:00:00+04:30", "CPV", "UNSPSC", "45000000-3", "<b>x</b>"]),
+)  # fmt: skip
+json_values = st.recursive(
+    scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
+    max_leaves=25,
+)

@@ -8,11 +8,7 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -42,6 +38,7 @@ from services.notifier.domain import tokens
 from services.notifier.entrypoints.cli import _signed_url, supplier_check
 from services.notifier.entrypoints.cli import cli as notifier_cli
 from services.notifier.settings import Settings as NotifierSettings
+from tests.unit.http_stub import answering
 from tests.unit.notifier.factories import notice, profile
 
 pytestmark = pytest.mark.unit
@@ -147,35 +144,9 @@ def test_url_commands_print_the_link_with_a_note_when_the_matcher_cannot_be_aske
     assert "supplier 'sup-1' not checked" in result.stderr
 
 
-@contextmanager
-def _answering(answer: Callable[[str], tuple[int, bytes]]) -> Iterator[str]:
-    """A real HTTP server on a free port: every GET is answered ``answer(path)`` (status, JSON body)."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            status, body = answer(self.path)
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json" if status < 400 else "application/problem+json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 def _matcher_server(status: int) -> contextlib.AbstractContextManager[str]:
     """The matcher answering every request with ``status`` (without that supplier, or without the key)."""
-    return _answering(lambda path: (status, b'{"status": %d}' % status))
+    return answering(lambda path: (status, b'{"status": %d}' % status))
 
 
 # --- `make run`'s ingest state is the command line's ----------------------------------------------------------------
@@ -329,4 +300,4 @@ def test_stored_suppliers_reads_the_count_of_a_real_server() -> None:
 
 
 def _count_server(answers: dict[str, tuple[int, bytes]]) -> contextlib.AbstractContextManager[str]:
-    return _answering(lambda path: answers.get(path, (500, b"oops")))
+    return answering(lambda path: answers.get(path, (500, b"oops")))

@@ -10,11 +10,9 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -39,6 +37,7 @@ from services.ingest.entrypoints.cli import app as ingest_cli
 from services.ingest.settings import Settings as IngestSettings
 from services.matcher.settings import Settings as MatcherSettings
 from services.notifier.settings import Settings as NotifierSettings
+from tests.unit.http_stub import answering
 
 pytestmark = pytest.mark.unit
 
@@ -178,25 +177,8 @@ def test_a_port_in_use_is_said_before_anything_starts(tmp_path: Path) -> None:
 @contextmanager
 def _healthz_server() -> Iterator[int]:
     """Another process's service on a port: it answers /healthz (here from the test process)."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b'{"status": "ok"}')
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
-        yield int(server.server_port)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with answering(lambda path: (200, b'{"status": "ok"}')) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 def test_a_port_that_answers_for_someone_else_is_not_taken_for_the_service(tmp_path: Path) -> None:

@@ -6,23 +6,27 @@ admin's re-import confirms what it lists, the notifier's write-back of a confirm
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import jsonschema
 import pytest
+from starlette.exceptions import StarletteDeprecationWarning
+
+with warnings.catch_warnings():
+    # Starlette 1.x prefers the httpx2 package for its test client; plain httpx (installed) works the same.
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient
 
 from contracts import SupplierProfile
 from contracts.supplier import EmailConfirmation
 from services.matcher.bootstrap import Container
 from services.matcher.service import email_confirmations
-from tests.unit.matcher_service.builders import NOW, supplier
-from tests.unit.matcher_service.test_api import ADMIN, BUYER_A, SUPPLIER_S1, TestClient, container, h
+from tests.unit.matcher_service.builders import ADMIN, BUYER_A, NOW, SUPPLIER_S1, h, supplier
 
 pytestmark = pytest.mark.unit
-
-__all__ = ["container"]  # the matcher API fixture, shared with tests/unit/matcher_service/test_api.py
 
 SCHEMA = Path(__file__).parents[3] / "contracts" / "schemas" / "supplier_profile.v1.json"
 EARLIER = NOW - timedelta(days=3)
@@ -131,43 +135,43 @@ def test_an_admin_write_that_states_the_entries_is_kept_as_stated() -> None:
 
 
 @pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
+def client(api_container: Container) -> Iterator[TestClient]:
     from services.matcher.entrypoints.http import create_app
 
-    with TestClient(create_app(container)) as c:
+    with TestClient(create_app(api_container)) as c:
         yield c
 
 
-def stored(container: Container, supplier_id: str) -> SupplierProfile:
-    profile = container.matcher.profiles.get(supplier_id)
+def stored(api_container: Container, supplier_id: str) -> SupplierProfile:
+    profile = api_container.matcher.profiles.get(supplier_id)
     assert profile is not None
     return profile
 
 
 def test_the_api_asks_consent_for_what_buyers_and_suppliers_register_and_not_for_an_admin(
-    client: TestClient, container: Container
+    client: TestClient, api_container: Container
 ) -> None:
     body = supplier("NEW", emails=["owner@example.com"]).model_dump(mode="json")
     assert client.post("/suppliers", json=body, headers=h(BUYER_A)).status_code == 201
-    assert stored(container, "NEW").email_confirmations == {"owner@example.com": waiting("UNICEF", NOW)}
-    assert stored(container, "NEW").alert_emails() == []
+    assert stored(api_container, "NEW").email_confirmations == {"owner@example.com": waiting("UNICEF", NOW)}
+    assert stored(api_container, "NEW").alert_emails() == []
 
     assert client.post("/suppliers", json={**body, "supplier_id": "ADM"}, headers=h(ADMIN)).status_code == 201
-    assert stored(container, "ADM").alert_emails() == ["owner@example.com"]
+    assert stored(api_container, "ADM").alert_emails() == ["owner@example.com"]
 
     lines = supplier("IMP", emails=["imp@example.com"]).model_dump_json()
     assert client.post("/suppliers/import", content=lines, headers=h(BUYER_A)).json()["imported"] == 1
-    assert stored(container, "IMP").unconfirmed_emails() == ["imp@example.com"]
+    assert stored(api_container, "IMP").unconfirmed_emails() == ["imp@example.com"]
     # The agency's admin re-imports its roster listing that address: it vouches for it.
     assert client.post("/suppliers/import", content=lines, headers=h(ADMIN)).json()["imported"] == 1
-    assert stored(container, "IMP").alert_emails() == ["imp@example.com"]
+    assert stored(api_container, "IMP").alert_emails() == ["imp@example.com"]
 
     # The supplier's own key adds an address and says it is confirmed: it waits all the same; the roster's stays.
-    mine = stored(container, "S1").model_dump(mode="json")
+    mine = stored(api_container, "S1").model_dump(mode="json")
     mine["emails"] = [*mine["emails"], "new@example.com"]
     mine["email_confirmations"] = {"new@example.com": confirmed().model_dump(mode="json")}
     assert client.put("/suppliers/S1", json=mine, headers=h(SUPPLIER_S1)).status_code == 200
-    s1 = stored(container, "S1")
+    s1 = stored(api_container, "S1")
     assert s1.unconfirmed_emails() == ["new@example.com"]
     assert s1.email_confirmations["new@example.com"].registered_by == "Supplier S1"
     assert s1.alert_emails() == ["s1@example.com"]
