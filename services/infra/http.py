@@ -17,7 +17,6 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_JSON = "application/problem+json"
@@ -72,9 +71,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        headers = dict(getattr(exc, "headers", None) or {})
-        if exc.status_code == 405:
-            headers["Allow"] = _allowed_methods(request)
+        headers = getattr(exc, "headers", None)
         response = problem(exc.status_code, _title(exc.status_code), str(exc.detail))
         if headers:
             response.headers.update(headers)
@@ -90,18 +87,6 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
-
-
-def _allowed_methods(request: Request) -> str:
-    """``Allow`` of a 405: the methods of every route of the path (Starlette names only the first route's, though
-    ``GET``, ``PUT`` and ``DELETE`` of one path are three routes; RFC 9110 section 15.5.6 wants them all)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        route_methods = getattr(route, "methods", None)
-        if match != Match.NONE and route_methods:
-            methods |= set(route_methods)
-    return ", ".join(sorted(methods))
 
 
 def _title(status: int) -> str:

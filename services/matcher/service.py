@@ -523,10 +523,18 @@ class Matcher:
         """Change some alert preferences. A change of delivery only (frequency, language, time zone, digest hour)
         cannot move the supplier on any shortlist: the profile is stored and published without re-matching, so
         the supplier's preferences page saves at once. Anything else (unsubscribed, codes, countries, agencies,
-        minimum value: the preference rules) re-matches the open notices as any profile change does."""
+        minimum value: the preference rules) re-matches the open notices as any profile change does.
+
+        ``null`` for a preference puts it back to its default (the patch's schema allows null for every field;
+        ``min_value``'s default is null itself)."""
         profile = self.profiles.get(supplier_id)
         if profile is None:
             raise NotFound(f"no supplier {supplier_id!r}")
+        fields = AlertPreferences.model_fields
+        patch = {
+            k: fields[k].get_default(call_default_factory=True) if v is None and k in fields else v
+            for k, v in patch.items()
+        }
         merged = AlertPreferences.model_validate({**profile.preferences.model_dump(), **patch})
         changed = {k for k in AlertPreferences.model_fields if getattr(merged, k) != getattr(profile.preferences, k)}
         delivery_only = bool(changed) and changed <= DELIVERY_PREFERENCES

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import BeforeValidator
 
 from contracts import NoticeStatus, Shortlist, ShortlistEntry, TenderNotice
 from contracts.api import NoticePage, ShortlistPage
@@ -30,6 +31,21 @@ class BadQuery(Exception):
         super().__init__(f"{parameter}: {message}")
         self.parameter = parameter
         self.message = message
+
+
+def _written_instant(value: Any) -> Any:
+    """An instant is written as ISO 8601 (``format: date-time``), not as a number of seconds, which pydantic would
+    otherwise read as a Unix time."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError(f"{value!r} is a number, not a date-time such as 2026-03-31T17:00:00Z")
+    return value
+
+
+InstantQuery = Annotated[datetime | None, BeforeValidator(_written_instant), Query()]
 
 
 def utc_instant(parameter: str, value: datetime | None) -> datetime | None:
@@ -134,8 +150,8 @@ def list_notices(
     ] = None,
     country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$", description="delivery/beneficiary")] = None,
     status: NoticeStatus | None = None,
-    deadline_from: datetime | None = None,
-    deadline_to: datetime | None = None,
+    deadline_from: InstantQuery = None,
+    deadline_to: InstantQuery = None,
     # Elasticsearch pages at most 10,000 hits deep (index.max_result_window).
     offset: Annotated[int, Query(ge=0, le=9_800)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,

@@ -13,10 +13,12 @@ from contracts import SupplierProfile
 from contracts.api import ImportRejection, ImportReport, PreferencesPatch, ProfileSaved, SupplierSearchResults
 from services.matcher.entrypoints.routers.deps import ContainerDep, PrincipalDep, problems
 from services.matcher.exceptions import AlreadyExists
-from services.matcher.imports import parse_file_text
+from services.matcher.imports import CSV_HEADER_PATTERN, has_csv_header, parse_file_text
 from services.matcher.keys import Role
 
-router = APIRouter(prefix="/suppliers", tags=["suppliers"], responses=problems(401, 403, 404, 409, 413, 422, 429, 503))
+router = APIRouter(
+    prefix="/suppliers", tags=["suppliers"], responses=problems(400, 401, 403, 404, 409, 413, 422, 429, 503)
+)
 
 #: What ``POST /suppliers/import`` reads, by content type; a body without one is JSON Lines.
 IMPORT_FORMATS = {"application/x-ndjson": "jsonl", "application/jsonl": "jsonl", "text/csv": "csv"}
@@ -54,7 +56,7 @@ def create_supplier(profile: SupplierProfile, container: ContainerDep, principal
             "content": {
                 "application/x-ndjson": {"schema": {"type": "string", "minLength": 1}},
                 "application/jsonl": {"schema": {"type": "string", "minLength": 1}},
-                "text/csv": {"schema": {"type": "string", "minLength": 1}},
+                "text/csv": {"schema": {"type": "string", "pattern": CSV_HEADER_PATTERN}},
             },
         }
     },
@@ -64,7 +66,8 @@ async def import_suppliers(request: Request, container: ContainerDep, principal:
     text/csv`` (columns in ``services.matcher.imports``). Valid lines are stored and published; invalid ones, and
     profiles over the limits, are reported with their line number and reason. Admins create or replace; buyers only
     create (an existing id is rejected). 415 for another content type, 422 for an empty body, 429 (nothing stored)
-    when the new addresses exceed the key's hourly or daily quota."""
+    when the new addresses exceed the key's hourly or daily quota. A CSV text starts with its header row, naming
+    ``supplier_id,name,country`` first (422 otherwise)."""
     principal.require(Role.ADMIN, Role.BUYER)
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     fmt = IMPORT_FORMATS.get(media_type or "application/x-ndjson")
@@ -73,6 +76,8 @@ async def import_suppliers(request: Request, container: ContainerDep, principal:
     body = (await request.body()).decode("utf-8-sig", errors="replace")
     if not body.strip():
         raise HTTPException(422, "the body is empty: send one profile per line (JSON Lines) or CSV rows")
+    if fmt == "csv" and not has_csv_header(body):
+        raise HTTPException(422, "a CSV import starts with its header row: supplier_id,name,country and other columns")
     profiles: list[SupplierProfile] = []
     lines: dict[str, int] = {}
     rejected: list[ImportRejection] = []
