@@ -104,13 +104,17 @@ class ProfileLimits:
                 f"supplier {profile.supplier_id!r} lists {len(profile.emails)} addresses; a profile may list at most "
                 f"{self.max_emails} (TB_MATCHER_MAX_EMAILS_PER_PROFILE)"
             )
-        size = len(profile.model_dump_json().encode())
+        # As published: stamped with ``updated_at`` after this check, so counted with its longest stamp.
+        size = len(profile.model_copy(update={"updated_at": _LONGEST_STAMP}).model_dump_json().encode())
         if size > self.max_bytes:
             raise TooLarge(
                 f"supplier {profile.supplier_id!r} is {size:,} bytes as stored; a profile may be at most "
                 f"{self.max_bytes:,} bytes (TB_MATCHER_MAX_PROFILE_BYTES)"
             )
 
+
+#: The longest ``updated_at`` a profile can be published with (microseconds written out).
+_LONGEST_STAMP = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
 
 #: The windows new addresses are counted over, per registrant key.
 REGISTRATION_WINDOWS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}

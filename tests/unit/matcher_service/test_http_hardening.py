@@ -8,11 +8,11 @@ import asyncio
 import json
 import re
 import warnings
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.exceptions import StarletteDeprecationWarning
 
@@ -98,9 +98,15 @@ def published(container: Container) -> list[Any]:
 # -- authentication before the body, one size policy at the door --------------------------------------------------
 
 
-def asgi_post(container: Container, headers: list[tuple[bytes, bytes]], chunks: int) -> tuple[int, int]:
-    """POST /suppliers straight to the ASGI app with a body of ``chunks`` 1 MiB chunks; the status answered and
-    how many chunks the app read."""
+def asgi_post(
+    container: Container,
+    headers: list[tuple[bytes, bytes]],
+    chunks: int,
+    path: str = "/suppliers",
+    content_type: bytes = b"application/json",
+) -> tuple[int, int]:
+    """POST straight to the ASGI app with a body of ``chunks`` 1 MiB chunks; the status answered and how many
+    chunks the app read."""
     app = create_app(container)
     read = 0
     status = 0
@@ -121,10 +127,10 @@ def asgi_post(container: Container, headers: list[tuple[bytes, bytes]], chunks: 
         "http_version": "1.1",
         "method": "POST",
         "scheme": "http",
-        "path": "/suppliers",
-        "raw_path": b"/suppliers",
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": b"",
-        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"), *headers],
+        "headers": [(b"host", b"testserver"), (b"content-type", content_type), *headers],
         "server": ("testserver", 80),
         "client": ("127.0.0.1", 1),
         "root_path": "",
@@ -145,6 +151,8 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read_or_as_soon_as_it_pas
     assert asgi_post(container, stated, chunks=200) == (413, 0)
     status, read = asgi_post(container, [(b"x-api-key", ADMIN.encode())], chunks=200)  # chunked, no length
     assert (status, read) == (413, 1)  # the first MiB is past the 64 KiB limit: nothing more is read
+    jsonl = asgi_post(container, [(b"x-api-key", ADMIN.encode())], 200, "/suppliers/import", b"application/x-ndjson")
+    assert jsonl == (413, 1)
 
 
 def test_a_body_over_the_limit_answers_413_naming_it(client: TestClient, container: Container) -> None:
@@ -387,7 +395,8 @@ def test_profile_limits_count_the_profile_as_published() -> None:
     from services.matcher.service import ProfileLimits
 
     profile = SupplierProfile.model_validate(with_emails("P1", 1))
-    size = len(profile.model_dump_json().encode())
+    stamp = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    size = len(profile.model_copy(update={"updated_at": stamp}).model_dump_json().encode())
     ProfileLimits(max_bytes=size).check(profile)
     with pytest.raises(Exception, match=f"{size:,} bytes as stored"):
         ProfileLimits(max_bytes=size - 1).check(profile)
@@ -402,3 +411,49 @@ def test_a_null_preference_goes_back_to_its_default(client: TestClient, containe
         "UTC",
         "immediate",
     )
+
+
+def test_a_request_the_store_refuses_is_422_without_the_stores_words() -> None:
+    from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
+    from elasticsearch import BadRequestError
+
+    from services.matcher.adapters.elastic import _guard
+    from services.matcher.exceptions import InvalidInput
+
+    meta = ApiResponseMeta(400, "1.1", HttpHeaders(), 0.0, NodeConfig("http", "localhost", 9200))
+    refused = BadRequestError("search_phase_execution_exception: failed to parse date field", meta, {})
+    with pytest.raises(InvalidInput) as caught, _guard():
+        raise refused
+    assert "search_phase" not in str(caught.value)
+    assert "Elasticsearch" not in str(caught.value)
+
+
+@settings(max_examples=40, deadline=None)
+@given(extra=st.integers(min_value=-300, max_value=300), use_put=st.booleans())
+def test_a_profile_around_the_size_limit_is_delivered_whole_or_refused_whole(extra: int, use_put: bool) -> None:
+    """Random sizes around ``TB_MATCHER_MAX_PROFILE_BYTES``: either stored and published (201/200) or refused with
+    413 and neither stored nor published; never a 5xx, never stored but unpublished."""
+    limit = LIMITS["matcher_max_profile_bytes"]
+    now = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)  # the longest stamp a profile gets
+    c = bootstrap_in_memory(Settings(matcher_admin_api_key=ADMIN, **LIMITS), clock=lambda: now)
+    base = supplier("P1", description={"en": ""})
+    padding = max(limit - len(base.model_dump_json().encode()) + extra, 0)
+    profile = base.model_copy(update={"description": {"en": "g" * padding}})
+    stamped = profile.model_copy(update={"updated_at": datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)})
+    size = len(stamped.model_dump_json().encode())
+    with TestClient(create_app(c), raise_server_exceptions=False) as client:
+        body = profile.model_dump(mode="json")
+        sent = (
+            client.put("/suppliers/P1", json=body, headers=h(ADMIN))
+            if use_put
+            else client.post("/suppliers", json=body, headers=h(ADMIN))
+        )
+    stored = c.matcher.profiles.get("P1")
+    if size <= limit:
+        assert sent.status_code in (200, 201), sent.text
+        assert stored is not None
+        assert [len(p.model_dump_json().encode()) <= limit for p in published(c) if p is not None] == [True]
+    else:
+        assert "TB_MATCHER_MAX_PROFILE_BYTES" in problem(sent, 413)
+        assert stored is None
+        assert published(c) == []
