@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_JSON = "application/problem+json"
@@ -71,7 +72,10 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        headers = getattr(exc, "headers", None)
+        headers = dict(getattr(exc, "headers", None) or {})
+        allowed = _allowed_methods(request) if exc.status_code == 405 else ""
+        if allowed:
+            headers["Allow"] = allowed
         response = problem(exc.status_code, _title(exc.status_code), str(exc.detail))
         if headers:
             response.headers.update(headers)
@@ -87,6 +91,31 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+
+
+def _allowed_methods(request: Request) -> str:
+    """``Allow`` of a 405: the methods of every route of the path (RFC 9110, section 10.2.1). Starlette names only
+    the first route's, though ``GET``, ``PUT`` and ``DELETE`` of one path are three routes; FastAPI keeps the routes
+    of an included router in it (``original_router``), so the walk goes into them. "" if no route is found (the
+    caller then keeps Starlette's own)."""
+
+    def routes(found: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+        for route in found:
+            inner = getattr(route, "original_router", None)
+            if inner is not None:
+                yield from routes(inner.routes)
+            else:
+                yield route
+
+    every = list(routes(request.app.router.routes))
+    # The path template the request's path is routed by (the first that matches, as the router picks), and the
+    # methods of that template (``/suppliers/import`` is POST only, though ``/suppliers/{id}`` would match it too).
+    template = next((r for r in every if r.matches(request.scope)[0] != Match.NONE), None)
+    path = getattr(template, "path", None)
+    if path is None:
+        return ""
+    methods = {m for r in every if getattr(r, "path", None) == path for m in getattr(r, "methods", None) or ()}
+    return ", ".join(sorted(methods))
 
 
 def _title(status: int) -> str:

@@ -312,6 +312,13 @@ def test_a_deadline_out_of_range_in_utc_is_422_in_our_words(client: TestClient) 
     assert late.json()["total"] == 1
 
 
+def test_a_405_names_every_method_of_the_path(client: TestClient) -> None:
+    for path, allowed in (("/suppliers/S1", "DELETE, GET, PUT"), ("/ui/login", "GET, POST")):
+        response = client.request("OPTIONS", path, headers=h(ADMIN))
+        assert response.status_code == 405
+        assert response.headers["allow"] == allowed
+
+
 # -- the pages: login CSRF and security headers -------------------------------------------------------------------
 
 
