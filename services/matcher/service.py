@@ -546,6 +546,7 @@ class Matcher:
         # what it set here (``merge_import``).
         chosen = {**profile.set_by_supplier, **dict.fromkeys((f"preferences.{k}" for k in patch), self.clock())}
         updated = profile.model_copy(update={"preferences": merged, "set_by_supplier": chosen})
+        self.limits.check(updated)  # a patch's lists can grow a profile past what the bus carries
         saved, _ = self._store(updated, existed=True, matching_changed=not delivery_only)
         return saved
 
@@ -669,6 +670,7 @@ class Matcher:
             try:
                 self.limits.check(profile)
             except InvalidInput as exc:
+                log.warning("import: supplier %r refused: %s", line.supplier_id, exc)
                 refused.append((line.supplier_id, str(exc)))
                 continue
             if before is not None and same_profile(before, profile):

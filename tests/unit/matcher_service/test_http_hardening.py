@@ -188,6 +188,12 @@ def test_a_profile_the_bus_cannot_carry_is_refused_with_413_before_anything_is_s
         assert "TB_MATCHER_MAX_PROFILE_BYTES" in detail
     assert container.matcher.profiles.get("BIG") is None
     assert published(container) == []
+    container.matcher.profiles.put(supplier("S1"))
+    codes = {"codes": [f"{n:08d}" for n in range(10_000_000, 10_001_000)]}  # 1,000 codes: ~11 KB of preferences
+    assert "TB_MATCHER_MAX_PROFILE_BYTES" in problem(
+        client.patch("/suppliers/S1/preferences", json=codes, headers=h(ADMIN)), 413
+    )
+    assert published(container) == []
     # Not stored, so the same id may be registered at its right size (no 409 for a ghost).
     fits = supplier("BIG").model_dump(mode="json")
     assert client.post("/suppliers", json=fits, headers=h(BUYER)).status_code == 201
