@@ -177,7 +177,8 @@ class BodyLimit:
             status, detail = (413, self.too_large()) if length.isdigit() else (400, "Content-Length is not a number")
             await problem(status, _title(status), detail)(scope, receive, send)
             return
-        if "json" not in headers.get("content-type", ""):
+        media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media_type != "application/json" and not media_type.endswith("+json"):  # JSON Lines: one value a line
             await self.app(scope, self._counted(receive), send)
             return
         body, refused = await self._read_json(receive)
