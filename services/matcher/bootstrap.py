@@ -16,7 +16,7 @@ from services.infra.net import any_port_open
 from services.matcher.adapters import memory
 from services.matcher.domain import ScoringConfig
 from services.matcher.ports import KeyStore, NoticeStore, ProfileStore, ShortlistStore
-from services.matcher.service import Matcher, MatcherMetrics
+from services.matcher.service import Matcher, MatcherMetrics, RegistrationQuota
 from services.matcher.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,10 @@ def _matcher(
     publisher: EventPublisher,
 ) -> Matcher:
     """The one place a ``Matcher`` is built from settings, whatever its stores."""
+    metrics = MatcherMetrics(registry)
+    quota = RegistrationQuota(
+        settings.matcher_new_addresses_per_key_hour, settings.matcher_new_addresses_per_key_day, metrics
+    )
     return Matcher(
         profiles=profiles,
         notices=notices,
@@ -63,13 +67,15 @@ def _matcher(
         publisher=publisher,
         topic_shortlists=settings.topic_shortlists,
         topic_profiles=settings.topic_profiles,
-        metrics=MatcherMetrics(registry),
+        metrics=metrics,
         config=config,
         clock=clock,
         ineligible=frozenset(settings.matcher_ineligible_suppliers),
         refit_every_changes=settings.matcher_refit_every_changes,
         reverse_match_limit=settings.matcher_reverse_match_limit,
         learn_weights=settings.matcher_learn_weights,
+        limits=settings.profile_limits(),
+        registrations=quota,
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -57,6 +58,17 @@ def _code(text: str) -> Classification:
     if scheme == CodeScheme.CPV and "-" in code:
         code, _, check = code.partition("-")
     return Classification(scheme=scheme, code=code, check_digit=check)
+
+
+#: How an imported CSV text starts: its header row, with the mandatory columns first in this order (the
+#: OpenAPI document states the same pattern; a BOM is allowed).
+CSV_HEADER_PATTERN = r"^\ufeff?supplier_id,name,country(,[^\r\n]*)?(\r?\n|$)"
+_CSV_HEADER = re.compile(CSV_HEADER_PATTERN)
+
+
+def has_csv_header(text: str) -> bool:
+    """Whether a CSV text starts with the header row ``CSV_HEADER_PATTERN`` wants."""
+    return _CSV_HEADER.match(text) is not None
 
 
 def parse_csv(text: str) -> Iterator[tuple[int, SupplierProfile | ImportRejection]]:

@@ -62,3 +62,15 @@ def notice(
     }
     fields.update(extra)
     return TenderNotice(**fields)
+
+
+def key_header(key: str) -> dict[str, str]:
+    """The header the buyer API reads a key from."""
+    return {"X-API-Key": key}
+
+
+def stored_key(token: str, role: Any, **scope: Any) -> Any:
+    """An API key as the key store holds it (hashed), created at the start of 2026."""
+    from services.matcher.keys import ApiKey, hash_token
+
+    return ApiKey(key_hash=hash_token(token), role=role, created_at=datetime(2026, 1, 1, tzinfo=UTC), **scope)

@@ -1,15 +1,25 @@
-"""Fixtures shared by the matcher service's unit tests."""
+"""Fixtures shared by the matcher service's unit tests: ``api_container`` (the matcher over its fakes with keys,
+suppliers and notices) and ``page_client`` (the buyer API over a module's ``container`` fixture, as a browser sees
+it: redirects are answers, not followed)."""
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from starlette.exceptions import StarletteDeprecationWarning
 
 from services.matcher.bootstrap import Container, bootstrap_in_memory
+from services.matcher.entrypoints.http import create_app
 from services.matcher.keys import ApiKey, Role, hash_token
 from services.matcher.settings import Settings
 from tests.unit.matcher_service.builders import ADMIN, BUYER_A, BUYER_B, NOW, SUPPLIER_S1, notice, supplier
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient
 
 
 @pytest.fixture
@@ -26,3 +36,9 @@ def api_container() -> Container:
     c.matcher.handle_notice(notice("a1", agency="UNICEF"))
     c.matcher.handle_notice(notice("b1", agency="WFP", title="Surgical gloves"))
     return c
+
+
+@pytest.fixture
+def page_client(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container), follow_redirects=False) as browser:
+        yield browser
