@@ -57,6 +57,8 @@ def _container(
         metrics or Metrics(),
         settings.ingest_batch_size,
         max_notice_bytes=settings.ingest_max_notice_bytes,
+        awards_topic=settings.topic_awards,
+        awards_dlq_topic=settings.topic_awards_dlq,
     )
     ctx = base_context(settings)
     container = Container(settings, ingestor, ctx, fetcher)

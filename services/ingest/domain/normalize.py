@@ -520,6 +520,9 @@ def content_hash(notice: TenderNotice) -> str:
     # given contract version; orjson does it several times faster than a full model dump.
     fields = notice.__dict__
     content = {k: fields[k] for k in _CONTENT}
+    if not content["delivery_regions"]:
+        # Added to the contract later: notices without regions keep the hash they were published with.
+        del content["delivery_regions"]
     content["cancelled"] = notice.status == NoticeStatus.CANCELLED
     return hashlib.sha256(orjson.dumps(content, default=_model_fields)).hexdigest()
 

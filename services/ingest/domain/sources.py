@@ -1,16 +1,18 @@
-"""One entry point over every record format: bytes of a file or an HTTP body -> notices and rejections."""
+"""One entry point over every record format: bytes of a file or an HTTP body -> notices, award records and
+rejections."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from services.ingest.domain import csvmap, jsonl, ocds, ted, ungm
-from services.ingest.domain.model import Context, Outcome, Rejection, without_bom
+from services.ingest.domain import csvmap, eforms, jsonl, ocds, ocds_awards, ted, ungm
+from services.ingest.domain.model import Context, Record, Rejection, without_bom
 from services.ingest.exceptions import SourceConfigError
 
-KINDS = ("ocds", "ted", "ungm", "csv", "jsonl")
-#: ``notice.source`` of each kind unless configured (CSV sources are ``csv-<mapping name>``).
-DEFAULT_SOURCE = {"ocds": "ocds", "ted": "ted", "ungm": "ungm", "jsonl": "demo"}
+KINDS = ("ocds", "ted", "eforms", "ungm", "csv", "jsonl")
+#: ``notice.source`` of each kind unless configured (CSV sources are ``csv-<mapping name>``). eForms notices are
+#: TED's, under the publication numbers TED's search API gives them.
+DEFAULT_SOURCE = {"ocds": "ocds", "ted": "ted", "eforms": "ted", "ungm": "ungm", "jsonl": "demo"}
 
 
 def context_for(kind: str, mapping: csvmap.CsvMapping | None = None, **options: object) -> Context:
@@ -27,11 +29,13 @@ def context_for(kind: str, mapping: csvmap.CsvMapping | None = None, **options: 
 
 def parse_bytes(
     kind: str, data: bytes, ctx: Context, mapping: csvmap.CsvMapping | None = None, name: str = ""
-) -> Iterator[Outcome]:
+) -> Iterator[Record]:
     """Every record of one document. Never raises on bad input: bad records come back as ``Rejection``."""
     data = without_bom(data)
     if kind == "ocds":
-        yield from ocds.parse(data, ctx)
+        yield from ocds_awards.with_awards(ocds.parse(data, ctx), data, ctx)
+    elif kind == "eforms":
+        yield from eforms.parse(data, ctx, name)
     elif kind == "ted":
         yield from ted.parse(data, ctx)
     elif kind == "ungm":

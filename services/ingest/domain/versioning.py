@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from contracts import NoticeStatus, TenderNotice
+from contracts import AwardRecord, NoticeStatus, TenderNotice
 from contracts.changes import NAMED_FIELDS, NONE, SHOWN_FIELDS, Change
 from services.ingest.domain.normalize import content_hash
 
@@ -20,6 +20,24 @@ class Known:
     version: int
     status: NoticeStatus
     notice: TenderNotice | None
+
+
+@dataclass(frozen=True, slots=True)
+class KnownAward:
+    """What is remembered of the last published version of an award."""
+
+    content_hash: str
+    version: int
+
+
+def next_award_version(award: AwardRecord, known: KnownAward | None, received_at: datetime) -> AwardRecord | None:
+    """The version of an award to publish: version 1 when new, the next one when its content changed (a corrected
+    result notice, a re-published release), None when it is the same award read again."""
+    if known is None:
+        return award.model_copy(update={"version": 1, "received_at": received_at})
+    if known.content_hash == award.content_hash:
+        return None
+    return award.model_copy(update={"version": known.version + 1, "received_at": received_at})
 
 
 def next_version(notice: TenderNotice, known: Known | None, received_at: datetime) -> TenderNotice | None:
