@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import re
 import tarfile
+import zlib
 from collections.abc import Iterator
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
@@ -157,10 +158,15 @@ def _package(data: bytes, ctx: Context) -> Iterator[Record]:
                 detail = f"{member.name}: {member.size:,} bytes, over the limit of {MAX_MEMBER_BYTES:,} per notice"
                 yield Rejection("too_large", detail, "", member.name)
                 continue
-            handle = archive.extractfile(member)
-            if handle is None:
+            try:
+                handle = archive.extractfile(member)
+                body = handle.read() if handle is not None else None
+            except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+                yield Rejection("invalid_package", f"{member.name}: the package is cut short or broken: {exc}", "")
+                return
+            if body is None:
                 continue
-            for outcome in parse_xml(handle.read(), ctx):
+            for outcome in parse_xml(body, ctx):
                 if isinstance(outcome, Rejection):
                     detail = f"{member.name}: {outcome.detail}"
                     outcome = Rejection(outcome.reason, detail, outcome.payload, outcome.key, outcome.record)

@@ -105,7 +105,9 @@ def map_awards(release: dict[str, Any], ctx: Context) -> Iterator[Record]:
     parties = _party_index(release)
     contracts = [_dict(c) for c in _list(release.get("contracts"))]
     buyer = _buyer(release, tender)
-    is_tender = any(t.startswith("tender") for t in _tags(release)) or bool(tender.get("title"))
+    tags = _tags(release)
+    # The notice mapper's rule: a release whose tender is a notice has a notice id worth naming.
+    is_tender = any(t.startswith("tender") for t in tags) or ("compiled" in tags and bool(tender.get("title")))
     seen: set[str] = set()
     for index, award in enumerate(awards):
         if not isinstance(award, dict):
