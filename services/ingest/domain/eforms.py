@@ -143,6 +143,7 @@ def _package(data: bytes, ctx: Context) -> Iterator[Record]:
     except (tarfile.TarError, OSError, EOFError) as exc:
         yield Rejection("invalid_package", f"not a readable tar(.gz) package: {exc}", _shown(data))
         return
+    read = 0
     with archive:
         while True:
             try:
@@ -151,6 +152,8 @@ def _package(data: bytes, ctx: Context) -> Iterator[Record]:
                 yield Rejection("invalid_package", f"the package is cut short or broken: {exc}", "")
                 return
             if member is None:
+                if not read:  # a package of nothing is said, not passed over
+                    yield Rejection("empty", "the package holds no notice file", "")
                 return
             if not member.isfile() or member.name.rsplit("/", 1)[-1].startswith("."):
                 continue
@@ -166,6 +169,7 @@ def _package(data: bytes, ctx: Context) -> Iterator[Record]:
                 return
             if body is None:
                 continue
+            read += 1
             for outcome in parse_xml(body, ctx):
                 if isinstance(outcome, Rejection):
                     detail = f"{member.name}: {outcome.detail}"

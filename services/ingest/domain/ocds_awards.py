@@ -3,8 +3,9 @@
 
 One record per award with at least one supplier and status ``active`` (or none stated); its winners are the
 award's ``suppliers``, completed from ``parties`` (identifier, additional identifiers, address); its dates are the
-award's ``date`` and the ``dateSigned`` of the contract whose ``awardID`` names it. An award ``pending``,
-``unsuccessful`` or ``cancelled`` is rejected (``not_awarded``) so that it is counted, never silently dropped.
+award's ``date`` (else the contract's) and the ``dateSigned`` of the contract whose ``awardID`` names it. An award
+``pending``, ``unsuccessful`` or ``cancelled`` is rejected (``not_awarded``) so that it is counted, never silently
+dropped.
 
 A release that holds awards but no tender is no notice: the notice mapper's ``not_a_notice`` rejection of it is
 dropped when its awards were read here.
@@ -152,4 +153,6 @@ def map_awards(release: dict[str, Any], ctx: Context) -> Iterator[Record]:
             "contract_id": clean_text(contract.get("id")) or None,
             "source_url": url if url.startswith(("http://", "https://")) else None,
         }
+        if fields["awarded_on"] is None:  # as eForms and award files do: the signature dates the award then
+            fields["awarded_on"] = fields["contract_signed_on"]
         yield finish_award(fields, warnings, ctx, raw_text(award))

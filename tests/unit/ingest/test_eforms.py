@@ -293,3 +293,9 @@ def test_a_moved_place_of_performance_changes_the_notices_content() -> None:
     assert isinstance(after, TenderNotice)
     assert after.delivery_regions == ["DEA23"]
     assert before.content_hash != after.content_hash
+
+
+def test_an_empty_package_is_said() -> None:
+    [outcome] = list(parse_bytes("eforms", _package({}), CTX, name="20240131.tar.gz"))
+    assert isinstance(outcome, Rejection)
+    assert outcome.reason == "empty"
