@@ -60,6 +60,8 @@ ROOTS = ("ContractNotice", "PriorInformationNotice", "ContractAwardNotice")
 SDK_MAJOR = 1
 SDK_MINORS = range(14)
 _SDK = re.compile(r"^eforms-sdk-(\d+)\.(\d+)")
+#: A TED publication number (``00612681-2024``, ``612681-2024``).
+_NUMBER = re.compile(r"^\s*\d+-\d{4}\s*$")
 #: Notice subtypes (https://docs.ted.europa.eu/eforms/latest/reference/notice-types/): 1-14 prior information,
 #: 15-24 calls for competition, 25-40 results (VEAT, contract award, modification). National subtypes (E1-E6) and
 #: any other are dead-lettered (``unknown_subtype``).
@@ -232,7 +234,7 @@ class _Notice:
                 self.orgs[org_id] = company
         changed = _text(ext, "efac:Changes/efbc:ChangedNoticeIdentifier")
         # A change notice is the next version of the notice it changes (BT-758 names it by publication number).
-        self.number = publication_number(changed) if re.match(r"^\d+-\d{4}$", changed.strip()) else number
+        self.number = publication_number(changed) if _NUMBER.match(changed) else number
         self.reasons = [clean_text(e.text or "") for e in _all(ext, "efac:Changes/efac:ChangeReason/cbc:ReasonCode")]
         if self.number != number and number:
             warnings.append(f"change notice {number} of notice {self.number}")
@@ -455,6 +457,9 @@ def map_results(root: Element, ext: Element | None, number: str, ctx: Context, d
         lot_id = _text(lot_result, "efac:TenderLot/cbc:ID")
         lot_counts[lot_id] = lot_counts.get(lot_id, 0) + 1
     issued = _text(root, "cbc:IssueDate")
+    # BT-125: the notice the procedure was called by (a contract or prior information notice), by publication number.
+    previous = [_text(ref, "cbc:ID") for ref in _all(root, "cac:TenderingProcess/cac:NoticeDocumentReference")]
+    called_by = next((publication_number(p) for p in previous if _NUMBER.match(p)), None)
     for lot_result in results:
         warnings = list(notice_warnings)
         lot_id = _text(lot_result, "efac:TenderLot/cbc:ID")
@@ -498,6 +503,7 @@ def map_results(root: Element, ext: Element | None, number: str, ctx: Context, d
             "source_id": source_id,
             "tender": {
                 "id": n.number,
+                "notice_id": f"{ctx.source}:{called_by}" if called_by else None,
                 "title": _lang_text(project, "cbc:Name", n.language) or None,
                 "description": _lang_text(project, "cbc:Description", n.language),
                 "classifications": codes,

@@ -131,6 +131,8 @@ def result_xml() -> bytes:
         <efac:Tenderer><cbc:ID>ORG-0002</cbc:ID></efac:Tenderer><efac:Tenderer><cbc:ID>ORG-0003</cbc:ID></efac:Tenderer>
       </efac:TenderingParty></efac:NoticeResult>"""
     xml = notice_xml(number="00250000-2024", subtype="29", root="ContractAwardNotice").decode()
+    called_by = "<cac:NoticeDocumentReference><cbc:ID>00612681-2024</cbc:ID></cac:NoticeDocumentReference>"
+    xml = xml.replace("</cbc:ProcedureCode>", "</cbc:ProcedureCode>" + called_by)
     xml = xml.replace(_org("ORG-0001", "Stadt Bonn", "DE-BONN-1", "DEA22"), orgs)
     return xml.replace("<efac:Publication>", result + "<efac:Publication>").encode()
 
@@ -187,6 +189,7 @@ def test_a_result_notice_gives_one_award_per_lot_won_and_says_which_lot_had_no_w
     outcomes = list(eforms.parse(result_xml(), CTX))
     [award] = _only(outcomes, AwardRecord)
     assert award.award_id == "ted:250000-2024:LOT-0001"
+    assert award.tender.notice_id == "ted:612681-2024"  # the contract notice it answers (BT-125)
     assert [(s.name, s.country, [(i.scheme, i.id) for i in s.identifiers]) for s in award.suppliers] == [
         ("Salz AG", "DE", [("DE-ORGID", "HRB 1234")]),
         ("Kies GmbH", "AT", [("AT-ORGID", "HRB 99")]),
