@@ -25,8 +25,7 @@ from services.ingest.domain.sources import parse_bytes
 from services.ingest.exceptions import SourceConfigError
 from services.ingest.service import Ingestor
 from tests.conftest import shared_data
-from tests.unit.ingest.test_eforms import result_xml
-from tests.unit.ingest.util import release
+from tests.unit.ingest.util import release, result_xml
 
 pytestmark = pytest.mark.unit
 

@@ -8,8 +8,7 @@ from typer.testing import CliRunner
 
 from services.ingest.entrypoints.cli import app
 from tests.conftest import shared_data
-from tests.unit.ingest.test_eforms import _package, notice_xml, result_xml
-from tests.unit.ingest.util import FIXTURES
+from tests.unit.ingest.util import FIXTURES, notice_xml, package, result_xml
 
 pytestmark = pytest.mark.unit
 
@@ -82,7 +81,7 @@ def test_parse_names_the_line_and_the_column_of_a_bad_csv_row(tmp_path: Path) ->
 
 
 def test_parse_eforms_prints_notices_and_award_records_and_counts_both(tmp_path: Path) -> None:
-    (tmp_path / "20240130.tar.gz").write_bytes(_package({"n.xml": notice_xml(), "r.xml": result_xml()}))
+    (tmp_path / "20240130.tar.gz").write_bytes(package({"n.xml": notice_xml(), "r.xml": result_xml()}))
     (tmp_path / "other.xml").write_bytes(notice_xml(sdk="eforms-sdk-2.0"))
     result = CliRunner().invoke(app, ["parse", str(tmp_path), "--source", "eforms"])
     assert result.exit_code == 0, result.output
