@@ -16,7 +16,7 @@ from contracts.topics import AWARDS, AWARDS_DLQ, NOTICES, NOTICES_DLQ
 from services.infra.bus import ensure_topics
 from tests.conftest import REPO, Endpoints
 from tests.integration.ingest.test_kafka import ingest_env, read_topic
-from tests.unit.ingest.util import notice_xml, result_xml
+from tests.unit.ingest.util import notice_xml, package, result_xml
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +29,12 @@ def test_publish_puts_awards_on_their_topic_once(
         endpoints.kafka_bootstrap,
         [(notices, NOTICES), (dlq, NOTICES_DLQ), (awards, AWARDS), (awards_dlq, AWARDS_DLQ)],
     )
-    package = tmp_path / "20240130.tar.gz"
-    package.write_bytes(package({"a/612681_2024.xml": notice_xml(), "a/250000_2024.xml": result_xml()}))
+    daily = tmp_path / "20240130.tar.gz"
+    daily.write_bytes(package({"a/612681_2024.xml": notice_xml(), "a/250000_2024.xml": result_xml()}))
     env = ingest_env(
         endpoints, notices, dlq, tmp_path / "state", TB_TOPIC_AWARDS=awards, TB_TOPIC_AWARDS_DLQ=awards_dlq
     )
-    cmd = [sys.executable, "-m", "services.ingest", "publish", str(package), "--source", "eforms"]
+    cmd = [sys.executable, "-m", "services.ingest", "publish", str(daily), "--source", "eforms"]
     first = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
     assert first.returncode == 0, first.stderr
     assert "award records published 1, unchanged 0" in first.stderr
