@@ -143,7 +143,11 @@ def _package(data: bytes, ctx: Context) -> Iterator[Record]:
     try:
         archive = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")  # noqa: SIM115 (closed by the with below)
     except (tarfile.TarError, OSError, EOFError) as exc:
-        yield Rejection("invalid_package", f"not a readable tar(.gz) package: {exc}", _shown(data))
+        xml = _gunzipped_xml(data)
+        if xml is not None:  # one notice gzipped on its own (``612681-2024.xml.gz``)
+            yield from parse_xml(xml, ctx)
+            return
+        yield Rejection("invalid_package", f"not a readable tar(.gz) package: {exc}", "")
         return
     read = 0
     with archive:
@@ -177,6 +181,16 @@ def _package(data: bytes, ctx: Context) -> Iterator[Record]:
                     detail = f"{member.name}: {outcome.detail}"
                     outcome = Rejection(outcome.reason, detail, outcome.payload, outcome.key, outcome.record)
                 yield outcome
+
+
+def _gunzipped_xml(data: bytes) -> bytes | None:
+    """A gzipped XML document, unpacked (at most ``MAX_MEMBER_BYTES``); None when it is not one."""
+    unpack = zlib.decompressobj(wbits=31)
+    try:
+        out = unpack.decompress(data, MAX_MEMBER_BYTES)
+    except zlib.error:
+        return None
+    return out if out.lstrip()[:1] == b"<" and not unpack.unconsumed_tail else None
 
 
 def _shown(data: bytes) -> str:

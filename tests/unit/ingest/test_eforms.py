@@ -3,6 +3,7 @@ packages; SDK versions and subtypes that are not read are dead-lettered with the
 
 from __future__ import annotations
 
+import gzip
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -172,3 +173,11 @@ def test_an_empty_package_is_said() -> None:
     [outcome] = list(parse_bytes("eforms", package({}), CTX, name="20240131.tar.gz"))
     assert isinstance(outcome, Rejection)
     assert outcome.reason == "empty"
+
+
+def test_a_notice_gzipped_on_its_own_is_read_and_gzipped_junk_is_said() -> None:
+    [notice] = list(parse_bytes("eforms", gzip.compress(notice_xml()), CTX, name="612681-2024.xml.gz"))
+    assert isinstance(notice, TenderNotice)
+    [junk] = list(parse_bytes("eforms", gzip.compress(b"not a package"), CTX, name="x.gz"))
+    assert isinstance(junk, Rejection)
+    assert junk.reason == "invalid_package"
