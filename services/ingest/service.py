@@ -221,7 +221,11 @@ class Ingestor:
     def _award(self, award: AwardRecord, run: _Run) -> bool:
         """Queue the next version of an award unless it is unchanged. Whether a message was queued."""
         pending = run.award_batch.get(award.award_id)
-        known = KnownAward(pending.content_hash, pending.version) if pending else self.state.known_award(award.award_id)
+        known = (
+            KnownAward(pending.content_hash, pending.version, pending)
+            if pending
+            else self.state.known_award(award.award_id)
+        )
         version = next_award_version(award, known, self.clock())
         if version is None:
             run.stats.awards_unchanged += 1

@@ -68,7 +68,7 @@ class InMemoryStateStore:
 
     def known_award(self, award_id: str) -> KnownAward | None:
         a = self.awards.get(award_id)
-        return None if a is None else KnownAward(a.content_hash, a.version)
+        return None if a is None else KnownAward(a.content_hash, a.version, a)
 
     def rejection_seen(self, fingerprint: str) -> bool:
         return fingerprint in self.rejections

@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS notices (
     notice_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL, version INTEGER NOT NULL, status TEXT NOT NULL,
     notice_json TEXT NOT NULL, updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
 CREATE TABLE IF NOT EXISTS awards (
-    award_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL, version INTEGER NOT NULL,
+    award_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL, version INTEGER NOT NULL, award_json TEXT NOT NULL,
     updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
 CREATE TABLE IF NOT EXISTS rejections (fingerprint TEXT PRIMARY KEY, seen_at TEXT DEFAULT CURRENT_TIMESTAMP);
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -108,9 +108,9 @@ class SqliteStateStore:
     def known_award(self, award_id: str) -> KnownAward | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT content_hash, version FROM awards WHERE award_id = ?", (award_id,)
+                "SELECT content_hash, version, award_json FROM awards WHERE award_id = ?", (award_id,)
             ).fetchone()
-        return None if row is None else KnownAward(row[0], int(row[1]))
+        return None if row is None else KnownAward(row[0], int(row[1]), AwardRecord.model_validate_json(row[2]))
 
     def rejection_seen(self, fingerprint: str) -> bool:
         with self._lock:
@@ -135,10 +135,10 @@ class SqliteStateStore:
                     [(n.notice_id, n.content_hash, n.version, n.status.value, n.model_dump_json()) for n in notices],
                 )
                 self._db.executemany(
-                    "INSERT INTO awards (award_id, content_hash, version) VALUES (?, ?, ?)"
+                    "INSERT INTO awards (award_id, content_hash, version, award_json) VALUES (?, ?, ?, ?)"
                     " ON CONFLICT(award_id) DO UPDATE SET content_hash = excluded.content_hash,"
-                    " version = excluded.version, updated_at = CURRENT_TIMESTAMP",
-                    [(a.award_id, a.content_hash, a.version) for a in awards],
+                    " version = excluded.version, award_json = excluded.award_json, updated_at = CURRENT_TIMESTAMP",
+                    [(a.award_id, a.content_hash, a.version, a.model_dump_json()) for a in awards],
                 )
                 self._db.executemany(
                     "INSERT OR IGNORE INTO rejections (fingerprint) VALUES (?)", [(f,) for f in rejections]

@@ -270,3 +270,21 @@ def test_an_award_too_large_for_the_bus_is_dead_lettered_on_the_awards_side() ->
     assert state.awards == {}
     [letter] = [v for v in publisher.on("a.dlq") if isinstance(v, DeadLetter)]
     assert letter.key == "ocds-abc123:ocds-abc123-0001:award-1"
+
+
+def test_a_poorer_reading_of_a_published_award_does_not_replace_it() -> None:
+    """A release names the winner by party id only; the record describes the party in full. Read in turn, the
+    fuller reading is published once and stays."""
+    full = orjson.dumps(award_release())
+    bare = award_release()
+    bare["parties"] = [p for p in bare["parties"] if "buyer" in p["roles"]]
+    poor = orjson.dumps(bare)
+    publisher, state = InMemoryPublisher(), InMemoryStateStore()
+    runs = [_ingestor(publisher, state).ingest(awards(parsed("ocds", doc)), "f")[0] for doc in (poor, full, poor, full)]
+    assert [s.awards_published for s in runs] == [1, 1, 0, 0]
+    [latest] = state.awards.values()
+    assert latest.version == 2
+    assert [(i.scheme, i.id) for i in latest.suppliers[0].identifiers] == [("AF-MOE", "77"), ("XI-UNGM", "555")]
+    other_value = orjson.dumps({**bare, "awards": [{**bare["awards"][0], "value": {"amount": 5, "currency": "USD"}}]})
+    changed, _ = _ingestor(publisher, state).ingest(awards(parsed("ocds", other_value)), "f")
+    assert changed.awards_published == 1  # poorer about the winner but a new value: a change
