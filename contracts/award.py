@@ -85,6 +85,9 @@ class AwardRecord(Model):
     source: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     source_id: NonEmptyStr
     version: int = Field(default=1, ge=1)
+    #: ``cancelled``: the publisher withdrew the award (OCDS ``awards[].status``, an eForms change notice with
+    #: reason ``cancel``); a consumer drops the evidence it took from the earlier versions.
+    status: Literal["active", "cancelled"] = "active"
     tender: AwardedTender = Field(default_factory=AwardedTender)
     buyer: Buyer | None = None
     #: The lot the award is for (eForms ``LOT-0001``, OCDS ``relatedLots``); None: the whole tender.

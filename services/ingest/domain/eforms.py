@@ -515,6 +515,7 @@ def map_results(root: Element, ext: Element | None, number: str, ctx: Context, d
         codes = n.codes(lot_project, ctx, warnings) or n.codes(project, ctx, warnings)
         fields: dict[str, Any] = {
             "source_id": source_id,
+            "status": "cancelled" if "cancel" in n.reasons else "active",
             "tender": {
                 "id": n.number,
                 "notice_id": f"{ctx.source}:{called_by}" if called_by else None,

@@ -1,11 +1,11 @@
 """OCDS awards and contracts (https://standard.open-contracting.org/latest/en/schema/reference/#award) as
 ``AwardRecord``\\ s, from every shape ``ocds.releases_of`` reads (releases, packages, records, JSON Lines).
 
-One record per award with at least one supplier and status ``active`` (or none stated); its winners are the
+One record per award with at least one supplier and status ``active`` (or none stated; ``cancelled`` gives a
+record with that status, so that consumers withdraw what they took from it); its winners are the
 award's ``suppliers``, completed from ``parties`` (identifier, additional identifiers, address); its dates are the
 award's ``date`` (else the contract's) and the ``dateSigned`` of the contract whose ``awardID`` names it. An award
-``pending``, ``unsuccessful`` or ``cancelled`` is rejected (``not_awarded``) so that it is counted, never silently
-dropped.
+``pending`` or ``unsuccessful`` is rejected (``not_awarded``) so that it is counted, never silently dropped.
 
 A release that holds awards but no tender is no notice: the notice mapper's ``not_a_notice`` rejection of it is
 dropped when its awards were read here.
@@ -28,7 +28,7 @@ from services.ingest.domain.normalize import (
 )
 from services.ingest.domain.ocds import _buyer, _dict, _list, _source_for, _tags, decode, releases_of
 
-_NOT_AWARDED = {"pending", "unsuccessful", "cancelled"}
+_NOT_AWARDED = {"pending", "unsuccessful"}
 
 
 def with_awards(notices: Iterable[Outcome], data: bytes, ctx: Context) -> Iterator[Record]:
@@ -137,6 +137,7 @@ def map_awards(release: dict[str, Any], ctx: Context) -> Iterator[Record]:
         fields: dict[str, Any] = {
             "source": source,
             "source_id": source_id,
+            "status": "cancelled" if status == "cancelled" else "active",
             "tender": {
                 "id": ocid,
                 "notice_id": f"{source}:{ocid}" if is_tender else None,

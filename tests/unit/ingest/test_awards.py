@@ -114,7 +114,7 @@ def test_an_award_only_release_is_no_longer_a_not_a_notice_rejection() -> None:
     ("award", "reason"),
     [
         ({"status": "unsuccessful"}, "not_awarded"),
-        ({"status": "cancelled"}, "not_awarded"),
+        ({"status": "pending"}, "not_awarded"),
         ({"suppliers": []}, "no_supplier"),
         ({"suppliers": [{"id": "nobody"}]}, "no_supplier"),
     ],
@@ -288,3 +288,14 @@ def test_a_poorer_reading_of_a_published_award_does_not_replace_it() -> None:
     other_value = orjson.dumps({**bare, "awards": [{**bare["awards"][0], "value": {"amount": 5, "currency": "USD"}}]})
     changed, _ = _ingestor(publisher, state).ingest(awards(parsed("ocds", other_value)), "f")
     assert changed.awards_published == 1  # poorer about the winner but a new value: a change
+
+
+def test_a_cancelled_award_is_published_as_cancelled_so_consumers_withdraw_it() -> None:
+    publisher, state = InMemoryPublisher(), InMemoryStateStore()
+    ingestor = _ingestor(publisher, state)
+    ingestor.ingest(awards(parsed("ocds", orjson.dumps(award_release()))), "f")
+    [cancelled] = awards(parsed("ocds", orjson.dumps(award_release(status="cancelled"))))
+    assert cancelled.status == "cancelled"
+    stats, _ = ingestor.ingest([cancelled], "f")
+    assert stats.awards_published == 1
+    assert [(a.version, a.status) for a in state.awards.values()] == [(2, "cancelled")]

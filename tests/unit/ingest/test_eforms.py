@@ -181,3 +181,13 @@ def test_a_notice_gzipped_on_its_own_is_read_and_gzipped_junk_is_said() -> None:
     [junk] = list(parse_bytes("eforms", gzip.compress(b"not a package"), CTX, name="x.gz"))
     assert isinstance(junk, Rejection)
     assert junk.reason == "invalid_package"
+
+
+def test_a_result_notice_changed_with_reason_cancel_cancels_its_awards() -> None:
+    changes = """<efac:Changes><efbc:ChangedNoticeIdentifier>250000-2024</efbc:ChangedNoticeIdentifier>
+      <efac:ChangeReason><cbc:ReasonCode>cancel</cbc:ReasonCode></efac:ChangeReason></efac:Changes>"""
+    xml = result_xml().replace(b"<efac:Organizations>", changes.encode() + b"<efac:Organizations>")
+    xml = xml.replace(b"00250000-2024", b"00260000-2024")
+    [award] = _only(list(eforms.parse(xml, CTX)), AwardRecord)
+    assert award.award_id == "ted:250000-2024:LOT-0001"  # the award of the notice it changes
+    assert award.status == "cancelled"
