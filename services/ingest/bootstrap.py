@@ -96,7 +96,12 @@ def bootstrap(
     metrics = Metrics()
     if publisher is None:
         if settings.create_topics:
-            wanted = {settings.topic_notices, settings.topic_notices_dlq}
+            wanted = {
+                settings.topic_notices,
+                settings.topic_notices_dlq,
+                settings.topic_awards,
+                settings.topic_awards_dlq,
+            }
             ensure_topics(
                 settings.kafka_bootstrap_servers, [(n, s) for n, s in settings.topic_map().items() if n in wanted]
             )
