@@ -35,10 +35,12 @@ def with_awards(notices: Iterable[Outcome], data: bytes, ctx: Context) -> Iterat
     """The notice mapper's outcomes, then the award records of the same document."""
     awards: list[Record] = []
     with_any: set[str] = set()
-    try:
-        doc, _ = decode(data)
-    except ValueError:
-        doc = None  # the notice mapper says why (invalid_json)
+    doc = None
+    if b'"awards"' in data:  # a document without awards is not decoded twice
+        try:
+            doc, _ = decode(data)
+        except ValueError:
+            pass  # the notice mapper says why (invalid_json)
     if doc is not None:
         for release, _raw, _why in releases_of(doc, []):
             if release is None or "awards" not in release:
