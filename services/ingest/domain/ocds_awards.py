@@ -13,6 +13,7 @@ dropped when its awards were read here.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -36,11 +37,10 @@ def with_awards(notices: Iterable[Outcome], data: bytes, ctx: Context) -> Iterat
     awards: list[Record] = []
     with_any: set[str] = set()
     doc = None
-    if b'"awards"' in data:  # a document without awards is not decoded twice
-        try:
+    # A document without awards is not decoded twice; one that does not decode, the notice mapper rejects.
+    if b'"awards"' in data:
+        with contextlib.suppress(ValueError):
             doc, _ = decode(data)
-        except ValueError:
-            pass  # the notice mapper says why (invalid_json)
     if doc is not None:
         for release, _raw, _why in releases_of(doc, []):
             if release is None or "awards" not in release:
