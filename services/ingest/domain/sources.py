@@ -57,7 +57,8 @@ def parse_bytes(
     try:
         data = without_bom(gunzipped(data))
     except ValueError as exc:
-        yield Rejection("invalid_gzip", str(exc), "")
+        record = "award" if mapping is not None and mapping.records == "awards" else "notice"
+        yield Rejection("invalid_gzip", str(exc), "", record=record)
         return
     if kind == "ocds":
         yield from ocds_awards.with_awards(ocds.parse(data, ctx), data, ctx)

@@ -21,7 +21,7 @@ from services.ingest.adapters.memory import InMemoryStateStore
 from services.ingest.adapters.state import SqliteStateStore
 from services.ingest.domain.csvmap import CsvMapping
 from services.ingest.domain.model import Context, Record, Rejection
-from services.ingest.domain.sources import parse_bytes
+from services.ingest.domain.sources import gunzipped, parse_bytes
 from services.ingest.exceptions import SourceConfigError
 from services.ingest.service import Ingestor
 from tests.conftest import shared_data
@@ -299,3 +299,13 @@ def test_a_cancelled_award_is_published_as_cancelled_so_consumers_withdraw_it() 
     stats, _ = ingestor.ingest([cancelled], "f")
     assert stats.awards_published == 1
     assert [(a.version, a.status) for a in state.awards.values()] == [(2, "cancelled")]
+
+
+def test_a_gzipped_file_that_unpacks_past_the_limit_is_refused_not_unpacked() -> None:
+    bomb = gzip.compress(b"0" * 10_000)
+    assert gunzipped(bomb, limit=20_000) == b"0" * 10_000
+    with pytest.raises(ValueError, match="more than 1,000 bytes"):
+        gunzipped(bomb, limit=1_000)
+    broken = b"\x1f\x8b" + b"not deflate at all"
+    [rejection] = rejections(parsed("csv", broken, mapping=CsvMapping.from_dict(MAPPING)))
+    assert (rejection.reason, rejection.record) == ("invalid_gzip", "award")
