@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from contracts.award import AwardRecord
 from contracts.dead_letter import DeadLetter
 from contracts.notice import TenderNotice
 from contracts.notification import NotificationEvent
@@ -52,6 +53,10 @@ SHORTLISTS = TopicSpec("matches.shortlists", "notice_id", Shortlist, "delete", 3
 SHORTLISTS_DLQ = TopicSpec("matches.shortlists.dlq", "notice_id", DeadLetter, "delete", 90 * DAY_MS, 1)
 NOTIFICATIONS = TopicSpec("notifications.events", "idempotency_key", NotificationEvent, "delete", 90 * DAY_MS)
 NOTIFICATIONS_DLQ = TopicSpec("notifications.dlq", "idempotency_key", DeadLetter, "delete", 365 * DAY_MS, 1)
+#: Awards are the supplier base's evidence, read again whenever entity resolution changes: compacted, the latest
+#: version of each award kept forever.
+AWARDS = TopicSpec("awards.records", "award_id", AwardRecord, "compact", None)
+AWARDS_DLQ = TopicSpec("awards.records.dlq", "source record id", DeadLetter, "delete", 90 * DAY_MS, 1)
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     NOTICES,
@@ -61,4 +66,6 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     SHORTLISTS_DLQ,
     NOTIFICATIONS,
     NOTIFICATIONS_DLQ,
+    AWARDS,
+    AWARDS_DLQ,
 )
