@@ -21,7 +21,8 @@ class Level:
     """A level of a code hierarchy and what it is worth, or how two codes relate (``EXACT``, ``ONE_LEVEL``).
 
     ``depth`` counts from the top (1: UNSPSC segment, CPV division; 2: UNSPSC family, CPV group; 3: class in both;
-    4: UNSPSC commodity, CPV category; 5: CPV subdivisions). The numbers are the one table every rule reads:
+    4: UNSPSC commodity, CPV category; 5: CPV subdivisions). Its numbers, in ``LEVELS``, are what the category
+    score, the history credit and retrieval read.
     """
 
     #: As reasons and pages name it (``contracts.shortlist.REASON_CODES``): ``family``, ``group``, ``exact``...
