@@ -33,6 +33,8 @@ from services.matcher.domain.scoring import (
 #: top k (the result is the same as computing them everywhere).
 _CHEAP = tuple(c for c in COMPONENT_LIST if not c.costly)
 _COSTLY = tuple(c for c in COMPONENT_LIST if c.costly)
+#: The components a cold-start fit reads.
+_FIT = ("category", "text", "wording")
 
 
 @dataclass(frozen=True)
@@ -82,55 +84,42 @@ def deciding_component(entry: ShortlistEntry) -> str:
     return max(entry.components, key=lambda c: c.contribution).name
 
 
-@dataclass(slots=True)
-class _Candidate:
-    total: float
-    profile: SupplierProfile
-    stats: SupplierStats
-    sim: float | None
-    #: Without award history (a cold start).
-    cold: bool
-    #: How well it fits on codes and text (a supplier without history's claim to a cold-start place).
-    fit: float
-
-
 def _score(
     nv: NoticeView,
-    candidates: list[SupplierProfile],
     stats: list[SupplierStats],
     sims: list[float | None],
     config: ScoringConfig,
     weights: Mapping[str, float],
-) -> list[_Candidate]:
+) -> tuple[list[float], list[bool], list[float]]:
     """Every candidate's weighted total, summed in ``COMPONENTS`` order over the cheap components, then the costly
-    ones added where they can still matter."""
-    totals = [0.0] * len(candidates)
+    ones added where they can still matter; whether it has no award history (a cold start), and how well it fits on
+    codes and text (a supplier without history's claim to a cold-start place)."""
+    totals = [0.0] * len(stats)
     scores: dict[str, list[float]] = {}
     for c, values in zip(_CHEAP, component_values(nv, stats, config, sims, _CHEAP), strict=True):
-        w, column = weights[c.name], [score for score, _ in values]
-        for j, score in enumerate(column):
+        w = weights[c.name]
+        for j, (score, _) in enumerate(values):
             totals[j] += w * score
-        scores[c.name] = column
+        if c.name in _FIT:
+            scores[c.name] = [score for score, _ in values]
     # A costly component can only add up to its weight: skip it where even the maximum could not reach the top k.
     # Suppliers without history always get it (their cold-start fit reads it).
     floor = -1.0
-    if len(candidates) > config.top_k > 0:
+    if len(stats) > config.top_k > 0:
         floor = sorted(totals, reverse=True)[config.top_k - 1]
     reach = sum(weights[c.name] for c in _COSTLY)
     cold = [st.n_awards == 0 for st in stats]
     near = [j for j, total in enumerate(totals) if cold[j] or total + reach >= floor]
     costly = component_values(nv, [stats[j] for j in near], config, [sims[j] for j in near], _COSTLY)
     for c, values in zip(_COSTLY, costly, strict=True):
-        w, column = weights[c.name], [0.0] * len(candidates)
+        w, column = weights[c.name], [0.0] * len(stats)
         for j, (score, _) in zip(near, values, strict=True):
             totals[j] += w * score
             column[j] = score
         scores[c.name] = column
-    category, text, wording = scores["category"], scores["text"], scores["wording"]
-    return [
-        _Candidate(totals[j], p, stats[j], sims[j], cold[j], 0.5 * category[j] + 0.5 * max(text[j], wording[j]))
-        for j, p in enumerate(candidates)
-    ]
+    category, text, wording = (scores[n] for n in _FIT)
+    fit = [0.5 * category[j] + 0.5 * max(text[j], wording[j]) for j in range(len(stats))]
+    return totals, cold, fit
 
 
 def rank(
@@ -176,29 +165,29 @@ def rank(
     else:
         all_stats, sims = [supplier_stats(p) for p in kept], [None] * len(kept)
     normalised = {n: weights.get(n, 0.0) / total_w for n in COMPONENTS}
-    scored = _score(nv, kept, all_stats, sims, config, normalised)
-    scored.sort(key=lambda c: (-c.total, c.profile.supplier_id))
+    totals, cold, fit = _score(nv, all_stats, sims, config, normalised)
+    ids = [p.supplier_id for p in kept]
+    order = sorted(range(len(kept)), key=lambda j: (-totals[j], ids[j]))
 
-    chosen = [c for c in scored if c.total >= config.threshold][: config.top_k]
+    chosen = [j for j in order if totals[j] >= config.threshold][: config.top_k]
     if config.cold_start_slots > 0 and config.top_k > 0:
-        have = sum(1 for c in chosen if c.cold)
-        ids = {c.profile.supplier_id for c in chosen}
-        newcomers = [
-            c for c in scored if c.cold and c.fit >= config.cold_start_min_fit and c.profile.supplier_id not in ids
-        ]
-        newcomers.sort(key=lambda c: (-c.fit, c.profile.supplier_id))
-        for c in newcomers[: max(config.cold_start_slots - have, 0)]:
+        have = sum(1 for j in chosen if cold[j])
+        listed = set(chosen)
+        newcomers = [j for j in order if cold[j] and fit[j] >= config.cold_start_min_fit and j not in listed]
+        newcomers.sort(key=lambda j: (-fit[j], ids[j]))
+        for j in newcomers[: max(config.cold_start_slots - have, 0)]:
             if len(chosen) >= config.top_k:
                 # Replace the lowest-ranked supplier that has history.
-                drop = max((i for i, y in enumerate(chosen) if not y.cold), default=None)
+                drop = max((i for i, y in enumerate(chosen) if not cold[y]), default=None)
                 if drop is None:
                     break
                 chosen.pop(drop)
-            chosen.append(c)
-        chosen.sort(key=lambda c: (-c.total, c.profile.supplier_id))
+            chosen.append(j)
+        chosen.sort(key=lambda j: (-totals[j], ids[j]))
 
     # Reasons only for the entries returned, from the same component values.
     entries = [
-        _entry(c.profile, explain(nv, c.stats, config, c.sim), weights, total_w, i) for i, c in enumerate(chosen, 1)
+        _entry(kept[j], explain(nv, all_stats[j], config, sims[j]), weights, total_w, i)
+        for i, j in enumerate(chosen, 1)
     ]
     return RankResult(entries=entries, exclusions=exclusions, algorithm=algorithm)
