@@ -19,7 +19,7 @@ import orjson
 from pydantic import ValidationError
 
 from contracts import Classification, CodeScheme, NoticeStatus, TenderNotice
-from contracts.codes import read_code, unspsc_level
+from contracts.codes import read_code
 from services.ingest.domain.model import Context, Outcome, Rejection
 
 # --------------------------------------------------------------------------------------------------- text
@@ -263,7 +263,6 @@ def _classification(
     if scheme == CodeScheme.UNSPSC:
         read = read_code(scheme, raw_code)
         if read is not None:
-            unspsc_level(read[0])  # always succeeds here; documents that the level is derivable
             return Classification(scheme=scheme, code=read[0], description=desc)
         warnings.append(f"unspsc code {raw_code!r} is not 8 digits; kept as {raw_scheme}")
         return Classification(scheme=CodeScheme.OTHER, code=raw_code, description=desc, scheme_name=raw_scheme)
