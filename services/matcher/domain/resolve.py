@@ -322,7 +322,8 @@ def guard(a: list[str], b: list[str], ignore: frozenset[str] = frozenset()) -> s
 
 # --- the resolver -----------------------------------------------------------------------------------------------------
 
-Rule = Literal["identifier", "name_exact", "name_core", "name_fuzzy", "new"]
+#: ``recorded``: the record was attached to its entity before (a stored profile's award, ``Resolver.seed``).
+Rule = Literal["recorded", "identifier", "name_exact", "name_core", "name_fuzzy", "new"]
 
 
 @dataclass(frozen=True)
@@ -362,11 +363,14 @@ class Decision:
 
     @property
     def is_merge(self) -> bool:
-        return self.rule != "new"
+        """Whether this decision attached the record to an entity that existed (``new`` and ``recorded`` did not)."""
+        return self.rule not in ("new", "recorded")
 
     def explain(self) -> str:
         """One line for an operator."""
-        if self.rule == "identifier":
+        if self.rule == "recorded":
+            text = f"{self.name!r} stays with {self.entity_id}: attached there before"
+        elif self.rule == "identifier":
             text = f"{self.name!r} joined {self.entity_id}: same identifier {self.matched_identifier}"
         elif self.rule == "name_exact":
             text = f"{self.name!r} joined {self.entity_id}: same name as {self.matched_name!r} once folded"
@@ -463,20 +467,37 @@ class Resolver:
     # -- resolving ----------------------------------------------------------------------------------------------------
 
     def seed(
-        self, entity_id: str, names: Iterable[str], identifiers: Iterable[Identifier], country: str | None
+        self,
+        entity_id: str,
+        names: Iterable[str],
+        identifiers: Iterable[Identifier],
+        country: str | None,
+        records: Iterable[str] = (),
     ) -> None:
-        """Make a known profile an entity that records can join (a registered supplier, a prospect stored earlier)."""
+        """Make a known profile an entity that records can join (a registered supplier, a prospect stored earlier),
+        with the records attached to it before: resolved again, they stay there (rule ``recorded``)."""
         entity = self.entities.setdefault(entity_id, Entity(entity_id, country=_country(country)))
         for name in names:
             self._add_name(entity, name)
         for identifier in identifiers:
             self._add_identifier(entity, identifier)
+        for record in records:
+            if record not in self._record_entity:
+                entity.records.append(record)
+                self._record_entity[record] = entity_id
 
     def resolve(self, winner: Winner) -> Decision:
         """Attach ``winner``'s record to an entity (an existing one or a new one) and return the decision. A record
         resolved before keeps its entity."""
         if winner.record_id in self._record_entity:
-            return next(d for d in reversed(self.decisions) if d.record_id == winner.record_id)
+            earlier = next((d for d in reversed(self.decisions) if d.record_id == winner.record_id), None)
+            if earlier is not None:
+                return earlier
+            entity_id = self._record_entity[winner.record_id]
+            self._record_name.setdefault(winner.record_id, (name_key(winner.name), winner.name))
+            decision = Decision(winner.record_id, entity_id, "recorded", winner.name)
+            self.decisions.append(decision)
+            return decision
         decision = self._decide(winner)
         entity = self.entities.get(decision.entity_id)
         if entity is None:
@@ -588,14 +609,14 @@ class Resolver:
         if not moving:
             raise ValueError("a split needs at least one record")
         staying = [r for r in source.records if r not in set(moving)]
-        kept_keys = {self._record_name[r][0] for r in staying}
+        kept_keys = {self._record_name.get(r, ("", ""))[0] for r in staying}
         new_id, n = f"{entity_id}-split", 1
         while new_id in self.entities:
             n += 1
             new_id = f"{entity_id}-split{n}"
         target = self.entities[new_id] = Entity(new_id, country=source.country)
         for record in moving:
-            key, name = self._record_name[record]
+            key, name = self._record_name.get(record, ("", ""))
             if key and key not in kept_keys:
                 self._move_name(source, target, key, name)
             target.records.append(record)
