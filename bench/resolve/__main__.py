@@ -35,9 +35,11 @@ class Row:
     name: str
     country: str
     abn: str
+    signed: str
 
 
-def read_rows(path: Path, limit: int | None = None) -> list[Row]:
+def read_rows(path: Path, limit: int | None = None, since: str = "", before: str = "") -> list[Row]:
+    """The file's awards with a supplier name, signed in [``since``, ``before``) when given (ISO dates)."""
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
@@ -48,14 +50,11 @@ def read_rows(path: Path, limit: int | None = None) -> list[Row]:
         name = (rec.get("supplier_name") or "").strip()
         if not name:
             continue
-        rows.append(
-            Row(
-                f"{rec['contract_id']}#{n}",
-                name,
-                (rec.get("supplier_country") or "").strip(),
-                rec["supplier_abn"].strip(),
-            )
-        )
+        signed = (rec.get("contract_date_signed") or "")[:10]
+        if (since and signed < since) or (before and signed >= before):
+            continue
+        country = (rec.get("supplier_country") or "").strip()
+        rows.append(Row(f"{rec['contract_id']}#{n}", name, country, rec["supplier_abn"].strip(), signed))
     return rows
 
 
@@ -115,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.resolve", description=__doc__.splitlines()[0])
     parser.add_argument("--file", type=Path, default=DEFAULT_FILE, help="AusTender award CSV (gzipped or not)")
     parser.add_argument("--limit", type=int, default=None, help="read only the first N rows")
+    parser.add_argument("--since", default="", help="only awards signed on or after this date (YYYY-MM-DD)")
+    parser.add_argument("--before", default="", help="only awards signed before this date (YYYY-MM-DD)")
     parser.add_argument("--threshold", type=float, default=ResolverConfig.threshold, help="fuzzy name threshold 0-100")
     parser.add_argument("--explain", type=int, default=0, help="print N fuzzy merges and N refusals, as explained")
     parser.add_argument("--errors", type=int, default=0, help="print N wrongly merged name pairs (different ABNs)")
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.file.exists():
         print(f"no such file: {args.file}", file=sys.stderr)
         return 2
-    rows = read_rows(args.file, args.limit)
+    rows = read_rows(args.file, args.limit, args.since, args.before)
     truth = {r.record_id: r.abn for r in rows if r.abn}
     base, base_s = _timed(lambda: baseline(rows))
     (ours, resolver), ours_s = _timed(lambda: resolved(rows, ResolverConfig(threshold=args.threshold)))

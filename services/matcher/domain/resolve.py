@@ -185,14 +185,13 @@ _LEADING: tuple[tuple[str, ...], ...] = (("the",), ("trustee", "for"))
 _CLOSING_FORMS: tuple[tuple[str, ...], ...] = (("pty", "ltd"), ("pty", "limited"), ("limited",), ("ltd",))
 #: Truncated tails of legal forms, dropped from names long enough to have been cut at a field width (AusTender's
 #: older records stop at 20, 22 or 35 characters: "BIDFOOD AUSTRALIA LIMI").
-_CUT_FORMS = frozenset({"li", "lim", "limi", "limit", "limite", "lt", "pt"})
+_CUT_FORMS = frozenset({"l", "li", "lim", "limi", "limit", "limite", "lt", "p", "pt"})
 _CUT_WIDTH = 18
 #: Words that do not tell firms apart on their own: a name that only adds some of them to another is the same
 #: firm's ("KPMG" and "KPMG Australia", "Chandler Macleod" and "Chandler Macleod Group", "Sparke Helmore" and
-#: "Sparke Helmore Lawyers"); two names that add different ones are not merged by this rule.
-GENERIC_WORDS = frozenset(
-    {"australia", "group", "holdings", "services", "lawyers", "solicitors", "unit", "trust", "and", "of"}
-)
+#: "Sparke Helmore Lawyers"); two names that add different ones are not merged by this rule. "Holdings" is not one:
+#: a holding company is another legal entity than the firm it holds ("Talent International Holdings").
+GENERIC_WORDS = frozenset({"australia", "group", "services", "lawyers", "solicitors", "unit", "trust", "and", "of"})
 _LEGAL_SEQUENCES: tuple[tuple[str, ...], ...] = tuple(
     sorted((tuple(form.split()) for form in LEGAL_FORMS), key=len, reverse=True)
 )
