@@ -42,27 +42,17 @@ from rapidfuzz import fuzz, process
 
 # --- identifiers ------------------------------------------------------------------------------------------------------
 
-#: Scheme names as publishers write them -> the org-id.guide list code (https://org-id.guide, the codes OCDS
-#: ``parties[].identifier.scheme`` uses). Unknown schemes are kept, upper-cased.
+#: Scheme names as publishers write them -> the one spelling they are compared under: the org-id.guide list code
+#: (https://org-id.guide, what OCDS ``parties[].identifier.scheme`` and ``contracts.award`` use) where there is one,
+#: else a plain ``<country>-<name>``. Other schemes are kept as written, upper-cased; eForms numbers without a
+#: scheme arrive as ``<country>-ORGID`` and stay so, so the same number in two countries is two firms.
 SCHEME_ALIASES: dict[str, str] = {
     "ABN": "AU-ABN",
-    "AU-ABN": "AU-ABN",
     "ACN": "AU-ACN",
-    "AU-ACN": "AU-ACN",
     "SIREN": "FR-SIREN",
-    "FR-SIREN": "FR-SIREN",
-    "FR-RCS": "FR-SIREN",
     "SIRET": "FR-SIRET",
-    "FR-SIRET": "FR-SIRET",
-    "USCC": "CN-SAMR",
-    "CN-USCC": "CN-SAMR",
-    "CN-SAMR": "CN-SAMR",
-    "GB-COH": "GB-COH",
-    "CRN": "GB-COH",
-    "DE-HRB": "DE-CR",
-    "DE-CR": "DE-CR",
-    "VAT": "VAT",
-    "EU-VAT": "VAT",
+    "USCC": "CN-USCC",  # 统一社会信用代码, GB 32100-2015
+    "CRN": "GB-COH",  # Companies House registration number
 }
 
 
@@ -81,15 +71,15 @@ class Identifier:
 def normalise_identifier(scheme: str, value: str) -> Identifier:
     """``scheme`` and ``value`` as written -> the ``Identifier`` they compare as.
 
-    A SIRET (14 digits) holds the SIREN (its first 9), so a SIRET given under scheme SIREN is cut to the SIREN: the
-    firm, not one of its establishments. ``ValueError`` if either is empty once normalised."""
+    A SIRET (14 digits, one establishment) begins with its firm's SIREN (9 digits): it is compared as that SIREN,
+    since resolution looks for the firm. ``ValueError`` if either is empty once normalised."""
     code = re.sub(r"[\s_]+", "-", scheme.strip().upper())
     code = SCHEME_ALIASES.get(code, code)
     cleaned = re.sub(r"[^0-9A-Z]", "", unicodedata.normalize("NFKC", value).upper())
     if not code or not cleaned:
         raise ValueError(f"an identifier needs a scheme and a value, got {scheme!r}:{value!r}")
-    if code == "FR-SIREN" and len(cleaned) == 14 and cleaned.isdigit():
-        cleaned = cleaned[:9]
+    if code in ("FR-SIREN", "FR-SIRET") and len(cleaned) == 14 and cleaned.isdigit():
+        code, cleaned = "FR-SIREN", cleaned[:9]
     return Identifier(code, cleaned)
 
 

@@ -82,6 +82,8 @@ def test_guard_refuses_names_that_differ_in_a_number_or_a_word(a: str, b: str, r
         ("AU-ABN", "84636418838", Identifier("AU-ABN", "84636418838")),
         ("SIREN", "552 120 222", Identifier("FR-SIREN", "552120222")),
         ("FR-SIREN", "55212022200013", Identifier("FR-SIREN", "552120222")),  # a SIRET names its firm's SIREN
+        ("SIRET", "552 120 222 00013", Identifier("FR-SIREN", "552120222")),
+        ("USCC", "91330200 MA2AB1CD2N", Identifier("CN-USCC", "91330200MA2AB1CD2N")),
         ("gb coh", "0123-4567", Identifier("GB-COH", "01234567")),
         ("DE-ORGID", "hrb 1234", Identifier("DE-ORGID", "HRB1234")),
     ],

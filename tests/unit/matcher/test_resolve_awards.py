@@ -198,11 +198,11 @@ def test_import_awards_stores_publishes_and_shortlists_prospects_and_leaves_regi
     settings = Settings(topic_profiles="t.profiles", topic_shortlists="t.shortlists")
     publisher = InMemoryPublisher()
     c = bootstrap_in_memory(settings, clock=lambda: NOW, publisher=publisher)
-    own = registered("sup-1", "Ningbo Medical Co., Ltd.", keywords=["nitrile gloves"], identifiers=["CN-SAMR:91330200"])
+    own = registered("sup-1", "Ningbo Medical Co., Ltd.", keywords=["nitrile gloves"], identifiers=["CN-USCC:91330200"])
     c.matcher.profiles.put(own)
     c.matcher.handle_notice(notice("1"))
     records = [
-        Record("ocds-x:1", [Org("NINGBO MEDICAL CO LTD", [OrgId("CN-USCC", "91330200")], "CN")]),
+        Record("ocds-x:1", [Org("NINGBO MEDICAL CO LTD", [OrgId("USCC", "9133 0200")], "CN")]),
         Record("ocds-x:2", [Org("Glove Works Pty Ltd", abn("11 111 111 111"))]),
     ]
 
