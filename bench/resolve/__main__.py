@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import gzip
 import io
 import json
@@ -110,6 +111,11 @@ def _timed(fn: Callable[[], T]) -> tuple[T, float]:
     return value, time.process_time() - start
 
 
+def _rounded(result: tuple[Scores, float]) -> dict[str, float]:
+    scores, seconds = result
+    return {**{k: round(v, 4) for k, v in vars(scores).items()}, "cpu_seconds": round(seconds, 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.resolve", description=__doc__.splitlines()[0])
     parser.add_argument("--file", type=Path, default=DEFAULT_FILE, help="AusTender award CSV (gzipped or not)")
@@ -127,10 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     rows = read_rows(args.file, args.limit, args.since, args.before)
     truth = {r.record_id: r.abn for r in rows if r.abn}
     base, base_s = _timed(lambda: baseline(rows))
-    (ours, resolver), ours_s = _timed(lambda: resolved(rows, ResolverConfig(threshold=args.threshold)))
+    config = ResolverConfig(threshold=args.threshold)
+    (ours, resolver), ours_s = _timed(lambda: resolved(rows, config))
+    grouped = dataclasses.replace(config, generic_words=config.generic_words | {"australia"})
+    (by_group, _), by_group_s = _timed(lambda: resolved(rows, grouped))
     results = {
         "exact lower-cased name (baseline)": (score(base, truth), base_s),
         "tenderbridge resolver": (score(ours, truth), ours_s),
+        "resolver, 'australia' generic": (score(by_group, truth), by_group_s),
     }
     print(
         f"{len(rows)} awards, {len(truth)} with an ABN ({len(set(truth.values()))} ABNs) scored; ABN hidden from both"
@@ -167,8 +177,9 @@ def main(argv: list[str] | None = None) -> int:
             "abns": len(set(truth.values())),
             "threshold": args.threshold,
             "rules": dict(rules),
-            "baseline": {**vars(results["exact lower-cased name (baseline)"][0])},
-            "resolver": {**vars(results["tenderbridge resolver"][0]), "cpu_seconds": round(ours_s, 1)},
+            "baseline": _rounded(results["exact lower-cased name (baseline)"]),
+            "resolver": _rounded(results["tenderbridge resolver"]),
+            "resolver_australia_generic": _rounded(results["resolver, 'australia' generic"]),
         }
         print(json.dumps(out))
     return 0

@@ -178,10 +178,12 @@ _CLOSING_FORMS: tuple[tuple[str, ...], ...] = (("pty", "ltd"), ("pty", "limited"
 _CUT_FORMS = frozenset({"l", "li", "lim", "limi", "limit", "limite", "lt", "p", "pt"})
 _CUT_WIDTH = 18
 #: Words that do not tell firms apart on their own: a name that only adds some of them to another is the same
-#: firm's ("KPMG" and "KPMG Australia", "Chandler Macleod" and "Chandler Macleod Group", "Sparke Helmore" and
-#: "Sparke Helmore Lawyers"); two names that add different ones are not merged by this rule. "Holdings" is not one:
-#: a holding company is another legal entity than the firm it holds ("Talent International Holdings").
-GENERIC_WORDS = frozenset({"australia", "group", "services", "lawyers", "solicitors", "unit", "trust", "and", "of"})
+#: firm's ("Chandler Macleod" and "Chandler Macleod Group", "Sparke Helmore" and "Sparke Helmore Lawyers"); two
+#: names that add different ones are not merged by this rule. "Holdings" is not one: a holding company is another
+#: legal entity than the firm it holds ("Talent International Holdings"). Nor, by default, are country names: "GHD"
+#: and "GHD Australia", "SAI Global" and "SAI Global Australia" are a firm and its national subsidiary, two legal
+#: entities (two ABNs); ``ResolverConfig.generic_words`` can add them when one profile per group is wanted.
+GENERIC_WORDS = frozenset({"group", "services", "lawyers", "solicitors", "unit", "trust", "and", "of"})
 _LEGAL_SEQUENCES: tuple[tuple[str, ...], ...] = tuple(
     sorted((tuple(form.split()) for form in LEGAL_FORMS), key=len, reverse=True)
 )
@@ -260,9 +262,9 @@ def name_tokens(name: str) -> list[str]:
     return list(_name_tokens(name))
 
 
-def core_key(tokens: list[str]) -> str:
-    """The name key without ``GENERIC_WORDS`` (the key itself when nothing else is left)."""
-    core = [t for t in tokens if t not in GENERIC_WORDS]
+def core_key(tokens: list[str], generic: frozenset[str] = GENERIC_WORDS) -> str:
+    """The name key without the ``generic`` words (the key itself when nothing else is left)."""
+    core = [t for t in tokens if t not in generic]
     return "".join(core or tokens)
 
 
@@ -398,6 +400,8 @@ class ResolverConfig:
     block_chars: int = 4
     #: Name keys shorter than this are matched exactly only (short names say too little).
     min_fuzzy_length: int = 6
+    #: Words a name may add to another and still be the same firm's (rule ``name_core``).
+    generic_words: frozenset[str] = GENERIC_WORDS
 
 
 @dataclass
@@ -435,6 +439,7 @@ class Resolver:
         self._by_key: dict[str, list[str]] = defaultdict(list)  # name key -> entity ids (one per country)
         self._by_core: dict[str, list[tuple[str, str]]] = defaultdict(list)  # core key -> (entity id, name key)
         self._blocks: dict[str, dict[str, str]] = defaultdict(dict)  # block -> name key -> entity id
+        self._block_texts: dict[str, dict[str, str]] = defaultdict(dict)  # block -> name key -> its words, spaced
         self._tokens: dict[str, list[str]] = {}
         self._record_entity: dict[str, str] = {}
         self._record_name: dict[str, tuple[str, str]] = {}  # record -> (key, name)
@@ -516,13 +521,14 @@ class Resolver:
             if self._refusal(self.entities[found], country, schemes) is None:
                 name = self.entities[found].names[key]
                 return Decision(winner.record_id, found, "name_exact", winner.name, matched_name=name)
-        core = core_key(tokens)
+        generic = self.config.generic_words
+        core = core_key(tokens, generic)
         for found, other_key in self._by_core.get(core, ()):
             other = self._tokens[other_key]
             nested = set(tokens) <= set(other) or set(other) <= set(tokens)
             if (
                 nested
-                and guard(tokens, other, GENERIC_WORDS) is None
+                and guard(tokens, other, generic) is None
                 and self._refusal(self.entities[found], country, schemes) is None
             ):
                 score = round(fuzz.ratio(" ".join(tokens), " ".join(other)), 1)
@@ -531,10 +537,9 @@ class Resolver:
         refused: Refusal | None = None
         if len(key) >= self.config.min_fuzzy_length:
             block = self._blocks.get(key[: self.config.block_chars], {})
-            spaced = " ".join(tokens)
-            choices = {k: " ".join(self._tokens[k]) for k in block}
+            choices = self._block_texts.get(key[: self.config.block_chars], {})
             for _, score, other_key in process.extract(
-                spaced, choices, scorer=fuzz.ratio, score_cutoff=self.config.threshold, limit=5
+                " ".join(tokens), choices, scorer=fuzz.ratio, score_cutoff=self.config.threshold, limit=5
             ):
                 entity_id = block[other_key]
                 entity = self.entities[entity_id]
@@ -578,8 +583,9 @@ class Resolver:
         entity.names[key] = name
         self._tokens[key] = tokens
         self._by_key[key].append(entity.entity_id)
-        self._by_core[core_key(tokens)].append((entity.entity_id, key))
+        self._by_core[core_key(tokens, self.config.generic_words)].append((entity.entity_id, key))
         self._blocks[key[: self.config.block_chars]].setdefault(key, entity.entity_id)
+        self._block_texts[key[: self.config.block_chars]][key] = " ".join(tokens)
 
     def _add_identifier(self, entity: Entity, identifier: Identifier) -> None:
         entity.identifiers.add(identifier)

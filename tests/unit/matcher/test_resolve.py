@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 
 from services.matcher.domain.resolve import (
+    GENERIC_WORDS,
     Identifier,
     Resolver,
+    ResolverConfig,
     Winner,
     guard,
     name_key,
@@ -134,13 +136,21 @@ def test_a_record_without_identifier_joins_by_name_and_brings_its_identifier_lat
 
 def test_names_that_only_add_generic_words_merge_and_say_so() -> None:
     resolver = Resolver()
-    first = resolver.resolve(Winner("r1", "KPMG", (), "AU"))
-    second = resolver.resolve(Winner("r2", "KPMG Australia", (), "AU"))
-    third = resolver.resolve(Winner("r3", "KPMG Audit", (), "AU"))
+    first = resolver.resolve(Winner("r1", "Sparke Helmore", (), "AU"))
+    second = resolver.resolve(Winner("r2", "SPARKE HELMORE LAWYERS", (), "AU"))
+    third = resolver.resolve(Winner("r3", "Sparke Helmore Consulting", (), "AU"))
     assert second.rule == "name_core"
     assert second.entity_id == first.entity_id
     assert "but for generic words" in second.explain()
     assert third.rule == "new"
+
+
+def test_a_national_subsidiary_is_another_firm_unless_country_names_are_made_generic() -> None:
+    names = [Winner("r1", "SAI Global Pty Ltd", (), "AU"), Winner("r2", "SAI Global Australia Pty Ltd", (), "AU")]
+    apart = Resolver()
+    assert [apart.resolve(w).rule for w in names] == ["new", "new"]
+    grouped = Resolver(ResolverConfig(generic_words=GENERIC_WORDS | {"australia"}))
+    assert [grouped.resolve(w).rule for w in names] == ["new", "name_core"]
 
 
 def test_a_close_name_merges_with_its_score_and_a_guarded_one_is_explained() -> None:
@@ -172,7 +182,7 @@ def test_entity_ids_derive_from_the_record_so_a_rerun_gives_the_same_ids() -> No
     winners = [
         Winner("r1", "Hays Specialist Recruitment", (), "AU"),
         Winner("r2", "Dell Australia Pty Ltd", abn("46003855561"), "AU"),
-        Winner("r3", "HAYS SPECIALIST RECRUITMENT (AUST) P/L", (), "AU"),
+        Winner("r3", "HAYS SPECIALIST RECRUITMENT P/L", (), "AU"),
     ]
     resolvers = [Resolver(), Resolver()]
     runs = [[resolver.resolve(w).entity_id for w in winners] for resolver in resolvers]

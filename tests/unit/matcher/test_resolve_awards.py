@@ -98,7 +98,7 @@ def test_a_consortium_gives_each_member_the_award_and_identifiers_are_normalised
 
 def test_a_firm_known_only_from_awards_becomes_a_prospect_with_its_evidence() -> None:
     records = [
-        Record("csv-austender:CN1", [Org("HAYS SPECIALIST RECRUITMENT (AUST) P/L", abn("47001407281"))]),
+        Record("csv-austender:CN1", [Org("HAYS SPECIALIST RECRUITMENT GROUP P/L", abn("47001407281"))]),
         Record("csv-austender:CN2", [Org("Hays Specialist Recruitment", [])], awarded_on=date(2024, 4, 2)),
         Record("csv-austender:CN3", [Org("宁波医疗器械有限公司", [], None)]),
     ]
@@ -106,7 +106,7 @@ def test_a_firm_known_only_from_awards_becomes_a_prospect_with_its_evidence() ->
     hays, ningbo = result.profiles.values()
     assert hays.is_prospect
     assert ningbo.is_prospect
-    assert hays.names == {"en": "HAYS SPECIALIST RECRUITMENT (AUST) P/L"}
+    assert hays.names == {"en": "HAYS SPECIALIST RECRUITMENT GROUP P/L"}
     assert hays.identifiers == ["AU-ABN:47001407281"]
     assert [a.date for a in hays.past_awards] == [date(2024, 3, 1), date(2024, 4, 2)]
     second = hays.past_awards[1].source
