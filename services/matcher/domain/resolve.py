@@ -9,20 +9,27 @@ record, which entity (supplier profile) each winner belongs to:
    ``parties[].identifier`` scheme + id), compared after ``normalise_identifier``. Two different identifiers of the
    same scheme are never merged, whatever the names say.
 2. **Same name** (``name_exact``): the same ``name_key`` (case, accents, punctuation, spacing and the legal-form
-   words of ``LEGAL_FORMS`` folded) in the same country.
-3. **Close name** (``name_fuzzy``): rapidfuzz similarity of the name keys at or above ``ResolverConfig.threshold``
+   words of ``LEGAL_FORMS`` folded) in the same country; a trading name ("X Pty Ltd t/a Y") is a name of the
+   entity too, so a later "Y" joins it (a franchise's trading name shared by several firms is the known risk: the
+   benchmark's precision counts it).
+3. **Same name but for generic words** (``name_core``): one name only adds words of ``GENERIC_WORDS`` to the other
+   ("Sparke Helmore" and "Sparke Helmore Lawyers").
+4. **Close name** (``name_fuzzy``): rapidfuzz similarity of the name keys at or above ``ResolverConfig.threshold``
    among the entities of the same block (the first characters of the key, so a record meets hundreds of names,
    not all of them), passed only if no guard objects (``guard``): the numbers must be the same ("ABC Services 1" is
    not "ABC Services 2"), every word of each name must have its like in the other (so "North Cleaning" is not
    "South Cleaning": a substitution, however short), the country must agree, and an identifier of the same scheme
    must not differ.
-4. Otherwise a new entity (``new``).
+5. Otherwise a new entity (``new``).
 
 Every decision is a ``Decision`` (the rule, the score, the name or identifier it matched, and the nearest name a
 guard refused, with the guard's reason); those that attached a record to an existing entity are the merge log
-(``Resolver.merges``). An operator undoes one with ``Resolver.split`` (the records and the names they brought move to
-an entity of their own, and the two are never merged again by name) or joins two with ``Resolver.merge``; both are
-logged as ``OperatorAction``. The resolver holds its state in memory; an adapter stores it.
+(``Resolver.merges``). An operator undoes one with ``Resolver.split`` (the records and the names only they brought
+move to an entity of their own, and later records of those names join it) or joins two with ``Resolver.merge``;
+both are logged as ``OperatorAction``. The resolver holds its state in memory; what outlives it is on the profiles:
+every ``PastAward`` carries its decision as evidence, ``domain.awards.seed`` rebuilds a resolver from the stored
+profiles (a record attached before stays where it is), and ``domain.awards.split_awards`` is the same split on
+stored profiles.
 
 Pure: no I/O, no clock.
 """
@@ -166,6 +173,8 @@ _SECOND_NAME = re.compile(
     r"\s(?:t/as?|t/a|t\.a\.|trading\s+as|as\s+trustee\s+for|atf|c/-|c/o|care\s+of|attn?:?|aka|a\.k\.a\.)\s.*$",
     re.IGNORECASE,
 )
+#: A trading name after the party's ("X Pty Ltd t/a Y", "X trading as Y"): the same firm under another name.
+_TRADING_AS = re.compile(r"\s(?:t/as?|t\.a\.|trading\s+as)\s+(.+)$", re.IGNORECASE)
 _WORD = re.compile(r"[^\W_]+")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 #: Spellings of one word: "&" is "and", "Aust" is "Australia".
@@ -260,6 +269,14 @@ def name_tokens(name: str) -> list[str]:
     "Pty Ltd"), folded by ``_fold``, initials joined, "the" and "trustee for" dropped in
     front, synonyms unified, and legal forms (whole or cut short) folded from the end."""
     return list(_name_tokens(name))
+
+
+def trading_name(name: str) -> str | None:
+    """The trading name a name gives after "t/a" or "trading as", or None."""
+    found = _TRADING_AS.search(f" {name.strip()}")
+    if found is None:
+        return None
+    return _SECOND_NAME.sub("", f" {found.group(1).strip()} ").strip() or None
 
 
 def core_key(tokens: list[str], generic: frozenset[str] = GENERIC_WORDS) -> str:
@@ -497,6 +514,9 @@ class Resolver:
         if entity is None:
             entity = self.entities[decision.entity_id] = Entity(decision.entity_id, country=_country(winner.country))
         self._add_name(entity, winner.name)
+        trading = trading_name(winner.name)
+        if trading is not None:
+            self._add_name(entity, trading)
         for identifier in winner.identifiers:
             if identifier.scheme not in {i.scheme for i in entity.identifiers}:
                 self._add_identifier(entity, identifier)
@@ -517,10 +537,12 @@ class Resolver:
         key = "".join(tokens)
         if not key:
             return Decision(winner.record_id, self._new_id(winner), "new", winner.name)
-        for found in self._by_key.get(key, ()):
-            if self._refusal(self.entities[found], country, schemes) is None:
-                name = self.entities[found].names[key]
-                return Decision(winner.record_id, found, "name_exact", winner.name, matched_name=name)
+        trading = trading_name(winner.name)
+        for other_key in (key, name_key(trading) if trading else ""):
+            for found in self._by_key.get(other_key, ()) if other_key else ():
+                if self._refusal(self.entities[found], country, schemes) is None:
+                    name = self.entities[found].names[other_key]
+                    return Decision(winner.record_id, found, "name_exact", winner.name, matched_name=name)
         generic = self.config.generic_words
         core = core_key(tokens, generic)
         for found, other_key in self._by_core.get(core, ()):

@@ -134,6 +134,17 @@ def test_a_record_without_identifier_joins_by_name_and_brings_its_identifier_lat
     assert by_id.entity_id == named.entity_id
 
 
+def test_a_trading_name_is_a_name_of_the_firm_both_ways() -> None:
+    resolver = Resolver()
+    firm = resolver.resolve(Winner("r1", "DFC Legal Pty Ltd t/a LawyerBank", (), "AU")).entity_id
+    assert resolver.resolve(Winner("r2", "LAWYERBANK", (), "AU")).entity_id == firm
+    assert resolver.resolve(Winner("r3", "Lawyerbank Pty Ltd", (), "AU")).entity_id == firm
+    other = Resolver()
+    firm = other.resolve(Winner("r1", "Universal McCann", (), "AU")).entity_id
+    joined = other.resolve(Winner("r2", "Mediabrands Australia Pty Ltd T/A Universal McCann", (), "AU"))
+    assert (joined.entity_id, joined.rule) == (firm, "name_exact")
+
+
 def test_names_that_only_add_generic_words_merge_and_say_so() -> None:
     resolver = Resolver()
     first = resolver.resolve(Winner("r1", "Sparke Helmore", (), "AU"))
