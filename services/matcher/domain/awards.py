@@ -304,3 +304,22 @@ def without_awards(profile: SupplierProfile, award_ids: Iterable[str]) -> Suppli
     if profile.is_prospect:
         update["codes"] = codes_won(kept)
     return profile.model_copy(update=update)
+
+
+def prospect_note(profile: SupplierProfile) -> str | None:
+    """What a buyer reads beside a prospect on a shortlist (None for a registered profile): that it is one, and the
+    award records it is known from ("prospect: known from 3 public award records (csv-austender), the latest of
+    2024-04-02, https://...; not registered, not contacted")."""
+    if not profile.is_prospect:
+        return None
+    evidence = [a for a in profile.past_awards if a.source is not None]
+    if not evidence:
+        return "prospect: known from public award records; not registered, not contacted"
+    latest = max(evidence, key=lambda a: a.date)
+    sources = sorted({a.source.source for a in evidence if a.source is not None})
+    records = "record" if len(evidence) == 1 else "records"
+    where = f", {latest.source.url}" if latest.source is not None and latest.source.url else ""
+    return (
+        f"prospect: known from {len(evidence)} public award {records} ({', '.join(sources)}), the latest of"
+        f" {latest.date.isoformat()}{where}; not registered, not contacted"
+    )

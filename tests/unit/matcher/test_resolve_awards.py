@@ -17,6 +17,7 @@ from services.matcher.domain.awards import (
     UNKNOWN_COUNTRY,
     apply_awards,
     claim,
+    prospect_note,
     seed,
     split_awards,
     winners,
@@ -224,3 +225,16 @@ def test_import_awards_stores_publishes_and_shortlists_prospects_and_leaves_regi
 
     again = import_awards(c.matcher, records)
     assert (again.stored, again.prospects) == (0, 0)
+
+
+def test_a_buyer_reads_that_a_prospect_is_one_and_where_it_is_known_from() -> None:
+    records = [
+        Record("csv-austender:CN1", [Org("Acme Pty Ltd")]),
+        Record("ocds-x:7", [Org("ACME")], source="ocds-x", source_url="https://x/7", awarded_on=date(2024, 5, 1)),
+    ]
+    [found] = apply_awards(records, {}, Resolver()).prospects
+    assert prospect_note(found) == (
+        "prospect: known from 2 public award records (csv-austender, ocds-x), the latest of 2024-05-01,"
+        " https://x/7; not registered, not contacted"
+    )
+    assert prospect_note(claim(found, None, NOW)) is None
