@@ -92,8 +92,9 @@ def normalise_identifier(scheme: str, value: str) -> Identifier:
 
 # --- names ------------------------------------------------------------------------------------------------------------
 
-#: Legal-form words folded out of names, as token sequences (after ``_tokens``: lower case, punctuation gone, runs
-#: of single letters joined, so "P/L", "S.A." and "L.L.C." read "pl", "sa", "llc"), with where each comes from.
+#: Legal-form words folded out of names, as token sequences (as ``name_tokens`` reads them: lower case, punctuation
+#: gone, runs of single letters joined, so "P/L", "S.A." and "L.L.C." read "pl", "sa", "llc"), with where each
+#: comes from.
 #: ISO 20275 (GLEIF's Entity Legal Forms code list, https://www.gleif.org/en/about-lei/code-lists/iso-20275-entity-
 #: legal-forms-code-list) lists them all; these are the ones award records use.
 LEGAL_FORMS: dict[str, str] = {
@@ -132,10 +133,10 @@ LEGAL_FORMS: dict[str, str] = {
     "ohg": "DE HGB s19",
     "ug haftungsbeschrankt": "DE GmbHG s5a",
     "ev": "DE BGB s65",
-    # France: Code de commerce L223-1, L224-1, L227-1.
+    # France: Code de commerce L221-1, L223-1, L225-1, L227-1.
     "sarl": "FR Code de commerce L223-1",
     "eurl": "FR Code de commerce L223-1",
-    "sa": "FR Code de commerce L224-1",
+    "sa": "FR Code de commerce L225-1",
     "sas": "FR Code de commerce L227-1",
     "sasu": "FR Code de commerce L227-1",
     "snc": "FR Code de commerce L221-1",
@@ -147,24 +148,25 @@ LEGAL_FORMS: dict[str, str] = {
     "lda": "PT Codigo das Sociedades Comerciais art. 200",
     "ltda": "BR Codigo Civil art. 1158",
     "sa de cv": "MX LGSM art. 215",
-    "s de rl de cv": "MX LGSM art. 86",
+    "s de rl de cv": "MX LGSM",
     # Benelux and the Nordics.
     "bv": "NL Burgerlijk Wetboek 2:177",
     "nv": "NL Burgerlijk Wetboek 2:66",
-    "ab": "SE Aktiebolagslagen 1:1",
-    "as": "NO Aksjeloven 1-1",
-    "asa": "NO Allmennaksjeloven 1-1",
-    "aps": "DK Selskabsloven s1",
-    "oy": "FI Osakeyhtiolaki 1:1",
-    "oyj": "FI Osakeyhtiolaki 1:1",
+    "ab": "SE Aktiebolagslagen",
+    "as": "NO Aksjeloven",
+    "asa": "NO Allmennaksjeloven",
+    "aps": "DK Selskabsloven",
+    "oy": "FI Osakeyhtiolaki",
+    "oyj": "FI Osakeyhtiolaki",
     # Japan: Companies Act art. 6(2).
     "kabushiki kaisha": "JP Companies Act art. 6",
     "kk": "JP Companies Act art. 6",
 }
 
-#: Legal forms written in Chinese and Japanese characters, folded from the end of a name: PRC Company Law arts. 7-8
-#: (有限责任公司 limited liability company, 股份有限公司 company limited by shares, 有限公司 the short form), Hong Kong
-#: Companies Ordinance s100 (有限公司), Japan Companies Act art. 6 (株式会社). Longest first.
+#: Legal forms written in Chinese and Japanese characters, folded from the end of a name: the PRC Company Law
+#: (有限责任公司 or 有限公司 for a limited liability company, 股份有限公司 for a company limited by
+#: shares; art. 8 of the 2018 text), Hong Kong's Companies Ordinance (Cap. 622: 有限公司), Japan's Companies
+#: Act art. 6 (株式会社); 公司 (company) alone too. Longest first.
 CJK_LEGAL_FORMS: tuple[str, ...] = ("股份有限公司", "有限责任公司", "有限責任公司", "株式会社", "有限公司", "公司")
 
 #: Words that introduce a second name or an addressee: the first name is the party ("X Pty Ltd t/a Y", "X atf the Y
@@ -266,8 +268,8 @@ def _name_tokens(name: str) -> tuple[str, ...]:
 
 def name_tokens(name: str) -> list[str]:
     """The words a name is compared on: its first name only (before "t/a", "atf", "c/-", "attn", or what follows
-    "Pty Ltd"), folded by ``_fold``, initials joined, "the" and "trustee for" dropped in
-    front, synonyms unified, and legal forms (whole or cut short) folded from the end."""
+    "Pty Ltd"), folded by ``_fold``, initials joined, "the" and "trustee for" dropped in front, synonyms unified,
+    and legal forms (whole or cut short) folded from the end."""
     return list(_name_tokens(name))
 
 
@@ -298,15 +300,19 @@ def _numbers(tokens: Iterable[str]) -> list[str]:
     return sorted(n.lstrip("0") or "0" for t in tokens for n in _DIGITS.findall(t))
 
 
-def _has_like(token: str, others: list[str], compact_other: str) -> bool:
-    """Whether ``token`` has its like in the other name: the same word, the start of one (3+ letters: a name cut
-    short or abbreviated), a word one typo away (long words only), or, for words of 4+ letters, part of the other
-    name written together ("horizon" in "horizonone")."""
-    if token in others:
+def _has_like(token: str, name: list[str], other: list[str], compact_other: str) -> bool:
+    """Whether ``token`` (a word of ``name``) has its like in the ``other`` name: the same word; the start of one, or
+    one's start, where the shorter (3+ letters) ends its name, as a name cut at a field width does ("RED HAT ASIA
+    PACIF", "Red Hat Asia Pacific"; "North Cleaning" and "Northern Cleaning" stay apart); a word one typo away (long
+    words only); or, for words of 4+ letters, part of the other name written together ("horizon" in "horizonone")."""
+    if token in other:
         return True
-    if any(len(short) >= 3 and long.startswith(short) for o in others for short, long in ((token, o), (o, token))):
-        return True  # one cut short: "inst" and "institute", "pacific" and "pacif"
-    if len(token) >= 6 and any(fuzz.ratio(token, o) >= 85 for o in others if abs(len(o) - len(token)) <= 2):
+    for word in other:
+        short, long = (token, word) if len(token) <= len(word) else (word, token)
+        cut = short == name[-1] if short is token else short == other[-1]
+        if len(short) >= 3 and cut and long.startswith(short):
+            return True
+    if len(token) >= 6 and any(fuzz.ratio(token, o) >= 85 for o in other if abs(len(o) - len(token)) <= 2):
         return True
     return len(token) >= 4 and token in compact_other
 
@@ -320,10 +326,10 @@ def guard(a: list[str], b: list[str], ignore: frozenset[str] = frozenset()) -> s
         return "numbers_differ"
     compact_a, compact_b = "".join(a), "".join(b)
     for token in a:
-        if not token.isdigit() and token not in ignore and not _has_like(token, b, compact_b):
+        if not token.isdigit() and token not in ignore and not _has_like(token, a, b, compact_b):
             return f"word_differs:{token}"
     for token in b:
-        if not token.isdigit() and token not in ignore and not _has_like(token, a, compact_a):
+        if not token.isdigit() and token not in ignore and not _has_like(token, b, a, compact_a):
             return f"word_differs:{token}"
     return None
 

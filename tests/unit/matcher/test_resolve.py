@@ -67,7 +67,9 @@ GUARDED = [
     ("Everton Park State School", "Everton Park State High School", "word_differs:high"),
     ("Blue Water Marine Services", "BlueWater Marine Services", None),
     ("Norton Rose Fulbright", "Norton Rose Fullbright", None),  # one typo in a long word
-    ("Australian Inst of Health and Welfare", "Australian Institute of Health and Welfare", None),  # cut short
+    ("Northern Cleaning Services", "North Cleaning Services", "word_differs:northern"),
+    ("Australian Inst of Health and Welfare", "Australian Institute of Health and Welfare", "word_differs:institute"),
+    ("DFP Recruitment Serv", "DFP Recruitment Services", None),  # cut short at the end: a field width
     ("Red Hat Asia Pacif", "Red Hat Asia Pacific", None),
 ]
 
