@@ -90,6 +90,8 @@ def test_guard_refuses_names_that_differ_in_a_number_or_a_word(a: str, b: str, r
         ("USCC", "91330200 MA2AB1CD2N", Identifier("CN-USCC", "91330200MA2AB1CD2N")),
         ("gb coh", "0123-4567", Identifier("GB-COH", "01234567")),
         ("DE-ORGID", "hrb 1234", Identifier("DE-ORGID", "HRB1234")),
+        ("BE-BCE_KBO", "0403.170.701", Identifier("BE-BCE_KBO", "0403170701")),
+        (" Registre/Öffentlich ", "x-1", Identifier("REGISTRE-OFFENTLICH", "X1")),
     ],
 )
 def test_identifiers_compare_once_normalised(scheme: str, value: str, expected: Identifier) -> None:
