@@ -82,7 +82,7 @@ def normalise_identifier(scheme: str, value: str) -> Identifier:
     since resolution looks for the firm. ``ValueError`` if either is empty once normalised."""
     # Letters, digits, "_" and "." kept (org-id.guide codes such as BE-BCE_KBO), any other run a "-": the spelling
     # ``contracts.supplier.OrgId`` accepts.
-    code = re.sub(r"[^A-Z0-9_.]+", "-", _fold(scheme).upper()).strip("-")
+    code = re.sub(r"[^A-Z0-9_.]+", "-", _fold(scheme).upper()).strip("-_.")
     code = SCHEME_ALIASES.get(code, code)
     cleaned = re.sub(r"[^0-9A-Z]", "", unicodedata.normalize("NFKC", value).upper())
     if not code or not cleaned:
