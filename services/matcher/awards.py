@@ -10,11 +10,13 @@ changes nothing (each award is attached once, by its award id).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from contracts.supplier import SupplierProfile
 from services.matcher.domain.awards import AwardLike, apply_awards, seed
+from services.matcher.domain.awards import winners as winners_of
 from services.matcher.domain.resolve import Decision, Resolver, ResolverConfig
 from services.matcher.service import Matcher
 
@@ -54,17 +56,35 @@ def import_awards(
     matcher: Matcher, records: Iterable[AwardLike], *, config: ResolverConfig | None = None, batch: int = 500
 ) -> AwardImportReport:
     """Attach each record's award to the profile of each winner (a new prospect when none fits) and write the
-    profiles that changed."""
-    stored = {p.supplier_id: p for p in matcher.profiles.all()}
+    profiles that changed, ``batch`` records at a time (memory holds the resolver's names and one batch of
+    profiles, not every profile)."""
     resolver = Resolver(config)
-    seed(resolver, stored.values())
-    result = apply_awards(records, stored, resolver)
-    lines = [_line(stored.get(sid), profile) for sid, profile in result.profiles.items()]
-    counts = matcher.import_profiles(lines, batch=batch)
-    return AwardImportReport(
-        winners=len(result.decisions),
-        prospects=sum(1 for sid, p in result.profiles.items() if sid not in stored and p.is_prospect),
-        stored=counts.stored,
-        skipped=tuple(result.skipped),
-        merges=tuple(d for d in result.decisions if d.is_merge),
-    )
+    seed(resolver, matcher.profiles.all())
+    existed = set(resolver.entities)
+    winners = prospects = stored = 0
+    skipped: list[tuple[str, str]] = []
+    merges: list[Decision] = []
+    for chunk in _chunks(records, batch):
+        known = {p.supplier_id: p for p in matcher.profiles.get_many(_entities_of(resolver, chunk, existed))}
+        result = apply_awards(chunk, known, resolver)
+        lines = [_line(known.get(sid), profile) for sid, profile in result.profiles.items()]
+        stored += matcher.import_profiles(lines, batch=batch).stored
+        existed.update(result.profiles)
+        winners += len(result.decisions)
+        prospects += sum(1 for sid, p in result.profiles.items() if sid not in known and p.is_prospect)
+        skipped.extend(result.skipped)
+        merges.extend(d for d in result.decisions if d.is_merge)
+    return AwardImportReport(winners, prospects, stored, tuple(skipped), tuple(merges))
+
+
+def _chunks(records: Iterable[AwardLike], size: int) -> Iterator[list[AwardLike]]:
+    it = iter(records)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+def _entities_of(resolver: Resolver, chunk: Iterable[AwardLike], existed: set[str]) -> list[str]:
+    """The stored profiles a batch of records may touch: those its winners resolve to (resolving is idempotent, so
+    ``apply_awards`` gets the same decisions again)."""
+    ids = (resolver.resolve(w).entity_id for record in chunk for w in winners_of(record))
+    return [i for i in dict.fromkeys(ids) if i in existed]

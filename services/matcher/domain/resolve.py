@@ -467,6 +467,7 @@ class Resolver:
         self._block_texts: dict[str, dict[str, str]] = defaultdict(dict)  # block -> name key -> its words, spaced
         self._tokens: dict[str, list[str]] = {}
         self._record_entity: dict[str, str] = {}
+        self._decision_of: dict[str, Decision] = {}
         self._record_name: dict[str, tuple[str, str]] = {}  # record -> (key, name)
 
     # -- reading ------------------------------------------------------------------------------------------------------
@@ -507,15 +508,15 @@ class Resolver:
 
     def resolve(self, winner: Winner) -> Decision:
         """Attach ``winner``'s record to an entity (an existing one or a new one) and return the decision. A record
-        resolved before keeps its entity."""
+        resolved before keeps its entity: its decision again, or ``recorded`` where a seed or an operator put it."""
         if winner.record_id in self._record_entity:
-            earlier = next((d for d in reversed(self.decisions) if d.record_id == winner.record_id), None)
-            if earlier is not None:
-                return earlier
             entity_id = self._record_entity[winner.record_id]
+            earlier = self._decision_of.get(winner.record_id)
+            if earlier is not None and earlier.entity_id == entity_id:
+                return earlier
             self._record_name.setdefault(winner.record_id, (name_key(winner.name), winner.name))
             decision = Decision(winner.record_id, entity_id, "recorded", winner.name)
-            self.decisions.append(decision)
+            self._note(decision)
             return decision
         decision = self._decide(winner)
         entity = self.entities.get(decision.entity_id)
@@ -531,8 +532,12 @@ class Resolver:
         entity.records.append(winner.record_id)
         self._record_entity[winner.record_id] = entity.entity_id
         self._record_name[winner.record_id] = (name_key(winner.name), winner.name)
-        self.decisions.append(decision)
+        self._note(decision)
         return decision
+
+    def _note(self, decision: Decision) -> None:
+        self.decisions.append(decision)
+        self._decision_of[decision.record_id] = decision
 
     def _decide(self, winner: Winner) -> Decision:
         country = _country(winner.country)

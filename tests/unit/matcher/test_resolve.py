@@ -224,6 +224,8 @@ def test_an_operator_split_moves_the_records_and_their_name_for_good() -> None:
     assert resolver.clusters() == {hyperion: ["r1", "r3"], twiggit: ["r2"]}
     later = resolver.resolve(Winner("r4", "TWIGGIT PTY LIMITED", (), "AU"))
     assert later.entity_id == twiggit
+    again = resolver.resolve(Winner("r2", "Twiggit Pty Ltd", abn("99638137283"), "AU"))
+    assert (again.entity_id, again.rule) == (twiggit, "recorded")
     assert resolver.actions[-1].action == "split"
     assert resolver.actions[-1].record_ids == ("r2",)
 

@@ -238,3 +238,22 @@ def test_a_buyer_reads_that_a_prospect_is_one_and_where_it_is_known_from() -> No
         " https://x/7; not registered, not contacted"
     )
     assert prospect_note(claim(found, None, NOW)) is None
+
+
+def test_an_import_in_small_batches_builds_the_same_profiles_as_one_batch() -> None:
+    records = [
+        Record("csv-austender:CN1", [Org("Hays Specialist Recruitment Pty Ltd", abn("47001407281"))]),
+        Record("csv-austender:CN2", [Org("Acme Pty Ltd")]),
+        Record("csv-austender:CN3", [Org("HAYS SPECIALIST RECRUITMENT", [])], awarded_on=date(2024, 4, 2)),
+        Record("csv-austender:CN4", [Org("Hays Specialist Recruitment Group", abn("47 001 407 281"))]),
+        Record("csv-austender:CN5", [Org("ACME PTY. LIMITED")]),
+    ]
+    built = []
+    for batch in (1, 2, 500):
+        c = bootstrap_in_memory(Settings(), clock=lambda: NOW)
+        c.matcher.profiles.put(registered("acme", "Acme Pty Ltd"))
+        report = import_awards(c.matcher, records, batch=batch)
+        assert (report.winners, report.prospects) == (5, 1)
+        built.append(sorted((p.supplier_id, len(p.past_awards)) for p in c.matcher.profiles.all()))
+    assert built[0] == built[1] == built[2]
+    assert len(built[0]) == 2
