@@ -270,29 +270,21 @@ def split_awards(profile: SupplierProfile, award_ids: Iterable[str], new_id: str
     ``profile``'s country; their evidence says ``operator`` and why. Returns the new prospect; the caller stores it
     and ``profile`` less those awards (``without_awards``). ``ValueError`` if an award is not on the profile."""
     wanted = list(dict.fromkeys(award_ids))
-    by_id = {a.source.award_id: a for a in profile.past_awards if a.source is not None}
+    by_id = {a.source.award_id: (a, a.source) for a in profile.past_awards if a.source is not None}
     missing = [a for a in wanted if a not in by_id]
     if not wanted or missing:
         raise ValueError(f"awards not on supplier {profile.supplier_id!r}: {missing or 'none given'}")
-    moved = [by_id[a] for a in wanted]
-    first = moved[0].source
-    assert first is not None  # by_id holds awards with evidence only
+    first = by_id[wanted[0]][1]
     out = SupplierProfile(
         supplier_id=new_id,
         names={_language_of(first.winner_name): first.winner_name},
         country=profile.country,
         origin=ProfileOrigin.AWARDS,
     )
-    for award in moved:
-        evidence = award.source
-        assert evidence is not None
-        note = f"split from {profile.supplier_id} by an operator: {reason}"
-        out = with_award(
-            out,
-            award.model_copy(
-                update={"source": evidence.model_copy(update={"matched_by": "operator", "explanation": note})}
-            ),
-        )
+    note = f"split from {profile.supplier_id} by an operator: {reason}"
+    for award, evidence in (by_id[a] for a in wanted):
+        moved = evidence.model_copy(update={"matched_by": "operator", "explanation": note})
+        out = with_award(out, award.model_copy(update={"source": moved}))
     return out
 
 
