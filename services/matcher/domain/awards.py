@@ -12,6 +12,7 @@ that this needs, so the record model itself is passed in.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,6 +26,7 @@ from services.matcher.domain.resolve import Decision, Identifier, Resolver, Winn
 
 #: ``SupplierProfile.country`` of a prospect whose records name no country: ISO 3166-1's user-assigned "unknown".
 UNKNOWN_COUNTRY = "ZZ"
+_ISO_COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
 class OrgIdLike(Protocol):
@@ -158,7 +160,7 @@ def past_award(record: AwardLike, winner: Winner, decision: Decision) -> PastAwa
     description = tender.title or record.lot_title or tender.description or ""
     evidence = AwardEvidence(
         source=record.source,
-        award_id=winner.record_id.partition("#")[0],
+        award_id=record.award_id,
         url=record.source_url,
         winner_name=winner.name,
         winner_identifiers=[org_id(i) for i in winner.identifiers],
@@ -177,11 +179,12 @@ def past_award(record: AwardLike, winner: Winner, decision: Decision) -> PastAwa
 
 
 def prospect(entity_id: str, winner: Winner) -> SupplierProfile:
-    """A new profile known only from this winner's award."""
+    """A new profile known only from this winner's award (its country ``UNKNOWN_COUNTRY`` when the record gives
+    none, or none in ISO 3166-1 alpha-2)."""
     return SupplierProfile(
         supplier_id=entity_id,
         names={_language_of(winner.name): winner.name},
-        country=(winner.country or UNKNOWN_COUNTRY).upper(),
+        country=country if _ISO_COUNTRY.match(country := (winner.country or "").upper()) else UNKNOWN_COUNTRY,
         origin=ProfileOrigin.AWARDS,
         identifiers=[org_id(i) for i in winner.identifiers],
     )

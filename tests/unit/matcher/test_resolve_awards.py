@@ -101,7 +101,7 @@ def test_a_firm_known_only_from_awards_becomes_a_prospect_with_its_evidence() ->
     records = [
         Record("csv-austender:CN1", [Org("HAYS SPECIALIST RECRUITMENT GROUP P/L", abn("47001407281"))]),
         Record("csv-austender:CN2", [Org("Hays Specialist Recruitment", [])], awarded_on=date(2024, 4, 2)),
-        Record("csv-austender:CN3", [Org("宁波医疗器械有限公司", [], None)]),
+        Record("csv-austender:CN3", [Org("宁波医疗器械有限公司", [], "China")]),
     ]
     result = apply_awards(records, {}, Resolver())
     hays, ningbo = result.profiles.values()
