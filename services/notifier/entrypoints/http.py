@@ -10,7 +10,7 @@ import logging
 import zoneinfo
 from collections.abc import Callable, Mapping
 from functools import cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qs, quote
 
 from elasticsearch import ApiError, TransportError
@@ -29,6 +29,10 @@ from services.notifier.domain.profiles import EDITABLE, NotEditable
 from services.notifier.domain.rendering import language_of
 from services.notifier.exceptions import InvalidToken, MatcherUnavailable, StoreUnavailable
 from services.notifier.service import Confirmed, Notifier, PreferencesSaved
+
+if TYPE_CHECKING:
+    from services.notifier.bootstrap import Container
+    from services.notifier.entrypoints.worker import ShortlistWorker
 
 log = logging.getLogger(__name__)
 
@@ -335,6 +339,19 @@ _CONFIRMED: dict[int | str, dict[str, Any]] = {
     },
     503: {"description": "the matcher did not answer or did not store it: nothing changed", "content": _HTML_PROBLEM},
 }
+
+
+def app_for(container: Container, worker: ShortlistWorker | None = None) -> FastAPI:
+    """The HTTP app over what ``bootstrap()`` wired; its readiness adds the worker's (profiles loaded, not crashed)
+    to the adapters' when a worker runs beside it."""
+
+    def ready() -> dict[str, bool]:
+        checks = container.ready()
+        if worker is not None:
+            checks |= {"profiles_loaded": worker.started, "worker": worker.error is None}
+        return checks
+
+    return create_app(container.notifier, ready)
 
 
 def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> FastAPI:

@@ -17,13 +17,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contracts import Shortlist
 from services.infra.bus import Backoff, ConsumerLoop, EventPublisher, Unreadable, dead_letter, read_message
 from services.notifier.exceptions import ShuttingDown
 from services.notifier.ports import ProfileFeed
 from services.notifier.service import SERVICE, Notifier
+
+if TYPE_CHECKING:
+    from services.notifier.bootstrap import Container
 
 log = logging.getLogger(__name__)
 
@@ -130,3 +133,10 @@ class ShortlistWorker:
             if not self.started:  # the loop did not start: it closed nothing
                 self.consumer.close()
             self.feed.close()
+
+
+def worker_for(container: Container) -> ShortlistWorker:
+    """The Kafka worker over what ``bootstrap()`` wired: its consumer, profile feed, publisher and stop event."""
+    if container.consumer is None or container.feed is None:
+        raise ValueError("this container has no Kafka consumer (an in-memory bootstrap): no worker to run")
+    return ShortlistWorker(container.notifier, container.consumer, container.feed, container.publisher, container.stop)
