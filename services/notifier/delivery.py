@@ -15,6 +15,11 @@ Exactly-once, as far as SMTP allows. The order for every email:
    on ``notifications.dlq`` (summary only: no body, no addresses) and a ``parked`` event;
 5. the worker flushes events and only then commits the Kafka offsets (so a crash redelivers the shortlist).
 
+An event or dead letter Kafka refuses for good (``PermanentPublishError``: too large, invalid topic), at ``publish``
+or at the flush (``flush``), is dead-lettered on ``notifications.dlq`` with Kafka's reason, logged at ERROR and
+counted (``notifier_publish_refused``); the worker goes on. Kafka away (``TransientPublishError``) is the worker's
+to wait out: nothing is committed, the batch comes back.
+
 What a later claimer (a redelivered shortlist after a crash, or another instance) does with an existing record:
 ``sent``/``parked``/``queued``/``withdrawn`` -> nothing (a duplicate). ``sending`` or ``retrying`` whose owner is
 gone (lease expired, or it is this instance's own record and not in flight, i.e. left by its previous process) ->
@@ -57,9 +62,12 @@ from email.utils import make_msgid
 from enum import Enum
 from typing import TypeVar
 
+from pydantic import BaseModel
+
 from contracts import NotificationEvent, NotificationKind, NotificationStatus, Shortlist, SupplierProfile
 from contracts.supplier import one_per_mailbox
-from services.infra.bus import EventPublisher, dead_letter
+from services.infra.bus import EventPublisher, dead_letter, flush_or_dead_letter
+from services.infra.exceptions import PermanentPublishError, Refused
 from services.notifier.domain.confirmation import CONFIRMATION
 from services.notifier.domain.rendering import Envelope, Rendered, build_message, language_of
 from services.notifier.domain.rules import backoff_delay
@@ -501,7 +509,7 @@ class Delivery:
             "attempts": record.attempt,
             "digest_items": record.item_keys,
         }
-        self.publisher.publish(
+        self.publish(
             self.settings.topic_notifications_dlq,
             record.key,
             dead_letter(
@@ -525,7 +533,7 @@ class Delivery:
         if self.store.claim(record) is not None:
             return  # handled before
         payload = shortlist.model_dump_json() if shortlist is not None else "{}"
-        self.publisher.publish(
+        self.publish(
             self.settings.topic_notifications_dlq,
             key,
             dead_letter(SERVICE, "render", "render_failed", f"{exc.__class__.__name__}: {exc}"[:500], payload, key),
@@ -573,7 +581,35 @@ class Delivery:
             message_id=message_id,
             occurred_at=self.clock(),
         )
-        self.publisher.publish(self.settings.topic_notifications, key, event)
+        self.publish(self.settings.topic_notifications, key, event)
+
+    def publish(self, topic: str, key: str, value: BaseModel) -> None:
+        """Publish (not flushed); a message Kafka refuses for good at once is dead-lettered instead."""
+        try:
+            self.publisher.publish(topic, key, value)
+        except PermanentPublishError as exc:
+            for refused in exc.refused:
+                self.dead_letter_refused(refused)
+
+    def dead_letter_refused(self, refused: Refused) -> None:
+        """Set aside a message Kafka refused for good (``ConsumerLoop``'s ``on_refused``): a dead letter naming its
+        topic, key and Kafka's reason on ``notifications.dlq``, an ERROR line, ``notifier_publish_refused``."""
+        self.metrics.publish_refused.labels(refused.topic, refused.reason).inc()
+        log.error("Kafka refused a message for %s (key %s): %s: %s; dead-lettered", refused.topic, refused.key,
+                  refused.reason, refused.detail)  # fmt: skip
+        detail = f"Kafka refused the message for {refused.topic}: {refused.detail}"
+        if refused.topic == self.settings.topic_notifications_dlq:
+            raise PermanentPublishError([refused])  # the dead-letter topic itself refuses: a deployment error
+        self.publisher.publish(
+            self.settings.topic_notifications_dlq,
+            refused.key,
+            dead_letter(SERVICE, refused.topic, refused.reason, detail, "", refused.key),
+        )
+
+    def flush(self) -> None:
+        """Flush the events and dead letters; what Kafka refuses for good is dead-lettered (``dead_letter_refused``)
+        and flushed in turn. Raises ``TransientPublishError`` while Kafka is away."""
+        flush_or_dead_letter(self.publisher, self.dead_letter_refused)
 
     def count_withheld(self, profile: SupplierProfile | None, as_of: datetime | None = None) -> None:
         """Count the addresses an alert leaves out because their owner has not confirmed them (double opt-in), or

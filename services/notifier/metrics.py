@@ -33,6 +33,12 @@ class Metrics:
         self.invalid_input = Counter(
             "notifier_invalid_input", "Messages dead-lettered as unreadable", ["topic"], registry=self.registry
         )
+        self.publish_refused = Counter(
+            "notifier_publish_refused",
+            "Messages Kafka refused for good (too large, invalid topic), dead-lettered on notifications.dlq",
+            ["topic", "reason"],
+            registry=self.registry,
+        )
         self.unsubscribes = Counter("notifier_unsubscribes", "One-click and page unsubscribes", registry=self.registry)
         self.unsubscribes_pending = Gauge(
             "notifier_unsubscribes_pending", "Unsubscribes the matcher has not acknowledged yet", registry=self.registry

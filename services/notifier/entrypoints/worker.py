@@ -65,6 +65,7 @@ class ShortlistWorker:
             Backoff(KAFKA_BACKOFF_S, KAFKA_BACKOFF_MAX_S),
             self.maintenance,
             name="notifier worker",
+            on_refused=notifier.delivery.dead_letter_refused,
         )
 
     def start(self) -> None:
@@ -94,7 +95,7 @@ class ShortlistWorker:
         self.notifier.metrics.invalid_input.labels(record.topic).inc()
         log.warning("unreadable shortlist at %s[%s]@%s dead-lettered (%s)", record.topic, record.partition,
                     record.offset, shortlist.reason)  # fmt: skip
-        self.publisher.publish(
+        self.notifier.delivery.publish(
             self.notifier.settings.topic_shortlists_dlq,
             key or f"{record.topic}:{record.partition}:{record.offset}",
             dead_letter(SERVICE, record.topic, shortlist.reason, shortlist.detail, record.value or b"", key),
@@ -109,7 +110,7 @@ class ShortlistWorker:
             self.feed.catch_up()
             self.notifier.digests.send_due_digests()
             self.notifier.delivery.resolve_abandoned()
-            self.publisher.flush()
+            self.notifier.delivery.flush()
         if force or now >= self._next_sync:
             self._next_sync = now + settings.notifier_unsubscribe_sync_interval_s
             self.notifier.subscriptions.sync_unsubscribes()
@@ -117,7 +118,7 @@ class ShortlistWorker:
             self._next_confirm = now + settings.notifier_confirmation_interval_s
             self.feed.catch_up()
             if self.notifier.confirmations.send_confirmations(self.stop.is_set):
-                self.publisher.flush()
+                self.notifier.delivery.flush()
 
     def run(self) -> None:
         """Until ``stop`` is set. Unexpected errors end the loop (recorded in ``error``) after closing cleanly."""
