@@ -529,17 +529,32 @@ class Delivery:
         shortlist: Shortlist | None,
         exc: Exception,
     ) -> None:
-        record = Record(key, State.PARKED, str(kind), profile.supplier_id, notice_ids, None, attempt=1)
-        if self.store.claim(record) is not None:
-            return  # handled before
         payload = shortlist.model_dump_json() if shortlist is not None else "{}"
+        detail = f"{exc.__class__.__name__}: {exc}"[:500]
+        self.park_unsent(key, kind, profile.supplier_id, notice_ids, "render", "render_failed", detail, payload)
+
+    def park_unsent(
+        self,
+        key: str,
+        kind: str,
+        supplier_id: str,
+        notice_ids: list[str],
+        origin: str,
+        reason: str,
+        detail: str,
+        payload: str,
+    ) -> bool:
+        """Record an email that will not be sent (``parked`` with ``reason``, so never claimed again), with its
+        dead letter and its ``parked`` count and event; False if its key was handled before (nothing done)."""
+        record = Record(key, State.PARKED, str(kind), supplier_id, notice_ids, None, attempt=1, reason=reason)
+        if self.store_retry(f"parking {key}", lambda: self.store.claim(record)) is not None:
+            return False
         self.publish(
-            self.settings.topic_notifications_dlq,
-            key,
-            dead_letter(SERVICE, "render", "render_failed", f"{exc.__class__.__name__}: {exc}"[:500], payload, key),
+            self.settings.topic_notifications_dlq, key, dead_letter(SERVICE, origin, reason, detail, payload, key)
         )
         self.metrics.emails.labels(str(kind), "parked").inc()
-        self.record_event(record, NotificationStatus.PARKED, reason="render_failed")
+        self.record_event(record, NotificationStatus.PARKED, reason=reason)
+        return True
 
     def record_event(self, record: Record, status: NotificationStatus, reason: str | None = None) -> None:
         if record.kind not in _EVENT_KINDS:

@@ -66,6 +66,18 @@ class Metrics:
             "DAYS (another registration of it): sent once the interval has passed",
             registry=self.registry,
         )
+        self.confirmations_refused = Counter(
+            "notifier_confirmations_refused",
+            "Confirmation emails not sent because their registrant had its hour's or day's worth "
+            "(TB_NOTIFIER_CONFIRMATIONS_PER_REGISTRANT_HOUR / _DAY), by limit",
+            ["limit"],
+            registry=self.registry,
+        )
+        self.confirmations_deferred = Counter(
+            "notifier_confirmations_deferred",
+            "Confirmation emails left for a later round (TB_NOTIFIER_CONFIRMATIONS_PER_ROUND), so alerts go first",
+            registry=self.registry,
+        )
         self.alerts_withheld = Counter(
             "notifier_alerts_withheld",
             "Addresses left out of an alert (or digest) because their owner has not confirmed them",

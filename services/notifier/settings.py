@@ -104,6 +104,18 @@ class Settings(CommonSettings):
     #: limit): registering one address for many suppliers, or again and again, cannot flood its mailbox. Other
     #: registrations of the address wait and get their email once the interval has passed.
     notifier_confirmation_min_interval_days: float = Field(default=30.0, ge=0)
+    #: At most this many confirmation emails per registrant (``registered_by``: a buyer key's agency, or the
+    #: supplier itself) per hour (UTC), 0: no limit. A buyer registering its suppliers by hand stays well within
+    #: it; a key registering thousands of addresses is stopped after these. The excess is not sent: parked with
+    #: reason ``registrant_hour_limit`` (dead letter, ``notifier_confirmations_refused_total``); registering the
+    #: address again later gets it its email.
+    notifier_confirmations_per_registrant_hour: int = Field(default=20, ge=0)
+    #: The same per registrant and day (UTC), 0: no limit; reason ``registrant_day_limit``.
+    notifier_confirmations_per_registrant_day: int = Field(default=100, ge=0)
+    #: At most this many confirmation emails per round (one round every ``notifier_confirmation_interval_s``,
+    #: between poll batches, whose alerts go first): the rest wait for the next rounds, so confirmations never hold
+    #: alerts back by more than a round's worth of SMTP time (20 at 50/s: under half a second).
+    notifier_confirmations_per_round: int = Field(default=20, ge=1)
     #: Deadlines within this many days are listed under "closing soon" in digests.
     notifier_closing_soon_days: int = 7
 
