@@ -69,7 +69,7 @@ from contracts.supplier import one_per_mailbox
 from services.infra.bus import EventPublisher, dead_letter, flush_or_dead_letter
 from services.infra.exceptions import PermanentPublishError, Refused
 from services.notifier.domain.confirmation import CONFIRMATION
-from services.notifier.domain.rendering import Envelope, Rendered, build_message, language_of
+from services.notifier.domain.rendering import Envelope, Rendered, build_message, supplier_name
 from services.notifier.domain.rules import backoff_delay
 from services.notifier.domain.tokens import Signer
 from services.notifier.exceptions import (
@@ -218,7 +218,9 @@ class Delivery:
             from_address=self.settings.notifier_from_address,
             from_name=self.settings.notifier_from_name,
             to_addresses=one_per_mailbox(profile.emails if confirming else profile.alert_emails()),
-            to_name=profile.names.get(language_of(profile)) or profile.display_name,
+            # The name is whatever a registrant typed: never beside an address its owner has not confirmed (a
+            # confirmation email), shown as data otherwise (``supplier_name``).
+            to_name="" if confirming else supplier_name(profile),
             message_id=record.message_id or make_msgid(domain=self.settings.notifier_message_id_domain),
             idempotency_key=record.key,
         )

@@ -101,7 +101,8 @@ def test_the_subject_is_fixed_and_what_the_registrant_typed_stays_in_the_escaped
     assert "&lt;script&gt;" in str(html.get_content())
     assert "<script>" not in str(html.get_content())
     body = text(en)
-    assert "for " + EVIL + " only" in body  # the email says what confirming covers
+    # the email says what confirming covers, the name as data: quoted, its URL inert (the HTML part escapes it too)
+    assert "for “" + EVIL.replace("http://evil.example/", "http[:]//evil[.]example/") + "” only" in body
     assert "every 30 days" in body
 
 
@@ -262,8 +263,8 @@ def test_the_page_answers_json_on_request_and_says_when_the_address_is_confirmed
 @pytest.mark.parametrize(
     ("language", "intro"),
     [
-        ("zh-Hans", "宁波医疗有限公司 在 tenderbridge 上登记了此邮箱（a@example.org），用于接收本公司的招标提醒。"),
-        ("en", "Ningbo Medical Co. has registered this address (a@example.org) on tenderbridge to receive its tender"),
+        ("zh-Hans", "“宁波医疗有限公司” 在 tenderbridge 上登记了此邮箱（a@example.org），用于接收本公司的招标提醒。"),
+        ("en", "“Ningbo Medical Co.” has registered this address (a@example.org) on tenderbridge to receive its"),
     ],
 )
 def test_a_supplier_that_registered_its_own_address_is_named_once(language: str, intro: str) -> None:
