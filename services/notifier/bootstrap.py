@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from services.notifier.alerts import Alerts
 from services.notifier.confirmations import Confirmations
 from services.notifier.delivery import Delivery
 from services.notifier.digests import Digests
+from services.notifier.domain import tokens
 from services.notifier.domain.profiles import ProfileDirectory
 from services.notifier.domain.reasons import CodeTitles
 from services.notifier.domain.tokens import Signer
@@ -60,12 +61,20 @@ def smtp_sender(settings: Settings, reuse_connection: bool = True) -> SmtpMailSe
     )
 
 
-def signer(settings: Settings) -> Signer:
-    """The links of this deployment, signed with ``TB_NOTIFIER_UNSUBSCRIBE_SECRET``."""
+def signer(settings: Settings, clock: Callable[[], datetime] = _now) -> Signer:
+    """The links of this deployment, signed with ``TB_NOTIFIER_UNSUBSCRIBE_SECRET``, each opening for its purpose's
+    lifetime (``TB_NOTIFIER_ALERT_LINK_DAYS``, ``TB_NOTIFIER_CONFIRMATION_LINK_DAYS``)."""
+    alert_links = timedelta(days=settings.notifier_alert_link_days)
     return Signer(
         settings.notifier_unsubscribe_secret.get_secret_value().encode(),
         settings.notifier_public_url,
         settings.notifier_notice_url_template,
+        lifetimes={
+            tokens.UNSUBSCRIBE: alert_links,
+            tokens.PREFERENCES: alert_links,
+            tokens.CONFIRM: timedelta(days=settings.notifier_confirmation_link_days),
+        },
+        clock=clock,
     )
 
 
@@ -109,7 +118,7 @@ def _notifier(
 ) -> Notifier:
     """The one place a ``Notifier`` is built from settings, whatever its adapters."""
     metrics = Metrics()
-    links = signer(settings)
+    links = signer(settings, clock)
     locks = SupplierLocks()
     delivery = Delivery(settings, store, mail, publisher, metrics, links, clock, sleep, rng, instance_id)
     return Notifier(

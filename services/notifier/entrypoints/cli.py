@@ -33,6 +33,10 @@ def run(
 
     settings = load_settings(Settings)
     setup_logging(settings.log_level, settings.log_json)
+    if settings.uses_default_secret:
+        log.warning("TB_NOTIFIER_UNSUBSCRIBE_SECRET is the default of local runs: anyone who read the source can sign "
+                    "unsubscribe, preferences and confirmation links for %s; set a long random secret before anyone "
+                    "else can reach it", settings.notifier_public_url)  # fmt: skip
     # The port first: taken, it ends the command before the worker or any client starts, with its own exit status.
     sock = listening_socket_or_exit(settings.notifier_http_host, settings.notifier_http_port, "TB_NOTIFIER_HTTP_PORT")
     runtime = bootstrap(settings, instance_id or None)

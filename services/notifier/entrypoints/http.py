@@ -27,7 +27,7 @@ from services.notifier.domain.pages import PAGE_LABELS, render_page
 from services.notifier.domain.profile_form import PROFILE_LABELS, FieldError
 from services.notifier.domain.profiles import EDITABLE, NotEditable
 from services.notifier.domain.rendering import language_of
-from services.notifier.exceptions import InvalidToken, MatcherUnavailable, StoreUnavailable
+from services.notifier.exceptions import ExpiredToken, InvalidToken, MatcherUnavailable, StoreUnavailable
 from services.notifier.service import Confirmed, Notifier, PreferencesSaved
 
 if TYPE_CHECKING:
@@ -363,6 +363,8 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
     def supplier_of(n: Notifier, purpose: str, token: str) -> str:
         try:
             return n.signer.verify(purpose, token)
+        except ExpiredToken as exc:
+            raise HTTPException(410, f"this {purpose} link has expired; the one in a more recent email works") from exc
         except InvalidToken as exc:
             raise HTTPException(403, f"invalid {purpose} token") from exc
 
