@@ -104,3 +104,28 @@ def test_kafka_away_is_retried_and_a_refusal_found_once_it_is_back_is_dead_lette
     assert [(d.key, d.reason) for d in rig.dead_letters()] == [("a|ungm:1001|1|new_match", "message_too_large")]
     assert rig.keys_sent() == ["a|ungm:1001|1|new_match"]  # sent once, not again on the redelivery
     assert [{tp: m.offset for tp, m in c.items()} for c in consumer.commits] == [{P0: 4}]
+
+
+def test_the_app_built_beside_a_worker_is_ready_once_the_worker_read_the_profiles(rig: Rig) -> None:
+    from fastapi.testclient import TestClient
+
+    from services.notifier.entrypoints.http import app_for
+
+    container = rig.container()
+    w = ShortlistWorker(container.notifier, Consumer(rig.publisher), InMemoryProfileFeed(rig.profiles),
+                        rig.publisher, threading.Event())  # fmt: skip
+    client = TestClient(app_for(container, w))
+    before = client.get("/readyz")
+    assert before.status_code == 503
+    assert before.json()["checks"] == {"memory": True, "profiles_loaded": False, "worker": True}
+    w.start()
+    assert client.get("/readyz").status_code == 200
+    w.error = RuntimeError("crashed")
+    assert client.get("/readyz").json()["checks"]["worker"] is False
+
+
+def test_an_in_memory_container_has_no_worker_to_run(rig: Rig) -> None:
+    from services.notifier.entrypoints.worker import worker_for
+
+    with pytest.raises(ValueError, match="no Kafka consumer"):
+        worker_for(rig.container())
