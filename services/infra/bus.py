@@ -41,6 +41,7 @@ from kafka.errors import (
     RecordListTooLargeError,
     TopicAlreadyExistsError,
     TopicAuthorizationFailedError,
+    UnknownError,
 )
 from kafka.structs import OffsetAndMetadata
 from prometheus_client import CollectorRegistry
@@ -102,6 +103,10 @@ class PublishMetrics:
             ["topic", "kind"],
             registry=registry,
         )
+
+
+#: Flushes retried while kafka-python splits refused batches (each split halves a batch: 8 covers 256 records).
+_SPLIT_FLUSHES = 8
 
 
 class KafkaPublisher:
@@ -201,7 +206,7 @@ class KafkaPublisher:
     ) -> tuple[dict[int, Refused], int | None, Exception | None]:
         """Wait for every send: the refused messages by index, the index of the first transient failure (None:
         none) and its error."""
-        self._producer.flush()
+        self._flush_producer()
         refused: dict[int, Refused] = {}
         retry_from: int | None = None
         error: Exception | None = None
@@ -215,6 +220,21 @@ class KafkaPublisher:
                 elif retry_from is None:
                     retry_from, error = index, exc
         return refused, retry_from, error
+
+    def _flush_producer(self) -> None:
+        """``KafkaProducer.flush``, through kafka-python 3's handling of a batch the broker refused as too large: it
+        splits the batch and sends its records again in smaller ones, but ``flush`` then raises ``UnknownError('Future
+        not done')`` for the split batch instead of waiting for the new ones (which would make a refused message look
+        like Kafka going away, and its batch come back for ever). Flushing again waits for them; each record's own
+        future then says whether it was refused."""
+        for _ in range(_SPLIT_FLUSHES):
+            try:
+                self._producer.flush()
+                return
+            except UnknownError as exc:
+                if "Future not done" not in str(exc):
+                    raise
+        self._producer.flush()
 
     def _refused(self, refused: list[Refused]) -> PermanentPublishError:
         for r in refused:
