@@ -14,7 +14,7 @@ from contracts import SupplierProfile
 from contracts.supplier import EmailConfirmation
 from services.notifier.domain.text import NAME_LIMIT, inert, shown_name
 from tests.unit.notifier.factories import notice, profile, shortlist
-from tests.unit.notifier.rig import REGISTERED, Rig, seed, text
+from tests.unit.notifier.rig import REGISTERED, Rig, confirm_link, http, seed, text
 
 pytestmark = pytest.mark.unit
 
@@ -95,3 +95,13 @@ def test_an_alert_to_a_confirmed_address_names_the_supplier_in_to_as_data(rig: R
     assert (to.display_name, to.addr_spec) == (shown_name(SHORT_LURE), "owner@example.com")
     assert "https://evil" not in everything(sent)
     assert not re.search("[\u202e\u200b\x00]", everything(sent))
+
+
+def test_the_confirmation_page_shows_the_lure_inert_too(rig: Rig) -> None:
+    seed(rig, lured(SHORT_LURE, confirmed=False, by="UNICEF"))
+    n, client = http(rig)
+    n.confirmations.send_confirmations()
+    page = client.get(confirm_link(rig.mail.sent[0]), headers={"Accept": "text/html"}).text
+    assert shown_name(SHORT_LURE) in page
+    assert "https://evil" not in page
+    assert "evil.example" not in page
