@@ -28,17 +28,25 @@ def run(
 ) -> None:
     """Kafka worker + HTTP app in the foreground; SIGTERM or Ctrl-C stops cleanly."""
     from services.notifier.bootstrap import bootstrap
+    from services.notifier.entrypoints.http import app_for
+    from services.notifier.entrypoints.worker import worker_for
 
     settings = load_settings(Settings)
     setup_logging(settings.log_level, settings.log_json)
+    if settings.uses_default_secret:
+        log.warning("TB_NOTIFIER_UNSUBSCRIBE_SECRET is the default of local runs: anyone who read the source can sign "
+                    "unsubscribe, preferences and confirmation links for %s; set a long random secret before anyone "
+                    "else can reach it", settings.notifier_public_url)  # fmt: skip
     # The port first: taken, it ends the command before the worker or any client starts, with its own exit status.
     sock = listening_socket_or_exit(settings.notifier_http_host, settings.notifier_http_port, "TB_NOTIFIER_HTTP_PORT")
     runtime = bootstrap(settings, instance_id or None)
-    worker = runtime.worker
-    assert worker is not None  # the Kafka bootstrap always has one
+    worker = worker_for(runtime)
     server = uvicorn.Server(
         uvicorn.Config(
-            runtime.app, host=settings.notifier_http_host, port=settings.notifier_http_port, log_level="warning"
+            app_for(runtime, worker),
+            host=settings.notifier_http_host,
+            port=settings.notifier_http_port,
+            log_level="warning",
         )
     )
 
