@@ -18,11 +18,11 @@ from services.notifier.exceptions import MatcherUnavailable
 from services.notifier.ports import PreferencesClient
 from services.notifier.settings import Settings
 
-cli = typer.Typer(help="tenderbridge notifier: shortlists in, alert emails out (exactly once).", no_args_is_help=True)
+app = typer.Typer(help="tenderbridge notifier: shortlists in, alert emails out (exactly once).", no_args_is_help=True)
 log = logging.getLogger("services.notifier")
 
 
-@cli.command()
+@app.command()
 def run(
     instance_id: str = typer.Option("", help="Overrides TB_NOTIFIER_INSTANCE_ID (default: the host name)."),
 ) -> None:
@@ -125,7 +125,7 @@ def _print_link(purpose: str, path: str, supplier_id: str, check: bool) -> None:
 CHECK = typer.Option(True, "--check/--no-check", help="Ask the matcher first whether it knows the supplier.")
 
 
-@cli.command("unsubscribe-url")
+@app.command("unsubscribe-url")
 def unsubscribe_url(supplier_id: str, check: bool = CHECK) -> None:
     """Print the signed one-click unsubscribe URL of a supplier (for support and demos).
 
@@ -134,7 +134,7 @@ def unsubscribe_url(supplier_id: str, check: bool = CHECK) -> None:
     _print_link(tokens.UNSUBSCRIBE, "unsubscribe", supplier_id, check)
 
 
-@cli.command("preferences-url")
+@app.command("preferences-url")
 def preferences_url(supplier_id: str, check: bool = CHECK) -> None:
     """Print the signed preferences page URL of a supplier (support: a supplier who lost its emails; demos).
 
