@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import io
 import sys
 import time
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         dict(zip(cent_codes, cent_vec, strict=True)),
         args.crosswalk_per_code,
     )
-    _write_csv(args.out / "crosswalk.csv", ["from_scheme", "from_code", "to_code", "score"], pairs)
+    _write_csv(args.out / "crosswalk.csv.gz", ["from_scheme", "from_code", "to_code", "score"], pairs)
     sizes = {p.name: p.stat().st_size for p in sorted(args.out.iterdir()) if p.is_file()}
     print(f"wrote {sizes} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return 0
@@ -177,7 +178,9 @@ def _write_csv(path: Path, header: list[str], rows: list[tuple[object, ...]]) ->
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
     w.writerows(rows)
-    path.write_text(buf.getvalue(), encoding="utf-8")
+    data = buf.getvalue().encode("utf-8")
+    # mtime 0: the same rows give the same bytes, so a rebuild changes nothing in git
+    path.write_bytes(gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)
 
 
 if __name__ == "__main__":

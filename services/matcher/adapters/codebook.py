@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,7 +102,7 @@ def code_index(scheme: CodeScheme) -> CodeIndex:
 def crosswalk() -> Crosswalk:
     """The shipped CPV <-> UNSPSC crosswalk, loaded once."""
     pairs: dict[tuple[CodeScheme, str], list[CrosswalkPair]] = {}
-    with (DATA_DIR / "crosswalk.csv").open(encoding="utf-8") as f:
+    with gzip.open(DATA_DIR / "crosswalk.csv.gz", "rt", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             source = CodeScheme(row["from_scheme"])
             target = CodeScheme.UNSPSC if source == CodeScheme.CPV else CodeScheme.CPV

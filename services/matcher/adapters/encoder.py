@@ -5,14 +5,12 @@
 The model loads on first use, once per process (about 2 s and 160 MB), and repeated texts (a supplier's keywords, a
 notice re-ranked) come from a bounded LRU cache.
 
-``HashingEncoder`` is the port's one fake: hashed character n-grams, deterministic and instant, for unit tests. It
-knows no meaning across languages (a Chinese and an English phrase share no n-gram): only the real encoder does.
+The port's one fake, ``HashingEncoder``, lives with the other fakes in ``adapters/memory.py``.
 """
 
 from __future__ import annotations
 
 import threading
-import zlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from importlib.metadata import version
@@ -24,7 +22,7 @@ import numpy.typing as npt
 Vectors = npt.NDArray[np.float32]
 
 
-def _normalised(vectors: Vectors) -> Vectors:
+def normalised(vectors: Vectors) -> Vectors:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     out: Vectors = (vectors / norms).astype(np.float32, copy=False)
@@ -79,7 +77,7 @@ class UseEncoder:
         todo = list(missing)
         for start in range(0, len(todo), self._batch_size):
             batch = todo[start : start + self._batch_size]
-            vectors = _normalised(np.asarray(model.encode(batch), dtype=np.float32))
+            vectors = normalised(np.asarray(model.encode(batch), dtype=np.float32))
             with self._lock:
                 for text, vector in zip(batch, vectors, strict=True):
                     out[missing[text]] = vector
@@ -89,32 +87,3 @@ class UseEncoder:
                         while len(self._cache) > self._cache_size:
                             self._cache.popitem(last=False)
         return out
-
-
-class HashingEncoder:
-    """The fake: character 1- to 3-grams of the lower-cased text, hashed (CRC-32, stable across runs and processes)
-    into ``dimension`` signed buckets and L2-normalised. Texts sharing letters are close; nothing else is."""
-
-    def __init__(self, dimension: int = 256) -> None:
-        if dimension < 8:
-            raise ValueError(f"dimension must be at least 8, got {dimension}")
-        self.dimension = dimension
-        self.encoded = 0  #: texts encoded so far (tests check what was cached or batched)
-
-    @property
-    def model(self) -> str:
-        return f"hashing-ngrams-{self.dimension}"
-
-    def encode(self, texts: Sequence[str]) -> Vectors:
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            words = " ".join(text.lower().split())
-            if not words:
-                continue  # nothing to hash: the zero vector, close to nothing
-            s = f" {words} "
-            for n in (1, 2, 3):
-                for i in range(len(s) - n + 1):
-                    h = zlib.crc32(s[i : i + n].encode())
-                    out[row, h % self.dimension] += 1.0 if (h >> 31) & 1 else -1.0
-        self.encoded += len(texts)
-        return _normalised(out)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.matcher.adapters.encoder import HashingEncoder
+from services.matcher.adapters.memory import HashingEncoder
 
 pytestmark = pytest.mark.unit
 

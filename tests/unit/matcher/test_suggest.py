@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from contracts.common import CodeScheme
-from services.matcher.adapters.encoder import HashingEncoder
+from services.matcher.adapters.memory import HashingEncoder
 from services.matcher.domain.suggest import CodeIndex, suggest_codes
 
 pytestmark = pytest.mark.unit
