@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from contracts.codes import ancestors
 from contracts.common import CodeScheme
 
 #: The prefix lengths votes go up to (family and class; CPV group and class), and the one the list is diverse over.
@@ -119,7 +120,17 @@ def _vote(sims: npt.NDArray[np.float32], index: CodeIndex, top: int, n: int, tem
         if code[:diverse] in seen:
             continue
         seen.add(code[:diverse])
-        out.append(SuggestedCode(index.scheme, code, index.titles.get(code, ""), round(scores[code], 4)))
+        out.append(SuggestedCode(index.scheme, code, title_of(index, code), round(scores[code], 4)))
         if len(out) == top:
             break
     return out
+
+
+def title_of(index: CodeIndex, code: str) -> str:
+    """The code's title, else its nearest titled ancestor's: buyers use codes of other UNSPSC versions than UNGM's
+    list (18 of AusTender's 512), which still read right at the class or family above them."""
+    for prefix in reversed(ancestors(index.scheme, code)):
+        title = index.titles.get(prefix.ljust(8, "0"))
+        if title:
+            return title
+    return ""
