@@ -196,7 +196,6 @@ class HashingEncoder:
         if dimension < 8:
             raise ValueError(f"dimension must be at least 8, got {dimension}")
         self.dimension = dimension
-        self.encoded = 0  #: texts encoded so far (tests check what was cached or batched)
 
     @property
     def model(self) -> str:
@@ -213,5 +212,4 @@ class HashingEncoder:
                 for i in range(len(s) - n + 1):
                     h = zlib.crc32(s[i : i + n].encode())
                     out[row, h % self.dimension] += 1.0 if (h >> 31) & 1 else -1.0
-        self.encoded += len(texts)
         return normalised(out)
