@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## ruff, and the architecture's import rules (import-linter contracts in pyproject.toml, see services/README.md).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy
@@ -39,21 +41,21 @@ dlq: install
 
 ## Local stack without Docker: noida-db (Kafka + Elasticsearch wire protocols) and an SMTP sink, data in .data/
 stack-up: install
-	$(BIN)/python -m services.infra.stack up
+	$(BIN)/python -m localrun.stack up
 
 stack-down: install
-	$(BIN)/python -m services.infra.stack down
+	$(BIN)/python -m localrun.stack down
 
 stack-status: install
-	$(BIN)/python -m services.infra.stack status
+	$(BIN)/python -m localrun.stack status
 
 ## Everything, in the foreground, with demo data: Ctrl-C stops what it started.
 run: install
-	$(BIN)/python -m services.devrun run
+	$(BIN)/python -m localrun run
 
 ## A bounded end-to-end run that exits with a JSON summary.
 demo: install
-	$(BIN)/python -m services.devrun demo
+	$(BIN)/python -m localrun demo
 
 clean:
-	rm -rf .data .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .data .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

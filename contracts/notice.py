@@ -21,7 +21,9 @@ from contracts.common import (
     Model,
     Money,
     NonEmptyStr,
+    NonEmptyText,
     RegistrationLevel,
+    Text,
 )
 
 
@@ -55,23 +57,23 @@ class ProcurementMethod(StrEnum):
 
 
 class Buyer(Model):
-    name: NonEmptyStr
+    name: NonEmptyText
     id: str | None = None
     country: CountryCode | None = None
 
 
 class Item(Model):
     id: str | None = None
-    description: str | None = None
+    description: Text | None = None
     classification: Classification | None = None
     additional_classifications: list[Classification] = Field(default_factory=list)
     quantity: float | None = None
-    unit: str | None = None
+    unit: Text | None = None
 
 
 class Document(Model):
     url: NonEmptyStr
-    title: str | None = None
+    title: Text | None = None
     document_type: str | None = None
     language: LanguageTag | None = None
 
@@ -92,8 +94,8 @@ class TenderNotice(Model):
     version: int = Field(default=1, ge=1)
     status: NoticeStatus = NoticeStatus.ACTIVE
     notice_type: NoticeType = NoticeType.CONTRACT_NOTICE
-    title: NonEmptyStr
-    description: str = ""
+    title: NonEmptyText
+    description: Text = ""
     language: LanguageTag | None = None
     buyer: Buyer
     items: list[Item] = Field(default_factory=list)
@@ -101,6 +103,8 @@ class TenderNotice(Model):
     classifications: list[Classification] = Field(default_factory=list)
     delivery_countries: list[CountryCode] = Field(default_factory=list)
     beneficiary_countries: list[CountryCode] = Field(default_factory=list)
+    #: Regions of the places of performance, as the source codes them: NUTS codes for TED (``PL414``, ``DE300``).
+    delivery_regions: list[NonEmptyStr] = Field(default_factory=list)
     #: ``None`` when any country may bid; otherwise the only countries whose suppliers are eligible.
     eligible_supplier_countries: list[CountryCode] | None = None
     required_registration_level: RegistrationLevel | None = None

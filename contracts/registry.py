@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from contracts.api import ImportReport, NoticePage, PreferencesPatch, ProfileSaved, ShortlistPage, SupplierSearchResults
+from contracts.award import AwardRecord
 from contracts.dead_letter import DeadLetter
 from contracts.notice import TenderNotice
 from contracts.notification import NotificationEvent
@@ -17,6 +18,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "shortlist": Shortlist,
     "notification_event": NotificationEvent,
     "dead_letter": DeadLetter,
+    "award_record": AwardRecord,
     "api_notice_page": NoticePage,
     "api_shortlist_page": ShortlistPage,
     "api_preferences_patch": PreferencesPatch,

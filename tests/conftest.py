@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from services.infra import stack
+from localrun import stack
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import socket
 import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
+from services.infra.net import free_port, port_open
+
 KAFKA_IMAGE = "apache/kafka:3.8.0"
 ES_IMAGE = "docker.elastic.co/elasticsearch/elasticsearch:8.15.3"
 MAILPIT_IMAGE = "axllent/mailpit:v1.20"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_http(url: str, timeout: float) -> None:
@@ -33,18 +28,16 @@ def _wait_http(url: str, timeout: float) -> None:
 def _wait_port(port: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(1)
+        if port_open("127.0.0.1", port):
+            return
+        time.sleep(1)
     raise RuntimeError(f"port {port} did not open within {timeout}s")
 
 
 def start_containers(client: Any) -> Iterator[Any]:
     from tests.conftest import Endpoints
 
-    kafka_port, es_port, smtp_port = _free_port(), _free_port(), _free_port()
+    kafka_port, es_port, smtp_port = free_port(), free_port(), free_port()
     containers = []
     try:
         containers.append(

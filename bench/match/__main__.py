@@ -3,7 +3,7 @@
 ``python -m bench.match [--sizes 10000,100000] [--notices 300] [--baseline-notices 30] [--warmup 100] [--json]``
 ``python -m bench.match --stack [--stack-profiles 2000] [--stack-notices 150] [--es-url URL] [--json]``
 
-For each size: profiles from ``services.demo.data.generate_suppliers``, indexed in ``InMemoryProfileIndex`` and
+For each size: profiles from ``localrun.demodata.data.generate_suppliers``, indexed in ``InMemoryProfileIndex`` and
 fitted into a ``MatchModel`` (TF-IDF and statistics; weights as configured, learning is not timed here); then each
 generated notice is matched (``build_candidate_query`` -> ``candidates`` -> ``rank``) and timed. The baseline, in
 the same run, is the naive approach: rapidfuzz token-set similarity of the notice title against every profile's
@@ -24,7 +24,7 @@ from rapidfuzz import fuzz, process, utils
 from rich.console import Console
 from rich.table import Table
 
-from services.demo.data import generate_notices, generate_suppliers
+from localrun.demodata.data import generate_notices, generate_suppliers
 from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query, fit_model, rank
 from services.matcher.domain.documents import profile_text
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from elasticsearch import Elasticsearch
 
-from services.demo.data import generate_notices, generate_suppliers
+from localrun.demodata.data import generate_notices, generate_suppliers
 from services.infra.bus import InMemoryPublisher
 from services.matcher.bootstrap import bootstrap
 from services.matcher.settings import Settings

@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console
 
 from contracts import TenderNotice
-from services.demo.data import generate_notices, generate_suppliers
+from localrun.demodata.data import generate_notices, generate_suppliers
 from services.infra.bus import InMemoryPublisher
 from services.matcher.bootstrap import bootstrap
 from services.matcher.settings import Settings

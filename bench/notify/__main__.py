@@ -22,11 +22,9 @@ the store in the local Elasticsearch, one email at a time vs the batched path.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
 import smtplib
-import socket
 import ssl
 import subprocess
 import sys
@@ -37,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
+from bench.notify.server import Server
 from contracts import (
     AlertPreferences,
     Buyer,
@@ -60,12 +59,6 @@ TITLES = [
     "Framework agreement for laboratory reagents",
     "Rehabilitation of school sanitation facilities",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def make_messages(n: int, seed: int = 7) -> tuple[list[EmailMessage], float]:
@@ -110,38 +103,6 @@ def make_messages(n: int, seed: int = 7) -> tuple[list[EmailMessage], float]:
         envelope = Envelope("alerts@tenderbridge.local", "tenderbridge", list(profile.emails), "x", f"<{i}@b>", f"k{i}")
         out.append(build_message(rendered, envelope, links.unsubscribe_url, now))
     return out, n / (time.perf_counter() - started)
-
-
-@dataclass
-class Server:
-    port: int
-    proc: subprocess.Popen[str]
-
-    @classmethod
-    def start(cls, extra: list[str]) -> Server:
-        port = _free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.notify.server", "--port", str(port), *extra],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stdout is not None
-        if proc.stdout.readline().strip() != "ready":
-            raise SystemExit("the benchmark SMTP server did not start")
-        return cls(port, proc)
-
-    def stop(self) -> int:
-        self.proc.terminate()
-        out, _ = self.proc.communicate(timeout=30)
-        return int(out.strip().splitlines()[-1])
-
-    def cpu_s(self) -> float:
-        """CPU time the server process used so far (Linux ``/proc``; NaN elsewhere)."""
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return float("nan")
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class TextbookSender:

@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 from elasticsearch import Elasticsearch
 
+from bench.notify.server import Server
 from contracts import (
     AlertPreferences,
     Buyer,
@@ -39,12 +40,9 @@ from contracts import (
     SupplierProfile,
     TenderNotice,
 )
-from services.infra.bus import InMemoryPublisher
-from services.notifier.adapters.matcher import InMemoryPreferencesClient
 from services.notifier.adapters.store import ElasticsearchNotificationStore, State
-from services.notifier.bootstrap import smtp_sender
+from services.notifier.bootstrap import bootstrap_in_memory, smtp_sender
 from services.notifier.domain.profiles import ProfileDirectory
-from services.notifier.service import Notifier
 from services.notifier.settings import Settings
 
 BATCH = 50  # the worker's max_poll_records
@@ -147,14 +145,14 @@ class Mode:
         for p in profiles:
             directory.put(p)
         self.mail = smtp_sender(self.settings)
-        self.notifier = Notifier(
-            self.settings, self.store, self.mail, InMemoryPublisher(), directory, InMemoryPreferencesClient(),
-            instance_id="bench",
-        )  # fmt: skip
+        # The service's code over the real store and SMTP; events and the matcher stay in memory.
+        self.notifier = bootstrap_in_memory(
+            self.settings, instance_id="bench", store=self.store, mail=self.mail, profiles=directory
+        ).notifier
 
     def run(self, batch: list[Shortlist]) -> None:
         wall, cpu = time.perf_counter(), time.process_time()
-        self.notifier.handle_shortlists(batch, one_by_one=self.one_by_one)
+        self.notifier.alerts.handle_shortlists(batch, one_by_one=self.one_by_one)
         self.wall_s += time.perf_counter() - wall
         self.cpu_s += time.process_time() - cpu
 
@@ -169,8 +167,6 @@ class Mode:
 
 
 def main(es_url: str, n_shortlists: int, per_shortlist: int, connections: list[int]) -> int:
-    from bench.notify.__main__ import Server
-
     profiles, shortlists = workload(n_shortlists, per_shortlist)
     expected = n_shortlists * per_shortlist
     server = Server.start([])

@@ -1,23 +1,62 @@
 """A local aiosmtpd sink for the notifier benchmark, run in its own process so that client and server do not share
 an interpreter: ``python -m bench.notify.server --port P [--cert C --key K --auth user:password]``.
 
-It accepts every message, counts them, and prints the count on SIGTERM. With ``--cert``/``--key`` it requires
-STARTTLS, with ``--auth`` AUTH (PLAIN/LOGIN) after STARTTLS, like a provider's port 587; with ``--pipelining`` it
-advertises RFC 2920 PIPELINING, as Postfix, Exim, Gmail and SES do.
+``Server.start`` runs it for the benchmark (``bench.notify`` and its ``pipeline``). It accepts every message, counts
+them, and prints the count on SIGTERM. With ``--cert``/``--key`` it requires STARTTLS, with ``--auth`` AUTH
+(PLAIN/LOGIN) after STARTTLS, like a provider's port 587; with ``--pipelining`` it advertises RFC 2920 PIPELINING,
+as Postfix, Exim, Gmail and SES do.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import ssl
+import subprocess
 import sys
 import threading
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from services.infra.net import free_port
+
+
+@dataclass
+class Server:
+    port: int
+    proc: subprocess.Popen[str]
+
+    @classmethod
+    def start(cls, extra: list[str]) -> Server:
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.notify.server", "--port", str(port), *extra],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "ready":
+            raise SystemExit("the benchmark SMTP server did not start")
+        return cls(port, proc)
+
+    def stop(self) -> int:
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=30)
+        return int(out.strip().splitlines()[-1])
+
+    def cpu_s(self) -> float:
+        """CPU time the server process used so far (Linux ``/proc``; NaN elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Counter:

@@ -18,8 +18,8 @@ import signal
 import sys
 from pathlib import Path
 
-from services.demorun import SHARED_DATA, Summary, run_pipeline
-from services.devrun import exit_on_sigterm
+from localrun.demo import SHARED_DATA, Summary, run_pipeline
+from localrun.pipeline import exit_on_sigterm
 
 
 def rates(summary: Summary | None) -> str:

@@ -1,2 +1,3 @@
-"""The small infrastructure every service shares: settings base, Kafka bus, logging, HTTP helpers and the local
-stack used for development and tests. Nothing here knows about tenders."""
+"""The small infrastructure every service shares: settings base, Kafka bus, logging, HTTP helpers, the one port
+check (``net``) and the dead-letter tool. Nothing here knows about tenders; the local stack and the demo harness
+live in ``localrun``."""

@@ -1,7 +1,19 @@
-"""Publishing events: the ``EventPublisher`` port, its Kafka adapter and its one in-memory fake.
+"""Kafka for every service: the ``EventPublisher`` port, its Kafka adapter and its one in-memory fake; and the
+consumer side, one loop (``ConsumerLoop``) that every worker runs with its own batch handler.
 
 Producers use ``acks=all`` and retries with one request in flight, so a retried batch cannot overtake the next
 one and per-key order holds. Callers ``flush()`` before they commit a consumer offset or move a checkpoint.
+
+Failures come in two kinds (``services.infra.exceptions``): ``TransientPublishError`` (Kafka away or slow, still so
+after retries with back-off: commit nothing, publish again later) and ``PermanentPublishError`` (Kafka refuses the
+message itself: dead-letter it with the reason, ``dead_letter`` below). No failure is silent.
+
+The consumer policy, written once here: poll; hand the batch to the worker's handler; flush what it published;
+then commit what it handled. A message that cannot be read (``read_message``: a tombstone, not JSON, not the
+contract's model) is the handler's to dead-letter with that reason. Kafka going away (a failed flush, poll or
+read-to-end) rewinds the batch and backs off; a dependency going away (the handler handled only part of the batch)
+commits that part, rewinds the rest and backs off; the back-off doubles up to its cap and resets after a batch
+that went through. Any other error propagates: nothing of the batch is committed, so it is delivered again.
 """
 
 from __future__ import annotations
@@ -10,33 +22,111 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
-from pydantic import BaseModel
+from kafka.errors import (
+    CorruptRecordError,
+    InvalidRecordError,
+    InvalidTopicError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+)
+from kafka.structs import OffsetAndMetadata
+from prometheus_client import CollectorRegistry
+from prometheus_client import Counter as PromCounter
+from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from contracts import DeadLetter
-from contracts.topics import TopicSpec
+from contracts.topics import DEAD_LETTER_PAYLOAD_BYTES, MAX_MESSAGE_BYTES, TopicSpec
+from services.infra.exceptions import PermanentPublishError, Refused, TransientPublishError
+from services.infra.limits import cut_payload
 
 log = logging.getLogger(__name__)
 
 
 class EventPublisher(Protocol):
     def publish(self, topic: str, key: str, value: BaseModel | None) -> None:
-        """Queue one message; ``None`` publishes a tombstone (compacted topics)."""
+        """Queue one message; ``None`` publishes a tombstone (compacted topics). Raises ``PermanentPublishError``
+        for a message the bus cannot carry (too large, not serialisable)."""
 
     def flush(self) -> None:
-        """Block until every queued message is acknowledged by the broker, or raise."""
+        """Block until every queued message is acknowledged by the broker, or raise ``TransientPublishError``
+        (nothing committed: publish again later) or ``PermanentPublishError`` (the messages it names were refused,
+        the others acknowledged)."""
+
+
+#: Kafka errors that no retry can mend: the message itself is refused (reason code for its dead letter). Every other
+#: error of a send (broker unavailable, timeouts, leader elections, a topic not created yet) is transient.
+_REFUSALS: tuple[tuple[type[KafkaError], str], ...] = (
+    (MessageSizeTooLargeError, "message_too_large"),
+    (RecordListTooLargeError, "message_too_large"),
+    (InvalidTopicError, "invalid_topic"),
+    (TopicAuthorizationFailedError, "refused_by_kafka"),
+    (InvalidRecordError, "refused_by_kafka"),
+    (CorruptRecordError, "refused_by_kafka"),
+)
+
+
+def refusal_reason(exc: BaseException) -> str | None:
+    """The reason code of an error that refuses a message for good (``message_too_large``...), None if transient."""
+    return next((reason for kind, reason in _REFUSALS if isinstance(exc, kind)), None)
+
+
+@dataclass(frozen=True)
+class _Sent:
+    topic: str
+    key: str
+    payload: bytes | None
+
+
+class PublishMetrics:
+    """``publish_failures_total{topic,kind}``: messages Kafka refused (``permanent``: dead-lettered, an operator
+    should look) and sends that failed for a while and were retried (``transient``)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.failures = PromCounter(
+            "publish_failures",
+            "Messages Kafka refused (permanent) or did not acknowledge in time (transient)",
+            ["topic", "kind"],
+            registry=registry,
+        )
 
 
 class KafkaPublisher:
-    def __init__(self, bootstrap_servers: str, client_id: str) -> None:
-        self._producer = KafkaProducer(
+    """The Kafka adapter of ``EventPublisher``: sends are sorted into acknowledged, transient and permanent.
+
+    - A message Kafka refuses for what it is (larger than ``max_message_bytes``, not serialisable, invalid topic)
+      raises ``PermanentPublishError`` naming it, from ``publish`` (found before sending) or ``flush``; it is logged
+      at ERROR and counted (``publish_failures_total{kind="permanent"}``): the caller dead-letters it.
+    - A send that fails for the time being (broker unavailable, timeouts) is sent again by ``flush``, with the
+      messages queued after it (so that per-key order holds: consumers are idempotent on repeats), after a back-off
+      doubling from ``backoff_s``, up to ``attempts`` rounds; still failing, ``TransientPublishError``: nothing
+      was committed, nothing is lost.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        client_id: str,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        registry: CollectorRegistry | None = None,
+        attempts: int = 4,
+        backoff_s: float = 1.0,
+        ack_timeout_s: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        producer: Any = None,
+    ) -> None:
+        """``producer``: a ``KafkaProducer`` already built (tests hand in one whose sends fail on cue)."""
+        self._producer = producer or KafkaProducer(
             bootstrap_servers=bootstrap_servers.split(","),
             client_id=client_id,
             acks="all",
@@ -45,18 +135,89 @@ class KafkaPublisher:
             max_in_flight_requests_per_connection=1,
             linger_ms=5,
             request_timeout_ms=30_000,
+            max_request_size=max_message_bytes,
+            # Not idempotent: kafka-python's idempotent producer takes any refusal from the broker (a message over
+            # a topic's max.message.bytes) for a fatal error, fails every pending send with it and refuses all later
+            # ones. One request in flight keeps per-key order; a retry may repeat a message, which every consumer
+            # handles idempotently (at-least-once, as documented).
+            enable_idempotence=False,
         )
-        self._pending: list[Any] = []
+        self.max_message_bytes = max_message_bytes
+        self.metrics = PublishMetrics(registry)
+        self.attempts = max(1, attempts)
+        self.backoff_s = backoff_s
+        self.ack_timeout_s = ack_timeout_s
+        self.sleep = sleep
+        self._pending: list[tuple[_Sent, Any]] = []
 
     def publish(self, topic: str, key: str, value: BaseModel | None) -> None:
-        payload = None if value is None else value.model_dump_json().encode()
-        self._pending.append(self._producer.send(topic, key=key.encode(), value=payload))
+        try:
+            payload = None if value is None else value.model_dump_json().encode()
+        except (PydanticSerializationError, ValueError) as exc:
+            raise self._refused([Refused(topic, key, "unserializable", str(exc))]) from exc
+        if payload is not None and len(payload) > self.max_message_bytes:
+            detail = f"{len(payload):,} bytes, over the bus limit of {self.max_message_bytes:,} (max_message_bytes)"
+            raise self._refused([Refused(topic, key, "message_too_large", detail)])
+        sent = _Sent(topic, key, payload)
+        self._pending.append((sent, self._send(sent)))
+
+    def _send(self, sent: _Sent) -> Any:
+        try:
+            return self._producer.send(sent.topic, key=sent.key.encode(), value=sent.payload)
+        except (KafkaError, ValueError) as exc:  # ValueError: kafka-python's check of the topic name
+            reason = "invalid_topic" if isinstance(exc, ValueError) else refusal_reason(exc)
+            if reason is None:
+                raise TransientPublishError(f"Kafka did not take a message for {sent.topic}: {exc}") from exc
+            raise self._refused([Refused(sent.topic, sent.key, reason, str(exc))]) from exc
 
     def flush(self) -> None:
-        self._producer.flush()
         pending, self._pending = self._pending, []
-        for future in pending:
-            future.get(timeout=30)  # raises the broker's error if a send failed after its retries
+        refused: list[Refused] = []
+        for attempt in range(self.attempts):
+            refused_at, retry_from, error = self._acknowledged(pending)
+            refused.extend(refused_at.values())
+            if retry_from is None:
+                break
+            self.metrics.failures.labels(pending[retry_from][0].topic, "transient").inc()
+            if attempt == self.attempts - 1:
+                raise TransientPublishError(
+                    f"Kafka did not acknowledge {len(pending) - retry_from} message(s) after {self.attempts} "
+                    f"attempts: {error}"
+                )
+            pause = self.backoff_s * 2**attempt
+            log.warning("Kafka did not acknowledge a message (%s): sending again in %.1f s", error, pause)
+            self.sleep(pause)
+            # Sent again from the first failure on, in order: a later message of the same key never overtakes it.
+            again = [sent for i, (sent, _) in enumerate(pending) if i >= retry_from and i not in refused_at]
+            pending = [(sent, self._send(sent)) for sent in again]
+        if refused:
+            raise self._refused(refused)
+
+    def _acknowledged(
+        self, pending: list[tuple[_Sent, Any]]
+    ) -> tuple[dict[int, Refused], int | None, Exception | None]:
+        """Wait for every send: the refused messages by index, the index of the first transient failure (None:
+        none) and its error."""
+        self._producer.flush()
+        refused: dict[int, Refused] = {}
+        retry_from: int | None = None
+        error: Exception | None = None
+        for index, (sent, future) in enumerate(pending):
+            try:
+                future.get(timeout=self.ack_timeout_s)
+            except (KafkaError, TimeoutError) as exc:
+                reason = refusal_reason(exc)
+                if reason is not None:
+                    refused[index] = Refused(sent.topic, sent.key, reason, str(exc))
+                elif retry_from is None:
+                    retry_from, error = index, exc
+        return refused, retry_from, error
+
+    def _refused(self, refused: list[Refused]) -> PermanentPublishError:
+        for r in refused:
+            self.metrics.failures.labels(r.topic, "permanent").inc()
+            log.error("Kafka refused a message for %s (key %s): %s: %s", r.topic, r.key, r.reason, r.detail)
+        return PermanentPublishError(refused)
 
     def close(self) -> None:
         self._producer.close(timeout=10)
@@ -64,17 +225,33 @@ class KafkaPublisher:
 
 @dataclass
 class InMemoryPublisher:
-    """The fake for unit tests: records what was published and flushed."""
+    """The fake for unit tests: records what was published and flushed. Like Kafka, it refuses at ``publish`` a
+    message larger than ``max_message_bytes``; at ``flush`` it refuses the messages of ``refuse`` ((topic, key) ->
+    reason, as a broker with a smaller limit would) and, while ``unavailable``, acknowledges nothing."""
 
     pending: list[tuple[str, str, BaseModel | None]] = field(default_factory=list)
     published: list[tuple[str, str, BaseModel | None]] = field(default_factory=list)
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    refuse: dict[tuple[str, str], str] = field(default_factory=dict)
+    unavailable: bool = False
 
     def publish(self, topic: str, key: str, value: BaseModel | None) -> None:
+        size = 0 if value is None else len(value.model_dump_json().encode())
+        if size > self.max_message_bytes:
+            detail = f"{size:,} bytes, over the bus limit of {self.max_message_bytes:,} (max_message_bytes)"
+            raise PermanentPublishError([Refused(topic, key, "message_too_large", detail)])
         self.pending.append((topic, key, value))
 
     def flush(self) -> None:
-        self.published.extend(self.pending)
+        if self.unavailable:
+            raise TransientPublishError("Kafka did not acknowledge (the fake is unavailable)")
+        refused = [
+            Refused(t, k, self.refuse[t, k], "refused by the fake") for t, k, _ in self.pending if (t, k) in self.refuse
+        ]
+        self.published.extend(m for m in self.pending if m[:2] not in self.refuse)
         self.pending.clear()
+        if refused:
+            raise PermanentPublishError(refused)
 
     def on(self, topic: str) -> list[BaseModel | None]:
         return [value for t, _, value in self.published if t == topic]
@@ -152,9 +329,10 @@ class IdlePoller:
         return batch
 
 
-#: Errors of an unreachable or restarting Kafka (and of a read to end offsets that ran out of time): a consumer loop
-#: waits and tries again instead of stopping.
-KAFKA_UNAVAILABLE = (KafkaError, TimeoutError)
+#: Errors of an unreachable or restarting Kafka (and of a read to end offsets that ran out of time, and of a flush
+#: that Kafka did not acknowledge after the publisher's retries): a consumer loop waits and tries again instead of
+#: stopping. ``PermanentPublishError`` is not one of them: waiting cannot help, the message must be dead-lettered.
+KAFKA_UNAVAILABLE = (KafkaError, TimeoutError, TransientPublishError)
 
 
 def commit_or_redeliver(consumer: Any, offsets: dict[Any, Any] | None = None) -> None:
@@ -192,10 +370,27 @@ def records_to_end(consumer: Any, partitions: list[Any], timeout_s: float, what:
             yield from records
 
 
+#: The part of a dead letter's ``detail`` kept, in bytes as JSON (a detail quotes what it found, which can be long).
+DEAD_LETTER_DETAIL_BYTES = 16_384
+
+
 def dead_letter(
-    service: str, origin: str, reason: str, detail: str, payload: bytes | str, key: str | None = None, attempts: int = 1
+    service: str,
+    origin: str,
+    reason: str,
+    detail: str,
+    payload: bytes | str,
+    key: str | None = None,
+    attempts: int = 1,
+    max_payload_bytes: int = DEAD_LETTER_PAYLOAD_BYTES,
 ) -> DeadLetter:
+    """A ``DeadLetter`` that fits in a message: a payload longer than ``max_payload_bytes`` (as JSON) is cut by
+    bytes with a marker at its end, and the detail says so."""
     text = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else payload
+    text, cut = cut_payload(text, max_payload_bytes)
+    if cut:
+        detail += f" (payload cut: {cut:,} bytes left out)"
+    detail, _ = cut_payload(detail, DEAD_LETTER_DETAIL_BYTES)
     return DeadLetter(
         service=service,
         origin=origin,
@@ -206,3 +401,137 @@ def dead_letter(
         attempts=attempts,
         occurred_at=datetime.now(UTC),
     )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """Why a message is not an event of its topic: ``reason`` (``DeadLetter.reason``) and a readable detail."""
+
+    reason: str
+    detail: str
+
+
+def read_message(value: bytes | None, model: type[M], what: str) -> M | Unreadable:
+    """A message's value as ``model``, or why not, by the one rule of every consumer: a null value is
+    ``empty_message`` (a tombstone: no producer writes one on the delete-retention topics the workers read, so it is
+    set aside rather than skipped silently), text that is not JSON ``invalid_json``, JSON that is not a ``model``
+    ``invalid_<what>``; the detail names the first five errors."""
+    if value is None:
+        return Unreadable("empty_message", f"a null value (tombstone) is not a {what}")
+    try:
+        return model.model_validate_json(value)
+    except ValidationError as exc:
+        invalid_json = any(e.get("type") == "json_invalid" for e in exc.errors())
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())) or 'message'}: {e.get('msg', '')}" for e in exc.errors()[:5]
+        )
+        return Unreadable("invalid_json" if invalid_json else f"invalid_{what}", detail)
+
+
+@dataclass
+class Backoff:
+    """How long a worker waits before it tries again: ``initial_s``, doubled after each failure up to ``max_s``,
+    back to ``initial_s`` after a batch that went through."""
+
+    initial_s: float
+    max_s: float
+    current_s: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.current_s = self.initial_s
+
+    def wait(self, stop: threading.Event) -> None:
+        """Wait (a stop request ends the wait at once), then double the next wait."""
+        stop.wait(self.current_s)
+        self.current_s = min(self.current_s * 2, self.max_s)
+
+    def reset(self) -> None:
+        self.current_s = self.initial_s
+
+
+#: A worker's batch handler: the records of one poll (each partition's in offset order), handled in that order;
+#: returns how many it handled, the first ones. Fewer than all: a dependency went away (the rest is handed over
+#: again after a back-off). It publishes and does not flush: the loop flushes before it commits.
+BatchHandler = Callable[[list[Any]], int]
+
+
+class ConsumerLoop:
+    """One worker's consumer loop, with the policy of this module's docstring. ``between_batches`` runs after each
+    poll that went through (empty or not): a worker's periodic work (digests, refits)."""
+
+    def __init__(
+        self,
+        consumer: Any,
+        stop: threading.Event,
+        handle: BatchHandler,
+        publisher: EventPublisher,
+        backoff: Backoff,
+        between_batches: Callable[[], None] = lambda: None,
+        name: str = "worker",
+    ) -> None:
+        self.consumer = consumer
+        self.stop = stop
+        self.handle = handle
+        self.publisher = publisher
+        self.backoff = backoff
+        self.between_batches = between_batches
+        self.name = name
+        self._poller = IdlePoller(consumer, stop)
+
+    def run_once(self, timeout_ms: int = POLL_TIMEOUT_MS) -> bool:
+        """Poll, handle, flush and commit one batch; False when it went only part way (back off before the next).
+        Raises Kafka's errors (the batch rewound) and the handler's."""
+        batch = self._poller.poll(timeout_ms)
+        records = [record for part in batch.values() for record in part]
+        if not records:
+            return True
+        try:
+            handled = self.handle(records)
+            # Everything handled is stored; publish it for good before the offsets move.
+            self.publisher.flush()
+        except KAFKA_UNAVAILABLE:
+            rewind(self.consumer, batch)  # handled again once Kafka is back: idempotently
+            raise
+        done: dict[Any, int] = {}
+        again: dict[Any, int] = {}
+        for record in records[:handled]:
+            done[(record.topic, record.partition)] = record.offset + 1
+        for record in records[handled:]:
+            again.setdefault((record.topic, record.partition), record.offset)
+        partitions = {(tp.topic, tp.partition): tp for tp in batch}
+        if done:
+            commit_or_redeliver(
+                self.consumer, {partitions[k]: OffsetAndMetadata(offset, "", -1) for k, offset in done.items()}
+            )
+        for k, offset in again.items():
+            self.consumer.seek(partitions[k], offset)
+        return not again
+
+    def run(self) -> None:
+        """Until ``stop`` is set; then flush (best effort: what was not committed comes back) and close the
+        consumer. Errors other than Kafka's propagate, after that."""
+        try:
+            while not self.stop.is_set():
+                try:
+                    went_through = self.run_once()
+                    if went_through:
+                        self.backoff.reset()
+                        self.between_batches()
+                except KAFKA_UNAVAILABLE as exc:
+                    # A broker restart or a network cut (in a batch or in the work between batches): wait it out
+                    # and go on where this worker was (nothing committed that was not handled) instead of stopping.
+                    log.warning("%s: Kafka unavailable (%s: %s); trying again in %.1f s", self.name,
+                                type(exc).__name__, exc, self.backoff.current_s)  # fmt: skip
+                    went_through = False
+                if not went_through:
+                    self.backoff.wait(self.stop)
+        finally:
+            try:
+                self.publisher.flush()
+            except KAFKA_UNAVAILABLE as exc:  # events of a batch left uncommitted: it comes back, they are made again
+                log.warning("%s: events not flushed at stop (%s: %s)", self.name, type(exc).__name__, exc)
+            finally:
+                self.consumer.close()

@@ -9,6 +9,9 @@ settings). This reads them from the beginning up to the end offsets seen at star
 is committed, nothing consumed for anyone else). ``show --json`` writes one JSON object per letter, payload whole,
 for a script that fixes and re-submits them. A record that is not a ``DeadLetter`` is shown as unreadable, never
 skipped.
+
+A letter must fit in a Kafka message itself: ``services.infra.limits.cut_payload`` cuts a long payload by bytes
+(UTF-8, never inside a character) and ends it with a ``CUT_MARKER`` line that says how many bytes were left out.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from contracts import DeadLetter
+from services.infra.bus import records_to_end
 from services.infra.console import output_console
 from services.infra.settings import CommonSettings, load_settings
 
@@ -104,8 +108,6 @@ def read_to_end(bootstrap_servers: str, topics: list[str], timeout_s: float = 30
     skipped)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from services.infra.bus import records_to_end
-
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap_servers.split(","),
         group_id=None,
@@ -129,7 +131,12 @@ def read_to_end(bootstrap_servers: str, topics: list[str], timeout_s: float = 30
 
 
 def dlq_topics(settings: CommonSettings) -> list[str]:
-    return [settings.topic_notices_dlq, settings.topic_shortlists_dlq, settings.topic_notifications_dlq]
+    return [
+        settings.topic_notices_dlq,
+        settings.topic_shortlists_dlq,
+        settings.topic_notifications_dlq,
+        settings.topic_awards_dlq,
+    ]
 
 
 app = typer.Typer(add_completion=False, help="Read the dead-letter topics: what was set aside, and why.")

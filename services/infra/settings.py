@@ -9,7 +9,7 @@ import sys
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, AliasPath, ValidationError, ValidationInfo, field_validator
+from pydantic import AliasChoices, AliasPath, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts import topics
@@ -20,6 +20,9 @@ class CommonSettings(BaseSettings):
 
     #: Kafka bootstrap servers, comma separated. The default is the local stack (``make stack-up``).
     kafka_bootstrap_servers: str = "127.0.0.1:29092"
+    #: The largest message a producer sends, in bytes; keep it at or under the broker's ``message.max.bytes`` and the
+    #: topics' ``max.message.bytes`` (Kafka's defaults: this one, 1 MiB; ``contracts.topics.MAX_MESSAGE_BYTES``).
+    kafka_max_message_bytes: int = Field(default=topics.MAX_MESSAGE_BYTES, ge=65_536)
     #: Elasticsearch base URL.
     elasticsearch_url: str = "http://127.0.0.1:29200"
     #: Topic names; tests override them to isolate runs.
@@ -30,6 +33,8 @@ class CommonSettings(BaseSettings):
     topic_shortlists_dlq: str = topics.SHORTLISTS_DLQ.name
     topic_notifications: str = topics.NOTIFICATIONS.name
     topic_notifications_dlq: str = topics.NOTIFICATIONS_DLQ.name
+    topic_awards: str = topics.AWARDS.name
+    topic_awards_dlq: str = topics.AWARDS_DLQ.name
     #: Create missing topics at start (with the partitions and retention of ``contracts.topics``).
     create_topics: bool = True
     #: ``DEBUG``, ``INFO``, ``WARNING``...
@@ -61,6 +66,8 @@ class CommonSettings(BaseSettings):
             self.topic_shortlists_dlq: topics.SHORTLISTS_DLQ,
             self.topic_notifications: topics.NOTIFICATIONS,
             self.topic_notifications_dlq: topics.NOTIFICATIONS_DLQ,
+            self.topic_awards: topics.AWARDS,
+            self.topic_awards_dlq: topics.AWARDS_DLQ,
         }
 
 

@@ -4,7 +4,7 @@ The sources file (YAML)::
 
     sources:
       - name: ted-it            # checkpoint key; unique
-        kind: ted               # ocds | ted | ungm | csv | jsonl
+        kind: ted               # ocds | ted | eforms | ungm | csv | jsonl
         url: https://...        # or path: a file or directory
         interval_s: 3600
         mapping: undp.yaml      # csv only, relative to the sources file
@@ -22,14 +22,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from services.ingest.adapters.fetcher import Fetcher
 from services.ingest.adapters.files import files_under, load_mapping_file
-from services.ingest.adapters.state import Checkpoint
 from services.ingest.domain import ocds
 from services.ingest.domain.csvmap import CsvMapping
 from services.ingest.domain.model import Context
 from services.ingest.domain.sources import KINDS, context_for, parse_bytes
 from services.ingest.exceptions import SourceConfigError
+from services.ingest.ports import Checkpoint, Fetcher
 from services.ingest.service import Ingestor, Stats
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
+from pydantic import Field, model_validator
+
+from contracts.topics import MAX_NOTICE_BYTES
 from services.infra.settings import CommonSettings
 
 
@@ -33,6 +37,19 @@ class Settings(CommonSettings):
     ingest_max_pages: int = 50
     #: Kafka client id.
     ingest_client_id: str = "tenderbridge-ingest"
+    #: The largest notice published, in bytes of its JSON: a larger one is dead-lettered (``too_large``) and a push
+    #: of it answered 413. At most half of ``TB_KAFKA_MAX_MESSAGE_BYTES``: the notice travels again inside its
+    #: shortlist, beside the ranked suppliers.
+    ingest_max_notice_bytes: int = Field(default=MAX_NOTICE_BYTES, ge=1_024)
+
+    @model_validator(mode="after")
+    def _notice_fits_a_shortlist(self) -> Self:
+        if self.ingest_max_notice_bytes > self.kafka_max_message_bytes // 2:
+            raise ValueError(
+                f"TB_INGEST_MAX_NOTICE_BYTES ({self.ingest_max_notice_bytes}) must be at most half of "
+                f"TB_KAFKA_MAX_MESSAGE_BYTES ({self.kafka_max_message_bytes}): a notice travels inside its shortlist"
+            )
+        return self
 
     def api_keys(self) -> set[str]:
         return {k.strip() for k in self.ingest_api_keys.split(",") if k.strip()}

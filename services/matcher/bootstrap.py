@@ -4,7 +4,6 @@ Nothing here runs at import time."""
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,25 +12,14 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from services.infra.bus import EventPublisher, InMemoryPublisher, KafkaPublisher, ensure_topics
+from services.infra.net import any_port_open
 from services.matcher.adapters import memory
 from services.matcher.domain import ScoringConfig
 from services.matcher.ports import KeyStore, NoticeStore, ProfileStore, ShortlistStore
-from services.matcher.service import Matcher, MatcherMetrics
+from services.matcher.service import Matcher, MatcherMetrics, RegistrationQuota
 from services.matcher.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def _kafka_answers(bootstrap_servers: str) -> bool:
-    """A broker accepts a TCP connection (cheap enough for every ``/readyz``)."""
-    for server in bootstrap_servers.split(","):
-        host, _, port = server.strip().rpartition(":")
-        try:
-            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=1):
-                return True
-        except (OSError, ValueError):
-            continue
-    return False
 
 
 def _now() -> datetime:
@@ -68,6 +56,10 @@ def _matcher(
     publisher: EventPublisher,
 ) -> Matcher:
     """The one place a ``Matcher`` is built from settings, whatever its stores."""
+    metrics = MatcherMetrics(registry)
+    quota = RegistrationQuota(
+        settings.matcher_new_addresses_per_key_hour, settings.matcher_new_addresses_per_key_day, metrics
+    )
     return Matcher(
         profiles=profiles,
         notices=notices,
@@ -75,13 +67,15 @@ def _matcher(
         publisher=publisher,
         topic_shortlists=settings.topic_shortlists,
         topic_profiles=settings.topic_profiles,
-        metrics=MatcherMetrics(registry),
+        metrics=metrics,
         config=config,
         clock=clock,
         ineligible=frozenset(settings.matcher_ineligible_suppliers),
         refit_every_changes=settings.matcher_refit_every_changes,
         reverse_match_limit=settings.matcher_reverse_match_limit,
         learn_weights=settings.matcher_learn_weights,
+        limits=settings.profile_limits(),
+        registrations=quota,
     )
 
 
@@ -150,7 +144,7 @@ def bootstrap(
     )
 
     def ready() -> dict[str, bool]:
-        return {"elasticsearch": elastic.ping(es), "kafka": _kafka_answers(settings.kafka_bootstrap_servers)}
+        return {"elasticsearch": elastic.ping(es), "kafka": any_port_open(settings.kafka_bootstrap_servers)}
 
     return Container(
         settings,

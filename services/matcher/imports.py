@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -22,11 +23,17 @@ from contracts import Classification, CodeScheme, SupplierProfile
 from contracts.api import ImportRejection
 
 
-def short_error(exc: ValidationError) -> str:
+def short_error(exc: ValidationError, limit: int = 3) -> str:
+    """What is wrong with a record, field by field: ``field: reason`` for the first ``limit`` errors, then how many
+    more; a record that is not JSON, or not an object, gets the reason alone (there is no field to name)."""
+    errors = exc.errors()
     parts = []
-    for e in exc.errors()[:3]:
-        loc = ".".join(str(p) for p in e.get("loc", ())) or "line"
-        parts.append(f"{loc}: {e.get('msg', '')}")
+    for e in errors[:limit]:
+        loc = ".".join(str(p) for p in e.get("loc", ()))
+        reason = f"not JSON: {e.get('ctx', {}).get('error', e['msg'])}" if e["type"] == "json_invalid" else e["msg"]
+        parts.append(f"{loc}: {reason}" if loc else reason)
+    if len(errors) > limit:
+        parts.append(f"and {len(errors) - limit} more")
     return "; ".join(parts)
 
 
@@ -51,6 +58,17 @@ def _code(text: str) -> Classification:
     if scheme == CodeScheme.CPV and "-" in code:
         code, _, check = code.partition("-")
     return Classification(scheme=scheme, code=code, check_digit=check)
+
+
+#: How an imported CSV text starts: its header row, with the mandatory columns first in this order (the
+#: OpenAPI document states the same pattern; a BOM is allowed).
+CSV_HEADER_PATTERN = r"^\ufeff?supplier_id,name,country(,[^\r\n]*)?(\r?\n|$)"
+_CSV_HEADER = re.compile(CSV_HEADER_PATTERN)
+
+
+def has_csv_header(text: str) -> bool:
+    """Whether a CSV text starts with the header row ``CSV_HEADER_PATTERN`` wants."""
+    return _CSV_HEADER.match(text) is not None
 
 
 def parse_csv(text: str) -> Iterator[tuple[int, SupplierProfile | ImportRejection]]:

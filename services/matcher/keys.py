@@ -28,7 +28,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from contracts import TenderNotice
+from contracts import SupplierProfile, TenderNotice
+from services.matcher.exceptions import Forbidden
 
 TOKEN_PREFIX = "tbk_"
 #: Hex digits of the hash that name a key to operators (``keys list``, ``keys revoke``): 48 bits, so two keys of one
@@ -109,6 +110,8 @@ class Principal:
     role: Role
     agency: str | None = None
     supplier_id: str | None = None
+    #: The stored key's id (``None`` for the admin setting's key): what registration quotas are counted by.
+    key_id: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -123,6 +126,55 @@ class Principal:
         if self.role == Role.BUYER and self.agency:
             return normalize_agency(self.agency) in notice_agencies(notice)
         return False
+
+    def of_agency(self, agency: str | None) -> bool:
+        """Whether ``agency`` (a notice's buyer, a registrant) names this buyer key's agency, compared as
+        ``normalize_agency`` compares agencies everywhere."""
+        return (
+            self.role == Role.BUYER
+            and self.agency is not None
+            and agency is not None
+            and normalize_agency(agency) == normalize_agency(self.agency)
+        )
+
+    def require(self, *roles: Role) -> None:
+        """``Forbidden`` unless the key has one of ``roles``."""
+        if self.role not in roles:
+            raise Forbidden(f"a {self.role.value} key may not do this")
+
+    def require_profile_access(self, supplier_id: str, *, buyers: bool = False) -> None:
+        """``Forbidden`` unless the key may use the profile: an admin, the supplier itself, and (``buyers``, for
+        reading) any buyer key."""
+        if self.is_admin or self.owns_profile(supplier_id):
+            return
+        if buyers and self.role == Role.BUYER:
+            return
+        if self.role == Role.SUPPLIER:
+            raise Forbidden("a supplier key may only use its own profile")
+        raise Forbidden(f"a {self.role.value} key may not change supplier profiles")
+
+    def registrar(self, profile: SupplierProfile) -> str | None:
+        """Who registers the addresses a write adds, named in their confirmation email: None for an admin (its
+        roster vouches for consent), else the buyer key's agency or the supplier itself (double opt-in)."""
+        if self.is_admin:
+            return None
+        return self.agency or profile.display_name
+
+    def view_of(self, profile: SupplierProfile) -> SupplierProfile:
+        """A profile as this key may read it. An address waiting for its owner's consent is the registrant's to
+        see: a buyer key sees those its own agency registered (agencies compared by ``normalize_agency``, as for
+        notices), not those other agencies typed in (nor who they were); an admin and the supplier itself see
+        everything."""
+        if self.role != Role.BUYER:
+            return profile
+        pending = profile.email_confirmations
+        if not pending:
+            return profile
+        own = {a: c for a, c in pending.items() if self.of_agency(c.registered_by)}
+        hidden = {a for a, c in pending.items() if c.confirmed_at is None and a not in own}
+        return profile.model_copy(
+            update={"emails": [e for e in profile.emails if e not in hidden], "email_confirmations": own}
+        )
 
 
 def new_token() -> str:
@@ -171,6 +223,8 @@ def select_keys(
 
 
 def normalize_agency(value: str) -> str:
+    """The one form agencies are compared in (a key's agency, a notice's buyer id and name, a registrant):
+    case-folded, surrounding spaces dropped and inner runs of spaces collapsed, so ``" unicef "`` is UNICEF."""
     return " ".join(value.split()).casefold()
 
 

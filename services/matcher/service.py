@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -17,8 +18,17 @@ from contracts import AlertPreferences, NoticeStatus, Shortlist, SupplierProfile
 from contracts.supplier import EmailConfirmation
 from services.infra.bus import EventPublisher
 from services.matcher.domain import MatchModel, ScoringConfig, fit_model, rank
-from services.matcher.exceptions import AlreadyExists, NotFound, StoreUnavailable
+from services.matcher.exceptions import (
+    AlreadyExists,
+    InvalidInput,
+    NotFound,
+    StoreUnavailable,
+    TooLarge,
+    TooManyAddresses,
+    TooManyRegistrations,
+)
 from services.matcher.imports import merge_import, same_profile
+from services.matcher.keys import Principal, Role
 from services.matcher.ports import NoticeStore, ProfileStore, ShortlistStore
 
 log = logging.getLogger(__name__)
@@ -60,6 +70,103 @@ class MatcherMetrics:
             "matcher_reverse_rematches", "Open notices re-ranked because a profile changed", registry=registry
         )
         self.model_fits = Counter("matcher_model_fits", "Scoring model fits", registry=registry)
+        self.addresses_registered = Counter(
+            "matcher_addresses_registered",
+            "New addresses registered by buyer or supplier keys (each waits for its owner's confirmation)",
+            registry=registry,
+        )
+        self.registrations_refused = Counter(
+            "matcher_registrations_refused",
+            "Writes refused because their key registered as many new addresses as it may, by window (hour, day)",
+            ["window"],
+            registry=registry,
+        )
+        for window in REGISTRATION_WINDOWS:
+            self.registrations_refused.labels(window)
+
+
+@dataclass(frozen=True)
+class ProfileLimits:
+    """What one profile may hold, checked before anything is stored or published (one size policy: what the bus
+    cannot carry is refused at the door, never stored and then lost). ``TB_MATCHER_MAX_EMAILS_PER_PROFILE``,
+    ``TB_MATCHER_MAX_PROFILE_BYTES``."""
+
+    #: Addresses in ``emails``: each is a confirmation email to someone, and then alerts.
+    max_emails: int = 20
+    #: The profile as published (its JSON), bytes. Kafka's default ``message.max.bytes`` is about 1 MiB (1,048,588):
+    #: half of it leaves room for the double opt-in entries and the notifier's write-backs.
+    max_bytes: int = 512 * 1024
+
+    def check(self, profile: SupplierProfile) -> None:
+        """``TooManyAddresses`` or ``TooLarge`` naming the limit, else nothing."""
+        if len(profile.emails) > self.max_emails:
+            raise TooManyAddresses(
+                f"supplier {profile.supplier_id!r} lists {len(profile.emails)} addresses; a profile may list at most "
+                f"{self.max_emails} (TB_MATCHER_MAX_EMAILS_PER_PROFILE)"
+            )
+        # As published: stamped with ``updated_at`` after this check, so counted with its longest stamp.
+        size = len(profile.model_copy(update={"updated_at": _LONGEST_STAMP}).model_dump_json().encode())
+        if size > self.max_bytes:
+            raise TooLarge(
+                f"supplier {profile.supplier_id!r} is {size:,} bytes as stored; a profile may be at most "
+                f"{self.max_bytes:,} bytes (TB_MATCHER_MAX_PROFILE_BYTES)"
+            )
+
+
+#: The longest ``updated_at`` a profile can be published with (microseconds written out).
+_LONGEST_STAMP = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+
+#: The windows new addresses are counted over, per registrant key.
+REGISTRATION_WINDOWS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
+
+
+class RegistrationQuota:
+    """New addresses one key may register per hour and per day (``TB_MATCHER_NEW_ADDRESSES_PER_KEY_HOUR`` /
+    ``_DAY``): every new address is a confirmation email to a stranger, so a buyer or supplier key must not be able
+    to turn the double opt-in into a mail cannon. Sliding windows, counted in this process (several matcher
+    processes each allow the limit; the notifier's own per-registrant budget is the global backstop).
+
+    A write is admitted whole or refused whole (``TooManyRegistrations``, with the seconds until it would fit)."""
+
+    def __init__(self, per_hour: int, per_day: int, metrics: MatcherMetrics | None = None) -> None:
+        self.limits = {"hour": per_hour, "day": per_day}
+        self.metrics = metrics
+        self._registered: dict[str, deque[tuple[datetime, int]]] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, registrant: str, count: int, now: datetime) -> None:
+        if count <= 0:
+            return
+        with self._lock:
+            log_ = self._registered.setdefault(registrant, deque())
+            while log_ and now - log_[0][0] >= REGISTRATION_WINDOWS["day"]:
+                log_.popleft()
+            for window, span in REGISTRATION_WINDOWS.items():
+                recent = [(at, n) for at, n in log_ if now - at < span]
+                used = sum(n for _, n in recent)
+                limit = self.limits[window]
+                if used + count > limit:
+                    if self.metrics is not None:
+                        self.metrics.registrations_refused.labels(window).inc()
+                    raise TooManyRegistrations(
+                        f"this write registers {count} new addresses and this key registered {used} in the last "
+                        f"{window}; a key may register at most {limit} new addresses per {window} "
+                        f"(TB_MATCHER_NEW_ADDRESSES_PER_KEY_{window.upper()})",
+                        retry_after=_retry_after(recent, used + count - limit, span, now),
+                    )
+            log_.append((now, count))
+        if self.metrics is not None:
+            self.metrics.addresses_registered.inc(count)
+
+
+def _retry_after(recent: list[tuple[datetime, int]], excess: int, span: timedelta, now: datetime) -> int:
+    """Seconds until enough of ``recent`` leaves the window for ``excess`` more addresses to fit (at least 1)."""
+    freed = 0
+    for at, n in recent:
+        freed += n
+        if freed >= excess:
+            return max(int((at + span - now).total_seconds()) + 1, 1)
+    return max(int(span.total_seconds()), 1)
 
 
 @dataclass(frozen=True)
@@ -68,9 +175,11 @@ class ImportCounts:
     stored: int = 0
     #: Lines that changed nothing (the profile as stored already said it all): skipped.
     unchanged: int = 0
+    #: Lines refused by ``ProfileLimits`` (too many addresses, too big): supplier id and the reason.
+    refused: tuple[tuple[str, str], ...] = ()
 
     def __add__(self, other: ImportCounts) -> ImportCounts:
-        return ImportCounts(self.stored + other.stored, self.unchanged + other.unchanged)
+        return ImportCounts(self.stored + other.stored, self.unchanged + other.unchanged, self.refused + other.refused)
 
 
 @dataclass(frozen=True)
@@ -101,6 +210,9 @@ class Matcher:
     #: Learn component weights from award history at each fit (``False``: ``config.weights`` as given).
     learn_weights: bool = True
     model: MatchModel | None = None
+    limits: ProfileLimits = field(default_factory=ProfileLimits)
+    #: New addresses per registrant key; ``None``: no quota (the offline ``match``, tests of other rules).
+    registrations: RegistrationQuota | None = None
     #: Fits a model over profiles (``fit_model`` with the matcher's config); swappable so a test can hold a fit.
     fitter: Callable[[list[SupplierProfile], ScoringConfig, bool], MatchModel] = field(
         default=lambda profiles, config, learn: fit_model(profiles, config=config, learn=learn)
@@ -226,6 +338,19 @@ class Matcher:
         self.metrics.shortlist_size.observe(len(shortlist.entries))
         return shortlist
 
+    def notice_for(self, principal: Principal, notice_id: str) -> TenderNotice:
+        """A notice as a buyer or admin key may read it. Another agency's notice is ``NotFound`` exactly like a
+        missing one (a buyer cannot probe for it); so is an empty id, which no notice has."""
+        principal.require(Role.ADMIN, Role.BUYER)
+        notice = self.notices.get(notice_id) if notice_id else None
+        if notice is None or not principal.sees_notice(notice):
+            raise NotFound(f"no notice {notice_id!r}")
+        return notice
+
+    def shortlist_of(self, notice: TenderNotice) -> Shortlist | None:
+        """The current version's shortlist, or (while the matcher has not ranked it yet) the latest earlier one."""
+        return self.shortlists.get(notice.notice_id, notice.version) or self.shortlists.latest(notice.notice_id)
+
     def rematch(self, notice_id: str) -> Shortlist:
         """Rank the stored version of a notice again (new profiles, new weights) and republish its shortlist."""
         notice = self.notices.get(notice_id)
@@ -331,14 +456,19 @@ class Matcher:
     # -- profiles ---------------------------------------------------------------------------------------------------
 
     def create_profile(
-        self, profile: SupplierProfile, *, registered_by: str | None = None
+        self, profile: SupplierProfile, *, registered_by: str | None = None, registrant: str | None = None
     ) -> tuple[SupplierProfile, int]:
         if self.profiles.get(profile.supplier_id) is not None:
             raise AlreadyExists(f"supplier {profile.supplier_id!r} exists; use PUT to replace it")
-        return self.save_profile(profile, registered_by=registered_by)
+        return self.save_profile(profile, registered_by=registered_by, registrant=registrant)
 
     def save_profile(
-        self, profile: SupplierProfile, *, flush: bool = True, registered_by: str | None = None
+        self,
+        profile: SupplierProfile,
+        *,
+        flush: bool = True,
+        registered_by: str | None = None,
+        registrant: str | None = None,
     ) -> tuple[SupplierProfile, int]:
         """Store a profile, publish it to the profiles topic and re-rank the open notices that fit it (when the write
         is new or changes something matching reads: ``matching_changed``; a confirmation's write-back re-ranks none).
@@ -347,12 +477,29 @@ class Matcher:
         addresses it adds wait for their owner's confirmation (``email_confirmations``). Returns the stored profile
         and the number of shortlists that changed (and were republished, for the same notice version, so the
         notifier alerts only suppliers it has not alerted yet).
+
+        Refused before anything is stored: a profile over ``limits`` (``TooManyAddresses``, ``TooLarge``), and new
+        addresses beyond the registrant's quota (``TooManyRegistrations``; ``registrant`` names the key, by
+        default ``registered_by``).
         """
         before = self.profiles.get(profile.supplier_id)
         confirmations = email_confirmations(before, profile, profile, registered_by, self.clock())
         profile = profile.model_copy(update={"email_confirmations": confirmations})
+        self.limits.check(profile)
+        if registered_by is not None:
+            self._admit_registrations(registrant or registered_by, [(before, profile)])
         changed = before is None or matching_changed(before, profile)
         return self._store(profile, existed=before is not None, matching_changed=changed, flush=flush)
+
+    def _admit_registrations(
+        self, registrant: str, writes: Iterable[tuple[SupplierProfile | None, SupplierProfile]]
+    ) -> None:
+        """Count the addresses that ``writes`` (stored profile or None, profile to store) add against the
+        registrant's quota; ``TooManyRegistrations`` refuses them all."""
+        if self.registrations is None:
+            return
+        new = sum(len(set(after.emails) - set(before.emails if before else ())) for before, after in writes)
+        self.registrations.admit(registrant, new, self.clock())
 
     def _store(
         self, profile: SupplierProfile, *, existed: bool, matching_changed: bool, flush: bool = True
@@ -380,10 +527,18 @@ class Matcher:
         """Change some alert preferences. A change of delivery only (frequency, language, time zone, digest hour)
         cannot move the supplier on any shortlist: the profile is stored and published without re-matching, so
         the supplier's preferences page saves at once. Anything else (unsubscribed, codes, countries, agencies,
-        minimum value: the preference rules) re-matches the open notices as any profile change does."""
+        minimum value: the preference rules) re-matches the open notices as any profile change does.
+
+        ``null`` for a preference puts it back to its default (the patch's schema allows null for every field;
+        ``min_value``'s default is null itself)."""
         profile = self.profiles.get(supplier_id)
         if profile is None:
             raise NotFound(f"no supplier {supplier_id!r}")
+        fields = AlertPreferences.model_fields
+        patch = {
+            k: fields[k].get_default(call_default_factory=True) if v is None and k in fields else v
+            for k, v in patch.items()
+        }
         merged = AlertPreferences.model_validate({**profile.preferences.model_dump(), **patch})
         changed = {k for k in AlertPreferences.model_fields if getattr(merged, k) != getattr(profile.preferences, k)}
         delivery_only = bool(changed) and changed <= DELIVERY_PREFERENCES
@@ -391,6 +546,7 @@ class Matcher:
         # what it set here (``merge_import``).
         chosen = {**profile.set_by_supplier, **dict.fromkeys((f"preferences.{k}" for k in patch), self.clock())}
         updated = profile.model_copy(update={"preferences": merged, "set_by_supplier": chosen})
+        self.limits.check(updated)  # a patch's lists can grow a profile past what the bus carries
         saved, _ = self._store(updated, existed=True, matching_changed=not delivery_only)
         return saved
 
@@ -469,15 +625,27 @@ class Matcher:
         return 1
 
     def import_profiles(
-        self, profiles: Iterable[SupplierProfile], batch: int = 500, *, registered_by: str | None = None
+        self,
+        profiles: Iterable[SupplierProfile],
+        batch: int = 500,
+        *,
+        registered_by: str | None = None,
+        registrant: str | None = None,
     ) -> ImportCounts:
         """Store profiles in batches, publish each, re-match open notices for each; flush once per batch.
 
         A line for a supplier already stored is merged into its profile (``merge_import``: stated fields replace,
         the supplier's own alert choices stay); a line that changes nothing is skipped: not stored, not published,
         not re-matched, so re-importing the same roster is cheap and sends nobody anything. ``registered_by``: a
-        buyer key's agency (not an admin): the addresses it registers wait for their owner's confirmation.
+        buyer key's agency (not an admin): the addresses it registers wait for their owner's confirmation, and
+        count, all lines together, against the quota of ``registrant`` (default ``registered_by``): over it, the
+        whole import is refused before anything is stored (``TooManyRegistrations``). A line over ``limits`` is
+        refused alone (``ImportCounts.refused``).
         """
+        if registered_by is not None and self.registrations is not None:
+            profiles = list(profiles)
+            stored = {p.supplier_id: p for p in self.profiles.get_many(list({p.supplier_id for p in profiles}))}
+            self._admit_registrations(registrant or registered_by, [(stored.get(p.supplier_id), p) for p in profiles])
         counts = ImportCounts()
         chunk: list[SupplierProfile] = []
         for profile in profiles:
@@ -492,17 +660,24 @@ class Matcher:
             return ImportCounts()
         stored = {p.supplier_id: p for p in self.profiles.get_many(list(dict.fromkeys(p.supplier_id for p in lines)))}
         changed: dict[str, SupplierProfile] = {}
+        refused: list[tuple[str, str]] = []
         now = self.clock()
         for line in lines:
             before = changed.get(line.supplier_id) or stored.get(line.supplier_id)
             profile = line if before is None else merge_import(before, line)
             confirmations = email_confirmations(before, profile, line, registered_by, now)
             profile = profile.model_copy(update={"email_confirmations": confirmations})
+            try:
+                self.limits.check(profile)
+            except InvalidInput as exc:
+                log.warning("import: supplier %r refused: %s", line.supplier_id, exc)
+                refused.append((line.supplier_id, str(exc)))
+                continue
             if before is not None and same_profile(before, profile):
                 continue
             changed[line.supplier_id] = profile
         chunk = [p.model_copy(update={"updated_at": self.clock()}) for p in changed.values()]
-        unchanged = len(lines) - len(chunk)
+        unchanged = len(lines) - len(chunk) - len(refused)
         if chunk:
             self.profiles.put_many(chunk)
             for profile in chunk:
@@ -513,7 +688,7 @@ class Matcher:
             self._changes_since_fit += len(chunk)
         if unchanged:
             self.metrics.profile_changes.labels("import_unchanged").inc(unchanged)
-        return ImportCounts(stored=len(chunk), unchanged=unchanged)
+        return ImportCounts(stored=len(chunk), unchanged=unchanged, refused=tuple(refused))
 
 
 #: What a profile write can change without moving the supplier on any shortlist: the save's stamp, double opt-in

@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from services.infra.settings import CommonSettings
 from services.matcher.domain.config import COMPONENTS, DEFAULT_WEIGHTS, ScoringConfig
+from services.matcher.service import ProfileLimits
 
 
 class Settings(CommonSettings):
@@ -48,6 +49,20 @@ class Settings(CommonSettings):
     #: Parsed supplier profiles kept in memory, checked against the stored version on every use (candidate
     #: retrieval then fetches ids and versions only); 0 disables. The fitted model holds the same objects.
     matcher_profile_cache_size: int = Field(default=100_000, ge=0)
+    #: Largest request body the API reads, in bytes (an import of JSON Lines or CSV is the biggest); a bigger one
+    #: answers 413 naming this limit before any of it is parsed. A request that states no size is cut off there.
+    matcher_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    #: Largest profile, in bytes of its JSON as stored and published: Kafka carries about 1 MiB per message by
+    #: default (``message.max.bytes`` 1,048,588), so half of it leaves room for the double opt-in entries. A bigger
+    #: profile answers 413 (an import reports its line) before anything is stored.
+    matcher_max_profile_bytes: int = Field(default=512 * 1024, ge=1024, le=1_000_000)
+    #: Addresses one profile may list (each gets a confirmation email, then alerts); more answers 422.
+    matcher_max_emails_per_profile: int = Field(default=20, ge=1)
+    #: New addresses one buyer or supplier key may register per hour (profiles, imports, a supplier's own PUT);
+    #: more answers 429 naming the limit. An admin's roster vouches for its addresses and is not counted.
+    matcher_new_addresses_per_key_hour: int = Field(default=200, ge=1)
+    #: ... and per day.
+    matcher_new_addresses_per_key_day: int = Field(default=1000, ge=1)
     #: Component weights of the score as ``name=weight`` pairs separated by commas (``category=0.3,text=0.25``);
     #: names: ``category``, ``text``, ``wording``, ``history``, ``buyer``, ``buyer_code``, ``repeat``, ``value``,
     #: ``activity``; weights non-negative, normalised to sum 1; a component left out keeps its default weight
@@ -81,7 +96,14 @@ class Settings(CommonSettings):
             raise ValueError("matcher_candidate_limit must be at least matcher_top_k")
         if self.matcher_cold_start_slots > self.matcher_top_k:
             raise ValueError("matcher_cold_start_slots must not exceed matcher_top_k")
+        if self.matcher_new_addresses_per_key_hour > self.matcher_new_addresses_per_key_day:
+            raise ValueError("matcher_new_addresses_per_key_hour must not exceed matcher_new_addresses_per_key_day")
+        if self.matcher_max_profile_bytes > self.matcher_max_body_bytes:
+            raise ValueError("matcher_max_profile_bytes must not exceed matcher_max_body_bytes")
         return self
+
+    def profile_limits(self) -> ProfileLimits:
+        return ProfileLimits(max_emails=self.matcher_max_emails_per_profile, max_bytes=self.matcher_max_profile_bytes)
 
     def scoring_weights(self) -> dict[str, float]:
         """The default weights with the configured ones laid over them."""

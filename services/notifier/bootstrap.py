@@ -1,29 +1,47 @@
-"""Wiring: settings in, a ``Notifier`` with real adapters (and the Kafka worker and HTTP app) out. Nothing is
-connected at import time."""
+"""Wiring: ``bootstrap(settings)`` builds the notifier over Elasticsearch, SMTP, Kafka and the matcher's API (with
+its Kafka worker and HTTP app); ``bootstrap_in_memory`` builds the same notifier over the in-memory fakes (unit
+tests). Both go through ``_notifier``, the one place a ``Notifier`` is assembled. Nothing is connected at import
+time."""
 
 from __future__ import annotations
 
+import logging
+import random
 import socket
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
-from elasticsearch import Elasticsearch
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
-from services.infra.bus import KafkaPublisher, ensure_topics, json_consumer
+from services.infra.bus import EventPublisher, InMemoryPublisher, KafkaPublisher, ensure_topics, json_consumer
+from services.notifier.adapters import memory
 from services.notifier.adapters.mail import SmtpMailSender
-from services.notifier.adapters.matcher import HttpPreferencesClient
-from services.notifier.adapters.profiles import KafkaProfileFeed
-from services.notifier.adapters.store import ElasticsearchNotificationStore
+from services.notifier.alerts import Alerts
+from services.notifier.confirmations import Confirmations
+from services.notifier.delivery import Delivery
+from services.notifier.digests import Digests
 from services.notifier.domain.profiles import ProfileDirectory
-from services.notifier.domain.rendering import load_code_titles
+from services.notifier.domain.reasons import CodeTitles
+from services.notifier.domain.tokens import Signer
 from services.notifier.entrypoints.http import create_app
 from services.notifier.entrypoints.worker import ShortlistWorker
 from services.notifier.exceptions import ShuttingDown
 from services.notifier.metrics import Metrics
+from services.notifier.ports import MailSender, NotificationStore, PreferencesClient
 from services.notifier.service import Notifier
 from services.notifier.settings import Settings
+from services.notifier.subscriptions import Subscriptions, SupplierLocks
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def smtp_sender(settings: Settings, reuse_connection: bool = True) -> SmtpMailSender:
@@ -42,6 +60,15 @@ def smtp_sender(settings: Settings, reuse_connection: bool = True) -> SmtpMailSe
     )
 
 
+def signer(settings: Settings) -> Signer:
+    """The links of this deployment, signed with ``TB_NOTIFIER_UNSUBSCRIBE_SECRET``."""
+    return Signer(
+        settings.notifier_unsubscribe_secret.get_secret_value().encode(),
+        settings.notifier_public_url,
+        settings.notifier_notice_url_template,
+    )
+
+
 def _port_open(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=1):
@@ -51,27 +78,123 @@ def _port_open(host: str, port: int) -> bool:
 
 
 @dataclass
-class Runtime:
+class Container:
     settings: Settings
     notifier: Notifier
-    store: ElasticsearchNotificationStore
-    publisher: KafkaPublisher
-    worker: ShortlistWorker
+    registry: CollectorRegistry
+    ready: Callable[[], dict[str, bool]]
     app: FastAPI
+    #: The Kafka worker (None in memory: tests call the use cases themselves).
+    worker: ShortlistWorker | None = None
+    #: Set to stop the worker (and any retry backoff it is waiting in).
     stop: threading.Event = field(default_factory=threading.Event)
+    closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
-        self.notifier.mail.close()
-        self.publisher.close()
+        for close in reversed(self.closers):
+            try:
+                close()
+            except Exception:  # closing is best effort; the process is ending anyway
+                log.warning("error while closing", exc_info=True)
 
 
-def bootstrap(settings: Settings, instance_id: str | None = None) -> Runtime:
+def _notifier(
+    settings: Settings,
+    *,
+    store: NotificationStore,
+    mail: MailSender,
+    publisher: EventPublisher,
+    profiles: ProfileDirectory,
+    matcher: PreferencesClient,
+    code_titles: CodeTitles,
+    clock: Callable[[], datetime],
+    sleep: Callable[[float], None],
+    rng: random.Random,
+    instance_id: str,
+) -> Notifier:
+    """The one place a ``Notifier`` is built from settings, whatever its adapters."""
+    metrics = Metrics()
+    links = signer(settings)
+    locks = SupplierLocks()
+    delivery = Delivery(settings, store, mail, publisher, metrics, links, clock, sleep, rng, instance_id)
+    return Notifier(
+        settings=settings,
+        profiles=profiles,
+        metrics=metrics,
+        signer=links,
+        matcher=matcher,
+        code_titles=code_titles,
+        delivery=delivery,
+        alerts=Alerts(delivery, store, profiles, metrics, links, code_titles, clock),
+        digests=Digests(settings, delivery, store, profiles, metrics, links, code_titles, clock),
+        confirmations=Confirmations(settings, delivery, store, profiles, matcher, metrics, links, locks, clock),
+        subscriptions=Subscriptions(store, profiles, matcher, metrics, locks, clock),
+    )
+
+
+def bootstrap_in_memory(
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], datetime] = _now,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
+    instance_id: str = "memory",
+    store: NotificationStore | None = None,
+    mail: MailSender | None = None,
+    publisher: EventPublisher | None = None,
+    profiles: ProfileDirectory | None = None,
+    matcher: PreferencesClient | None = None,
+    code_titles: CodeTitles | None = None,
+) -> Container:
+    """The notifier over the in-memory fakes (unit tests); pass the same fakes to two calls for two instances that
+    share a store, a mailbox and a matcher."""
+    settings = settings or Settings()
+    notifier = _notifier(
+        settings,
+        store=store if store is not None else memory.InMemoryNotificationStore(),
+        mail=mail if mail is not None else memory.InMemoryMailSender(),
+        publisher=publisher if publisher is not None else InMemoryPublisher(),
+        profiles=profiles if profiles is not None else ProfileDirectory(),
+        matcher=matcher if matcher is not None else memory.InMemoryPreferencesClient(),
+        code_titles=code_titles or {},
+        clock=clock,
+        sleep=sleep,
+        rng=rng or random.Random(),
+        instance_id=instance_id,
+    )
+
+    def ready() -> dict[str, bool]:
+        return {"memory": True}
+
+    return Container(settings, notifier, notifier.metrics.registry, ready, create_app(notifier, ready))
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    instance_id: str | None = None,
+    *,
+    clock: Callable[[], datetime] = _now,
+    mail: MailSender | None = None,
+    matcher: PreferencesClient | None = None,
+) -> Container:
+    """The notifier over Elasticsearch, SMTP, Kafka and the matcher's HTTP API (topics and indexes created when
+    missing), with its worker and HTTP app; ``mail`` and ``matcher`` replace those two adapters (benchmarks)."""
+    from elasticsearch import Elasticsearch
+
+    from services.notifier.adapters.code_lists import load_code_titles
+    from services.notifier.adapters.matcher import HttpPreferencesClient
+    from services.notifier.adapters.profiles import KafkaProfileFeed
+    from services.notifier.adapters.store import ElasticsearchNotificationStore
+
+    settings = settings or Settings()
     if settings.create_topics:
         ensure_topics(settings.kafka_bootstrap_servers, settings.topic_map().items())
     es = Elasticsearch(settings.elasticsearch_url, request_timeout=30)
     store = ElasticsearchNotificationStore(es, settings.notifications_index, settings.unsubscribes_index)
     store.ensure_indexes()
+    closers: list[Callable[[], None]] = [es.close]
     publisher = KafkaPublisher(settings.kafka_bootstrap_servers, client_id="notifier")
+    closers.append(publisher.close)
     profiles = ProfileDirectory()
     stop = threading.Event()
 
@@ -79,18 +202,25 @@ def bootstrap(settings: Settings, instance_id: str | None = None) -> Runtime:
         if stop.wait(seconds):
             raise ShuttingDown("stop requested during a retry backoff")
 
-    key = settings.notifier_matcher_api_key
+    if matcher is None:
+        key = settings.notifier_matcher_api_key
+        http_matcher = HttpPreferencesClient(settings.notifier_matcher_url, key.get_secret_value() if key else None)
+        closers.append(http_matcher.close)
+        matcher = http_matcher
+    sender = mail if mail is not None else smtp_sender(settings)
+    closers.append(sender.close)
     member = instance_id or settings.notifier_instance_id
-    notifier = Notifier(
+    notifier = _notifier(
         settings,
-        store,
-        smtp_sender(settings),
-        publisher,
-        profiles,
-        HttpPreferencesClient(settings.notifier_matcher_url, key.get_secret_value() if key else None),
-        Metrics(),
+        store=store,
+        mail=sender,
+        publisher=publisher,
+        profiles=profiles,
+        matcher=matcher,
         code_titles=load_code_titles(Path(p.strip()) for p in settings.notifier_code_lists.split(",") if p.strip()),
+        clock=clock,
         sleep=sleep,
+        rng=random.Random(),
         instance_id=member,
     )
     static: dict[str, str] = (
@@ -120,4 +250,4 @@ def bootstrap(settings: Settings, instance_id: str | None = None) -> Runtime:
         }
 
     app = create_app(notifier, ready)
-    return Runtime(settings, notifier, store, publisher, worker, app, stop)
+    return Container(settings, notifier, notifier.metrics.registry, ready, app, worker, stop, closers)

@@ -1,6 +1,6 @@
 """The e2e harness: the three services as child processes on a stack, a private SMTP sink, generated data whose
 matches are predictable, a stream of notices published through ingest, and the counted read-back of
-``services.demorun.Ledger``.
+``localrun.demo.Ledger``.
 
 The data is shaped so that matching is cheap and every email is accounted for: each supplier sells in its own
 UNSPSC segment (its family and class declared, with its own product word), each notice asks for one supplier's
@@ -27,20 +27,20 @@ from kafka import KafkaAdminClient, TopicPartition
 from contracts.common import Classification, CodeScheme
 from contracts.notice import Buyer, Item, TenderNotice
 from contracts.supplier import SupplierProfile
-from services.demorun import (
+from localrun import stack
+from localrun.demo import (
     Ledger,
     NoidaServer,
     SmtpSink,
     Summary,
     Supervisor,
     ensure_pipeline_topics,
-    free_port,
     topic_names,
     wait_settled,
     write_jsonl,
 )
-from services.devrun import Pipeline, new_run_id
-from services.infra import stack
+from localrun.pipeline import Pipeline, new_run_id
+from services.infra.net import free_port
 from tests.conftest import Endpoints
 
 #: UNSPSC segments and a product word sold in each (one supplier per segment).

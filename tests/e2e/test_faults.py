@@ -1,5 +1,5 @@
 """Faults in the middle of a stream of notices: every notice still gets its shortlist and every due email
-arrives exactly once, counted from the Kafka topics and the SMTP sink's Maildir (``services.demorun.Ledger``).
+arrives exactly once, counted from the Kafka topics and the SMTP sink's Maildir (``localrun.demo.Ledger``).
 
 Each test runs on its own noida-db (fresh Kafka + Elasticsearch on free ports): faults stay private, and matching is
 not slowed down by whatever the shared local stack has accumulated."""
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from services.demorun import Summary
+from localrun.demo import Summary
 from tests.e2e.pipeline import Run, dedicated_noida, e2e_notices, pipeline_run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]

@@ -23,9 +23,11 @@ import pytest
 from selectolax.lexbor import LexborHTMLParser
 
 from contracts import SupplierProfile
-from services.demorun import IDEMPOTENCY_HEADERS
-from services.devrun import DEV_ADMIN_KEY
-from services.notifier.domain.rendering import LABELS, PAGE_LABELS, REASON_TEMPLATES
+from localrun.demo import IDEMPOTENCY_HEADERS
+from localrun.pipeline import DEV_ADMIN_KEY
+from services.notifier.domain.pages import PAGE_LABELS
+from services.notifier.domain.reasons import REASON_TEMPLATES
+from services.notifier.domain.rendering import LABELS
 from tests.conftest import Endpoints
 from tests.e2e.pipeline import Run, make_notices, pipeline_run, stack_of, write_models
 

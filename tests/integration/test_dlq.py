@@ -62,3 +62,25 @@ def test_dead_letters_are_counted_shown_and_exported(endpoints: Endpoints, uniqu
 
     bad = runner.invoke(app, ["show", "--since", "yesterday"], env=env)
     assert bad.exit_code == 2
+
+
+def test_a_rejected_record_of_1_8_mb_of_chinese_is_dead_lettered_and_read_back(
+    endpoints: Endpoints, unique: Callable[[str], str]
+) -> None:
+    dlq = unique("notices.dlq")
+    ensure_topics(endpoints.kafka_bootstrap, [(dlq, topics.NOTICES_DLQ)])
+    record = ("招标公告" * 150_000).encode()  # 1,800,000 bytes: cut to characters it would still be 1.8 MB
+    publisher = KafkaPublisher(endpoints.kafka_bootstrap, client_id=unique("dlq-test"))
+    try:
+        publisher.publish(dlq, "r1", dead_letter("ingest", "feed", "invalid_json", "not JSON", record, key="r1"))
+        publisher.flush()
+    finally:
+        publisher.close()
+    env = {"TB_KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap}
+    result = CliRunner().invoke(app, ["show", "--topic", dlq, "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    [shown] = [json.loads(line) for line in result.stdout.splitlines()]
+    head, marker = shown["payload"].rsplit("\n", 1)
+    assert record.decode().startswith(head)
+    assert marker.endswith("of 1,800,000 bytes (UTF-8) left out]")
+    assert "payload cut" in shown["detail"]

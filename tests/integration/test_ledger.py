@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from contracts import NotificationEvent, topics
-from services.demorun import Ledger
+from localrun.demo import Ledger
 from services.infra.bus import KafkaPublisher, ensure_topics
 from tests.conftest import Endpoints
 from tests.unit.notifier.factories import notice, profile, shortlist

@@ -12,7 +12,7 @@ from elasticsearch import Elasticsearch
 from kafka import KafkaConsumer, KafkaProducer
 
 from contracts import topics
-from services.infra import stack
+from localrun import stack
 from services.infra.bus import ensure_topics
 from tests.conftest import Endpoints
 

@@ -62,6 +62,7 @@ PASS_THROUGH = {
     "TB_INGEST_HTTP_TIMEOUT_S",
     "TB_INGEST_MAX_PAGES",
     "TB_INGEST_CLIENT_ID",
+    "TB_INGEST_MAX_NOTICE_BYTES",
     "TB_MATCHER_WORKER_ENABLED",
     "TB_MATCHER_REFIT_EVERY_CHANGES",
     "TB_MATCHER_REFIT_INTERVAL_SECONDS",
@@ -168,12 +169,8 @@ def secrets_filled() -> dict[str, str]:
 def settings_class(service: str) -> type[BaseSettings]:
     """The one ``BaseSettings`` subclass defined in ``services.<service>.settings``."""
     module_name = f"services.{service}.settings"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name in (f"services.{service}", module_name):
-            pytest.skip(f"{module_name} does not exist yet: nothing to check the compose environment against")
-        raise
+    # A settings module that moved fails here (ModuleNotFoundError): the compose file would go unchecked otherwise.
+    module = importlib.import_module(module_name)
     found = [
         obj
         for obj in vars(module).values()
@@ -347,6 +344,11 @@ def test_compose_refuses_to_start_without_a_required_secret(services: dict[str, 
 
 
 # --- every setting is set -------------------------------------------------------------------------------------
+
+
+def test_a_settings_module_that_moved_fails_the_check_instead_of_skipping_it() -> None:
+    with pytest.raises(ModuleNotFoundError):
+        settings_class("moved")
 
 
 @pytest.mark.parametrize("service", sorted(OURS))

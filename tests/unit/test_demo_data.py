@@ -14,8 +14,8 @@ from contracts.codes import ancestors
 from contracts.common import Classification, CodeScheme
 from contracts.notice import NoticeType, TenderNotice
 from contracts.supplier import AlertFrequency, SupplierProfile
-from services.demo.__main__ import app
-from services.demo.data import SECTORS, generate_notices, generate_suppliers
+from localrun.demodata.__main__ import app
+from localrun.demodata.data import SECTORS, generate_notices, generate_suppliers
 
 pytestmark = pytest.mark.unit
 

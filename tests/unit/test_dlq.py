@@ -5,9 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from contracts.topics import DEAD_LETTER_PAYLOAD_BYTES, MAX_MESSAGE_BYTES
 from services.infra.bus import dead_letter
 from services.infra.dlq import UNREADABLE, Letter, _instant, parse_record, selected, summary
+from services.infra.limits import CUT_MARKER, cut_payload, json_size
 
 pytestmark = pytest.mark.unit
 
@@ -65,3 +69,44 @@ def test_since_takes_a_date_or_an_instant() -> None:
     assert _instant("2026-11-05T08:30") == datetime(2026, 11, 5, 8, 30, tzinfo=UTC)
     with pytest.raises(ValueError, match="not an ISO 8601"):
         _instant("last week")
+
+
+def test_a_payload_of_1_8_mb_of_chinese_is_cut_by_bytes_with_a_marker() -> None:
+    text = "招标公告" * 150_000  # 1,800,000 bytes in UTF-8, 600,000 characters
+    d = dead_letter("ingest", "http", "invalid_notice", "no title", text.encode(), key="push:9")
+    assert len(d.model_dump_json().encode()) <= MAX_MESSAGE_BYTES
+    assert json_size(d.payload) <= DEAD_LETTER_PAYLOAD_BYTES
+    head, marker = d.payload.rsplit("\n", 1)
+    assert text.startswith(head)
+    assert head
+    left_out = 1_800_000 - len(head.encode())
+    assert marker == f"[tenderbridge: payload cut here, {left_out:,} of 1,800,000 bytes (UTF-8) left out]"
+    assert f"payload cut: {left_out:,} bytes left out" in d.detail
+
+
+def test_a_payload_that_fits_is_kept_whole_without_a_marker() -> None:
+    text = "招标" * 1_000
+    d = dead_letter("ingest", "http", "invalid_notice", "no title", text)
+    assert (d.payload, d.detail) == (text, "no title")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    text=st.text(alphabet=st.characters(codec="utf-8"), max_size=3_000),
+    budget=st.integers(min_value=200, max_value=4_000),
+)
+def test_a_cut_payload_fits_its_budget_and_keeps_a_prefix_whole(text: str, budget: int) -> None:
+    out, cut = cut_payload(text, budget)
+    assert json_size(out) <= budget
+    if cut == 0:
+        assert out == text
+    else:
+        head = out.removesuffix(CUT_MARKER.format(cut=cut, total=len(text.encode())))
+        assert text.startswith(head)  # whole characters: never half of one
+        assert len(text.encode()) - len(head.encode()) == cut
+
+
+def test_escapes_count_against_the_budget() -> None:
+    out, cut = cut_payload("\x00" * 10_000, 2_000)  # each NUL takes six bytes as JSON
+    assert json_size(out) <= 2_000
+    assert cut > 0

@@ -2,32 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from typing import Protocol
-
 import httpx
 
 from services.ingest.exceptions import FetchError
-
-
-@dataclass(frozen=True)
-class Fetched:
-    """A response body, or ``not_modified`` when the server answered 304."""
-
-    url: str
-    body: bytes = b""
-    not_modified: bool = False
-    etag: str | None = None
-    last_modified: str | None = None
-
-
-class Fetcher(Protocol):
-    def fetch(
-        self, url: str, etag: str | None = None, last_modified: str | None = None, json_body: object = None
-    ) -> Fetched:
-        """GET ``url`` conditional on the validators given, or POST ``json_body`` (search APIs such as TED's).
-        Raises FetchError."""
+from services.ingest.ports import Fetched
 
 
 class HttpFetcher:
@@ -62,29 +40,3 @@ class HttpFetcher:
 
     def close(self) -> None:
         self._client.close()
-
-
-@dataclass
-class InMemoryFetcher:
-    """The fake for unit tests: url -> (body, etag); answers 304 when the caller's ETag matches. A POST's JSON
-    body is looked up as ``url + " " + its compact sorted JSON`` first."""
-
-    pages: dict[str, tuple[bytes, str | None]] = field(default_factory=dict)
-    requests: list[tuple[str, str | None]] = field(default_factory=list)
-    bodies: list[object] = field(default_factory=list)
-
-    def fetch(
-        self, url: str, etag: str | None = None, last_modified: str | None = None, json_body: object = None
-    ) -> Fetched:
-        self.requests.append((url, etag))
-        self.bodies.append(json_body)
-        if json_body is not None:
-            keyed = f"{url} {json.dumps(json_body, sort_keys=True, separators=(',', ':'))}"
-            if keyed in self.pages:
-                url = keyed
-        if url not in self.pages:
-            raise FetchError(f"{url}: HTTP 404")
-        body, current = self.pages[url]
-        if etag is not None and etag == current:
-            return Fetched(url, not_modified=True, etag=etag)
-        return Fetched(url, body=body, etag=current)

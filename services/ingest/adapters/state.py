@@ -1,4 +1,4 @@
-"""Durable state: what was published per notice, and where each source stopped.
+"""Durable state: what was published per notice and per award, and where each source stopped.
 
 sqlite3 in ``TB_INGEST_STATE_DIR``: one file, transactions that survive a crash (WAL), no server to run, and
 ingest is the only writer. A batch's notice states, rejection fingerprints and source checkpoint are written in
@@ -20,12 +20,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
-from contracts import NoticeStatus, TenderNotice
-from services.ingest.domain.versioning import Known
+from contracts import AwardRecord, NoticeStatus, TenderNotice
+from services.ingest.domain.versioning import Known, KnownAward
+from services.ingest.ports import Checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -33,42 +32,13 @@ log = logging.getLogger(__name__)
 LONG_WAIT_S = 5.0
 
 
-@dataclass(frozen=True)
-class Checkpoint:
-    """Where a polled source stopped: HTTP validators, a hash of the last body, the next page to fetch."""
-
-    etag: str | None = None
-    last_modified: str | None = None
-    body_hash: str | None = None
-    cursor: str | None = None
-
-
-class StateStore(Protocol):
-    def known(self, notice_id: str) -> Known | None:
-        """The last published version of a notice, if any."""
-
-    def rejection_seen(self, fingerprint: str) -> bool:
-        """Whether this exact rejected record was already dead-lettered."""
-
-    def commit(
-        self,
-        notices: Sequence[TenderNotice],
-        rejections: Sequence[str],
-        checkpoint: tuple[str, Checkpoint] | None = None,
-    ) -> None:
-        """Record published notices, dead-lettered rejection fingerprints and a checkpoint, atomically."""
-
-    def checkpoint(self, source: str) -> Checkpoint | None: ...
-
-    def exclusive(self) -> contextlib.AbstractContextManager[None]:
-        """Hold the state for one batch (read known versions, publish, flush, commit) against every other process
-        and thread; waits while another holds it. Not reentrant."""
-
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS notices (
     notice_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL, version INTEGER NOT NULL, status TEXT NOT NULL,
     notice_json TEXT NOT NULL, updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
+CREATE TABLE IF NOT EXISTS awards (
+    award_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL, version INTEGER NOT NULL, award_json TEXT NOT NULL,
+    updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
 CREATE TABLE IF NOT EXISTS rejections (fingerprint TEXT PRIMARY KEY, seen_at TEXT DEFAULT CURRENT_TIMESTAMP);
 CREATE TABLE IF NOT EXISTS checkpoints (
     source TEXT PRIMARY KEY, etag TEXT, last_modified TEXT, body_hash TEXT, cursor TEXT,
@@ -135,6 +105,13 @@ class SqliteStateStore:
             return None
         return Known(row[0], int(row[1]), NoticeStatus(row[2]), TenderNotice.model_validate_json(row[3]))
 
+    def known_award(self, award_id: str) -> KnownAward | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT content_hash, version, award_json FROM awards WHERE award_id = ?", (award_id,)
+            ).fetchone()
+        return None if row is None else KnownAward(row[0], int(row[1]), AwardRecord.model_validate_json(row[2]))
+
     def rejection_seen(self, fingerprint: str) -> bool:
         with self._lock:
             row = self._db.execute("SELECT 1 FROM rejections WHERE fingerprint = ?", (fingerprint,)).fetchone()
@@ -145,6 +122,7 @@ class SqliteStateStore:
         notices: Sequence[TenderNotice],
         rejections: Sequence[str],
         checkpoint: tuple[str, Checkpoint] | None = None,
+        awards: Sequence[AwardRecord] = (),
     ) -> None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -155,6 +133,12 @@ class SqliteStateStore:
                     " version = excluded.version, status = excluded.status, notice_json = excluded.notice_json,"
                     " updated_at = CURRENT_TIMESTAMP",
                     [(n.notice_id, n.content_hash, n.version, n.status.value, n.model_dump_json()) for n in notices],
+                )
+                self._db.executemany(
+                    "INSERT INTO awards (award_id, content_hash, version, award_json) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT(award_id) DO UPDATE SET content_hash = excluded.content_hash,"
+                    " version = excluded.version, award_json = excluded.award_json, updated_at = CURRENT_TIMESTAMP",
+                    [(a.award_id, a.content_hash, a.version, a.model_dump_json()) for a in awards],
                 )
                 self._db.executemany(
                     "INSERT OR IGNORE INTO rejections (fingerprint) VALUES (?)", [(f,) for f in rejections]
@@ -190,48 +174,3 @@ class SqliteStateStore:
             self._db.close()
         with self._batch:
             os.close(self._lock_fd)
-
-
-@dataclass
-class InMemoryStateStore:
-    """The fake for unit tests."""
-
-    notices: dict[str, TenderNotice] = field(default_factory=dict)
-    rejections: set[str] = field(default_factory=set)
-    checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
-    commits: int = 0
-    #: Batches that held ``exclusive()``; ``holding`` tells whether one holds it now.
-    batches: int = 0
-    holding: bool = False
-
-    @contextlib.contextmanager
-    def exclusive(self) -> Iterator[None]:
-        assert not self.holding, "exclusive() is not reentrant"
-        self.batches += 1
-        self.holding = True
-        try:
-            yield
-        finally:
-            self.holding = False
-
-    def known(self, notice_id: str) -> Known | None:
-        n = self.notices.get(notice_id)
-        return None if n is None else Known(n.content_hash, n.version, n.status, n)
-
-    def rejection_seen(self, fingerprint: str) -> bool:
-        return fingerprint in self.rejections
-
-    def commit(
-        self,
-        notices: Sequence[TenderNotice],
-        rejections: Sequence[str],
-        checkpoint: tuple[str, Checkpoint] | None = None,
-    ) -> None:
-        self.commits += 1
-        self.notices.update((n.notice_id, n) for n in notices)
-        self.rejections.update(rejections)
-        if checkpoint is not None:
-            self.checkpoints[checkpoint[0]] = checkpoint[1]
-
-    def checkpoint(self, source: str) -> Checkpoint | None:
-        return self.checkpoints.get(source)

@@ -18,7 +18,7 @@ import orjson
 from pydantic import ValidationError
 
 from contracts import Classification, CodeScheme, NoticeStatus, TenderNotice
-from services.ingest.domain.model import Context, Outcome, Rejection, without_bom
+from services.ingest.domain.model import Context, Outcome, Rejection, at_line, without_bom
 from services.ingest.domain.normalize import (
     classification,
     clean_text,
@@ -117,13 +117,15 @@ def _set_utc(
 
 
 def parse(data: bytes, ctx: Context) -> Iterator[Outcome]:
-    for line in without_bom(data).splitlines():
+    """One outcome per non-blank line; a rejection's detail names its line (and the field, for a notice that does
+    not validate)."""
+    for number, line in enumerate(without_bom(data).splitlines(), start=1):
         if not line.strip():
             continue
         raw = line.decode("utf-8", errors="replace")
         try:
             value = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            yield Rejection("invalid_json", str(exc), raw)
+            yield Rejection("invalid_json", f"line {number}: {exc.msg} at column {exc.colno}", raw)
             continue
-        yield from_dict(value, raw, ctx)
+        yield at_line(from_dict(value, raw, ctx), number)

@@ -20,7 +20,8 @@ import msgspec
 import orjson
 
 from contracts import NoticeStatus, NoticeType, ProcurementMethod
-from services.ingest.domain.model import Context, Outcome, Rejection, without_bom
+from services.infra.limits import depth_exceeds
+from services.ingest.domain.model import Context, Outcome, Rejection, at_line, without_bom
 from services.ingest.domain.normalize import (
     classification,
     clean_text,
@@ -215,23 +216,6 @@ def decode(data: bytes) -> tuple[Any, list[str]]:
 #: OCDS documents nest about a dozen levels; anything far deeper is hostile or broken, and would exhaust the
 #: recursion limit of the mappers below.
 MAX_DEPTH = 64
-
-
-def depth_exceeds(doc: Any, limit: int) -> bool:
-    """Whether ``doc`` nests deeper than ``limit`` containers (iterative: safe on any depth)."""
-    stack: list[tuple[Any, int]] = [(doc, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict):
-            children: Any = value.values()
-        elif isinstance(value, list):
-            children = value
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
 
 
 def container_levels(doc: Any, stop: int) -> int:
@@ -672,9 +656,7 @@ def parse(data: bytes, ctx: Context) -> Iterator[Outcome]:
     if lines is not None:
         for number, line in lines:
             for outcome in parse(line, ctx):
-                if isinstance(outcome, Rejection) and outcome.reason == "invalid_json":
-                    outcome = Rejection(outcome.reason, f"line {number}: {outcome.detail}", outcome.payload)
-                yield outcome
+                yield at_line(outcome, number)
         return
     try:
         doc, warnings = decode(data)

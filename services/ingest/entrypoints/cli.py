@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -19,13 +19,16 @@ from kafka.errors import KafkaError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from contracts import AwardRecord
+from services.infra.exceptions import PublishError, TransientPublishError
 from services.infra.http import listening_socket_or_exit
 from services.infra.logs import setup_logging
+from services.infra.net import any_port_open
 from services.infra.settings import load_settings
 from services.ingest.adapters.files import files_under, load_mapping_file
-from services.ingest.bootstrap import base_context, bootstrap, kafka_reachable
+from services.ingest.bootstrap import base_context, bootstrap
 from services.ingest.domain.csvmap import CsvMapping
-from services.ingest.domain.model import Context, Rejection
+from services.ingest.domain.model import Context, Record, Rejection
 from services.ingest.domain.sources import context_for, parse_bytes
 from services.ingest.exceptions import IngestError, SourceConfigError
 from services.ingest.service import Stats
@@ -39,6 +42,7 @@ err = Console(stderr=True)
 class Kind(StrEnum):
     ocds = "ocds"
     ted = "ted"
+    eforms = "eforms"
     ungm = "ungm"
     csv = "csv"
     jsonl = "jsonl"
@@ -79,8 +83,8 @@ def _progress(total: int) -> Progress:
 
 @app.command()
 def parse(path: PathArg, source: SourceOpt, mapping: MappingOpt = None, name: NameOpt = None) -> None:
-    """Print normalized notices as JSON Lines on stdout; on stderr a line per rejected record (file, record id,
-    reason, detail) and a summary line last. Needs no Kafka."""
+    """Print normalized notices and award records as JSON Lines on stdout; on stderr a line per rejected record
+    (file, record id, reason, detail) and a summary line last. Needs no Kafka."""
     settings = load_settings(Settings)
     setup_logging(settings.log_level, settings.log_json)
     try:
@@ -91,7 +95,10 @@ def parse(path: PathArg, source: SourceOpt, mapping: MappingOpt = None, name: Na
         raise typer.Exit(2) from exc
     notices = 0
     warned = 0
+    awards = 0
+    awards_warned = 0
     sources: Counter[str] = Counter()
+    award_sources: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     out = sys.stdout
     with _progress(len(files)) as progress:
@@ -100,7 +107,12 @@ def parse(path: PathArg, source: SourceOpt, mapping: MappingOpt = None, name: Na
             for outcome in parse_bytes(source.value, file.read_bytes(), ctx, csv_mapping, str(file)):
                 if isinstance(outcome, Rejection):
                     reasons[outcome.reason] += 1
-                    err.print(rejection_line(file, outcome), markup=False, highlight=False, soft_wrap=True)
+                    _print_rejection(file, outcome)
+                elif isinstance(outcome, AwardRecord):
+                    awards += 1
+                    award_sources[outcome.source] += 1
+                    awards_warned += bool(outcome.warnings)
+                    out.write(outcome.model_dump_json(exclude_none=True) + "\n")
                 else:
                     notices += 1
                     sources[outcome.source] += 1
@@ -110,8 +122,12 @@ def parse(path: PathArg, source: SourceOpt, mapping: MappingOpt = None, name: Na
     rejected = sum(reasons.values())
     by_reason = ", ".join(f"{k} {v}" for k, v in reasons.most_common()) or "none"
     by_source = ", ".join(f"{k} {v}" for k, v in sources.most_common()) or "none"
+    award_part = ""
+    if awards:
+        by_award_source = ", ".join(f"{k} {v}" for k, v in award_sources.most_common())
+        award_part = f"{awards} award records ({by_award_source}; {awards_warned} with warnings), "
     err.print(
-        f"{len(files)} files: {notices} notices ({by_source}; {warned} with warnings), "
+        f"{len(files)} files: {notices} notices ({by_source}; {warned} with warnings), {award_part}"
         f"{rejected} rejections ({by_reason})",
         highlight=False,
         soft_wrap=True,
@@ -128,10 +144,22 @@ def rejection_line(file: Path, rejection: Rejection, limit: int = 200) -> str:
     return f"rejected {file}{key}: {rejection.reason}: {detail}"
 
 
+def _print_rejection(file: Path, rejection: Rejection) -> None:
+    err.print(rejection_line(file, rejection), markup=False, highlight=False, soft_wrap=True)
+
+
+def _reported(outcomes: Iterable[Record], file: Path) -> Iterator[Record]:
+    """``outcomes`` as they are, each rejection said on stderr as it passes (``rejection_line``)."""
+    for outcome in outcomes:
+        if isinstance(outcome, Rejection):
+            _print_rejection(file, outcome)
+        yield outcome
+
+
 @app.command()
 def publish(path: PathArg, source: SourceOpt, mapping: MappingOpt = None, name: NameOpt = None) -> None:
-    """Publish the notices of PATH to Kafka once (rejections to the dead-letter topic); a re-run publishes only
-    what changed since."""
+    """Publish the notices of PATH to Kafka once (rejections to the dead-letter topic, each also said on stderr as
+    ``parse`` says it); a re-run publishes only what changed since."""
     settings = load_settings(Settings)
     setup_logging(settings.log_level, settings.log_json)
     stop = threading.Event()
@@ -157,9 +185,18 @@ def publish(path: PathArg, source: SourceOpt, mapping: MappingOpt = None, name: 
                     total.stopped = True
                     break
                 outcomes = parse_bytes(source.value, file.read_bytes(), ctx, csv_mapping, str(file))
-                stats, _ = container.ingestor.ingest(outcomes, str(file), should_stop=stop.is_set)
+                stats, _ = container.ingestor.ingest(_reported(outcomes, file), str(file), should_stop=stop.is_set)
+                for refusal in stats.refused:
+                    _print_rejection(file, refusal)
                 total.add(stats)
                 progress.advance(task)
+    except PublishError as exc:
+        # What was flushed before is committed; the batch in hand is not, so a re-run publishes it again. Kafka
+        # away: exit 3, as when it does not answer at start; a dead letter Kafka refuses (an operator's matter,
+        # logged at ERROR): exit 1.
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err.print(total.summary(), highlight=False, soft_wrap=True)
+        raise typer.Exit(3 if isinstance(exc, TransientPublishError) else 1) from exc
     finally:
         container.close()
     err.print(("stopped early; " if total.stopped else "") + total.summary(), highlight=False, soft_wrap=True)
@@ -173,7 +210,7 @@ def run() -> None:
     import uvicorn
 
     from services.ingest.entrypoints.http import create_app
-    from services.ingest.entrypoints.workers import PollerThreads
+    from services.ingest.entrypoints.worker import PollerThreads
 
     settings = load_settings(Settings)
     setup_logging(settings.log_level, settings.log_json)
@@ -198,7 +235,7 @@ def run() -> None:
         ping = getattr(state, "ping", None)
         return {
             "state": bool(ping()) if ping else True,
-            "kafka": kafka_reachable(settings.kafka_bootstrap_servers),
+            "kafka": any_port_open(settings.kafka_bootstrap_servers),
             "pollers": threads.alive(),
         }
 

@@ -6,19 +6,25 @@ import hmac
 from collections.abc import Callable
 from typing import Annotated, Any
 
-import orjson
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from contracts import TenderNotice
+from contracts.topics import MAX_NOTICE_BYTES
+from services.infra.exceptions import BodyTooLarge, JsonRejected, PermanentPublishError, TransientPublishError
 from services.infra.http import PROBLEM_JSON, install_problem_handlers, ops_router, problem
+from services.infra.limits import loads_json, read_body
 from services.ingest.domain import jsonl, ocds
 from services.ingest.domain.model import Context, Outcome, Rejection, without_bom
 from services.ingest.domain.normalize import raw_text
 from services.ingest.service import Ingestor
 
+#: The largest push read, in bytes. A body up to this size is read whole and normalized (HTML stripped, codes read):
+#: what it makes is then held to the notice limit of the bus (``MAX_NOTICE_BYTES``, ``TB_INGEST_MAX_NOTICE_BYTES``).
 MAX_BODY_BYTES = 5_000_000
+#: Seconds a client waits before pushing again when Kafka does not answer (503).
+RETRY = {"Retry-After": "30"}
 
 #: The contract's JSON Schema (``contracts/schemas/tender_notice.v1.json``), its definitions as OpenAPI components.
 _NOTICE_SCHEMA = TenderNotice.model_json_schema(mode="validation", ref_template="#/components/schemas/{model}")
@@ -107,8 +113,16 @@ _PUSH_RESPONSES: dict[int | str, dict[str, Any]] = {
         },
     },
     401: {"description": "no valid X-API-Key or Authorization: Bearer key", "content": _PROBLEM},
-    413: {"description": f"more than {MAX_BODY_BYTES:,} bytes", "content": _PROBLEM},
+    413: {
+        "description": (
+            f"more than {MAX_BODY_BYTES:,} bytes (reason too_large, not read), or a notice that takes more than "
+            f"{MAX_NOTICE_BYTES:,} bytes as JSON once normalized (the default of TB_INGEST_MAX_NOTICE_BYTES), or "
+            "that Kafka refuses (reason too_large or message_too_large, dead-lettered; nothing stored)"
+        ),
+        "content": _PROBLEM,
+    },
     422: {"description": "not a notice (dead-lettered with the reason)", "content": _PROBLEM},
+    503: {"description": "Kafka does not answer: nothing was stored, push again (Retry-After)", "content": _PROBLEM},
 }
 
 
@@ -160,24 +174,29 @@ def create_app(
     )
     async def push(request: Request) -> Response:
         """Push one notice: a TenderNotice or an OCDS release, normalized like every other source."""
-        body_bytes = await request.body()
-        if len(body_bytes) > MAX_BODY_BYTES:
-            return problem(413, "Content Too Large", f"at most {MAX_BODY_BYTES} bytes per notice")
         try:
-            body = orjson.loads(without_bom(body_bytes))
-        except orjson.JSONDecodeError as exc:
-            outcome: Outcome = Rejection("invalid_json", str(exc), body_bytes.decode("utf-8", errors="replace"))
+            body_bytes = await read_body(request, MAX_BODY_BYTES)
+        except BodyTooLarge as exc:
+            return problem(413, "Content Too Large", f"{exc} per push", reason="too_large")
+        try:
+            body = loads_json(without_bom(body_bytes), ocds.MAX_DEPTH)
+        except JsonRejected as exc:
+            outcome: Outcome = Rejection("invalid_json", str(exc), body_bytes.decode("utf-8", "replace"))
         else:
-            if ocds.depth_exceeds(body, ocds.MAX_DEPTH):
-                outcome = Rejection(
-                    "invalid_json",
-                    f"nested more than {ocds.MAX_DEPTH} levels deep",
-                    body_bytes.decode("utf-8", "replace"),
-                )
-            else:
-                outcome = map_pushed(body, ctx)
+            outcome = map_pushed(body, ctx)
         # A rejected push is dead-lettered too (nothing is lost), and the caller is told why.
-        _stats, published = await run_in_threadpool(ingestor.ingest, [outcome], "http")
+        try:
+            stats, published = await run_in_threadpool(ingestor.ingest, [outcome], "http")
+        except TransientPublishError as exc:
+            # Nothing was stored: the same push, later, is accepted as if it were the first.
+            unavailable = problem(503, "Service Unavailable", f"{exc}; nothing was stored, push again")
+            unavailable.headers.update(RETRY)
+            return unavailable
+        except PermanentPublishError as exc:
+            return problem(422, "Unprocessable Content", str(exc), reason=exc.refused[0].reason)
+        if stats.refused:  # a notice the bus cannot carry: dead-lettered, nothing stored
+            refusal = stats.refused[0]
+            return problem(413, "Content Too Large", refusal.detail, reason=refusal.reason)
         if isinstance(outcome, Rejection):
             return problem(422, "Unprocessable Content", outcome.detail, reason=outcome.reason)
         version = published[0].version if published else None

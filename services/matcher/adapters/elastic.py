@@ -61,8 +61,12 @@ def _guard() -> Iterator[None]:
     except (TransportConnectionError, ConnectionTimeout) as exc:
         raise StoreUnavailable(f"Elasticsearch does not answer: {exc}") from exc
     except BadRequestError as exc:
-        # An id or a query value Elasticsearch refuses (an id over 512 bytes...): bad input, not an outage.
-        raise InvalidInput(f"Elasticsearch refused the request: {exc.message}") from exc
+        # An id or a query value Elasticsearch refuses (an id over 512 bytes...): bad input, not an outage. Its own
+        # words (index names, parser internals) go to the log, never to a caller.
+        log.warning("Elasticsearch refused a request: %s", exc.message)
+        raise InvalidInput(
+            "the store cannot read a value of this request (an id or a filter out of its range)"
+        ) from exc
     except ApiError as exc:
         if exc.meta.status >= 500:
             raise StoreUnavailable(f"Elasticsearch error {exc.meta.status}: {exc}") from exc

@@ -27,6 +27,16 @@ CODE_FILTER_HINT = (
     "or 42132203, or a CPV code with its check digit, e.g. 33141000-1"
 )
 _CPV_LEVEL_DIGITS = re.compile(r"\d{3}|\d{5}|\d{7}")
+#: What a code filter may hold between the white space around it (ASCII only): digits, spaces and dashes.
+_SPACES = " \t\n\r\f\v"
+_CODE_CHARS = "0123456789 -"
+#: ``read_filter_code``'s rule as a regular expression, for the OpenAPI document (a property test holds the two
+#: together): 2 to 8 digits, not starting with 00, with spaces and dashes anywhere; or a CPV code with its check
+#: digit; white space around. (No look-ahead: JSON Schema patterns are ECMA 262 and pydantic's are Rust's.)
+CODE_FILTER_PATTERN = (
+    r"^[ \t\n\r\f\v]*([ -]*(0[ -]*[1-9]|[1-9][ -]*[0-9])([ -]*[0-9]){0,6}[ -]*"
+    r"|( *(0[1-9]|[1-9][0-9])[0-9]{6} *- *[0-9] *))[ \t\n\r\f\v]*$"
+)
 
 
 def read_filter_code(text: str) -> str | None:
@@ -38,8 +48,8 @@ def read_filter_code(text: str) -> str | None:
     category or subdivision (3, 5 or 7 digits, ``331``) is a level too. A padded 8-digit code means its level, as
     it does in a profile (``42130000`` is the family ``4213``), where both schemes read the same prefix from it;
     where they do not (``33141000``: UNSPSC class ``331410``, CPV category ``33141``), the code itself."""
-    text = text.strip()
-    if not text.isascii():  # "٤٢١٣" and "²" are digits to str.isdigit, not to any code list
+    text = text.strip(_SPACES)
+    if text.strip(_CODE_CHARS):  # "٤٢١٣" and "²" are digits to str.isdigit, not to any code list
         return None
     cpv = read_code(CodeScheme.CPV, text)
     if cpv is not None and cpv[1] is not None:  # a check digit: CPV for sure

@@ -3,9 +3,10 @@
 At-least-once and idempotent: offsets are committed only after the shortlist is stored in Elasticsearch and the
 publisher has flushed, and a redelivered version republishes the stored shortlist. A message that is not a
 TenderNotice goes to ``tenders.notices.dlq`` with the reason (then it is committed: it will never parse). When
-Elasticsearch does not answer, the worker seeks back to the first unhandled message, backs off (doubling, up to
-``TB_MATCHER_MAX_BACKOFF_SECONDS``) and tries again, still polling so it keeps its place in the group. Any other
-error propagates: the worker stops without committing and the message is delivered again.
+Elasticsearch does not answer, the handled part of the batch is committed and the rest handed over again after a
+back-off (doubling, up to ``TB_MATCHER_MAX_BACKOFF_SECONDS``), still polling so it keeps its place in the group.
+Any other error propagates: the worker stops without committing and the message is delivered again. The loop and
+that policy are ``services.infra.bus.ConsumerLoop``'s, shared with the notifier's worker.
 """
 
 from __future__ import annotations
@@ -17,12 +18,10 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata, TopicPartition
-from pydantic import ValidationError
+from kafka.structs import TopicPartition
 
 from contracts import TenderNotice
-from services.infra.bus import KAFKA_UNAVAILABLE, IdlePoller, commit_or_redeliver, dead_letter, json_consumer
-from services.infra.bus import rewind as rewind_batch
+from services.infra.bus import Backoff, ConsumerLoop, Unreadable, dead_letter, json_consumer, read_message
 from services.matcher.exceptions import InvalidInput, StoreUnavailable
 from services.matcher.service import Matcher
 from services.matcher.settings import Settings
@@ -40,23 +39,14 @@ PROFILE_LOG_EVERY_S = 30.0
 def handle_message(matcher: Matcher, dlq_topic: str, origin: str, key: bytes | None, value: bytes | None) -> Outcome:
     """Handle one raw message. Raises ``StoreUnavailable`` when Elasticsearch does not answer."""
     key_text = key.decode("utf-8", errors="replace") if key is not None else None
-    if value is None:
-        reason, detail = "empty_message", "a null value (tombstone) is not a notice"
+    notice = read_message(value, TenderNotice, "notice")
+    if isinstance(notice, Unreadable):
+        reason, detail = notice.reason, notice.detail
     else:
         try:
-            notice = TenderNotice.model_validate_json(value)
-        except ValidationError as exc:
-            invalid_json = any(e.get("type") == "json_invalid" for e in exc.errors())
-            reason = "invalid_json" if invalid_json else "invalid_notice"
-            detail = "; ".join(
-                f"{'.'.join(str(p) for p in e.get('loc', ())) or 'message'}: {e.get('msg', '')}"
-                for e in exc.errors()[:5]
-            )
-        else:
-            try:
-                return "matched" if matcher.handle_notice(notice) is not None else "stale"
-            except InvalidInput as exc:
-                reason, detail = "rejected_by_store", str(exc)
+            return "matched" if matcher.handle_notice(notice) is not None else "stale"
+        except InvalidInput as exc:
+            reason, detail = "rejected_by_store", str(exc)
     matcher.publisher.publish(
         dlq_topic,
         key_text or "unknown",
@@ -110,32 +100,31 @@ class NoticeWorker:
 
     def run(self) -> None:
         consumer = self._consumer_factory()
-        backoff = self.initial_backoff
-        poller = IdlePoller(consumer, self.stop)
-        next_profile_log = 0.0
+        # Profiles stored elsewhere before this process started count before its first notice.
+        self._note_profile_log(consumer)
+        next_profile_log = time.monotonic() + self.profile_log_every_s
+
+        def between_batches() -> None:
+            nonlocal next_profile_log
+            if time.monotonic() >= next_profile_log:
+                next_profile_log = time.monotonic() + self.profile_log_every_s
+                self._note_profile_log(consumer)
+            # After enough profile changes or time, refit on a background thread: matching goes on with the current
+            # model and never waits for a fit (an unexpected fit error is raised here).
+            self.matcher.refit_in_background(self.settings.matcher_refit_interval_seconds)
+
+        loop = ConsumerLoop(
+            consumer,
+            self.stop,
+            self._handle,
+            self.matcher.publisher,
+            Backoff(self.initial_backoff, self.settings.matcher_max_backoff_seconds),
+            between_batches,
+            name="notice worker",
+        )
         try:
-            while not self.stop.is_set():
-                if time.monotonic() >= next_profile_log:
-                    next_profile_log = time.monotonic() + self.profile_log_every_s
-                    self._note_profile_log(consumer)
-                try:
-                    batch = poller.poll()
-                    healthy = not batch or self._handle_batch(consumer, batch)
-                except KAFKA_UNAVAILABLE as exc:
-                    # A broker restart or a network cut: wait it out and go on (what was not committed is handled
-                    # again, idempotently) instead of stopping the service.
-                    log.warning("Kafka unavailable (%s: %s); trying again", type(exc).__name__, exc)
-                    healthy = False
-                if not healthy:
-                    self.stop.wait(backoff)
-                    backoff = min(backoff * 2, self.settings.matcher_max_backoff_seconds)
-                    continue
-                backoff = self.initial_backoff
-                # After enough profile changes or time, refit on a background thread: matching goes on with the
-                # current model and never waits for a fit (an unexpected fit error is raised here).
-                self.matcher.refit_in_background(self.settings.matcher_refit_interval_seconds)
+            loop.run()
         finally:
-            consumer.close()
             log.info("notice worker stopped after %d messages", self.handled)
 
     def _note_profile_log(self, consumer: Any) -> None:
@@ -153,36 +142,17 @@ class NoticeWorker:
         if others:
             log.info("%d profile changes made elsewhere count towards the next model fit", others)
 
-    def _handle_batch(self, consumer: Any, batch: dict[Any, list[Any]]) -> bool:
-        """Handle what can be handled, commit it, seek back to the rest. ``False`` if Elasticsearch failed."""
-        done: dict[Any, int] = {}
-        rewind: dict[Any, int] = {}
-        healthy = True
-        for tp, records in batch.items():
-            for record in records:
-                if not healthy or self.stop.is_set():
-                    rewind.setdefault(tp, record.offset)
-                    break
-                try:
-                    handle_message(
-                        self.matcher, self.settings.topic_notices_dlq, record.topic, record.key, record.value
-                    )
-                except StoreUnavailable as exc:
-                    log.warning("Elasticsearch unavailable, will retry %s@%d: %s", tp, record.offset, exc)
-                    healthy = False
-                    self.store_failures += 1
-                    rewind[tp] = record.offset
-                    break
-                done[tp] = record.offset + 1
-                self.handled += 1
-        # Everything handled is stored; publish it for good before the offsets move.
-        try:
-            self.matcher.publisher.flush()
-        except KAFKA_UNAVAILABLE:
-            rewind_batch(consumer, batch)  # handled again once Kafka is back: the stored shortlists are republished
-            raise
-        if done:
-            commit_or_redeliver(consumer, {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in done.items()})
-        for tp, offset in rewind.items():
-            consumer.seek(tp, offset)
-        return healthy
+    def _handle(self, records: list[Any]) -> int:
+        """Handle the records in order until Elasticsearch fails or a stop is asked for; how many were handled."""
+        for n, record in enumerate(records):
+            if self.stop.is_set():
+                return n
+            try:
+                handle_message(self.matcher, self.settings.topic_notices_dlq, record.topic, record.key, record.value)
+            except StoreUnavailable as exc:
+                log.warning("Elasticsearch unavailable, will retry %s[%d]@%d: %s", record.topic, record.partition,
+                            record.offset, exc)  # fmt: skip
+                self.store_failures += 1
+                return n
+            self.handled += 1
+        return len(records)

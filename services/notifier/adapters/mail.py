@@ -1,4 +1,4 @@
-"""Sending email: the ``MailSender`` port, its SMTP adapter and its one in-memory fake.
+"""Sending email: the SMTP adapter of the ``MailSender`` port (``ports.py``).
 
 The SMTP adapter keeps one connection open across messages (reconnecting when the server dropped it), spaces
 messages to respect a rate limit, and classifies every failure:
@@ -22,37 +22,13 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Collection, Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import getaddresses
-from typing import Protocol
 
 from services.notifier.exceptions import MailError, PermanentMailError, TransientMailError, UncertainDelivery
 
 log = logging.getLogger(__name__)
-
-
-class MailSender(Protocol):
-    def send(self, message: EmailMessage, before_commit: Callable[[], None] | None = None) -> None:
-        """Hand one message to the server; raises a ``MailError`` subclass when it was not accepted.
-
-        ``before_commit`` is called once the server is ready for the body, just before the last bytes (the final
-        ``.`` that makes the server take the message) are written: the caller records "committing" there, so after
-        a crash it knows whether the message can have been delivered."""
-
-    def send_many(
-        self, messages: Sequence[EmailMessage], before_commit: Callable[[list[int]], Collection[int]]
-    ) -> list[MailError | None]:
-        """Hand several messages over at once, one per connection (``connections`` at most in flight), and return
-        each one's outcome: None when the server accepted it, else the ``MailError`` ``send`` would have raised.
-
-        ``before_commit`` is called once per round with the indexes of the messages whose body is written and only
-        the final "." is left; it returns the indexes that may be committed. The others are abandoned (their
-        connection dropped, so the server discards them) and get a ``TransientMailError``. If it raises, no "." of
-        the round is written and the exception propagates."""
-
-    def close(self) -> None:
-        """Close any open connection."""
 
 
 def _classify(code: int, reply: bytes | str, stage: str) -> MailError:
@@ -431,63 +407,3 @@ class SmtpMailSender:
                 conn.quit()
             except (OSError, smtplib.SMTPException):
                 conn.close()
-
-
-@dataclass
-class InMemoryMailSender:
-    """The fake for unit tests: accepts messages into ``sent``. ``failures`` are raised first, one per message; an
-    ``UncertainDelivery`` (or any failure while ``fail_after_commit`` is set) is raised after ``before_commit``,
-    like a connection lost after the final ".". A ``BaseException`` there simulates the process dying (in
-    ``send_many``: after the round's ``before_commit``, before any of its "." is written)."""
-
-    sent: list[EmailMessage] = field(default_factory=list)
-    failures: list[BaseException] = field(default_factory=list)
-    fail_after_commit: bool = False
-    calls: int = 0
-    connections: int = 4
-
-    def _failure(self) -> tuple[BaseException | None, bool]:
-        failure = self.failures.pop(0) if self.failures else None
-        after_commit = failure is None or self.fail_after_commit or isinstance(failure, UncertainDelivery)
-        return failure, after_commit
-
-    def send(self, message: EmailMessage, before_commit: Callable[[], None] | None = None) -> None:
-        self.calls += 1
-        failure, after_commit = self._failure()
-        if after_commit and before_commit is not None:
-            before_commit()
-        if failure is not None:
-            raise failure
-        self.sent.append(message)
-
-    def send_many(
-        self, messages: Sequence[EmailMessage], before_commit: Callable[[list[int]], Collection[int]]
-    ) -> list[MailError | None]:
-        outcomes: list[MailError | None] = [None] * len(messages)
-        for start in range(0, len(messages), self.connections):
-            staged: dict[int, BaseException | None] = {}
-            for i in range(start, min(start + self.connections, len(messages))):
-                self.calls += 1
-                failure, after_commit = self._failure()
-                if after_commit:
-                    staged[i] = failure
-                elif isinstance(failure, MailError):
-                    outcomes[i] = failure
-                elif failure is not None:
-                    raise failure
-            if not staged:
-                continue
-            allowed = set(before_commit(list(staged)))
-            for i, failure in staged.items():
-                if i not in allowed:
-                    outcomes[i] = TransientMailError("not_committed", "the caller withheld the final '.'")
-                elif isinstance(failure, MailError):
-                    outcomes[i] = failure
-                elif failure is not None:
-                    raise failure
-                else:
-                    self.sent.append(messages[i])
-        return outcomes
-
-    def close(self) -> None:
-        return None

@@ -1,44 +1,22 @@
 """Telling the matcher (which owns supplier profiles) about an unsubscribe, a change of preferences or a change of
-the matching profile: the ``PreferencesClient`` port, its HTTP adapter (``PATCH /suppliers/{id}/preferences``,
-``GET`` and ``PUT /suppliers/{id}``) and its in-memory fake."""
+the matching profile: the HTTP adapter of the ``PreferencesClient`` port (``ports.py``): ``PATCH
+/suppliers/{id}/preferences``, ``GET`` and ``PUT /suppliers/{id}``."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from contracts import AlertPreferences, SupplierProfile
+from contracts import SupplierProfile
 from contracts.api import ProfileSaved
 from services.notifier.exceptions import MatcherUnavailable
 
 log = logging.getLogger(__name__)
-
-
-class PreferencesClient(Protocol):
-    def unsubscribe(self, supplier_id: str) -> None:
-        """Set ``unsubscribed: true`` on the supplier's preferences; raises ``MatcherUnavailable`` if not done."""
-
-    def update(self, supplier_id: str, changes: Mapping[str, Any]) -> SupplierProfile | None:
-        """Change these preference fields (JSON values, a ``PreferencesPatch``'s fields) and return the profile as
-        the matcher stored it; None if the matcher does not know the supplier. Raises ``MatcherUnavailable`` if the
-        change was not made (unreachable, refused, failed)."""
-
-    def profile(self, supplier_id: str) -> SupplierProfile | None:
-        """The supplier's profile as the matcher holds it now (``GET /suppliers/{id}``); None if it does not know
-        the supplier. Raises ``MatcherUnavailable`` if it cannot be read."""
-
-    def replace(self, profile: SupplierProfile) -> ProfileSaved:
-        """Store this whole profile (``PUT /suppliers/{id}``: the matcher stamps ``updated_at`` and re-matches open
-        notices before it answers) and return what it stored with the number of notices re-matched. Raises
-        ``MatcherUnavailable`` if it was not stored (unreachable, refused, failed, or an answer that cannot be read:
-        then it may have been stored)."""
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -103,58 +81,3 @@ class HttpPreferencesClient:
 
     def close(self) -> None:
         self._client.close()
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class InMemoryPreferencesClient:
-    """The fake: the matcher's profiles (``profiles``, optional: unknown ids answer like a 404), the unsubscribes,
-    updates and whole profiles (``replaced``) it received; while ``down`` is true every call fails like an
-    unreachable matcher. A saved profile is stamped with ``clock()``, as the matcher stamps ``updated_at``; a
-    replaced one answers ``rematched`` re-matched notices."""
-
-    unsubscribed: list[str] = field(default_factory=list)
-    updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    replaced: list[SupplierProfile] = field(default_factory=list)
-    profiles: dict[str, SupplierProfile] = field(default_factory=dict)
-    down: bool = False
-    rematched: int = 0
-    clock: Callable[[], datetime] = _utcnow
-
-    def unsubscribe(self, supplier_id: str) -> None:
-        if self.down:
-            raise MatcherUnavailable("matcher unreachable (fake)")
-        self.unsubscribed.append(supplier_id)
-        if supplier_id in self.profiles:
-            self._save(supplier_id, {"unsubscribed": True})
-
-    def update(self, supplier_id: str, changes: Mapping[str, Any]) -> SupplierProfile | None:
-        if self.down:
-            raise MatcherUnavailable("matcher unreachable (fake)")
-        if supplier_id not in self.profiles:
-            return None
-        self.updates.append((supplier_id, dict(changes)))
-        return self._save(supplier_id, changes)
-
-    def _save(self, supplier_id: str, changes: Mapping[str, Any]) -> SupplierProfile:
-        profile = self.profiles[supplier_id]
-        merged = AlertPreferences.model_validate({**profile.preferences.model_dump(), **changes})
-        saved = profile.model_copy(update={"preferences": merged, "updated_at": self.clock()})
-        self.profiles[supplier_id] = saved
-        return saved
-
-    def profile(self, supplier_id: str) -> SupplierProfile | None:
-        if self.down:
-            raise MatcherUnavailable("matcher unreachable (fake)")
-        return self.profiles.get(supplier_id)
-
-    def replace(self, profile: SupplierProfile) -> ProfileSaved:
-        if self.down:
-            raise MatcherUnavailable("matcher unreachable (fake)")
-        self.replaced.append(profile)
-        saved = profile.model_copy(update={"updated_at": self.clock()})
-        self.profiles[profile.supplier_id] = saved
-        return ProfileSaved(profile=saved, rematched_notices=self.rematched)

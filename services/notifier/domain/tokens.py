@@ -12,7 +12,10 @@ import base64
 import binascii
 import hashlib
 import hmac
+from dataclasses import dataclass
+from urllib.parse import quote
 
+from services.notifier.domain.rendering import Links
 from services.notifier.exceptions import InvalidToken
 
 UNSUBSCRIBE = "unsubscribe"
@@ -53,3 +56,34 @@ def verify(secret: bytes, purpose: str, token: str) -> str:
     if not supplier_id or not hmac.compare_digest(_unb64(raw_mac), _mac(secret, purpose, supplier_id)):
         raise InvalidToken("bad token signature")
     return supplier_id
+
+
+@dataclass(frozen=True)
+class Signer:
+    """This deployment's signed links: tokens under its secret, the pages under its public URL, and the links an
+    email carries."""
+
+    secret: bytes
+    #: Where the notifier's pages are served (``TB_NOTIFIER_PUBLIC_URL``).
+    public_url: str
+    #: The operator's supplier-facing notice page (``TB_NOTIFIER_NOTICE_URL_TEMPLATE``), "" when there is none.
+    notice_url_template: str = ""
+
+    def token(self, purpose: str, supplier_id: str) -> str:
+        return sign(self.secret, purpose, supplier_id)
+
+    def verify(self, purpose: str, token: str) -> str:
+        """The subject the token was issued for; raises ``InvalidToken`` if it is malformed or forged."""
+        return verify(self.secret, purpose, token)
+
+    def url(self, path: str, purpose: str, subject: str) -> str:
+        """``{public_url}/{path}?token=...``: the page ``path`` for ``subject``."""
+        return f"{self.public_url.rstrip('/')}/{path}?token={quote(self.token(purpose, subject), safe='')}"
+
+    def links(self, supplier_id: str) -> Links:
+        """The links of an alert or digest to this supplier."""
+        return Links(
+            notice_url_template=self.notice_url_template,
+            unsubscribe_url=self.url("unsubscribe", UNSUBSCRIBE, supplier_id),
+            preferences_url=self.url("preferences", PREFERENCES, supplier_id),
+        )

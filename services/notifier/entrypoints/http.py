@@ -23,9 +23,10 @@ from contracts import AlertPreferences, SupplierProfile
 from contracts.api import PreferencesPatch
 from services.infra.http import install_problem_handlers, ops_router, problem
 from services.notifier.domain import confirmation, profile_form, tokens
+from services.notifier.domain.pages import PAGE_LABELS, render_page
 from services.notifier.domain.profile_form import PROFILE_LABELS, FieldError
 from services.notifier.domain.profiles import EDITABLE, NotEditable
-from services.notifier.domain.rendering import PAGE_LABELS, language_of, render_page
+from services.notifier.domain.rendering import language_of
 from services.notifier.exceptions import InvalidToken, MatcherUnavailable, StoreUnavailable
 from services.notifier.service import Confirmed, Notifier, PreferencesSaved
 
@@ -344,7 +345,7 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
 
     def supplier_of(n: Notifier, purpose: str, token: str) -> str:
         try:
-            return n.verify(purpose, token)
+            return n.signer.verify(purpose, token)
         except InvalidToken as exc:
             raise HTTPException(403, f"invalid {purpose} token") from exc
 
@@ -356,7 +357,7 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
         """One-click unsubscribe (RFC 8058): mail clients POST ``List-Unsubscribe=One-Click`` here."""
         supplier_id = supplier_of(n, tokens.UNSUBSCRIBE, token)
         try:
-            forwarded = n.unsubscribe(supplier_id)
+            forwarded = n.subscriptions.unsubscribe(supplier_id)
         except (ApiError, TransportError) as exc:
             # Not recorded: say so, so the mail client (or the person) tries again; nothing is half done.
             raise HTTPException(503, "the unsubscribe could not be stored; try again shortly") from exc
@@ -388,7 +389,7 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
         typed_zone = values.get("timezone", "")
         # A zone that is not in the list is still shown (selected, next to its error) so the supplier sees it.
         timezones = zones if not typed_zone or typed_zone in known else (typed_zone, *zones)
-        unsubscribe_token = n.token(tokens.UNSUBSCRIBE, supplier_id)
+        unsubscribe_token = n.signer.token(tokens.UNSUBSCRIBE, supplier_id)
         page = render_page(
             "preferences",
             profile,
@@ -439,7 +440,7 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
         saved: PreferencesSaved | None = None
         if patch is not None and not invalid:
             try:
-                saved = await run_in_threadpool(n.update_preferences, supplier_id, patch)
+                saved = await run_in_threadpool(n.subscriptions.update_preferences, supplier_id, patch)
             except ValidationError as exc:
                 invalid = _invalid_fields(exc)
             except NotEditable as exc:
@@ -568,7 +569,7 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
             errors = [{"loc": [name], "msg": msg} for name, msg in unreadable.items()]
             return problem(422, "Unprocessable Content", "the profile change cannot be read", errors=errors)
         typed = {name: value for name, value in fields.items() if isinstance(value, str)}
-        out = await run_in_threadpool(n.change_profile, supplier_id, fields, version)
+        out = await run_in_threadpool(n.subscriptions.change_profile, supplier_id, fields, version)
         shown = out.profile or n.profiles.get(supplier_id)
         labels = PROFILE_LABELS[language_of(shown) if shown is not None else "en"]
         if out.status == 404:
@@ -644,7 +645,7 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
         200 confirmed before, 503 matcher away. Following the link changes nothing (mail scanners follow links).
         JSON with ``Accept: application/json`` (``confirmed``: whether the address is confirmed already)."""
         subject, supplier_id, address = confirmation_of(n, token)
-        out = n.confirmation_state(subject)
+        out = n.confirmations.confirmation_state(subject)
         html = not wants_json(request)
         if out.status != 200 or out.already or not html:
             return confirmation_answer(n, out, supplier_id, html, confirmed=out.already)
@@ -656,7 +657,7 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
         """The address's owner confirms it: recorded in the profile at the matcher, after which alerts go to it
         (from the next matching tender on). A page for browsers (``Accept: text/html``), JSON otherwise."""
         subject, supplier_id, _ = confirmation_of(n, token)
-        out = n.confirm_email(subject)
+        out = n.confirmations.confirm_email(subject)
         return confirmation_answer(n, out, supplier_id, wants_html(request), confirmed=True)
 
     return app

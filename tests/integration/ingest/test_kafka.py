@@ -4,29 +4,23 @@ gap), the CLI's one-shot publish and the ``run`` process (pollers + push endpoin
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
-from kafka import KafkaConsumer
 
 from contracts import DeadLetter, TenderNotice
-from contracts.topics import NOTICES, NOTICES_DLQ
-from services.infra.bus import KafkaPublisher, ensure_topics
-from services.ingest.adapters.state import SqliteStateStore
+from services.infra.net import free_port
 from services.ingest.domain import ocds
 from services.ingest.domain.model import Context
-from services.ingest.service import Ingestor
 from tests.conftest import REPO, Endpoints
+from tests.integration.ingest.helpers import close, ingest_env, make_ingestor, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -50,47 +44,10 @@ def releases(n: int, title: str = "Water pumps") -> bytes:
     return orjson.dumps({"releases": items})
 
 
-def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 30) -> list[tuple[str, bytes]]:
-    """Every message of a topic, waiting for at least ``expected``; then a short grace period for extras."""
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
-    )
-    got: list[tuple[str, bytes]] = []
-    try:
-        deadline = time.monotonic() + timeout
-        grace: float | None = None
-        while time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500).values():
-                got.extend((r.key.decode(), r.value) for r in records)
-            if len(got) >= expected:
-                grace = grace or time.monotonic() + 2
-                if time.monotonic() > grace:
-                    break
-    finally:
-        consumer.close()
-    return got
-
-
-def topics(endpoints: Endpoints, unique: Callable[[str], str]) -> tuple[str, str]:
-    notices, dlq = unique("notices"), unique("notices-dlq")
-    ensure_topics(endpoints.kafka_bootstrap, [(notices, NOTICES), (dlq, NOTICES_DLQ)])
-    return notices, dlq
-
-
-def make_ingestor(endpoints: Endpoints, state_dir: Path, notices: str, dlq: str, batch: int = 5) -> Ingestor:
-    publisher = KafkaPublisher(endpoints.kafka_bootstrap, "ingest-test")
-    return Ingestor(publisher, SqliteStateStore(state_dir), notices, dlq, batch_size=batch)
-
-
-def close(ingestor: Ingestor) -> None:
-    ingestor.publisher.close()  # type: ignore[attr-defined]
-    ingestor.state.close()  # type: ignore[attr-defined]
-
-
 def test_publish_read_back_and_a_rerun_publishes_nothing(
-    endpoints: Endpoints, unique: Callable[[str], str], tmp_path: Path
+    endpoints: Endpoints, tmp_path: Path, topics: tuple[str, str]
 ) -> None:
-    notices, dlq = topics(endpoints, unique)
+    notices, dlq = topics
     ingestor = make_ingestor(endpoints, tmp_path, notices, dlq)
     stats, _ = ingestor.ingest(ocds.parse(releases(7), CTX), "feed.json")
     assert stats.published == {"active": 7}
@@ -111,9 +68,9 @@ def test_publish_read_back_and_a_rerun_publishes_nothing(
 
 
 def test_restart_in_the_middle_gives_no_duplicate_and_no_gap(
-    endpoints: Endpoints, unique: Callable[[str], str], tmp_path: Path
+    endpoints: Endpoints, tmp_path: Path, topics: tuple[str, str]
 ) -> None:
-    notices, dlq = topics(endpoints, unique)
+    notices, dlq = topics
     feed = releases(23)
     first = make_ingestor(endpoints, tmp_path, notices, dlq, batch=5)
     calls = iter(range(100))
@@ -133,26 +90,8 @@ def test_restart_in_the_middle_gives_no_duplicate_and_no_gap(
     assert sorted(keys) == sorted(f"ocds-abc123:ocds-abc123-{i:04d}" for i in range(23))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def ingest_env(endpoints: Endpoints, notices: str, dlq: str, state: Path, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "TB_KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap,
-        "TB_TOPIC_NOTICES": notices,
-        "TB_TOPIC_NOTICES_DLQ": dlq,
-        "TB_INGEST_STATE_DIR": str(state),
-        "TB_INGEST_DETECT_LANGUAGE": "false",
-        **extra,
-    }
-
-
-def test_cli_publish_twice(endpoints: Endpoints, unique: Callable[[str], str], tmp_path: Path) -> None:
-    notices, dlq = topics(endpoints, unique)
+def test_cli_publish_twice(endpoints: Endpoints, tmp_path: Path, topics: tuple[str, str]) -> None:
+    notices, dlq = topics
     (tmp_path / "feed.json").write_bytes(releases(3))
     env = ingest_env(endpoints, notices, dlq, tmp_path / "state")
     cmd = [sys.executable, "-m", "services.ingest", "publish", str(tmp_path / "feed.json"), "--source", "ocds"]
@@ -165,9 +104,9 @@ def test_cli_publish_twice(endpoints: Endpoints, unique: Callable[[str], str], t
 
 
 def test_run_polls_accepts_pushes_and_stops_cleanly(
-    endpoints: Endpoints, unique: Callable[[str], str], tmp_path: Path
+    endpoints: Endpoints, tmp_path: Path, topics: tuple[str, str]
 ) -> None:
-    notices, dlq = topics(endpoints, unique)
+    notices, dlq = topics
     (tmp_path / "feeds").mkdir()
     (tmp_path / "feeds" / "feed.json").write_bytes(releases(2))
     (tmp_path / "sources.yaml").write_text("sources:\n  - {name: local, kind: ocds, path: feeds, interval_s: 1}\n")
@@ -215,9 +154,9 @@ def test_run_polls_accepts_pushes_and_stops_cleanly(
 
 
 def test_cli_publish_stopped_by_sigterm_then_rerun_gives_no_duplicate_and_no_gap(
-    endpoints: Endpoints, unique: Callable[[str], str], tmp_path: Path
+    endpoints: Endpoints, tmp_path: Path, topics: tuple[str, str]
 ) -> None:
-    notices, dlq = topics(endpoints, unique)
+    notices, dlq = topics
     total = 60
     (tmp_path / "feed.json").write_bytes(releases(total))
     state = tmp_path / "state"

@@ -25,7 +25,7 @@ from services.ingest.domain.model import Context
 from services.ingest.polling import Poller, SourceSpec
 from services.ingest.service import Stats
 from tests.conftest import Endpoints, shared_data
-from tests.integration.ingest.test_kafka import close, make_ingestor, read_topic, topics
+from tests.integration.ingest.helpers import close, make_ingestor, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -170,7 +170,7 @@ def published(got: list[tuple[str, bytes]]) -> list[tuple[str, int, NoticeStatus
 
 @pytest.mark.parametrize("validator", ["etag", "last-modified"])
 def test_ocds_api_pages_restart_and_amendment(
-    endpoints: Endpoints, unique: Callable[[str], str], tmp_path: Path, feed: tuple[Feed, str], validator: str
+    endpoints: Endpoints, tmp_path: Path, feed: tuple[Feed, str], validator: str, topics: tuple[str, str]
 ) -> None:
     state, base = feed
     stamp = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
@@ -186,9 +186,7 @@ def test_ocds_api_pages_restart_and_amendment(
         "/releases?page=2": page([release(3), release(4)], "/releases?page=3", 1),
         "/releases?page=3": page([release(5)], None, 1),
     }
-    process = Process(
-        endpoints, tmp_path, topics(endpoints, unique), SourceSpec(name="api", kind="ocds", url=f"{base}/releases")
-    )
+    process = Process(endpoints, tmp_path, topics, SourceSpec(name="api", kind="ocds", url=f"{base}/releases"))
 
     first = process.poll()
     assert first.published == {"active": 5}
@@ -224,7 +222,7 @@ def test_ocds_api_pages_restart_and_amendment(
 
 
 def test_ocds_api_stopped_between_pages_resumes_at_the_next_page(
-    endpoints: Endpoints, unique: Callable[[str], str], tmp_path: Path, feed: tuple[Feed, str]
+    endpoints: Endpoints, tmp_path: Path, feed: tuple[Feed, str], topics: tuple[str, str]
 ) -> None:
     state, base = feed
     state.pages = {
@@ -232,9 +230,7 @@ def test_ocds_api_stopped_between_pages_resumes_at_the_next_page(
         "/releases?page=2": Page(package([release(3), release(4)], base, "/releases?page=3"), etag='"b"'),
         "/releases?page=3": Page(package([release(5)], base, None), etag='"c"'),
     }
-    process = Process(
-        endpoints, tmp_path, topics(endpoints, unique), SourceSpec(name="api", kind="ocds", url=f"{base}/releases")
-    )
+    process = Process(endpoints, tmp_path, topics, SourceSpec(name="api", kind="ocds", url=f"{base}/releases"))
     # The process is told to stop once the first page is in (SIGTERM between pages): it stops before the second.
     first = process.poll(should_stop=lambda: len(state.requests) >= 1)
     assert first.stopped
@@ -249,7 +245,7 @@ def test_ocds_api_stopped_between_pages_resumes_at_the_next_page(
 
 
 def test_ted_search_pages_restart_and_amendment(
-    endpoints: Endpoints, unique: Callable[[str], str], tmp_path: Path, feed: tuple[Feed, str]
+    endpoints: Endpoints, tmp_path: Path, feed: tuple[Feed, str], topics: tuple[str, str]
 ) -> None:
     # Real TED Search API v3 notices, served as two pages of an ITERATION search.
     sample = orjson.loads((shared_data("ted-samples", "api-v3") / "search-response-5-notices.json").read_bytes())
@@ -270,7 +266,7 @@ def test_ted_search_pages_restart_and_amendment(
         "limit": 3,
     }
     spec = SourceSpec(name="ted", kind="ted", url=f"{base}/v3/notices/search", query=query)
-    process = Process(endpoints, tmp_path, topics(endpoints, unique), spec)
+    process = Process(endpoints, tmp_path, topics, spec)
     ctx = Context(source="ted", detect_language=False)
     outcomes = [o for o in ted.parse(orjson.dumps(sample), ctx) if isinstance(o, TenderNotice)]
     expected = {o.notice_id for o in outcomes}

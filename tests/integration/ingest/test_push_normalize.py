@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,15 +17,15 @@ from contracts import CodeScheme, TenderNotice
 from services.ingest.domain.model import Context
 from services.ingest.entrypoints.http import create_app
 from tests.conftest import Endpoints
-from tests.integration.ingest.test_kafka import close, make_ingestor, read_topic, topics
+from tests.integration.ingest.helpers import close, make_ingestor, read_topic
 
 pytestmark = pytest.mark.integration
 
 
 def test_a_pushed_4_digit_unspsc_code_is_published_padded(
-    endpoints: Endpoints, unique: Callable[[str], str], tmp_path: Path
+    endpoints: Endpoints, tmp_path: Path, topics: tuple[str, str]
 ) -> None:
-    notices, dlq = topics(endpoints, unique)
+    notices, dlq = topics
     ingestor = make_ingestor(endpoints, tmp_path, notices, dlq)
     client = TestClient(create_app(ingestor, {"k1"}, Context(source="push", detect_language=True)))
     body = {

@@ -7,7 +7,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -15,7 +14,7 @@ import pytest
 
 from contracts import TenderNotice
 from tests.conftest import REPO, Endpoints
-from tests.integration.ingest.test_kafka import ingest_env, read_topic, topics
+from tests.integration.ingest.helpers import ingest_env, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -45,9 +44,9 @@ def write_revisions(directory: Path, writer: str) -> None:
 
 
 def test_two_processes_never_publish_a_version_twice(
-    endpoints: Endpoints, unique: Callable[[str], str], tmp_path: Path
+    endpoints: Endpoints, tmp_path: Path, topics: tuple[str, str]
 ) -> None:
-    notices, dlq = topics(endpoints, unique)
+    notices, dlq = topics
     for writer in ("a", "b"):
         write_revisions(tmp_path / writer, writer)
     # Small batches: the two processes take turns many times while both run.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,16 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.infra.net import free_port
 from tests.conftest import REPO, Endpoints
 from tests.unit.matcher_service.builders import supplier
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_create_key_import_run_and_sigterm(endpoints: Endpoints, unique: Callable[[str], str], tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
 from contracts import NoticeStatus
-from services.demo.data import generate_notices, generate_suppliers
+from localrun.demodata.data import generate_notices, generate_suppliers
 from services.infra.bus import InMemoryPublisher
 from services.matcher.adapters import elastic
 from services.matcher.bootstrap import Container, bootstrap, bootstrap_in_memory

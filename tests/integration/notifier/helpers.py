@@ -9,19 +9,30 @@ import email.policy
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from typing import Any, TypeVar
 
+import uvicorn
 from aiosmtpd.controller import Controller
 from kafka import KafkaConsumer, TopicPartition
 from pydantic import BaseModel
+from starlette.exceptions import StarletteDeprecationWarning
 
-from contracts import Shortlist, SupplierProfile
+from contracts import Classification, CodeScheme, Shortlist, SupplierProfile
 from services.infra.bus import KafkaPublisher, ensure_topics
-from services.notifier.bootstrap import Runtime, bootstrap
+from services.matcher.bootstrap import Container as MatcherContainer
+from services.matcher.entrypoints.http import create_app as matcher_app
+from services.notifier.bootstrap import Container, bootstrap
 from services.notifier.settings import Settings
 from tests.conftest import Endpoints
+from tests.unit.notifier.factories import profile
+
+with warnings.catch_warnings():
+    # Starlette 1.x prefers the httpx2 package for its test client; plain httpx (installed) works the same.
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient as TestClient  # for the tests, the warning silenced once
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -135,19 +146,21 @@ def isolated_settings(endpoints: Endpoints, unique: Callable[[str], str], smtp_p
 
 
 @contextlib.contextmanager
-def running(settings: Settings, instance_id: str) -> Iterator[Runtime]:
+def running(settings: Settings, instance_id: str) -> Iterator[Container]:
     """A notifier worker in a thread (the HTTP app is not served); stopped and closed afterwards."""
     runtime = bootstrap(settings, instance_id=instance_id)
-    thread = threading.Thread(target=runtime.worker.run, name=f"notifier-{instance_id}")
+    worker = runtime.worker
+    assert worker is not None
+    thread = threading.Thread(target=worker.run, name=f"notifier-{instance_id}")
     thread.start()
     try:
-        wait_until(lambda: runtime.worker.started or runtime.worker.error is not None, 60, "the worker to start")
+        wait_until(lambda: worker.started or worker.error is not None, 60, "the worker to start")
         yield runtime
     finally:
         runtime.stop.set()
         thread.join(timeout=60)
         runtime.close()
-    assert runtime.worker.error is None, f"the worker crashed: {runtime.worker.error!r}"
+    assert worker.error is None, f"the worker crashed: {worker.error!r}"
 
 
 def read_topic(bootstrap_servers: str, topic: str, model: type[M], timeout: float = 30) -> list[tuple[str, M]]:
@@ -174,7 +187,7 @@ def read_topic(bootstrap_servers: str, topic: str, model: type[M], timeout: floa
         consumer.close()
 
 
-def counter(runtime: Runtime, name: str, **labels: str) -> float:
+def counter(runtime: Container, name: str, **labels: str) -> float:
     return runtime.notifier.metrics.registry.get_sample_value(name, labels) or 0.0
 
 
@@ -191,3 +204,79 @@ def publish(settings: Settings, *items: SupplierProfile | Shortlist) -> None:
 
 def prepare(settings: Settings) -> None:
     ensure_topics(settings.kafka_bootstrap_servers, settings.topic_map().items())
+
+
+ADMIN_KEY = "it-admin-key"
+
+
+class Served:
+    """The matcher's HTTP app on a free port (uvicorn in a thread), started and stopped by the test."""
+
+    def __init__(self, container: MatcherContainer) -> None:
+        self.container = container
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        config = uvicorn.Config(
+            matcher_app(self.container), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="matcher-http")
+        self._thread.start()
+        server = self._server
+        wait_until(lambda: server.started, 20, "the matcher's HTTP app to start")
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=20)
+
+    def close(self) -> None:
+        """Stop serving, delete the matcher's indexes, close its clients."""
+        self.stop()
+        es = self.container.es
+        for index in es.indices.get(index=f"{self.container.settings.matcher_index_prefix}-*"):
+            es.indices.delete(index=index)
+        self.container.close()
+
+
+BUYER_KEY = "it-buyer-key"
+AGENCY = "UNICEF Supply Division"
+GLOVES = Classification(scheme=CodeScheme.UNSPSC, code="42132203", description="Medical gloves")
+
+
+def glove_maker(supplier_id: str, address: str) -> SupplierProfile:
+    return profile(supplier_id, emails=[address]).model_copy(
+        update={"codes": [GLOVES], "keywords": ["nitrile gloves"], "updated_at": None}
+    )
+
+
+def to(message: EmailMessage) -> list[str]:
+    return [a.addr_spec for a in message["To"].addresses]
+
+
+def key(message: EmailMessage) -> str:
+    return str(message["X-Tenderbridge-Key"])
+
+
+def sent(sink: Sink) -> list[str]:
+    """The idempotency keys of the emails the sink accepted, in order."""
+    return [key(m) for m in sink.emails()]
+
+
+def confirmations(sink: Sink) -> list[EmailMessage]:
+    return [m for m in sink.emails() if "|confirmation|" in key(m)]
+
+
+def message(i: int, to: str = "buyer@example.com") -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = "alerts@tenderbridge.local"
+    msg["To"] = to
+    msg["Subject"] = f"tender {i}"
+    msg["X-Tenderbridge-Key"] = f"k{i}"
+    msg.set_content(f".a line starting with a dot\nmessage {i}\n")
+    msg.add_alternative(f"<p>message {i}</p>", subtype="html")
+    return msg

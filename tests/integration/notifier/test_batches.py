@@ -12,18 +12,16 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from contracts import NoticeStatus
-from services.infra.bus import InMemoryPublisher
 from services.notifier.adapters.mail import SmtpMailSender
-from services.notifier.adapters.matcher import InMemoryPreferencesClient
-from services.notifier.adapters.store import ElasticsearchNotificationStore, Record, State
-from services.notifier.bootstrap import smtp_sender
+from services.notifier.adapters.store import ElasticsearchNotificationStore
+from services.notifier.bootstrap import bootstrap_in_memory, smtp_sender
 from services.notifier.domain.profiles import ProfileDirectory
 from services.notifier.exceptions import PermanentMailError, StoreUnavailable, TransientMailError
+from services.notifier.ports import Record, State
 from services.notifier.service import Notifier
 from services.notifier.settings import Settings
 from tests.conftest import Endpoints
-from tests.integration.notifier.helpers import Sink, isolated_settings
-from tests.integration.notifier.test_smtp_adapter import message
+from tests.integration.notifier.helpers import Sink, isolated_settings, message
 from tests.unit.notifier.factories import notice, profile, shortlist
 
 pytestmark = pytest.mark.integration
@@ -211,15 +209,9 @@ class CrashingStore(ElasticsearchNotificationStore):
 
 
 def notifier(settings: Settings, store: ElasticsearchNotificationStore, directory: ProfileDirectory) -> Notifier:
-    return Notifier(
-        settings,
-        store,
-        smtp_sender(settings),
-        InMemoryPublisher(),
-        directory,
-        InMemoryPreferencesClient(),
-        instance_id="n1",
-    )
+    return bootstrap_in_memory(
+        settings, instance_id="n1", store=store, mail=smtp_sender(settings), profiles=directory
+    ).notifier
 
 
 @pytest.mark.parametrize(
@@ -241,11 +233,11 @@ def test_a_crash_between_bulk_steps_never_sends_twice(
             batch = [shortlist(notice("1"), suppliers[:4]), shortlist(notice("2"), suppliers[4:])]
             first = notifier(settings, CrashingStore(store, state, before), directory)
             with pytest.raises(Crash):
-                first.handle_shortlists(batch)
-            first.mail.close()
+                first.alerts.handle_shortlists(batch)
+            first.delivery.mail.close()
             restarted = notifier(settings, store, directory)  # the same instance id, on the same index
-            restarted.handle_shortlists(batch)
-            restarted.mail.close()
+            restarted.alerts.handle_shortlists(batch)
+            restarted.delivery.mail.close()
             expected = 7 if (state, before) == (State.COMMITTING, True) else 4  # 3 presumed delivered, not resent
             sink.wait_for(expected)
             keys = Counter(sink.keys())
@@ -277,8 +269,10 @@ def test_an_amendment_in_the_same_batch_reaches_who_its_first_version_alerted(
                 directory.put(profile(s))
             v2 = notice("1", version=2, status=NoticeStatus.AMENDED, changes=["deadline moved"])
             n = notifier(settings, store, directory)
-            n.handle_shortlists([shortlist(notice("1"), ["a", "b"]), shortlist(v2, ["c"], previously=["a", "b"])])
-            n.mail.close()
+            n.alerts.handle_shortlists(
+                [shortlist(notice("1"), ["a", "b"]), shortlist(v2, ["c"], previously=["a", "b"])]
+            )
+            n.delivery.mail.close()
             sink.wait_for(5)
             assert sorted(sink.keys()) == [
                 "a|ungm:1|1|new_match",

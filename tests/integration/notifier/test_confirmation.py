@@ -7,100 +7,32 @@ agency's admin imports gets its alert at once."""
 from __future__ import annotations
 
 import re
-import warnings
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
-from email.message import EmailMessage
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from pydantic import SecretStr
-from starlette.exceptions import StarletteDeprecationWarning
 
-from contracts import Classification, CodeScheme, SupplierProfile
-from services.matcher.bootstrap import Container, bootstrap
-from services.matcher.keys import ApiKey, Role, hash_token
-from services.matcher.settings import Settings as MatcherSettings
 from services.notifier.settings import Settings
-from tests.conftest import Endpoints
-from tests.integration.notifier.helpers import Sink, counter, isolated_settings, prepare, running, wait_until
-from tests.integration.notifier.test_preferences import ADMIN_KEY, Served
-from tests.unit.notifier.factories import notice, profile
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from fastapi.testclient import TestClient
+from tests.integration.notifier.helpers import (
+    ADMIN_KEY,
+    AGENCY,
+    BUYER_KEY,
+    Served,
+    Sink,
+    TestClient,
+    confirmations,
+    counter,
+    glove_maker,
+    key,
+    running,
+    sent,
+    to,
+    wait_until,
+)
+from tests.unit.notifier.factories import notice
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
-
-BUYER_KEY = "it-buyer-key"
-AGENCY = "UNICEF Supply Division"
-GLOVES = Classification(scheme=CodeScheme.UNSPSC, code="42132203", description="Medical gloves")
-
-
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    s = Sink().start()
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
-@pytest.fixture
-def settings(endpoints: Endpoints, unique: Callable[[str], str], sink: Sink) -> Settings:
-    return isolated_settings(endpoints, unique, sink.port, notifier_confirmation_interval_s=0.2)
-
-
-@pytest.fixture
-def matcher(endpoints: Endpoints, unique: Callable[[str], str], settings: Settings) -> Iterator[Served]:
-    """The matcher's HTTP app on a free port, publishing profiles and shortlists to the notifier's topics."""
-    prepare(settings)
-    matcher_settings = MatcherSettings(
-        kafka_bootstrap_servers=endpoints.kafka_bootstrap,
-        elasticsearch_url=endpoints.elasticsearch_url,
-        matcher_index_prefix=unique("m"),
-        matcher_admin_api_key=ADMIN_KEY,  # type: ignore[arg-type]
-        topic_profiles=settings.topic_profiles,
-        topic_shortlists=settings.topic_shortlists,
-        create_topics=False,
-    )
-    container: Container = bootstrap(matcher_settings)
-    created = datetime(2026, 1, 1, tzinfo=UTC)
-    container.keys.put(ApiKey(key_hash=hash_token(BUYER_KEY), role=Role.BUYER, agency=AGENCY, created_at=created))
-    served = Served(container)
-    served.start()
-    try:
-        yield served
-    finally:
-        served.stop()
-        for index in container.es.indices.get(index=f"{matcher_settings.matcher_index_prefix}-*"):
-            container.es.indices.delete(index=index)
-        container.close()
-
-
-def glove_maker(supplier_id: str, address: str) -> SupplierProfile:
-    return profile(supplier_id, emails=[address]).model_copy(
-        update={"codes": [GLOVES], "keywords": ["nitrile gloves"], "updated_at": None}
-    )
-
-
-def to(message: EmailMessage) -> list[str]:
-    return [a.addr_spec for a in message["To"].addresses]
-
-
-def key(message: EmailMessage) -> str:
-    return str(message["X-Tenderbridge-Key"])
-
-
-def sent(sink: Sink) -> list[str]:
-    """The idempotency keys of the emails the sink accepted, in order."""
-    return [key(m) for m in sink.emails()]
-
-
-def confirmations(sink: Sink) -> list[EmailMessage]:
-    return [m for m in sink.emails() if "|confirmation|" in key(m)]
 
 
 def test_a_buyer_registered_address_is_asked_once_and_alerted_only_once_confirmed(

@@ -10,7 +10,8 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from contracts import AlertFrequency, DeadLetter, NoticeStatus, NotificationEvent
-from services.notifier.adapters.store import ElasticsearchNotificationStore, Record, State, Unsubscribe
+from services.notifier.adapters.store import ElasticsearchNotificationStore
+from services.notifier.ports import Record, State, Unsubscribe
 from services.notifier.settings import Settings
 from tests.conftest import Endpoints
 from tests.integration.notifier.helpers import (
@@ -252,9 +253,8 @@ def test_daily_digest_over_elasticsearch_and_smtp(
     """Digest items are stored in Elasticsearch until the supplier's local hour, then go out as one email."""
     from datetime import datetime, timedelta
 
-    from services.infra.bus import InMemoryPublisher
     from services.notifier.adapters.mail import SmtpMailSender
-    from services.notifier.adapters.matcher import InMemoryPreferencesClient
+    from services.notifier.bootstrap import bootstrap_in_memory
     from services.notifier.domain.profiles import ProfileDirectory
     from services.notifier.service import Notifier
 
@@ -269,19 +269,22 @@ def test_daily_digest_over_elasticsearch_and_smtp(
     mail = SmtpMailSender("127.0.0.1", sink.port)
 
     def make() -> Notifier:
-        return Notifier(
-            settings, store, mail, InMemoryPublisher(), profiles, InMemoryPreferencesClient(),
-            clock=lambda: clock[0], instance_id="it-digest",
-        )  # fmt: skip
+        return bootstrap_in_memory(
+            settings, clock=lambda: clock[0], instance_id="it-digest", store=store, mail=mail, profiles=profiles
+        ).notifier
 
     n = make()
-    n.handle_shortlist(shortlist(notice("1", title="Closing tender", deadline=clock[0] + timedelta(days=2)), ["d"]))
-    n.handle_shortlist(shortlist(notice("2", title="Open tender", deadline=clock[0] + timedelta(days=40)), ["d"]))
-    assert n.send_due_digests() == 0
+    n.alerts.handle_shortlist(
+        shortlist(notice("1", title="Closing tender", deadline=clock[0] + timedelta(days=2)), ["d"])
+    )
+    n.alerts.handle_shortlist(
+        shortlist(notice("2", title="Open tender", deadline=clock[0] + timedelta(days=40)), ["d"])
+    )
+    assert n.digests.send_due_digests() == 0
     clock[0] += timedelta(hours=2)  # 09:30 in Kabul
     restarted = make()  # the queue is in Elasticsearch, not in the process
-    assert restarted.send_due_digests() == 1
-    assert restarted.send_due_digests() == 0
+    assert restarted.digests.send_due_digests() == 1
+    assert restarted.digests.send_due_digests() == 0
     mail.close()
     (digest,) = sink.wait_for(1)
     assert digest["X-Tenderbridge-Key"] == "d|digest|2026-11-26"

@@ -5,50 +5,37 @@ fields the form does not hold stay as they were, and a form shown before another
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from urllib.parse import urlencode
 
 import pytest
 from elasticsearch import Elasticsearch
-from starlette.exceptions import StarletteDeprecationWarning
 
 from contracts import Classification, CodeScheme, Shortlist
 from services.infra.bus import InMemoryPublisher
-from services.notifier.adapters.mail import InMemoryMailSender
 from services.notifier.adapters.matcher import HttpPreferencesClient
 from services.notifier.adapters.store import ElasticsearchNotificationStore
+from services.notifier.bootstrap import bootstrap_in_memory
 from services.notifier.domain import profile_form, tokens
 from services.notifier.domain.profiles import ProfileDirectory
-from services.notifier.entrypoints.http import create_app as notifier_app
-from services.notifier.service import Notifier
 from tests.conftest import Endpoints
-from tests.integration.notifier import test_preferences
-from tests.integration.notifier.helpers import free_port, isolated_settings
-from tests.integration.notifier.test_preferences import ADMIN_KEY, Served
+from tests.integration.notifier.helpers import ADMIN_KEY, Served, TestClient, free_port, isolated_settings
 from tests.unit.notifier.factories import notice, profile
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from fastapi.testclient import TestClient
-
 pytestmark = pytest.mark.integration
-
-#: The matcher's HTTP app on a free port over its own indexes (the preferences page's fixture).
-matcher = test_preferences.matcher
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"}
 
 
 def test_the_profile_page_saves_through_the_real_matcher_and_keeps_what_it_does_not_edit(
-    endpoints: Endpoints, unique: Callable[[str], str], matcher: Served
+    endpoints: Endpoints, unique: Callable[[str], str], stopped_matcher: Served
 ) -> None:
-    settings = isolated_settings(endpoints, unique, free_port(), notifier_matcher_url=matcher.url)
+    settings = isolated_settings(endpoints, unique, free_port(), notifier_matcher_url=stopped_matcher.url)
     es = Elasticsearch(endpoints.elasticsearch_url)
     store = ElasticsearchNotificationStore(es, settings.notifications_index, settings.unsubscribes_index)
     store.ensure_indexes()
-    client = HttpPreferencesClient(matcher.url, ADMIN_KEY, timeout_s=5)
-    service = matcher.container.matcher
+    client = HttpPreferencesClient(stopped_matcher.url, ADMIN_KEY, timeout_s=5)
+    service = stopped_matcher.container.matcher
     try:
         computers = Classification(scheme=CodeScheme.UNSPSC, code="43211500", description="Computers")
         start = profile(
@@ -71,14 +58,14 @@ def test_the_profile_page_saves_through_the_real_matcher_and_keeps_what_it_does_
         service.handle_notice(notice())  # an open tender for gloves (UNSPSC 42132203): not this supplier's yet
         directory = ProfileDirectory()
         directory.put(stored)
-        n = Notifier(settings, store, InMemoryMailSender(), InMemoryPublisher(), directory, client)
-        web = TestClient(notifier_app(n, lambda: {"test": True}))
-        page = f"/profile?token={n.token(tokens.PREFERENCES, 'sup:9')}"
+        notifier = bootstrap_in_memory(settings, store=store, profiles=directory, matcher=client)
+        n, web = notifier.notifier, TestClient(notifier.app)
+        page = f"/profile?token={n.signer.token(tokens.PREFERENCES, 'sup:9')}"
 
         # The matcher is not served yet: the page says so, nothing can be saved.
         assert web.get(page).status_code == 503
         assert web.post(page, content="keywords=x", headers=FORM).status_code == 503
-        matcher.start()
+        stopped_matcher.start()
 
         shown = web.get(page)
         assert shown.status_code == 200
@@ -115,7 +102,9 @@ def test_the_profile_page_saves_through_the_real_matcher_and_keeps_what_it_does_
         # The PUT re-matched the open tender: the supplier is now on its shortlist, and the page said how many.
         published = service.publisher
         assert isinstance(published, InMemoryPublisher)
-        shortlists = [s for s in published.on(matcher.container.settings.topic_shortlists) if isinstance(s, Shortlist)]
+        shortlists = [
+            s for s in published.on(stopped_matcher.container.settings.topic_shortlists) if isinstance(s, Shortlist)
+        ]
         assert any("sup:9" in {e.supplier_id for e in s.entries} for s in shortlists)
         assert "已重新匹配 1 条未截止的招标。" in saved.text
 

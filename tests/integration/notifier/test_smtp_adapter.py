@@ -5,26 +5,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from email.message import EmailMessage
 
 import pytest
 
 from services.notifier.adapters.mail import SmtpMailSender
 from services.notifier.exceptions import PermanentMailError, TransientMailError
-from tests.integration.notifier.helpers import Sink, wait_until
+from tests.integration.notifier.helpers import Sink, message, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def message(i: int, to: str = "buyer@example.com") -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = "alerts@tenderbridge.local"
-    msg["To"] = to
-    msg["Subject"] = f"tender {i}"
-    msg["X-Tenderbridge-Key"] = f"k{i}"
-    msg.set_content(f".a line starting with a dot\nmessage {i}\n")
-    msg.add_alternative(f"<p>message {i}</p>", subtype="html")
-    return msg
 
 
 @pytest.fixture(params=[False, True], ids=["stepwise", "pipelined"])

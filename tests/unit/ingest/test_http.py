@@ -13,10 +13,9 @@ with warnings.catch_warnings():
 
 from contracts import DeadLetter
 from services.infra.bus import InMemoryPublisher
-from services.ingest.adapters.state import InMemoryStateStore
-from services.ingest.domain.model import Context
+from services.ingest.bootstrap import bootstrap_in_memory
 from services.ingest.entrypoints.http import create_app
-from services.ingest.service import Ingestor
+from services.ingest.settings import Settings
 from tests.unit.ingest.util import release
 
 pytestmark = pytest.mark.unit
@@ -38,8 +37,9 @@ def publisher() -> InMemoryPublisher:
 
 @pytest.fixture
 def client(publisher: InMemoryPublisher) -> TestClient:
-    ingestor = Ingestor(publisher, InMemoryStateStore(), "notices", "dlq")
-    return TestClient(create_app(ingestor, {"secret"}, Context(source="ocds", detect_language=False)))
+    settings = Settings(topic_notices="notices", topic_notices_dlq="dlq", ingest_detect_language=False)
+    container = bootstrap_in_memory(settings, publisher=publisher)
+    return TestClient(create_app(container.ingestor, {"secret"}, container.base_context))
 
 
 def test_push_needs_a_key(client: TestClient) -> None:

@@ -16,9 +16,9 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from contracts import CodeScheme, TenderNotice
-from services.demo.data import generate_notices
+from localrun.demodata.data import generate_notices
 from services.infra.bus import InMemoryPublisher
-from services.ingest.adapters.state import InMemoryStateStore
+from services.ingest.adapters.memory import InMemoryStateStore
 from services.ingest.domain import jsonl, ocds
 from services.ingest.domain.model import Context, Outcome, Rejection
 from services.ingest.domain.normalize import content_hash

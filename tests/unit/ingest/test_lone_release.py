@@ -15,8 +15,7 @@ from services.ingest.adapters.files import files_under
 from services.ingest.domain import ocds
 from services.ingest.domain.model import Context, Outcome, Rejection
 from tests.conftest import shared_data
-from tests.unit.ingest.test_properties import json_values
-from tests.unit.ingest.util import release
+from tests.unit.ingest.util import json_values, release
 
 pytestmark = pytest.mark.unit
 

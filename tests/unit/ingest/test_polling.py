@@ -7,8 +7,7 @@ import pytest
 
 from contracts import TenderNotice
 from services.infra.bus import InMemoryPublisher
-from services.ingest.adapters.fetcher import InMemoryFetcher
-from services.ingest.adapters.state import InMemoryStateStore
+from services.ingest.adapters.memory import InMemoryFetcher, InMemoryStateStore
 from services.ingest.domain.model import Context
 from services.ingest.exceptions import SourceConfigError
 from services.ingest.polling import Poller, SourceSpec, load_sources

@@ -15,24 +15,13 @@ from services.ingest.domain import csvmap, ocds, ted
 from services.ingest.domain.model import Context, Rejection
 from services.ingest.domain.sources import KINDS, parse_bytes
 from services.ingest.entrypoints.http import map_pushed
-from tests.unit.ingest.util import release
+from tests.unit.ingest.util import json_values, release, scalars
 
 pytestmark = pytest.mark.unit
 
 CTX = Context(source="ocds", detect_language=False)
 MAPPING = csvmap.CsvMapping(name="p", columns={"source_id": "id", "title": "t", "deadline": "d", "amount": "a"})
 
-scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=True), st.text(max_size=30),
-    st.sampled_from(["", "2026-10-22", "2026-10-22T08:00:00+04:30", "CPV", "UNSPSC", "45000000-3", "<b>x</b>"]),
-)  # fmt: skip
-json_values = st.recursive(
-    scalars,
-    lambda children: st.one_of(
-        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=12), children, max_size=5)
-    ),
-    max_leaves=25,
-)
 OCDS_KEYS = ["ocid", "tag", "tender", "buyer", "parties", "releases", "records", "compiledRelease", "title", "items"]
 ocds_like = st.recursive(
     scalars,

@@ -5,12 +5,16 @@ from typing import Any
 
 import orjson
 import pytest
+from prometheus_client import generate_latest
 
 from contracts import DeadLetter, NoticeStatus, TenderNotice
 from services.infra.bus import InMemoryPublisher
-from services.ingest.adapters.state import Checkpoint, InMemoryStateStore
+from services.infra.exceptions import TransientPublishError
+from services.ingest.adapters.memory import InMemoryStateStore
 from services.ingest.domain import ocds
 from services.ingest.domain.model import Context, Outcome, Rejection
+from services.ingest.domain.normalize import content_hash
+from services.ingest.ports import Checkpoint
 from services.ingest.service import Ingestor
 from tests.unit.ingest.util import release
 
@@ -160,3 +164,78 @@ def test_metrics_count_published_and_rejected(ingestor: Ingestor) -> None:
         registry.get_sample_value("ingest_notices_published_total", {"source": "ocds-abc123", "status": "active"}) == 1
     )
     assert registry.get_sample_value("ingest_records_rejected_total", {"reason": "not_a_notice"}) == 1
+
+
+def _notice(n: int, description: str = "") -> Outcome:
+    doc = release(ocid=f"ocds-abc123-{n:04d}")
+    doc["tender"] = {**doc["tender"], "description": description or "Maintenance of radars"}
+    return mapped(doc)
+
+
+def test_a_notice_over_the_size_limit_is_dead_lettered_with_the_limit_and_never_stored(
+    publisher: InMemoryPublisher, state: InMemoryStateStore
+) -> None:
+    ingestor = Ingestor(publisher, state, "notices", "notices.dlq", batch_size=10, max_notice_bytes=4_000)
+    big = _notice(2, "x" * 5_000)
+    stats, published = ingestor.ingest([_notice(1), big, _notice(3)], "test")
+    assert [n.notice_id for n in published] == ["ocds-abc123:ocds-abc123-0001", "ocds-abc123:ocds-abc123-0003"]
+    assert stats.rejected == {"too_large": 1}
+    assert stats.published == {"active": 2}
+    [refusal] = stats.refused
+    assert "over the limit of 4,000 bytes" in refusal.detail
+    [letter] = publisher.on("notices.dlq")
+    assert isinstance(letter, DeadLetter)
+    assert letter.reason == "too_large"
+    assert state.known("ocds-abc123:ocds-abc123-0002") is None
+    assert 'ingest_records_rejected_total{reason="too_large"} 1.0' in _metrics(ingestor)
+
+
+def test_a_notice_kafka_refuses_at_the_flush_is_dead_lettered_and_the_rest_of_the_batch_committed(
+    state: InMemoryStateStore,
+) -> None:
+    refused_id = "ocds-abc123:ocds-abc123-0002"
+    publisher = InMemoryPublisher(refuse={("notices", refused_id): "message_too_large"})
+    ingestor = Ingestor(publisher, state, "notices", "notices.dlq", batch_size=10)
+    stats, published = ingestor.ingest([_notice(1), _notice(2), _notice(3)], "test")
+    assert refused_id not in [n.notice_id for n in published]
+    assert stats.published == {"active": 2}
+    assert stats.rejected == {"message_too_large": 1}
+    assert state.known(refused_id) is None
+    assert state.known("ocds-abc123:ocds-abc123-0001") is not None
+    assert [x.reason for x in publisher.on("notices.dlq") if isinstance(x, DeadLetter)] == ["message_too_large"]
+    assert 'ingest_notices_published_total{source="ocds-abc123",status="active"} 2.0' in _metrics(ingestor)
+
+
+def test_kafka_away_commits_nothing_and_a_later_run_publishes_it_all(state: InMemoryStateStore) -> None:
+    publisher = InMemoryPublisher(unavailable=True)
+    ingestor = Ingestor(publisher, state, "notices", "notices.dlq", batch_size=10)
+    with pytest.raises(TransientPublishError):
+        ingestor.ingest([_notice(1)], "test")
+    assert state.known("ocds-abc123:ocds-abc123-0001") is None
+    publisher.unavailable = False
+    _, published = ingestor.ingest([_notice(1)], "test")
+    assert [n.version for n in published] == [1]
+
+
+def _metrics(ingestor: Ingestor) -> str:
+    return generate_latest(ingestor.metrics.registry).decode()
+
+
+def test_a_notice_stored_before_text_normalization_is_not_republished_for_invisible_characters(
+    publisher: InMemoryPublisher, state: InMemoryStateStore
+) -> None:
+    """A version published with U+200B and NUL in its title (hashed then as written) read again now: the stored
+    notice, read through the contract, has them removed, and so has the new reading: nothing to publish."""
+    clean = mapped(release())
+    assert isinstance(clean, TenderNotice)
+    written = {**clean.__dict__, "title": f"\u200b{clean.title}\x00"}
+    hashed_as_written = content_hash(TenderNotice.model_construct(**written))
+    assert hashed_as_written != clean.content_hash
+    state.commit([clean.model_copy(update={"content_hash": hashed_as_written})], [], None)
+    ingestor = Ingestor(publisher, state, "notices", "notices.dlq")
+    stats, published = ingestor.ingest([mapped(release())], "test")
+    assert published == []
+    assert stats.unchanged == 1
+    changed = mapped(release(tender={**release()["tender"], "title": "Another title"}))
+    _, again = ingestor.ingest([changed], "test")
+    assert [v.version for v in again] == [2]  # a real change is still published

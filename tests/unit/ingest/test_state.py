@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from contracts import NoticeStatus, TenderNotice
-from services.ingest.adapters.state import Checkpoint, SqliteStateStore
+from services.ingest.adapters.state import SqliteStateStore
+from services.ingest.ports import Checkpoint
 
 pytestmark = pytest.mark.unit
 

@@ -16,7 +16,8 @@ import pytest
 
 from contracts import TenderNotice
 from services.infra.bus import InMemoryPublisher
-from services.ingest.adapters.state import InMemoryStateStore, SqliteStateStore
+from services.ingest.adapters.memory import InMemoryStateStore
+from services.ingest.adapters.state import SqliteStateStore
 from services.ingest.service import Ingestor
 
 pytestmark = pytest.mark.unit

@@ -23,7 +23,7 @@ with warnings.catch_warnings():
 from httpx import Response
 
 from contracts import Classification, CodeScheme, Item
-from services.demo.data import generate_notices, generate_suppliers
+from localrun.demodata.data import generate_notices, generate_suppliers
 from services.matcher.bootstrap import Container, bootstrap_in_memory
 from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query, rank
 from services.matcher.entrypoints.http import create_app

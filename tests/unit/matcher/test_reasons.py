@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from contracts import REASON_CODES, Classification, CodeScheme, Money, ScoreComponent, TenderNotice
-from services.demo.data import generate_notices, generate_suppliers
+from localrun.demodata.data import generate_notices, generate_suppliers
 from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query, rank, text
 from tests.unit.matcher.conftest import NOW, award, notice, supplier
 

@@ -8,6 +8,14 @@ from typing import Any
 from contracts import Buyer, Classification, CodeScheme, Item, NoticeStatus, SupplierProfile, TenderNotice
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+#: API keys of the buyer API fixture (``api_container`` in conftest.py): the admin setting, two buyers, a supplier.
+ADMIN = "admin-secret"
+BUYER_A, BUYER_B, SUPPLIER_S1 = "key-buyer-a", "key-buyer-b", "key-supplier-s1"
+
+
+def h(key: str) -> dict[str, str]:
+    """The header that authenticates a request with ``key``."""
+    return {"X-API-Key": key}
 
 
 def unspsc(code: str) -> Classification:
@@ -54,3 +62,15 @@ def notice(
     }
     fields.update(extra)
     return TenderNotice(**fields)
+
+
+def key_header(key: str) -> dict[str, str]:
+    """The header the buyer API reads a key from."""
+    return {"X-API-Key": key}
+
+
+def stored_key(token: str, role: Any, **scope: Any) -> Any:
+    """An API key as the key store holds it (hashed), created at the start of 2026."""
+    from services.matcher.keys import ApiKey, hash_token
+
+    return ApiKey(key_hash=hash_token(token), role=role, created_at=datetime(2026, 1, 1, tzinfo=UTC), **scope)

@@ -6,7 +6,6 @@ import csv
 import io
 import warnings
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 from starlette.exceptions import StarletteDeprecationWarning
@@ -16,40 +15,17 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from fastapi.testclient import TestClient
 
-from services.matcher.bootstrap import Container, bootstrap_in_memory
+from services.matcher.bootstrap import Container
 from services.matcher.entrypoints.http import create_app
-from services.matcher.keys import ApiKey, Role, hash_token
-from services.matcher.settings import Settings
-from tests.unit.matcher_service.builders import NOW, notice, supplier
+from tests.unit.matcher_service.builders import ADMIN, BUYER_A, BUYER_B, SUPPLIER_S1, h, notice, supplier
 
 pytestmark = pytest.mark.unit
 
-ADMIN = "admin-secret"
-BUYER_A, BUYER_B, SUPPLIER_S1 = "key-buyer-a", "key-buyer-b", "key-supplier-s1"
-
 
 @pytest.fixture
-def container() -> Container:
-    c = bootstrap_in_memory(Settings(matcher_admin_api_key=ADMIN), clock=lambda: NOW)
-    created = datetime(2026, 1, 1, tzinfo=UTC)
-    c.keys.put(ApiKey(key_hash=hash_token(BUYER_A), role=Role.BUYER, agency="UNICEF", created_at=created))
-    c.keys.put(ApiKey(key_hash=hash_token(BUYER_B), role=Role.BUYER, agency="WFP", created_at=created))
-    c.keys.put(ApiKey(key_hash=hash_token(SUPPLIER_S1), role=Role.SUPPLIER, supplier_id="S1", created_at=created))
-    for p in (supplier("S1"), supplier("S2", country="IN"), supplier("S3")):
-        c.matcher.profiles.put(p)
-    c.matcher.handle_notice(notice("a1", agency="UNICEF"))
-    c.matcher.handle_notice(notice("b1", agency="WFP", title="Surgical gloves"))
-    return c
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container)) as c:
+def client(api_container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(api_container)) as c:
         yield c
-
-
-def h(key: str) -> dict[str, str]:
-    return {"X-API-Key": key}
 
 
 def assert_problem(response: object, status: int) -> dict[str, object]:
@@ -144,7 +120,7 @@ def test_invalid_profile_is_422_problem(client: TestClient) -> None:
     assert_problem(client.put("/suppliers/S8", json=other_id, headers=h(ADMIN)), 422)
 
 
-def test_import_reports_rejected_lines_and_stores_the_rest(client: TestClient, container: Container) -> None:
+def test_import_reports_rejected_lines_and_stores_the_rest(client: TestClient, api_container: Container) -> None:
     lines = [
         supplier("I1").model_dump_json(),
         '{"supplier_id": "broken"}',
@@ -156,18 +132,18 @@ def test_import_reports_rejected_lines_and_stores_the_rest(client: TestClient, c
     report = response.json()
     assert report["imported"] == 2
     assert [r["line"] for r in report["rejected"]] == [2, 3]
-    assert container.matcher.profiles.get("I2") is not None
+    assert api_container.matcher.profiles.get("I2") is not None
     assert_problem(client.post("/suppliers/import", content=lines[0], headers=h(SUPPLIER_S1)), 403)
 
 
 def test_a_buyer_import_creates_but_never_replaces_and_csv_is_accepted(
-    client: TestClient, container: Container
+    client: TestClient, api_container: Container
 ) -> None:
     replaced = supplier("S2", keywords=("hijacked",)).model_dump_json()
     report = client.post("/suppliers/import", content=replaced, headers=h(BUYER_A)).json()
     assert report["imported"] == 0
     assert "exists" in report["rejected"][0]["reason"]
-    stored = container.matcher.profiles.get("S2")
+    stored = api_container.matcher.profiles.get("S2")
     assert stored is not None
     assert stored.keywords == ["gloves"]
     assert client.post("/suppliers/import", content=replaced, headers=h(ADMIN)).json()["imported"] == 1
@@ -179,7 +155,7 @@ def test_a_buyer_import_creates_but_never_replaces_and_csv_is_accepted(
     report = client.post("/suppliers/import", content=text, headers=csv_headers).json()
     assert report["imported"] == 1
     assert [r["line"] for r in report["rejected"]] == [3]
-    created = container.matcher.profiles.get("C1")
+    created = api_container.matcher.profiles.get("C1")
     assert created is not None
     assert created.country == "AF"
 
@@ -205,8 +181,8 @@ def test_shortlist_is_ranked_explained_filtered_and_paginated(client: TestClient
     assert high["entries"] == []
 
 
-def test_shortlist_csv_export(client: TestClient, container: Container) -> None:
-    container.matcher.save_profile(supplier("S3", names={"en": '=HYPERLINK("http://evil")'}))
+def test_shortlist_csv_export(client: TestClient, api_container: Container) -> None:
+    api_container.matcher.save_profile(supplier("S3", names={"en": '=HYPERLINK("http://evil")'}))
     for request in (
         {"params": {"format": "csv"}, "headers": h(BUYER_A)},
         {"headers": h(BUYER_A) | {"Accept": "text/csv"}},
@@ -225,8 +201,8 @@ def test_shortlist_csv_export(client: TestClient, container: Container) -> None:
         assert evil["supplier_name"].startswith("'=")  # not a formula in a spreadsheet
 
 
-def test_the_buyer_page_escapes_what_comes_from_outside(client: TestClient, container: Container) -> None:
-    container.matcher.handle_notice(notice("x", agency="UNICEF", title="Gloves <script>alert(1)</script>"))
+def test_the_buyer_page_escapes_what_comes_from_outside(client: TestClient, api_container: Container) -> None:
+    api_container.matcher.handle_notice(notice("x", agency="UNICEF", title="Gloves <script>alert(1)</script>"))
     page = client.get("/ui/notices/ungm:x", headers=h(BUYER_A))
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
@@ -254,8 +230,8 @@ def test_ops_endpoints(client: TestClient) -> None:
     assert client.get("/openapi.json").json()["paths"]["/notices/{notice_id}/shortlist"]
 
 
-def test_buyers_sign_in_to_the_pages_with_a_cookie_that_the_api_ignores(container: Container) -> None:
-    with TestClient(create_app(container), follow_redirects=False) as browser:
+def test_buyers_sign_in_to_the_pages_with_a_cookie_that_the_api_ignores(api_container: Container) -> None:
+    with TestClient(create_app(api_container), follow_redirects=False) as browser:
         first = browser.get("/ui/notices/ungm:a1")
         assert first.status_code == 303
         assert first.headers["location"].startswith("/ui/login?next=")
@@ -286,8 +262,8 @@ def test_login_redirects_only_within_the_pages(client: TestClient) -> None:
         assert response.headers["location"] == "/ui/notices"
 
 
-def test_notice_ids_with_a_slash_are_reachable(client: TestClient, container: Container) -> None:
-    container.matcher.handle_notice(notice("UNFPA/RFQ-2026-1", agency="UNICEF"))
+def test_notice_ids_with_a_slash_are_reachable(client: TestClient, api_container: Container) -> None:
+    api_container.matcher.handle_notice(notice("UNFPA/RFQ-2026-1", agency="UNICEF"))
     for path in ("/notices/ungm:UNFPA/RFQ-2026-1", "/notices/ungm:UNFPA%2FRFQ-2026-1"):
         assert client.get(path, headers=h(BUYER_A)).json()["notice_id"] == "ungm:UNFPA/RFQ-2026-1"
     page = client.get("/notices/ungm:UNFPA/RFQ-2026-1/shortlist", headers=h(BUYER_A)).json()

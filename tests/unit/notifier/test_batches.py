@@ -12,17 +12,13 @@ from collections import Counter
 import pytest
 
 from contracts import NoticeStatus, Shortlist
-from services.notifier.adapters.store import State, WriteFault
+from services.notifier.adapters.memory import WriteFault
 from services.notifier.exceptions import ShuttingDown, StoreUnavailable, TransientMailError
+from services.notifier.ports import State
 from tests.unit.notifier.factories import notice, profile, shortlist
-from tests.unit.notifier.test_service import Rig, unit_settings
+from tests.unit.notifier.rig import Crash, Rig, unit_settings
 
 pytestmark = pytest.mark.unit
-
-
-class Crash(BaseException):
-    """The process dies here (kill -9): nothing after this line runs."""
-
 
 SUPPLIERS = ["a", "b", "c", "d", "e"]
 
@@ -51,7 +47,7 @@ def states(rig: Rig) -> dict[str, tuple[State, str | None]]:
 
 
 def test_a_batch_is_claimed_in_one_request_and_written_in_one_request_per_round_and_step(rig: Rig) -> None:
-    rig.notifier().handle_shortlists(batch())
+    rig.notifier().alerts.handle_shortlists(batch())
     assert sorted(rig.keys_sent()) == all_keys()
     assert set(states(rig).values()) == {(State.SENT, None)}
     assert sorted(k for k, s in rig.statuses() if s == "sent") == all_keys()
@@ -65,25 +61,25 @@ def test_a_batch_is_claimed_in_one_request_and_written_in_one_request_per_round_
 
 def test_keys_claimed_before_are_not_sent_again_and_the_others_are(rig: Rig) -> None:
     n = rig.notifier()
-    n.handle_shortlist(shortlist(notice("1"), ["a", "b"]))  # an earlier batch
+    n.alerts.handle_shortlist(shortlist(notice("1"), ["a", "b"]))  # an earlier batch
     sent_before = len(rig.mail.sent)
-    n.handle_shortlists(batch())
+    n.alerts.handle_shortlists(batch())
     new = [str(m["X-Tenderbridge-Key"]) for m in rig.mail.sent[sent_before:]]
     assert sorted(new) == ["c|ungm:1|1|new_match", "d|ungm:2|1|new_match", "e|ungm:2|1|new_match"]
     assert sorted(rig.keys_sent()) == all_keys()
 
 
 def test_a_redelivered_batch_after_success_sends_nothing(rig: Rig) -> None:
-    rig.notifier().handle_shortlists(batch())
-    rig.notifier().handle_shortlists(batch())  # the offsets were not committed: the restart gets it again
-    rig.notifier(instance_id="n2").handle_shortlists(batch())  # another instance after a rebalance
+    rig.notifier().alerts.handle_shortlists(batch())
+    rig.notifier().alerts.handle_shortlists(batch())  # the offsets were not committed: the restart gets it again
+    rig.notifier(instance_id="n2").alerts.handle_shortlists(batch())  # another instance after a rebalance
     assert sorted(rig.keys_sent()) == all_keys()
 
 
 def test_shortlists_of_one_notice_in_one_batch_see_each_other(rig: Rig) -> None:
     v2 = notice("1", version=2, status=NoticeStatus.AMENDED, changes=["deadline moved"])
     v3 = notice("1", version=3, status=NoticeStatus.CANCELLED)
-    rig.notifier().handle_shortlists(
+    rig.notifier().alerts.handle_shortlists(
         [shortlist(notice("1"), ["a"]), shortlist(v2, ["b"], previously=["a"]), shortlist(v3, ["a", "b"])]
     )
     assert sorted(rig.keys_sent()) == [
@@ -101,10 +97,10 @@ def test_shortlists_of_one_notice_in_one_batch_see_each_other(rig: Rig) -> None:
 def test_crash_after_the_claim_before_any_final_dot_sends_everything_once_after_restart(rig: Rig) -> None:
     rig.mail.failures = [Crash()]  # dies while the first message is written, before any "committing"
     with pytest.raises(Crash):
-        rig.notifier().handle_shortlists(batch())
+        rig.notifier().alerts.handle_shortlists(batch())
     assert rig.mail.sent == []
     assert {s for s, _ in states(rig).values()} == {State.SENDING}
-    rig.notifier().handle_shortlists(batch())
+    rig.notifier().alerts.handle_shortlists(batch())
     assert sorted(rig.keys_sent()) == all_keys()
     assert set(states(rig).values()) == {(State.SENT, None)}
 
@@ -114,11 +110,11 @@ def test_crash_after_committing_before_the_dots_is_presumed_delivered_never_rese
     rig.mail.fail_after_commit = True
     rig.mail.failures = [Crash()]
     with pytest.raises(Crash):
-        rig.notifier().handle_shortlists(batch())
+        rig.notifier().alerts.handle_shortlists(batch())
     committing = sorted(k for k, (s, _) in states(rig).items() if s == State.COMMITTING)
     assert len(committing) == 2  # the first round
     rig.mail.fail_after_commit = False
-    rig.notifier().handle_shortlists(batch())
+    rig.notifier().alerts.handle_shortlists(batch())
     assert sorted(rig.keys_sent()) == sorted(set(all_keys()) - set(committing))  # each at most once
     assert {k: states(rig)[k] for k in committing} == dict.fromkeys(committing, (State.SENT, "unconfirmed"))
     unconfirmed = [e.idempotency_key for e in rig.events() if e.reason == "unconfirmed"]
@@ -129,10 +125,10 @@ def test_crash_after_the_dots_before_the_sent_write_never_resends(rig: Rig) -> N
     # The first round's "sent" goes with the second round's "committing": the process dies in that request.
     rig.store.faults = [WriteFault(State.SENT, Crash())]
     with pytest.raises(Crash):
-        rig.notifier().handle_shortlists(batch())
+        rig.notifier().alerts.handle_shortlists(batch())
     delivered = sorted(rig.keys_sent())
     assert len(delivered) == 2  # the first round
-    rig.notifier().handle_shortlists(batch())
+    rig.notifier().alerts.handle_shortlists(batch())
     assert max(Counter(rig.keys_sent()).values()) == 1  # nothing sent twice
     assert {s for s, _ in states(rig).values()} == {State.SENT}  # everything settled
     unconfirmed = {k for k, (_, reason) in states(rig).items() if reason == "unconfirmed"}
@@ -148,9 +144,9 @@ def test_a_stop_request_between_rounds_leaves_the_rest_for_the_redelivery(rig: R
         return len(rig.mail.sent) >= 2
 
     with pytest.raises(ShuttingDown):
-        rig.notifier().handle_shortlists(batch(), stop=stop)
+        rig.notifier().alerts.handle_shortlists(batch(), stop=stop)
     assert len(rig.mail.sent) == 2
-    rig.notifier().handle_shortlists(batch())
+    rig.notifier().alerts.handle_shortlists(batch())
     assert sorted(rig.keys_sent()) == all_keys()
 
 
@@ -160,7 +156,7 @@ def test_a_stop_request_between_rounds_leaves_the_rest_for_the_redelivery(rig: R
 @pytest.mark.parametrize("applied", [False, True], ids=["not-applied", "applied-reply-lost"])
 def test_a_failed_claim_item_is_claimed_again_alone_and_sent_once(rig: Rig, applied: bool) -> None:
     rig.store.faults = [WriteFault(State.SENDING, StoreUnavailable("bulk item: 429"), applied)]
-    rig.notifier().handle_shortlists(batch())
+    rig.notifier().alerts.handle_shortlists(batch())
     assert sorted(rig.keys_sent()) == all_keys()
     assert len(rig.keys_sent()) == len(all_keys())
     assert set(states(rig).values()) == {(State.SENT, None)}
@@ -169,7 +165,7 @@ def test_a_failed_claim_item_is_claimed_again_alone_and_sent_once(rig: Rig, appl
 @pytest.mark.parametrize("applied", [False, True], ids=["not-applied", "applied-reply-lost"])
 def test_a_failed_committing_item_is_retried_with_backoff_and_its_email_sent_once(rig: Rig, applied: bool) -> None:
     rig.store.faults = [WriteFault(State.COMMITTING, StoreUnavailable("bulk item: 503"), applied)]
-    rig.notifier().handle_shortlists(batch())
+    rig.notifier().alerts.handle_shortlists(batch())
     assert sorted(rig.keys_sent()) == all_keys()
     assert set(states(rig).values()) == {(State.SENT, None)}
     assert len(rig.sleeps) == 1  # one backoff before the item's retry
@@ -178,25 +174,25 @@ def test_a_failed_committing_item_is_retried_with_backoff_and_its_email_sent_onc
 def test_a_committing_item_failing_for_good_stops_the_worker_and_its_email_is_sent_after_restart(rig: Rig) -> None:
     rig.store.faults = [WriteFault(State.COMMITTING, StoreUnavailable("connection refused"))] * 50
     with pytest.raises(StoreUnavailable):
-        rig.notifier().handle_shortlists(batch())
+        rig.notifier().alerts.handle_shortlists(batch())
     assert rig.mail.sent == []  # no "." without a stored "committing"
     assert {s for s, _ in states(rig).values()} == {State.SENDING}
     rig.store.faults = []
-    rig.notifier().handle_shortlists(batch())
+    rig.notifier().alerts.handle_shortlists(batch())
     assert sorted(rig.keys_sent()) == all_keys()
 
 
 def test_a_failed_sent_item_is_retried_never_resent(rig: Rig) -> None:
     rig.store.faults = [WriteFault(State.SENT, StoreUnavailable("bulk item: 503"))] * 2
-    rig.notifier().handle_shortlists(batch())
-    rig.notifier().handle_shortlists(batch())
+    rig.notifier().alerts.handle_shortlists(batch())
+    rig.notifier().alerts.handle_shortlists(batch())
     assert sorted(rig.keys_sent()) == all_keys()
     assert set(states(rig).values()) == {(State.SENT, None)}
 
 
 def test_transient_smtp_failures_in_a_round_are_retried_with_their_attempts_counted(rig: Rig) -> None:
     rig.mail.failures = [TransientMailError("smtp_421"), TransientMailError("smtp_451")]
-    rig.notifier().handle_shortlists(batch())
+    rig.notifier().alerts.handle_shortlists(batch())
     assert sorted(rig.keys_sent()) == all_keys()
     attempts = {k: r.attempt for k, (r, _) in rig.store.records.items()}
     assert sorted(attempts.values()) == [1, 1, 1, 2, 2]

@@ -7,8 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from typer.testing import CliRunner
 
-from services.notifier.__main__ import cli
 from services.notifier.domain import tokens
+from services.notifier.entrypoints.cli import cli
 
 pytestmark = pytest.mark.unit
 

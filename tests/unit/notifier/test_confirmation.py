@@ -5,80 +5,30 @@ addresses get their alerts meanwhile; an old link, a forged one, the matcher awa
 
 from __future__ import annotations
 
-import re
-from datetime import timedelta
-from email.message import EmailMessage
-from urllib.parse import urlsplit
-
 import pytest
 
-from contracts import NotificationStatus, SupplierProfile
+from contracts import NotificationStatus
 from contracts.supplier import EmailConfirmation
 from services.notifier.domain import tokens
-from services.notifier.domain.rendering import LABELS, PAGE_LABELS
+from services.notifier.domain.pages import PAGE_LABELS
+from services.notifier.domain.rendering import LABELS
 from services.notifier.exceptions import PermanentMailError, TransientMailError
-from services.notifier.service import Notifier
-from tests.unit.notifier.factories import NOW, notice, profile, shortlist
-from tests.unit.notifier.test_service import Rig, http, unit_settings
+from tests.unit.notifier.factories import NOW, notice, shortlist
+from tests.unit.notifier.rig import AGENCY, Rig, confirm_link, http, metric, recipients, registered, seed, text
 
 pytestmark = pytest.mark.unit
-
-REGISTERED = NOW - timedelta(hours=2)
-AGENCY = "Ningbo Export Promotion Agency"
-
-
-@pytest.fixture
-def rig() -> Rig:
-    r = Rig(unit_settings())
-    r.matcher.clock = lambda: r.now
-    return r
-
-
-def registered(
-    supplier_id: str = "a", *, waiting: tuple[str, ...] = ("new@example.com",), roster: tuple[str, ...] = (), **kw: str
-) -> SupplierProfile:
-    """A profile whose ``waiting`` addresses were registered by a buyer of ``AGENCY`` and not confirmed yet."""
-    base = profile(supplier_id, emails=[*roster, *waiting], **kw)
-    entries = {a: EmailConfirmation(registered_by=AGENCY, registered_at=REGISTERED) for a in waiting}
-    return base.model_copy(update={"email_confirmations": entries})
-
-
-def seed(rig: Rig, *profiles: SupplierProfile) -> None:
-    for p in profiles:
-        rig.profiles.put(p)
-        rig.matcher.profiles[p.supplier_id] = p
-
-
-def recipients(message: EmailMessage) -> list[str]:
-    return [a.addr_spec for a in message["To"].addresses]
-
-
-def text(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain",))
-    assert part is not None
-    return str(part.get_content())
-
-
-def confirm_link(message: EmailMessage) -> str:
-    [url] = re.findall(r"^(https://alerts\.example\.org/confirm\?token=\S+)$", text(message), flags=re.MULTILINE)
-    parts = urlsplit(url)
-    return f"{parts.path}?{parts.query}"
-
-
-def metric(n: Notifier, name: str) -> float:
-    return n.metrics.registry.get_sample_value(name) or 0.0
 
 
 def test_a_registered_address_gets_one_confirmation_and_no_alert(rig: Rig) -> None:
     seed(rig, registered("a"))
     n = rig.notifier()
-    n.handle_shortlist(shortlist(notice(), ["a"]))
+    n.alerts.handle_shortlist(shortlist(notice(), ["a"]))
     assert rig.mail.sent == []
     assert rig.statuses() == [("a|ungm:1001|1|new_match", "skipped")]
     assert rig.events()[0].reason == "unconfirmed_email"
     assert metric(n, "notifier_alerts_withheld_total") == 1
 
-    assert n.send_confirmations() == 1
+    assert n.confirmations.send_confirmations() == 1
     [sent] = rig.mail.sent
     assert recipients(sent) == ["new@example.com"]
     assert str(sent["Subject"]) == LABELS["en"]["subject_confirmation"]  # fixed text: no name anyone typed
@@ -92,26 +42,28 @@ def test_a_registered_address_gets_one_confirmation_and_no_alert(rig: Rig) -> No
 
     # The same profile again (republished, or read from the start after a restart): nothing more, here or anew.
     seed(rig, registered("a"))
-    assert n.send_confirmations() == 0
+    assert n.confirmations.send_confirmations() == 0
     seed(rig, registered("a"))
-    assert rig.notifier(instance_id="n1").send_confirmations() == 1  # asked for, and found handled in the store
+    assert (
+        rig.notifier(instance_id="n1").confirmations.send_confirmations() == 1
+    )  # asked for, and found handled in the store
     assert len(rig.mail.sent) == 1
 
 
 def test_the_confirmed_addresses_get_their_alerts_while_a_new_one_waits(rig: Rig) -> None:
     seed(rig, registered("a", roster=("roster@example.com",)))
     n = rig.notifier()
-    n.handle_shortlist(shortlist(notice(), ["a"]))
+    n.alerts.handle_shortlist(shortlist(notice(), ["a"]))
     [alert] = rig.mail.sent
     assert recipients(alert) == ["roster@example.com"]
     assert metric(n, "notifier_alerts_withheld_total") == 1
-    n.send_confirmations()
+    n.confirmations.send_confirmations()
     assert [recipients(m) for m in rig.mail.sent] == [["roster@example.com"], ["new@example.com"]]
 
 
 def test_the_confirmation_is_in_the_suppliers_language(rig: Rig) -> None:
     seed(rig, registered("a", language="zh-Hans"))
-    rig.notifier().send_confirmations()
+    rig.notifier().confirmations.send_confirmations()
     [sent] = rig.mail.sent
     assert str(sent["Subject"]) == "请确认接收 tenderbridge 招标提醒"  # fixed: the names are in the body only
     assert f"{AGENCY} 在 tenderbridge 上登记了此邮箱（new@example.com），用于接收 宁波医疗有限公司" in text(sent)
@@ -120,7 +72,7 @@ def test_the_confirmation_is_in_the_suppliers_language(rig: Rig) -> None:
 
 def test_an_unsubscribed_supplier_gets_no_confirmation(rig: Rig) -> None:
     seed(rig, registered("a", unsubscribed=True))  # type: ignore[arg-type]
-    assert rig.notifier().send_confirmations() == 0
+    assert rig.notifier().confirmations.send_confirmations() == 0
     assert rig.mail.sent == []
 
 
@@ -128,7 +80,7 @@ def test_a_failing_server_retries_the_confirmation_then_parks_it(rig: Rig) -> No
     seed(rig, registered("a", waiting=("one@example.com", "two@example.com")))
     rig.mail.failures = [TransientMailError("smtp_421", "busy"), PermanentMailError("smtp_550", "no such user")]
     n = rig.notifier()
-    n.send_confirmations()
+    n.confirmations.send_confirmations()
     # One address retried after the 4xx and sent; the other refused for good: parked with its key, once.
     assert [recipients(m) for m in rig.mail.sent] == [["one@example.com"]]
     [parked] = rig.dead_letters()
@@ -136,7 +88,7 @@ def test_a_failing_server_retries_the_confirmation_then_parks_it(rig: Rig) -> No
     assert parked.key is not None
     assert "|confirmation|two@example.com|" in parked.key
     seed(rig, registered("a", waiting=("one@example.com", "two@example.com")))
-    rig.notifier(instance_id="n2").send_confirmations()
+    rig.notifier(instance_id="n2").confirmations.send_confirmations()
     assert len(rig.mail.sent) == 1
     assert len(rig.dead_letters()) == 1
 
@@ -144,7 +96,7 @@ def test_a_failing_server_retries_the_confirmation_then_parks_it(rig: Rig) -> No
 def test_a_get_shows_the_page_and_only_a_post_confirms_then_alerts_follow(rig: Rig) -> None:
     seed(rig, registered("a"))
     n, client = http(rig)
-    n.send_confirmations()
+    n.confirmations.send_confirmations()
     link = confirm_link(rig.mail.sent[0])
 
     page = client.get(link)
@@ -167,7 +119,7 @@ def test_a_get_shows_the_page_and_only_a_post_confirms_then_alerts_follow(rig: R
     # Twice is harmless; the next tender's alert goes to the address.
     assert client.post(link).json() == {"supplier_id": "a", "address": "new@example.com", "confirmed": True}
     assert len(rig.matcher.replaced) == 1
-    n.handle_shortlist(shortlist(notice("2002"), ["a"]))
+    n.alerts.handle_shortlist(shortlist(notice("2002"), ["a"]))
     assert recipients(rig.mail.sent[-1]) == ["new@example.com"]
     assert rig.statuses()[-1] == ("a|ungm:2002|1|new_match", NotificationStatus.SENT.value)
 
@@ -175,12 +127,12 @@ def test_a_get_shows_the_page_and_only_a_post_confirms_then_alerts_follow(rig: R
 def test_an_old_forged_or_foreign_link_and_an_absent_matcher_change_nothing(rig: Rig) -> None:
     seed(rig, registered("a"))
     n, client = http(rig)
-    n.send_confirmations()
+    n.confirmations.send_confirmations()
     link = confirm_link(rig.mail.sent[0])
     token = link.split("token=", 1)[1]
 
-    assert client.post(f"/confirm?token={n.token(tokens.PREFERENCES, 'a')}").status_code == 403
-    assert client.post(f"/confirm?token={n.token(tokens.CONFIRM, 'a')}").status_code == 403  # no address in it
+    assert client.post(f"/confirm?token={n.signer.token(tokens.PREFERENCES, 'a')}").status_code == 403
+    assert client.post(f"/confirm?token={n.signer.token(tokens.CONFIRM, 'a')}").status_code == 403  # no address in it
     assert client.get(f"/confirm?token={token[:-2]}xx").status_code == 403
 
     rig.matcher.down = True

@@ -13,24 +13,18 @@ from pydantic import ValidationError
 
 from contracts import AlertFrequency, SupplierProfile
 from contracts.api import PreferencesPatch
-from services.notifier.adapters.store import InMemoryNotificationStore, Unsubscribe
+from services.notifier.adapters.memory import InMemoryNotificationStore
 from services.notifier.domain import tokens
 from services.notifier.domain.profiles import NotEditable, ProfileDirectory
 from services.notifier.exceptions import MatcherUnavailable
+from services.notifier.ports import Unsubscribe
 from services.notifier.service import Notifier
 from tests.unit.notifier.factories import NOW, notice, profile, shortlist
-from tests.unit.notifier.test_service import Rig, http, unit_settings
+from tests.unit.notifier.rig import Rig, http
 
 pytestmark = pytest.mark.unit
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html,application/xhtml+xml"}
-
-
-@pytest.fixture
-def rig() -> Rig:
-    r = Rig(unit_settings())
-    r.matcher.clock = lambda: r.now  # the matcher stamps what it saves, on the test's clock
-    return r
 
 
 def seed(rig: Rig, *profiles: SupplierProfile) -> None:
@@ -46,7 +40,7 @@ def restarted(rig: Rig) -> Notifier:
     for p in rig.matcher.profiles.values():
         again.profiles.put(p)
     n = again.notifier()
-    n.load_unsubscribes()
+    n.subscriptions.load_unsubscribes()
     return n
 
 
@@ -66,7 +60,7 @@ def test_a_change_reaches_the_matcher_and_the_next_email_follows_it(rig: Rig) ->
     patch = PreferencesPatch(
         unsubscribed=False, frequency=AlertFrequency.DAILY_DIGEST, timezone="Asia/Shanghai", digest_hour=7
     )
-    saved = n.update_preferences("a", patch)
+    saved = n.subscriptions.update_preferences("a", patch)
     assert saved is not None
     assert sorted(saved.changed) == ["digest_hour", "frequency", "timezone"]
     # Only what changes is sent (unsubscribed was already false).
@@ -78,7 +72,7 @@ def test_a_change_reaches_the_matcher_and_the_next_email_follows_it(rig: Rig) ->
         "Asia/Shanghai",
         7,
     )
-    n.handle_shortlist(shortlist(notice(), ["a"]))
+    n.alerts.handle_shortlist(shortlist(notice(), ["a"]))
     assert rig.keys_sent() == []  # queued for the digest, no longer sent at once
     assert 'notifier_preference_changes_total{field="timezone"} 1.0' in metrics_text(n)
 
@@ -89,7 +83,7 @@ def test_matcher_down_changes_nothing_here(rig: Rig) -> None:
     before = n.profiles.get("a")
     rig.matcher.down = True
     with pytest.raises(MatcherUnavailable):
-        n.update_preferences("a", PreferencesPatch(language="zh-Hans", digest_hour=20))
+        n.subscriptions.update_preferences("a", PreferencesPatch(language="zh-Hans", digest_hour=20))
     assert n.profiles.get("a") == before
     assert rig.store.unsubscribes() == []
     assert rig.matcher.updates == []
@@ -100,23 +94,23 @@ def test_invalid_or_not_editable_changes_are_refused_before_the_matcher(rig: Rig
     seed(rig, profile("a"))
     n = rig.notifier()
     with pytest.raises(ValidationError, match="time zone"):
-        n.update_preferences("a", PreferencesPatch(timezone="Mars/Olympus_Mons"))
+        n.subscriptions.update_preferences("a", PreferencesPatch(timezone="Mars/Olympus_Mons"))
     with pytest.raises(NotEditable, match="codes"):
-        n.update_preferences("a", PreferencesPatch(codes=["42"], digest_hour=3))
+        n.subscriptions.update_preferences("a", PreferencesPatch(codes=["42"], digest_hour=3))
     assert rig.matcher.updates == []
 
 
 def test_unknown_supplier_here_or_at_the_matcher_is_none(rig: Rig) -> None:
     rig.profiles.put(profile("only-here"))  # the matcher has deleted it; its tombstone has not arrived yet
     n = rig.notifier()
-    assert n.update_preferences("nobody", PreferencesPatch(digest_hour=3)) is None
-    assert n.update_preferences("only-here", PreferencesPatch(digest_hour=3)) is None
+    assert n.subscriptions.update_preferences("nobody", PreferencesPatch(digest_hour=3)) is None
+    assert n.subscriptions.update_preferences("only-here", PreferencesPatch(digest_hour=3)) is None
     assert n.profiles.get("only-here") == profile("only-here")
 
 
 def test_nothing_to_change_asks_nothing(rig: Rig) -> None:
     seed(rig, profile("a", digest_hour=8))
-    saved = rig.notifier().update_preferences("a", PreferencesPatch(digest_hour=8, language="en"))
+    saved = rig.notifier().subscriptions.update_preferences("a", PreferencesPatch(digest_hour=8, language="en"))
     assert saved is not None
     assert saved.changed == []
     assert rig.matcher.updates == []
@@ -126,12 +120,12 @@ def test_alerts_off_alone_is_an_unsubscribe_that_works_while_the_matcher_is_away
     seed(rig, profile("a"))
     n = rig.notifier()
     rig.matcher.down = True
-    saved = n.update_preferences("a", PreferencesPatch(unsubscribed=True))
+    saved = n.subscriptions.update_preferences("a", PreferencesPatch(unsubscribed=True))
     assert saved is not None
     assert saved.profile.preferences.unsubscribed
     assert rig.store.unsubscribes() == [Unsubscribe("a", rig.now, synced=False)]
     rig.matcher.down = False
-    assert n.sync_unsubscribes() == 0
+    assert n.subscriptions.sync_unsubscribes() == 0
     assert rig.matcher.unsubscribed == ["a"]
 
 
@@ -141,7 +135,7 @@ def with_pending_unsubscribe(rig: Rig, later: timedelta = timedelta(minutes=1)) 
     seed(rig, profile("a"))
     n = rig.notifier()
     rig.matcher.down = True
-    n.unsubscribe("a")
+    n.subscriptions.unsubscribe("a")
     rig.matcher.down = False
     rig.now += later
     return n
@@ -149,15 +143,15 @@ def with_pending_unsubscribe(rig: Rig, later: timedelta = timedelta(minutes=1)) 
 
 def test_resubscribe_beats_a_pending_unsubscribe_now_later_and_after_a_restart(rig: Rig) -> None:
     n = with_pending_unsubscribe(rig, timedelta(minutes=5))
-    saved = n.update_preferences("a", PreferencesPatch(unsubscribed=False))
+    saved = n.subscriptions.update_preferences("a", PreferencesPatch(unsubscribed=False))
     assert saved is not None
     assert saved.changed == ["unsubscribed"]
     assert not unsubscribed(n, "a")
     # The pending unsubscribe is superseded: never forwarded over the newer wish.
-    assert n.sync_unsubscribes() == 0
+    assert n.subscriptions.sync_unsubscribes() == 0
     assert rig.matcher.unsubscribed == []
     assert rig.store.unsubscribes()[0].synced
-    n.handle_shortlist(shortlist(notice(), ["a"]))
+    n.alerts.handle_shortlist(shortlist(notice(), ["a"]))
     assert rig.keys_sent() == ["a|ungm:1001|1|new_match"]
     assert not unsubscribed(restarted(rig), "a")
 
@@ -165,12 +159,12 @@ def test_resubscribe_beats_a_pending_unsubscribe_now_later_and_after_a_restart(r
 def test_resubscribe_beats_a_synced_unsubscribe_even_with_the_matcher_clock_behind(rig: Rig) -> None:
     seed(rig, profile("a"), profile("b"))
     n = rig.notifier()
-    assert n.unsubscribe("a") is True
-    assert n.unsubscribe("b") is True
+    assert n.subscriptions.unsubscribe("a") is True
+    assert n.subscriptions.unsubscribe("b") is True
     # The matcher's clock runs an hour behind the notifier's: its stamp of the resubscribe is "before" the unsubscribe.
     rig.matcher.clock = lambda: rig.now - timedelta(hours=1)
     rig.now += timedelta(minutes=1)
-    assert n.update_preferences("a", PreferencesPatch(unsubscribed=False)) is not None
+    assert n.subscriptions.update_preferences("a", PreferencesPatch(unsubscribed=False)) is not None
     assert rig.matcher.updates == [("a", {"unsubscribed": False})]
     assert not unsubscribed(n, "a")
     again = restarted(rig)
@@ -195,8 +189,8 @@ def test_a_pending_unsubscribe_listed_before_a_resubscribe_is_not_forwarded_afte
     store = ResubscribeAfterListing()
     rig.store = store
     n = with_pending_unsubscribe(rig)
-    store.hook = lambda: n.update_preferences("a", PreferencesPatch(unsubscribed=False))
-    assert n.sync_unsubscribes() == 0
+    store.hook = lambda: n.subscriptions.update_preferences("a", PreferencesPatch(unsubscribed=False))
+    assert n.subscriptions.sync_unsubscribes() == 0
     assert rig.matcher.unsubscribed == []
     assert not rig.matcher.profiles["a"].preferences.unsubscribed
     assert not unsubscribed(n, "a")
@@ -204,9 +198,9 @@ def test_a_pending_unsubscribe_listed_before_a_resubscribe_is_not_forwarded_afte
 
 def test_another_change_keeps_a_pending_unsubscribe(rig: Rig) -> None:
     n = with_pending_unsubscribe(rig)
-    assert n.update_preferences("a", PreferencesPatch(language="zh-Hans")) is not None
+    assert n.subscriptions.update_preferences("a", PreferencesPatch(language="zh-Hans")) is not None
     assert unsubscribed(n, "a")  # the matcher's newer profile does not lift an unsubscribe it has not seen
-    assert n.sync_unsubscribes() == 0
+    assert n.subscriptions.sync_unsubscribes() == 0
     assert rig.matcher.unsubscribed == ["a"]
     assert rig.matcher.profiles["a"].preferences.language == "zh-Hans"
 
@@ -232,7 +226,7 @@ def metrics_text(n: Notifier) -> str:
 
 
 def page_url(n: Notifier, supplier_id: str) -> str:
-    return f"/preferences?token={n.token(tokens.PREFERENCES, supplier_id)}"
+    return f"/preferences?token={n.signer.token(tokens.PREFERENCES, supplier_id)}"
 
 
 def hostile(supplier_id: str, language: str, **prefs: Any) -> SupplierProfile:
@@ -269,7 +263,7 @@ def test_the_form_is_pre_filled_escaped_and_in_the_suppliers_language(
     assert text.count(" selected>") == 2  # one language, one zone
     assert text.count("<option value=") == len(zoneinfo.available_timezones()) + 2
     assert 'name="digest_hour" type="number" min="0" max="23" step="1" value="7"' in text
-    assert f'action="/preferences?token={n.token(tokens.PREFERENCES, "a")}"' in text
+    assert f'action="/preferences?token={n.signer.token(tokens.PREFERENCES, "a")}"' in text
     assert 'action="/unsubscribe?token=' in text  # the unsubscribe button stays
 
 
@@ -380,7 +374,11 @@ def test_json_clients_patch_and_get_json_or_problems(rig: Rig) -> None:
 def test_bad_tokens_get_403_and_change_nothing(rig: Rig) -> None:
     seed(rig, profile("a"))
     n, client = http(rig)
-    for token in (n.token(tokens.UNSUBSCRIBE, "a"), "garbage", n.token(tokens.PREFERENCES, "b")[:-2] + "xx"):
+    for token in (
+        n.signer.token(tokens.UNSUBSCRIBE, "a"),
+        "garbage",
+        n.signer.token(tokens.PREFERENCES, "b")[:-2] + "xx",
+    ):
         resp = client.post(f"/preferences?token={token}", content="digest_hour=3", headers=FORM)
         assert resp.status_code == 403
         assert resp.headers["content-type"].startswith("application/problem+json")
@@ -415,7 +413,7 @@ def test_an_unsubscribed_supplier_subscribes_again_from_the_page(rig: Rig) -> No
     seed(rig, profile("a"))
     n, client = http(rig)
     rig.matcher.down = True
-    n.unsubscribe("a")
+    n.subscriptions.unsubscribe("a")
     rig.matcher.down = False
     rig.now += timedelta(minutes=1)
     page = client.get(page_url(n, "a")).text
@@ -425,7 +423,7 @@ def test_an_unsubscribed_supplier_subscribes_again_from_the_page(rig: Rig) -> No
     assert resp.status_code == 200
     assert "Send me tender alerts" in resp.text
     assert not unsubscribed(n, "a")
-    assert n.sync_unsubscribes() == 0
+    assert n.subscriptions.sync_unsubscribes() == 0
     assert rig.matcher.unsubscribed == []
 
 

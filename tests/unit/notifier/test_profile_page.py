@@ -16,7 +16,7 @@ from contracts import Classification, CodeScheme, SupplierProfile
 from services.notifier.domain import profile_form, tokens
 from services.notifier.service import Notifier
 from tests.unit.notifier.factories import profile
-from tests.unit.notifier.test_service import Rig, http, unit_settings
+from tests.unit.notifier.rig import Rig, http
 
 pytestmark = pytest.mark.unit
 
@@ -26,13 +26,6 @@ MASKS = Classification(scheme=CodeScheme.UNSPSC, code="42131713")
 CPV_GLOVES = Classification(scheme=CodeScheme.CPV, code="33141420", check_digit="0")
 CUCOP = Classification(scheme=CodeScheme.OTHER, code="25301", scheme_name="CUCOP")
 TITLES = {(CodeScheme.UNSPSC, "42131713"): "Surgical masks", (CodeScheme.CPV, "33141420"): "Surgical gloves"}
-
-
-@pytest.fixture
-def rig() -> Rig:
-    r = Rig(unit_settings())
-    r.matcher.clock = lambda: r.now
-    return r
 
 
 def exporter(supplier_id: str = "a", language: str = "en", **update: Any) -> SupplierProfile:
@@ -58,7 +51,7 @@ def seed(rig: Rig, *profiles: SupplierProfile) -> tuple[Notifier, Any]:
 
 
 def url(n: Notifier, supplier_id: str = "a") -> str:
-    return f"/profile?token={n.token(tokens.PREFERENCES, supplier_id)}"
+    return f"/profile?token={n.signer.token(tokens.PREFERENCES, supplier_id)}"
 
 
 def version(p: SupplierProfile) -> str:
@@ -110,9 +103,9 @@ def test_the_page_shows_what_the_supplier_is_matched_on_in_its_language(
     assert f'<input type="hidden" name="version" value="{version(p)}">' in text
     assert f'action="{url(n)}"' in text
     # Reached from the preferences page, on the same signed link.
-    prefs = client.get(f"/preferences?token={n.token(tokens.PREFERENCES, 'a')}").text
+    prefs = client.get(f"/preferences?token={n.signer.token(tokens.PREFERENCES, 'a')}").text
     assert f'<a href="{url(n)}">' in prefs
-    assert f'href="/preferences?token={n.token(tokens.PREFERENCES, "a")}"' in text
+    assert f'href="/preferences?token={n.signer.token(tokens.PREFERENCES, "a")}"' in text
 
 
 FIELDS = ("codes", "keywords", "description")
@@ -295,8 +288,12 @@ def test_everything_shown_is_escaped(rig: Rig) -> None:
 def test_forged_or_wrong_tokens_get_403_and_change_nothing(rig: Rig) -> None:
     before = exporter()
     n, client = seed(rig, before)
-    good = n.token(tokens.PREFERENCES, "a")
-    for token in (n.token(tokens.UNSUBSCRIBE, "a"), "garbage", good[:-2] + ("xx" if not good.endswith("xx") else "yy")):
+    good = n.signer.token(tokens.PREFERENCES, "a")
+    for token in (
+        n.signer.token(tokens.UNSUBSCRIBE, "a"),
+        "garbage",
+        good[:-2] + ("xx" if not good.endswith("xx") else "yy"),
+    ):
         assert client.get(f"/profile?token={token}").status_code == 403
         resp = client.post(f"/profile?token={token}", content="keywords=x", headers=FORM)
         assert resp.status_code == 403

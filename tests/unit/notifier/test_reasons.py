@@ -19,20 +19,11 @@ from contracts import (
     ScoreComponent,
     ShortlistEntry,
 )
-from services.notifier.domain.rendering import (
-    REASON_LEVELS,
-    REASON_TEMPLATES,
-    Envelope,
-    Links,
-    build_message,
-    reason_lines,
-    render_digest,
-    render_notice_email,
-    render_reason,
-)
+from services.notifier.domain.reasons import REASON_LEVELS, REASON_TEMPLATES, reason_lines, render_reason
+from services.notifier.domain.rendering import Envelope, Links, build_message, render_digest, render_notice_email
 from services.notifier.domain.rules import DigestItem, digest_sections
 from tests.unit.notifier.factories import NOW, notice, profile, shortlist
-from tests.unit.notifier.test_service import Rig, unit_settings
+from tests.unit.notifier.rig import Rig, unit_settings
 
 pytestmark = pytest.mark.unit
 
@@ -355,9 +346,9 @@ def test_through_the_service_an_alert_and_a_queued_digest_item_keep_their_reason
         update={"entries": [e.model_copy(update={"components": matched_entry().components}) for e in sl.entries]}
     )
     n = rig.notifier()
-    n.handle_shortlist(sl)
+    n.alerts.handle_shortlist(sl)
     rig.now = datetime.fromisoformat("2026-11-26T01:00:00+00:00")  # 09:00 in Shanghai, past the digest hour
-    assert n.send_due_digests() == 1
+    assert n.digests.send_due_digests() == 1
     assert rig.keys_sent() == ["now|ungm:1001|1|new_match", "later|digest|2026-11-26"]
     for message in rig.mail.sent:
         for subtype in ("plain", "html"):

@@ -10,18 +10,18 @@ from pathlib import Path
 import pytest
 
 from contracts import NotificationKind
+from services.notifier.adapters.code_lists import load_code_titles
 from services.notifier.domain.rendering import (
     LABELS,
     Envelope,
     Links,
     build_message,
     format_deadline,
-    header_safe,
-    load_code_titles,
     render_digest,
     render_notice_email,
 )
 from services.notifier.domain.rules import DigestItem, digest_sections
+from services.notifier.domain.text import header_safe
 from tests.unit.notifier.factories import NOW, entry, notice, profile
 
 pytestmark = pytest.mark.unit

@@ -4,9 +4,7 @@ unsubscribes and the HTTP app."""
 from __future__ import annotations
 
 import json
-import random
 import warnings
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,100 +13,30 @@ from starlette.exceptions import StarletteDeprecationWarning
 
 from contracts import (
     AlertFrequency,
-    DeadLetter,
     NoticeStatus,
-    NotificationEvent,
     NotificationStatus,
-    SupplierProfile,
 )
-from services.infra.bus import InMemoryPublisher
-from services.notifier.adapters.mail import InMemoryMailSender, RateLimiter
-from services.notifier.adapters.matcher import InMemoryPreferencesClient
-from services.notifier.adapters.store import InMemoryNotificationStore, Record, State
+from services.notifier.adapters.mail import RateLimiter
 from services.notifier.domain import tokens
-from services.notifier.domain.profiles import ProfileDirectory
-from services.notifier.entrypoints.http import create_app
 from services.notifier.exceptions import PermanentMailError, TransientMailError, UncertainDelivery
-from services.notifier.service import Notifier
-from services.notifier.settings import Settings
+from services.notifier.ports import Record, State
 from tests.unit.notifier.factories import NOW, notice, profile, shortlist
+from tests.unit.notifier.rig import Crash, Rig, http
 
 with warnings.catch_warnings():
     # Starlette 1.x prefers the httpx2 package for its test client; plain httpx (installed) works the same.
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from fastapi.testclient import TestClient
 
 pytestmark = pytest.mark.unit
-
-
-class Crash(BaseException):
-    """The process dies here (kill -9): nothing after this line runs."""
-
-
-@dataclass
-class Rig:
-    settings: Settings
-    store: InMemoryNotificationStore = field(default_factory=InMemoryNotificationStore)
-    mail: InMemoryMailSender = field(default_factory=InMemoryMailSender)
-    publisher: InMemoryPublisher = field(default_factory=InMemoryPublisher)
-    profiles: ProfileDirectory = field(default_factory=ProfileDirectory)
-    matcher: InMemoryPreferencesClient = field(default_factory=InMemoryPreferencesClient)
-    now: datetime = NOW
-    sleeps: list[float] = field(default_factory=list)
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += timedelta(seconds=seconds)
-
-    def notifier(self, instance_id: str = "n1") -> Notifier:
-        return Notifier(
-            self.settings, self.store, self.mail, self.publisher, self.profiles, self.matcher,
-            clock=lambda: self.now, sleep=self.sleep, rng=random.Random(1), instance_id=instance_id,
-        )  # fmt: skip
-
-    def add(self, *profiles: SupplierProfile) -> None:
-        for p in profiles:
-            self.profiles.put(p)
-
-    def events(self) -> list[NotificationEvent]:
-        self.publisher.flush()
-        return [e for e in self.publisher.on(self.settings.topic_notifications) if isinstance(e, NotificationEvent)]
-
-    def statuses(self) -> list[tuple[str, str]]:
-        return [(e.idempotency_key, e.status.value) for e in self.events()]
-
-    def dead_letters(self) -> list[DeadLetter]:
-        self.publisher.flush()
-        return [d for d in self.publisher.on(self.settings.topic_notifications_dlq) if isinstance(d, DeadLetter)]
-
-    def keys_sent(self) -> list[str]:
-        return [str(m["X-Tenderbridge-Key"]) for m in self.mail.sent]
-
-
-def unit_settings(**overrides: Any) -> Settings:
-    """The notifier's settings for unit tests: four attempts, 1-5 s backoff (on the fake clock), fixed secret."""
-    options: dict[str, Any] = {
-        "notifier_max_attempts": 4,
-        "notifier_backoff_base_s": 1.0,
-        "notifier_backoff_max_s": 5.0,
-        "notifier_unsubscribe_secret": "unit-secret",
-        "notifier_public_url": "https://alerts.example.org",
-    }
-    return Settings(**{**options, **overrides})
-
-
-@pytest.fixture
-def rig() -> Rig:
-    return Rig(unit_settings())
 
 
 def test_a_redelivered_shortlist_sends_nothing_new(rig: Rig) -> None:
     rig.add(profile("a"), profile("b"))
     n = rig.notifier()
     sl = shortlist(notice(), ["a", "b"])
-    n.handle_shortlist(sl)
-    n.handle_shortlist(sl)
-    rig.notifier(instance_id="n2").handle_shortlist(sl)  # another instance after a rebalance
+    n.alerts.handle_shortlist(sl)
+    n.alerts.handle_shortlist(sl)
+    rig.notifier(instance_id="n2").alerts.handle_shortlist(sl)  # another instance after a rebalance
     assert rig.keys_sent() == ["a|ungm:1001|1|new_match", "b|ungm:1001|1|new_match"]
     assert rig.statuses() == [("a|ungm:1001|1|new_match", "sent"), ("b|ungm:1001|1|new_match", "sent")]
     assert rig.events()[0].message_id == str(rig.mail.sent[0]["Message-ID"])
@@ -117,19 +45,19 @@ def test_a_redelivered_shortlist_sends_nothing_new(rig: Rig) -> None:
 def test_republished_shortlist_with_a_new_supplier_alerts_only_the_newcomer(rig: Rig) -> None:
     rig.add(profile("a"), profile("b"))
     n = rig.notifier()
-    n.handle_shortlist(shortlist(notice(), ["a"]))
-    n.handle_shortlist(shortlist(notice(), ["b", "a"]))  # reverse matching: same notice version, re-ranked
+    n.alerts.handle_shortlist(shortlist(notice(), ["a"]))
+    n.alerts.handle_shortlist(shortlist(notice(), ["b", "a"]))  # reverse matching: same notice version, re-ranked
     assert rig.keys_sent() == ["a|ungm:1001|1|new_match", "b|ungm:1001|1|new_match"]
 
 
 def test_amendment_and_cancellation_reach_exactly_the_suppliers_already_alerted(rig: Rig) -> None:
     rig.add(profile("a"), profile("b"), profile("c"), profile("never", unsubscribed=True))
     n = rig.notifier()
-    n.handle_shortlist(shortlist(notice(), ["a", "b", "never"]))
+    n.alerts.handle_shortlist(shortlist(notice(), ["a", "b", "never"]))
     v2 = notice(version=2, status=NoticeStatus.AMENDED, changes=["deadline moved"])
-    n.handle_shortlist(shortlist(v2, ["a", "c"], previously=["a", "b", "never"]))
+    n.alerts.handle_shortlist(shortlist(v2, ["a", "c"], previously=["a", "b", "never"]))
     v3 = notice(version=3, status=NoticeStatus.CANCELLED)
-    n.handle_shortlist(shortlist(v3, ["a", "b", "c", "never"]))
+    n.alerts.handle_shortlist(shortlist(v3, ["a", "b", "c", "never"]))
     assert rig.keys_sent() == [
         "a|ungm:1001|1|new_match",
         "b|ungm:1001|1|new_match",
@@ -150,7 +78,7 @@ def test_amendment_and_cancellation_reach_exactly_the_suppliers_already_alerted(
 def test_transient_failures_are_retried_with_growing_backoff_then_sent_once(rig: Rig) -> None:
     rig.add(profile("a"))
     rig.mail.failures = [TransientMailError("smtp_421", "busy"), TransientMailError("connection_refused")]
-    rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))
+    rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a"]))
     assert rig.keys_sent() == ["a|ungm:1001|1|new_match"]
     assert rig.mail.calls == 3
     assert [s for _, s in rig.statuses()] == ["failed", "failed", "sent"]
@@ -167,7 +95,7 @@ def test_transient_failures_are_retried_with_growing_backoff_then_sent_once(rig:
 def test_attempts_exhausted_are_parked_with_a_summary_and_nothing_is_sent(rig: Rig) -> None:
     rig.add(profile("a"))
     rig.mail.failures = [TransientMailError("timeout") for _ in range(10)]
-    rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))
+    rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a"]))
     assert rig.mail.sent == []
     assert rig.mail.calls == 4
     assert [s for _, s in rig.statuses()] == ["failed"] * 4 + ["parked"]
@@ -178,14 +106,14 @@ def test_attempts_exhausted_are_parked_with_a_summary_and_nothing_is_sent(rig: R
     assert "a@example.com" not in dl.payload  # no addresses, no body
     assert "Why it matched" not in dl.payload
     # Parked is final: a redelivery does not try again.
-    rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))
+    rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a"]))
     assert rig.mail.calls == 4
 
 
 def test_a_permanent_rejection_is_parked_at_once(rig: Rig) -> None:
     rig.add(profile("a"), profile("b"))
     rig.mail.failures = [PermanentMailError("smtp_550", "RCPT TO: 550 no such user")]
-    rig.notifier().handle_shortlist(shortlist(notice(), ["a", "b"]))
+    rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a", "b"]))
     assert rig.mail.calls == 2
     assert rig.keys_sent() == ["b|ungm:1001|1|new_match"]
     assert [d.reason for d in rig.dead_letters()] == ["smtp_permanent"]
@@ -196,11 +124,11 @@ def test_crash_before_the_final_dot_is_resent_once_after_restart(rig: Rig) -> No
     rig.add(profile("a"))
     rig.mail.failures = [Crash()]
     with pytest.raises(Crash):
-        rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))
+        rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a"]))
     record = rig.store.get("a|ungm:1001|1|new_match")
     assert record is not None
     assert record.state == State.SENDING
-    rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))  # the restarted process gets the redelivery
+    rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a"]))  # the restarted process gets the redelivery
     assert rig.keys_sent() == ["a|ungm:1001|1|new_match"]
     assert str(rig.mail.sent[0]["Message-ID"]) == record.message_id
 
@@ -209,11 +137,11 @@ def test_crash_after_the_final_dot_is_never_sent_again(rig: Rig) -> None:
     rig.add(profile("a"))
     rig.mail.failures, rig.mail.fail_after_commit = [Crash()], True
     with pytest.raises(Crash):
-        rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))
+        rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a"]))
     record = rig.store.get("a|ungm:1001|1|new_match")
     assert record is not None
     assert record.state == State.COMMITTING
-    rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))
+    rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a"]))
     assert rig.mail.calls == 1
     assert [(e.status.value, e.reason) for e in rig.events()] == [("sent", "unconfirmed")]
 
@@ -221,7 +149,7 @@ def test_crash_after_the_final_dot_is_never_sent_again(rig: Rig) -> None:
 def test_a_connection_lost_after_the_final_dot_is_not_retried(rig: Rig) -> None:
     rig.add(profile("a"))
     rig.mail.failures = [UncertainDelivery("no_reply_after_data")]
-    rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))
+    rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a"]))
     assert rig.mail.calls == 1
     assert [(e.status.value, e.reason) for e in rig.events()] == [("sent", "unconfirmed")]
 
@@ -230,10 +158,10 @@ def test_a_record_held_by_another_instance_is_waited_for_then_taken_over(rig: Ri
     rig.add(profile("a"))
     rig.mail.failures = [Crash()]
     with pytest.raises(Crash):
-        rig.notifier(instance_id="other").handle_shortlist(shortlist(notice(), ["a"]))
+        rig.notifier(instance_id="other").alerts.handle_shortlist(shortlist(notice(), ["a"]))
     started = rig.now
     # The shortlist moves to n1 (rebalance): it waits for the other's lease, then sends, once.
-    rig.notifier("n1").handle_shortlist(shortlist(notice(), ["a"]))
+    rig.notifier("n1").alerts.handle_shortlist(shortlist(notice(), ["a"]))
     assert rig.keys_sent() == ["a|ungm:1001|1|new_match"]
     assert rig.now - started >= timedelta(seconds=rig.settings.notifier_lease_s)
 
@@ -242,14 +170,14 @@ def test_abandoned_records_nobody_comes_back_to_are_settled_by_the_sweep(rig: Ri
     rig.add(profile("a"), profile("b"))
     rig.mail.failures = [Crash()]
     with pytest.raises(Crash):
-        rig.notifier(instance_id="gone-1").handle_shortlist(shortlist(notice("1"), ["a"]))
+        rig.notifier(instance_id="gone-1").alerts.handle_shortlist(shortlist(notice("1"), ["a"]))
     rig.mail.failures, rig.mail.fail_after_commit = [Crash()], True
     with pytest.raises(Crash):
-        rig.notifier(instance_id="gone-2").handle_shortlist(shortlist(notice("2"), ["b"]))
+        rig.notifier(instance_id="gone-2").alerts.handle_shortlist(shortlist(notice("2"), ["b"]))
     n = rig.notifier("n1")
-    assert n.resolve_abandoned() == 0  # leases still running
+    assert n.delivery.resolve_abandoned() == 0  # leases still running
     rig.now += timedelta(seconds=rig.settings.notifier_lease_s + 1)
-    assert n.resolve_abandoned() == 2
+    assert n.delivery.resolve_abandoned() == 2
     assert [(d.key, d.reason) for d in rig.dead_letters()] == [("a|ungm:1|1|new_match", "retry_abandoned")]
     assert [(e.idempotency_key, e.reason) for e in rig.events() if e.status == NotificationStatus.SENT] == [
         ("b|ungm:2|1|new_match", "unconfirmed")
@@ -260,15 +188,15 @@ def test_daily_digest_groups_matches_once_per_local_day(rig: Rig) -> None:
     rig.add(profile("d", frequency=AlertFrequency.DAILY_DIGEST, timezone="Asia/Shanghai", digest_hour=8))
     n = rig.notifier()
     rig.now = datetime.fromisoformat("2026-11-25T20:00:00+00:00")  # 04:00 in Shanghai
-    n.handle_shortlist(shortlist(notice("1", title="Soon", deadline=rig.now + timedelta(days=3)), ["d"]))
-    n.handle_shortlist(shortlist(notice("2", title="Later", deadline=rig.now + timedelta(days=20)), ["d"]))
-    n.handle_shortlist(shortlist(notice("3", title="Cancelled"), ["d"]))
-    n.handle_shortlist(shortlist(notice("3", version=2, status=NoticeStatus.CANCELLED), ["d"]))  # withdrawn
+    n.alerts.handle_shortlist(shortlist(notice("1", title="Soon", deadline=rig.now + timedelta(days=3)), ["d"]))
+    n.alerts.handle_shortlist(shortlist(notice("2", title="Later", deadline=rig.now + timedelta(days=20)), ["d"]))
+    n.alerts.handle_shortlist(shortlist(notice("3", title="Cancelled"), ["d"]))
+    n.alerts.handle_shortlist(shortlist(notice("3", version=2, status=NoticeStatus.CANCELLED), ["d"]))  # withdrawn
     assert rig.mail.sent == []
-    assert n.send_due_digests() == 0  # not 08:00 there yet
+    assert n.digests.send_due_digests() == 0  # not 08:00 there yet
     rig.now = datetime.fromisoformat("2026-11-26T00:30:00+00:00")  # 08:30 in Shanghai
-    assert n.send_due_digests() == 1
-    assert n.send_due_digests() == 0
+    assert n.digests.send_due_digests() == 1
+    assert n.digests.send_due_digests() == 0
     (digest,) = rig.mail.sent
     assert digest["X-Tenderbridge-Key"] == "d|digest|2026-11-26"
     text = digest.get_body(("plain",))
@@ -277,17 +205,17 @@ def test_daily_digest_groups_matches_once_per_local_day(rig: Rig) -> None:
     assert body.index("Closing soon") < body.index("Soon\n") < body.index("New matches") < body.index("Later\n")
     assert "Cancelled" not in body
     # A match arriving after today's digest waits for tomorrow's.
-    n.handle_shortlist(shortlist(notice("4"), ["d"]))
-    assert n.send_due_digests() == 0
+    n.alerts.handle_shortlist(shortlist(notice("4"), ["d"]))
+    assert n.digests.send_due_digests() == 0
     rig.now += timedelta(days=1)
-    assert n.send_due_digests() == 1
+    assert n.digests.send_due_digests() == 1
     assert rig.keys_sent() == ["d|digest|2026-11-26", "d|digest|2026-11-27"]
     assert [e.notice_ids for e in rig.events() if e.status == NotificationStatus.SENT] == [
         ["ungm:1", "ungm:2"],
         ["ungm:4"],
     ]
     # Digest items count as alerted: an amendment follows immediately.
-    n.handle_shortlist(shortlist(notice("1", version=2, status=NoticeStatus.AMENDED), ["d"], previously=["d"]))
+    n.alerts.handle_shortlist(shortlist(notice("1", version=2, status=NoticeStatus.AMENDED), ["d"], previously=["d"]))
     assert rig.keys_sent()[-1] == "d|ungm:1|2|amendment"
 
 
@@ -295,18 +223,18 @@ def test_unsubscribe_applies_at_once_and_reaches_the_matcher_when_it_is_back(rig
     rig.add(profile("a"), profile("b"))
     n = rig.notifier()
     rig.matcher.down = True
-    assert n.unsubscribe("a") is False
-    n.handle_shortlist(shortlist(notice(), ["a", "b"]))
+    assert n.subscriptions.unsubscribe("a") is False
+    n.alerts.handle_shortlist(shortlist(notice(), ["a", "b"]))
     assert rig.keys_sent() == ["b|ungm:1001|1|new_match"]
     # A restart keeps it (it is stored), and the retry delivers it to the matcher.
     restarted = Rig(rig.settings, store=rig.store, matcher=rig.matcher).notifier()
     restarted.profiles.put(profile("a"))
-    restarted.load_unsubscribes()
+    restarted.subscriptions.load_unsubscribes()
     assert restarted.profiles.get("a") is not None
     assert restarted.profiles.get("a").preferences.unsubscribed  # type: ignore[union-attr]
-    assert restarted.sync_unsubscribes() == 1
+    assert restarted.subscriptions.sync_unsubscribes() == 1
     rig.matcher.down = False
-    assert restarted.sync_unsubscribes() == 0
+    assert restarted.subscriptions.sync_unsubscribes() == 0
     assert rig.matcher.unsubscribed == ["a"]
     # The supplier later subscribes again at the matcher: the newer profile wins.
     again = profile("a").model_copy(update={"updated_at": rig.now + timedelta(hours=1)})
@@ -314,15 +242,10 @@ def test_unsubscribe_applies_at_once_and_reaches_the_matcher_when_it_is_back(rig
     assert not restarted.profiles.get("a").preferences.unsubscribed  # type: ignore[union-attr]
 
 
-def http(rig: Rig) -> tuple[Notifier, TestClient]:
-    n = rig.notifier()
-    return n, TestClient(create_app(n, lambda: {"test": True}))
-
-
 def test_one_click_unsubscribe_endpoint(rig: Rig) -> None:
     rig.add(profile("a"), profile("b"))
     n, client = http(rig)
-    token = n.token(tokens.UNSUBSCRIBE, "a")
+    token = n.signer.token(tokens.UNSUBSCRIBE, "a")
     one_click = {"Content-Type": "application/x-www-form-urlencoded"}
     page = client.get(f"/unsubscribe?token={token}")
     assert page.status_code == 200
@@ -338,8 +261,12 @@ def test_one_click_unsubscribe_endpoint(rig: Rig) -> None:
 @pytest.mark.parametrize(
     "forged",
     [
-        lambda n: n.token(tokens.UNSUBSCRIBE, "a").split(".")[0] + "." + n.token(tokens.UNSUBSCRIBE, "b").split(".")[1],
-        lambda n: n.token(tokens.PREFERENCES, "a"),
+        lambda n: (
+            n.signer.token(tokens.UNSUBSCRIBE, "a").split(".")[0]
+            + "."
+            + n.signer.token(tokens.UNSUBSCRIBE, "b").split(".")[1]
+        ),
+        lambda n: n.signer.token(tokens.PREFERENCES, "a"),
         lambda n: "garbage",
         lambda n: "%00%ff..",
     ],
@@ -358,14 +285,14 @@ def test_forged_tokens_get_403_problem_json_and_change_nothing(rig: Rig, forged:
 def test_preferences_page_and_operations_endpoints(rig: Rig) -> None:
     rig.add(profile("a", language="zh-Hans", frequency=AlertFrequency.DAILY_DIGEST))
     n, client = http(rig)
-    page = client.get(f"/preferences?token={n.token(tokens.PREFERENCES, 'a')}")
+    page = client.get(f"/preferences?token={n.signer.token(tokens.PREFERENCES, 'a')}")
     assert page.status_code == 200
     assert "提醒设置" in page.text
     assert "daily_digest" in page.text
-    assert client.get(f"/preferences?token={n.token(tokens.UNSUBSCRIBE, 'a')}").status_code == 403
+    assert client.get(f"/preferences?token={n.signer.token(tokens.UNSUBSCRIBE, 'a')}").status_code == 403
     assert client.get("/unsubscribe").status_code == 422
     assert client.get("/healthz").json() == {"status": "ok"}
-    n.handle_shortlist(shortlist(notice(), ["a"]))  # queued (digest)
+    n.alerts.handle_shortlist(shortlist(notice(), ["a"]))  # queued (digest)
     metrics = client.get("/metrics").text
     assert "notifier_digest_items_queued_total 1.0" in metrics
 
@@ -373,11 +300,11 @@ def test_preferences_page_and_operations_endpoints(rig: Rig) -> None:
 def test_unsubscribe_links_in_emails_verify(rig: Rig) -> None:
     rig.add(profile("a"))
     n = rig.notifier()
-    n.handle_shortlist(shortlist(notice(), ["a"]))
+    n.alerts.handle_shortlist(shortlist(notice(), ["a"]))
     header = str(rig.mail.sent[0]["List-Unsubscribe"])
     assert header.startswith("<https://alerts.example.org/unsubscribe?token=")
     token = header.strip("<>").split("token=")[1]
-    assert n.verify(tokens.UNSUBSCRIBE, token) == "a"
+    assert n.signer.verify(tokens.UNSUBSCRIBE, token) == "a"
 
 
 def test_rate_limiter_spaces_messages() -> None:

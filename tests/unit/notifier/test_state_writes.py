@@ -7,18 +7,19 @@ a ``WriteFault`` of the in-memory store, before the write (not applied) or after
 from __future__ import annotations
 
 import contextlib
-import random
 import socket
 from datetime import timedelta
 
 import pytest
 from elasticsearch import Elasticsearch
 
-from services.notifier.adapters.store import ElasticsearchNotificationStore, Record, State, WriteFault
+from services.notifier.adapters.memory import WriteFault
+from services.notifier.adapters.store import ElasticsearchNotificationStore
 from services.notifier.exceptions import ShuttingDown, StoreUnavailable, TransientMailError
+from services.notifier.ports import Record, State
 from services.notifier.service import Notifier
 from tests.unit.notifier.factories import notice, profile, shortlist
-from tests.unit.notifier.test_service import Rig, unit_settings
+from tests.unit.notifier.rig import Rig, unit_settings
 
 pytestmark = pytest.mark.unit
 
@@ -51,7 +52,7 @@ def events(rig: Rig) -> list[tuple[str, str | None]]:
 
 def test_committing_write_failing_is_retried_and_the_email_sent_once(rig: Rig) -> None:
     rig.store.faults = down(State.COMMITTING, 2)
-    rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))
+    rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a"]))
     assert rig.keys_sent() == [KEY]
     assert (stored(rig).state, stored(rig).reason) == (State.SENT, None)
     assert events(rig) == [("sent", None)]
@@ -62,8 +63,8 @@ def test_committing_write_applied_but_its_reply_lost_is_recognised_as_ours(rig: 
     # Without recognising it, the retry conflicts with our own write; and a crash there leaves "committing" with
     # no "." written, which a restart presumes delivered: the email would never reach the supplier.
     rig.store.faults = down(State.COMMITTING, applied=True)
-    rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))
-    rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))  # a redelivery after the restart
+    rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a"]))
+    rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a"]))  # a redelivery after the restart
     assert rig.keys_sent() == [KEY]
     assert events(rig) == [("sent", None)]
 
@@ -71,12 +72,12 @@ def test_committing_write_applied_but_its_reply_lost_is_recognised_as_ours(rig: 
 def test_store_gone_for_good_before_the_dot_sends_nothing_and_the_restart_sends_once(rig: Rig) -> None:
     rig.store.faults = down(State.COMMITTING, 1000)
     with pytest.raises(StoreUnavailable):
-        rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))
+        rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a"]))
     assert rig.mail.sent == []
     assert stored(rig).state == State.SENDING
     message_id = stored(rig).message_id
     rig.store.faults = []
-    rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))
+    rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a"]))
     assert rig.keys_sent() == [KEY]
     assert str(rig.mail.sent[0]["Message-ID"]) == message_id
 
@@ -86,7 +87,7 @@ def test_a_store_restart_losing_our_last_write_before_the_dot_is_not_taken_for_a
     # Our own older version is still ours: the email is sent, not abandoned as if another instance had it.
     rig.mail.failures = [TransientMailError("smtp_421")]
     rig.store.faults = [WriteFault(State.SENDING, StoreUnavailable("sending write: connection refused"), forget=True)]
-    rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))
+    rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a"]))
     assert rig.keys_sent() == [KEY]
     assert (stored(rig).state, stored(rig).attempt) == (State.SENT, 2)
     assert events(rig) == [("failed", "smtp_421"), ("sent", None)]
@@ -97,8 +98,8 @@ def test_a_store_restart_losing_our_last_write_before_the_dot_is_not_taken_for_a
 
 def test_sent_write_failing_after_acceptance_is_retried_never_resent(rig: Rig) -> None:
     rig.store.faults = down(State.SENT, 3)
-    rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))
-    rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))  # redelivered after a restart: nothing more
+    rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a"]))
+    rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a"]))  # redelivered after a restart: nothing more
     assert rig.mail.calls == 1
     assert (stored(rig).state, stored(rig).reason) == (State.SENT, None)
     assert events(rig) == [("sent", None)]
@@ -110,8 +111,8 @@ def test_store_restart_losing_committing_then_failing_the_sent_write_does_not_re
     # there left "sending" behind, which the restarted notifier took over: the same email (same Message-ID) again.
     rig.store.faults = [WriteFault(State.SENT, StoreUnavailable("sent write: connection refused"), forget=True)]
     with contextlib.suppress(StoreUnavailable):  # if it crashes, the supervisor restarts it
-        rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))
-    rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))  # the redelivery after the restart
+        rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a"]))
+    rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a"]))  # the redelivery after the restart
     assert rig.keys_sent() == [KEY]
     assert rig.mail.calls == 1
     assert (stored(rig).state, stored(rig).reason) == (State.SENT, None)
@@ -120,7 +121,7 @@ def test_store_restart_losing_committing_then_failing_the_sent_write_does_not_re
 
 def test_sent_write_applied_but_its_reply_lost_is_recorded_once(rig: Rig) -> None:
     rig.store.faults = down(State.SENT, applied=True)
-    rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))
+    rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a"]))
     assert rig.mail.calls == 1
     assert stored(rig).state == State.SENT
     assert events(rig) == [("sent", None)]
@@ -129,11 +130,11 @@ def test_sent_write_applied_but_its_reply_lost_is_recorded_once(rig: Rig) -> Non
 def test_sent_write_failing_for_good_stops_the_worker_and_the_restart_does_not_resend(rig: Rig) -> None:
     rig.store.faults = down(State.SENT, 1000)
     with pytest.raises(StoreUnavailable):
-        rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))
+        rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a"]))
     assert rig.mail.calls == 1
     assert stored(rig).state == State.COMMITTING
     rig.store.faults = []
-    rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))
+    rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a"]))
     assert rig.mail.calls == 1
     assert (stored(rig).state, stored(rig).reason) == (State.SENT, "unconfirmed")
     assert events(rig) == [("sent", "unconfirmed")]
@@ -144,14 +145,11 @@ def test_a_stop_request_while_the_sent_write_is_retried_does_not_resend(rig: Rig
         raise ShuttingDown("stop requested during a retry backoff")
 
     rig.store.faults = down(State.SENT, 1000)
-    n = Notifier(
-        rig.settings, rig.store, rig.mail, rig.publisher, rig.profiles, rig.matcher,
-        clock=lambda: rig.now, sleep=stopping, rng=random.Random(1), instance_id="n1",
-    )  # fmt: skip
+    n = rig.notifier("n1", sleep=stopping)
     with pytest.raises(ShuttingDown):
-        n.handle_shortlist(shortlist(notice(), ["a"]))
+        n.alerts.handle_shortlist(shortlist(notice(), ["a"]))
     rig.store.faults = []
-    rig.notifier().handle_shortlist(shortlist(notice(), ["a"]))
+    rig.notifier().alerts.handle_shortlist(shortlist(notice(), ["a"]))
     assert rig.mail.calls == 1
     assert events(rig) == [("sent", "unconfirmed")]
 
@@ -169,24 +167,21 @@ def _instance_taking_over_during_first_sleep(rig: Rig) -> Notifier:
         rig.now += timedelta(seconds=seconds)
         if len(slept) == 1:
             rig.now += timedelta(seconds=rig.settings.notifier_lease_s + 1)
-            rig.notifier("n2").handle_shortlist(shortlist(notice(), ["a"]))
+            rig.notifier("n2").alerts.handle_shortlist(shortlist(notice(), ["a"]))
 
-    return Notifier(
-        rig.settings, rig.store, rig.mail, rig.publisher, rig.profiles, rig.matcher,
-        clock=lambda: rig.now, sleep=sleep, rng=random.Random(1), instance_id="n1",
-    )  # fmt: skip
+    return rig.notifier("n1", sleep=sleep)
 
 
 def test_an_email_taken_over_during_a_retry_backoff_is_not_sent_again_by_its_first_owner(rig: Rig) -> None:
     rig.mail.failures = [TransientMailError("smtp_421")]
-    _instance_taking_over_during_first_sleep(rig).handle_shortlist(shortlist(notice(), ["a"]))
+    _instance_taking_over_during_first_sleep(rig).alerts.handle_shortlist(shortlist(notice(), ["a"]))
     assert rig.keys_sent() == [KEY]
     assert (stored(rig).state, stored(rig).owner) == (State.SENT, "n2")
 
 
 def test_an_email_taken_over_while_its_committing_write_is_retried_gets_no_final_dot(rig: Rig) -> None:
     rig.store.faults = down(State.COMMITTING)
-    _instance_taking_over_during_first_sleep(rig).handle_shortlist(shortlist(notice(), ["a"]))
+    _instance_taking_over_during_first_sleep(rig).alerts.handle_shortlist(shortlist(notice(), ["a"]))
     assert rig.keys_sent() == [KEY]
     assert (stored(rig).state, stored(rig).owner) == (State.SENT, "n2")
     assert [s for s, _ in events(rig)] == ["sent"]

@@ -1,0 +1,466 @@
+"""``python -m services.matcher --help``: run the matcher, import suppliers, create, list and revoke API keys
+(``keys``), reindex, match offline."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from contracts import SupplierProfile, TenderNotice
+from contracts.api import ImportRejection
+from services.infra.console import output_console
+from services.infra.http import listening_socket_or_exit
+from services.infra.logs import setup_logging
+from services.infra.settings import load_settings
+from services.matcher.exceptions import StoreUnavailable
+from services.matcher.imports import parse_file_text, short_error
+from services.matcher.settings import Settings
+
+if TYPE_CHECKING:
+    from services.matcher.bootstrap import Container
+    from services.matcher.ports import KeyStore
+
+app = typer.Typer(help="tenderbridge matcher: supplier profiles, notice matching, the buyer API.", no_args_is_help=True)
+#: Messages for people; in a pipe or a log file one line each, however long (a rejection names every field).
+err = output_console(stderr=True)
+log = logging.getLogger("services.matcher")
+
+
+class KeyRole(StrEnum):
+    buyer = "buyer"
+    supplier = "supplier"
+    admin = "admin"
+
+
+class FileFormat(StrEnum):
+    auto = "auto"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+def _settings() -> Settings:
+    settings = load_settings(Settings)
+    setup_logging(settings.log_level, settings.log_json)
+    return settings
+
+
+@app.command()
+def run() -> None:
+    """Foreground: the Kafka notice worker and the HTTP API. Ctrl-C / SIGTERM stops cleanly."""
+    import uvicorn
+
+    from services.matcher.bootstrap import bootstrap
+    from services.matcher.entrypoints.http import create_app
+    from services.matcher.entrypoints.worker import NoticeWorker
+
+    settings = _settings()
+    # The port first: taken, it ends the command before the worker or any client starts, with its own exit status.
+    sock = listening_socket_or_exit(settings.matcher_http_host, settings.matcher_http_port, "TB_MATCHER_HTTP_PORT")
+    container = bootstrap(settings, create_indexes=False)
+    try:
+        if not _wait_for_indexes(container):
+            return
+        try:
+            container.matcher.refit()
+        except StoreUnavailable as exc:
+            log.warning("no scoring model yet (Elasticsearch unavailable): %s", exc)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(container),
+                host=settings.matcher_http_host,
+                port=settings.matcher_http_port,
+                log_config=None,
+                lifespan="off",
+            )
+        )
+        stop = threading.Event()
+        crashed: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                NoticeWorker(container.matcher, settings, stop).run()
+            except BaseException as exc:
+                log.exception("notice worker crashed; stopping (uncommitted messages are delivered again)")
+                crashed.append(exc)
+                server.should_exit = True
+
+        worker = threading.Thread(target=work, name="notice-worker", daemon=True)
+        if settings.matcher_worker_enabled:
+            worker.start()
+
+        def request_exit(signum: int, frame: object) -> None:
+            server.should_exit = True
+
+        # uvicorn re-raises the signal it caught once it has shut down; with these handlers in place that only
+        # asks for the exit again, so the worker below still stops, commits what it handled and flushes.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, request_exit)
+        log.info("matcher API on http://%s:%d (docs at /docs)", settings.matcher_http_host, settings.matcher_http_port)
+        server.run(sockets=[sock])  # returns on SIGINT/SIGTERM or when the worker crashed
+        stop.set()
+        if worker.is_alive():
+            worker.join(timeout=30)
+    finally:
+        sock.close()
+        container.close()
+    if crashed:
+        raise typer.Exit(1)
+
+
+def _wait_for_indexes(container: Container) -> bool:
+    """Create the indexes, waiting (with backoff) while Elasticsearch does not answer; ``False`` if stopped."""
+    from services.matcher.adapters import elastic
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    delay = 0.5
+    try:
+        while not stop.is_set():
+            try:
+                elastic.ensure_indexes(container.es, elastic.IndexNames(container.settings.matcher_index_prefix))
+                return True
+            except StoreUnavailable as exc:
+                log.warning("waiting for Elasticsearch (%s); retrying in %.1fs", exc, delay)
+                stop.wait(delay)
+                delay = min(delay * 2, container.settings.matcher_max_backoff_seconds)
+        return False
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _read_profiles(path: Path, fmt: FileFormat) -> list[tuple[int, SupplierProfile | ImportRejection]]:
+    kind = fmt.value if fmt != FileFormat.auto else ("csv" if path.suffix.lower() == ".csv" else "jsonl")
+    return list(parse_file_text(path.read_text(encoding="utf-8-sig"), kind))
+
+
+@app.command("import-suppliers")
+def import_suppliers(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON Lines of SupplierProfile, or CSV")],
+    fmt: Annotated[FileFormat, typer.Option("--format", help="auto: by extension (.csv, else JSON Lines)")] = (
+        FileFormat.auto
+    ),
+) -> None:
+    """Store profiles in Elasticsearch, publish each to the profiles topic, re-match open notices. A supplier already
+    stored keeps what the file does not state and its own alert choices; a line that changes nothing is skipped."""
+    from services.matcher.bootstrap import bootstrap
+    from services.matcher.service import ImportCounts
+
+    settings = _settings()
+    parsed = _read_profiles(file, fmt)
+    rejected = [p for _, p in parsed if isinstance(p, ImportRejection)]
+    profiles = [p for _, p in parsed if isinstance(p, SupplierProfile)]
+    container = bootstrap(settings)
+    try:
+        # Open notices are re-ranked as the running matcher ranks them: with a model fitted over the stored profiles
+        # (new ones are scored against it as they come). The running matcher refits once it sees the import.
+        container.matcher.refit()
+        with Progress(
+            TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err
+        ) as progress:
+            task = progress.add_task("import", total=len(profiles))
+            step = 200
+            counts = ImportCounts()
+            for start in range(0, len(profiles), step):
+                chunk = profiles[start : start + step]
+                counts += container.matcher.import_profiles(chunk, batch=step)
+                progress.advance(task, len(chunk))
+    finally:
+        container.close()
+    for r in rejected:
+        err.print(f"[red]line {r.line}[/red]: {r.reason}", highlight=False)
+    err.print(f"imported {counts.stored}, unchanged {counts.unchanged}, rejected {len(rejected)}")
+    if rejected:
+        raise typer.Exit(1)
+
+
+@app.command()
+def rematch(
+    notice_ids: Annotated[
+        list[str] | None, typer.Argument(help="notice ids (e.g. ungm:RFQ-2026-7000118); none: every open notice")
+    ] = None,
+) -> None:
+    """Rank open notices again and republish the shortlists that changed: after an upgrade or a change of weights
+    (TB_MATCHER_WEIGHTS), the stored shortlists are the old ranking's. Unchanged ones are left alone; nobody is
+    emailed the same alert twice."""
+    from services.matcher.bootstrap import bootstrap
+
+    settings = _settings()
+    container = bootstrap(settings)
+    try:
+        container.matcher.refit()  # rank as the running matcher does: with a model fitted over the profiles
+        with Progress(TextColumn("re-ranking"), MofNCompleteColumn(), TextColumn("notices"), console=err) as progress:
+            task = progress.add_task("rematch", total=len(notice_ids) if notice_ids else None)
+            counts = container.matcher.rerank_open(notice_ids or None, lambda: progress.advance(task))
+    except StoreUnavailable as exc:
+        err.print(f"[red]Elasticsearch does not answer: {exc}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        container.close()
+    for notice_id in counts.missing:
+        err.print(f"[red]{notice_id}[/red]: no such notice")
+    for notice_id in counts.not_open:
+        err.print(f"[yellow]{notice_id}[/yellow]: not open (closed or cancelled): left as it is")
+    err.print(
+        f"re-ranked {counts.ranked} open notices: {counts.changed} shortlists changed and were republished, "
+        f"{counts.ranked - counts.changed} unchanged"
+    )
+    if counts.missing:
+        raise typer.Exit(1)
+
+
+keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+class KeyStatus(StrEnum):
+    active = "active"
+    revoked = "revoked"
+    expired = "expired"
+
+
+#: Longest ``--reason`` kept with a revocation (a sentence or a ticket reference, not a report).
+MAX_REVOKE_REASON = 500
+
+
+@contextlib.contextmanager
+def _key_store(settings: Settings) -> Iterator[KeyStore]:
+    """The stored keys over Elasticsearch, the index created or its mapping brought up to date (the fields added
+    since an older index was created); an unreachable Elasticsearch is said plainly (exit 1)."""
+    from services.matcher.adapters import elastic
+
+    es = elastic.make_client(settings.elasticsearch_url, settings.matcher_es_timeout_seconds)
+    try:
+        names = elastic.IndexNames(settings.matcher_index_prefix)
+        elastic.ensure_indexes(es, names)
+        yield elastic.ElasticKeyStore(es, names)
+    except StoreUnavailable as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        es.close()
+
+
+@app.command("create-key")
+@keys_app.command("create")
+def create_key(
+    role: Annotated[KeyRole, typer.Option(help="buyer, supplier or admin")],
+    agency: Annotated[str | None, typer.Option(help="buyer's agency (buyer.name or buyer.id of its notices)")] = None,
+    supplier_id: Annotated[str | None, typer.Option("--supplier-id", help="the supplier a supplier key acts for")] = (
+        None
+    ),
+    label: Annotated[str, typer.Option(help="a note for operators")] = "",
+    expires_in_days: Annotated[
+        int | None, typer.Option("--expires-in-days", min=1, help="refused after this many days (default: never)")
+    ] = None,
+) -> None:
+    """Create an API key and print it once (only its SHA-256 is stored)."""
+    from services.matcher.keys import ApiKey, Role, hash_token, new_token
+
+    settings = _settings()
+    token = new_token()
+    created = datetime.now(UTC)
+    try:
+        key = ApiKey(
+            key_hash=hash_token(token),
+            role=Role(role.value),
+            agency=agency,
+            supplier_id=supplier_id,
+            label=label,
+            created_at=created,
+            expires_at=created + timedelta(days=expires_in_days) if expires_in_days is not None else None,
+        )
+    except ValidationError as exc:
+        err.print(f"[red]{exc.errors()[0]['msg']}[/red]")
+        raise typer.Exit(2) from exc
+    with _key_store(settings) as store:
+        store.put(key)
+    typer.echo(token)
+    expiry = f", expires {_when(key.expires_at)} UTC" if key.expires_at else ""
+    err.print(f"key id {key.key_id}{expiry}: store this key now, it is not shown again")
+
+
+def _when(at: datetime | None) -> str:
+    """A time in UTC to the minute (the listing's title says UTC)."""
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if at is not None else ""
+
+
+@keys_app.command("list")
+def list_keys(
+    role: Annotated[KeyRole | None, typer.Option(help="only keys of this role")] = None,
+    agency: Annotated[str | None, typer.Option(help="only buyer keys of this agency (case and spaces ignored)")] = None,
+    supplier_id: Annotated[str | None, typer.Option("--supplier-id", help="only this supplier's keys")] = None,
+    status: Annotated[KeyStatus | None, typer.Option(help="only active, revoked or expired keys")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON Lines (one key per line) instead of a table")] = False,
+) -> None:
+    """The stored keys, oldest first: key id (never the key), role, scope, label, created, expires, status (when and
+    why revoked), last used (written at most once an hour per key)."""
+    from services.matcher.keys import Role, select_keys
+
+    settings = _settings()
+    with _key_store(settings) as store:
+        stored = store.all()
+    now = datetime.now(UTC)
+    keys = select_keys(
+        stored,
+        now=now,
+        role=Role(role.value) if role else None,
+        agency=agency,
+        supplier_id=supplier_id,
+        status=status.value if status else None,
+    )
+    if as_json:
+        for k in keys:
+            row = {"key_id": k.key_id, "status": k.status(now)}
+            row.update(k.model_dump(mode="json", exclude={"key_hash"}))
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+    else:
+        table = Table(title=f"{len(keys)} of {len(stored)} API keys (times in UTC)", title_justify="left")
+        for column in ("key id", "role", "agency / supplier", "label", "created", "expires", "status", "last used"):
+            table.add_column(column, no_wrap=column == "key id")
+        for k in keys:
+            state = k.status(now)
+            if k.revoked_at is not None:
+                state = f"revoked {_when(k.revoked_at)}: {k.revoked_reason or ''}"
+            table.add_row(
+                k.key_id,
+                k.role.value,
+                k.agency or k.supplier_id or "(all)",
+                k.label,
+                _when(k.created_at),
+                _when(k.expires_at) or "never",
+                state,
+                _when(k.last_used_at),
+            )
+        output_console().print(table)
+    if settings.matcher_admin_api_key is not None and settings.matcher_admin_api_key.get_secret_value():
+        err.print("TB_MATCHER_ADMIN_API_KEY is set too: an admin key that is not stored, so neither listed nor revoked")
+
+
+@keys_app.command("revoke")
+def revoke_key(
+    key_id: Annotated[str, typer.Argument(help="the key id of `keys list` (or any unique prefix of it)")],
+    reason: Annotated[str, typer.Option(help="why (kept with the key for audit; never shown to its holder)")],
+) -> None:
+    """Revoke a key: refused (401, "revoked") from the next request on, sign-in cookie included. The key stays
+    stored, for audit. Revoking a revoked key changes nothing."""
+    from services.matcher.exceptions import NotFound
+    from services.matcher.keys import normalize_key_id
+
+    reason = " ".join(reason.split())
+    if not reason or len(reason) > MAX_REVOKE_REASON:
+        err.print(f"[red]--reason must say why, in 1 to {MAX_REVOKE_REASON} characters[/red]")
+        raise typer.Exit(2)
+    try:
+        prefix = normalize_key_id(key_id)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    settings = _settings()
+    with _key_store(settings) as store:
+        found = store.with_prefix(prefix, limit=6)
+        if not found:
+            err.print(f"[red]no API key has an id starting with {prefix!r}[/red] (see `keys list`)")
+            raise typer.Exit(2)
+        if len(found) > 1:
+            ids = ", ".join(k.key_hash[: max(len(prefix) + 4, 12)] for k in found[:5])
+            more = " and more" if len(found) > 5 else ""
+            err.print(f"[red]{prefix!r} names several keys ({ids}{more}): give more digits[/red]")
+            raise typer.Exit(2)
+        key = found[0]
+        if key.revoked_at is not None:
+            err.print(
+                f"key {key.key_id} was already revoked {_when(key.revoked_at)} UTC ({key.revoked_reason}): "
+                "left as it was"
+            )
+            return
+        try:
+            store.revoke(key.key_hash, datetime.now(UTC), reason)
+        except NotFound as exc:  # deleted by hand between the lookup and now
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from exc
+    scope = key.agency or key.supplier_id or "all"
+    label = f" {key.label!r}" if key.label else ""
+    err.print(f"revoked {key.role.value} key {key.key_id} ({scope}){label}: refused from the next request on")
+
+
+@app.command()
+def reindex(
+    delete_old: Annotated[bool, typer.Option("--delete-old", help="delete the previous index after the swap")] = False,
+) -> None:
+    """Build a new versioned suppliers index with the current mapping, copy, and swap the alias atomically."""
+    from services.matcher.adapters import elastic
+
+    settings = _settings()
+    es = elastic.make_client(settings.elasticsearch_url, settings.matcher_es_timeout_seconds)
+    try:
+        names = elastic.IndexNames(settings.matcher_index_prefix)
+        elastic.ensure_indexes(es, names)
+        new, old, copied = elastic.reindex_suppliers(es, names, datetime.now(UTC), delete_old=delete_old)
+    finally:
+        es.close()
+    typer.echo(f"{names.suppliers} -> {new} (was {old or 'nothing'}), {copied} profiles copied")
+
+
+@app.command()
+def match(
+    notices: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON Lines of TenderNotice")],
+    profiles: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="JSON Lines (or CSV) of profiles")],
+    top: Annotated[int, typer.Option(help="entries printed per notice")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="one Shortlist JSON per line instead of tables")] = False,
+) -> None:
+    """Score notices offline against profiles from a file (no Kafka, no Elasticsearch): handy for demos."""
+    from services.matcher.bootstrap import bootstrap_in_memory
+
+    settings = _settings()
+    container = bootstrap_in_memory(settings)
+    parsed = _read_profiles(profiles, FileFormat.auto)
+    for _, p in parsed:
+        if isinstance(p, SupplierProfile):
+            container.matcher.profiles.put(p)
+        else:
+            err.print(f"[yellow]profiles line {p.line}[/yellow]: {p.reason}", highlight=False)
+    container.matcher.refit()
+    out = output_console()
+    for n, line in enumerate(notices.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            notice = TenderNotice.model_validate_json(line)
+        except ValidationError as exc:
+            err.print(f"[red]notices line {n}[/red]: {short_error(exc)}", highlight=False)
+            continue
+        shortlist = container.matcher.handle_notice(notice)
+        if shortlist is None:
+            continue
+        if as_json:
+            sys.stdout.write(shortlist.model_dump_json() + "\n")
+            continue
+        table = Table(title=f"{notice.notice_id} v{notice.version}: {notice.title}", title_justify="left")
+        for column in ("#", "supplier", "country", "score", "why"):
+            table.add_column(column)
+        for e in shortlist.entries[:top]:
+            table.add_row(
+                str(e.rank),
+                e.supplier_name,
+                e.supplier_country or "",
+                f"{e.total_score:.3f}",
+                "\n".join(e.top_reasons()),
+            )
+        out.print(table)
+        if shortlist.exclusions:
+            out.print(f"  ruled out: {json.dumps({x.supplier_id: x.rule for x in shortlist.exclusions[:top]})}")
