@@ -79,6 +79,12 @@ def cpv_check_digits() -> dict[str, str]:
         return {row["code"]: row["check_digit"] for row in csv.DictReader(f)}
 
 
+def written(scheme: CodeScheme, code: str) -> str:
+    """A code as people write it: UNSPSC's 8 digits; CPV's with its check digit (``33141411-4``) where known."""
+    check = cpv_check_digits().get(code) if scheme == CodeScheme.CPV else None
+    return f"{code}-{check}" if check else code
+
+
 @functools.cache
 def code_index(scheme: CodeScheme) -> CodeIndex:
     """The shipped index of ``scheme`` (UNSPSC or CPV), loaded once."""
