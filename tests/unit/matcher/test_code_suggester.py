@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from contracts.common import CodeScheme
 from services.matcher.adapters.memory import HashingEncoder
-from services.matcher.domain.suggest import CodeIndex
 from services.matcher.exceptions import InvalidInput
 from services.matcher.suggestions import CodeSuggester
+from tests.unit.matcher.code_indexes import title_index
 
 pytestmark = pytest.mark.unit
 
@@ -18,14 +17,7 @@ TITLES = {"42132203": "Medical examination gloves", "43211503": "Notebook comput
 
 def suggester(model: str | None = None) -> CodeSuggester:
     encoder = HashingEncoder()
-    index = CodeIndex(
-        scheme=CodeScheme.UNSPSC,
-        codes=tuple(TITLES),
-        vectors=encoder.encode(list(TITLES.values())),
-        offsets=np.zeros(len(TITLES), dtype=np.float32),
-        titles=TITLES,
-        model=model or encoder.model,
-    )
+    index = title_index(encoder, TITLES, model=model)
     return CodeSuggester(encoder, lambda scheme: index)
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from contracts.common import CodeScheme
 from services.matcher.adapters.memory import HashingEncoder
 from services.matcher.domain.suggest import CodeIndex, suggest_codes
+from tests.unit.matcher.code_indexes import title_index
 
 pytestmark = pytest.mark.unit
 
@@ -22,15 +22,7 @@ TITLES = {
 
 
 def index(encoder: HashingEncoder, extra: dict[str, str] | None = None, offset: float = 0.0) -> CodeIndex:
-    rows = list(TITLES.items()) + list((extra or {}).items())
-    return CodeIndex(
-        scheme=CodeScheme.UNSPSC,
-        codes=tuple(code for code, _ in rows),
-        vectors=encoder.encode([text for _, text in rows]),
-        offsets=np.array([0.0] * len(TITLES) + [offset] * len(extra or {}), dtype=np.float32),
-        titles=TITLES,
-        model=encoder.model,
-    )
+    return title_index(encoder, TITLES, extra=extra, extra_offset=offset)
 
 
 def test_the_code_whose_title_reads_like_the_text_comes_first_with_its_title() -> None:
