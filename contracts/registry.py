@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from contracts.api import ImportReport, NoticePage, PreferencesPatch, ProfileSaved, ShortlistPage, SupplierSearchResults
+from contracts.api import (
+    CodeSuggestions,
+    CodeSuggestRequest,
+    ImportReport,
+    NoticePage,
+    PreferencesPatch,
+    ProfileSaved,
+    ShortlistPage,
+    SupplierSearchResults,
+)
 from contracts.award import AwardRecord
 from contracts.dead_letter import DeadLetter
 from contracts.notice import TenderNotice
@@ -25,6 +34,8 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "api_profile_saved": ProfileSaved,
     "api_import_report": ImportReport,
     "api_supplier_search_results": SupplierSearchResults,
+    "api_code_suggest_request": CodeSuggestRequest,
+    "api_code_suggestions": CodeSuggestions,
 }
 
 

@@ -3,10 +3,13 @@ in-memory fake of each lives in ``adapters/memory.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
 
 from contracts import NoticeStatus, Shortlist, SupplierProfile, TenderNotice
 from services.matcher.keys import ApiKey
@@ -99,3 +102,17 @@ class KeyStore(Protocol):
     def record_use(self, key_hash: str, at: datetime) -> None:
         """Set ``last_used_at`` alone (a partial write: it never undoes a revocation written meanwhile); a key
         deleted meanwhile is ignored."""
+
+
+class Encoder(Protocol):
+    """Texts in any language -> one L2-normalised float32 row each (``len(texts) x dimension``), texts about the same
+    goods close together whatever their language. ``model`` names the model and its version: vectors of different
+    models must never be compared."""
+
+    @property
+    def dimension(self) -> int: ...
+
+    @property
+    def model(self) -> str: ...
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...

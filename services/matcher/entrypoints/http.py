@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.infra.http import BodyLimit, SecurityHeaders, install_problem_handlers, ops_router, problem
 from services.matcher.bootstrap import Container
-from services.matcher.entrypoints.routers import auth, notices, pages, suppliers
+from services.matcher.entrypoints.routers import auth, codes, notices, pages, suppliers
 from services.matcher.entrypoints.routers.deps import (
     CHALLENGE,
     KEY_REQUIRED,
@@ -167,7 +167,7 @@ def create_app(container: Container) -> FastAPI:
     app.add_exception_handler(notices.BadQuery, bad_query)
     app.add_exception_handler(UiKeyRefused, ui_refused)
     app.include_router(ops_router(container.registry, container.ready))
-    for router in (suppliers.router, notices.router, auth.router, pages.router):
+    for router in (suppliers.router, notices.router, codes.router, auth.router, pages.router):
         app.include_router(router)
     # Added innermost first: SecurityHeaders wraps every answer, AuthBeforeBody runs before BodyLimit reads.
     app.add_middleware(BodyLimit, max_bytes=settings.matcher_max_body_bytes, setting="TB_MATCHER_MAX_BODY_BYTES")
