@@ -14,8 +14,9 @@ import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from contracts.award import AwardRecord
 from contracts.supplier import SupplierProfile
-from services.matcher.domain.awards import AwardLike, apply_awards, seed
+from services.matcher.domain.awards import apply_awards, seed
 from services.matcher.domain.awards import winners as winners_of
 from services.matcher.domain.resolve import Decision, Resolver, ResolverConfig
 from services.matcher.service import Matcher
@@ -53,7 +54,7 @@ def _line(before: SupplierProfile | None, after: SupplierProfile) -> SupplierPro
 
 
 def import_awards(
-    matcher: Matcher, records: Iterable[AwardLike], *, config: ResolverConfig | None = None, batch: int = 500
+    matcher: Matcher, records: Iterable[AwardRecord], *, config: ResolverConfig | None = None, batch: int = 500
 ) -> AwardImportReport:
     """Attach each record's award to the profile of each winner (a new prospect when none fits) and write the
     profiles that changed, ``batch`` records at a time (memory holds the resolver's names and one batch of
@@ -77,13 +78,13 @@ def import_awards(
     return AwardImportReport(winners, prospects, stored, tuple(skipped), tuple(merges))
 
 
-def _chunks(records: Iterable[AwardLike], size: int) -> Iterator[list[AwardLike]]:
+def _chunks(records: Iterable[AwardRecord], size: int) -> Iterator[list[AwardRecord]]:
     it = iter(records)
     while chunk := list(itertools.islice(it, size)):
         yield chunk
 
 
-def _entities_of(resolver: Resolver, chunk: Iterable[AwardLike], existed: set[str]) -> list[str]:
+def _entities_of(resolver: Resolver, chunk: Iterable[AwardRecord], existed: set[str]) -> list[str]:
     """The stored profiles a batch of records may touch: those its winners resolve to (resolving is idempotent, so
     ``apply_awards`` gets the same decisions again)."""
     ids = (resolver.resolve(w).entity_id for record in chunk for w in winners_of(record))
