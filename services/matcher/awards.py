@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 
 from contracts.award import AwardRecord
 from contracts.supplier import SupplierProfile
-from services.matcher.domain.awards import apply_awards, seed
+from services.matcher.domain.awards import apply_awards, seed, split_awards, without_awards
 from services.matcher.domain.awards import winners as winners_of
 from services.matcher.domain.resolve import Decision, Resolver, ResolverConfig
+from services.matcher.exceptions import AlreadyExists, InvalidInput, NotFound
 from services.matcher.service import Matcher
 
 
@@ -34,6 +35,8 @@ class AwardImportReport:
     skipped: tuple[tuple[str, str], ...] = ()
     #: The decisions that attached an award to a profile that existed (the merge log of this import).
     merges: tuple[Decision, ...] = field(default=())
+    #: Profiles the store refused (``ProfileLimits``: too big for the bus): supplier id and the reason.
+    refused: tuple[tuple[str, str], ...] = ()
 
 
 def _line(before: SupplierProfile | None, after: SupplierProfile) -> SupplierProfile:
@@ -65,17 +68,20 @@ def import_awards(
     winners = prospects = stored = 0
     skipped: list[tuple[str, str]] = []
     merges: list[Decision] = []
+    refused: list[tuple[str, str]] = []
     for chunk in _chunks(records, batch):
         known = {p.supplier_id: p for p in matcher.profiles.get_many(_entities_of(resolver, chunk, existed))}
         result = apply_awards(chunk, known, resolver)
         lines = [_line(known.get(sid), profile) for sid, profile in result.profiles.items()]
-        stored += matcher.import_profiles(lines, batch=batch).stored
+        counts = matcher.import_profiles(lines, batch=batch)
+        stored += counts.stored
+        refused.extend(counts.refused)
         existed.update(result.profiles)
         winners += len(result.decisions)
         prospects += sum(1 for sid, p in result.profiles.items() if sid not in known and p.is_prospect)
         skipped.extend(result.skipped)
         merges.extend(d for d in result.decisions if d.is_merge)
-    return AwardImportReport(winners, prospects, stored, tuple(skipped), tuple(merges))
+    return AwardImportReport(winners, prospects, stored, tuple(skipped), tuple(merges), tuple(refused))
 
 
 def _chunks(records: Iterable[AwardRecord], size: int) -> Iterator[list[AwardRecord]]:
@@ -89,3 +95,32 @@ def _entities_of(resolver: Resolver, chunk: Iterable[AwardRecord], existed: set[
     ``apply_awards`` gets the same decisions again)."""
     ids = (resolver.resolve(w).entity_id for record in chunk for w in winners_of(record))
     return [i for i in dict.fromkeys(ids) if i in existed]
+
+
+def split_supplier(
+    matcher: Matcher, supplier_id: str, award_ids: Iterable[str], reason: str, new_id: str | None = None
+) -> tuple[SupplierProfile, SupplierProfile]:
+    """An operator's correction of a wrong merge: the awards ``award_ids`` leave ``supplier_id`` for a new prospect
+    (``new_id``, default ``<supplier_id>-split``, ``-split2``...), their evidence saying ``operator`` and why. Both
+    profiles are stored, published and re-matched; the next import of the same records leaves them where they are
+    now (``seed``). Returns (the profile less those awards, the new prospect). ``NotFound`` for an unknown supplier,
+    ``AlreadyExists`` for a ``new_id`` taken, ``InvalidInput`` for awards not on the profile."""
+    profile = matcher.profiles.get(supplier_id)
+    if profile is None:
+        raise NotFound(f"no supplier {supplier_id!r}")
+    if new_id is None:
+        new_id, n = f"{supplier_id}-split", 1
+        while matcher.profiles.get(new_id) is not None:
+            n += 1
+            new_id = f"{supplier_id}-split{n}"
+    elif matcher.profiles.get(new_id) is not None:
+        raise AlreadyExists(f"supplier {new_id!r} exists: name another id for the split")
+    wanted = list(award_ids)
+    try:
+        moved = split_awards(profile, wanted, new_id, reason)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    kept = without_awards(profile, wanted)
+    matcher.save_profile(moved, flush=False)
+    matcher.save_profile(kept)
+    return kept, moved
