@@ -57,11 +57,18 @@ def _line(before: SupplierProfile | None, after: SupplierProfile) -> SupplierPro
 
 
 def import_awards(
-    matcher: Matcher, records: Iterable[AwardRecord], *, config: ResolverConfig | None = None, batch: int = 500
+    matcher: Matcher,
+    records: Iterable[AwardRecord],
+    *,
+    config: ResolverConfig | None = None,
+    batch: int = 500,
+    rematch_unchanged: bool = False,
 ) -> AwardImportReport:
     """Attach each record's award to the profile of each winner (a new prospect when none fits) and write the
     profiles that changed, ``batch`` records at a time (memory holds the resolver's names and one batch of
-    profiles, not every profile)."""
+    profiles, not every profile). ``rematch_unchanged``: re-match the open notices of the profiles the records
+    name even where they gained nothing: a consumer retrying a batch that an outage cut short between storing a
+    profile and re-matching it (the awards are on the profile already, so nothing else would re-match it)."""
     resolver = Resolver(config)
     seed(resolver, matcher.profiles.all())
     existed = set(resolver.entities)
@@ -72,6 +79,9 @@ def import_awards(
     for chunk in _chunks(records, batch):
         known = {p.supplier_id: p for p in matcher.profiles.get_many(_entities_of(resolver, chunk, existed))}
         result = apply_awards(chunk, known, resolver)
+        if rematch_unchanged:
+            unchanged = dict.fromkeys(d.entity_id for d in result.decisions if d.entity_id not in result.profiles)
+            matcher.reverse_match_many([known[i] for i in unchanged if i in known])
         lines = [_line(known.get(sid), profile) for sid, profile in result.profiles.items()]
         counts = matcher.import_profiles(lines, batch=batch)
         stored += counts.stored

@@ -59,11 +59,13 @@ def read_batch(records: list[Any]) -> AwardBatch:
     return out
 
 
-def handle_batch(matcher: Matcher, dlq_topic: str, records: list[Any]) -> AwardImportReport:
+def handle_batch(matcher: Matcher, dlq_topic: str, records: list[Any], *, retry: bool = False) -> AwardImportReport:
     """Import a poll's award records and dead-letter the unreadable ones (the caller flushes). Raises
-    ``StoreUnavailable`` before any dead letter is published, so a batch retried later is not dead-lettered twice."""
+    ``StoreUnavailable`` before any dead letter is published, so a batch retried later is not dead-lettered twice.
+    ``retry``: the batch (or one before it) was cut short by an outage: the profiles its records name are re-matched
+    even when they gain nothing now (they may have been stored but not re-matched)."""
     batch = read_batch(records)
-    report = import_awards(matcher, batch.records) if batch.records else AwardImportReport()
+    report = import_awards(matcher, batch.records, rematch_unchanged=retry) if batch.records else AwardImportReport()
     for key, letter in batch.letters:
         matcher.publisher.publish(dlq_topic, key, letter)
         matcher.metrics.dead_letters.labels(letter.reason).inc()
@@ -93,6 +95,8 @@ class AwardsWorker:
         self.handled = 0
         self.prospects = 0
         self.store_failures = 0
+        #: The last batch was cut short by an outage: the next one re-matches what it names (``handle_batch``).
+        self._retrying = False
 
     def _default_consumer(self) -> Any:
         return json_consumer(
@@ -124,11 +128,13 @@ class AwardsWorker:
         if self.stop.is_set():
             return 0
         try:
-            report = handle_batch(self.matcher, self.settings.topic_awards_dlq, records)
+            report = handle_batch(self.matcher, self.settings.topic_awards_dlq, records, retry=self._retrying)
         except StoreUnavailable as exc:
             log.warning("Elasticsearch unavailable, will retry %d award records: %s", len(records), exc)
             self.store_failures += 1
+            self._retrying = True
             return 0
+        self._retrying = False
         self.handled += len(records)
         self.prospects += report.prospects
         if report.stored:
