@@ -4,11 +4,16 @@ batch back whole; award files are read as JSON Lines with notices left out; an o
 
 from __future__ import annotations
 
+import csv
+import html
+import io
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from starlette.exceptions import StarletteDeprecationWarning
 
 from contracts import DeadLetter, SupplierProfile
 from services.infra.bus import InMemoryPublisher
@@ -16,11 +21,17 @@ from services.matcher.adapters.award_files import BadLine, LineCounts, ingest_pa
 from services.matcher.adapters.memory import InMemoryNoticeStore
 from services.matcher.awards import import_awards, split_supplier
 from services.matcher.bootstrap import Container, bootstrap_in_memory
+from services.matcher.domain.awards import prospect_note
 from services.matcher.entrypoints.awards_worker import AwardsWorker
+from services.matcher.entrypoints.http import create_app
 from services.matcher.exceptions import AlreadyExists, InvalidInput, NotFound
 from services.matcher.settings import Settings
 from tests.unit.matcher_service.award_builders import Org, Record, abn
-from tests.unit.matcher_service.builders import NOW, notice, supplier
+from tests.unit.matcher_service.builders import BUYER_A, NOW, notice, supplier
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient
 
 pytestmark = pytest.mark.unit
 
@@ -179,3 +190,19 @@ def test_an_operator_split_stores_both_profiles_and_a_later_import_keeps_it(cont
         split_supplier(container.matcher, merged.supplier_id, ["csv-austender:CN1"], "x", new_id=moved.supplier_id)
     with pytest.raises(NotFound):
         split_supplier(container.matcher, "nobody", ["csv-austender:CN1"], "x")
+
+
+def test_a_buyer_sees_the_prospect_mark_and_its_evidence_on_the_page_and_in_the_csv(api_container: Container) -> None:
+    import_awards(api_container.matcher, [Record("csv-austender:CN1", [Org("Glove Works Pty Ltd", abn("1"))])])
+    [found] = prospects(api_container)
+    note = prospect_note(found)
+    assert note is not None
+    with TestClient(create_app(api_container), follow_redirects=False) as browser:
+        browser.post("/ui/login", data={"api_key": BUYER_A, "next": "/ui/notices"})
+        page = browser.get("/ui/notices/ungm:a1").text
+        rows = list(csv.DictReader(io.StringIO(browser.get("/ui/notices/ungm:a1/shortlist.csv").text)))
+    assert f"<strong>Prospect</strong>, not a registered supplier: {html.escape(note)}" in page
+    marks = {r["supplier_id"]: (r["prospect"], r["evidence"]) for r in rows}
+    assert marks[found.supplier_id] == ("yes", note)
+    assert marks["S1"] == ("", "")
+    assert page.count("<strong>Prospect</strong>") == 1
