@@ -58,7 +58,7 @@ def profiles_through_import(
     container = bootstrap_in_memory(Settings(matcher_max_profile_bytes=1_000_000, matcher_max_body_bytes=1_000_000))
     with console.status("importing the history's award records (ingest parse -> import_awards)"):
         report = import_awards(container.matcher, records())
-    profiles = container.matcher.profiles.all()
+    profiles = list(container.matcher.profiles.all())
     reasons = dict(Counter(r for _, r in report.skipped))
     console.print(
         f"import: {report.winners} winners, {len(profiles)} profiles ({report.prospects} prospects), "
