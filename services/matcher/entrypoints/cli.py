@@ -306,10 +306,12 @@ def awards_explain(
 ) -> None:
     """Every award on a supplier's profile with its evidence: the record (source, award id, link), the winner's
     name and identifiers as published, and why entity resolution put it here (rule, similarity, the line)."""
+    from services.infra.bus import InMemoryPublisher
     from services.matcher.bootstrap import bootstrap
 
     settings = _settings()
-    container = bootstrap(settings, create_indexes=False)
+    # Reads only: no Kafka producer (nothing is published).
+    container = bootstrap(settings, create_indexes=False, publisher=InMemoryPublisher())
     try:
         profile = container.matcher.profiles.get(supplier_id)
     except StoreUnavailable as exc:
