@@ -35,7 +35,9 @@ class AwardImportReport:
     skipped: tuple[tuple[str, str], ...] = ()
     #: The decisions that attached an award to a profile that existed (the merge log of this import).
     merges: tuple[Decision, ...] = field(default=())
-    #: Profiles the store refused (``ProfileLimits``: too big for the bus): supplier id and the reason.
+    #: Profiles the store refused (``ProfileLimits``: too big for the bus): supplier id and the reason. Such a
+    #: profile is left as stored (or not stored) for the rest of the import; its later awards are ``skipped``
+    #: (``profile_refused``).
     refused: tuple[tuple[str, str], ...] = ()
 
 
@@ -82,7 +84,11 @@ def import_awards(
         if rematch_unchanged:
             unchanged = dict.fromkeys(d.entity_id for d in result.decisions if d.entity_id not in result.profiles)
             matcher.reverse_match_many([known[i] for i in unchanged if i in known])
-        lines = [_line(known.get(sid), profile) for sid, profile in result.profiles.items()]
+        # A profile the store refused (too big for the bus) is left as it is stored, or unstored, for the rest of
+        # the import: a later batch would otherwise write it again with that batch's awards alone.
+        too_big = {sid for sid, _ in refused}
+        lines = [_line(known.get(sid), p) for sid, p in result.profiles.items() if sid not in too_big]
+        skipped.extend((d.record_id, "profile_refused") for d in result.decisions if d.entity_id in too_big)
         counts = matcher.import_profiles(lines, batch=batch)
         stored += counts.stored
         refused.extend(counts.refused)

@@ -232,3 +232,23 @@ def test_a_prospect_on_a_shortlist_is_marked_with_its_evidence_and_a_registered_
     assert marks["sup-1"] == (False, None)
     assert marks[prospect.supplier_id] == (True, prospect_note(prospect))
     assert "not registered, not contacted" in (marks[prospect.supplier_id][1] or "")
+
+
+def test_a_profile_too_big_for_the_bus_is_reported_and_left_alone_for_the_rest_of_the_import() -> None:
+    c = bootstrap_in_memory(Settings(matcher_max_profile_bytes=2048), clock=lambda: NOW)
+    records = [
+        Record(f"csv-austender:CN{n}", [Org("Hays Specialist Recruitment", abn("47001407281"))]) for n in range(8)
+    ]
+    report = import_awards(c.matcher, records, batch=2)
+    [(supplier_id, reason)] = report.refused
+    assert "TB_MATCHER_MAX_PROFILE_BYTES" in reason
+    stored = c.matcher.profiles.get(supplier_id)
+    assert stored is not None
+    kept = [a.source.award_id for a in stored.past_awards if a.source]
+    skipped = [record_id for record_id, _ in report.skipped]
+    ids = [r.award_id for r in records]
+    # As stored before the batch that made it too big, that batch refused whole, the later awards skipped with why:
+    # never written again with a later batch's awards alone.
+    assert kept == ids[: len(kept)]
+    assert skipped == ids[len(kept) + 2 :]
+    assert {r for _, r in report.skipped} == {"profile_refused"}
