@@ -67,6 +67,12 @@ class ShortlistEntry(Model):
     supplier_country: CountryCode | None = None
     total_score: float = Field(ge=0)
     components: list[ScoreComponent] = Field(default_factory=list)
+    #: A prospect: a firm known only from public award records (``SupplierProfile.origin`` ``awards``), not
+    #: registered and never contacted by tenderbridge; a buyer reaches it on its own.
+    prospect: bool = False
+    #: For a prospect, the award records it is known from, as one line a buyer reads ("prospect: known from 3
+    #: public award records (csv-austender), the latest of 2024-04-02, https://...; not registered, not contacted").
+    evidence: str | None = None
 
     def top_components(self, n: int = 3) -> list[ScoreComponent]:
         """The ``n`` components that contributed most, those that contributed at all, highest first; a neutral

@@ -47,6 +47,8 @@ EXIT_INTERRUPTED = 130
 
 
 DEMO_SUPPLIERS, DEMO_NOTICES = 300, 200
+#: The real OCDS samples of the shared reference data, published by ``make run`` when present.
+OCDS_SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ocds-samples"
 
 
 def prepare_demo_data(demo: Path, now: datetime) -> str | None:
@@ -292,6 +294,12 @@ def run() -> int:
         pipeline.start()
         notices = str(demo / "notices.jsonl")
         _step(pipeline, "publishing the demo notices", "ingest", "publish", notices, "--source", "jsonl")
+        if OCDS_SAMPLES.exists():
+            # Real notices, and their awards: the matcher's awards worker makes prospects of the winners it does not
+            # know, which buyers then see (marked as such) on the shortlists they fit. Ingest's state makes a
+            # restart publish only what changed.
+            what = "publishing the real OCDS samples (notices and award records)"
+            _step(pipeline, what, "ingest", "publish", str(OCDS_SAMPLES), "--source", "ocds")
         stop = False
 
         def _stop(signum: int, frame: object) -> None:

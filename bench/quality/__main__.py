@@ -24,6 +24,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench.quality.data import Award, as_of, build_notice, build_profiles, read_awards, split_by_date, supplier_ids
+from bench.quality.product import DEFAULT_MAPPING, profiles_through_import
+from contracts import SupplierProfile
 from services.matcher.domain import (
     COMPONENTS,
     InMemoryProfileIndex,
@@ -101,13 +103,19 @@ def evaluate(
     limit: int | None = None,
     training_notices: int = 3000,
     wording_floor: float | None = None,
+    profiles_from: tuple[list[SupplierProfile], dict[str, str]] | None = None,
 ) -> dict[str, Any]:
+    """``profiles_from``: the profiles to rank and each one's evaluation identity (``supplier_key``) by supplier
+    id; None: built from ``history`` in process (``build_profiles``)."""
     console = console or Console(stderr=True)
     started = time.perf_counter()
     keys = {a.supplier_key for a in history}
-    ids = supplier_ids(a.supplier_key for a in history)
-    key_of_id = {v: k for k, v in ids.items()}
-    profiles = build_profiles(history, ids)
+    if profiles_from is None:
+        ids = supplier_ids(a.supplier_key for a in history)
+        key_of_id = {v: k for k, v in ids.items()}
+        profiles = build_profiles(history, ids)
+    else:
+        profiles, key_of_id = profiles_from
     cases = [a for a in test if a.supplier_key in keys]
     if limit is not None:
         cases = cases[:limit]
@@ -149,6 +157,7 @@ def evaluate(
     out = ours.result(len(keys))
     out["seconds"] = round(time.perf_counter() - started, 1)
     out["candidate_recall"] = round(recall / max(len(cases), 1), 4)
+    out["profiles"] = len(profiles)
     out["history_rows"] = len(history)
     out["test_rows"] = len(test)
     out["weights"] = {c: round(w, 4) for c, w in model.weights.items()}
@@ -189,6 +198,17 @@ def main(argv: list[str] | None = None) -> int:
         "--wording-floor", type=float, help="ScoringConfig.wording_floor (least token-set ratio that counts)"
     )
     ap.add_argument("--training-notices", type=int, default=3000, help="history awards used to learn the weights")
+    ap.add_argument(
+        "--profiles-from",
+        choices=("build", "import"),
+        default="build",
+        help="build: profiles built in process from the history rows (ABN, else the name, is the supplier); import:"
+        " the product path, the history's award records read by ingest's parse with --mapping and imported by the"
+        " matcher's import_awards (entity resolution, prospects) on the in-memory bootstrap",
+    )
+    ap.add_argument(
+        "--mapping", type=Path, default=DEFAULT_MAPPING, help="CSV column mapping for --profiles-from import"
+    )
     args = ap.parse_args(argv)
     console = Console(stderr=True)
     if not args.history.exists():
@@ -206,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     if components and set(components) - set(COMPONENTS):
         console.print(f"[red]unknown components: {sorted(set(components) - set(COMPONENTS))}[/red]")
         return 2
+    profiles_from = None
+    if args.profiles_from == "import":
+        profiles_from = profiles_through_import(args.history, args.mapping, history, console)
     result = evaluate(
         history,
         test,
@@ -216,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         limit=args.limit,
         training_notices=args.training_notices,
         wording_floor=args.wording_floor,
+        profiles_from=profiles_from,
     )
+    result["profiles_from"] = args.profiles_from
     Console().print(_table(result))
     if args.json:
         sys.stdout.write(json.dumps(result) + "\n")

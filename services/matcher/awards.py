@@ -14,10 +14,12 @@ import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from contracts.award import AwardRecord
 from contracts.supplier import SupplierProfile
-from services.matcher.domain.awards import AwardLike, apply_awards, seed
+from services.matcher.domain.awards import apply_awards, seed, split_awards, without_awards
 from services.matcher.domain.awards import winners as winners_of
 from services.matcher.domain.resolve import Decision, Resolver, ResolverConfig
+from services.matcher.exceptions import AlreadyExists, InvalidInput, NotFound
 from services.matcher.service import Matcher
 
 
@@ -33,6 +35,10 @@ class AwardImportReport:
     skipped: tuple[tuple[str, str], ...] = ()
     #: The decisions that attached an award to a profile that existed (the merge log of this import).
     merges: tuple[Decision, ...] = field(default=())
+    #: Profiles the store refused (``ProfileLimits``: too big for the bus): supplier id and the reason. Such a
+    #: profile is left as stored (or not stored) for the rest of the import; its later awards are ``skipped``
+    #: (``profile_refused``).
+    refused: tuple[tuple[str, str], ...] = ()
 
 
 def _line(before: SupplierProfile | None, after: SupplierProfile) -> SupplierProfile:
@@ -53,38 +59,84 @@ def _line(before: SupplierProfile | None, after: SupplierProfile) -> SupplierPro
 
 
 def import_awards(
-    matcher: Matcher, records: Iterable[AwardLike], *, config: ResolverConfig | None = None, batch: int = 500
+    matcher: Matcher,
+    records: Iterable[AwardRecord],
+    *,
+    config: ResolverConfig | None = None,
+    batch: int = 500,
+    rematch_unchanged: bool = False,
 ) -> AwardImportReport:
     """Attach each record's award to the profile of each winner (a new prospect when none fits) and write the
     profiles that changed, ``batch`` records at a time (memory holds the resolver's names and one batch of
-    profiles, not every profile)."""
+    profiles, not every profile). ``rematch_unchanged``: re-match the open notices of the profiles the records
+    name even where they gained nothing: a consumer retrying a batch that an outage cut short between storing a
+    profile and re-matching it (the awards are on the profile already, so nothing else would re-match it)."""
     resolver = Resolver(config)
     seed(resolver, matcher.profiles.all())
     existed = set(resolver.entities)
     winners = prospects = stored = 0
     skipped: list[tuple[str, str]] = []
     merges: list[Decision] = []
+    refused: list[tuple[str, str]] = []
     for chunk in _chunks(records, batch):
         known = {p.supplier_id: p for p in matcher.profiles.get_many(_entities_of(resolver, chunk, existed))}
         result = apply_awards(chunk, known, resolver)
-        lines = [_line(known.get(sid), profile) for sid, profile in result.profiles.items()]
-        stored += matcher.import_profiles(lines, batch=batch).stored
+        if rematch_unchanged:
+            unchanged = dict.fromkeys(d.entity_id for d in result.decisions if d.entity_id not in result.profiles)
+            matcher.reverse_match_many([known[i] for i in unchanged if i in known])
+        # A profile the store refused (too big for the bus) is left as it is stored, or unstored, for the rest of
+        # the import: a later batch would otherwise write it again with that batch's awards alone.
+        too_big = {sid for sid, _ in refused}
+        lines = [_line(known.get(sid), p) for sid, p in result.profiles.items() if sid not in too_big]
+        skipped.extend((d.record_id, "profile_refused") for d in result.decisions if d.entity_id in too_big)
+        counts = matcher.import_profiles(lines, batch=batch)
+        stored += counts.stored
+        refused.extend(counts.refused)
         existed.update(result.profiles)
         winners += len(result.decisions)
         prospects += sum(1 for sid, p in result.profiles.items() if sid not in known and p.is_prospect)
         skipped.extend(result.skipped)
         merges.extend(d for d in result.decisions if d.is_merge)
-    return AwardImportReport(winners, prospects, stored, tuple(skipped), tuple(merges))
+    return AwardImportReport(winners, prospects, stored, tuple(skipped), tuple(merges), tuple(refused))
 
 
-def _chunks(records: Iterable[AwardLike], size: int) -> Iterator[list[AwardLike]]:
+def _chunks(records: Iterable[AwardRecord], size: int) -> Iterator[list[AwardRecord]]:
     it = iter(records)
     while chunk := list(itertools.islice(it, size)):
         yield chunk
 
 
-def _entities_of(resolver: Resolver, chunk: Iterable[AwardLike], existed: set[str]) -> list[str]:
+def _entities_of(resolver: Resolver, chunk: Iterable[AwardRecord], existed: set[str]) -> list[str]:
     """The stored profiles a batch of records may touch: those its winners resolve to (resolving is idempotent, so
     ``apply_awards`` gets the same decisions again)."""
     ids = (resolver.resolve(w).entity_id for record in chunk for w in winners_of(record))
     return [i for i in dict.fromkeys(ids) if i in existed]
+
+
+def split_supplier(
+    matcher: Matcher, supplier_id: str, award_ids: Iterable[str], reason: str, new_id: str | None = None
+) -> tuple[SupplierProfile, SupplierProfile]:
+    """An operator's correction of a wrong merge: the awards ``award_ids`` leave ``supplier_id`` for a new prospect
+    (``new_id``, default ``<supplier_id>-split``, ``-split2``...), their evidence saying ``operator`` and why. Both
+    profiles are stored, published and re-matched; the next import of the same records leaves them where they are
+    now (``seed``). Returns (the profile less those awards, the new prospect). ``NotFound`` for an unknown supplier,
+    ``AlreadyExists`` for a ``new_id`` taken, ``InvalidInput`` for awards not on the profile."""
+    profile = matcher.profiles.get(supplier_id)
+    if profile is None:
+        raise NotFound(f"no supplier {supplier_id!r}")
+    if new_id is None:
+        new_id, n = f"{supplier_id}-split", 1
+        while matcher.profiles.get(new_id) is not None:
+            n += 1
+            new_id = f"{supplier_id}-split{n}"
+    elif matcher.profiles.get(new_id) is not None:
+        raise AlreadyExists(f"supplier {new_id!r} exists: name another id for the split")
+    wanted = list(award_ids)
+    try:
+        moved = split_awards(profile, wanted, new_id, reason)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    kept = without_awards(profile, wanted)
+    matcher.save_profile(moved, flush=False)
+    matcher.save_profile(kept)
+    return kept, moved

@@ -6,7 +6,8 @@ MatcherError
 ├── AlreadyExists        a profile with that id exists and the caller asked to create it
 ├── InvalidInput         a file or request body cannot be read as the contract says
 │   ├── TooManyAddresses a profile lists more addresses than a profile may
-│   └── TooLarge         a profile or a request body is bigger than the store and the bus can carry
+│   ├── TooLarge         a profile or a request body is bigger than the store and the bus can carry
+│   └── AwardFileError   an award file could not be read at all (ingest's ``parse`` failed)
 ├── TooManyRegistrations a key registered as many new addresses as it may in an hour or a day
 └── StoreUnavailable     Elasticsearch does not answer (the worker retries; the API answers 503)
 
@@ -58,3 +59,8 @@ class TooManyRegistrations(MatcherError):
 
 class StoreUnavailable(MatcherError):
     """Raised if Elasticsearch cannot be reached or answers with a server error; retrying later may succeed."""
+
+
+class AwardFileError(InvalidInput):
+    """Raised if an award file for ``import-awards`` cannot be read at all: ingest's ``parse``, which reads it,
+    ended with an error status (a bad mapping, an unreadable file)."""

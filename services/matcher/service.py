@@ -18,6 +18,7 @@ from contracts import AlertPreferences, NoticeStatus, Shortlist, SupplierProfile
 from contracts.supplier import EmailConfirmation
 from services.infra.bus import EventPublisher
 from services.matcher.domain import MatchModel, ScoringConfig, fit_model, rank
+from services.matcher.domain.awards import mark_prospects
 from services.matcher.exceptions import (
     AlreadyExists,
     InvalidInput,
@@ -425,6 +426,8 @@ class Matcher:
             candidates = self.profiles.candidates(notice, self.config)
         model = self.model  # one read: a background refit may swap it meanwhile
         result = rank(notice, candidates, self.config, self.clock(), model=model, ineligible=self.ineligible)
+        # Prospects (known only from award records) are marked with their evidence for the buyer.
+        entries = mark_prospects(result.entries, {p.supplier_id: p for p in candidates})
         self.metrics.match_seconds.observe(time.perf_counter() - started)
         return Shortlist(
             shortlist_id=Shortlist.make_id(notice.notice_id, notice.version),
@@ -432,7 +435,7 @@ class Matcher:
             notice_version=notice.version,
             notice_status=notice.status,
             notice=notice,
-            entries=result.entries,
+            entries=entries,
             exclusions=result.exclusions,
             previously_shortlisted=previous_ids if notice.version > 1 else [],
             algorithm=result.algorithm,

@@ -34,6 +34,11 @@ class Settings(CommonSettings):
     matcher_admin_api_key: SecretStr | None = None
     #: Run the Kafka notice worker inside ``run`` (turn off to serve only the API).
     matcher_worker_enabled: bool = True
+    #: Kafka consumer group of the awards worker (``awards.records`` -> supplier profiles and prospects).
+    matcher_awards_consumer_group: str = "matcher-awards"
+    #: Run the awards worker inside ``run`` beside the notice worker (turn off where another matcher builds the
+    #: supplier base from award records, or none should).
+    matcher_awards_worker_enabled: bool = True
     #: Refit the scoring model after this many profile changes.
     matcher_refit_every_changes: int = 200
     #: ... or after this many seconds, whichever comes first (0 disables the periodic refit).

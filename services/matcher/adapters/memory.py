@@ -104,6 +104,7 @@ class InMemoryNoticeStore:
         yield from sorted((n for n in self.notices.values() if n.is_open(now)), key=lambda n: n.notice_id)
 
     def open_for_profile(self, profile: SupplierProfile, now: datetime, limit: int) -> list[TenderNotice]:
+        self._check()
         codes, terms = (set(keys) for keys in documents.profile_retrieval_keys(profile))
         out = []
         for n in self.notices.values():

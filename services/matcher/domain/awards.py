@@ -6,8 +6,7 @@ it like any supplier and buyers see it marked as such, with the records it is kn
 it (award records carry no consent to be contacted). It becomes a normal profile when the firm registers or claims
 it (``claim``).
 
-The records are read through ``AwardLike``, the part of ``contracts.award.AwardRecord`` (topic ``awards.records``)
-that this needs, so the record model itself is passed in.
+The records are ``contracts.award.AwardRecord`` (topic ``awards.records``).
 """
 
 from __future__ import annotations
@@ -18,79 +17,16 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Protocol
 
-from contracts.common import Classification, Money
+from contracts.award import AwardRecord
+from contracts.common import Classification
+from contracts.shortlist import ShortlistEntry
 from contracts.supplier import AwardEvidence, PastAward, ProfileOrigin, SupplierProfile
 from services.matcher.domain.resolve import Decision, Identifier, Resolver, Winner, normalise_identifier
 
 #: ``SupplierProfile.country`` of a prospect whose records name no country: ISO 3166-1's user-assigned "unknown".
 UNKNOWN_COUNTRY = "ZZ"
 _ISO_COUNTRY = re.compile(r"^[A-Z]{2}$")
-
-
-class OrgIdLike(Protocol):
-    @property
-    def scheme(self) -> str: ...
-    @property
-    def id(self) -> str: ...
-
-
-class AddressLike(Protocol):
-    @property
-    def country(self) -> str | None: ...
-
-
-class OrganisationLike(Protocol):
-    @property
-    def name(self) -> str: ...
-    @property
-    def identifiers(self) -> Sequence[OrgIdLike]: ...
-    @property
-    def country(self) -> str | None: ...
-    @property
-    def address(self) -> AddressLike | None: ...
-
-
-class BuyerLike(Protocol):
-    @property
-    def name(self) -> str: ...
-
-
-class TenderLike(Protocol):
-    @property
-    def title(self) -> str | None: ...
-    @property
-    def description(self) -> str: ...
-    @property
-    def classifications(self) -> Sequence[Classification]: ...
-
-
-class AwardLike(Protocol):
-    """What is read of an ``AwardRecord``."""
-
-    @property
-    def award_id(self) -> str: ...
-    @property
-    def source(self) -> str: ...
-    @property
-    def source_url(self) -> str | None: ...
-    @property
-    def tender(self) -> TenderLike: ...
-    @property
-    def buyer(self) -> BuyerLike | None: ...
-    @property
-    def lot_title(self) -> str | None: ...
-    @property
-    def suppliers(self) -> Sequence[OrganisationLike]: ...
-    @property
-    def value(self) -> Money | None: ...
-    @property
-    def awarded_on(self) -> date | None: ...
-    @property
-    def contract_signed_on(self) -> date | None: ...
-    @property
-    def received_at(self) -> datetime | None: ...
 
 
 def org_id(identifier: Identifier) -> str:
@@ -103,7 +39,7 @@ def parse_org_id(text: str) -> Identifier:
     return normalise_identifier(scheme, value)
 
 
-def winners(record: AwardLike) -> list[Winner]:
+def winners(record: AwardRecord) -> list[Winner]:
     """One ``Winner`` per supplier of the record (a consortium's members each win the award); the record id is the
     award id, with ``#<n>`` for the n-th member of a consortium. Identifiers that normalise to nothing are left out."""
     out: list[Winner] = []
@@ -137,7 +73,7 @@ def seed(resolver: Resolver, profiles: Iterable[SupplierProfile]) -> None:
         resolver.seed(profile.supplier_id, names, identifiers, country, [e.award_id for e in evidence])
 
 
-def _award_date(record: AwardLike) -> date | None:
+def _award_date(record: AwardRecord) -> date | None:
     if record.awarded_on is not None:
         return record.awarded_on
     if record.contract_signed_on is not None:
@@ -151,7 +87,7 @@ def _language_of(name: str) -> str:
     return "zh-Hans" if any(unicodedata.name(c, "").startswith("CJK UNIFIED") for c in name) else "en"
 
 
-def past_award(record: AwardLike, winner: Winner, decision: Decision) -> PastAward | None:
+def past_award(record: AwardRecord, winner: Winner, decision: Decision) -> PastAward | None:
     """The ``PastAward`` a record gives its winner, with its evidence; None when the record has no date at all."""
     when = _award_date(record)
     if when is None:
@@ -196,14 +132,16 @@ def codes_won(awards: Iterable[PastAward]) -> list[Classification]:
     return [code for code, _ in won.most_common()]
 
 
+def _is_record(award: PastAward, award_id: str) -> bool:
+    return award.source is not None and award.source.award_id == award_id
+
+
 def with_award(profile: SupplierProfile, award: PastAward) -> SupplierProfile:
     """``profile`` with ``award`` among its past awards (once: an award record already there is not added again).
     A prospect's declared codes follow its awards (the codes it won, most often won first), as does the list of its
     identifiers; a registered profile's codes are what the firm or its agency declared, and stay."""
     source = award.source
-    if source is not None and any(
-        a.source is not None and a.source.award_id == source.award_id for a in profile.past_awards
-    ):
+    if source is not None and any(_is_record(a, source.award_id) for a in profile.past_awards):
         return profile
     awards = [*profile.past_awards, award]
     update: dict[str, object] = {"past_awards": awards}
@@ -222,7 +160,7 @@ class AwardImport:
     profiles: dict[str, SupplierProfile] = field(default_factory=dict)
     #: Every resolution decision, in record order (the merge log of this batch).
     decisions: list[Decision] = field(default_factory=list)
-    #: Award ids left out, with why (``no_date``).
+    #: Award ids left out, with why (``no_date``; ``cancelled``: withdrawn, its evidence removed where it was).
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -231,7 +169,7 @@ class AwardImport:
 
 
 def apply_awards(
-    records: Iterable[AwardLike], stored: Mapping[str, SupplierProfile], resolver: Resolver
+    records: Iterable[AwardRecord], stored: Mapping[str, SupplierProfile], resolver: Resolver
 ) -> AwardImport:
     """Resolve each record's winners (``resolver``, seeded with ``stored``) and attach a ``PastAward`` per award to
     the profile chosen, creating prospects for new entities. ``stored``: the profiles as stored now, by id."""
@@ -240,6 +178,13 @@ def apply_awards(
         for winner in winners(record):
             decision = resolver.resolve(winner)
             out.decisions.append(decision)
+            if record.status == "cancelled":
+                # The publisher withdrew the award: the evidence taken from its earlier versions goes.
+                held = out.profiles.get(decision.entity_id) or stored.get(decision.entity_id)
+                if held is not None and any(_is_record(a, record.award_id) for a in held.past_awards):
+                    out.profiles[decision.entity_id] = without_awards(held, [record.award_id])
+                out.skipped.append((record.award_id, "cancelled"))
+                continue
             award = past_award(record, winner, decision)
             if award is None:
                 out.skipped.append((record.award_id, "no_date"))
@@ -318,3 +263,14 @@ def prospect_note(profile: SupplierProfile) -> str | None:
         f"prospect: known from {len(evidence)} public award {records} ({', '.join(sources)}), the latest of"
         f" {latest.date.isoformat()}{where}; not registered, not contacted"
     )
+
+
+def mark_prospects(entries: Sequence[ShortlistEntry], profiles: Mapping[str, SupplierProfile]) -> list[ShortlistEntry]:
+    """Shortlist entries with each prospect marked (``ShortlistEntry.prospect``) and its evidence
+    (``prospect_note``), read from the ranked profiles by supplier id; other entries are returned as they are."""
+    out = []
+    for entry in entries:
+        profile = profiles.get(entry.supplier_id)
+        note = prospect_note(profile) if profile is not None else None
+        out.append(entry if note is None else entry.model_copy(update={"prospect": True, "evidence": note}))
+    return out

@@ -1,6 +1,6 @@
-"""``python -m services.matcher --help``: run the matcher, import suppliers, create, list and revoke API keys
-(``keys``), reindex, match offline, suggest codes for text (``suggest-codes``), and look up the CPV <-> UNSPSC
-crosswalk."""
+"""``python -m services.matcher --help``: run the matcher, import suppliers and award records, create, list and
+revoke API keys (``keys``), explain and split the merges of award records (``awards``), reindex, match offline,
+suggest codes for text (``suggest-codes``), and look up the CPV <-> UNSPSC crosswalk."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -23,6 +24,7 @@ from rich.table import Table
 
 from contracts import SupplierProfile, TenderNotice
 from contracts.api import ImportRejection
+from contracts.award import AwardRecord
 from contracts.common import CodeScheme
 from services.infra.console import output_console
 from services.infra.http import listening_socket_or_exit
@@ -33,6 +35,7 @@ from services.matcher.imports import parse_file_text, short_error
 from services.matcher.settings import Settings
 
 if TYPE_CHECKING:
+    from services.matcher.awards import AwardImportReport
     from services.matcher.bootstrap import Container
     from services.matcher.ports import KeyStore
 
@@ -62,10 +65,12 @@ def _settings() -> Settings:
 
 @app.command()
 def run() -> None:
-    """Foreground: the Kafka notice worker and the HTTP API. Ctrl-C / SIGTERM stops cleanly."""
+    """Foreground: the Kafka notice worker, the awards worker (award records -> supplier profiles and prospects)
+    and the HTTP API. Ctrl-C / SIGTERM stops cleanly."""
     import uvicorn
 
     from services.matcher.bootstrap import bootstrap
+    from services.matcher.entrypoints.awards_worker import AwardsWorker
     from services.matcher.entrypoints.http import create_app
     from services.matcher.entrypoints.worker import NoticeWorker
 
@@ -92,16 +97,23 @@ def run() -> None:
         stop = threading.Event()
         crashed: list[BaseException] = []
 
-        def work() -> None:
+        def work(name: str, body: Callable[[], None]) -> None:
             try:
-                NoticeWorker(container.matcher, settings, stop).run()
+                body()
             except BaseException as exc:
-                log.exception("notice worker crashed; stopping (uncommitted messages are delivered again)")
+                log.exception("%s crashed; stopping (uncommitted messages are delivered again)", name)
                 crashed.append(exc)
                 server.should_exit = True
 
-        worker = threading.Thread(target=work, name="notice-worker", daemon=True)
+        workers: list[threading.Thread] = []
         if settings.matcher_worker_enabled:
+            notices = NoticeWorker(container.matcher, settings, stop)
+            workers.append(threading.Thread(target=work, args=("notice worker", notices.run), name="notice-worker"))
+        if settings.matcher_awards_worker_enabled:
+            awards = AwardsWorker(container.matcher, settings, stop)
+            workers.append(threading.Thread(target=work, args=("awards worker", awards.run), name="awards-worker"))
+        for worker in workers:
+            worker.daemon = True
             worker.start()
 
         def request_exit(signum: int, frame: object) -> None:
@@ -114,7 +126,7 @@ def run() -> None:
         log.info("matcher API on http://%s:%d (docs at /docs)", settings.matcher_http_host, settings.matcher_http_port)
         server.run(sockets=[sock])  # returns on SIGINT/SIGTERM or when the worker crashed
         stop.set()
-        if worker.is_alive():
+        for worker in workers:
             worker.join(timeout=30)
     finally:
         sock.close()
@@ -188,6 +200,194 @@ def import_suppliers(
     err.print(f"imported {counts.stored}, unchanged {counts.unchanged}, rejected {len(rejected)}")
     if rejected:
         raise typer.Exit(1)
+
+
+class AwardSource(StrEnum):
+    ocds = "ocds"
+    eforms = "eforms"
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+@app.command("import-awards")
+def import_awards_command(
+    path: Annotated[Path, typer.Argument(exists=True, help="an award file, or a directory (read recursively)")],
+    source: Annotated[
+        AwardSource,
+        typer.Option("--source", "-s", help="ocds, eforms, csv (with --mapping): read by ingest; jsonl: AwardRecords"),
+    ],
+    mapping: Annotated[Path | None, typer.Option(help="CSV column mapping (YAML or JSON), for --source csv")] = None,
+) -> None:
+    """Build the supplier base from public award records: each award joins the profile entity resolution picks
+    (official identifiers first, else the name) with its evidence, or founds a prospect (known only from awards:
+    shortlisted with that mark, never emailed). Profiles are stored, published and re-matched as the awards worker
+    does; reading the same records again changes nothing.
+
+    How the files are read: the matcher reads no OCDS, eForms or CSV itself (services talk over Kafka and HTTP
+    only). For ocds, eforms and csv it runs `python -m services.ingest parse PATH --source ... [--mapping M]` as a
+    child process and imports the award records it prints (its notices are left out; its rejections and summary
+    show on stderr). --source jsonl reads AwardRecord JSON Lines directly (what that command prints, saved).
+    """
+    from services.matcher.adapters.award_files import BadLine, LineCounts, lines_of_ingest_parse, read_award_lines
+    from services.matcher.awards import import_awards
+    from services.matcher.bootstrap import bootstrap
+    from services.matcher.exceptions import AwardFileError
+
+    settings = _settings()
+    if mapping is not None and source != AwardSource.csv:
+        err.print("[red]--mapping is for --source csv[/red]")
+        raise typer.Exit(2)
+    total: int | None = None
+    if source == AwardSource.jsonl:
+        if path.is_dir():
+            err.print("[red]--source jsonl reads one file[/red]")
+            raise typer.Exit(2)
+        text = path.read_text(encoding="utf-8-sig").splitlines()
+        lines: Iterator[str] = iter(text)
+        total = sum(1 for line in text if line.strip())
+    else:
+        lines = lines_of_ingest_parse(path, source.value, mapping)
+    counts = LineCounts()
+    bad: list[BadLine] = []
+    container = bootstrap(settings)
+    try:
+        container.matcher.refit()  # re-rank open notices as the running matcher ranks them
+        with Progress(
+            TextColumn("importing award records"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err
+        ) as progress:
+            task = progress.add_task("import", total=total)
+
+            def records() -> Iterator[AwardRecord]:
+                for item in read_award_lines(lines, counts):
+                    progress.advance(task)
+                    if isinstance(item, BadLine):
+                        bad.append(item)
+                    else:
+                        yield item
+
+            report = import_awards(container.matcher, records())
+    except AwardFileError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    except StoreUnavailable as exc:
+        err.print(f"[red]Elasticsearch does not answer: {exc}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        container.close()
+    for b in bad:
+        err.print(f"[red]line {b.line}[/red]: {b.reason}: {b.detail}", highlight=False)
+    for supplier_id, reason in report.refused:
+        err.print(f"[red]{supplier_id}[/red]: not stored: {reason}", highlight=False)
+    _print_award_report(report, bad=len(bad), notices=counts.notices)
+    if bad or report.refused:
+        raise typer.Exit(1)
+
+
+def _print_award_report(report: AwardImportReport, *, bad: int, notices: int) -> None:
+    skipped = Counter(reason for _, reason in report.skipped)
+    err.print(
+        f"{report.winners} winners read: {report.stored} profiles stored ({report.prospects} new prospects), "
+        f"{len(report.merges)} merges (`awards explain SUPPLIER_ID` says why), "
+        f"skipped {dict(skipped) or 'none'}, {bad} unreadable lines, {notices} notices left out",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+awards_app = typer.Typer(
+    help="The supplier base built from award records: why awards were merged, and an operator's split.",
+    no_args_is_help=True,
+)
+app.add_typer(awards_app, name="awards")
+
+
+@awards_app.command("explain")
+def awards_explain(
+    supplier_id: Annotated[str, typer.Argument(help="the supplier (a prospect's id is award-...)")],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON Lines (one award per line) instead of a table")] = False,
+) -> None:
+    """Every award on a supplier's profile with its evidence: the record (source, award id, link), the winner's
+    name and identifiers as published, and why entity resolution put it here (rule, similarity, the line)."""
+    from services.infra.bus import InMemoryPublisher
+    from services.matcher.bootstrap import bootstrap
+
+    settings = _settings()
+    # Reads only: no Kafka producer (nothing is published).
+    container = bootstrap(settings, create_indexes=False, publisher=InMemoryPublisher())
+    try:
+        profile = container.matcher.profiles.get(supplier_id)
+    except StoreUnavailable as exc:
+        err.print(f"[red]Elasticsearch does not answer: {exc}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        container.close()
+    if profile is None:
+        err.print(f"[red]no supplier {supplier_id!r}[/red]")
+        raise typer.Exit(2)
+    evidence = [(a, a.source) for a in profile.past_awards if a.source is not None]
+    if as_json:
+        for award, source in evidence:
+            row = {"supplier_id": supplier_id, "date": award.date.isoformat(), **source.model_dump(mode="json")}
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return
+    kind = "prospect (known only from award records)" if profile.is_prospect else "registered"
+    title = (
+        f"{profile.supplier_id} {profile.display_name!r}: {kind}, {len(profile.past_awards)} awards, "
+        f"{len(evidence)} with evidence; identifiers {', '.join(profile.identifiers) or 'none'}"
+    )
+    table = Table(title=title, title_justify="left")
+    for column in ("award id", "date", "winner as published", "rule", "score", "why"):
+        table.add_column(column, overflow="fold")
+    for award, source in evidence:
+        table.add_row(
+            source.award_id,
+            award.date.isoformat(),
+            source.winner_name,
+            source.matched_by,
+            f"{source.match_score:.0f}",
+            source.explanation,
+        )
+    output_console().print(table)
+
+
+@awards_app.command("split")
+def awards_split(
+    supplier_id: Annotated[str, typer.Argument(help="the supplier the awards were wrongly merged into")],
+    award_ids: Annotated[list[str], typer.Argument(help="the award ids that leave it (see `awards explain`)")],
+    reason: Annotated[str, typer.Option(help="why (kept in the moved awards' evidence)")],
+    new_id: Annotated[str | None, typer.Option("--new-id", help="id of the new prospect (default: <id>-split)")] = (
+        None
+    ),
+) -> None:
+    """Undo a wrong merge: the awards named leave the supplier for a new prospect of their own (their evidence says
+    an operator moved them, and why). Both profiles are stored, published and re-matched, and later imports of the
+    same records leave them where they are now."""
+    from services.matcher.awards import split_supplier
+    from services.matcher.bootstrap import bootstrap
+    from services.matcher.exceptions import MatcherError
+
+    reason = " ".join(reason.split())
+    if not reason:
+        err.print("[red]--reason must say why[/red]")
+        raise typer.Exit(2)
+    settings = _settings()
+    container = bootstrap(settings)
+    try:
+        container.matcher.refit()
+        kept, moved = split_supplier(container.matcher, supplier_id, award_ids, reason, new_id)
+    except StoreUnavailable as exc:
+        err.print(f"[red]Elasticsearch does not answer: {exc}[/red]")
+        raise typer.Exit(1) from exc
+    except MatcherError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    finally:
+        container.close()
+    err.print(
+        f"{len(moved.past_awards)} awards moved from {kept.supplier_id} ({len(kept.past_awards)} left) to the new "
+        f"prospect {moved.supplier_id} {moved.display_name!r}",
+        highlight=False,
+    )
 
 
 @app.command()

@@ -3,12 +3,11 @@ awards, claims, operator splits, and the import through the matcher's ports (in-
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import pytest
 
-from contracts import Classification, CodeScheme, Money, SupplierProfile
+from contracts import SupplierProfile
 from contracts.supplier import ProfileOrigin
 from services.infra.bus import InMemoryPublisher
 from services.matcher.awards import import_awards
@@ -25,62 +24,10 @@ from services.matcher.domain.awards import (
 )
 from services.matcher.domain.resolve import Resolver
 from services.matcher.settings import Settings
+from tests.unit.matcher_service.award_builders import Org, OrgId, Record, abn
 from tests.unit.matcher_service.builders import NOW, notice
 
 pytestmark = pytest.mark.unit
-
-
-# The shape of contracts.award.AwardRecord that the matcher reads (AwardLike), as plain records.
-@dataclass(frozen=True)
-class OrgId:
-    scheme: str
-    id: str
-
-
-@dataclass(frozen=True)
-class Address:
-    country: str | None = None
-
-
-@dataclass(frozen=True)
-class Org:
-    name: str
-    identifiers: list[OrgId] = field(default_factory=list)
-    country: str | None = "AU"
-    address: Address | None = None
-
-
-@dataclass(frozen=True)
-class Buyer:
-    name: str
-
-
-@dataclass(frozen=True)
-class Tender:
-    title: str | None = "Nitrile examination gloves"
-    description: str = ""
-    classifications: list[Classification] = field(
-        default_factory=lambda: [Classification(scheme=CodeScheme.UNSPSC, code="42132203")]
-    )
-
-
-@dataclass(frozen=True)
-class Record:
-    award_id: str
-    suppliers: list[Org]
-    source: str = "csv-austender"
-    source_url: str | None = "https://www.tenders.gov.au/Cn/Show/1"
-    tender: Tender = field(default_factory=Tender)
-    buyer: Buyer | None = field(default_factory=lambda: Buyer("Department of Health"))
-    lot_title: str | None = None
-    value: Money | None = field(default_factory=lambda: Money(amount=1000.0, currency="AUD"))
-    awarded_on: date | None = date(2024, 3, 1)
-    contract_signed_on: date | None = None
-    received_at: datetime | None = None
-
-
-def abn(value: str) -> list[OrgId]:
-    return [OrgId("AU-ABN", value)]
 
 
 def registered(sid: str, name: str, **extra: object) -> SupplierProfile:
@@ -101,7 +48,7 @@ def test_a_firm_known_only_from_awards_becomes_a_prospect_with_its_evidence() ->
     records = [
         Record("csv-austender:CN1", [Org("HAYS SPECIALIST RECRUITMENT GROUP P/L", abn("47001407281"))]),
         Record("csv-austender:CN2", [Org("Hays Specialist Recruitment", [])], awarded_on=date(2024, 4, 2)),
-        Record("csv-austender:CN3", [Org("宁波医疗器械有限公司", [], "China")]),
+        Record("csv-austender:CN3", [Org("宁波医疗器械有限公司", [], None)]),
     ]
     result = apply_awards(records, {}, Resolver())
     hays, ningbo = result.profiles.values()
@@ -230,7 +177,7 @@ def test_import_awards_stores_publishes_and_shortlists_prospects_and_leaves_regi
 def test_a_buyer_reads_that_a_prospect_is_one_and_where_it_is_known_from() -> None:
     records = [
         Record("csv-austender:CN1", [Org("Acme Pty Ltd")]),
-        Record("ocds-x:7", [Org("ACME")], source="ocds-x", source_url="https://x/7", awarded_on=date(2024, 5, 1)),
+        Record("ocds-x:7", [Org("ACME")], source_url="https://x/7", awarded_on=date(2024, 5, 1)),
     ]
     [found] = apply_awards(records, {}, Resolver()).prospects
     assert prospect_note(found) == (
@@ -257,3 +204,51 @@ def test_an_import_in_small_batches_builds_the_same_profiles_as_one_batch() -> N
         built.append(sorted((p.supplier_id, len(p.past_awards)) for p in c.matcher.profiles.all()))
     assert built[0] == built[1] == built[2]
     assert len(built[0]) == 2
+
+
+def test_a_cancelled_award_takes_its_evidence_off_the_profile_it_was_on() -> None:
+    first = apply_awards(
+        [Record("csv-austender:CN1", [Org("Acme Pty Ltd")]), Record("csv-austender:CN2", [Org("ACME PTY LTD")])],
+        {},
+        Resolver(),
+    )
+    stored = dict(first.profiles)
+    resolver = Resolver()
+    seed(resolver, stored.values())
+    withdrawn = apply_awards([Record("csv-austender:CN2", [Org("ACME PTY LTD")], status="cancelled")], stored, resolver)
+    [acme] = withdrawn.profiles.values()
+    assert [a.source.award_id for a in acme.past_awards if a.source] == ["csv-austender:CN1"]
+    assert withdrawn.skipped == [("csv-austender:CN2", "cancelled")]
+
+
+def test_a_prospect_on_a_shortlist_is_marked_with_its_evidence_and_a_registered_supplier_is_not() -> None:
+    c = bootstrap_in_memory(Settings(), clock=lambda: NOW)
+    c.matcher.profiles.put(registered("sup-1", "Ningbo Medical Co., Ltd.", keywords=["nitrile gloves"]))
+    import_awards(c.matcher, [Record("csv-austender:CN1", [Org("Glove Works Pty Ltd", abn("11 111 111 111"))])])
+    shortlist = c.matcher.handle_notice(notice("7"))
+    assert shortlist is not None
+    marks = {e.supplier_id: (e.prospect, e.evidence) for e in shortlist.entries}
+    [prospect] = [p for p in c.matcher.profiles.all() if p.is_prospect]
+    assert marks["sup-1"] == (False, None)
+    assert marks[prospect.supplier_id] == (True, prospect_note(prospect))
+    assert "not registered, not contacted" in (marks[prospect.supplier_id][1] or "")
+
+
+def test_a_profile_too_big_for_the_bus_is_reported_and_left_alone_for_the_rest_of_the_import() -> None:
+    c = bootstrap_in_memory(Settings(matcher_max_profile_bytes=2048), clock=lambda: NOW)
+    records = [
+        Record(f"csv-austender:CN{n}", [Org("Hays Specialist Recruitment", abn("47001407281"))]) for n in range(8)
+    ]
+    report = import_awards(c.matcher, records, batch=2)
+    [(supplier_id, reason)] = report.refused
+    assert "TB_MATCHER_MAX_PROFILE_BYTES" in reason
+    stored = c.matcher.profiles.get(supplier_id)
+    assert stored is not None
+    kept = [a.source.award_id for a in stored.past_awards if a.source]
+    skipped = [record_id for record_id, _ in report.skipped]
+    ids = [r.award_id for r in records]
+    # As stored before the batch that made it too big, that batch refused whole, the later awards skipped with why:
+    # never written again with a later batch's awards alone.
+    assert kept == ids[: len(kept)]
+    assert skipped == ids[len(kept) + 2 :]
+    assert {r for _, r in report.skipped} == {"profile_refused"}

@@ -94,7 +94,7 @@ def shortlist_csv(shortlist: Shortlist, entries: Iterable[ShortlistEntry]) -> st
     writer.writerow(
         ["notice_id", "notice_version", "rank", "supplier_id", "supplier_name", "supplier_country", "total_score"]
         + [f"score_{n}" for n in names]
-        + ["reasons"]
+        + ["reasons", "prospect", "evidence"]
     )
     for e in entries:
         contributions = {c.name: c.contribution for c in e.components}
@@ -111,6 +111,9 @@ def shortlist_csv(shortlist: Shortlist, entries: Iterable[ShortlistEntry]) -> st
                     f"{e.total_score:.4f}",
                     *(f"{contributions.get(n, 0.0):.4f}" for n in names),
                     "; ".join(e.top_reasons()),
+                    # A prospect is known only from public award records: not registered, never alerted.
+                    "yes" if e.prospect else "",
+                    e.evidence or "",
                 ]
             ]
         )
