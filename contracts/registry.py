@@ -6,6 +6,7 @@ from pydantic import BaseModel
 
 from contracts.api import ImportReport, NoticePage, PreferencesPatch, ProfileSaved, ShortlistPage, SupplierSearchResults
 from contracts.dead_letter import DeadLetter
+from contracts.feedback import FeedbackRequest, ShortlistFeedback
 from contracts.notice import TenderNotice
 from contracts.notification import NotificationEvent
 from contracts.shortlist import Shortlist
@@ -17,12 +18,14 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "shortlist": Shortlist,
     "notification_event": NotificationEvent,
     "dead_letter": DeadLetter,
+    "shortlist_feedback": ShortlistFeedback,
     "api_notice_page": NoticePage,
     "api_shortlist_page": ShortlistPage,
     "api_preferences_patch": PreferencesPatch,
     "api_profile_saved": ProfileSaved,
     "api_import_report": ImportReport,
     "api_supplier_search_results": SupplierSearchResults,
+    "api_feedback_request": FeedbackRequest,
 }
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from contracts.dead_letter import DeadLetter
+from contracts.feedback import ShortlistFeedback
 from contracts.notice import TenderNotice
 from contracts.notification import NotificationEvent
 from contracts.shortlist import Shortlist
@@ -50,6 +51,7 @@ NOTICES_DLQ = TopicSpec("tenders.notices.dlq", "source record id", DeadLetter, "
 PROFILES = TopicSpec("suppliers.profiles", "supplier_id", SupplierProfile, "compact", None)
 SHORTLISTS = TopicSpec("matches.shortlists", "notice_id", Shortlist, "delete", 30 * DAY_MS)
 SHORTLISTS_DLQ = TopicSpec("matches.shortlists.dlq", "notice_id", DeadLetter, "delete", 90 * DAY_MS, 1)
+FEEDBACK = TopicSpec("matches.feedback", "feedback_id", ShortlistFeedback, "compact", None)
 NOTIFICATIONS = TopicSpec("notifications.events", "idempotency_key", NotificationEvent, "delete", 90 * DAY_MS)
 NOTIFICATIONS_DLQ = TopicSpec("notifications.dlq", "idempotency_key", DeadLetter, "delete", 365 * DAY_MS, 1)
 
@@ -59,6 +61,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     PROFILES,
     SHORTLISTS,
     SHORTLISTS_DLQ,
+    FEEDBACK,
     NOTIFICATIONS,
     NOTIFICATIONS_DLQ,
 )

@@ -15,7 +15,7 @@ from services.infra.bus import EventPublisher, InMemoryPublisher, KafkaPublisher
 from services.infra.net import any_port_open
 from services.matcher.adapters import memory
 from services.matcher.domain import ScoringConfig
-from services.matcher.ports import KeyStore, NoticeStore, ProfileStore, ShortlistStore
+from services.matcher.ports import FeedbackStore, KeyStore, NoticeStore, ProfileStore, ShortlistStore
 from services.matcher.service import Matcher, MatcherMetrics, RegistrationQuota
 from services.matcher.settings import Settings
 
@@ -54,6 +54,7 @@ def _matcher(
     notices: NoticeStore,
     shortlists: ShortlistStore,
     publisher: EventPublisher,
+    feedback: FeedbackStore,
 ) -> Matcher:
     """The one place a ``Matcher`` is built from settings, whatever its stores."""
     metrics = MatcherMetrics(registry)
@@ -76,6 +77,8 @@ def _matcher(
         learn_weights=settings.matcher_learn_weights,
         limits=settings.profile_limits(),
         registrations=quota,
+        feedback=feedback,
+        topic_feedback=settings.topic_feedback,
     )
 
 
@@ -99,6 +102,7 @@ def bootstrap_in_memory(
         notices=memory.InMemoryNoticeStore(config),
         shortlists=memory.InMemoryShortlistStore(),
         publisher=publisher or InMemoryPublisher(),
+        feedback=memory.InMemoryFeedbackStore(),
     )
     return Container(settings, matcher, memory.InMemoryKeyStore(), registry, ready=lambda: {"memory": True})
 
@@ -113,6 +117,7 @@ def bootstrap(
     notices: NoticeStore | None = None,
     shortlists: ShortlistStore | None = None,
     keys: KeyStore | None = None,
+    feedback: FeedbackStore | None = None,
     create_indexes: bool = True,
 ) -> Container:
     """The matcher over Elasticsearch and Kafka (topics and indexes created when missing)."""
@@ -124,6 +129,7 @@ def bootstrap(
     names = elastic.IndexNames(settings.matcher_index_prefix)
     if create_indexes:
         elastic.ensure_indexes(es, names)
+        elastic.ensure_feedback_index(es, names)
     closers: list[Callable[[], None]] = [es.close]
     if publisher is None:
         if settings.create_topics:
@@ -141,6 +147,7 @@ def bootstrap(
         notices=notices or elastic.ElasticNoticeStore(es, names, config),
         shortlists=shortlists or elastic.ElasticShortlistStore(es, names),
         publisher=publisher,
+        feedback=feedback or elastic.ElasticFeedbackStore(es, names),
     )
 
     def ready() -> dict[str, bool]:
