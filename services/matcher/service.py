@@ -4,6 +4,7 @@ ports, so the same code runs over Elasticsearch + Kafka and over the in-memory f
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -852,7 +853,7 @@ class SlidingWindows:
             for name, (span, limit) in self.limits.items():
                 recent = [at for at in events if now - at < span]
                 if len(recent) >= limit:
-                    return name, max(int((recent[len(recent) - limit] + span - now).total_seconds()) + 1, 1)
+                    return name, max(math.ceil((recent[len(recent) - limit] + span - now).total_seconds()), 1)
             events.append(now)
         return None
 
