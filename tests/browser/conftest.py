@@ -73,6 +73,8 @@ class Site:
     settings: Settings
     notice_id: str
     supplier_ids: list[str] = field(default_factory=list)
+    #: The served app (its ``state`` holds the registration form's limits).
+    app: Any = None
 
 
 def _free_port() -> int:
@@ -129,9 +131,8 @@ def site(endpoints: Endpoints) -> Iterator[Site]:
             pytest.fail("the matcher did not start serving")
         time.sleep(0.05)
     try:
-        yield Site(
-            f"http://127.0.0.1:{port}", container, settings, shortlisted.notice_id, [p.supplier_id for p in suppliers]
-        )
+        ids = [p.supplier_id for p in suppliers]
+        yield Site(f"http://127.0.0.1:{port}", container, settings, shortlisted.notice_id, ids, app)
     finally:
         server.should_exit = True
         thread.join(10)

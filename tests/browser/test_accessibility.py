@@ -4,8 +4,9 @@ landmarks (``landmark-one-main``, ``region``)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -48,14 +49,43 @@ def revoked_key_page(browser: Any, site: Site) -> None:
     assert browser.find_element(By.TAG_NAME, "h1").text == "Sign in again"
 
 
+def registration_refused_for_too_many(browser: Any, site: Site) -> None:
+    from services.matcher.service import SlidingWindows
+
+    registration = site.app.state.registration
+    before = registration.per_client
+    registration.per_client = SlidingWindows({"hour": (timedelta(hours=1), 1)})
+    try:
+        for n in range(2):
+            browser.get(f"{site.url}/register")
+            for name, value in (("company", "Limit Co"), ("country", "CN"), ("description", "gloves")):
+                browser.find_element(By.NAME, name).send_keys(value)
+            browser.find_element(By.NAME, "email").send_keys(f"limit-{n}-{uuid.uuid4().hex[:8]}@example.com")
+            browser.find_element(By.CSS_SELECTOR, "form.register button[type=submit]").click()
+    finally:
+        registration.per_client = before
+    assert browser.find_element(By.TAG_NAME, "h1").text in ("Too many registrations", "注册次数过多")
+
+
+def mark_with_an_expired_form(browser: Any, site: Site) -> None:
+    notice_page(browser, site)
+    button = browser.find_element(By.XPATH, "//button[normalize-space()='Invite']")
+    form = button.find_element(By.XPATH, "./ancestor::form")
+    browser.execute_script("arguments[0].querySelector('[name=csrf]').value = '1.expired'", form)
+    button.click()
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Not marked"
+
+
 PAGES: dict[str, Callable[[Any, Site], None]] = {
     "registration form": lambda b, s: b.get(f"{s.url}/register"),
     "registration form with errors": register_with_errors,
     "registration sent": lambda b, s: b.get(f"{s.url}/register/sent"),
+    "registration refused for too many": registration_refused_for_too_many,
     "sign-in": lambda b, s: b.get(f"{s.url}/ui/login"),
     "notice list": lambda b, s: sign_in(b, s),
     "notice with its shortlist": notice_page,
     "revoked key": revoked_key_page,
+    "mark refused (expired form)": mark_with_an_expired_form,
 }
 CASES = [
     *((page, language) for page in PAGES if page.startswith("registration") for language in (ENGLISH, CHINESE)),
