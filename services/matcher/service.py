@@ -858,6 +858,10 @@ class SlidingWindows:
         return None
 
 
+#: The fields a firm sets on the registration form (``SupplierProfile.set_by_supplier``).
+SELF_SET_FIELDS = ("codes", "description", "preferences.language", "preferences.frequency", "preferences.timezone")
+
+
 @dataclass
 class SelfRegistration:
     """The public form's use case: limits first, then the profile, created through the matcher with the double
@@ -870,15 +874,19 @@ class SelfRegistration:
     per_client: SlidingWindows
     #: Registrations per mailbox (``mailbox_key``): beyond it, nothing is done (and the same answer given).
     per_mailbox: SlidingWindows
+    #: Code suggestions per client address (IP): each runs the text encoder.
+    per_client_suggestions: SlidingWindows
     #: The quota key all public registrations share (``TB_MATCHER_NEW_ADDRESSES_PER_KEY_*``): the form's budget.
     registrant: str = "public-registration-form"
 
     def note(self, outcome: str) -> None:
         self.matcher.metrics.self_registrations.labels(outcome).inc()
 
-    def admit_client(self, client: str) -> None:
-        """``RegistrationRefused`` (``client_limit``) once a client posted valid forms too often."""
-        refused = self.per_client.admit(client, self.matcher.clock())
+    def admit_client(self, client: str, *, suggestion: bool = False) -> None:
+        """``RegistrationRefused`` (``client_limit``) once a client posted valid forms (or, ``suggestion``, asked
+        for code suggestions) too often."""
+        windows = self.per_client_suggestions if suggestion else self.per_client
+        refused = windows.admit(client, self.matcher.clock())
         if refused is not None:
             self.note("client_limit")
             raise RegistrationRefused("client_limit", *refused)
@@ -888,6 +896,9 @@ class SelfRegistration:
         if self.per_mailbox.admit(mailbox, self.matcher.clock()) is not None:
             outcome = "address_limit"
         else:
+            # What the firm typed is its own: an agency's roster import later leaves it as chosen (``merge_import``).
+            own = dict.fromkeys(SELF_SET_FIELDS, self.matcher.clock())
+            profile = profile.model_copy(update={"set_by_supplier": own})
             try:
                 self.matcher.create_profile(profile, registered_by=profile.display_name, registrant=self.registrant)
                 outcome = "created"

@@ -74,6 +74,9 @@ class Settings(CommonSettings):
     matcher_register_per_client_hour: int = Field(default=5, ge=1)
     #: ... and per day.
     matcher_register_per_client_day: int = Field(default=20, ge=1)
+    #: Code suggestions one client address may ask the registration form for per hour (each runs the text
+    #: encoder); more answers 429.
+    matcher_register_suggestions_per_client_hour: int = Field(default=30, ge=1)
     #: Registrations of one mailbox (case, plus-tags and Gmail's dots ignored) per day; beyond it the form gives
     #: the same answer and does nothing (no confirmation email), so it cannot be used to mail one inbox repeatedly.
     matcher_register_per_address_day: int = Field(default=3, ge=1)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -96,8 +96,26 @@ class RegistrationForm:
 FIELDS = ("company", "country", "email", "description", "codes", "language", "frequency", "timezone")
 
 
-def read_registration(form: Mapping[str, str], secret: bytes, page_language: str) -> RegistrationForm:
-    """Read the posted form. Every field is checked and each fault is reported (none stops the others)."""
+def code_token(code: Classification) -> str:
+    """How a suggested code travels in the form (a checkbox's value): ``UNSPSC:42132203``, ``CPV:33141420``."""
+    return f"{code.scheme.value}:{code.code}"
+
+
+def read_code_token(token: str) -> Classification | None:
+    """``code_token``'s inverse; None for anything else (a tampered form)."""
+    scheme_name, _, digits = token.partition(":")
+    if scheme_name not in (CodeScheme.UNSPSC.value, CodeScheme.CPV.value):
+        return None
+    scheme = CodeScheme(scheme_name)
+    read = read_code(scheme, digits)
+    return Classification(scheme=scheme, code=read[0]) if read is not None else None
+
+
+def read_registration(
+    form: Mapping[str, str], secret: bytes, page_language: str, accepted: Sequence[str] = ()
+) -> RegistrationForm:
+    """Read the posted form. Every field is checked and each fault is reported (none stops the others).
+    ``accepted``: the suggested codes the supplier kept (``code_token``s), added to those it typed."""
     values = {name: normalize_text(form.get(name) or "").strip() for name in FIELDS}
     values["country"] = values["country"].upper()
     values["language"] = values["language"] or page_language
@@ -125,6 +143,12 @@ def read_registration(form: Mapping[str, str], secret: bytes, page_language: str
     elif len(values["description"]) > MAX_DESCRIPTION_CHARS:
         errors["description"] = ("too_long", {"limit": str(MAX_DESCRIPTION_CHARS)})
     codes, wrong = read_codes(values["codes"])
+    typed = {(c.scheme, c.code) for c in codes}
+    for token in accepted:
+        kept = read_code_token(token)
+        if kept is not None and (kept.scheme, kept.code) not in typed:
+            typed.add((kept.scheme, kept.code))
+            codes.append(kept)
     if wrong:
         errors["codes"] = ("codes", {"value": ", ".join(wrong)})
     elif len(codes) > MAX_CODES:

@@ -125,6 +125,8 @@ def create_app(container: Container) -> FastAPI:
     app.state.key_gate = gate
     app.state.form_signer = FormSigner.from_settings(settings)
     app.state.registration = register.self_registration(container)
+    #: The registration form's code suggestion (``register.CodeSuggest``); None: the supplier types its codes.
+    app.state.code_suggest = None
     # autoescape=True for every template: notice titles and supplier names come from outside.
     app.state.templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
     install_problem_handlers(app)

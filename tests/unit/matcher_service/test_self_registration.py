@@ -106,6 +106,7 @@ def test_a_registration_creates_a_profile_whose_address_waits_for_confirmation(
     assert profile.unconfirmed_emails() == ["sales@ningbo-care.com"]
     assert profile.alert_emails() == []
     assert profile.email_confirmations["sales@ningbo-care.com"].registered_by == "Ningbo Care Gloves Co."
+    assert {"codes", "description", "preferences.language"} <= set(profile.set_by_supplier)  # the firm's own choices
     published = container.matcher.publisher.published  # type: ignore[attr-defined]
     assert [m[1] for m in published if m[0] == container.settings.topic_profiles] == [profile.supplier_id]
 
@@ -204,3 +205,42 @@ def test_a_body_over_the_apis_limit_is_refused_before_it_is_read(client: TestCli
     huge = "x" * (Settings().matcher_max_body_bytes + 1)
     answer = client.post("/register", content=huge, headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert answer.status_code == 413
+
+
+def test_suggested_codes_are_offered_and_those_kept_are_registered(container: Container) -> None:
+    from contracts import Classification, CodeScheme
+
+    asked: list[str] = []
+
+    def suggest(text: str) -> list[tuple[Classification, str]]:
+        asked.append(text)
+        return [
+            (
+                Classification(scheme=CodeScheme.UNSPSC, code="42132203"),
+                "Medical exam and non surgical procedure gloves",
+            ),
+            (Classification(scheme=CodeScheme.CPV, code="33141420"), "Surgical gloves"),
+        ]
+
+    app = create_app(container)
+    app.state.code_suggest = suggest
+    with TestClient(app, follow_redirects=False) as c:
+        assert "Suggest codes from my description" in c.get("/register").text
+        form = {"csrf": token(c), **FORM, "codes": "", "email": "kept@example.com"}
+        offered = c.post("/register", data={**form, "step": "suggest"})
+        assert offered.status_code == 200
+        assert asked == ["nitrile gloves"]
+        assert re.findall(r'name="accept" value="([^"]+)" checked', offered.text) == ["UNSPSC:42132203", "CPV:33141420"]
+        assert "Surgical gloves" in offered.text
+        hidden = re.findall(r'name="suggested" value="([^"]+)"', offered.text)
+        # The supplier drops the CPV code and keeps the UNSPSC one.
+        kept = c.post("/register", data={**form, "csrf": token(c), "suggested": hidden, "accept": ["UNSPSC:42132203"]})
+    assert kept.status_code == 303
+    profile = profile_of(container, "kept@example.com")
+    assert [(x.scheme.value, x.code) for x in profile.codes] == [("UNSPSC", "42132203")]
+
+
+def test_without_code_suggestion_the_form_asks_for_typed_codes_only(client: TestClient) -> None:
+    page = client.get("/register").text
+    assert "Suggest codes" not in page
+    assert 'name="codes"' in page

@@ -21,6 +21,7 @@ A public form is a door for strangers, so (settings in ``services/matcher/settin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs
@@ -30,15 +31,28 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment
 from starlette.concurrency import run_in_threadpool
 
+from contracts import Classification
 from services.infra.http import cross_site_form
 from services.matcher.bootstrap import Container
-from services.matcher.domain.registration import LANGUAGES, mailbox_key, read_registration
+from services.matcher.domain.registration import (
+    LANGUAGES,
+    MAX_DESCRIPTION_CHARS,
+    code_token,
+    mailbox_key,
+    read_code_token,
+    read_registration,
+)
 from services.matcher.entrypoints.forms import FormSigner
 from services.matcher.entrypoints.routers.deps import SignerDep, TemplatesDep
 from services.matcher.exceptions import RegistrationRefused
 from services.matcher.service import SelfRegistration, SlidingWindows
 
 REGISTER_PATH = "/register"
+#: Code suggestion for the form: a description in any language -> codes with their titles, best first. The app
+#: holds one in ``app.state.code_suggest`` when the matcher can suggest codes (``None``: the supplier types them).
+CodeSuggest = Callable[[str], list[tuple[Classification, str]]]
+#: Suggested codes shown at most.
+MAX_SUGGESTED = 8
 #: The browser's form cookie, which the form token is bound to (double submit).
 FORM_COOKIE = "tb_form"
 #: The form token's purpose (``FormSigner``).
@@ -64,6 +78,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "daily_digest": "one daily digest",
         "timezone": "Time zone (IANA name, e.g. Asia/Shanghai)",
         "website": "Leave this field empty",
+        "suggest": "Suggest codes from my description",
+        "suggested": "Codes that fit your description: keep the ones that are right",
         "submit": "Register",
         "errors": "Please correct the fields marked below.",
         "required": "Please fill in this field.",
@@ -106,6 +122,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "daily_digest": "每日摘要一封",
         "timezone": "时区（IANA 名称，例如 Asia/Shanghai）",
         "website": "请勿填写此栏",
+        "suggest": "根据我的描述推荐代码",
+        "suggested": "与您的描述相符的代码：请保留正确的代码",
         "submit": "注册",
         "errors": "请更正下面标出的栏目。",
         "required": "请填写此栏。",
@@ -180,6 +198,9 @@ def self_registration(container: Container) -> SelfRegistration:
             }
         ),
         per_mailbox=SlidingWindows({"day": (timedelta(days=1), s.matcher_register_per_address_day)}),
+        per_client_suggestions=SlidingWindows(
+            {"hour": (timedelta(hours=1), s.matcher_register_suggestions_per_client_hour)}
+        ),
     )
 
 
@@ -201,8 +222,10 @@ def _form_page(
     errors: dict[str, str] | None = None,
     notice: str | None = None,
     status: int = 200,
+    suggestions: list[tuple[str, str, bool]] | None = None,
 ) -> HTMLResponse:
-    """The form, with a fresh token bound to the browser's form cookie (set here when it has none)."""
+    """The form, with a fresh token bound to the browser's form cookie (set here when it has none), and the
+    suggested codes (``code_token``, title, kept) when there are any."""
     nonce = request.cookies.get(FORM_COOKIE) or FormSigner.new_nonce()
     response = _render(
         templates,
@@ -213,6 +236,8 @@ def _form_page(
         errors=errors or {},
         notice=notice,
         csrf=signer.issue(REGISTER_FORM, nonce, now),
+        can_suggest=request.app.state.code_suggest is not None,
+        suggestions=suggestions or [],
     )
     if request.cookies.get(FORM_COOKIE) != nonce:
         response.set_cookie(
@@ -266,6 +291,7 @@ async def register(request: Request, templates: TemplatesDep, signer: SignerDep)
     matcher = registration.matcher
     raw = parse_qs((await request.body()).decode("utf-8", errors="replace"), keep_blank_values=True)
     form = {k: v[0] for k, v in raw.items()}
+    accepted = raw.get("accept", [])
     language = page_language(form.get("lang"), request.headers.get("accept-language", ""))
     now = matcher.clock()
     sent = RedirectResponse(f"{REGISTER_PATH}/sent?lang={language}", status_code=303)
@@ -278,26 +304,47 @@ async def register(request: Request, templates: TemplatesDep, signer: SignerDep)
     if form.get("website"):
         registration.note("honeypot")
         return sent
-    read = read_registration(form, signer.secret, language)
-    if read.profile is None:
-        registration.note("invalid")
-        words = TEXTS[language]
-        errors = {name: words[ERROR_TEXTS[code]].format(**args) for name, (code, args) in read.errors.items()}
-        return _form_page(templates, signer, request, language, now, values=read.values, errors=errors, status=422)
     client = request.client.host if request.client is not None else "unknown"
+    shown = _suggestions_posted(raw.get("suggested", []), accepted)
+    suggest: CodeSuggest | None = request.app.state.code_suggest
     try:
-        registration.admit_client(client)
-        await run_in_threadpool(registration.register, read.profile, mailbox_key(read.profile.emails[0]))
+        if form.get("step") == "suggest" and suggest is not None:
+            description = form.get("description", "").strip()[:MAX_DESCRIPTION_CHARS]
+            found: list[tuple[Classification, str]] = []
+            if description:
+                registration.admit_client(client, suggestion=True)
+                found = await run_in_threadpool(suggest, description)
+            fresh = [(code_token(c), title, True) for c, title in found[:MAX_SUGGESTED]]
+            return _form_page(templates, signer, request, language, now, values=form, suggestions=fresh or shown)
+        read = read_registration(form, signer.secret, language, accepted)
+        if read.profile is not None:
+            registration.admit_client(client)
+            await run_in_threadpool(registration.register, read.profile, mailbox_key(read.profile.emails[0]))
+            return sent
     except RegistrationRefused as exc:
-        words = TEXTS[language]
-        minutes = max(exc.retry_after // 60, 1)
-        response = _render(
-            templates,
-            "register_limit.html.j2",
-            language,
-            429,
-            message=words["limit"].format(window=words[exc.window], minutes=minutes),
-        )
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
-    return sent
+        return _refused(templates, language, exc)
+    registration.note("invalid")
+    words = TEXTS[language]
+    errors = {name: words[ERROR_TEXTS[code]].format(**args) for name, (code, args) in read.errors.items()}
+    return _form_page(
+        templates, signer, request, language, now, values=read.values, errors=errors, status=422, suggestions=shown
+    )
+
+
+def _refused(templates: Environment, language: str, exc: RegistrationRefused) -> HTMLResponse:
+    """429 in the page's language, saying when to come back (``Retry-After`` too)."""
+    words = TEXTS[language]
+    message = words["limit"].format(window=words[exc.window], minutes=max(exc.retry_after // 60, 1))
+    response = _render(templates, "register_limit.html.j2", language, 429, message=message)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def _suggestions_posted(suggested: list[str], accepted: list[str]) -> list[tuple[str, str, bool]]:
+    """The suggestions the form carried back (``token|title`` hidden fields), with whether each is still kept."""
+    out: list[tuple[str, str, bool]] = []
+    for value in suggested[:MAX_SUGGESTED]:
+        token, _, title = value.partition("|")
+        if read_code_token(token) is not None:
+            out.append((token, title[:200], token in accepted))
+    return out
