@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -16,7 +16,7 @@ from services.infra.net import any_port_open
 from services.matcher.adapters import memory
 from services.matcher.domain import ScoringConfig
 from services.matcher.ports import FeedbackStore, KeyStore, NoticeStore, ProfileStore, ShortlistStore
-from services.matcher.service import Matcher, MatcherMetrics, RegistrationQuota
+from services.matcher.service import Matcher, MatcherMetrics, RegistrationQuota, SelfRegistration, SlidingWindows
 from services.matcher.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,11 @@ class Container:
     ready: Callable[[], dict[str, bool]]
     es: Any = None
     closers: list[Callable[[], None]] = field(default_factory=list)
+    #: The public registration form's use case and its limits (counted in this process).
+    registration: SelfRegistration = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.registration = self_registration(self.settings, self.matcher)
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -42,6 +47,22 @@ class Container:
                 close()
             except Exception:  # closing is best effort; the process is ending anyway
                 log.warning("error while closing", exc_info=True)
+
+
+def self_registration(settings: Settings, matcher: Matcher) -> SelfRegistration:
+    """The registration form's use case with the limits of the settings."""
+    hour, day = timedelta(hours=1), timedelta(days=1)
+    return SelfRegistration(
+        matcher=matcher,
+        per_client=SlidingWindows(
+            {
+                "hour": (hour, settings.matcher_register_per_client_hour),
+                "day": (day, settings.matcher_register_per_client_day),
+            }
+        ),
+        per_mailbox=SlidingWindows({"day": (day, settings.matcher_register_per_address_day)}),
+        per_client_suggestions=SlidingWindows({"hour": (hour, settings.matcher_register_suggestions_per_client_hour)}),
+    )
 
 
 def _matcher(

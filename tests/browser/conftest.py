@@ -73,8 +73,6 @@ class Site:
     settings: Settings
     notice_id: str
     supplier_ids: list[str] = field(default_factory=list)
-    #: The served app (its ``state`` holds the registration form's limits).
-    app: Any = None
 
 
 def _free_port() -> int:
@@ -132,7 +130,7 @@ def site(endpoints: Endpoints) -> Iterator[Site]:
         time.sleep(0.05)
     try:
         ids = [p.supplier_id for p in suppliers]
-        yield Site(f"http://127.0.0.1:{port}", container, settings, shortlisted.notice_id, ids, app)
+        yield Site(f"http://127.0.0.1:{port}", container, settings, shortlisted.notice_id, ids)
     finally:
         server.should_exit = True
         thread.join(10)

@@ -52,7 +52,7 @@ def revoked_key_page(browser: Any, site: Site) -> None:
 def registration_refused_for_too_many(browser: Any, site: Site) -> None:
     from services.matcher.service import SlidingWindows
 
-    registration = site.app.state.registration
+    registration = site.container.registration
     before = registration.per_client
     registration.per_client = SlidingWindows({"hour": (timedelta(hours=1), 1)})
     try:

@@ -124,7 +124,6 @@ def create_app(container: Container) -> FastAPI:
     gate = KeyGate(container)
     app.state.key_gate = gate
     app.state.form_signer = FormSigner.from_settings(settings)
-    app.state.registration = register.self_registration(container)
     #: The registration form's code suggestion (``register.CodeSuggest``); None: the supplier types its codes.
     app.state.code_suggest = None
     # autoescape=True for every template: notice titles and supplier names come from outside.

@@ -22,7 +22,6 @@ A public form is a door for strangers, so (settings in ``services/matcher/settin
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -33,7 +32,6 @@ from starlette.concurrency import run_in_threadpool
 
 from contracts import Classification
 from services.infra.http import cross_site_form
-from services.matcher.bootstrap import Container
 from services.matcher.domain.registration import (
     LANGUAGES,
     MAX_DESCRIPTION_CHARS,
@@ -45,7 +43,7 @@ from services.matcher.domain.registration import (
 from services.matcher.entrypoints.forms import FormSigner
 from services.matcher.entrypoints.routers.deps import SignerDep, TemplatesDep
 from services.matcher.exceptions import RegistrationRefused
-from services.matcher.service import SelfRegistration, SlidingWindows
+from services.matcher.service import SelfRegistration
 
 REGISTER_PATH = "/register"
 #: Code suggestion for the form: a description in any language -> codes with their titles, best first. The app
@@ -186,24 +184,6 @@ def page_language(asked: str | None, accept_language: str) -> str:
     return "en"
 
 
-def self_registration(container: Container) -> SelfRegistration:
-    """The form's use case with the limits of the settings (counted in this process)."""
-    s = container.settings
-    return SelfRegistration(
-        matcher=container.matcher,
-        per_client=SlidingWindows(
-            {
-                "hour": (timedelta(hours=1), s.matcher_register_per_client_hour),
-                "day": (timedelta(days=1), s.matcher_register_per_client_day),
-            }
-        ),
-        per_mailbox=SlidingWindows({"day": (timedelta(days=1), s.matcher_register_per_address_day)}),
-        per_client_suggestions=SlidingWindows(
-            {"hour": (timedelta(hours=1), s.matcher_register_suggestions_per_client_hour)}
-        ),
-    )
-
-
 def _render(templates: Environment, name: str, language: str, status: int = 200, **context: Any) -> HTMLResponse:
     body = templates.get_template(name).render(
         lang=language, t=TEXTS[language], other="en" if language == "zh-Hans" else "zh-Hans", **context
@@ -287,7 +267,7 @@ def register_sent(
 )
 async def register(request: Request, templates: TemplatesDep, signer: SignerDep) -> Response:
     """The form's post (``application/x-www-form-urlencoded``)."""
-    registration: SelfRegistration = request.app.state.registration
+    registration: SelfRegistration = request.app.state.container.registration
     matcher = registration.matcher
     raw = parse_qs((await request.body()).decode("utf-8", errors="replace"), keep_blank_values=True)
     form = {k: v[0] for k, v in raw.items()}
