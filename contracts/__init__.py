@@ -4,6 +4,7 @@ One module per message kind. Every top-level message carries ``schema_version`` 
 Schema to ``contracts/schemas/<name>.v<version>.json`` by ``python -m contracts.export``.
 """
 
+from contracts.award import Address, AwardedTender, AwardRecord, Organisation, OrgIdentifier
 from contracts.common import (
     Classification,
     CodeScheme,
@@ -26,8 +27,11 @@ from contracts.supplier import AlertFrequency, AlertPreferences, PastAward, Supp
 
 __all__ = [
     "REASON_CODES",
+    "Address",
     "AlertFrequency",
     "AlertPreferences",
+    "AwardRecord",
+    "AwardedTender",
     "Buyer",
     "Classification",
     "CodeScheme",
@@ -41,6 +45,8 @@ __all__ = [
     "NotificationEvent",
     "NotificationKind",
     "NotificationStatus",
+    "OrgIdentifier",
+    "Organisation",
     "PastAward",
     "ProcurementMethod",
     "RegistrationLevel",

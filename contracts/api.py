@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from contracts.common import CountryCode, Model, Money, NonEmptyStr
+from contracts.common import CodeScheme, CountryCode, Model, Money, NonEmptyStr
 from contracts.notice import NoticeStatus, TenderNotice
 from contracts.shortlist import Exclusion, ShortlistEntry
 from contracts.supplier import AlertFrequency, SupplierProfile
@@ -85,3 +85,43 @@ class ShortlistPage(Model):
     entries: list[ShortlistEntry] = Field(default_factory=list)
     exclusions: list[Exclusion] = Field(default_factory=list)
     previously_shortlisted: list[str] = Field(default_factory=list)
+
+
+class CodeSuggestText(Model):
+    #: The caller's own identifier of the text, handed back with its codes.
+    id: str | None = Field(default=None, max_length=200)
+    #: A description in any language (Chinese, English, French, Spanish...).
+    text: NonEmptyStr = Field(max_length=2000)
+
+
+class CodeSuggestRequest(Model):
+    """``POST /codes/suggest``: texts to suggest UNSPSC or CPV codes for."""
+
+    schema_version: Literal[1] = 1
+    texts: list[CodeSuggestText] = Field(min_length=1, max_length=100)
+    #: ``UNSPSC`` or ``CPV`` (the schemes with a code list to suggest from).
+    scheme: Literal[CodeScheme.UNSPSC, CodeScheme.CPV] = CodeScheme.UNSPSC
+    top: int = Field(default=5, ge=1, le=50)
+
+
+class SuggestedCode(Model):
+    scheme: CodeScheme
+    #: 8 digits, as ``Classification.code``.
+    code: NonEmptyStr
+    #: CPV check digit, where the code list gives one.
+    check_digit: str | None = None
+    title: str
+    #: 0..1, higher is surer; a suggestion, never a code the buyer or supplier gave.
+    score: float = Field(ge=0, le=1)
+
+
+class TextCodes(Model):
+    id: str | None = None
+    codes: list[SuggestedCode] = Field(default_factory=list)
+
+
+class CodeSuggestions(Model):
+    """``POST /codes/suggest``: per text, in the request's order, its codes best first."""
+
+    schema_version: Literal[1] = 1
+    items: list[TextCodes] = Field(default_factory=list)

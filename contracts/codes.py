@@ -14,7 +14,6 @@ import re
 
 from contracts.common import CodeScheme
 
-UNSPSC_LEVELS = ("segment", "family", "class", "commodity")
 _DIGITS = re.compile(r"\D")
 
 
@@ -52,11 +51,6 @@ def unspsc_prefix(code: str) -> str:
     while len(prefix) > 2 and prefix.endswith("00"):
         prefix = prefix[:-2]
     return prefix
-
-
-def unspsc_level(code: str) -> str:
-    """``segment``, ``family``, ``class`` or ``commodity``."""
-    return UNSPSC_LEVELS[len(unspsc_prefix(code)) // 2 - 1]
 
 
 def cpv_prefix(code: str) -> str:

@@ -103,6 +103,8 @@ class TenderNotice(Model):
     classifications: list[Classification] = Field(default_factory=list)
     delivery_countries: list[CountryCode] = Field(default_factory=list)
     beneficiary_countries: list[CountryCode] = Field(default_factory=list)
+    #: Regions of the places of performance, as the source codes them: NUTS codes for TED (``PL414``, ``DE300``).
+    delivery_regions: list[NonEmptyStr] = Field(default_factory=list)
     #: ``None`` when any country may bid; otherwise the only countries whose suppliers are eligible.
     eligible_supplier_countries: list[CountryCode] | None = None
     required_registration_level: RegistrationLevel | None = None

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from contracts.api import ImportReport, NoticePage, PreferencesPatch, ProfileSaved, ShortlistPage, SupplierSearchResults
+from contracts.api import (
+    CodeSuggestions,
+    CodeSuggestRequest,
+    ImportReport,
+    NoticePage,
+    PreferencesPatch,
+    ProfileSaved,
+    ShortlistPage,
+    SupplierSearchResults,
+)
+from contracts.award import AwardRecord
 from contracts.dead_letter import DeadLetter
 from contracts.feedback import FeedbackRequest, ShortlistFeedback
 from contracts.notice import TenderNotice
@@ -19,6 +29,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "notification_event": NotificationEvent,
     "dead_letter": DeadLetter,
     "shortlist_feedback": ShortlistFeedback,
+    "award_record": AwardRecord,
     "api_notice_page": NoticePage,
     "api_shortlist_page": ShortlistPage,
     "api_preferences_patch": PreferencesPatch,
@@ -26,6 +37,8 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "api_import_report": ImportReport,
     "api_supplier_search_results": SupplierSearchResults,
     "api_feedback_request": FeedbackRequest,
+    "api_code_suggest_request": CodeSuggestRequest,
+    "api_code_suggestions": CodeSuggestions,
 }
 
 

@@ -62,6 +62,45 @@ class AlertPreferences(Model):
         return value
 
 
+#: An official identifier of an organisation, ``<scheme>:<id>``: the scheme an org-id.guide list code (``AU-ABN``,
+#: ``FR-SIREN``, ``GB-COH``; eForms numbers without a scheme as ``<country>-ORGID``), the id upper case, letters and
+#: digits only (``AU-ABN:84636418838``): as the matcher's entity resolution compares them.
+OrgId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9_.-]*:[0-9A-Z]+$")]
+
+
+class ProfileOrigin(StrEnum):
+    """Where a profile comes from. Buyers see a prospect on shortlists marked as such, with the award records it is
+    known from; nobody emails it (award records carry no consent to be contacted)."""
+
+    #: Typed in: the firm registered, an agency's roster, an operator's import.
+    REGISTERED = "registered"
+    #: Built from public award records alone (a prospect) until the firm registers or claims it.
+    AWARDS = "awards"
+
+
+class AwardEvidence(Model):
+    """Where a past award was read and why it is this supplier's: the award record (``AwardRecord`` on
+    ``awards.records``) and the entity-resolution decision that attached it."""
+
+    #: ``AwardRecord.source``: ``eforms``, ``ocds-<publisher>``, ``csv-austender``.
+    source: NonEmptyStr
+    #: ``AwardRecord.award_id`` (``<source>:<source_id>``): re-reading the record attaches nothing twice.
+    award_id: NonEmptyStr
+    #: The published record, for a buyer to check (``AwardRecord.source_url``).
+    url: str | None = None
+    #: The winner as the record names it.
+    winner_name: NonEmptyText
+    #: The winner's identifiers in the record (``OrgId``).
+    winner_identifiers: list[OrgId] = Field(default_factory=list)
+    #: How entity resolution attached the award to this profile: ``identifier``, ``name_exact``, ``name_core``,
+    #: ``name_fuzzy``, ``new`` (the award founded the profile) or ``operator``.
+    matched_by: NonEmptyStr
+    #: Name similarity 0-100 for the name rules, 100 for identifiers and equal names.
+    match_score: float | None = Field(default=None, ge=0, le=100)
+    #: The decision in one English line, for operators and buyers ("'HAYS (AUST) P/L' joined ...: same name as ...").
+    explanation: Text = ""
+
+
 class PastAward(Model):
     """A contract the supplier won: the strongest evidence of what it really delivers."""
 
@@ -70,6 +109,8 @@ class PastAward(Model):
     classification: Classification | None = None
     date: date
     value: Money | None = None
+    #: The public award record it was read from; None: typed in with the profile (a roster, the supplier itself).
+    source: AwardEvidence | None = None
 
 
 def one_per_mailbox(addresses: Iterable[str]) -> list[str]:
@@ -125,6 +166,19 @@ class SupplierProfile(Model):
     #: opt-in (records without this field: every address confirmed). The matcher writes it; entries for addresses
     #: no longer in ``emails`` mean nothing.
     email_confirmations: dict[EmailStr, EmailConfirmation] = Field(default_factory=dict)
+    #: Where the profile comes from: ``awards`` for a prospect, known only from public award records (never
+    #: emailed); ``registered`` otherwise (profiles written before this field).
+    origin: ProfileOrigin = ProfileOrigin.REGISTERED
+    #: When a prospect became a normal profile (the firm registered or claimed it); None otherwise.
+    claimed_at: AwareDatetime | None = None
+    #: The firm's official identifiers (``OrgId``), as award records gave them: entity resolution attaches awards
+    #: carrying one of them to this profile before comparing names.
+    identifiers: list[OrgId] = Field(default_factory=list)
+
+    @property
+    def is_prospect(self) -> bool:
+        """Known only from award records: shown to buyers as such, never emailed."""
+        return self.origin == ProfileOrigin.AWARDS
 
     @property
     def display_name(self) -> str:

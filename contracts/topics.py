@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from contracts.award import AwardRecord
 from contracts.dead_letter import DeadLetter
 from contracts.feedback import ShortlistFeedback
 from contracts.notice import TenderNotice
@@ -54,6 +55,10 @@ SHORTLISTS_DLQ = TopicSpec("matches.shortlists.dlq", "notice_id", DeadLetter, "d
 FEEDBACK = TopicSpec("matches.feedback", "feedback_id", ShortlistFeedback, "compact", None)
 NOTIFICATIONS = TopicSpec("notifications.events", "idempotency_key", NotificationEvent, "delete", 90 * DAY_MS)
 NOTIFICATIONS_DLQ = TopicSpec("notifications.dlq", "idempotency_key", DeadLetter, "delete", 365 * DAY_MS, 1)
+#: Awards are the supplier base's evidence, read again whenever entity resolution changes: compacted, the latest
+#: version of each award kept forever.
+AWARDS = TopicSpec("awards.records", "award_id", AwardRecord, "compact", None)
+AWARDS_DLQ = TopicSpec("awards.records.dlq", "source record id", DeadLetter, "delete", 90 * DAY_MS, 1)
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     NOTICES,
@@ -64,4 +69,6 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     FEEDBACK,
     NOTIFICATIONS,
     NOTIFICATIONS_DLQ,
+    AWARDS,
+    AWARDS_DLQ,
 )

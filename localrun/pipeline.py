@@ -136,6 +136,8 @@ class Pipeline:
                 "SHORTLISTS_DLQ",
                 "NOTIFICATIONS",
                 "NOTIFICATIONS_DLQ",
+                "AWARDS",
+                "AWARDS_DLQ",
             ):
                 from services.infra.settings import CommonSettings
 

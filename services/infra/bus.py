@@ -13,7 +13,10 @@ then commit what it handled. A message that cannot be read (``read_message``: a 
 contract's model) is the handler's to dead-letter with that reason. Kafka going away (a failed flush, poll or
 read-to-end) rewinds the batch and backs off; a dependency going away (the handler handled only part of the batch)
 commits that part, rewinds the rest and backs off; the back-off doubles up to its cap and resets after a batch
-that went through. Any other error propagates: nothing of the batch is committed, so it is delivered again.
+that went through. A message Kafka refuses for good at the flush (``PermanentPublishError``) is handed to the
+worker's ``on_refused`` (which dead-letters it with the reason), those dead letters are flushed, and the batch is
+committed: waiting cannot help, redelivering would refuse it again. Any other error propagates: nothing of the batch
+is committed, so it is delivered again.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from kafka.errors import (
     RecordListTooLargeError,
     TopicAlreadyExistsError,
     TopicAuthorizationFailedError,
+    UnknownError,
 )
 from kafka.structs import OffsetAndMetadata
 from prometheus_client import CollectorRegistry
@@ -99,6 +103,10 @@ class PublishMetrics:
             ["topic", "kind"],
             registry=registry,
         )
+
+
+#: Flushes retried while kafka-python splits refused batches (each split halves a batch: 8 covers 256 records).
+_SPLIT_FLUSHES = 8
 
 
 class KafkaPublisher:
@@ -198,7 +206,7 @@ class KafkaPublisher:
     ) -> tuple[dict[int, Refused], int | None, Exception | None]:
         """Wait for every send: the refused messages by index, the index of the first transient failure (None:
         none) and its error."""
-        self._producer.flush()
+        self._flush_producer()
         refused: dict[int, Refused] = {}
         retry_from: int | None = None
         error: Exception | None = None
@@ -212,6 +220,21 @@ class KafkaPublisher:
                 elif retry_from is None:
                     retry_from, error = index, exc
         return refused, retry_from, error
+
+    def _flush_producer(self) -> None:
+        """``KafkaProducer.flush``, through kafka-python 3's handling of a batch the broker refused as too large: it
+        splits the batch and sends its records again in smaller ones, but ``flush`` then raises ``UnknownError('Future
+        not done')`` for the split batch instead of waiting for the new ones (which would make a refused message look
+        like Kafka going away, and its batch come back for ever). Flushing again waits for them; each record's own
+        future then says whether it was refused."""
+        for _ in range(_SPLIT_FLUSHES):
+            try:
+                self._producer.flush()
+                return
+            except UnknownError as exc:
+                if "Future not done" not in str(exc):
+                    raise
+        self._producer.flush()
 
     def _refused(self, refused: list[Refused]) -> PermanentPublishError:
         for r in refused:
@@ -452,6 +475,26 @@ class Backoff:
         self.current_s = self.initial_s
 
 
+#: What a worker does with a message Kafka refused for good: publish its dead letter (not flush), log, count.
+OnRefused = Callable[[Refused], None]
+
+
+def flush_or_dead_letter(publisher: EventPublisher, on_refused: OnRefused | None) -> list[Refused]:
+    """Flush; the messages Kafka refuses for good are handed to ``on_refused`` (their dead letters are then flushed
+    in turn) and returned. Without ``on_refused``, or when a dead letter is refused in turn (a dead-letter topic
+    that cannot take it is a deployment error), ``PermanentPublishError`` propagates."""
+    try:
+        publisher.flush()
+    except PermanentPublishError as exc:
+        if on_refused is None:
+            raise
+        for refused in exc.refused:
+            on_refused(refused)
+        publisher.flush()
+        return exc.refused
+    return []
+
+
 #: A worker's batch handler: the records of one poll (each partition's in offset order), handled in that order;
 #: returns how many it handled, the first ones. Fewer than all: a dependency went away (the rest is handed over
 #: again after a back-off). It publishes and does not flush: the loop flushes before it commits.
@@ -460,7 +503,8 @@ BatchHandler = Callable[[list[Any]], int]
 
 class ConsumerLoop:
     """One worker's consumer loop, with the policy of this module's docstring. ``between_batches`` runs after each
-    poll that went through (empty or not): a worker's periodic work (digests, refits)."""
+    poll that went through (empty or not): a worker's periodic work (digests, refits). ``on_refused`` dead-letters
+    a message Kafka refuses for good at the flush (without it, the refusal propagates and ends the loop)."""
 
     def __init__(
         self,
@@ -471,8 +515,10 @@ class ConsumerLoop:
         backoff: Backoff,
         between_batches: Callable[[], None] = lambda: None,
         name: str = "worker",
+        on_refused: OnRefused | None = None,
     ) -> None:
         self.consumer = consumer
+        self.on_refused = on_refused
         self.stop = stop
         self.handle = handle
         self.publisher = publisher
@@ -490,8 +536,9 @@ class ConsumerLoop:
             return True
         try:
             handled = self.handle(records)
-            # Everything handled is stored; publish it for good before the offsets move.
-            self.publisher.flush()
+            # Everything handled is stored; publish it for good (or dead-letter what Kafka refuses for good) before
+            # the offsets move.
+            flush_or_dead_letter(self.publisher, self.on_refused)
         except KAFKA_UNAVAILABLE:
             rewind(self.consumer, batch)  # handled again once Kafka is back: idempotently
             raise
@@ -530,7 +577,7 @@ class ConsumerLoop:
                     self.backoff.wait(self.stop)
         finally:
             try:
-                self.publisher.flush()
+                flush_or_dead_letter(self.publisher, self.on_refused)
             except KAFKA_UNAVAILABLE as exc:  # events of a batch left uncommitted: it comes back, they are made again
                 log.warning("%s: events not flushed at stop (%s: %s)", self.name, type(exc).__name__, exc)
             finally:

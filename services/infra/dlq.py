@@ -131,7 +131,12 @@ def read_to_end(bootstrap_servers: str, topics: list[str], timeout_s: float = 30
 
 
 def dlq_topics(settings: CommonSettings) -> list[str]:
-    return [settings.topic_notices_dlq, settings.topic_shortlists_dlq, settings.topic_notifications_dlq]
+    return [
+        settings.topic_notices_dlq,
+        settings.topic_shortlists_dlq,
+        settings.topic_notifications_dlq,
+        settings.topic_awards_dlq,
+    ]
 
 
 app = typer.Typer(add_completion=False, help="Read the dead-letter topics: what was set aside, and why.")

@@ -33,6 +33,8 @@ class CommonSettings(BaseSettings):
     topic_shortlists_dlq: str = topics.SHORTLISTS_DLQ.name
     topic_notifications: str = topics.NOTIFICATIONS.name
     topic_notifications_dlq: str = topics.NOTIFICATIONS_DLQ.name
+    topic_awards: str = topics.AWARDS.name
+    topic_awards_dlq: str = topics.AWARDS_DLQ.name
     #: Create missing topics at start (with the partitions and retention of ``contracts.topics``).
     create_topics: bool = True
     #: ``DEBUG``, ``INFO``, ``WARNING``...
@@ -64,6 +66,8 @@ class CommonSettings(BaseSettings):
             self.topic_shortlists_dlq: topics.SHORTLISTS_DLQ,
             self.topic_notifications: topics.NOTIFICATIONS,
             self.topic_notifications_dlq: topics.NOTIFICATIONS_DLQ,
+            self.topic_awards: topics.AWARDS,
+            self.topic_awards_dlq: topics.AWARDS_DLQ,
         }
 
 

@@ -57,6 +57,8 @@ def _container(
         metrics or Metrics(),
         settings.ingest_batch_size,
         max_notice_bytes=settings.ingest_max_notice_bytes,
+        awards_topic=settings.topic_awards,
+        awards_dlq_topic=settings.topic_awards_dlq,
     )
     ctx = base_context(settings)
     container = Container(settings, ingestor, ctx, fetcher)
@@ -94,7 +96,12 @@ def bootstrap(
     metrics = Metrics()
     if publisher is None:
         if settings.create_topics:
-            wanted = {settings.topic_notices, settings.topic_notices_dlq}
+            wanted = {
+                settings.topic_notices,
+                settings.topic_notices_dlq,
+                settings.topic_awards,
+                settings.topic_awards_dlq,
+            }
             ensure_topics(
                 settings.kafka_bootstrap_servers, [(n, s) for n, s in settings.topic_map().items() if n in wanted]
             )

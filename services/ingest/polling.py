@@ -4,7 +4,7 @@ The sources file (YAML)::
 
     sources:
       - name: ted-it            # checkpoint key; unique
-        kind: ted               # ocds | ted | ungm | csv | jsonl
+        kind: ted               # ocds | ted | eforms | ungm | csv | jsonl
         url: https://...        # or path: a file or directory
         interval_s: 3600
         mapping: undp.yaml      # csv only, relative to the sources file

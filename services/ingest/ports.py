@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from contracts import TenderNotice
-from services.ingest.domain.versioning import Known
+from contracts import AwardRecord, TenderNotice
+from services.ingest.domain.versioning import Known, KnownAward
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,9 @@ class StateStore(Protocol):
     def known(self, notice_id: str) -> Known | None:
         """The last published version of a notice, if any."""
 
+    def known_award(self, award_id: str) -> KnownAward | None:
+        """The last published version of an award, if any."""
+
     def rejection_seen(self, fingerprint: str) -> bool:
         """Whether this exact rejected record was already dead-lettered."""
 
@@ -54,8 +57,9 @@ class StateStore(Protocol):
         notices: Sequence[TenderNotice],
         rejections: Sequence[str],
         checkpoint: tuple[str, Checkpoint] | None = None,
+        awards: Sequence[AwardRecord] = (),
     ) -> None:
-        """Record published notices, dead-lettered rejection fingerprints and a checkpoint, atomically."""
+        """Record published notices and awards, dead-lettered rejection fingerprints and a checkpoint, atomically."""
 
     def checkpoint(self, source: str) -> Checkpoint | None: ...
 

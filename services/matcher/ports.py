@@ -3,10 +3,13 @@ in-memory fake of each lives in ``adapters/memory.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
 
 from contracts import NoticeStatus, Shortlist, SupplierProfile, TenderNotice
 from contracts.feedback import ShortlistFeedback
@@ -113,3 +116,17 @@ class FeedbackStore(Protocol):
 
     def for_agency(self, agency: str, limit: int) -> list[ShortlistFeedback]:
         """An agency's latest marks on any notice (ranking weighs those of similar notices), latest first."""
+
+
+class Encoder(Protocol):
+    """Texts in any language -> one L2-normalised float32 row each (``len(texts) x dimension``), texts about the same
+    goods close together whatever their language. ``model`` names the model and its version: vectors of different
+    models must never be compared."""
+
+    @property
+    def dimension(self) -> int: ...
+
+    @property
+    def model(self) -> str: ...
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...

@@ -1,4 +1,3 @@
-from services.notifier.entrypoints.cli import cli
+from services.notifier.entrypoints.cli import app
 
-if __name__ == "__main__":
-    cli(prog_name="python -m services.notifier")
+app(prog_name="python -m services.notifier")

@@ -1,38 +1,39 @@
 """Wiring: ``bootstrap(settings)`` builds the notifier over Elasticsearch, SMTP, Kafka and the matcher's API (with
-its Kafka worker and HTTP app); ``bootstrap_in_memory`` builds the same notifier over the in-memory fakes (unit
-tests). Both go through ``_notifier``, the one place a ``Notifier`` is assembled. Nothing is connected at import
-time."""
+the Kafka consumer and profile feed its worker runs on); ``bootstrap_in_memory`` builds the same notifier over the
+in-memory fakes (unit tests). Both go through ``_notifier``, the one place a ``Notifier`` is assembled. Nothing is
+connected at import time. The wiring points one way, as the matcher's: the entrypoints build the worker and the HTTP
+app from what the ``Container`` holds (``entrypoints.worker.worker_for``, ``entrypoints.http.app_for``); this module
+imports no entrypoint."""
 
 from __future__ import annotations
 
 import logging
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from services.infra.bus import EventPublisher, InMemoryPublisher, KafkaPublisher, ensure_topics, json_consumer
+from services.infra.net import port_open
 from services.notifier.adapters import memory
 from services.notifier.adapters.mail import SmtpMailSender
 from services.notifier.alerts import Alerts
 from services.notifier.confirmations import Confirmations
 from services.notifier.delivery import Delivery
 from services.notifier.digests import Digests
+from services.notifier.domain import tokens
 from services.notifier.domain.profiles import ProfileDirectory
 from services.notifier.domain.reasons import CodeTitles
 from services.notifier.domain.tokens import Signer
-from services.notifier.entrypoints.http import create_app
-from services.notifier.entrypoints.worker import ShortlistWorker
 from services.notifier.exceptions import ShuttingDown
 from services.notifier.metrics import Metrics
-from services.notifier.ports import MailSender, NotificationStore, PreferencesClient
+from services.notifier.ports import MailSender, NotificationStore, PreferencesClient, ProfileFeed
 from services.notifier.service import Notifier
 from services.notifier.settings import Settings
 from services.notifier.subscriptions import Subscriptions, SupplierLocks
@@ -60,21 +61,21 @@ def smtp_sender(settings: Settings, reuse_connection: bool = True) -> SmtpMailSe
     )
 
 
-def signer(settings: Settings) -> Signer:
-    """The links of this deployment, signed with ``TB_NOTIFIER_UNSUBSCRIBE_SECRET``."""
+def signer(settings: Settings, clock: Callable[[], datetime] = _now) -> Signer:
+    """The links of this deployment, signed with ``TB_NOTIFIER_UNSUBSCRIBE_SECRET``, each opening for its purpose's
+    lifetime (``TB_NOTIFIER_ALERT_LINK_DAYS``, ``TB_NOTIFIER_CONFIRMATION_LINK_DAYS``)."""
+    alert_links = timedelta(days=settings.notifier_alert_link_days)
     return Signer(
         settings.notifier_unsubscribe_secret.get_secret_value().encode(),
         settings.notifier_public_url,
         settings.notifier_notice_url_template,
+        lifetimes={
+            tokens.UNSUBSCRIBE: alert_links,
+            tokens.PREFERENCES: alert_links,
+            tokens.CONFIRM: timedelta(days=settings.notifier_confirmation_link_days),
+        },
+        clock=clock,
     )
-
-
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 @dataclass
@@ -82,10 +83,13 @@ class Container:
     settings: Settings
     notifier: Notifier
     registry: CollectorRegistry
+    #: The adapters' readiness (the worker adds its own, ``entrypoints.http.app_for``).
     ready: Callable[[], dict[str, bool]]
-    app: FastAPI
-    #: The Kafka worker (None in memory: tests call the use cases themselves).
-    worker: ShortlistWorker | None = None
+    publisher: EventPublisher
+    #: The Kafka consumer of ``matches.shortlists`` and the profile feed the worker runs on (None in memory: tests
+    #: call the use cases themselves or build a worker over fakes).
+    consumer: Any = None
+    feed: ProfileFeed | None = None
     #: Set to stop the worker (and any retry backoff it is waiting in).
     stop: threading.Event = field(default_factory=threading.Event)
     closers: list[Callable[[], None]] = field(default_factory=list)
@@ -114,7 +118,7 @@ def _notifier(
 ) -> Notifier:
     """The one place a ``Notifier`` is built from settings, whatever its adapters."""
     metrics = Metrics()
-    links = signer(settings)
+    links = signer(settings, clock)
     locks = SupplierLocks()
     delivery = Delivery(settings, store, mail, publisher, metrics, links, clock, sleep, rng, instance_id)
     return Notifier(
@@ -149,11 +153,12 @@ def bootstrap_in_memory(
     """The notifier over the in-memory fakes (unit tests); pass the same fakes to two calls for two instances that
     share a store, a mailbox and a matcher."""
     settings = settings or Settings()
+    publisher = publisher if publisher is not None else InMemoryPublisher()
     notifier = _notifier(
         settings,
         store=store if store is not None else memory.InMemoryNotificationStore(),
         mail=mail if mail is not None else memory.InMemoryMailSender(),
-        publisher=publisher if publisher is not None else InMemoryPublisher(),
+        publisher=publisher,
         profiles=profiles if profiles is not None else ProfileDirectory(),
         matcher=matcher if matcher is not None else memory.InMemoryPreferencesClient(),
         code_titles=code_titles or {},
@@ -166,7 +171,7 @@ def bootstrap_in_memory(
     def ready() -> dict[str, bool]:
         return {"memory": True}
 
-    return Container(settings, notifier, notifier.metrics.registry, ready, create_app(notifier, ready))
+    return Container(settings, notifier, notifier.metrics.registry, ready, publisher)
 
 
 def bootstrap(
@@ -178,7 +183,8 @@ def bootstrap(
     matcher: PreferencesClient | None = None,
 ) -> Container:
     """The notifier over Elasticsearch, SMTP, Kafka and the matcher's HTTP API (topics and indexes created when
-    missing), with its worker and HTTP app; ``mail`` and ``matcher`` replace those two adapters (benchmarks)."""
+    missing), with the consumer and feed of its worker; ``mail`` and ``matcher`` replace those two adapters
+    (benchmarks)."""
     from elasticsearch import Elasticsearch
 
     from services.notifier.adapters.code_lists import load_code_titles
@@ -239,15 +245,11 @@ def bootstrap(
         **static,
     )
     feed = KafkaProfileFeed(settings.kafka_bootstrap_servers, settings.topic_profiles, profiles, "notifier-profiles")
-    worker = ShortlistWorker(notifier, consumer, feed, publisher, stop)
 
     def ready() -> dict[str, bool]:
         return {
             "elasticsearch": store.ping(),
-            "profiles_loaded": worker.started,
-            "worker": worker.error is None,
-            "smtp": _port_open(settings.notifier_smtp_host, settings.notifier_smtp_port),
+            "smtp": port_open(settings.notifier_smtp_host, settings.notifier_smtp_port),
         }
 
-    app = create_app(notifier, ready)
-    return Container(settings, notifier, notifier.metrics.registry, ready, app, worker, stop, closers)
+    return Container(settings, notifier, notifier.metrics.registry, ready, publisher, consumer, feed, stop, closers)

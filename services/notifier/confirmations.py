@@ -11,6 +11,7 @@ confirmation in the profile through the matcher.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from services.notifier.domain.rendering import render_confirmation
 from services.notifier.domain.tokens import Signer
 from services.notifier.exceptions import MatcherUnavailable
 from services.notifier.metrics import Metrics
-from services.notifier.ports import NotificationStore, PreferencesClient, Record, State
+from services.notifier.ports import FINAL, NotificationStore, PreferencesClient, Record, State
 from services.notifier.settings import Settings
 from services.notifier.subscriptions import SupplierLocks
 
@@ -71,12 +72,24 @@ class Confirmations:
     def send_confirmations(self, stop: Callable[[], bool] = lambda: False) -> int:
         """One confirmation email to each registration waiting for it, among the suppliers put in the directory since
         the last call (a restart reads every profile again). Each is claimed in the store under its key and sent,
-        retried and parked as alerts are, so never twice. An address whose turn another registration had within
-        ``notifier_confirmation_min_interval_days`` (``_address_turn``) waits: its supplier is looked at again when
-        the interval has passed. An unsubscribed supplier's addresses get nothing (its profile, subscribed again, is
-        looked at again). Returns how many emails were asked for (sent, parked or found handled before)."""
+        retried and parked as alerts are, so never twice. The limits, in this order:
+
+        - at most ``notifier_confirmations_per_round`` emails per call: the rest (their suppliers) wait for the next
+          call, so a flood of registrations never holds the alerts of the next poll batch back;
+        - a registrant over its hour's or day's worth (``notifier_confirmations_per_registrant_hour`` / ``_day``,
+          ``_registrant_quota``): the email is not sent, parked with the limit as its reason (counted, a dead
+          letter, a log line), never tried again for this registration;
+        - a mailbox (``confirmation.mailbox``) whose turn another registration had within
+          ``notifier_confirmation_min_interval_days`` (``_address_turn``): this one waits, its supplier is looked
+          at again when the interval has passed.
+
+        An unsubscribed supplier's addresses get nothing (its profile, subscribed again, is looked at again). A
+        registration whose email is settled in the store already (sent, parked: a restart) counts against no limit
+        and is not asked for again. Returns how many emails were asked for (sent, parked, or found claimed by
+        another process meanwhile)."""
         jobs: list[Job] = []
         now = self.clock()
+        budget = self.settings.notifier_confirmations_per_round
         due = [s for s, at in self._confirmations_later.items() if at <= now]
         for supplier_id in due:
             del self._confirmations_later[supplier_id]
@@ -87,14 +100,27 @@ class Confirmations:
             for item in confirmation.pending(profile):
                 if item.key in self._confirmations_done:
                     continue
+                if len(jobs) >= budget:
+                    # This round's worth is taken: the supplier is looked at again next round (alerts go between).
+                    self._confirmations_later[supplier_id] = now
+                    self.metrics.confirmations_deferred.inc()
+                    continue
+                before = self.delivery.store_retry(f"reading {item.key}", lambda: self.store.get(item.key))  # noqa: B023
+                if before is not None and before.state in FINAL:
+                    self._confirmations_done.add(item.key)  # sent, parked or refused before (a restart): no count
+                    self.metrics.duplicates.inc()
+                    continue
+                if (limit := self._registrant_quota(item, now)) is not None:
+                    self._refuse(item, limit)
+                    continue
                 later = self._address_turn(item, now)
                 if later is not None:
-                    # The address had a confirmation email (another registration) within the interval: this one
+                    # The mailbox had a confirmation email (another registration) within the interval: this one
                     # waits for its turn, looked at again then (and at every restart).
                     held = self._confirmations_later.get(supplier_id)
                     self._confirmations_later[supplier_id] = later if held is None else min(held, later)
                     self.metrics.confirmations_held.inc()
-                    log.info("confirmation email for an address of %s held until %s: the address had one within "
+                    log.info("confirmation email for an address of %s held until %s: the mailbox had one within "
                              "%g days", supplier_id, later.isoformat(),
                              self.settings.notifier_confirmation_min_interval_days)  # fmt: skip
                     continue
@@ -116,6 +142,55 @@ class Confirmations:
             self.delivery.deliver_batch(jobs, stop)
             self._confirmations_done.update(job.key for job in jobs)
         return len(jobs)
+
+    def _registrant_quota(self, item: confirmation.Pending, now: datetime) -> str | None:
+        """None if ``item``'s registrant may have one more confirmation email now (one is counted in its day's and
+        its hour's counters, records in the store shared by every instance), else the limit it reached
+        (``registrant_day_limit``, ``registrant_hour_limit``)."""
+        hour_key, day_key = confirmation.quota_keys(item.registered_by, now)
+        every = (
+            (day_key, self.settings.notifier_confirmations_per_registrant_day, "registrant_day_limit"),
+            (hour_key, self.settings.notifier_confirmations_per_registrant_hour, "registrant_hour_limit"),
+        )
+        limits = [x for x in every if x[1]]  # 0: no limit
+        for key, limit, name in limits:  # both looked at first: a refusal by one takes nothing from the other
+            counter = self.delivery.store_retry(f"reading {key}", lambda: self.store.get(key))  # noqa: B023
+            if counter is not None and counter.attempt >= limit:
+                return name
+        for key, limit, name in limits:
+            if not self._count(key, item.registered_by, limit, now):
+                return name  # another instance took the last one meanwhile
+        return None
+
+    def _count(self, key: str, registrant: str, limit: int, now: datetime) -> bool:
+        """Add one to the counter record ``key`` (its ``attempt``) unless it holds ``limit`` already; compare-and-set,
+        so two instances never both take the last one. False: the limit is reached."""
+        while True:
+            mine = Record(key, State.SENT, confirmation.CONFIRMATION_QUOTA, registrant, attempt=1, updated_at=now)
+            existing = self.delivery.store_retry(f"claiming {key}", lambda: self.store.claim(mine))  # noqa: B023
+            if existing is None:
+                return True
+            if existing.attempt >= limit:
+                return False
+            existing.attempt, existing.updated_at = existing.attempt + 1, now
+            if self.delivery.store_retry(f"counting {key}", lambda: self.store.replace(existing)):  # noqa: B023
+                return True
+
+    def _refuse(self, item: confirmation.Pending, limit: str) -> None:
+        """A confirmation email over its registrant's limit: parked (never sent for this registration), counted,
+        dead-lettered with the limit, logged."""
+        summary = {"supplier_id": item.supplier_id, "registered_by": item.registered_by, "limit": limit}
+        detail = (
+            f"{item.registered_by!r} reached {limit.replace('_', ' ')} of confirmation emails "
+            f"({self.settings.notifier_confirmations_per_registrant_hour}/hour, "
+            f"{self.settings.notifier_confirmations_per_registrant_day}/day); not sent"
+        )
+        if self.delivery.park_unsent(
+            item.key, CONFIRMATION, item.supplier_id, [], "confirmations", limit, detail, json.dumps(summary)
+        ):
+            self.metrics.confirmations_refused.labels(limit).inc()
+            log.warning("confirmation email for an address of %s not sent: %s", item.supplier_id, detail)
+        self._confirmations_done.add(item.key)
 
     @property
     def _confirmation_gap(self) -> timedelta:

@@ -15,6 +15,11 @@ Exactly-once, as far as SMTP allows. The order for every email:
    on ``notifications.dlq`` (summary only: no body, no addresses) and a ``parked`` event;
 5. the worker flushes events and only then commits the Kafka offsets (so a crash redelivers the shortlist).
 
+An event or dead letter Kafka refuses for good (``PermanentPublishError``: too large, invalid topic), at ``publish``
+or at the flush (``flush``), is dead-lettered on ``notifications.dlq`` with Kafka's reason, logged at ERROR and
+counted (``notifier_publish_refused``); the worker goes on. Kafka away (``TransientPublishError``) is the worker's
+to wait out: nothing is committed, the batch comes back.
+
 What a later claimer (a redelivered shortlist after a crash, or another instance) does with an existing record:
 ``sent``/``parked``/``queued``/``withdrawn`` -> nothing (a duplicate). ``sending`` or ``retrying`` whose owner is
 gone (lease expired, or it is this instance's own record and not in flight, i.e. left by its previous process) ->
@@ -57,11 +62,14 @@ from email.utils import make_msgid
 from enum import Enum
 from typing import TypeVar
 
+from pydantic import BaseModel
+
 from contracts import NotificationEvent, NotificationKind, NotificationStatus, Shortlist, SupplierProfile
 from contracts.supplier import one_per_mailbox
-from services.infra.bus import EventPublisher, dead_letter
+from services.infra.bus import EventPublisher, dead_letter, flush_or_dead_letter
+from services.infra.exceptions import PermanentPublishError, Refused
 from services.notifier.domain.confirmation import CONFIRMATION
-from services.notifier.domain.rendering import Envelope, Rendered, build_message, language_of
+from services.notifier.domain.rendering import Envelope, Rendered, build_message, supplier_name
 from services.notifier.domain.rules import backoff_delay
 from services.notifier.domain.tokens import Signer
 from services.notifier.exceptions import (
@@ -210,7 +218,9 @@ class Delivery:
             from_address=self.settings.notifier_from_address,
             from_name=self.settings.notifier_from_name,
             to_addresses=one_per_mailbox(profile.emails if confirming else profile.alert_emails()),
-            to_name=profile.names.get(language_of(profile)) or profile.display_name,
+            # The name is whatever a registrant typed: never beside an address its owner has not confirmed (a
+            # confirmation email), shown as data otherwise (``supplier_name``).
+            to_name="" if confirming else supplier_name(profile),
             message_id=record.message_id or make_msgid(domain=self.settings.notifier_message_id_domain),
             idempotency_key=record.key,
         )
@@ -501,7 +511,7 @@ class Delivery:
             "attempts": record.attempt,
             "digest_items": record.item_keys,
         }
-        self.publisher.publish(
+        self.publish(
             self.settings.topic_notifications_dlq,
             record.key,
             dead_letter(
@@ -521,17 +531,32 @@ class Delivery:
         shortlist: Shortlist | None,
         exc: Exception,
     ) -> None:
-        record = Record(key, State.PARKED, str(kind), profile.supplier_id, notice_ids, None, attempt=1)
-        if self.store.claim(record) is not None:
-            return  # handled before
         payload = shortlist.model_dump_json() if shortlist is not None else "{}"
-        self.publisher.publish(
-            self.settings.topic_notifications_dlq,
-            key,
-            dead_letter(SERVICE, "render", "render_failed", f"{exc.__class__.__name__}: {exc}"[:500], payload, key),
+        detail = f"{exc.__class__.__name__}: {exc}"[:500]
+        self.park_unsent(key, kind, profile.supplier_id, notice_ids, "render", "render_failed", detail, payload)
+
+    def park_unsent(
+        self,
+        key: str,
+        kind: str,
+        supplier_id: str,
+        notice_ids: list[str],
+        origin: str,
+        reason: str,
+        detail: str,
+        payload: str,
+    ) -> bool:
+        """Record an email that will not be sent (``parked`` with ``reason``, so never claimed again), with its
+        dead letter and its ``parked`` count and event; False if its key was handled before (nothing done)."""
+        record = Record(key, State.PARKED, str(kind), supplier_id, notice_ids, None, attempt=1, reason=reason)
+        if self.store_retry(f"parking {key}", lambda: self.store.claim(record)) is not None:
+            return False
+        self.publish(
+            self.settings.topic_notifications_dlq, key, dead_letter(SERVICE, origin, reason, detail, payload, key)
         )
         self.metrics.emails.labels(str(kind), "parked").inc()
-        self.record_event(record, NotificationStatus.PARKED, reason="render_failed")
+        self.record_event(record, NotificationStatus.PARKED, reason=reason)
+        return True
 
     def record_event(self, record: Record, status: NotificationStatus, reason: str | None = None) -> None:
         if record.kind not in _EVENT_KINDS:
@@ -573,7 +598,35 @@ class Delivery:
             message_id=message_id,
             occurred_at=self.clock(),
         )
-        self.publisher.publish(self.settings.topic_notifications, key, event)
+        self.publish(self.settings.topic_notifications, key, event)
+
+    def publish(self, topic: str, key: str, value: BaseModel) -> None:
+        """Publish (not flushed); a message Kafka refuses for good at once is dead-lettered instead."""
+        try:
+            self.publisher.publish(topic, key, value)
+        except PermanentPublishError as exc:
+            for refused in exc.refused:
+                self.dead_letter_refused(refused)
+
+    def dead_letter_refused(self, refused: Refused) -> None:
+        """Set aside a message Kafka refused for good (``ConsumerLoop``'s ``on_refused``): a dead letter naming its
+        topic, key and Kafka's reason on ``notifications.dlq``, an ERROR line, ``notifier_publish_refused``."""
+        self.metrics.publish_refused.labels(refused.topic, refused.reason).inc()
+        log.error("Kafka refused a message for %s (key %s): %s: %s; dead-lettered", refused.topic, refused.key,
+                  refused.reason, refused.detail)  # fmt: skip
+        detail = f"Kafka refused the message for {refused.topic}: {refused.detail}"
+        if refused.topic == self.settings.topic_notifications_dlq:
+            raise PermanentPublishError([refused])  # the dead-letter topic itself refuses: a deployment error
+        self.publisher.publish(
+            self.settings.topic_notifications_dlq,
+            refused.key,
+            dead_letter(SERVICE, refused.topic, refused.reason, detail, "", refused.key),
+        )
+
+    def flush(self) -> None:
+        """Flush the events and dead letters; what Kafka refuses for good is dead-lettered (``dead_letter_refused``)
+        and flushed in turn. Raises ``TransientPublishError`` while Kafka is away."""
+        flush_or_dead_letter(self.publisher, self.dead_letter_refused)
 
     def count_withheld(self, profile: SupplierProfile | None, as_of: datetime | None = None) -> None:
         """Count the addresses an alert leaves out because their owner has not confirmed them (double opt-in), or

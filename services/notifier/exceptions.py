@@ -2,6 +2,7 @@
 
 NotifierError
 ├── InvalidToken          Raised if an unsubscribe/preferences token is malformed or its signature is wrong.
+│   └── ExpiredToken          a genuine token past its expiry.
 ├── MailError             Raised if an email could not be handed to the SMTP server.
 │   ├── TransientMailError    4xx replies, refused/reset connections, timeouts: worth retrying.
 │   ├── PermanentMailError    5xx replies: retrying cannot help, park at once.
@@ -21,6 +22,10 @@ class NotifierError(Exception):
 
 class InvalidToken(NotifierError):
     """Raised if an unsubscribe or preferences token is malformed, forged or for another purpose."""
+
+
+class ExpiredToken(InvalidToken):
+    """Raised if a token is genuine but past its expiry (an old email's link)."""
 
 
 class MailError(NotifierError):

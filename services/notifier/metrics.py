@@ -33,6 +33,12 @@ class Metrics:
         self.invalid_input = Counter(
             "notifier_invalid_input", "Messages dead-lettered as unreadable", ["topic"], registry=self.registry
         )
+        self.publish_refused = Counter(
+            "notifier_publish_refused",
+            "Messages Kafka refused for good (too large, invalid topic), dead-lettered on notifications.dlq",
+            ["topic", "reason"],
+            registry=self.registry,
+        )
         self.unsubscribes = Counter("notifier_unsubscribes", "One-click and page unsubscribes", registry=self.registry)
         self.unsubscribes_pending = Gauge(
             "notifier_unsubscribes_pending", "Unsubscribes the matcher has not acknowledged yet", registry=self.registry
@@ -58,6 +64,18 @@ class Metrics:
             "notifier_confirmations_held",
             "Confirmation emails held back because the address had one within TB_NOTIFIER_CONFIRMATION_MIN_INTERVAL_"
             "DAYS (another registration of it): sent once the interval has passed",
+            registry=self.registry,
+        )
+        self.confirmations_refused = Counter(
+            "notifier_confirmations_refused",
+            "Confirmation emails not sent because their registrant had its hour's or day's worth "
+            "(TB_NOTIFIER_CONFIRMATIONS_PER_REGISTRANT_HOUR / _DAY), by limit",
+            ["limit"],
+            registry=self.registry,
+        )
+        self.confirmations_deferred = Counter(
+            "notifier_confirmations_deferred",
+            "Confirmation emails left for a later round (TB_NOTIFIER_CONFIRMATIONS_PER_ROUND), so alerts go first",
             registry=self.registry,
         )
         self.alerts_withheld = Counter(

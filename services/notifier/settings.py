@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import socket
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.infra.settings import CommonSettings
+
+#: The unsubscribe secret of local runs: public, so refused for a deployment that others reach.
+DEFAULT_SECRET = "local-dev-unsubscribe-secret"
+#: Host names of this machine: a public URL on one of them is a local run.
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 class Settings(CommonSettings):
@@ -33,8 +39,20 @@ class Settings(CommonSettings):
     notifier_matcher_url: str = "http://127.0.0.1:8000"
     #: API key sent to the matcher as ``X-API-Key`` (admin key or a key allowed to edit preferences).
     notifier_matcher_api_key: SecretStr | None = None
-    #: HMAC-SHA256 secret signing unsubscribe and preferences tokens. Change it in production.
-    notifier_unsubscribe_secret: SecretStr = SecretStr("local-dev-unsubscribe-secret")
+    #: Start with the default ``notifier_unsubscribe_secret`` although ``notifier_public_url`` is not this machine
+    #: (a loud warning instead of the refusal). Anyone who read this repository can sign links with that secret, so
+    #: only a throwaway deployment should set this.
+    notifier_allow_default_link_signing: bool = False
+    #: HMAC-SHA256 secret signing unsubscribe, preferences and confirmation links. The default is the one of local
+    #: runs (``make run``, ``make demo``): refused when ``notifier_public_url`` is not on this machine, unless
+    #: ``notifier_allow_default_link_signing``; a warning at start whenever it is used.
+    notifier_unsubscribe_secret: SecretStr = SecretStr(DEFAULT_SECRET)
+    #: Days an alert's or digest's unsubscribe and preferences links open after the email was made. Long: a
+    #: supplier unsubscribes from an old email too (RFC 8058, and CAN-SPAM's 30 days at the very least).
+    notifier_alert_link_days: float = Field(default=180.0, gt=0)
+    #: Days a confirmation email's link opens (double opt-in): a week to answer; later, a new registration of the
+    #: address brings a new email.
+    notifier_confirmation_link_days: float = Field(default=7.0, gt=0)
     #: SMTP server host (``TB_SMTP_HOST`` from the local stack is accepted too).
     notifier_smtp_host: str = Field(
         default="127.0.0.1", validation_alias=AliasChoices("TB_NOTIFIER_SMTP_HOST", "TB_SMTP_HOST")
@@ -104,8 +122,39 @@ class Settings(CommonSettings):
     #: limit): registering one address for many suppliers, or again and again, cannot flood its mailbox. Other
     #: registrations of the address wait and get their email once the interval has passed.
     notifier_confirmation_min_interval_days: float = Field(default=30.0, ge=0)
+    #: At most this many confirmation emails per registrant (``registered_by``: a buyer key's agency, or the
+    #: supplier itself) per hour (UTC), 0: no limit. A buyer registering its suppliers by hand stays well within
+    #: it; a key registering thousands of addresses is stopped after these. The excess is not sent: parked with
+    #: reason ``registrant_hour_limit`` (dead letter, ``notifier_confirmations_refused_total``); registering the
+    #: address again later gets it its email.
+    notifier_confirmations_per_registrant_hour: int = Field(default=20, ge=0)
+    #: The same per registrant and day (UTC), 0: no limit; reason ``registrant_day_limit``.
+    notifier_confirmations_per_registrant_day: int = Field(default=100, ge=0)
+    #: At most this many confirmation emails per round (one round every ``notifier_confirmation_interval_s``,
+    #: between poll batches, whose alerts go first): the rest wait for the next rounds, so confirmations never hold
+    #: alerts back by more than a round's worth of SMTP time (20 at 50/s: under half a second).
+    notifier_confirmations_per_round: int = Field(default=20, ge=1)
     #: Deadlines within this many days are listed under "closing soon" in digests.
     notifier_closing_soon_days: int = 7
+
+    @field_validator("notifier_unsubscribe_secret")
+    @classmethod
+    def _not_the_public_default(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        """The default secret signs links that anyone can forge: refused when the links are served to others."""
+        if value.get_secret_value() != DEFAULT_SECRET or info.data.get("notifier_allow_default_link_signing"):
+            return value
+        public = str(info.data.get("notifier_public_url", ""))
+        if (urlsplit(public).hostname or "") not in _LOCAL_HOSTS:
+            raise ValueError(
+                f"the default secret of local runs, with TB_NOTIFIER_PUBLIC_URL={public!r} not on this machine: "
+                "anyone can sign links with it; set a long random secret (or "
+                "TB_NOTIFIER_ALLOW_DEFAULT_LINK_SIGNING=true for a throwaway deployment)"
+            )
+        return value
+
+    @property
+    def uses_default_secret(self) -> bool:
+        return self.notifier_unsubscribe_secret.get_secret_value() == DEFAULT_SECRET
 
     @property
     def notifications_index(self) -> str:

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from contracts import CodeScheme
-from contracts.codes import ancestors, cpv_prefix, read_code, unspsc_level, unspsc_prefix
+from contracts.codes import ancestors, cpv_prefix, read_code, unspsc_prefix
+from services.matcher.domain.codes import level_of, tag
 
 pytestmark = pytest.mark.unit
 
@@ -21,7 +22,11 @@ pytestmark = pytest.mark.unit
 )
 def test_unspsc_prefix_and_level(code: str, prefix: str, level: str) -> None:
     assert unspsc_prefix(code) == prefix
-    assert unspsc_level(code) == level
+    t = tag(CodeScheme.UNSPSC, code)
+    assert t is not None
+    found = level_of(t)
+    assert found is not None
+    assert found.name == level
 
 
 @pytest.mark.parametrize("bad", ["4213220", "421322030", "4213220A", ""])

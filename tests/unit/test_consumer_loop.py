@@ -13,6 +13,7 @@ from kafka.structs import TopicPartition
 
 from contracts import Shortlist
 from services.infra.bus import Backoff, ConsumerLoop, InMemoryPublisher, Unreadable, read_message
+from services.infra.exceptions import PermanentPublishError, Refused
 from tests.unit.consumer_stub import P0, P1, Consumer, Message, message
 from tests.unit.notifier.factories import notice, shortlist
 
@@ -138,3 +139,38 @@ def test_kafka_going_away_in_the_work_between_batches_is_waited_out_too() -> Non
     ConsumerLoop(consumer, stop, lambda records: len(records), consumer.publisher, Backoff(0.0, 0.0), between).run()
     assert calls == [1, 2]  # the loop went on after the failure, to the next batch
     assert consumer.closed
+
+
+def test_a_message_kafka_refuses_for_good_at_the_flush_is_dead_lettered_and_the_batch_committed() -> None:
+    publisher = InMemoryPublisher(refuse={("out", "5"): "message_too_large"})
+    consumer = Consumer(publisher, [{P0: [message(P0, 5), message(P0, 6)]}])
+    refusals: list[Refused] = []
+
+    def handle(records: list[Message]) -> int:
+        for record in records:
+            publisher.publish("out", str(record.offset), None)
+        return len(records)
+
+    def on_refused(refused: Refused) -> None:
+        refusals.append(refused)
+        publisher.publish("out.dlq", refused.key, None)
+
+    run = ConsumerLoop(consumer, threading.Event(), handle, publisher, Backoff(1.0, 8.0), on_refused=on_refused)
+    assert run.run_once() is True
+    assert [(r.topic, r.key, r.reason) for r in refusals] == [("out", "5", "message_too_large")]
+    assert [(t, k) for t, k, _ in publisher.published] == [("out", "6"), ("out.dlq", "5")]
+    assert committed(consumer) == [{P0: 7}]
+    assert consumer.unflushed_at_commit == [0]
+
+
+def test_without_a_dead_letter_hook_a_refusal_at_the_flush_ends_the_loop_uncommitted() -> None:
+    publisher = InMemoryPublisher(refuse={("out", "5"): "message_too_large"})
+    consumer = Consumer(publisher, [{P0: [message(P0, 5)]}])
+
+    def handle(records: list[Message]) -> int:
+        publisher.publish("out", "5", None)
+        return 1
+
+    with pytest.raises(PermanentPublishError):
+        loop(consumer, handle).run_once()
+    assert consumer.commits == []

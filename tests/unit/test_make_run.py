@@ -36,7 +36,7 @@ from services.ingest.settings import Settings as IngestSettings
 from services.notifier.adapters.memory import InMemoryPreferencesClient
 from services.notifier.domain import tokens
 from services.notifier.entrypoints.cli import _signed_url, supplier_check
-from services.notifier.entrypoints.cli import cli as notifier_cli
+from services.notifier.entrypoints.cli import app as notifier_cli
 from services.notifier.settings import Settings as NotifierSettings
 from tests.unit.http_stub import answering
 from tests.unit.notifier.factories import notice, profile

@@ -223,7 +223,7 @@ def test_ingest_run_exits_4_on_a_port_in_use_before_it_talks_to_kafka(monkeypatc
     ("cli", "variable"),
     [
         ("services.matcher.entrypoints.cli:app", "TB_MATCHER_HTTP_PORT"),
-        ("services.notifier.__main__:cli", "TB_NOTIFIER_HTTP_PORT"),
+        ("services.notifier.entrypoints.cli:app", "TB_NOTIFIER_HTTP_PORT"),
     ],
 )
 def test_matcher_and_notifier_run_exit_4_on_a_port_in_use_before_anything_starts(

@@ -7,8 +7,8 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from contracts import TenderNotice
-from services.ingest.domain.versioning import Known
+from contracts import AwardRecord, TenderNotice
+from services.ingest.domain.versioning import Known, KnownAward
 from services.ingest.exceptions import FetchError
 from services.ingest.ports import Checkpoint, Fetched
 
@@ -44,6 +44,7 @@ class InMemoryStateStore:
     """The fake for unit tests."""
 
     notices: dict[str, TenderNotice] = field(default_factory=dict)
+    awards: dict[str, AwardRecord] = field(default_factory=dict)
     rejections: set[str] = field(default_factory=set)
     checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
     commits: int = 0
@@ -65,6 +66,10 @@ class InMemoryStateStore:
         n = self.notices.get(notice_id)
         return None if n is None else Known(n.content_hash, n.version, n.status, n)
 
+    def known_award(self, award_id: str) -> KnownAward | None:
+        a = self.awards.get(award_id)
+        return None if a is None else KnownAward(a.content_hash, a.version, a)
+
     def rejection_seen(self, fingerprint: str) -> bool:
         return fingerprint in self.rejections
 
@@ -73,9 +78,11 @@ class InMemoryStateStore:
         notices: Sequence[TenderNotice],
         rejections: Sequence[str],
         checkpoint: tuple[str, Checkpoint] | None = None,
+        awards: Sequence[AwardRecord] = (),
     ) -> None:
         self.commits += 1
         self.notices.update((n.notice_id, n) for n in notices)
+        self.awards.update((a.award_id, a) for a in awards)
         self.rejections.update(rejections)
         if checkpoint is not None:
             self.checkpoints[checkpoint[0]] = checkpoint[1]

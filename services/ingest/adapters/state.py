@@ -1,4 +1,4 @@
-"""Durable state: what was published per notice, and where each source stopped.
+"""Durable state: what was published per notice and per award, and where each source stopped.
 
 sqlite3 in ``TB_INGEST_STATE_DIR``: one file, transactions that survive a crash (WAL), no server to run, and
 ingest is the only writer. A batch's notice states, rejection fingerprints and source checkpoint are written in
@@ -22,8 +22,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from contracts import NoticeStatus, TenderNotice
-from services.ingest.domain.versioning import Known
+from contracts import AwardRecord, NoticeStatus, TenderNotice
+from services.ingest.domain.versioning import Known, KnownAward
 from services.ingest.ports import Checkpoint
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,9 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS notices (
     notice_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL, version INTEGER NOT NULL, status TEXT NOT NULL,
     notice_json TEXT NOT NULL, updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
+CREATE TABLE IF NOT EXISTS awards (
+    award_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL, version INTEGER NOT NULL, award_json TEXT NOT NULL,
+    updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
 CREATE TABLE IF NOT EXISTS rejections (fingerprint TEXT PRIMARY KEY, seen_at TEXT DEFAULT CURRENT_TIMESTAMP);
 CREATE TABLE IF NOT EXISTS checkpoints (
     source TEXT PRIMARY KEY, etag TEXT, last_modified TEXT, body_hash TEXT, cursor TEXT,
@@ -102,6 +105,13 @@ class SqliteStateStore:
             return None
         return Known(row[0], int(row[1]), NoticeStatus(row[2]), TenderNotice.model_validate_json(row[3]))
 
+    def known_award(self, award_id: str) -> KnownAward | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT content_hash, version, award_json FROM awards WHERE award_id = ?", (award_id,)
+            ).fetchone()
+        return None if row is None else KnownAward(row[0], int(row[1]), AwardRecord.model_validate_json(row[2]))
+
     def rejection_seen(self, fingerprint: str) -> bool:
         with self._lock:
             row = self._db.execute("SELECT 1 FROM rejections WHERE fingerprint = ?", (fingerprint,)).fetchone()
@@ -112,6 +122,7 @@ class SqliteStateStore:
         notices: Sequence[TenderNotice],
         rejections: Sequence[str],
         checkpoint: tuple[str, Checkpoint] | None = None,
+        awards: Sequence[AwardRecord] = (),
     ) -> None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -122,6 +133,12 @@ class SqliteStateStore:
                     " version = excluded.version, status = excluded.status, notice_json = excluded.notice_json,"
                     " updated_at = CURRENT_TIMESTAMP",
                     [(n.notice_id, n.content_hash, n.version, n.status.value, n.model_dump_json()) for n in notices],
+                )
+                self._db.executemany(
+                    "INSERT INTO awards (award_id, content_hash, version, award_json) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT(award_id) DO UPDATE SET content_hash = excluded.content_hash,"
+                    " version = excluded.version, award_json = excluded.award_json, updated_at = CURRENT_TIMESTAMP",
+                    [(a.award_id, a.content_hash, a.version, a.model_dump_json()) for a in awards],
                 )
                 self._db.executemany(
                     "INSERT OR IGNORE INTO rejections (fingerprint) VALUES (?)", [(f,) for f in rejections]

@@ -1,12 +1,13 @@
-"""What a mapper returns: a ``TenderNotice`` or a ``Rejection`` that says why the record is not one."""
+"""What a mapper returns: a ``TenderNotice``, an ``AwardRecord``, or a ``Rejection`` that says why the record is
+neither."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from contracts import TenderNotice
+from contracts import AwardRecord, TenderNotice
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,15 +22,26 @@ class Rejection:
     payload: str
     #: The record's id in its source, when one could be read.
     key: str | None = None
+    #: What the record was to become: ``notice`` (dead-lettered on the notices' DLQ) or ``award`` (the awards').
+    record: str = "notice"
 
 
+#: What a notice mapper returns.
 Outcome = TenderNotice | Rejection
+#: What a document of any source yields: notices, award records, and rejections of either.
+Record = TenderNotice | AwardRecord | Rejection
 
 
-def at_line(outcome: Outcome, number: int) -> Outcome:
+_R = TypeVar("_R", Outcome, Record)
+
+
+def at_line(outcome: _R, number: int) -> _R:
     """``outcome`` of the record on line ``number`` of a file: a rejection's detail starts with ``line N: ``."""
     if isinstance(outcome, Rejection):
-        return Rejection(outcome.reason, f"line {number}: {outcome.detail}", outcome.payload, outcome.key)
+        moved = Rejection(
+            outcome.reason, f"line {number}: {outcome.detail}", outcome.payload, outcome.key, outcome.record
+        )
+        return cast(_R, moved)
     return outcome
 
 

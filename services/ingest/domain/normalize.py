@@ -19,7 +19,7 @@ import orjson
 from pydantic import ValidationError
 
 from contracts import Classification, CodeScheme, NoticeStatus, TenderNotice
-from contracts.codes import read_code, unspsc_level
+from contracts.codes import read_code
 from services.ingest.domain.model import Context, Outcome, Rejection
 
 # --------------------------------------------------------------------------------------------------- text
@@ -263,7 +263,6 @@ def _classification(
     if scheme == CodeScheme.UNSPSC:
         read = read_code(scheme, raw_code)
         if read is not None:
-            unspsc_level(read[0])  # always succeeds here; documents that the level is derivable
             return Classification(scheme=scheme, code=read[0], description=desc)
         warnings.append(f"unspsc code {raw_code!r} is not 8 digits; kept as {raw_scheme}")
         return Classification(scheme=CodeScheme.OTHER, code=raw_code, description=desc, scheme_name=raw_scheme)
@@ -349,6 +348,13 @@ _NAMES = {
     "greece": "GR", "czechia": "CZ", "czech republic": "CZ", "united states": "US", "somalia": "SO",
     "sudan": "SD", "south sudan": "SS", "yemen": "YE", "syria": "SY", "iraq": "IQ", "lebanon": "LB",
     "jordan": "JO", "myanmar": "MM", "haiti": "HT", "denmark": "DK", "switzerland": "CH", "italy": "IT",
+    # Supplier countries of award files (AusTender writes them in capitals: compared in lower case).
+    "australia": "AU", "new zealand": "NZ", "singapore": "SG", "malaysia": "MY", "canada": "CA", "japan": "JP",
+    "ireland": "IE", "netherlands": "NL", "sweden": "SE", "belgium": "BE", "spain": "ES", "israel": "IL",
+    "south africa": "ZA", "hong kong": "HK", "korea, republic of": "KR", "south korea": "KR", "austria": "AT",
+    "finland": "FI", "portugal": "PT", "thailand": "TH", "indonesia": "ID", "philippines": "PH", "vietnam": "VN",
+    "viet nam": "VN", "papua new guinea": "PG", "fiji": "FJ", "united arab emirates": "AE", "brazil": "BR",
+    "mexico": "MX", "luxembourg": "LU", "united states of america": "US", "usa": "US",
 }  # fmt: skip
 
 
@@ -520,6 +526,9 @@ def content_hash(notice: TenderNotice) -> str:
     # given contract version; orjson does it several times faster than a full model dump.
     fields = notice.__dict__
     content = {k: fields[k] for k in _CONTENT}
+    if not content["delivery_regions"]:
+        # Added to the contract later: notices without regions keep the hash they were published with.
+        del content["delivery_regions"]
     content["cancelled"] = notice.status == NoticeStatus.CANCELLED
     return hashlib.sha256(orjson.dumps(content, default=_model_fields)).hexdigest()
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from contracts import NoticeStatus, TenderNotice
+from contracts import AwardRecord, NoticeStatus, TenderNotice
 from contracts.changes import NAMED_FIELDS, NONE, SHOWN_FIELDS, Change
+from services.ingest.domain.awards import award_hash
 from services.ingest.domain.normalize import content_hash
 
 
@@ -20,6 +21,43 @@ class Known:
     version: int
     status: NoticeStatus
     notice: TenderNotice | None
+
+
+@dataclass(frozen=True, slots=True)
+class KnownAward:
+    """What is remembered of the last published version of an award."""
+
+    content_hash: str
+    version: int
+    award: AwardRecord | None = None
+
+
+def next_award_version(award: AwardRecord, known: KnownAward | None, received_at: datetime) -> AwardRecord | None:
+    """The version of an award to publish: version 1 when new, the next one when its content changed (a corrected
+    result notice, a re-published release), None when it is the same award read again, or a poorer reading of it
+    (``_poorer_reading``)."""
+    if known is None:
+        return award.model_copy(update={"version": 1, "received_at": received_at})
+    if known.content_hash == award.content_hash or _poorer_reading(known.award, award):
+        return None
+    return award.model_copy(update={"version": known.version + 1, "received_at": received_at})
+
+
+def _poorer_reading(old: AwardRecord | None, new: AwardRecord) -> bool:
+    """Whether ``new`` says what the published ``old`` says with less about its winners: the same winners in the same
+    order, each without an identifier, country or address that ``old`` has, and nothing else different.
+
+    A publisher's release names a supplier by a party id and its record describes that party in full (Paraguay's
+    DNCP does): read in turn, each would replace the other at every run. The fuller reading stays; a real change
+    later publishes the award whole."""
+    if old is None or len(old.suppliers) != len(new.suppliers):
+        return False
+    for was, now in zip(old.suppliers, new.suppliers, strict=True):
+        if was.name != now.name or not set(now.identifiers) <= set(was.identifiers):
+            return False
+        if now.country not in (None, was.country) or now.address not in (None, was.address):
+            return False
+    return award_hash(new.model_copy(update={"suppliers": old.suppliers})) == award_hash(old)
 
 
 def next_version(notice: TenderNotice, known: Known | None, received_at: datetime) -> TenderNotice | None:

@@ -19,6 +19,7 @@ from kafka.errors import KafkaError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from contracts import AwardRecord
 from services.infra.exceptions import PublishError, TransientPublishError
 from services.infra.http import listening_socket_or_exit
 from services.infra.logs import setup_logging
@@ -27,7 +28,7 @@ from services.infra.settings import load_settings
 from services.ingest.adapters.files import files_under, load_mapping_file
 from services.ingest.bootstrap import base_context, bootstrap
 from services.ingest.domain.csvmap import CsvMapping
-from services.ingest.domain.model import Context, Outcome, Rejection
+from services.ingest.domain.model import Context, Record, Rejection
 from services.ingest.domain.sources import context_for, parse_bytes
 from services.ingest.exceptions import IngestError, SourceConfigError
 from services.ingest.service import Stats
@@ -41,6 +42,7 @@ err = Console(stderr=True)
 class Kind(StrEnum):
     ocds = "ocds"
     ted = "ted"
+    eforms = "eforms"
     ungm = "ungm"
     csv = "csv"
     jsonl = "jsonl"
@@ -81,8 +83,8 @@ def _progress(total: int) -> Progress:
 
 @app.command()
 def parse(path: PathArg, source: SourceOpt, mapping: MappingOpt = None, name: NameOpt = None) -> None:
-    """Print normalized notices as JSON Lines on stdout; on stderr a line per rejected record (file, record id,
-    reason, detail) and a summary line last. Needs no Kafka."""
+    """Print normalized notices and award records as JSON Lines on stdout; on stderr a line per rejected record
+    (file, record id, reason, detail) and a summary line last. Needs no Kafka."""
     settings = load_settings(Settings)
     setup_logging(settings.log_level, settings.log_json)
     try:
@@ -93,7 +95,10 @@ def parse(path: PathArg, source: SourceOpt, mapping: MappingOpt = None, name: Na
         raise typer.Exit(2) from exc
     notices = 0
     warned = 0
+    awards = 0
+    awards_warned = 0
     sources: Counter[str] = Counter()
+    award_sources: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     out = sys.stdout
     with _progress(len(files)) as progress:
@@ -103,6 +108,11 @@ def parse(path: PathArg, source: SourceOpt, mapping: MappingOpt = None, name: Na
                 if isinstance(outcome, Rejection):
                     reasons[outcome.reason] += 1
                     _print_rejection(file, outcome)
+                elif isinstance(outcome, AwardRecord):
+                    awards += 1
+                    award_sources[outcome.source] += 1
+                    awards_warned += bool(outcome.warnings)
+                    out.write(outcome.model_dump_json(exclude_none=True) + "\n")
                 else:
                     notices += 1
                     sources[outcome.source] += 1
@@ -112,8 +122,12 @@ def parse(path: PathArg, source: SourceOpt, mapping: MappingOpt = None, name: Na
     rejected = sum(reasons.values())
     by_reason = ", ".join(f"{k} {v}" for k, v in reasons.most_common()) or "none"
     by_source = ", ".join(f"{k} {v}" for k, v in sources.most_common()) or "none"
+    award_part = ""
+    if awards:
+        by_award_source = ", ".join(f"{k} {v}" for k, v in award_sources.most_common())
+        award_part = f"{awards} award records ({by_award_source}; {awards_warned} with warnings), "
     err.print(
-        f"{len(files)} files: {notices} notices ({by_source}; {warned} with warnings), "
+        f"{len(files)} files: {notices} notices ({by_source}; {warned} with warnings), {award_part}"
         f"{rejected} rejections ({by_reason})",
         highlight=False,
         soft_wrap=True,
@@ -134,7 +148,7 @@ def _print_rejection(file: Path, rejection: Rejection) -> None:
     err.print(rejection_line(file, rejection), markup=False, highlight=False, soft_wrap=True)
 
 
-def _reported(outcomes: Iterable[Outcome], file: Path) -> Iterator[Outcome]:
+def _reported(outcomes: Iterable[Record], file: Path) -> Iterator[Record]:
     """``outcomes`` as they are, each rejection said on stderr as it passes (``rejection_line``)."""
     for outcome in outcomes:
         if isinstance(outcome, Rejection):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
+
+import numpy as np
 
 from contracts import NoticeStatus, Shortlist, SupplierProfile, TenderNotice
 from contracts.feedback import ShortlistFeedback
 from services.matcher import documents
+from services.matcher.adapters.encoder import Vectors, normalised
 from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query
 from services.matcher.domain.documents import code_prefixes as profile_code_prefixes
 from services.matcher.exceptions import NotFound, StoreUnavailable
@@ -197,3 +201,32 @@ class InMemoryFeedbackStore:
     def for_agency(self, agency: str, limit: int) -> list[ShortlistFeedback]:
         found = [m for m in self.marks.values() if m.agency == agency]
         return sorted(found, key=lambda m: m.marked_at, reverse=True)[:limit]
+
+
+class HashingEncoder:
+    """The ``Encoder`` fake: character 1- to 3-grams of the lower-cased text, hashed (CRC-32, stable across runs
+    and processes) into ``dimension`` signed buckets and L2-normalised. Texts sharing letters are close; nothing
+    else is: it knows no meaning across languages (a Chinese and an English phrase share no n-gram), only the real
+    encoder (``adapters/encoder.py``) does."""
+
+    def __init__(self, dimension: int = 256) -> None:
+        if dimension < 8:
+            raise ValueError(f"dimension must be at least 8, got {dimension}")
+        self.dimension = dimension
+
+    @property
+    def model(self) -> str:
+        return f"hashing-ngrams-{self.dimension}"
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            words = " ".join(text.lower().split())
+            if not words:
+                continue  # nothing to hash: the zero vector, close to nothing
+            s = f" {words} "
+            for n in (1, 2, 3):
+                for i in range(len(s) - n + 1):
+                    h = zlib.crc32(s[i : i + n].encode())
+                    out[row, h % self.dimension] += 1.0 if (h >> 31) & 1 else -1.0
+        return normalised(out)

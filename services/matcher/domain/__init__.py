@@ -14,6 +14,7 @@ Public surface (everything the matcher service and the benchmarks import):
 from services.matcher.domain.config import COMPONENTS, DEFAULT_WEIGHTS, ScoringConfig
 from services.matcher.domain.documents import PROFILE_MAPPING, profile_document
 from services.matcher.domain.model import MatchModel, fit_model
+from services.matcher.domain.ranking import RankResult, deciding_component, rank
 from services.matcher.domain.retrieval import (
     CandidateQuery,
     InMemoryProfileIndex,
@@ -21,7 +22,6 @@ from services.matcher.domain.retrieval import (
     candidate_query_to_es,
 )
 from services.matcher.domain.rules import RULES
-from services.matcher.domain.scoring import RankResult, deciding_component, rank
 
 __all__ = [
     "COMPONENTS",

@@ -14,14 +14,53 @@ from contracts.common import Classification, CodeScheme
 
 _LETTER = {CodeScheme.UNSPSC: "U", CodeScheme.CPV: "C", CodeScheme.OTHER: "O"}
 _SCHEME_NAME = {"U": "UNSPSC", "C": "CPV", "O": "code"}
-_UNSPSC_LEVEL = {2: "segment", 4: "family", 6: "class", 8: "commodity"}
-_CPV_LEVEL = {2: "division", 3: "group", 4: "class", 5: "category"}
 
-#: Score of a match by the deepest level two codes share (UNSPSC digits -> score; CPV uses the same ladder by digits).
-EXACT = 1.0
-ONE_LEVEL = 0.85  #: a supplier code one level above or below the notice's code (UNGM's Tender Alert rule)
-_SHARED_UNSPSC = {6: 0.6, 4: 0.4, 2: 0.15}
-_SHARED_CPV = {7: 0.7, 6: 0.65, 5: 0.6, 4: 0.45, 3: 0.3, 2: 0.15}
+
+@dataclass(frozen=True)
+class Level:
+    """A level of a code hierarchy and what it is worth, or how two codes relate (``EXACT``, ``ONE_LEVEL``).
+
+    ``depth`` counts from the top (1: UNSPSC segment, CPV division; 2: UNSPSC family, CPV group; 3: class in both;
+    4: UNSPSC commodity, CPV category; 5: CPV subdivisions). Its numbers, in ``LEVELS``, are what the category
+    score, the history credit and retrieval read.
+    """
+
+    #: As reasons and pages name it (``contracts.shortlist.REASON_CODES``): ``family``, ``group``, ``exact``...
+    name: str
+    depth: int
+    #: ``category`` score when this is the deepest level a notice code and a supplier code share.
+    match: float
+    #: ``history`` credit of a past award in the notice code's ancestor at this level (the code itself: ``EXACT``).
+    credit: float
+    #: Retrieval boost of a supplier with a code under the notice code's ancestor at this level.
+    boost: float
+
+
+#: The same code.
+EXACT = Level("exact", 0, 1.0, 1.0, 8.0)
+#: A supplier code one level above or below the notice's code (UNGM's Tender Alert rule); a ``category`` score only.
+ONE_LEVEL = Level("one level", 0, 0.85, 0.0, 0.0)
+
+#: The levels by scheme letter and significant digits. UNSPSC (https://www.unspsc.org/): two digits per level. CPV
+#: (Regulation (EC) 213/2008, ``contracts.codes``): division 2 digits, group 3, class 4, category 5, subdivisions
+#: 6 to 8. A CPV level is worth what the UNSPSC level at the same depth is (division = segment, group = family,
+#: class = class) for history credit and retrieval; its ``category`` scores keep the CPV ladder by digits (a
+#: deeper shared level scores more). A shared commodity (UNSPSC) or 8-digit subdivision (CPV) is the same code.
+LEVELS: dict[tuple[str, int], Level] = {
+    ("U", 2): Level("segment", 1, 0.15, 0.08, 0.5),
+    ("U", 4): Level("family", 2, 0.4, 0.35, 2.0),
+    ("U", 6): Level("class", 3, 0.6, 0.6, 4.0),
+    ("U", 8): Level("commodity", 4, EXACT.match, EXACT.credit, EXACT.boost),
+    ("C", 2): Level("division", 1, 0.15, 0.08, 0.5),
+    ("C", 3): Level("group", 2, 0.3, 0.35, 2.0),
+    ("C", 4): Level("class", 3, 0.45, 0.6, 4.0),
+    ("C", 5): Level("category", 4, 0.6, 0.7, 4.0),
+    ("C", 6): Level("subdivision", 5, 0.65, 0.8, 4.0),
+    ("C", 7): Level("subdivision", 5, 0.7, 0.8, 4.0),
+    ("C", 8): Level("subdivision", 5, EXACT.match, EXACT.credit, EXACT.boost),
+}
+#: The depth of UNSPSC families and CPV groups: what ``buyer`` and ``history`` reasons call "the family".
+FAMILY_DEPTH = 2
 
 
 def tag(scheme: CodeScheme, code: str) -> str | None:
@@ -54,13 +93,34 @@ def parent_tags(t: str) -> list[str]:
     return [f"{letter}:{digits[:n]}" for n in range(len(digits) - step, 1, -step)]
 
 
+def level_of(t: str) -> Level | None:
+    """The hierarchy level a tag names (``"U:4213"`` -> family, ``"C:331"`` -> group); None for other schemes."""
+    return LEVELS.get((t[0], len(t) - 2))
+
+
 def level_name(t: str) -> str:
-    letter, digits = t[0], t[2:]
-    if letter == "U":
-        return _UNSPSC_LEVEL.get(len(digits), "code")
-    if letter == "C":
-        return _CPV_LEVEL.get(len(digits), "subdivision")
-    return "code"
+    level = level_of(t)
+    return "code" if level is None else level.name
+
+
+def chain(t: str) -> list[tuple[str, Level]]:
+    """A notice code and its ancestors, nearest first, each with how a supplier code under it relates to the notice
+    code: ``EXACT`` for the code itself, else the ancestor's level (the deepest level the two share)."""
+    out = [(t, EXACT)]
+    for up in parent_tags(t):
+        level = level_of(up)
+        if level is not None:
+            out.append((up, level))
+    return out
+
+
+def family_tag(t: str) -> str | None:
+    """The tag's family (UNSPSC) or group (CPV): itself or the ancestor at ``FAMILY_DEPTH``; None above it."""
+    for up in [t, *parent_tags(t)]:
+        level = level_of(up)
+        if level is not None and level.depth == FAMILY_DEPTH:
+            return up
+    return None
 
 
 def describe(t: str) -> str:
@@ -72,8 +132,12 @@ class CodeMatch:
     score: float
     notice_tag: str
     supplier_tag: str
-    #: ``exact``, ``one level``, or the shared level name (``class``, ``family``, ``segment``...).
+    #: ``exact``, ``one level``, or the shared level name (``class``, ``family``, ``group``, ``segment``...).
     kind: str
+
+    @classmethod
+    def at(cls, level: Level, notice_tag: str, supplier_tag: str) -> CodeMatch:
+        return cls(level.match, notice_tag, supplier_tag, level.name)
 
 
 def _common_len(a: str, b: str) -> int:
@@ -85,42 +149,32 @@ def _common_len(a: str, b: str) -> int:
     return n
 
 
-def match(notice_tag: str, supplier_tag: str) -> CodeMatch | None:
-    """How a supplier code matches a notice code: exact > one level up/down > shared class > family > segment."""
-    if notice_tag[0] != supplier_tag[0] or notice_tag[0] == "O":
-        if notice_tag == supplier_tag:
-            return CodeMatch(EXACT, notice_tag, supplier_tag, "exact")
+def relation(notice_tag: str, supplier_tag: str) -> Level | None:
+    """How a supplier code relates to a notice code: ``EXACT``, ``ONE_LEVEL`` (one is the other's parent), else
+    the deepest level they share; None when they share none (another scheme, another segment or division)."""
+    if notice_tag == supplier_tag:
+        return EXACT
+    letter = notice_tag[0]
+    if letter != supplier_tag[0] or letter == "O":
         return None
     a, b = notice_tag[2:], supplier_tag[2:]
-    if a == b:
-        return CodeMatch(EXACT, notice_tag, supplier_tag, "exact")
-    unspsc = notice_tag[0] == "U"
-    step = 2 if unspsc else 1
+    step = 2 if letter == "U" else 1
     common = _common_len(a, b)
     if common == min(len(a), len(b)) and abs(len(a) - len(b)) == step:
-        return CodeMatch(ONE_LEVEL, notice_tag, supplier_tag, "one level")
-    if unspsc:
-        common -= common % 2
-        score = _SHARED_UNSPSC.get(common)
-        kind = _UNSPSC_LEVEL.get(common, "")
-    else:
-        common = min(common, 7)
-        score = _SHARED_CPV.get(common)
-        kind = _CPV_LEVEL.get(common, "subdivision")
-    if score is None:
-        return None
-    return CodeMatch(score, notice_tag, supplier_tag, kind)
+        return ONE_LEVEL
+    common -= common % step
+    return LEVELS.get((letter, common))
+
+
+def match(notice_tag: str, supplier_tag: str) -> CodeMatch | None:
+    """How a supplier code matches a notice code: exact > one level up/down > shared class > family > segment."""
+    level = relation(notice_tag, supplier_tag)
+    return None if level is None else CodeMatch.at(level, notice_tag, supplier_tag)
 
 
 def _shared(t: str) -> CodeMatch | None:
-    digits = t[2:]
-    if t[0] == "U":
-        score, kind = _SHARED_UNSPSC.get(len(digits)), _UNSPSC_LEVEL.get(len(digits), "")
-    elif t[0] == "C":
-        score, kind = _SHARED_CPV.get(min(len(digits), 7)), _CPV_LEVEL.get(len(digits), "subdivision")
-    else:
-        return None
-    return None if score is None else CodeMatch(score, t, t, kind)
+    level = level_of(t)
+    return None if level is None else CodeMatch.at(level, t, t)
 
 
 @dataclass(frozen=True)
@@ -150,15 +204,16 @@ def best_match(notice_tags: list[str], codes: CodeSet, parents: list[list[str]] 
     ``parents[i]`` may give ``parent_tags(notice_tags[i])`` precomputed."""
     best: CodeMatch | None = None
     own = codes.own
+    # Built without ``CodeMatch.at``: this runs for every candidate of every notice.
     for n in notice_tags:
         if n in own:
-            return CodeMatch(EXACT, n, n, "exact")
+            return CodeMatch(EXACT.match, n, n, EXACT.name)
     for i, n in enumerate(notice_tags):
         ups = parents[i] if parents is not None else parent_tags(n)
         if ups and ups[0] in codes.own:
-            m: CodeMatch | None = CodeMatch(ONE_LEVEL, n, ups[0], "one level")
+            m: CodeMatch | None = CodeMatch(ONE_LEVEL.match, n, ups[0], ONE_LEVEL.name)
         elif n in codes.parents:
-            m = CodeMatch(ONE_LEVEL, n, codes.parents[n], "one level")
+            m = CodeMatch(ONE_LEVEL.match, n, codes.parents[n], ONE_LEVEL.name)
         elif n in codes.every_level:
             m = _shared(n)
         else:

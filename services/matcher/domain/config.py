@@ -58,11 +58,8 @@ class ScoringConfig:
     wording_floor: float = 50.0
     #: Half-life in days of the recency weighting of past awards.
     recency_half_life_days: float = 180.0
-    #: Retrieval clause boosts by how a supplier code relates to the notice code.
-    retrieval_level_boosts: Mapping[str, float] = field(
-        default_factory=lambda: {"exact": 8.0, "class": 4.0, "family": 2.0, "segment": 0.5}
-    )
-    #: Whether retrieval also matches on the segment (top) level; off by default because a segment is broad.
+    #: Whether retrieval also matches on the top level (UNSPSC segment, CPV division); off by default because it is
+    #: broad. The boosts of the other levels are ``codes.LEVELS``' ``boost``.
     retrieve_segment: bool = False
     #: Boost of each text-term clause in retrieval, and how many notice terms retrieval uses.
     retrieval_text_boost: float = 1.0

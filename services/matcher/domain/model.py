@@ -29,7 +29,7 @@ from services.matcher.domain import codes, text
 from services.matcher.domain.config import COMPONENTS, DEFAULT_WEIGHTS, ScoringConfig
 from services.matcher.domain.documents import profile_text
 from services.matcher.domain.retrieval import InMemoryProfileIndex, build_candidate_query, notice_text
-from services.matcher.domain.scoring import NoticeView, SupplierStats, fingerprint, score_components, supplier_stats
+from services.matcher.domain.scoring import NoticeView, SupplierStats, component_values, fingerprint, supplier_stats
 
 log = logging.getLogger(__name__)
 
@@ -302,12 +302,8 @@ def _learn(
             continue
         nv = NoticeView.of(notice, when)
         sims = interim.text_similarities(notice, cands)
-        x = np.array(
-            [
-                [score_components(nv, interim.stats_for(c), config, sim, explain=False).scores[n] for n in COMPONENTS]
-                for c, sim in zip(cands, sims, strict=True)
-            ]
-        )
+        columns = component_values(nv, [interim.stats_for(c) for c in cands], config, sims)
+        x = np.array([[score for score, _ in values] for values in columns]).T
         groups.append((x, ids.index(winner)))
     if len(groups) < MIN_TRAINING_NOTICES:
         return None

@@ -57,25 +57,15 @@ class CandidateQuery:
     buyer_terms: tuple[tuple[str, str, float], ...] = ()
 
 
-def _relation(notice_tag: str, ancestor: str) -> str:
-    if ancestor == notice_tag:
-        return "exact"
-    n = len(ancestor) - 2
-    if notice_tag[0] == "U":
-        return {6: "class", 4: "family"}.get(n, "segment")
-    return "class" if n >= 5 else "family" if n >= 3 else "segment"
-
-
 def build_candidate_query(notice: TenderNotice, config: ScoringConfig) -> CandidateQuery:
     boosts: dict[str, float] = {}
     for t in notice_tags(notice):
-        for anc in [t, *codes.parent_tags(t)]:
-            rel = _relation(t, anc)
-            if rel == "segment" and not config.retrieve_segment:
+        # A supplier with a code under ``anc`` shares that level with the notice code (``codes.chain``).
+        for anc, level in codes.chain(t):
+            if level.depth == 1 and not config.retrieve_segment:
                 continue
-            boost = config.retrieval_level_boosts.get(rel, 0.0)
-            if boost > 0:
-                boosts[anc] = max(boosts.get(anc, 0.0), boost)
+            if level.boost > 0:
+                boosts[anc] = max(boosts.get(anc, 0.0), level.boost)
     words = text.distinct_terms(notice_text(notice))[: config.retrieval_max_terms]
     text_boost = config.retrieval_text_boost
     agency = text.normalize_phrase(notice.buyer.name)
@@ -84,8 +74,8 @@ def build_candidate_query(notice: TenderNotice, config: ScoringConfig) -> Candid
         buyer[(AGENCY_FIELD, agency)] = config.retrieval_buyer_boost
     if agency and config.retrieval_buyer_code_boost > 0:
         for t in notice_tags(notice):
-            chain = [t, *codes.parent_tags(t)]
-            for anc in {t, *(a for a in chain if _relation(t, a) == "family")}:
+            family = codes.family_tag(t)
+            for anc in {t} if family is None else {t, family}:
                 buyer[(AGENCY_CODE_FIELD, f"{agency}|{anc}")] = config.retrieval_buyer_code_boost
     return CandidateQuery(
         code_terms=tuple(sorted(boosts.items())),

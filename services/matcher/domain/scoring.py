@@ -1,8 +1,11 @@
-"""Explained scoring: hard rules, then components in [0, 1], weighted into a total, ranked into a shortlist.
+"""The scoring components: for a notice and a supplier, each component's score in [0, 1] and the evidence behind
+it, computed once by ``component_values``; ``ranking.rank`` sums the scores with the weights and explains the
+entries it returns from the same values (``explain``).
 
-Components (``config.COMPONENTS``):
+Components (``config.COMPONENTS``, ``COMPONENT_LIST``):
 
-- ``category``: the best code match, exact > one level up/down (as UNGM) > shared class > family > segment;
+- ``category``: the best code match, exact > one level up/down (as UNGM) > shared class > family > segment
+  (``codes.relation`` and the per-level table ``codes.LEVELS``);
 - ``text``: TF-IDF cosine between the notice and the profile text (with a fitted model; otherwise the share of the
   notice's terms found in the profile);
 - ``wording``: rapidfuzz token-set similarity between the notice title and the keywords / past-award descriptions;
@@ -13,39 +16,55 @@ Components (``config.COMPONENTS``):
 - ``value``: the notice value against the values the supplier usually wins (same currency);
 - ``activity``: how much and how recently the supplier wins at all.
 
-The total is ``sum(weight * score) / sum(weight)``; weights come from ``ScoringConfig.weights`` or, when given, a
-fitted ``MatchModel``. Suppliers without award history that fit on codes and text keep up to
-``config.cold_start_slots`` places, so a ranking learned from history cannot bury them.
+Adding a component: write its ``value`` (score and evidence, no text) and ``reason`` (from that evidence) functions
+here, list them as a ``Component`` in ``COMPONENT_LIST``, and give it a default weight in ``config.DEFAULT_WEIGHTS``
+(same position; both name the components in one order), and its reason codes in ``contracts.shortlist.REASON_CODES``.
+Ranking, explanation, weight learning and the settings' ``TB_MATCHER_WEIGHTS`` names follow from these.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import Any, Generic, TypeVar
 
 from rapidfuzz import fuzz, process, utils
 
 from contracts.notice import TenderNotice
-from contracts.shortlist import Exclusion, ScoreComponent, ShortlistEntry
 from contracts.supplier import SupplierProfile
 from services.matcher.domain import codes, text
 from services.matcher.domain.config import COMPONENTS, ScoringConfig
 from services.matcher.domain.documents import award_tags, declared_tags, profile_text
 from services.matcher.domain.reasons import NONE, Reason, about_code, iso, reason
 from services.matcher.domain.retrieval import notice_tags, notice_text
-from services.matcher.domain.rules import deadline_passed, first_failure, rules_for
-
-if TYPE_CHECKING:
-    from services.matcher.domain.model import MatchModel
 
 #: Distinct past-award descriptions (most recent first) compared by ``wording``.
 MAX_WORDING_CHOICES = 40
-#: How much an award in a broader shared level counts towards ``history`` (exact code counts 1).
-_LEVEL_CREDIT = {"exact": 1.0, "class": 0.6, "family": 0.35, "segment": 0.08}
+#: What a count of past awards keeps when they are long past (``history``, ``buyer``): 1 for awards made today,
+#: halving towards this floor every ``config.recency_half_life_days``.
+RECENCY_FLOOR = 0.4
+#: Weighted award credit at which ``history`` reaches 63% (``_saturate``).
+HISTORY_SCALE = 3.0
+#: ``buyer``: awards from the notice's buyer outside the notice's family count this much; 63% at ``BUYER_SCALE``.
+BUYER_ELSEWHERE_SHARE = 0.25
+BUYER_SCALE = 2.0
+#: Awards from the notice's buyer for the notice's very code at which ``buyer_code`` reaches 63%.
+BUYER_CODE_SCALE = 2.0
+#: ``repeat``: the same contract won from other buyers counts this much; 63% at ``REPEAT_SCALE``.
+REPEAT_ELSEWHERE_SHARE = 0.3
+REPEAT_SCALE = 1.0
+#: Past awards at which ``activity`` reaches 63% (before recency).
+ACTIVITY_SCALE = 20.0
+#: ``value`` when the notice's value and the supplier's cannot be compared: neither a reward nor a penalty.
+VALUE_UNKNOWN = 0.5
+#: Orders of magnitude between the notice's value and the supplier's median below which the reason says "close".
+VALUE_CLOSE_GAP = 0.5
+#: Words a ``text`` reason names, characters of the wording a ``wording`` reason quotes.
+SHOWN_WORDS = 4
+SHOWN_PHRASE = 60
 
 
 def fingerprint(profile: SupplierProfile) -> tuple[object, ...]:
@@ -131,13 +150,6 @@ def supplier_stats(profile: SupplierProfile) -> SupplierStats:
     return stats
 
 
-def _level_of(t: str) -> str:
-    n = len(t) - 2
-    if t[0] == "U":
-        return {8: "exact", 6: "class", 4: "family"}.get(n, "segment")
-    return "exact" if n >= 6 else "class" if n >= 5 else "family" if n >= 3 else "segment"
-
-
 @dataclass(frozen=True)
 class NoticeView:
     """What scoring needs from a notice, computed once per ``rank`` call."""
@@ -146,6 +158,9 @@ class NoticeView:
     #: Per notice code: its tag and every ancestor, with the history credit of an award at that level.
     chains: list[list[tuple[str, float]]]
     parents: list[list[str]]
+    #: Per notice code: its family (UNSPSC) or group (CPV) tag, if it has one.
+    families: list[str | None]
+    #: The distinct families of ``families``.
     family_tags: list[str]
     terms: list[str]
     #: The notice's text the terms come from (reasons name the words behind shared terms as written).
@@ -162,16 +177,13 @@ class NoticeView:
         v = notice.estimated_value
         tags = notice_tags(notice)
         body = notice_text(notice)
-        chains = [
-            [(t, _LEVEL_CREDIT["exact"])] + [(a, _LEVEL_CREDIT[_level_of(a)]) for a in codes.parent_tags(t)]
-            for t in tags
-        ]
-        families = list(dict.fromkeys(a for chain in chains for a, _ in chain if _level_of(a) == "family"))
+        families = [codes.family_tag(t) for t in tags]
         return cls(
             tags=tags,
-            chains=chains,
-            parents=[[a for a, _ in chain[1:]] for chain in chains],
-            family_tags=families,
+            chains=[[(a, level.credit) for a, level in codes.chain(t)] for t in tags],
+            parents=[codes.parent_tags(t) for t in tags],
+            families=families,
+            family_tags=list(dict.fromkeys(f for f in families if f is not None)),
             terms=text.distinct_terms(body),
             text=body,
             title=utils.default_process(notice.title),
@@ -190,18 +202,54 @@ def _recency(last: date | None, when: date, half_life: float) -> float:
     return float(0.5 ** (age / half_life))
 
 
+def _freshness(last: date | None, when: date, half_life: float) -> float:
+    """What recency leaves of a count: ``RECENCY_FLOOR`` for awards long past, 1 for today's."""
+    return RECENCY_FLOOR + (1.0 - RECENCY_FLOOR) * _recency(last, when, half_life)
+
+
 def _saturate(x: float, scale: float) -> float:
+    """0 for 0, towards 1 as ``x`` grows (63% at ``scale``)."""
     return 1.0 - math.exp(-x / scale)
 
 
+E = TypeVar("E")
+#: Each candidate's ``(score, evidence)`` for one component.
+Values = list[tuple[float, E]]
+
+
 @dataclass(frozen=True)
-class Scored:
-    scores: dict[str, float]
-    #: Per component with something to say: its line, ``REASON_CODES`` code and args (``reasons.Reason``).
-    reasons: dict[str, Reason]
+class Component(Generic[E]):
+    """One scoring component: ``values`` gives, for a notice and each candidate, its score in [0, 1] with the
+    evidence behind it (plain data, no text); ``reason`` turns one candidate's evidence into the reason a buyer
+    reads. Ranking sums the scores with the weights; the explanation shows the same scores with their reasons.
+    ``values`` takes the candidates together (ranking scores ~300 per notice: one call per component, not per
+    candidate; a component may also compute for all of them at once)."""
+
+    name: str
+    #: ``(notice, the candidates' statistics, config, their text similarities) -> Values``.
+    values: Callable[[NoticeView, Sequence[SupplierStats], ScoringConfig, Sequence[float | None]], Values[E]]
+    #: ``(notice, one candidate's statistics, its evidence) -> reason`` (``NONE`` when there is nothing to say).
+    reason: Callable[[NoticeView, SupplierStats, E], Reason]
+    #: Costly to compute: ``rank`` computes it only for candidates its weight could still lift into the top k.
+    costly: bool = False
 
 
-def _category_reason(nv: NoticeView, m: codes.CodeMatch) -> Reason:
+Stats = Sequence[SupplierStats]
+Sims = Sequence[float | None]
+
+
+def _category(nv: NoticeView, stats: Stats, config: ScoringConfig, sims: Sims) -> Values[codes.CodeMatch | None]:
+    out: Values[codes.CodeMatch | None] = []
+    tags, parents = nv.tags, nv.parents
+    for st in stats:
+        m = codes.best_match(tags, st.codes, parents)
+        out.append((0.0 if m is None else m.score, m))
+    return out
+
+
+def _category_reason(nv: NoticeView, stats: SupplierStats, m: codes.CodeMatch | None) -> Reason:
+    if m is None:
+        return about_code("code_none", nv.tags[0]) if nv.tags else NONE
     if m.kind == "exact":
         return about_code("code_exact", m.notice_tag)
     if m.kind == "one level":
@@ -211,97 +259,36 @@ def _category_reason(nv: NoticeView, m: codes.CodeMatch) -> Reason:
     return about_code("code_shared_level", under, m.notice_tag, level=m.kind)
 
 
-def score_components(
-    nv: NoticeView,
-    stats: SupplierStats,
-    config: ScoringConfig,
-    text_similarity: float | None = None,
-    *,
-    explain: bool = True,
-    wording: bool = True,
-) -> Scored:
-    """Every component's score (0..1) for one supplier, and with ``explain`` its reason (line, code, args). Without
-    ``wording`` the (costlier) wording component is left at 0 (``rank`` adds it only where it can matter)."""
-    s: dict[str, float] = dict.fromkeys(COMPONENTS, 0.0)
-    r: dict[str, Reason] = {}
-    hl = config.recency_half_life_days
+def _text(nv: NoticeView, stats: Stats, config: ScoringConfig, sims: Sims) -> Values[None]:
+    """The fitted model's TF-IDF cosine when given, else the share of the notice's terms found in the profile."""
+    out: Values[None] = []
+    for st, sim in zip(stats, sims, strict=True):
+        if sim is None:
+            terms = st.terms
+            sim = sum(1 for t in nv.terms if t in terms) / len(nv.terms) if nv.terms else 0.0
+        out.append((min(max(sim, 0.0), 1.0), None))
+    return out
 
-    m = codes.best_match(nv.tags, stats.codes, nv.parents)
-    if m is not None:
-        s["category"] = m.score
-        if explain:
-            r["category"] = _category_reason(nv, m)
-    elif nv.tags and explain:
-        r["category"] = about_code("code_none", nv.tags[0])
 
-    if text_similarity is None:
-        common = sum(1 for t in nv.terms if t in stats.terms)
-        text_similarity = common / len(nv.terms) if nv.terms else 0.0
-    s["text"] = min(max(text_similarity, 0.0), 1.0)
-    if explain:
-        shared = [t for t in nv.terms if t in stats.terms]
-        words = text.shown_words(nv.text, set(shared), 4) or shared[:4]
-        r["text"] = reason("words_shared", words=", ".join(words)) if shared else reason("words_none")
+def _text_reason(nv: NoticeView, stats: SupplierStats, _: None) -> Reason:
+    shared = [t for t in nv.terms if t in stats.terms]
+    if not shared:
+        return reason("words_none")
+    words = text.shown_words(nv.text, set(shared), SHOWN_WORDS) or shared[:SHOWN_WORDS]
+    return reason("words_shared", words=", ".join(words))
 
-    if wording:
-        best = closest_wording(nv, stats, config.wording_floor)
-        if best is not None:
-            s["wording"] = best[1] / 100.0
-            phrase = best[0][:60].rstrip() if explain else ""
-            if phrase:
-                r["wording"] = reason("wording_close", phrase=phrase, percent=round(best[1]))
 
-    if stats.n_awards:
-        best_h, best_t, best_last = _history(nv, stats, hl)
-        s["history"] = best_h
-        if explain and best_t:
-            tag_count = stats.tag_count
-            exact = tag_count.get(best_t, 0)
-            # "Its family": the family of this very code (the notice's other codes may sit in other families).
-            chain = nv.chains[nv.tags.index(best_t)]
-            family = max((tag_count.get(a, 0) for a, _ in chain if _level_of(a) == "family"), default=0)
-            in_family = max(family, exact)
-            # The date of the nearest awards counted; credit from the segment alone counts none, so no date.
-            last = iso(best_last) if in_family else ""
-            r["history"] = about_code("history", best_t, awards=exact, family_awards=in_family, last=last)
+def _wording(nv: NoticeView, stats: Stats, config: ScoringConfig, sims: Sims) -> Values[tuple[str, float] | None]:
+    out: Values[tuple[str, float] | None] = []
+    for st in stats:
+        best = closest_wording(nv, st, config.wording_floor)
+        out.append((0.0, None) if best is None else (best[1] / 100.0, best))
+    return out
 
-        a_all = stats.agency_count.get(nv.agency, 0)
-        if a_all:
-            a_fam = max((stats.agency_tag_count.get((nv.agency, t), 0) for t in nv.family_tags), default=0)
-            s["buyer"] = _saturate(a_fam + 0.25 * a_all, 2.0) * (
-                0.4 + 0.6 * _recency(stats.agency_last.get(nv.agency), nv.when, hl)
-            )
-            if explain:
-                r["buyer"] = reason("buyer_awards", awards=a_all, family_awards=a_fam)
-            a_code = max((stats.agency_tag_count.get((nv.agency, t), 0) for t in nv.tags), default=0)
-            if a_code:
-                s["buyer_code"] = _saturate(a_code, 2.0)
-                if explain:
-                    r["buyer_code"] = reason("buyer_code_awards", awards=a_code)
 
-        rep_any = stats.desc_count.get(nv.desc, 0)
-        if rep_any:
-            rep_ag = stats.agency_desc_count.get((nv.agency, nv.desc), 0)
-            s["repeat"] = _saturate(rep_ag + 0.3 * rep_any, 1.0)
-            if explain:
-                r["repeat"] = reason("repeat", times=rep_any, from_buyer=rep_ag)
-
-    if nv.log_value is not None and stats.log_value_median is not None and nv.value_currency == stats.value_currency:
-        gap = abs(nv.log_value - stats.log_value_median)
-        s["value"] = math.exp(-gap)
-        if explain:
-            r["value"] = reason("value_close" if gap < 0.5 else "value_unlike")
-    else:
-        # Unknown is neutral: neither a reward nor a penalty.
-        s["value"] = 0.5
-        if explain:
-            r["value"] = reason("value_unknown")
-
-    if stats.n_awards:
-        s["activity"] = _saturate(stats.n_awards, 20.0) * _recency(stats.last_award, nv.when, hl)
-        if explain:
-            r["activity"] = reason("activity", awards=stats.n_awards, last=iso(stats.last_award))
-    return Scored(s, r)
+def _wording_reason(nv: NoticeView, stats: SupplierStats, best: tuple[str, float] | None) -> Reason:
+    phrase = best[0][:SHOWN_PHRASE].rstrip() if best is not None else ""
+    return reason("wording_close", phrase=phrase, percent=round(best[1])) if best is not None and phrase else NONE
 
 
 def closest_wording(nv: NoticeView, stats: SupplierStats, floor: float) -> tuple[str, float] | None:
@@ -315,212 +302,187 @@ def closest_wording(nv: NoticeView, stats: SupplierStats, floor: float) -> tuple
     return None if best is None else (best[0], best[1])
 
 
-def _history(nv: NoticeView, stats: SupplierStats, hl: float) -> tuple[float, str, date | None]:
-    """The best past-award credit over the notice's code chains (commodity up to segment), recency-weighted: (score,
-    the chain's code, its last award)."""
-    best_h, best_t, best_last = 0.0, "", None
-    tag_count, tag_last = stats.tag_count, stats.tag_last
-    for chain in nv.chains:
-        credit, previous, last = 0.0, 0, None
-        for anc, weight in chain:
-            n = tag_count.get(anc, 0)
-            if n > previous:
-                credit += weight * (n - previous)
-                previous = n
-                if last is None:
-                    last = tag_last.get(anc)
-        if credit:
-            h = _saturate(credit, 3.0) * (0.4 + 0.6 * _recency(last, nv.when, hl))
-            if h > best_h:
-                best_h, best_t, best_last = h, chain[0][0], last
-    return best_h, best_t, best_last
+#: The history evidence: the notice code whose chain scored best ("" for none), and the last award counted in it.
+_HistoryEvidence = tuple[str, date | None]
+_NO_HISTORY: tuple[float, _HistoryEvidence] = (0.0, ("", None))
 
 
-def _fast_total(
-    nv: NoticeView, stats: SupplierStats, hl: float, text_similarity: float | None, w: tuple[float, ...]
-) -> tuple[float, float, float]:
-    """(weighted total without ``wording``, category score, text score): what ``rank`` needs per candidate, as
-    ``score_components(..., explain=False, wording=False)`` summed with the weights ``w`` (``COMPONENTS`` order
-    without ``wording``) would give, with no explanation branches and no dictionaries: the same arithmetic in the
-    same order, so the same floats."""
-    m = codes.best_match(nv.tags, stats.codes, nv.parents)
-    if text_similarity is None:
-        terms = stats.terms
-        text_similarity = sum(1 for t in nv.terms if t in terms) / len(nv.terms) if nv.terms else 0.0
-    history = buyer = buyer_code = repeat = activity = 0.0
-    when = nv.when
-    n_awards = stats.n_awards
-    if n_awards:
-        history = _history(nv, stats, hl)[0]
-        agency = nv.agency
-        a_all = stats.agency_count.get(agency, 0)
-        if a_all:
-            atc = stats.agency_tag_count
-            a_fam = max((atc.get((agency, t), 0) for t in nv.family_tags), default=0)
-            buyer = _saturate(a_fam + 0.25 * a_all, 2.0) * (
-                0.4 + 0.6 * _recency(stats.agency_last.get(agency), when, hl)
-            )
-            a_code = max((atc.get((agency, t), 0) for t in nv.tags), default=0)
-            if a_code:
-                buyer_code = _saturate(a_code, 2.0)
-        rep_any = stats.desc_count.get(nv.desc, 0)
-        if rep_any:
-            rep_ag = stats.agency_desc_count.get((agency, nv.desc), 0)
-            repeat = _saturate(rep_ag + 0.3 * rep_any, 1.0)
-        activity = _saturate(n_awards, 20.0) * _recency(stats.last_award, when, hl)
-    if nv.log_value is not None and stats.log_value_median is not None and nv.value_currency == stats.value_currency:
-        value = math.exp(-abs(nv.log_value - stats.log_value_median))
-    else:
-        value = 0.5
-    category = m.score if m is not None else 0.0
-    text_score = min(max(text_similarity, 0.0), 1.0)
-    w_category, w_text, w_history, w_buyer, w_buyer_code, w_repeat, w_value, w_activity = w
-    # Added one by one from 0.0 in ``COMPONENTS`` order, exactly as a loop over the components would.
-    total = 0.0
-    total += w_category * category
-    total += w_text * text_score
-    total += w_history * history
-    total += w_buyer * buyer
-    total += w_buyer_code * buyer_code
-    total += w_repeat * repeat
-    total += w_value * value
-    total += w_activity * activity
-    return total, category, text_score
+def _history(nv: NoticeView, stats: Stats, config: ScoringConfig, sims: Sims) -> Values[_HistoryEvidence]:
+    """The best past-award credit over the notice's code chains (the code up to its segment or division, each
+    level's awards counted at ``codes.Level.credit``), recency-weighted."""
+    out: Values[_HistoryEvidence] = []
+    hl, when = config.recency_half_life_days, nv.when
+    for st in stats:
+        if not st.n_awards:
+            out.append(_NO_HISTORY)
+            continue
+        best_h, best_t, best_last = 0.0, "", None
+        tag_count, tag_last = st.tag_count, st.tag_last
+        for chain in nv.chains:
+            credit, previous, last = 0.0, 0, None
+            for anc, weight in chain:
+                n = tag_count.get(anc, 0)
+                if n > previous:
+                    credit += weight * (n - previous)
+                    previous = n
+                    if last is None:
+                        last = tag_last.get(anc)
+            if credit:
+                h = _saturate(credit, HISTORY_SCALE) * _freshness(last, when, hl)
+                if h > best_h:
+                    best_h, best_t, best_last = h, chain[0][0], last
+        out.append((best_h, (best_t, best_last)))
+    return out
+
+
+def _history_reason(nv: NoticeView, stats: SupplierStats, evidence: _HistoryEvidence) -> Reason:
+    best_t, best_last = evidence
+    if not best_t:
+        return NONE
+    exact = stats.tag_count.get(best_t, 0)
+    # "Its family": the family of this very code (the notice's other codes may sit in other families).
+    family = nv.families[nv.tags.index(best_t)]
+    in_family = max(stats.tag_count.get(family, 0) if family else 0, exact)
+    # The date of the nearest awards counted; credit from the segment alone counts none, so no date.
+    last = iso(best_last) if in_family else ""
+    return about_code("history", best_t, awards=exact, family_awards=in_family, last=last)
+
+
+def _buyer(nv: NoticeView, stats: Stats, config: ScoringConfig, sims: Sims) -> Values[int]:
+    """Awards from the notice's buyer, those in the notice's family counting fully and the others by
+    ``BUYER_ELSEWHERE_SHARE``, recency-weighted; evidence: the family's count (the buyer's is in the statistics)."""
+    out: Values[int] = []
+    agency, hl = nv.agency, config.recency_half_life_days
+    for st in stats:
+        a_all = st.agency_count.get(agency, 0)
+        if not a_all:
+            out.append((0.0, 0))
+            continue
+        atc = st.agency_tag_count
+        a_fam = max((atc.get((agency, t), 0) for t in nv.family_tags), default=0)
+        fresh = _freshness(st.agency_last.get(agency), nv.when, hl)
+        out.append((_saturate(a_fam + BUYER_ELSEWHERE_SHARE * a_all, BUYER_SCALE) * fresh, a_fam))
+    return out
+
+
+def _buyer_reason(nv: NoticeView, stats: SupplierStats, a_fam: int) -> Reason:
+    a_all = stats.agency_count.get(nv.agency, 0)
+    return reason("buyer_awards", awards=a_all, family_awards=a_fam) if a_all else NONE
+
+
+def _buyer_code(nv: NoticeView, stats: Stats, config: ScoringConfig, sims: Sims) -> Values[int]:
+    """Awards from the notice's buyer for one of the notice's very codes; evidence: their count."""
+    out: Values[int] = []
+    agency = nv.agency
+    for st in stats:
+        atc = st.agency_tag_count
+        a_code = max((atc.get((agency, t), 0) for t in nv.tags), default=0) if agency in st.agency_count else 0
+        out.append((_saturate(a_code, BUYER_CODE_SCALE) if a_code else 0.0, a_code))
+    return out
+
+
+def _buyer_code_reason(nv: NoticeView, stats: SupplierStats, a_code: int) -> Reason:
+    return reason("buyer_code_awards", awards=a_code) if a_code else NONE
+
+
+def _repeat(nv: NoticeView, stats: Stats, config: ScoringConfig, sims: Sims) -> Values[int]:
+    """The notice's very title won before: from this buyer fully, from others by ``REPEAT_ELSEWHERE_SHARE``;
+    evidence: how often from this buyer (how often at all is in the statistics)."""
+    out: Values[int] = []
+    desc, key = nv.desc, (nv.agency, nv.desc)
+    for st in stats:
+        rep_any = st.desc_count.get(desc, 0)
+        if not rep_any:
+            out.append((0.0, 0))
+            continue
+        rep_ag = st.agency_desc_count.get(key, 0)
+        out.append((_saturate(rep_ag + REPEAT_ELSEWHERE_SHARE * rep_any, REPEAT_SCALE), rep_ag))
+    return out
+
+
+def _repeat_reason(nv: NoticeView, stats: SupplierStats, rep_ag: int) -> Reason:
+    rep_any = stats.desc_count.get(nv.desc, 0)
+    return reason("repeat", times=rep_any, from_buyer=rep_ag) if rep_any else NONE
+
+
+def _value(nv: NoticeView, stats: Stats, config: ScoringConfig, sims: Sims) -> Values[float | None]:
+    """How close the notice value is to the supplier's median award (orders of magnitude apart, same currency);
+    evidence: that gap, None when the two cannot be compared (then the score is ``VALUE_UNKNOWN``)."""
+    out: Values[float | None] = []
+    log_value, currency = nv.log_value, nv.value_currency
+    for st in stats:
+        if log_value is not None and st.log_value_median is not None and currency == st.value_currency:
+            gap = abs(log_value - st.log_value_median)
+            out.append((math.exp(-gap), gap))
+        else:
+            out.append((VALUE_UNKNOWN, None))
+    return out
+
+
+def _value_reason(nv: NoticeView, stats: SupplierStats, gap: float | None) -> Reason:
+    if gap is None:
+        return reason("value_unknown")
+    return reason("value_close" if gap < VALUE_CLOSE_GAP else "value_unlike")
+
+
+def _activity(nv: NoticeView, stats: Stats, config: ScoringConfig, sims: Sims) -> Values[None]:
+    """How much and how recently the supplier wins at all (the counts are in the statistics)."""
+    hl, when = config.recency_half_life_days, nv.when
+    return [
+        (_saturate(st.n_awards, ACTIVITY_SCALE) * _recency(st.last_award, when, hl) if st.n_awards else 0.0, None)
+        for st in stats
+    ]
+
+
+def _activity_reason(nv: NoticeView, stats: SupplierStats, _: None) -> Reason:
+    return reason("activity", awards=stats.n_awards, last=iso(stats.last_award)) if stats.n_awards else NONE
+
+
+#: Every component, in ``config.COMPONENTS`` order (the order weights are summed in).
+COMPONENT_LIST: tuple[Component[Any], ...] = (
+    Component("category", _category, _category_reason),
+    Component("text", _text, _text_reason),
+    Component("wording", _wording, _wording_reason, costly=True),
+    Component("history", _history, _history_reason),
+    Component("buyer", _buyer, _buyer_reason),
+    Component("buyer_code", _buyer_code, _buyer_code_reason),
+    Component("repeat", _repeat, _repeat_reason),
+    Component("value", _value, _value_reason),
+    Component("activity", _activity, _activity_reason),
+)
+if tuple(c.name for c in COMPONENT_LIST) != COMPONENTS:
+    raise RuntimeError("scoring.COMPONENT_LIST and config.COMPONENTS must name the same components in one order")
+
+
+def component_values(
+    nv: NoticeView,
+    stats: Stats,
+    config: ScoringConfig,
+    text_similarities: Sims | None = None,
+    components: Sequence[Component[Any]] = COMPONENT_LIST,
+) -> list[Values[Any]]:
+    """Per component of ``components`` (all by default), each candidate's ``(score, evidence)``: the one
+    computation behind the ranking (which sums the scores with the weights) and the explanation (which shows them
+    with the reasons their evidence gives). ``text_similarities``: the fitted model's TF-IDF cosines, if any."""
+    sims = text_similarities if text_similarities is not None else [None] * len(stats)
+    return [c.values(nv, stats, config, sims) for c in components]
 
 
 @dataclass(frozen=True)
-class RankResult:
-    """Ranked shortlist entries (rank 1 first), exclusions by hard rules, and the algorithm identifier."""
-
-    entries: list[ShortlistEntry]
-    exclusions: list[Exclusion]
-    algorithm: str
+class Scored:
+    scores: dict[str, float]
+    #: Per component: its line, ``REASON_CODES`` code and args (``reasons.Reason``; ``NONE``: nothing to say).
+    reasons: dict[str, Reason]
 
 
-def _entry(
-    profile: SupplierProfile, scored: Scored, weights: Mapping[str, float], total_w: float, rank: int
-) -> ShortlistEntry:
-    # ``model_construct``: every value is computed here within the contract's bounds (scores in [0, 1], weights
-    # and contributions non-negative), so validating ~10 entries x 9 components per notice again is pure cost.
-    comps = []
-    for name in COMPONENTS:
-        w = weights.get(name, 0.0) / total_w
-        sc = scored.scores.get(name, 0.0)
-        why = scored.reasons.get(name, NONE)
-        comps.append(
-            ScoreComponent.model_construct(
-                name=name,
-                score=round(sc, 6),
-                weight=round(w, 6),
-                contribution=round(sc * w, 6),
-                reason=why.text,
-                reason_code=why.code,
-                # A reason's args are its own (built per call); ``NONE``'s shared empty dict is never handed out.
-                reason_args=why.args or {},
-            )
-        )
-    comps.sort(key=lambda c: c.contribution, reverse=True)
-    return ShortlistEntry.model_construct(
-        rank=rank,
-        supplier_id=profile.supplier_id,
-        supplier_name=profile.display_name,
-        supplier_country=profile.country,
-        total_score=round(sum(c.contribution for c in comps), 6),
-        components=comps,
-    )
-
-
-def deciding_component(entry: ShortlistEntry) -> str:
-    """The component that contributed most to an entry's score (first in ``entry.components``)."""
-    return max(entry.components, key=lambda c: c.contribution).name
-
-
-def rank(
-    notice: TenderNotice,
-    candidates: Sequence[SupplierProfile],
-    config: ScoringConfig,
-    now: datetime,
-    *,
-    model: MatchModel | None = None,
-    ineligible: frozenset[str] = frozenset(),
-) -> RankResult:
-    """Apply the hard rules, score the rest and return the top ``config.top_k`` above ``config.threshold``."""
-    nv = NoticeView.of(notice, now)
-    weights: Mapping[str, float] = model.weights if model is not None else config.weights
-    total_w = sum(weights.get(n, 0.0) for n in COMPONENTS) or 1.0
-    algorithm = config.algorithm if model is None else f"{config.algorithm}+{model.algorithm}"
-
-    exclusions: list[Exclusion] = []
-    kept: list[SupplierProfile] = []
-    seen: set[str] = set()
-    rules = rules_for(notice, ineligible)
-    # A passed deadline excludes everyone with the same reason (it is the first rule): checked once per notice.
-    passed = deadline_passed(notice, None, now, ineligible) if rules and rules[0][0] == "deadline_passed" else None
-    profile_rules = tuple(r for r in rules if r[0] != "deadline_passed")
-    for p in candidates:
-        if p.supplier_id in seen:
-            continue
-        seen.add(p.supplier_id)
-        if passed is not None:
-            exclusions.append(
-                Exclusion.model_construct(supplier_id=p.supplier_id, rule="deadline_passed", reason=passed)
-            )
-            continue
-        failed = first_failure(notice, p, now, ineligible, profile_rules) if profile_rules else None
-        if failed is not None:
-            # Built from validated parts (a stored profile's id, a rule name from ``RULES``, its reason).
-            exclusions.append(Exclusion.model_construct(supplier_id=p.supplier_id, rule=failed[0], reason=failed[1]))
-        else:
-            kept.append(p)
-
-    if model is not None:
-        all_stats, sims = model.candidate_features(notice, kept)
-    else:
-        all_stats, sims = [supplier_stats(p) for p in kept], [None] * len(kept)
-    weight_vec = tuple(weights.get(n, 0.0) / total_w for n in COMPONENTS if n != "wording")
-    w_wording = weights.get("wording", 0.0) / total_w
-    hl = config.recency_half_life_days
-    partial: list[tuple[float, SupplierProfile, SupplierStats, float | None, float, float]] = []
-    for p, stats, sim in zip(kept, all_stats, sims, strict=True):
-        total, category, text_score = _fast_total(nv, stats, hl, sim, weight_vec)
-        partial.append((total, p, stats, sim, category, text_score))
-    # Wording can only add up to ``w_wording``: skip it where even the maximum could not reach the top k
-    # (the result is the same as scoring it everywhere). Suppliers without history always get it (cold start).
-    floor = -1.0
-    if len(partial) > config.top_k > 0:
-        floor = sorted((x[0] for x in partial), reverse=True)[config.top_k - 1]
-    scored: list[tuple[float, SupplierProfile, SupplierStats, float | None, bool, float]] = []
-    for total, p, stats, sim, category, text_score in partial:
-        cold = stats.n_awards == 0
-        wording = 0.0
-        if cold or total + w_wording >= floor:
-            best = closest_wording(nv, stats, config.wording_floor)
-            if best is not None:
-                wording = best[1] / 100.0
-                total += w_wording * wording
-        fit = 0.5 * category + 0.5 * max(text_score, wording)
-        scored.append((total, p, stats, sim, cold, fit))
-    scored.sort(key=lambda x: (-x[0], x[1].supplier_id))
-
-    chosen = [x for x in scored if x[0] >= config.threshold][: config.top_k]
-    if config.cold_start_slots > 0 and config.top_k > 0:
-        have = sum(1 for x in chosen if x[4])
-        ids = {x[1].supplier_id for x in chosen}
-        newcomers = [x for x in scored if x[4] and x[5] >= config.cold_start_min_fit and x[1].supplier_id not in ids]
-        newcomers.sort(key=lambda x: (-x[5], x[1].supplier_id))
-        for x in newcomers[: max(config.cold_start_slots - have, 0)]:
-            if len(chosen) >= config.top_k:
-                # Replace the lowest-ranked supplier that has history.
-                drop = max((i for i, y in enumerate(chosen) if not y[4]), default=None)
-                if drop is None:
-                    break
-                chosen.pop(drop)
-            chosen.append(x)
-        chosen.sort(key=lambda x: (-x[0], x[1].supplier_id))
-
-    # Explanations only for the entries returned.
-    entries = [
-        _entry(p, score_components(nv, stats, config, sim), weights, total_w, i)
-        for i, (_, p, stats, sim, _, _) in enumerate(chosen, 1)
-    ]
-    return RankResult(entries=entries, exclusions=exclusions, algorithm=algorithm)
+def explain(
+    nv: NoticeView, stats: SupplierStats, config: ScoringConfig, text_similarity: float | None = None
+) -> Scored:
+    """Every component's score for one candidate with its reason, from ``component_values``."""
+    scores: dict[str, float] = {}
+    reasons: dict[str, Reason] = {}
+    for c, values in zip(COMPONENT_LIST, component_values(nv, [stats], config, [text_similarity]), strict=True):
+        score, evidence = values[0]
+        scores[c.name] = score
+        reasons[c.name] = c.reason(nv, stats, evidence)
+    return Scored(scores, reasons)

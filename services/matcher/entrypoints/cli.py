@@ -1,5 +1,6 @@
 """``python -m services.matcher --help``: run the matcher, import suppliers, create, list and revoke API keys
-(``keys``), reindex, match offline."""
+(``keys``), reindex, match offline, suggest codes for text (``suggest-codes``), and look up the CPV <-> UNSPSC
+crosswalk."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from rich.table import Table
 
 from contracts import SupplierProfile, TenderNotice
 from contracts.api import ImportRejection
+from contracts.common import CodeScheme
 from services.infra.console import output_console
 from services.infra.http import listening_socket_or_exit
 from services.infra.logs import setup_logging
@@ -464,3 +466,130 @@ def match(
         out.print(table)
         if shortlist.exclusions:
             out.print(f"  ruled out: {json.dumps({x.supplier_id: x.rule for x in shortlist.exclusions[:top]})}")
+
+
+class SchemeName(StrEnum):
+    unspsc = "unspsc"
+    cpv = "cpv"
+
+
+def _suggest_inputs(text: str | None, file: Path | None) -> tuple[list[tuple[object, str]], int]:
+    """``(id, text)`` pairs from TEXT or from a JSON Lines file of ``{"id": ..., "text": ...}``, and how many lines
+    were refused (each named on stderr)."""
+    if (text is None) == (file is None):
+        err.print('[red]give one TEXT or --file F[/red] (JSON Lines of {"id": ..., "text": ...})')
+        raise typer.Exit(2)
+    if text is not None:
+        return [(None, text)], 0
+    assert file is not None
+    out: list[tuple[object, str]] = []
+    refused = 0
+    for n, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            row, why = None, f"not JSON ({exc.msg})"
+        else:
+            why = 'a JSON object with a non-empty string "text" is expected'
+        if isinstance(row, dict) and isinstance(row.get("text"), str) and row["text"].strip():
+            out.append((row.get("id"), row["text"]))
+        else:
+            err.print(f"[red]{file.name} line {n}[/red]: {why}", highlight=False)
+            refused += 1
+    return out, refused
+
+
+def _code_row(scheme: CodeScheme, code: str, title: str, score: float) -> dict[str, object]:
+    """A code as ``suggest-codes`` and ``crosswalk`` print it (CPV with its check digit, as people write it)."""
+    from services.matcher.adapters.codebook import written
+
+    return {"scheme": scheme.value, "code": written(scheme, code), "title": title, "score": score}
+
+
+def _code_table(title: str, rows: list[dict[str, object]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("code", "title", "score"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(f"{r['scheme']} {r['code']}", str(r["title"]), f"{r['score']:.3f}")
+    return table
+
+
+@app.command("suggest-codes")
+def suggest_codes(
+    text: Annotated[str | None, typer.Argument(help="a description in any language")] = None,
+    file: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help='JSON Lines of {"id": ..., "text": ...}')
+    ] = None,
+    scheme: Annotated[SchemeName, typer.Option(help="the code list to suggest from")] = SchemeName.unspsc,
+    top: Annotated[int, typer.Option(min=1, max=50, help="codes per text")] = 5,
+    as_json: Annotated[
+        bool, typer.Option("--json", help='one {"id", "codes": [{"scheme", "code", "title", "score"}]} per line')
+    ] = False,
+) -> None:
+    """Suggest UNSPSC or CPV codes for free text in any language (multilingual sentence embeddings over the code
+    titles and labelled award descriptions shipped with the matcher; nothing is fetched). Exit 2 on bad input."""
+    from services.matcher.adapters.codebook import code_index
+    from services.matcher.adapters.encoder import UseEncoder
+    from services.matcher.exceptions import InvalidInput
+    from services.matcher.suggestions import CodeSuggester
+
+    inputs, refused = _suggest_inputs(text, file)
+    code_scheme = CodeScheme(scheme.value.upper())
+    suggester = CodeSuggester(UseEncoder(), code_index)
+    out = output_console()
+    for start in range(0, len(inputs), 256):
+        chunk = inputs[start : start + 256]
+        try:
+            lists = suggester.suggest([t for _, t in chunk], code_scheme, top)
+        except InvalidInput as exc:
+            err.print(f"[red]{exc}[/red]", highlight=False)
+            raise typer.Exit(2) from None
+        for (ident, body), codes in zip(chunk, lists, strict=True):
+            rows = [_code_row(c.scheme, c.code, c.title, c.score) for c in codes]
+            if as_json:
+                sys.stdout.write(json.dumps({"id": ident, "codes": rows}, ensure_ascii=False) + "\n")
+                continue
+            out.print(_code_table(body if ident is None else f"{ident}: {body}", rows))
+    if refused:
+        raise typer.Exit(2)
+
+
+@app.command()
+def crosswalk(
+    code: Annotated[str, typer.Argument(help="CPV:33141411-4 or UNSPSC:42132203 (scheme, a colon, the code)")],
+    top: Annotated[int, typer.Option(min=1, max=10, help="codes of the other scheme to list")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object instead of a table")] = False,
+) -> None:
+    """The closest codes of the other scheme (CPV -> UNSPSC, UNSPSC -> CPV), from the crosswalk derived from both
+    lists' titles, hierarchies and labelled award text: a score says how alike two codes read, not that they are
+    equivalent. Exit 2 for a code that is not one."""
+    from contracts.codes import read_code
+    from services.matcher.adapters.codebook import crosswalk as table
+    from services.matcher.adapters.codebook import titles
+    from services.matcher.domain.crosswalk import cross
+
+    name, _, digits = code.partition(":")
+    scheme = {"CPV": CodeScheme.CPV, "UNSPSC": CodeScheme.UNSPSC}.get(name.strip().upper())
+    parsed = read_code(scheme, digits) if scheme is not None else None
+    if scheme is None or parsed is None:
+        err.print(
+            f"[red]{code!r} is not a code[/red]: write the scheme, a colon and the code, as CPV:33141411-4 or "
+            "UNSPSC:42132203",
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    pairs = cross(table(), scheme, parsed[0], top)
+    asked = _code_row(scheme, parsed[0], titles(scheme).get(parsed[0], ""), 1.0)
+    rows = [_code_row(p.scheme, p.code, p.title, p.score) for p in pairs]
+    if as_json:
+        del asked["score"]
+        sys.stdout.write(json.dumps({**asked, "closest": rows}, ensure_ascii=False) + "\n")
+        return
+    name = f"{asked['scheme']} {asked['code']} {asked['title']}".rstrip()
+    if not rows:
+        output_console().print(f"{name}: no code of the other scheme is listed for it")
+        return
+    output_console().print(_code_table(name, rows))

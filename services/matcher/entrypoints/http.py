@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from services.infra.http import BodyLimit, SecurityHeaders, install_problem_handlers, ops_router, problem
 from services.matcher.bootstrap import Container
 from services.matcher.entrypoints.forms import FormSigner
-from services.matcher.entrypoints.routers import auth, feedback, notices, pages, register, suppliers
+from services.matcher.entrypoints.routers import auth, codes, feedback, notices, pages, register, suppliers
 from services.matcher.entrypoints.routers.deps import (
     CHALLENGE,
     KEY_REQUIRED,
@@ -178,7 +178,16 @@ def create_app(container: Container) -> FastAPI:
     app.add_exception_handler(UiKeyRefused, ui_refused)
     app.include_router(ops_router(container.registry, container.ready))
     # The marks' routes before the notices' and pages' own: their ``path`` converters would take ``.../feedback``.
-    for router in (feedback.router, suppliers.router, notices.router, auth.router, pages.router, register.router):
+    routers = (
+        feedback.router,
+        suppliers.router,
+        notices.router,
+        codes.router,
+        auth.router,
+        pages.router,
+        register.router,
+    )
+    for router in routers:
         app.include_router(router)
     # Added innermost first: SecurityHeaders wraps every answer, AuthBeforeBody runs before BodyLimit reads.
     app.add_middleware(BodyLimit, max_bytes=settings.matcher_max_body_bytes, setting="TB_MATCHER_MAX_BODY_BYTES")

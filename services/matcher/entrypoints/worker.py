@@ -2,7 +2,10 @@
 
 At-least-once and idempotent: offsets are committed only after the shortlist is stored in Elasticsearch and the
 publisher has flushed, and a redelivered version republishes the stored shortlist. A message that is not a
-TenderNotice goes to ``tenders.notices.dlq`` with the reason (then it is committed: it will never parse). When
+TenderNotice goes to ``tenders.notices.dlq`` with the reason (then it is committed: it will never parse). A notice
+whose shortlist Kafka refuses for good (over the bus limit, at ``publish`` or at the flush) goes there too, with
+Kafka's reason (``message_too_large``...), logged at ERROR and counted, and the worker goes on: waiting cannot
+help, and the shortlist stays stored (``rematch`` republishes it once the limit allows). When
 Elasticsearch does not answer, the handled part of the batch is committed and the rest handed over again after a
 back-off (doubling, up to ``TB_MATCHER_MAX_BACKOFF_SECONDS``), still polling so it keeps its place in the group.
 Any other error propagates: the worker stops without committing and the message is delivered again. The loop and
@@ -22,6 +25,7 @@ from kafka.structs import TopicPartition
 
 from contracts import TenderNotice
 from services.infra.bus import Backoff, ConsumerLoop, Unreadable, dead_letter, json_consumer, read_message
+from services.infra.exceptions import PermanentPublishError, Refused
 from services.matcher.exceptions import InvalidInput, StoreUnavailable
 from services.matcher.service import Matcher
 from services.matcher.settings import Settings
@@ -47,6 +51,11 @@ def handle_message(matcher: Matcher, dlq_topic: str, origin: str, key: bytes | N
             return "matched" if matcher.handle_notice(notice) is not None else "stale"
         except InvalidInput as exc:
             reason, detail = "rejected_by_store", str(exc)
+        except PermanentPublishError as exc:
+            # Kafka refuses the shortlist itself (found before sending): the same every time, so not retried.
+            for refused in exc.refused:
+                set_aside(matcher, dlq_topic, origin, refused, key_text, value)
+            return "dead_lettered"
     matcher.publisher.publish(
         dlq_topic,
         key_text or "unknown",
@@ -55,6 +64,19 @@ def handle_message(matcher: Matcher, dlq_topic: str, origin: str, key: bytes | N
     matcher.metrics.dead_letters.labels(reason).inc()
     log.warning("dead-lettered a message from %s (key %s): %s", origin, key_text, reason)
     return "dead_lettered"
+
+
+def set_aside(
+    matcher: Matcher, dlq_topic: str, origin: str, refused: Refused, key: str | None, value: bytes | None
+) -> None:
+    """Dead-letter what made a message Kafka refused for good (the notice whose shortlist it was, ``value``, when
+    known), with Kafka's reason; logged at ERROR (an operator acts: the shortlist is stored, not published)."""
+    detail = f"Kafka refused the message for {refused.topic} (key {refused.key}): {refused.detail}"
+    matcher.publisher.publish(
+        dlq_topic, key or refused.key, dead_letter("matcher", origin, refused.reason, detail, value or b"", key=key)
+    )
+    matcher.metrics.dead_letters.labels(refused.reason).inc()
+    log.error("dead-lettered %s (key %s): %s", origin, key or refused.key, detail)
 
 
 class NoticeWorker:
@@ -76,6 +98,9 @@ class NoticeWorker:
         #: Messages handled (matched, stale or dead-lettered) and store failures seen, for logs and tests.
         self.handled = 0
         self.store_failures = 0
+        #: The records of the batch being handled, by key: a shortlist refused at the flush is dead-lettered with
+        #: the notice it was made from.
+        self._batch: dict[str, Any] = {}
 
     def _default_consumer(self) -> Any:
         return json_consumer(
@@ -121,6 +146,7 @@ class NoticeWorker:
             Backoff(self.initial_backoff, self.settings.matcher_max_backoff_seconds),
             between_batches,
             name="notice worker",
+            on_refused=self._refused_at_flush,
         )
         try:
             loop.run()
@@ -142,8 +168,16 @@ class NoticeWorker:
         if others:
             log.info("%d profile changes made elsewhere count towards the next model fit", others)
 
+    def _refused_at_flush(self, refused: Refused) -> None:
+        """A message of the batch Kafka refused at the flush (a topic whose limit is below the producer's)."""
+        record = self._batch.get(refused.key)
+        origin = record.topic if record is not None else self.settings.topic_notices
+        value = record.value if record is not None else None
+        set_aside(self.matcher, self.settings.topic_notices_dlq, origin, refused, refused.key, value)
+
     def _handle(self, records: list[Any]) -> int:
         """Handle the records in order until Elasticsearch fails or a stop is asked for; how many were handled."""
+        self._batch = {r.key.decode("utf-8", "replace"): r for r in records if r.key is not None}
         for n, record in enumerate(records):
             if self.stop.is_set():
                 return n

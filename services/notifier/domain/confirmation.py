@@ -6,8 +6,10 @@ by the matcher) gets no alert until its owner confirms it: the notifier sends it
 registration (key ``<supplier>|confirmation|<address>|<registered at, µs>``, claimed in the notification store like
 every email, so never twice, across restarts and instances), whose link (``tokens.CONFIRM``) names the supplier, the
 address and the registration. A link for an earlier registration (the address was removed and registered again)
-confirms nothing. An address gets at most one confirmation email per interval whatever supplier registered it
-(``gate_key``): other registrations of it wait for the interval to pass.
+confirms nothing. A mailbox gets at most one confirmation email per interval whatever supplier registered it and
+under whatever spelling (``gate_key`` over ``mailbox``: case, plus tags, Gmail's dots): other registrations of it
+wait for the interval to pass. A registrant (``registered_by``: a buyer key's agency, or the supplier) gets at most
+so many confirmation emails per hour and per day (``quota_keys``); the excess is not sent.
 """
 
 from __future__ import annotations
@@ -29,10 +31,45 @@ CONFIRMATION_GATE = "confirmation_gate"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+#: The ``kind`` of a registrant's counter record in the notification store: confirmation emails asked for by one
+#: registrant in one hour or day (the count is the record's ``attempt``).
+CONFIRMATION_QUOTA = "confirmation_quota"
+
+#: Providers that deliver every spelling of a local part with or without dots to one mailbox (Gmail: "dots don't
+#: matter"), with the domain they are one mailbox under.
+_DOTS_IGNORED = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+
+
+def mailbox(address: str) -> str:
+    """The mailbox an address reaches, as far as the address tells: case folded, the subaddress (RFC 5233: ``+``
+    and what follows, in the local part) dropped, and at providers that ignore them (``_DOTS_IGNORED``) the local
+    part's dots dropped. ``Bomb+7@Example.org`` and ``bomb@example.org`` are one mailbox, so are
+    ``j.doe@googlemail.com`` and ``jdoe@gmail.com``. Errs towards one mailbox: at a provider without subaddresses,
+    ``a+b@`` and ``a+c@`` (two mailboxes) share one interval."""
+    local, at, domain = address.strip().casefold().rpartition("@")
+    if not at:
+        return address.casefold()
+    local = local.split("+", 1)[0] or local
+    domain = domain.rstrip(".")
+    if domain in _DOTS_IGNORED:
+        local, domain = local.replace(".", "") or local, _DOTS_IGNORED[domain]
+    return f"{local}@{domain}"
+
+
 def gate_key(address: str) -> str:
-    """The store key of an address's confirmation gate: one per mailbox (case-insensitive), whatever supplier
-    registered it; ``@`` starts no supplier id, so it meets no email's key."""
-    return f"@{CONFIRMATION_GATE}|{address.casefold()}"
+    """The store key of an address's confirmation gate: one per mailbox (``mailbox``), whatever supplier registered
+    it; ``@`` starts no supplier id, so it meets no email's key."""
+    return f"@{CONFIRMATION_GATE}|{mailbox(address)}"
+
+
+def quota_keys(registered_by: str, at: datetime) -> tuple[str, str]:
+    """The store keys of a registrant's counters for the hour and the day (UTC) of ``at``."""
+    who = " ".join(registered_by.casefold().split())
+    at = at.astimezone(UTC)
+    return (
+        f"@{CONFIRMATION_QUOTA}|{who}|hour|{at:%Y-%m-%dT%H}",
+        f"@{CONFIRMATION_QUOTA}|{who}|day|{at:%Y-%m-%d}",
+    )
 
 
 def micros(at: datetime) -> int:

@@ -4,7 +4,7 @@ the same packaged templates as the emails. Pure."""
 from __future__ import annotations
 
 from contracts import SupplierProfile
-from services.notifier.domain.rendering import language_of, template_env
+from services.notifier.domain.rendering import language_of, supplier_name, template_env
 
 PAGE_LABELS: dict[str, dict[str, str]] = {
     "en": {
@@ -108,7 +108,9 @@ PAGE_LABELS: dict[str, dict[str, str]] = {
 def render_page(name: str, profile: SupplierProfile | None, **context: object) -> str:
     """An HTML page of the unsubscribe/preferences flow, in the supplier's language (English when unknown)."""
     language = language_of(profile) if profile is not None else "en"
-    display = (profile.names.get(language) or profile.display_name) if profile is not None else ""
+    # The name someone typed, shown as the emails show it (one bounded line, URLs inert): the confirmation page is
+    # where a stranger's address lands.
+    display = supplier_name(profile) if profile is not None else ""
     html: str = (
         template_env()
         .get_template(f"page_{name}.html.j2")

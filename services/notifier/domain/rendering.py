@@ -37,7 +37,7 @@ from contracts.changes import NONE as CHANGE_NONE
 from contracts.changes import read_change
 from services.notifier.domain.reasons import CodeTitles, reason_lines
 from services.notifier.domain.rules import DigestItem, DigestSections
-from services.notifier.domain.text import header_safe
+from services.notifier.domain.text import header_safe, shown_name
 
 LABELS: dict[str, dict[str, str]] = {
     "en": {
@@ -332,6 +332,11 @@ def _render(name: str, context: dict[str, object]) -> tuple[str, str]:
     return env.get_template(f"{name}.txt.j2").render(context), env.get_template(f"{name}.html.j2").render(context)
 
 
+def supplier_name(profile: SupplierProfile) -> str:
+    """The supplier's name in its language, as an email shows a name someone typed (``text.shown_name``)."""
+    return shown_name(profile.names.get(language_of(profile)) or profile.display_name)
+
+
 def render_notice_email(
     kind: NotificationKind,
     profile: SupplierProfile,
@@ -347,7 +352,7 @@ def render_notice_email(
         "t": t,
         "lang": language,
         "kind": kind.value,
-        "name": profile.names.get(language) or profile.display_name,
+        "name": supplier_name(profile),
         "intro": t[f"intro_{kind.value}"],
         # A cancellation tells what ended, not why the tender fitted.
         "notice": _notice_view(
@@ -377,7 +382,7 @@ def render_digest(
     context: dict[str, object] = {
         "t": t,
         "lang": language,
-        "name": profile.names.get(language) or profile.display_name,
+        "name": supplier_name(profile),
         "intro": t["intro_digest"],
         "closing_soon_title": t["closing_soon"].format(days=closing_soon_days),
         "closing_soon": views(sections.closing_soon),
@@ -401,13 +406,14 @@ def render_confirmation(
     appear in the (escaped) body only."""
     language = language_of(profile)
     t = LABELS[language]
-    name = profile.names.get(language) or profile.display_name
+    # Whoever registers chooses both names: each is shown as data, in quotes, cut, its URLs inert (``shown_name``).
+    name = f"“{supplier_name(profile)}”"
     # The supplier's own key names the supplier (in some language): one company, named once, the reader's way.
     by_itself = registered_by in profile.names.values() or registered_by == profile.display_name
     values = {
         "name": name,
         "address": address,
-        "registered_by": name if by_itself else registered_by,
+        "registered_by": name if by_itself else f"“{shown_name(registered_by)}”",
         "days": f"{interval_days:g}",
     }
     context: dict[str, object] = {
@@ -447,7 +453,7 @@ def build_message(rendered: Rendered, envelope: Envelope, unsubscribe_url: str |
     msg = EmailMessage(policy=MESSAGE_POLICY)
     msg["Subject"] = header_safe(rendered.subject, 200)
     msg["From"] = Address(display_name=header_safe(envelope.from_name, 80), addr_spec=envelope.from_address)
-    name = header_safe(envelope.to_name, 80)
+    name = header_safe(envelope.to_name, 80)  # "": the bare address
     msg["To"] = [Address(display_name=name, addr_spec=a) for a in envelope.to_addresses]
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = header_safe(envelope.message_id, 250)

@@ -75,6 +75,8 @@ def undeliverable(profile: SupplierProfile | None, as_of: datetime | None = None
     was received (``received_of``): an address confirmed after that gets no email about it."""
     if profile is None:
         return "unknown_supplier"
+    if profile.is_prospect:
+        return "prospect"  # known only from public award records, which carry no consent to be contacted
     if profile.preferences.unsubscribed:
         return "unsubscribed"
     if not profile.emails:

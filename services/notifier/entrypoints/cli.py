@@ -18,27 +18,35 @@ from services.notifier.exceptions import MatcherUnavailable
 from services.notifier.ports import PreferencesClient
 from services.notifier.settings import Settings
 
-cli = typer.Typer(help="tenderbridge notifier: shortlists in, alert emails out (exactly once).", no_args_is_help=True)
+app = typer.Typer(help="tenderbridge notifier: shortlists in, alert emails out (exactly once).", no_args_is_help=True)
 log = logging.getLogger("services.notifier")
 
 
-@cli.command()
+@app.command()
 def run(
     instance_id: str = typer.Option("", help="Overrides TB_NOTIFIER_INSTANCE_ID (default: the host name)."),
 ) -> None:
     """Kafka worker + HTTP app in the foreground; SIGTERM or Ctrl-C stops cleanly."""
     from services.notifier.bootstrap import bootstrap
+    from services.notifier.entrypoints.http import app_for
+    from services.notifier.entrypoints.worker import worker_for
 
     settings = load_settings(Settings)
     setup_logging(settings.log_level, settings.log_json)
+    if settings.uses_default_secret:
+        log.warning("TB_NOTIFIER_UNSUBSCRIBE_SECRET is the default of local runs: anyone who read the source can sign "
+                    "unsubscribe, preferences and confirmation links for %s; set a long random secret before anyone "
+                    "else can reach it", settings.notifier_public_url)  # fmt: skip
     # The port first: taken, it ends the command before the worker or any client starts, with its own exit status.
     sock = listening_socket_or_exit(settings.notifier_http_host, settings.notifier_http_port, "TB_NOTIFIER_HTTP_PORT")
     runtime = bootstrap(settings, instance_id or None)
-    worker = runtime.worker
-    assert worker is not None  # the Kafka bootstrap always has one
+    worker = worker_for(runtime)
     server = uvicorn.Server(
         uvicorn.Config(
-            runtime.app, host=settings.notifier_http_host, port=settings.notifier_http_port, log_level="warning"
+            app_for(runtime, worker),
+            host=settings.notifier_http_host,
+            port=settings.notifier_http_port,
+            log_level="warning",
         )
     )
 
@@ -117,7 +125,7 @@ def _print_link(purpose: str, path: str, supplier_id: str, check: bool) -> None:
 CHECK = typer.Option(True, "--check/--no-check", help="Ask the matcher first whether it knows the supplier.")
 
 
-@cli.command("unsubscribe-url")
+@app.command("unsubscribe-url")
 def unsubscribe_url(supplier_id: str, check: bool = CHECK) -> None:
     """Print the signed one-click unsubscribe URL of a supplier (for support and demos).
 
@@ -126,7 +134,7 @@ def unsubscribe_url(supplier_id: str, check: bool = CHECK) -> None:
     _print_link(tokens.UNSUBSCRIBE, "unsubscribe", supplier_id, check)
 
 
-@cli.command("preferences-url")
+@app.command("preferences-url")
 def preferences_url(supplier_id: str, check: bool = CHECK) -> None:
     """Print the signed preferences page URL of a supplier (support: a supplier who lost its emails; demos).
 

@@ -5,12 +5,11 @@ address (double opt-in: shown, then confirmed by a POST), and the operations end
 
 from __future__ import annotations
 
-import json
 import logging
 import zoneinfo
 from collections.abc import Callable, Mapping
 from functools import cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qs, quote
 
 from elasticsearch import ApiError, TransportError
@@ -21,16 +20,40 @@ from pydantic import ValidationError
 
 from contracts import AlertPreferences, SupplierProfile
 from contracts.api import PreferencesPatch
+from services.infra.exceptions import BodyError, BodyTooLarge
 from services.infra.http import install_problem_handlers, ops_router, problem
+from services.infra.limits import loads_json, read_body
 from services.notifier.domain import confirmation, profile_form, tokens
 from services.notifier.domain.pages import PAGE_LABELS, render_page
 from services.notifier.domain.profile_form import PROFILE_LABELS, FieldError
 from services.notifier.domain.profiles import EDITABLE, NotEditable
 from services.notifier.domain.rendering import language_of
-from services.notifier.exceptions import InvalidToken, MatcherUnavailable, StoreUnavailable
+from services.notifier.exceptions import ExpiredToken, InvalidToken, MatcherUnavailable, StoreUnavailable
 from services.notifier.service import Confirmed, Notifier, PreferencesSaved
 
+if TYPE_CHECKING:
+    from services.notifier.bootstrap import Container
+    from services.notifier.entrypoints.worker import ShortlistWorker
+
 log = logging.getLogger(__name__)
+
+#: The largest form or JSON body read (``POST /preferences``, ``POST /profile``): a profile change is a few codes,
+#: keywords and two descriptions, far below it; a larger body answers 413 before it is read whole.
+MAX_BODY_BYTES = 262_144
+
+#: Every HTML answer: the pages load nothing (no script, no image, no frame), style themselves inline and post their
+#: forms to this app only; no other site may frame them (clickjacking of the unsubscribe and confirm buttons).
+HTML_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+#: The pages and answers of a signed link (its token is in the URL, its content personal): never kept by a cache,
+#: never sent on as a referrer.
+TOKEN_PATHS = ("/unsubscribe", "/preferences", "/profile", "/confirm")
 
 _PROBLEM = {
     "application/problem+json": {
@@ -47,8 +70,12 @@ _PROBLEM = {
     }
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    403: {"description": "forged, malformed or wrong-purpose token", "content": _PROBLEM},
+    403: {"description": "forged, malformed, respelled or wrong-purpose token", "content": _PROBLEM},
+    410: {"description": "the link has expired (a genuine token past its lifetime)", "content": _PROBLEM},
     422: {"description": "missing or oversized token", "content": _PROBLEM},
+}
+_TOO_LARGE: dict[int | str, dict[str, Any]] = {
+    413: {"description": f"a body over {MAX_BODY_BYTES:,} bytes: not read", "content": _PROBLEM}
 }
 _STORE_DOWN: dict[int | str, dict[str, Any]] = {
     503: {"description": "the unsubscribe store does not answer; retry", "content": _PROBLEM}
@@ -81,13 +108,30 @@ _UNSUBSCRIBED: dict[int | str, dict[str, Any]] = {
 
 
 _HTML_PROBLEM = {**_PROBLEM, "text/html": {"schema": {"type": "string"}}}
-_PREFERENCES_FIELDS: dict[str, Any] = {
-    "unsubscribed": {"type": "boolean"},
-    "frequency": {"type": "string", "enum": ["immediate", "daily_digest"]},
-    "language": {"type": "string", "enum": ["en", "zh-Hans"]},
-    "timezone": {"type": "string", "description": "an IANA time zone"},
-    "digest_hour": {"type": "integer", "minimum": 0, "maximum": 23},
-}
+
+
+@cache
+def _zones() -> tuple[tuple[str, ...], frozenset[str]]:
+    """The IANA time zones the system knows, sorted (read once: it scans the time zone database)."""
+    zones = zoneinfo.available_timezones()
+    return tuple(sorted(zones)), frozenset(zones)
+
+
+def _preferences_fields() -> dict[str, Any]:
+    """The editable preferences as the schema states them: the time zones by name (the system's IANA database, as
+    the contract checks them)."""
+    return {
+        "unsubscribed": {"type": "boolean"},
+        "frequency": {"type": "string", "enum": ["immediate", "daily_digest"]},
+        "language": {"type": "string", "enum": ["en", "zh-Hans"]},
+        "timezone": {"type": "string", "enum": list(_zones()[0]), "description": "an IANA time zone"},
+        "digest_hour": {"type": "integer", "minimum": 0, "maximum": 23},
+    }
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` or null (a JSON patch's "not changed")."""
+    return {"anyOf": [schema, {"type": "null"}]}
 
 
 def _form_or_json_body(form: dict[str, Any], json_: dict[str, Any]) -> dict[str, Any]:
@@ -103,44 +147,48 @@ def _form_or_json_body(form: dict[str, Any], json_: dict[str, Any]) -> dict[str,
     }
 
 
-_PREFERENCES_BODY = _form_or_json_body(
-    {
-        "properties": {
-            "alerts": {"type": "string", "enum": ["on", "off"]},
-            **{k: v for k, v in _PREFERENCES_FIELDS.items() if k != "unsubscribed"},
-        }
-    },
-    {
-        "description": "a PreferencesPatch with only the fields to change (these five are editable)",
-        "properties": {"schema_version": {"type": "integer", "enum": [1]}, **_PREFERENCES_FIELDS},
-    },
-)
+def _preferences_body() -> dict[str, Any]:
+    fields = _preferences_fields()
+    return _form_or_json_body(
+        {
+            "properties": {
+                "alerts": {"type": "string", "enum": ["on", "off"]},
+                **{k: v for k, v in fields.items() if k != "unsubscribed"},
+            }
+        },
+        {
+            "description": "a PreferencesPatch with only the fields to change (these five are editable; null: not "
+            "changed)",
+            "properties": {
+                "schema_version": {"type": "integer", "enum": [1]},
+                **{name: _nullable(field) for name, field in fields.items()},
+            },
+            "additionalProperties": False,
+        },
+    )
+
+
 _PREFERENCES_SAVED: dict[int | str, dict[str, Any]] = {
     200: _json_or_page(
         "saved",
         {
             "supplier_id": {"type": "string"},
             "changed": {"type": "array", "items": {"type": "string"}},
-            "preferences": {"type": "object", "properties": _PREFERENCES_FIELDS},
+            "preferences": {"type": "object", "properties": _preferences_fields()},
         },
     ),
     403: _ERRORS[403],
+    410: _ERRORS[410],
     404: {"description": "neither the notifier nor the matcher knows the supplier", "content": _HTML_PROBLEM},
     422: {"description": "invalid preferences (a browser gets the form again)", "content": _HTML_PROBLEM},
     503: {"description": "the matcher or the store did not answer: nothing changed", "content": _HTML_PROBLEM},
+    **_TOO_LARGE,
 }
 #: The form's language choices, each named in its own language.
 LANGUAGES = (("en", "English"), ("zh-Hans", "简体中文"))
 #: Form field -> ``PreferencesPatch`` field (the form says "alerts on/off", the contract "unsubscribed").
 _FORM_FIELDS = {"alerts": "unsubscribed", **{name: name for name in EDITABLE if name != "unsubscribed"}}
 _PATCH_TO_FORM = {patch: form for form, patch in _FORM_FIELDS.items()}
-
-
-@cache
-def _zones() -> tuple[tuple[str, ...], frozenset[str]]:
-    """The IANA time zones the system knows, sorted (read once: it scans the time zone database)."""
-    zones = zoneinfo.available_timezones()
-    return tuple(sorted(zones)), frozenset(zones)
 
 
 def _form_values(prefs: AlertPreferences) -> dict[str, str]:
@@ -169,6 +217,15 @@ def _read_form(body: bytes) -> tuple[dict[str, str], dict[str, Any], set[str]]:
         else:
             data[name] = value.strip()
     return typed, data, bad
+
+
+def _preferences_patch(body: bytes) -> PreferencesPatch:
+    """A JSON ``PreferencesPatch``; a field sent as null is not changed, as one not sent. Raises ``BodyError`` for
+    what is not JSON or nests too deep, pydantic's ``ValidationError`` for what is not a patch."""
+    data = loads_json(body)
+    if isinstance(data, dict):
+        data = {name: value for name, value in data.items() if value is not None}
+    return PreferencesPatch.model_validate(data)
 
 
 def _invalid_fields(exc: ValidationError) -> dict[str, str]:
@@ -200,13 +257,60 @@ def _with_token(path: str, token: str) -> str:
 
 # -- the matching profile page ---------------------------------------------------------------------------------
 
+#: What ``contracts.common.normalize_text`` removes (and ``header_safe`` would): a keyword of only these is empty.
+_UNSEEN = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\u200b-\\u200d\\u2060\\ufeff\\u202a-\\u202e\\u2066-\\u2069"
+#: The separators of a form's list (``profile_form._SPLIT``), white space around them allowed.
+_SEP = "\\s*[\\n\\r,;，；、][\\s,;，；、]*"
+#: A UNSPSC code as the page reads it (``contracts.codes.read_code``): 8 digits, or 2, 4 or 6 padded; segment 00 is not
+#: one. A CPV code: 8 digits, an optional check digit after a dash.
+_UNSPSC = "(?!00)[0-9]{2}(?:[0-9]{2}){0,3}"
+_CPV = "[0-9]{8}(?:-[0-9])?"
+
+
+def _codes_text(code: str) -> dict[str, Any]:
+    """A form's code field: codes one per line or comma separated."""
+    return {
+        "type": "string",
+        "pattern": f"^[\\s,;，；、]*(?:{code}(?:{_SEP}{code})*)?[\\s,;，；、]*$",
+        "maxLength": 2000,
+    }
+
+
+def _codes_list(code: str) -> dict[str, Any]:
+    return {
+        "anyOf": [
+            {"type": "array", "items": {"type": "string", "pattern": f"^\\s*{code}\\s*$"}, "maxItems": 200},
+            _codes_text(code),
+        ]
+    }
+
+
+#: A keyword: up to ``MAX_KEYWORD_LENGTH`` characters, something visible among them, nothing the contract removes.
+_KEYWORD = {
+    "type": "string",
+    "pattern": f"^\\s*[^\\s{_UNSEEN}][^{_UNSEEN}]*$",
+    "maxLength": profile_form.MAX_KEYWORD_LENGTH,
+}
+#: Keywords as one text: one per line or comma separated, each of at most ``MAX_KEYWORD_LENGTH`` characters.
+_KEYWORDS_TEXT = {
+    "type": "string",
+    "pattern": f"^(?:[^{_UNSEEN}\\n\\r,;，；、]{{0,{profile_form.MAX_KEYWORD_LENGTH}}}(?:[\\n\\r,;，；、]|$))*$",
+    "maxLength": 2000,
+}
+_DESCRIPTION = {
+    "type": "string",
+    "pattern": f"^[^{_UNSEEN}]*$",
+    "maxLength": profile_form.MAX_DESCRIPTION_LENGTH,
+}
 _PROFILE_FIELDS: dict[str, Any] = {
-    "unspsc": {"type": "array", "items": {"type": "string"}, "description": "8 digits, or 2/4/6 padded to 8"},
-    "cpv": {"type": "array", "items": {"type": "string"}, "description": "8 digits, optional check digit (-d)"},
-    "keywords": {"type": "array", "items": {"type": "string"}},
+    "unspsc": {**_codes_list(_UNSPSC), "description": "8 digits, or 2/4/6 padded to 8"},
+    "cpv": {**_codes_list(_CPV), "description": "8 digits, optional check digit (-d)"},
+    "keywords": {
+        "anyOf": [{"type": "array", "items": _KEYWORD, "maxItems": profile_form.MAX_KEYWORDS}, _KEYWORDS_TEXT]
+    },
     "description": {
         "type": "object",
-        "properties": {lang: {"type": "string"} for lang in profile_form.DESCRIPTION_LANGUAGES},
+        "properties": dict.fromkeys(profile_form.DESCRIPTION_LANGUAGES, _DESCRIPTION),
         "additionalProperties": False,
     },
     "version": {"type": "string", "description": "the profile's updated_at as shown; a newer profile answers 409"},
@@ -215,7 +319,10 @@ _PROFILE_BODY = _form_or_json_body(
     {
         "description": "codes and keywords one per line or comma separated; a field not sent is kept",
         "properties": {
-            **{name: {"type": "string"} for name in profile_form.FIELDS},
+            "unspsc": _codes_text(_UNSPSC),
+            "cpv": _codes_text(_CPV),
+            "keywords": _KEYWORDS_TEXT,
+            **{f"description_{lang}": _DESCRIPTION for lang in profile_form.DESCRIPTION_LANGUAGES},
             "version": _PROFILE_FIELDS["version"],
         },
     },
@@ -244,6 +351,7 @@ _PROFILE_VIEW: dict[str, Any] = {
 _PROFILE_SHOWN: dict[int | str, dict[str, Any]] = {
     200: _json_or_page("the matching profile (JSON with Accept: application/json)", _PROFILE_VIEW),
     403: _ERRORS[403],
+    410: _ERRORS[410],
     404: {"description": "the matcher does not know the supplier", "content": _HTML_PROBLEM},
     503: {"description": "the matcher did not answer", "content": _HTML_PROBLEM},
 }
@@ -258,6 +366,7 @@ _PROFILE_SAVED: dict[int | str, dict[str, Any]] = {
         },
     ),
     403: _ERRORS[403],
+    410: _ERRORS[410],
     404: _PROFILE_SHOWN[404],
     409: {
         "description": "the profile changed since the form was shown: nothing saved, reload",
@@ -265,6 +374,7 @@ _PROFILE_SAVED: dict[int | str, dict[str, Any]] = {
     },
     422: {"description": "invalid fields (a browser gets the form again): nothing saved", "content": _HTML_PROBLEM},
     503: {"description": "the matcher did not answer or did not store it: nothing saved", "content": _HTML_PROBLEM},
+    **_TOO_LARGE,
 }
 
 
@@ -290,9 +400,9 @@ def _read_profile_body(body: bytes, is_json: bool) -> tuple[dict[str, object], s
         version = form["version"][-1] if "version" in form else None
         return fields, version, {}
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return {}, None, {"body": "not a JSON object"}
+        data = loads_json(body)
+    except BodyError as exc:  # not JSON, or nested deeper than any profile change (a 100,000-deep array)
+        return {}, None, {"body": f"not a JSON object: {exc}"}
     if not isinstance(data, dict):
         return {}, None, {"body": "not a JSON object"}
     bad: dict[str, str] = {}
@@ -330,11 +440,37 @@ _CONFIRMED: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
     404: {"description": "the matcher does not know the supplier", "content": _HTML_PROBLEM},
     410: {
-        "description": "the address is no longer registered, or was registered again since this link was sent",
+        "description": "the address is no longer registered, or was registered again since this link was sent, or "
+        "the link has expired",
         "content": _HTML_PROBLEM,
     },
     503: {"description": "the matcher did not answer or did not store it: nothing changed", "content": _HTML_PROBLEM},
 }
+
+
+def app_for(container: Container, worker: ShortlistWorker | None = None) -> FastAPI:
+    """The HTTP app over what ``bootstrap()`` wired; its readiness adds the worker's (profiles loaded, not crashed)
+    to the adapters' when a worker runs beside it."""
+
+    def ready() -> dict[str, bool]:
+        checks = container.ready()
+        if worker is not None:
+            checks |= {"profiles_loaded": worker.started, "worker": worker.error is None}
+        return checks
+
+    return create_app(container.notifier, ready)
+
+
+async def _read(request: Request) -> bytes:
+    """The body, at most ``MAX_BODY_BYTES`` (413 beyond, named), read after the token was verified."""
+    try:
+        return await read_body(request, MAX_BODY_BYTES)
+    except BodyTooLarge as exc:
+        raise HTTPException(413, str(exc)) from exc
+
+
+def _is_json(request: Request) -> bool:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
 
 
 def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> FastAPI:
@@ -343,9 +479,23 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
     install_problem_handlers(app)
     app.include_router(ops_router(notifier.metrics.registry, ready))
 
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if response.headers.get("content-type", "").startswith("text/html"):
+            for name, value in HTML_HEADERS.items():
+                response.headers.setdefault(name, value)
+        if request.url.path in TOKEN_PATHS:
+            response.headers["Cache-Control"] = "no-store"
+            response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
     def supplier_of(n: Notifier, purpose: str, token: str) -> str:
         try:
             return n.signer.verify(purpose, token)
+        except ExpiredToken as exc:
+            raise HTTPException(410, f"this {purpose} link has expired; the one in a more recent email works") from exc
         except InvalidToken as exc:
             raise HTTPException(403, f"invalid {purpose} token") from exc
 
@@ -412,7 +562,7 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
         supplier_id = supplier_of(n, tokens.PREFERENCES, token)
         return preferences_form(n, supplier_id, token, n.profiles.get(supplier_id))
 
-    @app.post("/preferences", responses=_PREFERENCES_SAVED, openapi_extra=_PREFERENCES_BODY)
+    @app.post("/preferences", responses=_PREFERENCES_SAVED, openapi_extra=_preferences_body())
     async def save_preferences(request: Request, token: Token, n: NotifierDep) -> Response:
         """Save the preferences form (``application/x-www-form-urlencoded``: alerts on/off, frequency, language,
         timezone, digest_hour) or a JSON ``PreferencesPatch`` of those fields. Only what changes is forwarded to the
@@ -421,13 +571,13 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
         html = wants_html(request)
         current = n.profiles.get(supplier_id)
         labels = PAGE_LABELS[language_of(current) if current is not None else "en"]
-        body = await request.body()
+        body = await _read(request)
         typed: dict[str, str] = {}
         invalid: dict[str, str] = {}
         patch: PreferencesPatch | None = None
         try:
-            if request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json":
-                patch = PreferencesPatch.model_validate_json(body)
+            if _is_json(request):
+                patch = _preferences_patch(body)
             else:
                 typed, data, unreadable = _read_form(body)
                 # Every field checked at once (the patch stops short of the time zone), so the form comes back with
@@ -437,6 +587,8 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
                     patch = PreferencesPatch.model_validate(data)
         except ValidationError as exc:
             invalid = {**_invalid_fields(exc), **invalid}
+        except BodyError as exc:
+            invalid = {"body": str(exc)}
         saved: PreferencesSaved | None = None
         if patch is not None and not invalid:
             try:
@@ -563,8 +715,7 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
         (``Accept: text/html``), JSON or problem+json otherwise."""
         supplier_id = supplier_of(n, tokens.PREFERENCES, token)
         html = wants_html(request)
-        is_json = request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
-        fields, version, unreadable = _read_profile_body(await request.body(), is_json)
+        fields, version, unreadable = _read_profile_body(await _read(request), _is_json(request))
         if unreadable:
             errors = [{"loc": [name], "msg": msg} for name, msg in unreadable.items()]
             return problem(422, "Unprocessable Content", "the profile change cannot be read", errors=errors)

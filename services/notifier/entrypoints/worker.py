@@ -17,13 +17,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contracts import Shortlist
 from services.infra.bus import Backoff, ConsumerLoop, EventPublisher, Unreadable, dead_letter, read_message
 from services.notifier.exceptions import ShuttingDown
 from services.notifier.ports import ProfileFeed
 from services.notifier.service import SERVICE, Notifier
+
+if TYPE_CHECKING:
+    from services.notifier.bootstrap import Container
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,7 @@ class ShortlistWorker:
             Backoff(KAFKA_BACKOFF_S, KAFKA_BACKOFF_MAX_S),
             self.maintenance,
             name="notifier worker",
+            on_refused=notifier.delivery.dead_letter_refused,
         )
 
     def start(self) -> None:
@@ -91,7 +95,7 @@ class ShortlistWorker:
         self.notifier.metrics.invalid_input.labels(record.topic).inc()
         log.warning("unreadable shortlist at %s[%s]@%s dead-lettered (%s)", record.topic, record.partition,
                     record.offset, shortlist.reason)  # fmt: skip
-        self.publisher.publish(
+        self.notifier.delivery.publish(
             self.notifier.settings.topic_shortlists_dlq,
             key or f"{record.topic}:{record.partition}:{record.offset}",
             dead_letter(SERVICE, record.topic, shortlist.reason, shortlist.detail, record.value or b"", key),
@@ -106,7 +110,7 @@ class ShortlistWorker:
             self.feed.catch_up()
             self.notifier.digests.send_due_digests()
             self.notifier.delivery.resolve_abandoned()
-            self.publisher.flush()
+            self.notifier.delivery.flush()
         if force or now >= self._next_sync:
             self._next_sync = now + settings.notifier_unsubscribe_sync_interval_s
             self.notifier.subscriptions.sync_unsubscribes()
@@ -114,7 +118,7 @@ class ShortlistWorker:
             self._next_confirm = now + settings.notifier_confirmation_interval_s
             self.feed.catch_up()
             if self.notifier.confirmations.send_confirmations(self.stop.is_set):
-                self.publisher.flush()
+                self.notifier.delivery.flush()
 
     def run(self) -> None:
         """Until ``stop`` is set. Unexpected errors end the loop (recorded in ``error``) after closing cleanly."""
@@ -130,3 +134,10 @@ class ShortlistWorker:
             if not self.started:  # the loop did not start: it closed nothing
                 self.consumer.close()
             self.feed.close()
+
+
+def worker_for(container: Container) -> ShortlistWorker:
+    """The Kafka worker over what ``bootstrap()`` wired: its consumer, profile feed, publisher and stop event."""
+    if container.consumer is None or container.feed is None:
+        raise ValueError("this container has no Kafka consumer (an in-memory bootstrap): no worker to run")
+    return ShortlistWorker(container.notifier, container.consumer, container.feed, container.publisher, container.stop)

@@ -52,6 +52,9 @@ def ingest_env(endpoints: Endpoints, notices: str, dlq: str, state: Path, **extr
         "TB_KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap,
         "TB_TOPIC_NOTICES": notices,
         "TB_TOPIC_NOTICES_DLQ": dlq,
+        # An award-only release's dead letter goes to the awards' DLQ: this run's own, not the shared one.
+        "TB_TOPIC_AWARDS": f"{dlq}-awards",
+        "TB_TOPIC_AWARDS_DLQ": f"{dlq}-awards-dlq",
         "TB_INGEST_STATE_DIR": str(state),
         "TB_INGEST_DETECT_LANGUAGE": "false",
         **extra,

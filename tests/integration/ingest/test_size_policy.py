@@ -31,7 +31,7 @@ from services.ingest.domain.model import Context
 from services.ingest.entrypoints.http import MAX_BODY_BYTES, create_app
 from services.ingest.service import Ingestor
 from tests.conftest import REPO, Endpoints
-from tests.integration.ingest.test_kafka import ingest_env, read_topic, topics
+from tests.integration.ingest.helpers import ingest_env, read_topic
 from tests.unit.ingest.util import notice_body
 
 pytestmark = pytest.mark.integration
@@ -40,9 +40,12 @@ KEY = {"X-API-Key": "secret", "content-type": "application/json"}
 
 
 def test_a_message_over_the_bus_limit_is_refused_by_name_logged_and_counted(
-    endpoints: Endpoints, unique: Callable[[str], str], caplog: pytest.LogCaptureFixture
+    endpoints: Endpoints,
+    unique: Callable[[str], str],
+    topics: tuple[str, str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    notices, _ = topics(endpoints, unique)
+    notices, _ = topics
     registry = CollectorRegistry()
     publisher = KafkaPublisher(endpoints.kafka_bootstrap, unique("publisher"), registry=registry)
     big = dead_letter("ingest", "test", "r", "", "x", max_payload_bytes=10)
@@ -102,9 +105,9 @@ _AROUND = st.sampled_from([MAX_NOTICE_BYTES, MAX_MESSAGE_BYTES, MAX_BODY_BYTES])
 
 
 def test_pushes_of_any_size_are_delivered_or_refused_and_dead_lettered_never_500(
-    endpoints: Endpoints, unique: Callable[[str], str], tmp_path: Path
+    endpoints: Endpoints, unique: Callable[[str], str], topics: tuple[str, str], tmp_path: Path
 ) -> None:
-    notices, dlq = topics(endpoints, unique)
+    notices, dlq = topics
     publisher = KafkaPublisher(endpoints.kafka_bootstrap, unique("push"))
     state = SqliteStateStore(tmp_path)
     app = create_app(
@@ -149,9 +152,9 @@ def test_pushes_of_any_size_are_delivered_or_refused_and_dead_lettered_never_500
 
 
 def test_cli_publish_names_each_bad_record_and_dead_letters_an_oversized_notice(
-    endpoints: Endpoints, unique: Callable[[str], str], tmp_path: Path
+    endpoints: Endpoints, unique: Callable[[str], str], topics: tuple[str, str], tmp_path: Path
 ) -> None:
-    notices, dlq = topics(endpoints, unique)
+    notices, dlq = topics
     feed = tmp_path / "notices.jsonl"
     lines = [
         notice_body(100, "1"),

@@ -25,6 +25,7 @@ from services.infra.bus import KafkaPublisher, ensure_topics
 from services.matcher.bootstrap import Container as MatcherContainer
 from services.matcher.entrypoints.http import create_app as matcher_app
 from services.notifier.bootstrap import Container, bootstrap
+from services.notifier.entrypoints.worker import worker_for
 from services.notifier.settings import Settings
 from tests.conftest import Endpoints
 from tests.unit.notifier.factories import profile
@@ -149,8 +150,7 @@ def isolated_settings(endpoints: Endpoints, unique: Callable[[str], str], smtp_p
 def running(settings: Settings, instance_id: str) -> Iterator[Container]:
     """A notifier worker in a thread (the HTTP app is not served); stopped and closed afterwards."""
     runtime = bootstrap(settings, instance_id=instance_id)
-    worker = runtime.worker
-    assert worker is not None
+    worker = worker_for(runtime)
     thread = threading.Thread(target=worker.run, name=f"notifier-{instance_id}")
     thread.start()
     try:

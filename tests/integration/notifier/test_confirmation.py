@@ -13,6 +13,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from services.notifier.entrypoints.http import app_for
 from services.notifier.settings import Settings
 from tests.integration.notifier.helpers import (
     ADMIN_KEY,
@@ -72,7 +73,7 @@ def test_a_buyer_registered_address_is_asked_once_and_alerted_only_once_confirme
         wait_until(lambda: counter(runtime, "notifier_duplicates_total") >= 1, 60, "the restarted notifier's look")
         assert len(confirmations(sink)) == 1
 
-        web = TestClient(runtime.app)
+        web = TestClient(app_for(runtime))
         text = str(asked.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
         [url] = re.findall(r"^(http\S+/confirm\?token=\S+?)\r?$", text, flags=re.MULTILINE)
         link = f"{urlsplit(url).path}?{urlsplit(url).query}"

@@ -20,6 +20,7 @@ from services.notifier.adapters.store import ElasticsearchNotificationStore
 from services.notifier.bootstrap import bootstrap_in_memory
 from services.notifier.domain import tokens
 from services.notifier.domain.profiles import ProfileDirectory
+from services.notifier.entrypoints.http import app_for
 from services.notifier.exceptions import MatcherUnavailable
 from tests.conftest import Endpoints
 from tests.integration.notifier.helpers import ADMIN_KEY, Served, TestClient, free_port, isolated_settings
@@ -43,7 +44,7 @@ def test_the_page_saves_through_the_real_matcher_and_a_pending_unsubscribe_is_su
         directory = ProfileDirectory()
         directory.put(stored)  # as read from suppliers.profiles
         notifier = bootstrap_in_memory(settings, store=store, profiles=directory, matcher=client)
-        n, web = notifier.notifier, TestClient(notifier.app)
+        n, web = notifier.notifier, TestClient(app_for(notifier))
         page = f"/preferences?token={n.signer.token(tokens.PREFERENCES, 'sup:1')}"
         html = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"}
 

@@ -18,6 +18,7 @@ from services.notifier.adapters.store import ElasticsearchNotificationStore
 from services.notifier.bootstrap import bootstrap_in_memory
 from services.notifier.domain import profile_form, tokens
 from services.notifier.domain.profiles import ProfileDirectory
+from services.notifier.entrypoints.http import app_for
 from tests.conftest import Endpoints
 from tests.integration.notifier.helpers import ADMIN_KEY, Served, TestClient, free_port, isolated_settings
 from tests.unit.notifier.factories import notice, profile
@@ -59,7 +60,7 @@ def test_the_profile_page_saves_through_the_real_matcher_and_keeps_what_it_does_
         directory = ProfileDirectory()
         directory.put(stored)
         notifier = bootstrap_in_memory(settings, store=store, profiles=directory, matcher=client)
-        n, web = notifier.notifier, TestClient(notifier.app)
+        n, web = notifier.notifier, TestClient(app_for(notifier))
         page = f"/profile?token={n.signer.token(tokens.PREFERENCES, 'sup:9')}"
 
         # The matcher is not served yet: the page says so, nothing can be saved.

@@ -22,6 +22,7 @@ import pytest
 from pydantic import SecretStr
 
 from contracts import NoticeStatus
+from services.notifier.entrypoints.http import app_for
 from services.notifier.settings import Settings
 from tests.conftest import Endpoints
 from tests.integration.notifier.helpers import (
@@ -74,7 +75,7 @@ def test_no_backlog_after_a_confirmation_and_one_confirmation_per_address(
         service.publisher.flush()
         wait_until(lambda: counter(runtime, "notifier_skipped_total", reason="unconfirmed_email") >= 1, 60, "skip")
 
-        web = TestClient(runtime.app)
+        web = TestClient(app_for(runtime))
         [asked] = [m for m in sink.emails() if to(m) == ["owner@example.com"]]
         assert web.post(link_of(asked)).status_code == 200
 

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from services.ingest.entrypoints.cli import app
 from tests.conftest import shared_data
-from tests.unit.ingest.util import FIXTURES
+from tests.unit.ingest.util import FIXTURES, notice_xml, package, result_xml
 
 pytestmark = pytest.mark.unit
 
@@ -78,3 +78,18 @@ def test_parse_names_the_line_and_the_column_of_a_bad_csv_row(tmp_path: Path) ->
         f"rejected {path} [CN2]: no_title: line 4: record CN2 has no title (column 'Description' is empty)",
         f"rejected {path}: csv_row_malformed: line 5: more cells than the header's 3",
     ]
+
+
+def test_parse_eforms_prints_notices_and_award_records_and_counts_both(tmp_path: Path) -> None:
+    (tmp_path / "20240130.tar.gz").write_bytes(package({"n.xml": notice_xml(), "r.xml": result_xml()}))
+    (tmp_path / "other.xml").write_bytes(notice_xml(sdk="eforms-sdk-2.0"))
+    result = CliRunner().invoke(app, ["parse", str(tmp_path), "--source", "eforms"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line.get("notice_id") or line.get("award_id") for line in lines] == [
+        "ted:612681-2024",
+        "ted:250000-2024:LOT-0001",
+    ]
+    assert "2 files: 1 notices (ted 1; 1 with warnings), 1 award records (ted 1; 0 with warnings)" in result.stderr
+    assert "2 rejections (no_winner 1, unknown_sdk_version 1)" in result.stderr
+    assert "eforms-sdk-2.0" in result.stderr

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from contracts import SupplierProfile
+from contracts.shortlist import Shortlist, ShortlistEntry
 from contracts.supplier import EmailConfirmation
 from services.infra.bus import InMemoryPublisher
 from services.matcher.bootstrap import Container, bootstrap_in_memory
@@ -57,13 +58,33 @@ def test_a_confirmation_write_back_rematches_nothing(container: Container) -> No
     assert shortlists_published(container) == shortlists
 
 
-def test_a_change_of_what_matching_reads_still_rematches(container: Container) -> None:
+def published(c: Container) -> list[Shortlist]:
+    publisher = c.matcher.publisher
+    assert isinstance(publisher, InMemoryPublisher)
+    publisher.flush()
+    return [s for s in publisher.on(SHORTLISTS) if isinstance(s, Shortlist)]
+
+
+def entry_of(shortlist: Shortlist, supplier_id: str) -> ShortlistEntry:
+    return next(e for e in shortlist.entries if e.supplier_id == supplier_id)
+
+
+def test_a_change_of_what_matching_reads_republishes_the_shortlist_it_moves(container: Container) -> None:
     m = container.matcher
     m.save_profile(supplier("S1"))
+    so_far = published(container)
+    before = {s.notice_id: s for s in so_far}  # the latest of each notice
     rerankings = m.metrics.reverse_matches._value.get()
     _, rematched = m.save_profile(supplier("S1", keywords=("gloves", "latex")))
     assert m.metrics.reverse_matches._value.get() > rerankings
-    assert rematched >= 0
+    # "latex" is in the title of the latex gloves notice only: that shortlist changes and is republished, the
+    # nitrile gloves notice's is not (the supplier's entry there reads as before).
+    assert rematched == 1
+    again = published(container)[len(so_far) :]
+    assert [s.notice_id for s in again] == ["ungm:2"]
+    old, new = entry_of(before["ungm:2"], "S1"), entry_of(again[0], "S1")
+    assert new.total_score > old.total_score
+    assert "latex" in next(c.reason for c in new.components if c.name == "text").lower()
 
 
 def test_matching_changed_tells_matching_fields_from_the_others() -> None:

@@ -22,6 +22,7 @@ from services.infra.bus import InMemoryPublisher
 from services.notifier.adapters.memory import InMemoryMailSender, InMemoryNotificationStore, InMemoryPreferencesClient
 from services.notifier.bootstrap import Container, bootstrap_in_memory
 from services.notifier.domain.profiles import ProfileDirectory
+from services.notifier.entrypoints.http import app_for
 from services.notifier.service import Notifier
 from services.notifier.settings import Settings
 from tests.unit.notifier.factories import NOW, profile
@@ -106,7 +107,7 @@ def unit_settings(**overrides: Any) -> Settings:
 def http(rig: Rig) -> tuple[Notifier, TestClient]:
     """A notifier instance and a client of its HTTP app."""
     container = rig.container()
-    return container.notifier, TestClient(container.app)
+    return container.notifier, TestClient(app_for(container))
 
 
 def metric(n: Notifier, name: str) -> float:

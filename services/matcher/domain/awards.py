@@ -1,0 +1,320 @@
+"""Award records -> supplier profiles (pure): every award a ``PastAward`` with its evidence, on the profile entity
+resolution (``resolve.py``) chose, or on a new *prospect*.
+
+A prospect (``SupplierProfile.origin`` ``awards``) is a firm known only from public award records: the matcher ranks
+it like any supplier and buyers see it marked as such, with the records it is known from; the notifier never emails
+it (award records carry no consent to be contacted). It becomes a normal profile when the firm registers or claims
+it (``claim``).
+
+The records are read through ``AwardLike``, the part of ``contracts.award.AwardRecord`` (topic ``awards.records``)
+that this needs, so the record model itself is passed in.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Protocol
+
+from contracts.common import Classification, Money
+from contracts.supplier import AwardEvidence, PastAward, ProfileOrigin, SupplierProfile
+from services.matcher.domain.resolve import Decision, Identifier, Resolver, Winner, normalise_identifier
+
+#: ``SupplierProfile.country`` of a prospect whose records name no country: ISO 3166-1's user-assigned "unknown".
+UNKNOWN_COUNTRY = "ZZ"
+_ISO_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+class OrgIdLike(Protocol):
+    @property
+    def scheme(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+
+
+class AddressLike(Protocol):
+    @property
+    def country(self) -> str | None: ...
+
+
+class OrganisationLike(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def identifiers(self) -> Sequence[OrgIdLike]: ...
+    @property
+    def country(self) -> str | None: ...
+    @property
+    def address(self) -> AddressLike | None: ...
+
+
+class BuyerLike(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class TenderLike(Protocol):
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def classifications(self) -> Sequence[Classification]: ...
+
+
+class AwardLike(Protocol):
+    """What is read of an ``AwardRecord``."""
+
+    @property
+    def award_id(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def source_url(self) -> str | None: ...
+    @property
+    def tender(self) -> TenderLike: ...
+    @property
+    def buyer(self) -> BuyerLike | None: ...
+    @property
+    def lot_title(self) -> str | None: ...
+    @property
+    def suppliers(self) -> Sequence[OrganisationLike]: ...
+    @property
+    def value(self) -> Money | None: ...
+    @property
+    def awarded_on(self) -> date | None: ...
+    @property
+    def contract_signed_on(self) -> date | None: ...
+    @property
+    def received_at(self) -> datetime | None: ...
+
+
+def org_id(identifier: Identifier) -> str:
+    """``SupplierProfile.identifiers``' spelling of an identifier (``AU-ABN:84636418838``)."""
+    return f"{identifier.scheme}:{identifier.value}"
+
+
+def parse_org_id(text: str) -> Identifier:
+    scheme, _, value = text.rpartition(":")
+    return normalise_identifier(scheme, value)
+
+
+def winners(record: AwardLike) -> list[Winner]:
+    """One ``Winner`` per supplier of the record (a consortium's members each win the award); the record id is the
+    award id, with ``#<n>`` for the n-th member of a consortium. Identifiers that normalise to nothing are left out."""
+    out: list[Winner] = []
+    for n, org in enumerate(record.suppliers, start=1):
+        identifiers: list[Identifier] = []
+        for given in org.identifiers:
+            try:
+                identifiers.append(normalise_identifier(given.scheme, given.id))
+            except ValueError:
+                continue
+        country = org.country or (org.address.country if org.address is not None else None)
+        record_id = record.award_id if len(record.suppliers) == 1 else f"{record.award_id}#{n}"
+        out.append(Winner(record_id, org.name, tuple(dict.fromkeys(identifiers)), country))
+    return out
+
+
+def seed(resolver: Resolver, profiles: Iterable[SupplierProfile]) -> None:
+    """Make stored profiles entities awards can join: their names and the winner names of their awards' evidence,
+    identifiers, country, and the award records already attached to them (read again, such a record stays where it
+    is: an operator's split holds)."""
+    for profile in profiles:
+        identifiers = []
+        for text in profile.identifiers:
+            try:
+                identifiers.append(parse_org_id(text))
+            except ValueError:
+                continue
+        country = None if profile.country == UNKNOWN_COUNTRY else profile.country
+        evidence = [a.source for a in profile.past_awards if a.source is not None]
+        names = [*profile.names.values(), *(e.winner_name for e in evidence)]
+        resolver.seed(profile.supplier_id, names, identifiers, country, [e.award_id for e in evidence])
+
+
+def _award_date(record: AwardLike) -> date | None:
+    if record.awarded_on is not None:
+        return record.awarded_on
+    if record.contract_signed_on is not None:
+        return record.contract_signed_on
+    return record.received_at.date() if record.received_at is not None else None
+
+
+def _language_of(name: str) -> str:
+    """The language tag a prospect's name is filed under: ``zh-Hans`` for a name in Chinese characters, else
+    ``en`` (the tag names in Latin script are filed under across tenderbridge)."""
+    return "zh-Hans" if any(unicodedata.name(c, "").startswith("CJK UNIFIED") for c in name) else "en"
+
+
+def past_award(record: AwardLike, winner: Winner, decision: Decision) -> PastAward | None:
+    """The ``PastAward`` a record gives its winner, with its evidence; None when the record has no date at all."""
+    when = _award_date(record)
+    if when is None:
+        return None
+    tender = record.tender
+    description = tender.title or record.lot_title or tender.description or ""
+    evidence = AwardEvidence(
+        source=record.source,
+        award_id=record.award_id,
+        url=record.source_url,
+        winner_name=winner.name,
+        winner_identifiers=[org_id(i) for i in winner.identifiers],
+        matched_by=decision.rule,
+        match_score=decision.score,
+        explanation=decision.explain(),
+    )
+    return PastAward(
+        agency=record.buyer.name if record.buyer is not None else record.source,
+        description=description,
+        classification=tender.classifications[0] if tender.classifications else None,
+        date=when,
+        value=record.value,
+        source=evidence,
+    )
+
+
+def prospect(entity_id: str, winner: Winner) -> SupplierProfile:
+    """A new profile known only from this winner's award (its country ``UNKNOWN_COUNTRY`` when the record gives
+    none, or none in ISO 3166-1 alpha-2)."""
+    return SupplierProfile(
+        supplier_id=entity_id,
+        names={_language_of(winner.name): winner.name},
+        country=country if _ISO_COUNTRY.match(country := (winner.country or "").upper()) else UNKNOWN_COUNTRY,
+        origin=ProfileOrigin.AWARDS,
+        identifiers=[org_id(i) for i in winner.identifiers],
+    )
+
+
+def codes_won(awards: Iterable[PastAward]) -> list[Classification]:
+    """A prospect's declared codes: the codes of its awards, most often won first."""
+    won = Counter(a.classification for a in awards if a.classification is not None)
+    return [code for code, _ in won.most_common()]
+
+
+def with_award(profile: SupplierProfile, award: PastAward) -> SupplierProfile:
+    """``profile`` with ``award`` among its past awards (once: an award record already there is not added again).
+    A prospect's declared codes follow its awards (the codes it won, most often won first), as does the list of its
+    identifiers; a registered profile's codes are what the firm or its agency declared, and stay."""
+    source = award.source
+    if source is not None and any(
+        a.source is not None and a.source.award_id == source.award_id for a in profile.past_awards
+    ):
+        return profile
+    awards = [*profile.past_awards, award]
+    update: dict[str, object] = {"past_awards": awards}
+    if profile.is_prospect:
+        update["codes"] = codes_won(awards)
+        if source is not None:
+            update["identifiers"] = list(dict.fromkeys([*profile.identifiers, *source.winner_identifiers]))
+    return profile.model_copy(update=update)
+
+
+@dataclass
+class AwardImport:
+    """What ``apply_awards`` made of a batch of records."""
+
+    #: Supplier id -> the profile as it should now be stored (new prospects, and profiles that gained awards).
+    profiles: dict[str, SupplierProfile] = field(default_factory=dict)
+    #: Every resolution decision, in record order (the merge log of this batch).
+    decisions: list[Decision] = field(default_factory=list)
+    #: Award ids left out, with why (``no_date``).
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def prospects(self) -> list[SupplierProfile]:
+        return [p for p in self.profiles.values() if p.is_prospect]
+
+
+def apply_awards(
+    records: Iterable[AwardLike], stored: Mapping[str, SupplierProfile], resolver: Resolver
+) -> AwardImport:
+    """Resolve each record's winners (``resolver``, seeded with ``stored``) and attach a ``PastAward`` per award to
+    the profile chosen, creating prospects for new entities. ``stored``: the profiles as stored now, by id."""
+    out = AwardImport()
+    for record in records:
+        for winner in winners(record):
+            decision = resolver.resolve(winner)
+            out.decisions.append(decision)
+            award = past_award(record, winner, decision)
+            if award is None:
+                out.skipped.append((record.award_id, "no_date"))
+                continue
+            entity_id = decision.entity_id
+            profile = out.profiles.get(entity_id) or stored.get(entity_id) or prospect(entity_id, winner)
+            changed = with_award(profile, award)
+            if changed is not profile or entity_id not in stored:
+                out.profiles[entity_id] = changed
+    return out
+
+
+def claim(prospect_profile: SupplierProfile, registered: SupplierProfile | None, at: datetime) -> SupplierProfile:
+    """A prospect claimed by its firm becomes a normal profile. ``registered``: the profile the firm registered
+    (another id), which keeps everything it states and gains the prospect's awards and identifiers (the caller
+    deletes the prospect); None: the firm claims the prospect itself, which keeps its id. ``claimed_at`` is set."""
+    if not prospect_profile.is_prospect:
+        raise ValueError(f"supplier {prospect_profile.supplier_id!r} is not a prospect")
+    if registered is None:
+        return prospect_profile.model_copy(update={"origin": ProfileOrigin.REGISTERED, "claimed_at": at})
+    merged = registered
+    for award in prospect_profile.past_awards:
+        merged = with_award(merged, award)
+    identifiers = list(dict.fromkeys([*registered.identifiers, *prospect_profile.identifiers]))
+    return merged.model_copy(update={"identifiers": identifiers, "origin": ProfileOrigin.REGISTERED, "claimed_at": at})
+
+
+def split_awards(profile: SupplierProfile, award_ids: Iterable[str], new_id: str, reason: str) -> SupplierProfile:
+    """An operator's correction of a wrong merge: the awards ``award_ids`` (``AwardEvidence.award_id``) leave
+    ``profile`` for a new prospect ``new_id``, named after the first of them, with their identifiers and
+    ``profile``'s country; their evidence says ``operator`` and why. Returns the new prospect; the caller stores it
+    and ``profile`` less those awards (``without_awards``). ``ValueError`` if an award is not on the profile."""
+    wanted = list(dict.fromkeys(award_ids))
+    by_id = {a.source.award_id: (a, a.source) for a in profile.past_awards if a.source is not None}
+    missing = [a for a in wanted if a not in by_id]
+    if not wanted or missing:
+        raise ValueError(f"awards not on supplier {profile.supplier_id!r}: {missing or 'none given'}")
+    first = by_id[wanted[0]][1]
+    out = SupplierProfile(
+        supplier_id=new_id,
+        names={_language_of(first.winner_name): first.winner_name},
+        country=profile.country,
+        origin=ProfileOrigin.AWARDS,
+    )
+    note = f"split from {profile.supplier_id} by an operator: {reason}"
+    for award, evidence in (by_id[a] for a in wanted):
+        moved = evidence.model_copy(update={"matched_by": "operator", "explanation": note})
+        out = with_award(out, award.model_copy(update={"source": moved}))
+    return out
+
+
+def without_awards(profile: SupplierProfile, award_ids: Iterable[str]) -> SupplierProfile:
+    """``profile`` less the awards ``award_ids`` (the other half of ``split_awards``); a prospect's codes follow."""
+    gone = set(award_ids)
+    kept = [a for a in profile.past_awards if a.source is None or a.source.award_id not in gone]
+    update: dict[str, object] = {"past_awards": kept}
+    if profile.is_prospect:
+        update["codes"] = codes_won(kept)
+    return profile.model_copy(update=update)
+
+
+def prospect_note(profile: SupplierProfile) -> str | None:
+    """What a buyer reads beside a prospect on a shortlist (None for a registered profile): that it is one, and the
+    award records it is known from ("prospect: known from 3 public award records (csv-austender), the latest of
+    2024-04-02, https://...; not registered, not contacted")."""
+    if not profile.is_prospect:
+        return None
+    evidence = [a for a in profile.past_awards if a.source is not None]
+    if not evidence:
+        return "prospect: known from public award records; not registered, not contacted"
+    latest = max(evidence, key=lambda a: a.date)
+    sources = sorted({a.source.source for a in evidence if a.source is not None})
+    records = "record" if len(evidence) == 1 else "records"
+    where = f", {latest.source.url}" if latest.source is not None and latest.source.url else ""
+    return (
+        f"prospect: known from {len(evidence)} public award {records} ({', '.join(sources)}), the latest of"
+        f" {latest.date.isoformat()}{where}; not registered, not contacted"
+    )

@@ -1,0 +1,193 @@
+"""Ranking: hard rules, then every remaining candidate's components (``scoring.component_values``) weighted into
+a total, the top ``config.top_k`` above ``config.threshold`` explained into a shortlist.
+
+The total is ``sum(weight * score) / sum(weight)``; weights come from ``ScoringConfig.weights`` or, when given, a
+fitted ``MatchModel``. Suppliers without award history that fit on codes and text keep up to
+``config.cold_start_slots`` places, so a ranking learned from history cannot bury them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from contracts.notice import TenderNotice
+from contracts.shortlist import Exclusion, ScoreComponent, ShortlistEntry
+from contracts.supplier import SupplierProfile
+from services.matcher.domain.config import COMPONENTS, ScoringConfig
+from services.matcher.domain.model import MatchModel
+from services.matcher.domain.reasons import NONE
+from services.matcher.domain.rules import deadline_passed, first_failure, rules_for
+from services.matcher.domain.scoring import (
+    COMPONENT_LIST,
+    NoticeView,
+    Scored,
+    SupplierStats,
+    component_values,
+    explain,
+    supplier_stats,
+)
+
+#: Computed for every candidate; the costly ones only where their weight could still lift a candidate into the
+#: top k (the result is the same as computing them everywhere).
+_CHEAP = tuple(c for c in COMPONENT_LIST if not c.costly)
+_COSTLY = tuple(c for c in COMPONENT_LIST if c.costly)
+#: The components a cold-start fit reads.
+_FIT = ("category", "text", "wording")
+
+
+@dataclass(frozen=True)
+class RankResult:
+    """Ranked shortlist entries (rank 1 first), exclusions by hard rules, and the algorithm identifier."""
+
+    entries: list[ShortlistEntry]
+    exclusions: list[Exclusion]
+    algorithm: str
+
+
+def _entry(
+    profile: SupplierProfile, scored: Scored, weights: Mapping[str, float], total_w: float, rank: int
+) -> ShortlistEntry:
+    # ``model_construct``: every value is computed here within the contract's bounds (scores in [0, 1], weights
+    # and contributions non-negative), so validating ~10 entries x 9 components per notice again is pure cost.
+    comps = []
+    for name in COMPONENTS:
+        w = weights.get(name, 0.0) / total_w
+        sc = scored.scores.get(name, 0.0)
+        why = scored.reasons.get(name, NONE)
+        comps.append(
+            ScoreComponent.model_construct(
+                name=name,
+                score=round(sc, 6),
+                weight=round(w, 6),
+                contribution=round(sc * w, 6),
+                reason=why.text,
+                reason_code=why.code,
+                # A reason's args are its own (built per call); ``NONE``'s shared empty dict is never handed out.
+                reason_args=why.args or {},
+            )
+        )
+    comps.sort(key=lambda c: c.contribution, reverse=True)
+    return ShortlistEntry.model_construct(
+        rank=rank,
+        supplier_id=profile.supplier_id,
+        supplier_name=profile.display_name,
+        supplier_country=profile.country,
+        total_score=round(sum(c.contribution for c in comps), 6),
+        components=comps,
+    )
+
+
+def deciding_component(entry: ShortlistEntry) -> str:
+    """The component that contributed most to an entry's score (first in ``entry.components``)."""
+    return max(entry.components, key=lambda c: c.contribution).name
+
+
+def _score(
+    nv: NoticeView,
+    stats: list[SupplierStats],
+    sims: list[float | None],
+    config: ScoringConfig,
+    weights: Mapping[str, float],
+) -> tuple[list[float], list[bool], list[float]]:
+    """Every candidate's weighted total, summed in ``COMPONENTS`` order over the cheap components, then the costly
+    ones added where they can still matter; whether it has no award history (a cold start), and how well it fits on
+    codes and text (a supplier without history's claim to a cold-start place)."""
+    totals = [0.0] * len(stats)
+    scores: dict[str, list[float]] = {}
+    for c, values in zip(_CHEAP, component_values(nv, stats, config, sims, _CHEAP), strict=True):
+        w = weights[c.name]
+        for j, (score, _) in enumerate(values):
+            totals[j] += w * score
+        if c.name in _FIT:
+            scores[c.name] = [score for score, _ in values]
+    # A costly component can only add up to its weight: skip it where even the maximum could not reach the top k.
+    # Suppliers without history always get it (their cold-start fit reads it).
+    floor = -1.0
+    if len(stats) > config.top_k > 0:
+        floor = sorted(totals, reverse=True)[config.top_k - 1]
+    reach = sum(weights[c.name] for c in _COSTLY)
+    cold = [st.n_awards == 0 for st in stats]
+    near = [j for j, total in enumerate(totals) if cold[j] or total + reach >= floor]
+    costly = component_values(nv, [stats[j] for j in near], config, [sims[j] for j in near], _COSTLY)
+    for c, values in zip(_COSTLY, costly, strict=True):
+        w, column = weights[c.name], [0.0] * len(stats)
+        for j, (score, _) in zip(near, values, strict=True):
+            totals[j] += w * score
+            column[j] = score
+        scores[c.name] = column
+    category, text, wording = (scores[n] for n in _FIT)
+    fit = [0.5 * category[j] + 0.5 * max(text[j], wording[j]) for j in range(len(stats))]
+    return totals, cold, fit
+
+
+def rank(
+    notice: TenderNotice,
+    candidates: Sequence[SupplierProfile],
+    config: ScoringConfig,
+    now: datetime,
+    *,
+    model: MatchModel | None = None,
+    ineligible: frozenset[str] = frozenset(),
+) -> RankResult:
+    """Apply the hard rules, score the rest and return the top ``config.top_k`` above ``config.threshold``."""
+    nv = NoticeView.of(notice, now)
+    weights: Mapping[str, float] = model.weights if model is not None else config.weights
+    total_w = sum(weights.get(n, 0.0) for n in COMPONENTS) or 1.0
+    algorithm = config.algorithm if model is None else f"{config.algorithm}+{model.algorithm}"
+
+    exclusions: list[Exclusion] = []
+    kept: list[SupplierProfile] = []
+    seen: set[str] = set()
+    rules = rules_for(notice, ineligible)
+    # A passed deadline excludes everyone with the same reason (it is the first rule): checked once per notice.
+    passed = deadline_passed(notice, None, now, ineligible) if rules and rules[0][0] == "deadline_passed" else None
+    profile_rules = tuple(r for r in rules if r[0] != "deadline_passed")
+    for p in candidates:
+        if p.supplier_id in seen:
+            continue
+        seen.add(p.supplier_id)
+        if passed is not None:
+            exclusions.append(
+                Exclusion.model_construct(supplier_id=p.supplier_id, rule="deadline_passed", reason=passed)
+            )
+            continue
+        failed = first_failure(notice, p, now, ineligible, profile_rules) if profile_rules else None
+        if failed is not None:
+            # Built from validated parts (a stored profile's id, a rule name from ``RULES``, its reason).
+            exclusions.append(Exclusion.model_construct(supplier_id=p.supplier_id, rule=failed[0], reason=failed[1]))
+        else:
+            kept.append(p)
+
+    if model is not None:
+        all_stats, sims = model.candidate_features(notice, kept)
+    else:
+        all_stats, sims = [supplier_stats(p) for p in kept], [None] * len(kept)
+    normalised = {n: weights.get(n, 0.0) / total_w for n in COMPONENTS}
+    totals, cold, fit = _score(nv, all_stats, sims, config, normalised)
+    ids = [p.supplier_id for p in kept]
+    order = sorted(range(len(kept)), key=lambda j: (-totals[j], ids[j]))
+
+    chosen = [j for j in order if totals[j] >= config.threshold][: config.top_k]
+    if config.cold_start_slots > 0 and config.top_k > 0:
+        have = sum(1 for j in chosen if cold[j])
+        listed = set(chosen)
+        newcomers = [j for j in order if cold[j] and fit[j] >= config.cold_start_min_fit and j not in listed]
+        newcomers.sort(key=lambda j: (-fit[j], ids[j]))
+        for j in newcomers[: max(config.cold_start_slots - have, 0)]:
+            if len(chosen) >= config.top_k:
+                # Replace the lowest-ranked supplier that has history.
+                drop = max((i for i, y in enumerate(chosen) if not cold[y]), default=None)
+                if drop is None:
+                    break
+                chosen.pop(drop)
+            chosen.append(j)
+        chosen.sort(key=lambda j: (-totals[j], ids[j]))
+
+    # Reasons only for the entries returned, from the same component values.
+    entries = [
+        _entry(kept[j], explain(nv, all_stats[j], config, sims[j]), weights, total_w, i)
+        for i, j in enumerate(chosen, 1)
+    ]
+    return RankResult(entries=entries, exclusions=exclusions, algorithm=algorithm)

@@ -1,0 +1,101 @@
+"""A shortlist Kafka refuses for good (over the bus limit) never leaves the notice worker waiting for a Kafka that
+is not away, nor drops the notice: the notice is dead-lettered with Kafka's reason, logged at ERROR, counted, and the
+worker goes on with the next one."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import pytest
+from kafka.structs import TopicPartition
+
+from contracts import DeadLetter, Shortlist, TenderNotice
+from services.infra.bus import InMemoryPublisher
+from services.matcher.bootstrap import Container, bootstrap_in_memory
+from services.matcher.entrypoints.worker import NoticeWorker, handle_message
+from services.matcher.settings import Settings
+from tests.unit.consumer_stub import Consumer, Message
+from tests.unit.matcher_service.builders import NOW, notice, supplier
+
+pytestmark = pytest.mark.unit
+
+NOTICES = TopicPartition("t.notices", 0)
+
+
+def container(publisher: InMemoryPublisher) -> Container:
+    settings = Settings(topic_notices="t.notices", topic_notices_dlq="t.notices.dlq", topic_shortlists="t.shortlists")
+    c = bootstrap_in_memory(settings, clock=lambda: NOW, publisher=publisher)
+    c.matcher.profiles.put(supplier("S1"))
+    return c
+
+
+def letters(publisher: InMemoryPublisher) -> list[DeadLetter]:
+    return [v for v in publisher.on("t.notices.dlq") if isinstance(v, DeadLetter)]
+
+
+def dead_lettered(c: Container, reason: str) -> float:
+    value = c.registry.get_sample_value("matcher_dead_letters_total", {"reason": reason})
+    return value or 0.0
+
+
+def test_a_shortlist_over_the_bus_limit_dead_letters_its_notice_with_the_reason(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The shortlist carries the notice and the ranked suppliers: over 2,000 bytes; the notice's dead letter is not.
+    publisher = InMemoryPublisher(max_message_bytes=2_000)
+    c = container(publisher)
+    value = notice("1").model_dump_json().encode()
+    with caplog.at_level(logging.ERROR):
+        assert handle_message(c.matcher, "t.notices.dlq", "t.notices", b"ungm:1", value) == "dead_lettered"
+    publisher.flush()
+    [letter] = letters(publisher)
+    assert (letter.reason, letter.key, letter.origin) == ("message_too_large", "ungm:1", "t.notices")
+    assert TenderNotice.model_validate_json(letter.payload).notice_id == "ungm:1"  # the notice, whole, to replay
+    assert "t.shortlists" in letter.detail
+    assert publisher.on("t.shortlists") == []
+    assert dead_lettered(c, "message_too_large") == 1.0
+    assert any(r.levelno == logging.ERROR and "ungm:1" in r.getMessage() for r in caplog.records)
+
+
+class NoticeConsumer(Consumer):
+    """The stub consumer, with the end offsets the notice worker reads, setting ``stop`` once it has no batch."""
+
+    def __init__(self, publisher: InMemoryPublisher, batches: list[Any], stop: threading.Event) -> None:
+        super().__init__(publisher, batches)
+        self.stop = stop
+
+    def poll(self, timeout_ms: int = 0) -> dict[TopicPartition, list[Message]]:
+        if not self.batches:
+            self.stop.set()
+        return super().poll(timeout_ms)
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return set()
+
+    def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {}
+
+
+def record(offset: int, n: str) -> Message:
+    value = notice(n).model_dump_json().encode()
+    return Message(NOTICES.topic, NOTICES.partition, offset, f"ungm:{n}".encode(), value)
+
+
+def test_a_shortlist_refused_at_the_flush_dead_letters_its_notice_and_the_worker_goes_on() -> None:
+    publisher = InMemoryPublisher(refuse={("t.shortlists", "ungm:1"): "message_too_large"})
+    c = container(publisher)
+    stop = threading.Event()
+    consumer = NoticeConsumer(publisher, [{NOTICES: [record(7, "1")]}, {NOTICES: [record(8, "2")]}], stop)
+    worker = NoticeWorker(c.matcher, c.settings, stop, consumer_factory=lambda: consumer)
+    worker.run()
+    [letter] = letters(publisher)
+    assert (letter.reason, letter.key, letter.origin) == ("message_too_large", "ungm:1", "t.notices")
+    assert TenderNotice.model_validate_json(letter.payload).notice_id == "ungm:1"
+    assert [s.notice_id for s in publisher.on("t.shortlists") if isinstance(s, Shortlist)] == ["ungm:2"]
+    assert [{tp: m.offset for tp, m in offsets.items()} for offsets in consumer.commits] == [
+        {NOTICES: 8},
+        {NOTICES: 9},
+    ]
+    assert dead_lettered(c, "message_too_large") == 1.0
