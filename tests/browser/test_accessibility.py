@@ -30,7 +30,7 @@ def register_with_errors(browser: Any, site: Site) -> None:
     browser.find_element(By.NAME, "email").send_keys("shop@gloves")
     browser.find_element(By.NAME, "description").send_keys("gloves")
     browser.find_element(By.NAME, "codes").send_keys("12, abc")
-    browser.find_element(By.CSS_SELECTOR, "form.register button[type=submit]").click()
+    browser.find_element(By.ID, "register-submit").click()
     assert browser.find_elements(By.CLASS_NAME, "field-error"), "the form was not refused"
 
 
@@ -61,7 +61,7 @@ def registration_refused_for_too_many(browser: Any, site: Site) -> None:
             for name, value in (("company", "Limit Co"), ("country", "CN"), ("description", "gloves")):
                 browser.find_element(By.NAME, name).send_keys(value)
             browser.find_element(By.NAME, "email").send_keys(f"limit-{n}-{uuid.uuid4().hex[:8]}@example.com")
-            browser.find_element(By.CSS_SELECTOR, "form.register button[type=submit]").click()
+            browser.find_element(By.ID, "register-submit").click()
     finally:
         registration.per_client = before
     assert browser.find_element(By.TAG_NAME, "h1").text in ("Too many registrations", "注册次数过多")

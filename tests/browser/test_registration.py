@@ -28,7 +28,7 @@ def fill(browser: Any, **fields: str) -> None:
 
 
 def submit(browser: Any) -> None:
-    browser.find_element(By.CSS_SELECTOR, "form.register button[type=submit]").click()
+    browser.find_element(By.ID, "register-submit").click()
 
 
 def stored(site: Site, address: str) -> Any:
@@ -109,3 +109,31 @@ def test_a_known_mailbox_gets_the_same_answer_and_no_second_profile(browser: Any
     submit(browser)
     assert browser.find_element(By.TAG_NAME, "main").text == first
     assert stored(site, address) == before  # not written again: no second confirmation
+
+
+def test_a_supplier_keeps_a_suggested_code_with_its_title(browser: Any, site: Site) -> None:
+    address = unique_address("suggest")
+    browser.get(f"{site.url}/register")
+    fill(
+        browser,
+        company="Suzhou Surgical Gloves Ltd.",
+        country="CN",
+        email=address,
+        description="We make sterile latex surgical gloves for hospitals.",
+    )
+    browser.find_element(By.ID, "suggest-codes").click()
+    offered = browser.find_elements(By.CSS_SELECTOR, "#suggested-codes label")
+    assert offered, "no code was suggested"
+    assert not [o for o in offered if o.find_element(By.NAME, "accept").is_selected()]  # the supplier chooses
+    # What was typed stays; the supplier ticks the suggestions whose titles say gloves.
+    assert browser.find_element(By.NAME, "company").get_attribute("value") == "Suzhou Surgical Gloves Ltd."
+    gloves = [o for o in offered if "glove" in o.text.lower()]
+    assert gloves, f"no glove code among {[o.text for o in offered]}"
+    for label in gloves:
+        label.find_element(By.NAME, "accept").click()
+    kept = {label.find_element(By.NAME, "accept").get_attribute("value") for label in gloves}
+    submit(browser)
+    assert browser.find_element(By.ID, "sent").text == "Check your inbox"
+    profile = stored(site, address)
+    assert profile is not None
+    assert {f"{c.scheme.value}:{c.code}" for c in profile.codes} == kept

@@ -124,8 +124,8 @@ def create_app(container: Container) -> FastAPI:
     gate = KeyGate(container)
     app.state.key_gate = gate
     app.state.form_signer = FormSigner.from_settings(settings)
-    #: The registration form's code suggestion (``register.CodeSuggest``); None: the supplier types its codes.
-    app.state.code_suggest = None
+    #: The registration form's code suggestion (``register.CodeSuggest``; None would leave typed codes only).
+    app.state.code_suggest = register.code_suggest_of(app)
     # autoescape=True for every template: notice titles and supplier names come from outside.
     app.state.templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
     install_problem_handlers(app)

@@ -212,14 +212,12 @@ def test_suggested_codes_are_offered_and_those_kept_are_registered(container: Co
 
     asked: list[str] = []
 
-    def suggest(text: str) -> list[tuple[Classification, str]]:
+    def suggest(text: str) -> list[tuple[Classification, str, float]]:
         asked.append(text)
         return [
-            (
-                Classification(scheme=CodeScheme.UNSPSC, code="42132203"),
-                "Medical exam and non surgical procedure gloves",
-            ),
-            (Classification(scheme=CodeScheme.CPV, code="33141420"), "Surgical gloves"),
+            (Classification(scheme=CodeScheme.UNSPSC, code="42132203"), "Medical exam gloves", 0.6),
+            (Classification(scheme=CodeScheme.CPV, code="33141420"), "Surgical gloves", 0.4),
+            (Classification(scheme=CodeScheme.UNSPSC, code="53130000"), "Personal care products", 0.1),
         ]
 
     app = create_app(container)
@@ -230,17 +228,22 @@ def test_suggested_codes_are_offered_and_those_kept_are_registered(container: Co
         offered = c.post("/register", data={**form, "step": "suggest"})
         assert offered.status_code == 200
         assert asked == ["nitrile gloves"]
-        assert re.findall(r'name="accept" value="([^"]+)" checked', offered.text) == ["UNSPSC:42132203", "CPV:33141420"]
+        offered_codes = re.findall(r'name="accept" value="([^"]+)"', offered.text)
+        assert offered_codes == ["UNSPSC:42132203", "CPV:33141420", "UNSPSC:53130000"]
+        assert " checked" not in offered.text  # none ticked: the supplier chooses
         assert "Surgical gloves" in offered.text
         hidden = re.findall(r'name="suggested" value="([^"]+)"', offered.text)
-        # The supplier drops the CPV code and keeps the UNSPSC one.
+        # The supplier keeps the first UNSPSC code only.
         kept = c.post("/register", data={**form, "csrf": token(c), "suggested": hidden, "accept": ["UNSPSC:42132203"]})
     assert kept.status_code == 303
     profile = profile_of(container, "kept@example.com")
     assert [(x.scheme.value, x.code) for x in profile.codes] == [("UNSPSC", "42132203")]
 
 
-def test_without_code_suggestion_the_form_asks_for_typed_codes_only(client: TestClient) -> None:
-    page = client.get("/register").text
+def test_without_code_suggestion_the_form_asks_for_typed_codes_only(container: Container) -> None:
+    app = create_app(container)
+    app.state.code_suggest = None
+    with TestClient(app) as c:
+        page = c.get("/register").text
     assert "Suggest codes" not in page
     assert 'name="codes"' in page

@@ -25,12 +25,12 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment
 from starlette.concurrency import run_in_threadpool
 
-from contracts import Classification
+from contracts import Classification, CodeScheme
 from services.infra.http import cross_site_form
 from services.matcher.domain.registration import (
     LANGUAGES,
@@ -41,16 +41,21 @@ from services.matcher.domain.registration import (
     read_registration,
 )
 from services.matcher.entrypoints.forms import FormSigner
+from services.matcher.entrypoints.routers.codes import code_suggester
 from services.matcher.entrypoints.routers.deps import SignerDep, TemplatesDep
 from services.matcher.exceptions import RegistrationRefused
 from services.matcher.service import SelfRegistration
 
 REGISTER_PATH = "/register"
-#: Code suggestion for the form: a description in any language -> codes with their titles, best first. The app
-#: holds one in ``app.state.code_suggest`` when the matcher can suggest codes (``None``: the supplier types them).
-CodeSuggest = Callable[[str], list[tuple[Classification, str]]]
-#: Suggested codes shown at most.
+#: Code suggestion for the form: a description in any language -> (code, title, score 0..1), best first. The app
+#: holds one in ``app.state.code_suggest`` (``code_suggest_of``; ``None``: the supplier types its codes).
+CodeSuggest = Callable[[str], list[tuple[Classification, str, float]]]
+#: Suggested codes shown at most, and how many of each scheme: UNSPSC (UNGM's) first, then CPV (TED's).
 MAX_SUGGESTED = 8
+SUGGESTED_PER_SCHEME = ((CodeScheme.UNSPSC, 5), (CodeScheme.CPV, 3))
+#: No suggestion starts ticked: the suggester's best guess can be wrong ("我们生产丁腈检查手套", nitrile examination
+#: gloves, comes back as UNSPSC "Personal care products" first), and a wrong code brings wrong alerts. The supplier
+#: ticks the ones that fit.
 #: The browser's form cookie, which the form token is bound to (double submit).
 FORM_COOKIE = "tb_form"
 #: The form token's purpose (``FormSigner``).
@@ -290,11 +295,11 @@ async def register(request: Request, templates: TemplatesDep, signer: SignerDep)
     try:
         if form.get("step") == "suggest" and suggest is not None:
             description = form.get("description", "").strip()[:MAX_DESCRIPTION_CHARS]
-            found: list[tuple[Classification, str]] = []
+            found: list[tuple[Classification, str, float]] = []
             if description:
                 registration.admit_client(client, suggestion=True)
                 found = await run_in_threadpool(suggest, description)
-            fresh = [(code_token(c), title, True) for c, title in found[:MAX_SUGGESTED]]
+            fresh = [(code_token(c), title, False) for c, title, _ in found[:MAX_SUGGESTED]]
             return _form_page(templates, signer, request, language, now, values=form, suggestions=fresh or shown)
         read = read_registration(form, signer.secret, language, accepted)
         if read.profile is not None:
@@ -328,3 +333,18 @@ def _suggestions_posted(suggested: list[str], accepted: list[str]) -> list[tuple
         if read_code_token(token) is not None:
             out.append((token, title[:200], token in accepted))
     return out
+
+
+def code_suggest_of(app: FastAPI) -> CodeSuggest:
+    """The form's code suggestion over the matcher's suggester (the ``/codes`` routes' dependency, so a test's
+    ``app.dependency_overrides`` of it applies here too): UNSPSC and CPV codes with their titles and scores."""
+
+    def suggest(text: str) -> list[tuple[Classification, str, float]]:
+        suggester = app.dependency_overrides.get(code_suggester, code_suggester)()
+        out: list[tuple[Classification, str, float]] = []
+        for scheme, top in SUGGESTED_PER_SCHEME:
+            [found] = suggester.suggest([text], scheme, top)
+            out += [(Classification(scheme=s.scheme, code=s.code), s.title, s.score) for s in found]
+        return out
+
+    return suggest
