@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install lint typecheck schemas test test-unit run demo dlq stack-up stack-down stack-status bench quality clean
+.PHONY: install lint typecheck schemas browser test test-unit run demo dlq stack-up stack-down stack-status bench quality clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,8 +27,25 @@ typecheck: install
 schemas: install
 	$(BIN)/python -m contracts.export
 
-## The whole suite: lint, types, schema drift, unit + integration + e2e tests (starts the local stack it needs).
-test: lint typecheck
+## Chromium, its driver and CJK fonts for the browser tests (tests/browser), from the distribution's packages, when
+## absent: as root with apt-get only; otherwise it says why and the browser tests skip, saying what is missing.
+BROWSER_PACKAGES := chromium chromium-driver fonts-noto-cjk
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 \
+	    && { ! command -v dpkg >/dev/null 2>&1 || dpkg -s fonts-noto-cjk >/dev/null 2>&1; }; then \
+	  echo "browser: chromium, chromedriver and fonts-noto-cjk are installed"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "browser: skipped, no apt-get here: install $(BROWSER_PACKAGES) (or your system's equivalents); the browser tests skip until then"; \
+	elif [ "$$(id -u)" != 0 ]; then \
+	  echo "browser: skipped, not root: run 'sudo apt-get install -y $(BROWSER_PACKAGES)'; the browser tests skip until then"; \
+	else \
+	  echo "browser: installing $(BROWSER_PACKAGES) with apt-get (Chromium and its driver for the browser tests)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES); \
+	fi
+
+## The whole suite: lint, types, schema drift, unit + integration + e2e + browser tests (starts the local stack it
+## needs; installs Chromium first when it can: make browser).
+test: lint typecheck browser
 	$(BIN)/python -m contracts.export --check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -16,6 +16,7 @@ from contracts.api import (
 )
 from contracts.award import AwardRecord
 from contracts.dead_letter import DeadLetter
+from contracts.feedback import FeedbackRequest, ShortlistFeedback
 from contracts.notice import TenderNotice
 from contracts.notification import NotificationEvent
 from contracts.shortlist import Shortlist
@@ -27,6 +28,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "shortlist": Shortlist,
     "notification_event": NotificationEvent,
     "dead_letter": DeadLetter,
+    "shortlist_feedback": ShortlistFeedback,
     "award_record": AwardRecord,
     "api_notice_page": NoticePage,
     "api_shortlist_page": ShortlistPage,
@@ -34,6 +36,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "api_profile_saved": ProfileSaved,
     "api_import_report": ImportReport,
     "api_supplier_search_results": SupplierSearchResults,
+    "api_feedback_request": FeedbackRequest,
     "api_code_suggest_request": CodeSuggestRequest,
     "api_code_suggestions": CodeSuggestions,
 }

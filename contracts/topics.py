@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from contracts.award import AwardRecord
 from contracts.dead_letter import DeadLetter
+from contracts.feedback import ShortlistFeedback
 from contracts.notice import TenderNotice
 from contracts.notification import NotificationEvent
 from contracts.shortlist import Shortlist
@@ -51,6 +52,7 @@ NOTICES_DLQ = TopicSpec("tenders.notices.dlq", "source record id", DeadLetter, "
 PROFILES = TopicSpec("suppliers.profiles", "supplier_id", SupplierProfile, "compact", None)
 SHORTLISTS = TopicSpec("matches.shortlists", "notice_id", Shortlist, "delete", 30 * DAY_MS)
 SHORTLISTS_DLQ = TopicSpec("matches.shortlists.dlq", "notice_id", DeadLetter, "delete", 90 * DAY_MS, 1)
+FEEDBACK = TopicSpec("matches.feedback", "feedback_id", ShortlistFeedback, "compact", None)
 NOTIFICATIONS = TopicSpec("notifications.events", "idempotency_key", NotificationEvent, "delete", 90 * DAY_MS)
 NOTIFICATIONS_DLQ = TopicSpec("notifications.dlq", "idempotency_key", DeadLetter, "delete", 365 * DAY_MS, 1)
 #: Awards are the supplier base's evidence, read again whenever entity resolution changes: compacted, the latest
@@ -64,6 +66,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     PROFILES,
     SHORTLISTS,
     SHORTLISTS_DLQ,
+    FEEDBACK,
     NOTIFICATIONS,
     NOTIFICATIONS_DLQ,
     AWARDS,

@@ -225,6 +225,7 @@ def banner(pipeline: Pipeline, cfg: stack.StackConfig, suppliers: Path) -> str:
         "\ntenderbridge is running:\n"
         f"  buyer API + docs   {pipeline.processes['matcher'].url}/docs   (admin key: {DEV_ADMIN_KEY})\n"
         f"  buyer web page     {pipeline.processes['matcher'].url}/ui/notices   (sign in with that key)\n"
+        f"  supplier sign-up   {pipeline.processes['matcher'].url}/register   (English or Chinese, public)\n"
         f"  ingest push API    {pipeline.processes['ingest'].url}/docs    (push key: {DEV_PUSH_KEY})\n"
         f"  notifier           {notifier_url}/healthz\n"
         f"  a supplier's page  {_sample_preferences_url(suppliers, notifier_url)}\n"

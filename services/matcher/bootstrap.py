@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -15,8 +15,8 @@ from services.infra.bus import EventPublisher, InMemoryPublisher, KafkaPublisher
 from services.infra.net import any_port_open
 from services.matcher.adapters import memory
 from services.matcher.domain import ScoringConfig
-from services.matcher.ports import KeyStore, NoticeStore, ProfileStore, ShortlistStore
-from services.matcher.service import Matcher, MatcherMetrics, RegistrationQuota
+from services.matcher.ports import FeedbackStore, KeyStore, NoticeStore, ProfileStore, ShortlistStore
+from services.matcher.service import Matcher, MatcherMetrics, RegistrationQuota, SelfRegistration, SlidingWindows
 from services.matcher.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,11 @@ class Container:
     ready: Callable[[], dict[str, bool]]
     es: Any = None
     closers: list[Callable[[], None]] = field(default_factory=list)
+    #: The public registration form's use case and its limits (counted in this process).
+    registration: SelfRegistration = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.registration = self_registration(self.settings, self.matcher)
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -42,6 +47,22 @@ class Container:
                 close()
             except Exception:  # closing is best effort; the process is ending anyway
                 log.warning("error while closing", exc_info=True)
+
+
+def self_registration(settings: Settings, matcher: Matcher) -> SelfRegistration:
+    """The registration form's use case with the limits of the settings."""
+    hour, day = timedelta(hours=1), timedelta(days=1)
+    return SelfRegistration(
+        matcher=matcher,
+        per_client=SlidingWindows(
+            {
+                "hour": (hour, settings.matcher_register_per_client_hour),
+                "day": (day, settings.matcher_register_per_client_day),
+            }
+        ),
+        per_mailbox=SlidingWindows({"day": (day, settings.matcher_register_per_address_day)}),
+        per_client_suggestions=SlidingWindows({"hour": (hour, settings.matcher_register_suggestions_per_client_hour)}),
+    )
 
 
 def _matcher(
@@ -54,6 +75,7 @@ def _matcher(
     notices: NoticeStore,
     shortlists: ShortlistStore,
     publisher: EventPublisher,
+    feedback: FeedbackStore,
 ) -> Matcher:
     """The one place a ``Matcher`` is built from settings, whatever its stores."""
     metrics = MatcherMetrics(registry)
@@ -76,6 +98,8 @@ def _matcher(
         learn_weights=settings.matcher_learn_weights,
         limits=settings.profile_limits(),
         registrations=quota,
+        feedback=feedback,
+        topic_feedback=settings.topic_feedback,
     )
 
 
@@ -99,6 +123,7 @@ def bootstrap_in_memory(
         notices=memory.InMemoryNoticeStore(config),
         shortlists=memory.InMemoryShortlistStore(),
         publisher=publisher or InMemoryPublisher(),
+        feedback=memory.InMemoryFeedbackStore(),
     )
     return Container(settings, matcher, memory.InMemoryKeyStore(), registry, ready=lambda: {"memory": True})
 
@@ -113,6 +138,7 @@ def bootstrap(
     notices: NoticeStore | None = None,
     shortlists: ShortlistStore | None = None,
     keys: KeyStore | None = None,
+    feedback: FeedbackStore | None = None,
     create_indexes: bool = True,
 ) -> Container:
     """The matcher over Elasticsearch and Kafka (topics and indexes created when missing)."""
@@ -124,6 +150,7 @@ def bootstrap(
     names = elastic.IndexNames(settings.matcher_index_prefix)
     if create_indexes:
         elastic.ensure_indexes(es, names)
+        elastic.ensure_feedback_index(es, names)
     closers: list[Callable[[], None]] = [es.close]
     if publisher is None:
         if settings.create_topics:
@@ -141,6 +168,7 @@ def bootstrap(
         notices=notices or elastic.ElasticNoticeStore(es, names, config),
         shortlists=shortlists or elastic.ElasticShortlistStore(es, names),
         publisher=publisher,
+        feedback=feedback or elastic.ElasticFeedbackStore(es, names),
     )
 
     def ready() -> dict[str, bool]:

@@ -9,6 +9,7 @@ MatcherError
 │   ├── TooLarge         a profile or a request body is bigger than the store and the bus can carry
 │   └── AwardFileError   an award file could not be read at all (ingest's ``parse`` failed)
 ├── TooManyRegistrations a key registered as many new addresses as it may in an hour or a day
+├── RegistrationRefused  the public registration form refuses a post: its client's limit or the form's budget
 └── StoreUnavailable     Elasticsearch does not answer (the worker retries; the API answers 503)
 
 Every message names the rule and, for the limits, the limit and the setting that moves it; none names the store's
@@ -54,6 +55,18 @@ class TooManyRegistrations(MatcherError):
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RegistrationRefused(MatcherError):
+    """Raised if the public registration form refuses a post for a limit (``outcome``: ``client_limit``, the
+    client posted too often, or ``budget``, the form's new addresses per hour or day are spent), with the window
+    and the seconds until it may be tried again."""
+
+    def __init__(self, outcome: str, window: str, retry_after: int) -> None:
+        super().__init__(f"{outcome} per {window}")
+        self.outcome = outcome
+        self.window = window
         self.retry_after = retry_after
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from contracts import NoticeStatus, Shortlist, SupplierProfile, TenderNotice
+from contracts.feedback import ShortlistFeedback
 from services.matcher.keys import ApiKey
 
 
@@ -102,6 +103,19 @@ class KeyStore(Protocol):
     def record_use(self, key_hash: str, at: datetime) -> None:
         """Set ``last_used_at`` alone (a partial write: it never undoes a revocation written meanwhile); a key
         deleted meanwhile is ignored."""
+
+
+class FeedbackStore(Protocol):
+    """Buyers' marks on shortlist entries, one per agency, notice and supplier (``feedback_id``)."""
+
+    def put(self, mark: ShortlistFeedback) -> None:
+        """Create or replace (by ``feedback_id``); visible to ``for_notice`` when it returns."""
+
+    def for_notice(self, notice_id: str, agency: str | None) -> list[ShortlistFeedback]:
+        """The marks on a notice, of one agency (normalized) or, ``None``, of every agency; latest first."""
+
+    def for_agency(self, agency: str, limit: int) -> list[ShortlistFeedback]:
+        """An agency's latest marks on any notice (ranking weighs those of similar notices), latest first."""
 
 
 class Encoder(Protocol):

@@ -4,6 +4,7 @@ ports, so the same code runs over Elasticsearch + Kafka and over the in-memory f
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -14,7 +15,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from contracts import AlertPreferences, NoticeStatus, Shortlist, SupplierProfile, TenderNotice
+from contracts import AlertPreferences, NoticeStatus, Shortlist, SupplierProfile, TenderNotice, topics
+from contracts.feedback import FeedbackMark, FeedbackReason, ShortlistFeedback, feedback_id
 from contracts.supplier import EmailConfirmation
 from services.infra.bus import EventPublisher
 from services.matcher.domain import MatchModel, ScoringConfig, fit_model, rank
@@ -23,14 +25,15 @@ from services.matcher.exceptions import (
     AlreadyExists,
     InvalidInput,
     NotFound,
+    RegistrationRefused,
     StoreUnavailable,
     TooLarge,
     TooManyAddresses,
     TooManyRegistrations,
 )
 from services.matcher.imports import merge_import, same_profile
-from services.matcher.keys import Principal, Role
-from services.matcher.ports import NoticeStore, ProfileStore, ShortlistStore
+from services.matcher.keys import Principal, Role, normalize_agency
+from services.matcher.ports import FeedbackStore, NoticeStore, ProfileStore, ShortlistStore
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +87,17 @@ class MatcherMetrics:
         )
         for window in REGISTRATION_WINDOWS:
             self.registrations_refused.labels(window)
+        self.feedback_marks = Counter(
+            "matcher_feedback_marks", "Buyers' marks on shortlist entries, by mark", ["mark"], registry=registry
+        )
+        self.self_registrations = Counter(
+            "matcher_self_registrations",
+            "Posts of the public registration form, by outcome (created, known mailbox, refused by a limit...)",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in SELF_REGISTRATION_OUTCOMES:
+            self.self_registrations.labels(outcome)
 
 
 @dataclass(frozen=True)
@@ -112,6 +126,19 @@ class ProfileLimits:
                 f"supplier {profile.supplier_id!r} is {size:,} bytes as stored; a profile may be at most "
                 f"{self.max_bytes:,} bytes (TB_MATCHER_MAX_PROFILE_BYTES)"
             )
+
+
+#: What a post of the public registration form came to (``matcher_self_registrations_total{outcome}``).
+SELF_REGISTRATION_OUTCOMES = (
+    "created",  # a new profile, its address waiting for confirmation
+    "known",  # the mailbox registered already: nothing stored, nothing sent, the same answer
+    "invalid",  # the form again, with what is wrong
+    "honeypot",  # the field people do not see was filled in: the same answer, nothing done
+    "address_limit",  # that mailbox was tried too often: the same answer, nothing done
+    "client_limit",  # that client posted too often: 429
+    "budget",  # the form's hourly or daily budget of new addresses is spent: 429
+    "csrf",  # no valid form token, or posted from another site: 403
+)
 
 
 #: The longest ``updated_at`` a profile can be published with (microseconds written out).
@@ -218,6 +245,9 @@ class Matcher:
     fitter: Callable[[list[SupplierProfile], ScoringConfig, bool], MatchModel] = field(
         default=lambda profiles, config, learn: fit_model(profiles, config=config, learn=learn)
     )
+    #: Buyers' marks on shortlist entries, and the topic they are published on.
+    feedback: FeedbackStore | None = None
+    topic_feedback: str = topics.FEEDBACK.name
     _changes_since_fit: int = 0
     _fitted_at: float = 0.0
     #: Profile records this matcher published to the profiles topic (stores and deletes).
@@ -455,6 +485,66 @@ class Matcher:
             algorithm=previous.algorithm if previous is not None else self.config.algorithm,
             generated_at=self.clock(),
         )
+
+    # -- buyers' marks ----------------------------------------------------------------------------------------------
+
+    def _feedback_store(self) -> FeedbackStore:
+        if self.feedback is None:
+            raise RuntimeError("this matcher was built without a feedback store")
+        return self.feedback
+
+    def mark_entry(
+        self,
+        principal: Principal,
+        notice_id: str,
+        supplier_id: str,
+        mark: FeedbackMark,
+        reason: FeedbackReason | None = None,
+    ) -> ShortlistFeedback:
+        """A buyer's mark on one supplier of a notice's shortlist (an entry or one ruled out): stored, replacing the
+        agency's earlier mark on it, and published on the feedback topic. The notice must be one the key sees;
+        the mark is the key's agency's (an admin marks for the notice's buyer). ``NotFound`` for a supplier the
+        shortlist does not list; ``InvalidInput`` for a reason with another mark than not relevant."""
+        notice = self.notice_for(principal, notice_id)
+        if reason is not None and mark != FeedbackMark.NOT_RELEVANT:
+            raise InvalidInput("a reason goes with mark not_relevant only")
+        shortlist = self.shortlist_of(notice)
+        listed = set() if shortlist is None else {e.supplier_id for e in shortlist.entries}
+        listed |= set() if shortlist is None else {x.supplier_id for x in shortlist.exclusions}
+        if supplier_id not in listed:
+            raise NotFound(f"supplier {supplier_id!r} is not on the shortlist of notice {notice.notice_id!r}")
+        agency = self.marking_agency(principal, notice)
+        saved = ShortlistFeedback(
+            feedback_id=feedback_id(agency, notice.notice_id, supplier_id),
+            notice_id=notice.notice_id,
+            notice_version=shortlist.notice_version if shortlist is not None else notice.version,
+            supplier_id=supplier_id,
+            agency=agency,
+            mark=mark,
+            reason=reason,
+            marked_by=principal.key_id,
+            marked_at=self.clock(),
+        )
+        self._feedback_store().put(saved)
+        self.publisher.publish(self.topic_feedback, saved.feedback_id, saved)
+        self.publisher.flush()
+        self.metrics.feedback_marks.labels(mark.value).inc()
+        return saved
+
+    @staticmethod
+    def marking_agency(principal: Principal, notice: TenderNotice) -> str:
+        """Whose marks a key writes and reads on a notice: a buyer key's agency; for an admin, the notice's buyer."""
+        if principal.role == Role.BUYER and principal.agency:
+            return normalize_agency(principal.agency)
+        return normalize_agency(notice.buyer.id or notice.buyer.name)
+
+    def marks_on(self, principal: Principal, notice: TenderNotice) -> dict[str, ShortlistFeedback]:
+        """Supplier id -> the mark the key's agency set on it for this notice (never another agency's)."""
+        marks = self._feedback_store().for_notice(notice.notice_id, self.marking_agency(principal, notice))
+        out: dict[str, ShortlistFeedback] = {}
+        for m in marks:  # latest first
+            out.setdefault(m.supplier_id, m)
+        return out
 
     # -- profiles ---------------------------------------------------------------------------------------------------
 
@@ -746,3 +836,79 @@ def email_confirmations(
 
 def _supplier_ids(shortlist: Shortlist | None) -> list[str]:
     return [] if shortlist is None else [e.supplier_id for e in shortlist.entries]
+
+
+class SlidingWindows:
+    """Events per key within sliding windows (``name -> (span, limit)``), counted in this process: ``admit``
+    records an event, or says in how many seconds the key may come again and which window is full."""
+
+    def __init__(self, limits: dict[str, tuple[timedelta, int]]) -> None:
+        self.limits = limits
+        self._events: dict[str, deque[datetime]] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, key: str, now: datetime) -> tuple[str, int] | None:
+        longest = max(span for span, _ in self.limits.values())
+        with self._lock:
+            events = self._events.setdefault(key, deque())
+            while events and now - events[0] >= longest:
+                events.popleft()
+            for name, (span, limit) in self.limits.items():
+                recent = [at for at in events if now - at < span]
+                if len(recent) >= limit:
+                    return name, max(math.ceil((recent[len(recent) - limit] + span - now).total_seconds()), 1)
+            events.append(now)
+        return None
+
+
+#: The fields a firm sets on the registration form (``SupplierProfile.set_by_supplier``).
+SELF_SET_FIELDS = ("codes", "description", "preferences.language", "preferences.frequency", "preferences.timezone")
+
+
+@dataclass
+class SelfRegistration:
+    """The public form's use case: limits first, then the profile, created through the matcher with the double
+    opt-in (its address waits for its owner's confirmation, registered by the firm itself, so the notifier's email
+    says "you registered"). The answer is the same whether the mailbox was new, known or tried too often: only
+    the client's own limits and the form's budget are said (429), and they tell nothing about an address."""
+
+    matcher: Matcher
+    #: Posts per client address (IP): ``hour`` and ``day`` windows.
+    per_client: SlidingWindows
+    #: Registrations per mailbox (``mailbox_key``): beyond it, nothing is done (and the same answer given).
+    per_mailbox: SlidingWindows
+    #: Code suggestions per client address (IP): each runs the text encoder.
+    per_client_suggestions: SlidingWindows
+    #: The quota key all public registrations share (``TB_MATCHER_NEW_ADDRESSES_PER_KEY_*``): the form's budget.
+    registrant: str = "public-registration-form"
+
+    def note(self, outcome: str) -> None:
+        self.matcher.metrics.self_registrations.labels(outcome).inc()
+
+    def admit_client(self, client: str, *, suggestion: bool = False) -> None:
+        """``RegistrationRefused`` (``client_limit``) once a client posted valid forms (or, ``suggestion``, asked
+        for code suggestions) too often."""
+        windows = self.per_client_suggestions if suggestion else self.per_client
+        refused = windows.admit(client, self.matcher.clock())
+        if refused is not None:
+            self.note("client_limit")
+            raise RegistrationRefused("client_limit", *refused)
+
+    def register(self, profile: SupplierProfile, mailbox: str) -> str:
+        """Create the profile unless its mailbox is known or tried too often; the outcome, counted."""
+        if self.per_mailbox.admit(mailbox, self.matcher.clock()) is not None:
+            outcome = "address_limit"
+        else:
+            # What the firm typed is its own: an agency's roster import later leaves it as chosen (``merge_import``).
+            own = dict.fromkeys(SELF_SET_FIELDS, self.matcher.clock())
+            profile = profile.model_copy(update={"set_by_supplier": own})
+            try:
+                self.matcher.create_profile(profile, registered_by=profile.display_name, registrant=self.registrant)
+                outcome = "created"
+            except AlreadyExists:
+                outcome = "known"
+            except TooManyRegistrations as exc:
+                self.note("budget")
+                raise RegistrationRefused("budget", "hour", exc.retry_after) from exc
+        self.note(outcome)
+        return outcome

@@ -9,6 +9,7 @@ from typing import Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from contracts import topics
 from services.infra.settings import CommonSettings
 from services.matcher.domain.config import COMPONENTS, DEFAULT_WEIGHTS, ScoringConfig
 from services.matcher.service import ProfileLimits
@@ -68,6 +69,22 @@ class Settings(CommonSettings):
     matcher_new_addresses_per_key_hour: int = Field(default=200, ge=1)
     #: ... and per day.
     matcher_new_addresses_per_key_day: int = Field(default=1000, ge=1)
+    #: Topic of buyers' marks on shortlist entries (``ShortlistFeedback``, compacted).
+    topic_feedback: str = topics.FEEDBACK.name
+    #: Secret that signs the pages' form tokens (CSRF) and keys the ids of self-registered suppliers (one per
+    #: mailbox). Set it, the same for every matcher instance, in any deployment: unset, each process draws its own
+    #: at start (forms do not survive a restart, and a mailbox registered before a restart can register again).
+    matcher_form_secret: SecretStr | None = None
+    #: Registrations one client address (IP) may post on the public form per hour; more answers 429.
+    matcher_register_per_client_hour: int = Field(default=5, ge=1)
+    #: ... and per day.
+    matcher_register_per_client_day: int = Field(default=20, ge=1)
+    #: Code suggestions one client address may ask the registration form for per hour (each runs the text
+    #: encoder); more answers 429.
+    matcher_register_suggestions_per_client_hour: int = Field(default=30, ge=1)
+    #: Registrations of one mailbox (case, plus-tags and Gmail's dots ignored) per day; beyond it the form gives
+    #: the same answer and does nothing (no confirmation email), so it cannot be used to mail one inbox repeatedly.
+    matcher_register_per_address_day: int = Field(default=3, ge=1)
     #: Component weights of the score as ``name=weight`` pairs separated by commas (``category=0.3,text=0.25``);
     #: names: ``category``, ``text``, ``wording``, ``history``, ``buyer``, ``buyer_code``, ``repeat``, ``value``,
     #: ``activity``; weights non-negative, normalised to sum 1; a component left out keeps its default weight
@@ -106,6 +123,10 @@ class Settings(CommonSettings):
         if self.matcher_max_profile_bytes > self.matcher_max_body_bytes:
             raise ValueError("matcher_max_profile_bytes must not exceed matcher_max_body_bytes")
         return self
+
+    def topic_map(self) -> dict[str, topics.TopicSpec]:
+        """The common topics and the matcher's own feedback topic (created at start like the others)."""
+        return {**super().topic_map(), self.topic_feedback: topics.FEEDBACK}
 
     def profile_limits(self) -> ProfileLimits:
         return ProfileLimits(max_emails=self.matcher_max_emails_per_profile, max_bytes=self.matcher_max_profile_bytes)

@@ -30,6 +30,7 @@ from elastic_transport import ConnectionTimeout, TransportError
 from elasticsearch import ApiError, BadRequestError, ConflictError, Elasticsearch, NotFoundError, helpers
 
 from contracts import Shortlist, SupplierProfile, TenderNotice
+from contracts.feedback import ShortlistFeedback
 from services.matcher import documents
 from services.matcher.domain import (
     PROFILE_MAPPING,
@@ -604,6 +605,80 @@ class ElasticKeyStore:
         # process recorded a use of the same key at that moment: that one is as good.
         with _guard(), contextlib.suppress(NotFoundError, ConflictError):
             self._es.update(index=self._index, id=key_hash, doc={"last_used_at": at.isoformat()})
+
+
+# -- buyers' marks (``<prefix>-feedback``) -----------------------------------------------------------------------------
+
+#: One document per agency, notice and supplier (id ``feedback_id``); the mark itself, unindexed, under ``feedback``.
+FEEDBACK_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "notice_id": {"type": "keyword"},
+        "supplier_id": {"type": "keyword"},
+        "agency": {"type": "keyword"},
+        "mark": {"type": "keyword"},
+        "marked_at": {"type": "date"},
+        "feedback": {"type": "object", "enabled": False},
+    },
+}
+
+
+def feedback_index(names: IndexNames) -> str:
+    return f"{names.prefix}-feedback"
+
+
+def ensure_feedback_index(es: Elasticsearch, names: IndexNames) -> None:
+    """Create the marks' index when missing (an existing one gets fields added since, in place)."""
+    index = feedback_index(names)
+    with _guard():
+        if es.indices.exists(index=index):
+            es.indices.put_mapping(index=index, properties=FEEDBACK_MAPPING["properties"])
+            return
+    _create_index(es, index, FEEDBACK_MAPPING)
+
+
+class ElasticFeedbackStore:
+    def __init__(self, es: Elasticsearch, names: IndexNames) -> None:
+        self._es = es
+        self._index = feedback_index(names)
+
+    def put(self, mark: ShortlistFeedback) -> None:
+        with _guard():
+            self._es.index(
+                index=self._index,
+                id=mark.feedback_id,
+                document={
+                    "notice_id": mark.notice_id,
+                    "supplier_id": mark.supplier_id,
+                    "agency": mark.agency,
+                    "mark": mark.mark.value,
+                    "marked_at": mark.marked_at.isoformat(),
+                    "feedback": mark.model_dump(mode="json"),
+                },
+                # A buyer's click, then the page that shows it: searched at once (marks are few, a refresh is cheap).
+                refresh=True,
+            )
+
+    def _search(self, filters: list[dict[str, Any]], limit: int) -> list[ShortlistFeedback]:
+        with _guard():
+            hits = self._es.search(
+                index=self._index,
+                query={"bool": {"filter": filters}},
+                sort=[{"marked_at": {"order": "desc"}}],
+                size=limit,
+                source_includes=["feedback"],
+            )["hits"]["hits"]
+        return [ShortlistFeedback.model_validate(h["_source"]["feedback"]) for h in hits]
+
+    def for_notice(self, notice_id: str, agency: str | None) -> list[ShortlistFeedback]:
+        filters: list[dict[str, Any]] = [{"term": {"notice_id": notice_id}}]
+        if agency is not None:
+            filters.append({"term": {"agency": agency}})
+        # A shortlist lists at most ``TB_MATCHER_TOP_K`` (<= 1,000) suppliers and their exclusions, per agency.
+        return self._search(filters, 10_000)
+
+    def for_agency(self, agency: str, limit: int) -> list[ShortlistFeedback]:
+        return self._search([{"term": {"agency": agency}}], limit)
 
 
 def ping(es: Elasticsearch) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from contracts import NoticeStatus, Shortlist, SupplierProfile, TenderNotice
+from contracts.feedback import ShortlistFeedback
 from services.matcher import documents
 from services.matcher.adapters.encoder import Vectors, normalised
 from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query
@@ -185,6 +186,22 @@ class InMemoryKeyStore:
         key = self.keys.get(key_hash)
         if key is not None:
             self.keys[key_hash] = key.model_copy(update={"last_used_at": at})
+
+
+class InMemoryFeedbackStore:
+    def __init__(self) -> None:
+        self.marks: dict[str, ShortlistFeedback] = {}
+
+    def put(self, mark: ShortlistFeedback) -> None:
+        self.marks[mark.feedback_id] = mark
+
+    def for_notice(self, notice_id: str, agency: str | None) -> list[ShortlistFeedback]:
+        found = [m for m in self.marks.values() if m.notice_id == notice_id and agency in (None, m.agency)]
+        return sorted(found, key=lambda m: m.marked_at, reverse=True)
+
+    def for_agency(self, agency: str, limit: int) -> list[ShortlistFeedback]:
+        found = [m for m in self.marks.values() if m.agency == agency]
+        return sorted(found, key=lambda m: m.marked_at, reverse=True)[:limit]
 
 
 class HashingEncoder:

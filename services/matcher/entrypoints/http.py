@@ -27,11 +27,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.infra.http import BodyLimit, SecurityHeaders, install_problem_handlers, ops_router, problem
 from services.matcher.bootstrap import Container
-from services.matcher.entrypoints.routers import auth, codes, notices, pages, suppliers
+from services.matcher.entrypoints.forms import FormSigner
+from services.matcher.entrypoints.routers import auth, codes, feedback, notices, pages, register, suppliers
 from services.matcher.entrypoints.routers.deps import (
     CHALLENGE,
     KEY_REQUIRED,
     REFUSALS,
+    UI_COOKIE,
     KeyGate,
     UiKeyRefused,
     sign_in_url,
@@ -53,8 +55,11 @@ log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
 #: Methods whose body ``AuthBeforeBody`` does not let in unauthenticated.
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-#: Paths that read a body without an API key header: the sign-in form carries the key in its body.
-KEYLESS_BODY_PATHS = frozenset({"/ui/login"})
+#: Paths that read a body without an API key: the sign-in form carries the key in its body; the public
+#: registration form has none (its own limits, honeypot and signed form token guard it).
+KEYLESS_BODY_PATHS = frozenset({"/ui/login", register.REGISTER_PATH})
+#: Paths whose forms authenticate with the pages' sign-in cookie (the notice page's marks).
+COOKIE_BODY_PREFIX = "/ui/"
 
 
 class AuthBeforeBody:
@@ -76,6 +81,8 @@ class AuthBeforeBody:
         if not token:
             scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
             token = credentials.strip() if scheme.lower() == "bearer" else None
+        if not token and scope["path"].startswith(COOKIE_BODY_PREFIX):
+            token = request.cookies.get(UI_COOKIE)
         refusal: str | None = KEY_REQUIRED
         if token:
             try:
@@ -116,6 +123,9 @@ def create_app(container: Container) -> FastAPI:
     app.state.container = container
     gate = KeyGate(container)
     app.state.key_gate = gate
+    app.state.form_signer = FormSigner.from_settings(settings)
+    #: The registration form's code suggestion (``register.CodeSuggest``; None would leave typed codes only).
+    app.state.code_suggest = register.code_suggest_of(app)
     # autoescape=True for every template: notice titles and supplier names come from outside.
     app.state.templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
     install_problem_handlers(app)
@@ -167,10 +177,20 @@ def create_app(container: Container) -> FastAPI:
     app.add_exception_handler(notices.BadQuery, bad_query)
     app.add_exception_handler(UiKeyRefused, ui_refused)
     app.include_router(ops_router(container.registry, container.ready))
-    for router in (suppliers.router, notices.router, codes.router, auth.router, pages.router):
+    # The marks' routes before the notices' and pages' own: their ``path`` converters would take ``.../feedback``.
+    routers = (
+        feedback.router,
+        suppliers.router,
+        notices.router,
+        codes.router,
+        auth.router,
+        pages.router,
+        register.router,
+    )
+    for router in routers:
         app.include_router(router)
     # Added innermost first: SecurityHeaders wraps every answer, AuthBeforeBody runs before BodyLimit reads.
     app.add_middleware(BodyLimit, max_bytes=settings.matcher_max_body_bytes, setting="TB_MATCHER_MAX_BODY_BYTES")
     app.add_middleware(AuthBeforeBody, gate=gate)
-    app.add_middleware(SecurityHeaders, private_prefixes=("/ui",))
+    app.add_middleware(SecurityHeaders, private_prefixes=("/ui", register.REGISTER_PATH))
     return app

@@ -74,3 +74,21 @@ def stored_key(token: str, role: Any, **scope: Any) -> Any:
     from services.matcher.keys import ApiKey, hash_token
 
     return ApiKey(key_hash=hash_token(token), role=role, created_at=datetime(2026, 1, 1, tzinfo=UTC), **scope)
+
+
+def feedback_mark(
+    agency: str, notice_id: str, supplier_id: str, mark: Any, reason: Any = None, minutes: int = 0
+) -> Any:
+    """A buyer's stored mark (``ShortlistFeedback``), made ``minutes`` after ``NOW``."""
+    from contracts.feedback import ShortlistFeedback, feedback_id
+
+    return ShortlistFeedback(
+        feedback_id=feedback_id(agency, notice_id, supplier_id),
+        notice_id=notice_id,
+        notice_version=1,
+        supplier_id=supplier_id,
+        agency=agency,
+        mark=mark,
+        reason=reason,
+        marked_at=NOW + timedelta(minutes=minutes),
+    )

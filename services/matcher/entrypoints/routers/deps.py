@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from services.infra.http import PROBLEM_JSON
 from services.matcher.bootstrap import Container
+from services.matcher.entrypoints.forms import FormSigner
 from services.matcher.exceptions import InvalidInput, StoreUnavailable
 from services.matcher.keys import (
     KEY_ID_LENGTH,
@@ -243,3 +244,17 @@ def get_ui_principal(
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 UiPrincipalDep = Annotated[Principal | None, Depends(get_ui_principal)]
+
+
+def get_signer(request: Request) -> FormSigner:
+    signer: FormSigner = request.app.state.form_signer
+    return signer
+
+
+#: The signer of the pages' form tokens (``entrypoints.forms``).
+SignerDep = Annotated[FormSigner, Depends(get_signer)]
+
+
+def ui_session(principal: Principal) -> str:
+    """What a signed-in page's form tokens are bound to: the key's id (the admin setting has none: its role)."""
+    return principal.key_id or principal.role.value

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from contracts import NoticeStatus, TenderNotice
+from contracts.feedback import FeedbackMark, FeedbackReason
 from services.matcher.entrypoints.pages import (
     UI_MAX_OFFSET,
     UI_NOTICE_TYPES,
@@ -24,13 +25,29 @@ from services.matcher.entrypoints.pages import (
 from services.matcher.entrypoints.routers.deps import (
     CSV_MEDIA_TYPE,
     ContainerDep,
+    SignerDep,
     TemplatesDep,
     UiPrincipalDep,
     problems,
     sign_in_url,
+    ui_session,
 )
+from services.matcher.entrypoints.routers.feedback import FEEDBACK_FORM
 from services.matcher.entrypoints.routers.notices import shortlist_csv_of
 from services.matcher.keys import Role
+
+#: How the notice page names the marks and the reasons of "not relevant".
+MARK_WORDS = {
+    FeedbackMark.INVITE: "invite",
+    FeedbackMark.RELEVANT: "relevant",
+    FeedbackMark.NOT_RELEVANT: "not relevant",
+}
+REASON_WORDS = {
+    FeedbackReason.WRONG_PRODUCTS: "wrong products",
+    FeedbackReason.TOO_SMALL: "too small",
+    FeedbackReason.NOT_ELIGIBLE: "not eligible",
+    FeedbackReason.OTHER: "other",
+}
 
 #: How the ``/ui`` pages document a refused key (``UiKeyRefused``).
 UI_REFUSED: dict[str, Any] = {
@@ -103,12 +120,24 @@ def shortlist_csv_download(
 
 @router.get("/{notice_id:path}", response_class=HTMLResponse)
 def notice_page(
-    notice_id: str, request: Request, container: ContainerDep, principal: UiPrincipalDep, templates: TemplatesDep
+    notice_id: str,
+    request: Request,
+    container: ContainerDep,
+    principal: UiPrincipalDep,
+    templates: TemplatesDep,
+    signer: SignerDep,
 ) -> Response:
+    """A notice's facts and its explained shortlist, each entry with the agency's mark on it and three small forms
+    to mark it (invite, relevant, not relevant with a reason), which work without script."""
     if principal is None:
         return sign_in(request)
     notice = container.matcher.notice_for(principal, notice_id)
     page = templates.get_template("notice.html.j2").render(
+        marks=container.matcher.marks_on(principal, notice),
+        csrf=signer.issue(FEEDBACK_FORM, ui_session(principal), container.matcher.clock()),
+        feedback_action=f"/ui/notices/{quote(notice.notice_id, safe='')}/feedback",
+        mark_words=MARK_WORDS,
+        reason_words=REASON_WORDS,
         notice=notice,
         shortlist=container.matcher.shortlist_of(notice),
         source_link=ui_web_link(notice.source_url),

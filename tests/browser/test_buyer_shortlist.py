@@ -1,0 +1,104 @@
+"""A buyer decides on a shortlist in a real browser: sign in, the notice list, the notice's shortlist, *not
+relevant* with a reason; the mark shows on the page, is stored for the buyer's agency and published on the feedback
+topic. Then the same with the keyboard alone: Tab and Enter reach every action of every entry."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
+
+from contracts.feedback import FeedbackMark, FeedbackReason, feedback_id
+from tests.browser.conftest import BUYER, Site, sign_in
+from tests.integration.ingest.helpers import read_topic
+
+pytestmark = pytest.mark.browser
+
+
+def open_notice_from_list(browser: Any, site: Site) -> None:
+    assert browser.current_url.endswith("/ui/notices"), browser.current_url
+    browser.find_element(By.LINK_TEXT, "Nitrile examination gloves").click()
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Nitrile examination gloves"
+
+
+def test_a_buyer_marks_a_supplier_not_relevant_with_a_reason_and_sees_the_mark(browser: Any, site: Site) -> None:
+    sign_in(browser, site)
+    open_notice_from_list(browser, site)
+    supplier_id = site.supplier_ids[1]
+    row = browser.find_element(By.ID, f"entry-{supplier_id}")
+    assert row.find_element(By.ID, f"mark-{supplier_id}").text == "Not marked yet"
+    Select(row.find_element(By.NAME, "reason")).select_by_value("wrong_products")
+    row.find_element(By.XPATH, ".//button[normalize-space()='Not relevant']").click()
+    shown = browser.find_element(By.ID, f"mark-{supplier_id}").text
+    assert shown.startswith("Not relevant: wrong products"), shown
+    other = site.supplier_ids[0]
+    assert browser.find_element(By.ID, f"mark-{other}").text == "Not marked yet"  # only the entry marked
+    marks = site.container.matcher.feedback.for_notice(site.notice_id, "unicef")  # type: ignore[union-attr]
+    assert [(m.supplier_id, m.mark, m.reason) for m in marks] == [
+        (supplier_id, FeedbackMark.NOT_RELEVANT, FeedbackReason.WRONG_PRODUCTS)
+    ]
+    published = read_topic(site.settings.kafka_bootstrap_servers, site.settings.topic_feedback, expected=1)
+    key = feedback_id("unicef", site.notice_id, supplier_id)
+    assert [(k, json.loads(v)["mark"]) for k, v in published] == [(key, "not_relevant")]
+
+
+def press(browser: Any, *keys: str) -> Any:
+    ActionChains(browser.wrapped_driver).send_keys(*keys).perform()
+    return browser.switch_to.active_element
+
+
+def tab_to(browser: Any, wanted: Any, limit: int = 200) -> None:
+    """Tab until ``wanted`` (a predicate of the focused element) holds; fails if it is never reached."""
+    for _ in range(limit):
+        focused = press(browser, Keys.TAB)
+        if wanted(focused):
+            return
+    pytest.fail("Tab never reached the element")
+
+
+def tab_around(browser: Any) -> list[str]:
+    """The ids of the elements Tab focuses, in order, once around the page."""
+    reached: list[str] = []
+    for _ in range(300):
+        focused = press(browser, Keys.TAB).id
+        if focused in reached:
+            break
+        reached.append(focused)
+    return reached
+
+
+def test_keyboard_alone_signs_in_opens_a_notice_and_reaches_every_action(browser: Any, site: Site) -> None:
+    browser.get(f"{site.url}/ui/login")
+    tab_to(browser, lambda e: e.get_attribute("name") == "api_key")
+    press(browser, BUYER, Keys.ENTER)
+    assert browser.current_url.endswith("/ui/notices")
+    tab_to(browser, lambda e: e.tag_name == "a" and e.text == "Nitrile examination gloves")
+    press(browser, Keys.ENTER)
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Nitrile examination gloves"
+    actions = browser.wrapped_driver.find_elements(By.CSS_SELECTOR, ".actions button, .actions select")
+    assert len(actions) == 4 * len(site.supplier_ids)  # invite, relevant, reason, not relevant per entry
+    reached = tab_around(browser)
+    missed = [a.get_attribute("aria-label") or a.get_attribute("name") for a in actions if a.id not in reached]
+    assert not missed, f"Tab does not reach {missed}"
+    first = site.supplier_ids[0]
+    tab_to(browser, lambda e: e.get_attribute("aria-label") == "Relevant: Ningbo Gloves Co.")
+    press(browser, Keys.ENTER)
+    assert browser.find_element(By.ID, f"mark-{first}").text.startswith("Relevant")
+
+
+def test_keyboard_alone_reaches_every_field_of_the_registration_form(browser: Any, site: Site) -> None:
+    browser.get(f"{site.url}/register")
+    fields = browser.wrapped_driver.find_elements(
+        By.CSS_SELECTOR,
+        "form.register input:not([type=hidden]), form.register select, form.register textarea, form.register button",
+    )
+    reached = tab_around(browser)
+    honeypot = browser.wrapped_driver.find_element(By.NAME, "website")
+    assert honeypot.id not in reached  # people never land in the field meant for robots
+    missed = [f.get_attribute("name") or f.text for f in fields if f.id not in reached and f.id != honeypot.id]
+    assert not missed, f"Tab does not reach {missed}"
