@@ -13,7 +13,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from services.infra.bus import KafkaPublisher, dead_letter
 from services.infra.exceptions import PermanentPublishError
 from tests.conftest import Endpoints
-from tests.integration.ingest.test_kafka import read_topic
+from tests.integration.ingest.helpers import read_topic
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from contracts import AwardRecord, DeadLetter, TenderNotice
 from contracts.topics import AWARDS, AWARDS_DLQ, NOTICES, NOTICES_DLQ
 from services.infra.bus import ensure_topics
 from tests.conftest import REPO, Endpoints
-from tests.integration.ingest.test_kafka import ingest_env, read_topic
+from tests.integration.ingest.helpers import ingest_env, read_topic
 from tests.unit.ingest.util import notice_xml, package, result_xml
 
 pytestmark = pytest.mark.integration

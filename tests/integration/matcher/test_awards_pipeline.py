@@ -18,7 +18,7 @@ from services.matcher.entrypoints.awards_worker import AwardsWorker
 from services.matcher.settings import Settings
 from services.notifier.domain.rules import plan_shortlist
 from tests.conftest import Endpoints
-from tests.integration.matcher.test_pipeline import read_topic
+from tests.integration.matcher.helpers import read_topic
 from tests.unit.matcher_service.award_builders import Org, Record, abn
 from tests.unit.matcher_service.builders import NOW, notice, supplier
 

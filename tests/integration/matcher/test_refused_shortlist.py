@@ -14,7 +14,7 @@ from contracts import DeadLetter, Shortlist, TenderNotice
 from services.infra.bus import KafkaPublisher, ensure_topics
 from services.matcher.bootstrap import bootstrap_in_memory
 from tests.conftest import Endpoints
-from tests.integration.matcher.test_pipeline import RunningWorker, make_settings, publish_raw, read_topic
+from tests.integration.matcher.helpers import RunningWorker, make_settings, publish_raw, read_topic
 from tests.unit.matcher_service.builders import NOW, notice
 
 pytestmark = pytest.mark.integration

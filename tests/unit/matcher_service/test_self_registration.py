@@ -123,8 +123,14 @@ def test_a_known_mailbox_gets_the_same_answer_and_nothing_is_written(client: Tes
 
 
 def _outcomes(container: Container) -> dict[str, float]:
-    metric = container.matcher.metrics.self_registrations
-    return {labels[0]: child._value.get() for labels, child in metric._metrics.items()}
+    """Self-registrations counted by outcome, as ``/metrics`` reports them."""
+    return {
+        sample.labels["outcome"]: sample.value
+        for metric in container.registry.collect()
+        if metric.name == "matcher_self_registrations"
+        for sample in metric.samples
+        if sample.name == "matcher_self_registrations_total"
+    }
 
 
 def test_the_honeypot_filled_in_gets_the_usual_answer_and_nothing_is_stored(

@@ -1,0 +1,90 @@
+"""What the matcher's integration tests share: settings over unique topics and indexes, reading a topic back,
+the committed offsets, raw publishing and a worker running in a thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+
+from services.matcher.bootstrap import Container
+from services.matcher.entrypoints.worker import NoticeWorker
+from services.matcher.settings import Settings
+from tests.conftest import Endpoints
+
+BUYER = "it-buyer-key"
+
+
+def make_settings(endpoints: Endpoints, unique: Callable[[str], str]) -> Settings:
+    return Settings(
+        kafka_bootstrap_servers=endpoints.kafka_bootstrap,
+        elasticsearch_url=endpoints.elasticsearch_url,
+        matcher_index_prefix=unique("m"),
+        matcher_consumer_group=unique("matcher"),
+        topic_notices=unique("notices"),
+        topic_notices_dlq=unique("notices-dlq"),
+        topic_profiles=unique("profiles"),
+        topic_shortlists=unique("shortlists"),
+        topic_shortlists_dlq=unique("shortlists-dlq"),
+        topic_notifications=unique("notifications"),
+        topic_notifications_dlq=unique("notifications-dlq"),
+        matcher_refit_interval_seconds=0,
+    )
+
+
+def read_topic(bootstrap_servers: str, topic: str, expected: int, timeout: float = 30) -> list[tuple[str, bytes]]:
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    got: list[tuple[str, bytes]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(got) < expected and time.monotonic() < deadline:
+            for records in consumer.poll(300).values():
+                got.extend((r.key.decode(), r.value) for r in records)
+    finally:
+        consumer.close()
+    return got
+
+
+def committed_total(settings: Settings) -> int:
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    try:
+        offsets = admin.list_group_offsets(settings.matcher_consumer_group).get(settings.matcher_consumer_group, {})
+    finally:
+        admin.close()
+    return sum(o.offset for tp, o in offsets.items() if tp.topic == settings.topic_notices and o.offset > 0)
+
+
+def publish_raw(settings: Settings, messages: list[tuple[str, bytes]]) -> None:
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    for key, value in messages:
+        producer.send(settings.topic_notices, key=key.encode(), value=value)
+    producer.flush()
+    producer.close()
+
+
+class RunningWorker:
+    def __init__(self, container: Container) -> None:
+        self.stop = threading.Event()
+        self.error: list[BaseException] = []
+        self.worker = NoticeWorker(container.matcher, container.settings, self.stop, initial_backoff=0.2)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.worker.run()
+        except BaseException as exc:  # surfaced by the test
+            self.error.append(exc)
+
+    def __enter__(self) -> RunningWorker:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive()
+        assert not self.error, self.error
