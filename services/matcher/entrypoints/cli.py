@@ -197,8 +197,15 @@ def import_suppliers(
         container.close()
     for r in rejected:
         err.print(f"[red]line {r.line}[/red]: {r.reason}", highlight=False)
-    err.print(f"imported {counts.stored}, unchanged {counts.unchanged}, rejected {len(rejected)}")
-    if rejected:
+    # A line refused by the profile limits (too many addresses, too big) was read but not stored: named like the rest.
+    line_of = {p.supplier_id: line for line, p in parsed if isinstance(p, SupplierProfile)}
+    for supplier_id, reason in counts.refused:
+        line = line_of.get(supplier_id)
+        where = f"line {line}" if line is not None else "a line"
+        err.print(f"[red]{where}[/red]: supplier {supplier_id}: {reason}", highlight=False)
+    refused = len(rejected) + len(counts.refused)
+    err.print(f"imported {counts.stored}, unchanged {counts.unchanged}, rejected {refused}")
+    if refused:
         raise typer.Exit(1)
 
 

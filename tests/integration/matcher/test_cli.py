@@ -52,6 +52,21 @@ def test_create_key_import_run_and_sigterm(endpoints: Endpoints, unique: Callabl
     assert "imported 1, unchanged 0, rejected 1" in imported.stderr
     again = call("import-suppliers", str(profiles))  # the same file again: the stored profile already says it all
     assert "imported 0, unchanged 1, rejected 1" in again.stderr
+    # A line the profile limits refuse (more addresses than TB_MATCHER_MAX_EMAILS_PER_PROFILE) is named too.
+    crowded = supplier("C2").model_copy(update={"emails": [f"c2-{i}@example.com" for i in range(3)]})
+    limited = tmp_path / "limited.jsonl"
+    limited.write_text(supplier("C3").model_dump_json() + "\n" + crowded.model_dump_json() + "\n", encoding="utf-8")
+    refused = subprocess.run(
+        [*cli, "import-suppliers", str(limited)],
+        env=env | {"TB_MATCHER_MAX_EMAILS_PER_PROFILE": "2"},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 1
+    assert "line 2: supplier C2:" in refused.stderr
+    assert "imported 1, unchanged 0, rejected 1" in refused.stderr
 
     proc = subprocess.Popen([*cli, "run"], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
