@@ -192,7 +192,8 @@ def test_invalid_codes_come_back_with_a_message_per_field_and_nothing_is_saved(
     assert resp.status_code == 422
     assert f'<span id="error-unspsc" class="field-error">{unspsc_error}</span>' in resp.text
     assert f'<span id="error-cpv" class="field-error">{cpv_error}</span>' in resp.text
-    assert re.search(r'<textarea id="unspsc"[^>]*aria-describedby="hint-unspsc error-unspsc" aria-invalid="true"', resp.text)
+    tied = r'<textarea id="unspsc"[^>]*aria-describedby="hint-unspsc error-unspsc" aria-invalid="true"'
+    assert re.search(tied, resp.text)
     assert 'id="error-keywords"' not in resp.text
     assert ">42132203\n12345, 4213x\n00</textarea>" in resp.text  # what was typed, to correct it
     assert ">kept as typed</textarea>" in resp.text
