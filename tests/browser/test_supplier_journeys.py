@@ -375,6 +375,10 @@ PAGES: dict[str, Callable[[Any, Notifier, SupplierProfile], None]] = {
     ),
     "profile": lambda b, n, s: b.get(n.link(tokens.PREFERENCES, s.supplier_id, "profile")),
     "unsubscribe": lambda b, n, s: b.get(n.link(tokens.UNSUBSCRIBE, s.supplier_id, "unsubscribe")),
+    "unsubscribed": lambda b, n, s: (
+        b.get(n.link(tokens.UNSUBSCRIBE, s.supplier_id, "unsubscribe")),
+        _post_form(b),
+    ),
     "not_relevant": lambda b, n, s: b.get(_not_relevant_url(n, s.supplier_id)),
     "not_relevant_done": lambda b, n, s: (b.get(_not_relevant_url(n, s.supplier_id)), _post_form(b)),
     "no_profile": lambda b, n, s: b.get(
