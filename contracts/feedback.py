@@ -1,9 +1,13 @@
 """ShortlistFeedback: what a buyer decided about one supplier of a notice's shortlist (invite, relevant, not
-relevant with an optional reason).
+relevant with an optional reason), or what a supplier said of a notice itself ("not relevant for me").
 
 Topic ``matches.feedback`` (compacted), key ``feedback_id``: one mark per agency, notice and supplier, the latest
 replacing the one before. The matcher writes it (the buyer page and ``POST /notices/{id}/feedback``); ranking reads
 it (``services.matcher.domain.feedback``). A mark belongs to the buyer's agency: another agency never sees it.
+
+The notifier writes the supplier's own marks (``by_supplier`` true, from the "not relevant for me" link of an alert):
+``not_relevant`` with the supplier's optional reason, ``agency`` the notice's buyer (``agency_key``), and a key of its
+own (``feedback_id(..., by_supplier=True)``), so a supplier's mark never replaces the buyer's on the same entry.
 """
 
 from __future__ import annotations
@@ -35,10 +39,20 @@ class FeedbackReason(StrEnum):
     OTHER = "other"
 
 
-def feedback_id(agency: str, notice_id: str, supplier_id: str) -> str:
+def feedback_id(agency: str, notice_id: str, supplier_id: str, *, by_supplier: bool = False) -> str:
     """The mark's id, the same for every mark of one agency on one supplier of one notice (a later mark replaces an
-    earlier one): a SHA-256 of the three, so that an id carries no agency name and fits any store's id limits."""
-    return hashlib.sha256(f"{agency}\x1f{notice_id}\x1f{supplier_id}".encode()).hexdigest()
+    earlier one): a SHA-256 of the three, so that an id carries no agency name and fits any store's id limits. The
+    supplier's own mark on the notice has an id of its own (``by_supplier``), beside the buyer's."""
+    key = f"{agency}\x1f{notice_id}\x1f{supplier_id}"
+    if by_supplier:
+        key += "\x1fsupplier"
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def agency_key(name: str) -> str:
+    """The one form agencies are compared in: case-folded, surrounding spaces dropped and inner runs of spaces
+    collapsed (the matcher's ``normalize_agency``), so ``" unicef "`` is UNICEF."""
+    return " ".join(name.split()).casefold()
 
 
 #: The rule "a reason only with not_relevant" as JSON Schema (2020-12 ``if``/``then``), so that clients and the
@@ -72,7 +86,8 @@ class FeedbackRequest(Model):
 
 
 class ShortlistFeedback(Model):
-    """A buyer's mark on one supplier of a notice, as stored and published."""
+    """A buyer's mark on one supplier of a notice, or the supplier's own (``by_supplier``), as stored and
+    published."""
 
     model_config = ConfigDict(json_schema_extra=REASON_RULE)
 
@@ -90,10 +105,15 @@ class ShortlistFeedback(Model):
     #: The key id (a public hash prefix) of the key that marked it; None for the operators' admin setting.
     marked_by: str | None = None
     marked_at: AwareDatetime
+    #: True when the supplier marked the notice itself ("not relevant for me" in an alert; ``agency`` is then the
+    #: notice's buyer, ``marked_by`` None); False for a buyer's mark.
+    by_supplier: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         _check_reason(self.mark, self.reason)
-        if self.feedback_id != feedback_id(self.agency, self.notice_id, self.supplier_id):
-            raise ValueError("feedback_id is not feedback_id(agency, notice_id, supplier_id)")
+        if self.feedback_id != feedback_id(self.agency, self.notice_id, self.supplier_id, by_supplier=self.by_supplier):
+            raise ValueError("feedback_id is not feedback_id(agency, notice_id, supplier_id, by_supplier=...)")
+        if self.by_supplier and self.mark != FeedbackMark.NOT_RELEVANT:
+            raise ValueError("a supplier marks a notice not_relevant only")
         return self

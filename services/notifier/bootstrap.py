@@ -32,6 +32,7 @@ from services.notifier.domain.profiles import ProfileDirectory
 from services.notifier.domain.reasons import CodeTitles
 from services.notifier.domain.tokens import Signer
 from services.notifier.exceptions import ShuttingDown
+from services.notifier.feedback import SupplierFeedback
 from services.notifier.metrics import Metrics
 from services.notifier.ports import MailSender, NotificationStore, PreferencesClient, ProfileFeed
 from services.notifier.service import Notifier
@@ -72,6 +73,7 @@ def signer(settings: Settings, clock: Callable[[], datetime] = _now) -> Signer:
         lifetimes={
             tokens.UNSUBSCRIBE: alert_links,
             tokens.PREFERENCES: alert_links,
+            tokens.NOT_RELEVANT: alert_links,
             tokens.CONFIRM: timedelta(days=settings.notifier_confirmation_link_days),
         },
         clock=clock,
@@ -133,6 +135,7 @@ def _notifier(
         digests=Digests(settings, delivery, store, profiles, metrics, links, code_titles, clock),
         confirmations=Confirmations(settings, delivery, store, profiles, matcher, metrics, links, locks, clock),
         subscriptions=Subscriptions(store, profiles, matcher, metrics, locks, clock),
+        feedback=SupplierFeedback(publisher, settings.topic_feedback, clock),
     )
 
 

@@ -22,6 +22,7 @@ from services.notifier.digests import Digests
 from services.notifier.domain.profiles import ProfileDirectory
 from services.notifier.domain.reasons import CodeTitles
 from services.notifier.domain.tokens import Signer
+from services.notifier.feedback import SupplierFeedback
 from services.notifier.metrics import Metrics
 from services.notifier.ports import PreferencesClient
 from services.notifier.settings import Settings
@@ -45,3 +46,4 @@ class Notifier:
     digests: Digests
     confirmations: Confirmations
     subscriptions: Subscriptions
+    feedback: SupplierFeedback

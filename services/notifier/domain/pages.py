@@ -55,6 +55,24 @@ PAGE_LABELS: dict[str, dict[str, str]] = {
         "confirm_unavailable": "Your confirmation could not be recorded just now. Please try again in a few minutes.",
         "confirm_deleted_text": "This supplier is no longer registered on tenderbridge: there is nothing to confirm, "
         "and no tender alert will be sent to {address}.",
+        "nav_preferences": "Alert preferences",
+        "nav_profile": "Matching profile",
+        "confirmed_next": "Check what you are matched on, or change how often alerts come:",
+        "not_relevant_title": "Not relevant for me",
+        "not_relevant_question": "Tell us that tender {notice_id} from {buyer} does not fit {name}?",
+        "not_relevant_why": "This helps tenderbridge send you fewer tenders like it. Nothing else changes: you keep "
+        "receiving alerts.",
+        "not_relevant_reason": "Why not? (optional)",
+        "reason_none": "I would rather not say",
+        "reason_wrong_products": "We do not make or supply these products",
+        "reason_too_small": "We are too small for this tender",
+        "reason_not_eligible": "We are not eligible (country, registration, certificates)",
+        "reason_other": "Another reason",
+        "not_relevant_button": "Yes, this tender is not for us",
+        "not_relevant_done_title": "Thank you",
+        "not_relevant_done_text": "We noted that tender {notice_id} from {buyer} does not fit {name}.",
+        "not_relevant_unavailable": "Your answer could not be recorded just now. Please try again in a few minutes.",
+        "error_reason": "Choose one of the reasons, or none.",
     },
     "zh-Hans": {
         "unsubscribe_title": "退订招标提醒",
@@ -101,19 +119,61 @@ PAGE_LABELS: dict[str, dict[str, str]] = {
         "confirm_gone_text": "此邮箱已不再登记接收这些提醒（或在此邮件之后被重新登记）：没有任何更改。",
         "confirm_unavailable": "暂时无法记录您的确认，请几分钟后再试。",
         "confirm_deleted_text": "该供应商已不再在 tenderbridge 上登记：无需确认，{address} 不会收到任何招标提醒。",
+        "nav_preferences": "提醒设置",
+        "nav_profile": "匹配资料",
+        "confirmed_next": "查看您的匹配资料，或修改提醒频率：",
+        "not_relevant_title": "与我无关",
+        "not_relevant_question": "告知我们 {buyer} 的招标 {notice_id} 不适合 {name}？",
+        "not_relevant_why": "这有助于 tenderbridge 减少向您发送类似的招标。其他不变：您仍会收到提醒。",
+        "not_relevant_reason": "原因（可选）",
+        "reason_none": "不便说明",
+        "reason_wrong_products": "我们不生产或供应这些产品",
+        "reason_too_small": "对我们来说此招标规模过大",
+        "reason_not_eligible": "我们不符合资格（国家、注册、证书）",
+        "reason_other": "其他原因",
+        "not_relevant_button": "是的，此招标不适合我们",
+        "not_relevant_done_title": "谢谢",
+        "not_relevant_done_text": "我们已记录：{buyer} 的招标 {notice_id} 不适合 {name}。",
+        "not_relevant_unavailable": "暂时无法记录您的回答，请几分钟后再试。",
+        "error_reason": "请选择一个原因，或不选。",
     },
 }
 
 
-def render_page(name: str, profile: SupplierProfile | None, **context: object) -> str:
-    """An HTML page of the unsubscribe/preferences flow, in the supplier's language (English when unknown)."""
-    language = language_of(profile) if profile is not None else "en"
+#: The page languages, each named in its own language (the switch of a page that has no supplier yet).
+PAGE_LANGUAGES = (("en", "English"), ("zh-Hans", "简体中文"))
+
+
+def render_page(
+    name: str,
+    profile: SupplierProfile | None,
+    *,
+    language: str | None = None,
+    here: str = "",
+    pages: tuple[str, str] | None = None,
+    **context: object,
+) -> str:
+    """An HTML page of the supplier's flows, in the supplier's language; without a supplier, in ``language`` (the
+    reader's choice, else English) with a switch to the other language when ``here`` (the page's own signed path
+    and query) is given. ``pages``: the signed links of the supplier's preferences and profile pages, for the header."""
+    lang = language_of(profile) if profile is not None else (language if language in PAGE_LABELS else "en")
     # The name someone typed, shown as the emails show it (one bounded line, URLs inert): the confirmation page is
     # where a stranger's address lands.
     display = supplier_name(profile) if profile is not None else ""
+    joiner = "&" if "?" in here else "?"
+    switch = [(code, label, f"{here}{joiner}lang={code}") for code, label in PAGE_LANGUAGES] if here else []
+    t = PAGE_LABELS[lang]
     html: str = (
         template_env()
         .get_template(f"page_{name}.html.j2")
-        .render(t=PAGE_LABELS[language], lang=language, name=display, profile=profile, **context)
+        .render(
+            t=t,
+            lang=lang,
+            name=display,
+            profile=profile,
+            switch=switch if profile is None else [],
+            nav=[(t["nav_preferences"], pages[0]), (t["nav_profile"], pages[1])] if pages else [],
+            **context,
+        )
     )
     return html

@@ -13,8 +13,8 @@ from __future__ import annotations
 import email.policy
 import re
 import unicodedata
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -63,6 +63,7 @@ LABELS: dict[str, dict[str, str]] = {
         "others": "New matches",
         "unsubscribe": "Unsubscribe from these alerts",
         "preferences": "Change your alert preferences",
+        "not_relevant": "Not relevant for me",
         "footer": "You receive this email because your company is registered on tenderbridge.",
         "subject_confirmation": "Please confirm your tender alerts from tenderbridge",
         "intro_confirmation": "{registered_by} has registered this address ({address}) on tenderbridge to receive "
@@ -102,6 +103,7 @@ LABELS: dict[str, dict[str, str]] = {
         "others": "新的匹配",
         "unsubscribe": "退订此类提醒",
         "preferences": "修改提醒设置",
+        "not_relevant": "与我无关",
         "footer": "您收到此邮件，是因为贵公司已在 tenderbridge 注册。",
         "subject_confirmation": "请确认接收 tenderbridge 招标提醒",
         "intro_confirmation": "{registered_by} 在 tenderbridge 上登记了此邮箱（{address}），"
@@ -275,6 +277,8 @@ class Links:
     notice_url_template: str
     unsubscribe_url: str
     preferences_url: str
+    #: The signed "not relevant for me" page of a notice for this supplier ("" when there is none).
+    not_relevant_url: Callable[[TenderNotice], str] = field(default=lambda _notice: "", compare=False)
 
     def notice_url(self, notice: TenderNotice) -> str:
         """The notice's own page on its portal (``source_url``, where a supplier reads the documents and bids) when
@@ -312,7 +316,13 @@ def template_env() -> Environment:
 
 
 def _notice_view(
-    notice: TenderNotice, entry: ShortlistEntry | None, profile: SupplierProfile, links: Links, titles: CodeTitles
+    notice: TenderNotice,
+    entry: ShortlistEntry | None,
+    profile: SupplierProfile,
+    links: Links,
+    titles: CodeTitles,
+    *,
+    markable: bool = True,
 ) -> dict[str, object]:
     language = language_of(profile)
     return {
@@ -324,6 +334,8 @@ def _notice_view(
         "reasons": reason_lines(entry, language, notice, titles),
         "changes": change_lines(notice, language, profile.preferences.timezone),
         "url": links.notice_url(notice),
+        # A cancelled notice asks for no decision: its email has no "not relevant for me" link.
+        "not_relevant_url": links.not_relevant_url(notice) if markable else "",
     }
 
 
@@ -356,7 +368,12 @@ def render_notice_email(
         "intro": t[f"intro_{kind.value}"],
         # A cancellation tells what ended, not why the tender fitted.
         "notice": _notice_view(
-            notice, None if kind == NotificationKind.CANCELLATION else entry, profile, links, titles
+            notice,
+            None if kind == NotificationKind.CANCELLATION else entry,
+            profile,
+            links,
+            titles,
+            markable=kind != NotificationKind.CANCELLATION,
         ),
         "links": links,
     }

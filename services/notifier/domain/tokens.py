@@ -27,12 +27,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
+from contracts import TenderNotice
+from services.notifier.domain import not_relevant
 from services.notifier.domain.rendering import Links
 from services.notifier.exceptions import ExpiredToken, InvalidToken
 
 UNSUBSCRIBE = "unsubscribe"
 PREFERENCES = "preferences"
 CONFIRM = "confirm"
+#: The "not relevant for me" link of an alert item (``domain/not_relevant.py``).
+NOT_RELEVANT = "not_relevant"
 #: A confirmation token's subject holds an address (up to 254 characters) besides the supplier id (up to 128).
 MAX_TOKEN = 1024
 
@@ -42,6 +46,7 @@ MAX_TOKEN = 1024
 DEFAULT_LIFETIMES: Mapping[str, timedelta] = {
     UNSUBSCRIBE: timedelta(days=180),
     PREFERENCES: timedelta(days=180),
+    NOT_RELEVANT: timedelta(days=180),
     CONFIRM: timedelta(days=7),
 }
 
@@ -136,10 +141,17 @@ class Signer:
         """``{public_url}/{path}?token=...``: the page ``path`` for ``subject``."""
         return f"{self.public_url.rstrip('/')}/{path}?token={quote(self.token(purpose, subject), safe='')}"
 
+    def not_relevant_url(self, supplier_id: str, notice: TenderNotice) -> str:
+        """The "not relevant for me" page of ``notice`` for this supplier; "" when its token would be longer than a
+        link may be (a buyer's name of hundreds of characters): the item then has no such link."""
+        url = self.url("not-relevant", NOT_RELEVANT, not_relevant.subject(supplier_id, notice))
+        return url if len(url.rsplit("token=", 1)[1]) <= MAX_TOKEN else ""
+
     def links(self, supplier_id: str) -> Links:
         """The links of an alert or digest to this supplier."""
         return Links(
             notice_url_template=self.notice_url_template,
             unsubscribe_url=self.url("unsubscribe", UNSUBSCRIBE, supplier_id),
             preferences_url=self.url("preferences", PREFERENCES, supplier_id),
+            not_relevant_url=lambda notice: self.not_relevant_url(supplier_id, notice),
         )

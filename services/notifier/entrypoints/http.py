@@ -20,10 +20,10 @@ from pydantic import ValidationError
 
 from contracts import AlertPreferences, SupplierProfile
 from contracts.api import PreferencesPatch
-from services.infra.exceptions import BodyError, BodyTooLarge
+from services.infra.exceptions import BodyError, BodyTooLarge, PermanentPublishError, TransientPublishError
 from services.infra.http import install_problem_handlers, ops_router, problem
 from services.infra.limits import loads_json, read_body
-from services.notifier.domain import confirmation, profile_form, tokens
+from services.notifier.domain import confirmation, not_relevant, profile_form, tokens
 from services.notifier.domain.pages import PAGE_LABELS, render_page
 from services.notifier.domain.profile_form import PROFILE_LABELS, FieldError
 from services.notifier.domain.profiles import EDITABLE, NotEditable
@@ -53,7 +53,7 @@ HTML_HEADERS = {
 }
 #: The pages and answers of a signed link (its token is in the URL, its content personal): never kept by a cache,
 #: never sent on as a referrer.
-TOKEN_PATHS = ("/unsubscribe", "/preferences", "/profile", "/confirm")
+TOKEN_PATHS = ("/unsubscribe", "/preferences", "/profile", "/confirm", "/not-relevant")
 
 _PROBLEM = {
     "application/problem+json": {
@@ -255,6 +255,33 @@ def _with_token(path: str, token: str) -> str:
     return f"{path}?token={quote(token, safe='')}"
 
 
+def page_language(request: Request) -> str:
+    """The language of a page that has no supplier to take it from: the reader's choice (``?lang=``, the page's
+    switch), else the browser's first of ours in ``Accept-Language``, else English."""
+    chosen = request.query_params.get("lang", "")
+    if chosen in PAGE_LABELS:
+        return chosen
+    for part in request.headers.get("accept-language", "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh"):
+            return "zh-Hans"
+        if tag.startswith("en"):
+            return "en"
+    return "en"
+
+
+def page_here(request: Request) -> str:
+    """The page's own path with its signed token, without ``lang``: what the language switch links to."""
+    token = request.query_params.get("token", "")
+    return _with_token(request.url.path, token) if token else request.url.path
+
+
+def _pages(n: Notifier, supplier_id: str) -> tuple[str, str]:
+    """The supplier's preferences and profile pages, signed for it (the header's links)."""
+    token = n.signer.token(tokens.PREFERENCES, supplier_id)
+    return _with_token("/preferences", token), _with_token("/profile", token)
+
+
 # -- the matching profile page ---------------------------------------------------------------------------------
 
 #: What ``contracts.common.normalize_text`` removes (and ``header_safe`` would): a keyword of only these is empty.
@@ -448,6 +475,23 @@ _CONFIRMED: dict[int | str, dict[str, Any]] = {
 }
 
 
+_NOT_RELEVANT: dict[int | str, dict[str, Any]] = {
+    200: _json_or_page(
+        "recorded and published",
+        {
+            "supplier_id": {"type": "string"},
+            "notice_id": {"type": "string"},
+            "feedback_id": {"type": "string"},
+            "reason": {"type": ["string", "null"]},
+        },
+    ),
+    **_ERRORS,
+    422: {"description": "a reason not on the list (a browser gets the form again)", "content": _HTML_PROBLEM},
+    503: {"description": "Kafka did not take the mark: nothing recorded, retry", "content": _HTML_PROBLEM},
+    **_TOO_LARGE,
+}
+
+
 def app_for(container: Container, worker: ShortlistWorker | None = None) -> FastAPI:
     """The HTTP app over what ``bootstrap()`` wired; its readiness adds the worker's (profiles loaded, not crashed)
     to the adapters' when a worker runs beside it."""
@@ -499,6 +543,12 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
         except InvalidToken as exc:
             raise HTTPException(403, f"invalid {purpose} token") from exc
 
+    def gone_page(request: Request, profile: SupplierProfile | None) -> HTMLResponse:
+        """404: no supplier for the link; in the reader's language (with a switch) when not even the notifier's copy
+        of the profile is left."""
+        page = render_page("preferences_gone", profile, language=page_language(request), here=page_here(request))
+        return HTMLResponse(page, status_code=404)
+
     def wants_html(request: Request) -> bool:
         return "text/html" in request.headers.get("accept", "")
 
@@ -532,8 +582,11 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
         errors: Mapping[str, str] | None = None,
         message: str = "",
         status: int = 200,
+        language: str | None = None,
+        here: str = "",
     ) -> HTMLResponse:
-        """The form, pre-filled with the supplier's preferences, or with what it typed when it comes back."""
+        """The form, pre-filled with the supplier's preferences, or with what it typed when it comes back (without a
+        profile yet, in ``language`` with a switch to ``here`` in the other)."""
         values = {**(_form_values(profile.preferences) if profile is not None else {}), **(typed or {})}
         zones, known = _zones()
         typed_zone = values.get("timezone", "")
@@ -550,17 +603,21 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
             message=message,
             timezones=timezones,
             languages=LANGUAGES,
-            p=PROFILE_LABELS[language_of(profile) if profile is not None else "en"],
+            p=PROFILE_LABELS[language_of(profile) if profile is not None else (language or "en")],
             profile_url=_with_token("/profile", token),
+            pages=(_with_token("/preferences", token), _with_token("/profile", token)),
+            language=language,
+            here=here,
         )
         return HTMLResponse(page, status_code=status)
 
     @app.get("/preferences", response_class=HTMLResponse, responses=_ERRORS)
-    def preferences_page(token: Token, n: NotifierDep) -> HTMLResponse:
+    def preferences_page(request: Request, token: Token, n: NotifierDep) -> HTMLResponse:
         """The supplier's alert preferences as the notifier applies them, as a form that saves (``POST``), with an
         unsubscribe button."""
         supplier_id = supplier_of(n, tokens.PREFERENCES, token)
-        return preferences_form(n, supplier_id, token, n.profiles.get(supplier_id))
+        language, here = page_language(request), page_here(request)
+        return preferences_form(n, supplier_id, token, n.profiles.get(supplier_id), language=language, here=here)
 
     @app.post("/preferences", responses=_PREFERENCES_SAVED, openapi_extra=_preferences_body())
     async def save_preferences(request: Request, token: Token, n: NotifierDep) -> Response:
@@ -608,7 +665,7 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
                 if saved is None:
                     if not html:
                         raise HTTPException(404, "no supplier profile for this link")
-                    return HTMLResponse(render_page("preferences_gone", current), status_code=404)
+                    return gone_page(request, current)
         if invalid or saved is None:
             if not html:
                 errors = [{"loc": [name], "msg": msg} for name, msg in invalid.items()]
@@ -632,6 +689,7 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
             changed=saved.changed,
             language_name=dict(LANGUAGES)[prefs.language],
             back=_with_token("/preferences", token),
+            pages=(_with_token("/preferences", token), _with_token("/profile", token)),
         )
         return HTMLResponse(page)
 
@@ -675,6 +733,7 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
             save_action=_with_token("/profile", token),
             reload=_with_token("/profile", token),
             preferences_url=_with_token("/preferences", token),
+            pages=(_with_token("/preferences", token), _with_token("/profile", token)),
         )
         return HTMLResponse(page, status_code=status)
 
@@ -701,7 +760,7 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
         if current is None:
             if as_json:
                 raise HTTPException(404, "no supplier profile for this link")
-            return HTMLResponse(render_page("preferences_gone", n.profiles.get(supplier_id)), status_code=404)
+            return gone_page(request, n.profiles.get(supplier_id))
         if as_json:
             return JSONResponse(_profile_view(current, n.code_titles))
         return profile_page(n, token, current)
@@ -726,7 +785,7 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
         if out.status == 404:
             if not html:
                 raise HTTPException(404, "no supplier profile for this link")
-            return HTMLResponse(render_page("preferences_gone", n.profiles.get(supplier_id)), status_code=404)
+            return gone_page(request, n.profiles.get(supplier_id))
         if out.status == 503:
             if not html:
                 raise HTTPException(503, "the profile could not be saved; try again shortly")
@@ -785,7 +844,9 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
             raise HTTPException(out.status, detail)
         shown = out.profile or n.profiles.get(supplier_id)
         state = {200: "confirmed", 404: "deleted", 410: "gone"}.get(out.status, "unavailable")
-        page = render_page("confirmed", shown, address=out.address, state=state)
+        # The address is its owner's now: the page leads on to the supplier's own pages, as every alert does.
+        pages = _pages(n, supplier_id) if state == "confirmed" else None
+        page = render_page("confirmed", shown, address=out.address, state=state, pages=pages)
         return HTMLResponse(page, status_code=out.status)
 
     @app.get("/confirm", response_class=HTMLResponse, responses=_CONFIRMED)
@@ -801,6 +862,84 @@ def create_app(notifier: Notifier, ready: Callable[[], dict[str, bool]]) -> Fast
         if out.status != 200 or out.already or not html:
             return confirmation_answer(n, out, supplier_id, html, confirmed=out.already)
         page = render_page("confirm", out.profile, address=address, action=_with_token("/confirm", token))
+        return HTMLResponse(page)
+
+    def notice_of(n: Notifier, token: str) -> not_relevant.NoticeRef:
+        """The verified "not relevant for me" token's supplier, notice and buyer; 403 for any other token."""
+        try:
+            return not_relevant.read_subject(supplier_of(n, tokens.NOT_RELEVANT, token))
+        except InvalidToken as exc:
+            raise HTTPException(403, "invalid not_relevant token") from exc
+
+    def not_relevant_page(
+        n: Notifier, ref: not_relevant.NoticeRef, token: str, *, reason: str = "", error: str = "", status: int = 200
+    ) -> HTMLResponse:
+        profile = n.profiles.get(ref.supplier_id)
+        page = render_page(
+            "not_relevant",
+            profile,
+            ref=ref,
+            reasons=[r.value for r in not_relevant.REASONS],
+            chosen=reason,
+            error=error,
+            action=_with_token("/not-relevant", token),
+            pages=_pages(n, ref.supplier_id),
+        )
+        return HTMLResponse(page, status_code=status)
+
+    @app.get("/not-relevant", response_class=HTMLResponse, responses=_ERRORS)
+    def not_relevant_form(token: ConfirmToken, n: NotifierDep) -> HTMLResponse:
+        """The page an alert item's "not relevant for me" link opens: the notice it names and a form with an
+        optional reason that records it (``POST``). Following the link changes nothing (mail scanners follow
+        links)."""
+        return not_relevant_page(n, notice_of(n, token), token)
+
+    @app.post("/not-relevant", responses=_NOT_RELEVANT)
+    async def not_relevant_mark(request: Request, token: ConfirmToken, n: NotifierDep) -> Response:
+        """The supplier says the notice does not fit (form or JSON ``reason``: ``wrong_products``, ``too_small``,
+        ``not_eligible``, ``other`` or none): published as its own ``ShortlistFeedback`` (``by_supplier``) on
+        ``matches.feedback`` for the matcher's ranking. A page for browsers (``Accept: text/html``), JSON
+        otherwise."""
+        ref = notice_of(n, token)
+        html = wants_html(request)
+        body = await _read(request)
+        typed: str | None
+        if _is_json(request):
+            try:
+                data = loads_json(body) if body.strip() else {}
+            except BodyError as exc:
+                return problem(422, "Unprocessable Content", f"not a JSON object: {exc}")
+            value = data.get("reason") if isinstance(data, dict) else None
+            typed = value if isinstance(value, str) or value is None else str(value)
+        else:
+            typed = parse_qs(body.decode("utf-8", errors="replace")).get("reason", [None])[-1]
+        labels = PAGE_LABELS[language_of(p) if (p := n.profiles.get(ref.supplier_id)) else "en"]
+        try:
+            reason = not_relevant.read_reason(typed)
+        except ValueError as exc:
+            if not html:
+                return problem(422, "Unprocessable Content", str(exc), errors=[{"loc": ["reason"], "msg": str(exc)}])
+            return not_relevant_page(n, ref, token, reason=typed or "", error=labels["error_reason"], status=422)
+        try:
+            mark = await run_in_threadpool(n.feedback.not_relevant, ref, reason)
+        except (TransientPublishError, PermanentPublishError) as exc:
+            log.warning("not-relevant mark of %s on %s not published: %s", ref.supplier_id, ref.notice_id, exc)
+            if not html:
+                raise HTTPException(503, "the answer could not be recorded; try again shortly") from exc
+            message = labels["not_relevant_unavailable"]
+            return not_relevant_page(n, ref, token, reason=typed or "", error=message, status=503)
+        if not html:
+            return JSONResponse(
+                {
+                    "supplier_id": ref.supplier_id,
+                    "notice_id": ref.notice_id,
+                    "feedback_id": mark.feedback_id,
+                    "reason": mark.reason.value if mark.reason else None,
+                }
+            )
+        page = render_page(
+            "not_relevant_done", n.profiles.get(ref.supplier_id), ref=ref, pages=_pages(n, ref.supplier_id)
+        )
         return HTMLResponse(page)
 
     @app.post("/confirm", responses=_CONFIRMED)

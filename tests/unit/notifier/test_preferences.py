@@ -318,7 +318,9 @@ def test_invalid_values_get_the_form_again_with_a_message_and_what_was_typed(
     resp = client.post(page_url(n, "a"), content=form, headers=FORM)
     assert resp.status_code == 422
     assert resp.headers["content-type"].startswith("text/html")
-    assert f'id="error-{field}" style="color:#b00020">{message}<' in resp.text
+    assert f'id="error-{field}" class="field-error">{message}<' in resp.text
+    # The message is tied to its field (or the field's group), so a screen reader reads it with the field.
+    assert f'aria-describedby="error-{field}"' in resp.text
     for fragment in kept:
         assert fragment in resp.text
     assert "<Olympus>" not in resp.text
