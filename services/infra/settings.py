@@ -35,6 +35,9 @@ class CommonSettings(BaseSettings):
     topic_notifications_dlq: str = topics.NOTIFICATIONS_DLQ.name
     topic_awards: str = topics.AWARDS.name
     topic_awards_dlq: str = topics.AWARDS_DLQ.name
+    #: Marks on shortlist entries (``ShortlistFeedback``, compacted): buyers' from the matcher, suppliers' own from
+    #: the notifier.
+    topic_feedback: str = topics.FEEDBACK.name
     #: Create missing topics at start (with the partitions and retention of ``contracts.topics``).
     create_topics: bool = True
     #: ``DEBUG``, ``INFO``, ``WARNING``...
@@ -68,6 +71,7 @@ class CommonSettings(BaseSettings):
             self.topic_notifications_dlq: topics.NOTIFICATIONS_DLQ,
             self.topic_awards: topics.AWARDS,
             self.topic_awards_dlq: topics.AWARDS_DLQ,
+            self.topic_feedback: topics.FEEDBACK,
         }
 
 

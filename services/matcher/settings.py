@@ -9,7 +9,6 @@ from typing import Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from contracts import topics
 from services.infra.settings import CommonSettings
 from services.matcher.domain.config import COMPONENTS, DEFAULT_WEIGHTS, ScoringConfig
 from services.matcher.service import ProfileLimits
@@ -69,8 +68,6 @@ class Settings(CommonSettings):
     matcher_new_addresses_per_key_hour: int = Field(default=200, ge=1)
     #: ... and per day.
     matcher_new_addresses_per_key_day: int = Field(default=1000, ge=1)
-    #: Topic of buyers' marks on shortlist entries (``ShortlistFeedback``, compacted).
-    topic_feedback: str = topics.FEEDBACK.name
     #: Secret that signs the pages' form tokens (CSRF) and keys the ids of self-registered suppliers (one per
     #: mailbox). Set it, the same for every matcher instance, in any deployment: unset, each process draws its own
     #: at start (forms do not survive a restart, and a mailbox registered before a restart can register again).
@@ -123,10 +120,6 @@ class Settings(CommonSettings):
         if self.matcher_max_profile_bytes > self.matcher_max_body_bytes:
             raise ValueError("matcher_max_profile_bytes must not exceed matcher_max_body_bytes")
         return self
-
-    def topic_map(self) -> dict[str, topics.TopicSpec]:
-        """The common topics and the matcher's own feedback topic (created at start like the others)."""
-        return {**super().topic_map(), self.topic_feedback: topics.FEEDBACK}
 
     def profile_limits(self) -> ProfileLimits:
         return ProfileLimits(max_emails=self.matcher_max_emails_per_profile, max_bytes=self.matcher_max_profile_bytes)

@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from contracts import topics
 from services.infra.settings import CommonSettings
 
 #: The unsubscribe secret of local runs: public, so refused for a deployment that others reach.
@@ -54,9 +53,6 @@ class Settings(CommonSettings):
     #: Days a confirmation email's link opens (double opt-in): a week to answer; later, a new registration of the
     #: address brings a new email.
     notifier_confirmation_link_days: float = Field(default=7.0, gt=0)
-    #: Topic of the marks on shortlist entries (``ShortlistFeedback``, compacted): the notifier publishes there the
-    #: supplier's own "not relevant for me" (the matcher's buyer marks go there too).
-    topic_feedback: str = topics.FEEDBACK.name
     #: SMTP server host (``TB_SMTP_HOST`` from the local stack is accepted too).
     notifier_smtp_host: str = Field(
         default="127.0.0.1", validation_alias=AliasChoices("TB_NOTIFIER_SMTP_HOST", "TB_SMTP_HOST")
@@ -167,7 +163,3 @@ class Settings(CommonSettings):
     @property
     def unsubscribes_index(self) -> str:
         return f"{self.notifier_index_prefix}-notifier-unsubscribes"
-
-    def topic_map(self) -> dict[str, topics.TopicSpec]:
-        """The common topics and the feedback topic the notifier publishes the supplier's own marks on."""
-        return {**super().topic_map(), self.topic_feedback: topics.FEEDBACK}
