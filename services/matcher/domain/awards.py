@@ -22,7 +22,14 @@ from contracts.award import AwardRecord
 from contracts.common import Classification
 from contracts.shortlist import ShortlistEntry
 from contracts.supplier import AwardEvidence, PastAward, ProfileOrigin, SupplierProfile
-from services.matcher.domain.resolve import Decision, Identifier, Resolver, Winner, normalise_identifier
+from services.matcher.domain.resolve import (
+    Decision,
+    Identifier,
+    Resolver,
+    ResolverConfig,
+    Winner,
+    normalise_identifier,
+)
 
 #: ``SupplierProfile.country`` of a prospect whose records name no country: ISO 3166-1's user-assigned "unknown".
 UNKNOWN_COUNTRY = "ZZ"
@@ -274,3 +281,135 @@ def mark_prospects(entries: Sequence[ShortlistEntry], profiles: Mapping[str, Sup
         note = prospect_note(profile) if profile is not None else None
         out.append(entry if note is None else entry.model_copy(update={"prospect": True, "evidence": note}))
     return out
+
+
+# --- claims: a registering firm takes over the prospect it is ------------------------------------------------------
+
+#: The resolver's name rules (``resolve.py``), each passed only if its guard did not object.
+NAME_RULES = frozenset({"name_exact", "name_core", "name_fuzzy"})
+#: ``AwardEvidence.matched_by`` of an award a claim brought to its claimant; the explanation begins with
+#: ``claimed from <prospect id>`` (``claimed_from`` reads it back for an operator's ``unclaim``).
+CLAIM_RULE = "claim"
+_CLAIMED_FROM = re.compile(r"^claimed from (\S+?):")
+
+
+@dataclass(frozen=True)
+class ClaimMatch:
+    """Why a registering firm is the firm behind a prospect: the resolver's ``rule`` (``identifier``, a name rule,
+    or ``operator`` for an explicit claim), the claimant's name, and what it matched on the prospect."""
+
+    prospect_id: str
+    rule: str
+    name: str
+    matched: str
+    score: float = 100.0
+
+    def explain(self, claimant_id: str) -> str:
+        if self.rule == "identifier":
+            why = f"same identifier {self.matched}"
+        elif self.rule == "operator":
+            why = f"an operator's claim: {self.matched}"
+        else:
+            why = f"{self.rule}: {self.name!r} ~ {self.matched!r} ({self.score:.0f}% alike)"
+        return f"claimed from {self.prospect_id}: {claimant_id} {self.name!r} is that firm ({why})"
+
+
+def _identifiers_of(profile: SupplierProfile) -> tuple[Identifier, ...]:
+    out: list[Identifier] = []
+    for text in profile.identifiers:
+        try:
+            out.append(parse_org_id(text))
+        except ValueError:
+            continue
+    return tuple(dict.fromkeys(out))
+
+
+def find_claims(
+    registered: SupplierProfile,
+    prospects: Iterable[SupplierProfile],
+    *,
+    by_name: bool,
+    config: ResolverConfig | None = None,
+) -> list[ClaimMatch]:
+    """The prospects a registering firm is the firm behind, by entity resolution over the prospects alone: its
+    official identifiers first, then (``by_name``) the resolver's name rules with their guard, for each of its
+    names. The country must agree: a name rule needs the prospect's country to be the firm's (a prospect of unknown
+    country is claimed by identifier only); an identifier match needs it the same or unknown.
+
+    ``by_name`` False (the public form, where anyone may type any firm's name): identifiers only."""
+    candidates = {p.supplier_id: p for p in prospects if p.is_prospect and p.supplier_id != registered.supplier_id}
+    if not candidates:
+        return []
+    resolver = Resolver(config)
+    seed(resolver, candidates.values())
+    identifiers = _identifiers_of(registered)
+    country = registered.country.upper()
+    found: dict[str, ClaimMatch] = {}
+    for n, name in enumerate(dict.fromkeys(registered.names.values())):
+        decision = resolver.resolve(Winner(f"registration:{registered.supplier_id}#{n}", name, identifiers, country))
+        target = candidates.get(decision.entity_id)
+        if target is None or target.supplier_id in found:
+            continue
+        same_country = target.country == country
+        if decision.rule == "identifier" and (same_country or target.country == UNKNOWN_COUNTRY):
+            found[target.supplier_id] = ClaimMatch(
+                target.supplier_id, "identifier", name, str(decision.matched_identifier)
+            )
+        elif by_name and decision.rule in NAME_RULES and same_country:
+            matched = decision.matched_name or target.display_name
+            found[target.supplier_id] = ClaimMatch(target.supplier_id, decision.rule, name, matched, decision.score)
+    return list(found.values())
+
+
+def claimed(
+    prospect_profile: SupplierProfile, claimant: SupplierProfile, match: ClaimMatch, at: datetime
+) -> SupplierProfile:
+    """``claim`` with its explanation: the claimant gains the prospect's awards, each award's evidence saying it
+    was claimed, from which prospect and why (the rule and the names), before what it said (``was ...``)."""
+    note = match.explain(claimant.supplier_id)
+    awards = [
+        a
+        if a.source is None
+        else a.model_copy(
+            update={
+                "source": a.source.model_copy(
+                    update={
+                        "matched_by": CLAIM_RULE,
+                        "explanation": f"{note}; was {a.source.matched_by}: {a.source.explanation}",
+                    }
+                )
+            }
+        )
+        for a in prospect_profile.past_awards
+    ]
+    return claim(prospect_profile.model_copy(update={"past_awards": awards}), claimant, at)
+
+
+def claimed_from(profile: SupplierProfile) -> dict[str, list[str]]:
+    """Prospect id -> the award ids a claim brought to ``profile`` from it (what ``unclaimed`` gives back)."""
+    out: dict[str, list[str]] = {}
+    for award in profile.past_awards:
+        source = award.source
+        if source is not None and source.matched_by == CLAIM_RULE:
+            m = _CLAIMED_FROM.match(source.explanation)
+            if m is not None:
+                out.setdefault(m.group(1), []).append(source.award_id)
+    return out
+
+
+def unclaimed(profile: SupplierProfile, prospect_id: str, reason: str) -> tuple[SupplierProfile, SupplierProfile]:
+    """An operator's reversal of a claim: the awards the claim brought from ``prospect_id`` leave ``profile`` for
+    the prospect again (same id, ``split_awards``: their evidence says an operator moved them, and why), with the
+    identifiers only those awards carry; ``claimed_at`` is cleared once no claimed award is left. Returns (the
+    profile, the prospect). ``ValueError`` if no award of ``profile`` was claimed from ``prospect_id``."""
+    award_ids = claimed_from(profile).get(prospect_id)
+    if not award_ids:
+        raise ValueError(f"supplier {profile.supplier_id!r} claimed nothing from {prospect_id!r}")
+    back = split_awards(profile, award_ids, prospect_id, f"claim undone: {reason}")
+    kept = without_awards(profile, award_ids)
+    still = {i for a in kept.past_awards if a.source is not None for i in a.source.winner_identifiers}
+    moved = {i for i in back.identifiers if i not in still}
+    update: dict[str, object] = {"identifiers": [i for i in kept.identifiers if i not in moved]}
+    if not claimed_from(kept):
+        update["claimed_at"] = None
+    return kept.model_copy(update=update), back
