@@ -560,7 +560,9 @@ class Matcher:
         False: by official identifier only, as from the public form)."""
         if self.profiles.get(profile.supplier_id) is not None:
             raise AlreadyExists(f"supplier {profile.supplier_id!r} exists; use PUT to replace it")
-        profile, gone = self._claim_prospects(profile, self._prospects(), by_name=claim_by_name)
+        # Without names to go by, only an identifier can claim: a profile that states none reads no prospect.
+        prospects = self._prospects() if claim_by_name or profile.identifiers else {}
+        profile, gone = self._claim_prospects(profile, prospects, by_name=claim_by_name)
         saved = self.save_profile(profile, registered_by=registered_by, registrant=registrant)
         self._retire_claimed(gone)
         return saved
@@ -576,12 +578,20 @@ class Matcher:
     ) -> tuple[SupplierProfile, list[str]]:
         """``profile`` with the awards of the prospects entity resolution says it is (each claimed, explained),
         and their ids (taken out of ``prospects``: the caller deletes them once the claimant is stored). A profile
-        that is itself a prospect claims nothing."""
+        that is itself a prospect claims nothing. A claim that would take the profile over ``limits`` is left for
+        an operator (logged): the registration itself goes on."""
         if profile.is_prospect or not prospects:
             return profile, []
         gone = []
         for match in find_claims(profile, prospects.values(), by_name=by_name):
-            profile = claimed(prospects.pop(match.prospect_id), profile, match, self.clock())
+            merged = claimed(prospects[match.prospect_id], profile, match, self.clock())
+            try:
+                self.limits.check(merged)
+            except InvalidInput as exc:
+                log.warning("claim of %r by %r left out: %s", match.prospect_id, profile.supplier_id, exc)
+                continue
+            profile = merged
+            del prospects[match.prospect_id]
             log.info("claim: %s", match.explain(profile.supplier_id))
             gone.append(match.prospect_id)
         return profile, gone

@@ -14,6 +14,7 @@ from services.matcher.awards import claim_prospect, import_awards, unclaim_suppl
 from services.matcher.bootstrap import Container, bootstrap_in_memory
 from services.matcher.domain.awards import CLAIM_RULE, claimed_from
 from services.matcher.exceptions import AlreadyExists, InvalidInput
+from services.matcher.service import ProfileLimits
 from services.matcher.settings import Settings
 from tests.unit.matcher_service.award_builders import Org, Record, abn
 from tests.unit.matcher_service.builders import NOW, notice, supplier
@@ -151,4 +152,17 @@ def test_an_operator_claims_a_prospect_for_a_registered_supplier_and_can_undo_it
     with pytest.raises(InvalidInput):
         claim_prospect(container.matcher, "F1", "F1", "a registered profile is no prospect")
     unclaim_supplier(container.matcher, "F1", prospect, "wrong firm")
+    assert container.matcher.profiles.get(prospect) is not None
+
+
+def test_a_claim_that_would_make_the_profile_too_large_is_left_out_and_the_registration_goes_on(
+    container: Container,
+) -> None:
+    prospect = prospect_id(container)
+    profile = firm("F1", "GW Medical", identifiers=[f"AU-ABN:{PROSPECT_ABN}"])
+    container.matcher.limits = ProfileLimits(max_bytes=len(profile.model_dump_json()) + 400)
+    assert register_on_the_form(container, profile) == "created"
+    stored = container.matcher.profiles.get("F1")
+    assert stored is not None
+    assert (stored.past_awards, stored.claimed_at) == ([], None)
     assert container.matcher.profiles.get(prospect) is not None
