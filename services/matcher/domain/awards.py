@@ -333,32 +333,51 @@ def find_claims(
 ) -> list[ClaimMatch]:
     """The prospects a registering firm is the firm behind, by entity resolution over the prospects alone: its
     official identifiers first, then (``by_name``) the resolver's name rules with their guard, for each of its
-    names. The country must agree: a name rule needs the prospect's country to be the firm's (a prospect of unknown
-    country is claimed by identifier only); an identifier match needs it the same or unknown.
+    names. The country must agree: an identifier claims a prospect of the firm's country or of none known; a name
+    claims only a prospect of the firm's country (two passes, so a prospect of unknown country never hides one of
+    the firm's country behind the same name).
 
     ``by_name`` False (the public form, where anyone may type any firm's name): identifiers only."""
-    candidates = {p.supplier_id: p for p in prospects if p.is_prospect and p.supplier_id != registered.supplier_id}
-    if not candidates:
-        return []
-    resolver = Resolver(config)
-    seed(resolver, candidates.values())
-    identifiers = _identifiers_of(registered)
     country = registered.country.upper()
+    others = [p for p in prospects if p.is_prospect and p.supplier_id != registered.supplier_id]
+    found: dict[str, ClaimMatch] = {}
+    if registered.identifiers:
+        near = [p for p in others if p.country in (country, UNKNOWN_COUNTRY)]
+        found.update(_claims_among(registered, near, frozenset({"identifier"}), config))
+    if by_name:
+        same = [p for p in others if p.country == country and p.supplier_id not in found]
+        found.update(_claims_among(registered, same, NAME_RULES | {"identifier"}, config))
+    return list(found.values())
+
+
+def _claims_among(
+    registered: SupplierProfile,
+    candidates: Sequence[SupplierProfile],
+    rules: frozenset[str],
+    config: ResolverConfig | None,
+) -> dict[str, ClaimMatch]:
+    """Resolve each name of ``registered`` (with its identifiers) against ``candidates`` alone; the decisions of
+    ``rules`` that chose one of them, by prospect id."""
+    if not candidates:
+        return {}
+    resolver = Resolver(config)
+    seed(resolver, candidates)
+    identifiers = _identifiers_of(registered)
+    ids = {p.supplier_id for p in candidates}
     found: dict[str, ClaimMatch] = {}
     for n, name in enumerate(dict.fromkeys(registered.names.values())):
-        decision = resolver.resolve(Winner(f"registration:{registered.supplier_id}#{n}", name, identifiers, country))
-        target = candidates.get(decision.entity_id)
-        if target is None or target.supplier_id in found:
+        winner = Winner(f"registration:{registered.supplier_id}#{n}", name, identifiers, registered.country)
+        decision = resolver.resolve(winner)
+        target = decision.entity_id
+        # A name the resolver joined to none of them founds an entity of its own (rule ``new``): not a claim.
+        if decision.rule not in rules or target not in ids or target in found:
             continue
-        same_country = target.country == country
-        if decision.rule == "identifier" and (same_country or target.country == UNKNOWN_COUNTRY):
-            found[target.supplier_id] = ClaimMatch(
-                target.supplier_id, "identifier", name, str(decision.matched_identifier)
-            )
-        elif by_name and decision.rule in NAME_RULES and same_country:
-            matched = decision.matched_name or target.display_name
-            found[target.supplier_id] = ClaimMatch(target.supplier_id, decision.rule, name, matched, decision.score)
-    return list(found.values())
+        if decision.rule == "identifier":
+            found[target] = ClaimMatch(target, "identifier", name, str(decision.matched_identifier))
+        else:
+            matched = decision.matched_name or name
+            found[target] = ClaimMatch(target, decision.rule, name, matched, decision.score)
+    return found
 
 
 def claimed(

@@ -12,7 +12,7 @@ from contracts import SupplierProfile
 from contracts.supplier import ProfileOrigin
 from services.matcher.awards import claim_prospect, import_awards, unclaim_supplier
 from services.matcher.bootstrap import Container, bootstrap_in_memory
-from services.matcher.domain.awards import CLAIM_RULE, claimed_from
+from services.matcher.domain.awards import CLAIM_RULE, claimed_from, find_claims
 from services.matcher.exceptions import AlreadyExists, InvalidInput
 from services.matcher.service import ProfileLimits
 from services.matcher.settings import Settings
@@ -166,3 +166,20 @@ def test_a_claim_that_would_make_the_profile_too_large_is_left_out_and_the_regis
     assert stored is not None
     assert (stored.past_awards, stored.claimed_at) == ([], None)
     assert container.matcher.profiles.get(prospect) is not None
+
+
+def test_a_name_claims_the_prospect_of_the_firms_country_not_one_of_unknown_country(container: Container) -> None:
+    prospect = prospect_id(container)
+    unplaced = Record("csv-austender:CN9", [Org(PROSPECT_NAME, abn("11111111111"), country=None)])
+    import_awards(container.matcher, [unplaced])
+    others = [p for p in container.matcher.profiles.all() if p.is_prospect and p.supplier_id != prospect]
+    assert [p.country for p in others] == ["ZZ"]
+    stored = container.matcher.profiles.get(prospect)
+    assert stored is not None
+    # Whichever the store lists first.
+    for listed in ([others[0], stored], [stored, others[0]]):
+        [match] = find_claims(firm("F1", PROSPECT_NAME), listed, by_name=True)
+        assert (match.prospect_id, match.rule) == (prospect, "name_exact")
+    container.matcher.import_profiles([firm("F1", PROSPECT_NAME)])
+    assert_claimed(container, "F1", prospect, "name_exact")
+    assert container.matcher.profiles.get(others[0].supplier_id) == others[0]
