@@ -5,16 +5,14 @@ again explicitly."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from services.matcher.domain.resolve import Winner, entity_id_for, normalise_identifier
-from tests.conftest import REPO, Endpoints
+from tests.conftest import Endpoints
+from tests.integration.matcher.helpers import matcher_cli
 from tests.unit.matcher_service.award_builders import Org, Record, abn
 from tests.unit.matcher_service.builders import supplier
 
@@ -26,18 +24,7 @@ PROSPECT = entity_id_for(Winner("r", "Glove Works", (normalise_identifier("AU-AB
 def test_a_prospect_claimed_by_an_import_is_given_back_and_claimed_again_by_an_operator(
     endpoints: Endpoints, unique: Callable[[str], str], tmp_path: Path
 ) -> None:
-    env = os.environ | {
-        "TB_KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap,
-        "TB_ELASTICSEARCH_URL": endpoints.elasticsearch_url,
-        "TB_MATCHER_INDEX_PREFIX": unique("claims-cli"),
-        "TB_TOPIC_PROFILES": unique("profiles"),
-        "TB_TOPIC_SHORTLISTS": unique("shortlists"),
-        "COLUMNS": "200",
-    }
-
-    def call(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "services.matcher", *args]
-        return subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=180)
+    call = matcher_cli(endpoints, unique, "claims-cli")
 
     def explain(supplier_id: str) -> list[dict[str, str]]:
         return [json.loads(line) for line in call("awards", "explain", supplier_id, "--json").stdout.splitlines()]
