@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 
 from contracts.award import AwardRecord
 from contracts.supplier import SupplierProfile
-from services.matcher.domain.awards import apply_awards, seed, split_awards, without_awards
+from services.matcher.domain.awards import (
+    ClaimMatch,
+    apply_awards,
+    claimed,
+    seed,
+    split_awards,
+    unclaimed,
+    without_awards,
+)
 from services.matcher.domain.awards import winners as winners_of
 from services.matcher.domain.resolve import Decision, Resolver, ResolverConfig
 from services.matcher.exceptions import AlreadyExists, InvalidInput, NotFound
@@ -140,3 +148,46 @@ def split_supplier(
     matcher.save_profile(moved, flush=False)
     matcher.save_profile(kept)
     return kept, moved
+
+
+def claim_prospect(matcher: Matcher, prospect_id: str, supplier_id: str, reason: str) -> SupplierProfile:
+    """An operator's explicit claim: the registered supplier ``supplier_id`` is the firm behind the prospect
+    ``prospect_id``. It gains the prospect's awards (their evidence saying so, and why) and identifiers,
+    ``claimed_at`` is set, and the prospect is deleted (a tombstone; the shortlists that listed it ranked again).
+    Returns the claimant as stored. ``NotFound`` for an unknown id, ``InvalidInput`` when ``prospect_id`` is no
+    prospect or ``supplier_id`` is one."""
+    found = {p.supplier_id: p for p in matcher.profiles.get_many([prospect_id, supplier_id])}
+    for wanted in (prospect_id, supplier_id):
+        if wanted not in found:
+            raise NotFound(f"no supplier {wanted!r}")
+    prospect, claimant = found[prospect_id], found[supplier_id]
+    if not prospect.is_prospect:
+        raise InvalidInput(f"supplier {prospect_id!r} is not a prospect")
+    if claimant.is_prospect:
+        raise InvalidInput(f"supplier {supplier_id!r} is a prospect itself: only a registered profile claims")
+    match = ClaimMatch(prospect_id, "operator", claimant.display_name, reason)
+    saved, _ = matcher.save_profile(claimed(prospect, claimant, match, matcher.clock()))
+    matcher.delete_profile(prospect_id)
+    return saved
+
+
+def unclaim_supplier(
+    matcher: Matcher, supplier_id: str, prospect_id: str, reason: str
+) -> tuple[SupplierProfile, SupplierProfile]:
+    """An operator's reversal of a claim (automatic or explicit): the awards ``supplier_id`` claimed from
+    ``prospect_id`` go back to that prospect, under its old id, with the identifiers only they carry. Both profiles
+    are stored, published and re-matched. Returns (the supplier, the prospect). ``NotFound`` for an unknown
+    supplier, ``AlreadyExists`` when ``prospect_id`` is taken again, ``InvalidInput`` when the supplier claimed
+    nothing from it."""
+    profile = matcher.profiles.get(supplier_id)
+    if profile is None:
+        raise NotFound(f"no supplier {supplier_id!r}")
+    if matcher.profiles.get(prospect_id) is not None:
+        raise AlreadyExists(f"supplier {prospect_id!r} exists: the claim cannot be undone under that id")
+    try:
+        kept, back = unclaimed(profile, prospect_id, reason)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    matcher.save_profile(back, flush=False)
+    saved, _ = matcher.save_profile(kept)
+    return saved, back

@@ -20,7 +20,7 @@ from contracts.feedback import FeedbackMark, FeedbackReason, ShortlistFeedback, 
 from contracts.supplier import EmailConfirmation
 from services.infra.bus import EventPublisher
 from services.matcher.domain import MatchModel, ScoringConfig, fit_model, rank
-from services.matcher.domain.awards import mark_prospects
+from services.matcher.domain.awards import claimed, find_claims, mark_prospects
 from services.matcher.exceptions import (
     AlreadyExists,
     InvalidInput,
@@ -549,11 +549,59 @@ class Matcher:
     # -- profiles ---------------------------------------------------------------------------------------------------
 
     def create_profile(
-        self, profile: SupplierProfile, *, registered_by: str | None = None, registrant: str | None = None
+        self,
+        profile: SupplierProfile,
+        *,
+        registered_by: str | None = None,
+        registrant: str | None = None,
+        claim_by_name: bool = True,
     ) -> tuple[SupplierProfile, int]:
+        """Create a profile; a registered firm claims the prospects it is (``_claim_prospects``; ``claim_by_name``
+        False: by official identifier only, as from the public form)."""
         if self.profiles.get(profile.supplier_id) is not None:
             raise AlreadyExists(f"supplier {profile.supplier_id!r} exists; use PUT to replace it")
-        return self.save_profile(profile, registered_by=registered_by, registrant=registrant)
+        # Without names to go by, only an identifier can claim: a profile that states none reads no prospect.
+        prospects = self._prospects() if claim_by_name or profile.identifiers else {}
+        profile, gone = self._claim_prospects(profile, prospects, by_name=claim_by_name)
+        saved = self.save_profile(profile, registered_by=registered_by, registrant=registrant)
+        self._retire_claimed(gone)
+        return saved
+
+    # -- claims: a registering firm takes over the prospects it is (``domain.awards.find_claims``) -------------------
+
+    def _prospects(self) -> dict[str, SupplierProfile]:
+        """Every stored prospect, by id (what a registration may claim)."""
+        return {p.supplier_id: p for p in self.profiles.all() if p.is_prospect}
+
+    def _claim_prospects(
+        self, profile: SupplierProfile, prospects: dict[str, SupplierProfile], *, by_name: bool
+    ) -> tuple[SupplierProfile, list[str]]:
+        """``profile`` with the awards of the prospects entity resolution says it is (each claimed, explained),
+        and their ids (taken out of ``prospects``: the caller deletes them once the claimant is stored). A profile
+        that is itself a prospect claims nothing. A claim that would take the profile over ``limits`` is left for
+        an operator (logged): the registration itself goes on."""
+        if profile.is_prospect or not prospects:
+            return profile, []
+        gone = []
+        for match in find_claims(profile, prospects.values(), by_name=by_name):
+            merged = claimed(prospects[match.prospect_id], profile, match, self.clock())
+            try:
+                self.limits.check(merged)
+            except InvalidInput as exc:
+                log.warning("claim of %r by %r left out: %s", match.prospect_id, profile.supplier_id, exc)
+                continue
+            profile = merged
+            del prospects[match.prospect_id]
+            log.info("claim: %s", match.explain(profile.supplier_id))
+            gone.append(match.prospect_id)
+        return profile, gone
+
+    def _retire_claimed(self, prospect_ids: Iterable[str]) -> None:
+        """Delete claimed prospects: a tombstone on the profiles topic, and the shortlists that listed one ranked
+        again without it (its claimant, holding its awards now, is ranked in its place)."""
+        for prospect_id in prospect_ids:
+            if self.profiles.get(prospect_id) is not None:
+                self.delete_profile(prospect_id)
 
     def save_profile(
         self,
@@ -754,10 +802,17 @@ class Matcher:
         stored = {p.supplier_id: p for p in self.profiles.get_many(list(dict.fromkeys(p.supplier_id for p in lines)))}
         changed: dict[str, SupplierProfile] = {}
         refused: list[tuple[str, str]] = []
+        claimable: dict[str, SupplierProfile] | None = None
+        claims: list[str] = []
         now = self.clock()
         for line in lines:
             before = changed.get(line.supplier_id) or stored.get(line.supplier_id)
             profile = line if before is None else merge_import(before, line)
+            if before is None and not profile.is_prospect:
+                claimable = self._prospects() if claimable is None else claimable
+                profile, gone = self._claim_prospects(profile, claimable, by_name=True)
+            else:
+                gone = []
             confirmations = email_confirmations(before, profile, line, registered_by, now)
             profile = profile.model_copy(update={"email_confirmations": confirmations})
             try:
@@ -769,6 +824,7 @@ class Matcher:
             if before is not None and same_profile(before, profile):
                 continue
             changed[line.supplier_id] = profile
+            claims.extend(gone)
         chunk = [p.model_copy(update={"updated_at": self.clock()}) for p in changed.values()]
         unchanged = len(lines) - len(chunk) - len(refused)
         if chunk:
@@ -779,6 +835,7 @@ class Matcher:
             self.publisher.flush()
             self.metrics.profile_changes.labels("import").inc(len(chunk))
             self._changes_since_fit += len(chunk)
+        self._retire_claimed(claims)
         if unchanged:
             self.metrics.profile_changes.labels("import_unchanged").inc(unchanged)
         return ImportCounts(stored=len(chunk), unchanged=unchanged, refused=tuple(refused))
@@ -903,7 +960,10 @@ class SelfRegistration:
             own = dict.fromkeys(SELF_SET_FIELDS, self.matcher.clock())
             profile = profile.model_copy(update={"set_by_supplier": own})
             try:
-                self.matcher.create_profile(profile, registered_by=profile.display_name, registrant=self.registrant)
+                # Anyone can type a firm's name here: the form claims a prospect on an official identifier only.
+                self.matcher.create_profile(
+                    profile, registered_by=profile.display_name, registrant=self.registrant, claim_by_name=False
+                )
                 outcome = "created"
             except AlreadyExists:
                 outcome = "known"

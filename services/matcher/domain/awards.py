@@ -22,7 +22,14 @@ from contracts.award import AwardRecord
 from contracts.common import Classification
 from contracts.shortlist import ShortlistEntry
 from contracts.supplier import AwardEvidence, PastAward, ProfileOrigin, SupplierProfile
-from services.matcher.domain.resolve import Decision, Identifier, Resolver, Winner, normalise_identifier
+from services.matcher.domain.resolve import (
+    Decision,
+    Identifier,
+    Resolver,
+    ResolverConfig,
+    Winner,
+    normalise_identifier,
+)
 
 #: ``SupplierProfile.country`` of a prospect whose records name no country: ISO 3166-1's user-assigned "unknown".
 UNKNOWN_COUNTRY = "ZZ"
@@ -274,3 +281,154 @@ def mark_prospects(entries: Sequence[ShortlistEntry], profiles: Mapping[str, Sup
         note = prospect_note(profile) if profile is not None else None
         out.append(entry if note is None else entry.model_copy(update={"prospect": True, "evidence": note}))
     return out
+
+
+# --- claims: a registering firm takes over the prospect it is ------------------------------------------------------
+
+#: The resolver's name rules (``resolve.py``), each passed only if its guard did not object.
+NAME_RULES = frozenset({"name_exact", "name_core", "name_fuzzy"})
+#: ``AwardEvidence.matched_by`` of an award a claim brought to its claimant; the explanation begins with
+#: ``claimed from <prospect id>`` (``claimed_from`` reads it back for an operator's ``unclaim``).
+CLAIM_RULE = "claim"
+_CLAIMED_FROM = re.compile(r"^claimed from (\S+?):")
+
+
+@dataclass(frozen=True)
+class ClaimMatch:
+    """Why a registering firm is the firm behind a prospect: the resolver's ``rule`` (``identifier``, a name rule,
+    or ``operator`` for an explicit claim), the claimant's name, and what it matched on the prospect."""
+
+    prospect_id: str
+    rule: str
+    name: str
+    matched: str
+    score: float = 100.0
+
+    def explain(self, claimant_id: str) -> str:
+        if self.rule == "identifier":
+            why = f"same identifier {self.matched}"
+        elif self.rule == "operator":
+            why = f"an operator's claim: {self.matched}"
+        else:
+            why = f"{self.rule}: {self.name!r} ~ {self.matched!r} ({self.score:.0f}% alike)"
+        return f"claimed from {self.prospect_id}: {claimant_id} {self.name!r} is that firm ({why})"
+
+
+def _identifiers_of(profile: SupplierProfile) -> tuple[Identifier, ...]:
+    out: list[Identifier] = []
+    for text in profile.identifiers:
+        try:
+            out.append(parse_org_id(text))
+        except ValueError:
+            continue
+    return tuple(dict.fromkeys(out))
+
+
+def find_claims(
+    registered: SupplierProfile,
+    prospects: Iterable[SupplierProfile],
+    *,
+    by_name: bool,
+    config: ResolverConfig | None = None,
+) -> list[ClaimMatch]:
+    """The prospects a registering firm is the firm behind, by entity resolution over the prospects alone: its
+    official identifiers first, then (``by_name``) the resolver's name rules with their guard, for each of its
+    names. The country must agree: an identifier claims a prospect of the firm's country or of none known; a name
+    claims only a prospect of the firm's country (two passes, so a prospect of unknown country never hides one of
+    the firm's country behind the same name).
+
+    ``by_name`` False (the public form, where anyone may type any firm's name): identifiers only."""
+    country = registered.country.upper()
+    others = [p for p in prospects if p.is_prospect and p.supplier_id != registered.supplier_id]
+    found: dict[str, ClaimMatch] = {}
+    if registered.identifiers:
+        near = [p for p in others if p.country in (country, UNKNOWN_COUNTRY)]
+        found.update(_claims_among(registered, near, frozenset({"identifier"}), config))
+    if by_name:
+        same = [p for p in others if p.country == country and p.supplier_id not in found]
+        found.update(_claims_among(registered, same, NAME_RULES | {"identifier"}, config))
+    return list(found.values())
+
+
+def _claims_among(
+    registered: SupplierProfile,
+    candidates: Sequence[SupplierProfile],
+    rules: frozenset[str],
+    config: ResolverConfig | None,
+) -> dict[str, ClaimMatch]:
+    """Resolve each name of ``registered`` (with its identifiers) against ``candidates`` alone; the decisions of
+    ``rules`` that chose one of them, by prospect id."""
+    if not candidates:
+        return {}
+    resolver = Resolver(config)
+    seed(resolver, candidates)
+    identifiers = _identifiers_of(registered)
+    ids = {p.supplier_id for p in candidates}
+    found: dict[str, ClaimMatch] = {}
+    for n, name in enumerate(dict.fromkeys(registered.names.values())):
+        winner = Winner(f"registration:{registered.supplier_id}#{n}", name, identifiers, registered.country)
+        decision = resolver.resolve(winner)
+        target = decision.entity_id
+        # A name the resolver joined to none of them founds an entity of its own (rule ``new``): not a claim.
+        if decision.rule not in rules or target not in ids or target in found:
+            continue
+        if decision.rule == "identifier":
+            found[target] = ClaimMatch(target, "identifier", name, str(decision.matched_identifier))
+        else:
+            matched = decision.matched_name or name
+            found[target] = ClaimMatch(target, decision.rule, name, matched, decision.score)
+    return found
+
+
+def claimed(
+    prospect_profile: SupplierProfile, claimant: SupplierProfile, match: ClaimMatch, at: datetime
+) -> SupplierProfile:
+    """``claim`` with its explanation: the claimant gains the prospect's awards, each award's evidence saying it
+    was claimed, from which prospect and why (the rule and the names), before what it said (``was ...``)."""
+    note = match.explain(claimant.supplier_id)
+    awards = [
+        a
+        if a.source is None
+        else a.model_copy(
+            update={
+                "source": a.source.model_copy(
+                    update={
+                        "matched_by": CLAIM_RULE,
+                        "explanation": f"{note}; was {a.source.matched_by}: {a.source.explanation}",
+                    }
+                )
+            }
+        )
+        for a in prospect_profile.past_awards
+    ]
+    return claim(prospect_profile.model_copy(update={"past_awards": awards}), claimant, at)
+
+
+def claimed_from(profile: SupplierProfile) -> dict[str, list[str]]:
+    """Prospect id -> the award ids a claim brought to ``profile`` from it (what ``unclaimed`` gives back)."""
+    out: dict[str, list[str]] = {}
+    for award in profile.past_awards:
+        source = award.source
+        if source is not None and source.matched_by == CLAIM_RULE:
+            m = _CLAIMED_FROM.match(source.explanation)
+            if m is not None:
+                out.setdefault(m.group(1), []).append(source.award_id)
+    return out
+
+
+def unclaimed(profile: SupplierProfile, prospect_id: str, reason: str) -> tuple[SupplierProfile, SupplierProfile]:
+    """An operator's reversal of a claim: the awards the claim brought from ``prospect_id`` leave ``profile`` for
+    the prospect again (same id, ``split_awards``: their evidence says an operator moved them, and why), with the
+    identifiers only those awards carry; ``claimed_at`` is cleared once no claimed award is left. Returns (the
+    profile, the prospect). ``ValueError`` if no award of ``profile`` was claimed from ``prospect_id``."""
+    award_ids = claimed_from(profile).get(prospect_id)
+    if not award_ids:
+        raise ValueError(f"supplier {profile.supplier_id!r} claimed nothing from {prospect_id!r}")
+    back = split_awards(profile, award_ids, prospect_id, f"claim undone: {reason}")
+    kept = without_awards(profile, award_ids)
+    still = {i for a in kept.past_awards if a.source is not None for i in a.source.winner_identifiers}
+    moved = {i for i in back.identifiers if i not in still}
+    update: dict[str, object] = {"identifiers": [i for i in kept.identifiers if i not in moved]}
+    if not claimed_from(kept):
+        update["claimed_at"] = None
+    return kept.model_copy(update=update), back

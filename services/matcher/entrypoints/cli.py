@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from services.matcher.awards import AwardImportReport
     from services.matcher.bootstrap import Container
     from services.matcher.ports import KeyStore
+    from services.matcher.service import Matcher
 
 app = typer.Typer(help="tenderbridge matcher: supplier profiles, notice matching, the buyer API.", no_args_is_help=True)
 #: Messages for people; in a pipe or a log file one line each, however long (a rejection names every field).
@@ -302,7 +303,7 @@ def _print_award_report(report: AwardImportReport, *, bad: int, notices: int) ->
 
 
 awards_app = typer.Typer(
-    help="The supplier base built from award records: why awards were merged, and an operator's split.",
+    help="The supplier base built from award records: why awards were merged, an operator's split and claims.",
     no_args_is_help=True,
 )
 app.add_typer(awards_app, name="awards")
@@ -357,6 +358,34 @@ def awards_explain(
     output_console().print(table)
 
 
+_T = TypeVar("_T")
+
+
+def _operator_action(action: Callable[[Matcher, str], _T], reason: str) -> _T:
+    """Run an operator's correction of the supplier base (``awards split``, ``claim``, ``unclaim``) over the real
+    stores, ``reason`` said in one line: exit 2 without a reason or when the matcher refuses (unknown id, ...), 1
+    when Elasticsearch does not answer."""
+    from services.matcher.bootstrap import bootstrap
+    from services.matcher.exceptions import MatcherError
+
+    reason = " ".join(reason.split())
+    if not reason:
+        err.print("[red]--reason must say why[/red]")
+        raise typer.Exit(2)
+    container = bootstrap(_settings())
+    try:
+        container.matcher.refit()
+        return action(container.matcher, reason)
+    except StoreUnavailable as exc:
+        err.print(f"[red]Elasticsearch does not answer: {exc}[/red]")
+        raise typer.Exit(1) from exc
+    except MatcherError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    finally:
+        container.close()
+
+
 @awards_app.command("split")
 def awards_split(
     supplier_id: Annotated[str, typer.Argument(help="the supplier the awards were wrongly merged into")],
@@ -370,29 +399,47 @@ def awards_split(
     an operator moved them, and why). Both profiles are stored, published and re-matched, and later imports of the
     same records leave them where they are now."""
     from services.matcher.awards import split_supplier
-    from services.matcher.bootstrap import bootstrap
-    from services.matcher.exceptions import MatcherError
 
-    reason = " ".join(reason.split())
-    if not reason:
-        err.print("[red]--reason must say why[/red]")
-        raise typer.Exit(2)
-    settings = _settings()
-    container = bootstrap(settings)
-    try:
-        container.matcher.refit()
-        kept, moved = split_supplier(container.matcher, supplier_id, award_ids, reason, new_id)
-    except StoreUnavailable as exc:
-        err.print(f"[red]Elasticsearch does not answer: {exc}[/red]")
-        raise typer.Exit(1) from exc
-    except MatcherError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
-    finally:
-        container.close()
+    kept, moved = _operator_action(lambda m, why: split_supplier(m, supplier_id, award_ids, why, new_id), reason)
     err.print(
         f"{len(moved.past_awards)} awards moved from {kept.supplier_id} ({len(kept.past_awards)} left) to the new "
         f"prospect {moved.supplier_id} {moved.display_name!r}",
+        highlight=False,
+    )
+
+
+@awards_app.command("claim")
+def awards_claim(
+    prospect_id: Annotated[str, typer.Argument(help="the prospect (a firm known only from award records)")],
+    supplier_id: Annotated[str, typer.Argument(help="the registered supplier that is that firm")],
+    reason: Annotated[str, typer.Option(help="why (kept in the claimed awards' evidence)")],
+) -> None:
+    """A registered supplier claims a prospect: it gains the prospect's awards (their evidence saying it was
+    claimed, by whom and why) and identifiers, and the prospect is deleted and leaves the shortlists.
+    `awards unclaim` undoes it."""
+    from services.matcher.awards import claim_prospect
+
+    saved = _operator_action(lambda m, why: claim_prospect(m, prospect_id, supplier_id, why), reason)
+    err.print(
+        f"{saved.supplier_id} {saved.display_name!r} claimed {prospect_id}: {len(saved.past_awards)} awards now",
+        highlight=False,
+    )
+
+
+@awards_app.command("unclaim")
+def awards_unclaim(
+    supplier_id: Annotated[str, typer.Argument(help="the supplier that claimed the prospect")],
+    prospect_id: Annotated[str, typer.Argument(help="the prospect's old id (see `awards explain SUPPLIER_ID`)")],
+    reason: Annotated[str, typer.Option(help="why (kept in the returned awards' evidence)")],
+) -> None:
+    """Undo a claim (made by a registration or by `awards claim`): the awards claimed from the prospect go back
+    to it, under its old id, with the identifiers only they carry. Both profiles are stored and re-matched."""
+    from services.matcher.awards import unclaim_supplier
+
+    kept, back = _operator_action(lambda m, why: unclaim_supplier(m, supplier_id, prospect_id, why), reason)
+    err.print(
+        f"{len(back.past_awards)} awards back from {kept.supplier_id} to the prospect {back.supplier_id} "
+        f"{back.display_name!r}",
         highlight=False,
     )
 

@@ -3,6 +3,9 @@ the committed offsets, raw publishing and a worker running in a thread."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -12,7 +15,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from services.matcher.bootstrap import Container
 from services.matcher.entrypoints.worker import NoticeWorker
 from services.matcher.settings import Settings
-from tests.conftest import Endpoints
+from tests.conftest import REPO, Endpoints
 
 BUYER = "it-buyer-key"
 
@@ -88,3 +91,24 @@ class RunningWorker:
         self.thread.join(timeout=30)
         assert not self.thread.is_alive()
         assert not self.error, self.error
+
+
+def matcher_cli(
+    endpoints: Endpoints, unique: Callable[[str], str], label: str
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``call("awards", "explain", ID)``: ``python -m services.matcher`` over the local servers, in indexes and
+    topics of its own (``label``)."""
+    env = os.environ | {
+        "TB_KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap,
+        "TB_ELASTICSEARCH_URL": endpoints.elasticsearch_url,
+        "TB_MATCHER_INDEX_PREFIX": unique(label),
+        "TB_TOPIC_PROFILES": unique("profiles"),
+        "TB_TOPIC_SHORTLISTS": unique("shortlists"),
+        "COLUMNS": "200",
+    }
+
+    def call(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "services.matcher", *args]
+        return subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=180)
+
+    return call

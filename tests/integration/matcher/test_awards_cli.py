@@ -5,9 +5,6 @@ stored once however often the file is read, a merge explained and undone by an o
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +12,7 @@ import pytest
 
 from services.matcher.domain.resolve import Winner, entity_id_for, normalise_identifier
 from tests.conftest import REPO, Endpoints
+from tests.integration.matcher.helpers import matcher_cli
 from tests.unit.matcher_service.award_builders import Org, Record, abn
 
 pytestmark = pytest.mark.integration
@@ -36,18 +34,7 @@ PROSPECT = entity_id_for(Winner("r", "Hays", (normalise_identifier("AU-ABN", "47
 
 
 def test_import_awards_explain_and_split(endpoints: Endpoints, unique: Callable[[str], str], tmp_path: Path) -> None:
-    env = os.environ | {
-        "TB_KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap,
-        "TB_ELASTICSEARCH_URL": endpoints.elasticsearch_url,
-        "TB_MATCHER_INDEX_PREFIX": unique("awards-cli"),
-        "TB_TOPIC_PROFILES": unique("profiles"),
-        "TB_TOPIC_SHORTLISTS": unique("shortlists"),
-        "COLUMNS": "200",
-    }
-
-    def call(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "services.matcher", *args]
-        return subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=180)
+    call = matcher_cli(endpoints, unique, "awards-cli")
 
     awards = tmp_path / "awards.csv"
     awards.write_text(CSV, encoding="utf-8")
