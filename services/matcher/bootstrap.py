@@ -15,7 +15,7 @@ from services.infra.bus import EventPublisher, InMemoryPublisher, KafkaPublisher
 from services.infra.net import any_port_open
 from services.matcher.adapters import memory
 from services.matcher.domain import ScoringConfig
-from services.matcher.ports import KeyStore, NoticeStore, ProfileStore, ShortlistStore
+from services.matcher.ports import Encoder, KeyStore, NoticeStore, ProfileStore, ShortlistStore
 from services.matcher.service import Matcher, MatcherMetrics, RegistrationQuota
 from services.matcher.settings import Settings
 
@@ -44,6 +44,15 @@ class Container:
                 log.warning("error while closing", exc_info=True)
 
 
+def make_encoder(settings: Settings) -> Encoder | None:
+    """The encoder ``TB_MATCHER_ENCODER`` names (``None`` for ``none``); its model loads on first use."""
+    if settings.matcher_encoder == "none":
+        return None
+    from services.matcher.adapters.encoder import UseEncoder
+
+    return UseEncoder()
+
+
 def _matcher(
     settings: Settings,
     registry: CollectorRegistry,
@@ -54,6 +63,7 @@ def _matcher(
     notices: NoticeStore,
     shortlists: ShortlistStore,
     publisher: EventPublisher,
+    encoder: Encoder | None,
 ) -> Matcher:
     """The one place a ``Matcher`` is built from settings, whatever its stores."""
     metrics = MatcherMetrics(registry)
@@ -76,6 +86,7 @@ def _matcher(
         learn_weights=settings.matcher_learn_weights,
         limits=settings.profile_limits(),
         registrations=quota,
+        encoder=encoder,
     )
 
 
@@ -85,8 +96,10 @@ def bootstrap_in_memory(
     clock: Callable[[], datetime] = _now,
     config: ScoringConfig | None = None,
     publisher: EventPublisher | None = None,
+    encoder: Encoder | None = None,
 ) -> Container:
-    """The matcher over the in-memory fakes (unit tests, offline ``match``)."""
+    """The matcher over the in-memory fakes (unit tests, offline ``match``). No encoder unless one is given (the
+    offline ``match`` passes ``make_encoder(settings)``; unit tests a ``HashingEncoder`` or none)."""
     settings = settings or Settings()
     config = config if config is not None else settings.scoring_config()
     registry = CollectorRegistry()
@@ -95,10 +108,11 @@ def bootstrap_in_memory(
         registry,
         config,
         clock,
-        profiles=memory.InMemoryProfileStore(),
+        profiles=memory.InMemoryProfileStore(encoder=encoder),
         notices=memory.InMemoryNoticeStore(config),
         shortlists=memory.InMemoryShortlistStore(),
         publisher=publisher or InMemoryPublisher(),
+        encoder=encoder,
     )
     return Container(settings, matcher, memory.InMemoryKeyStore(), registry, ready=lambda: {"memory": True})
 
@@ -114,16 +128,19 @@ def bootstrap(
     shortlists: ShortlistStore | None = None,
     keys: KeyStore | None = None,
     create_indexes: bool = True,
+    encoder: Encoder | None = None,
 ) -> Container:
-    """The matcher over Elasticsearch and Kafka (topics and indexes created when missing)."""
+    """The matcher over Elasticsearch and Kafka (topics and indexes created when missing); the encoder is
+    ``TB_MATCHER_ENCODER``'s unless one is given."""
     from services.matcher.adapters import elastic
 
     settings = settings or Settings()
     config = config if config is not None else settings.scoring_config()
+    encoder = encoder if encoder is not None else make_encoder(settings)
     es = elastic.make_client(settings.elasticsearch_url, settings.matcher_es_timeout_seconds)
     names = elastic.IndexNames(settings.matcher_index_prefix)
     if create_indexes:
-        elastic.ensure_indexes(es, names)
+        elastic.ensure_indexes(es, names, encoder.dimension if encoder is not None else None)
     closers: list[Callable[[], None]] = [es.close]
     if publisher is None:
         if settings.create_topics:
@@ -137,10 +154,12 @@ def bootstrap(
         registry,
         config,
         clock,
-        profiles=profiles or elastic.ElasticProfileStore(es, names, clock, settings.matcher_profile_cache_size),
+        profiles=profiles
+        or elastic.ElasticProfileStore(es, names, clock, settings.matcher_profile_cache_size, encoder=encoder),
         notices=notices or elastic.ElasticNoticeStore(es, names, config),
         shortlists=shortlists or elastic.ElasticShortlistStore(es, names),
         publisher=publisher,
+        encoder=encoder,
     )
 
     def ready() -> dict[str, bool]:

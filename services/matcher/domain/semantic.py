@@ -150,3 +150,33 @@ def knn_to_es(field: str, vector: Vector, k: int, num_candidates: int | None = N
         "k": k,
         "num_candidates": max(num_candidates or 2 * k, k),
     }
+
+
+def notice_semantic_text(title: str, description: str | None) -> str:
+    """What of a notice is embedded: its title and description."""
+    return "\n".join(p.strip() for p in (title, description or "") if p.strip())
+
+
+class ProfileVectors:
+    """A profile's vectors as the matcher service computed them with the ``Encoder`` port: its whole text's
+    (``semantic_text``) and one per phrase a reason may quote (``phrases``, rows in that order)."""
+
+    __slots__ = ("phrase_vectors", "phrases", "vector")
+
+    def __init__(self, vector: Vector, phrases: Sequence[str], phrase_vectors: npt.NDArray[np.float32]) -> None:
+        if phrase_vectors.shape[0] != len(phrases):
+            raise ValueError(f"{len(phrases)} phrases and {phrase_vectors.shape[0]} vectors")
+        self.vector = vector
+        self.phrases = list(phrases)
+        self.phrase_vectors = phrase_vectors
+
+
+class SemanticInput:
+    """What ``rank`` needs to score meaning: the notice's vector and the candidates' (by supplier id; a candidate
+    missing here scores 0 on meaning)."""
+
+    __slots__ = ("notice", "profiles")
+
+    def __init__(self, notice: Vector, profiles: dict[str, ProfileVectors]) -> None:
+        self.notice = notice
+        self.profiles = profiles
