@@ -5,6 +5,10 @@ Builds supplier profiles from the history awards (through the contract models), 
 history builds the TenderNotice and runs the matcher's own retrieval (``InMemoryProfileIndex``, the in-process twin
 of the Elasticsearch query) and ``rank``. Reports HR@1/5/10, MRR@10, catalogue coverage and n, beside two
 popularity baselines computed in the same run. ``--json`` prints one JSON object as the last line.
+
+With ``--encoder use`` (the default, as the matcher's ``TB_MATCHER_ENCODER``), profiles and notices are embedded
+with the multilingual USE: the ``semantic`` component is learned and scored and the kNN channel adds candidates;
+``--encoder none`` is the ablation without both.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from services.matcher.domain import (
     fit_model,
     rank,
 )
+from services.matcher.domain.semantic import ProfileVectors, SemanticInput, notice_semantic_text, semantic_text
+from services.matcher.ports import Encoder
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_FILE = REPO.parent / "shared" / "data" / "austender" / "awards-2023-07_2024-06.csv.gz"
@@ -101,6 +107,7 @@ def evaluate(
     limit: int | None = None,
     training_notices: int = 3000,
     wording_floor: float | None = None,
+    encoder: Encoder | None = None,
 ) -> dict[str, Any]:
     console = console or Console(stderr=True)
     started = time.perf_counter()
@@ -127,11 +134,18 @@ def evaluate(
             components=components,
             progress=tick,
             max_training_notices=training_notices,
+            encoder=encoder,
         )
         bar.update(task, completed=bar.tasks[0].total or 0)
         index = InMemoryProfileIndex()
+        vectors: dict[str, ProfileVectors] = {}
+        if encoder is not None:
+            rows = encoder.encode([semantic_text(p) for p in profiles])
+            no_phrases = rows[:0]  # reasons are not read here: no phrase vectors
+            vectors = {p.supplier_id: ProfileVectors(rows[j], [], no_phrases) for j, p in enumerate(profiles)}
         for p in profiles:
-            index.upsert(p)
+            v = vectors.get(p.supplier_id)
+            index.upsert(p, None if v is None else v.vector)
         fam = popularity(history, lambda a: a.unspsc[:4])
         exact = popularity(history, lambda a: a.unspsc)
         ours, m_fam, m_exact = Metrics(k), Metrics(k), Metrics(k)
@@ -139,9 +153,13 @@ def evaluate(
         task = bar.add_task("matching test awards", total=len(cases))
         for i, a in enumerate(cases):
             notice = build_notice(a, i)
-            candidates = index.candidates(build_candidate_query(notice, config))
+            nvec = None
+            if encoder is not None:
+                nvec = encoder.encode([notice_semantic_text(notice.title, notice.description)])[0]
+            candidates = index.candidates(build_candidate_query(notice, config, nvec))
             recall += any(key_of_id[c.supplier_id] == a.supplier_key for c in candidates)
-            result = rank(notice, candidates, config, as_of(a.signed.date()), model=model)
+            meaning = None if nvec is None else SemanticInput(nvec, vectors)
+            result = rank(notice, candidates, config, as_of(a.signed.date()), model=model, vectors=meaning)
             ours.add([key_of_id[e.supplier_id] for e in result.entries], a.supplier_key)
             m_fam.add(fam.get(a.unspsc[:4], [])[:k], a.supplier_key)
             m_exact.add(exact.get(a.unspsc, [])[:k], a.supplier_key)
@@ -170,6 +188,14 @@ def _table(result: dict[str, Any]) -> Table:
     return t
 
 
+def _encoder(name: str) -> Encoder | None:
+    if name == "none":
+        return None
+    from services.matcher.adapters.encoder import UseEncoder
+
+    return UseEncoder(cache_size=0)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__.splitlines()[0])
     ap.add_argument("--history", type=Path, default=DEFAULT_FILE, help="award file (CSV, gzipped or not)")
@@ -189,6 +215,12 @@ def main(argv: list[str] | None = None) -> int:
         "--wording-floor", type=float, help="ScoringConfig.wording_floor (least token-set ratio that counts)"
     )
     ap.add_argument("--training-notices", type=int, default=3000, help="history awards used to learn the weights")
+    ap.add_argument(
+        "--encoder",
+        choices=("use", "none"),
+        default="use",
+        help="sentence encoder of the semantic component and kNN channel (none: the ablation without both)",
+    )
     args = ap.parse_args(argv)
     console = Console(stderr=True)
     if not args.history.exists():
@@ -216,7 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         limit=args.limit,
         training_notices=args.training_notices,
         wording_floor=args.wording_floor,
+        encoder=_encoder(args.encoder),
     )
+    result["encoder"] = args.encoder
     Console().print(_table(result))
     if args.json:
         sys.stdout.write(json.dumps(result) + "\n")

@@ -28,7 +28,7 @@ DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
         "repeat": 0.05,
         "value": 0.05,
         "activity": 0.05,
-        "semantic": 0.25,
+        "semantic": 0.50,
     }
 )
 COMPONENTS: tuple[str, ...] = tuple(DEFAULT_WEIGHTS)

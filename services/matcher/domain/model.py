@@ -47,7 +47,7 @@ MIN_TRAINING_NOTICES = 50
 #: history alone, meaning gets a small weight (a supplier with awards is found by its codes and past wording), which
 #: drowns it for the suppliers it exists for: those without history or codes, described in another language than
 #: the notice. Measured with ``python -m bench.xling`` and ``bench.quality`` (``bench/xling/README.md``).
-SEMANTIC_WEIGHT_FLOOR = 0.25
+SEMANTIC_WEIGHT_FLOOR = 0.33
 
 
 def floor_semantic(weights: Mapping[str, float]) -> dict[str, float]:

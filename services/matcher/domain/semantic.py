@@ -135,8 +135,16 @@ class VectorIndex:
 
 
 def vector_mapping(dimension: int) -> dict[str, Any]:
-    """The Elasticsearch field of a profile vector: indexed for kNN by cosine."""
-    return {"type": "dense_vector", "dims": dimension, "index": True, "similarity": "cosine"}
+    """The Elasticsearch field of a profile vector: indexed for kNN by cosine, searched exactly (``flat``: float32
+    vectors compared one by one, so the nearest profiles are those ``VectorIndex`` finds; Elasticsearch's default,
+    ``int8_hnsw``, quantises them and moves cosines by ~0.01, enough to swap neighbours)."""
+    return {
+        "type": "dense_vector",
+        "dims": dimension,
+        "index": True,
+        "similarity": "cosine",
+        "index_options": {"type": "flat"},
+    }
 
 
 def knn_to_es(field: str, vector: Vector, k: int, num_candidates: int | None = None) -> dict[str, Any]:
