@@ -36,6 +36,7 @@ from services.matcher.domain import (
     fit_model,
     rank,
 )
+from services.matcher.domain.model import SEMANTIC_WEIGHT_FLOOR
 from services.matcher.domain.semantic import ProfileVectors, SemanticInput, notice_semantic_text, semantic_text
 from services.matcher.ports import Encoder
 
@@ -108,6 +109,7 @@ def evaluate(
     training_notices: int = 3000,
     wording_floor: float | None = None,
     encoder: Encoder | None = None,
+    semantic_floor: float = SEMANTIC_WEIGHT_FLOOR,
 ) -> dict[str, Any]:
     console = console or Console(stderr=True)
     started = time.perf_counter()
@@ -135,6 +137,7 @@ def evaluate(
             progress=tick,
             max_training_notices=training_notices,
             encoder=encoder,
+            semantic_floor=semantic_floor,
         )
         bar.update(task, completed=bar.tasks[0].total or 0)
         index = InMemoryProfileIndex()
@@ -221,6 +224,12 @@ def main(argv: list[str] | None = None) -> int:
         default="use",
         help="sentence encoder of the semantic component and kNN channel (none: the ablation without both)",
     )
+    ap.add_argument(
+        "--semantic-floor",
+        type=float,
+        default=SEMANTIC_WEIGHT_FLOOR,
+        help=f"least learned weight share of the semantic component (default {SEMANTIC_WEIGHT_FLOOR})",
+    )
     args = ap.parse_args(argv)
     console = Console(stderr=True)
     if not args.history.exists():
@@ -249,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         training_notices=args.training_notices,
         wording_floor=args.wording_floor,
         encoder=_encoder(args.encoder),
+        semantic_floor=args.semantic_floor,
     )
     result["encoder"] = args.encoder
     Console().print(_table(result))

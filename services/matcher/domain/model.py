@@ -50,15 +50,17 @@ MIN_TRAINING_NOTICES = 50
 SEMANTIC_WEIGHT_FLOOR = 0.33
 
 
-def floor_semantic(weights: Mapping[str, float]) -> dict[str, float]:
-    """``weights`` (summing to 1) with ``semantic`` raised to ``SEMANTIC_WEIGHT_FLOOR`` if below it, the others
-    scaled down to keep the sum."""
+def floor_semantic(weights: Mapping[str, float], floor: float = SEMANTIC_WEIGHT_FLOOR) -> dict[str, float]:
+    """``weights`` (summing to 1) with ``semantic`` raised to ``floor`` if below it, the others scaled down to keep
+    the sum."""
+    if not 0.0 <= floor < 1.0:
+        raise ValueError(f"the semantic weight floor must be in [0, 1), got {floor}")
     sem = weights.get("semantic", 0.0)
-    if sem >= SEMANTIC_WEIGHT_FLOOR:
+    if sem >= floor:
         return dict(weights)
     rest = sum(v for k, v in weights.items() if k != "semantic") or 1.0
-    scale = (1.0 - SEMANTIC_WEIGHT_FLOOR) / rest
-    return {k: SEMANTIC_WEIGHT_FLOOR if k == "semantic" else v * scale for k, v in weights.items()}
+    scale = (1.0 - floor) / rest
+    return {k: floor if k == "semantic" else v * scale for k, v in weights.items()}
 
 
 class _Encoder(Protocol):
@@ -278,12 +280,13 @@ def fit_model(
     seed: int = 7,
     progress: Callable[[int, int], None] | None = None,
     encoder: _Encoder | None = None,
+    semantic_floor: float = SEMANTIC_WEIGHT_FLOOR,
 ) -> MatchModel:
     """Fit TF-IDF and statistics over ``profiles``; with ``learn``, also learn component weights from their
     award history (the most recent ``holdout_fraction`` of award dates plays the notices). Falls back to the
     configured weights when there is too little history. ``components`` restricts the components used (the others
     get weight 0), for ablations. ``encoder``: learn the ``semantic`` weight too (its scores computed for the
-    training notices), kept at least ``SEMANTIC_WEIGHT_FLOOR``; without one, meaning scores 0 and learns no weight."""
+    training notices), kept at least ``semantic_floor``; without one, meaning scores 0 and learns no weight."""
     config = config or ScoringConfig()
     profiles = list(profiles)
     use = set(components) if components is not None else set(COMPONENTS)
@@ -298,7 +301,8 @@ def fit_model(
         if learned is not None:
             weights, report = learned
             if encoder is not None and "semantic" in use:
-                weights = floor_semantic(weights)
+                report["weights_learned"] = report.get("weights", {})
+                weights = floor_semantic(weights, semantic_floor)
                 report["weights_floored"] = {k: round(v, 4) for k, v in weights.items()}
     return _assemble(profiles, weights, report)
 
