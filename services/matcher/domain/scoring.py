@@ -472,14 +472,14 @@ def _semantic(nv: NoticeView, stats: Stats, config: ScoringConfig, sims: Sims) -
 
 def _semantic_reason(nv: NoticeView, stats: SupplierStats, cosine: float | None) -> Reason:
     """Which of the supplier's own phrases (in its own words and language) is closest in meaning to the notice,
-    quoted with the notice's title."""
-    if cosine is None or nv.vector is None or stats.vectors is None or semantic.semantic_score(cosine) <= 0:
+    quoted with the notice's title; nothing when neither the whole profile nor that phrase reach ``semantic.SHOWN``."""
+    if cosine is None or nv.vector is None or stats.vectors is None or cosine < semantic.SHOWN:
         return NONE
     if not nv.heading:
         return NONE
     v = stats.vectors
     best = semantic.closest_phrase(nv.vector, v.phrases, v.phrase_vectors)
-    if best is None:
+    if best is None or best[1] < semantic.SHOWN:
         return NONE
     return reason(
         "meaning_close",

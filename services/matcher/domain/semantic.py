@@ -29,6 +29,10 @@ Vector = npt.NDArray[np.float32]
 #: right pairs 0.30 median, 0.13 at the 5th percentile; wrong pairs 0.13 at the 95th, 0.20 at the 99th.
 FLOOR = 0.10
 FULL = 0.40
+#: Cosine from which a reason says the notice and a supplier phrase are close in meaning (wrong pairs stay below
+#: 0.20 99 times in 100; "tarpaulins" against "Nitrile examination gloves" is 0.20): between ``FLOOR`` and here
+#: meaning still counts in the score, but a reader would not believe the reason.
+SHOWN = 0.25
 #: Sentence ends and commas in Chinese and Latin text: where a description is cut into phrases.
 _PHRASE_END = re.compile(r"[。！？；;!?\n，,、]+|\.(?:\s+|$)")
 #: Phrases shorter than this say too little to be quoted as a reason.

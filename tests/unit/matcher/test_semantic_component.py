@@ -132,3 +132,13 @@ def test_a_learned_semantic_weight_below_the_floor_is_raised_and_the_others_keep
     assert floored["history"] / floored["category"] == pytest.approx(0.6 / 0.39)
     high = learned | {"history": 0.3, "category": 0.2, "semantic": 0.5}
     assert floor_semantic(high) == high
+
+
+def test_a_weak_likeness_counts_in_the_score_but_is_not_claimed_in_a_reason() -> None:
+    # Cosine 0.18 with the notice, for the whole text and every phrase: above ``FLOOR``, below ``SHOWN``.
+    weak = _unit(0.18, (1 - 0.18**2) ** 0.5, 0)
+    vectors = SemanticInput(NOTICE_VECTOR, {"zh-tents": _vectors(weak, ZH_TENTS, [weak, weak])})
+    [entry] = rank(notice(), [ZH_TENTS], ScoringConfig(), NOW, vectors=vectors).entries
+    [semantic] = [c for c in entry.components if c.name == "semantic"]
+    assert semantic.score > 0
+    assert (semantic.reason_code, semantic.reason) == (None, "")
