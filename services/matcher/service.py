@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -119,6 +119,10 @@ class ProfileLimits:
                 f"{self.max_bytes:,} bytes (TB_MATCHER_MAX_PROFILE_BYTES)"
             )
 
+
+#: Profiles whose vectors (whole text and phrases: ~10 rows of 2 KiB) the matcher keeps between rankings: the
+#: candidates of the notices of the last hours, not every profile (100k would hold ~2 GB).
+PROFILE_VECTORS_CACHED = 20_000
 
 #: The longest ``updated_at`` a profile can be published with (microseconds written out).
 _LONGEST_STAMP = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
@@ -237,8 +241,11 @@ class Matcher:
     #: Embeds notices and profiles for the ``semantic`` component and the kNN candidate channel; ``None``: meaning is
     #: not scored (the component counts for nothing) and retrieval is by codes and terms alone.
     encoder: Encoder | None = None
-    #: Profile vectors by supplier id, with the texts they were computed from (recomputed when those change).
-    _profile_vectors: dict[str, tuple[tuple[str, ...], ProfileVectors]] = field(default_factory=dict)
+    #: Profile vectors by supplier id, with the texts they were computed from (recomputed when those change), the
+    #: ``PROFILE_VECTORS_CACHED`` most recently used.
+    _profile_vectors: OrderedDict[str, tuple[tuple[str, ...], ProfileVectors]] = field(default_factory=OrderedDict)
+    #: The worker and the buyer API's threads rank at once: the cache is read and written under this lock.
+    _vectors_lock: threading.Lock = field(default_factory=threading.Lock)
     _changes_since_fit: int = 0
     _fitted_at: float = 0.0
     #: Profile records this matcher published to the profiles topic (stores and deletes).
@@ -475,22 +482,27 @@ class Matcher:
             return {}
         out: dict[str, ProfileVectors] = {}
         todo: list[tuple[SupplierProfile, tuple[str, ...]]] = []
-        for p in profiles:
-            key = (semantic_text(p), *phrases(p))
-            cached = self._profile_vectors.get(p.supplier_id)
-            if cached is not None and cached[0] == key:
-                out[p.supplier_id] = cached[1]
-            else:
-                todo.append((p, key))
+        with self._vectors_lock:
+            for p in profiles:
+                key = (semantic_text(p), *phrases(p))
+                cached = self._profile_vectors.get(p.supplier_id)
+                if cached is not None and cached[0] == key:
+                    out[p.supplier_id] = cached[1]
+                    self._profile_vectors.move_to_end(p.supplier_id)
+                else:
+                    todo.append((p, key))
         if todo:
             texts = [t for _, key in todo for t in key]
             rows = encoder.encode(texts)
             at = 0
-            for p, key in todo:
-                vectors = ProfileVectors(rows[at], key[1:], rows[at + 1 : at + len(key)])
-                at += len(key)
-                self._profile_vectors[p.supplier_id] = (key, vectors)
-                out[p.supplier_id] = vectors
+            with self._vectors_lock:
+                for p, key in todo:
+                    vectors = ProfileVectors(rows[at], key[1:], rows[at + 1 : at + len(key)])
+                    at += len(key)
+                    self._profile_vectors[p.supplier_id] = (key, vectors)
+                    out[p.supplier_id] = vectors
+                while len(self._profile_vectors) > PROFILE_VECTORS_CACHED:
+                    self._profile_vectors.popitem(last=False)
         return out
 
     def _cancellation(self, notice: TenderNotice, previous: Shortlist | None) -> Shortlist:
