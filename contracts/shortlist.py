@@ -36,6 +36,8 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "value_close": (),
     "value_unlike": (),
     "value_unknown": (),
+    # semantic: meaning across languages (a multilingual sentence embedding)
+    "meaning_close": ("phrase", "notice_words"),  # the supplier's own phrase, as written, close to the notice's words
 }
 
 

@@ -5,6 +5,10 @@ Builds supplier profiles from the history awards (through the contract models), 
 history builds the TenderNotice and runs the matcher's own retrieval (``InMemoryProfileIndex``, the in-process twin
 of the Elasticsearch query) and ``rank``. Reports HR@1/5/10, MRR@10, catalogue coverage and n, beside two
 popularity baselines computed in the same run. ``--json`` prints one JSON object as the last line.
+
+With ``--encoder use`` (the default, as the matcher's ``TB_MATCHER_ENCODER``), profiles and notices are embedded
+with the multilingual USE: the ``semantic`` component is learned and scored and the kNN channel adds candidates;
+``--encoder none`` is the ablation without both.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ from services.matcher.domain import (
     fit_model,
     rank,
 )
+from services.matcher.domain.model import SEMANTIC_WEIGHT_FLOOR
+from services.matcher.domain.semantic import ProfileVectors, SemanticInput, notice_semantic_text, semantic_text
+from services.matcher.ports import Encoder
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_FILE = REPO.parent / "shared" / "data" / "austender" / "awards-2023-07_2024-06.csv.gz"
@@ -104,6 +111,8 @@ def evaluate(
     training_notices: int = 3000,
     wording_floor: float | None = None,
     profiles_from: tuple[list[SupplierProfile], dict[str, str]] | None = None,
+    encoder: Encoder | None = None,
+    semantic_floor: float = SEMANTIC_WEIGHT_FLOOR,
 ) -> dict[str, Any]:
     """``profiles_from``: the profiles to rank and each one's evaluation identity (``supplier_key``) by supplier
     id; None: built from ``history`` in process (``build_profiles``)."""
@@ -135,11 +144,19 @@ def evaluate(
             components=components,
             progress=tick,
             max_training_notices=training_notices,
+            encoder=encoder,
+            semantic_floor=semantic_floor,
         )
         bar.update(task, completed=bar.tasks[0].total or 0)
         index = InMemoryProfileIndex()
+        vectors: dict[str, ProfileVectors] = {}
+        if encoder is not None:
+            rows = encoder.encode([semantic_text(p) for p in profiles])
+            no_phrases = rows[:0]  # reasons are not read here: no phrase vectors
+            vectors = {p.supplier_id: ProfileVectors(rows[j], [], no_phrases) for j, p in enumerate(profiles)}
         for p in profiles:
-            index.upsert(p)
+            v = vectors.get(p.supplier_id)
+            index.upsert(p, None if v is None else v.vector)
         fam = popularity(history, lambda a: a.unspsc[:4])
         exact = popularity(history, lambda a: a.unspsc)
         ours, m_fam, m_exact = Metrics(k), Metrics(k), Metrics(k)
@@ -147,9 +164,13 @@ def evaluate(
         task = bar.add_task("matching test awards", total=len(cases))
         for i, a in enumerate(cases):
             notice = build_notice(a, i)
-            candidates = index.candidates(build_candidate_query(notice, config))
+            nvec = None
+            if encoder is not None:
+                nvec = encoder.encode([notice_semantic_text(notice.title, notice.description)])[0]
+            candidates = index.candidates(build_candidate_query(notice, config, nvec))
             recall += any(key_of_id[c.supplier_id] == a.supplier_key for c in candidates)
-            result = rank(notice, candidates, config, as_of(a.signed.date()), model=model)
+            meaning = None if nvec is None else SemanticInput(nvec, vectors)
+            result = rank(notice, candidates, config, as_of(a.signed.date()), model=model, vectors=meaning)
             ours.add([key_of_id[e.supplier_id] for e in result.entries], a.supplier_key)
             m_fam.add(fam.get(a.unspsc[:4], [])[:k], a.supplier_key)
             m_exact.add(exact.get(a.unspsc, [])[:k], a.supplier_key)
@@ -177,6 +198,14 @@ def _table(result: dict[str, Any]) -> Table:
     for name, r in rows:
         t.add_row(name, *(f"{r[c]:.3f}" for c in ("hr@1", "hr@5", "hr@10", "mrr@10", "coverage")))
     return t
+
+
+def _encoder(name: str) -> Encoder | None:
+    if name == "none":
+        return None
+    from services.matcher.adapters.encoder import UseEncoder
+
+    return UseEncoder(cache_size=0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,6 +238,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--mapping", type=Path, default=DEFAULT_MAPPING, help="CSV column mapping for --profiles-from import"
     )
+    ap.add_argument(
+        "--encoder",
+        choices=("use", "none"),
+        default="use",
+        help="sentence encoder of the semantic component and kNN channel (none: the ablation without both)",
+    )
+    ap.add_argument(
+        "--semantic-floor",
+        type=float,
+        default=SEMANTIC_WEIGHT_FLOOR,
+        help=f"least learned weight share of the semantic component (default {SEMANTIC_WEIGHT_FLOOR})",
+    )
     args = ap.parse_args(argv)
     console = Console(stderr=True)
     if not args.history.exists():
@@ -240,8 +281,11 @@ def main(argv: list[str] | None = None) -> int:
         training_notices=args.training_notices,
         wording_floor=args.wording_floor,
         profiles_from=profiles_from,
+        encoder=_encoder(args.encoder),
+        semantic_floor=args.semantic_floor,
     )
     result["profiles_from"] = args.profiles_from
+    result["encoder"] = args.encoder
     Console().print(_table(result))
     if args.json:
         sys.stdout.write(json.dumps(result) + "\n")

@@ -107,12 +107,12 @@ def read_dev(folder: Path) -> tuple[list[TenderNotice], dict[str, str], list[Sup
 
 def rank_notices(notices: Sequence[TenderNotice], profiles: Sequence[SupplierProfile]) -> dict[str, list[str]]:
     """Supplier ids by rank for each notice, through the matcher's offline path (``match NOTICES --profiles P``)."""
-    from services.matcher.bootstrap import bootstrap_in_memory
+    from services.matcher.bootstrap import bootstrap_in_memory, make_encoder
     from services.matcher.settings import Settings
 
-    container = bootstrap_in_memory(Settings())
-    for p in profiles:
-        container.matcher.profiles.put(p)
+    settings = Settings()
+    container = bootstrap_in_memory(settings, encoder=make_encoder(settings))
+    container.matcher.profiles.put_many(list(profiles))
     container.matcher.refit()
     out: dict[str, list[str]] = {}
     for notice in notices:

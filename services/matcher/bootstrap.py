@@ -15,7 +15,7 @@ from services.infra.bus import EventPublisher, InMemoryPublisher, KafkaPublisher
 from services.infra.net import any_port_open
 from services.matcher.adapters import memory
 from services.matcher.domain import ScoringConfig
-from services.matcher.ports import FeedbackStore, KeyStore, NoticeStore, ProfileStore, ShortlistStore
+from services.matcher.ports import Encoder, FeedbackStore, KeyStore, NoticeStore, ProfileStore, ShortlistStore
 from services.matcher.service import Matcher, MatcherMetrics, RegistrationQuota, SelfRegistration, SlidingWindows
 from services.matcher.settings import Settings
 
@@ -65,6 +65,15 @@ def self_registration(settings: Settings, matcher: Matcher) -> SelfRegistration:
     )
 
 
+def make_encoder(settings: Settings) -> Encoder | None:
+    """The encoder ``TB_MATCHER_ENCODER`` names (``None`` for ``none``); its model loads on first use."""
+    if settings.matcher_encoder == "none":
+        return None
+    from services.matcher.adapters.encoder import UseEncoder
+
+    return UseEncoder()
+
+
 def _matcher(
     settings: Settings,
     registry: CollectorRegistry,
@@ -76,6 +85,7 @@ def _matcher(
     shortlists: ShortlistStore,
     publisher: EventPublisher,
     feedback: FeedbackStore,
+    encoder: Encoder | None,
 ) -> Matcher:
     """The one place a ``Matcher`` is built from settings, whatever its stores."""
     metrics = MatcherMetrics(registry)
@@ -100,6 +110,7 @@ def _matcher(
         registrations=quota,
         feedback=feedback,
         topic_feedback=settings.topic_feedback,
+        encoder=encoder,
     )
 
 
@@ -109,8 +120,10 @@ def bootstrap_in_memory(
     clock: Callable[[], datetime] = _now,
     config: ScoringConfig | None = None,
     publisher: EventPublisher | None = None,
+    encoder: Encoder | None = None,
 ) -> Container:
-    """The matcher over the in-memory fakes (unit tests, offline ``match``)."""
+    """The matcher over the in-memory fakes (unit tests, offline ``match``). No encoder unless one is given (the
+    offline ``match`` passes ``make_encoder(settings)``; unit tests a ``HashingEncoder`` or none)."""
     settings = settings or Settings()
     config = config if config is not None else settings.scoring_config()
     registry = CollectorRegistry()
@@ -119,11 +132,12 @@ def bootstrap_in_memory(
         registry,
         config,
         clock,
-        profiles=memory.InMemoryProfileStore(),
+        profiles=memory.InMemoryProfileStore(encoder=encoder),
         notices=memory.InMemoryNoticeStore(config),
         shortlists=memory.InMemoryShortlistStore(),
         publisher=publisher or InMemoryPublisher(),
         feedback=memory.InMemoryFeedbackStore(),
+        encoder=encoder,
     )
     return Container(settings, matcher, memory.InMemoryKeyStore(), registry, ready=lambda: {"memory": True})
 
@@ -140,16 +154,19 @@ def bootstrap(
     keys: KeyStore | None = None,
     feedback: FeedbackStore | None = None,
     create_indexes: bool = True,
+    encoder: Encoder | None = None,
 ) -> Container:
-    """The matcher over Elasticsearch and Kafka (topics and indexes created when missing)."""
+    """The matcher over Elasticsearch and Kafka (topics and indexes created when missing); the encoder is
+    ``TB_MATCHER_ENCODER``'s unless one is given."""
     from services.matcher.adapters import elastic
 
     settings = settings or Settings()
     config = config if config is not None else settings.scoring_config()
+    encoder = encoder if encoder is not None else make_encoder(settings)
     es = elastic.make_client(settings.elasticsearch_url, settings.matcher_es_timeout_seconds)
     names = elastic.IndexNames(settings.matcher_index_prefix)
     if create_indexes:
-        elastic.ensure_indexes(es, names)
+        elastic.ensure_indexes(es, names, encoder.dimension if encoder is not None else None)
         elastic.ensure_feedback_index(es, names)
     closers: list[Callable[[], None]] = [es.close]
     if publisher is None:
@@ -164,11 +181,13 @@ def bootstrap(
         registry,
         config,
         clock,
-        profiles=profiles or elastic.ElasticProfileStore(es, names, clock, settings.matcher_profile_cache_size),
+        profiles=profiles
+        or elastic.ElasticProfileStore(es, names, clock, settings.matcher_profile_cache_size, encoder=encoder),
         notices=notices or elastic.ElasticNoticeStore(es, names, config),
         shortlists=shortlists or elastic.ElasticShortlistStore(es, names),
         publisher=publisher,
         feedback=feedback or elastic.ElasticFeedbackStore(es, names),
+        encoder=encoder,
     )
 
     def ready() -> dict[str, bool]:

@@ -46,8 +46,11 @@ class ProfileStore(Protocol):
     def delete(self, supplier_id: str) -> bool:
         """``False`` when there was nothing to delete."""
 
-    def candidates(self, notice: TenderNotice, config: Any) -> list[SupplierProfile]:
-        """The profiles worth scoring for a notice (the domain's candidate query)."""
+    def candidates(
+        self, notice: TenderNotice, config: Any, vector: npt.NDArray[np.float32] | None = None
+    ) -> list[SupplierProfile]:
+        """The profiles worth scoring for a notice (the domain's candidate query; with the notice's ``vector``, the
+        kNN channel's nearest profiles too)."""
 
     def search(self, q: str | None, code: str | None, country: str | None, limit: int) -> list[SupplierProfile]: ...
 

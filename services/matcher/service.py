@@ -7,7 +7,7 @@ import logging
 import math
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +21,13 @@ from contracts.supplier import EmailConfirmation
 from services.infra.bus import EventPublisher
 from services.matcher.domain import MatchModel, ScoringConfig, fit_model, rank
 from services.matcher.domain.awards import claimed, find_claims, mark_prospects
+from services.matcher.domain.semantic import (
+    ProfileVectors,
+    SemanticInput,
+    notice_semantic_text,
+    phrases,
+    semantic_text,
+)
 from services.matcher.exceptions import (
     AlreadyExists,
     InvalidInput,
@@ -33,7 +40,7 @@ from services.matcher.exceptions import (
 )
 from services.matcher.imports import merge_import, same_profile
 from services.matcher.keys import Principal, Role, normalize_agency
-from services.matcher.ports import FeedbackStore, NoticeStore, ProfileStore, ShortlistStore
+from services.matcher.ports import Encoder, FeedbackStore, NoticeStore, ProfileStore, ShortlistStore
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +147,9 @@ SELF_REGISTRATION_OUTCOMES = (
     "csrf",  # no valid form token, or posted from another site: 403
 )
 
+#: Profiles whose vectors (whole text and phrases: ~10 rows of 2 KiB) the matcher keeps between rankings: the
+#: candidates of the notices of the last hours, not every profile (100k would hold ~2 GB).
+PROFILE_VECTORS_CACHED = 20_000
 
 #: The longest ``updated_at`` a profile can be published with (microseconds written out).
 _LONGEST_STAMP = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
@@ -221,6 +231,10 @@ class RerankCounts:
     missing: tuple[str, ...] = ()
 
 
+def _default_fitter(profiles: list[SupplierProfile], config: ScoringConfig, learn: bool) -> MatchModel:
+    return fit_model(profiles, config=config, learn=learn)
+
+
 @dataclass
 class Matcher:
     profiles: ProfileStore
@@ -242,12 +256,26 @@ class Matcher:
     #: New addresses per registrant key; ``None``: no quota (the offline ``match``, tests of other rules).
     registrations: RegistrationQuota | None = None
     #: Fits a model over profiles (``fit_model`` with the matcher's config); swappable so a test can hold a fit.
-    fitter: Callable[[list[SupplierProfile], ScoringConfig, bool], MatchModel] = field(
-        default=lambda profiles, config, learn: fit_model(profiles, config=config, learn=learn)
-    )
+    fitter: Callable[[list[SupplierProfile], ScoringConfig, bool], MatchModel] = field(default=_default_fitter)
     #: Buyers' marks on shortlist entries, and the topic they are published on.
     feedback: FeedbackStore | None = None
     topic_feedback: str = topics.FEEDBACK.name
+
+    def __post_init__(self) -> None:
+        if self.encoder is not None and self.fitter is _default_fitter:
+            encoder = self.encoder
+            self.fitter = lambda profiles, config, learn: fit_model(
+                profiles, config=config, learn=learn, encoder=encoder
+            )
+
+    #: Embeds notices and profiles for the ``semantic`` component and the kNN candidate channel; ``None``: meaning is
+    #: not scored (the component counts for nothing) and retrieval is by codes and terms alone.
+    encoder: Encoder | None = None
+    #: Profile vectors by supplier id, with the texts they were computed from (recomputed when those change), the
+    #: ``PROFILE_VECTORS_CACHED`` most recently used.
+    _profile_vectors: OrderedDict[str, tuple[tuple[str, ...], ProfileVectors]] = field(default_factory=OrderedDict)
+    #: The worker and the buyer API's threads rank at once: the cache is read and written under this lock.
+    _vectors_lock: threading.Lock = field(default_factory=threading.Lock)
     _changes_since_fit: int = 0
     _fitted_at: float = 0.0
     #: Profile records this matcher published to the profiles topic (stores and deletes).
@@ -452,10 +480,16 @@ class Matcher:
         self, notice: TenderNotice, previous_ids: list[str], candidates: list[SupplierProfile] | None = None
     ) -> Shortlist:
         started = time.perf_counter()
+        notice_vector = None
+        if self.encoder is not None:
+            notice_vector = self.encoder.encode([notice_semantic_text(notice.title, notice.description)])[0]
         if candidates is None:
-            candidates = self.profiles.candidates(notice, self.config)
+            candidates = self.profiles.candidates(notice, self.config, notice_vector)
         model = self.model  # one read: a background refit may swap it meanwhile
-        result = rank(notice, candidates, self.config, self.clock(), model=model, ineligible=self.ineligible)
+        vectors = None if notice_vector is None else SemanticInput(notice_vector, self.profile_vectors(candidates))
+        result = rank(
+            notice, candidates, self.config, self.clock(), model=model, ineligible=self.ineligible, vectors=vectors
+        )
         # Prospects (known only from award records) are marked with their evidence for the buyer.
         entries = mark_prospects(result.entries, {p.supplier_id: p for p in candidates})
         self.metrics.match_seconds.observe(time.perf_counter() - started)
@@ -471,6 +505,37 @@ class Matcher:
             algorithm=result.algorithm,
             generated_at=self.clock(),
         )
+
+    def profile_vectors(self, profiles: list[SupplierProfile]) -> dict[str, ProfileVectors]:
+        """Each profile's vectors (``semantic.ProfileVectors``) by supplier id, encoded once per profile text and
+        kept while it stays the same; empty without an encoder."""
+        encoder = self.encoder
+        if encoder is None:
+            return {}
+        out: dict[str, ProfileVectors] = {}
+        todo: list[tuple[SupplierProfile, tuple[str, ...]]] = []
+        with self._vectors_lock:
+            for p in profiles:
+                key = (semantic_text(p), *phrases(p))
+                cached = self._profile_vectors.get(p.supplier_id)
+                if cached is not None and cached[0] == key:
+                    out[p.supplier_id] = cached[1]
+                    self._profile_vectors.move_to_end(p.supplier_id)
+                else:
+                    todo.append((p, key))
+        if todo:
+            texts = [t for _, key in todo for t in key]
+            rows = encoder.encode(texts)
+            at = 0
+            with self._vectors_lock:
+                for p, key in todo:
+                    vectors = ProfileVectors(rows[at], key[1:], rows[at + 1 : at + len(key)])
+                    at += len(key)
+                    self._profile_vectors[p.supplier_id] = (key, vectors)
+                    out[p.supplier_id] = vectors
+                while len(self._profile_vectors) > PROFILE_VECTORS_CACHED:
+                    self._profile_vectors.popitem(last=False)
+        return out
 
     def _cancellation(self, notice: TenderNotice, previous: Shortlist | None) -> Shortlist:
         entries = [] if previous is None else previous.entries

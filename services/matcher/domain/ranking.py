@@ -2,8 +2,12 @@
 a total, the top ``config.top_k`` above ``config.threshold`` explained into a shortlist.
 
 The total is ``sum(weight * score) / sum(weight)``; weights come from ``ScoringConfig.weights`` or, when given, a
-fitted ``MatchModel``. Suppliers without award history that fit on codes and text keep up to
+fitted ``MatchModel``. Suppliers without award history that fit on codes, text or meaning keep up to
 ``config.cold_start_slots`` places, so a ranking learned from history cannot bury them.
+
+Meaning (the ``semantic`` component) counts only when ``rank`` is given the vectors (``semantic.SemanticInput``,
+computed by the matcher service with its encoder): without them its weight is left out of the total, so a ranking
+without an encoder is exactly the one before the component existed.
 """
 
 from __future__ import annotations
@@ -27,14 +31,16 @@ from services.matcher.domain.scoring import (
     component_values,
     explain,
     supplier_stats,
+    with_vectors,
 )
+from services.matcher.domain.semantic import SemanticInput
 
 #: Computed for every candidate; the costly ones only where their weight could still lift a candidate into the
 #: top k (the result is the same as computing them everywhere).
 _CHEAP = tuple(c for c in COMPONENT_LIST if not c.costly)
 _COSTLY = tuple(c for c in COMPONENT_LIST if c.costly)
 #: The components a cold-start fit reads.
-_FIT = ("category", "text", "wording")
+_FIT = ("category", "text", "wording", "semantic")
 
 
 @dataclass(frozen=True)
@@ -117,8 +123,8 @@ def _score(
             totals[j] += w * score
             column[j] = score
         scores[c.name] = column
-    category, text, wording = (scores[n] for n in _FIT)
-    fit = [0.5 * category[j] + 0.5 * max(text[j], wording[j]) for j in range(len(stats))]
+    category, text, wording, meaning = (scores[n] for n in _FIT)
+    fit = [0.5 * category[j] + 0.5 * max(text[j], wording[j], meaning[j]) for j in range(len(stats))]
     return totals, cold, fit
 
 
@@ -130,10 +136,14 @@ def rank(
     *,
     model: MatchModel | None = None,
     ineligible: frozenset[str] = frozenset(),
+    vectors: SemanticInput | None = None,
 ) -> RankResult:
-    """Apply the hard rules, score the rest and return the top ``config.top_k`` above ``config.threshold``."""
-    nv = NoticeView.of(notice, now)
+    """Apply the hard rules, score the rest and return the top ``config.top_k`` above ``config.threshold``.
+    ``vectors``: the notice's and candidates' vectors; without them, meaning counts for nothing."""
+    nv = NoticeView.of(notice, now, vectors.notice if vectors is not None else None)
     weights: Mapping[str, float] = model.weights if model is not None else config.weights
+    if vectors is None:
+        weights = {**weights, "semantic": 0.0}
     total_w = sum(weights.get(n, 0.0) for n in COMPONENTS) or 1.0
     algorithm = config.algorithm if model is None else f"{config.algorithm}+{model.algorithm}"
 
@@ -164,6 +174,10 @@ def rank(
         all_stats, sims = model.candidate_features(notice, kept)
     else:
         all_stats, sims = [supplier_stats(p) for p in kept], [None] * len(kept)
+    if vectors is not None:
+        all_stats = [
+            with_vectors(st, vectors.profiles.get(p.supplier_id)) for st, p in zip(all_stats, kept, strict=True)
+        ]
     normalised = {n: weights.get(n, 0.0) / total_w for n in COMPONENTS}
     totals, cold, fit = _score(nv, all_stats, sims, config, normalised)
     ids = [p.supplier_id for p in kept]

@@ -71,6 +71,7 @@ _ENGLISH: dict[str, Callable[[Args], str]] = {
     "value_close": lambda a: "value is close to the contracts the supplier usually wins",
     "value_unlike": lambda a: "value is unlike the contracts the supplier usually wins",
     "value_unknown": lambda a: "no comparable contract values",
+    "meaning_close": lambda a: f"the supplier's '{a['phrase']}' is close in meaning to '{a['notice_words']}'",
 }
 
 

@@ -1,6 +1,9 @@
 """Candidate retrieval: which suppliers are worth scoring for a notice.
 
-A candidate is a supplier sharing at least one code prefix clause or one text term with the notice. Candidates are
+A candidate is a supplier sharing at least one code prefix clause or one text term with the notice, or (when the
+notice has a vector) one of the ``config.retrieval_knn_k`` profiles nearest to it in meaning: the kNN channel, so
+a supplier describing itself in Chinese is found for an English notice. The kNN hits not already matched by a code
+or a term follow those, closest first. Candidates are
 ordered by the sum of the boosts of the clauses they match (then by ``supplier_id``) and cut at ``limit``. The same
 semantics run in process (``InMemoryProfileIndex``) and in Elasticsearch (``candidate_query_to_es``): every clause
 is a constant-score ``term`` filter on a keyword field, scored exactly its boost, so the two
@@ -10,6 +13,7 @@ return the same set whenever fewer than ``limit`` suppliers match, and the same 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 import numpy as np
@@ -20,11 +24,14 @@ from contracts.supplier import SupplierProfile
 from services.matcher.domain import codes, text
 from services.matcher.domain.config import ScoringConfig
 from services.matcher.domain.documents import agency_codes, code_prefixes, profile_text
+from services.matcher.domain.semantic import Vector, VectorIndex, knn_to_es
 
 CODE_FIELD = "code_prefixes"
 TEXT_FIELD = "text_terms"
 AGENCY_FIELD = "agencies"
 AGENCY_CODE_FIELD = "agency_codes"
+#: The profile's vector (``semantic.semantic_text`` encoded), mapped with ``semantic.vector_mapping``.
+VECTOR_FIELD = "semantic_vector"
 
 
 def notice_tags(notice: TenderNotice) -> list[str]:
@@ -55,9 +62,11 @@ class CandidateQuery:
     text_terms: tuple[tuple[str, float], ...]
     limit: int
     buyer_terms: tuple[tuple[str, str, float], ...] = ()
+    #: The notice's vector and how many nearest profiles the kNN channel adds (``None``: no kNN channel).
+    knn: tuple[Vector, int] | None = dataclass_field(default=None, compare=False)
 
 
-def build_candidate_query(notice: TenderNotice, config: ScoringConfig) -> CandidateQuery:
+def build_candidate_query(notice: TenderNotice, config: ScoringConfig, vector: Vector | None = None) -> CandidateQuery:
     boosts: dict[str, float] = {}
     for t in notice_tags(notice):
         # A supplier with a code under ``anc`` shares that level with the notice code (``codes.chain``).
@@ -82,7 +91,27 @@ def build_candidate_query(notice: TenderNotice, config: ScoringConfig) -> Candid
         text_terms=tuple((w, text_boost) for w in words) if text_boost > 0 else (),
         limit=config.candidate_limit,
         buyer_terms=tuple((f, v, b) for (f, v), b in sorted(buyer.items())),
+        knn=(vector, config.retrieval_knn_k) if vector is not None and config.retrieval_knn_k > 0 else None,
     )
+
+
+def knn_query_to_es(query: CandidateQuery) -> dict[str, Any] | None:
+    """The Elasticsearch search body of the kNN channel (``None`` without one): the nearest profiles' ids."""
+    if query.knn is None:
+        return None
+    vector, k = query.knn
+    return {
+        "size": k,
+        "knn": knn_to_es(VECTOR_FIELD, vector, k, num_candidates=max(100, 2 * k)),
+        "_source": ["supplier_id"],
+    }
+
+
+def union_candidates(matched: list[str], nearest: list[str]) -> list[str]:
+    """The candidates of both channels: those matched by a code or a term in their order, then the kNN hits not
+    among them, closest first (one rule for the in-memory index and Elasticsearch)."""
+    seen = set(matched)
+    return [*matched, *(s for s in nearest if s not in seen)]
 
 
 def candidate_query_to_es(query: CandidateQuery) -> dict[str, Any]:
@@ -125,6 +154,7 @@ class InMemoryProfileIndex:
         self._postings: dict[tuple[str, str], set[int]] = {}
         self._arrays: dict[tuple[str, str], IntArray] = {}
         self._id_rank: npt.NDArray[np.int64] | None = None
+        self._vectors: VectorIndex | None = None
 
     def __len__(self) -> int:
         return len(self._pos) - sum(1 for p in self._profiles if p is None)
@@ -143,7 +173,14 @@ class InMemoryProfileIndex:
                 self._arrays.pop((field, k), None)
         self._keys[pos] = {}
 
-    def upsert(self, profile: SupplierProfile) -> None:
+    def upsert(self, profile: SupplierProfile, vector: Vector | None = None) -> None:
+        """Index a profile; with its ``vector`` (``semantic.semantic_text`` encoded), for the kNN channel too."""
+        if vector is not None:
+            if self._vectors is None:
+                self._vectors = VectorIndex(vector.shape[0])
+            self._vectors.upsert(profile.supplier_id, vector)
+        elif self._vectors is not None:
+            self._vectors.remove(profile.supplier_id)
         pos = self._pos.get(profile.supplier_id)
         if pos is None:
             pos = len(self._ids)
@@ -173,6 +210,8 @@ class InMemoryProfileIndex:
         if pos is not None and self._profiles[pos] is not None:
             self._unlink(pos)
             self._profiles[pos] = None
+        if self._vectors is not None:
+            self._vectors.remove(supplier_id)
 
     def _array(self, field: str, key: str) -> IntArray | None:
         arr = self._arrays.get((field, key))
@@ -185,6 +224,17 @@ class InMemoryProfileIndex:
         return arr
 
     def candidates(self, query: CandidateQuery) -> list[SupplierProfile]:
+        matched = self._matched(query)
+        if query.knn is None or self._vectors is None:
+            return matched
+        vector, k = query.knn
+        nearest = [key for key, _ in self._vectors.nearest(vector, k)]
+        ids = union_candidates([p.supplier_id for p in matched], nearest)
+        by_id = {p.supplier_id: p for p in matched}
+        return [p for s in ids if (p := by_id.get(s) or self.get(s)) is not None]
+
+    def _matched(self, query: CandidateQuery) -> list[SupplierProfile]:
+        """The candidates matched by a code or a term clause."""
         if not self._ids:
             return []
         scores = np.zeros(len(self._ids), dtype=np.float64)

@@ -14,7 +14,10 @@ Components (``config.COMPONENTS``, ``COMPONENT_LIST``):
 - ``buyer_code``: past awards from the same buyer for the notice's exact code;
 - ``repeat``: the same contract (same description) won before, from this buyer above all;
 - ``value``: the notice value against the values the supplier usually wins (same currency);
-- ``activity``: how much and how recently the supplier wins at all.
+- ``activity``: how much and how recently the supplier wins at all;
+- ``semantic``: the multilingual sentence-embedding cosine between the notice (title and description) and the
+  profile's text (``semantic.semantic_score``), so a supplier describing itself in Chinese fits an English notice;
+  0 when no vectors are given (no encoder configured).
 
 Adding a component: write its ``value`` (score and evidence, no text) and ``reason`` (from that evidence) functions
 here, list them as a ``Component`` in ``COMPONENT_LIST``, and give it a default weight in ``config.DEFAULT_WEIGHTS``
@@ -27,7 +30,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
@@ -35,7 +38,7 @@ from rapidfuzz import fuzz, process, utils
 
 from contracts.notice import TenderNotice
 from contracts.supplier import SupplierProfile
-from services.matcher.domain import codes, text
+from services.matcher.domain import codes, semantic, text
 from services.matcher.domain.config import COMPONENTS, ScoringConfig
 from services.matcher.domain.documents import award_tags, declared_tags, profile_text
 from services.matcher.domain.reasons import NONE, Reason, about_code, iso, reason
@@ -102,6 +105,13 @@ class SupplierStats:
     log_value_median: float | None = None
     wording_choices: list[str] = field(default_factory=list)
     terms: frozenset[str] = frozenset()
+    #: The profile's vectors (``semantic.ProfileVectors``), attached per ranking by ``with_vectors``; ``None``: none.
+    vectors: semantic.ProfileVectors | None = None
+
+
+def with_vectors(stats: SupplierStats, vectors: semantic.ProfileVectors | None) -> SupplierStats:
+    """``stats`` with the profile's vectors attached (a copy: the statistics a model caches stay vector-free)."""
+    return stats if vectors is None else replace(stats, vectors=vectors)
 
 
 def supplier_stats(profile: SupplierProfile) -> SupplierStats:
@@ -171,9 +181,13 @@ class NoticeView:
     value_currency: str | None
     log_value: float | None
     when: date
+    #: The notice's title as written (a ``semantic`` reason quotes it).
+    heading: str = ""
+    #: The notice's vector (``semantic.notice_semantic_text``); ``None`` when no encoder is configured.
+    vector: semantic.Vector | None = None
 
     @classmethod
-    def of(cls, notice: TenderNotice, now: datetime) -> NoticeView:
+    def of(cls, notice: TenderNotice, now: datetime, vector: semantic.Vector | None = None) -> NoticeView:
         v = notice.estimated_value
         tags = notice_tags(notice)
         body = notice_text(notice)
@@ -192,6 +206,8 @@ class NoticeView:
             value_currency=v.currency if v and v.amount > 0 else None,
             log_value=math.log10(v.amount) if v and v.amount > 0 else None,
             when=now.date(),
+            heading=notice.title.strip(),
+            vector=vector,
         )
 
 
@@ -438,6 +454,40 @@ def _activity_reason(nv: NoticeView, stats: SupplierStats, _: None) -> Reason:
     return reason("activity", awards=stats.n_awards, last=iso(stats.last_award)) if stats.n_awards else NONE
 
 
+def _semantic(nv: NoticeView, stats: Stats, config: ScoringConfig, sims: Sims) -> Values[float | None]:
+    """The cosine between the notice's vector and the profile's as a 0..1 score (``semantic.semantic_score``);
+    evidence: the cosine, ``None`` when either has no vector."""
+    nvec = nv.vector
+    if nvec is None:
+        return [(0.0, None)] * len(stats)
+    out: Values[float | None] = []
+    for st in stats:
+        if st.vectors is None:
+            out.append((0.0, None))
+            continue
+        cosine = float(st.vectors.vector @ nvec)
+        out.append((semantic.semantic_score(cosine), cosine))
+    return out
+
+
+def _semantic_reason(nv: NoticeView, stats: SupplierStats, cosine: float | None) -> Reason:
+    """Which of the supplier's own phrases (in its own words and language) is closest in meaning to the notice,
+    quoted with the notice's title; nothing when neither the whole profile nor that phrase reach ``semantic.SHOWN``."""
+    if cosine is None or nv.vector is None or stats.vectors is None or cosine < semantic.SHOWN:
+        return NONE
+    if not nv.heading:
+        return NONE
+    v = stats.vectors
+    best = semantic.closest_phrase(nv.vector, v.phrases, v.phrase_vectors)
+    if best is None or best[1] < semantic.SHOWN:
+        return NONE
+    return reason(
+        "meaning_close",
+        phrase=best[0][:SHOWN_PHRASE].rstrip(),
+        notice_words=nv.heading[:SHOWN_PHRASE].rstrip(),
+    )
+
+
 #: Every component, in ``config.COMPONENTS`` order (the order weights are summed in).
 COMPONENT_LIST: tuple[Component[Any], ...] = (
     Component("category", _category, _category_reason),
@@ -449,6 +499,7 @@ COMPONENT_LIST: tuple[Component[Any], ...] = (
     Component("repeat", _repeat, _repeat_reason),
     Component("value", _value, _value_reason),
     Component("activity", _activity, _activity_reason),
+    Component("semantic", _semantic, _semantic_reason),
 )
 if tuple(c.name for c in COMPONENT_LIST) != COMPONENTS:
     raise RuntimeError("scoring.COMPONENT_LIST and config.COMPONENTS must name the same components in one order")

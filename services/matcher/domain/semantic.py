@@ -29,6 +29,10 @@ Vector = npt.NDArray[np.float32]
 #: right pairs 0.30 median, 0.13 at the 5th percentile; wrong pairs 0.13 at the 95th, 0.20 at the 99th.
 FLOOR = 0.10
 FULL = 0.40
+#: Cosine from which a reason says the notice and a supplier phrase are close in meaning (wrong pairs stay below
+#: 0.20 99 times in 100; "tarpaulins" against "Nitrile examination gloves" is 0.20): between ``FLOOR`` and here
+#: meaning still counts in the score, but a reader would not believe the reason.
+SHOWN = 0.25
 #: Sentence ends and commas in Chinese and Latin text: where a description is cut into phrases.
 _PHRASE_END = re.compile(r"[。！？；;!?\n，,、]+|\.(?:\s+|$)")
 #: Phrases shorter than this say too little to be quoted as a reason.
@@ -135,8 +139,16 @@ class VectorIndex:
 
 
 def vector_mapping(dimension: int) -> dict[str, Any]:
-    """The Elasticsearch field of a profile vector: indexed for kNN by cosine."""
-    return {"type": "dense_vector", "dims": dimension, "index": True, "similarity": "cosine"}
+    """The Elasticsearch field of a profile vector: indexed for kNN by cosine, searched exactly (``flat``: float32
+    vectors compared one by one, so the nearest profiles are those ``VectorIndex`` finds; Elasticsearch's default,
+    ``int8_hnsw``, quantises them and moves cosines by ~0.01, enough to swap neighbours)."""
+    return {
+        "type": "dense_vector",
+        "dims": dimension,
+        "index": True,
+        "similarity": "cosine",
+        "index_options": {"type": "flat"},
+    }
 
 
 def knn_to_es(field: str, vector: Vector, k: int, num_candidates: int | None = None) -> dict[str, Any]:
@@ -150,3 +162,33 @@ def knn_to_es(field: str, vector: Vector, k: int, num_candidates: int | None = N
         "k": k,
         "num_candidates": max(num_candidates or 2 * k, k),
     }
+
+
+def notice_semantic_text(title: str, description: str | None) -> str:
+    """What of a notice is embedded: its title and description."""
+    return "\n".join(p.strip() for p in (title, description or "") if p.strip())
+
+
+class ProfileVectors:
+    """A profile's vectors as the matcher service computed them with the ``Encoder`` port: its whole text's
+    (``semantic_text``) and one per phrase a reason may quote (``phrases``, rows in that order)."""
+
+    __slots__ = ("phrase_vectors", "phrases", "vector")
+
+    def __init__(self, vector: Vector, phrases: Sequence[str], phrase_vectors: npt.NDArray[np.float32]) -> None:
+        if phrase_vectors.shape[0] != len(phrases):
+            raise ValueError(f"{len(phrases)} phrases and {phrase_vectors.shape[0]} vectors")
+        self.vector = vector
+        self.phrases = list(phrases)
+        self.phrase_vectors = phrase_vectors
+
+
+class SemanticInput:
+    """What ``rank`` needs to score meaning: the notice's vector and the candidates' (by supplier id; a candidate
+    missing here scores 0 on meaning)."""
+
+    __slots__ = ("notice", "profiles")
+
+    def __init__(self, notice: Vector, profiles: dict[str, ProfileVectors]) -> None:
+        self.notice = notice
+        self.profiles = profiles

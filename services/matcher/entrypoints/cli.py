@@ -658,15 +658,20 @@ def revoke_key(
 def reindex(
     delete_old: Annotated[bool, typer.Option("--delete-old", help="delete the previous index after the swap")] = False,
 ) -> None:
-    """Build a new versioned suppliers index with the current mapping, copy, and swap the alias atomically."""
+    """Build a new versioned suppliers index with the current mapping, copy (adding each profile's vector with the
+    ``TB_MATCHER_ENCODER`` encoder), and swap the alias atomically."""
     from services.matcher.adapters import elastic
+    from services.matcher.bootstrap import make_encoder
 
     settings = _settings()
+    encoder = make_encoder(settings)
     es = elastic.make_client(settings.elasticsearch_url, settings.matcher_es_timeout_seconds)
     try:
         names = elastic.IndexNames(settings.matcher_index_prefix)
         elastic.ensure_indexes(es, names)
-        new, old, copied = elastic.reindex_suppliers(es, names, datetime.now(UTC), delete_old=delete_old)
+        new, old, copied = elastic.reindex_suppliers(
+            es, names, datetime.now(UTC), delete_old=delete_old, encoder=encoder
+        )
     finally:
         es.close()
     typer.echo(f"{names.suppliers} -> {new} (was {old or 'nothing'}), {copied} profiles copied")
@@ -680,16 +685,18 @@ def match(
     as_json: Annotated[bool, typer.Option("--json", help="one Shortlist JSON per line instead of tables")] = False,
 ) -> None:
     """Score notices offline against profiles from a file (no Kafka, no Elasticsearch): handy for demos."""
-    from services.matcher.bootstrap import bootstrap_in_memory
+    from services.matcher.bootstrap import bootstrap_in_memory, make_encoder
 
     settings = _settings()
-    container = bootstrap_in_memory(settings)
+    container = bootstrap_in_memory(settings, encoder=make_encoder(settings))
     parsed = _read_profiles(profiles, FileFormat.auto)
+    good: list[SupplierProfile] = []
     for _, p in parsed:
         if isinstance(p, SupplierProfile):
-            container.matcher.profiles.put(p)
+            good.append(p)
         else:
             err.print(f"[yellow]profiles line {p.line}[/yellow]: {p.reason}", highlight=False)
+    container.matcher.profiles.put_many(good)  # one batch: profile vectors are encoded together
     container.matcher.refit()
     out = output_console()
     for n, line in enumerate(notices.read_text(encoding="utf-8").splitlines(), start=1):

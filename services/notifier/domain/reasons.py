@@ -39,6 +39,7 @@ REASON_TEMPLATES: dict[str, dict[str, str]] = {
         "value_close": "the estimated value is close to the contracts you usually win",
         "value_unlike": "the estimated value is unlike the contracts you usually win",
         "value_unknown": "there is no value to compare with the contracts you usually win",
+        "meaning_close": "your “{phrase}” is close in meaning to the notice’s “{notice_words}”",
     },
     "zh-Hans": {
         "code_exact": "{scheme} {code}{code_title}是您登记的类别之一",
@@ -57,6 +58,7 @@ REASON_TEMPLATES: dict[str, dict[str, str]] = {
         "value_close": "预估金额与您通常中标的合同金额相近",
         "value_unlike": "预估金额与您通常中标的合同金额差异较大",
         "value_unknown": "暂无可与您以往合同比较的金额",
+        "meaning_close": "您的“{phrase}”与公告中的“{notice_words}”意思相近",
     },
 }
 
@@ -170,7 +172,7 @@ def _reason_values(
             if not words:
                 raise _BadArgs
             values[name] = parts["words"].join(words)
-        elif name == "phrase":
+        elif name in {"phrase", "notice_words"}:
             values[name] = _text(value)
         elif name == "percent":
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:

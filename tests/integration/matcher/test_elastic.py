@@ -15,6 +15,7 @@ from contracts import NoticeStatus
 from localrun.demodata.data import generate_notices, generate_suppliers
 from services.infra.bus import InMemoryPublisher
 from services.matcher.adapters import elastic
+from services.matcher.adapters.memory import HashingEncoder
 from services.matcher.bootstrap import Container, bootstrap, bootstrap_in_memory
 from services.matcher.ports import NoticeFilter
 from services.matcher.settings import Settings
@@ -25,9 +26,19 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def es_container(endpoints: Endpoints, unique: Callable[[str], str]) -> Iterator[Container]:
-    settings = Settings(elasticsearch_url=endpoints.elasticsearch_url, matcher_index_prefix=unique("m"))
-    c = bootstrap(settings, publisher=InMemoryPublisher(), clock=lambda: NOW)
+def encoder() -> HashingEncoder | None:
+    """No encoder unless a test parametrizes one (the real one is tested in test_encoder.py)."""
+    return None
+
+
+@pytest.fixture
+def es_container(
+    endpoints: Endpoints, unique: Callable[[str], str], encoder: HashingEncoder | None
+) -> Iterator[Container]:
+    settings = Settings(
+        elasticsearch_url=endpoints.elasticsearch_url, matcher_index_prefix=unique("m"), matcher_encoder="none"
+    )
+    c = bootstrap(settings, publisher=InMemoryPublisher(), clock=lambda: NOW, encoder=encoder)
     yield c
     for index in c.es.indices.get(index=f"{settings.matcher_index_prefix}-*"):
         c.es.indices.delete(index=index)
@@ -63,6 +74,27 @@ def test_reindex_swaps_the_alias_and_keeps_every_profile(es_container: Container
     ]
 
 
+@pytest.mark.parametrize("encoder", [HashingEncoder()])
+def test_reindex_adds_vectors_to_profiles_stored_without_them_and_loses_nothing(
+    es_container: Container, encoder: HashingEncoder
+) -> None:
+    c = es_container
+    names = elastic.IndexNames(c.settings.matcher_index_prefix)
+    # Written before an encoder was configured: no vectors, so the kNN channel cannot find them.
+    plain = elastic.ElasticProfileStore(c.es, names, lambda: NOW)
+    zh = supplier("ZH", codes=(), keywords=("nitril glove",))
+    plain.put_many([zh, supplier("S2", codes=("43211503",), keywords=("laptops",))])
+    before = {p.supplier_id: p for p in c.matcher.profiles.all()}
+    query = notice("1", title="bakery", codes=())
+    vector = encoder.encode(["Nitrile gloves"])[0]
+    assert c.matcher.profiles.candidates(query, c.matcher.config, vector) == []
+
+    elastic.reindex_suppliers(c.es, names, datetime.now(UTC), encoder=encoder)
+    assert {p.supplier_id: p for p in c.matcher.profiles.all()} == before
+    found = [p.supplier_id for p in c.matcher.profiles.candidates(query, c.matcher.config, vector)]
+    assert found[:1] == ["ZH"]
+
+
 def test_notice_versions_filters_and_open_notices(es_container: Container) -> None:
     store = es_container.matcher.notices
     assert store.put(notice("1", version=2, title="Gloves v2"))
@@ -92,9 +124,10 @@ def test_notice_versions_filters_and_open_notices(es_container: Container) -> No
 
 # A limit above the number of matching profiles takes the store's unscored filter path; a small one makes more
 # profiles match than are kept, so the boosted query decides which ones: both must agree with the in-process index.
+@pytest.mark.parametrize("encoder", [None, HashingEncoder()], ids=["codes-terms", "with-knn"])
 @pytest.mark.parametrize("candidate_limit", [300, 8])
 def test_elasticsearch_retrieval_gives_the_same_shortlists_as_the_in_process_index(
-    es_container: Container, candidate_limit: int
+    es_container: Container, candidate_limit: int, encoder: HashingEncoder | None
 ) -> None:
     now = datetime(2026, 5, 1, tzinfo=UTC)
     profiles = generate_suppliers(60, seed=11)
@@ -103,10 +136,18 @@ def test_elasticsearch_retrieval_gives_the_same_shortlists_as_the_in_process_ind
     es_matcher.clock = lambda: now
     es_matcher.config = dataclasses.replace(es_matcher.config, candidate_limit=candidate_limit)
     es_matcher.profiles.put_many(profiles)
-    memory = bootstrap_in_memory(Settings(), clock=lambda: now).matcher
+    memory = bootstrap_in_memory(Settings(), clock=lambda: now, encoder=encoder).matcher
     memory.config = es_matcher.config
     for p in profiles:
         memory.profiles.put(p)
+    if encoder is not None:
+        # The kNN channel is in play: the two indexes return the same nearest profiles beyond codes and terms.
+        vector = encoder.encode([notices[0].title])[0]
+        via_es = es_matcher.profiles.candidates(notices[0], es_matcher.config, vector)
+        in_process = memory.profiles.candidates(notices[0], memory.config, vector)
+        assert sorted(p.supplier_id for p in via_es) == sorted(p.supplier_id for p in in_process)
+        by_terms = memory.profiles.candidates(notices[0], memory.config)
+        assert len(in_process) > len(by_terms)
 
     compared = 0
     for n in notices:

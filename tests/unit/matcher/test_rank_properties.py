@@ -13,7 +13,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contracts import Buyer, Classification, CodeScheme, Item, Money, PastAward, SupplierProfile, TenderNotice
+from services.matcher.adapters.memory import HashingEncoder
 from services.matcher.domain import COMPONENTS, MatchModel, ScoringConfig, fit_model, rank
+from services.matcher.domain.semantic import (
+    ProfileVectors,
+    SemanticInput,
+    notice_semantic_text,
+    phrases,
+    semantic_text,
+)
 from tests.unit.matcher.conftest import NOW
 
 pytestmark = pytest.mark.unit
@@ -93,8 +101,9 @@ def _check(
     suppliers: list[SupplierProfile],
     weights: dict[str, float] | None = None,
     model: MatchModel | None = None,
+    vectors: SemanticInput | None = None,
 ) -> None:
-    every = rank(notice, suppliers, _config(len(suppliers), weights), NOW, model=model).entries
+    every = rank(notice, suppliers, _config(len(suppliers), weights), NOW, model=model, vectors=vectors).entries
     assert len(every) == len(suppliers)
     totals = [e.total_score for e in every]
     for higher, lower in itertools.pairwise(totals):
@@ -103,7 +112,7 @@ def _check(
         assert e.total_score == pytest.approx(sum(c.score * c.weight for c in e.components), abs=ROUNDING)
     # A short list (costly components computed only where they can still matter) is the head of the full one,
     # with the same scores and reasons.
-    top = rank(notice, suppliers, _config(3, weights), NOW, model=model).entries
+    top = rank(notice, suppliers, _config(3, weights), NOW, model=model, vectors=vectors).entries
     assert [e.model_dump() for e in top] == [e.model_dump() for e in every[:3]]
 
 
@@ -120,6 +129,25 @@ def test_the_order_holds_for_any_weights(case: tuple[TenderNotice, list[Supplier
     if not sum(weights.values()):
         weights["category"] = 1.0
     _check(*case, weights=weights)
+
+
+def _meaning(notice: TenderNotice, suppliers: list[SupplierProfile]) -> SemanticInput:
+    """The vectors the matcher service would give ``rank``, from the encoder's fake."""
+    encoder = HashingEncoder()
+    out: dict[str, ProfileVectors] = {}
+    for p in suppliers:
+        own = phrases(p)
+        rows = encoder.encode([semantic_text(p), *own])
+        out[p.supplier_id] = ProfileVectors(rows[0], own, rows[1:])
+    return SemanticInput(encoder.encode([notice_semantic_text(notice.title, notice.description)])[0], out)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases(), st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=len(COMPONENTS), max_size=len(COMPONENTS)))
+def test_the_order_holds_with_meaning_scored(case: tuple[TenderNotice, list[SupplierProfile]], w: list[float]) -> None:
+    notice, suppliers = case
+    weights = dict(zip(COMPONENTS, w, strict=True)) | {"semantic": 1.0}
+    _check(notice, suppliers, weights=weights, vectors=_meaning(notice, suppliers))
 
 
 def test_the_order_holds_with_a_fitted_model() -> None:

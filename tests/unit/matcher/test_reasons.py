@@ -305,8 +305,9 @@ def test_every_reason_on_demo_notices_and_suppliers_is_in_the_catalog_and_in_the
                     own = own.replace(str(c.reason_args.get(key, "")), "")
                 assert not re.search(r"\byou(r|rs)?\b", own, re.IGNORECASE), c.reason
     assert explained > 1_000  # 25 notices x 10 entries x ~5 reasons
-    # The demo data reaches every branch but one (no demo supplier won the very same contract: the table pins it).
-    assert seen >= set(REASON_CODES) - {"repeat"}
+    # The demo data reaches every branch but two (no demo supplier won the very same contract: the table pins it;
+    # meaning needs vectors, which this ranking is not given: test_semantic_component covers it).
+    assert seen >= set(REASON_CODES) - {"repeat", "meaning_close"}
 
 
 def test_shared_words_are_named_as_written_and_cjk_bigrams_are_joined_back() -> None:

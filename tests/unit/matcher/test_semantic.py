@@ -91,4 +91,10 @@ def test_the_elasticsearch_twin_asks_for_k_nearest_by_cosine() -> None:
     assert body["k"] == 20
     assert body["num_candidates"] == 40
     assert body["query_vector"] == pytest.approx(vector.tolist())
-    assert vector_mapping(512) == {"type": "dense_vector", "dims": 512, "index": True, "similarity": "cosine"}
+    assert vector_mapping(512) == {
+        "type": "dense_vector",
+        "dims": 512,
+        "index": True,
+        "similarity": "cosine",
+        "index_options": {"type": "flat"},  # exact, as ``VectorIndex``: no quantisation
+    }

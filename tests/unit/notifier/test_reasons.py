@@ -42,6 +42,7 @@ SAMPLE_ARGS: dict[str, str | int | float] = {
     "level": "class",
     "words": "nitrile, latex",
     "phrase": "examination gloves powder free",
+    "notice_words": "Nitrile examination gloves",
     "percent": 87,
     "awards": 3,
     "family_awards": 11,
@@ -159,6 +160,12 @@ def test_every_catalog_code_renders_with_all_its_args(code: str, language: str) 
             "您的企业资料提到了 nitrile、gloves",
         ),
         ("value_unknown", {}, "there is no value to compare with the contracts you usually win", None),
+        (
+            "meaning_close",
+            {"phrase": "医用丁腈检查手套", "notice_words": "Nitrile examination gloves, powder-free"},
+            "your “医用丁腈检查手套” is close in meaning to the notice’s “Nitrile examination gloves, powder-free”",
+            "您的“医用丁腈检查手套”与公告中的“Nitrile examination gloves, powder-free”意思相近",
+        ),
     ],
 )
 def test_lines_in_the_supplier_voice(code: str, args: dict[str, str | int | float], en: str, zh: str | None) -> None:
@@ -222,6 +229,8 @@ def test_a_code_of_another_scheme_reads_as_a_code_in_both_languages_with_the_not
         ("wording_close", {"phrase": "gloves", "percent": 140}),
         ("wording_close", {"phrase": "", "percent": 90}),
         ("words_shared", {"words": " , "}),
+        ("meaning_close", {"phrase": "丁腈手套", "notice_words": " "}),
+        ("meaning_close", {"phrase": "丁腈手套"}),
         ("code_exact", {"scheme": "other", "code": "<b>X-17</b>"}),  # not a code as published
         ("code_exact", {"scheme": "other", "code": "X" * 41}),
         ("code_near", {"scheme": "other", "code": "X-17", "level": "class", "supplier_code": "X"}),  # no levels
