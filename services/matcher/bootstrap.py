@@ -100,6 +100,7 @@ def _matcher(
         registrations=quota,
         feedback=feedback,
         topic_feedback=settings.topic_feedback,
+        feedback_pooling=settings.matcher_feedback_pooling,
     )
 
 
