@@ -76,8 +76,8 @@ class ShortlistEntry(Model):
     #: What buyers' marks (``contracts.feedback``) added to the total, signed: ``total_score`` is the components'
     #: contributions plus this (never below 0). 0 when no mark counts for the supplier on this notice.
     adjustment: float = 0.0
-    #: Why, for the buyer ("buyers' marks -0.150: marked not relevant (wrong products) by this agency on a similar
-    #: notice (ungm:9)"); None without an adjustment.
+    #: Why, for the buyer ("marked not relevant (wrong products) by this agency on a similar notice (ungm:9); 1 more
+    #: mark"); None without an adjustment.
     adjustment_reason: str | None = None
 
     def top_components(self, n: int = 3) -> list[ScoreComponent]:

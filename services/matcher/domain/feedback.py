@@ -152,5 +152,5 @@ def explained_adjustments(
         reason = _why(worth[0][0], notice_id, agency)
         if len(worth) > 1:
             reason += f"; {len(worth) - 1} more mark{'s' if len(worth) > 2 else ''}"
-        out[supplier] = Adjustment(round(value, 6), f"buyers' marks {value:+.3f}: {reason}")
+        out[supplier] = Adjustment(round(value, 6), reason)
     return out

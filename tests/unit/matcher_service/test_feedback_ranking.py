@@ -3,14 +3,18 @@ agency's similar notices, never on another agency's unless pooling is on, and ev
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
+from starlette.exceptions import StarletteDeprecationWarning
 
 from contracts import Shortlist
 from contracts.feedback import FeedbackMark, FeedbackReason
 from services.matcher.bootstrap import Container, bootstrap_in_memory
+from services.matcher.entrypoints.http import create_app
 from services.matcher.keys import Principal, Role
 from services.matcher.settings import Settings
-from tests.unit.matcher_service.builders import NOW, feedback_mark, notice, supplier
+from tests.unit.matcher_service.builders import BUYER_A, NOW, feedback_mark, notice, supplier
 
 pytestmark = pytest.mark.unit
 
@@ -112,3 +116,18 @@ def test_rerank_open_reads_the_marks_too() -> None:
     counts = c.matcher.rerank_open()
     assert counts.changed == 2
     assert order(current(c, "ungm:a2"))[0] == "S2"
+
+
+def test_the_notice_page_says_why_an_entry_moved(api_container: Container) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StarletteDeprecationWarning)
+        from fastapi.testclient import TestClient
+
+    with TestClient(create_app(api_container), follow_redirects=False) as client:
+        client.post("/ui/login", data={"api_key": BUYER_A})
+        before = client.get("/ui/notices/ungm:a1").text
+        api_container.matcher.mark_entry(UNICEF, "ungm:a1", "S1", FeedbackMark.NOT_RELEVANT, FeedbackReason.TOO_SMALL)
+        after = client.get("/ui/notices/ungm:a1").text
+    line = "<strong>Buyers' marks</strong> -0.150: marked not relevant (too small) by this agency on this notice"
+    assert line not in before
+    assert line in after
