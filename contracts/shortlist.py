@@ -75,6 +75,12 @@ class ShortlistEntry(Model):
     #: For a prospect, the award records it is known from, as one line a buyer reads ("prospect: known from 3
     #: public award records (csv-austender), the latest of 2024-04-02, https://...; not registered, not contacted").
     evidence: str | None = None
+    #: What buyers' marks (``contracts.feedback``) added to the total, signed: ``total_score`` is the components'
+    #: contributions plus this (never below 0). 0 when no mark counts for the supplier on this notice.
+    adjustment: float = 0.0
+    #: Why, for the buyer ("marked not relevant (wrong products) by this agency on a similar notice (ungm:9); 1 more
+    #: mark"); None without an adjustment.
+    adjustment_reason: str | None = None
 
     def top_components(self, n: int = 3) -> list[ScoreComponent]:
         """The ``n`` components that contributed most, those that contributed at all, highest first; a neutral

@@ -111,6 +111,7 @@ def _matcher(
         feedback=feedback,
         topic_feedback=settings.topic_feedback,
         encoder=encoder,
+        feedback_pooling=settings.matcher_feedback_pooling,
     )
 
 

@@ -117,8 +117,9 @@ class FeedbackStore(Protocol):
     def for_notice(self, notice_id: str, agency: str | None) -> list[ShortlistFeedback]:
         """The marks on a notice, of one agency (normalized) or, ``None``, of every agency; latest first."""
 
-    def for_agency(self, agency: str, limit: int) -> list[ShortlistFeedback]:
-        """An agency's latest marks on any notice (ranking weighs those of similar notices), latest first."""
+    def for_agency(self, agency: str | None, limit: int) -> list[ShortlistFeedback]:
+        """An agency's latest marks on any notice (ranking weighs those of similar notices), latest first; ``None``:
+        every agency's (pooled feedback)."""
 
 
 class Encoder(Protocol):

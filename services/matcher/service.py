@@ -21,6 +21,7 @@ from contracts.supplier import EmailConfirmation
 from services.infra.bus import EventPublisher
 from services.matcher.domain import MatchModel, ScoringConfig, fit_model, rank
 from services.matcher.domain.awards import claimed, find_claims, mark_prospects
+from services.matcher.domain.feedback import Adjustment, explained_adjustments, notice_similarity
 from services.matcher.domain.semantic import (
     ProfileVectors,
     SemanticInput,
@@ -39,10 +40,13 @@ from services.matcher.exceptions import (
     TooManyRegistrations,
 )
 from services.matcher.imports import merge_import, same_profile
-from services.matcher.keys import Principal, Role, normalize_agency
+from services.matcher.keys import Principal, Role, normalize_agency, notice_agencies
 from services.matcher.ports import Encoder, FeedbackStore, NoticeStore, ProfileStore, ShortlistStore
 
 log = logging.getLogger(__name__)
+
+#: The latest marks read per ranking (of the notice's agency, or of all with pooling): older ones weigh no more.
+FEEDBACK_MARKS_READ = 500
 
 #: Alert preferences that say how and when to write to a supplier, not which notices fit it (``rules`` reads the
 #: others: unsubscribed, codes, countries, agencies, min_value).
@@ -260,6 +264,8 @@ class Matcher:
     #: Buyers' marks on shortlist entries, and the topic they are published on.
     feedback: FeedbackStore | None = None
     topic_feedback: str = topics.FEEDBACK.name
+    #: Every agency's marks move every agency's shortlists (``TB_MATCHER_FEEDBACK_POOLING``).
+    feedback_pooling: bool = False
 
     def __post_init__(self) -> None:
         if self.encoder is not None and self.fitter is _default_fitter:
@@ -488,7 +494,14 @@ class Matcher:
         model = self.model  # one read: a background refit may swap it meanwhile
         vectors = None if notice_vector is None else SemanticInput(notice_vector, self.profile_vectors(candidates))
         result = rank(
-            notice, candidates, self.config, self.clock(), model=model, ineligible=self.ineligible, vectors=vectors
+            notice,
+            candidates,
+            self.config,
+            self.clock(),
+            model=model,
+            ineligible=self.ineligible,
+            vectors=vectors,
+            adjustments=self._adjustments(notice),
         )
         # Prospects (known only from award records) are marked with their evidence for the buyer.
         entries = mark_prospects(result.entries, {p.supplier_id: p for p in candidates})
@@ -553,6 +566,26 @@ class Matcher:
 
     # -- buyers' marks ----------------------------------------------------------------------------------------------
 
+    def _adjustments(self, notice: TenderNotice) -> dict[str, Adjustment]:
+        """What buyers' marks add to each supplier for this notice: the notice's agency's latest marks (every
+        agency's with pooling), those of other notices weighted by how alike the notices are."""
+        if self.feedback is None:
+            return {}
+        agencies = frozenset(notice_agencies(notice))
+        marks = {}
+        for agency in [None] if self.feedback_pooling else sorted(agencies):
+            for m in self.feedback.for_agency(agency, FEEDBACK_MARKS_READ):
+                marks[m.feedback_id] = m
+        if not marks:
+            return {}
+        similarity: dict[str, float] = {}
+        for other_id in {m.notice_id for m in marks.values()} - {notice.notice_id}:
+            other = self.notices.get(other_id)
+            similarity[other_id] = 0.0 if other is None else notice_similarity(notice, other)
+        return explained_adjustments(
+            marks.values(), notice.notice_id, agencies, similarity, pooled=self.feedback_pooling
+        )
+
     def _feedback_store(self) -> FeedbackStore:
         if self.feedback is None:
             raise RuntimeError("this matcher was built without a feedback store")
@@ -592,6 +625,9 @@ class Matcher:
         )
         self._feedback_store().put(saved)
         self.publisher.publish(self.topic_feedback, saved.feedback_id, saved)
+        # The buyer sees the mark move the shortlist at once: its notice is ranked again (if still open).
+        if notice.is_open(self.clock()):
+            self._rerank_if_changed(notice, self.shortlists.get(notice.notice_id, notice.version), None)
         self.publisher.flush()
         self.metrics.feedback_marks.labels(mark.value).inc()
         return saved

@@ -68,6 +68,9 @@ class Settings(CommonSettings):
     matcher_new_addresses_per_key_hour: int = Field(default=200, ge=1)
     #: ... and per day.
     matcher_new_addresses_per_key_day: int = Field(default=1000, ge=1)
+    #: Let every agency's marks move every agency's shortlists (weighted by how alike the notices are); false: an
+    #: agency's marks move its own shortlists only. An operator's choice: agencies must agree to share them.
+    matcher_feedback_pooling: bool = False
     #: Secret that signs the pages' form tokens (CSRF) and keys the ids of self-registered suppliers (one per
     #: mailbox). Set it, the same for every matcher instance, in any deployment: unset, each process draws its own
     #: at start (forms do not survive a restart, and a mailbox registered before a restart can register again).

@@ -762,8 +762,8 @@ class ElasticFeedbackStore:
         # A shortlist lists at most ``TB_MATCHER_TOP_K`` (<= 1,000) suppliers and their exclusions, per agency.
         return self._search(filters, 10_000)
 
-    def for_agency(self, agency: str, limit: int) -> list[ShortlistFeedback]:
-        return self._search([{"term": {"agency": agency}}], limit)
+    def for_agency(self, agency: str | None, limit: int) -> list[ShortlistFeedback]:
+        return self._search([] if agency is None else [{"term": {"agency": agency}}], limit)
 
 
 def ping(es: Elasticsearch) -> bool:

@@ -203,8 +203,8 @@ class InMemoryFeedbackStore:
         found = [m for m in self.marks.values() if m.notice_id == notice_id and agency in (None, m.agency)]
         return sorted(found, key=lambda m: m.marked_at, reverse=True)
 
-    def for_agency(self, agency: str, limit: int) -> list[ShortlistFeedback]:
-        found = [m for m in self.marks.values() if m.agency == agency]
+    def for_agency(self, agency: str | None, limit: int) -> list[ShortlistFeedback]:
+        found = [m for m in self.marks.values() if agency in (None, m.agency)]
         return sorted(found, key=lambda m: m.marked_at, reverse=True)[:limit]
 
 

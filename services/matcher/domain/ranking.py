@@ -20,6 +20,7 @@ from contracts.notice import TenderNotice
 from contracts.shortlist import Exclusion, ScoreComponent, ShortlistEntry
 from contracts.supplier import SupplierProfile
 from services.matcher.domain.config import COMPONENTS, ScoringConfig
+from services.matcher.domain.feedback import Adjustment
 from services.matcher.domain.model import MatchModel
 from services.matcher.domain.reasons import NONE
 from services.matcher.domain.rules import deadline_passed, first_failure, rules_for
@@ -53,7 +54,12 @@ class RankResult:
 
 
 def _entry(
-    profile: SupplierProfile, scored: Scored, weights: Mapping[str, float], total_w: float, rank: int
+    profile: SupplierProfile,
+    scored: Scored,
+    weights: Mapping[str, float],
+    total_w: float,
+    rank: int,
+    adjustment: Adjustment | None = None,
 ) -> ShortlistEntry:
     # ``model_construct``: every value is computed here within the contract's bounds (scores in [0, 1], weights
     # and contributions non-negative), so validating ~10 entries x 9 components per notice again is pure cost.
@@ -75,13 +81,18 @@ def _entry(
             )
         )
     comps.sort(key=lambda c: c.contribution, reverse=True)
+    explained = round(sum(c.contribution for c in comps), 6)
+    # Buyers' marks move the total by their own line; a total never goes below 0 (the contract's bound).
+    moved = 0.0 if adjustment is None else round(max(adjustment.value, -explained), 6)
     return ShortlistEntry.model_construct(
         rank=rank,
         supplier_id=profile.supplier_id,
         supplier_name=profile.display_name,
         supplier_country=profile.country,
-        total_score=round(sum(c.contribution for c in comps), 6),
+        total_score=round(explained + moved, 6),
         components=comps,
+        adjustment=moved,
+        adjustment_reason=None if adjustment is None else adjustment.reason,
     )
 
 
@@ -96,11 +107,13 @@ def _score(
     sims: list[float | None],
     config: ScoringConfig,
     weights: Mapping[str, float],
+    moved: list[float],
 ) -> tuple[list[float], list[bool], list[float]]:
     """Every candidate's weighted total, summed in ``COMPONENTS`` order over the cheap components, then the costly
     ones added where they can still matter; whether it has no award history (a cold start), and how well it fits on
-    codes and text (a supplier without history's claim to a cold-start place)."""
-    totals = [0.0] * len(stats)
+    codes and text (a supplier without history's claim to a cold-start place). ``moved``: what buyers' marks add to
+    each total, counted from the start so that skipping costly components changes nothing with them either."""
+    totals = list(moved)
     scores: dict[str, list[float]] = {}
     for c, values in zip(_CHEAP, component_values(nv, stats, config, sims, _CHEAP), strict=True):
         w = weights[c.name]
@@ -137,9 +150,13 @@ def rank(
     model: MatchModel | None = None,
     ineligible: frozenset[str] = frozenset(),
     vectors: SemanticInput | None = None,
+    adjustments: Mapping[str, Adjustment] | None = None,
 ) -> RankResult:
     """Apply the hard rules, score the rest and return the top ``config.top_k`` above ``config.threshold``.
-    ``vectors``: the notice's and candidates' vectors; without them, meaning counts for nothing."""
+
+    ``vectors``: the notice's and candidates' vectors; without them, meaning counts for nothing. ``adjustments``:
+    supplier id -> what buyers' marks add to its total (``feedback.explained_adjustments``), before the threshold
+    and the order; shown on its entry."""
     nv = NoticeView.of(notice, now, vectors.notice if vectors is not None else None)
     weights: Mapping[str, float] = model.weights if model is not None else config.weights
     if vectors is None:
@@ -179,8 +196,12 @@ def rank(
             with_vectors(st, vectors.profiles.get(p.supplier_id)) for st, p in zip(all_stats, kept, strict=True)
         ]
     normalised = {n: weights.get(n, 0.0) / total_w for n in COMPONENTS}
-    totals, cold, fit = _score(nv, all_stats, sims, config, normalised)
     ids = [p.supplier_id for p in kept]
+    adjustments = adjustments or {}
+    moved = [adjustments[s].value if s in adjustments else 0.0 for s in ids]
+    totals, cold, fit = _score(nv, all_stats, sims, config, normalised, moved)
+    # A total never goes below 0, as the entry shows it (``_entry``).
+    totals = [max(t, 0.0) for t in totals]
     order = sorted(range(len(kept)), key=lambda j: (-totals[j], ids[j]))
 
     chosen = [j for j in order if totals[j] >= config.threshold][: config.top_k]
@@ -201,7 +222,7 @@ def rank(
 
     # Reasons only for the entries returned, from the same component values.
     entries = [
-        _entry(kept[j], explain(nv, all_stats[j], config, sims[j]), weights, total_w, i)
+        _entry(kept[j], explain(nv, all_stats[j], config, sims[j]), weights, total_w, i, adjustments.get(ids[j]))
         for i, j in enumerate(chosen, 1)
     ]
     return RankResult(entries=entries, exclusions=exclusions, algorithm=algorithm)

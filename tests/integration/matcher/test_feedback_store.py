@@ -55,4 +55,6 @@ def test_marks_are_read_back_at_once_per_agency_latest_first_and_replace_earlier
     ]
     assert [m.agency for m in store.for_notice("ungm:1", None)] == ["unicef", "wfp", "unicef"]
     assert [(m.notice_id, m.supplier_id) for m in store.for_agency("unicef", 2)] == [("ungm:1", "S1"), ("ungm:2", "S1")]
+    # Pooled feedback reads every agency's latest marks.
+    assert [m.agency for m in store.for_agency(None, 3)] == ["unicef", "unicef", "wfp"]
     assert store.for_notice("ungm:9", "unicef") == []

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contracts.feedback import FeedbackMark, FeedbackReason, ShortlistFeedback
-from services.matcher.domain.feedback import MARK_WEIGHTS, MAX_ADJUSTMENT, feedback_adjustments
+from services.matcher.domain.feedback import MARK_WEIGHTS, MAX_ADJUSTMENT, REASON_WEIGHTS, feedback_adjustments
 from tests.unit.matcher_service.builders import feedback_mark
 
 pytestmark = pytest.mark.unit
@@ -40,7 +40,8 @@ def test_marks_on_the_notice_itself_count_fully_up_and_down() -> None:
 def test_marks_on_other_notices_count_as_much_as_those_resemble_this_one() -> None:
     marks = [mark("A", FeedbackMark.NOT_RELEVANT, notice="ungm:old"), mark("B", FeedbackMark.INVITE, notice="ungm:far")]
     got = feedback_adjustments(marks, "ungm:new", "unicef", {"ungm:old": 0.5})
-    assert got == {"A": pytest.approx(0.5 * MARK_WEIGHTS[FeedbackMark.NOT_RELEVANT])}  # "far" resembles it not at all
+    want = 0.5 * MARK_WEIGHTS[FeedbackMark.NOT_RELEVANT] * REASON_WEIGHTS[None]
+    assert got == {"A": pytest.approx(want)}  # "far" resembles it not at all
 
 
 def test_a_reason_about_the_tender_weighs_less_on_other_notices_than_one_about_the_firm() -> None:
