@@ -26,6 +26,7 @@ def make_settings(endpoints: Endpoints, unique: Callable[[str], str]) -> Setting
         elasticsearch_url=endpoints.elasticsearch_url,
         matcher_index_prefix=unique("m"),
         matcher_consumer_group=unique("matcher"),
+        matcher_awards_consumer_group=unique("matcher-awards"),
         topic_notices=unique("notices"),
         topic_notices_dlq=unique("notices-dlq"),
         topic_profiles=unique("profiles"),
@@ -33,6 +34,8 @@ def make_settings(endpoints: Endpoints, unique: Callable[[str], str]) -> Setting
         topic_shortlists_dlq=unique("shortlists-dlq"),
         topic_notifications=unique("notifications"),
         topic_notifications_dlq=unique("notifications-dlq"),
+        topic_awards=unique("awards"),
+        topic_awards_dlq=unique("awards-dlq"),
         matcher_refit_interval_seconds=0,
     )
 
@@ -52,13 +55,17 @@ def read_topic(bootstrap_servers: str, topic: str, expected: int, timeout: float
     return got
 
 
-def committed_total(settings: Settings) -> int:
+def committed_total(settings: Settings, *, awards: bool = False) -> int:
+    """Offsets committed by the notice worker's group on the notices topic (with ``awards``: the awards worker's
+    group on the awards topic), summed over partitions."""
+    group = settings.matcher_awards_consumer_group if awards else settings.matcher_consumer_group
+    topic = settings.topic_awards if awards else settings.topic_notices
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     try:
-        offsets = admin.list_group_offsets(settings.matcher_consumer_group).get(settings.matcher_consumer_group, {})
+        offsets = admin.list_group_offsets(group).get(group, {})
     finally:
         admin.close()
-    return sum(o.offset for tp, o in offsets.items() if tp.topic == settings.topic_notices and o.offset > 0)
+    return sum(o.offset for tp, o in offsets.items() if tp.topic == topic and o.offset > 0)
 
 
 def publish_raw(settings: Settings, messages: list[tuple[str, bytes]]) -> None:

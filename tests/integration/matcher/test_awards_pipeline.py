@@ -10,15 +10,14 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaProducer
 
 from contracts import DeadLetter, Shortlist, SupplierProfile
 from services.matcher.bootstrap import Container, bootstrap
 from services.matcher.entrypoints.awards_worker import AwardsWorker
-from services.matcher.settings import Settings
 from services.notifier.domain.rules import plan_shortlist
 from tests.conftest import Endpoints
-from tests.integration.matcher.helpers import read_topic
+from tests.integration.matcher.helpers import committed_total, make_settings, read_topic
 from tests.unit.matcher_service.award_builders import Org, Record, abn
 from tests.unit.matcher_service.builders import NOW, notice, supplier
 
@@ -27,37 +26,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def container(endpoints: Endpoints, unique: Callable[[str], str]) -> Iterator[Container]:
-    settings = Settings(
-        kafka_bootstrap_servers=endpoints.kafka_bootstrap,
-        elasticsearch_url=endpoints.elasticsearch_url,
-        matcher_index_prefix=unique("m"),
-        matcher_awards_consumer_group=unique("matcher-awards"),
-        topic_notices=unique("notices"),
-        topic_notices_dlq=unique("notices-dlq"),
-        topic_profiles=unique("profiles"),
-        topic_shortlists=unique("shortlists"),
-        topic_shortlists_dlq=unique("shortlists-dlq"),
-        topic_notifications=unique("notifications"),
-        topic_notifications_dlq=unique("notifications-dlq"),
-        topic_awards=unique("awards"),
-        topic_awards_dlq=unique("awards-dlq"),
-        matcher_refit_interval_seconds=0,
-    )
+    settings = make_settings(endpoints, unique)
     c = bootstrap(settings, clock=lambda: NOW)
     yield c
     for index in c.es.indices.get(index=f"{settings.matcher_index_prefix}-*"):
         c.es.indices.delete(index=index)
     c.close()
-
-
-def committed(settings: Settings) -> int:
-    group = settings.matcher_awards_consumer_group
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    try:
-        offsets = admin.list_group_offsets(group).get(group, {})
-    finally:
-        admin.close()
-    return sum(o.offset for tp, o in offsets.items() if tp.topic == settings.topic_awards and o.offset > 0)
 
 
 def test_published_awards_become_prospects_on_shortlists_that_are_never_emailed(container: Container) -> None:
@@ -89,13 +63,13 @@ def test_published_awards_become_prospects_on_shortlists_that_are_never_emailed(
     thread.start()
     try:
         deadline = time.monotonic() + 60
-        while committed(settings) < 4 and time.monotonic() < deadline:
+        while committed_total(settings, awards=True) < 4 and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
         stop.set()
         thread.join(timeout=30)
     assert not errors, errors
-    assert committed(settings) == 4  # every message handled, and committed only then
+    assert committed_total(settings, awards=True) == 4  # every message handled, and committed only then
 
     [prospect] = [p for p in m.profiles.all() if p.is_prospect]
     assert prospect.identifiers == ["AU-ABN:11111111111"]
