@@ -115,10 +115,9 @@ def feedback_adjustments(
 
     ``marks``: stored marks of any notice; ``similarity``: how much each other notice resembles this one (0..1;
     missing means 0). Marks of another agency count only when ``pooled``. Suppliers without any counting mark are
-    absent; adjustments are capped at ±``MAX_ADJUSTMENT``."""
-    counted = _counted(marks, notice_id, agency, similarity, pooled)
-    total = {s: sum(v for _, v in worth) for s, worth in counted.items()}
-    return {s: _capped(v) for s, v in total.items() if v != 0.0}
+    absent; adjustments are capped at ±``MAX_ADJUSTMENT``. The values of ``explained_adjustments``."""
+    explained = explained_adjustments(marks, notice_id, agency, similarity, pooled=pooled)
+    return {supplier: adjustment.value for supplier, adjustment in explained.items()}
 
 
 _MARK_WORDS = {
