@@ -51,7 +51,7 @@ def feedback_id(agency: str, notice_id: str, supplier_id: str, *, by_supplier: b
 
 def agency_key(name: str) -> str:
     """The one form agencies are compared in: case-folded, surrounding spaces dropped and inner runs of spaces
-    collapsed (the matcher's ``normalize_agency``), so ``" unicef "`` is UNICEF."""
+    collapsed, so ``" unicef "`` is UNICEF."""
     return " ".join(name.split()).casefold()
 
 

@@ -29,6 +29,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from contracts import SupplierProfile, TenderNotice
+from contracts.feedback import agency_key
 from services.matcher.exceptions import Forbidden
 
 TOKEN_PREFIX = "tbk_"
@@ -222,10 +223,9 @@ def select_keys(
     return sorted(out, key=lambda k: (k.created_at, k.key_hash))
 
 
-def normalize_agency(value: str) -> str:
-    """The one form agencies are compared in (a key's agency, a notice's buyer id and name, a registrant):
-    case-folded, surrounding spaces dropped and inner runs of spaces collapsed, so ``" unicef "`` is UNICEF."""
-    return " ".join(value.split()).casefold()
+#: The one form agencies are compared in (a key's agency, a notice's buyer id and name, a registrant, a mark's
+#: agency): the contract's ``agency_key``, which the notifier applies to the marks it publishes too.
+normalize_agency = agency_key
 
 
 def notice_agencies(notice: TenderNotice) -> list[str]:
