@@ -537,13 +537,11 @@ class Matcher:
                 else:
                     todo.append((p, key))
         if todo:
-            texts = [t for _, key in todo for t in key]
-            rows = encoder.encode(texts)
-            at = 0
+            # The whole texts now, in one batch; the phrases only if a reason reads them (a shortlisted entry).
+            rows = encoder.encode([key[0] for _, key in todo])
             with self._vectors_lock:
-                for p, key in todo:
-                    vectors = ProfileVectors(rows[at], key[1:], rows[at + 1 : at + len(key)])
-                    at += len(key)
+                for (p, key), row in zip(todo, rows, strict=True):
+                    vectors = ProfileVectors(row, key[1:], encoder.encode)
                     self._profile_vectors[p.supplier_id] = (key, vectors)
                     out[p.supplier_id] = vectors
                 while len(self._profile_vectors) > PROFILE_VECTORS_CACHED:

@@ -14,7 +14,7 @@ Vectors come from the ``Encoder`` port (L2-normalised, so a dot product is a cos
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -171,16 +171,44 @@ def notice_semantic_text(title: str, description: str | None) -> str:
 
 class ProfileVectors:
     """A profile's vectors as the matcher service computed them with the ``Encoder`` port: its whole text's
-    (``semantic_text``) and one per phrase a reason may quote (``phrases``, rows in that order)."""
+    (``semantic_text``) and one per phrase a reason may quote (``phrases``, rows in that order).
 
-    __slots__ = ("phrase_vectors", "phrases", "vector")
+    Only a shortlisted entry's reason reads the phrase vectors, so they may be given as a function that encodes the
+    phrases: it is called once, the first time they are read (most candidates of a notice never are)."""
 
-    def __init__(self, vector: Vector, phrases: Sequence[str], phrase_vectors: npt.NDArray[np.float32]) -> None:
-        if phrase_vectors.shape[0] != len(phrases):
-            raise ValueError(f"{len(phrases)} phrases and {phrase_vectors.shape[0]} vectors")
+    __slots__ = ("_encode", "_phrase_vectors", "phrases", "vector")
+
+    def __init__(
+        self,
+        vector: Vector,
+        phrases: Sequence[str],
+        phrase_vectors: npt.NDArray[np.float32] | Callable[[Sequence[str]], npt.NDArray[np.float32]],
+    ) -> None:
         self.vector = vector
         self.phrases = list(phrases)
-        self.phrase_vectors = phrase_vectors
+        self._phrase_vectors: npt.NDArray[np.float32] | None = None
+        self._encode: Callable[[Sequence[str]], npt.NDArray[np.float32]] | None = None
+        if callable(phrase_vectors):
+            self._encode = phrase_vectors
+        else:
+            self._phrase_vectors = self._checked(phrase_vectors)
+
+    def _checked(self, rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        if rows.shape[0] != len(self.phrases):
+            raise ValueError(f"{len(self.phrases)} phrases and {rows.shape[0]} vectors")
+        return rows
+
+    @property
+    def phrase_vectors(self) -> npt.NDArray[np.float32]:
+        rows = self._phrase_vectors
+        if rows is None:
+            if self._encode is None or not self.phrases:
+                rows = np.zeros((0, self.vector.shape[0]), dtype=np.float32)
+            else:
+                rows = self._encode(self.phrases)
+            # Two threads reading at once may both encode: the same rows, the last one kept.
+            self._phrase_vectors = rows = self._checked(rows)
+        return rows
 
 
 class SemanticInput:

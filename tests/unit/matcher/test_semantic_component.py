@@ -4,7 +4,10 @@ without vectors nothing changes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from contracts import REASON_CODES
@@ -12,7 +15,7 @@ from services.matcher.adapters.memory import HashingEncoder
 from services.matcher.bootstrap import bootstrap_in_memory
 from services.matcher.domain import COMPONENTS, InMemoryProfileIndex, ScoringConfig, build_candidate_query, rank
 from services.matcher.domain.model import SEMANTIC_WEIGHT_FLOOR, floor_semantic
-from services.matcher.domain.semantic import ProfileVectors, SemanticInput, Vector, phrases
+from services.matcher.domain.semantic import ProfileVectors, SemanticInput, Vector, phrases, semantic_text
 from services.matcher.settings import Settings
 from tests.unit.matcher.conftest import NOW, notice, supplier
 from tests.unit.matcher.test_rank import _veterans
@@ -122,6 +125,41 @@ def test_the_matcher_with_an_encoder_finds_and_explains_a_supplier_with_no_word_
     assert semantic.score > 0
     assert semantic.weight > 0
     assert semantic.reason_args == {"phrase": "nitrilegloves", "notice_words": "Nitrile gloves"}
+
+
+class _CountingEncoder(HashingEncoder):
+    """The fake, remembering every text it was asked to encode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        self.seen.extend(texts)
+        return super().encode(texts)
+
+
+def test_only_a_shortlisted_entry_has_its_phrases_encoded_and_its_reason_still_quotes_one() -> None:
+    encoder = _CountingEncoder()
+    m = bootstrap_in_memory(Settings(), clock=lambda: NOW, encoder=encoder).matcher
+    m.config = ScoringConfig(top_k=1)
+    m.profiles.put_many(
+        [
+            supplier("near", keywords=("nitrilegloves", "latex aprons")),
+            supplier("far", keywords=("bakery ovens", "industrial flour mixers")),
+        ]
+    )
+    shortlist = m.handle_notice(notice("Nitrile gloves", codes=()))
+    assert shortlist is not None
+    assert [e.supplier_id for e in shortlist.entries] == ["near"]
+    [semantic] = [c for c in shortlist.entries[0].components if c.name == "semantic"]
+    assert semantic.reason_args["phrase"] == "nitrilegloves"
+    assert {"nitrilegloves", "latex aprons"} <= set(encoder.seen)
+    # The other candidate was scored on its whole text, but no reason of it was written: its phrases never encoded.
+    far = m.profiles.get("far")
+    assert far is not None
+    assert semantic_text(far) in encoder.seen
+    assert not {"bakery ovens", "industrial flour mixers"} & set(encoder.seen)
 
 
 def test_a_learned_semantic_weight_below_the_floor_is_raised_and_the_others_keep_their_proportions() -> None:
