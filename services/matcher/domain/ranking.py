@@ -19,6 +19,7 @@ from datetime import datetime
 from contracts.notice import TenderNotice
 from contracts.shortlist import Exclusion, ScoreComponent, ShortlistEntry
 from contracts.supplier import SupplierProfile
+from services.matcher.domain.codes import CodeHints
 from services.matcher.domain.config import COMPONENTS, ScoringConfig
 from services.matcher.domain.feedback import Adjustment
 from services.matcher.domain.model import MatchModel
@@ -32,6 +33,7 @@ from services.matcher.domain.scoring import (
     component_values,
     explain,
     supplier_stats,
+    with_suggested,
     with_vectors,
 )
 from services.matcher.domain.semantic import SemanticInput
@@ -151,18 +153,25 @@ def rank(
     ineligible: frozenset[str] = frozenset(),
     vectors: SemanticInput | None = None,
     adjustments: Mapping[str, Adjustment] | None = None,
+    hints: CodeHints | None = None,
+    encoder: str | None = None,
 ) -> RankResult:
     """Apply the hard rules, score the rest and return the top ``config.top_k`` above ``config.threshold``.
 
     ``vectors``: the notice's and candidates' vectors; without them, meaning counts for nothing. ``adjustments``:
     supplier id -> what buyers' marks add to its total (``feedback.explained_adjustments``), before the threshold
-    and the order; shown on its entry."""
-    nv = NoticeView.of(notice, now, vectors.notice if vectors is not None else None)
+    and the order; shown on its entry. ``hints``: the crosswalk and codes suggested for the notice and for code-less
+    candidates (``codes.CodeHints``), read by ``category``. ``encoder``: the name of the model that made
+    ``vectors``, appended to the algorithm (``+semantic:<name>``) when meaning counts."""
+    nv = NoticeView.of(notice, now, vectors.notice if vectors is not None else None, hints)
     weights: Mapping[str, float] = model.weights if model is not None else config.weights
     if vectors is None:
         weights = {**weights, "semantic": 0.0}
     total_w = sum(weights.get(n, 0.0) for n in COMPONENTS) or 1.0
-    algorithm = config.algorithm if model is None else f"{config.algorithm}+{model.algorithm}"
+    # What ranked it: the code and weights, the encoder when meaning counts, the fitted model.
+    algorithm = config.algorithm if vectors is None else f"{config.algorithm}+semantic:{encoder or 'unnamed'}"
+    if model is not None:
+        algorithm += f"+{model.algorithm}"
 
     exclusions: list[Exclusion] = []
     kept: list[SupplierProfile] = []
@@ -194,6 +203,12 @@ def rank(
     if vectors is not None:
         all_stats = [
             with_vectors(st, vectors.profiles.get(p.supplier_id)) for st, p in zip(all_stats, kept, strict=True)
+        ]
+    if hints is not None and hints.profiles:
+        suggested = hints.profiles
+        all_stats = [
+            with_suggested(st, suggested[p.supplier_id]) if p.supplier_id in suggested else st
+            for st, p in zip(all_stats, kept, strict=True)
         ]
     normalised = {n: weights.get(n, 0.0) / total_w for n in COMPONENTS}
     ids = [p.supplier_id for p in kept]
