@@ -19,7 +19,7 @@ from datetime import datetime
 from contracts.notice import TenderNotice
 from contracts.shortlist import Exclusion, ScoreComponent, ShortlistEntry
 from contracts.supplier import SupplierProfile
-from services.matcher.domain.codes import CodeHints
+from services.matcher.domain.codes import CodeHints, wants_suggestions
 from services.matcher.domain.config import COMPONENTS, ScoringConfig
 from services.matcher.domain.feedback import Adjustment
 from services.matcher.domain.model import MatchModel
@@ -207,7 +207,8 @@ def rank(
     if hints is not None and hints.profiles:
         suggested = hints.profiles
         all_stats = [
-            with_suggested(st, suggested[p.supplier_id]) if p.supplier_id in suggested else st
+            # Only a profile that states no code is matched on suggested ones (``wants_suggestions``).
+            with_suggested(st, suggested[p.supplier_id]) if p.supplier_id in suggested and wants_suggestions(p) else st
             for st, p in zip(all_stats, kept, strict=True)
         ]
     normalised = {n: weights.get(n, 0.0) / total_w for n in COMPONENTS}
