@@ -5,24 +5,35 @@ anyone's own codes."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from contracts import REASON_CODES, Classification, CodeScheme, Item
 from services.matcher.adapters.memory import HashingEncoder
 from services.matcher.bootstrap import bootstrap_in_memory
-from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query, rank
+from services.matcher.domain import (
+    COMPONENTS,
+    InMemoryProfileIndex,
+    ScoringConfig,
+    build_candidate_query,
+    fit_model,
+    rank,
+)
 from services.matcher.domain.codes import SUGGESTED_CREDIT, CodeHints
 from services.matcher.domain.crosswalk import CROSSWALK_CREDIT, Crosswalk, CrosswalkPair
+from services.matcher.domain.model import SEMANTIC_WEIGHT_FLOOR, floor_semantic
 from services.matcher.domain.retrieval import SUGGESTED_FIELD, candidate_query_to_es, suggested_prefixes
+from services.matcher.domain.semantic import SemanticInput
 from services.matcher.domain.suggest import SuggestedCode
 from services.matcher.settings import Settings
 from services.matcher.suggestions import TextCodes
 from services.notifier.domain.reasons import render_reason
 from tests.unit.matcher.code_indexes import title_index
-from tests.unit.matcher.conftest import NOW, notice, supplier
+from tests.unit.matcher.conftest import NOW, award, notice, supplier
 
 pytestmark = pytest.mark.unit
 
+NOTICE_VECTOR = np.array([1.0, 0.0], dtype=np.float32)
 GLOVES = SuggestedCode(CodeScheme.UNSPSC, "42132203", "Medical exam or non surgical procedure gloves", 0.6)
 TENTS = SuggestedCode(CodeScheme.UNSPSC, "56101600", "Outdoor furniture", 0.2)
 #: A glove maker describing itself in Chinese, with no code of its own.
@@ -195,3 +206,27 @@ def test_a_code_less_profile_is_matched_on_codes_suggested_once_when_it_is_writt
     stored = matcher.profiles.get("gloves")
     assert stored is not None
     assert stored.codes == []
+
+
+def test_the_semantic_floor_weighs_newcomers_and_suppliers_with_history_keep_the_learned_weights() -> None:
+    veteran = supplier("veteran", codes=("42132203",), past_awards=[award("42132203", "Nitrile gloves")])
+    newcomer = supplier("newcomer", codes=("42132203",))
+    model = fit_model([veteran, newcomer], learn=False)
+    learned = dict.fromkeys(COMPONENTS, 0.0) | {"category": 0.6, "history": 0.38, "semantic": 0.02}
+    model.weights = floor_semantic(learned)
+    model.history_weights = learned
+    vectors = SemanticInput(NOTICE_VECTOR, {})
+    entries = {
+        e.supplier_id: e
+        for e in rank(notice(), [veteran, newcomer], ScoringConfig(), NOW, model=model, vectors=vectors).entries
+    }
+    weight = {s: {c.name: c.weight for c in e.components} for s, e in entries.items()}
+    assert weight["newcomer"]["semantic"] == pytest.approx(SEMANTIC_WEIGHT_FLOOR)
+    assert weight["veteran"]["semantic"] == pytest.approx(0.02)
+    for e in entries.values():  # each total is what its own components show
+        assert e.total_score == pytest.approx(sum(c.contribution for c in e.components), abs=1e-5)
+    # Without history weights, everyone has the floored ones.
+    model.history_weights = None
+    flat = rank(notice(), [veteran, newcomer], ScoringConfig(), NOW, model=model, vectors=vectors).entries
+    semantic = [next(c.weight for c in e.components if c.name == "semantic") for e in flat]
+    assert semantic == pytest.approx([SEMANTIC_WEIGHT_FLOOR] * 2)
