@@ -211,27 +211,33 @@ def supplier_versions(es: Elasticsearch, names: IndexNames) -> tuple[list[int], 
 
 
 def reindex_suppliers(
-    es: Elasticsearch, names: IndexNames, now: datetime, delete_old: bool = False, encoder: Encoder | None = None
+    es: Elasticsearch,
+    names: IndexNames,
+    now: datetime,
+    delete_old: bool = False,
+    encoder: Encoder | None = None,
+    text_codes: TextCodes | None = None,
 ) -> tuple[str, str | None, int]:
     """Build ``-v<N+1>`` with the current mapping, copy every profile (documents rebuilt from the stored profile,
     so mapping and document changes apply), swap the alias atomically, then copy again what was written to the old
     index while the first copy ran. Returns (new index, old index, documents copied).
 
-    With an ``encoder``, every copied profile gets its vector (the kNN channel's field is in the new mapping).
+    With an ``encoder``, every copied profile gets its vector (the kNN channel's field is in the new mapping), and
+    with ``text_codes`` too, a profile that states no code its suggested codes.
 
     A profile deleted during the copy window can come back; run ``reindex`` when profile traffic is quiet.
     """
     versions, old = supplier_versions(es, names)
     new = names.suppliers_version((versions[-1] if versions else 0) + 1)
     _create_index(es, new, profile_mapping(encoder.dimension if encoder is not None else None))
-    copied = _copy_profiles(es, old, new, now, since=None, encoder=encoder) if old else 0
+    copied = _copy_profiles(es, old, new, now, since=None, encoder=encoder, text_codes=text_codes) if old else 0
     with _guard():
         actions: list[dict[str, Any]] = [{"add": {"index": new, "alias": names.suppliers}}]
         if old:
             actions.insert(0, {"remove": {"index": old, "alias": names.suppliers}})
         es.indices.update_aliases(actions=actions)
     if old:
-        copied += _copy_profiles(es, old, new, now, since=now, encoder=encoder)
+        copied += _copy_profiles(es, old, new, now, since=now, encoder=encoder, text_codes=text_codes)
         if delete_old:
             with _guard():
                 es.indices.delete(index=old)
@@ -243,7 +249,13 @@ REINDEX_BATCH = 256
 
 
 def _copy_profiles(
-    es: Elasticsearch, source: str, target: str, now: datetime, since: datetime | None, encoder: Encoder | None
+    es: Elasticsearch,
+    source: str,
+    target: str,
+    now: datetime,
+    since: datetime | None,
+    encoder: Encoder | None,
+    text_codes: TextCodes | None = None,
 ) -> int:
     query: dict[str, Any] = {"match_all": {}}
     if since is not None:
@@ -256,9 +268,9 @@ def _copy_profiles(
             for hit in helpers.scan(es, index=source, query={"query": query}):
                 batch.append(SupplierProfile.model_validate(hit["_source"]["profile"]))
                 if len(batch) >= REINDEX_BATCH:
-                    yield from _bulk_actions(target, _sources(encoder, batch, now))
+                    yield from _bulk_actions(target, _sources(encoder, batch, now, text_codes))
                     batch = []
-            yield from _bulk_actions(target, _sources(encoder, batch, now))
+            yield from _bulk_actions(target, _sources(encoder, batch, now, text_codes))
 
         copied, _ = helpers.bulk(es, actions(), refresh=True)
     return int(copied)
