@@ -208,6 +208,8 @@ class NoticeView:
     suggested_parents: list[list[str]] = field(default_factory=list)
     #: ``(notice tag, tag of the other scheme, pair score)`` through the crosswalk (``codes.cross_tags``).
     cross: list[tuple[str, str, float]] = field(default_factory=list)
+    #: Per ``cross`` entry: the counterpart's parent tag, if it has one.
+    cross_parents: list[str | None] = field(default_factory=list)
 
     @classmethod
     def of(
@@ -221,6 +223,7 @@ class NoticeView:
         tags = notice_tags(notice)
         hints = hints or codes.CodeHints()
         suggested = {} if tags else codes.suggested_tags(hints.notice)
+        cross = codes.cross_tags(hints.crosswalk, tags)
         body = notice_text(notice)
         families = [codes.family_tag(t) for t in tags]
         return cls(
@@ -241,7 +244,8 @@ class NoticeView:
             vector=vector,
             suggested=suggested,
             suggested_parents=[codes.parent_tags(t) for t in suggested],
-            cross=codes.cross_tags(hints.crosswalk, tags),
+            cross=cross,
+            cross_parents=[next(iter(codes.parent_tags(other)), None) for _, other, _ in cross],
         )
 
 
@@ -306,9 +310,8 @@ class CodeEvidence:
         return self.credit * self.match.score
 
 
-#: Crosswalk matches that count: the counterpart is the supplier's code or one level from it (a shared class or
+#: Crosswalk matches count when the counterpart is the supplier's code or one level from it (a shared class or
 #: family of a counterpart would be a guess about a guess, and a reason nobody could check).
-_CROSS_KINDS = frozenset({codes.EXACT.name, codes.ONE_LEVEL.name})
 
 
 def category_match(nv: NoticeView, st: SupplierStats) -> CodeEvidence | None:
@@ -327,10 +330,18 @@ def category_match(nv: NoticeView, st: SupplierStats) -> CodeEvidence | None:
         s = codes.best_match(list(nv.suggested), st.codes, nv.suggested_parents)
         if s is not None:
             options.append(CodeEvidence(s, "notice_suggested", codes.SUGGESTED_CREDIT))
-    for source_tag, other, pair in nv.cross:
-        x = codes.best_match([other], st.codes)
-        if x is not None and x.kind in _CROSS_KINDS:
-            options.append(CodeEvidence(x, "crosswalk", CROSSWALK_CREDIT * pair, source_tag))
+    own, below = st.codes.own, st.codes.parents
+    for (source_tag, other, pair), up in zip(nv.cross, nv.cross_parents, strict=True):
+        # ``codes.best_match`` restricted to ``_CROSS_KINDS``, with set lookups only (it runs for every candidate).
+        if other in own:
+            x = codes.CodeMatch(codes.EXACT.match, other, other, codes.EXACT.name)
+        elif up is not None and up in own:
+            x = codes.CodeMatch(codes.ONE_LEVEL.match, other, up, codes.ONE_LEVEL.name)
+        elif other in below:
+            x = codes.CodeMatch(codes.ONE_LEVEL.match, other, below[other], codes.ONE_LEVEL.name)
+        else:
+            continue
+        options.append(CodeEvidence(x, "crosswalk", CROSSWALK_CREDIT * pair, source_tag))
     for option in options:
         if best is None or option.score > best.score:
             best = option
