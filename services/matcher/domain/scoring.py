@@ -297,8 +297,9 @@ class CodeEvidence:
     """Which codes met for ``category``: ``match`` (its score before any credit) and where the codes came from:
     ``own`` (the notice's and the supplier's stated codes), ``suggested`` (the notice's against codes suggested
     from the supplier's description), ``notice_suggested`` (codes suggested from the notice's text against the
-    supplier's), ``crosswalk`` (``match.notice_tag`` is the notice code's counterpart in the other scheme, met with
-    ``pair`` score; ``source_tag`` is the notice's code)."""
+    supplier's), ``crosswalk`` (``match.notice_tag`` is the counterpart in the other scheme of the notice's code
+    ``source_tag``). ``credit``: what the match is worth (``SUGGESTED_CREDIT``; ``CROSSWALK_CREDIT`` x the pair's
+    score)."""
 
     match: codes.CodeMatch
     source: str = "own"
@@ -308,10 +309,6 @@ class CodeEvidence:
     @property
     def score(self) -> float:
         return self.credit * self.match.score
-
-
-#: Crosswalk matches count when the counterpart is the supplier's code or one level from it (a shared class or
-#: family of a counterpart would be a guess about a guess, and a reason nobody could check).
 
 
 def category_match(nv: NoticeView, st: SupplierStats) -> CodeEvidence | None:
@@ -332,7 +329,9 @@ def category_match(nv: NoticeView, st: SupplierStats) -> CodeEvidence | None:
             options.append(CodeEvidence(s, "notice_suggested", codes.SUGGESTED_CREDIT))
     own, below = st.codes.own, st.codes.parents
     for (source_tag, other, pair), up in zip(nv.cross, nv.cross_parents, strict=True):
-        # ``codes.best_match`` restricted to ``_CROSS_KINDS``, with set lookups only (it runs for every candidate).
+        # A counterpart counts when it is the supplier's code or one level from it (a shared class or family of a
+        # counterpart would be a guess about a guess, and a reason nobody could check): ``codes.best_match``'s first
+        # two rungs, by set lookups only (this runs for every candidate).
         if other in own:
             x = codes.CodeMatch(codes.EXACT.match, other, other, codes.EXACT.name)
         elif up is not None and up in own:
