@@ -26,6 +26,7 @@ from services.matcher.domain.awards import claimed, find_claims, mark_prospects
 from services.matcher.domain.codes import CodeHints, wants_suggestions
 from services.matcher.domain.crosswalk import Crosswalk
 from services.matcher.domain.feedback import Adjustment, explained_adjustments, notice_similarity
+from services.matcher.domain.retrieval import notice_tags
 from services.matcher.domain.semantic import (
     ProfileVectors,
     SemanticInput,
@@ -505,9 +506,9 @@ class Matcher:
         notice_vector = None
         if self.encoder is not None:
             notice_vector = self.encoder.encode([notice_semantic_text(notice.title, notice.description)])[0]
-        # Codes suggested for a notice that states none: a side input, never the buyer's classification.
+        # Codes suggested for a notice that states none (none valid): a side input, never the buyer's classification.
         notice_codes: tuple[SuggestedCode, ...] = ()
-        if self.text_codes is not None and notice_vector is not None and not notice.all_classifications():
+        if self.text_codes is not None and notice_vector is not None and not notice_tags(notice):
             notice_codes = self.text_codes.for_vectors(notice_vector[None, :])[0]
         hints = CodeHints(self.crosswalk, notice_codes)
         if candidates is None:
