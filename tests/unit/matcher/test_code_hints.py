@@ -230,3 +230,24 @@ def test_the_semantic_floor_weighs_newcomers_and_suppliers_with_history_keep_the
     flat = rank(notice(), [veteran, newcomer], ScoringConfig(), NOW, model=model, vectors=vectors).entries
     semantic = [next(c.weight for c in e.components if c.name == "semantic") for e in flat]
     assert semantic == pytest.approx([SEMANTIC_WEIGHT_FLOOR] * 2)
+
+
+def test_a_notice_without_codes_is_matched_on_suggested_codes_kept_out_of_its_stored_classification() -> None:
+    encoder = HashingEncoder()
+    titles = {"42132203": "nitrile examination gloves", "56101500": "tents and tarpaulins"}
+    text_codes = TextCodes(lambda scheme: title_index(encoder, titles, scheme=scheme), {CodeScheme.UNSPSC: 1})
+    container = bootstrap_in_memory(Settings(), clock=lambda: NOW, encoder=encoder, code_data=(None, text_codes))
+    matcher = container.matcher
+    matcher.profiles.put(supplier("declared", codes=("42132203",), names={"en": "Acme"}))
+    bare = notice(title="nitrile examination gloves", codes=())
+    shortlist = matcher.handle_notice(bare)
+    assert shortlist is not None
+    [entry] = shortlist.entries
+    why = category(entry)
+    assert why.reason_code == "code_notice_suggested"
+    assert why.reason_args["code"] == "42132203"
+    assert shortlist.notice is not None
+    assert shortlist.notice.all_classifications() == []
+    stored = matcher.notices.get(bare.notice_id)
+    assert stored is not None
+    assert stored.all_classifications() == []
