@@ -22,6 +22,13 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "code_near": ("scheme", "code", "level", "supplier_code"),  # one level above or below a supplier's code
     "code_shared_level": ("scheme", "code", "level", "supplier_code"),  # both under the supplier's <level>
     "code_none": ("scheme", "code"),  # no code in common with the notice's (first) code
+    # codes suggested from free text (the supplier's description, or the text of a notice that states no codes):
+    # never the supplier's or the buyer's own, and said so
+    "code_suggested": ("scheme", "code", "supplier_code"),  # the notice's code meets one suggested for the supplier
+    "code_notice_suggested": ("scheme", "code", "supplier_code"),  # a code suggested for the notice meets theirs
+    # the notice's code (``scheme``) and the supplier's code of the other scheme (``supplier_scheme``, UNSPSC or
+    # CPV) read alike in the CPV <-> UNSPSC crosswalk, ``percent`` 0-100 how alike
+    "code_crosswalk": ("scheme", "code", "supplier_scheme", "supplier_code", "percent"),
     # text and wording: the notice's words against the supplier's profile
     "words_shared": ("words",),
     "words_none": (),

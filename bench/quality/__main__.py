@@ -38,7 +38,7 @@ from services.matcher.domain import (
     fit_model,
     rank,
 )
-from services.matcher.domain.model import SEMANTIC_WEIGHT_FLOOR
+from services.matcher.domain.model import FLOOR_COLD_ONLY, SEMANTIC_WEIGHT_FLOOR
 from services.matcher.domain.semantic import ProfileVectors, SemanticInput, notice_semantic_text, semantic_text
 from services.matcher.ports import Encoder
 
@@ -113,6 +113,7 @@ def evaluate(
     profiles_from: tuple[list[SupplierProfile], dict[str, str]] | None = None,
     encoder: Encoder | None = None,
     semantic_floor: float = SEMANTIC_WEIGHT_FLOOR,
+    floor_history: bool = FLOOR_COLD_ONLY,
 ) -> dict[str, Any]:
     """``profiles_from``: the profiles to rank and each one's evaluation identity (``supplier_key``) by supplier
     id; None: built from ``history`` in process (``build_profiles``)."""
@@ -146,6 +147,7 @@ def evaluate(
             max_training_notices=training_notices,
             encoder=encoder,
             semantic_floor=semantic_floor,
+            floor_history=floor_history,
         )
         bar.update(task, completed=bar.tasks[0].total or 0)
         index = InMemoryProfileIndex()
@@ -250,6 +252,12 @@ def main(argv: list[str] | None = None) -> int:
         default=SEMANTIC_WEIGHT_FLOOR,
         help=f"least learned weight share of the semantic component (default {SEMANTIC_WEIGHT_FLOOR})",
     )
+    ap.add_argument(
+        "--semantic-floor-for",
+        choices=("cold", "all"),
+        default="cold" if FLOOR_COLD_ONLY else "all",
+        help="the candidates the semantic floor holds for: without award history (cold) or every one (all)",
+    )
     args = ap.parse_args(argv)
     console = Console(stderr=True)
     if not args.history.exists():
@@ -283,7 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         profiles_from=profiles_from,
         encoder=_encoder(args.encoder),
         semantic_floor=args.semantic_floor,
+        floor_history=args.semantic_floor_for == "cold",
     )
+    result["semantic_floor_for"] = args.semantic_floor_for
     result["profiles_from"] = args.profiles_from
     result["encoder"] = args.encoder
     Console().print(_table(result))

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from pydantic import BaseModel
 
-from localrun.demodata.data import generate_notices, generate_suppliers
+from localrun.demodata.data import generate_notices, generate_suppliers, showcase_suppliers
 
 app = typer.Typer(help="Seeded demo data: supplier profiles and tender notices as JSON Lines.", no_args_is_help=True)
 
@@ -52,11 +52,16 @@ def write(
         str | None,
         typer.Option(help="Reference instant for published dates and deadlines (ISO 8601 with offset); default now."),
     ] = None,
+    showcase: Annotated[
+        bool,
+        typer.Option(help="Also write the hand-written suppliers (a Chinese-only glove maker without codes)."),
+    ] = True,
 ) -> None:
     """Write ``suppliers.jsonl`` and ``notices.jsonl`` (one contract model JSON per line) into OUT."""
     reference = _parse_now(now)
     out.mkdir(parents=True, exist_ok=True)
-    n_suppliers = _write_jsonl(out / "suppliers.jsonl", generate_suppliers(suppliers, seed=seed))
+    profiles = generate_suppliers(suppliers, seed=seed) + (showcase_suppliers() if showcase else [])
+    n_suppliers = _write_jsonl(out / "suppliers.jsonl", profiles)
     n_notices = _write_jsonl(out / "notices.jsonl", generate_notices(notices, seed=seed, now=reference))
     typer.echo(
         f"wrote {n_suppliers} suppliers to {out / 'suppliers.jsonl'} and {n_notices} notices to {out / 'notices.jsonl'}"

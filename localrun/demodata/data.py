@@ -34,7 +34,7 @@ from contracts.common import Classification, CodeScheme, Money, RegistrationLeve
 from contracts.notice import Buyer, Document, Item, NoticeType, ProcurementMethod, TenderNotice
 from contracts.supplier import AlertFrequency, AlertPreferences, PastAward, SupplierProfile
 
-__all__ = ["SECTORS", "Sector", "generate_notices", "generate_suppliers"]
+__all__ = ["SECTORS", "SHOWCASE_SUPPLIERS", "Sector", "generate_notices", "generate_suppliers", "showcase_suppliers"]
 
 T = TypeVar("T")
 
@@ -966,6 +966,28 @@ def generate_suppliers(n: int, seed: int = 7) -> list[SupplierProfile]:
         raise ValueError(f"n must be >= 0, got {n}")
     rng = random.Random(seed)
     return [_supplier(rng, i, seed) for i in range(n)]
+
+
+#: Suppliers written by hand beside the generated ones: a firm as tenderbridge exists for, which describes itself in
+#: Chinese only and has never heard of UNSPSC or CPV (no code, no English, no award history). The matcher finds it
+#: for English notices by meaning and by the codes it suggests from this description (issue 14).
+SHOWCASE_SUPPLIERS: tuple[SupplierProfile, ...] = (
+    SupplierProfile(
+        supplier_id="sup-cn-showcase-gloves",
+        names={"zh-Hans": "宁波安康手套有限公司"},
+        country="CN",
+        emails=["tenders@ningbo-ankang-gloves.example.com"],
+        keywords=["医用手套", "丁腈检查手套", "外科手套"],
+        description={"zh-Hans": "一次性医用手套生产厂家：丁腈检查手套、乳胶外科手套，无粉，年产5亿只，CE/FDA认证"},
+        preferences=AlertPreferences(language="zh-Hans", timezone="Asia/Shanghai"),
+        updated_at=_SUPPLIER_EPOCH,
+    ),
+)
+
+
+def showcase_suppliers() -> list[SupplierProfile]:
+    """``SHOWCASE_SUPPLIERS`` as a list (the demo data writes them after the generated suppliers)."""
+    return list(SHOWCASE_SUPPLIERS)
 
 
 def _tz(offset: str) -> timezone:

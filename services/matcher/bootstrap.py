@@ -15,9 +15,11 @@ from services.infra.bus import EventPublisher, InMemoryPublisher, KafkaPublisher
 from services.infra.net import any_port_open
 from services.matcher.adapters import memory
 from services.matcher.domain import ScoringConfig
+from services.matcher.domain.crosswalk import Crosswalk
 from services.matcher.ports import Encoder, FeedbackStore, KeyStore, NoticeStore, ProfileStore, ShortlistStore
 from services.matcher.service import Matcher, MatcherMetrics, RegistrationQuota, SelfRegistration, SlidingWindows
 from services.matcher.settings import Settings
+from services.matcher.suggestions import TextCodes
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,13 @@ def self_registration(settings: Settings, matcher: Matcher) -> SelfRegistration:
     )
 
 
+def _is_production(encoder: Encoder | None) -> bool:
+    """Whether ``encoder`` is the one ``make_encoder`` builds (not a test's fake)."""
+    from services.matcher.adapters.encoder import UseEncoder
+
+    return isinstance(encoder, UseEncoder)
+
+
 def make_encoder(settings: Settings) -> Encoder | None:
     """The encoder ``TB_MATCHER_ENCODER`` names (``None`` for ``none``); its model loads on first use."""
     if settings.matcher_encoder == "none":
@@ -72,6 +81,17 @@ def make_encoder(settings: Settings) -> Encoder | None:
     from services.matcher.adapters.encoder import UseEncoder
 
     return UseEncoder()
+
+
+def shipped_code_data(encoder: Encoder | None) -> tuple[Crosswalk, TextCodes | None]:
+    """The shipped CPV <-> UNSPSC crosswalk, and code suggestion for code-less profiles and notices when the shipped
+    code index was made with ``encoder``'s model (``None`` otherwise: its vectors could not be compared)."""
+    from services.matcher.adapters import codebook
+
+    text_codes = None if encoder is None else TextCodes.for_encoder(encoder, codebook.code_index)
+    if encoder is not None and text_codes is None:
+        log.warning("the shipped code index was not made with %s: no codes are suggested for matching", encoder.model)
+    return codebook.crosswalk(), text_codes
 
 
 def _matcher(
@@ -86,6 +106,8 @@ def _matcher(
     publisher: EventPublisher,
     feedback: FeedbackStore,
     encoder: Encoder | None,
+    crosswalk: Crosswalk | None = None,
+    text_codes: TextCodes | None = None,
 ) -> Matcher:
     """The one place a ``Matcher`` is built from settings, whatever its stores."""
     metrics = MatcherMetrics(registry)
@@ -112,6 +134,8 @@ def _matcher(
         topic_feedback=settings.topic_feedback,
         encoder=encoder,
         feedback_pooling=settings.matcher_feedback_pooling,
+        crosswalk=crosswalk,
+        text_codes=text_codes,
     )
 
 
@@ -122,23 +146,31 @@ def bootstrap_in_memory(
     config: ScoringConfig | None = None,
     publisher: EventPublisher | None = None,
     encoder: Encoder | None = None,
+    code_data: tuple[Crosswalk | None, TextCodes | None] | None = None,
 ) -> Container:
     """The matcher over the in-memory fakes (unit tests, offline ``match``). No encoder unless one is given (the
-    offline ``match`` passes ``make_encoder(settings)``; unit tests a ``HashingEncoder`` or none)."""
+    offline ``match`` passes ``make_encoder(settings)``; unit tests a ``HashingEncoder`` or none). ``code_data``:
+    the crosswalk and code suggestion; by default the shipped ones (``shipped_code_data``) with the production
+    encoder, none with a fake one or none."""
     settings = settings or Settings()
     config = config if config is not None else settings.scoring_config()
+    if code_data is None:
+        code_data = shipped_code_data(encoder) if _is_production(encoder) else (None, None)
+    crosswalk, text_codes = code_data
     registry = CollectorRegistry()
     matcher = _matcher(
         settings,
         registry,
         config,
         clock,
-        profiles=memory.InMemoryProfileStore(encoder=encoder),
+        profiles=memory.InMemoryProfileStore(encoder=encoder, text_codes=text_codes),
         notices=memory.InMemoryNoticeStore(config),
         shortlists=memory.InMemoryShortlistStore(),
         publisher=publisher or InMemoryPublisher(),
         feedback=memory.InMemoryFeedbackStore(),
         encoder=encoder,
+        crosswalk=crosswalk,
+        text_codes=text_codes,
     )
     return Container(settings, matcher, memory.InMemoryKeyStore(), registry, ready=lambda: {"memory": True})
 
@@ -164,6 +196,7 @@ def bootstrap(
     settings = settings or Settings()
     config = config if config is not None else settings.scoring_config()
     encoder = encoder if encoder is not None else make_encoder(settings)
+    crosswalk, text_codes = shipped_code_data(encoder)
     es = elastic.make_client(settings.elasticsearch_url, settings.matcher_es_timeout_seconds)
     names = elastic.IndexNames(settings.matcher_index_prefix)
     if create_indexes:
@@ -183,12 +216,16 @@ def bootstrap(
         config,
         clock,
         profiles=profiles
-        or elastic.ElasticProfileStore(es, names, clock, settings.matcher_profile_cache_size, encoder=encoder),
+        or elastic.ElasticProfileStore(
+            es, names, clock, settings.matcher_profile_cache_size, encoder=encoder, text_codes=text_codes
+        ),
         notices=notices or elastic.ElasticNoticeStore(es, names, config),
         shortlists=shortlists or elastic.ElasticShortlistStore(es, names),
         publisher=publisher,
         feedback=feedback or elastic.ElasticFeedbackStore(es, names),
         encoder=encoder,
+        crosswalk=crosswalk,
+        text_codes=text_codes,
     )
 
     def ready() -> dict[str, bool]:

@@ -47,10 +47,12 @@ class ProfileStore(Protocol):
         """``False`` when there was nothing to delete."""
 
     def candidates(
-        self, notice: TenderNotice, config: Any, vector: npt.NDArray[np.float32] | None = None
+        self, notice: TenderNotice, config: Any, vector: npt.NDArray[np.float32] | None = None, hints: Any = None
     ) -> list[SupplierProfile]:
         """The profiles worth scoring for a notice (the domain's candidate query; with the notice's ``vector``, the
-        kNN channel's nearest profiles too)."""
+        kNN channel's nearest profiles too; with ``hints``, ``codes.CodeHints``: the crosswalk's counterparts of the
+        notice's codes, codes suggested for it, and the codes suggested for code-less profiles, which the store
+        indexes apart from their own when it writes them)."""
 
     def search(self, q: str | None, code: str | None, country: str | None, limit: int) -> list[SupplierProfile]: ...
 

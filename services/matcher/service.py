@@ -3,6 +3,7 @@ ports, so the same code runs over Elasticsearch + Kafka and over the in-memory f
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from contracts import AlertPreferences, NoticeStatus, Shortlist, SupplierProfile, TenderNotice, topics
@@ -21,7 +23,10 @@ from contracts.supplier import EmailConfirmation
 from services.infra.bus import EventPublisher
 from services.matcher.domain import MatchModel, ScoringConfig, fit_model, rank
 from services.matcher.domain.awards import claimed, find_claims, mark_prospects
+from services.matcher.domain.codes import CodeHints, wants_suggestions
+from services.matcher.domain.crosswalk import Crosswalk
 from services.matcher.domain.feedback import Adjustment, explained_adjustments, notice_similarity
+from services.matcher.domain.retrieval import notice_tags
 from services.matcher.domain.semantic import (
     ProfileVectors,
     SemanticInput,
@@ -29,6 +34,7 @@ from services.matcher.domain.semantic import (
     phrases,
     semantic_text,
 )
+from services.matcher.domain.suggest import SuggestedCode
 from services.matcher.exceptions import (
     AlreadyExists,
     InvalidInput,
@@ -42,6 +48,7 @@ from services.matcher.exceptions import (
 from services.matcher.imports import merge_import, same_profile
 from services.matcher.keys import Principal, Role, normalize_agency, notice_agencies
 from services.matcher.ports import Encoder, FeedbackStore, NoticeStore, ProfileStore, ShortlistStore
+from services.matcher.suggestions import TextCodes
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +289,16 @@ class Matcher:
     _profile_vectors: OrderedDict[str, tuple[tuple[str, ...], ProfileVectors]] = field(default_factory=OrderedDict)
     #: The worker and the buyer API's threads rank at once: the cache is read and written under this lock.
     _vectors_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The CPV <-> UNSPSC crosswalk the ``category`` component and code retrieval follow (``None``: codes of the two
+    #: schemes never meet).
+    crosswalk: Crosswalk | None = None
+    #: Suggests codes for profiles and notices that state none, from their vectors (needs ``encoder``; ``None``: no
+    #: suggested codes). The profile store indexes a profile's when it writes it (retrieval); ranking reads them
+    #: from ``_suggested``, computed once per profile text.
+    text_codes: TextCodes | None = None
+    #: Codes suggested for code-less profiles by supplier id, with the text they were suggested from, the
+    #: ``PROFILE_VECTORS_CACHED`` most recently used (under ``_vectors_lock``).
+    _suggested: OrderedDict[str, tuple[str, tuple[SuggestedCode, ...]]] = field(default_factory=OrderedDict)
     _changes_since_fit: int = 0
     _fitted_at: float = 0.0
     #: Profile records this matcher published to the profiles topic (stores and deletes).
@@ -489,10 +506,17 @@ class Matcher:
         notice_vector = None
         if self.encoder is not None:
             notice_vector = self.encoder.encode([notice_semantic_text(notice.title, notice.description)])[0]
+        # Codes suggested for a notice that states none (none valid): a side input, never the buyer's classification.
+        notice_codes: tuple[SuggestedCode, ...] = ()
+        if self.text_codes is not None and notice_vector is not None and not notice_tags(notice):
+            notice_codes = self.text_codes.for_vectors(notice_vector[None, :])[0]
+        hints = CodeHints(self.crosswalk, notice_codes)
         if candidates is None:
-            candidates = self.profiles.candidates(notice, self.config, notice_vector)
+            candidates = self.profiles.candidates(notice, self.config, notice_vector, hints)
         model = self.model  # one read: a background refit may swap it meanwhile
-        vectors = None if notice_vector is None else SemanticInput(notice_vector, self.profile_vectors(candidates))
+        profile_vectors = self.profile_vectors(candidates)
+        vectors = None if notice_vector is None else SemanticInput(notice_vector, profile_vectors)
+        hints = dataclasses.replace(hints, profiles=self.suggested_codes(candidates, profile_vectors))
         result = rank(
             notice,
             candidates,
@@ -502,6 +526,8 @@ class Matcher:
             ineligible=self.ineligible,
             vectors=vectors,
             adjustments=self._adjustments(notice),
+            hints=hints,
+            encoder=None if self.encoder is None else self.encoder.model,
         )
         # Prospects (known only from award records) are marked with their evidence for the buyer.
         entries = mark_prospects(result.entries, {p.supplier_id: p for p in candidates})
@@ -547,6 +573,38 @@ class Matcher:
                 while len(self._profile_vectors) > PROFILE_VECTORS_CACHED:
                     self._profile_vectors.popitem(last=False)
         return out
+
+    def suggested_codes(
+        self, profiles: list[SupplierProfile], vectors: dict[str, ProfileVectors]
+    ) -> dict[str, tuple[SuggestedCode, ...]]:
+        """The codes suggested for those of ``profiles`` that state none (``codes.wants_suggestions``), by supplier
+        id, from their vectors (``profile_vectors``): computed once per profile text, as the store indexed them."""
+        text_codes = self.text_codes
+        if text_codes is None:
+            return {}
+        out: dict[str, tuple[SuggestedCode, ...]] = {}
+        todo: list[tuple[SupplierProfile, str]] = []
+        with self._vectors_lock:
+            for p in profiles:
+                if p.supplier_id not in vectors or not wants_suggestions(p):
+                    continue
+                key = semantic_text(p)
+                cached = self._suggested.get(p.supplier_id)
+                if cached is not None and cached[0] == key:
+                    self._suggested.move_to_end(p.supplier_id)
+                    out[p.supplier_id] = cached[1]
+                else:
+                    todo.append((p, key))
+        if todo:
+            rows = np.stack([vectors[p.supplier_id].vector for p, _ in todo])
+            found = text_codes.for_profiles([p for p, _ in todo], rows)
+            with self._vectors_lock:
+                for (p, key), codes in zip(todo, found, strict=True):
+                    self._suggested[p.supplier_id] = (key, codes)
+                    out[p.supplier_id] = codes
+                while len(self._suggested) > PROFILE_VECTORS_CACHED:
+                    self._suggested.popitem(last=False)
+        return {k: v for k, v in out.items() if v}
 
     def _cancellation(self, notice: TenderNotice, previous: Shortlist | None) -> Shortlist:
         entries = [] if previous is None else previous.entries

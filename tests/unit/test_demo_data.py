@@ -15,7 +15,7 @@ from contracts.common import Classification, CodeScheme
 from contracts.notice import NoticeType, TenderNotice
 from contracts.supplier import AlertFrequency, SupplierProfile
 from localrun.demodata.__main__ import app
-from localrun.demodata.data import SECTORS, generate_notices, generate_suppliers
+from localrun.demodata.data import SECTORS, generate_notices, generate_suppliers, showcase_suppliers
 
 pytestmark = pytest.mark.unit
 
@@ -195,11 +195,23 @@ def test_write_command_writes_one_valid_model_per_line(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     supplier_lines = (out / "suppliers.jsonl").read_text(encoding="utf-8").splitlines()
     notice_lines = (out / "notices.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(supplier_lines) == 25
+    assert len(supplier_lines) == 25 + len(showcase_suppliers())
     assert len(notice_lines) == 12
-    assert [SupplierProfile.model_validate_json(line) for line in supplier_lines] == generate_suppliers(25, seed=3)
+    written = [SupplierProfile.model_validate_json(line) for line in supplier_lines]
+    assert written == generate_suppliers(25, seed=3) + showcase_suppliers()
     assert [TenderNotice.model_validate_json(line) for line in notice_lines] == generate_notices(12, seed=3, now=NOW)
     assert json.loads(notice_lines[0])["deadline_at"] > NOW.isoformat()
+
+
+def test_the_showcase_supplier_describes_itself_in_chinese_only_and_states_no_code(tmp_path: Path) -> None:
+    [showcase] = showcase_suppliers()
+    assert showcase.codes == []
+    assert showcase.past_awards == []
+    assert set(showcase.description) == set(showcase.names) == {"zh-Hans"}
+    assert showcase.preferences.language == "zh-Hans"
+    result = CliRunner().invoke(app, ["write", "--out", str(tmp_path), "--suppliers", "3", "--no-showcase"])
+    assert result.exit_code == 0, result.output
+    assert len((tmp_path / "suppliers.jsonl").read_text(encoding="utf-8").splitlines()) == 3
 
 
 def test_write_command_refuses_a_now_without_offset(tmp_path: Path) -> None:

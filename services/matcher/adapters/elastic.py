@@ -4,7 +4,8 @@ Indexes (``<prefix>`` is ``TB_MATCHER_INDEX_PREFIX``):
 
 - ``<prefix>-suppliers``: an alias over ``<prefix>-suppliers-v<N>``; the mapping is the domain's
   ``PROFILE_MAPPING`` plus the whole profile, unindexed, under ``profile``, and, with an encoder, the profile's
-  vector as a ``dense_vector`` (``retrieval.VECTOR_FIELD``) for the kNN candidate channel. ``reindex`` builds
+  vector as a ``dense_vector`` (``retrieval.VECTOR_FIELD``) for the kNN candidate channel, and, for a profile that
+  states no codes, the codes suggested from its description (``retrieval.SUGGESTED_FIELD``). ``reindex`` builds
   v<N+1>, copies, and swaps the alias in one atomic ``_aliases`` call, so readers never see a missing or
   half-filled index.
 - ``<prefix>-notices``: the latest version of each notice (external versioning refuses an older version).
@@ -42,18 +43,23 @@ from services.matcher.domain import (
     candidate_query_to_es,
     profile_document,
 )
+from services.matcher.domain.codes import CodeHints
 from services.matcher.domain.retrieval import (
     CODE_FIELD,
+    SUGGESTED_FIELD,
     TEXT_FIELD,
     VECTOR_FIELD,
     CandidateQuery,
     knn_query_to_es,
+    suggested_prefixes,
     union_candidates,
 )
 from services.matcher.domain.semantic import Vector, vector_mapping
+from services.matcher.domain.suggest import SuggestedCode
 from services.matcher.exceptions import InvalidInput, NotFound, StoreUnavailable
 from services.matcher.keys import KEY_ID_LENGTH, ApiKey, normalize_agency
 from services.matcher.ports import Encoder, NoticeFilter
+from services.matcher.suggestions import TextCodes
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +112,7 @@ def profile_mapping(vector_dimension: int | None = None) -> dict[str, Any]:
     properties = dict(domain.get("properties", domain))
     properties["profile"] = {"type": "object", "enabled": False}
     properties["indexed_at"] = {"type": "date"}
+    properties[SUGGESTED_FIELD] = {"type": "keyword"}
     if vector_dimension is not None:
         properties[VECTOR_FIELD] = vector_mapping(vector_dimension)
     out: dict[str, Any] = {"properties": properties}
@@ -114,8 +121,15 @@ def profile_mapping(vector_dimension: int | None = None) -> dict[str, Any]:
     return out
 
 
-def profile_source(profile: SupplierProfile, indexed_at: datetime, vector: Vector | None = None) -> dict[str, Any]:
+def profile_source(
+    profile: SupplierProfile,
+    indexed_at: datetime,
+    vector: Vector | None = None,
+    suggested: tuple[SuggestedCode, ...] = (),
+) -> dict[str, Any]:
     doc = dict(profile_document(profile))
+    if suggested:
+        doc[SUGGESTED_FIELD] = suggested_prefixes(suggested)
     doc["profile"] = profile.model_dump(mode="json")
     doc["indexed_at"] = indexed_at.isoformat()
     if vector is not None:
@@ -124,12 +138,17 @@ def profile_source(profile: SupplierProfile, indexed_at: datetime, vector: Vecto
 
 
 def _sources(
-    encoder: Encoder | None, profiles: list[SupplierProfile], indexed_at: datetime
+    encoder: Encoder | None,
+    profiles: list[SupplierProfile],
+    indexed_at: datetime,
+    text_codes: TextCodes | None = None,
 ) -> Iterator[tuple[SupplierProfile, dict[str, Any]]]:
-    """Each profile with its document (its vector encoded, in one batch, when there is an encoder)."""
+    """Each profile with its document (its vector encoded, in one batch, when there is an encoder; with
+    ``text_codes`` too, the codes suggested from that vector for a profile that states none)."""
     vectors = profile_vectors(encoder, profiles)
+    suggested = text_codes.for_profiles(profiles, vectors) if text_codes is not None else [()] * len(profiles)
     for i, p in enumerate(profiles):
-        yield p, profile_source(p, indexed_at, None if vectors is None else vectors[i])
+        yield p, profile_source(p, indexed_at, None if vectors is None else vectors[i], suggested[i])
 
 
 def _create_index(
@@ -147,8 +166,11 @@ def ensure_indexes(es: Elasticsearch, names: IndexNames, vector_dimension: int |
     with _guard():
         if not es.indices.exists_alias(name=names.suppliers):
             _create_index(es, names.suppliers_version(1), profile_mapping(vector_dimension), {names.suppliers: {}})
-        elif vector_dimension is not None:
-            _add_vector_field(es, names.suppliers, vector_dimension)
+        else:
+            # Suggested codes are a field added since: in place (their profiles get them when written again).
+            es.indices.put_mapping(index=names.suppliers, properties={SUGGESTED_FIELD: {"type": "keyword"}})
+            if vector_dimension is not None:
+                _add_vector_field(es, names.suppliers, vector_dimension)
         for index, mapping in (
             (names.notices, documents.NOTICE_MAPPING),
             (names.shortlists, documents.SHORTLIST_MAPPING),
@@ -189,27 +211,33 @@ def supplier_versions(es: Elasticsearch, names: IndexNames) -> tuple[list[int], 
 
 
 def reindex_suppliers(
-    es: Elasticsearch, names: IndexNames, now: datetime, delete_old: bool = False, encoder: Encoder | None = None
+    es: Elasticsearch,
+    names: IndexNames,
+    now: datetime,
+    delete_old: bool = False,
+    encoder: Encoder | None = None,
+    text_codes: TextCodes | None = None,
 ) -> tuple[str, str | None, int]:
     """Build ``-v<N+1>`` with the current mapping, copy every profile (documents rebuilt from the stored profile,
     so mapping and document changes apply), swap the alias atomically, then copy again what was written to the old
     index while the first copy ran. Returns (new index, old index, documents copied).
 
-    With an ``encoder``, every copied profile gets its vector (the kNN channel's field is in the new mapping).
+    With an ``encoder``, every copied profile gets its vector (the kNN channel's field is in the new mapping), and
+    with ``text_codes`` too, a profile that states no code its suggested codes.
 
     A profile deleted during the copy window can come back; run ``reindex`` when profile traffic is quiet.
     """
     versions, old = supplier_versions(es, names)
     new = names.suppliers_version((versions[-1] if versions else 0) + 1)
     _create_index(es, new, profile_mapping(encoder.dimension if encoder is not None else None))
-    copied = _copy_profiles(es, old, new, now, since=None, encoder=encoder) if old else 0
+    copied = _copy_profiles(es, old, new, now, since=None, encoder=encoder, text_codes=text_codes) if old else 0
     with _guard():
         actions: list[dict[str, Any]] = [{"add": {"index": new, "alias": names.suppliers}}]
         if old:
             actions.insert(0, {"remove": {"index": old, "alias": names.suppliers}})
         es.indices.update_aliases(actions=actions)
     if old:
-        copied += _copy_profiles(es, old, new, now, since=now, encoder=encoder)
+        copied += _copy_profiles(es, old, new, now, since=now, encoder=encoder, text_codes=text_codes)
         if delete_old:
             with _guard():
                 es.indices.delete(index=old)
@@ -221,7 +249,13 @@ REINDEX_BATCH = 256
 
 
 def _copy_profiles(
-    es: Elasticsearch, source: str, target: str, now: datetime, since: datetime | None, encoder: Encoder | None
+    es: Elasticsearch,
+    source: str,
+    target: str,
+    now: datetime,
+    since: datetime | None,
+    encoder: Encoder | None,
+    text_codes: TextCodes | None = None,
 ) -> int:
     query: dict[str, Any] = {"match_all": {}}
     if since is not None:
@@ -234,9 +268,9 @@ def _copy_profiles(
             for hit in helpers.scan(es, index=source, query={"query": query}):
                 batch.append(SupplierProfile.model_validate(hit["_source"]["profile"]))
                 if len(batch) >= REINDEX_BATCH:
-                    yield from _bulk_actions(target, _sources(encoder, batch, now))
+                    yield from _bulk_actions(target, _sources(encoder, batch, now, text_codes))
                     batch = []
-            yield from _bulk_actions(target, _sources(encoder, batch, now))
+            yield from _bulk_actions(target, _sources(encoder, batch, now, text_codes))
 
         copied, _ = helpers.bulk(es, actions(), refresh=True)
     return int(copied)
@@ -296,8 +330,10 @@ class ElasticProfileStore:
         clock: Any,
         cache_size: int = 100_000,
         encoder: Encoder | None = None,
+        text_codes: TextCodes | None = None,
     ) -> None:
         self._encoder = encoder
+        self._text_codes = text_codes
         self._es = es
         self._index = names.suppliers
         self._clock = clock
@@ -341,7 +377,7 @@ class ElasticProfileStore:
         return SupplierProfile.model_validate(hit["_source"]["profile"])
 
     def put(self, profile: SupplierProfile) -> None:
-        [(_, source)] = _sources(self._encoder, [profile], self._clock())
+        [(_, source)] = _sources(self._encoder, [profile], self._clock(), self._text_codes)
         with _guard():
             self._es.index(index=self._index, id=profile.supplier_id, document=source, refresh=True)
 
@@ -355,7 +391,7 @@ class ElasticProfileStore:
     def put_many(self, profiles: list[SupplierProfile]) -> None:
         if not profiles:
             return
-        sources = list(_sources(self._encoder, profiles, self._clock()))
+        sources = list(_sources(self._encoder, profiles, self._clock(), self._text_codes))
         with _guard():
             helpers.bulk(self._es, _bulk_actions(self._index, iter(sources)), refresh=True)
 
@@ -367,8 +403,10 @@ class ElasticProfileStore:
                 return False
         return True
 
-    def candidates(self, notice: TenderNotice, config: Any, vector: Vector | None = None) -> list[SupplierProfile]:
-        query = build_candidate_query(notice, config, vector)
+    def candidates(
+        self, notice: TenderNotice, config: Any, vector: Vector | None = None, hints: CodeHints | None = None
+    ) -> list[SupplierProfile]:
+        query = build_candidate_query(notice, config, vector, hints)
         matched = self._matched(query)
         knn = knn_query_to_es(query)
         if knn is None:
@@ -395,7 +433,11 @@ class ElasticProfileStore:
         # larger match set pays for the boosted query.
         matching = [
             {"terms": {field: [term for term, _ in terms]}}
-            for field, terms in ((CODE_FIELD, query.code_terms), (TEXT_FIELD, query.text_terms))
+            for field, terms in (
+                (CODE_FIELD, query.code_terms),
+                (TEXT_FIELD, query.text_terms),
+                (SUGGESTED_FIELD, query.suggested_terms),
+            )
             if terms
         ]
         if not matching:

@@ -14,20 +14,29 @@ from contracts.feedback import ShortlistFeedback
 from services.matcher import documents
 from services.matcher.adapters.encoder import Vectors, normalised, profile_vectors
 from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query
+from services.matcher.domain.codes import CodeHints
 from services.matcher.domain.documents import code_prefixes as profile_code_prefixes
 from services.matcher.domain.semantic import Vector
 from services.matcher.exceptions import NotFound, StoreUnavailable
 from services.matcher.keys import KEY_ID_LENGTH, ApiKey, normalize_agency, notice_agencies
 from services.matcher.ports import Encoder, NoticeFilter
+from services.matcher.suggestions import TextCodes
 
 
 class InMemoryProfileStore:
-    """With an ``encoder``, each profile's vector is indexed when it is written (the kNN candidate channel)."""
+    """With an ``encoder``, each profile's vector is indexed when it is written (the kNN candidate channel), and with
+    ``text_codes`` too, the codes suggested from its description when it states none (apart from its own)."""
 
-    def __init__(self, profiles: list[SupplierProfile] | None = None, encoder: Encoder | None = None) -> None:
+    def __init__(
+        self,
+        profiles: list[SupplierProfile] | None = None,
+        encoder: Encoder | None = None,
+        text_codes: TextCodes | None = None,
+    ) -> None:
         self._profiles: dict[str, SupplierProfile] = {}
         self._index = InMemoryProfileIndex()
         self._encoder = encoder
+        self._text_codes = text_codes
         self.put_many(list(profiles or []))
 
     def get(self, supplier_id: str) -> SupplierProfile | None:
@@ -41,9 +50,10 @@ class InMemoryProfileStore:
 
     def put_many(self, profiles: list[SupplierProfile]) -> None:
         vectors = profile_vectors(self._encoder, profiles)
+        suggested = self._text_codes.for_profiles(profiles, vectors) if self._text_codes else [()] * len(profiles)
         for i, p in enumerate(profiles):
             self._profiles[p.supplier_id] = p
-            self._index.upsert(p, None if vectors is None else vectors[i])
+            self._index.upsert(p, None if vectors is None else vectors[i], suggested[i])
 
     def delete(self, supplier_id: str) -> bool:
         if self._profiles.pop(supplier_id, None) is None:
@@ -51,8 +61,10 @@ class InMemoryProfileStore:
         self._index.remove(supplier_id)
         return True
 
-    def candidates(self, notice: TenderNotice, config: Any, vector: Vector | None = None) -> list[SupplierProfile]:
-        return list(self._index.candidates(build_candidate_query(notice, config, vector)))
+    def candidates(
+        self, notice: TenderNotice, config: Any, vector: Vector | None = None, hints: CodeHints | None = None
+    ) -> list[SupplierProfile]:
+        return list(self._index.candidates(build_candidate_query(notice, config, vector, hints)))
 
     def search(self, q: str | None, code: str | None, country: str | None, limit: int) -> list[SupplierProfile]:
         out = []

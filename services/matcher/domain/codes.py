@@ -7,10 +7,14 @@ UNSPSC and CPV digits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from contracts.codes import ancestors, prefix
 from contracts.common import Classification, CodeScheme
+from contracts.supplier import SupplierProfile
+from services.matcher.domain.crosswalk import CROSSWALK_PAIRS, MAX_CROSSWALK_CODES, Crosswalk, cross
+from services.matcher.domain.suggest import SuggestedCode
 
 _LETTER = {CodeScheme.UNSPSC: "U", CodeScheme.CPV: "C", CodeScheme.OTHER: "O"}
 _SCHEME_NAME = {"U": "UNSPSC", "C": "CPV", "O": "code"}
@@ -225,3 +229,71 @@ def best_match(notice_tags: list[str], codes: CodeSet, parents: list[list[str]] 
         if m is not None and (best is None or m.score > best.score):
             best = m
     return best
+
+
+#: What a code suggested from free text is worth in the ``category`` component and in retrieval, against a code the
+#: supplier or the buyer stated: the match it makes times this. A suggestion is a best guess from a description
+#: (the right UNSPSC family is among the top 5 for about 80% of Chinese descriptions, so the top 3 are wrong about
+#: a third of the time): it lets a code-less supplier be found by code, below every supplier that declared the code
+#: (an exact suggested match, 0.5, scores below a declared code's shared family, 0.4, plus anything text adds).
+#: Measured on bench.xling (``bench/xling/README.md``).
+SUGGESTED_CREDIT = 0.5
+
+
+@dataclass(frozen=True)
+class CodeHints:
+    """What the ``category`` component and code retrieval read besides the codes a notice and its suppliers state.
+
+    - ``crosswalk``: the CPV <-> UNSPSC table (``crosswalk.Crosswalk``), so codes of the two schemes meet;
+    - ``notice``: codes suggested from the notice's text, given only for a notice that states none (the buyer's
+      classification is never replaced nor shown as these);
+    - ``profiles``: supplier id -> codes suggested from the description of a profile that states none (its own
+      ``codes`` stay as the supplier wrote them).
+    """
+
+    crosswalk: Crosswalk | None = None
+    notice: tuple[SuggestedCode, ...] = ()
+    profiles: Mapping[str, tuple[SuggestedCode, ...]] = field(default_factory=dict)
+
+
+def wants_suggestions(profile: SupplierProfile) -> bool:
+    """Whether a profile is matched on codes suggested from its text: it states no code (declared or of a past
+    award) and describes itself (a description or keywords; a name alone says too little)."""
+    if profile.codes or any(a.classification is not None for a in profile.past_awards):
+        return False
+    return any(t.strip() for t in [*profile.description.values(), *profile.keywords])
+
+
+def suggested_tags(suggested: Sequence[SuggestedCode]) -> dict[str, SuggestedCode]:
+    """Tag -> suggestion, best first (codes a scheme rejects are left out)."""
+    out: dict[str, SuggestedCode] = {}
+    for s in suggested:
+        t = tag(s.scheme, s.code)
+        if t is not None:
+            out.setdefault(t, s)
+    return out
+
+
+_SCHEME_OF = {"U": CodeScheme.UNSPSC, "C": CodeScheme.CPV}
+
+
+def cross_tags(table: Crosswalk | None, notice_tags: Sequence[str]) -> list[tuple[str, str, float]]:
+    """``(notice tag, tag of the other scheme, pair score)`` for the notice's UNSPSC and CPV codes through the
+    crosswalk: ``CROSSWALK_PAIRS`` per code, ``MAX_CROSSWALK_CODES`` in all, in the notice's order, best first."""
+    if table is None:
+        return []
+    out: list[tuple[str, str, float]] = []
+    seen: set[str] = set()
+    for t in notice_tags:
+        scheme = _SCHEME_OF.get(t[0])
+        if scheme is None:
+            continue
+        for pair in cross(table, scheme, t[2:].ljust(8, "0"), CROSSWALK_PAIRS):
+            other = tag(pair.scheme, pair.code)
+            if other is None or other in seen:
+                continue
+            seen.add(other)
+            out.append((t, other, pair.score))
+            if len(out) == MAX_CROSSWALK_CODES:
+                return out
+    return out

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 #: Bumped whenever the scoring code changes what it computes; part of ``ScoringConfig.algorithm``.
-CODE_VERSION = "tbm-1"
+CODE_VERSION = "tbm-2"
 
 #: Hand-set weights used when no fitted model is given (``rank(..., model=None)``). Component names:
 #: ``category`` (code hierarchy), ``text`` (TF-IDF cosine), ``wording`` (rapidfuzz token-set vs keywords and
@@ -75,7 +75,7 @@ class ScoringConfig:
 
     @property
     def algorithm(self) -> str:
-        """``tbm-1/w=<digest>``: identifies code and weights; goes into ``Shortlist.algorithm``."""
+        """``tbm-2/w=<digest>``: identifies code and weights; goes into ``Shortlist.algorithm``."""
         parts = [f"{k}={v:.4f}" for k, v in sorted(self.weights.items())]
         parts += [f"threshold={self.threshold}", f"top_k={self.top_k}", f"cold={self.cold_start_slots}"]
         if self.wording_floor:

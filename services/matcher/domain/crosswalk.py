@@ -42,3 +42,14 @@ def cross(table: Crosswalk, scheme: CodeScheme, code: str, top: int = 5) -> list
         if found:
             return list(found[:top])
     return []
+
+
+#: What a code reached through the crosswalk is worth in the ``category`` component, times the pair's score: a
+#: CPV notice code and a UNSPSC supplier code that read alike (0.7) score 0.56, below an exact same-scheme match
+#: (1.0) and a shared class (UNSPSC 0.6), above a shared family (0.4). The table's scores say how alike two
+#: titles read, not that the codes are the same (most pairs score 0.4-0.8).
+CROSSWALK_CREDIT = 0.8
+#: Codes of the other scheme followed per notice code (the table lists 3), and at most this many in all per notice:
+#: a notice with 40 codes must not add 120 retrieval clauses.
+CROSSWALK_PAIRS = 3
+MAX_CROSSWALK_CODES = 12

@@ -50,6 +50,9 @@ MIN_TRAINING_NOTICES = 50
 #: 0.573 learned (0.026), 0.564 at 0.10, 0.386 at 0.33; bench.xling with the weights floored at 0.10, Chinese HR@10
 #: 0.955, English 0.989.
 SEMANTIC_WEIGHT_FLOOR = 0.10
+#: Whether the floor holds only for candidates without award history (those it exists for), candidates with history
+#: keeping the learned weights (``MatchModel.history_weights``). Measured in ``bench/xling/README.md``.
+FLOOR_COLD_ONLY = True
 
 
 def floor_semantic(weights: Mapping[str, float], floor: float = SEMANTIC_WEIGHT_FLOOR) -> dict[str, float]:
@@ -93,6 +96,10 @@ class MatchModel:
     profiles: dict[str, SupplierProfile]
     #: What fitting measured on its own held-back slice (hit rate at 10 with learned and default weights...).
     training_report: dict[str, Any] = field(default_factory=dict)
+    #: The weights of candidates with award history, when they differ from ``weights``: the learned ones before
+    #: the semantic floor (``fit_model``), which is for the suppliers history says nothing about. ``None``: every
+    #: candidate is weighted by ``weights``.
+    history_weights: dict[str, float] | None = None
 
     def _current(self, profile: SupplierProfile) -> SupplierStats | None:
         st = self.stats.get(profile.supplier_id)
@@ -283,12 +290,15 @@ def fit_model(
     progress: Callable[[int, int], None] | None = None,
     encoder: _Encoder | None = None,
     semantic_floor: float = SEMANTIC_WEIGHT_FLOOR,
+    floor_history: bool = FLOOR_COLD_ONLY,
 ) -> MatchModel:
     """Fit TF-IDF and statistics over ``profiles``; with ``learn``, also learn component weights from their
     award history (the most recent ``holdout_fraction`` of award dates plays the notices). Falls back to the
     configured weights when there is too little history. ``components`` restricts the components used (the others
     get weight 0), for ablations. ``encoder``: learn the ``semantic`` weight too (its scores computed for the
-    training notices), kept at least ``semantic_floor``; without one, meaning scores 0 and learns no weight."""
+    training notices), kept at least ``semantic_floor``; without one, meaning scores 0 and learns no weight.
+    ``floor_history``: the floor holds only for candidates without award history (``MatchModel.history_weights``:
+    the learned weights for the others); ``False``: for every candidate."""
     config = config or ScoringConfig()
     profiles = list(profiles)
     use = set(components) if components is not None else set(COMPONENTS)
@@ -304,8 +314,15 @@ def fit_model(
             weights, report = learned
             if encoder is not None and "semantic" in use:
                 report["weights_learned"] = report.get("weights", {})
+                learned_weights = weights
                 weights = floor_semantic(weights, semantic_floor)
                 report["weights_floored"] = {k: round(v, 4) for k, v in weights.items()}
+                model = _assemble(profiles, weights, report)
+                # The floor holds for suppliers without award history; those with history keep what was learned.
+                if floor_history and learned_weights != weights:
+                    model.history_weights = dict(learned_weights)
+                    model.algorithm += f"/floor-cold={semantic_floor}"
+                return model
     return _assemble(profiles, weights, report)
 
 

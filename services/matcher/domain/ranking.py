@@ -2,8 +2,9 @@
 a total, the top ``config.top_k`` above ``config.threshold`` explained into a shortlist.
 
 The total is ``sum(weight * score) / sum(weight)``; weights come from ``ScoringConfig.weights`` or, when given, a
-fitted ``MatchModel``. Suppliers without award history that fit on codes, text or meaning keep up to
-``config.cold_start_slots`` places, so a ranking learned from history cannot bury them.
+fitted ``MatchModel`` (whose ``history_weights``, when set, weigh the candidates with award history: each entry
+shows the weights its total was made with). Suppliers without award history that fit on codes, text or meaning
+keep up to ``config.cold_start_slots`` places, so a ranking learned from history cannot bury them.
 
 Meaning (the ``semantic`` component) counts only when ``rank`` is given the vectors (``semantic.SemanticInput``,
 computed by the matcher service with its encoder): without them its weight is left out of the total, so a ranking
@@ -19,6 +20,7 @@ from datetime import datetime
 from contracts.notice import TenderNotice
 from contracts.shortlist import Exclusion, ScoreComponent, ShortlistEntry
 from contracts.supplier import SupplierProfile
+from services.matcher.domain.codes import CodeHints, wants_suggestions
 from services.matcher.domain.config import COMPONENTS, ScoringConfig
 from services.matcher.domain.feedback import Adjustment
 from services.matcher.domain.model import MatchModel
@@ -32,6 +34,7 @@ from services.matcher.domain.scoring import (
     component_values,
     explain,
     supplier_stats,
+    with_suggested,
     with_vectors,
 )
 from services.matcher.domain.semantic import SemanticInput
@@ -108,17 +111,21 @@ def _score(
     config: ScoringConfig,
     weights: Mapping[str, float],
     moved: list[float],
+    history_weights: Mapping[str, float] | None = None,
 ) -> tuple[list[float], list[bool], list[float]]:
     """Every candidate's weighted total, summed in ``COMPONENTS`` order over the cheap components, then the costly
     ones added where they can still matter; whether it has no award history (a cold start), and how well it fits on
     codes and text (a supplier without history's claim to a cold-start place). ``moved``: what buyers' marks add to
-    each total, counted from the start so that skipping costly components changes nothing with them either."""
+    each total, counted from the start so that skipping costly components changes nothing with them either.
+    ``history_weights``: the weights of candidates with award history, when not ``weights``."""
     totals = list(moved)
     scores: dict[str, list[float]] = {}
+    cold = [st.n_awards == 0 for st in stats]
+    hist = history_weights or weights
     for c, values in zip(_CHEAP, component_values(nv, stats, config, sims, _CHEAP), strict=True):
-        w = weights[c.name]
+        w, wh = weights[c.name], hist[c.name]
         for j, (score, _) in enumerate(values):
-            totals[j] += w * score
+            totals[j] += (w if cold[j] else wh) * score
         if c.name in _FIT:
             scores[c.name] = [score for score, _ in values]
     # A costly component can only add up to its weight: skip it where even the maximum could not reach the top k.
@@ -126,14 +133,13 @@ def _score(
     floor = -1.0
     if len(stats) > config.top_k > 0:
         floor = sorted(totals, reverse=True)[config.top_k - 1]
-    reach = sum(weights[c.name] for c in _COSTLY)
-    cold = [st.n_awards == 0 for st in stats]
+    reach = sum(max(weights[c.name], hist[c.name]) for c in _COSTLY)
     near = [j for j, total in enumerate(totals) if cold[j] or total + reach >= floor]
     costly = component_values(nv, [stats[j] for j in near], config, [sims[j] for j in near], _COSTLY)
     for c, values in zip(_COSTLY, costly, strict=True):
-        w, column = weights[c.name], [0.0] * len(stats)
+        w, wh, column = weights[c.name], hist[c.name], [0.0] * len(stats)
         for j, (score, _) in zip(near, values, strict=True):
-            totals[j] += w * score
+            totals[j] += (w if cold[j] else wh) * score
             column[j] = score
         scores[c.name] = column
     category, text, wording, meaning = (scores[n] for n in _FIT)
@@ -151,18 +157,29 @@ def rank(
     ineligible: frozenset[str] = frozenset(),
     vectors: SemanticInput | None = None,
     adjustments: Mapping[str, Adjustment] | None = None,
+    hints: CodeHints | None = None,
+    encoder: str | None = None,
 ) -> RankResult:
     """Apply the hard rules, score the rest and return the top ``config.top_k`` above ``config.threshold``.
 
     ``vectors``: the notice's and candidates' vectors; without them, meaning counts for nothing. ``adjustments``:
     supplier id -> what buyers' marks add to its total (``feedback.explained_adjustments``), before the threshold
-    and the order; shown on its entry."""
-    nv = NoticeView.of(notice, now, vectors.notice if vectors is not None else None)
+    and the order; shown on its entry. ``hints``: the crosswalk and codes suggested for the notice and for code-less
+    candidates (``codes.CodeHints``), read by ``category``. ``encoder``: the name of the model that made
+    ``vectors``, appended to the algorithm (``+semantic:<name>``) when meaning counts."""
+    nv = NoticeView.of(notice, now, vectors.notice if vectors is not None else None, hints)
     weights: Mapping[str, float] = model.weights if model is not None else config.weights
+    # Candidates with award history may be weighted apart (``MatchModel.history_weights``).
+    history_weights = model.history_weights if model is not None else None
     if vectors is None:
         weights = {**weights, "semantic": 0.0}
+        history_weights = None if history_weights is None else {**history_weights, "semantic": 0.0}
     total_w = sum(weights.get(n, 0.0) for n in COMPONENTS) or 1.0
-    algorithm = config.algorithm if model is None else f"{config.algorithm}+{model.algorithm}"
+    history_w = sum((history_weights or weights).get(n, 0.0) for n in COMPONENTS) or 1.0
+    # What ranked it: the code and weights, the encoder when meaning counts, the fitted model.
+    algorithm = config.algorithm if vectors is None else f"{config.algorithm}+semantic:{encoder or 'unnamed'}"
+    if model is not None:
+        algorithm += f"+{model.algorithm}"
 
     exclusions: list[Exclusion] = []
     kept: list[SupplierProfile] = []
@@ -195,11 +212,21 @@ def rank(
         all_stats = [
             with_vectors(st, vectors.profiles.get(p.supplier_id)) for st, p in zip(all_stats, kept, strict=True)
         ]
+    if hints is not None and hints.profiles:
+        suggested = hints.profiles
+        all_stats = [
+            # Only a profile that states no code is matched on suggested ones (``wants_suggestions``).
+            with_suggested(st, suggested[p.supplier_id]) if p.supplier_id in suggested and wants_suggestions(p) else st
+            for st, p in zip(all_stats, kept, strict=True)
+        ]
     normalised = {n: weights.get(n, 0.0) / total_w for n in COMPONENTS}
+    history_normalised = None
+    if history_weights is not None:
+        history_normalised = {n: history_weights.get(n, 0.0) / history_w for n in COMPONENTS}
     ids = [p.supplier_id for p in kept]
     adjustments = adjustments or {}
     moved = [adjustments[s].value if s in adjustments else 0.0 for s in ids]
-    totals, cold, fit = _score(nv, all_stats, sims, config, normalised, moved)
+    totals, cold, fit = _score(nv, all_stats, sims, config, normalised, moved, history_normalised)
     # A total never goes below 0, as the entry shows it (``_entry``).
     totals = [max(t, 0.0) for t in totals]
     order = sorted(range(len(kept)), key=lambda j: (-totals[j], ids[j]))
@@ -222,7 +249,13 @@ def rank(
 
     # Reasons only for the entries returned, from the same component values.
     entries = [
-        _entry(kept[j], explain(nv, all_stats[j], config, sims[j]), weights, total_w, i, adjustments.get(ids[j]))
+        _entry(
+            kept[j],
+            explain(nv, all_stats[j], config, sims[j]),
+            *((weights, total_w) if cold[j] or history_weights is None else (history_weights, history_w)),
+            i,
+            adjustments.get(ids[j]),
+        )
         for i, j in enumerate(chosen, 1)
     ]
     return RankResult(entries=entries, exclusions=exclusions, algorithm=algorithm)

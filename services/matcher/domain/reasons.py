@@ -55,6 +55,22 @@ _ENGLISH: dict[str, Callable[[Args], str]] = {
     ),
     "code_shared_level": lambda a: f"{a['scheme']} {a['code']} is in the supplier's {a['level']} {a['supplier_code']}",
     "code_none": lambda a: f"no code in common with {a['scheme']} {a['code']}",
+    "code_suggested": lambda a: (
+        f"suggested from the supplier's description (it states no codes): {a['scheme']} {a['supplier_code']}"
+        + ("" if a["supplier_code"] == a["code"] else f", near {a['scheme']} {a['code']}")
+    ),
+    "code_notice_suggested": lambda a: (
+        f"{a['scheme']} {a['code']}, suggested from the notice's text (it states no codes), "
+        + (
+            "is one of the supplier's codes"
+            if a["supplier_code"] == a["code"]
+            else f"is near the supplier's {a['scheme']} {a['supplier_code']}"
+        )
+    ),
+    "code_crosswalk": lambda a: (
+        f"{a['scheme']} {a['code']} ≈ {a['supplier_scheme']} {a['supplier_code']}, one of the supplier's codes "
+        f"(CPV-UNSPSC crosswalk, {a['percent']}% alike)"
+    ),
     "words_shared": lambda a: f"the profile mentions {a['words']}",
     "words_none": lambda a: "no words in common with the profile",
     "wording_close": lambda a: (

@@ -12,6 +12,7 @@ return the same set whenever fewer than ``limit`` suppliers match, and the same 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
@@ -23,8 +24,10 @@ from contracts.notice import TenderNotice
 from contracts.supplier import SupplierProfile
 from services.matcher.domain import codes, text
 from services.matcher.domain.config import ScoringConfig
+from services.matcher.domain.crosswalk import CROSSWALK_CREDIT
 from services.matcher.domain.documents import agency_codes, code_prefixes, profile_text
 from services.matcher.domain.semantic import Vector, VectorIndex, knn_to_es
+from services.matcher.domain.suggest import SuggestedCode
 
 CODE_FIELD = "code_prefixes"
 TEXT_FIELD = "text_terms"
@@ -32,6 +35,17 @@ AGENCY_FIELD = "agencies"
 AGENCY_CODE_FIELD = "agency_codes"
 #: The profile's vector (``semantic.semantic_text`` encoded), mapped with ``semantic.vector_mapping``.
 VECTOR_FIELD = "semantic_vector"
+#: Every level of the codes suggested from the description of a profile that states none (``codes.CodeHints``),
+#: apart from ``code_prefixes`` (the supplier's own): retrieval reaches them at ``codes.SUGGESTED_CREDIT``.
+SUGGESTED_FIELD = "suggested_prefixes"
+
+
+def suggested_prefixes(suggested: Sequence[SuggestedCode]) -> list[str]:
+    """Every level of the suggested codes, scheme-tagged and sorted (what ``SUGGESTED_FIELD`` holds)."""
+    out: set[str] = set()
+    for t in codes.suggested_tags(suggested):
+        out.update(a for a, _ in codes.chain(t))
+    return sorted(out)
 
 
 def notice_tags(notice: TenderNotice) -> list[str]:
@@ -62,19 +76,44 @@ class CandidateQuery:
     text_terms: tuple[tuple[str, float], ...]
     limit: int
     buyer_terms: tuple[tuple[str, str, float], ...] = ()
+    #: (tag, boost) clauses on ``suggested_prefixes``: the notice's codes against codes suggested for code-less
+    #: profiles (a candidate matches on these as on ``code_terms``).
+    suggested_terms: tuple[tuple[str, float], ...] = ()
     #: The notice's vector and how many nearest profiles the kNN channel adds (``None``: no kNN channel).
     knn: tuple[Vector, int] | None = dataclass_field(default=None, compare=False)
 
 
-def build_candidate_query(notice: TenderNotice, config: ScoringConfig, vector: Vector | None = None) -> CandidateQuery:
-    boosts: dict[str, float] = {}
-    for t in notice_tags(notice):
+def _chain_boosts(tags: Sequence[str], config: ScoringConfig, credit: float, boosts: dict[str, float]) -> None:
+    """Add to ``boosts`` each level of each tag a supplier code may share with it, at its level's boost x
+    ``credit``."""
+    for t in tags:
         # A supplier with a code under ``anc`` shares that level with the notice code (``codes.chain``).
         for anc, level in codes.chain(t):
             if level.depth == 1 and not config.retrieve_segment:
                 continue
             if level.boost > 0:
-                boosts[anc] = max(boosts.get(anc, 0.0), level.boost)
+                boosts[anc] = max(boosts.get(anc, 0.0), level.boost * credit)
+
+
+def build_candidate_query(
+    notice: TenderNotice, config: ScoringConfig, vector: Vector | None = None, hints: codes.CodeHints | None = None
+) -> CandidateQuery:
+    """With ``hints``: the notice's codes also reach the profiles' suggested codes, the codes suggested for a
+    notice that states none reach the profiles' codes (both at ``codes.SUGGESTED_CREDIT``), and each notice code's
+    crosswalk counterparts (``codes.cross_tags``, bounded) reach the profiles' codes of the other scheme at
+    ``crosswalk.CROSSWALK_CREDIT`` x the pair's score."""
+    own = notice_tags(notice)
+    boosts: dict[str, float] = {}
+    _chain_boosts(own, config, 1.0, boosts)
+    suggested: dict[str, float] = {}
+    if hints is not None:
+        _chain_boosts(own, config, codes.SUGGESTED_CREDIT, suggested)
+        if not own:
+            _chain_boosts(list(codes.suggested_tags(hints.notice)), config, codes.SUGGESTED_CREDIT, boosts)
+        for _, other, pair in codes.cross_tags(hints.crosswalk, own):
+            # The counterpart itself (a supplier code under it holds it among its prefixes); its wider levels
+            # would be a guess about a guess.
+            boosts[other] = max(boosts.get(other, 0.0), codes.EXACT.boost * CROSSWALK_CREDIT * pair)
     words = text.distinct_terms(notice_text(notice))[: config.retrieval_max_terms]
     text_boost = config.retrieval_text_boost
     agency = text.normalize_phrase(notice.buyer.name)
@@ -91,6 +130,7 @@ def build_candidate_query(notice: TenderNotice, config: ScoringConfig, vector: V
         text_terms=tuple((w, text_boost) for w in words) if text_boost > 0 else (),
         limit=config.candidate_limit,
         buyer_terms=tuple((f, v, b) for (f, v), b in sorted(buyer.items())),
+        suggested_terms=tuple(sorted(suggested.items())),
         knn=(vector, config.retrieval_knn_k) if vector is not None and config.retrieval_knn_k > 0 else None,
     )
 
@@ -124,6 +164,7 @@ def candidate_query_to_es(query: CandidateQuery) -> dict[str, Any]:
         return {"constant_score": {"filter": {"term": {field: value}}, "boost": boost}}
 
     should = [clause(CODE_FIELD, t, b) for t, b in query.code_terms]
+    should += [clause(SUGGESTED_FIELD, t, b) for t, b in query.suggested_terms]
     should += [clause(TEXT_FIELD, t, b) for t, b in query.text_terms]
     if not should:
         should = [{"match_none": {}}]
@@ -173,8 +214,11 @@ class InMemoryProfileIndex:
                 self._arrays.pop((field, k), None)
         self._keys[pos] = {}
 
-    def upsert(self, profile: SupplierProfile, vector: Vector | None = None) -> None:
-        """Index a profile; with its ``vector`` (``semantic.semantic_text`` encoded), for the kNN channel too."""
+    def upsert(
+        self, profile: SupplierProfile, vector: Vector | None = None, suggested: Sequence[SuggestedCode] = ()
+    ) -> None:
+        """Index a profile; with its ``vector`` (``semantic.semantic_text`` encoded), for the kNN channel too; with
+        the codes ``suggested`` from its description, on ``SUGGESTED_FIELD``."""
         if vector is not None:
             if self._vectors is None:
                 self._vectors = VectorIndex(vector.shape[0])
@@ -197,6 +241,7 @@ class InMemoryProfileIndex:
             TEXT_FIELD: sorted(set(text.terms(latin + "\n" + cjk))),
             AGENCY_FIELD: sorted({text.normalize_phrase(a.agency) for a in profile.past_awards}),
             AGENCY_CODE_FIELD: agency_codes(profile),
+            SUGGESTED_FIELD: suggested_prefixes(suggested),
         }
         for field, ks in keys.items():
             for k in ks:
@@ -238,7 +283,11 @@ class InMemoryProfileIndex:
         if not self._ids:
             return []
         scores = np.zeros(len(self._ids), dtype=np.float64)
-        for field, clauses in ((CODE_FIELD, query.code_terms), (TEXT_FIELD, query.text_terms)):
+        for field, clauses in (
+            (CODE_FIELD, query.code_terms),
+            (TEXT_FIELD, query.text_terms),
+            (SUGGESTED_FIELD, query.suggested_terms),
+        ):
             for key, boost in clauses:
                 arr = self._array(field, key)
                 if arr is not None:

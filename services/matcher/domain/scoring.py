@@ -5,7 +5,11 @@ entries it returns from the same values (``explain``).
 Components (``config.COMPONENTS``, ``COMPONENT_LIST``):
 
 - ``category``: the best code match, exact > one level up/down (as UNGM) > shared class > family > segment
-  (``codes.relation`` and the per-level table ``codes.LEVELS``);
+  (``codes.relation`` and the per-level table ``codes.LEVELS``); with ``codes.CodeHints``, also a notice code
+  against a code suggested from the description of a supplier that states none, a code suggested from the text of
+  a notice that states none against the supplier's, both at ``codes.SUGGESTED_CREDIT``, and a CPV code against a
+  UNSPSC one (or the other way round) through the crosswalk, at ``crosswalk.CROSSWALK_CREDIT`` times the pair's
+  score; each with its own reason;
 - ``text``: TF-IDF cosine between the notice and the profile text (with a fitted model; otherwise the share of the
   notice's terms found in the profile);
 - ``wording``: rapidfuzz token-set similarity between the notice title and the keywords / past-award descriptions;
@@ -29,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
@@ -39,10 +43,13 @@ from rapidfuzz import fuzz, process, utils
 from contracts.notice import TenderNotice
 from contracts.supplier import SupplierProfile
 from services.matcher.domain import codes, semantic, text
+from services.matcher.domain.codes import CodeSet
 from services.matcher.domain.config import COMPONENTS, ScoringConfig
+from services.matcher.domain.crosswalk import CROSSWALK_CREDIT
 from services.matcher.domain.documents import award_tags, declared_tags, profile_text
 from services.matcher.domain.reasons import NONE, Reason, about_code, iso, reason
 from services.matcher.domain.retrieval import notice_tags, notice_text
+from services.matcher.domain.suggest import SuggestedCode
 
 #: Distinct past-award descriptions (most recent first) compared by ``wording``.
 MAX_WORDING_CHOICES = 40
@@ -107,11 +114,21 @@ class SupplierStats:
     terms: frozenset[str] = frozenset()
     #: The profile's vectors (``semantic.ProfileVectors``), attached per ranking by ``with_vectors``; ``None``: none.
     vectors: semantic.ProfileVectors | None = None
+    #: Codes suggested from the description of a profile that states none (``codes.CodeHints.profiles``), by tag,
+    #: attached per ranking by ``with_suggested``; never among ``codes`` (the supplier's own).
+    suggested: CodeSet | None = None
+    suggested_codes: dict[str, SuggestedCode] = field(default_factory=dict)
 
 
 def with_vectors(stats: SupplierStats, vectors: semantic.ProfileVectors | None) -> SupplierStats:
     """``stats`` with the profile's vectors attached (a copy: the statistics a model caches stay vector-free)."""
     return stats if vectors is None else replace(stats, vectors=vectors)
+
+
+def with_suggested(stats: SupplierStats, suggested: Sequence[SuggestedCode]) -> SupplierStats:
+    """``stats`` with the codes suggested from the profile's description attached (a copy, as ``with_vectors``)."""
+    by_tag = codes.suggested_tags(suggested)
+    return replace(stats, suggested=codes.CodeSet.of(set(by_tag)), suggested_codes=by_tag) if by_tag else stats
 
 
 def supplier_stats(profile: SupplierProfile) -> SupplierStats:
@@ -185,11 +202,28 @@ class NoticeView:
     heading: str = ""
     #: The notice's vector (``semantic.notice_semantic_text``); ``None`` when no encoder is configured.
     vector: semantic.Vector | None = None
+    #: Codes suggested from the text of a notice that states none (``codes.CodeHints.notice``), by tag, with their
+    #: parents; never among ``tags`` (the buyer's own).
+    suggested: dict[str, SuggestedCode] = field(default_factory=dict)
+    suggested_parents: list[list[str]] = field(default_factory=list)
+    #: ``(notice tag, tag of the other scheme, pair score)`` through the crosswalk (``codes.cross_tags``).
+    cross: list[tuple[str, str, float]] = field(default_factory=list)
+    #: Per ``cross`` entry: the counterpart's parent tag, if it has one.
+    cross_parents: list[str | None] = field(default_factory=list)
 
     @classmethod
-    def of(cls, notice: TenderNotice, now: datetime, vector: semantic.Vector | None = None) -> NoticeView:
+    def of(
+        cls,
+        notice: TenderNotice,
+        now: datetime,
+        vector: semantic.Vector | None = None,
+        hints: codes.CodeHints | None = None,
+    ) -> NoticeView:
         v = notice.estimated_value
         tags = notice_tags(notice)
+        hints = hints or codes.CodeHints()
+        suggested = {} if tags else codes.suggested_tags(hints.notice)
+        cross = codes.cross_tags(hints.crosswalk, tags)
         body = notice_text(notice)
         families = [codes.family_tag(t) for t in tags]
         return cls(
@@ -208,6 +242,10 @@ class NoticeView:
             when=now.date(),
             heading=notice.title.strip(),
             vector=vector,
+            suggested=suggested,
+            suggested_parents=[codes.parent_tags(t) for t in suggested],
+            cross=cross,
+            cross_parents=[next(iter(codes.parent_tags(other)), None) for _, other, _ in cross],
         )
 
 
@@ -254,18 +292,102 @@ Stats = Sequence[SupplierStats]
 Sims = Sequence[float | None]
 
 
-def _category(nv: NoticeView, stats: Stats, config: ScoringConfig, sims: Sims) -> Values[codes.CodeMatch | None]:
-    out: Values[codes.CodeMatch | None] = []
+@dataclass(frozen=True)
+class CodeEvidence:
+    """Which codes met for ``category``: ``match`` (its score before any credit) and where the codes came from:
+    ``own`` (the notice's and the supplier's stated codes), ``suggested`` (the notice's against codes suggested
+    from the supplier's description), ``notice_suggested`` (codes suggested from the notice's text against the
+    supplier's), ``crosswalk`` (``match.notice_tag`` is the counterpart in the other scheme of the notice's code
+    ``source_tag``). ``credit``: what the match is worth (``SUGGESTED_CREDIT``; ``CROSSWALK_CREDIT`` x the pair's
+    score)."""
+
+    match: codes.CodeMatch
+    source: str = "own"
+    credit: float = 1.0
+    source_tag: str = ""
+
+    @property
+    def score(self) -> float:
+        return self.credit * self.match.score
+
+
+def category_match(nv: NoticeView, st: SupplierStats) -> CodeEvidence | None:
+    """The best code evidence between a notice and a supplier: stated codes first; codes suggested on either side
+    (never both) at ``codes.SUGGESTED_CREDIT``; the crosswalk at ``CROSSWALK_CREDIT`` x the pair's score."""
+    m = codes.best_match(nv.tags, st.codes, nv.parents)
+    best = None if m is None else CodeEvidence(m)
+    if best is not None and best.score >= 1.0:
+        return best
+    options: list[CodeEvidence] = []
+    if st.suggested is not None and nv.tags:
+        s = codes.best_match(nv.tags, st.suggested, nv.parents)
+        if s is not None:
+            options.append(CodeEvidence(s, "suggested", codes.SUGGESTED_CREDIT))
+    if nv.suggested:
+        s = codes.best_match(list(nv.suggested), st.codes, nv.suggested_parents)
+        if s is not None:
+            options.append(CodeEvidence(s, "notice_suggested", codes.SUGGESTED_CREDIT))
+    own, below = st.codes.own, st.codes.parents
+    for (source_tag, other, pair), up in zip(nv.cross, nv.cross_parents, strict=True):
+        # A counterpart counts when it is the supplier's code or one level from it (a shared class or family of a
+        # counterpart would be a guess about a guess, and a reason nobody could check): ``codes.best_match``'s first
+        # two rungs, by set lookups only (this runs for every candidate).
+        if other in own:
+            x = codes.CodeMatch(codes.EXACT.match, other, other, codes.EXACT.name)
+        elif up is not None and up in own:
+            x = codes.CodeMatch(codes.ONE_LEVEL.match, other, up, codes.ONE_LEVEL.name)
+        elif other in below:
+            x = codes.CodeMatch(codes.ONE_LEVEL.match, other, below[other], codes.ONE_LEVEL.name)
+        else:
+            continue
+        options.append(CodeEvidence(x, "crosswalk", CROSSWALK_CREDIT * pair, source_tag))
+    for option in options:
+        if best is None or option.score > best.score:
+            best = option
+    return best
+
+
+def _category(
+    nv: NoticeView, stats: Stats, config: ScoringConfig, sims: Sims
+) -> Values[codes.CodeMatch | CodeEvidence | None]:
+    """The evidence is the stated codes' ``CodeMatch`` in the common case (no hint in play: no evidence object
+    built for each of ~300 candidates), else ``category_match``'s."""
+    out: Values[codes.CodeMatch | CodeEvidence | None] = []
+    hinted = bool(nv.suggested or nv.cross)
     tags, parents = nv.tags, nv.parents
     for st in stats:
-        m = codes.best_match(tags, st.codes, parents)
-        out.append((0.0 if m is None else m.score, m))
+        if not hinted and st.suggested is None:
+            m = codes.best_match(tags, st.codes, parents)
+            out.append((0.0 if m is None else m.score, m))
+            continue
+        e = category_match(nv, st)
+        out.append((0.0, None) if e is None else (e.score, e))
     return out
 
 
-def _category_reason(nv: NoticeView, stats: SupplierStats, m: codes.CodeMatch | None) -> Reason:
-    if m is None:
+def _under(tags: Iterable[str], t: str) -> str:
+    """The code a match names: ``t`` itself, or (``t`` a shared level's ancestor) the first of ``tags`` under it."""
+    return next((u for u in tags if u.startswith(t)), t)
+
+
+def _category_reason(nv: NoticeView, stats: SupplierStats, evidence: codes.CodeMatch | CodeEvidence | None) -> Reason:
+    if evidence is None:
         return about_code("code_none", nv.tags[0]) if nv.tags else NONE
+    e = evidence if isinstance(evidence, CodeEvidence) else CodeEvidence(evidence)
+    m = e.match
+    if e.source == "suggested":
+        return about_code(
+            "code_suggested", _under(nv.tags, m.notice_tag), _under(stats.suggested_codes, m.supplier_tag)
+        )
+    if e.source == "notice_suggested":
+        own = sorted(stats.codes.own)
+        return about_code("code_notice_suggested", _under(nv.suggested, m.notice_tag), _under(own, m.supplier_tag))
+    if e.source == "crosswalk":
+        supplier_scheme = "UNSPSC" if m.supplier_tag[0] == "U" else "CPV"
+        percent = round(100 * e.credit / CROSSWALK_CREDIT)
+        return about_code(
+            "code_crosswalk", e.source_tag, m.supplier_tag, supplier_scheme=supplier_scheme, percent=percent
+        )
     if m.kind == "exact":
         return about_code("code_exact", m.notice_tag)
     if m.kind == "one level":

@@ -659,18 +659,20 @@ def reindex(
     delete_old: Annotated[bool, typer.Option("--delete-old", help="delete the previous index after the swap")] = False,
 ) -> None:
     """Build a new versioned suppliers index with the current mapping, copy (adding each profile's vector with the
-    ``TB_MATCHER_ENCODER`` encoder), and swap the alias atomically."""
+    ``TB_MATCHER_ENCODER`` encoder, and the codes suggested for a profile that states none), and swap the alias
+    atomically."""
     from services.matcher.adapters import elastic
-    from services.matcher.bootstrap import make_encoder
+    from services.matcher.bootstrap import make_encoder, shipped_code_data
 
     settings = _settings()
     encoder = make_encoder(settings)
+    _, text_codes = shipped_code_data(encoder)
     es = elastic.make_client(settings.elasticsearch_url, settings.matcher_es_timeout_seconds)
     try:
         names = elastic.IndexNames(settings.matcher_index_prefix)
         elastic.ensure_indexes(es, names)
         new, old, copied = elastic.reindex_suppliers(
-            es, names, datetime.now(UTC), delete_old=delete_old, encoder=encoder
+            es, names, datetime.now(UTC), delete_old=delete_old, encoder=encoder, text_codes=text_codes
         )
     finally:
         es.close()

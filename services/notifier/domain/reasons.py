@@ -27,6 +27,12 @@ REASON_TEMPLATES: dict[str, dict[str, str]] = {
         "code_near": "{scheme} {code}{code_title} is one level from your {level} {supplier_code}{supplier_code_title}",
         "code_shared_level": "{scheme} {code}{code_title} is in your {level} {supplier_code}{supplier_code_title}",
         "code_none": "you have no code in common with {scheme} {code}{code_title}",
+        "code_suggested": "suggested from your description: {scheme} {supplier_code}{supplier_code_title}, for the "
+        "notice’s {code}{code_title}",
+        "code_notice_suggested": "{scheme} {code}{code_title}, suggested from the notice’s text, is close to your "
+        "{supplier_code}{supplier_code_title}",
+        "code_crosswalk": "{scheme} {code}{code_title} corresponds to your {supplier_scheme} "
+        "{supplier_code}{supplier_code_title} ({percent}% alike)",
         "words_shared": "your profile mentions {words}",
         "words_none": "your profile shares no words with the notice",
         "wording_close": "the title {contains} your wording “{phrase}”{match_clause}",
@@ -46,6 +52,12 @@ REASON_TEMPLATES: dict[str, dict[str, str]] = {
         "code_near": "{scheme} {code}{code_title}与您登记的{level} {supplier_code}{supplier_code_title}仅差一级",
         "code_shared_level": "{scheme} {code}{code_title}属于您登记的{level} {supplier_code}{supplier_code_title}",
         "code_none": "您登记的类别与 {scheme} {code}{code_title}均无关联",
+        "code_suggested": "根据您的描述推荐的类别：{scheme} {supplier_code}{supplier_code_title}，"
+        "对应公告的 {code}{code_title}",
+        "code_notice_suggested": "根据公告内容推荐的类别 {scheme} {code}{code_title}与您登记的 "
+        "{supplier_code}{supplier_code_title}相近",
+        "code_crosswalk": "{scheme} {code}{code_title}对应您登记的 {supplier_scheme} "
+        "{supplier_code}{supplier_code_title}（相似度 {percent}%）",
         "words_shared": "您的企业资料提到了 {words}",
         "words_none": "您的企业资料与公告没有相同的关键词",
         "wording_close": "招标标题{contains}您的表述“{phrase}”{match_clause}",
@@ -145,22 +157,28 @@ def _reason_values(
     scheme = _text(args["scheme"]) if "scheme" in names else ""
     if scheme and scheme not in _REASON_SCHEMES:
         raise _BadArgs
+    # A supplier's code of the other scheme (the CPV <-> UNSPSC crosswalk) names its own scheme.
+    supplier_scheme = _text(args["supplier_scheme"]) if "supplier_scheme" in names else scheme
+    if "supplier_scheme" in names and supplier_scheme not in {"UNSPSC", "CPV"}:
+        raise _BadArgs
     for name in names:
         value = args[name]
         if name in _REASON_COUNTS:
             n = _count(value)
             values[name], values[f"{name}_s"] = n, "" if n == 1 else "s"
-        elif name == "scheme":
-            values[name] = _REASON_SCHEME_NAMES[language].get(scheme, scheme)
+        elif name in {"scheme", "supplier_scheme"}:
+            shown = scheme if name == "scheme" else supplier_scheme
+            values[name] = _REASON_SCHEME_NAMES[language].get(shown, shown)
         elif name in {"code", "supplier_code"}:
             digits = _text(value)
-            if not (_REASON_OTHER_CODE if scheme == "other" else _REASON_CODE).fullmatch(digits):
+            of = scheme if name == "code" else supplier_scheme
+            if not (_REASON_OTHER_CODE if of == "other" else _REASON_CODE).fullmatch(digits):
                 raise _BadArgs
-            title = titles(_REASON_SCHEMES[scheme], digits)
+            title = titles(_REASON_SCHEMES[of], digits)
             if len(title) > _TITLE_LIMIT:
                 title = title[: _TITLE_LIMIT - 1].rstrip() + "…"
             # A level's prefix (``421322``) is written as the 8-digit code suppliers know (``42132200``).
-            values[name] = digits if scheme == "other" or "-" in digits else digits.ljust(8, "0")
+            values[name] = digits if of == "other" or "-" in digits else digits.ljust(8, "0")
             values[f"{name}_title"] = parts["title"].format(title=title) if title else parts["no_title"]
         elif name == "level":
             level = REASON_LEVELS[language][scheme].get(_text(value))

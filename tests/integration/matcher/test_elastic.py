@@ -136,7 +136,9 @@ def test_elasticsearch_retrieval_gives_the_same_shortlists_as_the_in_process_ind
     es_matcher.clock = lambda: now
     es_matcher.config = dataclasses.replace(es_matcher.config, candidate_limit=candidate_limit)
     es_matcher.profiles.put_many(profiles)
-    memory = bootstrap_in_memory(Settings(), clock=lambda: now, encoder=encoder).matcher
+    # The same code data on both sides: the crosswalk that the Elasticsearch matcher loads (it expands retrieval).
+    code_data = (es_matcher.crosswalk, None)
+    memory = bootstrap_in_memory(Settings(), clock=lambda: now, encoder=encoder, code_data=code_data).matcher
     memory.config = es_matcher.config
     for p in profiles:
         memory.profiles.put(p)

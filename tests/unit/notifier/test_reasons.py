@@ -39,6 +39,7 @@ SAMPLE_ARGS: dict[str, str | int | float] = {
     "scheme": "UNSPSC",
     "code": "42132203",
     "supplier_code": "421322",
+    "supplier_scheme": "CPV",
     "level": "class",
     "words": "nitrile, latex",
     "phrase": "examination gloves powder free",
