@@ -174,6 +174,10 @@ class SupplierProfile(Model):
     #: The firm's official identifiers (``OrgId``), as award records gave them: entity resolution attaches awards
     #: carrying one of them to this profile before comparing names.
     identifiers: list[OrgId] = Field(default_factory=list)
+    #: Official identifiers the firm typed on the public registration form, waiting for its address's confirmation:
+    #: anyone can type any identifier there, so they claim the prospects that carry them (and join ``identifiers``)
+    #: only once the double opt-in link is used. Entity resolution does not read them. The matcher writes it.
+    pending_identifiers: list[OrgId] = Field(default_factory=list)
 
     @property
     def is_prospect(self) -> bool:

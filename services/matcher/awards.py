@@ -1,11 +1,13 @@
 """Award records into the supplier base through the matcher's ports: the use case behind an ``import-awards``
 command or an ``awards.records`` consumer.
 
-Every stored profile seeds entity resolution (its names, the winner names of its awards' evidence, identifiers,
-country and the award records already on it); each record's winners are resolved, the profiles that gain an award
-(and the new prospects) are written through ``Matcher.import_profiles``: stored, published on the profiles topic,
-re-matched against the open notices, so prospects appear on shortlists at once. Reading the same records again
-changes nothing (each award is attached once, by its award id).
+The stored profiles a batch of records may join seed entity resolution (their names, the winner names of their
+awards' evidence, identifiers, country and the award records already on them): a query of the store by the
+batch's winners' keys (``ProfileStore.find_by_keys``, ``domain.awards.record_keys``), not a read of every profile.
+Each record's winners are resolved, the profiles that gain an award (and the new prospects) are written through
+``Matcher.import_profiles``: stored, published on the profiles topic, re-matched against the open notices, so
+prospects appear on shortlists at once. Reading the same records again changes nothing (each award is attached
+once, by its award id). A profile that would pass the size limit folds its oldest awards (``fit_awards``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from services.matcher.domain.awards import (
     ClaimMatch,
     apply_awards,
     claimed,
+    fit_awards,
+    record_keys,
     seed,
     split_awards,
     unclaimed,
@@ -47,6 +51,9 @@ class AwardImportReport:
     #: profile is left as stored (or not stored) for the rest of the import; its later awards are ``skipped``
     #: (``profile_refused``).
     refused: tuple[tuple[str, str], ...] = ()
+    #: Profiles that reached the size limit and folded their oldest awards to keep gaining new ones
+    #: (``fit_awards``): supplier id, awards folded, awards dropped.
+    folded: tuple[tuple[str, int, int], ...] = ()
 
 
 def _line(before: SupplierProfile | None, after: SupplierProfile) -> SupplierProfile:
@@ -76,19 +83,29 @@ def import_awards(
 ) -> AwardImportReport:
     """Attach each record's award to the profile of each winner (a new prospect when none fits) and write the
     profiles that changed, ``batch`` records at a time (memory holds the resolver's names and one batch of
-    profiles, not every profile). ``rematch_unchanged``: re-match the open notices of the profiles the records
+    profiles, not every profile; each batch seeds it with the stored profiles its winners may join, found by a
+    query of the store). ``rematch_unchanged``: re-match the open notices of the profiles the records
     name even where they gained nothing: a consumer retrying a batch that an outage cut short between storing a
     profile and re-matching it (the awards are on the profile already, so nothing else would re-match it)."""
     resolver = Resolver(config)
-    seed(resolver, matcher.profiles.all())
-    existed = set(resolver.entities)
+    existed: set[str] = set()
     winners = prospects = stored = 0
     skipped: list[tuple[str, str]] = []
     merges: list[Decision] = []
     refused: list[tuple[str, str]] = []
+    folded: list[tuple[str, int, int]] = []
     for chunk in _chunks(records, batch):
-        known = {p.supplier_id: p for p in matcher.profiles.get_many(_entities_of(resolver, chunk, existed))}
+        # Profiles seeded by an earlier batch stay as the resolver knows them (it holds this import's decisions).
+        found = [p for p in matcher.profiles.find_by_keys(record_keys(chunk)) if p.supplier_id not in existed]
+        seed(resolver, found)
+        existed.update(p.supplier_id for p in found)
+        known = {p.supplier_id: p for p in matcher.profiles.get_many(_entities_of(resolver, chunk))}
         result = apply_awards(chunk, known, resolver)
+        for sid, profile in result.profiles.items():
+            fitted = fit_awards(profile, matcher.limits.max_bytes, matcher.limits.size)
+            if fitted.profile is not profile:
+                result.profiles[sid] = fitted.profile
+                folded.append((sid, fitted.folded, fitted.dropped))
         if rematch_unchanged:
             unchanged = dict.fromkeys(d.entity_id for d in result.decisions if d.entity_id not in result.profiles)
             matcher.reverse_match_many([known[i] for i in unchanged if i in known])
@@ -105,7 +122,14 @@ def import_awards(
         prospects += sum(1 for sid, p in result.profiles.items() if sid not in known and p.is_prospect)
         skipped.extend(result.skipped)
         merges.extend(d for d in result.decisions if d.is_merge)
-    return AwardImportReport(winners, prospects, stored, tuple(skipped), tuple(merges), tuple(refused))
+    return AwardImportReport(
+        winners, prospects, stored, tuple(skipped), tuple(merges), tuple(refused), _last_fold(folded)
+    )
+
+
+def _last_fold(folded: list[tuple[str, int, int]]) -> tuple[tuple[str, int, int], ...]:
+    """Each folded profile once, as its last batch left it."""
+    return tuple({sid: (sid, n, gone) for sid, n, gone in folded}.values())
 
 
 def _chunks(records: Iterable[AwardRecord], size: int) -> Iterator[list[AwardRecord]]:
@@ -114,11 +138,11 @@ def _chunks(records: Iterable[AwardRecord], size: int) -> Iterator[list[AwardRec
         yield chunk
 
 
-def _entities_of(resolver: Resolver, chunk: Iterable[AwardRecord], existed: set[str]) -> list[str]:
-    """The stored profiles a batch of records may touch: those its winners resolve to (resolving is idempotent, so
-    ``apply_awards`` gets the same decisions again)."""
-    ids = (resolver.resolve(w).entity_id for record in chunk for w in winners_of(record))
-    return [i for i in dict.fromkeys(ids) if i in existed]
+def _entities_of(resolver: Resolver, chunk: Iterable[AwardRecord]) -> list[str]:
+    """The profiles a batch of records may touch: those its winners resolve to (resolving is idempotent, so
+    ``apply_awards`` gets the same decisions again); the store says which exist (an id the query did not bring is
+    read too, so a new entity never replaces a stored profile of the same id)."""
+    return list(dict.fromkeys(resolver.resolve(w).entity_id for record in chunk for w in winners_of(record)))
 
 
 def split_supplier(

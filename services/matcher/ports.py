@@ -58,6 +58,11 @@ class ProfileStore(Protocol):
 
     def all(self) -> Iterator[SupplierProfile]: ...
 
+    def find_by_keys(self, keys: Sequence[str], *, prospects_only: bool = False) -> list[SupplierProfile]:
+        """Every profile (``prospects_only``: every prospect) holding one of ``keys`` among its
+        ``domain.awards.resolution_keys`` (identifiers, the resolver's name keys, award records), by supplier id:
+        what a batch of award records or a registration is resolved against, instead of every profile."""
+
 
 class NoticeStore(Protocol):
     def get(self, notice_id: str) -> TenderNotice | None: ...

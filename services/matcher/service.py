@@ -22,7 +22,7 @@ from contracts.feedback import FeedbackMark, FeedbackReason, ShortlistFeedback, 
 from contracts.supplier import EmailConfirmation
 from services.infra.bus import EventPublisher
 from services.matcher.domain import MatchModel, ScoringConfig, fit_model, rank
-from services.matcher.domain.awards import claimed, find_claims, mark_prospects
+from services.matcher.domain.awards import claim_keys, claimed, find_claims, fit_awards, mark_prospects
 from services.matcher.domain.codes import CodeHints, wants_suggestions
 from services.matcher.domain.crosswalk import Crosswalk
 from services.matcher.domain.feedback import Adjustment, explained_adjustments, notice_similarity
@@ -130,6 +130,11 @@ class ProfileLimits:
     #: half of it leaves room for the double opt-in entries and the notifier's write-backs.
     max_bytes: int = 512 * 1024
 
+    @staticmethod
+    def size(profile: SupplierProfile) -> int:
+        """The profile's bytes as published: stamped with ``updated_at`` after the check, so with its longest stamp."""
+        return len(profile.model_copy(update={"updated_at": _LONGEST_STAMP}).model_dump_json().encode())
+
     def check(self, profile: SupplierProfile) -> None:
         """``TooManyAddresses`` or ``TooLarge`` naming the limit, else nothing."""
         if len(profile.emails) > self.max_emails:
@@ -137,8 +142,7 @@ class ProfileLimits:
                 f"supplier {profile.supplier_id!r} lists {len(profile.emails)} addresses; a profile may list at most "
                 f"{self.max_emails} (TB_MATCHER_MAX_EMAILS_PER_PROFILE)"
             )
-        # As published: stamped with ``updated_at`` after this check, so counted with its longest stamp.
-        size = len(profile.model_copy(update={"updated_at": _LONGEST_STAMP}).model_dump_json().encode())
+        size = self.size(profile)
         if size > self.max_bytes:
             raise TooLarge(
                 f"supplier {profile.supplier_id!r} is {size:,} bytes as stored; a profile may be at most "
@@ -717,8 +721,7 @@ class Matcher:
         False: by official identifier only, as from the public form)."""
         if self.profiles.get(profile.supplier_id) is not None:
             raise AlreadyExists(f"supplier {profile.supplier_id!r} exists; use PUT to replace it")
-        # Without names to go by, only an identifier can claim: a profile that states none reads no prospect.
-        prospects = self._prospects() if claim_by_name or profile.identifiers else {}
+        prospects = self._prospects([profile], by_name=claim_by_name)
         profile, gone = self._claim_prospects(profile, prospects, by_name=claim_by_name)
         saved = self.save_profile(profile, registered_by=registered_by, registrant=registrant)
         self._retire_claimed(gone)
@@ -726,9 +729,11 @@ class Matcher:
 
     # -- claims: a registering firm takes over the prospects it is (``domain.awards.find_claims``) -------------------
 
-    def _prospects(self) -> dict[str, SupplierProfile]:
-        """Every stored prospect, by id (what a registration may claim)."""
-        return {p.supplier_id: p for p in self.profiles.all() if p.is_prospect}
+    def _prospects(self, registered: Iterable[SupplierProfile], *, by_name: bool) -> dict[str, SupplierProfile]:
+        """The stored prospects that registrations may claim, by id: those sharing an identifier with one of them,
+        or (``by_name``) a name key of the resolver (a query of the store, not a read of every profile)."""
+        keys = list(dict.fromkeys(k for p in registered for k in claim_keys(p, by_name=by_name)))
+        return {p.supplier_id: p for p in self.profiles.find_by_keys(keys, prospects_only=True)} if keys else {}
 
     def _claim_prospects(
         self, profile: SupplierProfile, prospects: dict[str, SupplierProfile], *, by_name: bool
@@ -742,6 +747,8 @@ class Matcher:
         gone = []
         for match in find_claims(profile, prospects.values(), by_name=by_name):
             merged = claimed(prospects[match.prospect_id], profile, match, self.clock())
+            # At the size limit, the oldest awards are folded rather than the claim refused (``fit_awards``).
+            merged = fit_awards(merged, self.limits.max_bytes, self.limits.size).profile
             try:
                 self.limits.check(merged)
             except InvalidInput as exc:
@@ -752,6 +759,22 @@ class Matcher:
             log.info("claim: %s", match.explain(profile.supplier_id))
             gone.append(match.prospect_id)
         return profile, gone
+
+    def _confirmed_claims(
+        self, before: SupplierProfile | None, profile: SupplierProfile
+    ) -> tuple[SupplierProfile, list[str]]:
+        """A claim from the public form waits for the registrant's address (``pending_identifiers``): once a write
+        confirms an address that was waiting (the notifier's, when its owner used the link; an admin's that
+        vouches for it), the pending identifiers join the profile's and claim the prospects that carry them, by
+        identifier only. Returns the profile and the prospects to retire once it is stored."""
+        if before is None or not profile.pending_identifiers or profile.is_prospect:
+            return profile, []
+        still = set(profile.unconfirmed_emails())
+        if not any(a in profile.emails and a not in still for a in before.unconfirmed_emails()):
+            return profile, []
+        identifiers = list(dict.fromkeys([*profile.identifiers, *profile.pending_identifiers]))
+        profile = profile.model_copy(update={"identifiers": identifiers, "pending_identifiers": []})
+        return self._claim_prospects(profile, self._prospects([profile], by_name=False), by_name=False)
 
     def _retire_claimed(self, prospect_ids: Iterable[str]) -> None:
         """Delete claimed prospects: a tombstone on the profiles topic, and the shortlists that listed one ranked
@@ -781,13 +804,19 @@ class Matcher:
         default ``registered_by``).
         """
         before = self.profiles.get(profile.supplier_id)
+        if before is not None and registered_by is not None:
+            # What waits for confirmation is the matcher's: a supplier's or buyer's key cannot state it.
+            profile = profile.model_copy(update={"pending_identifiers": before.pending_identifiers})
         confirmations = email_confirmations(before, profile, profile, registered_by, self.clock())
         profile = profile.model_copy(update={"email_confirmations": confirmations})
+        profile, gone = self._confirmed_claims(before, profile)
         self.limits.check(profile)
         if registered_by is not None:
             self._admit_registrations(registrant or registered_by, [(before, profile)])
         changed = before is None or matching_changed(before, profile)
-        return self._store(profile, existed=before is not None, matching_changed=changed, flush=flush)
+        saved = self._store(profile, existed=before is not None, matching_changed=changed, flush=flush)
+        self._retire_claimed(gone)
+        return saved
 
     def _admit_registrations(
         self, registrant: str, writes: Iterable[tuple[SupplierProfile | None, SupplierProfile]]
@@ -959,14 +988,16 @@ class Matcher:
         stored = {p.supplier_id: p for p in self.profiles.get_many(list(dict.fromkeys(p.supplier_id for p in lines)))}
         changed: dict[str, SupplierProfile] = {}
         refused: list[tuple[str, str]] = []
-        claimable: dict[str, SupplierProfile] | None = None
+        # The prospects the chunk's new registered profiles may claim, in one query.
+        claimable = self._prospects(
+            [p for p in lines if p.supplier_id not in stored and not p.is_prospect], by_name=True
+        )
         claims: list[str] = []
         now = self.clock()
         for line in lines:
             before = changed.get(line.supplier_id) or stored.get(line.supplier_id)
             profile = line if before is None else merge_import(before, line)
             if before is None and not profile.is_prospect:
-                claimable = self._prospects() if claimable is None else claimable
                 profile, gone = self._claim_prospects(profile, claimable, by_name=True)
             else:
                 gone = []
@@ -1115,9 +1146,13 @@ class SelfRegistration:
         else:
             # What the firm typed is its own: an agency's roster import later leaves it as chosen (``merge_import``).
             own = dict.fromkeys(SELF_SET_FIELDS, self.matcher.clock())
-            profile = profile.model_copy(update={"set_by_supplier": own})
+            # Anyone can type any firm's name or identifier here: a name claims nothing, and the identifiers typed wait
+            # for the address's confirmation before they claim the prospects that carry them (``_confirmed_claims``).
+            pending = list(dict.fromkeys([*profile.pending_identifiers, *profile.identifiers]))
+            profile = profile.model_copy(
+                update={"set_by_supplier": own, "identifiers": [], "pending_identifiers": pending}
+            )
             try:
-                # Anyone can type a firm's name here: the form claims a prospect on an official identifier only.
                 self.matcher.create_profile(
                     profile, registered_by=profile.display_name, registrant=self.registrant, claim_by_name=False
                 )

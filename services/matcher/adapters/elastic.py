@@ -24,7 +24,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +34,7 @@ from elasticsearch import ApiError, BadRequestError, ConflictError, Elasticsearc
 
 from contracts import Shortlist, SupplierProfile, TenderNotice
 from contracts.feedback import ShortlistFeedback
+from contracts.supplier import ProfileOrigin
 from services.matcher import documents
 from services.matcher.adapters.encoder import profile_vectors
 from services.matcher.domain import (
@@ -43,6 +44,7 @@ from services.matcher.domain import (
     candidate_query_to_es,
     profile_document,
 )
+from services.matcher.domain.awards import resolution_keys
 from services.matcher.domain.codes import CodeHints
 from services.matcher.domain.retrieval import (
     CODE_FIELD,
@@ -105,6 +107,14 @@ class IndexNames:
         return f"{self.suppliers}-v{n}"
 
 
+#: The fields entity resolution and claims find profiles by (``ElasticProfileStore.find_by_keys``): the terms of
+#: ``domain.awards.resolution_keys`` and the profile's origin. Added to the mapping of an index created before them
+#: (``ensure_indexes``); its profiles are found by them once written again, or all at once after ``reindex``.
+RESOLUTION_MAPPING: dict[str, Any] = {"resolution_keys": {"type": "keyword"}, "origin": {"type": "keyword"}}
+#: Profiles ``find_by_keys`` reads per page of its scroll.
+RESOLUTION_PAGE = 1000
+
+
 def profile_mapping(vector_dimension: int | None = None) -> dict[str, Any]:
     """The domain's mapping of the searchable fields plus the stored profile and the write time (and the profile
     vector's field, given the encoder's dimension)."""
@@ -113,6 +123,7 @@ def profile_mapping(vector_dimension: int | None = None) -> dict[str, Any]:
     properties["profile"] = {"type": "object", "enabled": False}
     properties["indexed_at"] = {"type": "date"}
     properties[SUGGESTED_FIELD] = {"type": "keyword"}
+    properties.update(RESOLUTION_MAPPING)
     if vector_dimension is not None:
         properties[VECTOR_FIELD] = vector_mapping(vector_dimension)
     out: dict[str, Any] = {"properties": properties}
@@ -132,6 +143,8 @@ def profile_source(
         doc[SUGGESTED_FIELD] = suggested_prefixes(suggested)
     doc["profile"] = profile.model_dump(mode="json")
     doc["indexed_at"] = indexed_at.isoformat()
+    doc["resolution_keys"] = resolution_keys(profile)
+    doc["origin"] = profile.origin.value
     if vector is not None:
         doc[VECTOR_FIELD] = [float(x) for x in vector]
     return doc
@@ -169,6 +182,7 @@ def ensure_indexes(es: Elasticsearch, names: IndexNames, vector_dimension: int |
         else:
             # Suggested codes are a field added since: in place (their profiles get them when written again).
             es.indices.put_mapping(index=names.suppliers, properties={SUGGESTED_FIELD: {"type": "keyword"}})
+            es.indices.put_mapping(index=names.suppliers, properties=RESOLUTION_MAPPING)
             if vector_dimension is not None:
                 _add_vector_field(es, names.suppliers, vector_dimension)
         for index, mapping in (
@@ -487,6 +501,25 @@ class ElasticProfileStore:
         # Cached too: candidates then are the very objects a model fitted over ``all()`` holds (no re-check).
         for hit in hits:
             yield self._parse(hit)
+
+    def find_by_keys(self, keys: Sequence[str], *, prospects_only: bool = False) -> list[SupplierProfile]:
+        if not keys:
+            return []
+        filters: list[dict[str, Any]] = [{"terms": {"resolution_keys": list(dict.fromkeys(keys))}}]
+        if prospects_only:
+            filters.append({"term": {"origin": ProfileOrigin.AWARDS.value}})
+        # Ids and versions only, every match (a block of the fuzzy rule may hold many): parsed profiles come from
+        # the cache, the new or changed ones by ``mget``.
+        with _guard():
+            hits = list(
+                helpers.scan(
+                    self._es,
+                    index=self._index,
+                    query={"query": {"bool": {"filter": filters}}, "seq_no_primary_term": True, "_source": False},
+                    size=RESOLUTION_PAGE,
+                )
+            )
+        return sorted(self._resolve(hits), key=lambda p: p.supplier_id)
 
 
 class ElasticNoticeStore:

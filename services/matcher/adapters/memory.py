@@ -14,6 +14,7 @@ from contracts.feedback import ShortlistFeedback
 from services.matcher import documents
 from services.matcher.adapters.encoder import Vectors, normalised, profile_vectors
 from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query
+from services.matcher.domain.awards import resolution_keys
 from services.matcher.domain.codes import CodeHints
 from services.matcher.domain.documents import code_prefixes as profile_code_prefixes
 from services.matcher.domain.semantic import Vector
@@ -37,6 +38,7 @@ class InMemoryProfileStore:
         self._index = InMemoryProfileIndex()
         self._encoder = encoder
         self._text_codes = text_codes
+        self._keys_of: dict[str, tuple[SupplierProfile, frozenset[str]]] = {}
         self.put_many(list(profiles or []))
 
     def get(self, supplier_id: str) -> SupplierProfile | None:
@@ -82,6 +84,23 @@ class InMemoryProfileStore:
 
     def all(self) -> Iterator[SupplierProfile]:
         return iter(list(self._profiles.values()))
+
+    def find_by_keys(self, keys: Sequence[str], *, prospects_only: bool = False) -> list[SupplierProfile]:
+        wanted = set(keys)
+        found = [
+            p
+            for p in self._profiles.values()
+            if (p.is_prospect or not prospects_only) and not wanted.isdisjoint(self._resolution_keys(p))
+        ]
+        return sorted(found, key=lambda p: p.supplier_id)
+
+    def _resolution_keys(self, profile: SupplierProfile) -> frozenset[str]:
+        """A profile's ``resolution_keys``, kept while the stored object is the same (as Elasticsearch indexes
+        them when the profile is written)."""
+        cached = self._keys_of.get(profile.supplier_id)
+        if cached is None or cached[0] is not profile:
+            cached = self._keys_of[profile.supplier_id] = (profile, frozenset(resolution_keys(profile)))
+        return cached[1]
 
 
 class InMemoryNoticeStore:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -28,7 +28,10 @@ from services.matcher.domain.resolve import (
     Resolver,
     ResolverConfig,
     Winner,
+    core_key,
+    name_tokens,
     normalise_identifier,
+    trading_name,
 )
 
 #: ``SupplierProfile.country`` of a prospect whose records name no country: ISO 3166-1's user-assigned "unknown".
@@ -78,6 +81,72 @@ def seed(resolver: Resolver, profiles: Iterable[SupplierProfile]) -> None:
         evidence = [a.source for a in profile.past_awards if a.source is not None]
         names = [*profile.names.values(), *(e.winner_name for e in evidence)]
         resolver.seed(profile.supplier_id, names, identifiers, country, [e.award_id for e in evidence])
+
+
+# --- what a store finds profiles by, for resolution and claims ------------------------------------------------------
+
+#: The resolver configuration the stored keys are computed with (``resolution_keys``): a resolver with other blocks
+#: or generic words meets, through the store, the candidates of this one.
+STORED_KEYS_CONFIG = ResolverConfig()
+
+
+def _name_keys(name: str, config: ResolverConfig) -> list[str]:
+    """A name's keys as the resolver compares it: ``name:`` its name key, ``core:`` without generic words,
+    ``block:`` the first characters the fuzzy rule compares within (none for a name of punctuation only)."""
+    tokens = name_tokens(name)
+    key = "".join(tokens)
+    if not key:
+        return []
+    return [f"name:{key}", f"core:{core_key(tokens, config.generic_words)}", f"block:{key[: config.block_chars]}"]
+
+
+def resolution_keys(profile: SupplierProfile) -> list[str]:
+    """The keyword terms a stored profile is found by when records or a registration are resolved: ``id:`` each
+    official identifier (``SupplierProfile.identifiers``' spelling), the ``name:`` / ``core:`` / ``block:`` keys of
+    each name and of each winner name of its awards' evidence (the names ``seed`` gives the resolver), and
+    ``award:`` each award record on it. A resolver seeded with the profiles sharing a term with a winner's
+    (``winner_keys``) decides as one seeded with every profile: no rule compares names outside these keys."""
+    out: dict[str, None] = {}
+    for identifier in _identifiers_of(profile):
+        out[f"id:{org_id(identifier)}"] = None
+    evidence = [a.source for a in profile.past_awards if a.source is not None]
+    for name in [*profile.names.values(), *(e.winner_name for e in evidence)]:
+        out.update(dict.fromkeys(_name_keys(name, STORED_KEYS_CONFIG)))
+    out.update(dict.fromkeys(f"award:{e.award_id}" for e in evidence))
+    return list(out)
+
+
+def winner_keys(found: Iterable[Winner], *, by_name: bool = True) -> list[str]:
+    """The terms of ``resolution_keys`` that the profiles ``found``'s winners may join share with them: their
+    identifiers, their records, and (``by_name``) the keys of their names and trading names."""
+    out: dict[str, None] = {}
+    for winner in found:
+        out.update(dict.fromkeys(f"id:{org_id(i)}" for i in winner.identifiers))
+        out[f"award:{winner.record_id.partition('#')[0]}"] = None
+        if by_name:
+            trading = trading_name(winner.name)
+            for name in (winner.name, trading) if trading else (winner.name,):
+                out.update(dict.fromkeys(_name_keys(name, STORED_KEYS_CONFIG)))
+    return list(out)
+
+
+def record_keys(records: Iterable[AwardRecord]) -> list[str]:
+    """``winner_keys`` of every winner of ``records``."""
+    return winner_keys(w for record in records for w in winners(record))
+
+
+def claim_keys(registered: SupplierProfile, *, by_name: bool) -> list[str]:
+    """The terms of the prospects ``find_claims`` may find for a registering firm: its identifiers, and
+    (``by_name``) the keys of its names (each resolved as a winner, trading names too)."""
+    identifiers = _identifiers_of(registered)
+    out = dict.fromkeys(f"id:{org_id(i)}" for i in identifiers)
+    if by_name:
+        found = [Winner("registration", n, identifiers, registered.country) for n in registered.names.values()]
+        out.update(dict.fromkeys(k for k in winner_keys(found) if not k.startswith("award:")))
+    return list(out)
+
+
+# --- awards -----------------------------------------------------------------------------------------------------------
 
 
 def _award_date(record: AwardRecord) -> date | None:
@@ -251,6 +320,83 @@ def without_awards(profile: SupplierProfile, award_ids: Iterable[str]) -> Suppli
     if profile.is_prospect:
         update["codes"] = codes_won(kept)
     return profile.model_copy(update=update)
+
+
+# --- a profile at the size limit keeps gaining awards --------------------------------------------------------------
+
+#: Awards that keep their whole evidence when a profile must shrink to fit the size limit: the most recent.
+FULL_EVIDENCE_AWARDS = 100
+#: Characters of an operator's or a claim's explanation a folded award keeps (``claimed from <id>: ...``: what
+#: ``claimed_from`` reads back for an operator's ``unclaim``).
+FOLDED_EXPLANATION_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """What ``fit_awards`` did: the profile, the awards folded (evidence, then descriptions, shortened) and the
+    oldest awards dropped."""
+
+    profile: SupplierProfile
+    folded: int = 0
+    dropped: int = 0
+
+
+def _folded_award(award: PastAward, *, describe: bool) -> PastAward:
+    """An award as a folded profile keeps it: all that scoring reads (agency, code, date, value, and the description
+    when ``describe``), and the evidence that keeps imports idempotent and merges reversible (source, award id,
+    winner name, rule; an operator's or a claim's explanation, shortened); the record's URL, the winner's
+    identifiers (the profile holds them), the score and the resolver's explanation go."""
+    source = award.source
+    update: dict[str, object] = {} if describe else {"description": ""}
+    if source is not None:
+        kept = source.explanation if source.matched_by in (CLAIM_RULE, "operator") else ""
+        update["source"] = AwardEvidence(
+            source=source.source,
+            award_id=source.award_id,
+            winner_name=source.winner_name,
+            matched_by=source.matched_by,
+            explanation=kept.partition("; was ")[0][:FOLDED_EXPLANATION_CHARS],
+        )
+    return award.model_copy(update=update)
+
+
+def fit_awards(profile: SupplierProfile, max_bytes: int, size: Callable[[SupplierProfile], int]) -> Fitted:
+    """``profile`` within ``max_bytes`` (``size``: a profile's bytes as stored) by folding its oldest awards instead
+    of refusing the profile its new ones, in three steps, each only when the one before did not fit:
+
+    1. the ``FULL_EVIDENCE_AWARDS`` most recent awards keep everything; the older ones are folded
+       (``_folded_award``): every award still counts for scoring (its code, agency, date and value), and the
+       same record read again is still known;
+    2. the older awards lose their descriptions too (scoring's wording and text lose them; the counts stay);
+    3. the oldest awards are dropped, as few as fit (read again, such a record is dropped again: nothing changes).
+
+    A profile that fits, or that holds no more than ``FULL_EVIDENCE_AWARDS`` awards, is returned as it is."""
+    if size(profile) <= max_bytes or len(profile.past_awards) <= FULL_EVIDENCE_AWARDS:
+        return Fitted(profile)
+    order = sorted(range(len(profile.past_awards)), key=lambda i: profile.past_awards[i].date, reverse=True)
+    older = set(order[FULL_EVIDENCE_AWARDS:])
+    for describe in (True, False):
+        awards = [_folded_award(a, describe=describe) if i in older else a for i, a in enumerate(profile.past_awards)]
+        folded = profile.model_copy(update={"past_awards": awards})
+        if size(folded) <= max_bytes:
+            return Fitted(folded, folded=len(older))
+    # Drop the oldest: the fewest that fit, found by bisection over how many go (each try measures the profile).
+    low, high = 1, len(older)
+    best: SupplierProfile | None = None
+    while low <= high:
+        n = (low + high) // 2
+        gone = set(order[len(order) - n :])
+        candidate = folded.model_copy(update={"past_awards": [a for i, a in enumerate(awards) if i not in gone]})
+        if size(candidate) <= max_bytes:
+            best, high = candidate, n - 1
+        else:
+            low = n + 1
+    if best is None:
+        return Fitted(folded, folded=len(older))  # the recent awards alone are too big: the store refuses it
+    dropped = len(profile.past_awards) - len(best.past_awards)
+    if best.is_prospect:
+        best = best.model_copy(update={"codes": codes_won(best.past_awards)})
+    return Fitted(best, folded=len(older) - dropped, dropped=dropped)
 
 
 def prospect_note(profile: SupplierProfile) -> str | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,6 +22,7 @@ from email_validator import EmailNotValidError, validate_email
 from contracts import AlertFrequency, AlertPreferences, Classification, CodeScheme, SupplierProfile
 from contracts.codes import read_code
 from contracts.common import normalize_text
+from services.matcher.domain.resolve import normalise_identifier
 
 #: The languages of the page and of alerts.
 LANGUAGES = ("en", "zh-Hans")
@@ -36,6 +37,65 @@ _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _CODE_SPLIT = re.compile(r"[,;，；、\n]+")
 _CPV_HINT = re.compile(r"^\s*cpv\s*:?\s*", re.IGNORECASE)
+
+
+# --- official identifiers ------------------------------------------------------------------------------------------
+
+#: Characters of a Chinese unified social credit code (GB 32100-2015: digits and the capitals but I, O, Z, S, V),
+#: in the order of their values, and the weights of its first 17 characters (3^i mod 31).
+_USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+#: An ABN's weights (Australian Business Register, "Format of the ABN": subtract 1 from the first digit, weigh,
+#: the sum divisible by 89).
+_ABN_WEIGHTS = (10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19)
+_COMPANIES_HOUSE = re.compile(r"^(?:\d{8}|[A-Z]{2}\d{6})$")
+
+
+def _luhn(digits: str) -> bool:
+    """ISO/IEC 7812-1 (Luhn) check, as INSEE's SIREN and SIRET use it."""
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        n = int(d) * (2 if i % 2 else 1)
+        total += n - 9 if n > 9 else n
+    return total % 10 == 0
+
+
+def _abn_valid(value: str) -> bool:
+    if not (len(value) == 11 and value.isdigit()):
+        return False
+    digits = [int(d) for d in value]
+    digits[0] -= 1
+    return sum(d * w for d, w in zip(digits, _ABN_WEIGHTS, strict=True)) % 89 == 0
+
+
+def _uscc_valid(value: str) -> bool:
+    if len(value) != 18 or any(c not in _USCC_CHARS for c in value):
+        return False
+    total = sum(_USCC_CHARS.index(c) * w for c, w in zip(value[:17], _USCC_WEIGHTS, strict=True))
+    return _USCC_CHARS[(31 - total % 31) % 31] == value[17]
+
+
+#: The schemes the form offers (``SupplierProfile.identifiers``' spelling) -> whether a value is one: the length
+#: and, where the scheme has one, the check digit. A SIRET (14 digits, one establishment) is read as its firm's SIREN.
+IDENTIFIER_SCHEMES: dict[str, Callable[[str], bool]] = {
+    "AU-ABN": _abn_valid,
+    "FR-SIREN": lambda v: len(v) in (9, 14) and v.isdigit() and _luhn(v) and _luhn(v[:9]),
+    "CN-USCC": _uscc_valid,
+    "GB-COH": lambda v: bool(_COMPANIES_HOUSE.match(v)),
+}
+
+
+def read_identifier(scheme: str, value: str) -> str | None:
+    """An identifier typed on the form (spaces, dots and dashes as people write them: ``51 824 753 556``) -> its
+    ``OrgId`` spelling (``AU-ABN:51824753556``), or None when it is not one of ``scheme``'s (wrong length or check
+    digit). ``KeyError`` for a scheme the form does not offer."""
+    check = IDENTIFIER_SCHEMES[scheme]
+    try:
+        identifier = normalise_identifier(scheme, value)
+    except ValueError:
+        return None
+    cleaned = re.sub(r"[^0-9A-Z]", "", value.upper())
+    return str(identifier) if check(cleaned) else None
 
 
 def mailbox_key(address: str) -> str:
@@ -93,7 +153,18 @@ class RegistrationForm:
 
 
 #: The fields of the form, in their order on the page.
-FIELDS = ("company", "country", "email", "description", "codes", "language", "frequency", "timezone")
+FIELDS = (
+    "company",
+    "country",
+    "email",
+    "id_scheme",
+    "id_value",
+    "description",
+    "codes",
+    "language",
+    "frequency",
+    "timezone",
+)
 
 
 def code_token(code: Classification) -> str:
@@ -161,6 +232,17 @@ def read_registration(
         ZoneInfo(values["timezone"])
     except (ZoneInfoNotFoundError, ValueError):
         errors["timezone"] = ("timezone", {"value": values["timezone"]})
+    pending: list[str] = []
+    if values["id_value"] and values["id_scheme"] not in IDENTIFIER_SCHEMES:
+        errors["id_scheme"] = ("choice", {})
+    elif values["id_scheme"] and values["id_value"]:
+        identifier = read_identifier(values["id_scheme"], values["id_value"])
+        if identifier is None:
+            errors["id_value"] = ("identifier", {"value": values["id_value"]})
+        else:
+            pending.append(identifier)
+    elif values["id_scheme"] and values["id_scheme"] not in IDENTIFIER_SCHEMES:
+        errors["id_scheme"] = ("choice", {})
     if errors:
         return RegistrationForm(values, errors)
     text_language = "zh-Hans" if _CJK.search(values["description"]) else "en"
@@ -172,6 +254,8 @@ def read_registration(
         emails=[address],
         codes=codes,
         description={text_language: values["description"]},
+        # They claim nothing before the address is confirmed (``Matcher._confirmed_claims``).
+        pending_identifiers=pending,
         preferences=AlertPreferences(
             language=values["language"],
             frequency=AlertFrequency(values["frequency"]),

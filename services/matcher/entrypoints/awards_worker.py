@@ -1,5 +1,8 @@
 """The awards worker: consume ``awards.records``, build the supplier base from them (``import_awards``: entity
 resolution, a ``PastAward`` with its evidence per award, prospects for firms known only from awards), then commit.
+Each poll's resolver is seeded with the stored profiles its records' winners may join, found by a query of the
+store (``ProfileStore.find_by_keys``), not with every profile; unchanged profiles come from the store's cache of
+parsed profiles (``TB_MATCHER_PROFILE_CACHE_SIZE``), so a busy topic does not parse the supplier base again per poll.
 
 At-least-once and idempotent: the records of a poll are imported together (each award is attached once, by its
 award id, so a redelivered batch changes nothing) and offsets are committed only after the profiles are stored and

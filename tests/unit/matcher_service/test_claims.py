@@ -72,14 +72,35 @@ def assert_claimed(c: Container, claimant_id: str, prospect: str, rule: str) -> 
     return stored
 
 
-def test_a_firm_registering_on_the_form_with_the_prospects_abn_claims_it_and_still_confirms_its_address(
+def confirm(c: Container, supplier_id: str) -> SupplierProfile:
+    """What the notifier writes when the address's owner uses the confirmation link: the profile back whole, its
+    entries confirmed, with an admin key (``NotificationService.confirm_email``)."""
+    stored = c.matcher.profiles.get(supplier_id)
+    assert stored is not None
+    done = {a: e.model_copy(update={"confirmed_at": NOW}) for a, e in stored.email_confirmations.items()}
+    saved, _ = c.matcher.save_profile(stored.model_copy(update={"email_confirmations": done}))
+    return saved
+
+
+def test_a_firm_registering_on_the_form_with_the_prospects_abn_claims_it_once_its_address_is_confirmed(
     container: Container,
 ) -> None:
     prospect = prospect_id(container)
+    before = container.matcher.profiles.get(prospect)
     profile = firm("F1", "GW Medical", identifiers=[f"AU-ABN:{PROSPECT_ABN}"])
     assert register_on_the_form(container, profile) == "created"
-    stored = assert_claimed(container, "F1", prospect, f"same identifier AU-ABN:{PROSPECT_ABN}")
-    assert stored.unconfirmed_emails() == ["f1@example.com"]
+    # Pending: the firm holds nothing of the prospect's, the prospect stays as it was, and on the shortlist.
+    waiting = container.matcher.profiles.get("F1")
+    assert waiting is not None
+    assert (waiting.past_awards, waiting.identifiers, waiting.claimed_at) == ([], [], None)
+    assert waiting.pending_identifiers == [f"AU-ABN:{PROSPECT_ABN}"]
+    assert waiting.unconfirmed_emails() == ["f1@example.com"]
+    assert container.matcher.profiles.get(prospect) == before
+    assert prospect in shortlisted(container)
+    saved = confirm(container, "F1")
+    assert saved.pending_identifiers == []
+    assert saved.unconfirmed_emails() == []
+    assert_claimed(container, "F1", prospect, f"same identifier AU-ABN:{PROSPECT_ABN}")
 
 
 def test_a_name_typed_on_the_public_form_takes_over_no_award_history(container: Container) -> None:
@@ -161,7 +182,7 @@ def test_a_claim_that_would_make_the_profile_too_large_is_left_out_and_the_regis
     prospect = prospect_id(container)
     profile = firm("F1", "GW Medical", identifiers=[f"AU-ABN:{PROSPECT_ABN}"])
     container.matcher.limits = ProfileLimits(max_bytes=len(profile.model_dump_json()) + 400)
-    assert register_on_the_form(container, profile) == "created"
+    assert container.matcher.import_profiles([profile]).stored == 1
     stored = container.matcher.profiles.get("F1")
     assert stored is not None
     assert (stored.past_awards, stored.claimed_at) == ([], None)

@@ -1,8 +1,12 @@
 """``/register``: a supplier registers itself (public, no key, no password), in English or Simplified Chinese.
 
-The page asks for the company's name, country, email address, what it makes in its own words (any language), the
-UNSPSC or CPV codes it sells under (typed: ``contracts.codes.read_code`` reads them), and how it wants its alerts
-(language, frequency, time zone). The profile is created through the matcher with the double opt-in: its address
+The page asks for the company's name, country, email address, optionally an official registration number (ABN,
+SIREN, unified social credit code, Companies House number: ``domain.registration.read_identifier`` checks its
+length and check digit), what it makes in its own words (any language), the UNSPSC or CPV codes it sells under
+(typed: ``contracts.codes.read_code`` reads them), and how it wants its alerts (language, frequency, time zone).
+The number claims the prospect that public award records know under it, and only once the address is confirmed
+(``Matcher._confirmed_claims``); a name typed here claims nothing. The answer is the same whether anything waits
+to be claimed or not. The profile is created through the matcher with the double opt-in: its address
 waits for its owner's confirmation (the notifier emails the link; no alert goes out before it is used).
 
 A public form is a door for strangers, so (settings in ``services/matcher/settings.py``, README "Self-registration"):
@@ -33,6 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from contracts import Classification, CodeScheme
 from services.infra.http import cross_site_form
 from services.matcher.domain.registration import (
+    IDENTIFIER_SCHEMES,
     LANGUAGES,
     MAX_DESCRIPTION_CHARS,
     code_token,
@@ -72,6 +77,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "company": "Company name",
         "country": "Country (two-letter code, e.g. CN)",
         "email": "Email address for alerts",
+        "identifier": "Official registration number (optional)",
+        "id_scheme": "Register",
+        "id_none": "none",
+        "id_value": "Number",
+        "id_help": "If public award records list your company under this number, the contracts it won are added to "
+        "your profile once you confirm your email address, and only then. A company name alone adds none of them: "
+        "anyone can type a name, so ask us and an operator checks.",
+        "AU-ABN": "Australian Business Number (ABN)",
+        "FR-SIREN": "SIREN or SIRET (France)",
+        "CN-USCC": "Unified social credit code (China)",
+        "GB-COH": "Companies House number (UK)",
         "description": "What your company makes or sells, in your own words (any language)",
         "codes": "UNSPSC or CPV codes (optional; one per line or separated by commas, e.g. 42132203, CPV 33141000-1)",
         "alerts": "Alerts",
@@ -94,6 +110,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "too_many_codes": "At most {limit} codes, please.",
         "choice": "Please choose one of the options.",
         "timezone_error": "“{value}” is not a time zone name such as Asia/Shanghai or Europe/Paris.",
+        "identifier_error": "“{value}” is not a number of the register chosen: check its length and its digits (the "
+        "last one is a check digit for ABN, SIREN and the unified social credit code).",
         "sent_title": "Check your inbox",
         "sent": "If this address can be registered, we have sent it an email with a confirmation link. Nothing is "
         "sent to it before you click that link. If you registered this address before, use the links in the "
@@ -116,6 +134,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "company": "公司名称",
         "country": "国家（两个字母的代码，例如 CN）",
         "email": "接收提醒的电子邮箱",
+        "identifier": "官方注册号码（可选）",
+        "id_scheme": "登记机构",
+        "id_none": "无",
+        "id_value": "号码",
+        "id_help": "如果公开的授标记录以此号码列出贵公司，贵公司中标的合同将在您确认电子邮箱之后（且仅在此之后）"
+        "加入您的资料。仅凭公司名称不会加入任何合同：任何人都可以填写名称，请与我们联系，由管理员核实。",
+        "AU-ABN": "澳大利亚商业号码（ABN）",
+        "FR-SIREN": "SIREN 或 SIRET（法国）",
+        "CN-USCC": "统一社会信用代码（中国）",
+        "GB-COH": "英国公司注册处编号（Companies House）",
         "description": "用您自己的话描述公司生产或销售的产品（任何语言均可）",
         "codes": "UNSPSC 或 CPV 代码（可选；每行一个或用逗号分隔，例如 42132203、CPV 33141000-1）",
         "alerts": "提醒",
@@ -138,6 +166,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "too_many_codes": "最多 {limit} 个代码。",
         "choice": "请从选项中选择一项。",
         "timezone_error": "“{value}”不是时区名称（例如 Asia/Shanghai 或 Europe/Paris）。",
+        "identifier_error": "“{value}”不是所选登记机构的号码：请检查位数和数字"
+        "（ABN、SIREN 和统一社会信用代码的最后一位是校验位）。",
         "sent_title": "请查收邮件",
         "sent": "如果此邮箱可以注册，我们已向其发送一封含确认链接的邮件。"
         "在您点击该链接之前，我们不会向其发送任何其他邮件。如果您以前注册过此邮箱，请使用您收到的邮件中的链接。",
@@ -161,6 +191,7 @@ ERROR_TEXTS = {
     "too_many_codes": "too_many_codes",
     "choice": "choice",
     "timezone": "timezone_error",
+    "identifier": "identifier_error",
 }
 #: The time zone the form starts with, by page language.
 DEFAULT_ZONES = {"en": "UTC", "zh-Hans": "Asia/Shanghai"}
@@ -222,6 +253,7 @@ def _form_page(
         notice=notice,
         csrf=signer.issue(REGISTER_FORM, nonce, now),
         can_suggest=request.app.state.code_suggest is not None,
+        schemes=list(IDENTIFIER_SCHEMES),
         suggestions=suggestions or [],
     )
     if request.cookies.get(FORM_COOKIE) != nonce:
