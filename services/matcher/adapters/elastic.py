@@ -703,6 +703,8 @@ FEEDBACK_MAPPING: dict[str, Any] = {
         "agency": {"type": "keyword"},
         "mark": {"type": "keyword"},
         "marked_at": {"type": "date"},
+        #: A supplier's own mark (absent in documents written before suppliers' marks were stored: a buyer's).
+        "by_supplier": {"type": "boolean"},
         "feedback": {"type": "object", "enabled": False},
     },
 }
@@ -738,17 +740,23 @@ class ElasticFeedbackStore:
                     "agency": mark.agency,
                     "mark": mark.mark.value,
                     "marked_at": mark.marked_at.isoformat(),
+                    "by_supplier": mark.by_supplier,
                     "feedback": mark.model_dump(mode="json"),
                 },
                 # A buyer's click, then the page that shows it: searched at once (marks are few, a refresh is cheap).
                 refresh=True,
             )
 
-    def _search(self, filters: list[dict[str, Any]], limit: int) -> list[ShortlistFeedback]:
+    def _search(
+        self, filters: list[dict[str, Any]], limit: int, *, by_supplier: bool = False
+    ) -> list[ShortlistFeedback]:
+        # Buyers' marks are those not ``by_supplier`` (documents written before suppliers' marks lack the field).
+        own = {"term": {"by_supplier": True}}
+        query = {"filter": [*filters, own]} if by_supplier else {"filter": filters, "must_not": [own]}
         with _guard():
             hits = self._es.search(
                 index=self._index,
-                query={"bool": {"filter": filters}},
+                query={"bool": query},
                 sort=[{"marked_at": {"order": "desc"}}],
                 size=limit,
                 source_includes=["feedback"],
@@ -764,6 +772,9 @@ class ElasticFeedbackStore:
 
     def for_agency(self, agency: str | None, limit: int) -> list[ShortlistFeedback]:
         return self._search([] if agency is None else [{"term": {"agency": agency}}], limit)
+
+    def from_suppliers(self, limit: int) -> list[ShortlistFeedback]:
+        return self._search([], limit, by_supplier=True)
 
 
 def ping(es: Elasticsearch) -> bool:
