@@ -18,7 +18,7 @@ as much as they resemble it, whatever its reason (``SUPPLIER_MARK_WEIGHT``), and
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from contracts.feedback import FeedbackMark, FeedbackReason, ShortlistFeedback
 from contracts.notice import TenderNotice
@@ -57,11 +57,14 @@ MIN_SIMILAR_DEPTH = 2
 
 @dataclass(frozen=True)
 class Adjustment:
-    """What buyers' marks add to one supplier's total for one notice (``value``, signed, within
-    ±``MAX_ADJUSTMENT``) and why, as one English line a buyer reads on the entry (``reason``)."""
+    """What marks add to one supplier's total for one notice (``value``, signed, within ±``MAX_ADJUSTMENT``) and
+    why, as one English line a buyer reads on the entry (``reason``); when the supplier's own mark counts, its
+    ``contracts.REASON_CODES`` code and args too (``code``, ``args``: the supplier's email says it in its language)."""
 
     value: float
     reason: str
+    code: str | None = None
+    args: Mapping[str, str] = field(default_factory=dict)
 
 
 def notice_similarity(a: TenderNotice, b: TenderNotice) -> float:
@@ -179,5 +182,10 @@ def explained_adjustments(
         reason = _why(worth[0][0], notice_id, agency)
         if len(worth) > 1:
             reason += f"; {len(worth) - 1} more mark{'s' if len(worth) > 2 else ''}"
-        out[supplier] = Adjustment(round(value, 6), reason)
+        own = next((m for m, _ in worth if m.by_supplier), None)
+        if own is None:
+            out[supplier] = Adjustment(round(value, 6), reason)
+        else:
+            code = "supplier_refused" if own.notice_id == notice_id else "supplier_refused_similar"
+            out[supplier] = Adjustment(round(value, 6), reason, code, {"notice_id": own.notice_id})
     return out

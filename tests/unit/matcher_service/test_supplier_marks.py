@@ -76,6 +76,8 @@ def test_a_suppliers_mark_moves_it_down_on_the_refused_notice_at_once_saying_so(
     [entry] = [e for e in after.entries if e.supplier_id == "S1"]
     assert entry.adjustment < 0
     assert entry.adjustment_reason == f"{SUPPLIER_SAID} (wrong products)"
+    # The same, as data for the supplier's email in its language.
+    assert (entry.adjustment_code, entry.adjustment_args) == ("supplier_refused", {"notice_id": "ungm:a1"})
 
 
 def test_a_redelivered_mark_changes_nothing() -> None:
@@ -98,6 +100,7 @@ def test_the_supplier_ranks_lower_on_another_agencys_similar_notice_and_not_on_u
     assert similar is not None
     [entry] = [e for e in similar.entries if e.supplier_id == "S1"]
     assert entry.adjustment_reason == f"{SUPPLIER_SAID_SIMILAR}: it refused a similar notice (ungm:a1)"
+    assert (entry.adjustment_code, entry.adjustment_args) == ("supplier_refused_similar", {"notice_id": "ungm:a1"})
     c.matcher.handle_notice(notice("w2", agency="WFP", codes=("42000000",)))  # only the segment in common
     assert order(c.matcher.shortlists.latest("ungm:w2"))[0] == "S1"
 
@@ -110,6 +113,16 @@ def test_the_buyers_page_never_shows_a_suppliers_mark_as_the_agencys() -> None:
     assert c.matcher.marks_on(UNICEF, stored) == {}
     c.matcher.mark_entry(UNICEF, "ungm:a1", "S1", FeedbackMark.RELEVANT)
     assert {s: m.mark for s, m in c.matcher.marks_on(UNICEF, stored).items()} == {"S1": FeedbackMark.RELEVANT}
+
+
+def test_a_buyers_mark_alone_gives_the_entry_no_code_for_the_suppliers_email() -> None:
+    c = container()
+    c.matcher.mark_entry(UNICEF, "ungm:a1", "S1", FeedbackMark.NOT_RELEVANT)
+    shortlist = c.matcher.shortlists.latest("ungm:a1")
+    assert shortlist is not None
+    [entry] = [e for e in shortlist.entries if e.supplier_id == "S1"]
+    assert entry.adjustment < 0
+    assert (entry.adjustment_code, entry.adjustment_args) == (None, {})
 
 
 def test_a_store_outage_stores_nothing_and_hands_the_mark_back() -> None:
