@@ -3,7 +3,7 @@ in-memory fake of each lives in ``adapters/memory.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -123,8 +123,9 @@ class FeedbackStore(Protocol):
         """An agency's latest marks on any notice (ranking weighs those of similar notices), latest first; ``None``:
         every agency's (pooled feedback)."""
 
-    def from_suppliers(self, limit: int) -> list[ShortlistFeedback]:
-        """Suppliers' own latest marks on any notice (they count for every agency), latest first."""
+    def from_suppliers(self, limit: int, supplier_ids: Collection[str] | None = None) -> list[ShortlistFeedback]:
+        """Suppliers' own latest marks on any notice (they count for every agency), of ``supplier_ids`` only when
+        given (a notice's candidates), latest first."""
 
 
 class Encoder(Protocol):

@@ -506,7 +506,7 @@ class Matcher:
             model=model,
             ineligible=self.ineligible,
             vectors=vectors,
-            adjustments=self._adjustments(notice),
+            adjustments=self._adjustments(notice, [p.supplier_id for p in candidates]),
         )
         # Prospects (known only from award records) are marked with their evidence for the buyer.
         entries = mark_prospects(result.entries, {p.supplier_id: p for p in candidates})
@@ -571,13 +571,15 @@ class Matcher:
 
     # -- buyers' marks ----------------------------------------------------------------------------------------------
 
-    def _adjustments(self, notice: TenderNotice) -> dict[str, Adjustment]:
+    def _adjustments(self, notice: TenderNotice, candidates: list[str]) -> dict[str, Adjustment]:
         """What marks add to each supplier for this notice: the notice's agency's latest marks (every agency's with
-        pooling) and the suppliers' own latest marks, those of other notices weighted by how alike the notices are."""
+        pooling) and the candidates' own latest marks, those of other notices weighted by how alike the notices
+        are."""
         if self.feedback is None:
             return {}
         agencies = frozenset(notice_agencies(notice))
-        marks = {m.feedback_id: m for m in self.feedback.from_suppliers(FEEDBACK_MARKS_READ)}
+        own = self.feedback.from_suppliers(FEEDBACK_MARKS_READ, candidates) if candidates else []
+        marks = {m.feedback_id: m for m in own}
         for agency in [None] if self.feedback_pooling else sorted(agencies):
             for m in self.feedback.for_agency(agency, FEEDBACK_MARKS_READ):
                 marks[m.feedback_id] = m

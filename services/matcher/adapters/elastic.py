@@ -23,7 +23,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -773,8 +773,9 @@ class ElasticFeedbackStore:
     def for_agency(self, agency: str | None, limit: int) -> list[ShortlistFeedback]:
         return self._search([] if agency is None else [{"term": {"agency": agency}}], limit)
 
-    def from_suppliers(self, limit: int) -> list[ShortlistFeedback]:
-        return self._search([], limit, by_supplier=True)
+    def from_suppliers(self, limit: int, supplier_ids: Collection[str] | None = None) -> list[ShortlistFeedback]:
+        whose = [] if supplier_ids is None else [{"terms": {"supplier_id": sorted(supplier_ids)}}]
+        return self._search(whose, limit, by_supplier=True)
 
 
 def ping(es: Elasticsearch) -> bool:

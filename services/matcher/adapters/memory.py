@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -208,8 +208,8 @@ class InMemoryFeedbackStore:
     def for_agency(self, agency: str | None, limit: int) -> list[ShortlistFeedback]:
         return self._latest(lambda m: not m.by_supplier and agency in (None, m.agency), limit)
 
-    def from_suppliers(self, limit: int) -> list[ShortlistFeedback]:
-        return self._latest(lambda m: m.by_supplier, limit)
+    def from_suppliers(self, limit: int, supplier_ids: Collection[str] | None = None) -> list[ShortlistFeedback]:
+        return self._latest(lambda m: m.by_supplier and (supplier_ids is None or m.supplier_id in supplier_ids), limit)
 
 
 class HashingEncoder:

@@ -71,3 +71,5 @@ def test_suppliers_own_marks_are_read_apart_from_the_buyers(store: ElasticFeedba
     assert store.for_notice("ungm:1", "unicef") == [buyers]
     assert store.for_agency(None, 10) == [buyers]
     assert store.from_suppliers(10) == [own]
+    assert store.from_suppliers(10, ["S1", "S9"]) == [own]  # a notice's candidates
+    assert store.from_suppliers(10, ["S2"]) == []
