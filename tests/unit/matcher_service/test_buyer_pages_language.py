@@ -13,6 +13,7 @@ import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
 from contracts.feedback import FeedbackMark, FeedbackReason
+from contracts.notice import NoticeType
 from services.matcher.bootstrap import Container, bootstrap_in_memory
 from services.matcher.domain.config import COMPONENTS
 from services.matcher.entrypoints.http import create_app
@@ -65,11 +66,14 @@ def language(page: str) -> str:
 
 def test_both_languages_have_the_same_words_and_every_mark_reason_status_and_component_has_its_own() -> None:
     assert BUYER_TEXTS["en"].keys() == BUYER_TEXTS["zh-Hans"].keys()
+    # Templates read ``t.key``: Jinja finds a dict's own attribute (``t.items``, the method) before a key of that name.
+    assert [k for k in EN if hasattr(dict, k)] == []
     wanted = (
         [f"mark_{m.value}" for m in FeedbackMark]
         + [f"reason_{r.value}" for r in FeedbackReason]
         + [f"component_{c}" for c in COMPONENTS]
         + ["status_active", "status_amended", "status_cancelled"]
+        + [f"type_{t.value}" for t in NoticeType]
     )
     assert [k for k in wanted if k not in ZH] == []
     same = [k for k in ZH if ZH[k] == EN[k] and k not in ("nav", "nav_api", "rank")]
@@ -101,6 +105,7 @@ def test_the_switch_is_kept_for_the_next_pages(browser: TestClient) -> None:
     page = browser.get("/ui/notices/ungm%3Aa1").text  # no lang, an English browser: the choice holds
     assert language(page) == "zh-Hans"
     assert f"<h2>{ZH['shortlist']}</h2>" in page
+    assert f"<h2>{ZH['items_heading']}</h2>" in page
     assert browser.get("/ui/notices?lang=en").text.count(f"<h1>{EN['notices']}</h1>") == 1
 
 

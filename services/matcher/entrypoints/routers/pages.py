@@ -13,7 +13,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from contracts import NoticeStatus, TenderNotice
 from services.matcher.entrypoints.pages import (
     UI_MAX_OFFSET,
-    UI_NOTICE_TYPES,
     UI_PAGE_SIZE,
     ui_code,
     ui_list_query,
@@ -135,7 +134,6 @@ def notice_page(
         source_link=ui_web_link(notice.source_url),
         documents=[(d, ui_web_link(d.url)) for d in notice.documents],
         csv_link=f"{here}/shortlist.csv",
-        notice_types=UI_NOTICE_TYPES,
         utc=ui_utc,
         money=ui_money,
         code=ui_code,
