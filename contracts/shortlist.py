@@ -45,6 +45,9 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "value_unknown": (),
     # semantic: meaning across languages (a multilingual sentence embedding)
     "meaning_close": ("phrase", "notice_words"),  # the supplier's own phrase, as written, close to the notice's words
+    # the supplier's own "not relevant for me" (an entry's ``adjustment_code``, never a component's)
+    "supplier_refused": ("notice_id",),  # said of this very notice
+    "supplier_refused_similar": ("notice_id",),  # said of a notice like this one, ``notice_id``
 }
 
 
@@ -88,6 +91,11 @@ class ShortlistEntry(Model):
     #: Why, for the buyer ("marked not relevant (wrong products) by this agency on a similar notice (ungm:9); 1 more
     #: mark"); None without an adjustment.
     adjustment_reason: str | None = None
+    #: When the supplier's own "not relevant for me" counts in the adjustment: ``supplier_refused`` or
+    #: ``supplier_refused_similar`` (``REASON_CODES``) with its ``adjustment_args``, so that the supplier's email
+    #: says it in the supplier's language; None otherwise (buyers' marks are the agency's, never told to suppliers).
+    adjustment_code: str | None = None
+    adjustment_args: dict[str, str | int | float] = Field(default_factory=dict)
 
     def top_components(self, n: int = 3) -> list[ScoreComponent]:
         """The ``n`` components that contributed most, those that contributed at all, highest first; a neutral

@@ -138,6 +138,7 @@ class Pipeline:
                 "NOTIFICATIONS_DLQ",
                 "AWARDS",
                 "AWARDS_DLQ",
+                "FEEDBACK",
             ):
                 from services.infra.settings import CommonSettings
 
@@ -147,6 +148,7 @@ class Pipeline:
             env["TB_NOTIFIER_INDEX_PREFIX"] = f"tb-{self.run_id}"
             env["TB_MATCHER_CONSUMER_GROUP"] = f"matcher-{self.run_id}"
             env["TB_MATCHER_AWARDS_CONSUMER_GROUP"] = f"matcher-awards-{self.run_id}"
+            env["TB_MATCHER_FEEDBACK_CONSUMER_GROUP"] = f"matcher-feedback-{self.run_id}"
             env["TB_NOTIFIER_CONSUMER_GROUP"] = f"notifier-{self.run_id}"
         env.update(self.extra_env)
         return env

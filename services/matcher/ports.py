@@ -3,7 +3,7 @@ in-memory fake of each lives in ``adapters/memory.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -116,17 +116,23 @@ class KeyStore(Protocol):
 
 
 class FeedbackStore(Protocol):
-    """Buyers' marks on shortlist entries, one per agency, notice and supplier (``feedback_id``)."""
+    """Buyers' marks on shortlist entries, one per agency, notice and supplier (``feedback_id``), and suppliers' own
+    "not relevant for me" marks (``by_supplier``, keyed apart). ``for_notice`` and ``for_agency`` read buyers' marks
+    only; ``from_suppliers`` the suppliers' own."""
 
     def put(self, mark: ShortlistFeedback) -> None:
         """Create or replace (by ``feedback_id``); visible to ``for_notice`` when it returns."""
 
     def for_notice(self, notice_id: str, agency: str | None) -> list[ShortlistFeedback]:
-        """The marks on a notice, of one agency (normalized) or, ``None``, of every agency; latest first."""
+        """Buyers' marks on a notice, of one agency (normalized) or, ``None``, of every agency; latest first."""
 
     def for_agency(self, agency: str | None, limit: int) -> list[ShortlistFeedback]:
         """An agency's latest marks on any notice (ranking weighs those of similar notices), latest first; ``None``:
         every agency's (pooled feedback)."""
+
+    def from_suppliers(self, limit: int, supplier_ids: Collection[str] | None = None) -> list[ShortlistFeedback]:
+        """Suppliers' own latest marks on any notice (they count for every agency), of ``supplier_ids`` only when
+        given (a notice's candidates), latest first."""
 
 
 class Encoder(Protocol):

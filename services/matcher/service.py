@@ -108,6 +108,11 @@ class MatcherMetrics:
         self.feedback_marks = Counter(
             "matcher_feedback_marks", "Buyers' marks on shortlist entries, by mark", ["mark"], registry=registry
         )
+        self.supplier_marks = Counter(
+            "matcher_supplier_marks",
+            'Suppliers\' own "not relevant for me" marks stored for ranking',
+            registry=registry,
+        )
         self.self_registrations = Counter(
             "matcher_self_registrations",
             "Posts of the public registration form, by outcome (created, known mailbox, refused by a limit...)",
@@ -529,7 +534,7 @@ class Matcher:
             model=model,
             ineligible=self.ineligible,
             vectors=vectors,
-            adjustments=self._adjustments(notice),
+            adjustments=self._adjustments(notice, [p.supplier_id for p in candidates]),
             hints=hints,
             encoder=None if self.encoder is None else self.encoder.model,
         )
@@ -626,13 +631,15 @@ class Matcher:
 
     # -- buyers' marks ----------------------------------------------------------------------------------------------
 
-    def _adjustments(self, notice: TenderNotice) -> dict[str, Adjustment]:
-        """What buyers' marks add to each supplier for this notice: the notice's agency's latest marks (every
-        agency's with pooling), those of other notices weighted by how alike the notices are."""
+    def _adjustments(self, notice: TenderNotice, candidates: list[str]) -> dict[str, Adjustment]:
+        """What marks add to each supplier for this notice: the notice's agency's latest marks (every agency's with
+        pooling) and the candidates' own latest marks, those of other notices weighted by how alike the notices
+        are."""
         if self.feedback is None:
             return {}
         agencies = frozenset(notice_agencies(notice))
-        marks = {}
+        own = self.feedback.from_suppliers(FEEDBACK_MARKS_READ, candidates) if candidates else []
+        marks = {m.feedback_id: m for m in own}
         for agency in [None] if self.feedback_pooling else sorted(agencies):
             for m in self.feedback.for_agency(agency, FEEDBACK_MARKS_READ):
                 marks[m.feedback_id] = m
@@ -691,6 +698,22 @@ class Matcher:
         self.publisher.flush()
         self.metrics.feedback_marks.labels(mark.value).inc()
         return saved
+
+    def store_supplier_mark(self, mark: ShortlistFeedback) -> bool:
+        """Store a supplier's own "not relevant for me" mark (``by_supplier``, published by the notifier) for
+        ranking; False, storing nothing, for a buyer's mark (the matcher stored it when it made it). The notice's
+        open shortlist is ranked again when the supplier is on it: the buyer reading it sees the supplier's word at
+        once. Idempotent (keyed by ``feedback_id``)."""
+        if not mark.by_supplier:
+            return False
+        notice = self.notices.get(mark.notice_id)
+        self._feedback_store().put(mark)
+        self.metrics.supplier_marks.inc()
+        if notice is not None and notice.is_open(self.clock()):
+            current = self.shortlists.get(notice.notice_id, notice.version)
+            if mark.supplier_id in _supplier_ids(current):
+                self._rerank_if_changed(notice, current, None)
+        return True
 
     @staticmethod
     def marking_agency(principal: Principal, notice: TenderNotice) -> str:

@@ -39,6 +39,12 @@ class Settings(CommonSettings):
     #: Run the awards worker inside ``run`` beside the notice worker (turn off where another matcher builds the
     #: supplier base from award records, or none should).
     matcher_awards_worker_enabled: bool = True
+    #: Kafka consumer group of the feedback worker (``matches.feedback``: suppliers' own "not relevant for me" marks
+    #: -> the marks ranking reads).
+    matcher_feedback_consumer_group: str = "matcher-feedback"
+    #: Run the feedback worker inside ``run`` beside the notice worker (turn off where another matcher stores the
+    #: suppliers' marks; without one, a supplier's "not relevant for me" never moves its ranking).
+    matcher_feedback_worker_enabled: bool = True
     #: Refit the scoring model after this many profile changes.
     matcher_refit_every_changes: int = 200
     #: ... or after this many seconds, whichever comes first (0 disables the periodic refit).

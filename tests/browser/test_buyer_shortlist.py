@@ -1,10 +1,14 @@
 """A buyer decides on a shortlist in a real browser: sign in, the notice list, the notice's shortlist, *not
 relevant* with a reason; the mark shows on the page, is stored for the buyer's agency and published on the feedback
-topic. Then the same with the keyboard alone: Tab and Enter reach every action of every entry."""
+topic. Then the same with the keyboard alone: Tab and Enter reach every action of every entry; and the whole
+journey by keyboard, in English and in Chinese, up to the rematched shortlist where the supplier marked not relevant
+has moved down, its score lowered and the mark explained."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,8 +18,11 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from contracts.feedback import FeedbackMark, FeedbackReason, feedback_id
+from services.matcher.entrypoints.routers.buyer_texts import BUYER_TEXTS
+from services.matcher.keys import ApiKey, Role, hash_token
 from tests.browser.conftest import BUYER, Site, sign_in
 from tests.integration.ingest.helpers import read_topic
+from tests.unit.matcher_service.builders import notice
 
 pytestmark = pytest.mark.browser
 
@@ -102,3 +109,75 @@ def test_keyboard_alone_reaches_every_field_of_the_registration_form(browser: An
     assert honeypot.id not in reached  # people never land in the field meant for robots
     missed = [f.get_attribute("name") or f.text for f in fields if f.id not in reached and f.id != honeypot.id]
     assert not missed, f"Tab does not reach {missed}"
+
+
+@dataclass(frozen=True)
+class Row:
+    """A shortlist entry as the page shows it."""
+
+    supplier_id: str
+    rank: int
+    score: float
+    adjustment: str | None
+
+
+def shortlist_rows(browser: Any) -> list[Row]:
+    rows = []
+    for row in browser.wrapped_driver.find_elements(By.CSS_SELECTOR, "tr[id^='entry-']"):
+        cells = row.find_elements(By.TAG_NAME, "td")
+        lines = row.find_elements(By.CSS_SELECTOR, "p.adjustment")
+        rows.append(
+            Row(row.get_attribute("id").removeprefix("entry-"), int(cells[0].text), float(cells[3].text),
+                lines[0].text if lines else None)
+        )  # fmt: skip
+    return rows
+
+
+@pytest.mark.parametrize(("browser", "language"), [("en-US,en", "en"), ("zh-CN,zh", "zh-Hans")], indirect=["browser"])
+def test_by_keyboard_a_supplier_marked_not_relevant_moves_down_on_the_rematched_shortlist(
+    browser: Any, site: Site, language: str
+) -> None:
+    # An agency of its own, so that no other test's marks count here: its two suppliers tie, and rank by id.
+    agency, token = f"WHO-{language}", f"tbk_browser-who-{language}"
+    now = datetime.now(UTC)
+    container = site.container
+    container.keys.put(ApiKey(key_hash=hash_token(token), role=Role.BUYER, agency=agency, created_at=now))
+    title = f"Examination gloves for clinics ({language})"
+    seeded = container.matcher.handle_notice(
+        notice(f"browser-who-{language}", agency=agency, title=title, deadline=now + timedelta(days=20))
+    )
+    container.matcher.publisher.flush()
+    assert seeded is not None
+    container.es.indices.refresh(index=f"{site.settings.matcher_index_prefix}-*")
+    words = BUYER_TEXTS[language]
+
+    browser.get(f"{site.url}/ui/login")
+    assert browser.find_element(By.TAG_NAME, "h1").text == words["sign_in"]
+    tab_to(browser, lambda e: e.get_attribute("name") == "api_key")
+    press(browser, token, Keys.ENTER)
+    assert browser.find_element(By.TAG_NAME, "h1").text == words["notices"]
+    tab_to(browser, lambda e: e.tag_name == "a" and e.text == title)
+    press(browser, Keys.ENTER)
+    assert browser.find_element(By.TAG_NAME, "h1").text == title
+    before = shortlist_rows(browser)
+    top = before[0]
+    assert [r.supplier_id for r in before] == site.supplier_ids  # tied, by id
+    assert top.adjustment is None
+    name = "Ningbo Gloves Co."
+    # The reason, then the button, with the keyboard alone.
+    tab_to(browser, lambda e: e.get_attribute("aria-label") == words["reason_label"].format(name=name))
+    press(browser, Keys.ARROW_DOWN)  # "wrong products", the first reason on the list
+    reason = browser.switch_to.active_element
+    assert Select(reason).first_selected_option.get_attribute("value") == "wrong_products"
+    not_relevant = words["mark_label"].format(mark=words["mark_not_relevant"].capitalize(), name=name)
+    tab_to(browser, lambda e: e.get_attribute("aria-label") == not_relevant)
+    press(browser, Keys.ENTER)
+
+    after = shortlist_rows(browser)
+    assert [r.supplier_id for r in after] == site.supplier_ids[::-1]  # the marked supplier moved down
+    moved = next(r for r in after if r.supplier_id == top.supplier_id)
+    assert (moved.rank, moved.score < top.score) == (2, True)
+    assert moved.adjustment is not None
+    assert "marked not relevant (wrong products) by this agency on this notice" in moved.adjustment
+    shown = browser.find_element(By.ID, f"mark-{top.supplier_id}").text
+    assert shown.startswith(f"{words['mark_not_relevant'].capitalize()}: {words['reason_wrong_products']}"), shown

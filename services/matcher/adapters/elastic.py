@@ -24,7 +24,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -778,6 +778,8 @@ FEEDBACK_MAPPING: dict[str, Any] = {
         "agency": {"type": "keyword"},
         "mark": {"type": "keyword"},
         "marked_at": {"type": "date"},
+        #: A supplier's own mark (absent in documents written before suppliers' marks were stored: a buyer's).
+        "by_supplier": {"type": "boolean"},
         "feedback": {"type": "object", "enabled": False},
     },
 }
@@ -813,17 +815,23 @@ class ElasticFeedbackStore:
                     "agency": mark.agency,
                     "mark": mark.mark.value,
                     "marked_at": mark.marked_at.isoformat(),
+                    "by_supplier": mark.by_supplier,
                     "feedback": mark.model_dump(mode="json"),
                 },
                 # A buyer's click, then the page that shows it: searched at once (marks are few, a refresh is cheap).
                 refresh=True,
             )
 
-    def _search(self, filters: list[dict[str, Any]], limit: int) -> list[ShortlistFeedback]:
+    def _search(
+        self, filters: list[dict[str, Any]], limit: int, *, by_supplier: bool = False
+    ) -> list[ShortlistFeedback]:
+        # Buyers' marks are those not ``by_supplier`` (documents written before suppliers' marks lack the field).
+        own = {"term": {"by_supplier": True}}
+        query = {"filter": [*filters, own]} if by_supplier else {"filter": filters, "must_not": [own]}
         with _guard():
             hits = self._es.search(
                 index=self._index,
-                query={"bool": {"filter": filters}},
+                query={"bool": query},
                 sort=[{"marked_at": {"order": "desc"}}],
                 size=limit,
                 source_includes=["feedback"],
@@ -839,6 +847,10 @@ class ElasticFeedbackStore:
 
     def for_agency(self, agency: str | None, limit: int) -> list[ShortlistFeedback]:
         return self._search([] if agency is None else [{"term": {"agency": agency}}], limit)
+
+    def from_suppliers(self, limit: int, supplier_ids: Collection[str] | None = None) -> list[ShortlistFeedback]:
+        whose = [] if supplier_ids is None else [{"terms": {"supplier_id": sorted(supplier_ids)}}]
+        return self._search(whose, limit, by_supplier=True)
 
 
 def ping(es: Elasticsearch) -> bool:

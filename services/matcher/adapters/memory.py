@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -230,13 +230,17 @@ class InMemoryFeedbackStore:
     def put(self, mark: ShortlistFeedback) -> None:
         self.marks[mark.feedback_id] = mark
 
+    def _latest(self, keep: Callable[[ShortlistFeedback], bool], limit: int | None = None) -> list[ShortlistFeedback]:
+        return sorted(filter(keep, self.marks.values()), key=lambda m: m.marked_at, reverse=True)[:limit]
+
     def for_notice(self, notice_id: str, agency: str | None) -> list[ShortlistFeedback]:
-        found = [m for m in self.marks.values() if m.notice_id == notice_id and agency in (None, m.agency)]
-        return sorted(found, key=lambda m: m.marked_at, reverse=True)
+        return self._latest(lambda m: not m.by_supplier and m.notice_id == notice_id and agency in (None, m.agency))
 
     def for_agency(self, agency: str | None, limit: int) -> list[ShortlistFeedback]:
-        found = [m for m in self.marks.values() if agency in (None, m.agency)]
-        return sorted(found, key=lambda m: m.marked_at, reverse=True)[:limit]
+        return self._latest(lambda m: not m.by_supplier and agency in (None, m.agency), limit)
+
+    def from_suppliers(self, limit: int, supplier_ids: Collection[str] | None = None) -> list[ShortlistFeedback]:
+        return self._latest(lambda m: m.by_supplier and (supplier_ids is None or m.supplier_id in supplier_ids), limit)
 
 
 class HashingEncoder:

@@ -1,4 +1,5 @@
-"""Buyers' marks turned into per-supplier score adjustments for one notice (pure: marks in, numbers out).
+"""Buyers' marks, and suppliers' own, turned into per-supplier score adjustments for one notice (pure: marks in,
+numbers out).
 
 A mark counts fully on the notice it was made on, and on the same agency's other notices as much as they resemble
 it (``similarity``: notice id -> 0..1, computed by the caller, e.g. from shared codes); marks of other agencies
@@ -7,12 +8,17 @@ the only one (the contract's ``feedback_id`` is one per agency, notice and suppl
 capped at ``MAX_ADJUSTMENT`` either way, so feedback moves a supplier within a shortlist's range of scores but never
 stands in for the match itself. ``explained_adjustments`` gives each adjustment with the line a buyer reads;
 ``ranking.rank`` adds it to the supplier's total and shows it on the entry (``ShortlistEntry.feedback``).
+
+A supplier's own "not relevant for me" (``by_supplier``, from an alert's link) is the firm's statement about itself,
+not an agency's judgement: it counts for every agency, without pooling, on the notice it was made on and on notices
+as much as they resemble it, whatever its reason (``SUPPLIER_MARK_WEIGHT``), and is explained as the supplier's
+("the supplier said this kind of notice is not relevant").
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from contracts.feedback import FeedbackMark, FeedbackReason, ShortlistFeedback
 from contracts.notice import TenderNotice
@@ -38,6 +44,10 @@ REASON_WEIGHTS: Mapping[FeedbackReason | None, float] = {
     FeedbackReason.TOO_SMALL: 0.05,
     FeedbackReason.NOT_ELIGIBLE: 0.05,
 }
+#: What a supplier's own "not relevant for me" is worth on the notice it refused; on another notice, that times how
+#: much the notice resembles it. Not scaled by its reason: whatever the firm gives (wrong products, too small), it
+#: speaks of what it wants to be sent, so notices like the refused one are worth less to it.
+SUPPLIER_MARK_WEIGHT = MARK_WEIGHTS[FeedbackMark.NOT_RELEVANT]
 #: The largest adjustment a supplier gets, up or down, from all marks together.
 MAX_ADJUSTMENT = 0.25
 #: Two notices whose codes share less than a UNSPSC family / CPV group (depth 2) are not alike: a mark on gloves
@@ -47,11 +57,14 @@ MIN_SIMILAR_DEPTH = 2
 
 @dataclass(frozen=True)
 class Adjustment:
-    """What buyers' marks add to one supplier's total for one notice (``value``, signed, within
-    ±``MAX_ADJUSTMENT``) and why, as one English line a buyer reads on the entry (``reason``)."""
+    """What marks add to one supplier's total for one notice (``value``, signed, within ±``MAX_ADJUSTMENT``) and
+    why, as one English line a buyer reads on the entry (``reason``); when the supplier's own mark counts, its
+    ``contracts.REASON_CODES`` code and args too (``code``, ``args``: the supplier's email says it in its language)."""
 
     value: float
     reason: str
+    code: str | None = None
+    args: Mapping[str, str] = field(default_factory=dict)
 
 
 def notice_similarity(a: TenderNotice, b: TenderNotice) -> float:
@@ -70,7 +83,10 @@ def notice_similarity(a: TenderNotice, b: TenderNotice) -> float:
 
 
 def mark_value(mark: ShortlistFeedback, *, same_notice: bool) -> float:
-    """One mark's worth: its ``MARK_WEIGHTS``; on another notice, a not-relevant one scaled by its reason."""
+    """One mark's worth: its ``MARK_WEIGHTS``; on another notice, a buyer's not-relevant one scaled by its reason.
+    A supplier's own: ``SUPPLIER_MARK_WEIGHT`` anywhere."""
+    if mark.by_supplier:
+        return SUPPLIER_MARK_WEIGHT
     value = MARK_WEIGHTS[mark.mark]
     if mark.mark == FeedbackMark.NOT_RELEVANT and not same_notice:
         value *= REASON_WEIGHTS[mark.reason]
@@ -88,7 +104,7 @@ def _counted(
     own = frozenset([agency]) if isinstance(agency, str) else agency
     out: dict[str, list[tuple[ShortlistFeedback, float]]] = {}
     for mark in marks:
-        if mark.agency not in own and not pooled:
+        if mark.agency not in own and not pooled and not mark.by_supplier:
             continue
         same = mark.notice_id == notice_id
         weight = 1.0 if same else min(max(similarity.get(mark.notice_id, 0.0), 0.0), 1.0)
@@ -114,11 +130,16 @@ def feedback_adjustments(
     set when the notice's buyer goes by several: its id and its name).
 
     ``marks``: stored marks of any notice; ``similarity``: how much each other notice resembles this one (0..1;
-    missing means 0). Marks of another agency count only when ``pooled``. Suppliers without any counting mark are
-    absent; adjustments are capped at ±``MAX_ADJUSTMENT``. The values of ``explained_adjustments``."""
+    missing means 0). Marks of another agency count only when ``pooled``; a supplier's own always. Suppliers
+    without any counting mark are absent; adjustments are capped at ±``MAX_ADJUSTMENT``. The values of
+    ``explained_adjustments``."""
     explained = explained_adjustments(marks, notice_id, agency, similarity, pooled=pooled)
     return {supplier: adjustment.value for supplier, adjustment in explained.items()}
 
+
+#: How a supplier's own mark is explained to the buyer, on the notice it refused and on a notice like it.
+SUPPLIER_SAID = "the supplier said this notice is not relevant for it"
+SUPPLIER_SAID_SIMILAR = "the supplier said this kind of notice is not relevant"
 
 _MARK_WORDS = {
     FeedbackMark.INVITE: "invited",
@@ -128,6 +149,11 @@ _MARK_WORDS = {
 
 
 def _why(mark: ShortlistFeedback, notice_id: str, agency: str | frozenset[str]) -> str:
+    if mark.by_supplier:
+        said = SUPPLIER_SAID if mark.notice_id == notice_id else SUPPLIER_SAID_SIMILAR
+        if mark.reason is not None:
+            said += f" ({mark.reason.value.replace('_', ' ')})"
+        return said if mark.notice_id == notice_id else f"{said}: it refused a similar notice ({mark.notice_id})"
     what = _MARK_WORDS[mark.mark]
     if mark.reason is not None:
         what += f" ({mark.reason.value.replace('_', ' ')})"
@@ -156,5 +182,10 @@ def explained_adjustments(
         reason = _why(worth[0][0], notice_id, agency)
         if len(worth) > 1:
             reason += f"; {len(worth) - 1} more mark{'s' if len(worth) > 2 else ''}"
-        out[supplier] = Adjustment(round(value, 6), reason)
+        own = next((m for m, _ in worth if m.by_supplier), None)
+        if own is None:
+            out[supplier] = Adjustment(round(value, 6), reason)
+        else:
+            code = "supplier_refused" if own.notice_id == notice_id else "supplier_refused_similar"
+            out[supplier] = Adjustment(round(value, 6), reason, code, {"notice_id": own.notice_id})
     return out

@@ -96,6 +96,8 @@ def _entry(
         components=comps,
         adjustment=moved,
         adjustment_reason=None if adjustment is None else adjustment.reason,
+        adjustment_code=None if adjustment is None else adjustment.code,
+        adjustment_args={} if adjustment is None else dict(adjustment.args),
     )
 
 

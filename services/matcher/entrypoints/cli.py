@@ -66,12 +66,14 @@ def _settings() -> Settings:
 
 @app.command()
 def run() -> None:
-    """Foreground: the Kafka notice worker, the awards worker (award records -> supplier profiles and prospects)
-    and the HTTP API. Ctrl-C / SIGTERM stops cleanly."""
+    """Foreground: the Kafka notice worker, the awards worker (award records -> supplier profiles and prospects),
+    the feedback worker (suppliers' own "not relevant for me" -> ranking) and the HTTP API. Ctrl-C / SIGTERM stops
+    cleanly."""
     import uvicorn
 
     from services.matcher.bootstrap import bootstrap
     from services.matcher.entrypoints.awards_worker import AwardsWorker
+    from services.matcher.entrypoints.feedback_worker import FeedbackWorker
     from services.matcher.entrypoints.http import create_app
     from services.matcher.entrypoints.worker import NoticeWorker
 
@@ -113,6 +115,9 @@ def run() -> None:
         if settings.matcher_awards_worker_enabled:
             awards = AwardsWorker(container.matcher, settings, stop)
             workers.append(threading.Thread(target=work, args=("awards worker", awards.run), name="awards-worker"))
+        if settings.matcher_feedback_worker_enabled:
+            marks = FeedbackWorker(container.matcher, settings, stop)
+            workers.append(threading.Thread(target=work, args=("feedback worker", marks.run), name="feedback-worker"))
         for worker in workers:
             worker.daemon = True
             worker.start()

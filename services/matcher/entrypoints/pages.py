@@ -171,19 +171,6 @@ def ui_list_query(params: Mapping[str, str], principal: Principal, now: datetime
     return UiListQuery(values, flt, offset, described, errors)
 
 
-#: How the notice page names a notice type (UNGM's "Type of notice" words).
-UI_NOTICE_TYPES = {
-    "rfq": "request for quotation (RFQ)",
-    "rfp": "request for proposal (RFP)",
-    "itb": "invitation to bid (ITB)",
-    "eoi": "request for expression of interest (EOI)",
-    "rfi": "request for information (RFI)",
-    "consultant": "call for individual consultants",
-    "prior_information": "prior information notice",
-    "contract_notice": "contract notice",
-}
-
-
 def ui_web_link(url: str | None) -> str | None:
     """A link from outside that is safe in an ``href``: http(s) only (a ``javascript:`` URL would run script)."""
     if not url:

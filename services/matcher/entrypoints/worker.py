@@ -178,15 +178,27 @@ class NoticeWorker:
     def _handle(self, records: list[Any]) -> int:
         """Handle the records in order until Elasticsearch fails or a stop is asked for; how many were handled."""
         self._batch = {r.key.decode("utf-8", "replace"): r for r in records if r.key is not None}
-        for n, record in enumerate(records):
-            if self.stop.is_set():
-                return n
-            try:
-                handle_message(self.matcher, self.settings.topic_notices_dlq, record.topic, record.key, record.value)
-            except StoreUnavailable as exc:
-                log.warning("Elasticsearch unavailable, will retry %s[%d]@%d: %s", record.topic, record.partition,
-                            record.offset, exc)  # fmt: skip
-                self.store_failures += 1
-                return n
+
+        def one(record: Any) -> None:
+            handle_message(self.matcher, self.settings.topic_notices_dlq, record.topic, record.key, record.value)
             self.handled += 1
-        return len(records)
+
+        done, self.store_failures = handle_in_order(records, self.stop, one, self.store_failures)
+        return done
+
+
+def handle_in_order(
+    records: list[Any], stop: threading.Event, handle: Callable[[Any], None], failures: int
+) -> tuple[int, int]:
+    """Handle the records one by one, in order, until Elasticsearch does not answer (``StoreUnavailable``: the
+    rest is handed over again) or a stop is asked for; how many were handled, and ``failures`` plus the outage."""
+    for n, record in enumerate(records):
+        if stop.is_set():
+            return n, failures
+        try:
+            handle(record)
+        except StoreUnavailable as exc:
+            log.warning("Elasticsearch unavailable, will retry %s[%d]@%d: %s", record.topic, record.partition,
+                        record.offset, exc)  # fmt: skip
+            return n, failures + 1
+    return len(records), failures

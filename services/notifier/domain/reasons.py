@@ -46,6 +46,9 @@ REASON_TEMPLATES: dict[str, dict[str, str]] = {
         "value_unlike": "the estimated value is unlike the contracts you usually win",
         "value_unknown": "there is no value to compare with the contracts you usually win",
         "meaning_close": "your “{phrase}” is close in meaning to the notice’s “{notice_words}”",
+        "supplier_refused": "you said this notice ({notice_id}) is not relevant for you, so it ranks you lower",
+        "supplier_refused_similar": "you said a notice like this one ({notice_id}) was not relevant for you, so this "
+        "one ranks you lower",
     },
     "zh-Hans": {
         "code_exact": "{scheme} {code}{code_title}是您登记的类别之一",
@@ -71,6 +74,8 @@ REASON_TEMPLATES: dict[str, dict[str, str]] = {
         "value_unlike": "预估金额与您通常中标的合同金额差异较大",
         "value_unknown": "暂无可与您以往合同比较的金额",
         "meaning_close": "您的“{phrase}”与公告中的“{notice_words}”意思相近",
+        "supplier_refused": "您曾表示此公告（{notice_id}）与您无关，因此您在此公告中的排名有所降低",
+        "supplier_refused_similar": "您曾表示类似公告（{notice_id}）与您无关，因此您在此公告中的排名有所降低",
     },
 }
 
@@ -190,7 +195,7 @@ def _reason_values(
             if not words:
                 raise _BadArgs
             values[name] = parts["words"].join(words)
-        elif name in {"phrase", "notice_words"}:
+        elif name in {"phrase", "notice_words", "notice_id"}:
             values[name] = _text(value)
         elif name == "percent":
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
@@ -266,5 +271,18 @@ def reason_lines(
     if entry is None:
         return []
     lookup = _title_lookup(notice, titles or {})
-    lines = (render_reason(c, language, lookup) for c in entry.top_components(n))
-    return [line for line in lines if line.strip()]
+    lines = [render_reason(c, language, lookup) for c in entry.top_components(n)]
+    own = own_word(entry, language)
+    return [line for line in (*lines, own or "") if line.strip()]
+
+
+def own_word(entry: ShortlistEntry, language: str) -> str | None:
+    """The supplier's own "not relevant for me" behind the entry's adjustment, said back in its language and voice
+    (``adjustment_code``: ``supplier_refused`` or ``supplier_refused_similar``); None without one, or with one this
+    version cannot say (the entry's ``adjustment_reason`` is the buyer's line: never shown to a supplier)."""
+    code = entry.adjustment_code
+    if code not in ("supplier_refused", "supplier_refused_similar"):
+        return None
+    said = ScoreComponent(name="feedback", score=0, weight=0, contribution=0, reason="", reason_code=code,
+                          reason_args=entry.adjustment_args)  # fmt: skip
+    return render_reason(said, language) or None

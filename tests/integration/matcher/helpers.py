@@ -3,16 +3,19 @@ the committed offsets, raw publishing and a worker running in a thread."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
-from services.matcher.bootstrap import Container
+from services.matcher.bootstrap import Container, bootstrap
 from services.matcher.entrypoints.worker import NoticeWorker
 from services.matcher.settings import Settings
 from tests.conftest import REPO, Endpoints
@@ -27,6 +30,7 @@ def make_settings(endpoints: Endpoints, unique: Callable[[str], str]) -> Setting
         matcher_index_prefix=unique("m"),
         matcher_consumer_group=unique("matcher"),
         matcher_awards_consumer_group=unique("matcher-awards"),
+        matcher_feedback_consumer_group=unique("matcher-feedback"),
         topic_notices=unique("notices"),
         topic_notices_dlq=unique("notices-dlq"),
         topic_profiles=unique("profiles"),
@@ -36,8 +40,21 @@ def make_settings(endpoints: Endpoints, unique: Callable[[str], str]) -> Setting
         topic_notifications_dlq=unique("notifications-dlq"),
         topic_awards=unique("awards"),
         topic_awards_dlq=unique("awards-dlq"),
+        topic_feedback=unique("feedback"),
         matcher_refit_interval_seconds=0,
     )
+
+
+@contextlib.contextmanager
+def stack_container(settings: Settings, clock: Callable[[], datetime]) -> Iterator[Container]:
+    """The matcher over the local servers in ``settings``' indexes and topics; its indexes deleted afterwards."""
+    c = bootstrap(settings, clock=clock)
+    try:
+        yield c
+    finally:
+        for index in c.es.indices.get(index=f"{settings.matcher_index_prefix}-*"):
+            c.es.indices.delete(index=index)
+        c.close()
 
 
 def read_topic(bootstrap_servers: str, topic: str, expected: int, timeout: float = 30) -> list[tuple[str, bytes]]:
@@ -77,10 +94,16 @@ def publish_raw(settings: Settings, messages: list[tuple[str, bytes]]) -> None:
 
 
 class RunningWorker:
-    def __init__(self, container: Container) -> None:
+    """A worker run in a thread: the notice worker, or the one ``make`` builds around the stop event."""
+
+    def __init__(self, container: Container, make: Callable[[threading.Event], Any] | None = None) -> None:
         self.stop = threading.Event()
         self.error: list[BaseException] = []
-        self.worker = NoticeWorker(container.matcher, container.settings, self.stop, initial_backoff=0.2)
+        self.worker = (
+            make(self.stop)
+            if make is not None
+            else NoticeWorker(container.matcher, container.settings, self.stop, initial_backoff=0.2)
+        )
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:

@@ -13,11 +13,11 @@ import pytest
 from kafka import KafkaProducer
 
 from contracts import DeadLetter, Shortlist, SupplierProfile
-from services.matcher.bootstrap import Container, bootstrap
+from services.matcher.bootstrap import Container
 from services.matcher.entrypoints.awards_worker import AwardsWorker
 from services.notifier.domain.rules import plan_shortlist
 from tests.conftest import Endpoints
-from tests.integration.matcher.helpers import committed_total, make_settings, read_topic
+from tests.integration.matcher.helpers import committed_total, make_settings, read_topic, stack_container
 from tests.unit.matcher_service.award_builders import Org, Record, abn
 from tests.unit.matcher_service.builders import NOW, notice, supplier
 
@@ -26,12 +26,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def container(endpoints: Endpoints, unique: Callable[[str], str]) -> Iterator[Container]:
-    settings = make_settings(endpoints, unique)
-    c = bootstrap(settings, clock=lambda: NOW)
-    yield c
-    for index in c.es.indices.get(index=f"{settings.matcher_index_prefix}-*"):
-        c.es.indices.delete(index=index)
-    c.close()
+    with stack_container(make_settings(endpoints, unique), lambda: NOW) as c:
+        yield c
 
 
 def test_published_awards_become_prospects_on_shortlists_that_are_never_emailed(container: Container) -> None:

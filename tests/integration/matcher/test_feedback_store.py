@@ -1,5 +1,6 @@
 """Buyers' marks in real Elasticsearch: one document per agency, notice and supplier (a later mark replaces the
-earlier one), read back at once by notice and agency, latest first, never another agency's."""
+earlier one), read back at once by notice and agency, latest first, never another agency's; suppliers' own marks
+apart."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from services.matcher.adapters.elastic import (
     feedback_index,
     make_client,
 )
+from services.notifier.domain.not_relevant import NoticeRef, supplier_mark
 from tests.conftest import Endpoints
 from tests.unit.matcher_service.builders import feedback_mark
 
@@ -58,3 +60,16 @@ def test_marks_are_read_back_at_once_per_agency_latest_first_and_replace_earlier
     # Pooled feedback reads every agency's latest marks.
     assert [m.agency for m in store.for_agency(None, 3)] == ["unicef", "unicef", "wfp"]
     assert store.for_notice("ungm:9", "unicef") == []
+
+
+def test_suppliers_own_marks_are_read_apart_from_the_buyers(store: ElasticFeedbackStore) -> None:
+    buyers = mark("unicef", "ungm:1", "S1", FeedbackMark.RELEVANT, 0)
+    own = supplier_mark(NoticeRef("S1", "ungm:1", 1, "UNICEF"), None, buyers.marked_at)
+    store.put(buyers)
+    store.put(own)
+    store.put(own)  # a redelivery: one document still
+    assert store.for_notice("ungm:1", "unicef") == [buyers]
+    assert store.for_agency(None, 10) == [buyers]
+    assert store.from_suppliers(10) == [own]
+    assert store.from_suppliers(10, ["S1", "S9"]) == [own]  # a notice's candidates
+    assert store.from_suppliers(10, ["S2"]) == []

@@ -1,6 +1,6 @@
 """Buyers' marks turned into score adjustments for one notice: a mark counts fully on its own notice, on the
 agency's other notices as much as they resemble it, never for another agency unless pooled, and never beyond the
-cap."""
+cap. A supplier's own "not relevant for me" counts for every agency, and says it is the supplier's."""
 
 from __future__ import annotations
 
@@ -9,8 +9,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contracts.feedback import FeedbackMark, FeedbackReason, ShortlistFeedback
-from services.matcher.domain.feedback import MARK_WEIGHTS, MAX_ADJUSTMENT, REASON_WEIGHTS, feedback_adjustments
-from tests.unit.matcher_service.builders import feedback_mark
+from services.matcher.domain.feedback import (
+    MARK_WEIGHTS,
+    MAX_ADJUSTMENT,
+    REASON_WEIGHTS,
+    SUPPLIER_MARK_WEIGHT,
+    SUPPLIER_SAID,
+    SUPPLIER_SAID_SIMILAR,
+    explained_adjustments,
+    feedback_adjustments,
+)
+from services.notifier.domain.not_relevant import NoticeRef, supplier_mark
+from tests.unit.matcher_service.builders import NOW, feedback_mark
 
 pytestmark = pytest.mark.unit
 
@@ -73,3 +83,42 @@ def test_adjustments_stay_within_the_cap_whatever_the_marks(marks: list[tuple[Fe
     stored = [mark(f"S{i % 3}", kind, notice=n, agency=f"a{i}") for i, (kind, n) in enumerate(marks)]
     got = feedback_adjustments(stored, "ungm:1", "a0", {"ungm:2": s, "ungm:3": 1.0}, pooled=True)
     assert all(-MAX_ADJUSTMENT <= v <= MAX_ADJUSTMENT for v in got.values())
+
+
+def own(
+    supplier: str, notice: str = "ungm:1", buyer: str = "UNICEF", reason: FeedbackReason | None = None
+) -> ShortlistFeedback:
+    """A supplier's own "not relevant for me", as the notifier makes it from an alert's link."""
+    return supplier_mark(NoticeRef(supplier, notice, 1, buyer), reason, NOW)
+
+
+def test_a_suppliers_own_mark_counts_for_every_agency_without_pooling() -> None:
+    got = feedback_adjustments([own("A", buyer="WFP")], "ungm:1", "unicef", {})
+    assert got == {"A": SUPPLIER_MARK_WEIGHT}
+    assert SUPPLIER_MARK_WEIGHT < 0
+
+
+def test_a_suppliers_own_mark_counts_on_notices_as_much_as_they_resemble_the_refused_one_whatever_its_reason() -> None:
+    marks = [own("A", notice="ungm:old", reason=FeedbackReason.TOO_SMALL), own("B", notice="ungm:old")]
+    got = feedback_adjustments(marks, "ungm:new", "wfp", {"ungm:old": 0.6})
+    assert got == {"A": pytest.approx(0.6 * SUPPLIER_MARK_WEIGHT), "B": pytest.approx(0.6 * SUPPLIER_MARK_WEIGHT)}
+    # A buyer's "not relevant" without a reason is about that tender and counts far less on other notices.
+    buyers = feedback_adjustments([mark("C", FeedbackMark.NOT_RELEVANT, notice="ungm:old", agency="wfp")],
+                                  "ungm:new", "wfp", {"ungm:old": 0.6})  # fmt: skip
+    assert got["A"] < buyers["C"] < 0
+    assert feedback_adjustments(marks, "ungm:far", "wfp", {"ungm:old": 0.0}) == {}
+
+
+def test_a_suppliers_own_mark_is_explained_as_the_suppliers_word_not_an_agencys() -> None:
+    same = explained_adjustments([own("A", reason=FeedbackReason.WRONG_PRODUCTS)], "ungm:1", "wfp", {})
+    assert same["A"].reason == f"{SUPPLIER_SAID} (wrong products)"
+    other = explained_adjustments([own("A", notice="ungm:old")], "ungm:new", "unicef", {"ungm:old": 1.0})
+    assert other["A"].reason == f"{SUPPLIER_SAID_SIMILAR}: it refused a similar notice (ungm:old)"
+    assert "agency" not in other["A"].reason
+
+
+def test_a_suppliers_own_mark_and_the_buyers_on_the_same_entry_both_count() -> None:
+    buyer = mark("A", FeedbackMark.RELEVANT)
+    got = feedback_adjustments([buyer, own("A")], "ungm:1", "unicef", {})
+    assert buyer.feedback_id != own("A").feedback_id
+    assert got == {"A": pytest.approx(MARK_WEIGHTS[FeedbackMark.RELEVANT] + SUPPLIER_MARK_WEIGHT)}

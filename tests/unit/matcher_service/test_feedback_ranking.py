@@ -128,6 +128,6 @@ def test_the_notice_page_says_why_an_entry_moved(api_container: Container) -> No
         before = client.get("/ui/notices/ungm:a1").text
         api_container.matcher.mark_entry(UNICEF, "ungm:a1", "S1", FeedbackMark.NOT_RELEVANT, FeedbackReason.TOO_SMALL)
         after = client.get("/ui/notices/ungm:a1").text
-    line = "<strong>Buyers' marks</strong> -0.150: marked not relevant (too small) by this agency on this notice"
+    line = "<strong>Marks</strong> -0.150: marked not relevant (too small) by this agency on this notice"
     assert line not in before
     assert line in after

@@ -50,6 +50,7 @@ SAMPLE_ARGS: dict[str, str | int | float] = {
     "times": 4,
     "from_buyer": 2,
     "last": "2024-03-05",
+    "notice_id": "ungm:9",
 }
 
 
@@ -366,3 +367,33 @@ def test_through_the_service_an_alert_and_a_queued_digest_item_keep_their_reason
             assert body is not None
             assert ZH_LINES[0] in body.get_content()
             assert ZH_LINES[1] in body.get_content()
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("en", "you said a notice like this one (ungm:9) was not relevant for you, so this one ranks you lower"),
+        ("zh-Hans", "您曾表示类似公告（ungm:9）与您无关，因此您在此公告中的排名有所降低"),
+    ],
+)
+def test_the_suppliers_own_word_behind_a_lower_rank_is_said_back_in_its_language(language: str, said: str) -> None:
+    entry = entry_with(component("words_shared", args_of("words_shared"))).model_copy(
+        update={
+            "adjustment": -0.15,
+            "adjustment_reason": "BUYER LINE",
+            "adjustment_code": "supplier_refused_similar",
+            "adjustment_args": {"notice_id": "ungm:9"},
+        }
+    )
+    lines = reason_lines(entry, language)
+    assert lines[-1] == said
+    assert len(lines) == 2
+
+
+def test_a_buyers_marks_are_never_told_to_the_supplier() -> None:
+    entry = entry_with(component("words_shared", args_of("words_shared"))).model_copy(
+        update={"adjustment": -0.15, "adjustment_reason": "marked not relevant by this agency on this notice"}
+    )
+    assert len(reason_lines(entry, "en")) == 1
+    unknown = entry.model_copy(update={"adjustment_code": "from_a_later_version", "adjustment_args": {}})
+    assert len(reason_lines(unknown, "en")) == 1

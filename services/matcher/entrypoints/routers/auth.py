@@ -17,7 +17,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from services.infra.http import cross_site_form
-from services.matcher.entrypoints.routers.deps import REFUSALS, UI_COOKIE, GateDep, TemplatesDep, safe_next
+from services.matcher.entrypoints.routers.buyer_texts import BUYER_TEXTS, keep_language, page_words, ui_language
+from services.matcher.entrypoints.routers.deps import UI_COOKIE, GateDep, TemplatesDep, safe_next
 from services.matcher.keys import Refusal
 
 router = APIRouter(prefix="/ui", tags=["ui"])
@@ -27,9 +28,12 @@ SIGN_IN_SECONDS = 8 * 3600
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(templates: TemplatesDep, next: Annotated[str, Query()] = "/ui/notices") -> HTMLResponse:
-    template = templates.get_template("login.html.j2")
-    return HTMLResponse(template.render(next=safe_next(next), error=None))
+def login_form(request: Request, templates: TemplatesDep, next: Annotated[str, Query()] = "/ui/notices") -> Response:
+    """The sign-in form, in English or Simplified Chinese (``lang``, else the switch's earlier choice, else
+    Accept-Language)."""
+    language = ui_language(request)
+    page = templates.get_template("login.html.j2").render(**page_words(request, language), next=safe_next(next))
+    return keep_language(request, HTMLResponse(page), language)
 
 
 @router.post(
@@ -48,15 +52,18 @@ async def login(request: Request, gate: GateDep, templates: TemplatesDep, backgr
     """Form post (``api_key``, ``next``): sets an HttpOnly, SameSite=Strict cookie for the ``/ui`` pages. A post
     that the browser marks as coming from another site (``Sec-Fetch-Site``, ``Origin``) answers 403."""
     template = templates.get_template("login.html.j2")
-    if cross_site_form(request):
-        page = template.render(next="/ui/notices", error="Sign in from this page: a form on another site cannot.")
-        return HTMLResponse(page, status_code=403)
     form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+    language = ui_language(request, (form.get("lang") or [""])[0])
+    words = page_words(request, language)
+    if cross_site_form(request):
+        page = template.render(**words, next="/ui/notices", error=BUYER_TEXTS[language]["cross_site"])
+        return HTMLResponse(page, status_code=403)
     token = (form.get("api_key") or [""])[0].strip()
     target = safe_next((form.get("next") or ["/ui/notices"])[0])
     principal = await run_in_threadpool(gate.check, token, background) if token else Refusal.UNKNOWN
     if isinstance(principal, Refusal):
-        return HTMLResponse(template.render(next=target, error=REFUSALS[principal]), status_code=401)
+        error = BUYER_TEXTS[language][f"refusal_{principal.value}"]
+        return HTMLResponse(template.render(**words, next=target, error=error), status_code=401)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         UI_COOKIE,

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from contracts.feedback import FeedbackMark, FeedbackReason, FeedbackRequest, ShortlistFeedback
 from services.infra.http import cross_site_form
+from services.matcher.entrypoints.routers.buyer_texts import BUYER_TEXTS, page_words, ui_language
 from services.matcher.entrypoints.routers.deps import (
     ContainerDep,
     PrincipalDep,
@@ -73,20 +74,25 @@ async def post_feedback_form(
     if principal is None:
         return RedirectResponse(sign_in_url(request), status_code=303)
     page = f"/ui/notices/{quote(notice_id, safe='')}"
+    language = ui_language(request)
 
-    def refused(status: int, message: str) -> HTMLResponse:
-        body = templates.get_template("form_refused.html.j2").render(message=message, back=page)
+    def refused(status: int, why: str) -> HTMLResponse:
+        """The refusal page in the page's language, ``why`` the key of its words (``BUYER_TEXTS``)."""
+        words = page_words(request, language, page)
+        body = templates.get_template("form_refused.html.j2").render(
+            **words, message=BUYER_TEXTS[language][why], back=page
+        )
         return HTMLResponse(body, status_code=status)
 
     form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", errors="replace")).items()}
     now = container.matcher.clock()
     if cross_site_form(request) or not signer.valid(form.get("csrf", ""), FEEDBACK_FORM, ui_session(principal), now):
-        return refused(403, "This form expired or was not sent from this page: open the notice again and mark anew.")
+        return refused(403, "form_expired")
     try:
         mark = FeedbackMark(form.get("mark", ""))
         reason = FeedbackReason(form["reason"]) if form.get("reason") and mark == FeedbackMark.NOT_RELEVANT else None
     except ValueError:
-        return refused(400, "This form holds a mark or a reason the page does not offer.")
+        return refused(400, "form_unknown")
     supplier_id = form.get("supplier_id", "")
     await run_in_threadpool(container.matcher.mark_entry, principal, notice_id, supplier_id, mark, reason)
     return RedirectResponse(f"{page}#entry-{quote(supplier_id, safe='')}", status_code=303)

@@ -11,10 +11,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from contracts import NoticeStatus, TenderNotice
-from contracts.feedback import FeedbackMark, FeedbackReason
 from services.matcher.entrypoints.pages import (
     UI_MAX_OFFSET,
-    UI_NOTICE_TYPES,
     UI_PAGE_SIZE,
     ui_code,
     ui_list_query,
@@ -22,6 +20,7 @@ from services.matcher.entrypoints.pages import (
     ui_utc,
     ui_web_link,
 )
+from services.matcher.entrypoints.routers.buyer_texts import keep_language, page_words, ui_language
 from services.matcher.entrypoints.routers.deps import (
     CSV_MEDIA_TYPE,
     ContainerDep,
@@ -35,19 +34,6 @@ from services.matcher.entrypoints.routers.deps import (
 from services.matcher.entrypoints.routers.feedback import FEEDBACK_FORM
 from services.matcher.entrypoints.routers.notices import shortlist_csv_of
 from services.matcher.keys import Role
-
-#: How the notice page names the marks and the reasons of "not relevant".
-MARK_WORDS = {
-    FeedbackMark.INVITE: "invite",
-    FeedbackMark.RELEVANT: "relevant",
-    FeedbackMark.NOT_RELEVANT: "not relevant",
-}
-REASON_WORDS = {
-    FeedbackReason.WRONG_PRODUCTS: "wrong products",
-    FeedbackReason.TOO_SMALL: "too small",
-    FeedbackReason.NOT_ELIGIBLE: "not eligible",
-    FeedbackReason.OTHER: "other",
-}
 
 #: How the ``/ui`` pages document a refused key (``UiKeyRefused``).
 UI_REFUSED: dict[str, Any] = {
@@ -75,7 +61,8 @@ def notices_page(
     request: Request, container: ContainerDep, principal: UiPrincipalDep, templates: TemplatesDep
 ) -> Response:
     """The notices a buyer may see, filtered by a GET form (``show=open|all``, ``status``, ``code``, ``country``,
-    ``deadline_from``/``deadline_to`` as dates, ``agency`` for admins, ``offset``); open ones by default."""
+    ``deadline_from``/``deadline_to`` as dates, ``agency`` for admins, ``offset``); open ones by default. In
+    English or Simplified Chinese (``lang``, else the switch's earlier choice, else Accept-Language)."""
     if principal is None:
         return sign_in(request)
     principal.require(Role.ADMIN, Role.BUYER)
@@ -87,7 +74,9 @@ def notices_page(
     previous_link = query.link(max(query.offset - UI_PAGE_SIZE, 0)) if query.offset > 0 else None
     following = query.offset + len(items)
     next_link = query.link(following) if items and following < total and following <= UI_MAX_OFFSET else None
+    language = ui_language(request)
     page = templates.get_template("notices.html.j2").render(
+        **page_words(request, language),
         notices=items,
         total=total,
         offset=query.offset,
@@ -99,7 +88,7 @@ def notices_page(
         quote=quote,
         utc=ui_utc,
     )
-    return HTMLResponse(page, status_code=422 if query.errors else 200)
+    return keep_language(request, HTMLResponse(page, status_code=422 if query.errors else 200), language)
 
 
 # Before the notice page's route: its ``path`` converter would take ``.../shortlist.csv`` as a notice id.
@@ -128,24 +117,25 @@ def notice_page(
     signer: SignerDep,
 ) -> Response:
     """A notice's facts and its explained shortlist, each entry with the agency's mark on it and three small forms
-    to mark it (invite, relevant, not relevant with a reason), which work without script."""
+    to mark it (invite, relevant, not relevant with a reason), which work without script; in the language of the
+    list page."""
     if principal is None:
         return sign_in(request)
     notice = container.matcher.notice_for(principal, notice_id)
+    language = ui_language(request)
+    here = f"/ui/notices/{quote(notice.notice_id, safe='')}"
     page = templates.get_template("notice.html.j2").render(
+        **page_words(request, language, here),
         marks=container.matcher.marks_on(principal, notice),
         csrf=signer.issue(FEEDBACK_FORM, ui_session(principal), container.matcher.clock()),
-        feedback_action=f"/ui/notices/{quote(notice.notice_id, safe='')}/feedback",
-        mark_words=MARK_WORDS,
-        reason_words=REASON_WORDS,
+        feedback_action=f"{here}/feedback",
         notice=notice,
         shortlist=container.matcher.shortlist_of(notice),
         source_link=ui_web_link(notice.source_url),
         documents=[(d, ui_web_link(d.url)) for d in notice.documents],
-        csv_link=f"/ui/notices/{quote(notice.notice_id, safe='')}/shortlist.csv",
-        notice_types=UI_NOTICE_TYPES,
+        csv_link=f"{here}/shortlist.csv",
         utc=ui_utc,
         money=ui_money,
         code=ui_code,
     )
-    return HTMLResponse(page)
+    return keep_language(request, HTMLResponse(page), language)
