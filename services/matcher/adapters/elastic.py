@@ -24,7 +24,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from elastic_transport import ConnectionError as TransportConnectionError
@@ -53,7 +53,7 @@ from services.matcher.domain.retrieval import (
 from services.matcher.domain.semantic import Vector, vector_mapping
 from services.matcher.exceptions import InvalidInput, NotFound, StoreUnavailable
 from services.matcher.keys import KEY_ID_LENGTH, ApiKey, normalize_agency
-from services.matcher.ports import Encoder, NoticeFilter
+from services.matcher.ports import Encoder, NoticeCursor, NoticeFilter
 
 log = logging.getLogger(__name__)
 
@@ -285,6 +285,10 @@ def _bulk_actions(index: str, sources: Iterator[tuple[SupplierProfile, dict[str,
         yield {"_index": index, "_id": p.supplier_id, "_source": source}
 
 
+#: Profiles per request when ``all`` pages through the store.
+PROFILE_PAGE = 1000
+
+
 class ElasticProfileStore:
     """With an ``encoder``, each profile's vector is stored when it is written (``ensure_indexes`` with its
     dimension maps the field), and ``candidates`` adds the kNN channel's nearest profiles."""
@@ -433,18 +437,26 @@ class ElasticProfileStore:
         return [SupplierProfile.model_validate(h["_source"]["profile"]) for h in hits["hits"]["hits"]]
 
     def all(self) -> Iterator[SupplierProfile]:
+        # Page by page: one page of profiles in memory at a time, however many are stored.
+        after: str | None = None
+        while page := self.page(after, PROFILE_PAGE):
+            yield from page
+            after = page[-1].supplier_id
+
+    def page(self, after: str | None, limit: int) -> list[SupplierProfile]:
         with _guard():
-            hits = list(
-                helpers.scan(
-                    self._es,
-                    index=self._index,
-                    query={"query": {"match_all": {}}, "seq_no_primary_term": True},
-                    _source_includes=["profile"],
-                )
-            )
-        # Cached too: candidates then are the very objects a model fitted over ``all()`` holds (no re-check).
-        for hit in hits:
-            yield self._parse(hit)
+            hits = self._es.search(
+                index=self._index,
+                query={"match_all": {}},
+                sort=[{"supplier_id": "asc"}],
+                size=limit,
+                search_after=None if after is None else [after],
+                seq_no_primary_term=True,
+                source_includes=["profile"],
+                track_total_hits=False,
+            )["hits"]["hits"]
+        # Cached too: candidates then are the very objects a model fitted over the pages holds (no re-check).
+        return [self._parse(hit) for hit in hits]
 
 
 class ElasticNoticeStore:
@@ -558,6 +570,34 @@ class ElasticNoticeStore:
         with _guard():
             hits = self._es.search(index=self._index, query=query, size=limit, source_includes=["notice"])
         return [TenderNotice.model_validate(h["_source"]["notice"]) for h in hits["hits"]["hits"]]
+
+    def published_between(
+        self, since: datetime, until: datetime | None, after: NoticeCursor | None, limit: int
+    ) -> tuple[list[TenderNotice], int]:
+        window = {"gte": since.isoformat()} | ({} if until is None else {"lt": until.isoformat()})
+        with _guard():
+            if after is None:
+                self._es.indices.refresh(index=self._index)  # notices are stored without a refresh
+            # search_after on (published_at, notice_id): no 10,000-hit window however long the period; the server
+            # sorts dates by epoch milliseconds, which is what the cursor is turned into.
+            res = self._es.search(
+                index=self._index,
+                query={"bool": {"filter": [{"range": {"published_at": window}}]}},
+                sort=[{"published_at": {"order": "asc"}}, {"notice_id": "asc"}],
+                size=limit,
+                search_after=None if after is None else [_epoch_ms(after.published_at), after.notice_id],
+                source_includes=["notice"],
+                track_total_hits=True,
+            )
+        notices = [TenderNotice.model_validate(h["_source"]["notice"]) for h in res["hits"]["hits"]]
+        return notices, int(res["hits"]["total"]["value"])
+
+
+def _epoch_ms(at: datetime) -> int:
+    return (at - _EPOCH) // timedelta(milliseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _deadline_after_or_none(now: datetime) -> dict[str, Any]:
