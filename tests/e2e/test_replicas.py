@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 from elasticsearch import Elasticsearch
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer
 
 from contracts import TenderNotice
 from localrun.demo import ensure_pipeline_topics, topic_names
 from localrun.pipeline import Pipeline, ServiceProcess, new_run_id
 from services.infra.net import free_port
 from tests.conftest import Endpoints
-from tests.e2e.pipeline import TEST_ENV, make_notices, make_suppliers, stack_of, write_models
+from tests.e2e.pipeline import TEST_ENV, handled_up_to_now, make_notices, make_suppliers, stack_of, write_models
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -58,24 +58,6 @@ def shortlists_on(bootstrap: str, topic: str, until_notices: int, timeout: float
     finally:
         consumer.close()
     return seen
-
-
-def all_committed(pipeline: Pipeline) -> bool:
-    """Whether the matchers' group committed, on every partition of the notices topic, its end offset."""
-    bootstrap = pipeline.cfg.kafka_bootstrap.split(",")
-    group = pipeline.env()["TB_MATCHER_CONSUMER_GROUP"]
-    topic = topic_names(pipeline)["notices"]
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        ends = consumer.end_offsets(partitions)
-        offsets = admin.list_group_offsets(group).get(group, {})
-    finally:
-        consumer.close()
-        admin.close()
-    done = {tp.partition: meta.offset for tp, meta in offsets.items() if isinstance(tp, TopicPartition)}
-    return bool(partitions) and all(done.get(tp.partition, 0) >= end for tp, end in ends.items())
 
 
 @pytest.fixture
@@ -127,7 +109,7 @@ def test_two_replicas_share_the_stream_and_a_kill_9_of_one_mid_stream_loses_no_n
         # committed (the group is stable: a member killed mid-rebalance can wedge the local server's group).
         publish(notices[: N // 2])
         deadline = time.monotonic() + 180
-        while not (matched(a) >= 1 and matched(b) >= 1 and all_committed(pipeline)):
+        while not (matched(a) >= 1 and matched(b) >= 1 and handled_up_to_now(pipeline, "matcher", "notices")):
             assert time.monotonic() < deadline, (
                 f"the replicas never both matched a notice and committed (a {matched(a)}, b {matched(b)}): the "
                 f"group did not share the partitions; see {a.log_path} and {b.log_path}"
