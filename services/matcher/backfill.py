@@ -165,7 +165,9 @@ class Backfill:
         if workers < 1:
             raise InvalidInput(f"workers must be at least 1, got {workers}")
         after, resumed, finished = self._resume(period, restart)
-        first, total = self.matcher.notices.published_between(period.since, period.until, after, self.page)
+        # Counted first: the count refreshes the index, so the pages see every notice stored until now.
+        total = self.matcher.notices.count_published(period.since, period.until)
+        first = self.matcher.notices.published_between(period.since, period.until, after, self.page)
         if on_start is not None:
             on_start(total, resumed)
         outcomes: Counter[Outcome] = Counter()
@@ -214,7 +216,7 @@ class Backfill:
                     break
                 last = page[-1]
                 assert last.published_at is not None
-                page, _ = self.matcher.notices.published_between(
+                page = self.matcher.notices.published_between(
                     period.since, period.until, NoticeCursor(last.published_at, last.notice_id), self.page
                 )
         finally:

@@ -86,10 +86,12 @@ class NoticeStore(Protocol):
 
     def published_between(
         self, since: datetime, until: datetime | None, after: NoticeCursor | None, limit: int
-    ) -> tuple[list[TenderNotice], int]:
+    ) -> list[TenderNotice]:
         """Up to ``limit`` notices published in ``[since, until)`` (``until`` None: no end) by publication time then
-        notice id, those after ``after``; and how many the whole period holds. A notice without a publication time
-        is in no period."""
+        notice id, those after ``after``. A notice without a publication time is in no period."""
+
+    def count_published(self, since: datetime, until: datetime | None) -> int:
+        """How many notices ``published_between`` pages through for the period."""
 
 
 class ShortlistStore(Protocol):

@@ -573,24 +573,30 @@ class ElasticNoticeStore:
 
     def published_between(
         self, since: datetime, until: datetime | None, after: NoticeCursor | None, limit: int
-    ) -> tuple[list[TenderNotice], int]:
-        window = {"gte": since.isoformat()} | ({} if until is None else {"lt": until.isoformat()})
+    ) -> list[TenderNotice]:
         with _guard():
-            if after is None:
-                self._es.indices.refresh(index=self._index)  # notices are stored without a refresh
             # search_after on (published_at, notice_id): no 10,000-hit window however long the period; the server
             # sorts dates by epoch milliseconds, which is what the cursor is turned into.
             res = self._es.search(
                 index=self._index,
-                query={"bool": {"filter": [{"range": {"published_at": window}}]}},
+                query=_published_in(since, until),
                 sort=[{"published_at": {"order": "asc"}}, {"notice_id": "asc"}],
                 size=limit,
                 search_after=None if after is None else [_epoch_ms(after.published_at), after.notice_id],
                 source_includes=["notice"],
-                track_total_hits=True,
+                track_total_hits=False,
             )
-        notices = [TenderNotice.model_validate(h["_source"]["notice"]) for h in res["hits"]["hits"]]
-        return notices, int(res["hits"]["total"]["value"])
+        return [TenderNotice.model_validate(h["_source"]["notice"]) for h in res["hits"]["hits"]]
+
+    def count_published(self, since: datetime, until: datetime | None) -> int:
+        with _guard():
+            self._es.indices.refresh(index=self._index)  # notices are stored without a refresh
+            return int(self._es.count(index=self._index, query=_published_in(since, until))["count"])
+
+
+def _published_in(since: datetime, until: datetime | None) -> dict[str, Any]:
+    window = {"gte": since.isoformat()} | ({} if until is None else {"lt": until.isoformat()})
+    return {"bool": {"filter": [{"range": {"published_at": window}}]}}
 
 
 def _epoch_ms(at: datetime) -> int:

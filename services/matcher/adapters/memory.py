@@ -125,17 +125,22 @@ class InMemoryNoticeStore:
                 out.append(n)
         return sorted(out, key=lambda n: n.notice_id)[:limit]
 
-    def published_between(
-        self, since: datetime, until: datetime | None, after: NoticeCursor | None, limit: int
-    ) -> tuple[list[TenderNotice], int]:
+    def _period(self, since: datetime, until: datetime | None) -> list[NoticeCursor]:
         self._check()
-        period = sorted(
+        return sorted(
             NoticeCursor(n.published_at, n.notice_id)
             for n in self.notices.values()
             if n.published_at is not None and since <= n.published_at and (until is None or n.published_at < until)
         )
-        page = [c for c in period if after is None or c > after][:limit]
-        return [self.notices[c.notice_id] for c in page], len(period)
+
+    def published_between(
+        self, since: datetime, until: datetime | None, after: NoticeCursor | None, limit: int
+    ) -> list[TenderNotice]:
+        page = [c for c in self._period(since, until) if after is None or c > after][:limit]
+        return [self.notices[c.notice_id] for c in page]
+
+    def count_published(self, since: datetime, until: datetime | None) -> int:
+        return len(self._period(since, until))
 
 
 def _matches(n: TenderNotice, flt: NoticeFilter) -> bool:

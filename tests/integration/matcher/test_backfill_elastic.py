@@ -63,10 +63,10 @@ def test_notices_of_a_period_page_by_publication_time_then_id(es_container: Cont
     m.notices.put(notice("undated"))
     until = DAY0 + timedelta(days=3)
 
-    seen, after, totals = [], None, set()
+    assert m.notices.count_published(DAY0, until) == 4
+    seen, after = [], None
     while True:
-        page, total = m.notices.published_between(DAY0, until, after, 2)
-        totals.add(total)
+        page = m.notices.published_between(DAY0, until, after, 2)
         seen += [n.notice_id for n in page]
         if len(page) < 2:
             break
@@ -75,7 +75,6 @@ def test_notices_of_a_period_page_by_publication_time_then_id(es_container: Cont
         after = NoticeCursor(last.published_at, last.notice_id)
 
     assert seen == ["ungm:c", "ungm:a", "ungm:b", "ungm:d"]
-    assert totals == {4}
 
 
 def test_backfill_command_republishes_changed_shortlists_then_resumes_a_finished_period(
