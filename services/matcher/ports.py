@@ -31,6 +31,14 @@ class NoticeFilter:
     open_at: datetime | None = None
 
 
+@dataclass(frozen=True, order=True)
+class NoticeCursor:
+    """A place in the order ``NoticeStore.published_between`` pages in: publication time, then notice id."""
+
+    published_at: datetime
+    notice_id: str
+
+
 class ProfileStore(Protocol):
     def get(self, supplier_id: str) -> SupplierProfile | None: ...
 
@@ -63,6 +71,10 @@ class ProfileStore(Protocol):
         ``domain.awards.resolution_keys`` (identifiers, the resolver's name keys, award records), by supplier id:
         what a batch of award records or a registration is resolved against, instead of every profile."""
 
+    def page(self, after: str | None, limit: int) -> list[SupplierProfile]:
+        """Up to ``limit`` profiles by supplier id, those after ``after`` (``None``: from the first): a caller pages
+        through every profile holding one page at a time (search_after, no result window)."""
+
 
 class NoticeStore(Protocol):
     def get(self, notice_id: str) -> TenderNotice | None: ...
@@ -79,6 +91,15 @@ class NoticeStore(Protocol):
     def open_for_profile(self, profile: SupplierProfile, now: datetime, limit: int) -> list[TenderNotice]:
         """Open notices that share a code (one level up or down) or a keyword with the profile."""
 
+    def published_between(
+        self, since: datetime, until: datetime | None, after: NoticeCursor | None, limit: int
+    ) -> list[TenderNotice]:
+        """Up to ``limit`` notices published in ``[since, until)`` (``until`` None: no end) by publication time then
+        notice id, those after ``after``. A notice without a publication time is in no period."""
+
+    def count_published(self, since: datetime, until: datetime | None) -> int:
+        """How many notices ``published_between`` pages through for the period."""
+
 
 class ShortlistStore(Protocol):
     def get(self, notice_id: str, version: int) -> Shortlist | None: ...
@@ -91,6 +112,16 @@ class ShortlistStore(Protocol):
 
     def with_supplier(self, supplier_id: str, limit: int) -> list[Shortlist]:
         """Shortlists (any version) whose entries list the supplier."""
+
+
+class Checkpoints(Protocol):
+    """Where a long operator's run (a backfill) records how far it got, so a run killed midway resumes there."""
+
+    def load(self) -> dict[str, Any] | None:
+        """What was last saved; ``None`` when nothing was."""
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Replace what was saved, whole (a kill while saving leaves the previous state or the new one)."""
 
 
 class KeyStore(Protocol):

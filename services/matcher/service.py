@@ -167,6 +167,9 @@ SELF_REGISTRATION_OUTCOMES = (
     "csrf",  # no valid form token, or posted from another site: 403
 )
 
+#: Profiles read per request while a refit streams the stored profiles into the fit.
+FIT_PAGE = 1000
+
 #: Profiles whose vectors (whole text and phrases: ~10 rows of 2 KiB) the matcher keeps between rankings: the
 #: candidates of the notices of the last hours, not every profile (100k would hold ~2 GB).
 PROFILE_VECTORS_CACHED = 20_000
@@ -251,7 +254,7 @@ class RerankCounts:
     missing: tuple[str, ...] = ()
 
 
-def _default_fitter(profiles: list[SupplierProfile], config: ScoringConfig, learn: bool) -> MatchModel:
+def _default_fitter(profiles: Iterable[SupplierProfile], config: ScoringConfig, learn: bool) -> MatchModel:
     return fit_model(profiles, config=config, learn=learn)
 
 
@@ -276,7 +279,7 @@ class Matcher:
     #: New addresses per registrant key; ``None``: no quota (the offline ``match``, tests of other rules).
     registrations: RegistrationQuota | None = None
     #: Fits a model over profiles (``fit_model`` with the matcher's config); swappable so a test can hold a fit.
-    fitter: Callable[[list[SupplierProfile], ScoringConfig, bool], MatchModel] = field(default=_default_fitter)
+    fitter: Callable[[Iterable[SupplierProfile], ScoringConfig, bool], MatchModel] = field(default=_default_fitter)
     #: Buyers' marks on shortlist entries, and the topic they are published on.
     feedback: FeedbackStore | None = None
     topic_feedback: str = topics.FEEDBACK.name
@@ -321,19 +324,31 @@ class Matcher:
     # -- the scoring model ------------------------------------------------------------------------------------------
 
     def refit(self) -> None:
-        """Fit the domain model over every stored profile and swap it in (readers keep the old one meanwhile)."""
+        """Fit the domain model over every stored profile and swap it in (readers keep the old one meanwhile).
+
+        The profiles are read page by page (``ProfileStore.page``, ``FIT_PAGE`` at a time) into the fit, which
+        learns the weights from a bounded sample of them (``model.LEARNING_SAMPLE``)."""
         started = time.monotonic()
         changes_before = self._changes_since_fit
-        profiles = list(self.profiles.all())
+        first = self.profiles.page(None, FIT_PAGE)
+        read = [0]
+
+        def stored() -> Iterator[SupplierProfile]:
+            page = first
+            while page:
+                read[0] += len(page)
+                yield from page
+                page = self.profiles.page(page[-1].supplier_id, FIT_PAGE) if len(page) == FIT_PAGE else []
+
         # With no profiles there is nothing to learn from: rank with the configured weights.
-        model = self.fitter(profiles, self.config, self.learn_weights) if profiles else None
+        model = self.fitter(stored(), self.config, self.learn_weights) if first else None
         with self._lock:
             self.model = model
             # Changes made while fitting are not in this model: they count towards the next fit.
             self._changes_since_fit = max(self._changes_since_fit - changes_before, 0)
             self._fitted_at = time.monotonic()
         self.metrics.model_fits.inc()
-        log.info("scoring model fitted over %d profiles in %.2fs", len(profiles), time.monotonic() - started)
+        log.info("scoring model fitted over %d profiles in %.2fs", read[0], time.monotonic() - started)
 
     def note_profile_log(self, end_total: int) -> int:
         """Count the profile changes other processes made (``import-suppliers``, another matcher instance) towards
@@ -973,6 +988,11 @@ class Matcher:
         self.shortlists.put(fresh)
         self.publisher.publish(self.topic_shortlists, notice.notice_id, fresh)
         return 1
+
+    def rerank_stored(self, notice: TenderNotice) -> bool:
+        """Rank a stored notice version again (``backfill``): store and publish its shortlist if its entries
+        changed (``True``), as ``rerank_open`` does for each notice (the caller flushes)."""
+        return bool(self._rerank_if_changed(notice, self.shortlists.get(notice.notice_id, notice.version), None))
 
     def import_profiles(
         self,

@@ -25,7 +25,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from elastic_transport import ConnectionError as TransportConnectionError
@@ -60,7 +60,7 @@ from services.matcher.domain.semantic import Vector, vector_mapping
 from services.matcher.domain.suggest import SuggestedCode
 from services.matcher.exceptions import InvalidInput, NotFound, StoreUnavailable
 from services.matcher.keys import KEY_ID_LENGTH, ApiKey, normalize_agency
-from services.matcher.ports import Encoder, NoticeFilter
+from services.matcher.ports import Encoder, NoticeCursor, NoticeFilter
 from services.matcher.suggestions import TextCodes
 
 log = logging.getLogger(__name__)
@@ -333,6 +333,10 @@ def _bulk_actions(index: str, sources: Iterator[tuple[SupplierProfile, dict[str,
         yield {"_index": index, "_id": p.supplier_id, "_source": source}
 
 
+#: Profiles per request when ``all`` pages through the store.
+PROFILE_PAGE = 1000
+
+
 class ElasticProfileStore:
     """With an ``encoder``, each profile's vector is stored when it is written (``ensure_indexes`` with its
     dimension maps the field), and ``candidates`` adds the kNN channel's nearest profiles."""
@@ -489,18 +493,26 @@ class ElasticProfileStore:
         return [SupplierProfile.model_validate(h["_source"]["profile"]) for h in hits["hits"]["hits"]]
 
     def all(self) -> Iterator[SupplierProfile]:
+        # Page by page: one page of profiles in memory at a time, however many are stored.
+        after: str | None = None
+        while page := self.page(after, PROFILE_PAGE):
+            yield from page
+            after = page[-1].supplier_id
+
+    def page(self, after: str | None, limit: int) -> list[SupplierProfile]:
         with _guard():
-            hits = list(
-                helpers.scan(
-                    self._es,
-                    index=self._index,
-                    query={"query": {"match_all": {}}, "seq_no_primary_term": True},
-                    _source_includes=["profile"],
-                )
-            )
-        # Cached too: candidates then are the very objects a model fitted over ``all()`` holds (no re-check).
-        for hit in hits:
-            yield self._parse(hit)
+            hits = self._es.search(
+                index=self._index,
+                query={"match_all": {}},
+                sort=[{"supplier_id": "asc"}],
+                size=limit,
+                search_after=None if after is None else [after],
+                seq_no_primary_term=True,
+                source_includes=["profile"],
+                track_total_hits=False,
+            )["hits"]["hits"]
+        # Cached too: candidates then are the very objects a model fitted over the pages holds (no re-check).
+        return [self._parse(hit) for hit in hits]
 
     def find_by_keys(self, keys: Sequence[str], *, prospects_only: bool = False) -> list[SupplierProfile]:
         if not keys:
@@ -633,6 +645,40 @@ class ElasticNoticeStore:
         with _guard():
             hits = self._es.search(index=self._index, query=query, size=limit, source_includes=["notice"])
         return [TenderNotice.model_validate(h["_source"]["notice"]) for h in hits["hits"]["hits"]]
+
+    def published_between(
+        self, since: datetime, until: datetime | None, after: NoticeCursor | None, limit: int
+    ) -> list[TenderNotice]:
+        with _guard():
+            # search_after on (published_at, notice_id): no 10,000-hit window however long the period; the server
+            # sorts dates by epoch milliseconds, which is what the cursor is turned into.
+            res = self._es.search(
+                index=self._index,
+                query=_published_in(since, until),
+                sort=[{"published_at": {"order": "asc"}}, {"notice_id": "asc"}],
+                size=limit,
+                search_after=None if after is None else [_epoch_ms(after.published_at), after.notice_id],
+                source_includes=["notice"],
+                track_total_hits=False,
+            )
+        return [TenderNotice.model_validate(h["_source"]["notice"]) for h in res["hits"]["hits"]]
+
+    def count_published(self, since: datetime, until: datetime | None) -> int:
+        with _guard():
+            self._es.indices.refresh(index=self._index)  # notices are stored without a refresh
+            return int(self._es.count(index=self._index, query=_published_in(since, until))["count"])
+
+
+def _published_in(since: datetime, until: datetime | None) -> dict[str, Any]:
+    window = {"gte": since.isoformat()} | ({} if until is None else {"lt": until.isoformat()})
+    return {"bool": {"filter": [{"range": {"published_at": window}}]}}
+
+
+def _epoch_ms(at: datetime) -> int:
+    return (at - _EPOCH) // timedelta(milliseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _deadline_after_or_none(now: datetime) -> dict[str, Any]:

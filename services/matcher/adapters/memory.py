@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
@@ -20,7 +21,7 @@ from services.matcher.domain.documents import code_prefixes as profile_code_pref
 from services.matcher.domain.semantic import Vector
 from services.matcher.exceptions import NotFound, StoreUnavailable
 from services.matcher.keys import KEY_ID_LENGTH, ApiKey, normalize_agency, notice_agencies
-from services.matcher.ports import Encoder, NoticeFilter
+from services.matcher.ports import Encoder, NoticeCursor, NoticeFilter
 from services.matcher.suggestions import TextCodes
 
 
@@ -102,6 +103,10 @@ class InMemoryProfileStore:
             cached = self._keys_of[profile.supplier_id] = (profile, frozenset(resolution_keys(profile)))
         return cached[1]
 
+    def page(self, after: str | None, limit: int) -> list[SupplierProfile]:
+        ids = sorted(sid for sid in self._profiles if after is None or sid > after)
+        return [self._profiles[sid] for sid in ids[:limit]]
+
 
 class InMemoryNoticeStore:
     """Set ``available = False`` to act like an Elasticsearch that does not answer."""
@@ -151,6 +156,23 @@ class InMemoryNoticeStore:
                 out.append(n)
         return sorted(out, key=lambda n: n.notice_id)[:limit]
 
+    def _period(self, since: datetime, until: datetime | None) -> list[NoticeCursor]:
+        self._check()
+        return sorted(
+            NoticeCursor(n.published_at, n.notice_id)
+            for n in self.notices.values()
+            if n.published_at is not None and since <= n.published_at and (until is None or n.published_at < until)
+        )
+
+    def published_between(
+        self, since: datetime, until: datetime | None, after: NoticeCursor | None, limit: int
+    ) -> list[TenderNotice]:
+        page = [c for c in self._period(since, until) if after is None or c > after][:limit]
+        return [self.notices[c.notice_id] for c in page]
+
+    def count_published(self, since: datetime, until: datetime | None) -> int:
+        return len(self._period(since, until))
+
 
 def _matches(n: TenderNotice, flt: NoticeFilter) -> bool:
     if flt.agency and normalize_agency(flt.agency) not in notice_agencies(n):
@@ -193,6 +215,19 @@ class InMemoryShortlistStore:
     def with_supplier(self, supplier_id: str, limit: int) -> list[Shortlist]:
         found = [s for s in self.shortlists.values() if any(e.supplier_id == supplier_id for e in s.entries)]
         return sorted(found, key=lambda s: s.shortlist_id)[:limit]
+
+
+class InMemoryCheckpoints:
+    def __init__(self) -> None:
+        self.state: dict[str, Any] | None = None
+        self.saves = 0
+
+    def load(self) -> dict[str, Any] | None:
+        return None if self.state is None else json.loads(json.dumps(self.state))
+
+    def save(self, state: dict[str, Any]) -> None:
+        self.state = json.loads(json.dumps(state))  # as the file holds it: no object shared with the caller
+        self.saves += 1
 
 
 class InMemoryKeyStore:

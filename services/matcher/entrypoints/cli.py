@@ -1,6 +1,7 @@
 """``python -m services.matcher --help``: run the matcher, import suppliers and award records, create, list and
-revoke API keys (``keys``), explain and split the merges of award records (``awards``), reindex, match offline,
-suggest codes for text (``suggest-codes``), and look up the CPV <-> UNSPSC crosswalk."""
+revoke API keys (``keys``), explain and split the merges of award records (``awards``), re-rank a period's notices
+(``backfill``), reindex, match offline, suggest codes for text (``suggest-codes``), and look up the CPV <-> UNSPSC
+crosswalk."""
 
 from __future__ import annotations
 
@@ -482,6 +483,93 @@ def rematch(
     )
     if counts.missing:
         raise typer.Exit(1)
+
+
+def _period_bound(value: str, option: str, *, end: bool) -> datetime:
+    """``YYYY-MM-DD`` (a whole day: ``--until``'s day is included) or an ISO time (UTC unless it says)."""
+    try:
+        if len(value) == 10:
+            day = datetime.fromisoformat(value).replace(tzinfo=UTC)
+            return day + timedelta(days=1) if end else day
+        at = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"{value!r} is neither a date (YYYY-MM-DD) nor an ISO time", param_hint=option
+        ) from exc
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+#: Where ``backfill`` keeps its checkpoints unless told (beside ingest's state, ``.data/ingest``).
+BACKFILL_STATE_DIR = Path(".data/matcher/backfill")
+
+
+@app.command()
+def backfill(
+    since: Annotated[str, typer.Option(help="first day (YYYY-MM-DD) or time (ISO, UTC unless it says) of the period")],
+    until: Annotated[
+        str | None, typer.Option(help="last day, included (YYYY-MM-DD), or a time, excluded; default: no end")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="threads ranking the period's notices at once")] = 1,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help=f"file keeping how far the run got; default: {BACKFILL_STATE_DIR}/<index prefix>-<period>.json"
+        ),
+    ] = None,
+    restart: Annotated[bool, typer.Option(help="start the period from the beginning, ignoring the checkpoint")] = False,
+) -> None:
+    """Rank the stored notices published in a period again (after loading a new supplier base, or new weights) and
+    republish only the shortlists that changed; closed and cancelled notices are left as they are. Killed, it
+    resumes where it left off when run again; nobody is emailed twice."""
+    from services.matcher.adapters.checkpoint import FileCheckpoints
+    from services.matcher.backfill import Backfill, Outcome, Period
+    from services.matcher.bootstrap import bootstrap
+    from services.matcher.exceptions import InvalidInput
+
+    settings = _settings()
+    try:
+        period = Period(
+            _period_bound(since, "--since", end=False),
+            None if until is None else _period_bound(until, "--until", end=True),
+        )
+    except InvalidInput as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since/--until") from exc
+    if checkpoint is None:
+        stamp = "-".join(f"{v or 'open'}".replace(":", "").replace("+", "p") for v in period.state().values())
+        checkpoint = BACKFILL_STATE_DIR / f"{settings.matcher_index_prefix}-{stamp}.json"
+    container = bootstrap(settings)
+    try:
+        container.matcher.refit()  # rank as the running matcher does: with a model fitted over the profiles
+        with Progress(
+            TextColumn("backfill"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err
+        ) as progress:
+            task = progress.add_task("backfill", total=None)
+
+            def started(total: int, resumed: int) -> None:
+                progress.update(task, total=total, completed=resumed)
+
+            report = Backfill(container.matcher, FileCheckpoints(checkpoint)).run(
+                period,
+                workers,
+                restart=restart,
+                on_start=started,
+                on_notice=lambda _notice_id, _outcome: progress.advance(task),
+            )
+    except StoreUnavailable as exc:
+        err.print(f"[red]Elasticsearch does not answer: {exc}[/red]; run again to resume from {checkpoint}")
+        raise typer.Exit(1) from exc
+    except InvalidInput as exc:
+        err.print(f"[red]{exc}[/red] (checkpoint {checkpoint})", highlight=False)
+        raise typer.Exit(2) from exc
+    finally:
+        container.close()
+    got = report.outcomes
+    err.print(
+        f"{report.total} notices in the period, {report.resumed} done by an earlier run; this run: "
+        f"{got.get(Outcome.CHANGED, 0)} shortlists changed and republished, {got.get(Outcome.UNCHANGED, 0)} "
+        f"unchanged, {got.get(Outcome.CLOSED, 0)} closed or cancelled (left as they are). Checkpoint: {checkpoint}",
+        highlight=False,
+    )
 
 
 keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
