@@ -14,19 +14,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from rapidfuzz import fuzz, process, utils
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
-from localrun.demodata.data import generate_notices, generate_suppliers
+from bench.match.vectors import PhraseVectors, profile_vectors
+from contracts.notice import TenderNotice
+from localrun.demodata.data import generate_notices, iter_suppliers
+from services.matcher.adapters.encoder import UseEncoder
 from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query, fit_model, rank
 from services.matcher.domain.documents import profile_text
+from services.matcher.domain.semantic import SemanticInput, Vector, VectorIndex, notice_semantic_text
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -34,41 +43,150 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run_size(n: int, notices: int, baseline_notices: int, console: Console, warmup: int = 100) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    t0 = time.perf_counter()
-    profiles = generate_suppliers(n)
-    gen_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    index = InMemoryProfileIndex()
-    for p in profiles:
-        index.upsert(p)
-    index_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    model = fit_model(profiles, learn=False)
-    fit_s = time.perf_counter() - t0
-    config = ScoringConfig()
-    batch = generate_notices(notices, now=now)
-    console.print(f"[bold]{n} profiles[/bold]: generated {gen_s:.1f} s, indexed {index_s:.1f} s, fitted {fit_s:.1f} s")
+def _ms(values: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(_percentile(values, 0.5) * 1000, 2), "p99_ms": round(_percentile(values, 0.99) * 1000, 2)}
 
-    # Warm-up, not timed: first-call costs (the numpy array of each posting list is built on its first query and
-    # kept until a profile with that key changes; id ranks) that a running service has paid. Other notices than
-    # the timed ones (another seed), enough of them to touch most of the generated vocabulary once.
+
+def _rss_mb() -> float:
+    """Resident memory of this process now (``/proc/self/statm``), MB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (``ru_maxrss``, KB on Linux), MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+
+
+def _exact_recall(
+    vectors: npt.NDArray[np.float16], n: int, ids: list[str], queries: Vector, found: list[set[str]], k: int
+) -> float:
+    """Share of the exact ``k`` nearest of the ``n`` profiles (profile ``i`` has row ``i % len(vectors)``, every
+    one compared) that the index returned. Ties at the cut are cut arbitrarily here, by key in the index."""
+    distinct = np.asarray(vectors, dtype=np.float32) @ queries.T  # rows x queries
+    hits = 0
+    for q in range(len(queries)):
+        cos = distinct[np.arange(n) % len(vectors), q]
+        top = np.argpartition(-cos, k - 1)[:k]
+        hits += len({ids[r] for r in top.tolist()} & found[q])
+    return hits / (k * len(queries))
+
+
+def run_size(
+    n: int,
+    notices: int,
+    baseline_notices: int,
+    console: Console,
+    warmup: int = 100,
+    *,
+    knn: bool = True,
+    seed: int = 7,
+    vector_dtype: str = "float32",
+    partition_at: int | None = 20_000,
+    probe: int = 24,
+    encode_limit: int | None = None,
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    rss: dict[str, float] = {"start": round(_rss_mb())}
+    config = ScoringConfig()
+    encoder = UseEncoder(cache_size=0) if knn else None
+    vectors: npt.NDArray[np.float16] | None = None
+    encoding: dict[str, Any] | None = None
+    if encoder is not None:
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task(f"profile vectors ({n})", total=n)
+            encoded = n if encode_limit is None else min(n, encode_limit)
+            vectors, cost = profile_vectors(encoded, seed, encoder, lambda done: bar.update(task, completed=done))
+        encoding = {"profiles": cost.as_dict(), "distinct_profile_vectors": encoded}
+        rss["encoder"] = round(_rss_mb())
+
+    # Profiles streamed from the generator into the index (the index holds them; no second list is built).
+    t0, c0 = time.perf_counter(), time.process_time()
+    vector_index = VectorIndex(512, dtype=vector_dtype, partition_at=partition_at, probe=probe) if knn else None
+    index = InMemoryProfileIndex(vector_index)
+    row_of: dict[str, int] = {}
+    for i, p in enumerate(iter_suppliers(n, seed)):
+        row_of[p.supplier_id] = i
+        index.upsert(p, None if vectors is None else np.asarray(vectors[i % len(vectors)], dtype=np.float32))
+    index_s, index_cpu = time.perf_counter() - t0, time.process_time() - c0
+    rss["indexed"] = round(_rss_mb())
+    profiles = index.profiles()
+    t0, c0 = time.perf_counter(), time.process_time()
+    model = fit_model(profiles, learn=False)
+    fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
+    rss["fitted"] = round(_rss_mb())
+    table: PhraseVectors | None = None
+    if encoder is not None and encoding is not None:
+        table = PhraseVectors(encoder)
+        table.add(profiles)
+        encoding["phrases"] = {"distinct": len(table), "encoded_now": table.encoded_now, "cpu_s": round(table.cpu_s, 1)}
+        rss["phrases"] = round(_rss_mb())
+    del profiles
+    console.print(
+        f"[bold]{n} profiles[/bold]: indexed {index_s:.1f} s ({index_cpu:.1f} s CPU), fitted {fit_s:.1f} s "
+        f"({fit_cpu:.1f} s CPU); RSS MB {rss}"
+    )
+
+    def embed(notice: TenderNotice) -> Vector | None:
+        if encoder is None:
+            return None
+        return encoder.encode([notice_semantic_text(notice.title, notice.description)])[0]
+
+    def match(notice: TenderNotice, vector: Vector | None) -> tuple[int, list[str]]:
+        candidates = index.candidates(build_candidate_query(notice, config, vector))
+        semantic = None
+        if vector is not None and vectors is not None and table is not None:
+            own = {
+                c.supplier_id: table.of(
+                    c.supplier_id, np.asarray(vectors[row_of[c.supplier_id] % len(vectors)], dtype=np.float32)
+                )
+                for c in candidates
+            }
+            semantic = SemanticInput(vector, own)
+        result = rank(notice, candidates, config, now, model=model, vectors=semantic)
+        return len(result.entries), [c.supplier_id for c in candidates]
+
+    # Warm-up, not timed: first-call costs (id ranks, the encoder's weights, caches) that a running service has
+    # paid. Other notices than the timed ones (another seed).
     for notice in generate_notices(warmup, seed=8, now=now):
-        rank(notice, index.candidates(build_candidate_query(notice, config)), config, now, model=model)
+        match(notice, embed(notice))
+    batch = generate_notices(notices, now=now)
     latencies: list[float] = []
     cpu: list[float] = []
+    embed_cpu: list[float] = []
+    notice_vectors: list[Vector] = []
+    knn_found: list[set[str]] = []
     shortlisted = 0
     for notice in batch:
+        e0 = time.process_time()
+        vector = embed(notice)
+        embed_cpu.append(time.process_time() - e0)
+        if vector is not None and vector_index is not None:
+            notice_vectors.append(vector)
+            knn_found.append({k for k, _ in vector_index.nearest(vector, config.retrieval_knn_k)})
         t0, c0 = time.perf_counter(), time.process_time()
-        candidates = index.candidates(build_candidate_query(notice, config))
-        result = rank(notice, candidates, config, now, model=model)
+        entries, _ = match(notice, vector)
         latencies.append(time.perf_counter() - t0)
         # CPU time of this process too: on a shared, loaded machine the wall clock mostly measures the others.
         cpu.append(time.process_time() - c0)
-        shortlisted += len(result.entries)
+        shortlisted += entries
+    peak_matching = _peak_rss_mb()
 
-    texts = [utils.default_process(" ".join(profile_text(p))) for p in profiles]
+    knn_report: dict[str, Any] | None = None
+    if vectors is not None and vector_index is not None and encoding is not None:
+        queries = np.stack(notice_vectors)
+        recall = _exact_recall(vectors, n, list(row_of), queries, knn_found, config.retrieval_knn_k)
+        encoding["notice"] = {k.replace("p", "cpu_p", 1): v for k, v in _ms(embed_cpu).items()}
+        knn_report = {
+            "k": config.retrieval_knn_k,
+            "recall_vs_exact": round(recall, 4),
+            "partitioned": vector_index.partitioned,
+            "probe": probe,
+            "dtype": vector_dtype,
+            "vector_index_mb": round(vector_index.nbytes / 1e6),
+        }
+
+    texts = [utils.default_process(" ".join(profile_text(p))) for p in index.profiles()]
     base: list[float] = []
     base_cpu: list[float] = []
     for notice in batch[:baseline_notices]:
@@ -84,12 +202,18 @@ def run_size(n: int, notices: int, baseline_notices: int, console: Console, warm
     return {
         "profiles": n,
         "notices": len(latencies),
+        "knn": knn_report,
         "notices_per_s": round(ours_rate, 1),
-        "p50_ms": round(_percentile(latencies, 0.5) * 1000, 2),
-        "p99_ms": round(_percentile(latencies, 0.99) * 1000, 2),
-        "cpu_p50_ms": round(_percentile(cpu, 0.5) * 1000, 2),
-        "cpu_p99_ms": round(_percentile(cpu, 0.99) * 1000, 2),
+        **_ms(latencies),
+        **{f"cpu_{k}": v for k, v in _ms(cpu).items()},
         "mean_shortlist": round(shortlisted / len(latencies), 1),
+        "index_s": round(index_s, 1),
+        "fit_s": round(fit_s, 1),
+        "fit_cpu_s": round(fit_cpu, 1),
+        "rss_mb": rss,
+        "fit_mb": rss["fitted"] - rss["indexed"],
+        "peak_rss_mb": round(peak_matching),
+        "encoding": encoding,
         "baseline": {
             "notices": len(base),
             "notices_per_s": round(base_rate, 1),
@@ -109,6 +233,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline-notices", type=int, default=30, help="notices for the naive baseline per size")
     ap.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     ap.add_argument("--warmup", type=int, default=100, help="untimed notices (another seed) matched first")
+    ap.add_argument("--no-knn", action="store_true", help="without the kNN channel and meaning (no encoder)")
+    ap.add_argument("--seed", type=int, default=7, help="seed of the generated profiles")
+    ap.add_argument("--vector-dtype", choices=("float32", "float16"), default="float32", help="VectorIndex rows")
+    ap.add_argument("--partition-at", type=int, default=20_000, help="VectorIndex partition_at (0: always exact)")
+    ap.add_argument(
+        "--encode-limit",
+        type=int,
+        default=None,
+        help="encode only the first N profiles' texts; profile i gets the vector of profile i %% N (encoding is "
+        "~160 texts per CPU second: 100,000 take 10 CPU minutes, 1,000,000 over an hour and a half)",
+    )
+    ap.add_argument("--probe", type=int, default=24, help="VectorIndex probe: lists compared per query")
     ap.add_argument(
         "--stack",
         action="store_true",
@@ -141,26 +277,42 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             sys.stdout.write(json.dumps({"stack": stack}) + "\n")
         return 0
+    partition_at = None if args.partition_at == 0 else args.partition_at
     results = [
-        run_size(int(s), args.notices, args.baseline_notices, console, args.warmup)
-        for s in args.sizes.split(",")
-        if s.strip()
+        run_size(
+            int(size),
+            args.notices,
+            args.baseline_notices,
+            console,
+            args.warmup,
+            knn=not args.no_knn,
+            seed=args.seed,
+            vector_dtype=args.vector_dtype,
+            partition_at=partition_at,
+            probe=args.probe,
+            encode_limit=args.encode_limit,
+        )
+        for size in args.sizes.split(",")
+        if size.strip()
     ]
-    table = Table(title="In-process scoring (retrieval + rank) vs naive rapidfuzz over every profile")
-    cols = ("profiles", "notices/s", "p50 ms", "p99 ms", "CPU p50/p99 ms", "baseline notices/s", "baseline p50 ms")
-    for col in (*cols, "speedup (CPU)"):
+    table = Table(title="In-process scoring (retrieval with kNN + rank) vs naive rapidfuzz over every profile")
+    cols = ("profiles", "CPU p50/p99 ms", "wall p50/p99 ms", "baseline CPU p50 ms", "speedup (CPU)", "kNN recall")
+    for col in (*cols, "notice embedding CPU p50/p99 ms", "fit s / MB", "peak RSS MB"):
         table.add_column(col)
     for r in results:
         b = r["baseline"]
+        knn_cell = "off" if r["knn"] is None else f"{r['knn']['recall_vs_exact']:.3f}"
+        embedding = "-" if r["encoding"] is None else r["encoding"]["notice"]
         table.add_row(
             str(r["profiles"]),
-            f"{r['notices_per_s']:.0f}",
-            f"{r['p50_ms']:.1f}",
-            f"{r['p99_ms']:.1f}",
             f"{r['cpu_p50_ms']:.1f} / {r['cpu_p99_ms']:.1f}",
-            f"{b['notices_per_s']:.1f}",
-            f"{b['p50_ms']:.0f}",
-            f"{r['speedup']:.0f}x ({r['cpu_speedup']:.0f}x)",
+            f"{r['p50_ms']:.1f} / {r['p99_ms']:.1f}",
+            f"{b['cpu_p50_ms']:.0f}",
+            f"{r['cpu_speedup']:.0f}x",
+            knn_cell,
+            "-" if embedding == "-" else f"{embedding['cpu_p50_ms']:.1f} / {embedding['cpu_p99_ms']:.1f}",
+            f"{r['fit_s']:.0f} / {r['fit_mb']:.0f}",
+            f"{r['peak_rss_mb']:.0f}",
         )
     Console().print(table)
     if args.json:

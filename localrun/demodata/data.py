@@ -25,7 +25,7 @@ import bisect
 import functools
 import itertools
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import TypeVar
@@ -962,10 +962,16 @@ def generate_suppliers(n: int, seed: int = 7) -> list[SupplierProfile]:
     About 40% are Chinese (names and descriptions also in ``zh-Hans``), the rest from India, Turkey, Kenya,
     Brazil, Germany, the UAE and others. The first ``min(n, 13)`` are broad distributors, one per sector.
     """
+    return list(iter_suppliers(n, seed))
+
+
+def iter_suppliers(n: int, seed: int = 7) -> Iterator[SupplierProfile]:
+    """The profiles of ``generate_suppliers(n, seed)``, one at a time (a million of them do not fit in memory as a
+    list); the first ``m`` are the same for any ``n >= m``."""
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     rng = random.Random(seed)
-    return [_supplier(rng, i, seed) for i in range(n)]
+    return (_supplier(rng, i, seed) for i in range(n))
 
 
 #: Suppliers written by hand beside the generated ones: a firm as tenderbridge exists for, which describes itself in

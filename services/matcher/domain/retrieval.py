@@ -12,6 +12,8 @@ return the same set whenever fewer than ``limit`` suppliers match, and the same 
 
 from __future__ import annotations
 
+import sys
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -182,20 +184,32 @@ def candidate_query_to_es(query: CandidateQuery) -> dict[str, Any]:
 
 
 IntArray = npt.NDArray[np.int64]
+#: Between a field and a key in the index's posting-list names (no field or key holds it).
+_SEP = "\x1f"
+
+
+def _posting(field: str, key: str) -> str:
+    return f"{field}{_SEP}{key}"
 
 
 class InMemoryProfileIndex:
-    """The in-process implementation of retrieval (same semantics as ``candidate_query_to_es``)."""
+    """The in-process implementation of retrieval (same semantics as ``candidate_query_to_es``).
 
-    def __init__(self) -> None:
+    Kept compact, for a million profiles: each posting list is an ``array('i')`` of profile positions (4 bytes a
+    profile, grown in place, read by numpy without a copy), named by one interned ``"field\x1fkey"`` string shared
+    by every profile that has it; each profile keeps only the tuple of its posting names (to unlink it when it
+    changes). Removing a profile from a posting list is linear in the list's length (a profile update, not a query).
+    """
+
+    def __init__(self, vectors: VectorIndex | None = None) -> None:
+        """``vectors``: the kNN channel's index, to choose its layout (else one is made on the first vector)."""
         self._ids: list[str] = []
         self._pos: dict[str, int] = {}
         self._profiles: list[SupplierProfile | None] = []
-        self._keys: list[dict[str, list[str]]] = []
-        self._postings: dict[tuple[str, str], set[int]] = {}
-        self._arrays: dict[tuple[str, str], IntArray] = {}
+        self._keys: list[tuple[str, ...]] = []
+        self._postings: dict[str, array[int]] = {}
         self._id_rank: npt.NDArray[np.int64] | None = None
-        self._vectors: VectorIndex | None = None
+        self._vectors = vectors
 
     def __len__(self) -> int:
         return len(self._pos) - sum(1 for p in self._profiles if p is None)
@@ -208,11 +222,12 @@ class InMemoryProfileIndex:
         return [p for p in self._profiles if p is not None]
 
     def _unlink(self, pos: int) -> None:
-        for field, keys in self._keys[pos].items():
-            for k in keys:
-                self._postings[(field, k)].discard(pos)
-                self._arrays.pop((field, k), None)
-        self._keys[pos] = {}
+        for name in self._keys[pos]:
+            posting = self._postings[name]
+            posting.remove(pos)
+            if not posting:
+                del self._postings[name]
+        self._keys[pos] = ()
 
     def upsert(
         self, profile: SupplierProfile, vector: Vector | None = None, suggested: Sequence[SuggestedCode] = ()
@@ -231,23 +246,25 @@ class InMemoryProfileIndex:
             self._ids.append(profile.supplier_id)
             self._pos[profile.supplier_id] = pos
             self._profiles.append(None)
-            self._keys.append({})
+            self._keys.append(())
             self._id_rank = None
         else:
             self._unlink(pos)
         latin, cjk = profile_text(profile)
         keys = {
             CODE_FIELD: code_prefixes(profile),
-            TEXT_FIELD: sorted(set(text.terms(latin + "\n" + cjk))),
-            AGENCY_FIELD: sorted({text.normalize_phrase(a.agency) for a in profile.past_awards}),
+            TEXT_FIELD: text.terms(latin + "\n" + cjk),
+            AGENCY_FIELD: [text.normalize_phrase(a.agency) for a in profile.past_awards],
             AGENCY_CODE_FIELD: agency_codes(profile),
             SUGGESTED_FIELD: suggested_prefixes(suggested),
         }
-        for field, ks in keys.items():
-            for k in ks:
-                self._postings.setdefault((field, k), set()).add(pos)
-                self._arrays.pop((field, k), None)
-        self._keys[pos] = keys
+        names = tuple(dict.fromkeys(sys.intern(_posting(field, k)) for field, ks in keys.items() for k in ks))
+        for name in names:
+            posting = self._postings.get(name)
+            if posting is None:
+                posting = self._postings[name] = array("i")
+            posting.append(pos)
+        self._keys[pos] = names
         self._profiles[pos] = profile
 
     def remove(self, supplier_id: str) -> None:
@@ -258,15 +275,12 @@ class InMemoryProfileIndex:
         if self._vectors is not None:
             self._vectors.remove(supplier_id)
 
-    def _array(self, field: str, key: str) -> IntArray | None:
-        arr = self._arrays.get((field, key))
-        if arr is None:
-            posting = self._postings.get((field, key))
-            if not posting:
-                return None
-            arr = np.fromiter(posting, dtype=np.int64, count=len(posting))
-            self._arrays[(field, key)] = arr
-        return arr
+    def _add(self, scores: npt.NDArray[np.float64], field: str, key: str, boost: float) -> None:
+        """Add ``boost`` to the score of every profile with ``key`` in ``field`` (each is in a posting at most
+        once). The numpy view of the posting lives only for this statement: an ``array`` cannot grow while viewed."""
+        posting = self._postings.get(_posting(field, key))
+        if posting:
+            scores[np.frombuffer(posting, dtype=np.int32)] += boost
 
     def candidates(self, query: CandidateQuery) -> list[SupplierProfile]:
         matched = self._matched(query)
@@ -289,16 +303,12 @@ class InMemoryProfileIndex:
             (SUGGESTED_FIELD, query.suggested_terms),
         ):
             for key, boost in clauses:
-                arr = self._array(field, key)
-                if arr is not None:
-                    scores[arr] += boost
+                self._add(scores, field, key, boost)
         hits = np.flatnonzero(scores > 0)
         if query.buyer_terms and len(hits):
             extra = np.zeros(len(self._ids), dtype=np.float64)
             for field, key, boost in query.buyer_terms:
-                arr = self._array(field, key)
-                if arr is not None:
-                    extra[arr] += boost
+                self._add(extra, field, key, boost)
             scores[hits] += extra[hits]
         if self._id_rank is None:
             by_id = sorted(range(len(self._ids)), key=self._ids.__getitem__)

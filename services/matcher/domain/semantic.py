@@ -78,62 +78,252 @@ def closest_phrase(
     return (supplier_phrases[best], float(cosines[best])) if cosines[best] > FLOOR else None
 
 
-class VectorIndex:
-    """Exact cosine nearest neighbours over unit vectors kept in one matrix (a removed row is reused)."""
+#: Rows a list of ``VectorIndex`` starts with; it doubles when full (amortised O(1) per insert).
+_MIN_ROWS = 64
+#: Rows of a list compared per matrix-vector product while re-partitioning (bounds the float32 scratch memory).
+_CHUNK_ROWS = 16_384
 
-    def __init__(self, dimension: int) -> None:
+
+class _Block:
+    """One contiguous, growable block of vectors (``dtype``) and the ids of their keys, row for row."""
+
+    __slots__ = ("ids", "matrix", "size")
+
+    def __init__(self, dimension: int, dtype: npt.DTypeLike, rows: int = _MIN_ROWS) -> None:
+        self.matrix: npt.NDArray[Any] = np.empty((max(rows, _MIN_ROWS), dimension), dtype=dtype)
+        self.ids = np.empty(self.matrix.shape[0], dtype=np.int64)
+        self.size = 0
+
+    def _reserve(self, rows: int) -> None:
+        if rows <= self.matrix.shape[0]:
+            return
+        capacity = max(rows, 2 * self.matrix.shape[0])
+        matrix = np.empty((capacity, self.matrix.shape[1]), dtype=self.matrix.dtype)
+        matrix[: self.size] = self.matrix[: self.size]
+        ids = np.empty(capacity, dtype=np.int64)
+        ids[: self.size] = self.ids[: self.size]
+        self.matrix, self.ids = matrix, ids
+
+    def extend(self, ids: npt.NDArray[np.int64], rows: npt.NDArray[Any]) -> int:
+        """Append ``rows`` with their ``ids``; the slot of the first."""
+        start = self.size
+        self._reserve(start + len(ids))
+        self.matrix[start : start + len(ids)] = rows
+        self.ids[start : start + len(ids)] = ids
+        self.size += len(ids)
+        return start
+
+    def pop(self, slot: int) -> int | None:
+        """Drop the row at ``slot`` by moving the last row into it; the id moved there (``None``: none moved)."""
+        last = self.size - 1
+        self.size = last
+        if slot == last:
+            return None
+        self.matrix[slot] = self.matrix[last]
+        self.ids[slot] = self.ids[last]
+        return int(self.ids[slot])
+
+    def cosines(self, vector: Vector) -> Vector:
+        rows = self.matrix[: self.size]
+        out: Vector = (rows if rows.dtype == np.float32 else rows.astype(np.float32)) @ vector
+        return out
+
+
+def spherical_kmeans(sample: Vector, k: int, *, iterations: int = 8, seed: int = 0) -> Vector:
+    """``k`` unit centroids of the unit rows of ``sample``: k-means by cosine, seeded as k-means++ (each seed drawn
+    with probability growing with its distance ``1 - cosine`` to the seeds before it, squared); a centroid left
+    without rows keeps its place."""
+    if not 1 <= k <= len(sample):
+        raise ValueError(f"k must be between 1 and the {len(sample)} sample rows, got {k}")
+    rng = np.random.default_rng(seed)
+    sample = np.asarray(sample, dtype=np.float32)
+    seeds = [int(rng.integers(len(sample)))]
+    closest = sample @ sample[seeds[0]]
+    for _ in range(1, k):
+        weight = np.square(np.maximum(1.0 - closest, 0.0), dtype=np.float64)
+        total = float(weight.sum())
+        pick = int(rng.choice(len(sample), p=weight / total)) if total > 0 else int(rng.integers(len(sample)))
+        seeds.append(pick)
+        np.maximum(closest, sample @ sample[pick], out=closest)
+    centroids = sample[seeds].copy()
+    for _ in range(iterations):
+        nearest = np.argmax(sample @ centroids.T, axis=1)
+        order = np.argsort(nearest, kind="stable")
+        groups, starts = np.unique(nearest[order], return_index=True)
+        sums = np.add.reduceat(sample[order], starts, axis=0)
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        keep = norms[:, 0] > 0
+        centroids[groups[keep]] = sums[keep] / norms[keep]
+    return centroids
+
+
+class VectorIndex:
+    """Nearest neighbours by cosine over unit vectors, in process (the twin of an Elasticsearch kNN search).
+
+    Vectors are kept in contiguous numpy blocks (``dtype``: float32, or float16 at half the memory, compared in
+    float32), each growing by doubling, so an insert never copies the whole index. Up to ``partition_at`` vectors
+    there is one block and the search is exact: every row is compared, the ``k`` best taken with ``argpartition``,
+    equal to a brute-force sort (ties by key). From ``partition_at`` vectors on, the index is an inverted file
+    (IVF): about ``sqrt(n)`` blocks around centroids learned by spherical k-means on a sample of its vectors, each
+    vector in the block of its nearest centroid, and a query compares only the rows of the ``probe`` blocks whose
+    centroids are nearest to it: approximate (as Elasticsearch's HNSW at that scale), a few per cent of the rows
+    per query. It learns its blocks again when it has grown ``4x`` since the last time; ``partition_at=None`` keeps
+    it exact at any size (one matrix-vector product over every row per query).
+    """
+
+    def __init__(
+        self,
+        dimension: int,
+        *,
+        dtype: npt.DTypeLike = np.float32,
+        partition_at: int | None = 20_000,
+        probe: int = 24,
+        seed: int = 0,
+    ) -> None:
         if dimension < 1:
             raise ValueError(f"dimension must be at least 1, got {dimension}")
+        if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float16)):
+            raise ValueError(f"vectors are kept as float32 or float16, not {np.dtype(dtype)}")
+        if partition_at is not None and partition_at < 2:
+            raise ValueError(f"partition_at must be at least 2 (or None: always exact), got {partition_at}")
+        if probe < 1:
+            raise ValueError(f"probe must be at least 1, got {probe}")
         self.dimension = dimension
-        self._matrix = np.zeros((0, dimension), dtype=np.float32)
-        self._ids: list[str | None] = []
-        self._row: dict[str, int] = {}
+        self.dtype = np.dtype(dtype)
+        self.partition_at = partition_at
+        self.probe = probe
+        self._seed = seed
+        self._blocks = [_Block(dimension, self.dtype)]
+        self._centroids: Vector | None = None
+        self._partitioned_at = 0
+        self._id: dict[str, int] = {}
+        self._keys: list[str | None] = []
         self._free: list[int] = []
+        #: Where each id's vector is: block number and row in it (-1: no vector).
+        self._block_of = np.empty(0, dtype=np.int32)
+        self._slot_of = np.empty(0, dtype=np.int32)
 
     def __len__(self) -> int:
-        return len(self._row)
+        return len(self._id)
+
+    @property
+    def partitioned(self) -> bool:
+        """Whether a query compares only some blocks (approximate) rather than every row (exact)."""
+        return self._centroids is not None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the numpy arrays held (vectors, ids, centroids), capacity included."""
+        out = sum(b.matrix.nbytes + b.ids.nbytes for b in self._blocks) + self._block_of.nbytes + self._slot_of.nbytes
+        return out + (0 if self._centroids is None else self._centroids.nbytes)
+
+    def _new_id(self, key: str) -> int:
+        if self._free:
+            ident = self._free.pop()
+            self._keys[ident] = key
+        else:
+            ident = len(self._keys)
+            self._keys.append(key)
+            if ident >= len(self._block_of):
+                grown = max(_MIN_ROWS, 2 * len(self._block_of))
+                self._block_of = np.resize(self._block_of, grown)
+                self._slot_of = np.resize(self._slot_of, grown)
+        self._id[key] = ident
+        return ident
+
+    def _detach(self, ident: int) -> None:
+        block, slot = int(self._block_of[ident]), int(self._slot_of[ident])
+        moved = self._blocks[block].pop(slot)
+        if moved is not None:
+            self._slot_of[moved] = slot
+
+    def _place(self, ident: int, vector: Vector) -> None:
+        block = 0 if self._centroids is None else int(np.argmax(self._centroids @ vector))
+        self._block_of[ident] = block
+        self._slot_of[ident] = self._blocks[block].extend(np.array([ident], dtype=np.int64), vector[None, :])
 
     def upsert(self, key: str, vector: Vector) -> None:
         if vector.shape != (self.dimension,):
             raise ValueError(f"this index holds {self.dimension}-dimensional vectors, got shape {vector.shape}")
-        row = self._row.get(key)
-        if row is None:
-            if self._free:
-                row = self._free.pop()
-            else:
-                row = len(self._ids)
-                self._ids.append(None)
-                if row >= self._matrix.shape[0]:  # grow by doubling: upserts stay amortised O(1)
-                    grown = np.zeros((max(16, 2 * self._matrix.shape[0]), self.dimension), dtype=np.float32)
-                    grown[: self._matrix.shape[0]] = self._matrix
-                    self._matrix = grown
-            self._ids[row] = key
-            self._row[key] = row
-        self._matrix[row] = vector
+        vector = np.asarray(vector, dtype=np.float32)
+        ident = self._id.get(key)
+        if ident is None:
+            ident = self._new_id(key)
+        else:
+            self._detach(ident)
+        self._place(ident, vector)
+        n = len(self._id)
+        if self.partition_at is not None and n >= max(self.partition_at, 4 * self._partitioned_at):
+            self.partition()
 
     def remove(self, key: str) -> None:
-        row = self._row.pop(key, None)
-        if row is not None:
-            self._ids[row] = None
-            self._matrix[row] = 0.0
-            self._free.append(row)
+        ident = self._id.pop(key, None)
+        if ident is not None:
+            self._detach(ident)
+            self._keys[ident] = None
+            self._free.append(ident)
+
+    def partition(self) -> None:
+        """Learn ``sqrt(n)`` centroids from a sample of the vectors and move each vector to its nearest centroid's
+        block (block by block, so the vectors are held about once, plus one block's float32 scratch)."""
+        n = len(self._id)
+        if n < 2:
+            return
+        lists = max(2, round(n**0.5))
+        rng = np.random.default_rng(self._seed)
+        sizes = np.array([b.size for b in self._blocks])
+        picks = np.sort(rng.choice(n, size=min(n, 32 * lists), replace=False))
+        ends = np.cumsum(sizes)
+        where = np.searchsorted(ends, picks, side="right")
+        sample = np.stack(
+            [
+                self._blocks[b].matrix[p - (ends[b] - sizes[b])]
+                for b, p in zip(where.tolist(), picks.tolist(), strict=True)
+            ]
+        ).astype(np.float32)
+        centroids = spherical_kmeans(sample, min(lists, len(sample)), seed=self._seed)
+        old, self._blocks = self._blocks, [_Block(self.dimension, self.dtype, 0) for _ in range(len(centroids))]
+        for block in old:
+            for start in range(0, block.size, _CHUNK_ROWS):
+                rows = block.matrix[start : min(block.size, start + _CHUNK_ROWS)]
+                ids = block.ids[start : start + len(rows)]
+                target = np.argmax(rows.astype(np.float32) @ centroids.T, axis=1)
+                order = np.argsort(target, kind="stable")
+                groups, starts = np.unique(target[order], return_index=True)
+                for g, lo, hi in zip(groups.tolist(), starts.tolist(), [*starts[1:].tolist(), len(order)], strict=True):
+                    chosen = order[lo:hi]
+                    first = self._blocks[g].extend(ids[chosen], rows[chosen])
+                    self._block_of[ids[chosen]] = g
+                    self._slot_of[ids[chosen]] = np.arange(first, first + len(chosen), dtype=np.int32)
+            # Its rows are in the new blocks now: free it before the next one (a view of it would keep it alive).
+            block.matrix, block.ids, block.size = block.matrix[:0].copy(), block.ids[:0].copy(), 0
+        self._centroids = centroids
+        self._partitioned_at = n
 
     def nearest(self, vector: Vector, k: int, floor: float | None = None) -> list[tuple[str, float]]:
         """The ``k`` keys closest to ``vector`` with their cosines (above ``floor`` when given), closest first, ties
         by key. Retrieval asks without a floor: a Chinese description and an English title about the same goods
         can be as far apart as 0.13 and still be each other's nearest (scoring decides what counts)."""
-        if not self._row or k < 1:
+        if not self._id or k < 1:
             return []
-        cosines = self._matrix[: len(self._ids)] @ vector
-        order = np.argsort(-cosines, kind="stable")
-        out: list[tuple[str, float]] = []
-        for row in order.tolist():
-            key = self._ids[row]
-            if key is None:
-                continue
-            if floor is not None and cosines[row] <= floor:
-                break
-            out.append((key, float(cosines[row])))
+        query = np.asarray(vector, dtype=np.float32)
+        blocks = self._blocks
+        if self._centroids is not None and len(self._centroids) > self.probe:
+            near = np.argpartition(-(self._centroids @ query), self.probe - 1)[: self.probe]
+            blocks = [self._blocks[i] for i in near.tolist()]
+        blocks = [b for b in blocks if b.size]
+        cosines = np.concatenate([b.cosines(query) for b in blocks])
+        ids = np.concatenate([b.ids[: b.size] for b in blocks])
+        if floor is not None:
+            above = cosines > floor
+            cosines, ids = cosines[above], ids[above]
+        if len(cosines) > k:
+            # The k-th best cosine, then every row at least as close: ties at the cut are settled by key below.
+            kth = np.partition(cosines, len(cosines) - k)[len(cosines) - k]
+            keep = cosines >= kth
+            cosines, ids = cosines[keep], ids[keep]
+        keys = self._keys
+        out = [(str(keys[i]), c) for i, c in zip(ids.tolist(), cosines.tolist(), strict=True)]
         out.sort(key=lambda kv: (-kv[1], kv[0]))
         return out[:k]
 
