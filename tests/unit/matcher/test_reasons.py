@@ -307,13 +307,16 @@ def test_every_reason_on_demo_notices_and_suppliers_is_in_the_catalog_and_in_the
     assert explained > 1_000  # 25 notices x 10 entries x ~5 reasons
     # The demo data reaches every branch but two (no demo supplier won the very same contract: the table pins it;
     # meaning needs vectors, which this ranking is not given: test_semantic_component covers it).
-    # Suggested codes and the crosswalk need code hints, which this ranking is not given (test_code_hints).
+    # Suggested codes and the crosswalk need code hints, which this ranking is not given (test_code_hints); a
+    # supplier's own "not relevant" is an entry's adjustment, never a component's reason (test_supplier_marks).
     assert seen >= set(REASON_CODES) - {
         "repeat",
         "meaning_close",
         "code_suggested",
         "code_notice_suggested",
         "code_crosswalk",
+        "supplier_refused",
+        "supplier_refused_similar",
     }
 
 
