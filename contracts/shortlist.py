@@ -51,6 +51,9 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: The reason codes of an entry's ``adjustment_code`` (the supplier's own word), never a component's.
+ADJUSTMENT_CODES = frozenset({"supplier_refused", "supplier_refused_similar"})
+
 #: Reason codes of a neutral score given for want of information: not a reason a supplier fits.
 UNINFORMATIVE = frozenset({"value_unknown"})
 

@@ -12,10 +12,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from contracts.feedback import FeedbackMark, FeedbackReason, feedback_id
 from services.matcher.entrypoints.routers.buyer_texts import BUYER_TEXTS
@@ -83,10 +85,11 @@ def test_keyboard_alone_signs_in_opens_a_notice_and_reaches_every_action(browser
     browser.get(f"{site.url}/ui/login")
     tab_to(browser, lambda e: e.get_attribute("name") == "api_key")
     press(browser, BUYER, Keys.ENTER)
+    loaded(browser, "Notices")
     assert browser.current_url.endswith("/ui/notices")
     tab_to(browser, lambda e: e.tag_name == "a" and e.text == "Nitrile examination gloves")
     press(browser, Keys.ENTER)
-    assert browser.find_element(By.TAG_NAME, "h1").text == "Nitrile examination gloves"
+    loaded(browser, "Nitrile examination gloves")
     actions = browser.wrapped_driver.find_elements(By.CSS_SELECTOR, ".actions button, .actions select")
     assert len(actions) == 4 * len(site.supplier_ids)  # invite, relevant, reason, not relevant per entry
     reached = tab_around(browser)
@@ -94,7 +97,7 @@ def test_keyboard_alone_signs_in_opens_a_notice_and_reaches_every_action(browser
     assert not missed, f"Tab does not reach {missed}"
     first = site.supplier_ids[0]
     tab_to(browser, lambda e: e.get_attribute("aria-label") == "Relevant: Ningbo Gloves Co.")
-    press(browser, Keys.ENTER)
+    submit(browser, Keys.ENTER)
     assert browser.find_element(By.ID, f"mark-{first}").text.startswith("Relevant")
 
 
@@ -109,6 +112,28 @@ def test_keyboard_alone_reaches_every_field_of_the_registration_form(browser: An
     assert honeypot.id not in reached  # people never land in the field meant for robots
     missed = [f.get_attribute("name") or f.text for f in fields if f.id not in reached and f.id != honeypot.id]
     assert not missed, f"Tab does not reach {missed}"
+
+
+def loaded(browser: Any, heading: str) -> None:
+    """Wait until the page's heading is ``heading`` (a key press that follows a link or submits a form returns before
+    the next page is there, and a look at the old one while it goes fails in several ways: each is looked past);
+    fails, naming what was shown, after 20 s."""
+    wait = WebDriverWait(browser.wrapped_driver, 20, ignored_exceptions=(WebDriverException,))
+    shown = "const h = document.querySelector('h1'); return h === null ? null : h.innerText.trim();"
+    try:
+        wait.until(lambda d: d.execute_script(shown) == heading)
+    except TimeoutException:
+        pytest.fail(f"the page {heading!r} did not come; shown: {browser.find_element(By.TAG_NAME, 'h1').text!r}")
+
+
+def submit(browser: Any, *keys: str) -> None:
+    """Press ``keys`` that submit a form to the page it is on, and wait until the page came back (a key press does
+    not wait for the page it loads: the old page must go first)."""
+    page = browser.wrapped_driver.find_element(By.TAG_NAME, "html")
+    press(browser, *keys)
+    wait = WebDriverWait(browser.wrapped_driver, 20, ignored_exceptions=(WebDriverException,))
+    wait.until(expected_conditions.staleness_of(page))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 @dataclass(frozen=True)
@@ -155,10 +180,10 @@ def test_by_keyboard_a_supplier_marked_not_relevant_moves_down_on_the_rematched_
     assert browser.find_element(By.TAG_NAME, "h1").text == words["sign_in"]
     tab_to(browser, lambda e: e.get_attribute("name") == "api_key")
     press(browser, token, Keys.ENTER)
-    assert browser.find_element(By.TAG_NAME, "h1").text == words["notices"]
+    loaded(browser, words["notices"])
     tab_to(browser, lambda e: e.tag_name == "a" and e.text == title)
     press(browser, Keys.ENTER)
-    assert browser.find_element(By.TAG_NAME, "h1").text == title
+    loaded(browser, title)
     before = shortlist_rows(browser)
     top = before[0]
     assert [r.supplier_id for r in before] == site.supplier_ids  # tied, by id
@@ -171,7 +196,7 @@ def test_by_keyboard_a_supplier_marked_not_relevant_moves_down_on_the_rematched_
     assert Select(reason).first_selected_option.get_attribute("value") == "wrong_products"
     not_relevant = words["mark_label"].format(mark=words["mark_not_relevant"].capitalize(), name=name)
     tab_to(browser, lambda e: e.get_attribute("aria-label") == not_relevant)
-    press(browser, Keys.ENTER)
+    submit(browser, Keys.ENTER)
 
     after = shortlist_rows(browser)
     assert [r.supplier_id for r in after] == site.supplier_ids[::-1]  # the marked supplier moved down
@@ -180,4 +205,5 @@ def test_by_keyboard_a_supplier_marked_not_relevant_moves_down_on_the_rematched_
     assert moved.adjustment is not None
     assert "marked not relevant (wrong products) by this agency on this notice" in moved.adjustment
     shown = browser.find_element(By.ID, f"mark-{top.supplier_id}").text
-    assert shown.startswith(f"{words['mark_not_relevant'].capitalize()}: {words['reason_wrong_products']}"), shown
+    said = f"{words['mark_not_relevant'].capitalize()}{words['colon']}{words['reason_wrong_products']}"
+    assert shown.startswith(said), shown

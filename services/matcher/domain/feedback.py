@@ -186,6 +186,6 @@ def explained_adjustments(
         if own is None:
             out[supplier] = Adjustment(round(value, 6), reason)
         else:
-            code = "supplier_refused" if own.notice_id == notice_id else "supplier_refused_similar"
+            code = "supplier_refused" if own.notice_id == notice_id else "supplier_refused_similar"  # ADJUSTMENT_CODES
             out[supplier] = Adjustment(round(value, 6), reason, code, {"notice_id": own.notice_id})
     return out

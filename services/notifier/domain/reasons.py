@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import date
 
 from contracts import REASON_CODES, CodeScheme, ScoreComponent, ShortlistEntry, TenderNotice
+from contracts.shortlist import ADJUSTMENT_CODES
 from services.notifier.domain.text import header_safe
 
 #: A code's title by scheme and code (8 digits for UNSPSC and CPV, without a check digit).
@@ -281,7 +282,7 @@ def own_word(entry: ShortlistEntry, language: str) -> str | None:
     (``adjustment_code``: ``supplier_refused`` or ``supplier_refused_similar``); None without one, or with one this
     version cannot say (the entry's ``adjustment_reason`` is the buyer's line: never shown to a supplier)."""
     code = entry.adjustment_code
-    if code not in ("supplier_refused", "supplier_refused_similar"):
+    if code not in ADJUSTMENT_CODES:
         return None
     said = ScoreComponent(name="feedback", score=0, weight=0, contribution=0, reason="", reason_code=code,
                           reason_args=entry.adjustment_args)  # fmt: skip

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from contracts import REASON_CODES, Classification, CodeScheme, Money, ScoreComponent, TenderNotice
+from contracts.shortlist import ADJUSTMENT_CODES
 from localrun.demodata.data import generate_notices, generate_suppliers
 from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query, rank, text
 from tests.unit.matcher.conftest import NOW, award, notice, supplier
@@ -306,18 +307,21 @@ def test_every_reason_on_demo_notices_and_suppliers_is_in_the_catalog_and_in_the
                 assert not re.search(r"\byou(r|rs)?\b", own, re.IGNORECASE), c.reason
     assert explained > 1_000  # 25 notices x 10 entries x ~5 reasons
     # The demo data reaches every branch but two (no demo supplier won the very same contract: the table pins it;
-    # meaning needs vectors, which this ranking is not given: test_semantic_component covers it).
-    # Suggested codes and the crosswalk need code hints, which this ranking is not given (test_code_hints); a
-    # supplier's own "not relevant" is an entry's adjustment, never a component's reason (test_supplier_marks).
-    assert seen >= set(REASON_CODES) - {
-        "repeat",
-        "meaning_close",
-        "code_suggested",
-        "code_notice_suggested",
-        "code_crosswalk",
-        "supplier_refused",
-        "supplier_refused_similar",
-    }
+    # meaning needs vectors, which this ranking is not given: test_semantic_component covers it). Suggested codes
+    # and the crosswalk need code hints, which this ranking is not given (test_code_hints). The supplier's own word
+    # is an entry's adjustment, never a component's (test_supplier_marks covers it).
+    assert (
+        seen
+        >= set(REASON_CODES)
+        - {
+            "repeat",
+            "meaning_close",
+            "code_suggested",
+            "code_notice_suggested",
+            "code_crosswalk",
+        }
+        - ADJUSTMENT_CODES
+    )
 
 
 def test_shared_words_are_named_as_written_and_cjk_bigrams_are_joined_back() -> None:

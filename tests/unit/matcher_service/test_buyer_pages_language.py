@@ -122,7 +122,7 @@ def test_the_notice_page_in_chinese_offers_the_marks_in_chinese_and_marks_the_sa
     form = {"csrf": csrf.group(1), "supplier_id": "S2", "mark": "not_relevant", "reason": "wrong_products"}
     assert browser.post("/ui/notices/ungm%3Aa1/feedback", data=form, headers=CHINESE).status_code == 303
     after = browser.get("/ui/notices/ungm%3Aa1", headers=CHINESE).text
-    assert f"{ZH['mark_not_relevant']}</span>: {ZH['reason_wrong_products']}" in after
+    assert f"{ZH['mark_not_relevant']}</span>{ZH['colon']}{ZH['reason_wrong_products']}" in after
 
 
 def test_an_expired_mark_form_is_refused_in_the_pages_language(browser: TestClient) -> None:

@@ -20,6 +20,11 @@ LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
 BUYER_TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "switch": "简体中文",
+        # punctuation between the page's own words
+        "colon": ": ",
+        "comma": ", ",
+        "semicolon": "; ",
+        "stop": ".",
         "nav": "tenderbridge",
         "nav_notices": "Notices",
         "nav_api": "API",
@@ -152,6 +157,10 @@ BUYER_TEXTS: dict[str, dict[str, str]] = {
     },
     "zh-Hans": {
         "switch": "English",
+        "colon": "：",
+        "comma": "，",
+        "semicolon": "；",
+        "stop": "。",
         "nav": "tenderbridge",
         "nav_notices": "招标公告",
         "nav_api": "API",
