@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import functools
 import gzip
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,15 +91,29 @@ def code_index(scheme: CodeScheme) -> CodeIndex:
     """The shipped index of ``scheme`` (UNSPSC or CPV), loaded once."""
     if scheme not in _TITLE_FILES:
         raise ValueError(f"codes are suggested in UNSPSC or CPV, not {scheme}")
+    return read_index(DATA_DIR / INDEX_FILE, scheme, titles(scheme))
+
+
+def read_index(path: Path, scheme: CodeScheme, code_titles: Mapping[str, str]) -> CodeIndex:
+    """The index of ``scheme`` in the file ``write_index`` wrote. No fallback: suggestions from titles alone would
+    be much worse and nothing would say so, so a missing or incomplete file is a ``FileNotFoundError`` or
+    ``ValueError`` that names the file and the command that rebuilds it."""
+    rebuild = "reinstall tenderbridge or rebuild it: python -m bench.xling.build_codes"
+    if not path.is_file():
+        raise FileNotFoundError(f"the code index {path} is missing: {rebuild}")
     name = scheme.value.lower()
-    with np.load(DATA_DIR / INDEX_FILE, allow_pickle=False) as z:
+    with np.load(path, allow_pickle=False) as z:
+        wanted = {"model", "projection", f"{name}_codes", f"{name}_vectors", f"{name}_scale", f"{name}_offsets"}
+        missing = sorted(wanted - set(z.files))
+        if missing:
+            raise ValueError(f"the code index {path} has no {', '.join(missing)}: {rebuild}")
         vectors = (z[f"{name}_vectors"].astype(np.float32) * z[f"{name}_scale"]).astype(np.float32)
         return CodeIndex(
             scheme=scheme,
             codes=tuple(str(c) for c in z[f"{name}_codes"]),
             vectors=vectors,
             offsets=z[f"{name}_offsets"].astype(np.float32),
-            titles=titles(scheme),
+            titles=code_titles,
             model=str(z["model"]),
             projection=z["projection"].astype(np.float32),
         )

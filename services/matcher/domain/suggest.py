@@ -1,10 +1,12 @@
 """Code suggestion: free text in any language -> UNSPSC or CPV codes, with titles and scores.
 
 Pure: the caller encodes the text (the ``Encoder`` port) and passes the scheme's ``CodeIndex`` (package data, read
-by ``services.matcher.codebook``). The index holds one row per code title (UNSPSC via UNGM, CPV from Regulation (EC)
-213/2008) and one per centroid of labelled descriptions (the mean vector of the AusTender award descriptions filed
-under a code), each row with an offset: a title is a few words of taxonomy language, so it has to be clearly closer
-than what buyers actually wrote under a code before it wins.
+by ``services.matcher.adapters.codebook``). The index holds one row per code title (UNSPSC via UNGM, CPV from
+Regulation (EC) 213/2008) and, for UNSPSC, one per centroid of labelled descriptions (the mean vector of the
+AusTender award descriptions filed under a code) and one per distinct labelled description, each row with an offset:
+a title is a few words of taxonomy language, so it has to be clearly closer than what buyers actually wrote under a
+code before it wins; a single description, noisier than a centroid, has to be closer still, but it keeps the many
+ways buyers word one code (``utes``, ``tyres``, ``fleet rubber``) apart instead of averaging them away.
 
 The method: the ``neighbours`` nearest rows vote, each with weight ``exp((s - s_best) / temperature)``, for their code
 and for every ancestor of it in the hierarchy (UNSPSC family and class, CPV group and class); a code's score is its
