@@ -282,21 +282,35 @@ class VectorIndex:
             ]
         ).astype(np.float32)
         centroids = spherical_kmeans(sample, min(lists, len(sample)), seed=self._seed)
-        old, self._blocks = self._blocks, [_Block(self.dimension, self.dtype, 0) for _ in range(len(centroids))]
-        for block in old:
-            for start in range(0, block.size, _CHUNK_ROWS):
-                rows = block.matrix[start : min(block.size, start + _CHUNK_ROWS)]
-                ids = block.ids[start : start + len(rows)]
-                target = np.argmax(rows.astype(np.float32) @ centroids.T, axis=1)
-                order = np.argsort(target, kind="stable")
-                groups, starts = np.unique(target[order], return_index=True)
-                for g, lo, hi in zip(groups.tolist(), starts.tolist(), [*starts[1:].tolist(), len(order)], strict=True):
-                    chosen = order[lo:hi]
-                    first = self._blocks[g].extend(ids[chosen], rows[chosen])
-                    self._block_of[ids[chosen]] = g
-                    self._slot_of[ids[chosen]] = np.arange(first, first + len(chosen), dtype=np.int32)
-            # Its rows are in the new blocks now: free it before the next one (a view of it would keep it alive).
-            block.matrix, block.ids, block.size = block.matrix[:0].copy(), block.ids[:0].copy(), 0
+        # Each row's list first, so that each list is allocated at its size (growing them by doubling would leave
+        # up to half of every list empty: a third more memory for the whole index).
+        chunks = [
+            (
+                block,
+                start,
+                np.argmax(
+                    block.matrix[start : min(block.size, start + _CHUNK_ROWS)].astype(np.float32) @ centroids.T, 1
+                ),
+            )
+            for block in self._blocks
+            for start in range(0, block.size, _CHUNK_ROWS)
+        ]
+        counts = np.bincount(np.concatenate([t for _, _, t in chunks]), minlength=len(centroids))
+        old, self._blocks = self._blocks, [_Block(self.dimension, self.dtype, int(c)) for c in counts.tolist()]
+        for block, start, target in chunks:
+            rows = block.matrix[start : start + len(target)]
+            ids = block.ids[start : start + len(target)]
+            order = np.argsort(target, kind="stable")
+            groups, starts = np.unique(target[order], return_index=True)
+            for g, lo, hi in zip(groups.tolist(), starts.tolist(), [*starts[1:].tolist(), len(order)], strict=True):
+                chosen = order[lo:hi]
+                first = self._blocks[g].extend(ids[chosen], rows[chosen])
+                self._block_of[ids[chosen]] = g
+                self._slot_of[ids[chosen]] = np.arange(first, first + len(chosen), dtype=np.int32)
+            if start + len(target) >= block.size:
+                # Its rows are in the new blocks now: free it before the next one (a view would keep it alive).
+                block.matrix, block.ids, block.size = block.matrix[:0].copy(), block.ids[:0].copy(), 0
+        del old
         self._centroids = centroids
         self._partitioned_at = n
 
