@@ -51,6 +51,11 @@ class ProfileStore(Protocol):
     def put_many(self, profiles: list[SupplierProfile]) -> None:
         """``put`` for a batch (one round trip where the store allows)."""
 
+    def stored_vector(self, profile: SupplierProfile) -> npt.NDArray[np.float32] | None:
+        """The vector stored with ``profile`` when it was written (its ``semantic.semantic_text`` encoded), if this
+        very object was read from the store with it: the matcher then needs not encode it again. ``None`` when the
+        store does not hold it (no encoder at write time, another object, evicted)."""
+
     def delete(self, supplier_id: str) -> bool:
         """``False`` when there was nothing to delete."""
 

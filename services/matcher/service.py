@@ -30,6 +30,7 @@ from services.matcher.domain.retrieval import notice_tags
 from services.matcher.domain.semantic import (
     ProfileVectors,
     SemanticInput,
+    Vector,
     notice_semantic_text,
     phrases,
     semantic_text,
@@ -587,8 +588,13 @@ class Matcher:
                 else:
                     todo.append((p, key))
         if todo:
-            # The whole texts now, in one batch; the phrases only if a reason reads them (a shortlisted entry).
-            rows = encoder.encode([key[0] for _, key in todo])
+            # The whole texts: as stored with the profile when it was written, else encoded now, in one batch; the
+            # phrases only if a reason reads them (a shortlisted entry).
+            dim = encoder.dimension
+            stored = [self.profiles.stored_vector(p) for p, _ in todo]
+            unstored = [key[0] for (_, key), v in zip(todo, stored, strict=True) if v is None or v.shape[0] != dim]
+            encoded: Iterator[Vector] = iter(encoder.encode(unstored) if unstored else [])
+            rows = [v if v is not None and v.shape[0] == dim else next(encoded) for v in stored]
             with self._vectors_lock:
                 for (p, key), row in zip(todo, rows, strict=True):
                     vectors = ProfileVectors(row, key[1:], encoder.encode)

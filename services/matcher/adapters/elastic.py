@@ -28,6 +28,7 @@ from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout, TransportError
 from elasticsearch import ApiError, BadRequestError, ConflictError, Elasticsearch, NotFoundError, helpers
@@ -292,14 +293,15 @@ def _copy_profiles(
 
 class ProfileCache:
     """Parsed profiles by id, each with the stored version it was parsed from (index, ``_seq_no``,
-    ``_primary_term``): a search can then ask for ids and versions only and reuse what is already parsed, instead of
-    fetching and validating 300 full profiles per notice. A hit whose version differs is fetched again (``mget``).
-    Thread-safe (the worker, the API and a background refit share the store); least recently used evicted first.
+    ``_primary_term``) and the vector stored with it (if any): a search can then ask for ids and versions only and
+    reuse what is already parsed, instead of fetching and validating 300 full profiles per notice. A hit whose
+    version differs is fetched again (``mget``). Thread-safe (the worker, the API and a background refit share the
+    store); least recently used evicted first.
     """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._items: OrderedDict[str, tuple[tuple[str, int, int], SupplierProfile]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[tuple[str, int, int], SupplierProfile, Vector | None]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, supplier_id: str, version: tuple[str, int, int]) -> SupplierProfile | None:
@@ -310,11 +312,17 @@ class ProfileCache:
             self._items.move_to_end(supplier_id)
             return item[1]
 
-    def put(self, version: tuple[str, int, int], profile: SupplierProfile) -> None:
+    def vector(self, profile: SupplierProfile) -> Vector | None:
+        """The vector read with this very profile object (``None``: another object, none stored, or evicted)."""
+        with self._lock:
+            item = self._items.get(profile.supplier_id)
+            return item[2] if item is not None and item[1] is profile else None
+
+    def put(self, version: tuple[str, int, int], profile: SupplierProfile, vector: Vector | None = None) -> None:
         if self.capacity <= 0:
             return
         with self._lock:
-            self._items[profile.supplier_id] = (version, profile)
+            self._items[profile.supplier_id] = (version, profile, vector)
             self._items.move_to_end(profile.supplier_id)
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
@@ -332,6 +340,9 @@ def _bulk_actions(index: str, sources: Iterator[tuple[SupplierProfile, dict[str,
     for p, source in sources:
         yield {"_index": index, "_id": p.supplier_id, "_source": source}
 
+
+#: What a profile read into the cache is fetched with: the profile and the vector stored with it.
+_CACHED_FIELDS = ["profile", VECTOR_FIELD]
 
 #: Profiles per request when ``all`` pages through the store.
 PROFILE_PAGE = 1000
@@ -358,11 +369,17 @@ class ElasticProfileStore:
         self.cache = ProfileCache(cache_size)
 
     def _parse(self, hit: dict[str, Any]) -> SupplierProfile:
-        profile = SupplierProfile.model_validate(hit["_source"]["profile"])
+        source = hit["_source"]
+        profile = SupplierProfile.model_validate(source["profile"])
         version = _version(hit)
         if version is not None:
-            self.cache.put(version, profile)
+            stored = source.get(VECTOR_FIELD)
+            vector = None if not stored else np.asarray(stored, dtype=np.float32)
+            self.cache.put(version, profile, vector)
         return profile
+
+    def stored_vector(self, profile: SupplierProfile) -> Vector | None:
+        return self.cache.vector(profile)
 
     def _resolve(self, hits: list[dict[str, Any]]) -> list[SupplierProfile]:
         """The profiles of search hits that carry ids and versions only: from the cache, the rest by ``mget``
@@ -378,9 +395,9 @@ class ElasticProfileStore:
                 missing.append(h["_id"])
         if missing:
             with _guard():
-                docs = self._es.mget(index=self._index, ids=missing, source_includes=["profile"], stored_fields=None)[
-                    "docs"
-                ]
+                docs = self._es.mget(
+                    index=self._index, ids=missing, source_includes=_CACHED_FIELDS, stored_fields=None
+                )["docs"]
             for d in docs:
                 if d.get("found"):
                     found[d["_id"]] = self._parse(d)
@@ -431,7 +448,7 @@ class ElasticProfileStore:
             return matched
         with _guard():
             try:
-                hits = self._es.search(index=self._index, source=False, **knn)["hits"]["hits"]
+                hits = self._es.search(index=self._index, source=False, seq_no_primary_term=True, **knn)["hits"]["hits"]
             except BadRequestError:
                 # An index without the vector field (created before the encoder was configured): no kNN channel
                 # until ``ensure_indexes`` adds it.
@@ -439,8 +456,8 @@ class ElasticProfileStore:
                 return matched
         ids = union_candidates([p.supplier_id for p in matched], [h["_id"] for h in hits])
         by_id = {p.supplier_id: p for p in matched}
-        extra = [s for s in ids if s not in by_id]
-        found = {p.supplier_id: p for p in self.get_many(extra)}
+        # The nearest ones not matched otherwise: from the cache (with their stored vectors), the rest by ``mget``.
+        found = {p.supplier_id: p for p in self._resolve([h for h in hits if h["_id"] not in by_id])}
         return [p for s in ids if (p := by_id.get(s) or found.get(s)) is not None]
 
     def _matched(self, query: CandidateQuery) -> list[SupplierProfile]:
@@ -508,7 +525,7 @@ class ElasticProfileStore:
                 size=limit,
                 search_after=None if after is None else [after],
                 seq_no_primary_term=True,
-                source_includes=["profile"],
+                source_includes=_CACHED_FIELDS,
                 track_total_hits=False,
             )["hits"]["hits"]
         # Cached too: candidates then are the very objects a model fitted over the pages holds (no re-check).

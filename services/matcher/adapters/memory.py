@@ -40,6 +40,7 @@ class InMemoryProfileStore:
         self._encoder = encoder
         self._text_codes = text_codes
         self._keys_of: dict[str, tuple[SupplierProfile, frozenset[str]]] = {}
+        self._vectors: dict[str, Vector] = {}
         self.put_many(list(profiles or []))
 
     def get(self, supplier_id: str) -> SupplierProfile | None:
@@ -57,11 +58,19 @@ class InMemoryProfileStore:
         for i, p in enumerate(profiles):
             self._profiles[p.supplier_id] = p
             self._index.upsert(p, None if vectors is None else vectors[i], suggested[i])
+            if vectors is None:
+                self._vectors.pop(p.supplier_id, None)
+            else:
+                self._vectors[p.supplier_id] = vectors[i]
+
+    def stored_vector(self, profile: SupplierProfile) -> Vector | None:
+        return self._vectors.get(profile.supplier_id) if self._profiles.get(profile.supplier_id) is profile else None
 
     def delete(self, supplier_id: str) -> bool:
         if self._profiles.pop(supplier_id, None) is None:
             return False
         self._index.remove(supplier_id)
+        self._vectors.pop(supplier_id, None)
         return True
 
     def candidates(

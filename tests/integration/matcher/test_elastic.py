@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
@@ -17,6 +19,7 @@ from services.infra.bus import InMemoryPublisher
 from services.matcher.adapters import elastic
 from services.matcher.adapters.memory import HashingEncoder
 from services.matcher.bootstrap import Container, bootstrap, bootstrap_in_memory
+from services.matcher.domain.semantic import semantic_text
 from services.matcher.ports import NoticeFilter
 from services.matcher.settings import Settings
 from tests.conftest import Endpoints
@@ -245,6 +248,40 @@ def test_candidates_reuse_parsed_profiles_until_one_changes(es_container: Contai
     assert changed["S2"] is first["S2"]
     store.delete("S2")
     assert [p.supplier_id for p in store.candidates(notice("1"), config)] == ["S1"]
+
+
+class _CountingEncoder(HashingEncoder):
+    """The fake, remembering every text it was asked to encode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        self.seen.extend(texts)
+        return super().encode(texts)
+
+
+@pytest.mark.parametrize("encoder", [_CountingEncoder()])
+def test_ranking_reads_the_vectors_stored_with_the_profiles_instead_of_encoding_them_again(
+    es_container: Container, encoder: _CountingEncoder
+) -> None:
+    m = es_container.matcher
+    gloves = supplier("S1", codes=(), keywords=("nitrilegloves",))
+    m.profiles.put_many([gloves, supplier("S2", codes=(), keywords=("bakery ovens",))])
+    stored = m.profiles.page(None, 10)
+    assert [p.supplier_id for p in stored] == ["S1", "S2"]
+    vector = m.profiles.stored_vector(stored[0])
+    assert vector is not None
+    assert np.array_equal(vector, encoder.encode([semantic_text(stored[0])])[0])  # what was written, read back
+    assert m.profiles.stored_vector(gloves) is None  # another object than the one read: not vouched for
+    encoder.seen.clear()
+    shortlist = m.handle_notice(notice("2", title="Nitrile gloves", codes=()))
+    assert shortlist is not None
+    assert [e.supplier_id for e in shortlist.entries][:1] == ["S1"]
+    # The notice and the shortlisted entry's phrase were encoded; no profile's whole text was.
+    assert semantic_text(gloves) not in encoder.seen
+    assert "nitrilegloves" in encoder.seen
 
 
 def test_open_only_keeps_later_and_missing_deadlines_of_notices_not_cancelled(es_container: Container) -> None:

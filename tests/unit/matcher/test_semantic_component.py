@@ -180,3 +180,18 @@ def test_a_weak_likeness_counts_in_the_score_but_is_not_claimed_in_a_reason() ->
     [semantic] = [c for c in entry.components if c.name == "semantic"]
     assert semantic.score > 0
     assert (semantic.reason_code, semantic.reason) == (None, "")
+
+
+def test_ranking_reads_the_vector_the_store_wrote_with_a_profile_instead_of_encoding_it_again() -> None:
+    encoder = _CountingEncoder()
+    m = bootstrap_in_memory(Settings(), clock=lambda: NOW, encoder=encoder).matcher
+    near = supplier("near", keywords=("nitrilegloves",))
+    m.profiles.put_many([near])
+    assert semantic_text(near) in encoder.seen  # encoded once, when written
+    encoder.seen.clear()
+    shortlist = m.handle_notice(notice("Nitrile gloves", codes=()))
+    assert shortlist is not None
+    assert [e.supplier_id for e in shortlist.entries] == ["near"]
+    assert semantic_text(near) not in encoder.seen
+    # A profile object the store did not hand out is not vouched for: its vector is not taken on trust.
+    assert m.profiles.stored_vector(supplier("near", keywords=("nitrilegloves",))) is None
