@@ -28,10 +28,8 @@ REASON_TEMPLATES: dict[str, dict[str, str]] = {
         "code_near": "{scheme} {code}{code_title} is one level from your {level} {supplier_code}{supplier_code_title}",
         "code_shared_level": "{scheme} {code}{code_title} is in your {level} {supplier_code}{supplier_code_title}",
         "code_none": "you have no code in common with {scheme} {code}{code_title}",
-        "code_suggested": "suggested from your description: {scheme} {supplier_code}{supplier_code_title}, for the "
-        "notice’s {code}{code_title}",
-        "code_notice_suggested": "{scheme} {code}{code_title}, suggested from the notice’s text, is close to your "
-        "{supplier_code}{supplier_code_title}",
+        "code_suggested": "suggested from your description: {scheme} {supplier_code}{supplier_code_title}{for_notice}",
+        "code_notice_suggested": "{scheme} {code}{code_title}, suggested from the notice’s text, {near_yours}",
         "code_crosswalk": "{scheme} {code}{code_title} corresponds to your {supplier_scheme} "
         "{supplier_code}{supplier_code_title} ({percent}% alike)",
         "words_shared": "your profile mentions {words}",
@@ -56,10 +54,8 @@ REASON_TEMPLATES: dict[str, dict[str, str]] = {
         "code_near": "{scheme} {code}{code_title}与您登记的{level} {supplier_code}{supplier_code_title}仅差一级",
         "code_shared_level": "{scheme} {code}{code_title}属于您登记的{level} {supplier_code}{supplier_code_title}",
         "code_none": "您登记的类别与 {scheme} {code}{code_title}均无关联",
-        "code_suggested": "根据您的描述推荐的类别：{scheme} {supplier_code}{supplier_code_title}，"
-        "对应公告的 {code}{code_title}",
-        "code_notice_suggested": "根据公告内容推荐的类别 {scheme} {code}{code_title}与您登记的 "
-        "{supplier_code}{supplier_code_title}相近",
+        "code_suggested": "根据您的描述推荐的类别：{scheme} {supplier_code}{supplier_code_title}{for_notice}",
+        "code_notice_suggested": "根据公告内容推荐的类别 {scheme} {code}{code_title}{near_yours}",
         "code_crosswalk": "{scheme} {code}{code_title}对应您登记的 {supplier_scheme} "
         "{supplier_code}{supplier_code_title}（相似度 {percent}%）",
         "words_shared": "您的企业资料提到了 {words}",
@@ -107,6 +103,10 @@ _REASON_PARTS: dict[str, dict[str, str]] = {
         "contains": "contains",
         "nearly_contains": "nearly contains",
         "match": " ({percent}% similar)",
+        # a suggested code against the other side's: said once when both are the same code
+        "for_notice": ", for the notice’s {code}{code_title}",
+        "near_yours": "is close to your {supplier_code}{supplier_code_title}",
+        "is_yours": "is one of your codes",
     },
     # Chinese text takes a space between a code and the next Chinese word, none after a full-width bracket.
     "zh-Hans": {
@@ -117,6 +117,9 @@ _REASON_PARTS: dict[str, dict[str, str]] = {
         "contains": "包含",
         "nearly_contains": "接近包含",
         "match": "（相似度 {percent}%）",
+        "for_notice": "，对应公告的 {code}{code_title}",
+        "near_yours": "与您登记的 {supplier_code}{supplier_code_title}相近",
+        "is_yours": "是您登记的类别之一",
     },
 }
 
@@ -216,6 +219,10 @@ def _reason_values(
             values["last_clause"] = parts["last"].format(last=last) if last else ""
         else:  # an arg added to the catalog after this code: no rule to show it, so the matcher's line is shown
             raise _BadArgs
+    if "code" in values and "supplier_code" in values:
+        same = values["code"] == values["supplier_code"]
+        values["for_notice"] = "" if same else parts["for_notice"].format_map(values)
+        values["near_yours"] = parts["is_yours"] if same else parts["near_yours"].format_map(values)
     return values
 
 
@@ -255,7 +262,8 @@ def render_reason(
     lookup = titles if callable(titles) else _title_lookup(None, titles or {})
     try:
         values = _reason_values(code, component.reason_args, language if language in _REASON_PARTS else "en", lookup)
-        return templates[code].format_map(values).strip()
+        # A code without a title is followed by a space before the next Chinese word, never before a full-width comma.
+        return templates[code].format_map(values).strip().replace(" ，", "，")
     except (_BadArgs, KeyError, ValueError, IndexError):
         return component.reason
 

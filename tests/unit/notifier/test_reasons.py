@@ -161,6 +161,30 @@ def test_every_catalog_code_renders_with_all_its_args(code: str, language: str) 
             "your profile mentions nitrile, gloves",
             "您的企业资料提到了 nitrile、gloves",
         ),
+        (
+            "code_suggested",
+            {"scheme": "UNSPSC", "code": "42132205", "supplier_code": "42132205"},
+            "suggested from your description: UNSPSC 42132205",
+            "根据您的描述推荐的类别：UNSPSC 42132205",
+        ),
+        (
+            "code_suggested",
+            {"scheme": "UNSPSC", "code": "42132203", "supplier_code": "421322"},
+            "suggested from your description: UNSPSC 42132200, for the notice’s 42132203",
+            "根据您的描述推荐的类别：UNSPSC 42132200，对应公告的 42132203",
+        ),
+        (
+            "code_notice_suggested",
+            {"scheme": "UNSPSC", "code": "42132203", "supplier_code": "42132203"},
+            "UNSPSC 42132203, suggested from the notice’s text, is one of your codes",
+            "根据公告内容推荐的类别 UNSPSC 42132203 是您登记的类别之一",
+        ),
+        (
+            "code_notice_suggested",
+            {"scheme": "UNSPSC", "code": "42132203", "supplier_code": "421322"},
+            "UNSPSC 42132203, suggested from the notice’s text, is close to your 42132200",
+            "根据公告内容推荐的类别 UNSPSC 42132203 与您登记的 42132200 相近",
+        ),
         ("value_unknown", {}, "there is no value to compare with the contracts you usually win", None),
         (
             "meaning_close",
