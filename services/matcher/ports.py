@@ -93,8 +93,12 @@ class NoticeStore(Protocol):
     def open_notices(self, now: datetime) -> Iterator[TenderNotice]:
         """Every notice open at ``now`` (not cancelled; a later deadline or none), by notice id, however many."""
 
-    def open_for_profile(self, profile: SupplierProfile, now: datetime, limit: int) -> list[TenderNotice]:
-        """Open notices that share a code (one level up or down) or a keyword with the profile."""
+    def open_for_profile(
+        self, profile: SupplierProfile, now: datetime, limit: int, suggested: Sequence[str] = ()
+    ) -> list[TenderNotice]:
+        """Open notices that share a code (one level up or down) or a keyword with the profile, or whose codes
+        reach one of ``suggested`` (``retrieval.suggested_prefixes`` of the codes suggested for a profile that
+        states none): the notices whose forward retrieval would return the profile."""
 
     def published_between(
         self, since: datetime, until: datetime | None, after: NoticeCursor | None, limit: int

@@ -26,7 +26,7 @@ from services.matcher.domain.awards import claim_keys, claimed, find_claims, fit
 from services.matcher.domain.codes import CodeHints, wants_suggestions
 from services.matcher.domain.crosswalk import Crosswalk
 from services.matcher.domain.feedback import Adjustment, explained_adjustments, notice_similarity
-from services.matcher.domain.retrieval import notice_tags
+from services.matcher.domain.retrieval import notice_tags, suggested_prefixes
 from services.matcher.domain.semantic import (
     ProfileVectors,
     SemanticInput,
@@ -949,13 +949,16 @@ class Matcher:
         batch = {p.supplier_id: p for p in profiles}
         notices: dict[str, TenderNotice] = {}
         concerned: dict[str, set[str]] = {}
+        suggested = self._suggested_prefixes([p for p in batch.values() if not p.preferences.unsubscribed])
         for profile in batch.values():
             # An unsubscribed supplier can join no shortlist (the preference rules exclude it): only the notices it
             # is on can change, and those are the ones listing it below.
             fitting = (
                 []
                 if profile.preferences.unsubscribed
-                else self.notices.open_for_profile(profile, self.clock(), self.reverse_match_limit)
+                else self.notices.open_for_profile(
+                    profile, self.clock(), self.reverse_match_limit, suggested.get(profile.supplier_id, [])
+                )
             )
             # Notices the supplier is shortlisted for but no longer fits (codes or keywords changed) are revisited.
             for notice in [*fitting, *self._open_notices_listing(profile.supplier_id)]:
@@ -972,6 +975,15 @@ class Matcher:
                     candidates = [*self.profiles.get_many(known), *(batch[s] for s in joining)]
             changed += self._rerank_if_changed(notice, current, candidates)
         return changed
+
+    def _suggested_prefixes(self, profiles: list[SupplierProfile]) -> dict[str, list[str]]:
+        """For the profiles that state no codes: the prefixes of the codes suggested from their text, by supplier id
+        (what the store indexes apart from their own, so forward retrieval finds them by those)."""
+        wanting = [p for p in profiles if wants_suggestions(p)]
+        if self.text_codes is None or not wanting:
+            return {}
+        found = self.suggested_codes(wanting, self.profile_vectors(wanting))
+        return {sid: suggested_prefixes(codes) for sid, codes in found.items()}
 
     def _open_notices_listing(self, supplier_id: str) -> list[TenderNotice]:
         out = []

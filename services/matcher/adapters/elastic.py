@@ -638,8 +638,11 @@ class ElasticNoticeStore:
                 return
             after = hits[-1]["sort"]
 
-    def open_for_profile(self, profile: SupplierProfile, now: datetime, limit: int) -> list[TenderNotice]:
+    def open_for_profile(
+        self, profile: SupplierProfile, now: datetime, limit: int, suggested: Sequence[str] = ()
+    ) -> list[TenderNotice]:
         codes, terms = documents.profile_retrieval_keys(profile)
+        codes = list(dict.fromkeys([*codes, *suggested]))
         with _guard():
             # Notices are stored without a refresh (the hot path); a notice stored a moment ago must still be
             # found here, or a supplier saved in that moment would miss it (its own match ran before the save).

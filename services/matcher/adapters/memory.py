@@ -153,9 +153,12 @@ class InMemoryNoticeStore:
         self._check()
         yield from sorted((n for n in self.notices.values() if n.is_open(now)), key=lambda n: n.notice_id)
 
-    def open_for_profile(self, profile: SupplierProfile, now: datetime, limit: int) -> list[TenderNotice]:
+    def open_for_profile(
+        self, profile: SupplierProfile, now: datetime, limit: int, suggested: Sequence[str] = ()
+    ) -> list[TenderNotice]:
         self._check()
         codes, terms = (set(keys) for keys in documents.profile_retrieval_keys(profile))
+        codes |= set(suggested)
         out = []
         for n in self.notices.values():
             if not n.is_open(now):

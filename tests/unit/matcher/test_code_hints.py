@@ -5,6 +5,8 @@ anyone's own codes."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
 import pytest
 
@@ -206,6 +208,25 @@ def test_a_code_less_profile_is_matched_on_codes_suggested_once_when_it_is_writt
     stored = matcher.profiles.get("gloves")
     assert stored is not None
     assert stored.codes == []
+
+
+def test_a_code_less_profile_saved_later_reaches_the_open_notices_of_its_suggested_codes() -> None:
+    encoder = HashingEncoder()
+    titles = {"42132203": "nitrile examination gloves", "56101500": "tents and tarpaulins"}
+    text_codes = TextCodes(lambda scheme: title_index(encoder, titles, scheme=scheme), {CodeScheme.UNSPSC: 1})  # type: ignore[arg-type]
+    matcher = bootstrap_in_memory(Settings(), clock=lambda: NOW, encoder=encoder, code_data=(None, text_codes)).matcher
+    # An open notice that shares no word with the supplier: only its code can lead a reverse match to it.
+    open_notice = notice(title="Procurement of medical consumables", deadline_at=NOW + timedelta(days=20))
+    matcher.notices.put(open_notice)
+    assert matcher.handle_notice(open_notice) is not None
+    gloves = supplier("gloves", keywords=("nitrile examination gloves",))
+    tents = supplier("tents", keywords=("tents and tarpaulins",))
+    matcher.profiles.put_many([gloves, tents])
+    assert matcher.reverse_match_many([gloves, tents]) == 1
+    stored = matcher.shortlists.get(open_notice.notice_id, open_notice.version)
+    assert stored is not None
+    assert [e.supplier_id for e in stored.entries] == ["gloves"]
+    assert category(stored.entries[0]).reason_code == "code_suggested"
 
 
 def test_the_semantic_floor_weighs_newcomers_and_suppliers_with_history_keep_the_learned_weights() -> None:
