@@ -849,8 +849,20 @@ class Matcher:
         """
         before = self.profiles.get(profile.supplier_id)
         if before is not None and registered_by is not None:
-            # What waits for confirmation is the matcher's: a supplier's or buyer's key cannot state it.
-            profile = profile.model_copy(update={"pending_identifiers": before.pending_identifiers})
+            # What waits for confirmation is the matcher's: a supplier's or buyer's key cannot state it. Nor can it
+            # change the official identifiers or the origin: award records are resolved by identifier first, so a
+            # typed identifier would take over another firm's past and future awards (an operator sets them, or the
+            # public form's number once the address is confirmed).
+            kept = {
+                "pending_identifiers": before.pending_identifiers,
+                "identifiers": before.identifiers,
+                "origin": before.origin,
+            }
+            if profile.identifiers != before.identifiers or profile.origin != before.origin:
+                log.warning(
+                    "%s: identifiers and origin kept as stored (only an operator changes them)", before.supplier_id
+                )
+            profile = profile.model_copy(update=kept)
         confirmations = email_confirmations(before, profile, profile, registered_by, self.clock())
         profile = profile.model_copy(update={"email_confirmations": confirmations})
         profile, gone = self._confirmed_claims(before, profile)

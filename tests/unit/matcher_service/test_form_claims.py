@@ -14,6 +14,7 @@ import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
 from contracts import SupplierProfile
+from contracts.supplier import ProfileOrigin
 from services.matcher.awards import import_awards
 from services.matcher.bootstrap import Container, bootstrap_in_memory
 from services.matcher.domain.registration import read_identifier, self_supplier_id
@@ -209,3 +210,17 @@ def test_a_suppliers_own_key_cannot_add_numbers_waiting_for_confirmation(
     saved, _ = container.matcher.save_profile(typed, registered_by=waiting.display_name)
     assert saved.pending_identifiers == []
     assert confirm(container, saved.supplier_id).past_awards == []
+
+
+def test_a_suppliers_own_key_cannot_state_official_identifiers_or_its_origin(
+    client: TestClient, container: Container
+) -> None:
+    assert post(client, "sales@gw.example").status_code == 303
+    stored = confirm(container, registered(container, "sales@gw.example").supplier_id)
+    typed = stored.model_copy(update={"identifiers": [f"AU-ABN:{PROSPECT_ABN}"], "origin": ProfileOrigin.AWARDS})
+    saved, _ = container.matcher.save_profile(typed, registered_by=stored.display_name)
+    assert (saved.identifiers, saved.origin) == (stored.identifiers, stored.origin)
+    assert saved.past_awards == []
+    # An operator (no registrant) may set them.
+    by_admin, _ = container.matcher.save_profile(stored.model_copy(update={"identifiers": ["AU-ABN:x"]}))
+    assert by_admin.identifiers == ["AU-ABN:x"]
