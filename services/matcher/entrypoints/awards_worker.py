@@ -24,8 +24,9 @@ from typing import Any
 
 from contracts import DeadLetter
 from contracts.award import AwardRecord
-from services.infra.bus import Backoff, ConsumerLoop, Unreadable, dead_letter, json_consumer, read_message
+from services.infra.bus import Unreadable, dead_letter, read_message
 from services.matcher.awards import AwardImportReport, import_awards
+from services.matcher.entrypoints.worker import MatcherWorker
 from services.matcher.exceptions import StoreUnavailable
 from services.matcher.service import Matcher
 from services.matcher.settings import Settings
@@ -80,7 +81,7 @@ def handle_batch(matcher: Matcher, dlq_topic: str, records: list[Any], *, retry:
     return report
 
 
-class AwardsWorker:
+class AwardsWorker(MatcherWorker):
     def __init__(
         self,
         matcher: Matcher,
@@ -89,11 +90,7 @@ class AwardsWorker:
         consumer_factory: Callable[[], Any] | None = None,
         initial_backoff: float = 0.5,
     ) -> None:
-        self.matcher = matcher
-        self.settings = settings
-        self.stop = stop
-        self.initial_backoff = initial_backoff
-        self._consumer_factory = consumer_factory or self._default_consumer
+        super().__init__(matcher, settings, stop, consumer_factory, initial_backoff)
         #: Messages handled (imported, dead-lettered or skipped), new prospects and store failures, for logs and tests.
         self.handled = 0
         self.prospects = 0
@@ -102,25 +99,13 @@ class AwardsWorker:
         self._retrying = False
 
     def _default_consumer(self) -> Any:
-        return json_consumer(
-            self.settings.kafka_bootstrap_servers,
-            [self.settings.topic_awards],
-            group_id=self.settings.matcher_awards_consumer_group,
-            client_id="matcher-awards",
-            max_poll_records=MAX_POLL_RECORDS,
-            # A batch re-ranks the open notices its new prospects fit: minutes at worst on a slow store.
-            max_poll_interval_ms=600_000,
+        # A batch re-ranks the open notices its new prospects fit: minutes at worst on a slow store.
+        return self._json_consumer(
+            self.settings.topic_awards, self.settings.matcher_awards_consumer_group, "matcher-awards", MAX_POLL_RECORDS
         )
 
     def run(self) -> None:
-        loop = ConsumerLoop(
-            self._consumer_factory(),
-            self.stop,
-            self._handle,
-            self.matcher.publisher,
-            Backoff(self.initial_backoff, self.settings.matcher_max_backoff_seconds),
-            name="awards worker",
-        )
+        loop = self._loop(self._consumer_factory(), self._handle, "awards worker")
         try:
             loop.run()
         finally:

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from contracts.feedback import ShortlistFeedback
-from services.infra.bus import Backoff, ConsumerLoop, Unreadable, json_consumer, read_message
-from services.matcher.entrypoints.worker import handle_in_order
+from services.infra.bus import Unreadable, read_message
+from services.matcher.entrypoints.worker import MatcherWorker, handle_in_order
 from services.matcher.service import Matcher
 from services.matcher.settings import Settings
 
@@ -47,7 +47,7 @@ def handle_message(matcher: Matcher, key: bytes | None, value: bytes | None) -> 
     return "stored" if matcher.store_supplier_mark(mark) else "buyers"
 
 
-class FeedbackWorker:
+class FeedbackWorker(MatcherWorker):
     def __init__(
         self,
         matcher: Matcher,
@@ -56,35 +56,22 @@ class FeedbackWorker:
         consumer_factory: Callable[[], Any] | None = None,
         initial_backoff: float = 0.5,
     ) -> None:
-        self.matcher = matcher
-        self.settings = settings
-        self.stop = stop
-        self.initial_backoff = initial_backoff
-        self._consumer_factory = consumer_factory or self._default_consumer
+        super().__init__(matcher, settings, stop, consumer_factory, initial_backoff)
         #: Messages by outcome, and store failures seen, for logs and tests.
         self.outcomes: dict[Outcome, int] = {"stored": 0, "buyers": 0, "tombstone": 0, "unreadable": 0}
         self.store_failures = 0
 
     def _default_consumer(self) -> Any:
-        return json_consumer(
-            self.settings.kafka_bootstrap_servers,
-            [self.settings.topic_feedback],
-            group_id=self.settings.matcher_feedback_consumer_group,
-            client_id="matcher-feedback",
-            max_poll_records=MAX_POLL_RECORDS,
-            # A mark may re-rank its notice: a second or more when Elasticsearch is slow.
-            max_poll_interval_ms=600_000,
+        # A mark may re-rank its notice: a second or more when Elasticsearch is slow.
+        return self._json_consumer(
+            self.settings.topic_feedback,
+            self.settings.matcher_feedback_consumer_group,
+            "matcher-feedback",
+            MAX_POLL_RECORDS,
         )
 
     def run(self) -> None:
-        loop = ConsumerLoop(
-            self._consumer_factory(),
-            self.stop,
-            self._handle,
-            self.matcher.publisher,
-            Backoff(self.initial_backoff, self.settings.matcher_max_backoff_seconds),
-            name="feedback worker",
-        )
+        loop = self._loop(self._consumer_factory(), self._handle, "feedback worker")
         try:
             loop.run()
         finally:

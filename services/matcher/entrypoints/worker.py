@@ -24,7 +24,7 @@ from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 
 from contracts import TenderNotice
-from services.infra.bus import Backoff, ConsumerLoop, Unreadable, dead_letter, json_consumer, read_message
+from services.infra.bus import Backoff, BatchHandler, ConsumerLoop, Unreadable, dead_letter, json_consumer, read_message
 from services.infra.exceptions import PermanentPublishError, Refused
 from services.matcher.exceptions import InvalidInput, StoreUnavailable
 from services.matcher.service import Matcher
@@ -79,7 +79,50 @@ def set_aside(
     log.error("dead-lettered %s (key %s): %s", origin, key or refused.key, detail)
 
 
-class NoticeWorker:
+#: How long a matcher worker may take over one poll's batch before its group evicts it (and fails its commit): a
+#: batch may re-rank notices, a second or more each when Elasticsearch is slow.
+MAX_POLL_INTERVAL_MS = 600_000
+
+
+class MatcherWorker:
+    """What the matcher's consumers (notices, award records, suppliers' marks) share: the matcher, its settings and
+    the stop event, a consumer (``consumer_factory``, else the worker's ``_default_consumer``), and one
+    ``ConsumerLoop`` backing off as the settings say."""
+
+    def __init__(
+        self,
+        matcher: Matcher,
+        settings: Settings,
+        stop: threading.Event,
+        consumer_factory: Callable[[], Any] | None = None,
+        initial_backoff: float = 0.5,
+    ) -> None:
+        self.matcher = matcher
+        self.settings = settings
+        self.stop = stop
+        self.initial_backoff = initial_backoff
+        self._consumer_factory = consumer_factory or self._default_consumer
+
+    def _default_consumer(self) -> Any:
+        raise NotImplementedError
+
+    def _json_consumer(self, topic: str, group_id: str, client_id: str, max_poll_records: int, **extra: Any) -> Any:
+        return json_consumer(
+            self.settings.kafka_bootstrap_servers,
+            [topic],
+            group_id=group_id,
+            client_id=client_id,
+            max_poll_records=max_poll_records,
+            max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
+            **extra,
+        )
+
+    def _loop(self, consumer: Any, handle: BatchHandler, name: str, **extra: Any) -> ConsumerLoop:
+        backoff = Backoff(self.initial_backoff, self.settings.matcher_max_backoff_seconds)
+        return ConsumerLoop(consumer, self.stop, handle, self.matcher.publisher, backoff, name=name, **extra)
+
+
+class NoticeWorker(MatcherWorker):
     def __init__(
         self,
         matcher: Matcher,
@@ -89,12 +132,8 @@ class NoticeWorker:
         initial_backoff: float = 0.5,
         profile_log_every_s: float = PROFILE_LOG_EVERY_S,
     ) -> None:
-        self.matcher = matcher
-        self.settings = settings
-        self.stop = stop
-        self.initial_backoff = initial_backoff
+        super().__init__(matcher, settings, stop, consumer_factory, initial_backoff)
         self.profile_log_every_s = profile_log_every_s
-        self._consumer_factory = consumer_factory or self._default_consumer
         #: Messages handled (matched, stale or dead-lettered) and store failures seen, for logs and tests.
         self.handled = 0
         self.store_failures = 0
@@ -103,15 +142,13 @@ class NoticeWorker:
         self._batch: dict[str, Any] = {}
 
     def _default_consumer(self) -> Any:
-        return json_consumer(
-            self.settings.kafka_bootstrap_servers,
-            [self.settings.topic_notices],
-            group_id=self.settings.matcher_consumer_group,
-            client_id="matcher",
+        return self._json_consumer(
+            self.settings.topic_notices,
+            self.settings.matcher_consumer_group,
+            "matcher",
             # A notice can take a second or more when Elasticsearch is slow: small batches keep each poll well
             # inside the poll interval, so the group does not evict a busy worker (and fail its commit).
-            max_poll_records=MAX_POLL_RECORDS,
-            max_poll_interval_ms=600_000,
+            MAX_POLL_RECORDS,
             **(
                 {
                     "group_instance_id": f"{self.settings.matcher_consumer_group}-{self.settings.matcher_instance_id}"[
@@ -138,15 +175,8 @@ class NoticeWorker:
             # model and never waits for a fit (an unexpected fit error is raised here).
             self.matcher.refit_in_background(self.settings.matcher_refit_interval_seconds)
 
-        loop = ConsumerLoop(
-            consumer,
-            self.stop,
-            self._handle,
-            self.matcher.publisher,
-            Backoff(self.initial_backoff, self.settings.matcher_max_backoff_seconds),
-            between_batches,
-            name="notice worker",
-            on_refused=self._refused_at_flush,
+        loop = self._loop(
+            consumer, self._handle, "notice worker", between_batches=between_batches, on_refused=self._refused_at_flush
         )
         try:
             loop.run()
