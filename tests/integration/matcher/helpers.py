@@ -15,8 +15,10 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
+from services.infra.bus import EventPublisher
 from services.matcher.bootstrap import Container, bootstrap
 from services.matcher.entrypoints.worker import NoticeWorker
+from services.matcher.ports import Encoder
 from services.matcher.settings import Settings
 from tests.conftest import REPO, Endpoints
 
@@ -46,9 +48,15 @@ def make_settings(endpoints: Endpoints, unique: Callable[[str], str]) -> Setting
 
 
 @contextlib.contextmanager
-def stack_container(settings: Settings, clock: Callable[[], datetime]) -> Iterator[Container]:
-    """The matcher over the local servers in ``settings``' indexes and topics; its indexes deleted afterwards."""
-    c = bootstrap(settings, clock=clock)
+def stack_container(
+    settings: Settings,
+    clock: Callable[[], datetime],
+    publisher: EventPublisher | None = None,
+    encoder: Encoder | None = None,
+) -> Iterator[Container]:
+    """The matcher over the local servers in ``settings``' indexes and topics (``publisher``: instead of Kafka);
+    its indexes deleted afterwards."""
+    c = bootstrap(settings, clock=clock, publisher=publisher, encoder=encoder)
     try:
         yield c
     finally:

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from services.infra.bus import InMemoryPublisher
-from services.matcher.bootstrap import Container, bootstrap
+from services.matcher.bootstrap import Container
 from services.matcher.ports import NoticeCursor
 from services.matcher.settings import Settings
 from tests.conftest import Endpoints
-from tests.integration.matcher.helpers import matcher_cli
+from tests.integration.matcher.helpers import matcher_cli, stack_container
 from tests.unit.matcher_service.builders import NOW, notice, supplier
 
 pytestmark = pytest.mark.integration
@@ -30,11 +30,8 @@ def es_container(endpoints: Endpoints, unique: Callable[[str], str]) -> Iterator
     settings = Settings(
         elasticsearch_url=endpoints.elasticsearch_url, matcher_index_prefix=unique("bf"), matcher_encoder="none"
     )
-    c = bootstrap(settings, publisher=InMemoryPublisher(), clock=lambda: NOW)
-    yield c
-    for index in c.es.indices.get(index=f"{settings.matcher_index_prefix}-*"):
-        c.es.indices.delete(index=index)
-    c.close()
+    with stack_container(settings, lambda: NOW, InMemoryPublisher()) as c:
+        yield c
 
 
 def test_profiles_page_by_supplier_id_after_a_cursor(es_container: Container) -> None:

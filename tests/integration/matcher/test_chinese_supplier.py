@@ -14,7 +14,7 @@ from localrun.demodata.data import generate_notices, generate_suppliers, showcas
 from services.infra.bus import InMemoryPublisher
 from services.matcher.adapters import elastic
 from services.matcher.adapters.memory import HashingEncoder, InMemoryProfileStore
-from services.matcher.bootstrap import Container, bootstrap
+from services.matcher.bootstrap import Container
 from services.matcher.domain import ScoringConfig
 from services.matcher.domain.codes import CodeHints
 from services.matcher.domain.retrieval import SUGGESTED_FIELD
@@ -23,6 +23,7 @@ from services.matcher.settings import Settings
 from services.matcher.suggestions import TextCodes
 from services.notifier.domain.reasons import render_reason
 from tests.conftest import Endpoints
+from tests.integration.matcher.helpers import stack_container
 from tests.unit.matcher.code_indexes import title_index
 from tests.unit.matcher.conftest import notice, supplier
 
@@ -35,11 +36,8 @@ SHOWCASE = showcase_suppliers()[0]
 @pytest.fixture
 def container(endpoints: Endpoints, unique: Callable[[str], str]) -> Iterator[Container]:
     settings = Settings(elasticsearch_url=endpoints.elasticsearch_url, matcher_index_prefix=unique("zh"))
-    c = bootstrap(settings, publisher=InMemoryPublisher(), clock=lambda: NOW)
-    yield c
-    for index in c.es.indices.get(index=f"{settings.matcher_index_prefix}-*"):
-        c.es.indices.delete(index=index)
-    c.close()
+    with stack_container(settings, lambda: NOW, InMemoryPublisher()) as c:
+        yield c
 
 
 def test_a_chinese_only_supplier_without_codes_is_shortlisted_for_fitting_english_demo_notices(

@@ -23,6 +23,7 @@ from services.matcher.domain.semantic import semantic_text
 from services.matcher.ports import NoticeFilter
 from services.matcher.settings import Settings
 from tests.conftest import Endpoints
+from tests.integration.matcher.helpers import stack_container
 from tests.unit.matcher_service.builders import NOW, notice, supplier
 
 pytestmark = pytest.mark.integration
@@ -41,11 +42,8 @@ def es_container(
     settings = Settings(
         elasticsearch_url=endpoints.elasticsearch_url, matcher_index_prefix=unique("m"), matcher_encoder="none"
     )
-    c = bootstrap(settings, publisher=InMemoryPublisher(), clock=lambda: NOW, encoder=encoder)
-    yield c
-    for index in c.es.indices.get(index=f"{settings.matcher_index_prefix}-*"):
-        c.es.indices.delete(index=index)
-    c.close()
+    with stack_container(settings, lambda: NOW, InMemoryPublisher(), encoder) as c:
+        yield c
 
 
 def test_reindex_swaps_the_alias_and_keeps_every_profile(es_container: Container) -> None:

@@ -14,11 +14,12 @@ from contracts import SupplierProfile
 from services.infra.bus import InMemoryPublisher
 from services.matcher.adapters import elastic
 from services.matcher.awards import import_awards
-from services.matcher.bootstrap import Container, bootstrap, bootstrap_in_memory
+from services.matcher.bootstrap import Container, bootstrap_in_memory
 from services.matcher.domain.awards import claim_keys, record_keys
 from services.matcher.ports import ProfileStore
 from services.matcher.settings import Settings
 from tests.conftest import Endpoints
+from tests.integration.matcher.helpers import stack_container
 from tests.unit.matcher_service.award_builders import Org, Record, abn
 from tests.unit.matcher_service.builders import NOW, supplier
 
@@ -30,11 +31,8 @@ def es_container(endpoints: Endpoints, unique: Callable[[str], str]) -> Iterator
     settings = Settings(
         elasticsearch_url=endpoints.elasticsearch_url, matcher_index_prefix=unique("rq"), matcher_encoder="none"
     )
-    c = bootstrap(settings, publisher=InMemoryPublisher(), clock=lambda: NOW)
-    yield c
-    for index in c.es.indices.get(index=f"{settings.matcher_index_prefix}-*"):
-        c.es.indices.delete(index=index)
-    c.close()
+    with stack_container(settings, lambda: NOW, InMemoryPublisher()) as c:
+        yield c
 
 
 def stored_base(store: ProfileStore) -> None:
