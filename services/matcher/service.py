@@ -590,11 +590,14 @@ class Matcher:
         if todo:
             # The whole texts: as stored with the profile when it was written, else encoded now, in one batch; the
             # phrases only if a reason reads them (a shortlisted entry).
-            dim = encoder.dimension
-            stored = [self.profiles.stored_vector(p) for p, _ in todo]
-            unstored = [key[0] for (_, key), v in zip(todo, stored, strict=True) if v is None or v.shape[0] != dim]
+            # A stored vector of another dimension (another encoder wrote it) is encoded again.
+            stored = [
+                v if (v := self.profiles.stored_vector(p)) is not None and v.shape[0] == encoder.dimension else None
+                for p, _ in todo
+            ]
+            unstored = [key[0] for (_, key), v in zip(todo, stored, strict=True) if v is None]
             encoded: Iterator[Vector] = iter(encoder.encode(unstored) if unstored else [])
-            rows = [v if v is not None and v.shape[0] == dim else next(encoded) for v in stored]
+            rows = [next(encoded) if v is None else v for v in stored]
             with self._vectors_lock:
                 for (p, key), row in zip(todo, rows, strict=True):
                     vectors = ProfileVectors(row, key[1:], encoder.encode)
