@@ -128,3 +128,16 @@ def test_a_page_form_without_its_token_or_from_another_site_marks_nothing(
     client.cookies.clear()
     assert client.post(f"/ui/notices/{NOTICE}/feedback", data={**form, "csrf": good}).status_code == 401
     assert api_container.matcher.feedback.for_notice(NOTICE, None) == []  # type: ignore[union-attr]
+
+
+def test_a_page_form_for_no_such_entry_or_notice_answers_a_page_not_json(
+    client: TestClient, api_container: Container
+) -> None:
+    client.post("/ui/login", data={"api_key": BUYER_A})
+    form = {"csrf": csrf_of(client.get(f"/ui/notices/{NOTICE}").text), "mark": "invite"}
+    for notice_id, supplier_id in ((NOTICE, "nobody"), ("ungm:none", "S1")):
+        answer = client.post(f"/ui/notices/{notice_id}/feedback", data={**form, "supplier_id": supplier_id})
+        assert answer.status_code == 404
+        assert answer.headers["content-type"].startswith("text/html")
+        assert "no such supplier on its shortlist" in answer.text
+    assert api_container.matcher.feedback.for_notice(NOTICE, None) == []  # type: ignore[union-attr]

@@ -125,6 +125,7 @@ BUYER_TEXTS: dict[str, dict[str, str]] = {
         "not_marked_title": "Not marked",
         "form_expired": "This form expired or was not sent from this page: open the notice again and mark anew.",
         "form_unknown": "This form holds a mark or a reason the page does not offer.",
+        "form_not_found": "There is no such notice, or no such supplier on its shortlist: open the notice again.",
         "back_to_notice": "Back to the notice",
         # marks, reasons and score components by their values
         "mark_invite": "invite",
@@ -254,6 +255,7 @@ BUYER_TEXTS: dict[str, dict[str, str]] = {
         "not_marked_title": "未标记",
         "form_expired": "此表单已过期，或并非从本页提交：请重新打开公告后再标记。",
         "form_unknown": "此表单包含本页未提供的标记或原因。",
+        "form_not_found": "没有此公告，或其候选名单中没有此供应商：请重新打开公告。",
         "back_to_notice": "返回公告",
         "mark_invite": "邀请",
         "mark_relevant": "相关",

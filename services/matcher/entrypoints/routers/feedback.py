@@ -26,6 +26,7 @@ from services.matcher.entrypoints.routers.deps import (
     sign_in_url,
     ui_session,
 )
+from services.matcher.exceptions import NotFound
 from services.matcher.keys import Role
 
 #: The form token's purpose (``FormSigner``): a token of another form does not mark anything.
@@ -59,7 +60,12 @@ def post_feedback(
         303: {"description": "marked: back to the notice page, at the entry"},
         400: {"description": "the form is not one this page sent", "content": {"text/html": {}}},
         403: {"description": "a post from another site, or an expired form", "content": {"text/html": {}}},
-        404: {"description": "no such notice or entry", "content": {"text/html": {}}},
+        # A page when the notice or entry is missing; problem+json when no route takes the path at all (an id
+        # with a line break: the path converter stops there), as for every unrouted path.
+        404: {
+            "description": "no such notice or entry",
+            "content": {"text/html": {}, **problems(404)[404]["content"]},
+        },
     },
 )
 async def post_feedback_form(
@@ -94,5 +100,9 @@ async def post_feedback_form(
     except ValueError:
         return refused(400, "form_unknown")
     supplier_id = form.get("supplier_id", "")
-    await run_in_threadpool(container.matcher.mark_entry, principal, notice_id, supplier_id, mark, reason)
+    try:
+        await run_in_threadpool(container.matcher.mark_entry, principal, notice_id, supplier_id, mark, reason)
+    except NotFound:
+        # A page answers a browser with a page, as documented, not with the API's problem+json.
+        return refused(404, "form_not_found")
     return RedirectResponse(f"{page}#entry-{quote(supplier_id, safe='')}", status_code=303)
