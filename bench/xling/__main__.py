@@ -5,9 +5,10 @@
    one whose class is the notice's). Two rows per language: the matcher's offline path (``rank_notices``, the one
    function the matcher's scoring goes through) and the cosine-only reference (the encoder's cosine of notice
    title against supplier text).
-2. Code suggestion: for each Chinese description, do the top-5 suggested UNSPSC codes hold the right family and
-   class; and on AusTender descriptions of the test months (2024-05-01 .. 2024-06-20, development split), class@5
-   and family@5 against a TF-IDF-nearest-title baseline computed here.
+2. Code suggestion: for each Chinese description (and each Chinese-only profile, as the matcher reads it to suggest
+   codes: name, description and keywords), do the top-5 suggested UNSPSC codes hold the right family and class; and
+   on AusTender descriptions of the test months (2024-05-01 .. 2024-06-20, development split), class@5 and
+   family@5 against a TF-IDF-nearest-title baseline computed here.
 3. The encoder on ``../shared/data/zh-pairs``: top-1 / top-5 of the English title for each Chinese phrase, with and
    without the 50 near-miss titles; phrases/s batched; resident memory.
 """
@@ -31,6 +32,7 @@ from bench.quality.data import read_awards
 from contracts import Buyer, Classification, CodeScheme, Item, SupplierProfile, TenderNotice
 from services.matcher.adapters.codebook import code_index
 from services.matcher.adapters.encoder import UseEncoder
+from services.matcher.domain.semantic import semantic_text
 from services.matcher.domain.suggest import suggest_codes
 from services.matcher.ports import Encoder
 
@@ -274,9 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     baseline = tfidf_suggest(dict(unspsc))
     suggestion: dict[str, dict[str, float]] = {
         "zh_description": suggestion_shares([s.zh_description for s in real], [s.cls for s in real], ours),
-        "zh_all_text": suggestion_shares(
-            [f"{s.zh_name}。{s.zh_description}。{'，'.join(s.zh_keywords)}" for s in real], [s.cls for s in real], ours
-        ),
+        # The text the matcher suggests a code-less profile's codes from (``TextCodes`` over the profile's vector).
+        "zh_profile": suggestion_shares([semantic_text(s.profile("zh")) for s in real], [s.cls for s in real], ours),
         "en_description": suggestion_shares([s.en_description for s in real], [s.cls for s in real], ours),
     }
     texts, codes = [a.description for a in test], [a.unspsc[:6] for a in test]
