@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from contracts import AlertPreferences, NoticeStatus, Shortlist, SupplierProfile, TenderNotice, topics
 from contracts.feedback import FeedbackMark, FeedbackReason, ShortlistFeedback, feedback_id
@@ -113,6 +113,15 @@ class MatcherMetrics:
             "matcher_supplier_marks",
             'Suppliers\' own "not relevant for me" marks stored for ranking',
             registry=registry,
+        )
+        self.consumer_recreations = Counter(
+            "matcher_consumer_recreations",
+            "Consumers closed and created again because their group membership was stuck, by worker and reason",
+            ["worker", "reason"],
+            registry=registry,
+        )
+        self.consumer_partitions = Gauge(
+            "matcher_consumer_partitions", "Partitions a worker's consumer holds", ["worker"], registry=registry
         )
         self.self_registrations = Counter(
             "matcher_self_registrations",

@@ -41,16 +41,29 @@ N = 40
 SUPPLIERS = 20
 
 
-def matched(replica: ServiceProcess) -> float:
-    """Notices the replica matched so far (its ``/metrics``); 0 once it is gone."""
+def metric(replica: ServiceProcess, prefix: str) -> float:
+    """The sum of the replica's ``/metrics`` samples whose line starts with ``prefix``; 0 once it is gone."""
     try:
         with urllib.request.urlopen(f"{replica.url}/metrics", timeout=2) as resp:
             text = resp.read().decode()
     except OSError:
         return 0.0
-    return sum(
-        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("matcher_notices_matched_total{")
-    )
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def matched(replica: ServiceProcess) -> float:
+    """Notices the replica matched so far."""
+    return metric(replica, "matcher_notices_matched_total{")
+
+
+def partitions(replica: ServiceProcess) -> float:
+    """Partitions of the notices topic the replica's notice worker holds now."""
+    return metric(replica, 'matcher_consumer_partitions{worker="notice worker"}')
+
+
+def recreations(replica: ServiceProcess) -> float:
+    """Consumers the replica replaced because their group membership was stuck."""
+    return metric(replica, "matcher_consumer_recreations_total{")
 
 
 def shortlists_on(bootstrap: str, topic: str, until_notices: int, timeout: float) -> dict[str, list[dict[str, object]]]:
@@ -77,7 +90,9 @@ def replicas(endpoints: Endpoints, tmp_path: Path) -> Iterator[tuple[Pipeline, l
     """Two matcher processes of one pipeline (same topics, indexes and consumer group, unique to this test), each
     its own static group member and HTTP port; suppliers imported first. Stopped afterwards."""
     ports = {name: free_port() for name in ("matcher", "ingest", "notifier")}
-    extra = {**TEST_ENV, "TB_MATCHER_AWARDS_WORKER_ENABLED": "false"}
+    # A stuck membership is replaced after 15 s here (60 s by default): shorter than the waits below. Session
+    # timeouts would not help: the local server never expires a member.
+    extra = {**TEST_ENV, "TB_MATCHER_AWARDS_WORKER_ENABLED": "false", "TB_MATCHER_CONSUMER_STUCK_SECONDS": "15"}
     pipeline = Pipeline(
         stack_of(endpoints, tmp_path / "data"), tmp_path / "run", new_run_id(), extra_env=extra, ports=ports
     )
@@ -117,14 +132,23 @@ def test_two_replicas_share_the_stream_and_a_kill_9_of_one_mid_stream_loses_no_n
         producer.flush()
 
     try:
+        # Both replicas in the group first: "healthy" says the API answers, not that the worker holds partitions, and
+        # a replica that joins late finds the first half matched by the other.
+        deadline = time.monotonic() + 180
+        while not (partitions(a) >= 1 and partitions(b) >= 1):
+            assert time.monotonic() < deadline, (
+                f"the replicas never both held partitions (a {partitions(a)}, b {partitions(b)}; consumers "
+                f"replaced: a {recreations(a)}, b {recreations(b)}); see {a.log_path} and {b.log_path}"
+            )
+            time.sleep(0.2)
         # The first half, until both replicas matched some (the group shares the partitions) and everything is
         # committed (the group is stable: a member killed mid-rebalance can wedge the local server's group).
         publish(notices[: N // 2])
-        deadline = time.monotonic() + 180
         while not (matched(a) >= 1 and matched(b) >= 1 and handled_up_to_now(pipeline, "matcher", "notices")):
             assert time.monotonic() < deadline, (
-                f"the replicas never both matched a notice and committed (a {matched(a)}, b {matched(b)}): the "
-                f"group did not share the partitions; see {a.log_path} and {b.log_path}"
+                f"the replicas never both matched a notice and committed (a {matched(a)}, b {matched(b)}; "
+                f"partitions: a {partitions(a)}, b {partitions(b)}; consumers replaced: a {recreations(a)}, "
+                f"b {recreations(b)}): the group did not share the partitions; see {a.log_path} and {b.log_path}"
             )
             time.sleep(0.2)
         # Then a quarter (its keys spread over the topic's three partitions, some of them replica a's), and the kill

@@ -24,7 +24,16 @@ from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 
 from contracts import TenderNotice
-from services.infra.bus import Backoff, BatchHandler, ConsumerLoop, Unreadable, dead_letter, json_consumer, read_message
+from services.infra.bus import (
+    Backoff,
+    BatchHandler,
+    ConsumerLoop,
+    MembershipWatch,
+    Unreadable,
+    dead_letter,
+    json_consumer,
+    read_message,
+)
 from services.infra.exceptions import PermanentPublishError, Refused
 from services.matcher.exceptions import InvalidInput, StoreUnavailable
 from services.matcher.service import Matcher
@@ -118,8 +127,16 @@ class MatcherWorker:
         )
 
     def _loop(self, consumer: Any, handle: BatchHandler, name: str, **extra: Any) -> ConsumerLoop:
+        """The loop over ``consumer``; a consumer whose group membership stays stuck for
+        ``TB_MATCHER_CONSUMER_STUCK_SECONDS`` is replaced by a new one of ``consumer_factory``, and counted."""
         backoff = Backoff(self.initial_backoff, self.settings.matcher_max_backoff_seconds)
-        return ConsumerLoop(consumer, self.stop, handle, self.matcher.publisher, backoff, name=name, **extra)
+        stuck_s, metrics = self.settings.matcher_consumer_stuck_seconds, self.matcher.metrics
+        return ConsumerLoop(
+            consumer, self.stop, handle, self.matcher.publisher, backoff, name=name,
+            watch=MembershipWatch(stuck_s) if stuck_s > 0 else None, recreate=self._consumer_factory,
+            on_recreated=lambda reason: metrics.consumer_recreations.labels(name, reason).inc(),
+            on_partitions=metrics.consumer_partitions.labels(name).set, **extra,
+        )  # fmt: skip
 
 
 class NoticeWorker(MatcherWorker):
@@ -170,7 +187,7 @@ class NoticeWorker(MatcherWorker):
             nonlocal next_profile_log
             if time.monotonic() >= next_profile_log:
                 next_profile_log = time.monotonic() + self.profile_log_every_s
-                self._note_profile_log(consumer)
+                self._note_profile_log(loop.consumer)  # the loop's: it replaces a consumer whose membership is stuck
             # After enough profile changes or time, refit on a background thread: matching goes on with the current
             # model and never waits for a fit (an unexpected fit error is raised here).
             self.matcher.refit_in_background(self.settings.matcher_refit_interval_seconds)
