@@ -16,7 +16,8 @@ commits that part, rewinds the rest and backs off; the back-off doubles up to it
 that went through. A message Kafka refuses for good at the flush (``PermanentPublishError``) is handed to the
 worker's ``on_refused`` (which dead-letters it with the reason), those dead letters are flushed, and the batch is
 committed: waiting cannot help, redelivering would refuse it again. Any other error propagates: nothing of the batch
-is committed, so it is delivered again.
+is committed, so it is delivered again. A consumer whose group membership makes no progress (``MembershipWatch``) is
+closed and created again between batches, from the committed offsets.
 """
 
 from __future__ import annotations

@@ -26,9 +26,9 @@ class Settings(CommonSettings):
     #: Identifies this matcher instance in its consumer group (default: the host name). Give each running instance
     #: its own, stable across restarts.
     matcher_instance_id: str = Field(default_factory=socket.gethostname)
-    #: Join the consumer group as a static member (KIP-345, ``group.instance.id`` = group + instance id): a
-    #: restarted instance (even after kill -9) takes its partitions back at once instead of waiting for the dead
-    #: member's session to expire. Requires distinct instance ids when several matchers run.
+    #: Join the consumer groups (notices, awards, feedback) as a static member (KIP-345, ``group.instance.id`` =
+    #: group + instance id): a restarted instance (even after kill -9) takes its partitions back at once instead of
+    #: waiting for the dead member's session to expire. Requires distinct instance ids when several matchers run.
     matcher_static_membership: bool = True
     #: Seconds a worker's consumer may go without progress in its group (no partitions; every commit refused;
     #: records waiting on its partitions that no poll brings) before it is closed and created again, resuming from

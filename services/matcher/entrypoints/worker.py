@@ -116,6 +116,11 @@ class MatcherWorker:
         raise NotImplementedError
 
     def _json_consumer(self, topic: str, group_id: str, client_id: str, max_poll_records: int, **extra: Any) -> Any:
+        """A consumer of ``group_id``, a static member of it (``TB_MATCHER_STATIC_MEMBERSHIP``) in every group: a
+        restarted replica takes its own place back in each, where a dead dynamic member would hold up every
+        rebalance of its group until the broker expires it (the local server never does)."""
+        if self.settings.matcher_static_membership:
+            extra = {"group_instance_id": f"{group_id}-{self.settings.matcher_instance_id}"[:249], **extra}
         return json_consumer(
             self.settings.kafka_bootstrap_servers,
             [topic],
@@ -166,15 +171,6 @@ class NoticeWorker(MatcherWorker):
             # A notice can take a second or more when Elasticsearch is slow: small batches keep each poll well
             # inside the poll interval, so the group does not evict a busy worker (and fail its commit).
             MAX_POLL_RECORDS,
-            **(
-                {
-                    "group_instance_id": f"{self.settings.matcher_consumer_group}-{self.settings.matcher_instance_id}"[
-                        :249
-                    ]
-                }
-                if self.settings.matcher_static_membership
-                else {}
-            ),
         )
 
     def run(self) -> None:
