@@ -448,11 +448,14 @@ class Matcher:
             shortlist = self._cancellation(notice, previous)
         else:
             shortlist = self._match(notice, previous_ids=_supplier_ids(previous))
-        self.shortlists.put(shortlist)
-        self.publisher.publish(self.topic_shortlists, notice.notice_id, shortlist)
-        self.metrics.notices_matched.labels(notice.status.value).inc()
-        self.metrics.shortlist_size.observe(len(shortlist.entries))
-        return shortlist
+        # Another replica may be ranking the same version (a partition handed over while the old owner still works
+        # on its batch): the first stored wins, and both publish that one.
+        stored = self.shortlists.add(shortlist)
+        self.publisher.publish(self.topic_shortlists, notice.notice_id, stored)
+        if stored is shortlist:
+            self.metrics.notices_matched.labels(notice.status.value).inc()
+            self.metrics.shortlist_size.observe(len(shortlist.entries))
+        return stored
 
     def notice_for(self, principal: Principal, notice_id: str) -> TenderNotice:
         """A notice as a buyer or admin key may read it. Another agency's notice is ``NotFound`` exactly like a
