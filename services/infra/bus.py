@@ -316,6 +316,8 @@ class GroupConsumer(KafkaConsumer):  # type: ignore[misc]
 
 
 class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Flags the consumer joining, and logs each join's outcome (which member holds what, for an operator)."""
+
     def __init__(self, consumer: GroupConsumer) -> None:
         self.consumer = consumer
 
@@ -324,6 +326,9 @@ class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         self.consumer._joining = False
+        held = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(assigned, key=lambda tp: tp.partition))
+        log.info("%s joined group %s holding %s", self.consumer.config.get("client_id"),
+                 self.consumer.config.get("group_id"), held or "no partition")  # fmt: skip
 
 
 def joining(consumer: Any) -> bool:
