@@ -6,7 +6,6 @@ at-least-once repeat the notifier's idempotency keys absorb)."""
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -23,18 +22,7 @@ from services.infra.net import free_port
 from tests.conftest import Endpoints
 from tests.e2e.pipeline import TEST_ENV, handled_up_to_now, make_notices, make_suppliers, stack_of, write_models
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.timeout(600),
-    # Opt-in: on the local noida-db server a consumer group with two members is not dependable yet (a dead member
-    # is never removed from the group; after a kill the survivors' commits sometimes fail with
-    # IllegalGenerationError and the group stops, or both members consume nothing while the group reads Stable).
-    # It passed 2 of 7 runs here: a test that fails by the server's mood would make every CI red at random.
-    pytest.mark.skipif(
-        os.environ.get("TB_E2E_REPLICAS") != "1",
-        reason="two replicas in one group are flaky on the local noida-db server; TB_E2E_REPLICAS=1 runs it",
-    ),
-]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 #: Notices in the stream: small, so that a rebalance on the local server stays short.
 N = 40
