@@ -16,7 +16,8 @@ commits that part, rewinds the rest and backs off; the back-off doubles up to it
 that went through. A message Kafka refuses for good at the flush (``PermanentPublishError``) is handed to the
 worker's ``on_refused`` (which dead-letters it with the reason), those dead letters are flushed, and the batch is
 committed: waiting cannot help, redelivering would refuse it again. Any other error propagates: nothing of the batch
-is committed, so it is delivered again.
+is committed, so it is delivered again. A consumer whose group membership makes no progress (``MembershipWatch``) is
+closed and created again between batches, from the committed offsets.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any, Protocol, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import (
     CorruptRecordError,
     InvalidRecordError,
@@ -298,9 +300,47 @@ def ensure_topics(bootstrap_servers: str, topics: Iterable[tuple[str, TopicSpec]
         admin.close()
 
 
+class GroupConsumer(KafkaConsumer):  # type: ignore[misc]
+    """A ``KafkaConsumer`` subscribed to its topics with a rebalance listener, so that it can tell whether it is
+    joining its group (``joining()``): from its start, and from the moment a rebalance revokes its partitions until
+    the new ones are assigned. kafka-python keeps the revoked partitions in ``assignment()`` all that time (eager
+    protocol), and polls fetch nothing meanwhile."""
+
+    def __init__(self, topics: list[str], **options: Any) -> None:
+        super().__init__(**options)
+        self._joining = True
+        self.subscribe(topics, listener=_JoinListener(self))
+
+    def joining(self) -> bool:
+        return self._joining
+
+
+class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Flags the consumer joining, and logs each join's outcome (which member holds what, for an operator)."""
+
+    def __init__(self, consumer: GroupConsumer) -> None:
+        self.consumer = consumer
+
+    def on_partitions_revoked(self, revoked: Any) -> None:  # also called for partitions lost
+        self.consumer._joining = True
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.consumer._joining = False
+        held = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(assigned, key=lambda tp: tp.partition))
+        log.info("%s joined group %s holding %s", self.consumer.config.get("client_id"),
+                 self.consumer.config.get("group_id"), held or "no partition")  # fmt: skip
+
+
+def joining(consumer: Any) -> bool:
+    """Whether ``consumer`` is joining its group (``GroupConsumer.joining``); for a consumer without that
+    method, whether it holds no partitions."""
+    method = getattr(consumer, "joining", None)
+    return bool(method()) if callable(method) else not consumer.assignment()
+
+
 def json_consumer(
     bootstrap_servers: str, topics: list[str], group_id: str, client_id: str, **overrides: Any
-) -> KafkaConsumer:
+) -> GroupConsumer:
     """A consumer for at-least-once handling: no auto-commit; start from the earliest offset for a new group."""
     options: dict[str, Any] = {
         "bootstrap_servers": bootstrap_servers.split(","),
@@ -313,7 +353,7 @@ def json_consumer(
         "heartbeat_interval_ms": 3_000,
     }
     options.update(overrides)
-    return KafkaConsumer(*topics, **options)
+    return GroupConsumer(topics, **options)
 
 
 #: A consumer loop's poll: short, then a pause when it returned nothing. The local server (noida-db) answers an
@@ -324,6 +364,12 @@ POLL_TIMEOUT_MS = 100
 IDLE_PAUSE_S = 0.25
 #: Empty polls in a row after which a consumer counts as idle (about two seconds without a record).
 IDLE_AFTER_EMPTY_POLLS = 6
+#: A consumer's poll while it joins its group (``joining``): long, and never followed by a pause.
+#: kafka-python (3.0) sends JoinGroup and SyncGroup in a task that a poll awaits for its timeout; a task that ends
+#: between two polls is not taken up, and the next poll sends a fresh JoinGroup, which starts another rebalance.
+#: With a 100 ms poll and a 250 ms pause most joins ended between polls: on the local server two members rejoined
+#: in turn for minutes (measured: 1 of 3 pairs of consumers never settled; with this, 4 of 4 in one rebalance).
+JOIN_POLL_TIMEOUT_MS = 1_000
 
 
 class IdlePoller:
@@ -333,8 +379,9 @@ class IdlePoller:
     holds partitions polls without waiting: what a fetch brought in since is returned and a new fetch is sent. On
     the local server, ``timeout_ms`` of fetching again and again cost an idle service 15-20% of a core; this costs
     1-2%, and the first record after a quiet spell waits up to about ``pause_s`` more. A busy consumer keeps waiting
-    ``timeout_ms`` (short gaps between batches cost no pause), and one with no partitions yet too: its polls drive
-    the group join.
+    ``timeout_ms`` (short gaps between batches cost no pause). One joining its group (``joining``) polls for
+    ``JOIN_POLL_TIMEOUT_MS`` and again at once, without a pause: its polls drive the join, and a join that ends
+    while no poll waits for it is sent again (see ``JOIN_POLL_TIMEOUT_MS``).
     """
 
     def __init__(self, consumer: Any, stop: threading.Event, pause_s: float = IDLE_PAUSE_S) -> None:
@@ -344,10 +391,14 @@ class IdlePoller:
         self.empty_polls = 0
 
     def poll(self, timeout_ms: int = POLL_TIMEOUT_MS) -> dict[Any, list[Any]]:
-        blocking = self.empty_polls < IDLE_AFTER_EMPTY_POLLS or not self.consumer.assignment()
-        batch: dict[Any, list[Any]] = self.consumer.poll(timeout_ms=timeout_ms if blocking else 0)
+        if joining(self.consumer):
+            timeout_ms = max(timeout_ms, JOIN_POLL_TIMEOUT_MS)
+        elif self.empty_polls >= IDLE_AFTER_EMPTY_POLLS:
+            timeout_ms = 0
+        batch: dict[Any, list[Any]] = self.consumer.poll(timeout_ms=timeout_ms)
         self.empty_polls = 0 if batch else self.empty_polls + 1
-        if not batch:
+        # No pause while joining (the poll may have started a rejoin: a rebalance under way).
+        if not batch and not joining(self.consumer):
             self.stop.wait(self.pause_s)
         return batch
 
@@ -358,10 +409,10 @@ class IdlePoller:
 KAFKA_UNAVAILABLE = (KafkaError, TimeoutError, TransientPublishError)
 
 
-def commit_or_redeliver(consumer: Any, offsets: dict[Any, Any] | None = None) -> None:
+def commit_or_redeliver(consumer: Any, offsets: dict[Any, Any] | None = None) -> bool:
     """Commit; when the commit fails (the group rebalanced under this member, the coordinator is away), say so and
     go on: the batch is handled again by the partition's next owner, or covered by this member's next commit.
-    Handling is idempotent in every consumer here, so nothing is done twice that shows."""
+    Handling is idempotent in every consumer here, so nothing is done twice that shows. Whether it committed."""
     try:
         if offsets is None:
             consumer.commit()
@@ -369,6 +420,8 @@ def commit_or_redeliver(consumer: Any, offsets: dict[Any, Any] | None = None) ->
             consumer.commit(offsets)
     except KafkaError as exc:
         log.warning("offsets not committed (%s): the batch will be handled again", exc)
+        return False
+    return True
 
 
 def rewind(consumer: Any, batch: dict[Any, list[Any]]) -> None:
@@ -495,6 +548,96 @@ def flush_or_dead_letter(publisher: EventPublisher, on_refused: OnRefused | None
     return []
 
 
+#: Why a consumer's group membership is stuck (``MembershipWatch``), the label of its recreation.
+STUCK_REASONS = ("joining", "commits_failing", "no_records_with_lag")
+#: Longest wait for a join before a consumer is recreated again (the wait doubles after each recreation for it: a
+#: consumer that cannot tell a join from holding no partitions, ``joining``, waits rightly beyond the partition
+#: count).
+MAX_JOINING_S = 3_600.0
+
+
+class MembershipWatch:
+    """Tells when a consumer's group membership makes no progress for longer than ``stuck_after_s``, so that the
+    loop closes the consumer (a dynamic member leaves the group) and creates it again, which resumes from the
+    committed offsets. Three signs, each with a reason of ``STUCK_REASONS``:
+
+    - ``joining``: joining the group all that time (a rebalance that never completes). The bound doubles after each
+      recreation for it, up to ``MAX_JOINING_S``, and is back to ``stuck_after_s`` once the member joined;
+    - ``commits_failing``: every commit refused all that time, two at least (the member's generation is gone:
+      ``IllegalGeneration``, ``UnknownMemberId``, or a rebalance that never ends);
+    - ``no_records_with_lag``: partitions held, no record all that time, and records waiting on them
+      (``lag()``, asked only then: a member the group believes Stable that is fetched nothing).
+
+    Pure: the loop reports each poll and commit, the clock is given.
+    """
+
+    def __init__(self, stuck_after_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if stuck_after_s <= 0:
+            raise ValueError(f"stuck_after_s must be positive, not {stuck_after_s}")
+        self.stuck_after_s = stuck_after_s
+        self.clock = clock
+        self.joining_after_s = stuck_after_s
+        self._joining_since: float | None = None
+        self._quiet_since: float | None = None
+        self._failing_since: float | None = None
+        self._failed_commits = 0
+
+    def polled(self, joining: bool, records: int) -> None:
+        now = self.clock()
+        if joining:
+            self._joining_since = self._joining_since if self._joining_since is not None else now
+            self._quiet_since = None
+            return
+        self._joining_since = None
+        self.joining_after_s = self.stuck_after_s
+        if records:
+            self._quiet_since = None
+        elif self._quiet_since is None:
+            self._quiet_since = now
+
+    def committed(self, ok: bool) -> None:
+        if ok:
+            self._failing_since, self._failed_commits = None, 0
+            return
+        self._failed_commits += 1
+        if self._failing_since is None:
+            self._failing_since = self.clock()
+
+    def stuck(self, lag: Callable[[], int]) -> str | None:
+        """Why the membership is stuck, or None. ``lag()``: records waiting on the partitions held (it may raise
+        Kafka's errors: then nothing is concluded)."""
+        now = self.clock()
+        if self._joining_since is not None and now - self._joining_since > self.joining_after_s:
+            return "joining"
+        if (
+            self._failing_since is not None
+            and self._failed_commits >= 2
+            and now - self._failing_since > self.stuck_after_s
+        ):
+            return "commits_failing"
+        if self._quiet_since is not None and now - self._quiet_since > self.stuck_after_s:
+            if lag() > 0:
+                return "no_records_with_lag"
+            self._quiet_since = now  # idle rightly: look again after another bound
+        return None
+
+    def recreated(self, reason: str) -> None:
+        """A new consumer replaced the stuck one: every sign starts afresh."""
+        if reason == "joining":
+            self.joining_after_s = min(2 * self.joining_after_s, MAX_JOINING_S)
+        self._joining_since = self._quiet_since = self._failing_since = None
+        self._failed_commits = 0
+
+
+def lag_of(consumer: Any) -> int:
+    """Records waiting on the partitions ``consumer`` holds: their end offsets less its positions."""
+    partitions = sorted(consumer.assignment(), key=lambda tp: (tp.topic, tp.partition))
+    if not partitions:
+        return 0
+    end = consumer.end_offsets(partitions)
+    return sum(max(0, end.get(tp, 0) - consumer.position(tp)) for tp in partitions)
+
+
 #: A worker's batch handler: the records of one poll (each partition's in offset order), handled in that order;
 #: returns how many it handled, the first ones. Fewer than all: a dependency went away (the rest is handed over
 #: again after a back-off). It publishes and does not flush: the loop flushes before it commits.
@@ -504,7 +647,13 @@ BatchHandler = Callable[[list[Any]], int]
 class ConsumerLoop:
     """One worker's consumer loop, with the policy of this module's docstring. ``between_batches`` runs after each
     poll that went through (empty or not): a worker's periodic work (digests, refits). ``on_refused`` dead-letters
-    a message Kafka refuses for good at the flush (without it, the refusal propagates and ends the loop)."""
+    a message Kafka refuses for good at the flush (without it, the refusal propagates and ends the loop).
+
+    With a ``watch`` and ``recreate`` (the worker's consumer factory), a consumer whose group membership is stuck
+    (``MembershipWatch``) is closed and replaced between two batches; what was handled is flushed by then, and what
+    was not committed comes again from the committed offsets (at-least-once, as after a crash).
+    ``on_recreated(reason)`` counts it; ``on_partitions(n)`` is told the partitions held after each poll (0 while
+    joining the group)."""
 
     def __init__(
         self,
@@ -516,6 +665,10 @@ class ConsumerLoop:
         between_batches: Callable[[], None] = lambda: None,
         name: str = "worker",
         on_refused: OnRefused | None = None,
+        watch: MembershipWatch | None = None,
+        recreate: Callable[[], Any] | None = None,
+        on_recreated: Callable[[str], None] = lambda reason: None,
+        on_partitions: Callable[[int], None] = lambda n: None,
     ) -> None:
         self.consumer = consumer
         self.on_refused = on_refused
@@ -525,13 +678,46 @@ class ConsumerLoop:
         self.backoff = backoff
         self.between_batches = between_batches
         self.name = name
+        self.watch = watch if recreate is not None else None
+        self.recreate = recreate
+        self.on_recreated = on_recreated
+        self.on_partitions = on_partitions
         self._poller = IdlePoller(consumer, stop)
+        #: Why the consumer was closed when its replacement could not be created yet (Kafka away): tried again.
+        self._replacing: str | None = None
+
+    def check_membership(self) -> None:
+        """Replace the consumer when the watch finds its membership stuck (or finish a replacement that Kafka
+        interrupted). Raises Kafka's errors (the next turn tries again)."""
+        if self.watch is None or self.recreate is None:
+            return
+        if self._replacing is None:
+            reason = self.watch.stuck(lambda: lag_of(self.consumer))
+            if reason is None:
+                return
+            log.warning("%s: consumer group membership stuck (%s) for over %.0f s; closing the consumer and joining "
+                        "again from the committed offsets", self.name, reason, self.watch.stuck_after_s)  # fmt: skip
+            self._replacing = reason
+            try:
+                self.consumer.close()
+            except KAFKA_UNAVAILABLE as exc:
+                log.warning("%s: the stuck consumer did not close cleanly (%s)", self.name, exc)
+        reason = self._replacing
+        self.consumer = self.recreate()
+        self._poller = IdlePoller(self.consumer, self.stop)
+        self._replacing = None
+        self.watch.recreated(reason)
+        self.on_recreated(reason)
 
     def run_once(self, timeout_ms: int = POLL_TIMEOUT_MS) -> bool:
         """Poll, handle, flush and commit one batch; False when it went only part way (back off before the next).
         Raises Kafka's errors (the batch rewound) and the handler's."""
         batch = self._poller.poll(timeout_ms)
         records = [record for part in batch.values() for record in part]
+        in_join = joining(self.consumer)
+        self.on_partitions(0 if in_join else len(self.consumer.assignment()))
+        if self.watch is not None:
+            self.watch.polled(in_join, len(records))
         if not records:
             return True
         try:
@@ -550,9 +736,11 @@ class ConsumerLoop:
             again.setdefault((record.topic, record.partition), record.offset)
         partitions = {(tp.topic, tp.partition): tp for tp in batch}
         if done:
-            commit_or_redeliver(
+            ok = commit_or_redeliver(
                 self.consumer, {partitions[k]: OffsetAndMetadata(offset, "", -1) for k, offset in done.items()}
             )
+            if self.watch is not None:
+                self.watch.committed(ok)
         for k, offset in again.items():
             self.consumer.seek(partitions[k], offset)
         return not again
@@ -563,6 +751,7 @@ class ConsumerLoop:
         try:
             while not self.stop.is_set():
                 try:
+                    self.check_membership()
                     went_through = self.run_once()
                     if went_through:
                         self.backoff.reset()

@@ -119,6 +119,11 @@ class ShortlistStore(Protocol):
     def put(self, shortlist: Shortlist) -> None:
         """Idempotent: the id is ``<notice_id>@<version>``, a second write replaces the first."""
 
+    def add(self, shortlist: Shortlist) -> Shortlist:
+        """Store the shortlist unless one of its id is stored already (first writer wins, atomically); the one
+        stored: this one, or the one another matcher stored first (two replicas ranking the same notice version
+        during a rebalance publish the same shortlist)."""
+
     def with_supplier(self, supplier_id: str, limit: int) -> list[Shortlist]:
         """Shortlists (any version) whose entries list the supplier."""
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from contracts import AlertPreferences, NoticeStatus, Shortlist, SupplierProfile, TenderNotice, topics
 from contracts.feedback import FeedbackMark, FeedbackReason, ShortlistFeedback, feedback_id
@@ -113,6 +113,15 @@ class MatcherMetrics:
             "matcher_supplier_marks",
             'Suppliers\' own "not relevant for me" marks stored for ranking',
             registry=registry,
+        )
+        self.consumer_recreations = Counter(
+            "matcher_consumer_recreations",
+            "Consumers closed and created again because their group membership was stuck, by worker and reason",
+            ["worker", "reason"],
+            registry=registry,
+        )
+        self.consumer_partitions = Gauge(
+            "matcher_consumer_partitions", "Partitions a worker's consumer holds", ["worker"], registry=registry
         )
         self.self_registrations = Counter(
             "matcher_self_registrations",
@@ -439,11 +448,14 @@ class Matcher:
             shortlist = self._cancellation(notice, previous)
         else:
             shortlist = self._match(notice, previous_ids=_supplier_ids(previous))
-        self.shortlists.put(shortlist)
-        self.publisher.publish(self.topic_shortlists, notice.notice_id, shortlist)
-        self.metrics.notices_matched.labels(notice.status.value).inc()
-        self.metrics.shortlist_size.observe(len(shortlist.entries))
-        return shortlist
+        # Another replica may be ranking the same version (a partition handed over while the old owner still works
+        # on its batch): the first stored wins, and both publish that one.
+        stored = self.shortlists.add(shortlist)
+        self.publisher.publish(self.topic_shortlists, notice.notice_id, stored)
+        if stored is shortlist:
+            self.metrics.notices_matched.labels(notice.status.value).inc()
+            self.metrics.shortlist_size.observe(len(shortlist.entries))
+        return stored
 
     def notice_for(self, principal: Principal, notice_id: str) -> TenderNotice:
         """A notice as a buyer or admin key may read it. Another agency's notice is ``NotFound`` exactly like a

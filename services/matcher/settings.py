@@ -26,10 +26,15 @@ class Settings(CommonSettings):
     #: Identifies this matcher instance in its consumer group (default: the host name). Give each running instance
     #: its own, stable across restarts.
     matcher_instance_id: str = Field(default_factory=socket.gethostname)
-    #: Join the consumer group as a static member (KIP-345, ``group.instance.id`` = group + instance id): a
-    #: restarted instance (even after kill -9) takes its partitions back at once instead of waiting for the dead
-    #: member's session to expire. Requires distinct instance ids when several matchers run.
+    #: Join the consumer groups (notices, awards, feedback) as a static member (KIP-345, ``group.instance.id`` =
+    #: group + instance id): a restarted instance (even after kill -9) takes its partitions back at once instead of
+    #: waiting for the dead member's session to expire. Requires distinct instance ids when several matchers run.
     matcher_static_membership: bool = True
+    #: Seconds a worker's consumer may go without progress in its group (no partitions; every commit refused;
+    #: records waiting on its partitions that no poll brings) before it is closed and created again, resuming from
+    #: the committed offsets (``matcher_consumer_recreations_total`` counts it); 0 never. A broker's group can
+    #: wedge (the local server's does after some rebalances); the replacement joins afresh.
+    matcher_consumer_stuck_seconds: float = Field(default=60.0, ge=0)
     #: An admin API key accepted besides the stored (hashed) keys; unset means only stored keys work.
     matcher_admin_api_key: SecretStr | None = None
     #: Run the Kafka notice worker inside ``run`` (turn off to serve only the API).

@@ -6,7 +6,6 @@ at-least-once repeat the notifier's idempotency keys absorb)."""
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -23,34 +22,36 @@ from services.infra.net import free_port
 from tests.conftest import Endpoints
 from tests.e2e.pipeline import TEST_ENV, handled_up_to_now, make_notices, make_suppliers, stack_of, write_models
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.timeout(600),
-    # Opt-in: on the local noida-db server a consumer group with two members is not dependable yet (a dead member
-    # is never removed from the group; after a kill the survivors' commits sometimes fail with
-    # IllegalGenerationError and the group stops, or both members consume nothing while the group reads Stable).
-    # It passed 2 of 7 runs here: a test that fails by the server's mood would make every CI red at random.
-    pytest.mark.skipif(
-        os.environ.get("TB_E2E_REPLICAS") != "1",
-        reason="two replicas in one group are flaky on the local noida-db server; TB_E2E_REPLICAS=1 runs it",
-    ),
-]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 #: Notices in the stream: small, so that a rebalance on the local server stays short.
 N = 40
 SUPPLIERS = 20
 
 
-def matched(replica: ServiceProcess) -> float:
-    """Notices the replica matched so far (its ``/metrics``); 0 once it is gone."""
+def metric(replica: ServiceProcess, prefix: str) -> float:
+    """The sum of the replica's ``/metrics`` samples whose line starts with ``prefix``; 0 once it is gone."""
     try:
         with urllib.request.urlopen(f"{replica.url}/metrics", timeout=2) as resp:
             text = resp.read().decode()
     except OSError:
         return 0.0
-    return sum(
-        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("matcher_notices_matched_total{")
-    )
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def matched(replica: ServiceProcess) -> float:
+    """Notices the replica matched so far."""
+    return metric(replica, "matcher_notices_matched_total{")
+
+
+def partitions(replica: ServiceProcess) -> float:
+    """Partitions of the notices topic the replica's notice worker holds now."""
+    return metric(replica, 'matcher_consumer_partitions{worker="notice worker"}')
+
+
+def recreations(replica: ServiceProcess) -> float:
+    """Consumers the replica replaced because their group membership was stuck."""
+    return metric(replica, "matcher_consumer_recreations_total{")
 
 
 def shortlists_on(bootstrap: str, topic: str, until_notices: int, timeout: float) -> dict[str, list[dict[str, object]]]:
@@ -77,7 +78,9 @@ def replicas(endpoints: Endpoints, tmp_path: Path) -> Iterator[tuple[Pipeline, l
     """Two matcher processes of one pipeline (same topics, indexes and consumer group, unique to this test), each
     its own static group member and HTTP port; suppliers imported first. Stopped afterwards."""
     ports = {name: free_port() for name in ("matcher", "ingest", "notifier")}
-    extra = {**TEST_ENV, "TB_MATCHER_AWARDS_WORKER_ENABLED": "false"}
+    # A stuck membership is replaced after 15 s here (60 s by default): shorter than the waits below. Session
+    # timeouts would not help: the local server never expires a member.
+    extra = {**TEST_ENV, "TB_MATCHER_AWARDS_WORKER_ENABLED": "false", "TB_MATCHER_CONSUMER_STUCK_SECONDS": "15"}
     pipeline = Pipeline(
         stack_of(endpoints, tmp_path / "data"), tmp_path / "run", new_run_id(), extra_env=extra, ports=ports
     )
@@ -117,14 +120,23 @@ def test_two_replicas_share_the_stream_and_a_kill_9_of_one_mid_stream_loses_no_n
         producer.flush()
 
     try:
+        # Both replicas in the group first: "healthy" says the API answers, not that the worker holds partitions, and
+        # a replica that joins late finds the first half matched by the other.
+        deadline = time.monotonic() + 180
+        while not (partitions(a) >= 1 and partitions(b) >= 1):
+            assert time.monotonic() < deadline, (
+                f"the replicas never both held partitions (a {partitions(a)}, b {partitions(b)}; consumers "
+                f"replaced: a {recreations(a)}, b {recreations(b)}); see {a.log_path} and {b.log_path}"
+            )
+            time.sleep(0.2)
         # The first half, until both replicas matched some (the group shares the partitions) and everything is
         # committed (the group is stable: a member killed mid-rebalance can wedge the local server's group).
         publish(notices[: N // 2])
-        deadline = time.monotonic() + 180
         while not (matched(a) >= 1 and matched(b) >= 1 and handled_up_to_now(pipeline, "matcher", "notices")):
             assert time.monotonic() < deadline, (
-                f"the replicas never both matched a notice and committed (a {matched(a)}, b {matched(b)}): the "
-                f"group did not share the partitions; see {a.log_path} and {b.log_path}"
+                f"the replicas never both matched a notice and committed (a {matched(a)}, b {matched(b)}; "
+                f"partitions: a {partitions(a)}, b {partitions(b)}; consumers replaced: a {recreations(a)}, "
+                f"b {recreations(b)}): the group did not share the partitions; see {a.log_path} and {b.log_path}"
             )
             time.sleep(0.2)
         # Then a quarter (its keys spread over the topic's three partitions, some of them replica a's), and the kill

@@ -26,7 +26,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from elastic_transport import ConnectionError as TransportConnectionError
@@ -752,10 +752,24 @@ class ElasticShortlistStore:
         return Shortlist.model_validate(hits[0]["_source"]["shortlist"]) if hits else None
 
     def put(self, shortlist: Shortlist) -> None:
+        self._index_one(shortlist, "index")
+
+    def add(self, shortlist: Shortlist) -> Shortlist:
+        try:
+            self._index_one(shortlist, "create")
+        except ConflictError:
+            stored = self.get(shortlist.notice_id, shortlist.notice_version)
+            if stored is None:  # deleted in between: none stored now, so this one
+                return self.add(shortlist)
+            return stored
+        return shortlist
+
+    def _index_one(self, shortlist: Shortlist, op_type: Literal["index", "create"]) -> None:
         with _guard():
             self._es.index(
                 index=self._index,
                 id=shortlist.shortlist_id,
+                op_type=op_type,
                 document={
                     "notice_id": shortlist.notice_id,
                     "notice_version": shortlist.notice_version,

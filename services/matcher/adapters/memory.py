@@ -224,6 +224,9 @@ class InMemoryShortlistStore:
     def put(self, shortlist: Shortlist) -> None:
         self.shortlists[shortlist.shortlist_id] = shortlist
 
+    def add(self, shortlist: Shortlist) -> Shortlist:
+        return self.shortlists.setdefault(shortlist.shortlist_id, shortlist)
+
     def with_supplier(self, supplier_id: str, limit: int) -> list[Shortlist]:
         found = [s for s in self.shortlists.values() if any(e.supplier_id == supplier_id for e in s.entries)]
         return sorted(found, key=lambda s: s.shortlist_id)[:limit]

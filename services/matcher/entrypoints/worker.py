@@ -24,7 +24,16 @@ from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 
 from contracts import TenderNotice
-from services.infra.bus import Backoff, BatchHandler, ConsumerLoop, Unreadable, dead_letter, json_consumer, read_message
+from services.infra.bus import (
+    Backoff,
+    BatchHandler,
+    ConsumerLoop,
+    MembershipWatch,
+    Unreadable,
+    dead_letter,
+    json_consumer,
+    read_message,
+)
 from services.infra.exceptions import PermanentPublishError, Refused
 from services.matcher.exceptions import InvalidInput, StoreUnavailable
 from services.matcher.service import Matcher
@@ -107,6 +116,11 @@ class MatcherWorker:
         raise NotImplementedError
 
     def _json_consumer(self, topic: str, group_id: str, client_id: str, max_poll_records: int, **extra: Any) -> Any:
+        """A consumer of ``group_id``, a static member of it (``TB_MATCHER_STATIC_MEMBERSHIP``) in every group: a
+        restarted replica takes its own place back in each, where a dead dynamic member would hold up every
+        rebalance of its group until the broker expires it (the local server never does)."""
+        if self.settings.matcher_static_membership:
+            extra = {"group_instance_id": f"{group_id}-{self.settings.matcher_instance_id}"[:249], **extra}
         return json_consumer(
             self.settings.kafka_bootstrap_servers,
             [topic],
@@ -118,8 +132,16 @@ class MatcherWorker:
         )
 
     def _loop(self, consumer: Any, handle: BatchHandler, name: str, **extra: Any) -> ConsumerLoop:
+        """The loop over ``consumer``; a consumer whose group membership stays stuck for
+        ``TB_MATCHER_CONSUMER_STUCK_SECONDS`` is replaced by a new one of ``consumer_factory``, and counted."""
         backoff = Backoff(self.initial_backoff, self.settings.matcher_max_backoff_seconds)
-        return ConsumerLoop(consumer, self.stop, handle, self.matcher.publisher, backoff, name=name, **extra)
+        stuck_s, metrics = self.settings.matcher_consumer_stuck_seconds, self.matcher.metrics
+        return ConsumerLoop(
+            consumer, self.stop, handle, self.matcher.publisher, backoff, name=name,
+            watch=MembershipWatch(stuck_s) if stuck_s > 0 else None, recreate=self._consumer_factory,
+            on_recreated=lambda reason: metrics.consumer_recreations.labels(name, reason).inc(),
+            on_partitions=metrics.consumer_partitions.labels(name).set, **extra,
+        )  # fmt: skip
 
 
 class NoticeWorker(MatcherWorker):
@@ -149,15 +171,6 @@ class NoticeWorker(MatcherWorker):
             # A notice can take a second or more when Elasticsearch is slow: small batches keep each poll well
             # inside the poll interval, so the group does not evict a busy worker (and fail its commit).
             MAX_POLL_RECORDS,
-            **(
-                {
-                    "group_instance_id": f"{self.settings.matcher_consumer_group}-{self.settings.matcher_instance_id}"[
-                        :249
-                    ]
-                }
-                if self.settings.matcher_static_membership
-                else {}
-            ),
         )
 
     def run(self) -> None:
@@ -170,7 +183,7 @@ class NoticeWorker(MatcherWorker):
             nonlocal next_profile_log
             if time.monotonic() >= next_profile_log:
                 next_profile_log = time.monotonic() + self.profile_log_every_s
-                self._note_profile_log(consumer)
+                self._note_profile_log(loop.consumer)  # the loop's: it replaces a consumer whose membership is stuck
             # After enough profile changes or time, refit on a background thread: matching goes on with the current
             # model and never waits for a fit (an unexpected fit error is raised here).
             self.matcher.refit_in_background(self.settings.matcher_refit_interval_seconds)

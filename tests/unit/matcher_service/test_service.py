@@ -9,6 +9,7 @@ import pytest
 from contracts import NoticeStatus, Shortlist, SupplierProfile, TenderNotice
 from localrun.demodata.data import generate_notices, generate_suppliers
 from services.infra.bus import InMemoryPublisher
+from services.matcher.adapters.memory import InMemoryShortlistStore
 from services.matcher.bootstrap import Container, bootstrap_in_memory
 from services.matcher.exceptions import AlreadyExists, NotFound
 from services.matcher.settings import Settings
@@ -81,6 +82,38 @@ def test_a_redelivered_version_republishes_the_stored_shortlist(container: Conta
     again = m.handle_notice(notice("1"))
     assert again == first
     assert published(container, SHORTLISTS) == [first, first]
+
+
+class StoredMeanwhile(InMemoryShortlistStore):
+    """The shortlists as one replica sees them when another stores its shortlist of the same notice version between
+    this one's read (none yet) and its write: a partition handed over while its old owner still works on a batch."""
+
+    def __init__(self, theirs: Shortlist) -> None:
+        super().__init__()
+        self.theirs = theirs
+
+    def get(self, notice_id: str, version: int) -> Shortlist | None:
+        found = super().get(notice_id, version)
+        if found is None:
+            self.add(self.theirs)
+        return found
+
+
+def test_two_replicas_ranking_one_version_at_once_store_and_publish_the_first_shortlist_stored() -> None:
+    def replica(at: datetime) -> Container:
+        c = bootstrap_in_memory(Settings(topic_shortlists=SHORTLISTS, topic_profiles=PROFILES), clock=lambda: at)
+        for p in (supplier("S1"), supplier("S2")):
+            c.matcher.profiles.put(p)
+        return c
+
+    other = replica(NOW).matcher.handle_notice(notice("1"))
+    assert other is not None
+    late = replica(NOW + timedelta(seconds=5))
+    late.matcher.shortlists = StoredMeanwhile(other)
+    assert late.matcher.handle_notice(notice("1")) == other
+    assert late.matcher.shortlists.get(other.notice_id, 1) == other
+    assert published(late, SHORTLISTS) == [other]  # the same message as the other replica's, not a second ranking
+    assert late.registry.get_sample_value("matcher_notices_matched_total", {"status": "active"}) in (None, 0)
 
 
 def test_a_new_profile_is_added_to_open_notices_for_the_same_version(container: Container) -> None:
