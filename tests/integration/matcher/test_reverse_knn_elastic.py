@@ -24,7 +24,7 @@ from services.matcher.domain.semantic import notice_semantic_text, semantic_text
 from services.matcher.exceptions import InvalidInput
 from services.matcher.settings import Settings
 from tests.conftest import Endpoints
-from tests.integration.matcher.helpers import stack_container
+from tests.integration.matcher.helpers import matcher_cli, stack_container
 from tests.unit.matcher_service.builders import notice, supplier
 
 pytestmark = pytest.mark.integration
@@ -173,3 +173,36 @@ def test_an_index_made_before_notice_vectors_gets_the_field_and_its_open_notices
     es.indices.delete(index=names.suppliers_version(1))  # profiles are rebuilt by reindex; notices are not
     with pytest.raises(InvalidInput, match="notice vectors"):
         elastic.ensure_indexes(es, names, encoder.dimension * 2)  # another encoder's dimension: said, not mixed
+
+
+def test_reindex_gives_the_open_notices_an_older_matcher_stored_their_vectors_and_they_are_found_by_meaning(
+    endpoints: Endpoints, unique: Callable[[str], str]
+) -> None:
+    prefix = unique("rkc")
+    call = matcher_cli(endpoints, lambda label: prefix if label == "rkc" else unique(label), "rkc")
+    settings = Settings(elasticsearch_url=endpoints.elasticsearch_url, matcher_index_prefix=prefix)
+    es = elastic.make_client(settings.elasticsearch_url, 30)
+    names = elastic.IndexNames(prefix)
+    try:
+        elastic.ensure_indexes(es, names)  # a matcher without the encoder stored these
+        older = elastic.ElasticNoticeStore(es, names, ScoringConfig())
+        now = datetime.now(UTC)  # the command's clock
+        gloves = notice(
+            "gloves", title="Nitrile examination gloves, powder-free", codes=(), deadline=now + timedelta(days=20)
+        )
+        older.put(gloves)
+        older.put(notice("past", title="Nitrile examination gloves", codes=(), deadline=now - timedelta(days=1)))
+
+        done = call("reindex")
+
+        assert done.returncode == 0, done.stderr
+        assert f"{names.notices}: 1 open notices given their vectors" in done.stdout, done.stdout
+        with stack_container(settings, lambda: now, InMemoryPublisher()) as c:
+            assert c.matcher.encoder is not None
+            vector = c.matcher.encoder.encode([semantic_text(SHOWCASE)])[0]
+            found = c.matcher.notices.open_for_profile(SHOWCASE, now, 10, vector=vector)
+            assert [n.notice_id for n in found] == [gloves.notice_id]
+    finally:
+        for index in es.indices.get(index=f"{prefix}-*"):
+            es.indices.delete(index=index)
+        es.close()
