@@ -580,7 +580,8 @@ class ElasticNoticeStore:
     def get(self, notice_id: str) -> TenderNotice | None:
         with _guard():
             try:
-                hit = self._es.get(index=self._index, id=notice_id)
+                # The notice alone, not its vector (512 numbers: more bytes than most notices).
+                hit = self._es.get(index=self._index, id=notice_id, source_includes=["notice"])
             except NotFoundError:
                 return None
         return TenderNotice.model_validate(hit["_source"]["notice"])

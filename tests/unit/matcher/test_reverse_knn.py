@@ -18,7 +18,7 @@ from services.matcher.adapters.memory import HashingEncoder, InMemoryNoticeStore
 from services.matcher.bootstrap import bootstrap_in_memory
 from services.matcher.documents import reverse_hits
 from services.matcher.domain import ScoringConfig
-from services.matcher.domain.semantic import FLOOR, Vector, notice_semantic_text
+from services.matcher.domain.semantic import FLOOR, Vector, notice_semantic_text, semantic_text
 from services.matcher.service import Matcher
 from services.matcher.settings import Settings
 from tests.unit.matcher_service.builders import NOW, notice, supplier
@@ -142,31 +142,26 @@ def test_a_notice_is_encoded_once_and_stored_with_the_vector_it_is_ranked_with()
     assert encoder.texts.count(text) == 1
 
 
-def test_reverse_matching_asks_the_store_with_the_vector_stored_with_the_profile() -> None:
+def test_a_saved_profile_meets_a_notice_close_in_meaning_by_the_vector_stored_with_it_without_encoding_again() -> None:
     encoder = CountingEncoder()
     matcher = bootstrap_in_memory(Settings(), clock=lambda: NOW, encoder=encoder).matcher
-    asked: list[Vector | None] = []
-    store = matcher.notices
-    assert isinstance(store, InMemoryNoticeStore)
-    found = store.open_for_profile
+    # No code and no keyword in common: the fake encoder finds the two texts close by their letters alone.
+    matcher.handle_notice(notice("1", title="Tents and tarpaulins", codes=(), deadline=OPEN))
+    profile = supplier("S1", codes=(), keywords=(), names={"en": "Tentage, tarpaulinage"})
+    reranks = matcher.metrics.reverse_matches._value.get()
 
-    def spy(*args: object, vector: Vector | None = None) -> list[TenderNotice]:
-        asked.append(vector)
-        return found(*args, vector=vector)  # type: ignore[arg-type]
+    _, changed = matcher.save_profile(profile)
 
-    store.open_for_profile = spy  # type: ignore[method-assign]
-    profile = supplier("S1", codes=(), keywords=(), description={"en": "Tents and tarpaulins"})
-    matcher.save_profile(profile)
-    [vector] = asked
-    assert vector is not None
-    stored = matcher.profiles.get("S1")
-    assert stored is not None
-    np.testing.assert_allclose(vector, matcher.profiles.stored_vector(stored))  # type: ignore[arg-type]
-    # Unsubscribed: it can join no shortlist, so no notice is looked for.
+    assert matcher.metrics.reverse_matches._value.get() == reranks + 1
+    assert changed == 1
+    assert listed(matcher.shortlists.get("ungm:1", 1)) == ["S1"]
+    assert encoder.texts.count(semantic_text(profile)) == 1  # by the store when written; reverse matching reuses it
+    # Unsubscribed: it can join no shortlist, so no notice is looked for by its meaning.
+    quiet = supplier("S2", codes=(), keywords=(), names={"en": "Tentage, tarpaulinage"})
     matcher.save_profile(
-        profile.model_copy(update={"preferences": profile.preferences.model_copy(update={"unsubscribed": True})})
+        quiet.model_copy(update={"preferences": quiet.preferences.model_copy(update={"unsubscribed": True})})
     )
-    assert len(asked) == 1
+    assert matcher.metrics.reverse_matches._value.get() == reranks + 1
 
 
 # -- the real encoder: a Chinese-only supplier meets English notices by meaning alone ------------------------------
