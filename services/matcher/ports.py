@@ -107,7 +107,7 @@ class NoticeStore(Protocol):
         reach one of ``suggested`` (``retrieval.suggested_prefixes`` of the codes suggested for a profile that
         states none): the notices whose forward retrieval would return the profile. With the profile's ``vector``
         (its ``semantic.semantic_text`` encoded), also the ``retrieval_knn_k`` open notices nearest to it in meaning
-        (from cosine ``semantic.FLOOR``: below it meaning scores nothing), as forward retrieval's kNN channel finds
+        (from cosine ``documents.REVERSE_KNN_FLOOR``), as forward retrieval's kNN channel finds
         the profiles nearest to a notice; both within ``limit`` (``documents.reverse_hits``)."""
 
     def published_between(

@@ -60,7 +60,7 @@ from services.matcher.domain.retrieval import (
     suggested_prefixes,
     union_candidates,
 )
-from services.matcher.domain.semantic import FLOOR, Vector, knn_to_es, notice_semantic_text, vector_mapping
+from services.matcher.domain.semantic import Vector, knn_to_es, notice_semantic_text, vector_mapping
 from services.matcher.domain.suggest import SuggestedCode
 from services.matcher.exceptions import InvalidInput, NotFound, StoreUnavailable
 from services.matcher.keys import KEY_ID_LENGTH, ApiKey, normalize_agency
@@ -690,10 +690,11 @@ class ElasticNoticeStore:
         return documents.reverse_hits(matched, self._nearest_open(vector, k, now), limit)
 
     def _nearest_open(self, vector: Vector, k: int, now: datetime) -> list[TenderNotice]:
-        """The ``k`` open notices nearest in meaning to ``vector``, at least ``semantic.FLOOR`` close (the server's
-        ``similarity`` is the cosine itself), closest first: exact (``flat``), filtered to the open notices."""
+        """The ``k`` open notices nearest in meaning to ``vector``, from cosine ``documents.REVERSE_KNN_FLOOR`` (the
+        server's ``similarity`` is the cosine itself), closest first: exact (``flat``), filtered to the open
+        notices."""
         knn = knn_to_es(documents.NOTICE_VECTOR_FIELD, vector, k, num_candidates=max(100, 2 * k))
-        knn |= {"filter": {"bool": _open_at(now)}, "similarity": FLOOR}
+        knn |= {"filter": {"bool": _open_at(now)}, "similarity": documents.REVERSE_KNN_FLOOR}
         with _guard():
             try:
                 hits = self._es.search(index=self._index, knn=knn, size=k, source_includes=["notice"])

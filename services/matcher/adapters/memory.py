@@ -18,7 +18,7 @@ from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_c
 from services.matcher.domain.awards import resolution_keys
 from services.matcher.domain.codes import CodeHints
 from services.matcher.domain.documents import code_prefixes as profile_code_prefixes
-from services.matcher.domain.semantic import FLOOR, Vector
+from services.matcher.domain.semantic import Vector
 from services.matcher.exceptions import NotFound, StoreUnavailable
 from services.matcher.keys import KEY_ID_LENGTH, ApiKey, normalize_agency, notice_agencies
 from services.matcher.ports import Encoder, NoticeCursor, NoticeFilter
@@ -181,12 +181,12 @@ class InMemoryNoticeStore:
         k = min(self._config.retrieval_knn_k, limit)
         if vector is None or k <= 0:
             return matched
-        # Brute force over the open notices stored with a vector: at least ``FLOOR`` close, the ``k`` closest.
+        # Brute force over the open notices stored with a vector: from ``REVERSE_KNN_FLOOR``, the ``k`` closest.
         close = [
             (cosine, n)
             for n in open_now
             if (v := self.vectors.get(n.notice_id)) is not None
-            if (cosine := float(v @ vector)) >= FLOOR
+            if (cosine := float(v @ vector)) >= documents.REVERSE_KNN_FLOOR
         ]
         close.sort(key=lambda c: (-c[0], c[1].notice_id))
         return documents.reverse_hits(matched, [n for _, n in close[:k]], limit)

@@ -16,9 +16,9 @@ from services.infra.bus import InMemoryPublisher
 from services.matcher.adapters.encoder import UseEncoder, Vectors
 from services.matcher.adapters.memory import HashingEncoder, InMemoryNoticeStore
 from services.matcher.bootstrap import bootstrap_in_memory
-from services.matcher.documents import reverse_hits
+from services.matcher.documents import REVERSE_KNN_FLOOR, reverse_hits
 from services.matcher.domain import ScoringConfig
-from services.matcher.domain.semantic import FLOOR, Vector, notice_semantic_text, semantic_text
+from services.matcher.domain.semantic import Vector, notice_semantic_text, semantic_text
 from services.matcher.service import Matcher
 from services.matcher.settings import Settings
 from tests.unit.matcher_service.builders import NOW, notice, supplier
@@ -74,7 +74,7 @@ def test_open_notices_are_found_by_meaning_from_the_floor_closest_first_and_clos
     store.put(notice("near", codes=(), deadline=OPEN), unit(1, 0.2, 0))
     store.put(notice("nearer", codes=(), deadline=OPEN), unit(1, 0.1, 0))
     store.put(notice("third", codes=(), deadline=OPEN), unit(1, 0.5, 0))  # close, but k is 2
-    store.put(notice("below-floor", codes=(), deadline=OPEN), unit(FLOOR / 2, 1, 0))
+    store.put(notice("below-floor", codes=(), deadline=OPEN), unit(REVERSE_KNN_FLOOR / 2, 1, 0))
     store.put(notice("closed", codes=(), deadline=NOW - timedelta(days=1)), query)
     store.put(notice("cancelled", codes=(), deadline=OPEN, status=NoticeStatus.CANCELLED), query)
     store.put(notice("no-vector", codes=(), deadline=OPEN))
