@@ -84,8 +84,10 @@ class ProfileStore(Protocol):
 class NoticeStore(Protocol):
     def get(self, notice_id: str) -> TenderNotice | None: ...
 
-    def put(self, notice: TenderNotice) -> bool:
-        """Store a version unless a newer one is stored; ``False`` when the stored version is newer."""
+    def put(self, notice: TenderNotice, vector: npt.NDArray[np.float32] | None = None) -> bool:
+        """Store a version unless a newer one is stored; ``False`` when the stored version is newer. ``vector``: the
+        notice's ``semantic.notice_semantic_text`` encoded, kept for ``open_for_profile``'s kNN channel (``None``:
+        the notice is found by codes and keywords only)."""
 
     def find(self, flt: NoticeFilter, offset: int, limit: int) -> tuple[list[TenderNotice], int]:
         """A page of notices (latest deadline last) and the total count."""
@@ -94,11 +96,19 @@ class NoticeStore(Protocol):
         """Every notice open at ``now`` (not cancelled; a later deadline or none), by notice id, however many."""
 
     def open_for_profile(
-        self, profile: SupplierProfile, now: datetime, limit: int, suggested: Sequence[str] = ()
+        self,
+        profile: SupplierProfile,
+        now: datetime,
+        limit: int,
+        suggested: Sequence[str] = (),
+        vector: npt.NDArray[np.float32] | None = None,
     ) -> list[TenderNotice]:
         """Open notices that share a code (one level up or down) or a keyword with the profile, or whose codes
         reach one of ``suggested`` (``retrieval.suggested_prefixes`` of the codes suggested for a profile that
-        states none): the notices whose forward retrieval would return the profile."""
+        states none): the notices whose forward retrieval would return the profile. With the profile's ``vector``
+        (its ``semantic.semantic_text`` encoded), also the ``retrieval_knn_k`` open notices nearest to it in meaning
+        (from cosine ``documents.REVERSE_KNN_FLOOR``), as forward retrieval's kNN channel finds
+        the profiles nearest to a notice; both within ``limit`` (``documents.reverse_hits``)."""
 
     def published_between(
         self, since: datetime, until: datetime | None, after: NoticeCursor | None, limit: int

@@ -434,8 +434,10 @@ class Matcher:
 
         Returns ``None`` for a version older than the stored one (out of order, already superseded). A version
         already matched is published again as stored, so a redelivery after a crash repeats the same shortlist.
+        The notice's vector is encoded once, stored with it (reverse matching finds it by meaning) and ranked with.
         """
-        if not self.notices.put(notice):
+        vector = None if notice.status == NoticeStatus.CANCELLED else self._notice_vector(notice)
+        if not self.notices.put(notice, vector):
             self.metrics.stale_notices.inc()
             log.info("ignored %s v%d: a newer version is stored", notice.notice_id, notice.version)
             return None
@@ -447,7 +449,7 @@ class Matcher:
         if notice.status == NoticeStatus.CANCELLED:
             shortlist = self._cancellation(notice, previous)
         else:
-            shortlist = self._match(notice, previous_ids=_supplier_ids(previous))
+            shortlist = self._match(notice, previous_ids=_supplier_ids(previous), notice_vector=vector)
         # Another replica may be ranking the same version (a partition handed over while the old owner still works
         # on its batch): the first stored wins, and both publish that one.
         stored = self.shortlists.add(shortlist)
@@ -536,13 +538,23 @@ class Matcher:
         self.publisher.publish(self.topic_shortlists, notice.notice_id, shortlist)
         return shortlist
 
+    def _notice_vector(self, notice: TenderNotice) -> Vector | None:
+        """The notice's title and description encoded (``None`` without an encoder)."""
+        if self.encoder is None:
+            return None
+        vector: Vector = self.encoder.encode([notice_semantic_text(notice.title, notice.description)])[0]
+        return vector
+
     def _match(
-        self, notice: TenderNotice, previous_ids: list[str], candidates: list[SupplierProfile] | None = None
+        self,
+        notice: TenderNotice,
+        previous_ids: list[str],
+        candidates: list[SupplierProfile] | None = None,
+        notice_vector: Vector | None = None,
     ) -> Shortlist:
         started = time.perf_counter()
-        notice_vector = None
-        if self.encoder is not None:
-            notice_vector = self.encoder.encode([notice_semantic_text(notice.title, notice.description)])[0]
+        if notice_vector is None:
+            notice_vector = self._notice_vector(notice)
         # Codes suggested for a notice that states none (none valid): a side input, never the buyer's classification.
         notice_codes: tuple[SuggestedCode, ...] = ()
         if self.text_codes is not None and notice_vector is not None and not notice_tags(notice):
@@ -976,7 +988,11 @@ class Matcher:
         batch = {p.supplier_id: p for p in profiles}
         notices: dict[str, TenderNotice] = {}
         concerned: dict[str, set[str]] = {}
-        suggested = self._suggested_prefixes([p for p in batch.values() if not p.preferences.unsubscribed])
+        subscribed = [p for p in batch.values() if not p.preferences.unsubscribed]
+        # Their vectors (as stored with them when written, else encoded; kept for the re-ranks below): the open
+        # notices nearest in meaning are found by them, and codes are suggested from them.
+        vectors = self.profile_vectors(subscribed)
+        suggested = self._suggested_prefixes(subscribed, vectors)
         for profile in batch.values():
             # An unsubscribed supplier can join no shortlist (the preference rules exclude it): only the notices it
             # is on can change, and those are the ones listing it below.
@@ -984,7 +1000,11 @@ class Matcher:
                 []
                 if profile.preferences.unsubscribed
                 else self.notices.open_for_profile(
-                    profile, self.clock(), self.reverse_match_limit, suggested.get(profile.supplier_id, [])
+                    profile,
+                    self.clock(),
+                    self.reverse_match_limit,
+                    suggested.get(profile.supplier_id, []),
+                    vector=v.vector if (v := vectors.get(profile.supplier_id)) is not None else None,
                 )
             )
             # Notices the supplier is shortlisted for but no longer fits (codes or keywords changed) are revisited.
@@ -1003,13 +1023,13 @@ class Matcher:
             changed += self._rerank_if_changed(notice, current, candidates)
         return changed
 
-    def _suggested_prefixes(self, profiles: list[SupplierProfile]) -> dict[str, list[str]]:
-        """For the profiles that state no codes: the prefixes of the codes suggested from their text, by supplier id
-        (what the store indexes apart from their own, so forward retrieval finds them by those)."""
-        wanting = [p for p in profiles if wants_suggestions(p)]
-        if self.text_codes is None or not wanting:
-            return {}
-        found = self.suggested_codes(wanting, self.profile_vectors(wanting))
+    def _suggested_prefixes(
+        self, profiles: list[SupplierProfile], vectors: dict[str, ProfileVectors]
+    ) -> dict[str, list[str]]:
+        """For the profiles that state no codes: the prefixes of the codes suggested from their text (``vectors``:
+        ``profile_vectors``), by supplier id (what the store indexes apart from their own, so forward retrieval
+        finds them by those)."""
+        found = self.suggested_codes(profiles, vectors)
         return {sid: suggested_prefixes(codes) for sid, codes in found.items()}
 
     def _open_notices_listing(self, supplier_id: str) -> list[TenderNotice]:

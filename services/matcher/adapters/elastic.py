@@ -8,7 +8,10 @@ Indexes (``<prefix>`` is ``TB_MATCHER_INDEX_PREFIX``):
   states no codes, the codes suggested from its description (``retrieval.SUGGESTED_FIELD``). ``reindex`` builds
   v<N+1>, copies, and swaps the alias in one atomic ``_aliases`` call, so readers never see a missing or
   half-filled index.
-- ``<prefix>-notices``: the latest version of each notice (external versioning refuses an older version).
+- ``<prefix>-notices``: the latest version of each notice (external versioning refuses an older version), with,
+  given an encoder, its vector (``documents.NOTICE_VECTOR_FIELD``): reverse matching's kNN channel finds the open
+  notices nearest in meaning to a profile by it. ``ensure_indexes`` adds the field to an index created without it;
+  ``backfill_notice_vectors`` (run by ``reindex``) gives the open notices stored without a vector theirs.
 - ``<prefix>-shortlists``: one document per notice version, id ``<notice_id>@<version>`` (writes are idempotent).
 - ``<prefix>-api-keys``: id = SHA-256 of the key; the key itself is never stored. Revocation, expiry and last use
   are optional fields added later: ``ensure_indexes`` adds them to the mapping of an index created before.
@@ -57,7 +60,7 @@ from services.matcher.domain.retrieval import (
     suggested_prefixes,
     union_candidates,
 )
-from services.matcher.domain.semantic import Vector, vector_mapping
+from services.matcher.domain.semantic import Vector, knn_to_es, notice_semantic_text, vector_mapping
 from services.matcher.domain.suggest import SuggestedCode
 from services.matcher.exceptions import InvalidInput, NotFound, StoreUnavailable
 from services.matcher.keys import KEY_ID_LENGTH, ApiKey, normalize_agency
@@ -174,9 +177,9 @@ def _create_index(
 
 
 def ensure_indexes(es: Elasticsearch, names: IndexNames, vector_dimension: int | None = None) -> None:
-    """Create the indexes that are missing; with ``vector_dimension``, add the profile vector's field to a
-    suppliers index created without it (its profiles get vectors when written again, or all at once by
-    ``reindex``)."""
+    """Create the indexes that are missing; with ``vector_dimension``, add the vector's field to a suppliers or
+    notices index created without it (its profiles get vectors when written again, or all at once by ``reindex``;
+    its open notices when stored again, or all at once by ``reindex``: ``backfill_notice_vectors``)."""
     with _guard():
         if not es.indices.exists_alias(name=names.suppliers):
             _create_index(es, names.suppliers_version(1), profile_mapping(vector_dimension), {names.suppliers: {}})
@@ -187,30 +190,47 @@ def ensure_indexes(es: Elasticsearch, names: IndexNames, vector_dimension: int |
             if vector_dimension is not None:
                 _add_vector_field(es, names.suppliers, vector_dimension)
         for index, mapping in (
-            (names.notices, documents.NOTICE_MAPPING),
+            (names.notices, documents.notice_mapping(vector_dimension)),
             (names.shortlists, documents.SHORTLIST_MAPPING),
             (names.keys, documents.KEY_MAPPING),
         ):
             if es.indices.exists(index=index):
+                if index == names.notices and vector_dimension is not None:
+                    # Checked first, to say what to do: a field's dimension cannot change in place.
+                    _add_vector_field(es, index, vector_dimension, documents.NOTICE_VECTOR_FIELD, _NOTICE_VECTORS)
                 # Fields added since the index was created (adding fields is always allowed in place).
                 es.indices.put_mapping(index=index, properties=mapping["properties"])
             else:
                 _create_index(es, index, mapping)
 
 
-def _add_vector_field(es: Elasticsearch, index: str, dimension: int) -> None:
+#: What a vector field of another dimension than the encoder's says to do: profiles are rebuilt by ``reindex``;
+#: notices (one unversioned index) are not, so their matcher must keep the encoder that wrote them.
+_PROFILE_VECTORS = "profile vectors", "run `python -m services.matcher reindex` to rebuild them"
+_NOTICE_VECTORS = (
+    "notice vectors",
+    "run the matcher with the encoder that wrote them (TB_MATCHER_ENCODER) or with a new TB_MATCHER_INDEX_PREFIX",
+)
+
+
+def _add_vector_field(
+    es: Elasticsearch,
+    index: str,
+    dimension: int,
+    field_name: str = VECTOR_FIELD,
+    what: tuple[str, str] = _PROFILE_VECTORS,
+) -> None:
     current = es.indices.get_mapping(index=index)
     for mapping in current.values():
-        field = mapping.get("mappings", {}).get("properties", {}).get(VECTOR_FIELD)
+        field = mapping.get("mappings", {}).get("properties", {}).get(field_name)
         if field is None:
             continue
         if field.get("dims") != dimension:
             raise InvalidInput(
-                f"{index} holds {field.get('dims')}-dimensional profile vectors and the encoder makes {dimension}: "
-                "run `python -m services.matcher reindex` to rebuild them"
+                f"{index} holds {field.get('dims')}-dimensional {what[0]} and the encoder makes {dimension}: {what[1]}"
             )
         return
-    es.indices.put_mapping(index=index, properties={VECTOR_FIELD: vector_mapping(dimension)})
+    es.indices.put_mapping(index=index, properties={field_name: vector_mapping(dimension)})
 
 
 def supplier_versions(es: Elasticsearch, names: IndexNames) -> tuple[list[int], str | None]:
@@ -560,19 +580,20 @@ class ElasticNoticeStore:
     def get(self, notice_id: str) -> TenderNotice | None:
         with _guard():
             try:
-                hit = self._es.get(index=self._index, id=notice_id)
+                # The notice alone, not its vector (512 numbers: more bytes than most notices).
+                hit = self._es.get(index=self._index, id=notice_id, source_includes=["notice"])
             except NotFoundError:
                 return None
         return TenderNotice.model_validate(hit["_source"]["notice"])
 
-    def put(self, notice: TenderNotice) -> bool:
+    def put(self, notice: TenderNotice, vector: Vector | None = None) -> bool:
         with _guard():
             try:
                 # external_gte: the same version again is accepted (redelivery), an older one is refused.
                 self._es.index(
                     index=self._index,
                     id=notice.notice_id,
-                    document=documents.notice_document(notice, self._config),
+                    document=documents.notice_document(notice, self._config, vector),
                     version=notice.version,
                     version_type="external_gte",
                     # No refresh: reads by id (GET) are real-time; the searches that must see this notice at once
@@ -617,7 +638,7 @@ class ElasticNoticeStore:
 
     def open_notices(self, now: datetime, page: int = 500) -> Iterator[TenderNotice]:
         # search_after by notice id: no 10,000-hit window, and a notice stored meanwhile is met at most once.
-        query = {"bool": {"must_not": [{"term": {"status": "cancelled"}}], "filter": [_deadline_after_or_none(now)]}}
+        query = {"bool": _open_at(now)}
         with _guard():
             self._es.indices.refresh(index=self._index)  # notices are stored without a refresh
         after: list[Any] | None = None
@@ -639,7 +660,12 @@ class ElasticNoticeStore:
             after = hits[-1]["sort"]
 
     def open_for_profile(
-        self, profile: SupplierProfile, now: datetime, limit: int, suggested: Sequence[str] = ()
+        self,
+        profile: SupplierProfile,
+        now: datetime,
+        limit: int,
+        suggested: Sequence[str] = (),
+        vector: Vector | None = None,
     ) -> list[TenderNotice]:
         codes, terms = documents.profile_retrieval_keys(profile)
         codes = list(dict.fromkeys([*codes, *suggested]))
@@ -652,18 +678,31 @@ class ElasticNoticeStore:
             should.append({"terms": {"retrieval_codes": codes}})
         if terms:
             should.append({"terms": {"retrieval_terms": terms}})
-        if not should:
-            return []
-        query = {
-            "bool": {
-                "should": should,
-                "minimum_should_match": 1,
-                "must_not": [{"term": {"status": "cancelled"}}],
-                "filter": [_deadline_after_or_none(now)],
-            }
-        }
+        matched: list[TenderNotice] = []
+        if should:
+            query = {"bool": {"should": should, "minimum_should_match": 1, **_open_at(now)}}
+            with _guard():
+                hits = self._es.search(index=self._index, query=query, size=limit, source_includes=["notice"])
+            matched = [TenderNotice.model_validate(h["_source"]["notice"]) for h in hits["hits"]["hits"]]
+        k = min(self._config.retrieval_knn_k, limit)
+        if vector is None or k <= 0:
+            return matched
+        return documents.reverse_hits(matched, self._nearest_open(vector, k, now), limit)
+
+    def _nearest_open(self, vector: Vector, k: int, now: datetime) -> list[TenderNotice]:
+        """The ``k`` open notices nearest in meaning to ``vector``, from cosine ``documents.REVERSE_KNN_FLOOR`` (the
+        server's ``similarity`` is the cosine itself), closest first: exact (``flat``), filtered to the open
+        notices."""
+        knn = knn_to_es(documents.NOTICE_VECTOR_FIELD, vector, k, num_candidates=max(100, 2 * k))
+        knn |= {"filter": {"bool": _open_at(now)}, "similarity": documents.REVERSE_KNN_FLOOR}
         with _guard():
-            hits = self._es.search(index=self._index, query=query, size=limit, source_includes=["notice"])
+            try:
+                hits = self._es.search(index=self._index, knn=knn, size=k, source_includes=["notice"])
+            except BadRequestError:
+                # An index without the vector field (created before the encoder was configured): no kNN channel
+                # until ``ensure_indexes`` adds it.
+                log.warning("kNN search refused by %s; open notices by codes and terms only", self._index)
+                return []
         return [TenderNotice.model_validate(h["_source"]["notice"]) for h in hits["hits"]["hits"]]
 
     def published_between(
@@ -699,6 +738,64 @@ def _epoch_ms(at: datetime) -> int:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _open_at(now: datetime) -> dict[str, Any]:
+    """The clauses of a ``bool`` query that keep the notices open at ``now`` (``TenderNotice.is_open``)."""
+    return {"must_not": [{"term": {"status": "cancelled"}}], "filter": [_deadline_after_or_none(now)]}
+
+
+#: Open notices given vectors together by ``backfill_notice_vectors``.
+NOTICE_VECTOR_BATCH = 256
+
+
+def backfill_notice_vectors(
+    es: Elasticsearch, names: IndexNames, config: ScoringConfig, encoder: Encoder, now: datetime
+) -> int:
+    """Give the open notices stored without a vector theirs (after an upgrade, or with the encoder configured
+    since), ``NOTICE_VECTOR_BATCH`` encoded at a time; the index must map the field (``ensure_indexes`` with the
+    encoder's dimension). Each is written again with its own version (``external_gte``): a newer version stored
+    meanwhile wins and is left as it is. Closed notices are left: only open ones are searched by meaning. Returns
+    how many were given a vector."""
+    query = _open_at(now)
+    query["must_not"].append({"exists": {"field": documents.NOTICE_VECTOR_FIELD}})
+    with _guard():
+        es.indices.refresh(index=names.notices)
+        hits = helpers.scan(es, index=names.notices, query={"query": {"bool": query}, "_source": ["notice"]})
+        written = 0
+        batch: list[TenderNotice] = []
+        for hit in hits:
+            batch.append(TenderNotice.model_validate(hit["_source"]["notice"]))
+            if len(batch) >= NOTICE_VECTOR_BATCH:
+                written += _write_notice_vectors(es, names, config, encoder, batch)
+                batch = []
+        written += _write_notice_vectors(es, names, config, encoder, batch)
+        es.indices.refresh(index=names.notices)
+    return written
+
+
+def _write_notice_vectors(
+    es: Elasticsearch, names: IndexNames, config: ScoringConfig, encoder: Encoder, batch: list[TenderNotice]
+) -> int:
+    if not batch:
+        return 0
+    vectors = encoder.encode([notice_semantic_text(n.title, n.description) for n in batch])
+    actions = (
+        {
+            "_index": names.notices,
+            "_id": n.notice_id,
+            "_version": n.version,
+            "_version_type": "external_gte",
+            "_source": documents.notice_document(n, config, v),
+        }
+        for n, v in zip(batch, vectors, strict=True)
+    )
+    written, errors = helpers.bulk(es, actions, raise_on_error=False)
+    # A conflict is a newer version stored meanwhile (with its own vector): it wins. Anything else is the store's.
+    refused = [e for item in errors for e in item.values() if e.get("status") != 409]  # type: ignore[union-attr]
+    if refused:
+        raise StoreUnavailable(f"{len(refused)} notices not written back with their vectors: {refused[0]}")
+    return int(written)
 
 
 def _deadline_after_or_none(now: datetime) -> dict[str, Any]:

@@ -118,13 +118,16 @@ class InMemoryProfileStore:
 
 
 class InMemoryNoticeStore:
-    """Set ``available = False`` to act like an Elasticsearch that does not answer."""
+    """Set ``available = False`` to act like an Elasticsearch that does not answer. Keeps the vector each notice
+    was stored with; ``open_for_profile`` compares a profile's with every open notice's (exact, as Elasticsearch's
+    ``flat`` kNN)."""
 
     def __init__(self, config: ScoringConfig) -> None:
         self.notices: dict[str, TenderNotice] = {}
         self.available = True
         self._config = config
         self._keys: dict[str, tuple[set[str], set[str]]] = {}
+        self.vectors: dict[str, Vector] = {}
 
     def _check(self) -> None:
         if not self.available:
@@ -134,12 +137,16 @@ class InMemoryNoticeStore:
         self._check()
         return self.notices.get(notice_id)
 
-    def put(self, notice: TenderNotice) -> bool:
+    def put(self, notice: TenderNotice, vector: Vector | None = None) -> bool:
         self._check()
         stored = self.notices.get(notice.notice_id)
         if stored is not None and stored.version > notice.version:
             return False
         self.notices[notice.notice_id] = notice
+        if vector is None:
+            self.vectors.pop(notice.notice_id, None)
+        else:
+            self.vectors[notice.notice_id] = vector
         codes, terms = documents.notice_retrieval_keys(notice, self._config)
         self._keys[notice.notice_id] = (set(codes), set(terms))
         return True
@@ -154,19 +161,35 @@ class InMemoryNoticeStore:
         yield from sorted((n for n in self.notices.values() if n.is_open(now)), key=lambda n: n.notice_id)
 
     def open_for_profile(
-        self, profile: SupplierProfile, now: datetime, limit: int, suggested: Sequence[str] = ()
+        self,
+        profile: SupplierProfile,
+        now: datetime,
+        limit: int,
+        suggested: Sequence[str] = (),
+        vector: Vector | None = None,
     ) -> list[TenderNotice]:
         self._check()
         codes, terms = (set(keys) for keys in documents.profile_retrieval_keys(profile))
         codes |= set(suggested)
         out = []
-        for n in self.notices.values():
-            if not n.is_open(now):
-                continue
+        open_now = [n for n in self.notices.values() if n.is_open(now)]
+        for n in open_now:
             notice_codes, notice_terms = self._keys[n.notice_id]
             if codes & notice_codes or terms & notice_terms:
                 out.append(n)
-        return sorted(out, key=lambda n: n.notice_id)[:limit]
+        matched = sorted(out, key=lambda n: n.notice_id)[:limit]
+        k = min(self._config.retrieval_knn_k, limit)
+        if vector is None or k <= 0:
+            return matched
+        # Brute force over the open notices stored with a vector: from ``REVERSE_KNN_FLOOR``, the ``k`` closest.
+        close = [
+            (cosine, n)
+            for n in open_now
+            if (v := self.vectors.get(n.notice_id)) is not None
+            if (cosine := float(v @ vector)) >= documents.REVERSE_KNN_FLOOR
+        ]
+        close.sort(key=lambda c: (-c[0], c[1].notice_id))
+        return documents.reverse_hits(matched, [n for _, n in close[:k]], limit)
 
     def _period(self, since: datetime, until: datetime | None) -> list[NoticeCursor]:
         self._check()

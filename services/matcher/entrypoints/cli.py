@@ -753,7 +753,7 @@ def reindex(
 ) -> None:
     """Build a new versioned suppliers index with the current mapping, copy (adding each profile's vector with the
     ``TB_MATCHER_ENCODER`` encoder, and the codes suggested for a profile that states none), and swap the alias
-    atomically."""
+    atomically; then give the open notices stored without a vector theirs (reverse matching finds them by it)."""
     from services.matcher.adapters import elastic
     from services.matcher.bootstrap import make_encoder, shipped_code_data
 
@@ -763,13 +763,19 @@ def reindex(
     es = elastic.make_client(settings.elasticsearch_url, settings.matcher_es_timeout_seconds)
     try:
         names = elastic.IndexNames(settings.matcher_index_prefix)
-        elastic.ensure_indexes(es, names)
+        elastic.ensure_indexes(es, names, None if encoder is None else encoder.dimension)
         new, old, copied = elastic.reindex_suppliers(
             es, names, datetime.now(UTC), delete_old=delete_old, encoder=encoder, text_codes=text_codes
         )
+        vectors = 0
+        if encoder is not None:
+            config = settings.scoring_config()
+            vectors = elastic.backfill_notice_vectors(es, names, config, encoder, datetime.now(UTC))
     finally:
         es.close()
     typer.echo(f"{names.suppliers} -> {new} (was {old or 'nothing'}), {copied} profiles copied")
+    if encoder is not None:
+        typer.echo(f"{names.notices}: {vectors} open notices given their vectors")
 
 
 @app.command()

@@ -5,6 +5,7 @@ anyone's own codes."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import numpy as np
@@ -214,7 +215,11 @@ def test_a_code_less_profile_saved_later_reaches_the_open_notices_of_its_suggest
     encoder = HashingEncoder()
     titles = {"42132203": "nitrile examination gloves", "56101500": "tents and tarpaulins"}
     text_codes = TextCodes(lambda scheme: title_index(encoder, titles, scheme=scheme), {CodeScheme.UNSPSC: 1})  # type: ignore[arg-type]
-    matcher = bootstrap_in_memory(Settings(), clock=lambda: NOW, encoder=encoder, code_data=(None, text_codes)).matcher
+    # No kNN channel (the fake encoder finds "tents" close to any English title): only codes lead here.
+    config = dataclasses.replace(Settings().scoring_config(), retrieval_knn_k=0)
+    matcher = bootstrap_in_memory(
+        Settings(), clock=lambda: NOW, config=config, encoder=encoder, code_data=(None, text_codes)
+    ).matcher
     # An open notice that shares no word with the supplier: only its code can lead a reverse match to it.
     open_notice = notice(title="Procurement of medical consumables", deadline_at=NOW + timedelta(days=20))
     matcher.notices.put(open_notice)
