@@ -140,6 +140,7 @@ class Pipeline:
                 "AWARDS",
                 "AWARDS_DLQ",
                 "FEEDBACK",
+                "FEEDBACK_DLQ",
             ):
                 from services.infra.settings import CommonSettings
 
