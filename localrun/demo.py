@@ -869,7 +869,8 @@ def run_pipeline(
         for stage in ("first shortlist", "last shortlist", "first email", "last email"):
             if stage in seen:
                 timeline.mark(f"{stage} read back", at=seen[stage], say=False)
-        timeline.mark("settled: nothing lost, every consumer caught up", say=False)
+        settled = "settled: nothing lost, every consumer caught up"
+        timeline.mark(settled if summary.settled else "timed out (TB_DEMO_TIMEOUT_S)", say=False)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, RuntimeError) as exc:
         detail = getattr(exc, "stderr", None) or ""
         print(f"{label} failed: {exc}\n{str(detail)[-2000:]}", file=sys.stderr, flush=True)
