@@ -863,7 +863,6 @@ def run_pipeline(
             remaining,
             progress=progress,
             tick=supervisor,
-            interval=0.5,
             idle=lambda: all_handled_up_to_now(settled_pipeline, PIPELINE_INPUTS),
         )
         for stage in ("first shortlist", "last shortlist", "first email", "last email"):
@@ -882,9 +881,9 @@ def run_pipeline(
             return 1, partial
         return 1, None
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
         if pipeline is not None:
-            pipeline.stop()
+            pipeline.stop()  # first: it kills the commands the pool's threads wait on
+        pool.shutdown(wait=True, cancel_futures=True)
         if ledger is not None:
             ledger.close()
         sink.stop()

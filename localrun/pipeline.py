@@ -109,6 +109,9 @@ class Pipeline:
     ports: dict[str, int] = field(default_factory=lambda: dict(SERVICES))
     #: Ingest's state (published versions); default: ``<work_dir>/ingest-state``, private to this pipeline.
     ingest_state_dir: Path | None = None
+    #: One-shot commands running now (``cli``), which ``stop`` kills: a thread waiting on one (``make demo`` runs
+    #: some beside each other) would otherwise hold a Ctrl-C until the command ends.
+    commands: set[subprocess.Popen[str]] = field(default_factory=set)
 
     def env(self) -> dict[str, str]:
         env = {
@@ -171,26 +174,41 @@ class Pipeline:
             self.processes[name].wait_healthy()
 
     def stop(self) -> None:
-        """Stop every service at once (SIGTERM, then SIGKILL after the grace time): as long as the slowest one takes,
-        not the sum of the three."""
+        """Kill the one-shot commands still running, and stop every service at once (SIGTERM, then SIGKILL after the
+        grace time): as long as the slowest one takes, not the sum of the three."""
+        for command in self.commands.copy():
+            command.kill()
         processes = list(self.processes.values())
         if processes:
             with ThreadPoolExecutor(max_workers=len(processes)) as pool:
                 list(pool.map(ServiceProcess.stop, processes))
 
     def cli(self, service: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        """Run a one-shot service command (``import-suppliers``, ``publish``) with the pipeline's settings."""
-        return subprocess.run(
-            [sys.executable, "-m", f"services.{service}", *args],
+        """Run a one-shot service command (``import-suppliers``, ``publish``) with the pipeline's settings; raises
+        ``CalledProcessError`` when it fails (or ``stop`` killed it), ``TimeoutExpired`` after ``timeout``."""
+        command = [sys.executable, "-m", f"services.{service}", *args]
+        with subprocess.Popen(
+            command,
             env={**os.environ, **self.env()},
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout,
-            check=True,
             # Out of the terminal's process group: Ctrl-C reaches ``make run`` alone, which kills this child (as
             # ``subprocess.run`` does on any exception) instead of both printing a KeyboardInterrupt traceback.
             start_new_session=True,
-        )
+        ) as proc:
+            self.commands.add(proc)
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
+            finally:
+                self.commands.discard(proc)
+        if proc.returncode:
+            raise subprocess.CalledProcessError(proc.returncode, command, out, err)
+        return subprocess.CompletedProcess(command, proc.returncode, out, err)
 
 
 def write_demo_data(out: Path, suppliers: int, notices: int, timeout: float | None = None) -> None:
