@@ -53,6 +53,7 @@ PROFILES = TopicSpec("suppliers.profiles", "supplier_id", SupplierProfile, "comp
 SHORTLISTS = TopicSpec("matches.shortlists", "notice_id", Shortlist, "delete", 30 * DAY_MS)
 SHORTLISTS_DLQ = TopicSpec("matches.shortlists.dlq", "notice_id", DeadLetter, "delete", 90 * DAY_MS, 1)
 FEEDBACK = TopicSpec("matches.feedback", "feedback_id", ShortlistFeedback, "compact", None)
+FEEDBACK_DLQ = TopicSpec("matches.feedback.dlq", "feedback_id", DeadLetter, "delete", 90 * DAY_MS, 1)
 NOTIFICATIONS = TopicSpec("notifications.events", "idempotency_key", NotificationEvent, "delete", 90 * DAY_MS)
 NOTIFICATIONS_DLQ = TopicSpec("notifications.dlq", "idempotency_key", DeadLetter, "delete", 365 * DAY_MS, 1)
 #: Awards are the supplier base's evidence, read again whenever entity resolution changes: compacted, the latest
@@ -67,6 +68,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     SHORTLISTS,
     SHORTLISTS_DLQ,
     FEEDBACK,
+    FEEDBACK_DLQ,
     NOTIFICATIONS,
     NOTIFICATIONS_DLQ,
     AWARDS,

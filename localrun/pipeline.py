@@ -15,6 +15,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,6 +109,9 @@ class Pipeline:
     ports: dict[str, int] = field(default_factory=lambda: dict(SERVICES))
     #: Ingest's state (published versions); default: ``<work_dir>/ingest-state``, private to this pipeline.
     ingest_state_dir: Path | None = None
+    #: One-shot commands running now (``cli``), which ``stop`` kills: a thread waiting on one (``make demo`` runs
+    #: some beside each other) would otherwise hold a Ctrl-C until the command ends.
+    commands: set[subprocess.Popen[str]] = field(default_factory=set)
 
     def env(self) -> dict[str, str]:
         env = {
@@ -139,6 +143,7 @@ class Pipeline:
                 "AWARDS",
                 "AWARDS_DLQ",
                 "FEEDBACK",
+                "FEEDBACK_DLQ",
             ):
                 from services.infra.settings import CommonSettings
 
@@ -154,30 +159,56 @@ class Pipeline:
         return env
 
     def start(self, names: tuple[str, ...] = ("matcher", "notifier", "ingest")) -> None:
+        self.launch(names)
+        self.wait_healthy(names)
+
+    def launch(self, names: tuple[str, ...]) -> None:
+        """Start the services without waiting for them (``wait_healthy`` does), so other work overlaps their start."""
         for name in names:
             process = ServiceProcess(name, self.env(), self.work_dir / "logs" / f"{name}.log", self.ports[name])
             self.processes[name] = process
             process.start()
-        for name in names:
+
+    def wait_healthy(self, names: tuple[str, ...] | None = None) -> None:
+        for name in names or tuple(self.processes):
             self.processes[name].wait_healthy()
 
     def stop(self) -> None:
-        for process in reversed(list(self.processes.values())):
-            process.stop()
+        """Kill the one-shot commands still running, and stop every service at once (SIGTERM, then SIGKILL after the
+        grace time): as long as the slowest one takes, not the sum of the three."""
+        for command in self.commands.copy():
+            command.kill()
+        processes = list(self.processes.values())
+        if processes:
+            with ThreadPoolExecutor(max_workers=len(processes)) as pool:
+                list(pool.map(ServiceProcess.stop, processes))
 
     def cli(self, service: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        """Run a one-shot service command (``import-suppliers``, ``publish``) with the pipeline's settings."""
-        return subprocess.run(
-            [sys.executable, "-m", f"services.{service}", *args],
+        """Run a one-shot service command (``import-suppliers``, ``publish``) with the pipeline's settings; raises
+        ``CalledProcessError`` when it fails (or ``stop`` killed it), ``TimeoutExpired`` after ``timeout``."""
+        command = [sys.executable, "-m", f"services.{service}", *args]
+        with subprocess.Popen(
+            command,
             env={**os.environ, **self.env()},
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout,
-            check=True,
             # Out of the terminal's process group: Ctrl-C reaches ``make run`` alone, which kills this child (as
             # ``subprocess.run`` does on any exception) instead of both printing a KeyboardInterrupt traceback.
             start_new_session=True,
-        )
+        ) as proc:
+            self.commands.add(proc)
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
+            finally:
+                self.commands.discard(proc)
+        if proc.returncode:
+            raise subprocess.CalledProcessError(proc.returncode, command, out, err)
+        return subprocess.CompletedProcess(command, proc.returncode, out, err)
 
 
 def write_demo_data(out: Path, suppliers: int, notices: int, timeout: float | None = None) -> None:

@@ -136,6 +136,7 @@ def dlq_topics(settings: CommonSettings) -> list[str]:
         settings.topic_shortlists_dlq,
         settings.topic_notifications_dlq,
         settings.topic_awards_dlq,
+        settings.topic_feedback_dlq,
     ]
 
 

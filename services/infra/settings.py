@@ -38,6 +38,8 @@ class CommonSettings(BaseSettings):
     #: Marks on shortlist entries (``ShortlistFeedback``, compacted): buyers' from the matcher, suppliers' own from
     #: the notifier.
     topic_feedback: str = topics.FEEDBACK.name
+    #: Messages of the feedback topic that are not a ``ShortlistFeedback``, set aside with the reason.
+    topic_feedback_dlq: str = topics.FEEDBACK_DLQ.name
     #: Create missing topics at start (with the partitions and retention of ``contracts.topics``).
     create_topics: bool = True
     #: ``DEBUG``, ``INFO``, ``WARNING``...
@@ -72,6 +74,7 @@ class CommonSettings(BaseSettings):
             self.topic_awards: topics.AWARDS,
             self.topic_awards_dlq: topics.AWARDS_DLQ,
             self.topic_feedback: topics.FEEDBACK,
+            self.topic_feedback_dlq: topics.FEEDBACK_DLQ,
         }
 
 

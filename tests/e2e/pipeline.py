@@ -35,6 +35,7 @@ from localrun.demo import (
     Summary,
     Supervisor,
     ensure_pipeline_topics,
+    handled_up_to_now,
     topic_names,
     wait_settled,
     write_jsonl,
@@ -307,32 +308,6 @@ class Run:
                 tail = [line for line in text if not any(n in line for n in noise)][-lines:]
                 out.append(f"--- {name} ({process.log_path})\n" + "\n".join(tail))
         return "\n".join(out)
-
-
-def handled_up_to_now(pipeline: Pipeline, service: str, topic_field: str) -> bool:
-    """True once the service's consumer group has committed, on every partition of the topic (a ``topic_names``
-    field), at least the end offset the topic has now: everything published on it so far was handled (a consumer
-    commits only after handling)."""
-    from kafka import KafkaConsumer
-
-    group = pipeline.env()[f"TB_{service.upper()}_CONSUMER_GROUP"]
-    topic = topic_names(pipeline)[topic_field]
-    bootstrap = pipeline.cfg.kafka_bootstrap.split(",")
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        ends = consumer.end_offsets(partitions)
-        offsets = admin.list_group_offsets(group).get(group, {})
-    finally:
-        consumer.close()
-        admin.close()
-    done = {
-        tp.partition: meta.offset
-        for tp, meta in offsets.items()
-        if isinstance(tp, TopicPartition) and tp.topic == topic
-    }
-    return bool(partitions) and all(done.get(tp.partition, 0) >= end for tp, end in ends.items())
 
 
 #: Faster retries and a higher send rate than production defaults, so the tests stay short.

@@ -93,11 +93,12 @@ _ENGLISH: dict[str, Callable[[Args], str]] = {
 
 def reason(reason_code: str, /, **args: str | int | float) -> Reason:
     """``reason("code_exact", scheme="UNSPSC", code="42132203")`` -> the line, the code and the args."""
-    return Reason(_ENGLISH[reason_code](_shown(args)), reason_code, args)
+    return Reason(_ENGLISH[reason_code](shown_args(args)), reason_code, args)
 
 
-def _shown(args: Args) -> Args:
-    """The args as the English line writes them: a UNSPSC or CPV code prefix as its 8-digit code."""
+def shown_args(args: Args) -> Args:
+    """The args as the buyer's lines write them (the English line here, the Chinese one on the buyer pages): a UNSPSC
+    or CPV code prefix as its 8-digit code, scheme ``other`` as ``code``."""
     if "scheme" not in args:
         return args
     scheme = str(args["scheme"])

@@ -65,14 +65,20 @@ def handle_message(matcher: Matcher, dlq_topic: str, origin: str, key: bytes | N
             for refused in exc.refused:
                 set_aside(matcher, dlq_topic, origin, refused, key_text, value)
             return "dead_lettered"
+    set_aside_unreadable(matcher, dlq_topic, origin, key_text, reason, detail, value)
+    return "dead_lettered"
+
+
+def set_aside_unreadable(
+    matcher: Matcher, dlq_topic: str, origin: str, key: str | None, reason: str, detail: str, value: bytes | None
+) -> None:
+    """Dead-letter a message that will never be handled (it does not parse, or the store refuses it) with the
+    reason, counted and logged at WARNING; the caller commits it."""
     matcher.publisher.publish(
-        dlq_topic,
-        key_text or "unknown",
-        dead_letter("matcher", origin, reason, detail, value or b"", key=key_text),
+        dlq_topic, key or "unknown", dead_letter("matcher", origin, reason, detail, value or b"", key=key)
     )
     matcher.metrics.dead_letters.labels(reason).inc()
-    log.warning("dead-lettered a message from %s (key %s): %s", origin, key_text, reason)
-    return "dead_lettered"
+    log.warning("dead-lettered a message from %s (key %s): %s", origin, key, reason)
 
 
 def set_aside(

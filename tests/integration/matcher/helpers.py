@@ -43,6 +43,7 @@ def make_settings(endpoints: Endpoints, unique: Callable[[str], str]) -> Setting
         topic_awards=unique("awards"),
         topic_awards_dlq=unique("awards-dlq"),
         topic_feedback=unique("feedback"),
+        topic_feedback_dlq=unique("feedback-dlq"),
         matcher_refit_interval_seconds=0,
     )
 
@@ -80,11 +81,15 @@ def read_topic(bootstrap_servers: str, topic: str, expected: int, timeout: float
     return got
 
 
-def committed_total(settings: Settings, *, awards: bool = False) -> int:
+def committed_total(settings: Settings, *, awards: bool = False, feedback: bool = False) -> int:
     """Offsets committed by the notice worker's group on the notices topic (with ``awards``: the awards worker's
-    group on the awards topic), summed over partitions."""
-    group = settings.matcher_awards_consumer_group if awards else settings.matcher_consumer_group
-    topic = settings.topic_awards if awards else settings.topic_notices
+    group on the awards topic; with ``feedback``: the feedback worker's on the feedback topic), summed over
+    partitions."""
+    group, topic = settings.matcher_consumer_group, settings.topic_notices
+    if awards:
+        group, topic = settings.matcher_awards_consumer_group, settings.topic_awards
+    elif feedback:
+        group, topic = settings.matcher_feedback_consumer_group, settings.topic_feedback
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     try:
         offsets = admin.list_group_offsets(group).get(group, {})

@@ -1,7 +1,8 @@
 """A supplier's own "not relevant for me" over the local Kafka and Elasticsearch: published on the feedback topic
 as the notifier publishes it, consumed by the matcher's feedback worker, stored in Elasticsearch (a buyer's mark on
 the same topic left alone: the matcher stored its own when the buyer made it), and the supplier ranks lower on the
-refused notice and on another agency's notice like it, saying it was the supplier's word."""
+refused notice and on another agency's notice like it, saying it was the supplier's word; a message that is not a
+mark goes to the feedback dead-letter topic with the reason, and is committed."""
 
 from __future__ import annotations
 
@@ -11,14 +12,20 @@ from collections.abc import Callable, Iterator
 import pytest
 from kafka import KafkaProducer
 
-from contracts import Shortlist
+from contracts import DeadLetter, Shortlist
 from contracts.feedback import FeedbackMark, FeedbackReason, ShortlistFeedback
 from services.matcher.bootstrap import Container
 from services.matcher.domain.feedback import SUPPLIER_SAID_SIMILAR
 from services.matcher.entrypoints.feedback_worker import FeedbackWorker
 from services.notifier.domain.not_relevant import NoticeRef, supplier_mark
 from tests.conftest import Endpoints
-from tests.integration.matcher.helpers import RunningWorker, make_settings, stack_container
+from tests.integration.matcher.helpers import (
+    RunningWorker,
+    committed_total,
+    make_settings,
+    read_topic,
+    stack_container,
+)
 from tests.unit.matcher_service.builders import NOW, feedback_mark, notice, supplier
 
 pytestmark = pytest.mark.integration
@@ -35,10 +42,15 @@ def order(shortlist: Shortlist | None) -> list[str]:
     return [e.supplier_id for e in shortlist.entries]
 
 
-def publish(bootstrap_servers: str, topic: str, marks: list[ShortlistFeedback]) -> None:
+def publish(bootstrap_servers: str, topic: str, marks: list[ShortlistFeedback | tuple[str, bytes]]) -> None:
+    """Marks as the notifier publishes them, or (key, raw value) pairs as a broken producer might."""
     producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
     for mark in marks:
-        producer.send(topic, key=mark.feedback_id.encode(), value=mark.model_dump_json().encode())
+        if isinstance(mark, ShortlistFeedback):
+            key, value = mark.feedback_id, mark.model_dump_json().encode()
+        else:
+            key, value = mark
+        producer.send(topic, key=key.encode(), value=value)
     producer.flush()
     producer.close()
 
@@ -80,3 +92,28 @@ def test_a_suppliers_mark_on_the_topic_is_stored_and_moves_it_down_on_notices_li
     assert entry.adjustment_reason == (
         f"{SUPPLIER_SAID_SIMILAR} (wrong products): it refused a similar notice (ungm:a1)"
     )
+
+
+def test_a_message_that_is_not_a_mark_is_dead_lettered_with_the_reason_and_the_marks_after_it_are_stored(
+    container: Container,
+) -> None:
+    settings, m = container.settings, container.matcher
+    assert m.feedback is not None
+    m.save_profile(supplier("S1"))
+    m.handle_notice(notice("a1", agency="UNICEF"))
+    m.publisher.flush()
+    own = supplier_mark(NoticeRef("S1", "ungm:a1", 1, "UNICEF"), None, NOW)
+    publish(settings.kafka_bootstrap_servers, settings.topic_feedback, [("garbled-1", b"{not json"), own])
+
+    with RunningWorker(container, lambda stop: FeedbackWorker(m, settings, stop, initial_backoff=0.2)) as running:
+        deadline = time.monotonic() + 60
+        while committed_total(settings, feedback=True) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert committed_total(settings, feedback=True) == 2  # both handled, then committed
+    assert (running.worker.outcomes["dead_lettered"], running.worker.outcomes["stored"]) == (1, 1)
+
+    [(key, raw)] = read_topic(settings.kafka_bootstrap_servers, settings.topic_feedback_dlq, 1)
+    letter = DeadLetter.model_validate_json(raw)
+    assert (key, letter.reason, letter.service) == ("garbled-1", "invalid_json", "matcher")
+    assert (letter.origin, letter.key, letter.payload) == (settings.topic_feedback, "garbled-1", "{not json")
+    assert m.feedback.from_suppliers(10) == [own]

@@ -9,8 +9,9 @@ import threading
 
 import pytest
 
-from contracts import Shortlist
+from contracts import DeadLetter, Shortlist
 from contracts.feedback import FeedbackMark, FeedbackReason, ShortlistFeedback
+from services.infra.bus import InMemoryPublisher
 from services.matcher.adapters.memory import InMemoryNoticeStore
 from services.matcher.bootstrap import Container, bootstrap_in_memory
 from services.matcher.domain.feedback import SUPPLIER_SAID, SUPPLIER_SAID_SIMILAR
@@ -53,13 +54,13 @@ def order(shortlist: Shortlist | None) -> list[str]:
     return [e.supplier_id for e in shortlist.entries]
 
 
-def test_the_worker_stores_suppliers_marks_and_skips_buyers_tombstones_and_garbage() -> None:
+def test_the_worker_stores_suppliers_marks_skips_buyers_and_tombstones_and_dead_letters_garbage() -> None:
     c = container()
     buyers = feedback_mark("unicef", "ungm:a1", "S2", FeedbackMark.NOT_RELEVANT)
     batch = [as_message(buyers), message(P0, 1, None), message(P0, 2, b"{oops"), as_message(refused("S1"))]
     w = worker(c)
     assert w._handle(batch) == 4
-    assert w.outcomes == {"stored": 1, "buyers": 1, "tombstone": 1, "unreadable": 1}
+    assert w.outcomes == {"stored": 1, "buyers": 1, "tombstone": 1, "dead_lettered": 1}
     assert c.matcher.feedback is not None
     assert [m.supplier_id for m in c.matcher.feedback.from_suppliers(10)] == ["S1"]
     # The buyer's mark was not stored by the worker: the matcher stores its own when the buyer makes it.
@@ -137,3 +138,29 @@ def test_a_store_outage_stores_nothing_and_hands_the_mark_back() -> None:
     store.available = True
     assert w._handle([as_message(refused("S1"))]) == 1
     assert order(c.matcher.shortlists.latest("ungm:a1"))[-1] == "S1"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"{oops", "invalid_json"),
+        (b'{"feedback_id": "f1", "mark": "maybe"}', "invalid_feedback"),
+    ],
+)
+def test_a_message_that_is_not_a_mark_goes_to_the_feedback_dead_letter_topic_with_the_reason(
+    value: bytes, reason: str
+) -> None:
+    c = container()
+    w = FeedbackWorker(
+        c.matcher, Settings(topic_feedback_dlq="t.feedback.dlq"), threading.Event(), consumer_factory=lambda: None
+    )
+    assert w._handle([Message("t.feedback", 0, 7, b"f1", value)]) == 1
+    publisher = c.matcher.publisher
+    assert isinstance(publisher, InMemoryPublisher)
+    publisher.flush()
+    [letter] = publisher.on("t.feedback.dlq")
+    assert isinstance(letter, DeadLetter)
+    assert (letter.reason, letter.service, letter.origin) == (reason, "matcher", "t.feedback")
+    assert (letter.key, letter.payload) == ("f1", value.decode())
+    assert c.matcher.feedback is not None
+    assert c.matcher.feedback.from_suppliers(10) == []

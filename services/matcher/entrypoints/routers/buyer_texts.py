@@ -1,16 +1,22 @@
 """The buyer pages' words (sign-in, notice list, notice with its shortlist, a refused mark) in English and
 Simplified Chinese, and which of the two a page is in: the registration page's mechanism (``register.page_language``:
 ``?lang=``, else Accept-Language), with the choice made by the page's switch kept in a cookie for the ``/ui`` pages
-(a buyer who switched once does not switch on every page). What the matcher writes itself (a component's reason,
-the explanation of a mark, a filter's error) stays in its English: the buyer API's language."""
+(a buyer who switched once does not switch on every page). A component's reason is said in the page's language from
+its data (``reason_code`` and ``reason_args``: ``BUYER_REASONS``), in the neutral voice of the English line the
+matcher stores beside it (``services.matcher.domain.reasons``; a supplier's email says the same in the supplier's
+voice). What the matcher writes only in English (a reason whose code has no Chinese wording, the explanation of a
+mark, a filter's error) stays in its English, the buyer API's language, and is marked so."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from urllib.parse import urlencode
 
 from fastapi import Request, Response
 
 from contracts.feedback import FeedbackMark, FeedbackReason
+from contracts.shortlist import ScoreComponent
+from services.matcher.domain.reasons import Args, shown_args
 from services.matcher.entrypoints.routers.register import page_language
 
 #: The cookie that keeps a buyer's choice of language on the ``/ui`` pages.
@@ -287,6 +293,91 @@ BUYER_TEXTS: dict[str, dict[str, str]] = {
 }
 
 
+#: Level names in Chinese by scheme (the args name levels in English: ``contracts.shortlist.REASON_CODES``).
+_ZH_LEVELS: dict[str, dict[str, str]] = {
+    "UNSPSC": {"segment": "大类", "family": "中类", "class": "小类", "commodity": "商品"},
+    "CPV": {"division": "大类", "group": "组别", "class": "类别", "category": "子类", "subdivision": "细类"},
+}
+#: How a Chinese line names a scheme: UNSPSC and CPV as they are, a code of another scheme ("code" in English) 代码.
+_ZH_SCHEMES = {"code": "代码"}
+
+
+def _zh_level(a: Mapping[str, object]) -> str:
+    return _ZH_LEVELS[str(a["scheme"])][str(a["level"])]
+
+
+def _zh_last(a: Mapping[str, object]) -> str:
+    return f"，最近一次于 {a['last']}" if a["last"] else ""
+
+
+#: The buyer's line in Chinese for each reason code, from its args as ``shown_args`` writes them (8-digit codes):
+#: the same facts as the English line of ``services.matcher.domain.reasons``, in the same neutral voice. A code
+#: missing here, or args that do not fit, shows the stored English line instead.
+BUYER_REASONS: dict[str, dict[str, Callable[[Args], str]]] = {
+    "zh-Hans": {
+        "code_exact": lambda a: f"{a['scheme']} {a['code']} 是该供应商登记的代码之一",
+        "code_near": lambda a: (
+            f"{a['scheme']} {a['code']} 与该供应商登记的{_zh_level(a)} {a['supplier_code']} 仅差一级"
+        ),
+        "code_shared_level": lambda a: (
+            f"{a['scheme']} {a['code']} 属于该供应商登记的{_zh_level(a)} {a['supplier_code']}"
+        ),
+        "code_none": lambda a: f"与 {a['scheme']} {a['code']} 没有共同的代码",
+        "code_suggested": lambda a: (
+            f"根据供应商的描述推荐（其未登记代码）：{a['scheme']} {a['supplier_code']}"
+            + ("" if a["supplier_code"] == a["code"] else f"，接近 {a['scheme']} {a['code']}")
+        ),
+        "code_notice_suggested": lambda a: (
+            f"{a['scheme']} {a['code']}（根据公告内容推荐，公告未列代码）"
+            + (
+                "是该供应商登记的代码之一"
+                if a["supplier_code"] == a["code"]
+                else f"与该供应商登记的 {a['scheme']} {a['supplier_code']} 相近"
+            )
+        ),
+        "code_crosswalk": lambda a: (
+            f"{a['scheme']} {a['code']} ≈ 该供应商登记的 {a['supplier_scheme']} {a['supplier_code']}"
+            f"（CPV-UNSPSC 对照表，相似度 {a['percent']}%）"
+        ),
+        "words_shared": lambda a: (
+            "企业资料提到了 " + "、".join(w.strip() for w in str(a["words"]).split(",") if w.strip())
+        ),
+        "words_none": lambda a: "与企业资料没有相同的词",
+        "wording_close": lambda a: (
+            f"标题{'包含' if a['percent'] == 100 else '接近包含'}该供应商的表述“{a['phrase']}”"
+            f"（相似度 {a['percent']}%）"
+        ),
+        "history": lambda a: (
+            f"在 {a['scheme']} {a['code']} 下中标 {a['awards']} 次，所属上级类别共 {a['family_awards']} 次{_zh_last(a)}"
+        ),
+        "buyer_awards": lambda a: f"曾 {a['awards']} 次中标该采购方的合同（其中同类别 {a['family_awards']} 次）",
+        "buyer_code_awards": lambda a: f"曾 {a['awards']} 次中标该采购方同一代码的合同",
+        "repeat": lambda a: f"此前已 {a['times']} 次中标同样的合同（其中来自该采购方 {a['from_buyer']} 次）",
+        "activity": lambda a: f"累计中标 {a['awards']} 次{_zh_last(a)}",
+        "value_close": lambda a: "预估金额与该供应商通常中标的合同金额相近",
+        "value_unlike": lambda a: "预估金额与该供应商通常中标的合同金额差异较大",
+        "value_unknown": lambda a: "没有可比较的合同金额",
+        "meaning_close": lambda a: f"该供应商的“{a['phrase']}”与“{a['notice_words']}”意思相近",
+    },
+}
+
+
+def reason_line(component: ScoreComponent, language: str) -> tuple[str, str]:
+    """A component's reason on a buyer page in ``language``, and the language it is actually in: the Chinese line
+    from its code and args, or the stored English line (``component.reason``) for a code without a Chinese wording,
+    none, or args that do not fit (a shortlist from another producer version never breaks the page)."""
+    render = BUYER_REASONS.get(language, {}).get(component.reason_code or "")
+    if render is None:
+        return component.reason, "en"
+    args = shown_args(component.reason_args)
+    if "scheme" in args:
+        args = {**args, "scheme": _ZH_SCHEMES.get(str(args["scheme"]), args["scheme"])}
+    try:
+        return render(args), language
+    except (KeyError, TypeError, ValueError):
+        return component.reason, "en"
+
+
 def ui_language(request: Request, asked: str | None = None) -> str:
     """A buyer page's language: ``asked`` (a form's ``lang``) or ``?lang=``, else the one the switch chose before
     (``LANGUAGE_COOKIE``), else Accept-Language (``register.page_language``)."""
@@ -311,8 +402,8 @@ def keep_language(request: Request, response: Response, language: str) -> Respon
 
 def page_words(request: Request, language: str, path: str | None = None) -> dict[str, object]:
     """What every buyer template gets for its language: ``lang``, the words ``t``, ``other`` language, the
-    ``switch_link`` (this page, ``path`` as the browser asked for it, in the other language, its query kept) and
-    the words of the marks and their reasons."""
+    ``switch_link`` (this page, ``path`` as the browser asked for it, in the other language, its query kept), the
+    words of the marks and their reasons, and ``why``: a component's reason line and its language (``reason_line``)."""
     other = "en" if language == "zh-Hans" else "zh-Hans"
     query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"] + [("lang", other)]
     return {
@@ -322,4 +413,5 @@ def page_words(request: Request, language: str, path: str | None = None) -> dict
         "switch_link": f"{path or request.url.path}?{urlencode(query)}",
         "mark_words": {m: BUYER_TEXTS[language][f"mark_{m.value}"] for m in FeedbackMark},
         "reason_words": {r: BUYER_TEXTS[language][f"reason_{r.value}"] for r in FeedbackReason},
+        "why": lambda component: reason_line(component, language),
     }
