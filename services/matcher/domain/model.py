@@ -17,9 +17,10 @@ import logging
 import math
 import random
 import threading
+import weakref
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 from typing import Any, Protocol
 
@@ -105,6 +106,8 @@ class _Scoring:
     stats: SupplierStats
     cols: IntArray
     values: FloatArray32
+    #: The profile object they were made for (not kept alive by the cache): the same object needs no fingerprint.
+    profile: weakref.ReferenceType[SupplierProfile]
 
 
 @dataclass
@@ -188,39 +191,41 @@ class MatchModel:
     def _scoring(
         self, profiles: Sequence[SupplierProfile], stored: Mapping[str, SupplierStats] | None
     ) -> list[_Scoring]:
-        """Each profile's statistics and row: from the cache while they still apply (the same stored record, or a
-        profile of the same ``fingerprint``), else made from the stored record or computed, and cached."""
+        """Each profile's statistics and row: from the cache while they still apply (the same stored record, the
+        same profile object, or one of the same ``fingerprint``), else made from the stored record or computed, and
+        cached."""
         stored = stored or {}
-        out: list[_Scoring | None] = []
-        todo: list[tuple[int, SupplierProfile, SupplierStats | None, tuple[object, ...] | None]] = []
         given = [stored.get(p.supplier_id) for p in profiles]
-        marks = [None if g is not None else fingerprint(p) for p, g in zip(profiles, given, strict=True)]
         with self._lock:
+            hits = [self._cache.get(p.supplier_id) for p in profiles]
+        out: list[_Scoring] = []
+        fresh: dict[str, _Scoring] = {}
+        computed = 0
+        for p, g, hit in zip(profiles, given, hits, strict=True):
+            if hit is not None and (hit.stats is g if g is not None else hit.profile() is p):
+                out.append(hit)
+                continue
+            if g is None and hit is not None and hit.stats.fingerprint == fingerprint(p):
+                # The same content in another object (read again from a store): the same statistics and row.
+                scoring = replace(hit, profile=weakref.ref(p))
+            else:
+                st = g if g is not None else supplier_stats(p)
+                computed += g is None
+                scoring = _Scoring(st, *self._tfidf(st.term_counts), weakref.ref(p))
+            fresh[p.supplier_id] = scoring
+            out.append(scoring)
+        with self._lock:
+            self.records_computed += computed
             cache = self._cache
-            for i, (p, g, mark) in enumerate(zip(profiles, given, marks, strict=True)):
-                hit = cache.get(p.supplier_id)
-                if hit is not None and (hit.stats is g if g is not None else hit.stats.fingerprint == mark):
-                    cache.move_to_end(p.supplier_id)
-                    out.append(hit)
-                else:
-                    out.append(None)
-                    todo.append((i, p, g, mark))
-        if not todo:
-            return [s for s in out if s is not None]
-        made: list[tuple[str, _Scoring]] = []
-        for i, p, g, _ in todo:
-            st = g if g is not None else supplier_stats(p)
-            scoring = _Scoring(st, *self._tfidf(st.term_counts))
-            out[i] = scoring
-            made.append((p.supplier_id, scoring))
-        with self._lock:
-            self.records_computed += sum(1 for _, _, g, _ in todo if g is None)
-            for sid, scoring in made:
-                self._cache[sid] = scoring
-                self._cache.move_to_end(sid)
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        return [s for s in out if s is not None]
+            for p in profiles:
+                sid = p.supplier_id
+                if sid in fresh:
+                    cache[sid] = fresh[sid]
+                if sid in cache:
+                    cache.move_to_end(sid)
+            while len(cache) > self.cache_size:
+                cache.popitem(last=False)
+        return out
 
     def candidate_features(
         self,

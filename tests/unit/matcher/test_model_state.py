@@ -159,7 +159,7 @@ def test_records_computed_for_candidates_without_one_are_cached_up_to_the_bound(
     assert model.cached() == 10
 
 
-def test_a_changed_profile_is_not_scored_from_the_cached_record_of_its_former_self() -> None:
+def test_a_changed_profile_is_not_scored_from_the_cached_record_of_its_former_self_an_equal_one_is() -> None:
     model = fit_model(profiles(20), learn=False)
     before = supplier("x", keywords=("printers",))
     after = supplier("x", keywords=("nitrile gloves",), updated_at=NOW)
@@ -167,6 +167,10 @@ def test_a_changed_profile_is_not_scored_from_the_cached_record_of_its_former_se
     assert model.text_similarities(n, [before]) == [0.0]
     assert (model.text_similarities(n, [after])[0] or 0.0) > 0.5
     assert model.stats_for(after).terms == supplier_stats(after).terms
+    assert model.records_computed == 2
+    # The same content read again as another object (a store parsing it anew): its cached record still applies.
+    assert model.text_similarities(n, [after.model_copy(deep=True)]) == model.text_similarities(n, [after])
+    assert model.records_computed == 2
 
 
 def test_threads_ranking_at_once_share_the_cache_within_its_bound() -> None:
