@@ -2,7 +2,7 @@
 generated profiles.
 
 ``python -m bench.match [--sizes 10000,100000] [--notices 300] [--baseline-notices 30] [--warmup 100] [--json]``
-``    [--no-knn] [--encode-limit N] [--vector-dtype float32|float16] [--partition-at 20000] [--probe 24]``
+``    [--no-knn] [--encode-limit N] [--vector-dtype int8|float32|float16] [--partition-at 20000] [--probe 24]``
 ``python -m bench.match --stack [--stack-profiles 2000] [--stack-notices 150] [--es-url URL] [--json]``
 
 For each size: profiles streamed from ``localrun.demodata.data.iter_suppliers`` into ``InMemoryProfileIndex`` with
@@ -39,11 +39,12 @@ from rich.table import Table
 
 from bench.match.vectors import PhraseVectors, profile_vectors
 from contracts.notice import TenderNotice
-from localrun.demodata.data import generate_notices, iter_suppliers
+from localrun.demodata.data import generate_notices, iter_suppliers, supplier_position
 from services.matcher.adapters.encoder import UseEncoder
 from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query, fit_model, rank
 from services.matcher.domain.documents import profile_text
 from services.matcher.domain.semantic import ProfileVectors, SemanticInput, Vector, VectorIndex, notice_semantic_text
+from services.matcher.entrypoints.worker import one_native_thread
 from services.matcher.service import PROFILE_VECTORS_CACHED
 
 
@@ -68,16 +69,16 @@ def _peak_rss_mb() -> float:
 
 
 def _exact_recall(
-    vectors: npt.NDArray[np.float16], n: int, ids: list[str], queries: Vector, found: list[set[str]], k: int
+    vectors: npt.NDArray[np.float16], n: int, seed: int, queries: Vector, found: list[set[str]], k: int
 ) -> float:
     """Share of the exact ``k`` nearest of the ``n`` profiles (profile ``i`` has row ``i % len(vectors)``, every
-    one compared) that the index returned. Ties at the cut are cut arbitrarily here, by key in the index."""
+    one compared) that the index returned. Ties at the cut are cut arbitrarily here, by position."""
     distinct = np.asarray(vectors, dtype=np.float32) @ queries.T  # rows x queries
     hits = 0
     for q in range(len(queries)):
         cos = distinct[np.arange(n) % len(vectors), q]
-        top = np.argpartition(-cos, k - 1)[:k]
-        hits += len({ids[r] for r in top.tolist()} & found[q])
+        top = set(np.argpartition(-cos, k - 1)[:k].tolist())
+        hits += sum(1 for sid in found[q] if supplier_position(sid, seed) in top)
     return hits / (k * len(queries))
 
 
@@ -90,7 +91,7 @@ def run_size(
     *,
     knn: bool = True,
     seed: int = 7,
-    vector_dtype: str = "float32",
+    vector_dtype: str = "int8",
     partition_at: int | None = 20_000,
     probe: int = 24,
     encode_limit: int | None = None,
@@ -109,31 +110,32 @@ def run_size(
         encoding = {"profiles": cost.as_dict(), "distinct_profile_vectors": encoded}
         rss["encoder"] = round(_rss_mb())
 
-    # Profiles streamed from the generator into the index (the index holds them; no second list is built).
+    # Profiles streamed from the generator into the index (the index holds them packed; no list is built), their
+    # phrases noted on the way past (encoded after, apart).
     t0, c0 = time.perf_counter(), time.process_time()
     vector_index = VectorIndex(512, dtype=vector_dtype, partition_at=partition_at, probe=probe) if knn else None
     index = InMemoryProfileIndex(vector_index)
-    row_of: dict[str, int] = {}
+    table: PhraseVectors | None = None if encoder is None else PhraseVectors(encoder)
     for i, p in enumerate(iter_suppliers(n, seed)):
-        row_of[p.supplier_id] = i
         index.upsert(p, None if vectors is None else np.asarray(vectors[i % len(vectors)], dtype=np.float32))
+        if table is not None:
+            table.note(p)
     index_s, index_cpu = time.perf_counter() - t0, time.process_time() - c0
     rss["indexed"] = round(_rss_mb())
-    profiles = index.profiles()
+    parts = {"profiles_packed": round(index.packed_bytes / 1e6)}
+    if vector_index is not None:
+        parts["vector_index"] = round(vector_index.nbytes / 1e6)
     t0, c0 = time.perf_counter(), time.process_time()
-    model = fit_model(profiles, learn=False)
+    model = fit_model(index.iter_profiles(), learn=False)
     fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
     rss["fitted"] = round(_rss_mb())
-    table: PhraseVectors | None = None
-    if encoder is not None and encoding is not None:
-        table = PhraseVectors(encoder)
-        table.add(profiles)
+    if table is not None and encoding is not None:
+        table.encode_noted()
         encoding["phrases"] = {"distinct": len(table), "encoded_now": table.encoded_now, "cpu_s": round(table.cpu_s, 1)}
         rss["phrases"] = round(_rss_mb())
-    del profiles
     console.print(
         f"[bold]{n} profiles[/bold]: indexed {index_s:.1f} s ({index_cpu:.1f} s CPU), fitted {fit_s:.1f} s "
-        f"({fit_cpu:.1f} s CPU); RSS MB {rss}"
+        f"({fit_cpu:.1f} s CPU); RSS MB {rss}; parts MB {parts}"
     )
 
     def embed(notice: TenderNotice) -> Vector | None:
@@ -153,7 +155,8 @@ def run_size(
                 sid = c.supplier_id
                 found = cached.get(sid)
                 if found is None:
-                    found = table.of(sid, np.asarray(vectors[row_of[sid] % len(vectors)], dtype=np.float32))
+                    row = supplier_position(sid, seed) % len(vectors)
+                    found = table.of(c, np.asarray(vectors[row], dtype=np.float32))
                     cached[sid] = found
                     if len(cached) > PROFILE_VECTORS_CACHED:
                         cached.popitem(last=False)
@@ -193,7 +196,7 @@ def run_size(
     knn_report: dict[str, Any] | None = None
     if vectors is not None and vector_index is not None and encoding is not None:
         queries = np.stack(notice_vectors)
-        recall = _exact_recall(vectors, n, list(row_of), queries, knn_found, config.retrieval_knn_k)
+        recall = _exact_recall(vectors, n, seed, queries, knn_found, config.retrieval_knn_k)
         encoding["notice"] = {k.replace("p", "cpu_p", 1): v for k, v in _ms(embed_cpu).items()}
         knn_report = {
             "k": config.retrieval_knn_k,
@@ -204,7 +207,8 @@ def run_size(
             "vector_index_mb": round(vector_index.nbytes / 1e6),
         }
 
-    texts = [utils.default_process(" ".join(profile_text(p))) for p in index.profiles()]
+    # After the peak was read: the baseline's texts of every profile are the baseline's memory, not the matcher's.
+    texts = [utils.default_process(" ".join(profile_text(p))) for p in index.iter_profiles()]
     base: list[float] = []
     base_cpu: list[float] = []
     for notice in batch[:baseline_notices]:
@@ -229,6 +233,7 @@ def run_size(
         "fit_s": round(fit_s, 1),
         "fit_cpu_s": round(fit_cpu, 1),
         "rss_mb": rss,
+        "parts_mb": parts,
         "fit_mb": rss["fitted"] - rss["indexed"],
         "peak_rss_mb": round(peak_matching),
         "encoding": encoding,
@@ -253,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=100, help="untimed notices (another seed) matched first")
     ap.add_argument("--no-knn", action="store_true", help="without the kNN channel and meaning (no encoder)")
     ap.add_argument("--seed", type=int, default=7, help="seed of the generated profiles")
-    ap.add_argument("--vector-dtype", choices=("float32", "float16"), default="float32", help="VectorIndex rows")
+    ap.add_argument("--vector-dtype", choices=("float32", "float16", "int8"), default="int8", help="VectorIndex rows")
     ap.add_argument("--partition-at", type=int, default=20_000, help="VectorIndex partition_at (0: always exact)")
     ap.add_argument(
         "--encode-limit",
@@ -272,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stack-notices", type=int, default=150, help="notices (plus amendments) for --stack")
     ap.add_argument("--es-url", default="http://127.0.0.1:29200", help="Elasticsearch for --stack")
     args = ap.parse_args(argv)
+    # As the matcher process does (``python -m services.matcher``): one BLAS thread, so the CPU time per notice
+    # is one core's (two threads spinning over small products doubled it at no gain in latency).
+    one_native_thread()
     console = Console(stderr=True)
     if args.stack:
         from bench.match.stack import run_stack

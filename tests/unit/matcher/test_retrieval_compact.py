@@ -63,3 +63,47 @@ def test_candidates_equal_a_scan_of_every_profile_after_updates_and_removals(lim
     for notice in generate_notices(40, seed=5, now=NOW):
         query = build_candidate_query(notice, config)
         assert [p.supplier_id for p in index.candidates(query)] == scan(list(current.values()), query)
+
+
+@pytest.mark.parametrize("decoded_cached", [0, 5, 20_000])
+def test_profiles_come_back_equal_to_those_indexed_whatever_the_decoded_cache(decoded_cached: int) -> None:
+    # More profiles than the compression dictionary's sample, so both packings are read back.
+    profiles = generate_suppliers(150, seed=4)
+    index = InMemoryProfileIndex(decoded_cached=decoded_cached)
+    for p in profiles:
+        index.upsert(p)
+    current = {p.supplier_id: p for p in profiles}
+    for i in range(0, 150, 9):  # replaced by another profile's content under the same id
+        changed = profiles[i].model_copy(update={"keywords": profiles[i + 1].keywords, "names": profiles[i + 1].names})
+        index.get(changed.supplier_id)  # decoded (and kept, with a cache) before it changes
+        index.upsert(changed)
+        current[changed.supplier_id] = changed
+    for i in range(5, 150, 13):
+        index.remove(profiles[i].supplier_id)
+        current.pop(profiles[i].supplier_id)
+    assert len(index) == len(current)
+    assert {p.supplier_id: p for p in index.iter_profiles()} == current
+    for sid, p in current.items():
+        assert index.get(sid) == p
+        assert index.get(sid) == p  # twice: from the cache when there is one
+    assert index.get(profiles[5].supplier_id) is None
+    config = ScoringConfig()
+    for notice in generate_notices(10, seed=6, now=NOW):
+        query = build_candidate_query(notice, config)
+        found = index.candidates(query)
+        assert [p.supplier_id for p in found] == index.candidate_ids(query)
+        assert all(p == current[p.supplier_id] for p in found)
+
+
+def test_the_index_holds_profiles_in_a_fraction_of_their_json_size() -> None:
+    profiles = generate_suppliers(300, seed=5)
+    index = InMemoryProfileIndex()
+    for p in profiles:
+        index.upsert(p)
+    as_json = sum(len(p.model_dump_json()) for p in profiles)
+    assert index.packed_bytes < as_json / 3
+
+
+def test_a_negative_decoded_cache_is_refused() -> None:
+    with pytest.raises(ValueError, match="decoded_cached must be >= 0"):
+        InMemoryProfileIndex(decoded_cached=-1)
