@@ -3,18 +3,23 @@ generated profiles.
 
 ``python -m bench.match [--sizes 10000,100000] [--notices 300] [--baseline-notices 30] [--warmup 100] [--json]``
 ``    [--no-knn] [--encode-limit N] [--vector-dtype int8|float32|float16] [--partition-at 20000] [--probe 24]``
+``python -m bench.match --sizes 1000000 --encode-limit 40000 --notices 200 --probe 8``
 ``python -m bench.match --stack [--stack-profiles 2000] [--stack-notices 150] [--es-url URL] [--json]``
 
-For each size: profiles streamed from ``localrun.demodata.data.iter_suppliers`` into ``InMemoryProfileIndex`` with
-their vectors (the multilingual USE of ``semantic_text``, read from ``.data/bench/`` where they are encoded once:
-``bench/match/vectors.py``; the encoding cost is reported apart), then fitted into a ``MatchModel`` (TF-IDF and
-statistics; weights as configured, learning is not timed here). Each generated notice is embedded (CPU time
-reported apart, p50/p99) and matched: ``build_candidate_query`` with its vector -> ``candidates`` (codes, terms and
-the ``retrieval_knn_k`` nearest profiles) -> ``rank`` with the candidates' vectors (the semantic component and
-its reason). Reported beside it: the kNN channel's recall against an exact search over every vector, the resident
-memory after each stage and the peak of the matching process (before the baseline's texts are built), fit time
-and memory. The baseline, in the same run, is the naive approach: rapidfuzz token-set similarity of the notice
-title against every profile's text, keeping the top k.
+For each size: profiles streamed from ``localrun.demodata.data.iter_suppliers`` (a generator: no list of them is
+ever built) into ``InMemoryProfileIndex``, which holds them packed (pickled and compressed, a bounded LRU of decoded
+ones), with their vectors (the multilingual USE of ``semantic_text``, read from ``.data/bench/`` where they are
+encoded once: ``bench/match/vectors.py``; the encoding cost is reported apart; ``--encode-limit N`` encodes only
+the first N texts and gives profile ``i`` the vector of profile ``i % N``, since a million texts take hours) in a
+``VectorIndex`` of int8 rows by default; then a ``MatchModel`` is fitted over the index's profiles streamed back
+(weights as configured, learning is not timed here). Each generated notice is embedded (CPU time reported apart,
+p50/p99) and matched: ``build_candidate_query`` with its vector -> ``candidates`` (codes, terms and the
+``retrieval_knn_k`` nearest profiles) -> ``rank`` with the candidates' vectors (the semantic component and its
+reason). The process runs numpy's BLAS on one thread, as ``python -m services.matcher`` does, so CPU time is one
+core's. Reported beside it: the kNN channel's recall against an exact search over every vector, the resident memory
+after each stage (and the bytes of the packed profiles and of the vector index) and the peak of the matching
+process (read before the baseline's texts are built), fit time and memory. The baseline, in the same run, is the
+naive approach: rapidfuzz token-set similarity of the notice title against every profile's text, keeping the top k.
 """
 
 from __future__ import annotations
@@ -125,6 +130,8 @@ def run_size(
     parts = {"profiles_packed": round(index.packed_bytes / 1e6)}
     if vector_index is not None:
         parts["vector_index"] = round(vector_index.nbytes / 1e6)
+    # Printed as each stage ends: a run stopped before the end still says where the memory went.
+    console.print(f"{n} profiles indexed in {index_s:.1f} s ({index_cpu:.1f} s CPU); RSS MB {rss}; parts MB {parts}")
     t0, c0 = time.perf_counter(), time.process_time()
     model = fit_model(index.iter_profiles(), learn=False)
     fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -286,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
 
         stack = run_stack(args.stack_profiles, args.stack_notices, args.es_url, console)
         stack_table = Table(title="Matcher + Elasticsearch adapters on the local stack (publisher in memory)")
-        for col in ("mode", "notices", "notices/s", "wall s", "client CPU ms/notice", "stored"):
+        for col in ("mode", "notices", "notices/s", "wall p50/p99 ms", "client CPU p50/p99 ms", "CPU ms/notice"):
             stack_table.add_column(col)
         for mode in ("one_by_one", "batch"):
             if mode in stack:
@@ -295,10 +302,14 @@ def main(argv: list[str] | None = None) -> int:
                     mode.replace("_", " "),
                     str(stack["notices"]),
                     f"{m['notices_per_s']:.1f}",
-                    f"{m['wall_s']:.1f}",
+                    f"{m['p50_ms']:.0f} / {m['p99_ms']:.0f}" if "p50_ms" in m else "-",
+                    f"{m['cpu_p50_ms']:.0f} / {m['cpu_p99_ms']:.0f}" if "cpu_p50_ms" in m else "-",
                     f"{m['client_cpu_ms_per_notice']:.1f}",
-                    str(m["shortlists_stored"]),
                 )
+        stack_table.caption = (
+            f"{stack['profiles']} profiles: stored in {stack['load_s']:.0f} s, fitted in {stack['fit_s']:.0f} s; "
+            f"indexes {stack['indexes']}; server memory {stack['server_memory']}"
+        )
         Console().print(stack_table)
         if args.json:
             sys.stdout.write(json.dumps({"stack": stack}) + "\n")

@@ -265,6 +265,8 @@ class InMemoryProfileIndex:
         self._decoded: OrderedDict[int, SupplierProfile] = OrderedDict()
         self._decoded_cached = decoded_cached
         self._lock = threading.Lock()
+        #: Profiles decoded so far for ``get`` / ``candidates`` (misses of the decoded LRU).
+        self.decodes = 0
         self._keys: list[tuple[str, ...]] = []
         self._postings: dict[str, array[int]] = {}
         self._id_rank: npt.NDArray[np.int64] | None = None
@@ -284,6 +286,7 @@ class InMemoryProfileIndex:
         if packed is None:
             return None
         profile = self._packer.unpack(packed)
+        self.decodes += 1
         if self._decoded_cached:
             with self._lock:
                 if self._packed[pos] is packed:  # not replaced meanwhile
