@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from contracts import NoticeStatus, Shortlist, SupplierProfile, TenderNotice
 from contracts.feedback import ShortlistFeedback
+from services.matcher.domain.scoring import SupplierStats
 from services.matcher.keys import ApiKey
 
 
@@ -55,6 +56,12 @@ class ProfileStore(Protocol):
         """The vector stored with ``profile`` when it was written (its ``semantic.semantic_text`` encoded), if this
         very object was read from the store with it: the matcher then needs not encode it again. ``None`` when the
         store does not hold it (no encoder at write time, another object, evicted)."""
+
+    def stored_scoring(self, profile: SupplierProfile) -> SupplierStats | None:
+        """The statistics scoring needs of ``profile`` (``scoring.supplier_stats``), computed when it was written and
+        stored with it as ``SupplierStats.to_record``, if this very object was read from the store with them: the
+        model then need not compute them. ``None`` when the store does not hold them (a document written before
+        records, another ``scoring.RECORD_VERSION``, another object, evicted)."""
 
     def delete(self, supplier_id: str) -> bool:
         """``False`` when there was nothing to delete."""

@@ -27,6 +27,7 @@ from services.matcher.domain.codes import CodeHints, wants_suggestions
 from services.matcher.domain.crosswalk import Crosswalk
 from services.matcher.domain.feedback import Adjustment, explained_adjustments, notice_similarity
 from services.matcher.domain.retrieval import notice_tags, suggested_prefixes
+from services.matcher.domain.scoring import SupplierStats
 from services.matcher.domain.semantic import (
     ProfileVectors,
     SemanticInput,
@@ -553,6 +554,7 @@ class Matcher:
             adjustments=self._adjustments(notice, [p.supplier_id for p in candidates]),
             hints=hints,
             encoder=None if self.encoder is None else self.encoder.model,
+            stored=self.stored_scoring(candidates),
         )
         # Prospects (known only from award records) are marked with their evidence for the buyer.
         entries = mark_prospects(result.entries, {p.supplier_id: p for p in candidates})
@@ -569,6 +571,11 @@ class Matcher:
             algorithm=result.algorithm,
             generated_at=self.clock(),
         )
+
+    def stored_scoring(self, profiles: list[SupplierProfile]) -> dict[str, SupplierStats]:
+        """The statistics stored with ``profiles`` (``ProfileStore.stored_scoring``), by supplier id: the model
+        computes (and caches) only those of the others."""
+        return {p.supplier_id: st for p in profiles if (st := self.profiles.stored_scoring(p)) is not None}
 
     def profile_vectors(self, profiles: list[SupplierProfile]) -> dict[str, ProfileVectors]:
         """Each profile's vectors (``semantic.ProfileVectors``) by supplier id, encoded once per profile text and

@@ -5,9 +5,10 @@ Indexes (``<prefix>`` is ``TB_MATCHER_INDEX_PREFIX``):
 - ``<prefix>-suppliers``: an alias over ``<prefix>-suppliers-v<N>``; the mapping is the domain's
   ``PROFILE_MAPPING`` plus the whole profile, unindexed, under ``profile``, and, with an encoder, the profile's
   vector as a ``dense_vector`` (``retrieval.VECTOR_FIELD``) for the kNN candidate channel, and, for a profile that
-  states no codes, the codes suggested from its description (``retrieval.SUGGESTED_FIELD``). ``reindex`` builds
-  v<N+1>, copies, and swaps the alias in one atomic ``_aliases`` call, so readers never see a missing or
-  half-filled index.
+  states no codes, the codes suggested from its description (``retrieval.SUGGESTED_FIELD``), and what scoring
+  needs of it, computed when it is written (``SupplierStats.to_record``), unindexed under ``scoring``.
+  ``reindex`` builds v<N+1>, copies, and swaps the alias in one atomic ``_aliases`` call, so readers never see a
+  missing or half-filled index.
 - ``<prefix>-notices``: the latest version of each notice (external versioning refuses an older version).
 - ``<prefix>-shortlists``: one document per notice version, id ``<notice_id>@<version>`` (writes are idempotent).
 - ``<prefix>-api-keys``: id = SHA-256 of the key; the key itself is never stored. Revocation, expiry and last use
@@ -57,6 +58,7 @@ from services.matcher.domain.retrieval import (
     suggested_prefixes,
     union_candidates,
 )
+from services.matcher.domain.scoring import SupplierStats, fingerprint, supplier_stats
 from services.matcher.domain.semantic import Vector, vector_mapping
 from services.matcher.domain.suggest import SuggestedCode
 from services.matcher.exceptions import InvalidInput, NotFound, StoreUnavailable
@@ -114,6 +116,10 @@ class IndexNames:
 RESOLUTION_MAPPING: dict[str, Any] = {"resolution_keys": {"type": "keyword"}, "origin": {"type": "keyword"}}
 #: Profiles ``find_by_keys`` reads per page of its scroll.
 RESOLUTION_PAGE = 1000
+#: Where a profile document keeps its scoring record (``SupplierStats.to_record``): an object Elasticsearch stores
+#: and does not index (``enabled: false``), read back with the profile for the candidates.
+SCORING_FIELD = "scoring"
+SCORING_MAPPING: dict[str, Any] = {SCORING_FIELD: {"type": "object", "enabled": False}}
 
 
 def profile_mapping(vector_dimension: int | None = None) -> dict[str, Any]:
@@ -122,6 +128,7 @@ def profile_mapping(vector_dimension: int | None = None) -> dict[str, Any]:
     domain = dict(PROFILE_MAPPING)
     properties = dict(domain.get("properties", domain))
     properties["profile"] = {"type": "object", "enabled": False}
+    properties.update(SCORING_MAPPING)
     properties["indexed_at"] = {"type": "date"}
     properties[SUGGESTED_FIELD] = {"type": "keyword"}
     properties.update(RESOLUTION_MAPPING)
@@ -143,6 +150,7 @@ def profile_source(
     if suggested:
         doc[SUGGESTED_FIELD] = suggested_prefixes(suggested)
     doc["profile"] = profile.model_dump(mode="json")
+    doc[SCORING_FIELD] = supplier_stats(profile).to_record()
     doc["indexed_at"] = indexed_at.isoformat()
     doc["resolution_keys"] = resolution_keys(profile)
     doc["origin"] = profile.origin.value
@@ -184,6 +192,8 @@ def ensure_indexes(es: Elasticsearch, names: IndexNames, vector_dimension: int |
             # Suggested codes are a field added since: in place (their profiles get them when written again).
             es.indices.put_mapping(index=names.suppliers, properties={SUGGESTED_FIELD: {"type": "keyword"}})
             es.indices.put_mapping(index=names.suppliers, properties=RESOLUTION_MAPPING)
+            # Scoring records too (a profile written before them is scored from a record computed when ranked).
+            es.indices.put_mapping(index=names.suppliers, properties=SCORING_MAPPING)
             if vector_dimension is not None:
                 _add_vector_field(es, names.suppliers, vector_dimension)
         for index, mapping in (
@@ -293,7 +303,8 @@ def _copy_profiles(
 
 class ProfileCache:
     """Parsed profiles by id, each with the stored version it was parsed from (index, ``_seq_no``,
-    ``_primary_term``) and the vector stored with it (if any): a search can then ask for ids and versions only and
+    ``_primary_term``) and the vector and scoring record stored with it (if any): a search can then ask for ids and
+    versions only and
     reuse what is already parsed, instead of fetching and validating 300 full profiles per notice. A hit whose
     version differs is fetched again (``mget``). Thread-safe (the worker, the API and a background refit share the
     store); least recently used evicted first.
@@ -301,7 +312,7 @@ class ProfileCache:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._items: OrderedDict[str, tuple[tuple[str, int, int], SupplierProfile, Vector | None]] = OrderedDict()
+        self._items: OrderedDict[str, _Cached] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, supplier_id: str, version: tuple[str, int, int]) -> SupplierProfile | None:
@@ -318,17 +329,33 @@ class ProfileCache:
             item = self._items.get(profile.supplier_id)
             return item[2] if item is not None and item[1] is profile else None
 
-    def put(self, version: tuple[str, int, int], profile: SupplierProfile, vector: Vector | None = None) -> None:
+    def scoring(self, profile: SupplierProfile) -> SupplierStats | None:
+        """The scoring record read with this very profile object (``None``: as ``vector``)."""
+        with self._lock:
+            item = self._items.get(profile.supplier_id)
+            return item[3] if item is not None and item[1] is profile else None
+
+    def put(
+        self,
+        version: tuple[str, int, int],
+        profile: SupplierProfile,
+        vector: Vector | None = None,
+        scoring: SupplierStats | None = None,
+    ) -> None:
         if self.capacity <= 0:
             return
         with self._lock:
-            self._items[profile.supplier_id] = (version, profile, vector)
+            self._items[profile.supplier_id] = (version, profile, vector, scoring)
             self._items.move_to_end(profile.supplier_id)
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+#: A cached profile: its stored version, the profile, and the vector and scoring record stored with it.
+_Cached = tuple[tuple[str, int, int], SupplierProfile, Vector | None, SupplierStats | None]
 
 
 def _version(hit: dict[str, Any]) -> tuple[str, int, int] | None:
@@ -341,11 +368,23 @@ def _bulk_actions(index: str, sources: Iterator[tuple[SupplierProfile, dict[str,
         yield {"_index": index, "_id": p.supplier_id, "_source": source}
 
 
-#: What a profile read into the cache is fetched with: the profile and the vector stored with it.
-_CACHED_FIELDS = ["profile", VECTOR_FIELD]
+#: What a profile read into the cache is fetched with: the profile and the vector and record stored with it.
+_CACHED_FIELDS = ["profile", VECTOR_FIELD, SCORING_FIELD]
 
 #: Profiles per request when ``all`` pages through the store.
 PROFILE_PAGE = 1000
+
+
+def _scoring(supplier_id: str, record: Any, profile: SupplierProfile) -> SupplierStats | None:
+    """The scoring record of a profile document, ``None`` when it has none of this version (written before records
+    or by another version: the model computes it) or one that cannot be read (said in the log)."""
+    if record is None:
+        return None
+    try:
+        return SupplierStats.from_record(record, fingerprint(profile))
+    except ValueError as exc:
+        log.warning("the scoring record of profile %s is not used: %s", supplier_id, exc)
+        return None
 
 
 class ElasticProfileStore:
@@ -375,11 +414,14 @@ class ElasticProfileStore:
         if version is not None:
             stored = source.get(VECTOR_FIELD)
             vector = None if not stored else np.asarray(stored, dtype=np.float32)
-            self.cache.put(version, profile, vector)
+            self.cache.put(version, profile, vector, _scoring(hit["_id"], source.get(SCORING_FIELD), profile))
         return profile
 
     def stored_vector(self, profile: SupplierProfile) -> Vector | None:
         return self.cache.vector(profile)
+
+    def stored_scoring(self, profile: SupplierProfile) -> SupplierStats | None:
+        return self.cache.scoring(profile)
 
     def _resolve(self, hits: list[dict[str, Any]]) -> list[SupplierProfile]:
         """The profiles of search hits that carry ids and versions only: from the cache, the rest by ``mget``
@@ -420,8 +462,9 @@ class ElasticProfileStore:
         if not supplier_ids:
             return []
         with _guard():
-            docs = self._es.mget(index=self._index, ids=supplier_ids, source_includes=["profile"])["docs"]
-        return [SupplierProfile.model_validate(d["_source"]["profile"]) for d in docs if d.get("found")]
+            docs = self._es.mget(index=self._index, ids=supplier_ids, source_includes=_CACHED_FIELDS)["docs"]
+        # Through the cache: the vectors and scoring records come with them (re-matching ranks them).
+        return [self._parse(d) for d in docs if d.get("found")]
 
     def put_many(self, profiles: list[SupplierProfile]) -> None:
         if not profiles:

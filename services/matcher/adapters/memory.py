@@ -18,6 +18,7 @@ from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_c
 from services.matcher.domain.awards import resolution_keys
 from services.matcher.domain.codes import CodeHints
 from services.matcher.domain.documents import code_prefixes as profile_code_prefixes
+from services.matcher.domain.scoring import SupplierStats, supplier_stats
 from services.matcher.domain.semantic import Vector
 from services.matcher.exceptions import NotFound, StoreUnavailable
 from services.matcher.keys import KEY_ID_LENGTH, ApiKey, normalize_agency, notice_agencies
@@ -41,6 +42,8 @@ class InMemoryProfileStore:
         self._text_codes = text_codes
         self._keys_of: dict[str, tuple[SupplierProfile, frozenset[str]]] = {}
         self._vectors: dict[str, Vector] = {}
+        #: Each profile's statistics, computed when it is written (as Elasticsearch stores its record).
+        self._scoring: dict[str, SupplierStats] = {}
         self.put_many(list(profiles or []))
 
     def get(self, supplier_id: str) -> SupplierProfile | None:
@@ -57,6 +60,7 @@ class InMemoryProfileStore:
         suggested = self._text_codes.for_profiles(profiles, vectors) if self._text_codes else [()] * len(profiles)
         for i, p in enumerate(profiles):
             self._profiles[p.supplier_id] = p
+            self._scoring[p.supplier_id] = supplier_stats(p)
             self._index.upsert(p, None if vectors is None else vectors[i], suggested[i])
             if vectors is None:
                 self._vectors.pop(p.supplier_id, None)
@@ -66,11 +70,15 @@ class InMemoryProfileStore:
     def stored_vector(self, profile: SupplierProfile) -> Vector | None:
         return self._vectors.get(profile.supplier_id) if self._profiles.get(profile.supplier_id) is profile else None
 
+    def stored_scoring(self, profile: SupplierProfile) -> SupplierStats | None:
+        return self._scoring.get(profile.supplier_id) if self._profiles.get(profile.supplier_id) is profile else None
+
     def delete(self, supplier_id: str) -> bool:
         if self._profiles.pop(supplier_id, None) is None:
             return False
         self._index.remove(supplier_id)
         self._vectors.pop(supplier_id, None)
+        self._scoring.pop(supplier_id, None)
         return True
 
     def candidates(

@@ -7,7 +7,8 @@ Public surface (everything the matcher service and the benchmarks import):
 - ``CandidateQuery``, ``build_candidate_query(notice, config)``, ``candidate_query_to_es(query)``: retrieval as data
   and as an Elasticsearch search body; ``InMemoryProfileIndex``: the same retrieval in process.
 - ``rank(notice, candidates, config, now, *, model=None, ineligible=frozenset())`` -> ``RankResult``.
-- ``MatchModel``, ``fit_model(profiles)``: the optional fitted model (TF-IDF, statistics, learned weights).
+- ``MatchModel``, ``fit_model(profiles)``: the optional fitted model (TF-IDF vocabulary and IDF, learned weights;
+  nothing per profile: ``scoring.SupplierStats`` records come with the candidates, ``rank(..., stored=...)``).
 - ``RULES`` and the rule functions in ``rules``; ``deciding_component(entry)``.
 """
 

@@ -1,5 +1,7 @@
-"""A fitted matching model: TF-IDF over profile text, per-supplier statistics, and component weights learned from
-the profiles' own award history.
+"""A fitted matching model: the vocabulary and IDF of the TF-IDF over profile text, and component weights learned
+from the profiles' own award history. It holds nothing per profile: what scoring needs of a supplier (its
+statistics and term counts, ``scoring.SupplierStats``) is stored with the profile when it is written and comes back
+with the candidate, or is computed when it does not and kept in a bounded cache.
 
 ``fit_model`` learns without labels from outside: it cuts the profiles' award history at a date, rebuilds the
 profiles as they were before it, treats every later award as a notice whose winner is known, and fits the
@@ -14,16 +16,17 @@ import heapq
 import logging
 import math
 import random
-import sys
+import threading
+import weakref
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize, sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
+from scipy import optimize
 
 from contracts.notice import Buyer, Item, TenderNotice
 from contracts.supplier import PastAward, SupplierProfile
@@ -86,147 +89,214 @@ def _doc(profile: SupplierProfile) -> str:
     return latin + "\n" + cjk
 
 
+#: Candidates whose TF-IDF row (and, when no record was stored with the profile, statistics) a model keeps, the
+#: most recently used: a few notices' worth of candidates (~300 each) at ~8 KB per candidate, whatever the number of
+#: profiles. A profile outside it is computed again when next a candidate (``supplier_stats`` and its row).
+SCORING_CACHED = 20_000
+
+FloatArray32 = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int32]
+
+
+@dataclass(frozen=True)
+class _Scoring:
+    """What ranking reads of one candidate under one model: its statistics and its TF-IDF row (sorted columns of
+    the model's vocabulary, l2-normalised weights)."""
+
+    stats: SupplierStats
+    cols: IntArray
+    values: FloatArray32
+    #: The profile object they were made for (not kept alive by the cache): the same object needs no fingerprint.
+    profile: weakref.ReferenceType[SupplierProfile]
+
+
 @dataclass
 class MatchModel:
-    """Everything ``rank`` can use beyond the profiles: picklable (plain data, a scikit-learn vectorizer and a
-    SciPy sparse matrix)."""
+    """Everything ``rank`` can use beyond the profiles, and nothing per profile: the component weights, the
+    vocabulary and IDF of the TF-IDF text similarity (smooth idf, sublinear tf, l2 norm, as scikit-learn's
+    ``TfidfVectorizer`` over the same profiles), what fitting measured. Its size does not grow with the profiles
+    (the vocabulary aside). What scoring needs per supplier comes with the candidate: the statistics a store kept
+    with the profile when it was written (``SupplierStats.to_record``), else computed here and kept in a bounded,
+    thread-safe cache (``SCORING_CACHED``). Picklable (the cache is left out)."""
 
     weights: dict[str, float]
-    vectorizer: TfidfVectorizer
-    matrix: sparse.csr_matrix
-    #: The same matrix by columns (terms), for fast similarity of one query against chosen rows.
-    columns: sparse.csc_matrix
-    rows: dict[str, int]
-    stats: dict[str, SupplierStats]
+    #: Term -> column of ``idf``.
+    vocabulary: dict[str, int]
+    idf: FloatArray32
     algorithm: str
-    #: The profiles fitted on, by id: an identical object skips the fingerprint check.
-    profiles: dict[str, SupplierProfile]
+    #: How many profiles the vocabulary and IDF were fitted over.
+    fitted_profiles: int = 0
     #: What fitting measured on its own held-back slice (hit rate at 10 with learned and default weights...).
     training_report: dict[str, Any] = field(default_factory=dict)
     #: The weights of candidates with award history, when they differ from ``weights``: the learned ones before
     #: the semantic floor (``fit_model``), which is for the suppliers history says nothing about. ``None``: every
     #: candidate is weighted by ``weights``.
     history_weights: dict[str, float] | None = None
+    #: The most candidates kept in the cache.
+    cache_size: int = SCORING_CACHED
+    #: Candidates' statistics this model computed itself (no record stored with the profile): a store that keeps
+    #: the records makes this stay 0.
+    records_computed: int = 0
+    _cache: OrderedDict[str, _Scoring] = field(default_factory=OrderedDict, repr=False, compare=False)
+    #: The worker and the buyer API's threads rank at once: the cache is read and written under this lock.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def _current(self, profile: SupplierProfile) -> SupplierStats | None:
-        st = self.stats.get(profile.supplier_id)
-        if st is None:
-            return None
-        if self.profiles.get(profile.supplier_id) is profile or st.fingerprint == fingerprint(profile):
-            return st
-        return None
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_cache"] = OrderedDict()
+        del state["_lock"]
+        return state
 
-    def stats_for(self, profile: SupplierProfile) -> SupplierStats:
-        st = self._current(profile)
-        if st is None:
-            # A profile created or changed since the model was fitted: compute it now (not cached, stays pure).
-            return supplier_stats(profile)
-        return st
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
-    def text_similarities(self, notice: TenderNotice, profiles: Sequence[SupplierProfile]) -> list[float | None]:
+    def cached(self) -> int:
+        """How many candidates the cache holds now (at most ``cache_size``)."""
+        with self._lock:
+            return len(self._cache)
+
+    def stats_for(self, profile: SupplierProfile, stored: SupplierStats | None = None) -> SupplierStats:
+        """The statistics of ``profile``: ``stored`` (a store's record of it) when given, else from the cache or
+        computed now."""
+        return self._scoring([profile], {profile.supplier_id: stored} if stored is not None else None)[0].stats
+
+    def text_similarities(
+        self,
+        notice: TenderNotice,
+        profiles: Sequence[SupplierProfile],
+        stored: Mapping[str, SupplierStats] | None = None,
+    ) -> list[float | None]:
         """TF-IDF cosine between the notice and each profile (terms: words, character bigrams for Chinese)."""
-        return list(self.candidate_features(notice, profiles)[1])
+        return list(self.candidate_features(notice, profiles, stored)[1])
 
-    def _query_vector(self, doc: str) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
-        """The TF-IDF row of ``doc`` as (sorted columns, values): what ``vectorizer.transform`` computes (sublinear
-        tf, idf, l2 norm, float32), without its per-call validation, which costs more than the arithmetic for one
-        short notice."""
-        vocab = self.vectorizer.vocabulary_
-        counts: dict[int, int] = {}
-        for t in text.terms(doc):
-            col = vocab.get(t)
-            if col is not None:
-                counts[col] = counts.get(col, 0) + 1
-        if not counts:
+    def _tfidf(self, counts: Mapping[str, int]) -> tuple[IntArray, FloatArray32]:
+        """The TF-IDF row of a text's term counts as (sorted columns, values): what ``TfidfVectorizer.transform``
+        computes (sublinear tf, idf, l2 norm, float32; terms outside the vocabulary ignored), without its per-call
+        validation, which costs more than the arithmetic for one short text."""
+        vocab = self.vocabulary
+        known = sorted((col, n) for t, n in counts.items() if (col := vocab.get(t)) is not None)
+        if not known:
             return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32)
-        cols = np.fromiter(sorted(counts), dtype=np.int32, count=len(counts))
-        values = np.log(np.array([counts[c] for c in cols.tolist()], dtype=np.float32))
+        cols = np.fromiter((c for c, _ in known), dtype=np.int32, count=len(known))
+        values = np.log(np.fromiter((n for _, n in known), dtype=np.float32, count=len(known)))
         values += np.float32(1)
-        values *= self._idf32()[cols]
-        # As scikit-learn's l2 normalisation: float32 squares summed in double, one by one, then a double division.
-        norm = math.sqrt(sum(float(x) for x in (values * values).tolist()))
+        values *= self.idf[cols]
+        # As scikit-learn's l2 normalisation: float32 squares summed in double, then a double division.
+        norm = math.sqrt(float(np.sum((values * values).astype(np.float64))))
         if norm > 0:
             values = (values.astype(np.float64) / norm).astype(np.float32)
         return cols, values
 
-    def _idf32(self) -> npt.NDArray[np.float32]:
-        idf = self.__dict__.get("_idf32_cache")
-        if idf is None:
-            idf = np.asarray(self.vectorizer.idf_, dtype=np.float32)
-            self.__dict__["_idf32_cache"] = idf
-        return idf
+    def _scoring(
+        self, profiles: Sequence[SupplierProfile], stored: Mapping[str, SupplierStats] | None
+    ) -> list[_Scoring]:
+        """Each profile's statistics and row: from the cache while they still apply (the same stored record, the
+        same profile object, or one of the same ``fingerprint``), else made from the stored record or computed, and
+        cached."""
+        stored = stored or {}
+        given = [stored.get(p.supplier_id) for p in profiles]
+        with self._lock:
+            hits = [self._cache.get(p.supplier_id) for p in profiles]
+        out: list[_Scoring] = []
+        fresh: dict[str, _Scoring] = {}
+        computed = 0
+        for p, g, hit in zip(profiles, given, hits, strict=True):
+            if hit is not None and (hit.stats is g if g is not None else hit.profile() is p):
+                out.append(hit)
+                continue
+            if g is None and hit is not None and hit.stats.fingerprint == fingerprint(p):
+                # The same content in another object (read again from a store): the same statistics and row.
+                scoring = replace(hit, profile=weakref.ref(p))
+            else:
+                st = g if g is not None else supplier_stats(p)
+                computed += g is None
+                scoring = _Scoring(st, *self._tfidf(st.term_counts), weakref.ref(p))
+            fresh[p.supplier_id] = scoring
+            out.append(scoring)
+        with self._lock:
+            self.records_computed += computed
+            cache = self._cache
+            for p in profiles:
+                sid = p.supplier_id
+                if sid in fresh:
+                    cache[sid] = fresh[sid]
+                if sid in cache:
+                    cache.move_to_end(sid)
+            while len(cache) > self.cache_size:
+                cache.popitem(last=False)
+        return out
 
     def candidate_features(
-        self, notice: TenderNotice, profiles: Sequence[SupplierProfile]
+        self,
+        notice: TenderNotice,
+        profiles: Sequence[SupplierProfile],
+        stored: Mapping[str, SupplierStats] | None = None,
     ) -> tuple[list[SupplierStats], list[float | None]]:
-        """For each profile, its statistics (precomputed when the profile is the fitted one) and its TF-IDF cosine
-        with the notice: one lookup per candidate."""
+        """For each profile, its statistics (``stored``: those a store kept with the profile, by supplier id; the
+        others from the cache or computed) and its TF-IDF cosine with the notice."""
         if not profiles:
             return [], []
-        cols, qdata = self._query_vector(notice_text(notice))
-        out: list[float | None] = [0.0] * len(profiles)
-        stats_out: list[SupplierStats] = []
-        known: list[int] = []
-        known_at: list[int] = []
-        fitted, all_stats, rows = self.profiles, self.stats, self.rows
-        for i, p in enumerate(profiles):
-            sid = p.supplier_id
-            st = all_stats.get(sid)
-            if st is not None and (fitted.get(sid) is p or st.fingerprint == fingerprint(p)):
-                stats_out.append(st)
-                row = rows.get(sid)
-                if row is not None:
-                    known.append(row)
-                    known_at.append(i)
-                    continue
-            else:
-                # A profile created or changed since the model was fitted: computed now (not cached, stays pure).
-                stats_out.append(supplier_stats(p))
-            if len(cols):
-                v = self.vectorizer.transform([_doc(p)])
-                q = sparse.csr_matrix((qdata, cols, [0, len(cols)]), shape=(1, v.shape[1]))
-                out[i] = float((v @ q.T).toarray()[0, 0])
-        if known and len(cols):
-            # Either gather the candidates' rows or slice the query terms' columns, whichever touches fewer
-            # stored values: columns win for rare terms, rows for common terms over many profiles.
-            col_cost = int((self.columns.indptr[cols + 1] - self.columns.indptr[cols]).sum())
-            rows_arr = np.asarray(known)
-            row_cost = int((self.matrix.indptr[rows_arr + 1] - self.matrix.indptr[rows_arr]).sum())
-            if col_cost <= row_cost:
-                sims_all = self.columns[:, cols] @ qdata
-                sims = sims_all[rows_arr]
-            else:
-                q = sparse.csr_matrix((qdata, cols, [0, len(cols)]), shape=(1, self.matrix.shape[1]))
-                sims = np.asarray((self.matrix[rows_arr] @ q.T).todense()).ravel()
-            for i, sim in zip(known_at, sims.tolist(), strict=True):
-                out[i] = float(sim)
-        return stats_out, out
+        scorings = self._scoring(profiles, stored)
+        qcols, qvalues = self._tfidf(Counter(text.terms(notice_text(notice))))
+        stats = [s.stats for s in scorings]
+        if not len(qcols):
+            return stats, [0.0] * len(profiles)
+        # Every candidate's row at once: each of its columns looked up among the notice's (sorted), the products
+        # summed per candidate.
+        lengths = np.fromiter((len(s.cols) for s in scorings), dtype=np.int64, count=len(scorings))
+        cols = np.concatenate([s.cols for s in scorings])
+        values = np.concatenate([s.values for s in scorings])
+        at = np.minimum(np.searchsorted(qcols, cols), len(qcols) - 1)
+        shared = qcols[at] == cols
+        owner = np.repeat(np.arange(len(scorings)), lengths)
+        sims = np.bincount(owner[shared], weights=values[shared] * qvalues[at[shared]], minlength=len(scorings))
+        return stats, [float(x) for x in sims.tolist()]
 
 
-def _vectorize(profiles: Sequence[SupplierProfile]) -> tuple[TfidfVectorizer, sparse.csr_matrix, dict[str, int]]:
-    vec = TfidfVectorizer(analyzer=text.terms, sublinear_tf=True, min_df=1, dtype=np.float32)
-    docs = [_doc(p) for p in profiles]
-    if not any(text.terms(d) for d in docs):
-        docs = [*docs, "empty"]
-    matrix = vec.fit_transform(docs).tocsr()
-    return vec, matrix, {p.supplier_id: i for i, p in enumerate(profiles)}
+class _Frequencies:
+    """Document frequencies of the terms of profiles streamed through ``add``, one profile at a time."""
+
+    def __init__(self) -> None:
+        self.df: Counter[str] = Counter()
+        self.n = 0
+
+    def add(self, profile: SupplierProfile) -> None:
+        self.df.update(set(text.terms(_doc(profile))))
+        self.n += 1
+
+    def vocabulary(self) -> tuple[dict[str, int], FloatArray32]:
+        """The vocabulary (terms in sorted order, as scikit-learn's) and its IDF, smooth as scikit-learn's
+        (``ln((1 + n) / (1 + df)) + 1``, in float32 as it computes it for a float32 vectorizer)."""
+        terms = sorted(self.df)
+        df = np.fromiter((self.df[t] for t in terms), dtype=np.float32, count=len(terms))
+        df += np.float32(1)
+        idf = np.full_like(df, fill_value=self.n + 1, dtype=np.float32)
+        idf /= df
+        np.log(idf, out=idf)
+        idf += np.float32(1)
+        return {t: i for i, t in enumerate(terms)}, idf
 
 
-def _interned(stats: SupplierStats) -> SupplierStats:
-    """``stats`` with its terms interned: the same word in many profiles is then one string, not one each (a
-    quarter of the statistics' memory over generated profiles)."""
-    stats.terms = frozenset(map(sys.intern, stats.terms))
-    return stats
-
-
-def _assemble(profiles: Sequence[SupplierProfile], weights: Mapping[str, float], report: dict[str, Any]) -> MatchModel:
-    vec, matrix, rows = _vectorize(profiles)
-    stats = {p.supplier_id: _interned(supplier_stats(p)) for p in profiles}
+def _assemble(
+    frequencies: _Frequencies,
+    weights: Mapping[str, float],
+    report: dict[str, Any],
+    cache_size: int = SCORING_CACHED,
+) -> MatchModel:
+    vocabulary, idf = frequencies.vocabulary()
     digest = hashlib.sha256(
-        (";".join(f"{k}={weights[k]:.4f}" for k in sorted(weights)) + f";n={len(profiles)}").encode()
+        (";".join(f"{k}={weights[k]:.4f}" for k in sorted(weights)) + f";n={frequencies.n}").encode()
     ).hexdigest()[:10]
-    by_id = {p.supplier_id: p for p in profiles}
-    return MatchModel(dict(weights), vec, matrix, matrix.tocsc(), rows, stats, f"model={digest}", by_id, report)
+    return MatchModel(
+        dict(weights),
+        vocabulary,
+        idf,
+        f"model={digest}",
+        fitted_profiles=frequencies.n,
+        training_report=report,
+        cache_size=cache_size,
+    )
 
 
 def award_notice(supplier_id: str, index: int, award: PastAward) -> TenderNotice:
@@ -307,24 +377,31 @@ def fit_model(
     floor_history: bool = FLOOR_COLD_ONLY,
     learning_limit: int = LEARNING_SAMPLE,
 ) -> MatchModel:
-    """Fit TF-IDF and statistics over ``profiles``; with ``learn``, also learn component weights from their
+    """Fit the TF-IDF vocabulary and IDF over ``profiles``, streamed once (one profile held at a time, besides the
+    learning sample); with ``learn``, also learn component weights from their
     award history (the most recent ``holdout_fraction`` of award dates plays the notices). Falls back to the
     configured weights when there is too little history. ``components`` restricts the components used (the others
     get weight 0), for ablations. ``encoder``: learn the ``semantic`` weight too (its scores computed for the
     training notices), kept at least ``semantic_floor``; without one, meaning scores 0 and learns no weight.
     ``floor_history``: the floor holds only for candidates without award history (``MatchModel.history_weights``:
     the learned weights for the others); ``False``: for every candidate.
-    Beyond ``learning_limit`` profiles, the weights are learned from ``learning_sample`` of them; the vocabulary,
-    IDF and statistics are always fitted over all."""
+    Beyond ``learning_limit`` profiles, the weights are learned from ``learning_sample`` of them; the vocabulary
+    and IDF are always fitted over all."""
     config = config or ScoringConfig()
-    profiles = list(profiles)
     use = set(components) if components is not None else set(COMPONENTS)
     weights: dict[str, float] = {
         n: float(config.weights.get(n, DEFAULT_WEIGHTS[n])) if n in use else 0.0 for n in COMPONENTS
     }
     report: dict[str, Any] = {"learned": False}
     history_weights: dict[str, float] | None = None
-    sample = learning_sample(profiles, learning_limit) if learn else profiles
+    # One pass over the profiles: the terms' document frequencies, and the sample to learn from.
+    frequencies = _Frequencies()
+    sampler = _Sampler(learning_limit)
+    for p in profiles:
+        frequencies.add(p)
+        if learn:
+            sampler.add(p)
+    sample = sampler.sample()
     dates = sorted(a.date for p in sample for a in p.past_awards)
     if learn and len(dates) >= MIN_TRAINING_NOTICES * 4:
         cut = dates[int(len(dates) * (1 - holdout_fraction))]
@@ -339,28 +416,63 @@ def fit_model(
                 # The floor holds for suppliers without award history; those with history keep what was learned.
                 if floor_history and learned_weights != weights:
                     history_weights = dict(learned_weights)
-    if len(sample) < len(profiles):
+    if sampler.seen > len(sample) and learn:
         report["learning_sample"] = len(sample)
-    model = _assemble(profiles, weights, report)
+    model = _assemble(frequencies, weights, report)
     if history_weights is not None:
         model.history_weights = history_weights
         model.algorithm += f"/floor-cold={semantic_floor}"
     return model
 
 
+def _recency(p: SupplierProfile) -> tuple[date, str]:
+    """What ``learning_sample`` keeps the largest of: the latest award date, then the supplier id."""
+    return max((a.date for a in p.past_awards), default=date.min), p.supplier_id
+
+
+class _Sampler:
+    """``learning_sample`` over profiles streamed through ``add``: they are kept as they come while there are at
+    most ``limit``, then the ``limit`` largest by ``_recency`` (a heap), so at most ``limit`` are held."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"the learning sample must hold at least one profile, got {limit}")
+        self.limit = limit
+        self.seen = 0
+        self._first: list[SupplierProfile] = []
+        #: (recency, minus the arrival, profile): of equal recency (a supplier id twice), the first kept.
+        self._heap: list[tuple[tuple[date, str], int, SupplierProfile]] = []
+
+    def add(self, profile: SupplierProfile) -> None:
+        self.seen += 1
+        if not self._heap and len(self._first) < self.limit:
+            self._first.append(profile)
+            return
+        if not self._heap:
+            self._heap = [(_recency(p), -i, p) for i, p in enumerate(self._first)]
+            heapq.heapify(self._heap)
+            self._first = []
+        item = (_recency(profile), -self.seen, profile)
+        if item[:2] > self._heap[0][:2]:
+            heapq.heapreplace(self._heap, item)
+
+    def sample(self) -> list[SupplierProfile]:
+        """The profiles in the order given when there were at most ``limit``; else the sample by supplier id."""
+        if not self._heap:
+            return list(self._first)
+        return [p for _, _, p in sorted(self._heap, key=lambda item: item[0][1])]
+
+
 def learning_sample(profiles: Sequence[SupplierProfile], limit: int = LEARNING_SAMPLE) -> Sequence[SupplierProfile]:
     """``profiles`` as they are when there are at most ``limit``; else the ``limit`` with the most recent awards
     (latest award date, ties to the highest supplier id; those without awards last), by supplier id: those whose
     history the learning notices (the latest awards) are drawn from, and those they compete with."""
-    if limit < 1:
-        raise ValueError(f"the learning sample must hold at least one profile, got {limit}")
+    sampler = _Sampler(limit)
     if len(profiles) <= limit:
         return profiles
-
-    def recency(p: SupplierProfile) -> tuple[date, str]:
-        return max((a.date for a in p.past_awards), default=date.min), p.supplier_id
-
-    return sorted(heapq.nlargest(limit, profiles, key=recency), key=lambda p: p.supplier_id)
+    for p in profiles:
+        sampler.add(p)
+    return sampler.sample()
 
 
 def _learn(
@@ -383,9 +495,12 @@ def _learn(
     random.Random(seed).shuffle(pairs)
     pairs = pairs[:max_notices]
     index = InMemoryProfileIndex()
+    frequencies = _Frequencies()
     for p in before:
         index.upsert(p)
-    interim = _assemble(before, dict.fromkeys(COMPONENTS, 1.0), {})
+        frequencies.add(p)
+    # Every profile learnt from stays cached: each one's statistics computed once.
+    interim = _assemble(frequencies, dict.fromkeys(COMPONENTS, 1.0), {}, cache_size=max(len(before), 1))
     notices = [award_notice(winner, i, award) for i, (winner, award) in enumerate(pairs)]
     # Meaning: every profile's and training notice's vector, encoded in two batches (no phrases: no reasons here).
     profile_vectors: dict[str, ProfileVectors] = {}
@@ -406,8 +521,8 @@ def _learn(
         if winner not in ids or len(ids) < 2:
             continue
         nv = NoticeView.of(notice, when, None if notice_vectors is None else notice_vectors[i])
-        sims = interim.text_similarities(notice, cands)
-        stats = [with_vectors(interim.stats_for(c), profile_vectors.get(c.supplier_id)) for c in cands]
+        plain, sims = interim.candidate_features(notice, cands)
+        stats = [with_vectors(st, profile_vectors.get(c.supplier_id)) for st, c in zip(plain, cands, strict=True)]
         columns = component_values(nv, stats, config, sims)
         x = np.array([[score for score, _ in values] for values in columns]).T
         groups.append((x, ids.index(winner)))

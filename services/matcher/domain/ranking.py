@@ -161,6 +161,7 @@ def rank(
     adjustments: Mapping[str, Adjustment] | None = None,
     hints: CodeHints | None = None,
     encoder: str | None = None,
+    stored: Mapping[str, SupplierStats] | None = None,
 ) -> RankResult:
     """Apply the hard rules, score the rest and return the top ``config.top_k`` above ``config.threshold``.
 
@@ -168,7 +169,9 @@ def rank(
     supplier id -> what buyers' marks add to its total (``feedback.explained_adjustments``), before the threshold
     and the order; shown on its entry. ``hints``: the crosswalk and codes suggested for the notice and for code-less
     candidates (``codes.CodeHints``), read by ``category``. ``encoder``: the name of the model that made
-    ``vectors``, appended to the algorithm (``+semantic:<name>``) when meaning counts."""
+    ``vectors``, appended to the algorithm (``+semantic:<name>``) when meaning counts. ``stored``: the candidates'
+    statistics a store kept with their profiles (``ProfileStore.stored_scoring``), by supplier id; the others are
+    computed (and kept by the ``model``)."""
     nv = NoticeView.of(notice, now, vectors.notice if vectors is not None else None, hints)
     weights: Mapping[str, float] = model.weights if model is not None else config.weights
     # Candidates with award history may be weighted apart (``MatchModel.history_weights``).
@@ -207,9 +210,11 @@ def rank(
             kept.append(p)
 
     if model is not None:
-        all_stats, sims = model.candidate_features(notice, kept)
+        all_stats, sims = model.candidate_features(notice, kept, stored)
     else:
-        all_stats, sims = [supplier_stats(p) for p in kept], [None] * len(kept)
+        stored = stored or {}
+        all_stats = [stored.get(p.supplier_id) or supplier_stats(p) for p in kept]
+        sims = [None] * len(kept)
     if vectors is not None:
         all_stats = [
             with_vectors(st, vectors.profiles.get(p.supplier_id)) for st, p in zip(all_stats, kept, strict=True)

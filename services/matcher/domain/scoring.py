@@ -93,6 +93,12 @@ def fingerprint(profile: SupplierProfile) -> tuple[object, ...]:
     )
 
 
+#: The format of ``to_record``: a record of another version is not read (``from_record`` gives ``None``) and the
+#: statistics are computed again from the profile. Raise it whenever ``supplier_stats`` or the record changes what
+#: it holds (a new field, another tokenisation in ``text.terms``, another code ladder).
+RECORD_VERSION = 1
+
+
 @dataclass
 class SupplierStats:
     """What scoring needs from a profile, computed once per profile version (pure function of the profile)."""
@@ -112,12 +118,69 @@ class SupplierStats:
     log_value_median: float | None = None
     wording_choices: list[str] = field(default_factory=list)
     terms: frozenset[str] = frozenset()
+    #: How often each of ``terms`` occurs in the profile's text: the model's TF-IDF row is made from these and its
+    #: IDF (``model.MatchModel``), so the row follows each refit without being stored.
+    term_counts: dict[str, int] = field(default_factory=dict)
     #: The profile's vectors (``semantic.ProfileVectors``), attached per ranking by ``with_vectors``; ``None``: none.
     vectors: semantic.ProfileVectors | None = None
     #: Codes suggested from the description of a profile that states none (``codes.CodeHints.profiles``), by tag,
     #: attached per ranking by ``with_suggested``; never among ``codes`` (the supplier's own).
     suggested: CodeSet | None = None
     suggested_codes: dict[str, SuggestedCode] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        """These statistics as plain JSON types (what a store keeps with the profile, unindexed), without the
+        fingerprint (the store vouches that the record was written with its profile) and the per-ranking attachments
+        (vectors, suggested codes). ``from_record`` reads it back."""
+        return {
+            "v": RECORD_VERSION,
+            "n_awards": self.n_awards,
+            "codes": sorted(self.codes.own),
+            "tags": {t: [n, self.tag_last[t].isoformat()] for t, n in self.tag_count.items()},
+            "agencies": {a: [n, self.agency_last[a].isoformat()] for a, n in self.agency_count.items()},
+            "agency_tags": [[a, t, n] for (a, t), n in self.agency_tag_count.items()],
+            "descs": dict(self.desc_count),
+            "agency_descs": [[a, d, n] for (a, d), n in self.agency_desc_count.items()],
+            "last_award": None if self.last_award is None else self.last_award.isoformat(),
+            "value_currency": self.value_currency,
+            "log_value_median": self.log_value_median,
+            "wording": list(self.wording_choices),
+            "terms": dict(self.term_counts),
+        }
+
+    @classmethod
+    def from_record(cls, record: Any, profile_fingerprint: tuple[object, ...]) -> SupplierStats | None:
+        """The statistics ``to_record`` wrote, with the ``fingerprint`` of the profile stored with them; ``None`` for
+        a record of another ``RECORD_VERSION`` (or none: the caller computes them from the profile). ``ValueError``
+        naming what is wrong for a record of this version that is malformed."""
+        if not isinstance(record, dict) or record.get("v") != RECORD_VERSION:
+            return None
+        try:
+            tags = record["tags"]
+            agencies = record["agencies"]
+            last = record["last_award"]
+            median = record["log_value_median"]
+            counts = {str(t): int(n) for t, n in record["terms"].items()}
+            return cls(
+                fingerprint=profile_fingerprint,
+                n_awards=int(record["n_awards"]),
+                codes=codes.CodeSet.of(frozenset(map(str, record["codes"]))),
+                tag_count=Counter({str(t): int(v[0]) for t, v in tags.items()}),
+                tag_last={str(t): date.fromisoformat(v[1]) for t, v in tags.items()},
+                agency_count=Counter({str(a): int(v[0]) for a, v in agencies.items()}),
+                agency_last={str(a): date.fromisoformat(v[1]) for a, v in agencies.items()},
+                agency_tag_count=Counter({(str(a), str(t)): int(n) for a, t, n in record["agency_tags"]}),
+                desc_count=Counter({str(d): int(n) for d, n in record["descs"].items()}),
+                agency_desc_count=Counter({(str(a), str(d)): int(n) for a, d, n in record["agency_descs"]}),
+                last_award=None if last is None else date.fromisoformat(last),
+                value_currency=record["value_currency"],
+                log_value_median=None if median is None else float(median),
+                wording_choices=[str(w) for w in record["wording"]],
+                terms=frozenset(counts),
+                term_counts=counts,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"a scoring record of version {RECORD_VERSION} that cannot be read: {exc!r}") from exc
 
 
 def with_vectors(stats: SupplierStats, vectors: semantic.ProfileVectors | None) -> SupplierStats:
@@ -173,7 +236,9 @@ def supplier_stats(profile: SupplierProfile) -> SupplierStats:
             choices.setdefault(a.description, None)
     stats.wording_choices = [utils.default_process(c) for c in choices]
     latin, cjk = profile_text(profile)
-    stats.terms = frozenset(text.terms(latin + "\n" + cjk))
+    counts = Counter(text.terms(latin + "\n" + cjk))
+    stats.terms = frozenset(counts)
+    stats.term_counts = dict(counts)
     return stats
 
 

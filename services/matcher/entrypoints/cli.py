@@ -752,7 +752,8 @@ def reindex(
     delete_old: Annotated[bool, typer.Option("--delete-old", help="delete the previous index after the swap")] = False,
 ) -> None:
     """Build a new versioned suppliers index with the current mapping, copy (adding each profile's vector with the
-    ``TB_MATCHER_ENCODER`` encoder, and the codes suggested for a profile that states none), and swap the alias
+    ``TB_MATCHER_ENCODER`` encoder, the codes suggested for a profile that states none, and its scoring record:
+    one written before records, or of another ``scoring.RECORD_VERSION``, gets the current one), and swap the alias
     atomically."""
     from services.matcher.adapters import elastic
     from services.matcher.bootstrap import make_encoder, shipped_code_data

@@ -1,29 +1,32 @@
 """The matcher's Elasticsearch stores against the local Elasticsearch: the profiles alias and reindex, notice
-versions, and candidate retrieval that gives the same shortlists as the in-process index (issue 6 relies on it)."""
+versions, candidate retrieval that gives the same shortlists as the in-process index (issue 6 relies on it), and
+the scoring records stored with the profiles (read back with the candidates, used without computing)."""
 
 from __future__ import annotations
 
 import dataclasses
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
-from contracts import NoticeStatus
+from contracts import NoticeStatus, SupplierProfile
 from localrun.demodata.data import generate_notices, generate_suppliers
 from services.infra.bus import InMemoryPublisher
 from services.matcher.adapters import elastic
 from services.matcher.adapters.memory import HashingEncoder
 from services.matcher.bootstrap import Container, bootstrap, bootstrap_in_memory
+from services.matcher.domain.scoring import RECORD_VERSION, supplier_stats
 from services.matcher.domain.semantic import semantic_text
 from services.matcher.ports import NoticeFilter
 from services.matcher.settings import Settings
 from tests.conftest import Endpoints
 from tests.integration.matcher.helpers import stack_container
+from tests.unit.matcher.conftest import award
 from tests.unit.matcher_service.builders import NOW, notice, supplier
 
 pytestmark = pytest.mark.integration
@@ -308,3 +311,71 @@ def test_open_notices_pages_through_every_open_notice_once(es_container: Contain
     # Pages of two: search_after carries on where each page ended, nothing twice, nothing left out.
     got = [n.notice_id for n in store.open_notices(NOW, page=2)]
     assert got == sorted([*(f"ungm:open-{n}" for n in range(5)), "ungm:none"])
+
+
+# -- scoring records: what scoring needs of a supplier, stored with its profile ------------------------------------
+
+
+def scored_suppliers() -> list[SupplierProfile]:
+    gloves = [award("42132203", "Nitrile examination gloves", when=date(2025, 6, 1 + i), value=9000) for i in range(3)]
+    return [
+        supplier("S1", keywords=("nitrile gloves",), past_awards=gloves),
+        supplier("S2", codes=("42131600",), keywords=("surgical masks",)),
+        supplier("S3", keywords=("examination gloves", "latex")),
+    ]
+
+
+def test_the_record_is_stored_read_back_with_the_candidates_and_used_without_computing(
+    es_container: Container,
+) -> None:
+    m = es_container.matcher
+    names = elastic.IndexNames(es_container.settings.matcher_index_prefix)
+    written = scored_suppliers()
+    m.profiles.put_many(written)
+    # Stored as written, unindexed.
+    doc = es_container.es.get(index=names.suppliers, id="S1")["_source"]
+    assert doc[elastic.SCORING_FIELD] == supplier_stats(written[0]).to_record()
+    assert doc[elastic.SCORING_FIELD]["v"] == RECORD_VERSION
+    mapping = es_container.es.indices.get_mapping(index=names.suppliers)
+    [fields] = [v["mappings"]["properties"] for v in mapping.values()]
+    assert fields[elastic.SCORING_FIELD] == {"type": "object", "enabled": False}
+
+    m.refit()
+    model = m.model
+    assert model is not None
+    candidates = m.profiles.candidates(notice("1"), m.config)
+    assert {p.supplier_id for p in candidates} == {"S1", "S2", "S3"}
+    for p in candidates:
+        assert m.profiles.stored_scoring(p) == supplier_stats(p)  # read back with the candidate
+    shortlist = m.handle_notice(notice("1"))
+    assert shortlist is not None
+    assert [e.supplier_id for e in shortlist.entries][:1] == ["S1"]
+    assert model.records_computed == 0  # every candidate came with its record
+    assert model.cached() == 3
+
+
+def test_a_profile_stored_without_a_record_is_scored_alike_and_reindex_adds_it(es_container: Container) -> None:
+    m = es_container.matcher
+    names = elastic.IndexNames(es_container.settings.matcher_index_prefix)
+    m.profiles.put_many(scored_suppliers())
+    m.refit()
+    with_records = m.handle_notice(notice("1"))
+    assert with_records is not None
+
+    # S1 as a document written before records were (no scoring field).
+    old = elastic.profile_source(scored_suppliers()[0], datetime.now(UTC))
+    del old[elastic.SCORING_FIELD]
+    es_container.es.index(index=names.suppliers, id="S1", document=old, refresh=True)
+    m.refit()
+    model = m.model
+    assert model is not None
+    without = m.handle_notice(notice("2"))
+    assert without is not None
+    assert model.records_computed == 1  # S1's, computed by the model; the others read as stored
+    assert [(e.supplier_id, e.total_score) for e in without.entries] == [
+        (e.supplier_id, e.total_score) for e in with_records.entries
+    ]
+
+    elastic.reindex_suppliers(es_container.es, names, datetime.now(UTC))
+    doc = es_container.es.get(index=names.suppliers, id="S1")["_source"]
+    assert doc[elastic.SCORING_FIELD] == supplier_stats(scored_suppliers()[0]).to_record()

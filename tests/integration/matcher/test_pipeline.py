@@ -153,10 +153,11 @@ def test_profiles_stored_by_another_process_bring_a_refit(container: Container) 
             other.matcher.import_profiles([supplier("X1"), supplier("X2"), supplier("X3")])
         finally:
             other.close()
-        while (m.model is None or "X3" not in m.model.stats) and time.monotonic() < deadline:
+        while (m.model is None or m.model.fitted_profiles < 3) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert m.model is not None
-        assert {"X1", "X2", "X3"} <= set(m.model.stats)
+        assert m.model.fitted_profiles == 3
+        assert {"x1", "x2", "x3"} <= set(m.model.vocabulary)  # each supplier's own word (its id in its name)
     finally:
         stop.set()
         thread.join(timeout=30)
