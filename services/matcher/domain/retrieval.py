@@ -216,8 +216,8 @@ class _Packer:
         self._dictionary: bytes | None = None
         self._sample: list[bytes] = []
 
-    def pack(self, profile: SupplierProfile) -> bytes:
-        raw = pickle.dumps(profile, protocol=pickle.HIGHEST_PROTOCOL)
+    def pack(self, record: _Record) -> bytes:
+        raw = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
         if self._dictionary is None:
             self._sample.append(raw)
             if len(self._sample) >= _DICTIONARY_SAMPLE:
@@ -227,7 +227,7 @@ class _Packer:
         packer = zlib.compressobj(zdict=self._dictionary)
         return b"\x01" + packer.compress(raw) + packer.flush()
 
-    def unpack(self, packed: bytes) -> SupplierProfile:
+    def unpack(self, packed: bytes) -> _Record:
         if packed[0] == 0:
             raw = zlib.decompress(packed[1:])
         else:
@@ -236,8 +236,26 @@ class _Packer:
             unpacker = zlib.decompressobj(zdict=self._dictionary)
             raw = unpacker.decompress(packed[1:]) + unpacker.flush()
         # Bytes this process packed from a profile it was given, never bytes read from outside.
-        profile: SupplierProfile = pickle.loads(raw)
-        return profile
+        record: _Record = pickle.loads(raw)
+        return record
+
+
+#: What the index packs per profile: the profile and the prefixes of the codes suggested for it (``SUGGESTED_FIELD``),
+#: from which its posting names are computed again when it changes (``_names``), instead of keeping them.
+_Record = tuple[SupplierProfile, tuple[str, ...]]
+
+
+def _names(profile: SupplierProfile, suggested: Sequence[str]) -> tuple[str, ...]:
+    """The interned names of the posting lists a profile is in (``"field\x1fkey"``, distinct, in field order)."""
+    latin, cjk = profile_text(profile)
+    keys = {
+        CODE_FIELD: code_prefixes(profile),
+        TEXT_FIELD: text.terms(latin + "\n" + cjk),
+        AGENCY_FIELD: [text.normalize_phrase(a.agency) for a in profile.past_awards],
+        AGENCY_CODE_FIELD: agency_codes(profile),
+        SUGGESTED_FIELD: suggested,
+    }
+    return tuple(dict.fromkeys(sys.intern(_posting(field, k)) for field, ks in keys.items() for k in ks))
 
 
 class InMemoryProfileIndex:
@@ -245,11 +263,11 @@ class InMemoryProfileIndex:
 
     Kept compact, for a million profiles: each posting list is an ``array('i')`` of profile positions (4 bytes a
     profile, grown in place, read by numpy without a copy), named by one interned ``"field\x1fkey"`` string shared
-    by every profile that has it; each profile keeps only the tuple of its posting names (to unlink it when it
-    changes). Removing a profile from a posting list is linear in the list's length (a profile update, not a query).
-    Profiles are held packed (``_Packer``: ~0.3 KB instead of ~4.8 KB of objects) and decoded when returned, the
-    last ``decoded_cached`` of them kept decoded (a bounded LRU): returned profiles are equal to those indexed, not
-    the same objects.
+    by every profile that has it. Profiles are held packed with the codes suggested for them (``_Packer``: ~0.35 KB
+    instead of ~4.8 KB of objects) and decoded when returned, the last ``decoded_cached`` of them kept decoded (a
+    bounded LRU): returned profiles are equal to those indexed, not the same objects. A profile's posting names are
+    not kept (0.4 KB a profile): when it changes or leaves, they are computed again from its packed record to unlink
+    it, and removing it from a posting list is linear in the list's length (a profile update, not a query).
     """
 
     def __init__(self, vectors: VectorIndex | None = None, *, decoded_cached: int = DECODED_CACHED) -> None:
@@ -267,7 +285,6 @@ class InMemoryProfileIndex:
         self._lock = threading.Lock()
         #: Profiles decoded so far for ``get`` / ``candidates`` (misses of the decoded LRU).
         self.decodes = 0
-        self._keys: list[tuple[str, ...]] = []
         self._postings: dict[str, array[int]] = {}
         self._id_rank: npt.NDArray[np.int64] | None = None
         self._vectors = vectors
@@ -285,7 +302,7 @@ class InMemoryProfileIndex:
             packed = self._packed[pos]
         if packed is None:
             return None
-        profile = self._packer.unpack(packed)
+        profile = self._packer.unpack(packed)[0]
         self.decodes += 1
         if self._decoded_cached:
             with self._lock:
@@ -312,18 +329,21 @@ class InMemoryProfileIndex:
         """Every profile, decoded one at a time in the order first indexed (the LRU is left as it is)."""
         for packed in self._packed:
             if packed is not None:
-                yield self._packer.unpack(packed)
+                yield self._packer.unpack(packed)[0]
 
     def profiles(self) -> list[SupplierProfile]:
         return list(self.iter_profiles())
 
     def _unlink(self, pos: int) -> None:
-        for name in self._keys[pos]:
+        """Take the profile at ``pos`` out of its posting lists (named again from its packed record)."""
+        packed = self._packed[pos]
+        if packed is None:
+            return
+        for name in _names(*self._packer.unpack(packed)):
             posting = self._postings[name]
             posting.remove(pos)
             if not posting:
                 del self._postings[name]
-        self._keys[pos] = ()
 
     def _set(self, pos: int, packed: bytes | None) -> None:
         with self._lock:
@@ -348,26 +368,16 @@ class InMemoryProfileIndex:
             self._ids.append(profile.supplier_id)
             self._pos[profile.supplier_id] = pos
             self._packed.append(None)
-            self._keys.append(())
             self._id_rank = None
         else:
             self._unlink(pos)
-        latin, cjk = profile_text(profile)
-        keys = {
-            CODE_FIELD: code_prefixes(profile),
-            TEXT_FIELD: text.terms(latin + "\n" + cjk),
-            AGENCY_FIELD: [text.normalize_phrase(a.agency) for a in profile.past_awards],
-            AGENCY_CODE_FIELD: agency_codes(profile),
-            SUGGESTED_FIELD: suggested_prefixes(suggested),
-        }
-        names = tuple(dict.fromkeys(sys.intern(_posting(field, k)) for field, ks in keys.items() for k in ks))
-        for name in names:
+        record = (profile, tuple(suggested_prefixes(suggested)))
+        for name in _names(*record):
             posting = self._postings.get(name)
             if posting is None:
                 posting = self._postings[name] = array("i")
             posting.append(pos)
-        self._keys[pos] = names
-        self._set(pos, self._packer.pack(profile))
+        self._set(pos, self._packer.pack(record))
 
     def remove(self, supplier_id: str) -> None:
         pos = self._pos.get(supplier_id)

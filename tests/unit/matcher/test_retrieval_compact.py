@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from contracts.common import CodeScheme
 from contracts.supplier import SupplierProfile
 from localrun.demodata.data import generate_notices, generate_suppliers
 from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query, text
 from services.matcher.domain.documents import agency_codes, code_prefixes, profile_text
-from services.matcher.domain.retrieval import CandidateQuery
+from services.matcher.domain.retrieval import CandidateQuery, suggested_prefixes
+from services.matcher.domain.suggest import SuggestedCode
 
 pytestmark = pytest.mark.unit
 
@@ -107,3 +109,23 @@ def test_the_index_holds_profiles_in_a_fraction_of_their_json_size() -> None:
 def test_a_negative_decoded_cache_is_refused() -> None:
     with pytest.raises(ValueError, match="decoded_cached must be >= 0"):
         InMemoryProfileIndex(decoded_cached=-1)
+
+
+def test_a_profile_whose_suggested_codes_change_is_found_by_the_new_ones_only() -> None:
+    """Posting names are not kept per profile: they are computed again from the packed record to unlink it."""
+    gloves = SuggestedCode(CodeScheme.UNSPSC, "42132203", "Medical exam or non surgical procedure gloves", 0.6)
+    tents = SuggestedCode(CodeScheme.UNSPSC, "56101600", "Outdoor furniture", 0.2)
+    profile = generate_suppliers(1, seed=8)[0].model_copy(update={"codes": []})
+    index = InMemoryProfileIndex()
+    index.upsert(profile, suggested=[gloves])
+
+    def found_by(code: SuggestedCode) -> list[str]:
+        tag = suggested_prefixes([code])[-1]
+        return index.candidate_ids(CandidateQuery(code_terms=(), text_terms=(), limit=10, suggested_terms=((tag, 1),)))
+
+    assert found_by(gloves) == [profile.supplier_id]
+    index.upsert(profile, suggested=[tents])
+    assert found_by(gloves) == []
+    assert found_by(tents) == [profile.supplier_id]
+    index.remove(profile.supplier_id)
+    assert found_by(tents) == []
