@@ -571,7 +571,7 @@ class ElasticProfileStore:
                 source_includes=_CACHED_FIELDS,
                 track_total_hits=False,
             )["hits"]["hits"]
-        # Cached too: candidates then are the very objects a model fitted over the pages holds (no re-check).
+        # Cached too, with their vectors and scoring records: read again as candidates, they need no fetch.
         return [self._parse(hit) for hit in hits]
 
     def find_by_keys(self, keys: Sequence[str], *, prospects_only: bool = False) -> list[SupplierProfile]:

@@ -90,8 +90,9 @@ def _doc(profile: SupplierProfile) -> str:
 
 
 #: Candidates whose TF-IDF row (and, when no record was stored with the profile, statistics) a model keeps, the
-#: most recently used: a few notices' worth of candidates (~300 each) at ~8 KB per candidate, whatever the number of
-#: profiles. A profile outside it is computed again when next a candidate (``supplier_stats`` and its row).
+#: most recently used, whatever the number of profiles: ~10 KB each with statistics computed here (generated
+#: profiles), ~200 MB at the bound; the row alone (~0.5 KB) when the statistics are a store's, which it holds anyway.
+#: A profile outside it is computed again when next a candidate (``supplier_stats``, ~1 ms, and its row).
 SCORING_CACHED = 20_000
 
 FloatArray32 = npt.NDArray[np.float32]

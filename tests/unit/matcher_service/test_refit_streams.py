@@ -1,5 +1,6 @@
 """A refit reads the stored profiles page by page into the fit, which learns its weights from a bounded sample
-(the profiles with the most recent awards) while the vocabulary covers every profile."""
+(the profiles with the most recent awards) while the vocabulary covers every profile; the model it makes holds
+nothing per profile, ranking reading what the store kept with each one."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from services.matcher.domain.model import learning_sample
 from services.matcher.service import FIT_PAGE
 from services.matcher.settings import Settings
 from tests.unit.matcher.conftest import award
-from tests.unit.matcher_service.builders import NOW, supplier
+from tests.unit.matcher_service.builders import NOW, notice, supplier
 
 pytestmark = pytest.mark.unit
 
@@ -79,3 +80,16 @@ def test_a_refit_streams_every_stored_profile_page_by_page_into_the_fit() -> Non
     c.matcher.refit()
     assert lists == [False]  # handed a stream, not a list read whole beforehand
     assert fitted == [f"S{i:05d}" for i in range(FIT_PAGE + 3)]
+
+
+def test_ranking_reads_the_records_the_store_kept_and_computes_none() -> None:
+    c = bootstrap_in_memory(Settings(), clock=lambda: NOW)
+    m = c.matcher
+    m.profiles.put_many([supplier("S1"), supplier("S2", keywords=("nitrile examination gloves",))])
+    m.refit()
+    assert m.model is not None
+    shortlist = m.handle_notice(notice("1"))
+    assert shortlist is not None
+    assert [e.supplier_id for e in shortlist.entries] == ["S2", "S1"]
+    assert m.model.records_computed == 0
+    assert m.model.cached() == 2
