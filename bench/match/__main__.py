@@ -49,6 +49,7 @@ from localrun.demodata.data import generate_notices, iter_suppliers, supplier_po
 from services.matcher.adapters.encoder import UseEncoder
 from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query, fit_model, rank
 from services.matcher.domain.documents import profile_text
+from services.matcher.domain.scoring import SupplierStats, supplier_stats
 from services.matcher.domain.semantic import ProfileVectors, SemanticInput, Vector, VectorIndex, notice_semantic_text
 from services.matcher.entrypoints.worker import one_native_thread
 from services.matcher.service import PROFILE_VECTORS_CACHED
@@ -122,6 +123,7 @@ def run_size(
     partition_at: int | None = 20_000,
     probe: int = 24,
     encode_limit: int | None = None,
+    records: bool = True,
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
     rss: dict[str, float] = {"start": round(_rss_mb())}
@@ -144,7 +146,13 @@ def run_size(
     index = InMemoryProfileIndex(vector_index)
     table: PhraseVectors | None = None if encoder is None else PhraseVectors(encoder)
     for i, p in enumerate(iter_suppliers(n, seed)):
-        index.upsert(p, None if vectors is None else np.asarray(vectors[i % len(vectors)], dtype=np.float32))
+        index.upsert(
+            p,
+            None if vectors is None else np.asarray(vectors[i % len(vectors)], dtype=np.float32),
+            # What scoring needs of the supplier, computed when it is written and kept with it, as the
+            # Elasticsearch store does (the model then computes nothing for candidates).
+            stored=supplier_stats(p) if records else None,
+        )
         if table is not None:
             table.note(p)
     index_s, index_cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -193,7 +201,8 @@ def run_size(
                     cached.move_to_end(sid)
                 own[sid] = found
             semantic = SemanticInput(vector, own)
-        result = rank(notice, candidates, config, now, model=model, vectors=semantic)
+        stored = {c.supplier_id: st for c in candidates if isinstance(st := index.stored(c.supplier_id), SupplierStats)}
+        result = rank(notice, candidates, config, now, model=model, vectors=semantic, stored=stored)
         return len(result.entries), [c.supplier_id for c in candidates]
 
     # Warm-up, not timed: first-call costs (id ranks, the encoder's weights, caches) that a running service has
@@ -308,6 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--probe", type=int, default=24, help="VectorIndex probe: lists compared per query")
     ap.add_argument(
+        "--no-records",
+        action="store_true",
+        help="store no scoring statistics with the profiles (the model computes them for candidates, LRU-cached)",
+    )
+    ap.add_argument(
         "--stack",
         action="store_true",
         help="instead: notices/s through Matcher and the Elasticsearch adapters on the local stack",
@@ -360,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
             partition_at=partition_at,
             probe=args.probe,
             encode_limit=args.encode_limit,
+            records=not args.no_records,
         )
         for size in args.sizes.split(",")
         if size.strip()

@@ -240,12 +240,13 @@ class _Packer:
         return record
 
 
-#: What the index packs per profile: the profile and the prefixes of the codes suggested for it (``SUGGESTED_FIELD``),
-#: from which its posting names are computed again when it changes (``_names``), instead of keeping them.
-_Record = tuple[SupplierProfile, tuple[str, ...]]
+#: What the index packs per profile: the profile, the prefixes of the codes suggested for it (``SUGGESTED_FIELD``),
+#: from which its posting names are computed again when it changes (``_names``) instead of keeping them, and what
+#: the caller stores with it (``upsert(stored=...)``: the scoring statistics, as Elasticsearch keeps them).
+_Record = tuple[SupplierProfile, tuple[str, ...], object]
 
 
-def _names(profile: SupplierProfile, suggested: Sequence[str]) -> tuple[str, ...]:
+def _names(profile: SupplierProfile, suggested: Sequence[str], _stored: object = None) -> tuple[str, ...]:
     """The interned names of the posting lists a profile is in (``"field\x1fkey"``, distinct, in field order)."""
     latin, cjk = profile_text(profile)
     keys = {
@@ -280,7 +281,7 @@ class InMemoryProfileIndex:
         self._packed: list[bytes | None] = []
         self._live = 0
         self._packer = _Packer()
-        self._decoded: OrderedDict[int, SupplierProfile] = OrderedDict()
+        self._decoded: OrderedDict[int, tuple[SupplierProfile, object]] = OrderedDict()
         self._decoded_cached = decoded_cached
         self._lock = threading.Lock()
         #: Profiles decoded so far for ``get`` / ``candidates`` (misses of the decoded LRU).
@@ -292,8 +293,8 @@ class InMemoryProfileIndex:
     def __len__(self) -> int:
         return self._live
 
-    def _profile(self, pos: int) -> SupplierProfile | None:
-        """The profile at ``pos`` (``None``: removed), decoded or from the LRU."""
+    def _entry(self, pos: int) -> tuple[SupplierProfile, object] | None:
+        """The profile at ``pos`` and what was stored with it (``None``: removed), decoded or from the LRU."""
         with self._lock:
             found = self._decoded.get(pos)
             if found is not None:
@@ -302,15 +303,16 @@ class InMemoryProfileIndex:
             packed = self._packed[pos]
         if packed is None:
             return None
-        profile = self._packer.unpack(packed)[0]
+        profile, _, stored = self._packer.unpack(packed)
+        entry = (profile, stored)
         self.decodes += 1
         if self._decoded_cached:
             with self._lock:
                 if self._packed[pos] is packed:  # not replaced meanwhile
-                    self._decoded[pos] = profile
+                    self._decoded[pos] = entry
                     if len(self._decoded) > self._decoded_cached:
                         self._decoded.popitem(last=False)
-        return profile
+        return entry
 
     @property
     def packed_bytes(self) -> int:
@@ -319,7 +321,15 @@ class InMemoryProfileIndex:
 
     def get(self, supplier_id: str) -> SupplierProfile | None:
         pos = self._pos.get(supplier_id)
-        return None if pos is None else self._profile(pos)
+        entry = None if pos is None else self._entry(pos)
+        return None if entry is None else entry[0]
+
+    def stored(self, supplier_id: str) -> object:
+        """What was stored with the profile (``upsert(stored=...)``; ``None``: nothing, or no such profile): the same
+        object for as long as the profile stays decoded, so a cache keyed by it keeps hitting."""
+        pos = self._pos.get(supplier_id)
+        entry = None if pos is None else self._entry(pos)
+        return None if entry is None else entry[1]
 
     def __contains__(self, supplier_id: object) -> bool:
         pos = self._pos.get(supplier_id) if isinstance(supplier_id, str) else None
@@ -352,10 +362,16 @@ class InMemoryProfileIndex:
             self._decoded.pop(pos, None)
 
     def upsert(
-        self, profile: SupplierProfile, vector: Vector | None = None, suggested: Sequence[SuggestedCode] = ()
+        self,
+        profile: SupplierProfile,
+        vector: Vector | None = None,
+        suggested: Sequence[SuggestedCode] = (),
+        *,
+        stored: object = None,
     ) -> None:
         """Index a profile; with its ``vector`` (``semantic.semantic_text`` encoded), for the kNN channel too; with
-        the codes ``suggested`` from its description, on ``SUGGESTED_FIELD``."""
+        the codes ``suggested`` from its description, on ``SUGGESTED_FIELD``; ``stored``: kept packed with it and
+        returned by ``stored`` (what a store writes with a profile: its ``scoring.SupplierStats``)."""
         if vector is not None:
             if self._vectors is None:
                 self._vectors = VectorIndex(vector.shape[0])
@@ -371,7 +387,7 @@ class InMemoryProfileIndex:
             self._id_rank = None
         else:
             self._unlink(pos)
-        record = (profile, tuple(suggested_prefixes(suggested)))
+        record: _Record = (profile, tuple(suggested_prefixes(suggested)), stored)
         for name in _names(*record):
             posting = self._postings.get(name)
             if posting is None:

@@ -129,3 +129,22 @@ def test_a_profile_whose_suggested_codes_change_is_found_by_the_new_ones_only() 
     assert found_by(tents) == [profile.supplier_id]
     index.remove(profile.supplier_id)
     assert found_by(tents) == []
+
+
+def test_what_is_stored_with_a_profile_comes_back_the_same_object_while_decoded_and_goes_with_it() -> None:
+    profiles = generate_suppliers(3, seed=9)
+    index = InMemoryProfileIndex(decoded_cached=1)
+    records = [{"n": i} for i in range(3)]
+    for p, record in zip(profiles, records, strict=True):
+        index.upsert(p, stored=record)
+    first = index.stored(profiles[0].supplier_id)
+    assert first == records[0]
+    assert index.stored(profiles[0].supplier_id) is first  # still the decoded one
+    assert index.stored(profiles[1].supplier_id) == records[1]  # evicts the first (a cache of one)
+    assert index.stored(profiles[0].supplier_id) is not first
+    assert index.stored(profiles[0].supplier_id) == records[0]
+    index.upsert(profiles[0])
+    assert index.stored(profiles[0].supplier_id) is None
+    index.remove(profiles[1].supplier_id)
+    assert index.stored(profiles[1].supplier_id) is None
+    assert index.stored("sup-none") is None
