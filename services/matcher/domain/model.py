@@ -195,15 +195,16 @@ class MatchModel:
         """Each profile's statistics and row: from the cache while they still apply (the same stored record, the
         same profile object, or one of the same ``fingerprint``), else made from the stored record or computed, and
         cached."""
-        stored = stored or {}
-        given = [stored.get(p.supplier_id) for p in profiles]
+        sids = [p.supplier_id for p in profiles]
+        given = [stored.get(sid) for sid in sids] if stored else [None] * len(sids)
         with self._lock:
-            hits = [self._cache.get(p.supplier_id) for p in profiles]
+            get = self._cache.get
+            hits = [get(sid) for sid in sids]
         out: list[_Scoring] = []
         fresh: dict[str, _Scoring] = {}
         computed = 0
         for p, g, hit in zip(profiles, given, hits, strict=True):
-            if hit is not None and (hit.stats is g if g is not None else hit.profile() is p):
+            if hit is not None and (hit.profile() is p if g is None else hit.stats is g):
                 out.append(hit)
                 continue
             if g is None and hit is not None and hit.stats.fingerprint == fingerprint(p):
@@ -218,10 +219,8 @@ class MatchModel:
         with self._lock:
             self.records_computed += computed
             cache = self._cache
-            for p in profiles:
-                sid = p.supplier_id
-                if sid in fresh:
-                    cache[sid] = fresh[sid]
+            cache.update(fresh)
+            for sid in sids:
                 if sid in cache:
                     cache.move_to_end(sid)
             while len(cache) > self.cache_size:
@@ -245,8 +244,9 @@ class MatchModel:
             return stats, [0.0] * len(profiles)
         # Every candidate's row at once: each of its columns looked up among the notice's (sorted), the products
         # summed per candidate.
-        lengths = np.fromiter((len(s.cols) for s in scorings), dtype=np.int64, count=len(scorings))
-        cols = np.concatenate([s.cols for s in scorings])
+        rows = [s.cols for s in scorings]
+        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+        cols = np.concatenate(rows)
         values = np.concatenate([s.values for s in scorings])
         at = np.minimum(np.searchsorted(qcols, cols), len(qcols) - 1)
         shared = qcols[at] == cols
