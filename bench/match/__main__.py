@@ -3,6 +3,7 @@ generated profiles.
 
 ``python -m bench.match [--sizes 10000,100000] [--notices 300] [--baseline-notices 30] [--warmup 100] [--json]``
 ``    [--no-knn] [--encode-limit N] [--vector-dtype int8|float32|float16] [--partition-at 20000] [--probe 24]``
+``    [--no-records]``
 ``python -m bench.match --sizes 1000000 --encode-limit 40000 --notices 200 --probe 8``
 ``python -m bench.match --stack [--stack-profiles 2000] [--stack-notices 150] [--es-url URL] [--json]``
 
@@ -11,8 +12,10 @@ ever built) into ``InMemoryProfileIndex``, which holds them packed (pickled and 
 ones), with their vectors (the multilingual USE of ``semantic_text``, read from ``.data/bench/`` where they are
 encoded once: ``bench/match/vectors.py``; the encoding cost is reported apart; ``--encode-limit N`` encodes only
 the first N texts and gives profile ``i`` the vector of profile ``i % N``, since a million texts take hours) in a
-``VectorIndex`` of int8 rows by default; then a ``MatchModel`` is fitted over the index's profiles streamed back
-(weights as configured, learning is not timed here). Each generated notice is embedded (CPU time reported apart,
+``VectorIndex`` of int8 rows by default, and with each profile's scoring statistics computed as it is written and
+packed with it, as the Elasticsearch store keeps them (``--no-records``: none, the model computes them for
+candidates); then a ``MatchModel`` is fitted over the index's profiles streamed back (weights as configured,
+learning is not timed here). Each generated notice is embedded (CPU time reported apart,
 p50/p99) and matched: ``build_candidate_query`` with its vector -> ``candidates`` (codes, terms and the
 ``retrieval_knn_k`` nearest profiles) -> ``rank`` with the candidates' vectors (the semantic component and its
 reason). The process runs numpy's BLAS on one thread, as ``python -m services.matcher`` does, so CPU time is one
