@@ -2,24 +2,33 @@
 generated profiles.
 
 ``python -m bench.match [--sizes 10000,100000] [--notices 300] [--baseline-notices 30] [--warmup 100] [--json]``
-``    [--no-knn] [--encode-limit N] [--vector-dtype float32|float16] [--partition-at 20000] [--probe 24]``
+``    [--no-knn] [--encode-limit N] [--vector-dtype int8|float32|float16] [--partition-at 20000] [--probe 24]``
+``    [--no-records]``
+``python -m bench.match --sizes 1000000 --encode-limit 40000 --notices 200 --probe 8``
 ``python -m bench.match --stack [--stack-profiles 2000] [--stack-notices 150] [--es-url URL] [--json]``
 
-For each size: profiles streamed from ``localrun.demodata.data.iter_suppliers`` into ``InMemoryProfileIndex`` with
-their vectors (the multilingual USE of ``semantic_text``, read from ``.data/bench/`` where they are encoded once:
-``bench/match/vectors.py``; the encoding cost is reported apart), then fitted into a ``MatchModel`` (TF-IDF and
-statistics; weights as configured, learning is not timed here). Each generated notice is embedded (CPU time
-reported apart, p50/p99) and matched: ``build_candidate_query`` with its vector -> ``candidates`` (codes, terms and
-the ``retrieval_knn_k`` nearest profiles) -> ``rank`` with the candidates' vectors (the semantic component and
-its reason). Reported beside it: the kNN channel's recall against an exact search over every vector, the resident
-memory after each stage and the peak of the matching process (before the baseline's texts are built), fit time
-and memory. The baseline, in the same run, is the naive approach: rapidfuzz token-set similarity of the notice
-title against every profile's text, keeping the top k.
+For each size: profiles streamed from ``localrun.demodata.data.iter_suppliers`` (a generator: no list of them is
+ever built) into ``InMemoryProfileIndex``, which holds them packed (pickled and compressed, a bounded LRU of decoded
+ones), with their vectors (the multilingual USE of ``semantic_text``, read from ``.data/bench/`` where they are
+encoded once: ``bench/match/vectors.py``; the encoding cost is reported apart; ``--encode-limit N`` encodes only
+the first N texts and gives profile ``i`` the vector of profile ``i % N``, since a million texts take hours) in a
+``VectorIndex`` of int8 rows by default, and with each profile's scoring statistics computed as it is written and
+packed with it, as the Elasticsearch store keeps them (``--no-records``: none, the model computes them for
+candidates); then a ``MatchModel`` is fitted over the index's profiles streamed back (weights as configured,
+learning is not timed here). Each generated notice is embedded (CPU time reported apart,
+p50/p99) and matched: ``build_candidate_query`` with its vector -> ``candidates`` (codes, terms and the
+``retrieval_knn_k`` nearest profiles) -> ``rank`` with the candidates' vectors (the semantic component and its
+reason). The process runs numpy's BLAS on one thread, as ``python -m services.matcher`` does, so CPU time is one
+core's. Reported beside it: the kNN channel's recall against an exact search over every vector, the resident memory
+after each stage (and the bytes of the packed profiles and of the vector index) and the peak of the matching
+process (read before the baseline's texts are built), fit time and memory. The baseline, in the same run, is the
+naive approach: rapidfuzz token-set similarity of the notice title against every profile's text, keeping the top k.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -39,11 +48,13 @@ from rich.table import Table
 
 from bench.match.vectors import PhraseVectors, profile_vectors
 from contracts.notice import TenderNotice
-from localrun.demodata.data import generate_notices, iter_suppliers
+from localrun.demodata.data import generate_notices, iter_suppliers, supplier_position
 from services.matcher.adapters.encoder import UseEncoder
 from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query, fit_model, rank
 from services.matcher.domain.documents import profile_text
+from services.matcher.domain.scoring import SupplierStats, supplier_stats
 from services.matcher.domain.semantic import ProfileVectors, SemanticInput, Vector, VectorIndex, notice_semantic_text
+from services.matcher.entrypoints.worker import one_native_thread
 from services.matcher.service import PROFILE_VECTORS_CACHED
 
 
@@ -68,17 +79,38 @@ def _peak_rss_mb() -> float:
 
 
 def _exact_recall(
-    vectors: npt.NDArray[np.float16], n: int, ids: list[str], queries: Vector, found: list[set[str]], k: int
+    vectors: npt.NDArray[np.float16], n: int, seed: int, queries: Vector, found: list[set[str]], k: int
 ) -> float:
     """Share of the exact ``k`` nearest of the ``n`` profiles (profile ``i`` has row ``i % len(vectors)``, every
-    one compared) that the index returned. Ties at the cut are cut arbitrarily here, by key in the index."""
+    one compared) that the index returned. Ties at the cut are cut arbitrarily here, by position."""
     distinct = np.asarray(vectors, dtype=np.float32) @ queries.T  # rows x queries
     hits = 0
     for q in range(len(queries)):
         cos = distinct[np.arange(n) % len(vectors), q]
-        top = np.argpartition(-cos, k - 1)[:k]
-        hits += len({ids[r] for r in top.tolist()} & found[q])
+        top = set(np.argpartition(-cos, k - 1)[:k].tolist())
+        hits += sum(1 for sid in found[q] if supplier_position(sid, seed) in top)
     return hits / (k * len(queries))
+
+
+class _GcCollections:
+    """A ``gc.callbacks`` hook: how many collections of the oldest generation ran, and their CPU time. Such a
+    collection walks every tracked object (the bounded caches of decoded profiles, statistics and vectors hold about a
+    million at 40,000 profiles: ~1 s), so the notice it lands in is the p99."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._start = time.process_time()
+        else:
+            self.times.append(time.process_time() - self._start)
+
+    def report(self) -> dict[str, float]:
+        return {"count": len(self.times), "cpu_ms_max": round(max(self.times, default=0.0) * 1000, 1)}
 
 
 def run_size(
@@ -90,10 +122,11 @@ def run_size(
     *,
     knn: bool = True,
     seed: int = 7,
-    vector_dtype: str = "float32",
+    vector_dtype: str = "int8",
     partition_at: int | None = 20_000,
     probe: int = 24,
     encode_limit: int | None = None,
+    records: bool = True,
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
     rss: dict[str, float] = {"start": round(_rss_mb())}
@@ -109,31 +142,40 @@ def run_size(
         encoding = {"profiles": cost.as_dict(), "distinct_profile_vectors": encoded}
         rss["encoder"] = round(_rss_mb())
 
-    # Profiles streamed from the generator into the index (the index holds them; no second list is built).
+    # Profiles streamed from the generator into the index (the index holds them packed; no list is built), their
+    # phrases noted on the way past (encoded after, apart).
     t0, c0 = time.perf_counter(), time.process_time()
     vector_index = VectorIndex(512, dtype=vector_dtype, partition_at=partition_at, probe=probe) if knn else None
     index = InMemoryProfileIndex(vector_index)
-    row_of: dict[str, int] = {}
+    table: PhraseVectors | None = None if encoder is None else PhraseVectors(encoder)
     for i, p in enumerate(iter_suppliers(n, seed)):
-        row_of[p.supplier_id] = i
-        index.upsert(p, None if vectors is None else np.asarray(vectors[i % len(vectors)], dtype=np.float32))
+        index.upsert(
+            p,
+            None if vectors is None else np.asarray(vectors[i % len(vectors)], dtype=np.float32),
+            # What scoring needs of the supplier, computed when it is written and kept with it, as the
+            # Elasticsearch store does (the model then computes nothing for candidates).
+            stored=supplier_stats(p) if records else None,
+        )
+        if table is not None:
+            table.note(p)
     index_s, index_cpu = time.perf_counter() - t0, time.process_time() - c0
     rss["indexed"] = round(_rss_mb())
-    profiles = index.profiles()
+    parts = {"profiles_packed": round(index.packed_bytes / 1e6)}
+    if vector_index is not None:
+        parts["vector_index"] = round(vector_index.nbytes / 1e6)
+    # Printed as each stage ends: a run stopped before the end still says where the memory went.
+    console.print(f"{n} profiles indexed in {index_s:.1f} s ({index_cpu:.1f} s CPU); RSS MB {rss}; parts MB {parts}")
     t0, c0 = time.perf_counter(), time.process_time()
-    model = fit_model(profiles, learn=False)
+    model = fit_model(index.iter_profiles(), learn=False)
     fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
     rss["fitted"] = round(_rss_mb())
-    table: PhraseVectors | None = None
-    if encoder is not None and encoding is not None:
-        table = PhraseVectors(encoder)
-        table.add(profiles)
+    if table is not None and encoding is not None:
+        table.encode_noted()
         encoding["phrases"] = {"distinct": len(table), "encoded_now": table.encoded_now, "cpu_s": round(table.cpu_s, 1)}
         rss["phrases"] = round(_rss_mb())
-    del profiles
     console.print(
         f"[bold]{n} profiles[/bold]: indexed {index_s:.1f} s ({index_cpu:.1f} s CPU), fitted {fit_s:.1f} s "
-        f"({fit_cpu:.1f} s CPU); RSS MB {rss}"
+        f"({fit_cpu:.1f} s CPU); RSS MB {rss}; parts MB {parts}"
     )
 
     def embed(notice: TenderNotice) -> Vector | None:
@@ -153,7 +195,8 @@ def run_size(
                 sid = c.supplier_id
                 found = cached.get(sid)
                 if found is None:
-                    found = table.of(sid, np.asarray(vectors[row_of[sid] % len(vectors)], dtype=np.float32))
+                    row = supplier_position(sid, seed) % len(vectors)
+                    found = table.of(c, np.asarray(vectors[row], dtype=np.float32))
                     cached[sid] = found
                     if len(cached) > PROFILE_VECTORS_CACHED:
                         cached.popitem(last=False)
@@ -161,7 +204,8 @@ def run_size(
                     cached.move_to_end(sid)
                 own[sid] = found
             semantic = SemanticInput(vector, own)
-        result = rank(notice, candidates, config, now, model=model, vectors=semantic)
+        stored = {c.supplier_id: st for c in candidates if isinstance(st := index.stored(c.supplier_id), SupplierStats)}
+        result = rank(notice, candidates, config, now, model=model, vectors=semantic, stored=stored)
         return len(result.entries), [c.supplier_id for c in candidates]
 
     # Warm-up, not timed: first-call costs (id ranks, the encoder's weights, caches) that a running service has
@@ -169,6 +213,9 @@ def run_size(
     for notice in generate_notices(warmup, seed=8, now=now):
         match(notice, embed(notice))
     batch = generate_notices(notices, now=now)
+    decodes0, computed0 = index.decodes, model.records_computed
+    collections = _GcCollections()
+    gc.callbacks.append(collections)
     latencies: list[float] = []
     cpu: list[float] = []
     embed_cpu: list[float] = []
@@ -188,12 +235,18 @@ def run_size(
         # CPU time of this process too: on a shared, loaded machine the wall clock mostly measures the others.
         cpu.append(time.process_time() - c0)
         shortlisted += entries
+    gc.callbacks.remove(collections)
     peak_matching = _peak_rss_mb()
+    caches = {
+        "profiles_decoded_per_notice": round((index.decodes - decodes0) / len(batch), 1),
+        "statistics_computed_per_notice": round((model.records_computed - computed0) / len(batch), 1),
+        "oldest_generation_gc": collections.report(),
+    }
 
     knn_report: dict[str, Any] | None = None
     if vectors is not None and vector_index is not None and encoding is not None:
         queries = np.stack(notice_vectors)
-        recall = _exact_recall(vectors, n, list(row_of), queries, knn_found, config.retrieval_knn_k)
+        recall = _exact_recall(vectors, n, seed, queries, knn_found, config.retrieval_knn_k)
         encoding["notice"] = {k.replace("p", "cpu_p", 1): v for k, v in _ms(embed_cpu).items()}
         knn_report = {
             "k": config.retrieval_knn_k,
@@ -204,7 +257,8 @@ def run_size(
             "vector_index_mb": round(vector_index.nbytes / 1e6),
         }
 
-    texts = [utils.default_process(" ".join(profile_text(p))) for p in index.profiles()]
+    # After the peak was read: the baseline's texts of every profile are the baseline's memory, not the matcher's.
+    texts = [utils.default_process(" ".join(profile_text(p))) for p in index.iter_profiles()]
     base: list[float] = []
     base_cpu: list[float] = []
     for notice in batch[:baseline_notices]:
@@ -225,10 +279,12 @@ def run_size(
         **_ms(latencies),
         **{f"cpu_{k}": v for k, v in _ms(cpu).items()},
         "mean_shortlist": round(shortlisted / len(latencies), 1),
+        "caches": caches,
         "index_s": round(index_s, 1),
         "fit_s": round(fit_s, 1),
         "fit_cpu_s": round(fit_cpu, 1),
         "rss_mb": rss,
+        "parts_mb": parts,
         "fit_mb": rss["fitted"] - rss["indexed"],
         "peak_rss_mb": round(peak_matching),
         "encoding": encoding,
@@ -253,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=100, help="untimed notices (another seed) matched first")
     ap.add_argument("--no-knn", action="store_true", help="without the kNN channel and meaning (no encoder)")
     ap.add_argument("--seed", type=int, default=7, help="seed of the generated profiles")
-    ap.add_argument("--vector-dtype", choices=("float32", "float16"), default="float32", help="VectorIndex rows")
+    ap.add_argument("--vector-dtype", choices=("float32", "float16", "int8"), default="int8", help="VectorIndex rows")
     ap.add_argument("--partition-at", type=int, default=20_000, help="VectorIndex partition_at (0: always exact)")
     ap.add_argument(
         "--encode-limit",
@@ -264,6 +320,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--probe", type=int, default=24, help="VectorIndex probe: lists compared per query")
     ap.add_argument(
+        "--no-records",
+        action="store_true",
+        help="store no scoring statistics with the profiles (the model computes them for candidates, LRU-cached)",
+    )
+    ap.add_argument(
         "--stack",
         action="store_true",
         help="instead: notices/s through Matcher and the Elasticsearch adapters on the local stack",
@@ -272,13 +333,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stack-notices", type=int, default=150, help="notices (plus amendments) for --stack")
     ap.add_argument("--es-url", default="http://127.0.0.1:29200", help="Elasticsearch for --stack")
     args = ap.parse_args(argv)
+    # As the matcher process does (``python -m services.matcher``): one BLAS thread, so the CPU time per notice
+    # is one core's (two threads spinning over small products doubled it at no gain in latency).
+    one_native_thread()
     console = Console(stderr=True)
     if args.stack:
         from bench.match.stack import run_stack
 
         stack = run_stack(args.stack_profiles, args.stack_notices, args.es_url, console)
         stack_table = Table(title="Matcher + Elasticsearch adapters on the local stack (publisher in memory)")
-        for col in ("mode", "notices", "notices/s", "wall s", "client CPU ms/notice", "stored"):
+        for col in ("mode", "notices", "notices/s", "wall p50/p99 ms", "client CPU p50/p99 ms", "CPU ms/notice"):
             stack_table.add_column(col)
         for mode in ("one_by_one", "batch"):
             if mode in stack:
@@ -287,10 +351,14 @@ def main(argv: list[str] | None = None) -> int:
                     mode.replace("_", " "),
                     str(stack["notices"]),
                     f"{m['notices_per_s']:.1f}",
-                    f"{m['wall_s']:.1f}",
+                    f"{m['p50_ms']:.0f} / {m['p99_ms']:.0f}" if "p50_ms" in m else "-",
+                    f"{m['cpu_p50_ms']:.0f} / {m['cpu_p99_ms']:.0f}" if "cpu_p50_ms" in m else "-",
                     f"{m['client_cpu_ms_per_notice']:.1f}",
-                    str(m["shortlists_stored"]),
                 )
+        stack_table.caption = (
+            f"{stack['profiles']} profiles: stored in {stack['load_s']:.0f} s, fitted in {stack['fit_s']:.0f} s; "
+            f"indexes {stack['indexes']}; server memory {stack['server_memory']}"
+        )
         Console().print(stack_table)
         if args.json:
             sys.stdout.write(json.dumps({"stack": stack}) + "\n")
@@ -309,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
             partition_at=partition_at,
             probe=args.probe,
             encode_limit=args.encode_limit,
+            records=not args.no_records,
         )
         for size in args.sizes.split(",")
         if size.strip()

@@ -1,6 +1,6 @@
 """The kNN channel alone at sizes the whole bench cannot reach yet: ``VectorIndex`` over ``--rows`` vectors.
 
-``python -m bench.match.knn [--rows 1000000] [--dtype float16] [--probe 24] [--queries 200] [--json]``
+``python -m bench.match.knn [--rows 1000000] [--dtype int8|float16|float32] [--probe 24] [--queries 200] [--json]``
 
 Rows are the profile vectors ``bench.match`` cached under ``.data/bench/`` (encoding a million texts takes over an
 hour and a half of CPU), reused cyclically with a little noise (``0.05`` of a random unit vector, normalised
@@ -33,7 +33,7 @@ def noised(rows: npt.NDArray[np.float16], rng: np.random.Generator, scale: float
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.match.knn", description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--dtype", choices=("float32", "float16"), default="float16")
+    ap.add_argument("--dtype", choices=("float32", "float16", "int8"), default="int8")
     ap.add_argument("--probe", type=int, default=24)
     ap.add_argument("--partition-at", type=int, default=20_000)
     ap.add_argument("--queries", type=int, default=200)

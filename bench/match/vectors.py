@@ -15,7 +15,7 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,15 +89,16 @@ def profile_vectors(
 
 
 class PhraseVectors:
-    """Each distinct phrase's vector, encoded once (kept in a file between runs)."""
+    """Each distinct phrase's vector, encoded once (kept in a file between runs). Profiles are noted one at a time
+    as they stream past (only their phrases not known yet are kept), encoded together at the end; a profile's rows
+    are looked up when it is ranked, from its own phrases (no map of every profile to its rows)."""
 
     def __init__(self, encoder: UseEncoder) -> None:
         self._encoder = encoder
         self._path = cache_dir() / f"match-phrases-{encoder.model}.npz"
         self._row: dict[str, int] = {}
         self._matrix: F32 = np.zeros((0, encoder.dimension), dtype=np.float32)
-        self._texts: list[str] = []
-        self._rows_of: dict[str, npt.NDArray[np.int32]] = {}
+        self._todo: dict[str, None] = {}
         self.cpu_s = 0.0
         self.encoded_now = 0
         if self._path.exists():
@@ -108,26 +109,31 @@ class PhraseVectors:
     def __len__(self) -> int:
         return len(self._row)
 
-    def add(self, profiles: Iterable[SupplierProfile]) -> None:
-        """Encode the phrases of ``profiles`` not yet known (kept in the file), and remember which rows are each
-        profile's: what the matcher service's cache of profile vectors holds once a profile has been ranked."""
-        own: dict[str, list[str]] = {p.supplier_id: phrases(p) for p in profiles}
-        todo = list(dict.fromkeys(t for texts in own.values() for t in texts if t not in self._row))
-        if todo:
-            c0 = time.process_time()
-            rows = self._encoder.encode(todo).astype(np.float16).astype(np.float32)  # as read back from the file
-            self.cpu_s += time.process_time() - c0
-            self.encoded_now += len(todo)
-            for t in todo:
-                self._row[t] = len(self._row)
-            self._matrix = np.vstack([self._matrix, rows])
-            texts = json.dumps(list(self._row), ensure_ascii=False)
-            np.savez(self._path, texts=np.array(texts), vectors=self._matrix.astype(np.float16))
-        self._texts = list(self._row)
-        for sid, texts_of in own.items():
-            self._rows_of[sid] = np.array([self._row[t] for t in texts_of], dtype=np.int32)
+    def note(self, profile: SupplierProfile) -> None:
+        """Remember the phrases of ``profile`` not known yet (encoded by ``encode_noted``)."""
+        for t in phrases(profile):
+            if t not in self._row:
+                self._todo[t] = None
 
-    def of(self, supplier_id: str, vector: F32) -> ProfileVectors:
-        """The profile's ``ProfileVectors``: its whole text's ``vector`` and its phrases' rows."""
-        rows = self._rows_of[supplier_id]
-        return ProfileVectors(vector, [self._texts[r] for r in rows.tolist()], self._matrix[rows])
+    def encode_noted(self) -> None:
+        """Encode the phrases noted and not known yet, and keep them in the file."""
+        todo = list(self._todo)
+        self._todo = {}
+        if not todo:
+            return
+        c0 = time.process_time()
+        rows = self._encoder.encode(todo).astype(np.float16).astype(np.float32)  # as read back from the file
+        self.cpu_s += time.process_time() - c0
+        self.encoded_now += len(todo)
+        for t in todo:
+            self._row[t] = len(self._row)
+        self._matrix = np.vstack([self._matrix, rows])
+        texts = json.dumps(list(self._row), ensure_ascii=False)
+        np.savez(self._path, texts=np.array(texts), vectors=self._matrix.astype(np.float16))
+
+    def of(self, profile: SupplierProfile, vector: F32) -> ProfileVectors:
+        """The profile's ``ProfileVectors``: its whole text's ``vector`` and its phrases' rows (noted and encoded
+        before)."""
+        texts = phrases(profile)
+        rows = np.array([self._row[t] for t in texts], dtype=np.int32)
+        return ProfileVectors(vector, texts, self._matrix[rows])

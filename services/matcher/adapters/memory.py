@@ -84,7 +84,9 @@ class InMemoryProfileStore:
     def candidates(
         self, notice: TenderNotice, config: Any, vector: Vector | None = None, hints: CodeHints | None = None
     ) -> list[SupplierProfile]:
-        return list(self._index.candidates(build_candidate_query(notice, config, vector, hints)))
+        # The stored objects themselves (the index returns decoded copies): ``stored_vector`` knows them by identity.
+        ids = self._index.candidate_ids(build_candidate_query(notice, config, vector, hints))
+        return [self._profiles[sid] for sid in ids]
 
     def search(self, q: str | None, code: str | None, country: str | None, limit: int) -> list[SupplierProfile]:
         out = []

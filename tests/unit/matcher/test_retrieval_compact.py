@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from contracts.common import CodeScheme
 from contracts.supplier import SupplierProfile
 from localrun.demodata.data import generate_notices, generate_suppliers
 from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query, text
 from services.matcher.domain.documents import agency_codes, code_prefixes, profile_text
-from services.matcher.domain.retrieval import CandidateQuery
+from services.matcher.domain.retrieval import CandidateQuery, suggested_prefixes
+from services.matcher.domain.suggest import SuggestedCode
 
 pytestmark = pytest.mark.unit
 
@@ -63,3 +65,86 @@ def test_candidates_equal_a_scan_of_every_profile_after_updates_and_removals(lim
     for notice in generate_notices(40, seed=5, now=NOW):
         query = build_candidate_query(notice, config)
         assert [p.supplier_id for p in index.candidates(query)] == scan(list(current.values()), query)
+
+
+@pytest.mark.parametrize("decoded_cached", [0, 5, 20_000])
+def test_profiles_come_back_equal_to_those_indexed_whatever_the_decoded_cache(decoded_cached: int) -> None:
+    # More profiles than the compression dictionary's sample, so both packings are read back.
+    profiles = generate_suppliers(150, seed=4)
+    index = InMemoryProfileIndex(decoded_cached=decoded_cached)
+    for p in profiles:
+        index.upsert(p)
+    current = {p.supplier_id: p for p in profiles}
+    for i in range(0, 150, 9):  # replaced by another profile's content under the same id
+        changed = profiles[i].model_copy(update={"keywords": profiles[i + 1].keywords, "names": profiles[i + 1].names})
+        index.get(changed.supplier_id)  # decoded (and kept, with a cache) before it changes
+        index.upsert(changed)
+        current[changed.supplier_id] = changed
+    for i in range(5, 150, 13):
+        index.remove(profiles[i].supplier_id)
+        current.pop(profiles[i].supplier_id)
+    assert len(index) == len(current)
+    assert {p.supplier_id: p for p in index.iter_profiles()} == current
+    for sid, p in current.items():
+        assert index.get(sid) == p
+        assert index.get(sid) == p  # twice: from the cache when there is one
+    assert index.get(profiles[5].supplier_id) is None
+    config = ScoringConfig()
+    for notice in generate_notices(10, seed=6, now=NOW):
+        query = build_candidate_query(notice, config)
+        found = index.candidates(query)
+        assert [p.supplier_id for p in found] == index.candidate_ids(query)
+        assert all(p == current[p.supplier_id] for p in found)
+
+
+def test_the_index_holds_profiles_in_a_fraction_of_their_json_size() -> None:
+    profiles = generate_suppliers(300, seed=5)
+    index = InMemoryProfileIndex()
+    for p in profiles:
+        index.upsert(p)
+    as_json = sum(len(p.model_dump_json()) for p in profiles)
+    assert index.packed_bytes < as_json / 3
+
+
+def test_a_negative_decoded_cache_is_refused() -> None:
+    with pytest.raises(ValueError, match="decoded_cached must be >= 0"):
+        InMemoryProfileIndex(decoded_cached=-1)
+
+
+def test_a_profile_whose_suggested_codes_change_is_found_by_the_new_ones_only() -> None:
+    """Posting names are not kept per profile: they are computed again from the packed record to unlink it."""
+    gloves = SuggestedCode(CodeScheme.UNSPSC, "42132203", "Medical exam or non surgical procedure gloves", 0.6)
+    tents = SuggestedCode(CodeScheme.UNSPSC, "56101600", "Outdoor furniture", 0.2)
+    profile = generate_suppliers(1, seed=8)[0].model_copy(update={"codes": []})
+    index = InMemoryProfileIndex()
+    index.upsert(profile, suggested=[gloves])
+
+    def found_by(code: SuggestedCode) -> list[str]:
+        tag = suggested_prefixes([code])[-1]
+        return index.candidate_ids(CandidateQuery(code_terms=(), text_terms=(), limit=10, suggested_terms=((tag, 1),)))
+
+    assert found_by(gloves) == [profile.supplier_id]
+    index.upsert(profile, suggested=[tents])
+    assert found_by(gloves) == []
+    assert found_by(tents) == [profile.supplier_id]
+    index.remove(profile.supplier_id)
+    assert found_by(tents) == []
+
+
+def test_what_is_stored_with_a_profile_comes_back_the_same_object_while_decoded_and_goes_with_it() -> None:
+    profiles = generate_suppliers(3, seed=9)
+    index = InMemoryProfileIndex(decoded_cached=1)
+    records = [{"n": i} for i in range(3)]
+    for p, record in zip(profiles, records, strict=True):
+        index.upsert(p, stored=record)
+    first = index.stored(profiles[0].supplier_id)
+    assert first == records[0]
+    assert index.stored(profiles[0].supplier_id) is first  # still the decoded one
+    assert index.stored(profiles[1].supplier_id) == records[1]  # evicts the first (a cache of one)
+    assert index.stored(profiles[0].supplier_id) is not first
+    assert index.stored(profiles[0].supplier_id) == records[0]
+    index.upsert(profiles[0])
+    assert index.stored(profiles[0].supplier_id) is None
+    index.remove(profiles[1].supplier_id)
+    assert index.stored(profiles[1].supplier_id) is None
+    assert index.stored("sup-none") is None
