@@ -127,6 +127,7 @@ def run_size(
     probe: int = 24,
     encode_limit: int | None = None,
     records: bool = True,
+    packed: bool = False,
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
     rss: dict[str, float] = {"start": round(_rss_mb())}
@@ -146,7 +147,7 @@ def run_size(
     # phrases noted on the way past (encoded after, apart).
     t0, c0 = time.perf_counter(), time.process_time()
     vector_index = VectorIndex(512, dtype=vector_dtype, partition_at=partition_at, probe=probe) if knn else None
-    index = InMemoryProfileIndex(vector_index)
+    index = InMemoryProfileIndex(vector_index, packed=packed)
     table: PhraseVectors | None = None if encoder is None else PhraseVectors(encoder)
     for i, p in enumerate(iter_suppliers(n, seed)):
         index.upsert(
@@ -273,6 +274,7 @@ def run_size(
     base_rate = len(base) / sum(base)
     return {
         "profiles": n,
+        "packed": packed,
         "notices": len(latencies),
         "knn": knn_report,
         "notices_per_s": round(ours_rate, 1),
@@ -317,6 +319,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="encode only the first N profiles' texts; profile i gets the vector of profile i %% N (encoding is "
         "~160 texts per CPU second: 100,000 take 10 CPU minutes, 1,000,000 over an hour and a half)",
+    )
+    ap.add_argument(
+        "--pack-from",
+        type=int,
+        default=500_000,
+        help="from this size on, the index holds profiles packed (bytes, decoded per candidate): less memory, slower",
     )
     ap.add_argument("--probe", type=int, default=24, help="VectorIndex probe: lists compared per query")
     ap.add_argument(
@@ -378,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             probe=args.probe,
             encode_limit=args.encode_limit,
             records=not args.no_records,
+            packed=int(size) >= args.pack_from,
         )
         for size in args.sizes.split(",")
         if size.strip()

@@ -210,13 +210,17 @@ class _Packer:
     with a preset dictionary learned from the first profiles packed (1.1 KB a generated profile without one, 0.3 KB
     with it; 4.8 KB as objects). The first byte says which: 0 plain zlib (before the dictionary), 1 with it."""
 
-    __slots__ = ("_dictionary", "_sample")
+    __slots__ = ("_dictionary", "_sample", "packed")
 
-    def __init__(self) -> None:
+    def __init__(self, packed: bool) -> None:
+        """``packed``: ``False`` keeps records as they are (no bytes, no decoding: the same objects come back)."""
         self._dictionary: bytes | None = None
         self._sample: list[bytes] = []
+        self.packed = packed
 
-    def pack(self, record: _Record) -> bytes:
+    def pack(self, record: _Record) -> bytes | _Record:
+        if not self.packed:
+            return record
         raw = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
         if self._dictionary is None:
             self._sample.append(raw)
@@ -227,7 +231,9 @@ class _Packer:
         packer = zlib.compressobj(zdict=self._dictionary)
         return b"\x01" + packer.compress(raw) + packer.flush()
 
-    def unpack(self, packed: bytes) -> _Record:
+    def unpack(self, packed: bytes | _Record) -> _Record:
+        if isinstance(packed, tuple):
+            return packed
         if packed[0] == 0:
             raw = zlib.decompress(packed[1:])
         else:
@@ -264,25 +270,30 @@ class InMemoryProfileIndex:
 
     Kept compact, for a million profiles: each posting list is an ``array('i')`` of profile positions (4 bytes a
     profile, grown in place, read by numpy without a copy), named by one interned ``"field\x1fkey"`` string shared
-    by every profile that has it. Profiles are held packed with the codes suggested for them (``_Packer``: ~0.35 KB
-    instead of ~4.8 KB of objects) and decoded when returned, the last ``decoded_cached`` of them kept decoded (a
+    by every profile that has it. With ``packed`` (for a million profiles: the bench's largest sizes), profiles are
+    held packed with the codes suggested for them (``_Packer``: ~0.35 KB instead of ~4.8 KB of objects) and decoded
+    when returned, the last ``decoded_cached`` of them kept decoded (a
     bounded LRU): returned profiles are equal to those indexed, not the same objects. A profile's posting names are
     not kept (0.4 KB a profile): when it changes or leaves, they are computed again from its packed record to unlink
     it, and removing it from a posting list is linear in the list's length (a profile update, not a query).
     """
 
-    def __init__(self, vectors: VectorIndex | None = None, *, decoded_cached: int = DECODED_CACHED) -> None:
+    def __init__(
+        self, vectors: VectorIndex | None = None, *, packed: bool = False, decoded_cached: int = DECODED_CACHED
+    ) -> None:
         """``vectors``: the kNN channel's index, to choose its layout (else one is made on the first vector);
-        ``decoded_cached``: how many decoded profiles to keep (0: decode every time)."""
+        ``packed``: hold profiles packed (else as given, returned as the same objects: decoding every candidate,
+        and the garbage collector walking the decoded cache, cost a hundred times the ranking's time at 100k);
+        ``decoded_cached``: how many decoded profiles to keep when packed (0: decode every time)."""
         if decoded_cached < 0:
             raise ValueError(f"decoded_cached must be >= 0, got {decoded_cached}")
         self._ids: list[str] = []
         self._pos: dict[str, int] = {}
-        self._packed: list[bytes | None] = []
+        self._packed: list[bytes | _Record | None] = []
         self._live = 0
-        self._packer = _Packer()
+        self._packer = _Packer(packed)
         self._decoded: OrderedDict[int, tuple[SupplierProfile, object]] = OrderedDict()
-        self._decoded_cached = decoded_cached
+        self._decoded_cached = decoded_cached if packed else 0
         self._lock = threading.Lock()
         #: Profiles decoded so far for ``get`` / ``candidates`` (misses of the decoded LRU).
         self.decodes = 0
@@ -303,6 +314,8 @@ class InMemoryProfileIndex:
             packed = self._packed[pos]
         if packed is None:
             return None
+        if isinstance(packed, tuple):
+            return packed[0], packed[2]
         profile, _, stored = self._packer.unpack(packed)
         entry = (profile, stored)
         self.decodes += 1
@@ -316,8 +329,9 @@ class InMemoryProfileIndex:
 
     @property
     def packed_bytes(self) -> int:
-        """Bytes of the packed profiles (their ``bytes`` objects' payload; the decoded LRU not counted)."""
-        return sum(len(b) for b in self._packed if b is not None)
+        """Bytes of the packed profiles (their ``bytes`` objects' payload; the decoded LRU not counted; 0 when not
+        packed)."""
+        return sum(len(b) for b in self._packed if isinstance(b, bytes))
 
     def get(self, supplier_id: str) -> SupplierProfile | None:
         pos = self._pos.get(supplier_id)
@@ -355,7 +369,7 @@ class InMemoryProfileIndex:
             if not posting:
                 del self._postings[name]
 
-    def _set(self, pos: int, packed: bytes | None) -> None:
+    def _set(self, pos: int, packed: bytes | _Record | None) -> None:
         with self._lock:
             self._live += (packed is not None) - (self._packed[pos] is not None)
             self._packed[pos] = packed

@@ -42,10 +42,11 @@ def scan(profiles: list[SupplierProfile], query: CandidateQuery) -> list[str]:
     return [sid for _, sid in scored[: query.limit]]
 
 
+@pytest.mark.parametrize("packed", [False, True])
 @pytest.mark.parametrize("limit", [20, 300])
-def test_candidates_equal_a_scan_of_every_profile_after_updates_and_removals(limit: int) -> None:
+def test_candidates_equal_a_scan_of_every_profile_after_updates_and_removals(limit: int, packed: bool) -> None:
     profiles = generate_suppliers(400, seed=3)
-    index = InMemoryProfileIndex()
+    index = InMemoryProfileIndex(packed=packed)
     for p in profiles:
         index.upsert(p)
     # Some profiles change (another's keywords and codes), some leave, some leave and come back.
@@ -67,11 +68,13 @@ def test_candidates_equal_a_scan_of_every_profile_after_updates_and_removals(lim
         assert [p.supplier_id for p in index.candidates(query)] == scan(list(current.values()), query)
 
 
-@pytest.mark.parametrize("decoded_cached", [0, 5, 20_000])
-def test_profiles_come_back_equal_to_those_indexed_whatever_the_decoded_cache(decoded_cached: int) -> None:
+@pytest.mark.parametrize(("packed", "decoded_cached"), [(True, 0), (True, 5), (True, 20_000), (False, 5)])
+def test_profiles_come_back_equal_to_those_indexed_whatever_the_decoded_cache(
+    packed: bool, decoded_cached: int
+) -> None:
     # More profiles than the compression dictionary's sample, so both packings are read back.
     profiles = generate_suppliers(150, seed=4)
-    index = InMemoryProfileIndex(decoded_cached=decoded_cached)
+    index = InMemoryProfileIndex(packed=packed, decoded_cached=decoded_cached)
     for p in profiles:
         index.upsert(p)
     current = {p.supplier_id: p for p in profiles}
@@ -99,11 +102,23 @@ def test_profiles_come_back_equal_to_those_indexed_whatever_the_decoded_cache(de
 
 def test_the_index_holds_profiles_in_a_fraction_of_their_json_size() -> None:
     profiles = generate_suppliers(300, seed=5)
-    index = InMemoryProfileIndex()
+    index = InMemoryProfileIndex(packed=True)
     for p in profiles:
         index.upsert(p)
     as_json = sum(len(p.model_dump_json()) for p in profiles)
-    assert index.packed_bytes < as_json / 3
+    assert 0 < index.packed_bytes < as_json / 3
+
+
+def test_an_unpacked_index_returns_the_very_objects_indexed() -> None:
+    profiles = generate_suppliers(20, seed=5)
+    index = InMemoryProfileIndex()
+    record = {"n": 1}
+    for p in profiles:
+        index.upsert(p, stored=record)
+    assert all(index.get(p.supplier_id) is p for p in profiles)
+    assert index.stored(profiles[0].supplier_id) is record
+    assert index.packed_bytes == 0
+    assert index.decodes == 0
 
 
 def test_a_negative_decoded_cache_is_refused() -> None:
@@ -116,7 +131,7 @@ def test_a_profile_whose_suggested_codes_change_is_found_by_the_new_ones_only() 
     gloves = SuggestedCode(CodeScheme.UNSPSC, "42132203", "Medical exam or non surgical procedure gloves", 0.6)
     tents = SuggestedCode(CodeScheme.UNSPSC, "56101600", "Outdoor furniture", 0.2)
     profile = generate_suppliers(1, seed=8)[0].model_copy(update={"codes": []})
-    index = InMemoryProfileIndex()
+    index = InMemoryProfileIndex(packed=True)
     index.upsert(profile, suggested=[gloves])
 
     def found_by(code: SuggestedCode) -> list[str]:
@@ -133,7 +148,7 @@ def test_a_profile_whose_suggested_codes_change_is_found_by_the_new_ones_only() 
 
 def test_what_is_stored_with_a_profile_comes_back_the_same_object_while_decoded_and_goes_with_it() -> None:
     profiles = generate_suppliers(3, seed=9)
-    index = InMemoryProfileIndex(decoded_cached=1)
+    index = InMemoryProfileIndex(packed=True, decoded_cached=1)
     records = [{"n": i} for i in range(3)]
     for p, record in zip(profiles, records, strict=True):
         index.upsert(p, stored=record)
