@@ -81,3 +81,23 @@ def ancestors(scheme: CodeScheme, code: str) -> list[str]:
     if scheme == CodeScheme.CPV:
         return [p[:n] for n in range(2, len(p) + 1)]
     return [p]
+
+
+#: The levels' names by language and scheme (UNSPSC: 2 digits per level; CPV: division 2 digits, then one per
+#: level), as explanations show them to suppliers and buyers.
+LEVEL_NAMES: dict[str, dict[str, dict[str, str]]] = {
+    "en": {
+        "UNSPSC": {"segment": "segment", "family": "family", "class": "class", "commodity": "commodity"},
+        "CPV": {
+            "division": "division",
+            "group": "group",
+            "class": "class",
+            "category": "category",
+            "subdivision": "subdivision",
+        },
+    },
+    "zh-Hans": {
+        "UNSPSC": {"segment": "大类", "family": "中类", "class": "小类", "commodity": "商品"},
+        "CPV": {"division": "大类", "group": "组别", "class": "类别", "category": "子类", "subdivision": "细类"},
+    },
+}

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import date
 
 from contracts import REASON_CODES, CodeScheme, ScoreComponent, ShortlistEntry, TenderNotice
+from contracts.codes import LEVEL_NAMES
 from contracts.shortlist import ADJUSTMENT_CODES
 from services.notifier.domain.text import header_safe
 
@@ -76,23 +77,6 @@ REASON_TEMPLATES: dict[str, dict[str, str]] = {
     },
 }
 
-#: Level names by language and scheme (UNSPSC: 2 digits per level; CPV: division 2 digits, then one per level).
-REASON_LEVELS: dict[str, dict[str, dict[str, str]]] = {
-    "en": {
-        "UNSPSC": {"segment": "segment", "family": "family", "class": "class", "commodity": "commodity"},
-        "CPV": {
-            "division": "division",
-            "group": "group",
-            "class": "class",
-            "category": "category",
-            "subdivision": "subdivision",
-        },
-    },
-    "zh-Hans": {
-        "UNSPSC": {"segment": "大类", "family": "中类", "class": "小类", "commodity": "商品"},
-        "CPV": {"division": "大类", "group": "组别", "class": "类别", "category": "子类", "subdivision": "细类"},
-    },
-}
 
 _REASON_PARTS: dict[str, dict[str, str]] = {
     "en": {
@@ -190,7 +174,7 @@ def _reason_values(
             values[name] = digits if of == "other" or "-" in digits else digits.ljust(8, "0")
             values[f"{name}_title"] = parts["title"].format(title=title) if title else parts["no_title"]
         elif name == "level":
-            level = REASON_LEVELS[language][scheme].get(_text(value))
+            level = LEVEL_NAMES[language][scheme].get(_text(value))
             if level is None:
                 raise _BadArgs
             values[name] = level

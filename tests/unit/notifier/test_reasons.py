@@ -19,7 +19,8 @@ from contracts import (
     ScoreComponent,
     ShortlistEntry,
 )
-from services.notifier.domain.reasons import REASON_LEVELS, REASON_TEMPLATES, reason_lines, render_reason
+from contracts.codes import LEVEL_NAMES
+from services.notifier.domain.reasons import REASON_TEMPLATES, reason_lines, render_reason
 from services.notifier.domain.rendering import Envelope, Links, build_message, render_digest, render_notice_email
 from services.notifier.domain.rules import DigestItem, digest_sections
 from tests.unit.notifier.factories import NOW, notice, profile, shortlist
@@ -91,7 +92,7 @@ def test_every_catalog_code_renders_with_all_its_args(code: str, language: str) 
     allowed = []
     for name, value in args.items():
         if name == "level":
-            shown = REASON_LEVELS[language]["UNSPSC"][str(value)]
+            shown = LEVEL_NAMES[language]["UNSPSC"][str(value)]
             assert shown in line
             if language == "zh-Hans":
                 assert str(value) not in line  # translated, not the English level name

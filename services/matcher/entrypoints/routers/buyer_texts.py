@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from fastapi import Request, Response
 
+from contracts.codes import LEVEL_NAMES
 from contracts.feedback import FeedbackMark, FeedbackReason
 from contracts.shortlist import ScoreComponent
 from services.matcher.domain.reasons import Args, shown_args
@@ -293,17 +294,13 @@ BUYER_TEXTS: dict[str, dict[str, str]] = {
 }
 
 
-#: Level names in Chinese by scheme (the args name levels in English: ``contracts.shortlist.REASON_CODES``).
-_ZH_LEVELS: dict[str, dict[str, str]] = {
-    "UNSPSC": {"segment": "大类", "family": "中类", "class": "小类", "commodity": "商品"},
-    "CPV": {"division": "大类", "group": "组别", "class": "类别", "category": "子类", "subdivision": "细类"},
-}
 #: How a Chinese line names a scheme: UNSPSC and CPV as they are, a code of another scheme ("code" in English) 代码.
 _ZH_SCHEMES = {"code": "代码"}
 
 
 def _zh_level(a: Mapping[str, object]) -> str:
-    return _ZH_LEVELS[str(a["scheme"])][str(a["level"])]
+    """The level the args name in English (``contracts.shortlist.REASON_CODES``), in Chinese."""
+    return LEVEL_NAMES["zh-Hans"][str(a["scheme"])][str(a["level"])]
 
 
 def _zh_last(a: Mapping[str, object]) -> str:
