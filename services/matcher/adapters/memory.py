@@ -84,7 +84,8 @@ class InMemoryProfileStore:
     def candidates(
         self, notice: TenderNotice, config: Any, vector: Vector | None = None, hints: CodeHints | None = None
     ) -> list[SupplierProfile]:
-        # The stored objects themselves (the index returns decoded copies): ``stored_vector`` knows them by identity.
+        # The stored objects themselves (a packed index would return decoded copies): ``stored_vector`` and
+        # ``stored_scoring`` know them by identity.
         ids = self._index.candidate_ids(build_candidate_query(notice, config, vector, hints))
         return [self._profiles[sid] for sid in ids]
 
