@@ -270,12 +270,17 @@ def test_ranking_reads_the_vectors_stored_with_the_profiles_instead_of_encoding_
     m = es_container.matcher
     gloves = supplier("S1", codes=(), keywords=("nitrilegloves",))
     m.profiles.put_many([gloves, supplier("S2", codes=(), keywords=("bakery ovens",))])
+    # The objects written are vouched for, with what was written with them, until read again; a copy never is.
+    written = m.profiles.stored_vector(gloves)
+    assert written is not None
+    assert m.profiles.stored_vector(gloves.model_copy()) is None
     stored = m.profiles.page(None, 10)
     assert [p.supplier_id for p in stored] == ["S1", "S2"]
     vector = m.profiles.stored_vector(stored[0])
     assert vector is not None
     assert np.array_equal(vector, encoder.encode([semantic_text(stored[0])])[0])  # what was written, read back
-    assert m.profiles.stored_vector(gloves) is None  # another object than the one read: not vouched for
+    assert np.array_equal(written, vector)
+    assert m.profiles.stored_vector(gloves) is None  # read again since: the object read is the one vouched for
     encoder.seen.clear()
     shortlist = m.handle_notice(notice("2", title="Nitrile gloves", codes=()))
     assert shortlist is not None
@@ -283,6 +288,25 @@ def test_ranking_reads_the_vectors_stored_with_the_profiles_instead_of_encoding_
     # The notice and the shortlisted entry's phrase were encoded; no profile's whole text was.
     assert semantic_text(gloves) not in encoder.seen
     assert "nitrilegloves" in encoder.seen
+
+
+@pytest.mark.parametrize("encoder", [_CountingEncoder()])
+def test_a_saved_profile_is_encoded_once_and_reverse_matched_with_that_vector(
+    es_container: Container, encoder: _CountingEncoder
+) -> None:
+    m = es_container.matcher
+    m.handle_notice(notice("3", title="Nitrile gloves", codes=()))
+    encoder.seen.clear()
+    gloves = supplier("S9", codes=(), keywords=("nitrilegloves",))
+    saved, changed = m.save_profile(gloves)
+    # Written with its vector, then ranked against the open notice without encoding its text a second time.
+    assert encoder.seen.count(semantic_text(saved)) == 1
+    assert changed == 1
+    shortlist = m.shortlists.latest("ungm:3")
+    assert shortlist is not None
+    assert "S9" in [e.supplier_id for e in shortlist.entries]
+    stored = m.profiles.stored_scoring(saved)
+    assert stored == supplier_stats(saved)  # the record written, kept with the object
 
 
 def test_open_only_keeps_later_and_missing_deadlines_of_notices_not_cancelled(es_container: Container) -> None:
