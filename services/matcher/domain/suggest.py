@@ -99,6 +99,12 @@ def suggest_codes(
 
 
 def _vote(sims: npt.NDArray[np.float32], index: CodeIndex, top: int, n: int, temperature: float) -> list[SuggestedCode]:
+    return diverse_top(vote_scores(sims, index, n, temperature), index, top)
+
+
+def vote_scores(sims: npt.NDArray[np.float32], index: CodeIndex, n: int, temperature: float) -> dict[str, float]:
+    """Every code the ``n`` rows nearest by ``sims`` (one query's cosines plus offsets) vote for, with its score: its
+    own best vote plus its family's and class's share of all votes, 0..1."""
     levels = _VOTE_LEVELS.get(index.scheme, ())
     nearest = np.argpartition(-sims, n - 1)[:n]
     nearest = nearest[np.argsort(-sims[nearest], kind="stable")]
@@ -111,10 +117,14 @@ def _vote(sims: npt.NDArray[np.float32], index: CodeIndex, top: int, n: int, tem
         own[code] = max(own.get(code, 0.0), weight)
         for length in levels:
             votes[code[:length]] = votes.get(code[:length], 0.0) + weight
-    scores = {
+    return {
         code: (best + sum(votes[code[:length]] for length in levels) / total) / (1 + len(levels))
         for code, best in own.items()
     }
+
+
+def diverse_top(scores: Mapping[str, float], index: CodeIndex, top: int) -> list[SuggestedCode]:
+    """The ``top`` best-scored codes, at most one per family (UNSPSC) or group (CPV)."""
     diverse = _DIVERSE_LEVEL.get(index.scheme, 8)
     out: list[SuggestedCode] = []
     seen: set[str] = set()
