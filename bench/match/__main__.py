@@ -192,21 +192,23 @@ def run_size(
 
     # The candidates' vectors, kept between notices as the matcher service keeps them (an LRU of the same bound).
     cached: OrderedDict[str, ProfileVectors] = OrderedDict()
+    # The profile vectors as a plain array: a row of a ``np.memmap`` is a memmap too, slow to make per candidate.
+    rows = None if vectors is None else vectors.view(np.ndarray)
 
     def match(notice: TenderNotice, vector: Vector | None) -> tuple[int, list[str]]:
         candidates = index.candidates(build_candidate_query(notice, config, vector))
         stored = {c.supplier_id: st for c in candidates if isinstance(st := index.stored(c.supplier_id), SupplierStats)}
         semantic = None
-        if vector is not None and vectors is not None and table is not None:
+        if vector is not None and rows is not None and table is not None:
             own: dict[str, ProfileVectors] = {}
             for c in candidates:
                 sid = c.supplier_id
                 found = cached.get(sid)
                 if found is None:
-                    row = supplier_position(sid, seed) % len(vectors)
+                    row = rows[supplier_position(sid, seed) % len(rows)].astype(np.float32)
                     # The phrases as split when the profile was written (its record), as the service reads them.
                     texts = phrases(c) if (record := stored.get(sid)) is None else record.phrases
-                    found = table.of(texts, np.asarray(vectors[row], dtype=np.float32))
+                    found = table.of(texts, row)
                     cached[sid] = found
                     if len(cached) > PROFILE_VECTORS_CACHED:
                         cached.popitem(last=False)

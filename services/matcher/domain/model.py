@@ -209,16 +209,31 @@ class MatchModel:
             values = (values.astype(np.float64) / norm).astype(np.float32)
         return cols, values
 
-    def _norm(self, stats: SupplierStats) -> float:
-        """The l2 norm of the candidate's TF-IDF row under this model, kept on ``stats`` (computed once while they
-        are held: a store's record, or this model's cache)."""
-        kept = stats.tfidf_norm
-        if kept is not None and kept[0] is self._norm_key:
-            return kept[1]
-        cols, known = self._known(stats.term_counts)
-        norm = self._l2(self._weighted(known, cols))
-        stats.tfidf_norm = (self._norm_key, norm)
-        return norm
+    def _norms(self, stats: Sequence[SupplierStats]) -> list[float]:
+        """The l2 norm of each candidate's TF-IDF row under this model, kept on its statistics
+        (``SupplierStats.tfidf_norm``): computed once while they are held (a store's record, or this model's cache),
+        those not known yet together: the weights of all their rows at once, each row then summed on its own, as
+        ``tfidf_row`` sums one (the same bits)."""
+        key = self._norm_key
+        todo = [st for st in stats if st.tfidf_norm is None or st.tfidf_norm[0] is not key]
+        if todo:
+            vocab = self.vocabulary
+            cols: list[int] = []
+            counts: list[int] = []
+            ends: list[int] = []
+            for st in todo:
+                # In column order, the order ``tfidf_row`` sums a row in.
+                known = sorted((col, n) for t, n in st.term_counts.items() if (col := vocab.get(t)) is not None)
+                cols.extend(col for col, _ in known)
+                counts.extend(n for _, n in known)
+                ends.append(len(cols))
+            values = self._weighted(counts, np.array(cols, dtype=np.int32))
+            squares = (values * values).astype(np.float64)
+            start = 0
+            for st, end in zip(todo, ends, strict=True):
+                st.tfidf_norm = (key, math.sqrt(float(np.sum(squares[start:end]))))
+                start = end
+        return [st.tfidf_norm[1] if st.tfidf_norm is not None else 0.0 for st in stats]
 
     def _stats(
         self, profiles: Sequence[SupplierProfile], stored: Mapping[str, SupplierStats] | None
@@ -286,12 +301,12 @@ class MatchModel:
         owners: list[int] = []
         cols: list[int] = []
         tfs: list[int] = []
-        norms = [1.0] * len(stats)
+        sharing: list[int] = []
         for j, st in enumerate(stats):
             shared = query & st.terms
             if not shared:
                 continue
-            norms[j] = self._norm(st)
+            sharing.append(j)
             tc = st.term_counts
             for t in sorted(shared, key=column.__getitem__):
                 owners.append(j)
@@ -299,9 +314,11 @@ class MatchModel:
                 tfs.append(tc[t])
         if not owners:
             return stats, [0.0] * len(profiles)
+        norms = np.ones(len(stats))
+        norms[sharing] = self._norms([stats[j] for j in sharing])
         at_cols = np.array(cols, dtype=np.int32)
         owner = np.array(owners, dtype=np.int64)
-        values = (self._weighted(tfs, at_cols).astype(np.float64) / np.array(norms)[owner]).astype(np.float32)
+        values = (self._weighted(tfs, at_cols).astype(np.float64) / norms[owner]).astype(np.float32)
         products = values * qvalues[np.searchsorted(qcols, at_cols)]
         sims = np.bincount(owner, weights=products, minlength=len(stats))
         return stats, [float(x) for x in sims.tolist()]

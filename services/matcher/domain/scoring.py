@@ -204,7 +204,7 @@ def _attached(stats: SupplierStats, **attachments: Any) -> SupplierStats:
     ``dataclasses.replace``, which runs ``__init__`` over every field and cost ~5x more for each of the ~300
     candidates a notice attaches vectors to."""
     copy = object.__new__(SupplierStats)
-    copy.__dict__.update(stats.__dict__, **attachments)
+    copy.__dict__ = stats.__dict__ | attachments
     return copy
 
 

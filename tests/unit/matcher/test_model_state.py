@@ -137,13 +137,16 @@ def test_idf_and_cosines_equal_scikit_learns_vectorizer_over_the_same_profiles()
 def test_each_cosine_is_the_whole_rows_product_bit_for_bit_whether_the_norm_was_kept_or_not() -> None:
     # The straightforward computation: every candidate's whole TF-IDF row, multiplied with the notice's column by
     # column (float32 products summed in double, in column order, as the sparse product of the rows).
-    fitted = profiles(300)
+    # One profile of 200 distinct words, some repeated: a row longer than numpy's pairwise-summation block (128).
+    long = supplier("long", description={"en": " ".join(f"part{i} " * (1 + i % 3) for i in range(200))})
+    fitted = [*profiles(300), long]
     model = fit_model(fitted, learn=False)
-    candidates = [*fitted[:200], *profiles(60, seed=11, prefix="N")]
+    candidates = [*fitted[:200], long, *profiles(60, seed=11, prefix="N")]
     stored = {p.supplier_id: supplier_stats(p) for p in candidates[::3]}
     rng = random.Random(9)
     for round_ in range(30):
         title = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 8))) + rng.choice(("", " 医用手套 帐篷"))
+        title += rng.choice(("", " part7 part150"))
         n = notice(title)
         qcols, qvalues = model.tfidf_row(Counter(text.terms(notice_text(n))))
         query = dict(zip(qcols.tolist(), qvalues, strict=True))
