@@ -548,6 +548,10 @@ def _history(nv: NoticeView, stats: Stats, config: ScoringConfig, sims: Sims) ->
         best_h, best_t, best_last = 0.0, "", None
         tag_count, tag_last = st.tag_count, st.tag_last
         for chain in nv.chains:
+            # An award under any code of the chain is counted at the chain's top (its segment or division) too
+            # (``codes.tag_ancestors``): a chain whose top the supplier never won under adds nothing.
+            if chain[-1][0] not in tag_count:
+                continue
             credit, previous, last = 0.0, 0, None
             for anc, weight in chain:
                 n = tag_count.get(anc, 0)
