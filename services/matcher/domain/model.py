@@ -177,7 +177,7 @@ class MatchModel:
         """TF-IDF cosine between the notice and each profile (terms: words, character bigrams for Chinese)."""
         return list(self.candidate_features(notice, profiles, stored)[1])
 
-    def _weighted(self, counts: Sequence[int], cols: IntArray) -> FloatArray32:
+    def _weighted(self, counts: Sequence[int] | FloatArray32, cols: npt.NDArray[np.integer[Any]]) -> FloatArray32:
         """Sublinear tf times idf (``1 + ln(count)`` times the column's idf), in float32 as scikit-learn computes
         it: the row's weights before the l2 norm, for a whole row or the few columns a notice shares with it."""
         values = np.log(np.asarray(counts, dtype=np.float32))
@@ -218,20 +218,21 @@ class MatchModel:
         todo = [st for st in stats if st.tfidf_norm is None or st.tfidf_norm[0] is not key]
         if todo:
             vocab = self.vocabulary
-            cols: list[int] = []
-            counts: list[int] = []
-            ends: list[int] = []
-            for st in todo:
-                # In column order, the order ``tfidf_row`` sums a row in.
-                known = sorted((col, n) for t, n in st.term_counts.items() if (col := vocab.get(t)) is not None)
-                cols.extend(col for col, _ in known)
-                counts.extend(n for _, n in known)
-                ends.append(len(cols))
-            values = self._weighted(counts, np.array(cols, dtype=np.int32))
+            # Every term of every row at once: its column (-1 outside the vocabulary), count and row.
+            cols = np.array([vocab.get(t, -1) for st in todo for t in st.term_counts], dtype=np.int64)
+            counts = np.array([n for st in todo for n in st.term_counts.values()], dtype=np.float32)
+            rows = np.repeat(np.arange(len(todo)), [len(st.term_counts) for st in todo])
+            known = cols >= 0
+            # Each row in column order, the order ``tfidf_row`` sums a row in.
+            order = np.lexsort((cols[known], rows[known]))
+            cols, counts, rows = cols[known][order], counts[known][order], rows[known][order]
+            values = self._weighted(counts, cols)
             squares = (values * values).astype(np.float64)
+            ends = np.searchsorted(rows, np.arange(1, len(todo) + 1)).tolist()
             start = 0
             for st, end in zip(todo, ends, strict=True):
-                st.tfidf_norm = (key, math.sqrt(float(np.sum(squares[start:end]))))
+                # ``np.add.reduce`` is what ``np.sum`` runs (the same pairwise sum), without its wrapper.
+                st.tfidf_norm = (key, math.sqrt(float(np.add.reduce(squares[start:end]))))
                 start = end
         return [st.tfidf_norm[1] if st.tfidf_norm is not None else 0.0 for st in stats]
 
