@@ -53,7 +53,14 @@ from services.matcher.adapters.encoder import UseEncoder
 from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query, fit_model, rank
 from services.matcher.domain.documents import profile_text
 from services.matcher.domain.scoring import SupplierStats, supplier_stats
-from services.matcher.domain.semantic import ProfileVectors, SemanticInput, Vector, VectorIndex, notice_semantic_text
+from services.matcher.domain.semantic import (
+    ProfileVectors,
+    SemanticInput,
+    Vector,
+    VectorIndex,
+    notice_semantic_text,
+    phrases,
+)
 from services.matcher.entrypoints.worker import one_native_thread
 from services.matcher.service import PROFILE_VECTORS_CACHED
 
@@ -150,15 +157,14 @@ def run_size(
     index = InMemoryProfileIndex(vector_index, packed=packed)
     table: PhraseVectors | None = None if encoder is None else PhraseVectors(encoder)
     for i, p in enumerate(iter_suppliers(n, seed)):
+        # What scoring needs of the supplier, computed when it is written and kept with it, as the Elasticsearch
+        # store does (the model then computes nothing for candidates).
+        record = supplier_stats(p) if records else None
         index.upsert(
-            p,
-            None if vectors is None else np.asarray(vectors[i % len(vectors)], dtype=np.float32),
-            # What scoring needs of the supplier, computed when it is written and kept with it, as the
-            # Elasticsearch store does (the model then computes nothing for candidates).
-            stored=supplier_stats(p) if records else None,
+            p, None if vectors is None else np.asarray(vectors[i % len(vectors)], dtype=np.float32), stored=record
         )
         if table is not None:
-            table.note(p)
+            table.note(phrases(p) if record is None else record.phrases)
     index_s, index_cpu = time.perf_counter() - t0, time.process_time() - c0
     rss["indexed"] = round(_rss_mb())
     parts = {"profiles_packed": round(index.packed_bytes / 1e6)}
@@ -186,18 +192,23 @@ def run_size(
 
     # The candidates' vectors, kept between notices as the matcher service keeps them (an LRU of the same bound).
     cached: OrderedDict[str, ProfileVectors] = OrderedDict()
+    # The profile vectors as a plain array: a row of a ``np.memmap`` is a memmap too, slow to make per candidate.
+    rows = None if vectors is None else vectors.view(np.ndarray)
 
     def match(notice: TenderNotice, vector: Vector | None) -> tuple[int, list[str]]:
         candidates = index.candidates(build_candidate_query(notice, config, vector))
+        stored = {c.supplier_id: st for c in candidates if isinstance(st := index.stored(c.supplier_id), SupplierStats)}
         semantic = None
-        if vector is not None and vectors is not None and table is not None:
+        if vector is not None and rows is not None and table is not None:
             own: dict[str, ProfileVectors] = {}
             for c in candidates:
                 sid = c.supplier_id
                 found = cached.get(sid)
                 if found is None:
-                    row = supplier_position(sid, seed) % len(vectors)
-                    found = table.of(c, np.asarray(vectors[row], dtype=np.float32))
+                    row = rows[supplier_position(sid, seed) % len(rows)].astype(np.float32)
+                    # The phrases as split when the profile was written (its record), as the service reads them.
+                    texts = phrases(c) if (record := stored.get(sid)) is None else record.phrases
+                    found = table.of(texts, row)
                     cached[sid] = found
                     if len(cached) > PROFILE_VECTORS_CACHED:
                         cached.popitem(last=False)
@@ -205,7 +216,6 @@ def run_size(
                     cached.move_to_end(sid)
                 own[sid] = found
             semantic = SemanticInput(vector, own)
-        stored = {c.supplier_id: st for c in candidates if isinstance(st := index.stored(c.supplier_id), SupplierStats)}
         result = rank(notice, candidates, config, now, model=model, vectors=semantic, stored=stored)
         return len(result.entries), [c.supplier_id for c in candidates]
 

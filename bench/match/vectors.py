@@ -15,17 +15,16 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from contracts.supplier import SupplierProfile
 from localrun.demodata.data import iter_suppliers
 from services.matcher.adapters.encoder import UseEncoder
-from services.matcher.domain.semantic import ProfileVectors, phrases, semantic_text
+from services.matcher.domain.semantic import ProfileVectors, semantic_text
 
 F16 = npt.NDArray[np.float16]
 F32 = npt.NDArray[np.float32]
@@ -91,7 +90,7 @@ def profile_vectors(
 class PhraseVectors:
     """Each distinct phrase's vector, encoded once (kept in a file between runs). Profiles are noted one at a time
     as they stream past (only their phrases not known yet are kept), encoded together at the end; a profile's rows
-    are looked up when it is ranked, from its own phrases (no map of every profile to its rows)."""
+    are looked up from its own phrases when a reason reads them (no map of every profile to its rows)."""
 
     def __init__(self, encoder: UseEncoder) -> None:
         self._encoder = encoder
@@ -109,9 +108,9 @@ class PhraseVectors:
     def __len__(self) -> int:
         return len(self._row)
 
-    def note(self, profile: SupplierProfile) -> None:
-        """Remember the phrases of ``profile`` not known yet (encoded by ``encode_noted``)."""
-        for t in phrases(profile):
+    def note(self, texts: Sequence[str]) -> None:
+        """Remember the phrases of a profile (``semantic.phrases``) not known yet (encoded by ``encode_noted``)."""
+        for t in texts:
             if t not in self._row:
                 self._todo[t] = None
 
@@ -131,9 +130,12 @@ class PhraseVectors:
         texts = json.dumps(list(self._row), ensure_ascii=False)
         np.savez(self._path, texts=np.array(texts), vectors=self._matrix.astype(np.float16))
 
-    def of(self, profile: SupplierProfile, vector: F32) -> ProfileVectors:
-        """The profile's ``ProfileVectors``: its whole text's ``vector`` and its phrases' rows (noted and encoded
-        before)."""
-        texts = phrases(profile)
-        rows = np.array([self._row[t] for t in texts], dtype=np.int32)
-        return ProfileVectors(vector, texts, self._matrix[rows])
+    def of(self, texts: Sequence[str], vector: F32) -> ProfileVectors:
+        """A profile's ``ProfileVectors``: its whole text's ``vector`` and the rows of its phrases ``texts`` (noted
+        and encoded before; ``SupplierStats.phrases``, split when the profile was written), looked up only if a
+        reason reads them, as the matcher service encodes them only then."""
+        return ProfileVectors(vector, texts, self.rows)
+
+    def rows(self, texts: Sequence[str]) -> F32:
+        """The vectors of phrases noted and encoded before, a row each in the order given."""
+        return self._matrix[np.array([self._row[t] for t in texts], dtype=np.int32)]

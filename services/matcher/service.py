@@ -9,7 +9,7 @@ import math
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -564,7 +564,8 @@ class Matcher:
         if candidates is None:
             candidates = self.profiles.candidates(notice, self.config, notice_vector, hints)
         model = self.model  # one read: a background refit may swap it meanwhile
-        profile_vectors = self.profile_vectors(candidates)
+        stored = self.stored_scoring(candidates)
+        profile_vectors = self.profile_vectors(candidates, stored)
         vectors = None if notice_vector is None else SemanticInput(notice_vector, profile_vectors)
         hints = dataclasses.replace(hints, profiles=self.suggested_codes(candidates, profile_vectors))
         result = rank(
@@ -578,7 +579,7 @@ class Matcher:
             adjustments=self._adjustments(notice, [p.supplier_id for p in candidates]),
             hints=hints,
             encoder=None if self.encoder is None else self.encoder.model,
-            stored=self.stored_scoring(candidates),
+            stored=stored,
         )
         # Prospects (known only from award records) are marked with their evidence for the buyer.
         entries = mark_prospects(result.entries, {p.supplier_id: p for p in candidates})
@@ -601,17 +602,22 @@ class Matcher:
         computes (and caches) only those of the others."""
         return {p.supplier_id: st for p in profiles if (st := self.profiles.stored_scoring(p)) is not None}
 
-    def profile_vectors(self, profiles: list[SupplierProfile]) -> dict[str, ProfileVectors]:
+    def profile_vectors(
+        self, profiles: list[SupplierProfile], records: Mapping[str, SupplierStats] | None = None
+    ) -> dict[str, ProfileVectors]:
         """Each profile's vectors (``semantic.ProfileVectors``) by supplier id, encoded once per profile text and
-        kept while it stays the same; empty without an encoder."""
+        kept while it stays the same; empty without an encoder. ``records``: the statistics stored with them
+        (``stored_scoring``), whose phrases were split when the profile was written."""
         encoder = self.encoder
         if encoder is None:
             return {}
+        split = records or {}
         out: dict[str, ProfileVectors] = {}
         todo: list[tuple[SupplierProfile, tuple[str, ...]]] = []
         with self._vectors_lock:
             for p in profiles:
-                key = (semantic_text(p), *phrases(p))
+                record = split.get(p.supplier_id)
+                key = (semantic_text(p), *(phrases(p) if record is None else record.phrases))
                 cached = self._profile_vectors.get(p.supplier_id)
                 if cached is not None and cached[0] == key:
                     out[p.supplier_id] = cached[1]

@@ -20,7 +20,7 @@ import threading
 import weakref
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any, Protocol
 
@@ -89,10 +89,10 @@ def _doc(profile: SupplierProfile) -> str:
     return latin + "\n" + cjk
 
 
-#: Candidates whose TF-IDF row (and, when no record was stored with the profile, statistics) a model keeps, the
-#: most recently used, whatever the number of profiles: ~10 KB each with statistics computed here (generated
-#: profiles), ~200 MB at the bound; the row alone (~0.5 KB) when the statistics are a store's, which it holds anyway.
-#: A profile outside it is computed again when next a candidate (``supplier_stats``, ~1 ms, and its row).
+#: Candidates without a stored record whose statistics a model computed and keeps, the most recently used, whatever
+#: the number of profiles: ~10 KB each (generated profiles), ~200 MB at the bound. A profile outside it is computed
+#: again when next a candidate (``supplier_stats``, ~150 us). Candidates with a record (a store's) are not kept here:
+#: the store holds them.
 SCORING_CACHED = 20_000
 
 FloatArray32 = npt.NDArray[np.float32]
@@ -100,13 +100,10 @@ IntArray = npt.NDArray[np.int32]
 
 
 @dataclass(frozen=True)
-class _Scoring:
-    """What ranking reads of one candidate under one model: its statistics and its TF-IDF row (sorted columns of
-    the model's vocabulary, l2-normalised weights)."""
+class _Computed:
+    """Statistics the model computed for a candidate that came without a record."""
 
     stats: SupplierStats
-    cols: IntArray
-    values: FloatArray32
     #: The profile object they were made for (not kept alive by the cache): the same object needs no fingerprint.
     profile: weakref.ReferenceType[SupplierProfile]
 
@@ -118,7 +115,12 @@ class MatchModel:
     ``TfidfVectorizer`` over the same profiles), what fitting measured. Its size does not grow with the profiles
     (the vocabulary aside). What scoring needs per supplier comes with the candidate: the statistics a store kept
     with the profile when it was written (``SupplierStats.to_record``), else computed here and kept in a bounded,
-    thread-safe cache (``SCORING_CACHED``). Picklable (the cache is left out)."""
+    thread-safe cache (``SCORING_CACHED``). Picklable (the cache is left out).
+
+    The TF-IDF cosine of a candidate is made from the notice's few terms: its row's weights at the terms it shares
+    with the notice, divided by the l2 norm of its whole row. That norm, the one thing the cosine needs of the whole
+    row, is computed once per statistics object and model and kept on the statistics (``SupplierStats.tfidf_norm``),
+    so a candidate whose statistics a store or this cache still holds costs a few lookups per notice."""
 
     weights: dict[str, float]
     #: Term -> column of ``idf``.
@@ -138,19 +140,23 @@ class MatchModel:
     #: Candidates' statistics this model computed itself (no record stored with the profile): a store that keeps
     #: the records makes this stay 0.
     records_computed: int = 0
-    _cache: OrderedDict[str, _Scoring] = field(default_factory=OrderedDict, repr=False, compare=False)
+    _cache: OrderedDict[str, _Computed] = field(default_factory=OrderedDict, repr=False, compare=False)
     #: The worker and the buyer API's threads rank at once: the cache is read and written under this lock.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    #: What a norm kept on statistics (``SupplierStats.tfidf_norm``) is marked with: this model's vocabulary and IDF
+    #: (a new one for each model, and for each copy unpickled).
+    _norm_key: object = field(default_factory=object, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_cache"] = OrderedDict()
-        del state["_lock"]
+        del state["_lock"], state["_norm_key"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        self._norm_key = object()
 
     def cached(self) -> int:
         """How many candidates the cache holds now (at most ``cache_size``)."""
@@ -160,7 +166,7 @@ class MatchModel:
     def stats_for(self, profile: SupplierProfile, stored: SupplierStats | None = None) -> SupplierStats:
         """The statistics of ``profile``: ``stored`` (a store's record of it) when given, else from the cache or
         computed now."""
-        return self._scoring([profile], {profile.supplier_id: stored} if stored is not None else None)[0].stats
+        return self._stats([profile], {profile.supplier_id: stored} if stored is not None else None)[0]
 
     def text_similarities(
         self,
@@ -171,51 +177,97 @@ class MatchModel:
         """TF-IDF cosine between the notice and each profile (terms: words, character bigrams for Chinese)."""
         return list(self.candidate_features(notice, profiles, stored)[1])
 
-    def _tfidf(self, counts: Mapping[str, int]) -> tuple[IntArray, FloatArray32]:
+    def _weighted(self, counts: Sequence[int] | FloatArray32, cols: npt.NDArray[np.integer[Any]]) -> FloatArray32:
+        """Sublinear tf times idf (``1 + ln(count)`` times the column's idf), in float32 as scikit-learn computes
+        it: the row's weights before the l2 norm, for a whole row or the few columns a notice shares with it."""
+        values = np.log(np.asarray(counts, dtype=np.float32))
+        values += np.float32(1)
+        values *= self.idf[cols]
+        return values
+
+    def _known(self, counts: Mapping[str, int]) -> tuple[IntArray, list[int]]:
+        """The columns of the counted terms in the vocabulary, sorted (the order a row is summed in), and their
+        counts (terms outside the vocabulary ignored, as ``TfidfVectorizer.transform``)."""
+        vocab = self.vocabulary
+        known = sorted((col, n) for t, n in counts.items() if (col := vocab.get(t)) is not None)
+        return np.fromiter((c for c, _ in known), dtype=np.int32, count=len(known)), [n for _, n in known]
+
+    @staticmethod
+    def _l2(values: FloatArray32) -> float:
+        """The l2 norm as scikit-learn's normalisation computes it: float32 squares summed in double."""
+        return math.sqrt(float(np.sum((values * values).astype(np.float64))))
+
+    def tfidf_row(self, counts: Mapping[str, int]) -> tuple[IntArray, FloatArray32]:
         """The TF-IDF row of a text's term counts as (sorted columns, values): what ``TfidfVectorizer.transform``
         computes (sublinear tf, idf, l2 norm, float32; terms outside the vocabulary ignored), without its per-call
         validation, which costs more than the arithmetic for one short text."""
-        vocab = self.vocabulary
-        known = sorted((col, n) for t, n in counts.items() if (col := vocab.get(t)) is not None)
-        if not known:
-            return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32)
-        cols = np.fromiter((c for c, _ in known), dtype=np.int32, count=len(known))
-        values = np.log(np.fromiter((n for _, n in known), dtype=np.float32, count=len(known)))
-        values += np.float32(1)
-        values *= self.idf[cols]
-        # As scikit-learn's l2 normalisation: float32 squares summed in double, then a double division.
-        norm = math.sqrt(float(np.sum((values * values).astype(np.float64))))
+        cols, known = self._known(counts)
+        values = self._weighted(known, cols)
+        norm = self._l2(values)
         if norm > 0:
+            # As scikit-learn's l2 normalisation: a double division.
             values = (values.astype(np.float64) / norm).astype(np.float32)
         return cols, values
 
-    def _scoring(
+    def _norms(self, stats: Sequence[SupplierStats]) -> list[float]:
+        """The l2 norm of each candidate's TF-IDF row under this model, kept on its statistics
+        (``SupplierStats.tfidf_norm``): computed once while they are held (a store's record, or this model's cache),
+        those not known yet together: the weights of all their rows at once, each row then summed on its own, as
+        ``tfidf_row`` sums one (the same bits)."""
+        key = self._norm_key
+        todo = [st for st in stats if st.tfidf_norm is None or st.tfidf_norm[0] is not key]
+        if todo:
+            vocab = self.vocabulary
+            # Every term of every row at once: its column (-1 outside the vocabulary), count and row.
+            cols = np.array([vocab.get(t, -1) for st in todo for t in st.term_counts], dtype=np.int64)
+            counts = np.array([n for st in todo for n in st.term_counts.values()], dtype=np.float32)
+            rows = np.repeat(np.arange(len(todo)), [len(st.term_counts) for st in todo])
+            known = cols >= 0
+            # Each row in column order, the order ``tfidf_row`` sums a row in.
+            order = np.lexsort((cols[known], rows[known]))
+            cols, counts, rows = cols[known][order], counts[known][order], rows[known][order]
+            values = self._weighted(counts, cols)
+            squares = (values * values).astype(np.float64)
+            ends = np.searchsorted(rows, np.arange(1, len(todo) + 1)).tolist()
+            start = 0
+            for st, end in zip(todo, ends, strict=True):
+                # ``np.add.reduce`` is what ``np.sum`` runs (the same pairwise sum), without its wrapper.
+                st.tfidf_norm = (key, math.sqrt(float(np.add.reduce(squares[start:end]))))
+                start = end
+        return [st.tfidf_norm[1] if st.tfidf_norm is not None else 0.0 for st in stats]
+
+    def _stats(
         self, profiles: Sequence[SupplierProfile], stored: Mapping[str, SupplierStats] | None
-    ) -> list[_Scoring]:
-        """Each profile's statistics and row: from the cache while they still apply (the same stored record, the
-        same profile object, or one of the same ``fingerprint``), else made from the stored record or computed, and
-        cached."""
+    ) -> list[SupplierStats]:
+        """Each profile's statistics: ``stored`` (a store's record, by supplier id) when given, else the model's
+        (``_computed``)."""
+        given = stored or {}
+        missing = [p for p in profiles if given.get(p.supplier_id) is None]
+        computed = self._computed(missing) if missing else {}
+        return [st if (st := given.get(p.supplier_id)) is not None else computed[p.supplier_id] for p in profiles]
+
+    def _computed(self, profiles: Sequence[SupplierProfile]) -> dict[str, SupplierStats]:
+        """The statistics of profiles that came without a record, by supplier id: from the cache while they still
+        apply (the same profile object, or one of the same ``fingerprint``), else computed, and cached."""
         sids = [p.supplier_id for p in profiles]
-        given = [stored.get(sid) for sid in sids] if stored else [None] * len(sids)
         with self._lock:
             get = self._cache.get
             hits = [get(sid) for sid in sids]
-        out: list[_Scoring] = []
-        fresh: dict[str, _Scoring] = {}
+        out: dict[str, SupplierStats] = {}
+        fresh: dict[str, _Computed] = {}
         computed = 0
-        for p, g, hit in zip(profiles, given, hits, strict=True):
-            if hit is not None and (hit.profile() is p if g is None else hit.stats is g):
-                out.append(hit)
+        for p, hit in zip(profiles, hits, strict=True):
+            if hit is not None and hit.profile() is p:
+                out[p.supplier_id] = hit.stats
                 continue
-            if g is None and hit is not None and hit.stats.fingerprint == fingerprint(p):
-                # The same content in another object (read again from a store): the same statistics and row.
-                scoring = replace(hit, profile=weakref.ref(p))
+            if hit is not None and hit.stats.fingerprint == fingerprint(p):
+                # The same content in another object (read again from a store): the same statistics.
+                entry = _Computed(hit.stats, weakref.ref(p))
             else:
-                st = g if g is not None else supplier_stats(p)
-                computed += g is None
-                scoring = _Scoring(st, *self._tfidf(st.term_counts), weakref.ref(p))
-            fresh[p.supplier_id] = scoring
-            out.append(scoring)
+                entry = _Computed(supplier_stats(p), weakref.ref(p))
+                computed += 1
+            fresh[p.supplier_id] = entry
+            out[p.supplier_id] = entry.stats
         with self._lock:
             self.records_computed += computed
             cache = self._cache
@@ -237,21 +289,39 @@ class MatchModel:
         others from the cache or computed) and its TF-IDF cosine with the notice."""
         if not profiles:
             return [], []
-        scorings = self._scoring(profiles, stored)
-        qcols, qvalues = self._tfidf(Counter(text.terms(notice_text(notice))))
-        stats = [s.stats for s in scorings]
+        stats = self._stats(profiles, stored)
+        counts = Counter(text.terms(notice_text(notice)))
+        qcols, qvalues = self.tfidf_row(counts)
         if not len(qcols):
             return stats, [0.0] * len(profiles)
-        # Every candidate's row at once: each of its columns looked up among the notice's (sorted), the products
-        # summed per candidate.
-        rows = [s.cols for s in scorings]
-        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
-        cols = np.concatenate(rows)
-        values = np.concatenate([s.values for s in scorings])
-        at = np.minimum(np.searchsorted(qcols, cols), len(qcols) - 1)
-        shared = qcols[at] == cols
-        owner = np.repeat(np.arange(len(scorings)), lengths)
-        sims = np.bincount(owner[shared], weights=values[shared] * qvalues[at[shared]], minlength=len(scorings))
+        # Only the notice's terms in the vocabulary add to a cosine: each candidate's weights at those it shares,
+        # in column order (the order a whole row's products are summed in), divided by its row's norm.
+        vocab = self.vocabulary
+        column = {t: col for t in counts if (col := vocab.get(t)) is not None}
+        query = frozenset(column)
+        owners: list[int] = []
+        cols: list[int] = []
+        tfs: list[int] = []
+        sharing: list[int] = []
+        for j, st in enumerate(stats):
+            shared = query & st.terms
+            if not shared:
+                continue
+            sharing.append(j)
+            tc = st.term_counts
+            for t in sorted(shared, key=column.__getitem__):
+                owners.append(j)
+                cols.append(column[t])
+                tfs.append(tc[t])
+        if not owners:
+            return stats, [0.0] * len(profiles)
+        norms = np.ones(len(stats))
+        norms[sharing] = self._norms([stats[j] for j in sharing])
+        at_cols = np.array(cols, dtype=np.int32)
+        owner = np.array(owners, dtype=np.int64)
+        values = (self._weighted(tfs, at_cols).astype(np.float64) / norms[owner]).astype(np.float32)
+        products = values * qvalues[np.searchsorted(qcols, at_cols)]
+        sims = np.bincount(owner, weights=products, minlength=len(stats))
         return stats, [float(x) for x in sims.tolist()]
 
 

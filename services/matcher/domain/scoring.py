@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
@@ -95,8 +95,9 @@ def fingerprint(profile: SupplierProfile) -> tuple[object, ...]:
 
 #: The format of ``to_record``: a record of another version is not read (``from_record`` gives ``None``) and the
 #: statistics are computed again from the profile. Raise it whenever ``supplier_stats`` or the record changes what
-#: it holds (a new field, another tokenisation in ``text.terms``, another code ladder).
-RECORD_VERSION = 1
+#: it holds (a new field, another tokenisation in ``text.terms``, another code ladder). 2: the phrases a semantic
+#: reason may quote (``semantic.phrases``), split once when the profile is written.
+RECORD_VERSION = 2
 
 
 @dataclass
@@ -121,12 +122,21 @@ class SupplierStats:
     #: How often each of ``terms`` occurs in the profile's text: the model's TF-IDF row is made from these and its
     #: IDF (``model.MatchModel``), so the row follows each refit without being stored.
     term_counts: dict[str, int] = field(default_factory=dict)
+    #: The supplier's own phrases a ``semantic`` reason may quote (``semantic.phrases``), split once when the profile
+    #: is written: the matcher looks up (or encodes) their vectors from these instead of splitting the descriptions
+    #: again for every candidate.
+    phrases: tuple[str, ...] = ()
     #: The profile's vectors (``semantic.ProfileVectors``), attached per ranking by ``with_vectors``; ``None``: none.
     vectors: semantic.ProfileVectors | None = None
     #: Codes suggested from the description of a profile that states none (``codes.CodeHints.profiles``), by tag,
     #: attached per ranking by ``with_suggested``; never among ``codes`` (the supplier's own).
     suggested: CodeSet | None = None
     suggested_codes: dict[str, SuggestedCode] = field(default_factory=dict)
+    #: The l2 norm of the supplier's TF-IDF row under one fitted model, marked with that model's key
+    #: (``model.MatchModel``): all the TF-IDF cosine needs of the whole row, the notice's few terms giving the rest.
+    #: Computed when first needed and kept as long as these statistics are held (by a store, or the model's cache);
+    #: never in the record, since it changes with every refit.
+    tfidf_norm: tuple[object, float] | None = field(default=None, compare=False, repr=False)
 
     def to_record(self) -> dict[str, Any]:
         """These statistics as plain JSON types (what a store keeps with the profile, unindexed), without the
@@ -146,6 +156,7 @@ class SupplierStats:
             "log_value_median": self.log_value_median,
             "wording": list(self.wording_choices),
             "terms": dict(self.term_counts),
+            "phrases": list(self.phrases),
         }
 
     @classmethod
@@ -161,6 +172,9 @@ class SupplierStats:
             last = record["last_award"]
             median = record["log_value_median"]
             counts = {str(t): int(n) for t, n in record["terms"].items()}
+            phrases = record["phrases"]
+            if not isinstance(phrases, list):
+                raise TypeError(f"phrases must be a list, got {type(phrases).__name__}")
             return cls(
                 fingerprint=profile_fingerprint,
                 n_awards=int(record["n_awards"]),
@@ -178,20 +192,31 @@ class SupplierStats:
                 wording_choices=[str(w) for w in record["wording"]],
                 terms=frozenset(counts),
                 term_counts=counts,
+                phrases=tuple(str(t) for t in phrases),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"a scoring record of version {RECORD_VERSION} that cannot be read: {exc!r}") from exc
 
 
+def _attached(stats: SupplierStats, **attachments: Any) -> SupplierStats:
+    """A shallow copy of ``stats`` with ``attachments`` (per-ranking fields: ``vectors``, ``suggested``...) set: the
+    statistics a model or a store keeps stay as they are. Copied field by field rather than through
+    ``dataclasses.replace``, which runs ``__init__`` over every field and cost ~5x more for each of the ~300
+    candidates a notice attaches vectors to."""
+    copy = object.__new__(SupplierStats)
+    copy.__dict__ = stats.__dict__ | attachments
+    return copy
+
+
 def with_vectors(stats: SupplierStats, vectors: semantic.ProfileVectors | None) -> SupplierStats:
     """``stats`` with the profile's vectors attached (a copy: the statistics a model caches stay vector-free)."""
-    return stats if vectors is None else replace(stats, vectors=vectors)
+    return stats if vectors is None else _attached(stats, vectors=vectors)
 
 
 def with_suggested(stats: SupplierStats, suggested: Sequence[SuggestedCode]) -> SupplierStats:
     """``stats`` with the codes suggested from the profile's description attached (a copy, as ``with_vectors``)."""
     by_tag = codes.suggested_tags(suggested)
-    return replace(stats, suggested=codes.CodeSet.of(set(by_tag)), suggested_codes=by_tag) if by_tag else stats
+    return _attached(stats, suggested=codes.CodeSet.of(set(by_tag)), suggested_codes=by_tag) if by_tag else stats
 
 
 def supplier_stats(profile: SupplierProfile) -> SupplierStats:
@@ -239,6 +264,7 @@ def supplier_stats(profile: SupplierProfile) -> SupplierStats:
     counts = Counter(text.terms(latin + "\n" + cjk))
     stats.terms = frozenset(counts)
     stats.term_counts = dict(counts)
+    stats.phrases = tuple(semantic.phrases(profile))
     return stats
 
 
@@ -522,6 +548,10 @@ def _history(nv: NoticeView, stats: Stats, config: ScoringConfig, sims: Sims) ->
         best_h, best_t, best_last = 0.0, "", None
         tag_count, tag_last = st.tag_count, st.tag_last
         for chain in nv.chains:
+            # An award under any code of the chain is counted at the chain's top (its segment or division) too
+            # (``codes.tag_ancestors``): a chain whose top the supplier never won under adds nothing.
+            if chain[-1][0] not in tag_count:
+                continue
             credit, previous, last = 0.0, 0, None
             for anc, weight in chain:
                 n = tag_count.get(anc, 0)

@@ -375,7 +375,7 @@ def test_the_record_is_stored_read_back_with_the_candidates_and_used_without_com
     assert shortlist is not None
     assert [e.supplier_id for e in shortlist.entries][:1] == ["S1"]
     assert model.records_computed == 0  # every candidate came with its record
-    assert model.cached() == 3
+    assert model.cached() == 0  # the store holds the records: the model's cache keeps none of them
 
 
 def test_a_profile_stored_without_a_record_is_scored_alike_and_reindex_adds_it(es_container: Container) -> None:

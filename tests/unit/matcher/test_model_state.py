@@ -8,6 +8,7 @@ import json
 import pickle
 import random
 import threading
+from collections import Counter
 from datetime import date, timedelta
 
 import numpy as np
@@ -19,6 +20,7 @@ from services.matcher.domain import ScoringConfig, fit_model, rank, text
 from services.matcher.domain.model import MatchModel
 from services.matcher.domain.retrieval import notice_text
 from services.matcher.domain.scoring import RECORD_VERSION, SupplierStats, fingerprint, supplier_stats
+from services.matcher.domain.semantic import phrases
 from tests.unit.matcher.conftest import NOW, award, notice, supplier, unspsc
 
 pytestmark = pytest.mark.unit
@@ -89,6 +91,20 @@ def test_a_record_of_another_version_is_not_read_and_a_malformed_one_is_refused(
     broken = {**record, "tags": {"U42132203": ["three", "2025-12-01"]}}
     with pytest.raises(ValueError, match=f"scoring record of version {RECORD_VERSION}"):
         SupplierStats.from_record(broken, fingerprint(p))
+    with pytest.raises(ValueError, match="phrases must be a list"):
+        SupplierStats.from_record({**record, "phrases": "gloves, masks"}, fingerprint(p))
+
+
+def test_the_record_holds_the_phrases_a_reason_quotes_and_one_written_before_them_is_computed_again() -> None:
+    p = supplier("a", keywords=("nitrile gloves",), description={"zh-Hans": "医用丁腈检查手套，无粉，蓝色"})
+    stats = supplier_stats(p)
+    assert stats.phrases == ("nitrile gloves", "医用丁腈检查手套", "无粉", "蓝色") == tuple(phrases(p))
+    # A record as version 1 wrote it (no phrases): not read, so the model computes the statistics, phrases too.
+    former = {k: v for k, v in stats.to_record().items() if k != "phrases"} | {"v": 1}
+    assert SupplierStats.from_record(former, fingerprint(p)) is None
+    model = fit_model(profiles(20), learn=False)
+    assert model.stats_for(p).phrases == stats.phrases
+    assert model.records_computed == 1
 
 
 # -- the TF-IDF cosine --------------------------------------------------------------------------------------------
@@ -116,6 +132,47 @@ def test_idf_and_cosines_equal_scikit_learns_vectorizer_over_the_same_profiles()
         sims = model.text_similarities(n, candidates, stored)
         np.testing.assert_allclose(np.array(sims, dtype=np.float64), expected_sims, rtol=1e-5, atol=1e-6)
     assert any(s > 0.1 for s in sims), "the notices share words with some candidates"
+
+
+def test_each_cosine_is_the_whole_rows_product_bit_for_bit_whether_the_norm_was_kept_or_not() -> None:
+    # The straightforward computation: every candidate's whole TF-IDF row, multiplied with the notice's column by
+    # column (float32 products summed in double, in column order, as the sparse product of the rows).
+    # One profile of 200 distinct words, some repeated: a row longer than numpy's pairwise-summation block (128).
+    long = supplier("long", description={"en": " ".join(f"part{i} " * (1 + i % 3) for i in range(200))})
+    fitted = [*profiles(300), long]
+    model = fit_model(fitted, learn=False)
+    candidates = [*fitted[:200], long, *profiles(60, seed=11, prefix="N")]
+    stored = {p.supplier_id: supplier_stats(p) for p in candidates[::3]}
+    rng = random.Random(9)
+    for round_ in range(30):
+        title = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 8))) + rng.choice(("", " 医用手套 帐篷"))
+        title += rng.choice(("", " part7 part150"))
+        n = notice(title)
+        qcols, qvalues = model.tfidf_row(Counter(text.terms(notice_text(n))))
+        query = dict(zip(qcols.tolist(), qvalues, strict=True))
+        expected = []
+        for p in candidates:
+            cols, values = model.tfidf_row(supplier_stats(p).term_counts)
+            products = [float(v * query[c]) for c, v in zip(cols.tolist(), values, strict=True) if c in query]
+            expected.append(sum(products, 0.0))
+        # The first round computes the norms (kept on the stored statistics and the cached ones), the others read them.
+        assert model.text_similarities(n, candidates, stored) == expected, f"round {round_}: {title}"
+    assert any(s > 0.1 for s in expected), "the notices share words with some candidates"
+
+
+def test_a_norm_kept_on_statistics_under_one_model_is_not_read_by_another() -> None:
+    p = profiles(1, seed=5)[0]
+    stats = supplier_stats(p)
+    n = notice(" ".join(WORDS[:12]))
+    small, large = fit_model(profiles(30), learn=False), fit_model(profiles(400, seed=8), learn=False)
+    under_small = small.text_similarities(n, [p], {p.supplier_id: stats})
+    under_large = large.text_similarities(n, [p], {p.supplier_id: stats})  # the same statistics object
+    assert under_large == large.text_similarities(n, [p], {p.supplier_id: supplier_stats(p)})  # a fresh one
+    assert under_small == small.text_similarities(n, [p], {p.supplier_id: supplier_stats(p)})
+    assert under_small != under_large, "another IDF, another cosine"
+    # A model read back from a pickle (a replica's copy) keys its norms apart too, and agrees with its original.
+    clone: MatchModel = pickle.loads(pickle.dumps(small))
+    assert clone.text_similarities(n, [p], {p.supplier_id: stats}) == under_small
 
 
 def test_the_model_does_not_grow_with_the_profiles_it_is_fitted_over() -> None:

@@ -4,6 +4,7 @@ without vectors nothing changes."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -11,11 +12,14 @@ import numpy.typing as npt
 import pytest
 
 from contracts import REASON_CODES
+from contracts.codes import CodeScheme
 from services.matcher.adapters.memory import HashingEncoder
 from services.matcher.bootstrap import bootstrap_in_memory
 from services.matcher.domain import COMPONENTS, InMemoryProfileIndex, ScoringConfig, build_candidate_query, rank
 from services.matcher.domain.model import SEMANTIC_WEIGHT_FLOOR, floor_semantic
+from services.matcher.domain.scoring import supplier_stats, with_suggested, with_vectors
 from services.matcher.domain.semantic import ProfileVectors, SemanticInput, Vector, phrases, semantic_text
+from services.matcher.domain.suggest import SuggestedCode
 from services.matcher.settings import Settings
 from tests.unit.matcher.conftest import NOW, notice, supplier
 from tests.unit.matcher.test_rank import _veterans
@@ -195,3 +199,26 @@ def test_ranking_reads_the_vector_the_store_wrote_with_a_profile_instead_of_enco
     assert semantic_text(near) not in encoder.seen
     # A profile object the store did not hand out is not vouched for: its vector is not taken on trust.
     assert m.profiles.stored_vector(supplier("near", keywords=("nitrilegloves",))) is None
+
+
+def test_vectors_and_suggested_codes_are_attached_to_a_copy_and_the_held_statistics_stay_as_they_were() -> None:
+    held = supplier_stats(ZH_GLOVES)
+    gloves = SuggestedCode(CodeScheme.UNSPSC, "42132203", "Medical exam or non surgical procedure gloves", 0.6)
+    attached = with_suggested(with_vectors(held, GLOVES_VECTORS), [gloves])
+    assert attached.vectors is GLOVES_VECTORS
+    assert attached.suggested is not None
+    assert "U:42132203" in attached.suggested.own
+    assert (held.vectors, held.suggested, held.suggested_codes) == (None, None, {})
+    assert dataclasses.replace(attached, vectors=None, suggested=None, suggested_codes={}) == held
+    assert with_vectors(held, None) is held
+    assert with_suggested(held, []) is held
+
+
+def test_the_matcher_takes_the_phrases_split_when_the_profile_was_written_from_its_record() -> None:
+    m = bootstrap_in_memory(Settings(), clock=lambda: NOW, encoder=_CountingEncoder()).matcher
+    near = supplier("near", keywords=("nitrilegloves", "latex aprons"))
+    m.profiles.put_many([near])
+    split = m.profile_vectors([near])[near.supplier_id]
+    assert split.phrases == phrases(near)
+    record = dataclasses.replace(supplier_stats(near), phrases=("as written",))
+    assert m.profile_vectors([near], {near.supplier_id: record})[near.supplier_id].phrases == ["as written"]

@@ -92,4 +92,11 @@ def test_ranking_reads_the_records_the_store_kept_and_computes_none() -> None:
     assert shortlist is not None
     assert [e.supplier_id for e in shortlist.entries] == ["S2", "S1"]
     assert m.model.records_computed == 0
-    assert m.model.cached() == 2
+    # The store holds the records: the model's cache keeps none of them; what the cosine needs of a row (its norm
+    # under this model) is kept on the record itself.
+    assert m.model.cached() == 0
+    s2 = m.profiles.get("S2")
+    assert s2 is not None
+    record = m.profiles.stored_scoring(s2)
+    assert record is not None
+    assert record.tfidf_norm is not None
