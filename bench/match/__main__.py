@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import os
 import resource
@@ -227,6 +228,9 @@ def run_size(
     latencies: list[float] = []
     cpu: list[float] = []
     embed_cpu: list[float] = []
+    # Retrieval alone (candidate ids: the postings and the kNN search, nothing decoded), once more per notice,
+    # untimed in the step: what of the step grows with the profiles.
+    retrieval_cpu: list[float] = []
     notice_vectors: list[Vector] = []
     knn_found: list[set[str]] = []
     shortlisted = 0
@@ -237,6 +241,9 @@ def run_size(
         if vector is not None and vector_index is not None:
             notice_vectors.append(vector)
             knn_found.append({k for k, _ in vector_index.nearest(vector, config.retrieval_knn_k)})
+        r0 = time.process_time()
+        index.candidate_ids(build_candidate_query(notice, config, vector))
+        retrieval_cpu.append(time.process_time() - r0)
         t0, c0 = time.perf_counter(), time.process_time()
         entries, _ = match(notice, vector)
         if collector is not None:
@@ -252,6 +259,11 @@ def run_size(
         "statistics_computed_per_notice": round((model.records_computed - computed0) / len(batch), 1),
         "oldest_generation_gc": collections.report(),
     }
+    if packed:
+        # What one decode costs here (profile and scoring record), over the first 2,000 packed profiles.
+        d0 = time.process_time()
+        decoded = sum(1 for _ in itertools.islice(index.iter_profiles(), 2000))
+        caches["decode_cpu_us"] = round((time.process_time() - d0) / max(decoded, 1) * 1e6, 1)
     if collector is not None:
         # What frozen garbage matching left (reference cycles): what a periodic full collection would reclaim.
         c0 = time.process_time()
@@ -296,6 +308,7 @@ def run_size(
         "notices_per_s": round(ours_rate, 1),
         **_ms(latencies),
         **{f"cpu_{k}": v for k, v in _ms(cpu).items()},
+        "retrieval_ids": {f"cpu_{k}": v for k, v in _ms(retrieval_cpu).items()},
         "mean_shortlist": round(shortlisted / len(latencies), 1),
         "caches": caches,
         "index_s": round(index_s, 1),
