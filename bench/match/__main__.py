@@ -3,7 +3,7 @@ generated profiles.
 
 ``python -m bench.match [--sizes 10000,100000] [--notices 300] [--baseline-notices 30] [--warmup 100] [--json]``
 ``    [--no-knn] [--encode-limit N] [--vector-dtype int8|float32|float16] [--partition-at 20000] [--probe 24]``
-``    [--no-records]``
+``    [--no-records] [--pack-from 500000] [--default-gc]``
 ``python -m bench.match --sizes 1000000 --encode-limit 40000 --notices 200 --probe 8``
 ``python -m bench.match --stack [--stack-profiles 2000] [--stack-notices 150] [--es-url URL] [--json]``
 
@@ -19,10 +19,13 @@ learning is not timed here). Each generated notice is embedded (CPU time reporte
 p50/p99) and matched: ``build_candidate_query`` with its vector -> ``candidates`` (codes, terms and the
 ``retrieval_knn_k`` nearest profiles) -> ``rank`` with the candidates' vectors (the semantic component and its
 reason). The process runs numpy's BLAS on one thread, as ``python -m services.matcher`` does, so CPU time is one
-core's. Reported beside it: the kNN channel's recall against an exact search over every vector, the resident memory
-after each stage (and the bytes of the packed profiles and of the vector index) and the peak of the matching
-process (read before the baseline's texts are built), fit time and memory. The baseline, in the same run, is the
-naive approach: rapidfuzz token-set similarity of the notice title against every profile's text, keeping the top k.
+core's, and handles its garbage collector as the notice worker does (``worker.QuietCollector``: what is alive frozen
+after loading and after each notice; ``--default-gc``: Python's default, whose full collections walk the caches).
+Reported beside it: the kNN channel's recall against an exact search over every vector, retrieval's CPU time alone,
+the resident memory after each stage (and the bytes of the packed profiles and of the vector index) and the peak of
+the matching process (read before the baseline's texts are built), fit time and memory. The baseline, in the same
+run, is the naive approach: rapidfuzz token-set similarity of the notice title against every profile's text, keeping
+the top k.
 """
 
 from __future__ import annotations
