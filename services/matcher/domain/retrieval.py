@@ -442,22 +442,18 @@ class InMemoryProfileIndex:
             scores[np.frombuffer(posting, dtype=np.int32)] += boost
 
     def _add_buyer_terms(self, scores: npt.NDArray[np.float64], terms: tuple[tuple[str, str, float], ...]) -> None:
-        """Add to the score of every profile already matched (score > 0) the boosts of the buyer clauses it is in,
-        summed first (the same floating-point sums, in the same order, as a second array of every profile would give):
-        over the buyer postings only, not over every profile nor every match (at a million profiles, ~9 ms less when a
-        notice matches 200,000 of them)."""
-        postings = [
-            (posting, boost) for field, key, boost in terms if (posting := self._postings.get(_posting(field, key)))
-        ]
+        """Add to the score of every profile already matched (score > 0) the sum of the boosts of the buyer clauses
+        it is in: summed apart first, then added once (as one sum per profile), gathered over the buyer postings only
+        instead of over every match (a profile in two of them is written twice with the same value)."""
+        postings = [posting for field, key, _ in terms if (posting := self._postings.get(_posting(field, key)))]
         if not postings:
             return
-        positions = np.concatenate([np.frombuffer(posting, dtype=np.int32) for posting, _ in postings])
-        boosts = np.repeat(np.array([b for _, b in postings], dtype=np.float64), [len(p) for p, _ in postings])
-        touched, owner = np.unique(positions, return_inverse=True)
-        # bincount sums each profile's boosts in input order, from 0.0: as adding them one clause at a time.
-        extra = np.bincount(owner, weights=boosts, minlength=len(touched))
-        matched = scores[touched] > 0
-        scores[touched[matched]] += extra[matched]
+        extra = np.zeros(len(self._ids), dtype=np.float64)
+        for field, key, boost in terms:
+            self._add(extra, field, key, boost)
+        touched = np.concatenate([np.frombuffer(posting, dtype=np.int32) for posting in postings])
+        touched = touched[scores[touched] > 0]
+        scores[touched] += extra[touched]
 
     def candidate_ids(self, query: CandidateQuery) -> list[str]:
         """The candidates' supplier ids, in order (``candidates`` without decoding a profile)."""
