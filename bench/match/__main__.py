@@ -3,7 +3,7 @@ generated profiles.
 
 ``python -m bench.match [--sizes 10000,100000] [--notices 300] [--baseline-notices 30] [--warmup 100] [--json]``
 ``    [--no-knn] [--encode-limit N] [--vector-dtype int8|float32|float16] [--partition-at 20000] [--probe 24]``
-``    [--no-records]``
+``    [--no-records] [--pack-from 500000] [--default-gc]``
 ``python -m bench.match --sizes 1000000 --encode-limit 40000 --notices 200 --probe 8``
 ``python -m bench.match --stack [--stack-profiles 2000] [--stack-notices 150] [--es-url URL] [--json]``
 
@@ -19,16 +19,20 @@ learning is not timed here). Each generated notice is embedded (CPU time reporte
 p50/p99) and matched: ``build_candidate_query`` with its vector -> ``candidates`` (codes, terms and the
 ``retrieval_knn_k`` nearest profiles) -> ``rank`` with the candidates' vectors (the semantic component and its
 reason). The process runs numpy's BLAS on one thread, as ``python -m services.matcher`` does, so CPU time is one
-core's. Reported beside it: the kNN channel's recall against an exact search over every vector, the resident memory
-after each stage (and the bytes of the packed profiles and of the vector index) and the peak of the matching
-process (read before the baseline's texts are built), fit time and memory. The baseline, in the same run, is the
-naive approach: rapidfuzz token-set similarity of the notice title against every profile's text, keeping the top k.
+core's, and handles its garbage collector as the notice worker does (``worker.QuietCollector``: what is alive frozen
+after loading and after each notice; ``--default-gc``: Python's default, whose full collections walk the caches).
+Reported beside it: the kNN channel's recall against an exact search over every vector, retrieval's CPU time alone,
+the resident memory after each stage (and the bytes of the packed profiles and of the vector index) and the peak of
+the matching process (read before the baseline's texts are built), fit time and memory. The baseline, in the same
+run, is the naive approach: rapidfuzz token-set similarity of the notice title against every profile's text, keeping
+the top k.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import os
 import resource
@@ -61,7 +65,7 @@ from services.matcher.domain.semantic import (
     notice_semantic_text,
     phrases,
 )
-from services.matcher.entrypoints.worker import one_native_thread
+from services.matcher.entrypoints.worker import QuietCollector, one_native_thread
 from services.matcher.service import PROFILE_VECTORS_CACHED
 
 
@@ -135,6 +139,7 @@ def run_size(
     encode_limit: int | None = None,
     records: bool = True,
     packed: bool = False,
+    quiet_gc: bool = True,
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
     rss: dict[str, float] = {"start": round(_rss_mb())}
@@ -219,10 +224,16 @@ def run_size(
         result = rank(notice, candidates, config, now, model=model, vectors=semantic, stored=stored)
         return len(result.entries), [c.supplier_id for c in candidates]
 
+    # As the notice worker does: what is loaded and each notice's survivors out of the collector's way.
+    collector = QuietCollector() if quiet_gc else None
+    if collector is not None:
+        collector.start()
     # Warm-up, not timed: first-call costs (id ranks, the encoder's weights, caches) that a running service has
     # paid. Other notices than the timed ones (another seed).
     for notice in generate_notices(warmup, seed=8, now=now):
         match(notice, embed(notice))
+        if collector is not None:
+            collector.after_notice()
     batch = generate_notices(notices, now=now)
     decodes0, computed0 = index.decodes, model.records_computed
     collections = _GcCollections()
@@ -230,6 +241,9 @@ def run_size(
     latencies: list[float] = []
     cpu: list[float] = []
     embed_cpu: list[float] = []
+    # Retrieval alone (candidate ids: the postings and the kNN search, nothing decoded), once more per notice,
+    # untimed in the step: what of the step grows with the profiles.
+    retrieval_cpu: list[float] = []
     notice_vectors: list[Vector] = []
     knn_found: list[set[str]] = []
     shortlisted = 0
@@ -240,8 +254,13 @@ def run_size(
         if vector is not None and vector_index is not None:
             notice_vectors.append(vector)
             knn_found.append({k for k, _ in vector_index.nearest(vector, config.retrieval_knn_k)})
+        r0 = time.process_time()
+        index.candidate_ids(build_candidate_query(notice, config, vector))
+        retrieval_cpu.append(time.process_time() - r0)
         t0, c0 = time.perf_counter(), time.process_time()
         entries, _ = match(notice, vector)
+        if collector is not None:
+            collector.after_notice()
         latencies.append(time.perf_counter() - t0)
         # CPU time of this process too: on a shared, loaded machine the wall clock mostly measures the others.
         cpu.append(time.process_time() - c0)
@@ -253,6 +272,18 @@ def run_size(
         "statistics_computed_per_notice": round((model.records_computed - computed0) / len(batch), 1),
         "oldest_generation_gc": collections.report(),
     }
+    if packed:
+        # What one decode costs here (profile and scoring record), over the first 2,000 packed profiles.
+        d0 = time.process_time()
+        decoded = sum(1 for _ in itertools.islice(index.iter_profiles(), 2000))
+        caches["decode_cpu_us"] = round((time.process_time() - d0) / max(decoded, 1) * 1e6, 1)
+    if collector is not None:
+        # What frozen garbage matching left (reference cycles): what a periodic full collection would reclaim.
+        c0 = time.process_time()
+        caches["frozen_full_collection"] = {
+            "unreachable": collector.full_collect(),
+            "cpu_ms": round((time.process_time() - c0) * 1000, 1),
+        }
 
     knn_report: dict[str, Any] | None = None
     if vectors is not None and vector_index is not None and encoding is not None:
@@ -290,6 +321,7 @@ def run_size(
         "notices_per_s": round(ours_rate, 1),
         **_ms(latencies),
         **{f"cpu_{k}": v for k, v in _ms(cpu).items()},
+        "retrieval_ids": {f"cpu_{k}": v for k, v in _ms(retrieval_cpu).items()},
         "mean_shortlist": round(shortlisted / len(latencies), 1),
         "caches": caches,
         "index_s": round(index_s, 1),
@@ -341,6 +373,11 @@ def main(argv: list[str] | None = None) -> int:
         "--no-records",
         action="store_true",
         help="store no scoring statistics with the profiles (the model computes them for candidates, LRU-cached)",
+    )
+    ap.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="leave the garbage collector as Python sets it (else as the notice worker does: QuietCollector)",
     )
     ap.add_argument(
         "--stack",
@@ -397,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
             encode_limit=args.encode_limit,
             records=not args.no_records,
             packed=int(size) >= args.pack_from,
+            quiet_gc=not args.default_gc,
         )
         for size in args.sizes.split(",")
         if size.strip()

@@ -76,7 +76,7 @@ def run() -> None:
     from services.matcher.entrypoints.awards_worker import AwardsWorker
     from services.matcher.entrypoints.feedback_worker import FeedbackWorker
     from services.matcher.entrypoints.http import create_app
-    from services.matcher.entrypoints.worker import NoticeWorker
+    from services.matcher.entrypoints.worker import NoticeWorker, QuietCollector
 
     settings = _settings()
     # The port first: taken, it ends the command before the worker or any client starts, with its own exit status.
@@ -111,7 +111,7 @@ def run() -> None:
 
         workers: list[threading.Thread] = []
         if settings.matcher_worker_enabled:
-            notices = NoticeWorker(container.matcher, settings, stop)
+            notices = NoticeWorker(container.matcher, settings, stop, collector=QuietCollector())
             workers.append(threading.Thread(target=work, args=("notice worker", notices.run), name="notice-worker"))
         if settings.matcher_awards_worker_enabled:
             awards = AwardsWorker(container.matcher, settings, stop)

@@ -4,6 +4,7 @@ limit, also after profiles were replaced and removed."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
@@ -14,6 +15,7 @@ from localrun.demodata.data import generate_notices, generate_suppliers
 from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query, text
 from services.matcher.domain.documents import agency_codes, code_prefixes, profile_text
 from services.matcher.domain.retrieval import CandidateQuery, suggested_prefixes
+from services.matcher.domain.scoring import SupplierStats, supplier_stats
 from services.matcher.domain.suggest import SuggestedCode
 
 pytestmark = pytest.mark.unit
@@ -163,3 +165,18 @@ def test_what_is_stored_with_a_profile_comes_back_the_same_object_while_decoded_
     index.remove(profiles[1].supplier_id)
     assert index.stored(profiles[1].supplier_id) is None
     assert index.stored("sup-none") is None
+
+
+def test_scoring_records_packed_with_profiles_come_back_equal_with_their_counters() -> None:
+    """Counters are packed as plain dict subclasses (a faster decode): they must still come back as Counters."""
+    profiles = generate_suppliers(80, seed=4)  # past the compression dictionary's sample
+    index = InMemoryProfileIndex(packed=True, decoded_cached=0)
+    for p in profiles:
+        index.upsert(p, stored=supplier_stats(p))
+    for p in (profiles[0], profiles[-1]):
+        back = index.stored(p.supplier_id)
+        assert isinstance(back, SupplierStats)
+        assert back == supplier_stats(p)
+        assert type(back.tag_count) is Counter
+        assert back.tag_count["x-never"] == 0  # a Counter's missing key
+        assert index.get(p.supplier_id) == p
