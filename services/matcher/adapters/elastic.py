@@ -428,14 +428,19 @@ class ElasticProfileStore:
         self.cache = ProfileCache(cache_size)
 
     def _parse(self, hit: dict[str, Any]) -> SupplierProfile:
-        source = hit["_source"]
-        profile = SupplierProfile.model_validate(source["profile"])
-        version = _version(hit)
-        if version is not None:
-            stored = source.get(VECTOR_FIELD)
-            vector = None if not stored else np.asarray(stored, dtype=np.float32)
-            self.cache.put(version, profile, vector, _scoring(hit["_id"], source.get(SCORING_FIELD), profile))
+        profile = SupplierProfile.model_validate(hit["_source"]["profile"])
+        self._remember(hit, profile, hit["_source"])
         return profile
+
+    def _remember(self, hit: dict[str, Any], profile: SupplierProfile, source: dict[str, Any]) -> None:
+        """Keep ``profile`` in the cache at the version ``hit`` names (a search hit, or a write's result), with the
+        vector and scoring record of its document ``source``; a hit without a version (a failed item) keeps nothing."""
+        version = _version(hit)
+        if version is None:
+            return
+        stored = source.get(VECTOR_FIELD)
+        vector = None if not stored else np.asarray(stored, dtype=np.float32)
+        self.cache.put(version, profile, vector, _scoring(profile.supplier_id, source.get(SCORING_FIELD), profile))
 
     def stored_vector(self, profile: SupplierProfile) -> Vector | None:
         return self.cache.vector(profile)
@@ -473,22 +478,13 @@ class ElasticProfileStore:
                 return None
         return SupplierProfile.model_validate(hit["_source"]["profile"])
 
-    def _written(self, result: dict[str, Any], profile: SupplierProfile, source: dict[str, Any]) -> None:
-        """Keep a profile just written in the cache, at the version the write created, with the vector and record
-        written with it: the matcher ranks the very object it stored right after (``reverse_match``), and a search
-        that finds it at that version needs no ``mget``. A result without a version (a failed item) keeps nothing."""
-        version = _version(result)
-        if version is None:
-            return
-        stored = source.get(VECTOR_FIELD)
-        vector = None if stored is None else np.asarray(stored, dtype=np.float32)
-        self.cache.put(version, profile, vector, _scoring(profile.supplier_id, source.get(SCORING_FIELD), profile))
-
     def put(self, profile: SupplierProfile) -> None:
         [(_, source)] = _sources(self._encoder, [profile], self._clock(), self._text_codes)
         with _guard():
             result = self._es.index(index=self._index, id=profile.supplier_id, document=source, refresh=True)
-        self._written(dict(result), profile, source)
+        # Kept as written: the matcher ranks the very object it stored right after (``reverse_match``), and a search
+        # that finds it at that version needs no ``mget``.
+        self._remember(dict(result), profile, source)
 
     def get_many(self, supplier_ids: list[str]) -> list[SupplierProfile]:
         if not supplier_ids:
@@ -506,7 +502,7 @@ class ElasticProfileStore:
             # One result per action, in order (``streaming_bulk`` raises on the first failed item, as ``bulk``).
             results = helpers.streaming_bulk(self._es, _bulk_actions(self._index, iter(sources)), refresh=True)
             for (profile, source), (_, item) in zip(sources, results, strict=True):
-                self._written(item.get("index", {}), profile, source)
+                self._remember(item.get("index", {}), profile, source)
 
     def delete(self, supplier_id: str) -> bool:
         with _guard():
