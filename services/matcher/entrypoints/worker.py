@@ -66,6 +66,10 @@ def one_native_thread() -> None:
 #: Notices between two full collections of the cyclic garbage collector (``QuietCollector``): the one notice in this
 #: many that pays for it takes ~1-2 s of CPU at a million profiles (it walks every object the caches hold).
 FULL_COLLECTION_EVERY = 10_000
+#: Notices after which the full collection is made as soon as the worker is idle (a poll that brought nothing),
+#: before ``FULL_COLLECTION_EVERY`` makes it between two notices: a worker that waits for notices now and then never
+#: holds one back for it.
+IDLE_COLLECTION_AFTER = 1_000
 
 
 class QuietCollector:
@@ -78,14 +82,21 @@ class QuietCollector:
     notice's own time). So after start-up and after each notice, what is alive is moved out of the collector's reach
     (``gc.freeze``: O(1)); evicted entries are still freed at once by their reference counts, and the young
     generations keep collecting a notice's own garbage. Only reference cycles that become garbage after being frozen
-    would wait: a full collection over everything runs every ``full_every`` notices (none is made by matching; the
-    bench counts what such a collection finds).
+    would wait: a full collection over everything runs when the worker is idle after ``idle_after`` notices
+    (``when_idle``), and between two notices after ``full_every`` for a worker that is never idle (none is made by
+    matching; the bench counts what such a collection finds).
     """
 
-    def __init__(self, full_every: int = FULL_COLLECTION_EVERY) -> None:
+    def __init__(self, full_every: int = FULL_COLLECTION_EVERY, idle_after: int | None = None) -> None:
+        """``idle_after``: ``IDLE_COLLECTION_AFTER`` by default, or ``full_every`` if that is fewer."""
+        if idle_after is None:
+            idle_after = min(IDLE_COLLECTION_AFTER, full_every)
         if full_every < 1:
             raise ValueError(f"full_every must be >= 1, got {full_every}")
+        if not 1 <= idle_after <= full_every:
+            raise ValueError(f"idle_after must be between 1 and full_every ({full_every}), got {idle_after}")
         self.full_every = full_every
+        self.idle_after = idle_after
         self._since = 0
         #: Full collections run so far (after start-up) and what they found unreachable.
         self.full_collections = 0
@@ -103,6 +114,11 @@ class QuietCollector:
         if self._since >= self.full_every:
             self.full_collect()
         gc.freeze()
+
+    def when_idle(self) -> int | None:
+        """The worker has nothing to do (its last poll brought no notice): the full collection now if
+        ``idle_after`` notices came since the last one (what it found; ``None``: not due)."""
+        return self.full_collect() if self._since >= self.idle_after else None
 
     def full_collect(self) -> int:
         """Unfreeze and collect everything (the cycles that became garbage while frozen), then freeze again; how
@@ -239,6 +255,8 @@ class NoticeWorker(MatcherWorker):
         #: The records of the batch being handled, by key: a shortlist refused at the flush is dead-lettered with
         #: the notice it was made from.
         self._batch: dict[str, Any] = {}
+        #: Whether a batch was handled since the last work between batches (else the poll brought nothing).
+        self._batch_handled = False
 
     def _default_consumer(self) -> Any:
         return self._json_consumer(
@@ -260,6 +278,10 @@ class NoticeWorker(MatcherWorker):
 
         def between_batches() -> None:
             nonlocal next_profile_log
+            # A poll that brought nothing: an idle moment for the collector's full collection, when due.
+            if self.collector is not None and not self._batch_handled:
+                self.collector.when_idle()
+            self._batch_handled = False
             if time.monotonic() >= next_profile_log:
                 next_profile_log = time.monotonic() + self.profile_log_every_s
                 self._note_profile_log(loop.consumer)  # the loop's: it replaces a consumer whose membership is stuck
@@ -300,6 +322,7 @@ class NoticeWorker(MatcherWorker):
     def _handle(self, records: list[Any]) -> int:
         """Handle the records in order until Elasticsearch fails or a stop is asked for; how many were handled."""
         self._batch = {r.key.decode("utf-8", "replace"): r for r in records if r.key is not None}
+        self._batch_handled = True
 
         def one(record: Any) -> None:
             handle_message(self.matcher, self.settings.topic_notices_dlq, record.topic, record.key, record.value)

@@ -5,12 +5,15 @@ cycles that become garbage meanwhile are still reclaimed every ``full_every`` no
 from __future__ import annotations
 
 import gc
+import threading
 import weakref
 from collections.abc import Iterator
 
 import pytest
 
-from services.matcher.entrypoints.worker import QuietCollector
+from services.infra.bus import InMemoryPublisher
+from services.matcher.entrypoints.worker import NoticeWorker, QuietCollector
+from tests.unit.matcher_service.worker_stub import NOTICES, NoticeConsumer, container, record
 
 pytestmark = pytest.mark.unit
 
@@ -66,3 +69,56 @@ def test_a_cycle_dropped_after_its_notice_is_reclaimed_by_the_periodic_full_coll
 def test_a_full_collection_at_least_every_notice() -> None:
     with pytest.raises(ValueError, match="full_every must be >= 1"):
         QuietCollector(full_every=0)
+
+
+@pytest.mark.usefixtures("thawed")
+def test_an_idle_worker_makes_the_full_collection_once_enough_notices_came() -> None:
+    collector = QuietCollector(full_every=10, idle_after=2)
+    collector.start()
+    node = _Node()
+    node.me = node
+    alive = weakref.ref(node)
+    collector.after_notice()
+    del node
+    assert collector.when_idle() is None  # one notice since start: not due
+    assert alive() is not None
+    collector.after_notice()
+    assert collector.when_idle() is not None
+    assert alive() is None
+    assert collector.full_collections == 1
+    assert collector.when_idle() is None  # counted again from the collection
+
+
+def test_the_idle_collection_comes_no_later_than_the_forced_one() -> None:
+    with pytest.raises(ValueError, match="idle_after must be between 1 and full_every"):
+        QuietCollector(full_every=5, idle_after=6)
+    with pytest.raises(ValueError, match="idle_after must be between 1 and full_every"):
+        QuietCollector(full_every=5, idle_after=0)
+
+
+@pytest.mark.usefixtures("thawed")
+@pytest.mark.parametrize(("batches", "collections"), [(["1", "", "2", ""], 1), (["1", "2"], 1), (["1", "2", "3"], 1)])
+def test_the_notice_worker_collects_when_a_poll_brings_nothing(batches: list[str], collections: int) -> None:
+    # Two notices make the collection due; it runs at the first empty poll after them (the stub's last poll is
+    # empty and stops the worker), never between two notices (``full_every`` is far).
+    publisher = InMemoryPublisher()
+    c = container(publisher)
+    stop = threading.Event()
+    polls = [{NOTICES: [record(i, n)]} if n else {} for i, n in enumerate(batches)]
+    consumer = NoticeConsumer(publisher, polls, stop)
+    collector = QuietCollector(full_every=100, idle_after=2)
+    worker = NoticeWorker(c.matcher, c.settings, stop, consumer_factory=lambda: consumer, collector=collector)
+    worker.run()
+    assert worker.handled == len([n for n in batches if n])
+    assert collector.full_collections == collections
+
+
+@pytest.mark.usefixtures("thawed")
+def test_a_busy_worker_is_not_collected_while_idle_polls_are_not_due() -> None:
+    publisher = InMemoryPublisher()
+    c = container(publisher)
+    stop = threading.Event()
+    consumer = NoticeConsumer(publisher, [{NOTICES: [record(0, "1")]}, {}, {}], stop)
+    collector = QuietCollector(full_every=100, idle_after=2)
+    NoticeWorker(c.matcher, c.settings, stop, consumer_factory=lambda: consumer, collector=collector).run()
+    assert collector.full_collections == 0

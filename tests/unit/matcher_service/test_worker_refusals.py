@@ -6,29 +6,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
 
 import pytest
-from kafka.structs import TopicPartition
 
 from contracts import DeadLetter, Shortlist, TenderNotice
 from services.infra.bus import InMemoryPublisher
-from services.matcher.bootstrap import Container, bootstrap_in_memory
+from services.matcher.bootstrap import Container
 from services.matcher.entrypoints.worker import NoticeWorker, handle_message
-from services.matcher.settings import Settings
-from tests.unit.consumer_stub import Consumer, Message
-from tests.unit.matcher_service.builders import NOW, notice, supplier
+from tests.unit.matcher_service.builders import notice
+from tests.unit.matcher_service.worker_stub import NOTICES, NoticeConsumer, container, record
 
 pytestmark = pytest.mark.unit
-
-NOTICES = TopicPartition("t.notices", 0)
-
-
-def container(publisher: InMemoryPublisher) -> Container:
-    settings = Settings(topic_notices="t.notices", topic_notices_dlq="t.notices.dlq", topic_shortlists="t.shortlists")
-    c = bootstrap_in_memory(settings, clock=lambda: NOW, publisher=publisher)
-    c.matcher.profiles.put(supplier("S1"))
-    return c
 
 
 def letters(publisher: InMemoryPublisher) -> list[DeadLetter]:
@@ -57,30 +45,6 @@ def test_a_shortlist_over_the_bus_limit_dead_letters_its_notice_with_the_reason(
     assert publisher.on("t.shortlists") == []
     assert dead_lettered(c, "message_too_large") == 1.0
     assert any(r.levelno == logging.ERROR and "ungm:1" in r.getMessage() for r in caplog.records)
-
-
-class NoticeConsumer(Consumer):
-    """The stub consumer, with the end offsets the notice worker reads, setting ``stop`` once it has no batch."""
-
-    def __init__(self, publisher: InMemoryPublisher, batches: list[Any], stop: threading.Event) -> None:
-        super().__init__(publisher, batches)
-        self.stop = stop
-
-    def poll(self, timeout_ms: int = 0) -> dict[TopicPartition, list[Message]]:
-        if not self.batches:
-            self.stop.set()
-        return super().poll(timeout_ms)
-
-    def partitions_for_topic(self, topic: str) -> set[int]:
-        return set()
-
-    def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
-        return {}
-
-
-def record(offset: int, n: str) -> Message:
-    value = notice(n).model_dump_json().encode()
-    return Message(NOTICES.topic, NOTICES.partition, offset, f"ungm:{n}".encode(), value)
 
 
 def test_a_shortlist_refused_at_the_flush_dead_letters_its_notice_and_the_worker_goes_on() -> None:
