@@ -12,6 +12,7 @@ return the same set whenever fewer than ``limit`` suppliers match, and the same 
 
 from __future__ import annotations
 
+import bisect
 import copyreg
 import io
 import pickle
@@ -314,8 +315,11 @@ class InMemoryProfileIndex:
         self._lock = threading.Lock()
         #: Profiles decoded so far for ``get`` / ``candidates`` (misses of the decoded LRU).
         self.decodes = 0
+        #: Sorted positions by ``"field\x1fkey"`` (sorted: ``_matched`` looks positions up in them by bisection).
         self._postings: dict[str, array[int]] = {}
         self._id_rank: npt.NDArray[np.int64] | None = None
+        #: Per thread, a zeroed array as long as the index for ``_matched``'s partial sums (zeroed again after use).
+        self._scratch = threading.local()
         self._vectors = vectors
 
     def __len__(self) -> int:
@@ -423,7 +427,11 @@ class InMemoryProfileIndex:
             posting = self._postings.get(name)
             if posting is None:
                 posting = self._postings[name] = array("i")
-            posting.append(pos)
+            if posting and posting[-1] > pos:
+                # A profile indexed again keeps its position: inserted in order, as its removal was linear too.
+                bisect.insort(posting, pos)
+            else:
+                posting.append(pos)
         self._set(pos, self._packer.pack(record))
 
     def remove(self, supplier_id: str) -> None:
@@ -434,30 +442,49 @@ class InMemoryProfileIndex:
         if self._vectors is not None:
             self._vectors.remove(supplier_id)
 
-    def _add(self, scores: npt.NDArray[np.float64], field: str, key: str, boost: float) -> None:
-        """Add ``boost`` to the score of every profile with ``key`` in ``field`` (each is in a posting at most
-        once). The numpy view of the posting lives only for this statement: an ``array`` cannot grow while viewed."""
+    def _view(self, field: str, key: str) -> npt.NDArray[np.int32]:
+        """The posting list of ``key`` in ``field`` as a numpy view (empty: none). Held only while a query runs: an
+        ``array`` cannot grow while viewed."""
         posting = self._postings.get(_posting(field, key))
-        if posting:
-            scores[np.frombuffer(posting, dtype=np.int32)] += boost
+        return np.frombuffer(posting, dtype=np.int32) if posting else _NO_POSITIONS
 
-    def _add_buyer_terms(self, scores: npt.NDArray[np.float64], terms: tuple[tuple[str, str, float], ...]) -> None:
-        """Add to the score of every profile already matched (score > 0) the sum of the boosts of the buyer clauses
-        it is in: summed apart first, then added once (as one sum per profile), gathered over the buyer postings only
-        instead of over every match (a profile in two of them is written twice with the same value)."""
-        postings = [posting for field, key, _ in terms if (posting := self._postings.get(_posting(field, key)))]
-        if not postings:
-            return
-        extra = np.zeros(len(self._ids), dtype=np.float64)
-        for field, key, boost in terms:
-            self._add(extra, field, key, boost)
-        touched = np.concatenate([np.frombuffer(posting, dtype=np.int32) for posting in postings])
-        touched = touched[scores[touched] > 0]
-        scores[touched] += extra[touched]
+    def _clauses(self, query: CandidateQuery) -> list[tuple[npt.NDArray[np.int32], float]]:
+        """The postings and boosts of the clauses that make a candidate (codes, terms, suggested codes), in the
+        order their boosts are summed."""
+        return [
+            (self._view(field, key), boost)
+            for field, clauses in (
+                (CODE_FIELD, query.code_terms),
+                (TEXT_FIELD, query.text_terms),
+                (SUGGESTED_FIELD, query.suggested_terms),
+            )
+            for key, boost in clauses
+        ]
 
-    def candidate_ids(self, query: CandidateQuery) -> list[str]:
-        """The candidates' supplier ids, in order (``candidates`` without decoding a profile)."""
-        matched = [self._ids[pos] for pos in self._matched(query)]
+    def _ranks(self) -> npt.NDArray[np.int64]:
+        """Each position's rank by supplier id (ties of score are ordered by it)."""
+        if self._id_rank is None:
+            by_id = sorted(range(len(self._ids)), key=self._ids.__getitem__)
+            rank = np.empty(len(self._ids), dtype=np.int64)
+            rank[by_id] = np.arange(len(self._ids))
+            self._id_rank = rank
+        return self._id_rank
+
+    def _scratch_arrays(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int32]]:
+        """This thread's arrays of one entry per position for ``_matched``, grown with the index and left as found
+        after each use: partial sums (zeros) and slots in the scored pool (-1)."""
+        scratch = self._scratch
+        if getattr(scratch, "scores", None) is None or len(scratch.scores) < len(self._ids):
+            size = max(len(self._ids), 1024)
+            scratch.scores = np.zeros(size, dtype=np.float64)
+            scratch.slots = np.full(size, -1, dtype=np.int32)
+        return scratch.scores, scratch.slots
+
+    def candidate_ids(self, query: CandidateQuery, *, exhaustive: bool = False) -> list[str]:
+        """The candidates' supplier ids, in order (``candidates`` without decoding a profile). ``exhaustive``: sum
+        every posting list whole (``matched_by_sum``), the plain method the pruned one is held equal to."""
+        positions = matched_by_sum(self, query) if exhaustive else self._matched(query)
+        matched = [self._ids[pos] for pos in positions]
         if query.knn is None or self._vectors is None:
             return matched
         vector, k = query.knn
@@ -468,29 +495,205 @@ class InMemoryProfileIndex:
         return [p for s in self.candidate_ids(query) if (p := self.get(s)) is not None]
 
     def _matched(self, query: CandidateQuery) -> list[int]:
-        """The positions of the candidates matched by a code or a term clause, in order."""
+        """The positions of the candidates matched by a code or a term clause, in order: the same as
+        ``matched_by_sum``, without summing every posting list whole (MaxScore, exact).
+
+        The lists (code, term and buyer clauses) are taken whole, cheapest per unit of boost first, into partial
+        sums until ``limit`` profiles already score more than every list not taken could give a profile not yet
+        seen: scores only grow, so no such profile can reach the cut, not even as a tie. Then the lists not taken,
+        largest boost first, are only searched (bisection) for the profiles still in the running, and a profile
+        leaves the running once its partial sum with every list not yet searched stays under the ``limit``-th best
+        lower bound (``_narrow``). Those left are scored over every clause in the query's order: each one's sum is
+        the very same float as ``matched_by_sum``'s (the same boosts added in the same order), so the same
+        candidates come back in the same order. Bounds are compared with a margin far above float rounding."""
         if not self._ids:
             return []
-        scores = np.zeros(len(self._ids), dtype=np.float64)
-        for field, clauses in (
-            (CODE_FIELD, query.code_terms),
-            (TEXT_FIELD, query.text_terms),
-            (SUGGESTED_FIELD, query.suggested_terms),
-        ):
-            for key, boost in clauses:
-                self._add(scores, field, key, boost)
-        hits = np.flatnonzero(scores > 0)
-        if query.buyer_terms and len(hits):
-            self._add_buyer_terms(scores, query.buyer_terms)
-        if self._id_rank is None:
-            by_id = sorted(range(len(self._ids)), key=self._ids.__getitem__)
-            rank = np.empty(len(self._ids), dtype=np.int64)
-            rank[by_id] = np.arange(len(self._ids))
-            self._id_rank = rank
-        if len(hits) > query.limit:
+        clauses = self._clauses(query)
+        buyer = [(self._view(field, key), boost) for field, key, boost in query.buyer_terms]
+        if not all(boost > 0 for _, boost in (*clauses, *buyer)) or query.limit < 1:
+            # The bounds need scores that only grow.
+            return matched_by_sum(self, query)
+        scores, slots = self._scratch_arrays()
+        lists = [_List(posting, boost, True) for posting, boost in clauses if len(posting)]
+        lists += [_List(posting, boost, False) for posting, boost in buyer if len(posting)]
+        lists.sort(key=lambda entry: len(entry.posting) / entry.boost)
+        lefts = _suffix_sums([entry.boost for entry in lists])
+        taken, taken_sum, count = 0, 0.0, 0
+        seen: list[npt.NDArray[np.int32]] = []
+        try:
+            for entry in lists:
+                if (
+                    count >= query.limit
+                    and taken_sum > lefts[taken]
+                    and np.count_nonzero(scores[np.concatenate(seen)] > lefts[taken] * (1 + _MARGIN)) >= query.limit
+                ):
+                    break
+                taken += 1
+                if entry.clause:
+                    seen.append(entry.posting[scores[entry.posting] == 0])
+                    scores[entry.posting] += entry.boost
+                    count += len(seen[-1])
+                    taken_sum += entry.boost
+            if not seen:
+                return []
+            pool = _Pool.of(scores, np.concatenate(seen), [e for e in lists[:taken] if not e.clause])
+        finally:
+            for positions in seen:
+                scores[positions] = 0
+        positions = pool.narrowed(lists[taken:], query.limit)
+        slots[positions] = np.arange(len(positions), dtype=np.int32)
+        try:
+            total = np.zeros(len(positions), dtype=np.float64)
+            for posting, boost in clauses:
+                total[_members(positions, posting, slots)] += boost
+            hits = np.flatnonzero(total > 0)
+            total = total[hits]
+            if buyer:
+                extra = np.zeros(len(positions), dtype=np.float64)
+                for posting, boost in buyer:
+                    extra[_members(positions, posting, slots)] += boost
+                total += extra[hits]
+        finally:
+            slots[positions] = -1
+        return self._top(positions[hits], total, query.limit)
+
+    def _top(self, hits: npt.NDArray[Any], scores: npt.NDArray[np.float64], limit: int) -> list[int]:
+        """The ``limit`` best of ``hits`` (positions with their ``scores``), best first, ties by supplier id."""
+        rank = self._ranks()
+        if len(hits) > limit:
             # Cut by score first (cheap), keeping every tie at the cut, then order exactly.
-            kth = np.partition(-scores[hits], query.limit - 1)[query.limit - 1]
-            hits = hits[-scores[hits] <= kth]
-        order = np.lexsort((self._id_rank[hits], -scores[hits]))[: query.limit]
+            kth = np.partition(-scores, limit - 1)[limit - 1]
+            keep = -scores <= kth
+            hits, scores = hits[keep], scores[keep]
+        order = np.lexsort((rank[hits], -scores))[:limit]
         packed = self._packed
         return [pos for pos in hits[order].tolist() if packed[pos] is not None]
+
+
+#: An empty posting list.
+_NO_POSITIONS: npt.NDArray[np.int32] = np.empty(0, dtype=np.int32)
+#: How far apart (relative) a bound and a score must be for ``_matched`` to stop: float sums of a few hundred
+#: boosts are exact to ~1e-14, so this errs only towards summing more.
+_MARGIN = 1e-9
+#: From how many times the pool's length a posting list is bisected rather than read whole (``_members``).
+_BISECT_FROM = 16
+
+
+@dataclass(frozen=True, slots=True)
+class _List:
+    """A posting list of a query and its boost; ``clause``: a code or term clause (else a buyer clause, which adds
+    only to profiles matched by a clause)."""
+
+    posting: npt.NDArray[np.int32]
+    boost: float
+    clause: bool
+
+
+def _suffix_sums(boosts: Sequence[float]) -> list[float]:
+    """What the lists from each one on could add to a profile (summed from the end: no drift by subtraction)."""
+    out = [0.0] * (len(boosts) + 1)
+    for i in range(len(boosts) - 1, -1, -1):
+        out[i] = boosts[i] + out[i + 1]
+    return out
+
+
+@dataclass
+class _Pool:
+    """The profiles still in the running in ``_matched``, with their partial sums: of clause boosts
+    (``clauses``) and of clause and buyer boosts together (``scores``)."""
+
+    positions: npt.NDArray[np.int32]
+    clauses: npt.NDArray[np.float64]
+    scores: npt.NDArray[np.float64]
+
+    @classmethod
+    def of(cls, partial: npt.NDArray[np.float64], seen: npt.NDArray[np.int32], buyer: Sequence[_List]) -> _Pool:
+        """Those ``seen`` (their clause sums in ``partial``, by position) and the members of the ``buyer`` lists
+        taken (a member not seen may still be matched by a list not taken)."""
+        clauses = partial[seen]
+        if not buyer:
+            return cls(seen, clauses, clauses.copy())
+        members = np.unique(np.concatenate([entry.posting for entry in buyer]))
+        bonus = np.zeros(len(members), dtype=np.float64)
+        for entry in buyer:
+            bonus[_members(members, entry.posting)] += entry.boost
+        matched = partial[members] > 0
+        # The buyer boosts of the profiles seen, read back by position.
+        partial[members[matched]] += bonus[matched]
+        scores = partial[seen]
+        outside = ~matched
+        return cls(
+            np.concatenate([seen, members[outside]]),
+            np.concatenate([clauses, np.zeros(np.count_nonzero(outside))]),
+            np.concatenate([scores, bonus[outside]]),
+        )
+
+    def _keep(self, left: float, limit: int) -> None:
+        """Drop the profiles whose partial sum plus ``left`` stays under the ``limit``-th best lower bound of a
+        final score (a matched profile's partial sum): at least ``limit`` profiles will score more."""
+        if len(self.positions) <= limit:
+            return
+        lower = np.where(self.clauses > 0, self.scores, 0.0)
+        cut = np.partition(lower, len(lower) - limit)[len(lower) - limit] * (1 - _MARGIN)
+        if cut <= 0:
+            return
+        keep = (self.scores + left) * (1 + _MARGIN) >= cut
+        self.positions, self.clauses, self.scores = self.positions[keep], self.clauses[keep], self.scores[keep]
+
+    def narrowed(self, rest: Sequence[_List], limit: int) -> npt.NDArray[np.int32]:
+        """The sorted positions that can still make the first ``limit``, after adding the ``rest`` of the lists
+        (those not taken whole), largest boost first, each searched for the profiles still in the running."""
+        rest = sorted(rest, key=lambda entry: -entry.boost)
+        lefts = _suffix_sums([entry.boost for entry in rest])
+        self._keep(lefts[0], limit)
+        order = np.argsort(self.positions)
+        self.positions, self.clauses, self.scores = self.positions[order], self.clauses[order], self.scores[order]
+        for entry, left in zip(rest, lefts[1:], strict=True):
+            at = _members(self.positions, entry.posting)
+            if entry.clause:
+                self.clauses[at] += entry.boost
+            self.scores[at] += entry.boost
+            self._keep(left, limit)
+        return self.positions
+
+
+def _members(
+    pool: npt.NDArray[np.int32], posting: npt.NDArray[np.int32], slots: npt.NDArray[np.int32] | None = None
+) -> npt.NDArray[np.intp]:
+    """The indexes in ``pool`` (sorted positions) of those in ``posting`` (sorted, distinct): read from ``slots``
+    (each pool position's index, -1 elsewhere) over a posting not much longer than the pool, else by bisection of
+    the pool in the posting."""
+    if not len(posting) or not len(pool):
+        return np.empty(0, dtype=np.intp)
+    if slots is not None and len(posting) <= _BISECT_FROM * len(pool):
+        found = slots[posting]
+        return found[found >= 0].astype(np.intp)
+    if len(posting) <= len(pool):
+        at = np.searchsorted(pool, posting)
+        hit: npt.NDArray[np.intp] = at[pool[np.minimum(at, len(pool) - 1)] == posting]
+        return hit
+    at = np.searchsorted(posting, pool)
+    return np.flatnonzero(posting[np.minimum(at, len(posting) - 1)] == pool)
+
+
+def matched_by_sum(index: InMemoryProfileIndex, query: CandidateQuery) -> list[int]:
+    """``InMemoryProfileIndex._matched`` the plain way: every clause's posting list summed whole into one score per
+    profile of the index, the buyer clauses' boosts then added to the profiles matched. The reference the pruned
+    method is held equal to (tests, ``bench.match.retrieval``)."""
+    if not len(index._ids):
+        return []
+    scores = np.zeros(len(index._ids), dtype=np.float64)
+    for posting, boost in index._clauses(query):
+        scores[posting] += boost
+    hits = np.flatnonzero(scores > 0)
+    if query.buyer_terms and len(hits):
+        # Summed apart first, then added once, and only where a buyer posting meets a match.
+        buyer = [(index._view(field, key), boost) for field, key, boost in query.buyer_terms]
+        touched = np.concatenate([posting for posting, _ in buyer])
+        if len(touched):
+            extra = np.zeros(len(index._ids), dtype=np.float64)
+            for posting, boost in buyer:
+                extra[posting] += boost
+            touched = touched[scores[touched] > 0]
+            scores[touched] += extra[touched]
+    return index._top(hits, scores[hits], query.limit)
