@@ -318,8 +318,11 @@ class InMemoryProfileIndex:
         #: Sorted positions by ``"field\x1fkey"`` (sorted: ``_matched`` looks positions up in them by bisection).
         self._postings: dict[str, array[int]] = {}
         self._id_rank: npt.NDArray[np.int64] | None = None
-        #: Per thread, a zeroed array as long as the index for ``_matched``'s partial sums (zeroed again after use).
+        #: Per thread, arrays as long as the index for ``_matched`` (``_scratch_arrays``).
         self._scratch = threading.local()
+        #: The long posting lists as bitmaps (one bit a position), made on a query's demand and dropped when the list
+        #: changes (``_bitmap``), with the index's length when made.
+        self._bitmaps: dict[str, tuple[int, npt.NDArray[np.uint8]]] = {}
         self._vectors = vectors
 
     def __len__(self) -> int:
@@ -385,6 +388,7 @@ class InMemoryProfileIndex:
         if packed is None:
             return
         for name in _names(*self._packer.unpack(packed)):
+            self._bitmaps.pop(name, None)
             posting = self._postings[name]
             posting.remove(pos)
             if not posting:
@@ -424,6 +428,7 @@ class InMemoryProfileIndex:
             self._unlink(pos)
         record: _Record = (profile, tuple(suggested_prefixes(suggested)), stored)
         for name in _names(*record):
+            self._bitmaps.pop(name, None)
             posting = self._postings.get(name)
             if posting is None:
                 posting = self._postings[name] = array("i")
@@ -461,6 +466,31 @@ class InMemoryProfileIndex:
             for key, boost in clauses
         ]
 
+    def _list(self, field: str, key: str, boost: float, clause: bool) -> _List:
+        """A clause's posting list for ``_matched``, with its bitmap when it is long (``_bitmap``)."""
+        name = _posting(field, key)
+        posting = self._postings.get(name)
+        if not posting:
+            return _List(_NO_POSITIONS, boost, clause)
+        view = np.frombuffer(posting, dtype=np.int32)
+        return _List(view, boost, clause, self._bitmap(name, view))
+
+    def _bitmap(self, name: str, view: npt.NDArray[np.int32]) -> npt.NDArray[np.uint8] | None:
+        """The posting list ``name`` as a bit per position of the index (``None``: shorter than ``_BITMAP_FROM`` of
+        the index: it takes less room as positions): whether a profile is in it is then one read, however long it
+        is. Made when first asked for and kept until the list changes or the index grows."""
+        n = len(self._ids)
+        if len(view) < max(n // _BITMAP_FROM, _BITMAP_MIN):
+            return None
+        found = self._bitmaps.get(name)
+        if found is not None and found[0] == n:
+            return found[1]
+        mask = np.zeros(n, dtype=bool)
+        mask[view] = True
+        bits = np.packbits(mask, bitorder="little")
+        self._bitmaps[name] = (n, bits)
+        return bits
+
     def _ranks(self) -> npt.NDArray[np.int64]:
         """Each position's rank by supplier id (ties of score are ordered by it)."""
         if self._id_rank is None:
@@ -470,15 +500,18 @@ class InMemoryProfileIndex:
             self._id_rank = rank
         return self._id_rank
 
-    def _scratch_arrays(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int32]]:
+    def _scratch_arrays(
+        self,
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int32]]:
         """This thread's arrays of one entry per position for ``_matched``, grown with the index and left as found
-        after each use: partial sums (zeros) and slots in the scored pool (-1)."""
+        after each use: partial sums of clause and of buyer boosts (zeros), slots in the pool scored (-1)."""
         scratch = self._scratch
         if getattr(scratch, "scores", None) is None or len(scratch.scores) < len(self._ids):
             size = max(len(self._ids), 1024)
             scratch.scores = np.zeros(size, dtype=np.float64)
+            scratch.bonus = np.zeros(size, dtype=np.float64)
             scratch.slots = np.full(size, -1, dtype=np.int32)
-        return scratch.scores, scratch.slots
+        return scratch.scores, scratch.bonus, scratch.slots
 
     def candidate_ids(self, query: CandidateQuery, *, exhaustive: bool = False) -> list[str]:
         """The candidates' supplier ids, in order (``candidates`` without decoding a profile). ``exhaustive``: sum
@@ -501,57 +534,76 @@ class InMemoryProfileIndex:
         The lists (code, term and buyer clauses) are taken whole, cheapest per unit of boost first, into partial
         sums until ``limit`` profiles already score more than every list not taken could give a profile not yet
         seen: scores only grow, so no such profile can reach the cut, not even as a tie. Then the lists not taken,
-        largest boost first, are only searched (bisection) for the profiles still in the running, and a profile
-        leaves the running once its partial sum with every list not yet searched stays under the ``limit``-th best
-        lower bound (``_narrow``). Those left are scored over every clause in the query's order: each one's sum is
+        largest boost first, are only searched for the profiles still in the running (a long list through its
+        bitmap, ``_bitmap``), and a profile leaves the running once its partial sum with every list not yet
+        searched stays under the ``limit``-th best lower bound (``_Pool.narrowed``). Those left are scored over
+        every clause in the query's order (``_members``): each one's sum is
         the very same float as ``matched_by_sum``'s (the same boosts added in the same order), so the same
         candidates come back in the same order. Bounds are compared with a margin far above float rounding."""
         if not self._ids:
             return []
-        clauses = self._clauses(query)
-        buyer = [(self._view(field, key), boost) for field, key, boost in query.buyer_terms]
-        if not all(boost > 0 for _, boost in (*clauses, *buyer)) or query.limit < 1:
+        clauses = [
+            self._list(field, key, boost, True)
+            for field, terms in (
+                (CODE_FIELD, query.code_terms),
+                (TEXT_FIELD, query.text_terms),
+                (SUGGESTED_FIELD, query.suggested_terms),
+            )
+            for key, boost in terms
+        ]
+        buyer = [self._list(field, key, boost, False) for field, key, boost in query.buyer_terms]
+        if not all(entry.boost > 0 for entry in (*clauses, *buyer)) or query.limit < 1:
             # The bounds need scores that only grow.
             return matched_by_sum(self, query)
-        scores, slots = self._scratch_arrays()
-        lists = [_List(posting, boost, True) for posting, boost in clauses if len(posting)]
-        lists += [_List(posting, boost, False) for posting, boost in buyer if len(posting)]
+        scores, bonus, slots = self._scratch_arrays()
+        lists = [entry for entry in (*clauses, *buyer) if len(entry.posting)]
         lists.sort(key=lambda entry: len(entry.posting) / entry.boost)
         lefts = _suffix_sums([entry.boost for entry in lists])
         taken, taken_sum, count = 0, 0.0, 0
-        seen: list[npt.NDArray[np.int32]] = []
+        # The profiles reached by the clause lists taken (each once), in one buffer; the buyer lists' apart.
+        seen = np.empty(sum(len(entry.posting) for entry in lists if entry.clause), dtype=np.int32)
+        members: list[npt.NDArray[np.int32]] = [_NO_POSITIONS]
         try:
             for entry in lists:
                 if (
                     count >= query.limit
                     and taken_sum > lefts[taken]
-                    and np.count_nonzero(scores[np.concatenate(seen)] > lefts[taken] * (1 + _MARGIN)) >= query.limit
+                    and np.count_nonzero(scores[seen[:count]] > lefts[taken] * (1 + _MARGIN)) >= query.limit
                 ):
                     break
                 taken += 1
+                posting = entry.posting
+                into = scores if entry.clause else bonus
+                # One gather for both: who is new to these sums, and the sums to add to.
+                sums = into[posting]
+                new = posting[sums == 0]
+                sums += entry.boost
+                into[posting] = sums
                 if entry.clause:
-                    seen.append(entry.posting[scores[entry.posting] == 0])
-                    scores[entry.posting] += entry.boost
-                    count += len(seen[-1])
+                    seen[count : count + len(new)] = new
+                    count += len(new)
                     taken_sum += entry.boost
-            if not seen:
-                return []
-            pool = _Pool.of(scores, np.concatenate(seen), [e for e in lists[:taken] if not e.clause])
+                else:
+                    members.append(new)
+            pool = _Pool.of(scores, bonus, seen[:count], np.concatenate(members)) if count else None
         finally:
-            for positions in seen:
-                scores[positions] = 0
-        positions = pool.narrowed(lists[taken:], query.limit)
+            scores[seen[:count]] = 0
+            for positions in members:
+                bonus[positions] = 0
+        if pool is None:
+            return []
+        positions = pool.narrowed(lists[taken:], query.limit, slots)
         slots[positions] = np.arange(len(positions), dtype=np.int32)
         try:
             total = np.zeros(len(positions), dtype=np.float64)
-            for posting, boost in clauses:
-                total[_members(positions, posting, slots)] += boost
+            for entry in clauses:
+                total[_members(positions, entry, slots)] += entry.boost
             hits = np.flatnonzero(total > 0)
             total = total[hits]
             if buyer:
                 extra = np.zeros(len(positions), dtype=np.float64)
-                for posting, boost in buyer:
-                    extra[_members(positions, posting, slots)] += boost
+                for entry in buyer:
+                    extra[_members(positions, entry, slots)] += entry.boost
                 total += extra[hits]
         finally:
             slots[positions] = -1
@@ -577,6 +629,10 @@ _NO_POSITIONS: npt.NDArray[np.int32] = np.empty(0, dtype=np.int32)
 _MARGIN = 1e-9
 #: From how many times the pool's length a posting list is bisected rather than read whole (``_members``).
 _BISECT_FROM = 16
+#: A posting list holding at least 1/this of the index's positions (and ``_BITMAP_MIN``) gets a bitmap, which is then
+#: no bigger than the list.
+_BITMAP_FROM = 32
+_BITMAP_MIN = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -587,6 +643,8 @@ class _List:
     posting: npt.NDArray[np.int32]
     boost: float
     clause: bool
+    #: The posting as a bit per position (``InMemoryProfileIndex._bitmap``), when it is long.
+    bitmap: npt.NDArray[np.uint8] | None = None
 
 
 def _suffix_sums(boosts: Sequence[float]) -> list[float]:
@@ -605,69 +663,102 @@ class _Pool:
     positions: npt.NDArray[np.int32]
     clauses: npt.NDArray[np.float64]
     scores: npt.NDArray[np.float64]
+    #: Whether every profile in the running is matched by a clause (else some are only in buyer lists so far).
+    matched: bool
 
     @classmethod
-    def of(cls, partial: npt.NDArray[np.float64], seen: npt.NDArray[np.int32], buyer: Sequence[_List]) -> _Pool:
-        """Those ``seen`` (their clause sums in ``partial``, by position) and the members of the ``buyer`` lists
-        taken (a member not seen may still be matched by a list not taken)."""
+    def of(
+        cls,
+        partial: npt.NDArray[np.float64],
+        bonus: npt.NDArray[np.float64],
+        seen: npt.NDArray[np.int32],
+        members: npt.NDArray[np.int32],
+    ) -> _Pool:
+        """Those ``seen`` (their clause sums in ``partial``, by position) and the ``members`` of the buyer lists
+        taken (their sums in ``bonus``; a member not seen may still be matched by a list not taken)."""
         clauses = partial[seen]
-        if not buyer:
-            return cls(seen, clauses, clauses.copy())
-        members = np.unique(np.concatenate([entry.posting for entry in buyer]))
-        bonus = np.zeros(len(members), dtype=np.float64)
-        for entry in buyer:
-            bonus[_members(members, entry.posting)] += entry.boost
-        matched = partial[members] > 0
-        # The buyer boosts of the profiles seen, read back by position.
-        partial[members[matched]] += bonus[matched]
-        scores = partial[seen]
-        outside = ~matched
+        scores = clauses + bonus[seen]
+        outside = members[partial[members] == 0]
+        if not len(outside):
+            return cls(seen, clauses, scores, True)
         return cls(
-            np.concatenate([seen, members[outside]]),
-            np.concatenate([clauses, np.zeros(np.count_nonzero(outside))]),
+            np.concatenate([seen, outside]),
+            np.concatenate([clauses, np.zeros(len(outside))]),
             np.concatenate([scores, bonus[outside]]),
+            False,
         )
 
-    def _keep(self, left: float, limit: int) -> None:
-        """Drop the profiles whose partial sum plus ``left`` stays under the ``limit``-th best lower bound of a
-        final score (a matched profile's partial sum): at least ``limit`` profiles will score more."""
-        if len(self.positions) <= limit:
-            return
-        lower = np.where(self.clauses > 0, self.scores, 0.0)
-        cut = np.partition(lower, len(lower) - limit)[len(lower) - limit] * (1 - _MARGIN)
-        if cut <= 0:
-            return
-        keep = (self.scores + left) * (1 + _MARGIN) >= cut
-        self.positions, self.clauses, self.scores = self.positions[keep], self.clauses[keep], self.scores[keep]
-
-    def narrowed(self, rest: Sequence[_List], limit: int) -> npt.NDArray[np.int32]:
-        """The sorted positions that can still make the first ``limit``, after adding the ``rest`` of the lists
-        (those not taken whole), largest boost first, each searched for the profiles still in the running."""
+    def narrowed(self, rest: Sequence[_List], limit: int, slots: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
+        """The positions (sorted) that can still make the first ``limit`` after adding the ``rest`` of the lists
+        (those not taken whole), largest boost first, each searched only for the profiles still in the running, who
+        leave the running once their partial sum plus what the lists not yet searched could add stays under the
+        ``limit``-th best lower bound of a final score (a matched profile's partial sum): at least ``limit``
+        profiles will score more. ``slots``: a scratch of -1 per position, left so."""
+        # Largest boost first: what the lists left could add falls fastest.
         rest = sorted(rest, key=lambda entry: -entry.boost)
         lefts = _suffix_sums([entry.boost for entry in rest])
-        self._keep(lefts[0], limit)
-        order = np.argsort(self.positions)
-        self.positions, self.clauses, self.scores = self.positions[order], self.clauses[order], self.scores[order]
-        for entry, left in zip(rest, lefts[1:], strict=True):
-            at = _members(self.positions, entry.posting)
-            if entry.clause:
-                self.clauses[at] += entry.boost
-            self.scores[at] += entry.boost
-            self._keep(left, limit)
-        return self.positions
+        cut = 0.0
+        slots[self.positions] = np.arange(len(self.positions), dtype=np.int32)
+        try:
+            for i, left in enumerate(lefts):
+                if i:
+                    entry = rest[i - 1]
+                    at = _members(self.positions, entry, slots)
+                    if entry.clause:
+                        self.clauses[at] += entry.boost
+                    self.scores[at] += entry.boost
+                if len(self.positions) <= limit:
+                    continue
+                lower = self.scores if self.matched else np.where(self.clauses > 0, self.scores, 0.0)
+                cut = max(cut, _cut(lower, limit) * (1 - _MARGIN))
+                if cut <= left:
+                    continue
+                # Out: a partial sum under ``cut - left`` (with the margin, on the side of keeping).
+                keep = self.scores >= cut - left - (cut + left) * _MARGIN
+                kept = int(np.count_nonzero(keep))
+                if kept == len(keep):
+                    continue
+                slots[self.positions[~keep]] = -1
+                self.positions, self.clauses, self.scores = self.positions[keep], self.clauses[keep], self.scores[keep]
+                slots[self.positions] = np.arange(kept, dtype=np.int32)
+        finally:
+            slots[self.positions] = -1
+        return np.sort(self.positions)
+
+
+def _cut(values: npt.NDArray[np.float64], limit: int) -> float:
+    """A value that at least ``limit`` of ``values`` reach, as high as cheaply found (0: fewer values): the
+    ``2 * limit``-th largest of an even sample of them when at least ``limit`` reach it (one pass to count), else the
+    ``limit``-th largest (a selection over them all)."""
+    n = len(values)
+    if n < limit:
+        return 0.0
+    step = n // (8 * limit)
+    if step > 1:
+        sample = values[::step]
+        rank = max(1, 2 * limit // step)
+        guess = float(np.partition(sample, len(sample) - rank)[len(sample) - rank])
+        if np.count_nonzero(values >= guess) >= limit:
+            return guess
+    return float(np.partition(values, n - limit)[n - limit])
 
 
 def _members(
-    pool: npt.NDArray[np.int32], posting: npt.NDArray[np.int32], slots: npt.NDArray[np.int32] | None = None
+    pool: npt.NDArray[np.int32], entry: _List, slots: npt.NDArray[np.int32] | None = None
 ) -> npt.NDArray[np.intp]:
-    """The indexes in ``pool`` (sorted positions) of those in ``posting`` (sorted, distinct): read from ``slots``
-    (each pool position's index, -1 elsewhere) over a posting not much longer than the pool, else by bisection of
-    the pool in the posting."""
+    """The indexes in ``pool`` (distinct positions; sorted unless ``slots`` are given) of those in ``entry``'s
+    posting (sorted, distinct): read from its bitmap when the posting is longer than the pool, from ``slots`` (each
+    pool position's index, -1 elsewhere) over a posting not much longer than the pool, else by bisection of the
+    shorter in the longer."""
+    posting = entry.posting
     if not len(posting) or not len(pool):
         return np.empty(0, dtype=np.intp)
+    if entry.bitmap is not None and len(pool) < len(posting):
+        return np.flatnonzero((entry.bitmap[pool >> 3] >> (pool & 7).astype(np.uint8)) & 1)
     if slots is not None and len(posting) <= _BISECT_FROM * len(pool):
         found = slots[posting]
-        return found[found >= 0].astype(np.intp)
+        inside: npt.NDArray[np.intp] = found[found >= 0].astype(np.intp, copy=False)
+        return inside
     if len(posting) <= len(pool):
         at = np.searchsorted(pool, posting)
         hit: npt.NDArray[np.intp] = at[pool[np.minimum(at, len(pool) - 1)] == posting]

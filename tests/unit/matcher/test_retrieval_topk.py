@@ -5,6 +5,8 @@ boosts (floats that do not add exactly too), the limit, and after profiles were 
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -154,3 +156,43 @@ def test_a_profile_reached_only_by_lists_not_taken_that_would_tie_at_the_cut_sti
     query = CandidateQuery(code_terms=(), text_terms=((masks, 2.0), (solar, 1.0), (gloves, 1.0), (tents, 1.0)), limit=5)
     assert index.candidate_ids(query) == ["m0", "m1", "m2", "a00", "a01"]
     assert index.candidate_ids(query, exhaustive=True) == ["m0", "m1", "m2", "a00", "a01"]
+
+
+def test_long_lists_searched_through_their_bitmaps_give_the_same_candidates_after_they_change() -> None:
+    # Long enough for the common words' lists to get bitmaps (made by the first queries), then profiles replaced,
+    # removed and added: the bitmaps of the lists they were in must not be read stale.
+    rng = random.Random(11)
+    index = InMemoryProfileIndex()
+
+    def make(i: int) -> SupplierProfile:
+        words = rng.sample(WORDS, rng.randint(1, 4))
+        return supplier(f"b{i:05d}", (rng.choice(CODES),), tuple(words), names={"en": "Acme"})
+
+    for i in range(9000):
+        index.upsert(make(i))
+    all_terms = text.terms(" ".join(WORDS))
+
+    def some_queries() -> list[CandidateQuery]:
+        return [
+            CandidateQuery(
+                code_terms=tuple(
+                    (f"U:{code[:digits]}", rng.choice(BOOSTS)) for code in rng.sample(CODES, 2) for digits in (4, 6)
+                ),
+                text_terms=tuple((term, rng.choice(BOOSTS)) for term in rng.sample(all_terms, rng.randint(1, 6))),
+                limit=rng.choice((1, 30, 300)),
+            )
+            for _ in range(30)
+        ]
+
+    for query in some_queries():
+        assert index.candidate_ids(query) == index.candidate_ids(query, exhaustive=True)
+    # The case this test is for: some lists were read through bitmaps.
+    assert index._bitmaps
+    for i in range(0, 9000, 3):
+        index.upsert(make(i))
+    for i in range(1, 9000, 7):
+        index.remove(f"b{i:05d}")
+    for i in range(9000, 9500):
+        index.upsert(make(i))
+    for query in some_queries():
+        assert index.candidate_ids(query) == index.candidate_ids(query, exhaustive=True)
