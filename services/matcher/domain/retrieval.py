@@ -320,8 +320,10 @@ class InMemoryProfileIndex:
         self._id_rank: npt.NDArray[np.int64] | None = None
         #: Per thread, arrays as long as the index for ``_matched`` (``_scratch_arrays``).
         self._scratch = threading.local()
-        #: The long posting lists as bitmaps (one bit a position), made on a query's demand and dropped when the list
-        #: changes (``_bitmap``), with the index's length when made.
+        #: How many times each posting list has changed (counted once the change is made).
+        self._changes: Counter[str] = Counter()
+        #: The long posting lists as bitmaps (one bit a position), made on a query's demand (``_bitmap``), with the
+        #: count of changes of the list they were made from: a list changed since is made again.
         self._bitmaps: dict[str, tuple[int, npt.NDArray[np.uint8]]] = {}
         self._vectors = vectors
 
@@ -388,11 +390,11 @@ class InMemoryProfileIndex:
         if packed is None:
             return
         for name in _names(*self._packer.unpack(packed)):
-            self._bitmaps.pop(name, None)
             posting = self._postings[name]
             posting.remove(pos)
             if not posting:
                 del self._postings[name]
+            self._changes[name] += 1
 
     def _set(self, pos: int, packed: bytes | _Record | None) -> None:
         with self._lock:
@@ -428,7 +430,6 @@ class InMemoryProfileIndex:
             self._unlink(pos)
         record: _Record = (profile, tuple(suggested_prefixes(suggested)), stored)
         for name in _names(*record):
-            self._bitmaps.pop(name, None)
             posting = self._postings.get(name)
             if posting is None:
                 posting = self._postings[name] = array("i")
@@ -437,6 +438,7 @@ class InMemoryProfileIndex:
                 bisect.insort(posting, pos)
             else:
                 posting.append(pos)
+            self._changes[name] += 1
         self._set(pos, self._packer.pack(record))
 
     def remove(self, supplier_id: str) -> None:
@@ -469,26 +471,29 @@ class InMemoryProfileIndex:
     def _list(self, field: str, key: str, boost: float, clause: bool) -> _List:
         """A clause's posting list for ``_matched``, with its bitmap when it is long (``_bitmap``)."""
         name = _posting(field, key)
+        # Read before the list: a bitmap made from a list that changes meanwhile is marked with the older count.
+        changes = self._changes[name]
         posting = self._postings.get(name)
         if not posting:
             return _List(_NO_POSITIONS, boost, clause)
         view = np.frombuffer(posting, dtype=np.int32)
-        return _List(view, boost, clause, self._bitmap(name, view))
+        return _List(view, boost, clause, self._bitmap(name, view, changes))
 
-    def _bitmap(self, name: str, view: npt.NDArray[np.int32]) -> npt.NDArray[np.uint8] | None:
-        """The posting list ``name`` as a bit per position of the index (``None``: shorter than ``_BITMAP_FROM`` of
-        the index: it takes less room as positions): whether a profile is in it is then one read, however long it
-        is. Made when first asked for and kept until the list changes or the index grows."""
+    def _bitmap(self, name: str, view: npt.NDArray[np.int32], changes: int) -> npt.NDArray[np.uint8] | None:
+        """The posting list ``name`` (``view``, as it was after ``changes`` changes) as a bit per position of the
+        index (``None``: shorter than ``_BITMAP_FROM`` of the index, it takes less room as positions): whether a
+        profile is in it is then one read, however long it is. Made when first asked for, with room for a quarter
+        more positions, and kept until the list changes or the index outgrows it."""
         n = len(self._ids)
         if len(view) < max(n // _BITMAP_FROM, _BITMAP_MIN):
             return None
         found = self._bitmaps.get(name)
-        if found is not None and found[0] == n:
+        if found is not None and found[0] == changes and 8 * len(found[1]) >= n:
             return found[1]
-        mask = np.zeros(n, dtype=bool)
+        mask = np.zeros(n + n // 4 + 8, dtype=bool)
         mask[view] = True
         bits = np.packbits(mask, bitorder="little")
-        self._bitmaps[name] = (n, bits)
+        self._bitmaps[name] = (changes, bits)
         return bits
 
     def _ranks(self) -> npt.NDArray[np.int64]:
