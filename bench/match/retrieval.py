@@ -1,7 +1,7 @@
 """Retrieval alone at sizes the whole bench takes long to build: the pruned top-k against the plain sum, same run.
 
 ``python -m bench.match.retrieval [--sizes 200000,1000000] [--notices 300] [--warmup 50] [--no-knn]``
-``    [--encode-limit 40000] [--probe 8] [--json]``
+``    [--encode-limit 40000] [--probe 8] [--prune-from N] [--json]``
 
 For each size, profiles streamed from ``localrun.demodata.data.iter_suppliers`` into an ``InMemoryProfileIndex``
 (packed, nothing stored with them: retrieval reads only the posting lists) with, unless ``--no-knn``, their vectors
@@ -10,7 +10,8 @@ in an int8 ``VectorIndex`` (``--encode-limit`` distinct vectors reused cyclicall
 ``bench.match`` times it), in one process, one after the other: ``candidate_ids(query, exhaustive=True)`` (every
 posting list summed whole: the method before the pruned top-k) and ``candidate_ids(query)`` (the pruned one), CPU
 time of each, and whether the two lists are the same (ids and order); the postings alone (no kNN) and the kNN search
-alone (``VectorIndex.nearest``) timed apart. Notices of another seed are run first, untimed.
+alone (``VectorIndex.nearest``) timed apart. Notices of another seed are run first, untimed. ``--prune-from``: the
+index's ``prune_from`` (default ``retrieval.PRUNE_FROM``; 0: prune every query, however short its lists).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from contracts.notice import TenderNotice
 from localrun.demodata.data import generate_notices, iter_suppliers
 from services.matcher.adapters.encoder import UseEncoder
 from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query
-from services.matcher.domain.retrieval import CandidateQuery
+from services.matcher.domain.retrieval import PRUNE_FROM, CandidateQuery
 from services.matcher.domain.semantic import VectorIndex, notice_semantic_text
 from services.matcher.entrypoints.worker import one_native_thread
 
@@ -53,7 +54,16 @@ def _cpu(call: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def run_size(
-    n: int, notices: int, warmup: int, console: Console, *, knn: bool, encode_limit: int, probe: int, seed: int = 7
+    n: int,
+    notices: int,
+    warmup: int,
+    console: Console,
+    *,
+    knn: bool,
+    encode_limit: int,
+    probe: int,
+    prune_from: int = PRUNE_FROM,
+    seed: int = 7,
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
     config = ScoringConfig()
@@ -62,7 +72,7 @@ def run_size(
     rows = None
     if encoder is not None:
         rows, _ = profile_vectors(min(n, encode_limit), seed, encoder, lambda done: None)
-    index = InMemoryProfileIndex(vector_index, packed=True)
+    index = InMemoryProfileIndex(vector_index, packed=True, prune_from=prune_from)
     t0, c0 = time.perf_counter(), time.process_time()
     for i, p in enumerate(iter_suppliers(n, seed)):
         index.upsert(p, None if rows is None else np.asarray(rows[i % len(rows)], dtype=np.float32))
@@ -97,6 +107,7 @@ def run_size(
             cpu["knn"].append(_cpu(lambda v=vector, k=k: vector_index.nearest(v, k))[0])
     return {
         "profiles": n,
+        "prune_from": prune_from,
         "notices": len(timed),
         "different_candidate_lists": different,
         "cpu": {k: _ms(v) for k, v in cpu.items() if v},
@@ -111,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-knn", action="store_true", help="postings only (no vectors, no encoder)")
     ap.add_argument("--encode-limit", type=int, default=40_000, help="distinct profile vectors, reused cyclically")
     ap.add_argument("--probe", type=int, default=8, help="VectorIndex probe")
+    ap.add_argument("--prune-from", type=int, default=PRUNE_FROM, help="InMemoryProfileIndex prune_from")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     console = Console(stderr=True)
@@ -125,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             knn=not args.no_knn,
             encode_limit=args.encode_limit,
             probe=args.probe,
+            prune_from=args.prune_from,
         )
         for size in args.sizes.split(",")
     ]

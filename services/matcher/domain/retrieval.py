@@ -196,6 +196,10 @@ _SEP = "\x1f"
 #: Decoded profiles ``InMemoryProfileIndex`` keeps by default (most recently returned first to stay): a notice's
 #: candidates are mostly the same firms as the last notices' (same codes, same words), and decoding one costs ~0.15 ms.
 DECODED_CACHED = 20_000
+#: From how many postings in a query's clause lists ``InMemoryProfileIndex`` prunes (fewer: summed whole, quicker):
+#: measured with ``bench.match.retrieval`` over generated profiles, at 200,000 (~100,000-500,000 postings a notice)
+#: pruning was no quicker, at 1,000,000 (~0.5-2.5 million) it was.
+PRUNE_FROM = 400_000
 #: Profiles whose packed bytes make the compression dictionary (``_Packer``): their common structure (field names,
 #: the model's classes, countries, code schemes) is what one profile alone cannot compress away.
 _DICTIONARY_SAMPLE = 64
@@ -297,12 +301,18 @@ class InMemoryProfileIndex:
     """
 
     def __init__(
-        self, vectors: VectorIndex | None = None, *, packed: bool = False, decoded_cached: int = DECODED_CACHED
+        self,
+        vectors: VectorIndex | None = None,
+        *,
+        packed: bool = False,
+        decoded_cached: int = DECODED_CACHED,
+        prune_from: int = PRUNE_FROM,
     ) -> None:
         """``vectors``: the kNN channel's index, to choose its layout (else one is made on the first vector);
         ``packed``: hold profiles packed (else as given, returned as the same objects: decoding every candidate,
         and the garbage collector walking the decoded cache, cost a hundred times the ranking's time at 100k);
-        ``decoded_cached``: how many decoded profiles to keep when packed (0: decode every time)."""
+        ``decoded_cached``: how many decoded profiles to keep when packed (0: decode every time); ``prune_from``:
+        from how many postings in a query's clause lists retrieval prunes (``_matched``; fewer: the plain sum)."""
         if decoded_cached < 0:
             raise ValueError(f"decoded_cached must be >= 0, got {decoded_cached}")
         self._ids: list[str] = []
@@ -320,6 +330,7 @@ class InMemoryProfileIndex:
         self._id_rank: npt.NDArray[np.int64] | None = None
         #: Per thread, arrays as long as the index for ``_matched`` (``_scratch_arrays``).
         self._scratch = threading.local()
+        self._prune_from = prune_from
         #: How many times each posting list has changed (counted once the change is made).
         self._changes: Counter[str] = Counter()
         #: The long posting lists as bitmaps (one bit a position), made on a query's demand (``_bitmap``), with the
@@ -557,8 +568,12 @@ class InMemoryProfileIndex:
             for key, boost in terms
         ]
         buyer = [self._list(field, key, boost, False) for field, key, boost in query.buyer_terms]
-        if not all(entry.boost > 0 for entry in (*clauses, *buyer)) or query.limit < 1:
-            # The bounds need scores that only grow.
+        if (
+            not all(entry.boost > 0 for entry in (*clauses, *buyer))
+            or query.limit < 1
+            or sum(len(entry.posting) for entry in clauses) < self._prune_from
+        ):
+            # The bounds need scores that only grow; and over short lists the plain sum is quicker.
             return matched_by_sum(self, query)
         scores, bonus, slots = self._scratch_arrays()
         lists = [entry for entry in (*clauses, *buyer) if len(entry.posting)]

@@ -110,7 +110,7 @@ def queries(draw: st.DrawFn, vocabulary: dict[str, list[str]]) -> CandidateQuery
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data(), size=st.integers(min_value=1, max_value=60))
 def test_pruned_top_k_equals_the_straightforward_sum_after_updates_and_removals(data: st.DataObject, size: int) -> None:
-    index = InMemoryProfileIndex()
+    index = InMemoryProfileIndex(prune_from=0)
     live: dict[str, dict[str, set[str]]] = {}
     for i in range(size):
         profile, suggested = data.draw(profiles(f"s{i:03d}"))
@@ -148,7 +148,7 @@ def test_a_profile_reached_only_by_lists_not_taken_that_would_tie_at_the_cut_sti
     # exactly what the long lists could still give: the a-profiles may tie and come first by id, so they must be
     # looked at, and they are.
     masks, solar, gloves, tents = text.terms("masks solar gloves tents")
-    index = InMemoryProfileIndex()
+    index = InMemoryProfileIndex(prune_from=0)
     for i in range(30):
         index.upsert(supplier(f"a{29 - i:02d}", keywords=("gloves", "tents"), names={"en": "Acme"}))
     for i in range(5):
@@ -162,7 +162,7 @@ def test_long_lists_searched_through_their_bitmaps_give_the_same_candidates_afte
     # Long enough for the common words' lists to get bitmaps (made by the first queries), then profiles replaced,
     # removed and added: the bitmaps of the lists they were in must not be read stale.
     rng = random.Random(11)
-    index = InMemoryProfileIndex()
+    index = InMemoryProfileIndex(prune_from=0)
 
     def make(i: int) -> SupplierProfile:
         words = rng.sample(WORDS, rng.randint(1, 4))
