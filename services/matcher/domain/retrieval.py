@@ -12,6 +12,7 @@ return the same set whenever fewer than ``limit`` suppliers match, and the same 
 
 from __future__ import annotations
 
+import bisect
 import copyreg
 import io
 import pickle
@@ -195,6 +196,10 @@ _SEP = "\x1f"
 #: Decoded profiles ``InMemoryProfileIndex`` keeps by default (most recently returned first to stay): a notice's
 #: candidates are mostly the same firms as the last notices' (same codes, same words), and decoding one costs ~0.15 ms.
 DECODED_CACHED = 20_000
+#: From how many postings in a query's clause lists ``InMemoryProfileIndex`` prunes (fewer: summed whole, quicker):
+#: measured with ``bench.match.retrieval`` over generated profiles, at 200,000 (~100,000-500,000 postings a notice)
+#: pruning was no quicker, at 1,000,000 (~0.5-2.5 million) it was.
+PRUNE_FROM = 400_000
 #: Profiles whose packed bytes make the compression dictionary (``_Packer``): their common structure (field names,
 #: the model's classes, countries, code schemes) is what one profile alone cannot compress away.
 _DICTIONARY_SAMPLE = 64
@@ -296,12 +301,18 @@ class InMemoryProfileIndex:
     """
 
     def __init__(
-        self, vectors: VectorIndex | None = None, *, packed: bool = False, decoded_cached: int = DECODED_CACHED
+        self,
+        vectors: VectorIndex | None = None,
+        *,
+        packed: bool = False,
+        decoded_cached: int = DECODED_CACHED,
+        prune_from: int = PRUNE_FROM,
     ) -> None:
         """``vectors``: the kNN channel's index, to choose its layout (else one is made on the first vector);
         ``packed``: hold profiles packed (else as given, returned as the same objects: decoding every candidate,
         and the garbage collector walking the decoded cache, cost a hundred times the ranking's time at 100k);
-        ``decoded_cached``: how many decoded profiles to keep when packed (0: decode every time)."""
+        ``decoded_cached``: how many decoded profiles to keep when packed (0: decode every time); ``prune_from``:
+        from how many postings in a query's clause lists retrieval prunes (``_matched``; fewer: the plain sum)."""
         if decoded_cached < 0:
             raise ValueError(f"decoded_cached must be >= 0, got {decoded_cached}")
         self._ids: list[str] = []
@@ -314,8 +325,17 @@ class InMemoryProfileIndex:
         self._lock = threading.Lock()
         #: Profiles decoded so far for ``get`` / ``candidates`` (misses of the decoded LRU).
         self.decodes = 0
+        #: Sorted positions by ``"field\x1fkey"`` (sorted: ``_matched`` looks positions up in them by bisection).
         self._postings: dict[str, array[int]] = {}
         self._id_rank: npt.NDArray[np.int64] | None = None
+        #: Per thread, arrays as long as the index for ``_matched`` (``_scratch_arrays``).
+        self._scratch = threading.local()
+        self._prune_from = prune_from
+        #: How many times each posting list has changed (counted once the change is made).
+        self._changes: Counter[str] = Counter()
+        #: The long posting lists as bitmaps (one bit a position), made on a query's demand (``_bitmap``), with the
+        #: count of changes of the list they were made from: a list changed since is made again.
+        self._bitmaps: dict[str, tuple[int, npt.NDArray[np.uint8]]] = {}
         self._vectors = vectors
 
     def __len__(self) -> int:
@@ -385,6 +405,7 @@ class InMemoryProfileIndex:
             posting.remove(pos)
             if not posting:
                 del self._postings[name]
+            self._changes[name] += 1
 
     def _set(self, pos: int, packed: bytes | _Record | None) -> None:
         with self._lock:
@@ -423,7 +444,12 @@ class InMemoryProfileIndex:
             posting = self._postings.get(name)
             if posting is None:
                 posting = self._postings[name] = array("i")
-            posting.append(pos)
+            if posting and posting[-1] > pos:
+                # A profile indexed again keeps its position: inserted in order, as its removal was linear too.
+                bisect.insort(posting, pos)
+            else:
+                posting.append(pos)
+            self._changes[name] += 1
         self._set(pos, self._packer.pack(record))
 
     def remove(self, supplier_id: str) -> None:
@@ -434,30 +460,80 @@ class InMemoryProfileIndex:
         if self._vectors is not None:
             self._vectors.remove(supplier_id)
 
-    def _add(self, scores: npt.NDArray[np.float64], field: str, key: str, boost: float) -> None:
-        """Add ``boost`` to the score of every profile with ``key`` in ``field`` (each is in a posting at most
-        once). The numpy view of the posting lives only for this statement: an ``array`` cannot grow while viewed."""
+    def _view(self, field: str, key: str) -> npt.NDArray[np.int32]:
+        """The posting list of ``key`` in ``field`` as a numpy view (empty: none). Held only while a query runs: an
+        ``array`` cannot grow while viewed."""
         posting = self._postings.get(_posting(field, key))
-        if posting:
-            scores[np.frombuffer(posting, dtype=np.int32)] += boost
+        return np.frombuffer(posting, dtype=np.int32) if posting else _NO_POSITIONS
 
-    def _add_buyer_terms(self, scores: npt.NDArray[np.float64], terms: tuple[tuple[str, str, float], ...]) -> None:
-        """Add to the score of every profile already matched (score > 0) the sum of the boosts of the buyer clauses
-        it is in: summed apart first, then added once (as one sum per profile), gathered over the buyer postings only
-        instead of over every match (a profile in two of them is written twice with the same value)."""
-        postings = [posting for field, key, _ in terms if (posting := self._postings.get(_posting(field, key)))]
-        if not postings:
-            return
-        extra = np.zeros(len(self._ids), dtype=np.float64)
-        for field, key, boost in terms:
-            self._add(extra, field, key, boost)
-        touched = np.concatenate([np.frombuffer(posting, dtype=np.int32) for posting in postings])
-        touched = touched[scores[touched] > 0]
-        scores[touched] += extra[touched]
+    def _clauses(self, query: CandidateQuery) -> list[tuple[npt.NDArray[np.int32], float]]:
+        """The postings and boosts of the clauses that make a candidate (codes, terms, suggested codes), in the
+        order their boosts are summed."""
+        return [
+            (self._view(field, key), boost)
+            for field, clauses in (
+                (CODE_FIELD, query.code_terms),
+                (TEXT_FIELD, query.text_terms),
+                (SUGGESTED_FIELD, query.suggested_terms),
+            )
+            for key, boost in clauses
+        ]
 
-    def candidate_ids(self, query: CandidateQuery) -> list[str]:
-        """The candidates' supplier ids, in order (``candidates`` without decoding a profile)."""
-        matched = [self._ids[pos] for pos in self._matched(query)]
+    def _list(self, field: str, key: str, boost: float, clause: bool) -> _List:
+        """A clause's posting list for ``_matched``, with its bitmap when it is long (``_bitmap``)."""
+        name = _posting(field, key)
+        # Read before the list: a bitmap made from a list that changes meanwhile is marked with the older count.
+        changes = self._changes[name]
+        posting = self._postings.get(name)
+        if not posting:
+            return _List(_NO_POSITIONS, boost, clause)
+        view = np.frombuffer(posting, dtype=np.int32)
+        return _List(view, boost, clause, self._bitmap(name, view, changes))
+
+    def _bitmap(self, name: str, view: npt.NDArray[np.int32], changes: int) -> npt.NDArray[np.uint8] | None:
+        """The posting list ``name`` (``view``, as it was after ``changes`` changes) as a bit per position of the
+        index (``None``: shorter than ``_BITMAP_FROM`` of the index, it takes less room as positions): whether a
+        profile is in it is then one read, however long it is. Made when first asked for, with room for a quarter
+        more positions, and kept until the list changes or the index outgrows it."""
+        n = len(self._ids)
+        if len(view) < max(n // _BITMAP_FROM, _BITMAP_MIN):
+            return None
+        found = self._bitmaps.get(name)
+        if found is not None and found[0] == changes and 8 * len(found[1]) >= n:
+            return found[1]
+        mask = np.zeros(n + n // 4 + 8, dtype=bool)
+        mask[view] = True
+        bits = np.packbits(mask, bitorder="little")
+        self._bitmaps[name] = (changes, bits)
+        return bits
+
+    def _ranks(self) -> npt.NDArray[np.int64]:
+        """Each position's rank by supplier id (ties of score are ordered by it)."""
+        if self._id_rank is None:
+            by_id = sorted(range(len(self._ids)), key=self._ids.__getitem__)
+            rank = np.empty(len(self._ids), dtype=np.int64)
+            rank[by_id] = np.arange(len(self._ids))
+            self._id_rank = rank
+        return self._id_rank
+
+    def _scratch_arrays(
+        self,
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int32]]:
+        """This thread's arrays of one entry per position for ``_matched``, grown with the index and left as found
+        after each use: partial sums of clause and of buyer boosts (zeros), slots in the pool scored (-1)."""
+        scratch = self._scratch
+        if getattr(scratch, "scores", None) is None or len(scratch.scores) < len(self._ids):
+            size = max(len(self._ids), 1024)
+            scratch.scores = np.zeros(size, dtype=np.float64)
+            scratch.bonus = np.zeros(size, dtype=np.float64)
+            scratch.slots = np.full(size, -1, dtype=np.int32)
+        return scratch.scores, scratch.bonus, scratch.slots
+
+    def candidate_ids(self, query: CandidateQuery, *, exhaustive: bool = False) -> list[str]:
+        """The candidates' supplier ids, in order (``candidates`` without decoding a profile). ``exhaustive``: sum
+        every posting list whole (``matched_by_sum``), the plain method the pruned one is held equal to."""
+        positions = matched_by_sum(self, query) if exhaustive else self._matched(query)
+        matched = [self._ids[pos] for pos in positions]
         if query.knn is None or self._vectors is None:
             return matched
         vector, k = query.knn
@@ -468,29 +544,267 @@ class InMemoryProfileIndex:
         return [p for s in self.candidate_ids(query) if (p := self.get(s)) is not None]
 
     def _matched(self, query: CandidateQuery) -> list[int]:
-        """The positions of the candidates matched by a code or a term clause, in order."""
+        """The positions of the candidates matched by a code or a term clause, in order: the same as
+        ``matched_by_sum``, without summing every posting list whole (MaxScore, exact).
+
+        The lists (code, term and buyer clauses) are taken whole, cheapest per unit of boost first, into partial
+        sums until ``limit`` profiles already score more than every list not taken could give a profile not yet
+        seen: scores only grow, so no such profile can reach the cut, not even as a tie. Then the lists not taken,
+        largest boost first, are only searched for the profiles still in the running (a long list through its
+        bitmap, ``_bitmap``), and a profile leaves the running once its partial sum with every list not yet
+        searched stays under the ``limit``-th best lower bound (``_Pool.narrowed``). Those left are scored over
+        every clause in the query's order (``_members``): each one's sum is
+        the very same float as ``matched_by_sum``'s (the same boosts added in the same order), so the same
+        candidates come back in the same order. Bounds are compared with a margin far above float rounding."""
         if not self._ids:
             return []
-        scores = np.zeros(len(self._ids), dtype=np.float64)
-        for field, clauses in (
-            (CODE_FIELD, query.code_terms),
-            (TEXT_FIELD, query.text_terms),
-            (SUGGESTED_FIELD, query.suggested_terms),
+        clauses = [
+            self._list(field, key, boost, True)
+            for field, terms in (
+                (CODE_FIELD, query.code_terms),
+                (TEXT_FIELD, query.text_terms),
+                (SUGGESTED_FIELD, query.suggested_terms),
+            )
+            for key, boost in terms
+        ]
+        buyer = [self._list(field, key, boost, False) for field, key, boost in query.buyer_terms]
+        if (
+            not all(entry.boost > 0 for entry in (*clauses, *buyer))
+            or query.limit < 1
+            or sum(len(entry.posting) for entry in clauses) < self._prune_from
         ):
-            for key, boost in clauses:
-                self._add(scores, field, key, boost)
-        hits = np.flatnonzero(scores > 0)
-        if query.buyer_terms and len(hits):
-            self._add_buyer_terms(scores, query.buyer_terms)
-        if self._id_rank is None:
-            by_id = sorted(range(len(self._ids)), key=self._ids.__getitem__)
-            rank = np.empty(len(self._ids), dtype=np.int64)
-            rank[by_id] = np.arange(len(self._ids))
-            self._id_rank = rank
-        if len(hits) > query.limit:
+            # The bounds need scores that only grow; and over short lists the plain sum is quicker.
+            return matched_by_sum(self, query)
+        scores, bonus, slots = self._scratch_arrays()
+        lists = [entry for entry in (*clauses, *buyer) if len(entry.posting)]
+        lists.sort(key=lambda entry: len(entry.posting) / entry.boost)
+        lefts = _suffix_sums([entry.boost for entry in lists])
+        taken, taken_sum, count = 0, 0.0, 0
+        # The profiles reached by the clause lists taken (each once), in one buffer; the buyer lists' apart.
+        seen = np.empty(sum(len(entry.posting) for entry in lists if entry.clause), dtype=np.int32)
+        members: list[npt.NDArray[np.int32]] = [_NO_POSITIONS]
+        try:
+            for entry in lists:
+                if (
+                    count >= query.limit
+                    and taken_sum > lefts[taken]
+                    and np.count_nonzero(scores[seen[:count]] > lefts[taken] * (1 + _MARGIN)) >= query.limit
+                ):
+                    break
+                taken += 1
+                posting = entry.posting
+                into = scores if entry.clause else bonus
+                # One gather for both: who is new to these sums, and the sums to add to.
+                sums = into[posting]
+                new = posting[sums == 0]
+                sums += entry.boost
+                into[posting] = sums
+                if entry.clause:
+                    seen[count : count + len(new)] = new
+                    count += len(new)
+                    taken_sum += entry.boost
+                else:
+                    members.append(new)
+            pool = _Pool.of(scores, bonus, seen[:count], np.concatenate(members)) if count else None
+        finally:
+            scores[seen[:count]] = 0
+            for positions in members:
+                bonus[positions] = 0
+        if pool is None:
+            return []
+        positions = pool.narrowed(lists[taken:], query.limit, slots)
+        slots[positions] = np.arange(len(positions), dtype=np.int32)
+        try:
+            total = np.zeros(len(positions), dtype=np.float64)
+            for entry in clauses:
+                total[_members(positions, entry, slots)] += entry.boost
+            hits = np.flatnonzero(total > 0)
+            total = total[hits]
+            if buyer:
+                extra = np.zeros(len(positions), dtype=np.float64)
+                for entry in buyer:
+                    extra[_members(positions, entry, slots)] += entry.boost
+                total += extra[hits]
+        finally:
+            slots[positions] = -1
+        return self._top(positions[hits], total, query.limit)
+
+    def _top(self, hits: npt.NDArray[Any], scores: npt.NDArray[np.float64], limit: int) -> list[int]:
+        """The ``limit`` best of ``hits`` (positions with their ``scores``), best first, ties by supplier id."""
+        rank = self._ranks()
+        if len(hits) > limit:
             # Cut by score first (cheap), keeping every tie at the cut, then order exactly.
-            kth = np.partition(-scores[hits], query.limit - 1)[query.limit - 1]
-            hits = hits[-scores[hits] <= kth]
-        order = np.lexsort((self._id_rank[hits], -scores[hits]))[: query.limit]
+            kth = np.partition(-scores, limit - 1)[limit - 1]
+            keep = -scores <= kth
+            hits, scores = hits[keep], scores[keep]
+        order = np.lexsort((rank[hits], -scores))[:limit]
         packed = self._packed
         return [pos for pos in hits[order].tolist() if packed[pos] is not None]
+
+
+#: An empty posting list.
+_NO_POSITIONS: npt.NDArray[np.int32] = np.empty(0, dtype=np.int32)
+#: How far apart (relative) a bound and a score must be for ``_matched`` to stop: float sums of a few hundred
+#: boosts are exact to ~1e-14, so this errs only towards summing more.
+_MARGIN = 1e-9
+#: From how many times the pool's length a posting list is bisected rather than read whole (``_members``).
+_BISECT_FROM = 16
+#: A posting list holding at least 1/this of the index's positions (and ``_BITMAP_MIN``) gets a bitmap, which is then
+#: no bigger than the list.
+_BITMAP_FROM = 32
+_BITMAP_MIN = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _List:
+    """A posting list of a query and its boost; ``clause``: a code or term clause (else a buyer clause, which adds
+    only to profiles matched by a clause)."""
+
+    posting: npt.NDArray[np.int32]
+    boost: float
+    clause: bool
+    #: The posting as a bit per position (``InMemoryProfileIndex._bitmap``), when it is long.
+    bitmap: npt.NDArray[np.uint8] | None = None
+
+
+def _suffix_sums(boosts: Sequence[float]) -> list[float]:
+    """What the lists from each one on could add to a profile (summed from the end: no drift by subtraction)."""
+    out = [0.0] * (len(boosts) + 1)
+    for i in range(len(boosts) - 1, -1, -1):
+        out[i] = boosts[i] + out[i + 1]
+    return out
+
+
+@dataclass
+class _Pool:
+    """The profiles still in the running in ``_matched``, with their partial sums: of clause boosts
+    (``clauses``) and of clause and buyer boosts together (``scores``)."""
+
+    positions: npt.NDArray[np.int32]
+    clauses: npt.NDArray[np.float64]
+    scores: npt.NDArray[np.float64]
+    #: Whether every profile in the running is matched by a clause (else some are only in buyer lists so far).
+    matched: bool
+
+    @classmethod
+    def of(
+        cls,
+        partial: npt.NDArray[np.float64],
+        bonus: npt.NDArray[np.float64],
+        seen: npt.NDArray[np.int32],
+        members: npt.NDArray[np.int32],
+    ) -> _Pool:
+        """Those ``seen`` (their clause sums in ``partial``, by position) and the ``members`` of the buyer lists
+        taken (their sums in ``bonus``; a member not seen may still be matched by a list not taken)."""
+        clauses = partial[seen]
+        scores = clauses + bonus[seen]
+        outside = members[partial[members] == 0]
+        if not len(outside):
+            return cls(seen, clauses, scores, True)
+        return cls(
+            np.concatenate([seen, outside]),
+            np.concatenate([clauses, np.zeros(len(outside))]),
+            np.concatenate([scores, bonus[outside]]),
+            False,
+        )
+
+    def narrowed(self, rest: Sequence[_List], limit: int, slots: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
+        """The positions (sorted) that can still make the first ``limit`` after adding the ``rest`` of the lists
+        (those not taken whole), largest boost first, each searched only for the profiles still in the running, who
+        leave the running once their partial sum plus what the lists not yet searched could add stays under the
+        ``limit``-th best lower bound of a final score (a matched profile's partial sum): at least ``limit``
+        profiles will score more. ``slots``: a scratch of -1 per position, left so."""
+        # Largest boost first: what the lists left could add falls fastest.
+        rest = sorted(rest, key=lambda entry: -entry.boost)
+        lefts = _suffix_sums([entry.boost for entry in rest])
+        cut = 0.0
+        slots[self.positions] = np.arange(len(self.positions), dtype=np.int32)
+        try:
+            for i, left in enumerate(lefts):
+                if i:
+                    entry = rest[i - 1]
+                    at = _members(self.positions, entry, slots)
+                    if entry.clause:
+                        self.clauses[at] += entry.boost
+                    self.scores[at] += entry.boost
+                if len(self.positions) <= limit:
+                    continue
+                lower = self.scores if self.matched else np.where(self.clauses > 0, self.scores, 0.0)
+                cut = max(cut, _cut(lower, limit) * (1 - _MARGIN))
+                if cut <= left:
+                    continue
+                # Out: a partial sum under ``cut - left`` (with the margin, on the side of keeping).
+                keep = self.scores >= cut - left - (cut + left) * _MARGIN
+                kept = int(np.count_nonzero(keep))
+                if kept == len(keep):
+                    continue
+                slots[self.positions[~keep]] = -1
+                self.positions, self.clauses, self.scores = self.positions[keep], self.clauses[keep], self.scores[keep]
+                slots[self.positions] = np.arange(kept, dtype=np.int32)
+        finally:
+            slots[self.positions] = -1
+        return np.sort(self.positions)
+
+
+def _cut(values: npt.NDArray[np.float64], limit: int) -> float:
+    """A value that at least ``limit`` of ``values`` reach, as high as cheaply found (0: fewer values): the
+    ``2 * limit``-th largest of an even sample of them when at least ``limit`` reach it (one pass to count), else the
+    ``limit``-th largest (a selection over them all)."""
+    n = len(values)
+    if n < limit:
+        return 0.0
+    step = n // (8 * limit)
+    if step > 1:
+        sample = values[::step]
+        rank = max(1, 2 * limit // step)
+        guess = float(np.partition(sample, len(sample) - rank)[len(sample) - rank])
+        if np.count_nonzero(values >= guess) >= limit:
+            return guess
+    return float(np.partition(values, n - limit)[n - limit])
+
+
+def _members(
+    pool: npt.NDArray[np.int32], entry: _List, slots: npt.NDArray[np.int32] | None = None
+) -> npt.NDArray[np.intp]:
+    """The indexes in ``pool`` (distinct positions; sorted unless ``slots`` are given) of those in ``entry``'s
+    posting (sorted, distinct): read from its bitmap when the posting is longer than the pool, from ``slots`` (each
+    pool position's index, -1 elsewhere) over a posting not much longer than the pool, else by bisection of the
+    shorter in the longer."""
+    posting = entry.posting
+    if not len(posting) or not len(pool):
+        return np.empty(0, dtype=np.intp)
+    if entry.bitmap is not None and len(pool) < len(posting):
+        return np.flatnonzero((entry.bitmap[pool >> 3] >> (pool & 7).astype(np.uint8)) & 1)
+    if slots is not None and len(posting) <= _BISECT_FROM * len(pool):
+        found = slots[posting]
+        inside: npt.NDArray[np.intp] = found[found >= 0].astype(np.intp, copy=False)
+        return inside
+    if len(posting) <= len(pool):
+        at = np.searchsorted(pool, posting)
+        hit: npt.NDArray[np.intp] = at[pool[np.minimum(at, len(pool) - 1)] == posting]
+        return hit
+    at = np.searchsorted(posting, pool)
+    return np.flatnonzero(posting[np.minimum(at, len(posting) - 1)] == pool)
+
+
+def matched_by_sum(index: InMemoryProfileIndex, query: CandidateQuery) -> list[int]:
+    """``InMemoryProfileIndex._matched`` the plain way: every clause's posting list summed whole into one score per
+    profile of the index, the buyer clauses' boosts then added to the profiles matched. The reference the pruned
+    method is held equal to (tests, ``bench.match.retrieval``)."""
+    if not len(index._ids):
+        return []
+    scores = np.zeros(len(index._ids), dtype=np.float64)
+    for posting, boost in index._clauses(query):
+        scores[posting] += boost
+    hits = np.flatnonzero(scores > 0)
+    if query.buyer_terms and len(hits):
+        # Summed apart first, then added once, and only where a buyer posting meets a match.
+        buyer = [(index._view(field, key), boost) for field, key, boost in query.buyer_terms]
+        touched = np.concatenate([posting for posting, _ in buyer])
+        if len(touched):
+            extra = np.zeros(len(index._ids), dtype=np.float64)
+            for posting, boost in buyer:
+                extra[posting] += boost
+            touched = touched[scores[touched] > 0]
+            scores[touched] += extra[touched]
+    return index._top(hits, scores[hits], query.limit)
