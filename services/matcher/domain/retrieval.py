@@ -380,15 +380,21 @@ class InMemoryProfileIndex:
                 self._decoded.move_to_end(pos)
             return self._packed[pos], self._facts[pos], found
 
-    def _keep(self, pos: int, packed: bytes, decoded: _Decoded) -> None:
-        """Keep what was decoded of the profile at ``pos`` in the LRU, unless it was replaced meanwhile."""
+    def _decode(self, pos: int, packed: bytes, facts: bytes | None, decoded: _Decoded | None) -> _Decoded:
+        """``decoded`` (the LRU's), else the compact candidate at ``pos`` decoded and kept in the LRU, unless the
+        profile was replaced meanwhile."""
+        if decoded is not None:
+            return decoded
+        assert facts is not None  # written with every packed profile
+        decoded = _Decoded(self._packer.candidate(facts))
+        self.decodes += 1
         if self._decoded_cached:
             with self._lock:
                 if self._packed[pos] is packed:
                     self._decoded[pos] = decoded
-                    self._decoded.move_to_end(pos)
                     if len(self._decoded) > self._decoded_cached:
                         self._decoded.popitem(last=False)
+        return decoded
 
     def _compact(self, pos: int) -> tuple[Candidate, SupplierStats | None] | None:
         """The candidate at ``pos`` as ``rank`` reads it and its scoring record (``None``: removed): unpacked, the
@@ -400,19 +406,15 @@ class InMemoryProfileIndex:
         if isinstance(packed, tuple):
             stored = packed[2]
             return packed[0], stored if isinstance(stored, SupplierStats) else None
-        assert facts is not None  # written with every packed profile
-        if decoded is None:
-            decoded = _Decoded(self._packer.candidate(facts))
-            self.decodes += 1
-            self._keep(pos, packed, decoded)
+        decoded = self._decode(pos, packed, facts, decoded)
         record = decoded.candidate.record
         if record is not None:
             return decoded.candidate, record
-        profile, stored = self._whole(pos, packed, decoded)
+        profile, stored = self._whole(packed, decoded)
         return profile, stored if isinstance(stored, SupplierStats) else None
 
-    def _whole(self, pos: int, packed: bytes, decoded: _Decoded) -> tuple[SupplierProfile, object]:
-        """The whole profile at ``pos`` and what was stored with it, decoded once while ``decoded`` is kept."""
+    def _whole(self, packed: bytes, decoded: _Decoded) -> tuple[SupplierProfile, object]:
+        """The whole profile and what was stored with it, decoded once while ``decoded`` is kept."""
         if decoded.whole is None:
             profile, _, stored = self._packer.unpack(packed)
             if stored is _RecordWithCandidate:
@@ -431,12 +433,7 @@ class InMemoryProfileIndex:
             return None
         if isinstance(packed, tuple):
             return packed[0], packed[2]
-        if decoded is None:
-            assert facts is not None  # written with every packed profile
-            decoded = _Decoded(self._packer.candidate(facts))
-            self.decodes += 1
-            self._keep(pos, packed, decoded)
-        return self._whole(pos, packed, decoded)
+        return self._whole(packed, self._decode(pos, packed, facts, decoded))
 
     @property
     def packed_bytes(self) -> int:
