@@ -52,11 +52,12 @@ from rich.table import Table
 
 from bench.match.vectors import PhraseVectors, profile_vectors
 from contracts.notice import TenderNotice
+from contracts.supplier import SupplierProfile
 from localrun.demodata.data import generate_notices, iter_suppliers, supplier_position
 from services.matcher.adapters.encoder import UseEncoder
 from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query, fit_model, rank
 from services.matcher.domain.documents import profile_text
-from services.matcher.domain.scoring import SupplierStats, supplier_stats
+from services.matcher.domain.scoring import supplier_stats
 from services.matcher.domain.semantic import (
     ProfileVectors,
     SemanticInput,
@@ -201,8 +202,8 @@ def run_size(
     rows = None if vectors is None else vectors.view(np.ndarray)
 
     def match(notice: TenderNotice, vector: Vector | None) -> tuple[int, list[str]]:
-        candidates = index.candidates(build_candidate_query(notice, config, vector))
-        stored = {c.supplier_id: st for c in candidates if isinstance(st := index.stored(c.supplier_id), SupplierStats)}
+        # Packed: each candidate's compact form with its record, not its whole profile (``ranking_candidates``).
+        candidates, stored = index.ranking_candidates(build_candidate_query(notice, config, vector))
         semantic = None
         if vector is not None and rows is not None and table is not None:
             own: dict[str, ProfileVectors] = {}
@@ -211,8 +212,14 @@ def run_size(
                 found = cached.get(sid)
                 if found is None:
                     row = rows[supplier_position(sid, seed) % len(rows)].astype(np.float32)
-                    # The phrases as split when the profile was written (its record), as the service reads them.
-                    texts = phrases(c) if (record := stored.get(sid)) is None else record.phrases
+                    # The phrases as split when the profile was written (its record), as the service reads them;
+                    # a candidate without a record is a whole profile (``ranking_candidates``).
+                    record = stored.get(sid)
+                    if record is not None:
+                        texts = record.phrases
+                    else:
+                        assert isinstance(c, SupplierProfile)
+                        texts = phrases(c)
                     found = table.of(texts, row)
                     cached[sid] = found
                     if len(cached) > PROFILE_VECTORS_CACHED:
@@ -235,7 +242,7 @@ def run_size(
         if collector is not None:
             collector.after_notice()
     batch = generate_notices(notices, now=now)
-    decodes0, computed0 = index.decodes, model.records_computed
+    decodes0, computed0, whole0 = index.decodes, model.records_computed, index.profile_decodes
     collections = _GcCollections()
     gc.callbacks.append(collections)
     latencies: list[float] = []
@@ -269,14 +276,20 @@ def run_size(
     peak_matching = _peak_rss_mb()
     caches = {
         "profiles_decoded_per_notice": round((index.decodes - decodes0) / len(batch), 1),
+        # Of those, whole profiles (packed, the others are compact candidates: ``ranking_candidates``).
+        "whole_profiles_decoded_per_notice": round((index.profile_decodes - whole0) / len(batch), 1),
         "statistics_computed_per_notice": round((model.records_computed - computed0) / len(batch), 1),
         "oldest_generation_gc": collections.report(),
     }
     if packed:
-        # What one decode costs here (profile and scoring record), over the first 2,000 packed profiles.
+        # What one decode of a whole profile costs here, over the first 2,000 packed profiles.
         d0 = time.process_time()
         decoded = sum(1 for _ in itertools.islice(index.iter_profiles(), 2000))
         caches["decode_cpu_us"] = round((time.process_time() - d0) / max(decoded, 1) * 1e6, 1)
+        # And one compact candidate with its record (what ``ranking_candidates`` decodes per candidate).
+        d0 = time.process_time()
+        decoded = sum(1 for _ in itertools.islice(index.iter_candidates(), 2000))
+        caches["compact_decode_cpu_us"] = round((time.process_time() - d0) / max(decoded, 1) * 1e6, 1)
     if collector is not None:
         # What frozen garbage matching left (reference cycles): what a periodic full collection would reclaim.
         c0 = time.process_time()

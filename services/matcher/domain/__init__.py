@@ -6,7 +6,9 @@ Public surface (everything the matcher service and the benchmarks import):
 - ``profile_document(profile)`` and ``PROFILE_MAPPING``: the flattened profile indexed for retrieval.
 - ``CandidateQuery``, ``build_candidate_query(notice, config)``, ``candidate_query_to_es(query)``: retrieval as data
   and as an Elasticsearch search body; ``InMemoryProfileIndex``: the same retrieval in process.
-- ``rank(notice, candidates, config, now, *, model=None, ineligible=frozenset())`` -> ``RankResult``.
+- ``rank(notice, candidates, config, now, *, model=None, ineligible=frozenset())`` -> ``RankResult``; a candidate
+  is what ``candidates.Candidate`` says rank reads: a ``SupplierProfile``, or the ``CompactCandidate`` a packed
+  ``InMemoryProfileIndex`` decodes instead (``ranking_candidates``).
 - ``MatchModel``, ``fit_model(profiles)``: the optional fitted model (TF-IDF vocabulary and IDF, learned weights;
   nothing per profile: ``scoring.SupplierStats`` records come with the candidates, ``rank(..., stored=...)``).
 - ``RULES`` and the rule functions in ``rules``; ``deciding_component(entry)``.

@@ -1,9 +1,11 @@
-"""The flattened view of a supplier profile that retrieval works on, in process and in Elasticsearch."""
+"""The flattened view of a supplier profile that retrieval works on, in process and in Elasticsearch, and the codes
+and text of a notice that retrieval and scoring compare with it."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from contracts.notice import TenderNotice
 from contracts.supplier import SupplierProfile
 from services.matcher.domain import codes, text
 
@@ -39,6 +41,23 @@ PROFILE_MAPPING: dict[str, Any] = {
         "unsubscribed": {"type": "boolean"},
     },
 }
+
+
+def notice_tags(notice: TenderNotice) -> list[str]:
+    """Distinct scheme-tagged codes of a notice (invalid codes skipped), in order of appearance."""
+    out: dict[str, None] = {}
+    for c in notice.all_classifications():
+        t = codes.tag_of(c)
+        if t:
+            out.setdefault(t, None)
+    return list(out)
+
+
+def notice_text(notice: TenderNotice) -> str:
+    parts = [notice.title, notice.description]
+    parts.extend(i.description for i in notice.items if i.description)
+    parts.extend(c.description for c in notice.all_classifications() if c.description)
+    return "\n".join(p for p in parts if p)
 
 
 def profile_text(profile: SupplierProfile) -> tuple[str, str]:

@@ -16,11 +16,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from contracts.notice import TenderNotice
 from contracts.shortlist import Exclusion, ScoreComponent, ShortlistEntry
 from contracts.supplier import SupplierProfile
-from services.matcher.domain.codes import CodeHints, wants_suggestions
+from services.matcher.domain.candidates import Candidate, wants_suggestions
+from services.matcher.domain.codes import CodeHints
 from services.matcher.domain.config import COMPONENTS, ScoringConfig
 from services.matcher.domain.feedback import Adjustment
 from services.matcher.domain.model import MatchModel
@@ -57,7 +59,7 @@ class RankResult:
 
 
 def _entry(
-    profile: SupplierProfile,
+    profile: Candidate,
     scored: Scored,
     weights: Mapping[str, float],
     total_w: float,
@@ -151,7 +153,7 @@ def _score(
 
 def rank(
     notice: TenderNotice,
-    candidates: Sequence[SupplierProfile],
+    candidates: Sequence[Candidate],
     config: ScoringConfig,
     now: datetime,
     *,
@@ -164,6 +166,9 @@ def rank(
     stored: Mapping[str, SupplierStats] | None = None,
 ) -> RankResult:
     """Apply the hard rules, score the rest and return the top ``config.top_k`` above ``config.threshold``.
+
+    ``candidates``: whole profiles, or compact candidates (``candidates.CompactCandidate``, from a packed index),
+    each of which must then come with its record in ``stored`` (``InMemoryProfileIndex.ranking_candidates``).
 
     ``vectors``: the notice's and candidates' vectors; without them, meaning counts for nothing. ``adjustments``:
     supplier id -> what buyers' marks add to its total (``feedback.explained_adjustments``), before the threshold
@@ -187,7 +192,7 @@ def rank(
         algorithm += f"+{model.algorithm}"
 
     exclusions: list[Exclusion] = []
-    kept: list[SupplierProfile] = []
+    kept: list[Candidate] = []
     seen: set[str] = set()
     rules = rules_for(notice, ineligible)
     # A passed deadline excludes everyone with the same reason (it is the first rule): checked once per notice.
@@ -209,11 +214,20 @@ def rank(
         else:
             kept.append(p)
 
+    stored = stored or {}
+    # A candidate's statistics: its record when one came with it, else computed from its whole profile (only a
+    # ``SupplierProfile`` can be without one).
+    bare = [p for p in kept if p.supplier_id not in stored]
+    profiles = [p for p in bare if isinstance(p, SupplierProfile)]
+    if len(profiles) < len(bare):
+        raise ValueError(f"a compact candidate came without its scoring record: {bare[0].supplier_id}")
     if model is not None:
-        all_stats, sims = model.candidate_features(notice, kept, stored)
+        # The model reads only the supplier id of a candidate with a record, and the profile of the others (all
+        # ``SupplierProfile``s, just checked).
+        all_stats, sims = model.candidate_features(notice, cast(list[SupplierProfile], kept), stored)
     else:
-        stored = stored or {}
-        all_stats = [stored.get(p.supplier_id) or supplier_stats(p) for p in kept]
+        computed = {p.supplier_id: supplier_stats(p) for p in profiles}
+        all_stats = [stored.get(p.supplier_id) or computed[p.supplier_id] for p in kept]
         sims = [None] * len(kept)
     if vectors is not None:
         all_stats = [

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import copyreg
 import io
+import marshal
 import pickle
 import sys
 import threading
@@ -32,9 +33,23 @@ import numpy.typing as npt
 from contracts.notice import TenderNotice
 from contracts.supplier import SupplierProfile
 from services.matcher.domain import codes, text
+from services.matcher.domain.candidates import (
+    Candidate,
+    CompactCandidate,
+    compact_candidate,
+    compact_facts,
+    flat_record,
+    with_fingerprint,
+)
 from services.matcher.domain.config import ScoringConfig
 from services.matcher.domain.crosswalk import CROSSWALK_CREDIT
 from services.matcher.domain.documents import agency_codes, code_prefixes, profile_text
+
+# Kept importable from here, where they were first defined (scoring reads them from ``documents``: the packed
+# index reads scoring's records, so scoring may not import this module).
+from services.matcher.domain.documents import notice_tags as notice_tags
+from services.matcher.domain.documents import notice_text as notice_text
+from services.matcher.domain.scoring import SupplierStats
 from services.matcher.domain.semantic import Vector, VectorIndex, knn_to_es
 from services.matcher.domain.suggest import SuggestedCode
 
@@ -55,23 +70,6 @@ def suggested_prefixes(suggested: Sequence[SuggestedCode]) -> list[str]:
     for t in codes.suggested_tags(suggested):
         out.update(a for a, _ in codes.chain(t))
     return sorted(out)
-
-
-def notice_tags(notice: TenderNotice) -> list[str]:
-    """Distinct scheme-tagged codes of a notice (invalid codes skipped), in order of appearance."""
-    out: dict[str, None] = {}
-    for c in notice.all_classifications():
-        t = codes.tag_of(c)
-        if t:
-            out.setdefault(t, None)
-    return list(out)
-
-
-def notice_text(notice: TenderNotice) -> str:
-    parts = [notice.title, notice.description]
-    parts.extend(i.description for i in notice.items if i.description)
-    parts.extend(c.description for c in notice.all_classifications() if c.description)
-    return "\n".join(p for p in parts if p)
 
 
 @dataclass(frozen=True)
@@ -222,50 +220,86 @@ def _reduce_counter(counter: Counter[Any]) -> tuple[Any, ...]:
 _DISPATCH = {**copyreg.dispatch_table, Counter: _reduce_counter}
 
 
-class _Packer:
-    """A profile as a few hundred bytes: pickled (a trusted, validated model from this process, restored without
-    validating again: pydantic's JSON validation costs ~0.5 ms a profile, unpickling ~0.15 ms) and zlib-compressed
-    with a preset dictionary learned from the first profiles packed (1.1 KB a generated profile without one, 0.3 KB
-    with it; 4.8 KB as objects). The first byte says which: 0 plain zlib (before the dictionary), 1 with it."""
+class _Deflater:
+    """Small payloads compressed as raw deflate with a preset dictionary learned from the first ones (their common
+    structure, which one payload alone cannot compress away). Raw deflate rather than zlib's format: no header, no
+    checksum over the dictionary and the output, ~3x faster to inflate a few hundred bytes (5 against 15 us, measured
+    on compact candidates). The first byte says which: 0 without the dictionary (before it exists), 1 with it."""
 
-    __slots__ = ("_dictionary", "_sample", "packed")
+    __slots__ = ("_dictionary", "_sample")
 
-    def __init__(self, packed: bool) -> None:
-        """``packed``: ``False`` keeps records as they are (no bytes, no decoding: the same objects come back)."""
+    def __init__(self) -> None:
         self._dictionary: bytes | None = None
         self._sample: list[bytes] = []
-        self.packed = packed
 
-    def pack(self, record: _Record) -> bytes | _Record:
-        if not self.packed:
-            return record
-        buffer = io.BytesIO()
-        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-        pickler.dispatch_table = _DISPATCH
-        pickler.dump(record)
-        raw = buffer.getvalue()
+    def compress(self, raw: bytes) -> bytes:
         if self._dictionary is None:
             self._sample.append(raw)
             if len(self._sample) >= _DICTIONARY_SAMPLE:
                 self._dictionary = b"".join(self._sample)[-_DICTIONARY_BYTES:]
                 self._sample = []
-            return b"\x00" + zlib.compress(raw)
-        packer = zlib.compressobj(zdict=self._dictionary)
+            packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+            return b"\x00" + packer.compress(raw) + packer.flush()
+        packer = zlib.compressobj(wbits=-zlib.MAX_WBITS, zdict=self._dictionary)
         return b"\x01" + packer.compress(raw) + packer.flush()
 
+    def decompress(self, packed: bytes) -> bytes:
+        if packed[0] == 0:
+            return zlib.decompress(packed[1:], wbits=-zlib.MAX_WBITS)
+        # A 1 is only written once the dictionary exists.
+        assert self._dictionary is not None
+        unpacker = zlib.decompressobj(wbits=-zlib.MAX_WBITS, zdict=self._dictionary)
+        return unpacker.decompress(packed[1:]) + unpacker.flush()
+
+
+class _RecordWithCandidate:
+    """Put, in a packed profile's record, for the scoring record stored with it when that record is kept with its
+    compact candidate instead (pickled by reference: the same class comes back)."""
+
+
+class _Packer:
+    """A profile as two payloads of a few hundred bytes each: its compact candidate with the scoring record stored
+    with it (``candidates.compact_facts``: plain values written by ``marshal``, the fastest decoder of the standard
+    library, ~15 us with the ``CompactCandidate`` and its record built), decoded for every candidate returned; and
+    the whole profile with the codes suggested for it (and what was stored with it when it is not a scoring record
+    laid out with the candidate), pickled (a trusted, validated model from this process, restored without validating
+    again: pydantic's JSON validation costs ~0.5 ms a profile, unpickling ~0.05 ms), decoded only for ``get``,
+    ``stored``, a profile's update and a candidate without a record. Each is compressed with its own preset
+    dictionary (``_Deflater``; a generated profile is ~1.1 KB compressed without one, 0.3 KB with it; 4.8 KB as
+    objects)."""
+
+    __slots__ = ("_facts", "_records", "packed")
+
+    def __init__(self, packed: bool) -> None:
+        """``packed``: ``False`` keeps records as they are (no bytes, no decoding: the same objects come back)."""
+        self._records = _Deflater()
+        self._facts = _Deflater()
+        self.packed = packed
+
+    def pack(self, record: _Record) -> tuple[bytes | _Record, bytes | None]:
+        """The packed profile and its packed compact candidate (``record`` itself and ``None`` unpacked)."""
+        if not self.packed:
+            return record, None
+        profile, suggested, stored = record
+        flat = flat_record(stored, profile) if isinstance(stored, SupplierStats) else None
+        facts = self._facts.compress(marshal.dumps(compact_facts(profile, flat)))
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.dispatch_table = _DISPATCH
+        pickler.dump((profile, suggested, stored) if flat is None else (profile, suggested, _RecordWithCandidate))
+        return self._records.compress(buffer.getvalue()), facts
+
     def unpack(self, packed: bytes | _Record) -> _Record:
+        """The profile's record (``_RecordWithCandidate`` for a scoring record kept with its compact candidate)."""
         if isinstance(packed, tuple):
             return packed
-        if packed[0] == 0:
-            raw = zlib.decompress(packed[1:])
-        else:
-            # A 1 is only written once the dictionary exists.
-            assert self._dictionary is not None
-            unpacker = zlib.decompressobj(zdict=self._dictionary)
-            raw = unpacker.decompress(packed[1:]) + unpacker.flush()
         # Bytes this process packed from a profile it was given, never bytes read from outside.
-        record: _Record = pickle.loads(raw)
+        record: _Record = pickle.loads(self._records.decompress(packed))
         return record
+
+    def candidate(self, facts: bytes) -> CompactCandidate:
+        # Bytes this process packed, never bytes read from outside.
+        return compact_candidate(marshal.loads(self._facts.decompress(facts)))
 
 
 #: What the index packs per profile: the profile, the prefixes of the codes suggested for it (``SUGGESTED_FIELD``),
@@ -287,6 +321,17 @@ def _names(profile: SupplierProfile, suggested: Sequence[str], _stored: object =
     return tuple(dict.fromkeys(sys.intern(_posting(field, k)) for field, ks in keys.items() for k in ks))
 
 
+class _Decoded:
+    """What the index's LRU keeps of a packed profile: its compact candidate, and its whole profile with what was
+    stored with it once something asked for them (``get``, ``stored``, a candidate without a record)."""
+
+    __slots__ = ("candidate", "whole")
+
+    def __init__(self, candidate: CompactCandidate) -> None:
+        self.candidate = candidate
+        self.whole: tuple[SupplierProfile, object] | None = None
+
+
 class InMemoryProfileIndex:
     """The in-process implementation of retrieval (same semantics as ``candidate_query_to_es``).
 
@@ -294,8 +339,9 @@ class InMemoryProfileIndex:
     profile, grown in place, read by numpy without a copy), named by one interned ``"field\x1fkey"`` string shared
     by every profile that has it. With ``packed`` (for a million profiles: the bench's largest sizes), profiles are
     held packed with the codes suggested for them (``_Packer``: ~0.35 KB instead of ~4.8 KB of objects) and decoded
-    when returned, the last ``decoded_cached`` of them kept decoded (a
-    bounded LRU): returned profiles are equal to those indexed, not the same objects. A profile's posting names are
+    when returned, the last ``decoded_cached`` of them kept decoded (a bounded LRU): returned profiles are equal to
+    those indexed, not the same objects. ``ranking_candidates`` then decodes, per candidate, only its compact
+    candidate and scoring record (``candidates.CompactCandidate``), not the whole profile. A profile's posting names are
     not kept (0.4 KB a profile): when it changes or leaves, they are computed again from its packed record to unlink
     it, and removing it from a posting list is linear in the list's length (a profile update, not a query).
     """
@@ -318,13 +364,18 @@ class InMemoryProfileIndex:
         self._ids: list[str] = []
         self._pos: dict[str, int] = {}
         self._packed: list[bytes | _Record | None] = []
+        #: Each packed profile's packed compact candidate (``None``: removed, or not packed).
+        self._facts: list[bytes | None] = []
         self._live = 0
         self._packer = _Packer(packed)
-        self._decoded: OrderedDict[int, tuple[SupplierProfile, object]] = OrderedDict()
+        self._decoded: OrderedDict[int, _Decoded] = OrderedDict()
         self._decoded_cached = decoded_cached if packed else 0
         self._lock = threading.Lock()
-        #: Profiles decoded so far for ``get`` / ``candidates`` (misses of the decoded LRU).
+        #: Payloads decoded so far for ``get`` / ``candidates`` / ``ranking_candidates`` (misses of the decoded LRU):
+        #: compact candidates, and whole profiles when one is asked for.
         self.decodes = 0
+        #: Of ``decodes``, the whole profiles.
+        self.profile_decodes = 0
         #: Sorted positions by ``"field\x1fkey"`` (sorted: ``_matched`` looks positions up in them by bisection).
         self._postings: dict[str, array[int]] = {}
         self._id_rank: npt.NDArray[np.int64] | None = None
@@ -341,34 +392,74 @@ class InMemoryProfileIndex:
     def __len__(self) -> int:
         return self._live
 
-    def _entry(self, pos: int) -> tuple[SupplierProfile, object] | None:
-        """The profile at ``pos`` and what was stored with it (``None``: removed), decoded or from the LRU."""
+    def _cached(self, pos: int) -> tuple[bytes | _Record | None, bytes | None, _Decoded | None]:
+        """What is held at ``pos`` (the packed profile and compact candidate) and what of it is decoded (the LRU)."""
         with self._lock:
             found = self._decoded.get(pos)
             if found is not None:
                 self._decoded.move_to_end(pos)
-                return found
-            packed = self._packed[pos]
+            return self._packed[pos], self._facts[pos], found
+
+    def _decode(self, pos: int, packed: bytes, facts: bytes | None, decoded: _Decoded | None) -> _Decoded:
+        """``decoded`` (the LRU's), else the compact candidate at ``pos`` decoded and kept in the LRU, unless the
+        profile was replaced meanwhile."""
+        if decoded is not None:
+            return decoded
+        assert facts is not None  # written with every packed profile
+        decoded = _Decoded(self._packer.candidate(facts))
+        self.decodes += 1
+        if self._decoded_cached:
+            with self._lock:
+                if self._packed[pos] is packed:
+                    self._decoded[pos] = decoded
+                    if len(self._decoded) > self._decoded_cached:
+                        self._decoded.popitem(last=False)
+        return decoded
+
+    def _compact(self, pos: int) -> tuple[Candidate, SupplierStats | None] | None:
+        """The candidate at ``pos`` as ``rank`` reads it and its scoring record (``None``: removed): unpacked, the
+        profile itself; packed, its compact candidate with its record, or the whole profile when no record was
+        laid out with it (the model then computes its statistics from the profile)."""
+        packed, facts, decoded = self._cached(pos)
+        if packed is None:
+            return None
+        if isinstance(packed, tuple):
+            stored = packed[2]
+            return packed[0], stored if isinstance(stored, SupplierStats) else None
+        decoded = self._decode(pos, packed, facts, decoded)
+        record = decoded.candidate.record
+        if record is not None:
+            return decoded.candidate, record
+        profile, stored = self._whole(packed, decoded)
+        return profile, stored if isinstance(stored, SupplierStats) else None
+
+    def _whole(self, packed: bytes, decoded: _Decoded) -> tuple[SupplierProfile, object]:
+        """The whole profile and what was stored with it, decoded once while ``decoded`` is kept."""
+        if decoded.whole is None:
+            profile, _, stored = self._packer.unpack(packed)
+            if stored is _RecordWithCandidate:
+                record = decoded.candidate.record
+                assert record is not None  # laid out with the candidate (``_Packer.pack``)
+                stored = with_fingerprint(record, profile)
+            decoded.whole = (profile, stored)
+            self.decodes += 1
+            self.profile_decodes += 1
+        return decoded.whole
+
+    def _entry(self, pos: int) -> tuple[SupplierProfile, object] | None:
+        """The profile at ``pos`` and what was stored with it (``None``: removed), decoded or from the LRU."""
+        packed, facts, decoded = self._cached(pos)
         if packed is None:
             return None
         if isinstance(packed, tuple):
             return packed[0], packed[2]
-        profile, _, stored = self._packer.unpack(packed)
-        entry = (profile, stored)
-        self.decodes += 1
-        if self._decoded_cached:
-            with self._lock:
-                if self._packed[pos] is packed:  # not replaced meanwhile
-                    self._decoded[pos] = entry
-                    if len(self._decoded) > self._decoded_cached:
-                        self._decoded.popitem(last=False)
-        return entry
+        return self._whole(packed, self._decode(pos, packed, facts, decoded))
 
     @property
     def packed_bytes(self) -> int:
-        """Bytes of the packed profiles (their ``bytes`` objects' payload; the decoded LRU not counted; 0 when not
-        packed)."""
-        return sum(len(b) for b in self._packed if isinstance(b, bytes))
+        """Bytes of the packed profiles and compact candidates (their ``bytes`` objects' payload; the decoded LRU not
+        counted; 0 when not packed)."""
+        return sum(len(b) for b in self._packed if isinstance(b, bytes)) + sum(len(b) for b in self._facts if b)
 
     def get(self, supplier_id: str) -> SupplierProfile | None:
         pos = self._pos.get(supplier_id)
@@ -377,7 +468,9 @@ class InMemoryProfileIndex:
 
     def stored(self, supplier_id: str) -> object:
         """What was stored with the profile (``upsert(stored=...)``; ``None``: nothing, or no such profile): the same
-        object for as long as the profile stays decoded, so a cache keyed by it keeps hitting."""
+        object for as long as the profile stays decoded, so a cache keyed by it keeps hitting. Packed, this decodes
+        the whole profile (a scoring record's fingerprint is its profile's): ``ranking_candidates`` gives the
+        records ranking reads without it."""
         pos = self._pos.get(supplier_id)
         entry = None if pos is None else self._entry(pos)
         return None if entry is None else entry[1]
@@ -391,6 +484,15 @@ class InMemoryProfileIndex:
         for packed in self._packed:
             if packed is not None:
                 yield self._packer.unpack(packed)[0]
+
+    def iter_candidates(self) -> Iterator[Candidate]:
+        """Every candidate as ``ranking_candidates`` returns it without a record (its ``CompactCandidate``, or the
+        profile itself when not packed), decoded one at a time in the order first indexed (the LRU left as it is)."""
+        for packed, facts in zip(self._packed, self._facts, strict=True):
+            if isinstance(packed, tuple):
+                yield packed[0]
+            elif facts is not None:
+                yield self._packer.candidate(facts)
 
     def profiles(self) -> list[SupplierProfile]:
         return list(self.iter_profiles())
@@ -407,10 +509,11 @@ class InMemoryProfileIndex:
                 del self._postings[name]
             self._changes[name] += 1
 
-    def _set(self, pos: int, packed: bytes | _Record | None) -> None:
+    def _set(self, pos: int, packed: bytes | _Record | None, facts: bytes | None = None) -> None:
         with self._lock:
             self._live += (packed is not None) - (self._packed[pos] is not None)
             self._packed[pos] = packed
+            self._facts[pos] = facts
             self._decoded.pop(pos, None)
 
     def upsert(
@@ -436,6 +539,7 @@ class InMemoryProfileIndex:
             self._ids.append(profile.supplier_id)
             self._pos[profile.supplier_id] = pos
             self._packed.append(None)
+            self._facts.append(None)
             self._id_rank = None
         else:
             self._unlink(pos)
@@ -450,7 +554,7 @@ class InMemoryProfileIndex:
             else:
                 posting.append(pos)
             self._changes[name] += 1
-        self._set(pos, self._packer.pack(record))
+        self._set(pos, *self._packer.pack(record))
 
     def remove(self, supplier_id: str) -> None:
         pos = self._pos.get(supplier_id)
@@ -541,7 +645,23 @@ class InMemoryProfileIndex:
         return union_candidates(matched, nearest)
 
     def candidates(self, query: CandidateQuery) -> list[SupplierProfile]:
+        """The candidates' whole profiles, in order (packed: each decoded whole; ``ranking_candidates`` does not)."""
         return [p for s in self.candidate_ids(query) if (p := self.get(s)) is not None]
+
+    def ranking_candidates(self, query: CandidateQuery) -> tuple[list[Candidate], dict[str, SupplierStats]]:
+        """The candidates as ``rank`` reads them, in order, and the scoring records stored with them by supplier id
+        (``rank(stored=...)``): packed, each candidate's ``CompactCandidate`` with its record, decoded without the
+        rest of its profile (or, without a record laid out with it, its whole profile: ``_Packer``); unpacked, the
+        profiles themselves with what was stored with them when it is a ``SupplierStats``."""
+        out: list[Candidate] = []
+        records: dict[str, SupplierStats] = {}
+        for supplier_id in self.candidate_ids(query):
+            found = self._compact(self._pos[supplier_id])
+            if found is not None:
+                out.append(found[0])
+                if found[1] is not None:
+                    records[supplier_id] = found[1]
+        return out, records
 
     def _matched(self, query: CandidateQuery) -> list[int]:
         """The positions of the candidates matched by a code or a term clause, in order: the same as

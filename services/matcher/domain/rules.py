@@ -11,14 +11,15 @@ from datetime import datetime
 
 from contracts.codes import clean_digits
 from contracts.notice import TenderNotice
-from contracts.supplier import SupplierProfile
+from services.matcher.domain.candidates import Candidate
 from services.matcher.domain.text import normalize_phrase
 
-Rule = Callable[[TenderNotice, SupplierProfile, datetime, frozenset[str]], str | None]
+#: A rule reads a ``Candidate``: a whole ``SupplierProfile``, or the ``CompactCandidate`` a packed index decodes.
+Rule = Callable[[TenderNotice, Candidate, datetime, frozenset[str]], str | None]
 
 
 def deadline_passed(
-    notice: TenderNotice, profile: SupplierProfile | None, now: datetime, ineligible: frozenset[str]
+    notice: TenderNotice, profile: Candidate | None, now: datetime, ineligible: frozenset[str]
 ) -> str | None:
     # The notice alone decides (``rank`` checks it once per notice, with no profile).
     if notice.deadline_at is not None and notice.deadline_at <= now:
@@ -27,7 +28,7 @@ def deadline_passed(
 
 
 def country_not_eligible(
-    notice: TenderNotice, profile: SupplierProfile, now: datetime, ineligible: frozenset[str]
+    notice: TenderNotice, profile: Candidate, now: datetime, ineligible: frozenset[str]
 ) -> str | None:
     allowed = notice.eligible_supplier_countries
     if allowed is not None and profile.country not in allowed:
@@ -36,7 +37,7 @@ def country_not_eligible(
 
 
 def registration_too_low(
-    notice: TenderNotice, profile: SupplierProfile, now: datetime, ineligible: frozenset[str]
+    notice: TenderNotice, profile: Candidate, now: datetime, ineligible: frozenset[str]
 ) -> str | None:
     required = notice.required_registration_level
     if required is not None and profile.registration_level.rank < required.rank:
@@ -45,7 +46,7 @@ def registration_too_low(
 
 
 def value_above_maximum(
-    notice: TenderNotice, profile: SupplierProfile, now: datetime, ineligible: frozenset[str]
+    notice: TenderNotice, profile: Candidate, now: datetime, ineligible: frozenset[str]
 ) -> str | None:
     # Only compared in the same currency: converting would need rates the domain does not have, and excluding on
     # a guess would lose a supplier silently.
@@ -59,7 +60,7 @@ def value_above_maximum(
 
 
 def on_ineligibility_list(
-    notice: TenderNotice, profile: SupplierProfile, now: datetime, ineligible: frozenset[str]
+    notice: TenderNotice, profile: Candidate, now: datetime, ineligible: frozenset[str]
 ) -> str | None:
     if profile.supplier_id in ineligible:
         return "the supplier is on the ineligibility list"
@@ -88,7 +89,7 @@ def preference_codes(code: str, notice_codes: list[str]) -> bool:
 
 
 def preferences_exclude(
-    notice: TenderNotice, profile: SupplierProfile, now: datetime, ineligible: frozenset[str]
+    notice: TenderNotice, profile: Candidate, now: datetime, ineligible: frozenset[str]
 ) -> str | None:
     prefs = profile.preferences
     if not (prefs.unsubscribed or prefs.codes or prefs.countries or prefs.agencies or prefs.min_value):
@@ -146,7 +147,7 @@ def rules_for(notice: TenderNotice, ineligible: frozenset[str]) -> tuple[tuple[s
 
 def first_failure(
     notice: TenderNotice,
-    profile: SupplierProfile,
+    profile: Candidate,
     now: datetime,
     ineligible: frozenset[str],
     rules: tuple[tuple[str, Rule], ...] = RULES,

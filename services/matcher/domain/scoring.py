@@ -46,9 +46,8 @@ from services.matcher.domain import codes, semantic, text
 from services.matcher.domain.codes import CodeSet
 from services.matcher.domain.config import COMPONENTS, ScoringConfig
 from services.matcher.domain.crosswalk import CROSSWALK_CREDIT
-from services.matcher.domain.documents import award_tags, declared_tags, profile_text
+from services.matcher.domain.documents import award_tags, declared_tags, notice_tags, notice_text, profile_text
 from services.matcher.domain.reasons import NONE, Reason, about_code, iso, reason
-from services.matcher.domain.retrieval import notice_tags, notice_text
 from services.matcher.domain.suggest import SuggestedCode
 
 #: Distinct past-award descriptions (most recent first) compared by ``wording``.
