@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import logging
 import math
 import random
@@ -217,11 +218,16 @@ class MatchModel:
         key = self._norm_key
         todo = [st for st in stats if st.tfidf_norm is None or st.tfidf_norm[0] is not key]
         if todo:
-            vocab = self.vocabulary
-            # Every term of every row at once: its column (-1 outside the vocabulary), count and row.
-            cols = np.array([vocab.get(t, -1) for st in todo for t in st.term_counts], dtype=np.int64)
-            counts = np.array([n for st in todo for n in st.term_counts.values()], dtype=np.float32)
-            rows = np.repeat(np.arange(len(todo)), [len(st.term_counts) for st in todo])
+            # Every term of every row at once: its column (-1 outside the vocabulary), count and row (``map`` over
+            # the chained terms: the lookups run in C, not a Python loop per term).
+            rows_counts = [st.term_counts for st in todo]
+            sizes = [len(tc) for tc in rows_counts]
+            size = sum(sizes)
+            terms = itertools.chain.from_iterable(rows_counts)
+            cols = np.fromiter(map(self.vocabulary.get, terms, itertools.repeat(-1)), dtype=np.int64, count=size)
+            tf = itertools.chain.from_iterable(tc.values() for tc in rows_counts)
+            counts = np.fromiter(tf, dtype=np.float32, count=size)
+            rows = np.repeat(np.arange(len(todo)), sizes)
             known = cols >= 0
             # Each row in column order, the order ``tfidf_row`` sums a row in.
             order = np.lexsort((cols[known], rows[known]))
@@ -299,27 +305,31 @@ class MatchModel:
         vocab = self.vocabulary
         column = {t: col for t in counts if (col := vocab.get(t)) is not None}
         query = frozenset(column)
+        # Each candidate's shared terms gathered as they come (``map`` does the lookups), then put in column order
+        # within each candidate by one sort of them all: the same arrays as sorting each candidate's terms alone.
         owners: list[int] = []
         cols: list[int] = []
         tfs: list[int] = []
         sharing: list[int] = []
+        at = column.__getitem__
         for j, st in enumerate(stats):
             shared = query & st.terms
             if not shared:
                 continue
             sharing.append(j)
-            tc = st.term_counts
-            for t in sorted(shared, key=column.__getitem__):
-                owners.append(j)
-                cols.append(column[t])
-                tfs.append(tc[t])
+            owners.extend(itertools.repeat(j, len(shared)))
+            cols.extend(map(at, shared))
+            tfs.extend(map(st.term_counts.__getitem__, shared))
         if not owners:
             return stats, [0.0] * len(profiles)
         norms = np.ones(len(stats))
         norms[sharing] = self._norms([stats[j] for j in sharing])
-        at_cols = np.array(cols, dtype=np.int32)
-        owner = np.array(owners, dtype=np.int64)
-        values = (self._weighted(tfs, at_cols).astype(np.float64) / norms[owner]).astype(np.float32)
+        order = np.lexsort((cols, owners))
+        at_cols = np.array(cols, dtype=np.int32)[order]
+        owner = np.array(owners, dtype=np.int64)[order]
+        values = (
+            self._weighted(np.array(tfs, dtype=np.float32)[order], at_cols).astype(np.float64) / norms[owner]
+        ).astype(np.float32)
         products = values * qvalues[np.searchsorted(qcols, at_cols)]
         sims = np.bincount(owner, weights=products, minlength=len(stats))
         return stats, [float(x) for x in sims.tolist()]

@@ -36,6 +36,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any, Generic, TypeVar
 
 from rapidfuzz import fuzz, process, utils
@@ -302,6 +303,28 @@ class NoticeView:
     #: Per ``cross`` entry: the counterpart's parent tag, if it has one.
     cross_parents: list[str | None] = field(default_factory=list)
 
+    # What the components look up in every candidate's statistics, made once per notice (not once per candidate).
+    @cached_property
+    def reach(self) -> frozenset[str]:
+        """The notice's codes and all their ancestors: a supplier none of whose codes or their ancestors
+        (``CodeSet.every_level``) is among them has no stated code match (``codes.best_match`` gives ``None``)."""
+        return frozenset(self.tags).union(*self.parents)
+
+    @cached_property
+    def agency_family_keys(self) -> list[tuple[str, str]]:
+        """``(agency, family)`` for each of ``family_tags``: the keys of ``SupplierStats.agency_tag_count``."""
+        return [(self.agency, t) for t in self.family_tags]
+
+    @cached_property
+    def agency_tag_keys(self) -> list[tuple[str, str]]:
+        """``(agency, tag)`` for each of ``tags``."""
+        return [(self.agency, t) for t in self.tags]
+
+    @cached_property
+    def tokens(self) -> list[tuple[str, str]]:
+        """``text`` split as ``text.shown_words`` reads it, once for every entry's ``text`` reason."""
+        return text.tokens(self.text)
+
     @classmethod
     def of(
         cls,
@@ -445,15 +468,22 @@ def _category(
     built for each of ~300 candidates), else ``category_match``'s."""
     out: Values[codes.CodeMatch | CodeEvidence | None] = []
     hinted = bool(nv.suggested or nv.cross)
-    tags, parents = nv.tags, nv.parents
+    tags, parents, reach = nv.tags, nv.parents, nv.reach
+    best_match = codes.best_match
     for st in stats:
         if not hinted and st.suggested is None:
-            m = codes.best_match(tags, st.codes, parents)
+            if reach.isdisjoint(st.codes.every_level):
+                out.append(_NO_CODE)
+                continue
+            m = best_match(tags, st.codes, parents)
             out.append((0.0 if m is None else m.score, m))
             continue
         e = category_match(nv, st)
         out.append((0.0, None) if e is None else (e.score, e))
     return out
+
+
+_NO_CODE: tuple[float, None] = (0.0, None)
 
 
 def _under(tags: Iterable[str], t: str) -> str:
@@ -503,7 +533,7 @@ def _text_reason(nv: NoticeView, stats: SupplierStats, _: None) -> Reason:
     shared = [t for t in nv.terms if t in stats.terms]
     if not shared:
         return reason("words_none")
-    words = text.shown_words(nv.text, set(shared), SHOWN_WORDS) or shared[:SHOWN_WORDS]
+    words = text.shown_words(nv.tokens, set(shared), SHOWN_WORDS) or shared[:SHOWN_WORDS]
     return reason("words_shared", words=", ".join(words))
 
 
@@ -541,16 +571,17 @@ def _history(nv: NoticeView, stats: Stats, config: ScoringConfig, sims: Sims) ->
     level's awards counted at ``codes.Level.credit``), recency-weighted."""
     out: Values[_HistoryEvidence] = []
     hl, when = config.recency_half_life_days, nv.when
+    # An award under any code of a chain is counted at the chain's top (its segment or division) too
+    # (``codes.tag_ancestors``): a chain whose top the supplier never won under adds nothing.
+    chains = [(chain, chain[-1][0]) for chain in nv.chains]
     for st in stats:
         if not st.n_awards:
             out.append(_NO_HISTORY)
             continue
         best_h, best_t, best_last = 0.0, "", None
         tag_count, tag_last = st.tag_count, st.tag_last
-        for chain in nv.chains:
-            # An award under any code of the chain is counted at the chain's top (its segment or division) too
-            # (``codes.tag_ancestors``): a chain whose top the supplier never won under adds nothing.
-            if chain[-1][0] not in tag_count:
+        for chain, top in chains:
+            if top not in tag_count:
                 continue
             credit, previous, last = 0.0, 0, None
             for anc, weight in chain:
@@ -564,7 +595,7 @@ def _history(nv: NoticeView, stats: Stats, config: ScoringConfig, sims: Sims) ->
                 h = _saturate(credit, HISTORY_SCALE) * _freshness(last, when, hl)
                 if h > best_h:
                     best_h, best_t, best_last = h, chain[0][0], last
-        out.append((best_h, (best_t, best_last)))
+        out.append((best_h, (best_t, best_last)) if best_t else _NO_HISTORY)
     return out
 
 
@@ -585,17 +616,29 @@ def _buyer(nv: NoticeView, stats: Stats, config: ScoringConfig, sims: Sims) -> V
     """Awards from the notice's buyer, those in the notice's family counting fully and the others by
     ``BUYER_ELSEWHERE_SHARE``, recency-weighted; evidence: the family's count (the buyer's is in the statistics)."""
     out: Values[int] = []
-    agency, hl = nv.agency, config.recency_half_life_days
+    agency, hl, keys = nv.agency, config.recency_half_life_days, nv.agency_family_keys
     for st in stats:
         a_all = st.agency_count.get(agency, 0)
         if not a_all:
-            out.append((0.0, 0))
+            out.append(_NO_COUNT)
             continue
-        atc = st.agency_tag_count
-        a_fam = max((atc.get((agency, t), 0) for t in nv.family_tags), default=0)
+        a_fam = _most(st.agency_tag_count, keys)
         fresh = _freshness(st.agency_last.get(agency), nv.when, hl)
         out.append((_saturate(a_fam + BUYER_ELSEWHERE_SHARE * a_all, BUYER_SCALE) * fresh, a_fam))
     return out
+
+
+_NO_COUNT: tuple[float, int] = (0.0, 0)
+
+
+def _most(counts: Counter[tuple[str, str]], keys: list[tuple[str, str]]) -> int:
+    """The largest of ``counts`` at ``keys`` (0 for none): ``max`` over a generator, without the generator."""
+    most = 0
+    for key in keys:
+        n = counts.get(key, 0)
+        if n > most:
+            most = n
+    return most
 
 
 def _buyer_reason(nv: NoticeView, stats: SupplierStats, a_fam: int) -> Reason:
@@ -606,11 +649,10 @@ def _buyer_reason(nv: NoticeView, stats: SupplierStats, a_fam: int) -> Reason:
 def _buyer_code(nv: NoticeView, stats: Stats, config: ScoringConfig, sims: Sims) -> Values[int]:
     """Awards from the notice's buyer for one of the notice's very codes; evidence: their count."""
     out: Values[int] = []
-    agency = nv.agency
+    agency, keys = nv.agency, nv.agency_tag_keys
     for st in stats:
-        atc = st.agency_tag_count
-        a_code = max((atc.get((agency, t), 0) for t in nv.tags), default=0) if agency in st.agency_count else 0
-        out.append((_saturate(a_code, BUYER_CODE_SCALE) if a_code else 0.0, a_code))
+        a_code = _most(st.agency_tag_count, keys) if agency in st.agency_count else 0
+        out.append((_saturate(a_code, BUYER_CODE_SCALE), a_code) if a_code else _NO_COUNT)
     return out
 
 
@@ -626,7 +668,7 @@ def _repeat(nv: NoticeView, stats: Stats, config: ScoringConfig, sims: Sims) -> 
     for st in stats:
         rep_any = st.desc_count.get(desc, 0)
         if not rep_any:
-            out.append((0.0, 0))
+            out.append(_NO_COUNT)
             continue
         rep_ag = st.agency_desc_count.get(key, 0)
         out.append((_saturate(rep_ag + REPEAT_ELSEWHERE_SHARE * rep_any, REPEAT_SCALE), rep_ag))
@@ -678,12 +720,15 @@ def _semantic(nv: NoticeView, stats: Stats, config: ScoringConfig, sims: Sims) -
     if nvec is None:
         return [(0.0, None)] * len(stats)
     out: Values[float | None] = []
+    score = semantic.semantic_score
     for st in stats:
-        if st.vectors is None:
+        v = st.vectors
+        if v is None:
             out.append((0.0, None))
             continue
-        cosine = float(st.vectors.vector @ nvec)
-        out.append((semantic.semantic_score(cosine), cosine))
+        # ``ndarray.dot`` of two vectors is ``@``'s product (BLAS ``sdot``), the same bits, at less dispatch cost.
+        cosine = float(v.vector.dot(nvec))
+        out.append((score(cosine), cosine))
     return out
 
 
