@@ -234,12 +234,15 @@ class MatchModel:
             cols, counts, rows = cols[known][order], counts[known][order], rows[known][order]
             values = self._weighted(counts, cols)
             squares = (values * values).astype(np.float64)
-            ends = np.searchsorted(rows, np.arange(1, len(todo) + 1)).tolist()
-            start = 0
-            for st, end in zip(todo, ends, strict=True):
-                # ``np.add.reduce`` is what ``np.sum`` runs (the same pairwise sum), without its wrapper.
-                st.tfidf_norm = (key, math.sqrt(float(np.add.reduce(squares[start:end]))))
-                start = end
+            # Each row's squares summed on its own: ``np.add.reduceat`` runs, for each row's slice, the pairwise sum
+            # ``np.sum`` runs for a whole row (the same bits: ``test_scoring_fast_path``), in one call for all rows.
+            starts = np.searchsorted(rows, np.arange(len(todo)))
+            filled = np.flatnonzero(np.diff(np.append(starts, len(rows))))
+            sums = np.zeros(len(todo))
+            if len(filled):
+                sums[filled] = np.add.reduceat(squares, starts[filled])
+            for st, norm in zip(todo, np.sqrt(sums).tolist(), strict=True):
+                st.tfidf_norm = (key, norm)
         return [st.tfidf_norm[1] if st.tfidf_norm is not None else 0.0 for st in stats]
 
     def _stats(
@@ -305,31 +308,27 @@ class MatchModel:
         vocab = self.vocabulary
         column = {t: col for t in counts if (col := vocab.get(t)) is not None}
         query = frozenset(column)
-        # Each candidate's shared terms gathered as they come (``map`` does the lookups), then put in column order
-        # within each candidate by one sort of them all: the same arrays as sorting each candidate's terms alone.
         owners: list[int] = []
         cols: list[int] = []
         tfs: list[int] = []
         sharing: list[int] = []
-        at = column.__getitem__
         for j, st in enumerate(stats):
             shared = query & st.terms
             if not shared:
                 continue
             sharing.append(j)
-            owners.extend(itertools.repeat(j, len(shared)))
-            cols.extend(map(at, shared))
-            tfs.extend(map(st.term_counts.__getitem__, shared))
+            tc = st.term_counts
+            for t in sorted(shared, key=column.__getitem__):
+                owners.append(j)
+                cols.append(column[t])
+                tfs.append(tc[t])
         if not owners:
             return stats, [0.0] * len(profiles)
         norms = np.ones(len(stats))
         norms[sharing] = self._norms([stats[j] for j in sharing])
-        order = np.lexsort((cols, owners))
-        at_cols = np.array(cols, dtype=np.int32)[order]
-        owner = np.array(owners, dtype=np.int64)[order]
-        values = (
-            self._weighted(np.array(tfs, dtype=np.float32)[order], at_cols).astype(np.float64) / norms[owner]
-        ).astype(np.float32)
+        at_cols = np.array(cols, dtype=np.int32)
+        owner = np.array(owners, dtype=np.int64)
+        values = (self._weighted(tfs, at_cols).astype(np.float64) / norms[owner]).astype(np.float32)
         products = values * qvalues[np.searchsorted(qcols, at_cols)]
         sims = np.bincount(owner, weights=products, minlength=len(stats))
         return stats, [float(x) for x in sims.tolist()]

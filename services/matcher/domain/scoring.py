@@ -305,12 +305,6 @@ class NoticeView:
 
     # What the components look up in every candidate's statistics, made once per notice (not once per candidate).
     @cached_property
-    def reach(self) -> frozenset[str]:
-        """The notice's codes and all their ancestors: a supplier none of whose codes or their ancestors
-        (``CodeSet.every_level``) is among them has no stated code match (``codes.best_match`` gives ``None``)."""
-        return frozenset(self.tags).union(*self.parents)
-
-    @cached_property
     def agency_family_keys(self) -> list[tuple[str, str]]:
         """``(agency, family)`` for each of ``family_tags``: the keys of ``SupplierStats.agency_tag_count``."""
         return [(self.agency, t) for t in self.family_tags]
@@ -468,22 +462,16 @@ def _category(
     built for each of ~300 candidates), else ``category_match``'s."""
     out: Values[codes.CodeMatch | CodeEvidence | None] = []
     hinted = bool(nv.suggested or nv.cross)
-    tags, parents, reach = nv.tags, nv.parents, nv.reach
+    tags, parents = nv.tags, nv.parents
     best_match = codes.best_match
     for st in stats:
         if not hinted and st.suggested is None:
-            if reach.isdisjoint(st.codes.every_level):
-                out.append(_NO_CODE)
-                continue
             m = best_match(tags, st.codes, parents)
             out.append((0.0 if m is None else m.score, m))
             continue
         e = category_match(nv, st)
         out.append((0.0, None) if e is None else (e.score, e))
     return out
-
-
-_NO_CODE: tuple[float, None] = (0.0, None)
 
 
 def _under(tags: Iterable[str], t: str) -> str:

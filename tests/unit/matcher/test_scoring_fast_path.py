@@ -1,7 +1,6 @@
 """The scoring hot path against the straightforward computation it replaces, bit for bit: the components' batched
-loops (what a notice's lookups are made of, made once per notice; a candidate no code can meet skipped before
-``codes.best_match``), the TF-IDF norms of many rows at once, and the words a ``text`` reason names from the
-notice's text split once."""
+loops (the keys a notice looks up made once per notice, not once per candidate), the TF-IDF norms of many rows
+summed at once, and the words a ``text`` reason names from the notice's text split once."""
 
 from __future__ import annotations
 
