@@ -304,32 +304,25 @@ class MatchModel:
         if not len(qcols):
             return stats, [0.0] * len(profiles)
         # Only the notice's terms in the vocabulary add to a cosine: each candidate's weights at those it shares,
-        # in column order (the order a whole row's products are summed in), divided by its row's norm.
+        # in column order (the order a whole row's products are summed in), divided by its row's norm. The
+        # candidates' counts of the notice's terms (0: not shared) are read as one candidates x terms table, the
+        # terms in column order: no set of shared terms made and sorted for each candidate.
         vocab = self.vocabulary
         column = {t: col for t in counts if (col := vocab.get(t)) is not None}
-        query = frozenset(column)
-        owners: list[int] = []
-        cols: list[int] = []
-        tfs: list[int] = []
-        sharing: list[int] = []
-        for j, st in enumerate(stats):
-            shared = query & st.terms
-            if not shared:
-                continue
-            sharing.append(j)
-            tc = st.term_counts
-            for t in sorted(shared, key=column.__getitem__):
-                owners.append(j)
-                cols.append(column[t])
-                tfs.append(tc[t])
-        if not owners:
+        ordered = sorted(column, key=column.__getitem__)  # the order of ``qcols``
+        zeros = itertools.repeat(0)
+        found = itertools.chain.from_iterable(map(st.term_counts.get, ordered, zeros) for st in stats)
+        table = np.fromiter(found, dtype=np.float32, count=len(stats) * len(ordered)).reshape(len(stats), -1)
+        shared = table > 0
+        sharing = np.flatnonzero(shared.any(axis=1))
+        if not len(sharing):
             return stats, [0.0] * len(profiles)
         norms = np.ones(len(stats))
-        norms[sharing] = self._norms([stats[j] for j in sharing])
-        at_cols = np.array(cols, dtype=np.int32)
-        owner = np.array(owners, dtype=np.int64)
-        values = (self._weighted(tfs, at_cols).astype(np.float64) / norms[owner]).astype(np.float32)
-        products = values * qvalues[np.searchsorted(qcols, at_cols)]
+        norms[sharing] = self._norms([stats[j] for j in sharing.tolist()])
+        # Row by row, each row's shared columns in order: the candidates' terms as the sum needs them.
+        owner, at = np.nonzero(shared)
+        values = (self._weighted(table[owner, at], qcols[at]).astype(np.float64) / norms[owner]).astype(np.float32)
+        products = values * qvalues[at]
         sims = np.bincount(owner, weights=products, minlength=len(stats))
         return stats, [float(x) for x in sims.tolist()]
 
