@@ -1,6 +1,7 @@
 """The scoring hot path against the straightforward computation it replaces, bit for bit: the components' batched
 loops (the keys a notice looks up made once per notice, not once per candidate), the TF-IDF norms of many rows
-summed at once, and the words a ``text`` reason names from the notice's text split once."""
+summed at once, the candidates' counts of the notice's terms read as one table (by lookups for a short notice, by
+intersections for a long one), and the words a ``text`` reason names from the notice's text split once."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from hypothesis import strategies as st
 from contracts import SupplierProfile, TenderNotice
 from services.matcher.adapters.memory import HashingEncoder
 from services.matcher.domain import ScoringConfig, codes, fit_model, text
+from services.matcher.domain.model import LOOKUP_TERMS, shared_counts
+from services.matcher.domain.retrieval import notice_text
 from services.matcher.domain.scoring import (
     BUYER_CODE_SCALE,
     BUYER_ELSEWHERE_SHARE,
@@ -196,3 +199,48 @@ def test_norms_made_together_equal_each_rows_own_bit_for_bit_with_words_outside_
     stats = [SupplierStats((), 0, codes.CodeSet.of(set()), terms=frozenset(r), term_counts=r) for r in rows]
     assert model._norms(stats) == [_norm_one(model, r) for r in rows]
     assert sum(1 for r in rows if len(r) > 128) > 5
+
+
+def _random_fit(rng: random.Random, vocabulary: list[str]) -> tuple[Any, list[SupplierProfile]]:
+    fitted = [
+        SupplierProfile(
+            supplier_id=f"F{i}",
+            names={"en": f"Fitted {i}"},
+            country="CN",
+            description={"en": " ".join(rng.choices(vocabulary, k=rng.randint(1, 60)))},
+        )
+        for i in range(120)
+    ]
+    return fit_model(fitted, learn=False), fitted
+
+
+def test_both_ways_of_reading_the_candidates_counts_of_the_notice_terms_give_the_same_table() -> None:
+    rng = random.Random(8)
+    vocabulary = [f"w{i}" for i in range(300)]
+    _, fitted = _random_fit(rng, vocabulary)
+    stats = [supplier_stats(p) for p in fitted]
+    for size in (1, 5, LOOKUP_TERMS, LOOKUP_TERMS + 1, 200):
+        ordered = sorted(rng.sample(vocabulary, size))
+        lookup = shared_counts(stats, ordered, by_lookup=True)
+        assert lookup.shape == (len(stats), size)
+        assert np.array_equal(lookup, shared_counts(stats, ordered, by_lookup=False))
+        assert lookup.any(), "some candidates share some of the terms"
+
+
+def test_a_long_notices_cosines_are_the_whole_rows_product_bit_for_bit() -> None:
+    # More distinct terms than LOOKUP_TERMS: the candidates' terms are intersected with the notice's.
+    rng = random.Random(10)
+    vocabulary = [f"w{i}" for i in range(300)]
+    model, fitted = _random_fit(rng, vocabulary)
+    for _ in range(5):
+        n = notice(" ".join(rng.sample(vocabulary, 150)), ())
+        qcols, qvalues = model.tfidf_row(Counter(text.terms(notice_text(n))))
+        assert len(qcols) > LOOKUP_TERMS
+        query = dict(zip(qcols.tolist(), qvalues, strict=True))
+        expected = []
+        for p in fitted:
+            cols, values = model.tfidf_row(supplier_stats(p).term_counts)
+            products = [float(v * query[c]) for c, v in zip(cols.tolist(), values, strict=True) if c in query]
+            expected.append(sum(products, 0.0))
+        assert model.text_similarities(n, fitted) == expected
+        assert sum(1 for x in expected if x > 0) > 50
