@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import logging
 import math
 import random
@@ -217,23 +218,31 @@ class MatchModel:
         key = self._norm_key
         todo = [st for st in stats if st.tfidf_norm is None or st.tfidf_norm[0] is not key]
         if todo:
-            vocab = self.vocabulary
-            # Every term of every row at once: its column (-1 outside the vocabulary), count and row.
-            cols = np.array([vocab.get(t, -1) for st in todo for t in st.term_counts], dtype=np.int64)
-            counts = np.array([n for st in todo for n in st.term_counts.values()], dtype=np.float32)
-            rows = np.repeat(np.arange(len(todo)), [len(st.term_counts) for st in todo])
+            # Every term of every row at once: its column (-1 outside the vocabulary), count and row (``map`` over
+            # the chained terms: the lookups run in C, not a Python loop per term).
+            rows_counts = [st.term_counts for st in todo]
+            sizes = [len(tc) for tc in rows_counts]
+            size = sum(sizes)
+            terms = itertools.chain.from_iterable(rows_counts)
+            cols = np.fromiter(map(self.vocabulary.get, terms, itertools.repeat(-1)), dtype=np.int64, count=size)
+            tf = itertools.chain.from_iterable(tc.values() for tc in rows_counts)
+            counts = np.fromiter(tf, dtype=np.float32, count=size)
+            rows = np.repeat(np.arange(len(todo)), sizes)
             known = cols >= 0
             # Each row in column order, the order ``tfidf_row`` sums a row in.
             order = np.lexsort((cols[known], rows[known]))
             cols, counts, rows = cols[known][order], counts[known][order], rows[known][order]
             values = self._weighted(counts, cols)
             squares = (values * values).astype(np.float64)
-            ends = np.searchsorted(rows, np.arange(1, len(todo) + 1)).tolist()
-            start = 0
-            for st, end in zip(todo, ends, strict=True):
-                # ``np.add.reduce`` is what ``np.sum`` runs (the same pairwise sum), without its wrapper.
-                st.tfidf_norm = (key, math.sqrt(float(np.add.reduce(squares[start:end]))))
-                start = end
+            # Each row's squares summed on its own: ``np.add.reduceat`` runs, for each row's slice, the pairwise sum
+            # ``np.sum`` runs for a whole row (the same bits: ``test_scoring_fast_path``), in one call for all rows.
+            starts = np.searchsorted(rows, np.arange(len(todo)))
+            filled = np.flatnonzero(np.diff(np.append(starts, len(rows))))
+            sums = np.zeros(len(todo))
+            if len(filled):
+                sums[filled] = np.add.reduceat(squares, starts[filled])
+            for st, norm in zip(todo, np.sqrt(sums).tolist(), strict=True):
+                st.tfidf_norm = (key, norm)
         return [st.tfidf_norm[1] if st.tfidf_norm is not None else 0.0 for st in stats]
 
     def _stats(
@@ -295,34 +304,56 @@ class MatchModel:
         if not len(qcols):
             return stats, [0.0] * len(profiles)
         # Only the notice's terms in the vocabulary add to a cosine: each candidate's weights at those it shares,
-        # in column order (the order a whole row's products are summed in), divided by its row's norm.
+        # in column order (the order a whole row's products are summed in), divided by its row's norm. The
+        # candidates' counts of the notice's terms (0: not shared) are read as one candidates x terms table, the
+        # terms in column order: no set of shared terms made and sorted for each candidate.
         vocab = self.vocabulary
         column = {t: col for t in counts if (col := vocab.get(t)) is not None}
-        query = frozenset(column)
-        owners: list[int] = []
-        cols: list[int] = []
-        tfs: list[int] = []
-        sharing: list[int] = []
-        for j, st in enumerate(stats):
-            shared = query & st.terms
-            if not shared:
-                continue
-            sharing.append(j)
-            tc = st.term_counts
-            for t in sorted(shared, key=column.__getitem__):
-                owners.append(j)
-                cols.append(column[t])
-                tfs.append(tc[t])
-        if not owners:
+        ordered = sorted(column, key=column.__getitem__)  # the order of ``qcols``
+        table = shared_counts(stats, ordered, by_lookup=len(ordered) <= LOOKUP_TERMS)
+        shared = table > 0
+        sharing = np.flatnonzero(shared.any(axis=1))
+        if not len(sharing):
             return stats, [0.0] * len(profiles)
         norms = np.ones(len(stats))
-        norms[sharing] = self._norms([stats[j] for j in sharing])
-        at_cols = np.array(cols, dtype=np.int32)
-        owner = np.array(owners, dtype=np.int64)
-        values = (self._weighted(tfs, at_cols).astype(np.float64) / norms[owner]).astype(np.float32)
-        products = values * qvalues[np.searchsorted(qcols, at_cols)]
+        norms[sharing] = self._norms([stats[j] for j in sharing.tolist()])
+        # Row by row, each row's shared columns in order: the candidates' terms as the sum needs them.
+        owner, at = np.nonzero(shared)
+        values = (self._weighted(table[owner, at], qcols[at]).astype(np.float64) / norms[owner]).astype(np.float32)
+        products = values * qvalues[at]
         sims = np.bincount(owner, weights=products, minlength=len(stats))
         return stats, [float(x) for x in sims.tolist()]
+
+
+#: Up to this many distinct notice terms (in the vocabulary), ``candidate_features`` looks each of them up in every
+#: candidate's counts; beyond, it intersects each candidate's terms with them. Measured over the same 300
+#: candidates (20,000 profiles): at ~30 terms (a generated notice) the lookups take 20% less CPU than the
+#: intersections, at ~180 (a long description) 70% more.
+LOOKUP_TERMS = 64
+
+
+def shared_counts(stats: Sequence[SupplierStats], ordered: Sequence[str], *, by_lookup: bool) -> FloatArray32:
+    """Each candidate's counts of the terms ``ordered`` (0 for a term it does not have), candidates x terms: with
+    ``by_lookup``, every term looked up in every candidate's counts (one ``map`` each, the loop in C); without, each
+    candidate's terms intersected with them and only the shared ones written (fewer steps for many terms)."""
+    if by_lookup:
+        zeros = itertools.repeat(0)
+        found = itertools.chain.from_iterable(map(st.term_counts.get, ordered, zeros) for st in stats)
+        return np.fromiter(found, dtype=np.float32, count=len(stats) * len(ordered)).reshape(len(stats), len(ordered))
+    position = {t: k for k, t in enumerate(ordered)}
+    query = frozenset(position)
+    rows: list[int] = []
+    at: list[int] = []
+    tfs: list[int] = []
+    for j, st in enumerate(stats):
+        tc = st.term_counts
+        for t in query & st.terms:
+            rows.append(j)
+            at.append(position[t])
+            tfs.append(tc[t])
+    table = np.zeros((len(stats), len(ordered)), dtype=np.float32)
+    table[rows, at] = tfs
+    return table
 
 
 class _Frequencies:

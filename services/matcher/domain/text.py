@@ -8,7 +8,7 @@ Chinese characters (CJK text has no spaces; bigrams are what Elasticsearch's ``c
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN = re.compile(rf"([{_CJK}]+)|((?:(?![{_CJK}])[^\W_])+)")
@@ -44,7 +44,7 @@ def terms(text: str) -> list[str]:
     """Tokens of ``text`` in order of appearance (duplicates kept): ``"Nitrile gloves, 手套"`` ->
     ``["nitrile", "glove", "手套"]``."""
     out: list[str] = []
-    for cjk, word in _TOKEN.findall(text.lower()):
+    for cjk, word in tokens(text):
         if cjk:
             if len(cjk) == 1:
                 out.append(cjk)
@@ -57,12 +57,23 @@ def terms(text: str) -> list[str]:
     return out
 
 
-def shown_words(text: str, wanted: Collection[str], limit: int) -> list[str]:
-    """The words of ``text`` behind the index terms ``wanted``, as a reader names them, in order of appearance and at
-    most ``limit``: a folded word as written (``gloves`` for ``glove``), neighbouring CJK bigrams joined back into
-    the run they cover (``打印`` + ``印机`` -> ``打印机``, where the bigrams alone read as non-words)."""
+#: A text's runs as ``tokens`` gives them: ``(cjk run, "")`` or ``("", Latin word)``, lower-cased, in order.
+Tokens = Sequence[tuple[str, str]]
+
+
+def tokens(text: str) -> list[tuple[str, str]]:
+    """The runs ``terms`` and ``shown_words`` read ``text`` by (``Tokens``): split once, a notice's text serves
+    the reasons of every entry of its shortlist."""
+    return _TOKEN.findall(text.lower())
+
+
+def shown_words(text: str | Tokens, wanted: Collection[str], limit: int) -> list[str]:
+    """The words of ``text`` (or of its ``tokens``) behind the index terms ``wanted``, as a reader names them, in
+    order of appearance and at most ``limit``: a folded word as written (``gloves`` for ``glove``), neighbouring CJK
+    bigrams joined back into the run they cover (``打印`` + ``印机`` -> ``打印机``, where the bigrams alone read as
+    non-words)."""
     out: dict[str, None] = {}
-    for cjk, word in _TOKEN.findall(text.lower()):
+    for cjk, word in tokens(text) if isinstance(text, str) else text:
         if len(out) >= limit:
             break
         if not cjk:
