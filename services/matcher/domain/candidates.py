@@ -14,7 +14,7 @@ The record travels as ``flat_record`` lays it out: plain tuples, dicts and ints 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from datetime import date
 from typing import Any, NamedTuple, Protocol
@@ -109,6 +109,18 @@ class CompactCandidate(NamedTuple):
     preferences: AlertFilters
     wants_suggestions: bool
     record: SupplierStats | None
+
+
+def without_record(candidates: Sequence[Candidate], stored: Mapping[str, SupplierStats]) -> list[SupplierProfile]:
+    """The candidates that came without a scoring record in ``stored`` (by supplier id): their statistics are computed
+    from their whole profiles. Raises ``ValueError`` for a compact candidate among them (it always comes with its
+    record: ``InMemoryProfileIndex.ranking_candidates``)."""
+    bare = [c for c in candidates if stored.get(c.supplier_id) is None]
+    whole = [c for c in bare if isinstance(c, SupplierProfile)]
+    if len(whole) < len(bare):
+        compact = next(c for c in bare if not isinstance(c, SupplierProfile))
+        raise ValueError(f"a compact candidate came without its scoring record: {compact.supplier_id}")
+    return whole
 
 
 def wants_suggestions(candidate: Candidate) -> bool:

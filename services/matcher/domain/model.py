@@ -32,6 +32,7 @@ from scipy import optimize
 from contracts.notice import Buyer, Item, TenderNotice
 from contracts.supplier import PastAward, SupplierProfile
 from services.matcher.domain import codes, text
+from services.matcher.domain.candidates import Candidate, without_record
 from services.matcher.domain.config import COMPONENTS, DEFAULT_WEIGHTS, ScoringConfig
 from services.matcher.domain.documents import profile_text
 from services.matcher.domain.retrieval import InMemoryProfileIndex, build_candidate_query, notice_text
@@ -246,14 +247,14 @@ class MatchModel:
         return [st.tfidf_norm[1] if st.tfidf_norm is not None else 0.0 for st in stats]
 
     def _stats(
-        self, profiles: Sequence[SupplierProfile], stored: Mapping[str, SupplierStats] | None
+        self, candidates: Sequence[Candidate], stored: Mapping[str, SupplierStats] | None
     ) -> list[SupplierStats]:
-        """Each profile's statistics: ``stored`` (a store's record, by supplier id) when given, else the model's
-        (``_computed``)."""
+        """Each candidate's statistics: ``stored`` (a store's record, by supplier id) when given, else the model's
+        (``_computed``, from the whole profile: a compact candidate always comes with its record)."""
         given = stored or {}
-        missing = [p for p in profiles if given.get(p.supplier_id) is None]
+        missing = without_record(candidates, given)
         computed = self._computed(missing) if missing else {}
-        return [st if (st := given.get(p.supplier_id)) is not None else computed[p.supplier_id] for p in profiles]
+        return [st if (st := given.get(p.supplier_id)) is not None else computed[p.supplier_id] for p in candidates]
 
     def _computed(self, profiles: Sequence[SupplierProfile]) -> dict[str, SupplierStats]:
         """The statistics of profiles that came without a record, by supplier id: from the cache while they still
@@ -291,7 +292,7 @@ class MatchModel:
     def candidate_features(
         self,
         notice: TenderNotice,
-        profiles: Sequence[SupplierProfile],
+        profiles: Sequence[Candidate],
         stored: Mapping[str, SupplierStats] | None = None,
     ) -> tuple[list[SupplierStats], list[float | None]]:
         """For each profile, its statistics (``stored``: those a store kept with the profile, by supplier id; the

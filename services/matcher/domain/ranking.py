@@ -16,12 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
 
 from contracts.notice import TenderNotice
 from contracts.shortlist import Exclusion, ScoreComponent, ShortlistEntry
-from contracts.supplier import SupplierProfile
-from services.matcher.domain.candidates import Candidate, wants_suggestions
+from services.matcher.domain.candidates import Candidate, wants_suggestions, without_record
 from services.matcher.domain.codes import CodeHints
 from services.matcher.domain.config import COMPONENTS, ScoringConfig
 from services.matcher.domain.feedback import Adjustment
@@ -214,19 +212,12 @@ def rank(
         else:
             kept.append(p)
 
+    # A candidate's statistics: its record when one came with it, else computed from its whole profile.
     stored = stored or {}
-    # A candidate's statistics: its record when one came with it, else computed from its whole profile (only a
-    # ``SupplierProfile`` can be without one).
-    bare = [p for p in kept if p.supplier_id not in stored]
-    profiles = [p for p in bare if isinstance(p, SupplierProfile)]
-    if len(profiles) < len(bare):
-        raise ValueError(f"a compact candidate came without its scoring record: {bare[0].supplier_id}")
     if model is not None:
-        # The model reads only the supplier id of a candidate with a record, and the profile of the others (all
-        # ``SupplierProfile``s, just checked).
-        all_stats, sims = model.candidate_features(notice, cast(list[SupplierProfile], kept), stored)
+        all_stats, sims = model.candidate_features(notice, kept, stored)
     else:
-        computed = {p.supplier_id: supplier_stats(p) for p in profiles}
+        computed = {p.supplier_id: supplier_stats(p) for p in without_record(kept, stored)}
         all_stats = [stored.get(p.supplier_id) or computed[p.supplier_id] for p in kept]
         sims = [None] * len(kept)
     if vectors is not None:
