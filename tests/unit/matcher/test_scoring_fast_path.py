@@ -181,16 +181,7 @@ def _norm_one(model: Any, counts: dict[str, int]) -> float:
 def test_norms_made_together_equal_each_rows_own_bit_for_bit_with_words_outside_the_vocabulary() -> None:
     rng = random.Random(4)
     vocabulary = [f"w{i}" for i in range(400)]
-    fitted = [
-        SupplierProfile(
-            supplier_id=f"F{i}",
-            names={"en": f"Fitted {i}"},
-            country="CN",
-            description={"en": " ".join(rng.choices(vocabulary, k=rng.randint(1, 300)))},
-        )
-        for i in range(60)
-    ]
-    model = fit_model(fitted, learn=False)
+    model, _ = _random_fit(rng, vocabulary, profiles=60, longest=300)
     rows: list[dict[str, int]] = [
         # Long rows (past numpy's 128-element pairwise block), short ones, empty ones, unknown words.
         dict(Counter(rng.choices([*vocabulary, "unknown1", "unknown2"], k=rng.randint(0, 500))))
@@ -201,15 +192,17 @@ def test_norms_made_together_equal_each_rows_own_bit_for_bit_with_words_outside_
     assert sum(1 for r in rows if len(r) > 128) > 5
 
 
-def _random_fit(rng: random.Random, vocabulary: list[str]) -> tuple[Any, list[SupplierProfile]]:
+def _random_fit(
+    rng: random.Random, vocabulary: list[str], profiles: int = 120, longest: int = 60
+) -> tuple[Any, list[SupplierProfile]]:
     fitted = [
         SupplierProfile(
             supplier_id=f"F{i}",
             names={"en": f"Fitted {i}"},
             country="CN",
-            description={"en": " ".join(rng.choices(vocabulary, k=rng.randint(1, 60)))},
+            description={"en": " ".join(rng.choices(vocabulary, k=rng.randint(1, longest)))},
         )
-        for i in range(120)
+        for i in range(profiles)
     ]
     return fit_model(fitted, learn=False), fitted
 

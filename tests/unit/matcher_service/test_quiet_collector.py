@@ -32,6 +32,16 @@ def thawed() -> Iterator[None]:
     gc.unfreeze()
 
 
+def _dropped_cycle(collector: QuietCollector) -> weakref.ref[_Node]:
+    """A reference cycle a notice leaves alive (frozen after it), then drops: a weak reference to it."""
+    node = _Node()
+    node.me = node
+    alive = weakref.ref(node)
+    collector.after_notice()
+    del node
+    return alive
+
+
 def _in_collected_generations(obj: object) -> bool:
     return any(o is obj for generation in range(3) for o in gc.get_objects(generation))
 
@@ -51,11 +61,7 @@ def test_what_a_notice_leaves_alive_is_out_of_the_collectors_walk() -> None:
 def test_a_cycle_dropped_after_its_notice_is_reclaimed_by_the_periodic_full_collection() -> None:
     collector = QuietCollector(full_every=3)
     collector.start()
-    node = _Node()
-    node.me = node
-    alive = weakref.ref(node)
-    collector.after_notice()
-    del node
+    alive = _dropped_cycle(collector)
     gc.collect()
     assert alive() is not None  # frozen: a collection does not see it
     collector.after_notice()
@@ -75,11 +81,7 @@ def test_a_full_collection_at_least_every_notice() -> None:
 def test_an_idle_worker_makes_the_full_collection_once_enough_notices_came() -> None:
     collector = QuietCollector(full_every=10, idle_after=2)
     collector.start()
-    node = _Node()
-    node.me = node
-    alive = weakref.ref(node)
-    collector.after_notice()
-    del node
+    alive = _dropped_cycle(collector)
     assert collector.when_idle() is None  # one notice since start: not due
     assert alive() is not None
     collector.after_notice()
