@@ -371,6 +371,9 @@ class InMemoryProfileIndex:
         self._decoded: OrderedDict[int, _Decoded] = OrderedDict()
         self._decoded_cached = decoded_cached if packed else 0
         self._lock = threading.Lock()
+        #: Held by a query over the posting lists (it reads them through numpy views, and an ``array`` cannot grow
+        #: while viewed) and by a change of them: a profile written while another thread retrieves waits for it.
+        self._postings_lock = threading.Lock()
         #: Payloads decoded so far for ``get`` / ``candidates`` / ``ranking_candidates`` (misses of the decoded LRU):
         #: compact candidates, and whole profiles when one is asked for.
         self.decodes = 0
@@ -533,33 +536,35 @@ class InMemoryProfileIndex:
             self._vectors.upsert(profile.supplier_id, vector)
         elif self._vectors is not None:
             self._vectors.remove(profile.supplier_id)
-        pos = self._pos.get(profile.supplier_id)
-        if pos is None:
-            pos = len(self._ids)
-            self._ids.append(profile.supplier_id)
-            self._pos[profile.supplier_id] = pos
-            self._packed.append(None)
-            self._facts.append(None)
-            self._id_rank = None
-        else:
-            self._unlink(pos)
         record: _Record = (profile, tuple(suggested_prefixes(suggested)), stored)
-        for name in _names(*record):
-            posting = self._postings.get(name)
-            if posting is None:
-                posting = self._postings[name] = array("i")
-            if posting and posting[-1] > pos:
-                # A profile indexed again keeps its position: inserted in order, as its removal was linear too.
-                bisect.insort(posting, pos)
+        with self._postings_lock:
+            pos = self._pos.get(profile.supplier_id)
+            if pos is None:
+                pos = len(self._ids)
+                self._ids.append(profile.supplier_id)
+                self._pos[profile.supplier_id] = pos
+                self._packed.append(None)
+                self._facts.append(None)
+                self._id_rank = None
             else:
-                posting.append(pos)
-            self._changes[name] += 1
+                self._unlink(pos)
+            for name in _names(*record):
+                posting = self._postings.get(name)
+                if posting is None:
+                    posting = self._postings[name] = array("i")
+                if posting and posting[-1] > pos:
+                    # A profile indexed again keeps its position: inserted in order, as its removal was linear too.
+                    bisect.insort(posting, pos)
+                else:
+                    posting.append(pos)
+                self._changes[name] += 1
         self._set(pos, *self._packer.pack(record))
 
     def remove(self, supplier_id: str) -> None:
         pos = self._pos.get(supplier_id)
         if pos is not None and self._packed[pos] is not None:
-            self._unlink(pos)
+            with self._postings_lock:
+                self._unlink(pos)
             self._set(pos, None)
         if self._vectors is not None:
             self._vectors.remove(supplier_id)
@@ -636,8 +641,9 @@ class InMemoryProfileIndex:
     def candidate_ids(self, query: CandidateQuery, *, exhaustive: bool = False) -> list[str]:
         """The candidates' supplier ids, in order (``candidates`` without decoding a profile). ``exhaustive``: sum
         every posting list whole (``matched_by_sum``), the plain method the pruned one is held equal to."""
-        positions = matched_by_sum(self, query) if exhaustive else self._matched(query)
-        matched = [self._ids[pos] for pos in positions]
+        with self._postings_lock:
+            positions = matched_by_sum(self, query) if exhaustive else self._matched(query)
+            matched = [self._ids[pos] for pos in positions]
         if query.knn is None or self._vectors is None:
             return matched
         vector, k = query.knn

@@ -6,6 +6,7 @@ boosts (floats that do not add exactly too), the limit, and after profiles were 
 from __future__ import annotations
 
 import random
+import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -196,3 +197,41 @@ def test_long_lists_searched_through_their_bitmaps_give_the_same_candidates_afte
         index.upsert(make(i))
     for query in some_queries():
         assert index.candidate_ids(query) == index.candidate_ids(query, exhaustive=True)
+
+
+def test_profiles_written_while_another_thread_retrieves_wait_for_the_query() -> None:
+    # A query reads the posting lists through numpy views for its whole run; an ``array`` that grows while viewed
+    # raises ``BufferError``. Writers and readers at once: every query answers, every write lands.
+    index = InMemoryProfileIndex(prune_from=0)
+    for i in range(2_000):
+        index.upsert(supplier(f"S{i:05d}", (CODES[i % len(CODES)],), (WORDS[i % len(WORDS)],), names={"en": "Acme"}))
+    query = CandidateQuery(
+        code_terms=tuple((c, 2.0) for c in CODES), text_terms=tuple((w, 1.0) for w in WORDS), limit=50
+    )
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def retrieve() -> None:
+        try:
+            while not stop.is_set():
+                index.candidate_ids(query)
+        except BaseException as exc:
+            errors.append(exc)
+
+    readers = [threading.Thread(target=retrieve) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    try:
+        for i in range(3_000):
+            sid = f"S{i % 2_500:05d}"
+            index.upsert(
+                supplier(sid, (CODES[(i * 3) % len(CODES)],), (WORDS[(i * 5) % len(WORDS)],), names={"en": "Acme"})
+            )
+            if i % 7 == 0:
+                index.remove(f"S{(i * 11) % 2_500:05d}")
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+    assert errors == []
+    assert index.candidate_ids(query) == index.candidate_ids(query, exhaustive=True)
