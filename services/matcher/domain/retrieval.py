@@ -188,6 +188,20 @@ def candidate_query_to_es(query: CandidateQuery) -> dict[str, Any]:
     }
 
 
+def _clause_terms(query: CandidateQuery) -> list[tuple[str, str, float]]:
+    """The (field, key, boost) clauses that make a candidate (codes, terms, suggested codes), in the order their
+    boosts are summed."""
+    return [
+        (field, key, boost)
+        for field, clauses in (
+            (CODE_FIELD, query.code_terms),
+            (TEXT_FIELD, query.text_terms),
+            (SUGGESTED_FIELD, query.suggested_terms),
+        )
+        for key, boost in clauses
+    ]
+
+
 IntArray = npt.NDArray[np.int64]
 #: Between a field and a key in the index's posting-list names (no field or key holds it).
 _SEP = "\x1f"
@@ -578,25 +592,16 @@ class InMemoryProfileIndex:
     def _clauses(self, query: CandidateQuery) -> list[tuple[npt.NDArray[np.int32], float]]:
         """The postings and boosts of the clauses that make a candidate (codes, terms, suggested codes), in the
         order their boosts are summed."""
-        return [
-            (self._view(field, key), boost)
-            for field, clauses in (
-                (CODE_FIELD, query.code_terms),
-                (TEXT_FIELD, query.text_terms),
-                (SUGGESTED_FIELD, query.suggested_terms),
-            )
-            for key, boost in clauses
-        ]
+        return [(self._view(field, key), boost) for field, key, boost in _clause_terms(query)]
 
     def _list(self, field: str, key: str, boost: float, clause: bool) -> _List:
         """A clause's posting list for ``_matched``, with its bitmap when it is long (``_bitmap``)."""
         name = _posting(field, key)
         # Read before the list: a bitmap made from a list that changes meanwhile is marked with the older count.
         changes = self._changes[name]
-        posting = self._postings.get(name)
-        if not posting:
+        view = self._view(field, key)
+        if not len(view):
             return _List(_NO_POSITIONS, boost, clause)
-        view = np.frombuffer(posting, dtype=np.int32)
         return _List(view, boost, clause, self._bitmap(name, view, changes))
 
     def _bitmap(self, name: str, view: npt.NDArray[np.int32], changes: int) -> npt.NDArray[np.uint8] | None:
@@ -684,15 +689,7 @@ class InMemoryProfileIndex:
         candidates come back in the same order. Bounds are compared with a margin far above float rounding."""
         if not self._ids:
             return []
-        clauses = [
-            self._list(field, key, boost, True)
-            for field, terms in (
-                (CODE_FIELD, query.code_terms),
-                (TEXT_FIELD, query.text_terms),
-                (SUGGESTED_FIELD, query.suggested_terms),
-            )
-            for key, boost in terms
-        ]
+        clauses = [self._list(field, key, boost, True) for field, key, boost in _clause_terms(query)]
         buyer = [self._list(field, key, boost, False) for field, key, boost in query.buyer_terms]
         if (
             not all(entry.boost > 0 for entry in (*clauses, *buyer))
