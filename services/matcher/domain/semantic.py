@@ -14,6 +14,7 @@ Vectors come from the ``Encoder`` port (L2-normalised, so a dot product is a cos
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -82,6 +83,21 @@ def closest_phrase(
 _MIN_ROWS = 64
 #: Rows of a list compared per matrix-vector product while re-partitioning (bounds the float32 scratch memory).
 _CHUNK_ROWS = 16_384
+#: Rows of an int8 or float16 list converted to float32 at a time for a query's product (``_Block.cosines``), into
+#: one scratch of this many rows per thread (1 MB at 512 dimensions: it stays in a core's L2 cache). Converting a
+#: whole list at once writes a fresh float32 array of its size (page faults and memory traffic): for a list of
+#: 57,000 rows, 44 ms against 5.5 ms in slices of 512 (256: 6.4, 1,024 and more: 9-18), measured on this code.
+_CONVERT_ROWS = 512
+_scratch = threading.local()
+
+
+def _float32_scratch(dimension: int) -> npt.NDArray[np.float32]:
+    """This thread's float32 scratch of ``_CONVERT_ROWS`` rows (``_Block.cosines``)."""
+    buffer: npt.NDArray[np.float32] | None = getattr(_scratch, "rows", None)
+    if buffer is None or buffer.shape[1] != dimension:
+        buffer = np.empty((_CONVERT_ROWS, dimension), dtype=np.float32)
+        _scratch.rows = buffer
+    return buffer
 
 
 class _Block:
@@ -150,8 +166,19 @@ class _Block:
         return out
 
     def cosines(self, vector: Vector) -> Vector:
+        """Each row's dot product with ``vector`` (float32, unit: the cosine); int8 and float16 rows are converted
+        ``_CONVERT_ROWS`` at a time into this thread's scratch, never as a whole."""
         rows = self.matrix[: self.size]
-        out: Vector = (rows if rows.dtype == np.float32 else rows.astype(np.float32)) @ vector
+        if rows.dtype == np.float32:
+            out: Vector = rows @ vector
+        else:
+            out = np.empty(self.size, dtype=np.float32)
+            scratch = _float32_scratch(rows.shape[1])
+            for start in range(0, self.size, _CONVERT_ROWS):
+                chunk = rows[start : start + _CONVERT_ROWS]
+                converted = scratch[: len(chunk)]
+                np.copyto(converted, chunk, casting="unsafe")  # int8 and float16 values are exact in float32
+                np.dot(converted, vector, out=out[start : start + len(chunk)])
         if self.scales is not None:
             out *= self.scales[: self.size]
         return out
@@ -359,7 +386,7 @@ class VectorIndex:
         can be as far apart as 0.13 and still be each other's nearest (scoring decides what counts)."""
         if not self._id or k < 1:
             return []
-        query = np.asarray(vector, dtype=np.float32)
+        query = np.ascontiguousarray(vector, dtype=np.float32)
         blocks = self._blocks
         if self._centroids is not None and len(self._centroids) > self.probe:
             near = np.argpartition(-(self._centroids @ query), self.probe - 1)[: self.probe]

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
-from services.matcher.domain.semantic import Vector, VectorIndex, spherical_kmeans
+from services.matcher.domain.semantic import _CONVERT_ROWS, Vector, VectorIndex, spherical_kmeans
 
 pytestmark = pytest.mark.unit
 
@@ -139,6 +141,33 @@ def test_int8_rows_with_a_scale_each_take_a_quarter_and_keep_the_exact_top_50() 
         true = dict(zip(keys, (rows @ query).tolist(), strict=True))
         assert [c for _, c in found] == pytest.approx([true[k] for k, _ in found], abs=0.01)
     assert float(np.mean(overlaps)) >= 0.95
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.float16])
+def test_rows_converted_a_slice_at_a_time_give_every_row_its_product_from_any_thread(dtype: type) -> None:
+    """A list longer than the conversion slice (``_CONVERT_ROWS``, not a multiple of it) gives each row the product
+    of that very row as stored (int8 or float16 values scaled back), from two threads at once, each converting
+    through its own scratch."""
+    rng = np.random.default_rng(11)
+    rows = clustered_rows(rng, 2 * _CONVERT_ROWS + 77, 64, clusters=5)
+    index = VectorIndex(64, dtype=dtype, partition_at=None)
+    for i, row in enumerate(rows):
+        index.upsert(f"{i:05d}", row)
+    block = index._blocks[0]
+    stored = block.rows()  # every row as float32, scaled back: what the products must be taken over
+    queries = unit_rows(rng, 8, 64)
+
+    def products(query: Vector) -> Vector:
+        return block.cosines(query)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        found = list(pool.map(products, queries))
+    for query, got in zip(queries, found, strict=True):
+        assert got.shape == (len(rows),)
+        assert got == pytest.approx(stored @ query, abs=1e-5)
+        assert [k for k, _ in index.nearest(query, 30)] == [
+            k for k, _ in brute_force([f"{i:05d}" for i in range(len(rows))], stored, query, 30)
+        ]
 
 
 def test_a_zero_vector_is_kept_as_int8_without_dividing_by_zero() -> None:
