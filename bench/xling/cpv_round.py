@@ -14,7 +14,10 @@ matcher reads them (``zh_profile``: ``semantic_text``, as the bench's row), thei
 a fixed 2,000-row sample (seed 7, as ``e5_round``) of the AusTender test months' descriptions (``aus``), and
 family@20 / class@20 on ``zh`` (the ceiling of any re-ranking of the candidates). The whole 11,485 test-month
 descriptions for the shipped reference and every variant that meets the first two conditions of the rule below,
-and for the best variant on ``zh`` in any case (for the record).
+and for the best variant on ``zh`` in any case (for the record). Then why (``why``): the mean cosine of each
+text's nearest UNSPSC title, UNSPSC row and CPV title; how many texts the bridge alone gets right that the shipped
+vote does not (and "either": any choice between the two top-5 lists per text is bounded by it); and the crosswalk's
+round trip (a dev class carried to CPV and back: does its family survive).
 
 The adoption rule, fixed before any figure was seen: a variant is adopted only if (1) ``zh`` family@5 gains at
 least +0.05 over the shipped reference of the same run (3 suppliers of 60), (2) ``zh_profile`` family@5 does not
@@ -40,7 +43,8 @@ import numpy as np
 import numpy.typing as npt
 
 from bench.quality.data import read_awards
-from bench.xling.__main__ import SHARED, read_dev
+from bench.xling.__main__ import SHARED, code_hit, read_dev
+from bench.xling.build_codes import TITLE_OFFSET
 from bench.xling.e5_round import SPLIT, UNTIL, Scorer, digest, shares
 from contracts import CodeScheme
 from services.matcher.adapters.codebook import code_index, crosswalk
@@ -118,6 +122,55 @@ def of(rows: Sequence[dict[str, float]]) -> Scorer:
     return lambda i: rows[i]
 
 
+def round_trip(classes: Sequence[str], table: Crosswalk) -> dict[str, float]:
+    """The share of ``classes`` whose family comes back when the class is carried to CPV (its ``a`` best pairs) and
+    back to UNSPSC (each CPV code's ``b`` best): what the crosswalk keeps of a right answer, "a->b"."""
+    out = {}
+    for a, b in ((1, 1), (3, 1), (3, 3)):
+        back = [
+            {
+                p.code[:4]
+                for c in cross(table, CodeScheme.UNSPSC, cls.ljust(8, "0"), top=a)
+                for p in cross(table, CodeScheme.CPV, c.code, top=b)
+            }
+            for cls in classes
+        ]
+        out[f"{a}->{b}"] = round(float(np.mean([cls[:4] in f for cls, f in zip(classes, back, strict=True)])), 3)
+    return out
+
+
+def nearest_titles(vectors: F32, unspsc: CodeIndex, cpv: CodeIndex) -> dict[str, float]:
+    """The mean cosine of each text's nearest UNSPSC title, nearest UNSPSC row of any kind, nearest CPV title: are
+    CPV titles nearer to manufacturers' texts than UNSPSC's?"""
+    u, c = unspsc.project(vectors), cpv.project(vectors)
+    titles = np.isclose(unspsc.offsets, TITLE_OFFSET, atol=1e-3)
+    return {
+        "unspsc_title": round(float((u @ unspsc.vectors[titles].T).max(axis=1).mean()), 3),
+        "unspsc_any_row": round(float((u @ unspsc.vectors.T).max(axis=1).mean()), 3),
+        "cpv_title": round(float((c @ cpv.vectors.T).max(axis=1).mean()), 3),
+    }
+
+
+def complement(
+    shipped: Sequence[dict[str, float]], carried: Sequence[dict[str, float]], classes: Sequence[str], index: CodeIndex
+) -> dict[str, int]:
+    """How many texts the shipped top 5 and the bridge's top 5 each get right (family), the bridge alone, and either:
+    "either" bounds any choice between the two lists per text."""
+    hits = [
+        (
+            code_hit([s.code for s in diverse_top(a, index, 5)], cls, "family"),
+            code_hit([s.code for s in diverse_top(b, index, 5)], cls, "family"),
+        )
+        for a, b, cls in zip(shipped, carried, classes, strict=True)
+    ]
+    return {
+        "shipped": sum(a for a, _ in hits),
+        "bridge": sum(b for _, b in hits),
+        "bridge_only": sum(b and not a for a, b in hits),
+        "either": sum(a or b for a, b in hits),
+    }
+
+
 def figures(text: str) -> tuple[float, float]:
     family, cls = text.split(" / ")
     return float(family), float(cls)
@@ -129,11 +182,15 @@ def measure(shared: Path, cache: Path) -> dict[str, object]:
     unspsc, cpv, table = code_index(CodeScheme.UNSPSC), code_index(CodeScheme.CPV), crosswalk()
     u_votes: dict[str, list[dict[str, float]]] = {}
     c_lists: dict[str, list[list[tuple[str, float]]]] = {}
+    vectors: dict[str, F32] = {}
     for name, items in groups.items():
-        vectors = encoded(encoder, cache, name, items)
-        u_votes[name] = votes(unspsc, vectors)
-        c_lists[name] = [[(s.code, s.score) for s in diverse_top(v, cpv, max(CPV_TOPS))] for v in votes(cpv, vectors)]
+        vectors[name] = encoded(encoder, cache, name, items)
+        u_votes[name] = votes(unspsc, vectors[name])
+        c_lists[name] = [
+            [(s.code, s.score) for s in diverse_top(v, cpv, max(CPV_TOPS))] for v in votes(cpv, vectors[name])
+        ]
     # the 2,000-row sample as a set of its own
+    vectors["aus"] = vectors["aus_full"][sample]
     u_votes["aus"] = [u_votes["aus_full"][i] for i in sample]
     c_lists["aus"] = [c_lists["aus_full"][i] for i in sample]
     classes["aus"] = [classes["aus_full"][i] for i in sample]
@@ -189,7 +246,22 @@ def measure(shared: Path, cache: Path) -> dict[str, object]:
         passing, key=lambda label: (at(label, "zh", 0), at(label, "zh_profile", 0), at(label, "aus", 1)), default=None
     )
     zh_families = [at(label, "zh", 0) for label in grid]
+    why = {
+        "crosswalk_round_trip": round_trip(classes["zh"], table),
+        "nearest_title_cosine": {k: nearest_titles(vectors[k], unspsc, cpv) for k in ("zh", "zh_profile", "en", "aus")},
+        "bridge_alone_against_shipped": {
+            k: {
+                f"CPV top {cpv_top}, crosswalk top {pairs}": complement(
+                    u_votes[k], bridged(k, cpv_top, pairs), classes[k], unspsc
+                )
+                for cpv_top in CPV_TOPS
+                for pairs in PAIRS
+            }
+            for k in ("zh", "zh_profile", "en")
+        },
+    }
     return {
+        "why": why,
         "results": results,
         "aus_full": full,
         "candidates": candidates,
@@ -213,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, row in results.items():
         print(f"{label} | {row['zh']} | {row['zh_profile']} | {row['en']} | {row['aus']} | {row['zh top 20']}")
     print(f"AusTender test months, all {out['n']['aus_full']}: {json.dumps(out['aus_full'])}")  # type: ignore[index]
+    print(f"why: {json.dumps(out['why'])}")
     print(f"adopted: {out['adopted']} (candidates {out['candidates']}, passing {out['passing']})")
     out["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(out))
