@@ -7,6 +7,10 @@ per row) and the CPV <-> UNSPSC crosswalk. Labelled descriptions are the history
 ``--split-date``), so that the test months of the development split stay unseen, and never the titles of the
 ``zh-suppliers-dev`` notices (the notices its suppliers were written after: learning from them would measure
 recall of those very texts, not suggestion). Only derived vectors leave this script, never a description.
+
+With ``--exemplars`` (on by default), one more row per supplier-style exemplar text (``supplier-exemplars.jsonl``
+beside the index: self-descriptions as manufacturers and service firms write them, labelled with a code; its README
+says how they were written), projected like the other rows; the projection itself is fitted without them.
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 TITLE_OFFSET = -0.1
 CENTROID_OFFSET = 0.0
 DESCRIPTION_OFFSET = -0.15
+#: A supplier-style exemplar is written to one code, as precise as a title and fuller, so it gets a title's offset
+#: (fixed before it was measured; -0.05 and -0.15 were measured beside it: bench/xling/README.md, "Fifth round").
+EXEMPLAR_OFFSET = -0.1
+EXEMPLARS_FILE = "supplier-exemplars.jsonl"
 
 
 def read_unspsc(path: Path) -> tuple[dict[str, str], dict[str, str]]:
@@ -66,6 +74,29 @@ def held_out_texts(shared: Path) -> set[str]:
     if not path.is_file():
         return set()
     return {json.loads(line)["title"].strip() for line in path.read_text(encoding="utf-8").splitlines() if line}
+
+
+def read_exemplars(path: Path) -> list[tuple[str, str]]:
+    """``(UNSPSC code, text)`` of every line of an exemplar file (``{"code", "lang", "text"}`` per line), in file
+    order. A line that is not such an object, a code that is not 8 digits or an empty text is a ``ValueError`` that
+    names the file and the line."""
+    out = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{number}: not JSON ({e.msg})") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{number}: expected an object with code, lang and text")
+        code, text = row.get("code"), row.get("text")
+        if not (isinstance(code, str) and len(code) == 8 and code.isdigit()):
+            raise ValueError(f"{path}:{number}: code must be 8 digits, got {code!r}")
+        if not (isinstance(text, str) and text.strip()):
+            raise ValueError(f"{path}:{number}: empty text")
+        out.append((code, text.strip()))
+    return out
 
 
 def labelled(austender: Path, split: str, held_out: set[str]) -> list[tuple[str, str]]:
@@ -151,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split-date", default="2024-05-01", help="labelled descriptions signed before this day only")
     ap.add_argument("--dimensions", type=int, default=128, help="PCA dimensions of the stored vectors")
     ap.add_argument("--crosswalk-per-code", type=int, default=3)
+    ap.add_argument(
+        "--exemplars",
+        type=Path,
+        default=DATA_DIR / EXEMPLARS_FILE,
+        help="supplier-style exemplar texts, one UNSPSC row each ('none': without them)",
+    )
     args = ap.parse_args(argv)
     started = time.perf_counter()
     u_titles, u_parents = read_unspsc(args.shared / "unspsc" / "unspsc-ungm.csv")
@@ -166,9 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     vector_of = dict(zip(descriptions, d_vec, strict=True))
     cent_codes, cent_vec = labelled_centroids(awards, vector_of)
     pairs_of = sorted(set(awards))  # one row per distinct (code, description)
+    exemplars = [] if str(args.exemplars) == "none" else read_exemplars(args.exemplars)
+    e_vec = encoder.encode([text for _, text in exemplars]) if exemplars else np.zeros((0, u_vec.shape[1]), np.float32)
     print(
         f"encoded {len(u_codes)} UNSPSC and {len(c_codes)} CPV titles, {len(descriptions)} descriptions "
-        f"({len(pairs_of)} distinct labelled rows)",
+        f"({len(pairs_of)} distinct labelled rows), {len(exemplars)} exemplars",
         file=sys.stderr,
     )
 
@@ -176,10 +215,14 @@ def main(argv: list[str] | None = None) -> int:
     data = CodeData(
         model=encoder.model,
         projection=projection,
-        unspsc_codes=[*u_codes, *cent_codes, *(code for code, _ in pairs_of)],
-        unspsc_vectors=np.concatenate([u_vec, cent_vec, np.stack([vector_of[d] for _, d in pairs_of])]) @ projection,
+        unspsc_codes=[*u_codes, *cent_codes, *(code for code, _ in pairs_of), *(code for code, _ in exemplars)],
+        unspsc_vectors=np.concatenate([u_vec, cent_vec, np.stack([vector_of[d] for _, d in pairs_of]), e_vec])
+        @ projection,
         unspsc_offsets=np.array(
-            [TITLE_OFFSET] * len(u_codes) + [CENTROID_OFFSET] * len(cent_codes) + [DESCRIPTION_OFFSET] * len(pairs_of),
+            [TITLE_OFFSET] * len(u_codes)
+            + [CENTROID_OFFSET] * len(cent_codes)
+            + [DESCRIPTION_OFFSET] * len(pairs_of)
+            + [EXEMPLAR_OFFSET] * len(exemplars),
             np.float32,
         ),
         cpv_codes=c_codes,
