@@ -8,9 +8,11 @@ per row) and the CPV <-> UNSPSC crosswalk. Labelled descriptions are the history
 ``zh-suppliers-dev`` notices (the notices its suppliers were written after: learning from them would measure
 recall of those very texts, not suggestion). Only derived vectors leave this script, never a description.
 
-With ``--exemplars`` (on by default), one more row per supplier-style exemplar text (``supplier-exemplars.jsonl``
-beside the index: self-descriptions as manufacturers and service firms write them, labelled with a code; its README
-says how they were written), projected like the other rows; the projection itself is fitted without them.
+With ``--exemplars FILE`` (e.g. ``services/matcher/data/supplier-exemplars.jsonl``: self-descriptions as
+manufacturers and service firms write them, labelled with a code; its README says how they were written), one more
+row per exemplar text at ``EXEMPLAR_OFFSET``, projected like the other rows (the projection is fitted without them).
+Off by default: measured, they did not lift the Chinese suggestions (``bench/xling/README.md``, "Fifth round"), so
+the shipped index is built without them and this script's defaults rebuild it as shipped.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import json
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +47,7 @@ CENTROID_OFFSET = 0.0
 DESCRIPTION_OFFSET = -0.15
 #: A supplier-style exemplar is written to one code, as precise as a title and fuller, so it gets a title's offset
 #: (fixed before it was measured; -0.05 and -0.15 were measured beside it: bench/xling/README.md, "Fifth round").
+#: Exemplars are off by default (``--exemplars``).
 EXEMPLAR_OFFSET = -0.1
 EXEMPLARS_FILE = "supplier-exemplars.jsonl"
 
@@ -185,8 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--exemplars",
         type=Path,
-        default=DATA_DIR / EXEMPLARS_FILE,
-        help="supplier-style exemplar texts, one UNSPSC row each ('none': without them)",
+        default=None,
+        help=f"supplier-style exemplar texts, one UNSPSC row each (e.g. {DATA_DIR / EXEMPLARS_FILE}); none by default",
     )
     args = ap.parse_args(argv)
     started = time.perf_counter()
@@ -203,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     vector_of = dict(zip(descriptions, d_vec, strict=True))
     cent_codes, cent_vec = labelled_centroids(awards, vector_of)
     pairs_of = sorted(set(awards))  # one row per distinct (code, description)
-    exemplars = [] if str(args.exemplars) == "none" else read_exemplars(args.exemplars)
+    exemplars = [] if args.exemplars is None else read_exemplars(args.exemplars)
     e_vec = encoder.encode([text for _, text in exemplars]) if exemplars else np.zeros((0, u_vec.shape[1]), np.float32)
     print(
         f"encoded {len(u_codes)} UNSPSC and {len(c_codes)} CPV titles, {len(descriptions)} descriptions "
@@ -247,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _write_csv(path: Path, header: list[str], rows: list[tuple[object, ...]]) -> None:
+def _write_csv(path: Path, header: list[str], rows: Sequence[tuple[object, ...]]) -> None:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
