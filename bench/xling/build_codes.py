@@ -8,7 +8,7 @@ per row) and the CPV <-> UNSPSC crosswalk. Labelled descriptions are the history
 ``zh-suppliers-dev`` notices (the notices its suppliers were written after: learning from them would measure
 recall of those very texts, not suggestion). Only derived vectors leave this script, never a description.
 
-With ``--exemplars FILE`` (e.g. ``services/matcher/data/supplier-exemplars.jsonl``: self-descriptions as
+With ``--exemplars FILE`` (e.g. ``bench/xling/supplier-exemplars.jsonl``: self-descriptions as
 manufacturers and service firms write them, labelled with a code; its README says how they were written), one more
 row per exemplar text at ``EXEMPLAR_OFFSET``, projected like the other rows (the projection is fitted without them).
 Off by default: measured, they did not lift the Chinese suggestions (``bench/xling/README.md``, "Fifth round"), so
@@ -49,7 +49,8 @@ DESCRIPTION_OFFSET = -0.15
 #: (fixed before it was measured; -0.05 and -0.15 were measured beside it: bench/xling/README.md, "Fifth round").
 #: Exemplars are off by default (``--exemplars``).
 EXEMPLAR_OFFSET = -0.1
-EXEMPLARS_FILE = "supplier-exemplars.jsonl"
+#: Supplier-style exemplar texts written for this project (not shipped: measured, they did not help; README).
+EXEMPLARS_FILE = Path(__file__).resolve().parent / "supplier-exemplars.jsonl"
 
 
 def read_unspsc(path: Path) -> tuple[dict[str, str], dict[str, str]]:
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         "--exemplars",
         type=Path,
         default=None,
-        help=f"supplier-style exemplar texts, one UNSPSC row each (e.g. {DATA_DIR / EXEMPLARS_FILE}); none by default",
+        help=f"supplier-style exemplar texts, one UNSPSC row each (e.g. {EXEMPLARS_FILE}); none by default",
     )
     args = ap.parse_args(argv)
     started = time.perf_counter()

@@ -2,7 +2,7 @@
 measured (fifth round).
 
 An experiment over the shipped index, quicker than ``build_codes``: the shipped UNSPSC index as it is, plus one row
-per exemplar of ``services/matcher/data/supplier-exemplars.jsonl`` (``build_codes.read_exemplars``; 826 Chinese
+per exemplar of ``bench/xling/supplier-exemplars.jsonl`` (``build_codes.read_exemplars``; 826 Chinese
 self-descriptions, one or two per UNSPSC family, written from the code list alone before any evaluation text was
 read), encoded, projected with the index's own projection (``CodeIndex.project``) and stored as the index stores
 rows (written with ``codebook.write_index`` and read back with ``codebook.read_index``: int8 with a scale per row,
@@ -44,7 +44,7 @@ from bench.xling.build_codes import EXEMPLAR_OFFSET, EXEMPLARS_FILE, read_exempl
 from bench.xling.cpv_round import AUS_CLASS_TOLERANCE, ZH_GAIN, encoded, figures, of, texts, votes
 from bench.xling.e5_round import shares
 from contracts import CodeScheme
-from services.matcher.adapters.codebook import DATA_DIR, CodeData, code_index, read_index, write_index
+from services.matcher.adapters.codebook import CodeData, code_index, read_index, write_index
 from services.matcher.adapters.encoder import UseEncoder
 from services.matcher.domain.suggest import CodeIndex, diverse_top
 
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", type=Path, default=SHARED)
     ap.add_argument("--cache", type=Path, default=CACHE)
-    ap.add_argument("--exemplars", type=Path, default=DATA_DIR / EXEMPLARS_FILE)
+    ap.add_argument("--exemplars", type=Path, default=EXEMPLARS_FILE)
     args = ap.parse_args(argv)
     started = time.perf_counter()
     out = measure(args.shared, args.cache, args.exemplars)

@@ -1,4 +1,4 @@
-"""The supplier-style exemplar texts (``services/matcher/data/supplier-exemplars.jsonl``) that
+"""The supplier-style exemplar texts (``bench/xling/supplier-exemplars.jsonl``) that
 ``python -m bench.xling.build_codes --exemplars`` can add to the code index: every UNSPSC family has one, each under
 a code of the shipped list, and a malformed file is refused with its line named."""
 
@@ -12,7 +12,7 @@ import pytest
 
 from bench.xling.build_codes import EXEMPLARS_FILE, read_exemplars
 from contracts.common import CodeScheme
-from services.matcher.adapters.codebook import DATA_DIR, titles
+from services.matcher.adapters.codebook import titles
 
 pytestmark = pytest.mark.unit
 
@@ -21,7 +21,7 @@ _CHARACTER = re.compile(r"[\u4e00-\u9fff]|[A-Za-z0-9.]+")
 
 
 def test_every_unspsc_family_has_an_exemplar_under_a_known_code() -> None:
-    exemplars = read_exemplars(DATA_DIR / EXEMPLARS_FILE)
+    exemplars = read_exemplars(EXEMPLARS_FILE)
     known = titles(CodeScheme.UNSPSC)
     families = {code[:4] for code in known if code.endswith("0000") and not code.endswith("000000")}
     assert len(families) == 452
@@ -30,7 +30,7 @@ def test_every_unspsc_family_has_an_exemplar_under_a_known_code() -> None:
 
 
 def test_exemplars_are_short_distinct_chinese_self_descriptions() -> None:
-    rows = [json.loads(line) for line in (DATA_DIR / EXEMPLARS_FILE).read_text(encoding="utf-8").splitlines()]
+    rows = [json.loads(line) for line in (EXEMPLARS_FILE).read_text(encoding="utf-8").splitlines()]
     assert {row["lang"] for row in rows} == {"zh"}
     lengths = [len(_CHARACTER.findall(row["text"])) for row in rows]
     assert min(lengths) >= 40
