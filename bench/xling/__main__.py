@@ -150,7 +150,10 @@ def hit_rates(ranked: dict[str, list[str]], right: dict[str, str]) -> dict[str, 
 
 def code_hit(codes: Sequence[str], cls: str, level: str) -> bool:
     """Does one of ``codes`` fall under the family (4 digits) or the class (6; a class given at family level,
-    ``421300``, is met by any code of the family ``4213``)."""
+    ``421300``, is met by any code of the family ``4213``; one given at segment level, ``860000``, by any code of
+    the segment ``86``: the dev set labels one supplier so)."""
+    if cls[2:6] == "0000":
+        return any(c[:2] == cls[:2] for c in codes)
     if level == "family" or cls.endswith("00"):
         return any(c[:4] == cls[:4] for c in codes)
     return any(c[:6] == cls[:6] for c in codes)

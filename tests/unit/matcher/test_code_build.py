@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.xling.__main__ import code_hit
 from bench.xling.build_codes import held_out_texts, labelled
 
 pytestmark = pytest.mark.unit
@@ -54,3 +55,25 @@ def test_only_coded_history_awards_are_learnt_and_the_dev_notices_are_held_out(t
 
 def test_without_the_dev_folder_nothing_is_held_out(tmp_path: Path) -> None:
     assert held_out_texts(tmp_path) == set()
+
+
+@pytest.mark.parametrize(
+    ("codes", "label", "level", "hit"),
+    [
+        (["42132205"], "421322", "class", True),
+        (["42132205"], "421321", "class", False),
+        (["42132205"], "421321", "family", True),
+        # A class given at family level is met by any code of the family, for the class too.
+        (["42131601"], "421300", "class", True),
+        (["42141601"], "421300", "family", False),
+        # One given at segment level by any code of the segment.
+        (["86101705"], "860000", "family", True),
+        (["86101705"], "860000", "class", True),
+        (["85101705"], "860000", "family", False),
+        ([], "421322", "family", False),
+    ],
+)
+def test_a_suggestion_meets_a_label_at_the_level_the_label_is_given(
+    codes: list[str], label: str, level: str, hit: bool
+) -> None:
+    assert code_hit(codes, label, level) is hit
