@@ -27,9 +27,11 @@ class _Node:
 
 @pytest.fixture
 def thawed() -> Iterator[None]:
-    """The collector freezes the whole process: thaw it again after each test."""
+    """The collector freezes the whole process and sets its thresholds: thaw it and set them back after each test."""
+    thresholds = gc.get_threshold()
     yield
     gc.unfreeze()
+    gc.set_threshold(*thresholds)
 
 
 def _dropped_cycle(collector: QuietCollector) -> weakref.ref[_Node]:
@@ -108,11 +110,14 @@ def test_the_notice_worker_collects_when_a_poll_brings_nothing(batches: list[str
     stop = threading.Event()
     polls = [{NOTICES: [record(i, n)]} if n else {} for i, n in enumerate(batches)]
     consumer = NoticeConsumer(publisher, polls, stop)
-    collector = QuietCollector(full_every=100, idle_after=2)
+    collector = QuietCollector(full_every=100, idle_after=2, young_after=30_000)
     worker = NoticeWorker(c.matcher, c.settings, stop, consumer_factory=lambda: consumer, collector=collector)
+    thresholds = gc.get_threshold()
     worker.run()
     assert worker.handled == len([n for n in batches if n])
     assert collector.full_collections == collections
+    # The worker gives the collector's thresholds back when it stops.
+    assert gc.get_threshold() == thresholds
 
 
 @pytest.mark.usefixtures("thawed")
@@ -124,3 +129,43 @@ def test_a_busy_worker_is_not_collected_while_idle_polls_are_not_due() -> None:
     collector = QuietCollector(full_every=100, idle_after=2)
     NoticeWorker(c.matcher, c.settings, stop, consumer_factory=lambda: consumer, collector=collector).run()
     assert collector.full_collections == 0
+
+
+def _young_collections() -> int:
+    return int(gc.get_stats()[0]["collections"])
+
+
+@pytest.mark.usefixtures("thawed")
+def test_between_start_and_stop_the_young_generation_is_walked_only_every_young_after_allocations() -> None:
+    gc.set_threshold(700, 10, 10)
+    collector = QuietCollector(young_after=50_000)
+    collector.start()
+    assert gc.get_threshold() == (50_000, 10, 10)
+    before = _young_collections()
+    kept = [[i] for i in range(20_000)]  # a notice's containers: 20,000 net allocations, under the threshold
+    assert _young_collections() == before
+    collector.after_notice()
+    collector.stop()
+    assert gc.get_threshold() == (700, 10, 10)
+    more = [[i] for i in range(5_000)]  # Python's own threshold again: walked as it goes
+    assert _young_collections() > before
+    assert len(kept) + len(more) == 25_000
+
+
+@pytest.mark.usefixtures("thawed")
+def test_a_cycle_made_inside_a_notice_is_still_reclaimed_once_young_after_allocations_came() -> None:
+    collector = QuietCollector(young_after=1_000)
+    collector.start()
+    alive = weakref.ref(cycle := _Node())
+    cycle.me = cycle
+    del cycle
+    assert alive() is not None  # garbage, not walked yet
+    churn = [[i] for i in range(2_000)]
+    assert alive() is None
+    assert len(churn) == 2_000
+    collector.stop()
+
+
+def test_young_after_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="young_after must be >= 1, got 0"):
+        QuietCollector(young_after=0)
