@@ -75,8 +75,9 @@ IDLE_COLLECTION_AFTER = 1_000
 #: young ones refer to: ranking a notice makes a few hundred copies of candidates' statistics that refer to ~20
 #: objects each, spread over a large heap, so a walk misses the CPU cache at nearly every read. At 1M profiles a
 #: notice met ~2 of them at ~1.9 ms each (0 objects found), and rank took 14.2 ms against 10.5 with this threshold
-#: (CPU p50, the same 200 notices alternated three times in one process). ``gc.freeze`` after each notice sets the
-#: count back to 0, so a notice's own cycles wait for the next walk at most a few notices.
+#: (CPU p50, the same 200 notices alternated three times in one process, its caches full). ``gc.freeze`` after each
+#: notice sets the count back to 0, so a notice that makes fewer is never walked: the few reference cycles matching
+#: leaves (~19 objects a notice at 1M) are frozen with the rest and reclaimed by the full collection (``when_idle``).
 YOUNG_COLLECTION_AFTER = 20_000
 
 
