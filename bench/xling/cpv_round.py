@@ -272,6 +272,16 @@ def measure(shared: Path, cache: Path) -> dict[str, object]:
     }
 
 
+def print_table(out: dict[str, object]) -> None:
+    """A round's variants, one line each, and AusTender's whole test months (this round's and later ones')."""
+    results = out["results"]
+    assert isinstance(results, dict)
+    print("variant | zh | zh profile | en | aus (2,000) | zh top 20")
+    for label, row in results.items():
+        print(f"{label} | {row['zh']} | {row['zh_profile']} | {row['en']} | {row['aus']} | {row['zh top 20']}")
+    print(f"AusTender test months, all {out['n']['aus_full']}: {json.dumps(out['aus_full'])}")  # type: ignore[index]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", type=Path, default=SHARED)
@@ -279,12 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     started = time.perf_counter()
     out = measure(args.shared, args.cache)
-    results = out["results"]
-    assert isinstance(results, dict)
-    print("variant | zh | zh profile | en | aus (2,000) | zh top 20")
-    for label, row in results.items():
-        print(f"{label} | {row['zh']} | {row['zh_profile']} | {row['en']} | {row['aus']} | {row['zh top 20']}")
-    print(f"AusTender test months, all {out['n']['aus_full']}: {json.dumps(out['aus_full'])}")  # type: ignore[index]
+    print_table(out)
     print(f"why: {json.dumps(out['why'])}")
     print(f"adopted: {out['adopted']} (candidates {out['candidates']}, passing {out['passing']})")
     out["seconds"] = round(time.perf_counter() - started, 1)

@@ -41,7 +41,7 @@ import numpy.typing as npt
 
 from bench.xling.__main__ import SHARED, code_hit
 from bench.xling.build_codes import EXEMPLAR_OFFSET, EXEMPLARS_FILE, read_exemplars
-from bench.xling.cpv_round import AUS_CLASS_TOLERANCE, ZH_GAIN, encoded, figures, of, texts, votes
+from bench.xling.cpv_round import AUS_CLASS_TOLERANCE, ZH_GAIN, encoded, figures, of, print_table, texts, votes
 from bench.xling.e5_round import shares
 from contracts import CodeScheme
 from services.matcher.adapters.codebook import CodeData, code_index, read_index, write_index
@@ -193,12 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     started = time.perf_counter()
     out = measure(args.shared, args.cache, args.exemplars)
-    results = out["results"]
-    assert isinstance(results, dict)
-    print("variant | zh | zh profile | en | aus (2,000) | zh top 20")
-    for label, row in results.items():
-        print(f"{label} | {row['zh']} | {row['zh_profile']} | {row['en']} | {row['aus']} | {row['zh top 20']}")
-    print(f"AusTender test months, all {out['n']['aus_full']}: {json.dumps(out['aus_full'])}")  # type: ignore[index]
+    print_table(out)
     print(f"rule: {json.dumps(out['rule'])}, adopted: {out['adopted']}")
     print(f"why: {json.dumps(out['why'], ensure_ascii=False)}")
     out["seconds"] = round(time.perf_counter() - started, 1)
