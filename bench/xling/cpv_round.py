@@ -151,18 +151,25 @@ def nearest_titles(vectors: F32, unspsc: CodeIndex, cpv: CodeIndex) -> dict[str,
     }
 
 
+def family_hits(
+    first: Sequence[dict[str, float]], second: Sequence[dict[str, float]], classes: Sequence[str], index: CodeIndex
+) -> list[tuple[bool, bool]]:
+    """For each text, whether the top 5 of its ``first`` votes and of its ``second`` votes hold its class's family."""
+    return [
+        (
+            code_hit([s.code for s in diverse_top(a, index, 5)], cls, "family"),
+            code_hit([s.code for s in diverse_top(b, index, 5)], cls, "family"),
+        )
+        for a, b, cls in zip(first, second, classes, strict=True)
+    ]
+
+
 def complement(
     shipped: Sequence[dict[str, float]], carried: Sequence[dict[str, float]], classes: Sequence[str], index: CodeIndex
 ) -> dict[str, int]:
     """How many texts the shipped top 5 and the bridge's top 5 each get right (family), the bridge alone, and either:
     "either" bounds any choice between the two lists per text."""
-    hits = [
-        (
-            code_hit([s.code for s in diverse_top(a, index, 5)], cls, "family"),
-            code_hit([s.code for s in diverse_top(b, index, 5)], cls, "family"),
-        )
-        for a, b, cls in zip(shipped, carried, classes, strict=True)
-    ]
+    hits = family_hits(shipped, carried, classes, index)
     return {
         "shipped": sum(a for a, _ in hits),
         "bridge": sum(b for _, b in hits),

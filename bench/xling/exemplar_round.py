@@ -39,14 +39,24 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from bench.xling.__main__ import SHARED, code_hit
+from bench.xling.__main__ import SHARED
 from bench.xling.build_codes import EXEMPLAR_OFFSET, EXEMPLARS_FILE, read_exemplars
-from bench.xling.cpv_round import AUS_CLASS_TOLERANCE, ZH_GAIN, encoded, figures, of, print_table, texts, votes
+from bench.xling.cpv_round import (
+    AUS_CLASS_TOLERANCE,
+    ZH_GAIN,
+    encoded,
+    family_hits,
+    figures,
+    of,
+    print_table,
+    texts,
+    votes,
+)
 from bench.xling.e5_round import shares
 from contracts import CodeScheme
 from services.matcher.adapters.codebook import CodeData, code_index, read_index, write_index
 from services.matcher.adapters.encoder import UseEncoder
-from services.matcher.domain.suggest import CodeIndex, diverse_top
+from services.matcher.domain.suggest import CodeIndex
 
 F32 = npt.NDArray[np.float32]
 CACHE = Path(os.environ.get("TB_DATA_DIR", ".data")) / "bench" / "exemplar-round"
@@ -108,9 +118,7 @@ def changed(
 ) -> dict[str, list[str]]:
     """The classes of the texts the variant's top 5 gets right (family) and the reference's does not, and back."""
     out: dict[str, list[str]] = {"gained": [], "lost": []}
-    for a, b, cls in zip(before, after, classes, strict=True):
-        hit_a = code_hit([s.code for s in diverse_top(a, index, 5)], cls, "family")
-        hit_b = code_hit([s.code for s in diverse_top(b, index, 5)], cls, "family")
+    for (hit_a, hit_b), cls in zip(family_hits(before, after, classes, index), classes, strict=True):
         if hit_b and not hit_a:
             out["gained"].append(cls)
         elif hit_a and not hit_b:

@@ -586,7 +586,11 @@ class InMemoryProfileIndex:
     def _view(self, field: str, key: str) -> npt.NDArray[np.int32]:
         """The posting list of ``key`` in ``field`` as a numpy view (empty: none). Held only while a query runs: an
         ``array`` cannot grow while viewed."""
-        posting = self._postings.get(_posting(field, key))
+        return self._named_view(_posting(field, key))
+
+    def _named_view(self, name: str) -> npt.NDArray[np.int32]:
+        """``_view`` of the posting list named ``name`` (``_posting``)."""
+        posting = self._postings.get(name)
         return np.frombuffer(posting, dtype=np.int32) if posting else _NO_POSITIONS
 
     def _clauses(self, query: CandidateQuery) -> list[tuple[npt.NDArray[np.int32], float]]:
@@ -599,7 +603,7 @@ class InMemoryProfileIndex:
         name = _posting(field, key)
         # Read before the list: a bitmap made from a list that changes meanwhile is marked with the older count.
         changes = self._changes[name]
-        view = self._view(field, key)
+        view = self._named_view(name)
         if not len(view):
             return _List(_NO_POSITIONS, boost, clause)
         return _List(view, boost, clause, self._bitmap(name, view, changes))

@@ -30,7 +30,7 @@ def test_every_unspsc_family_has_an_exemplar_under_a_known_code() -> None:
 
 
 def test_exemplars_are_short_distinct_chinese_self_descriptions() -> None:
-    rows = [json.loads(line) for line in (EXEMPLARS_FILE).read_text(encoding="utf-8").splitlines()]
+    rows = [json.loads(line) for line in EXEMPLARS_FILE.read_text(encoding="utf-8").splitlines()]
     assert {row["lang"] for row in rows} == {"zh"}
     lengths = [len(_CHARACTER.findall(row["text"])) for row in rows]
     assert min(lengths) >= 40
