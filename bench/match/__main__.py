@@ -55,7 +55,14 @@ from contracts.notice import TenderNotice
 from contracts.supplier import SupplierProfile
 from localrun.demodata.data import generate_notices, iter_suppliers, supplier_position
 from services.matcher.adapters.encoder import UseEncoder
-from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query, fit_model, rank
+from services.matcher.domain import (
+    InMemoryProfileIndex,
+    ScoringConfig,
+    build_candidate_query,
+    fit_model,
+    rank,
+    screen,
+)
 from services.matcher.domain.documents import profile_text
 from services.matcher.domain.scoring import supplier_stats
 from services.matcher.domain.semantic import (
@@ -202,8 +209,12 @@ def run_size(
     rows = None if vectors is None else vectors.view(np.ndarray)
 
     def match(notice: TenderNotice, vector: Vector | None) -> tuple[int, list[str]]:
-        # Packed: each candidate's compact form with its record, not its whole profile (``ranking_candidates``).
-        candidates, stored = index.ranking_candidates(build_candidate_query(notice, config, vector))
+        # Packed: each candidate's compact form, its record decoded when read, not its whole profile
+        # (``ranking_candidates``). As the service does: the hard rules first, then records and vectors are read
+        # only for the candidates they keep.
+        found, stored = index.ranking_candidates(build_candidate_query(notice, config, vector))
+        screened = screen(notice, found, now)
+        candidates = screened.kept
         semantic = None
         if vector is not None and rows is not None and table is not None:
             own: dict[str, ProfileVectors] = {}
@@ -228,8 +239,17 @@ def run_size(
                     cached.move_to_end(sid)
                 own[sid] = found
             semantic = SemanticInput(vector, own)
-        result = rank(notice, candidates, config, now, model=model, vectors=semantic, stored=stored)
-        return len(result.entries), [c.supplier_id for c in candidates]
+        result = rank(
+            notice,
+            candidates,
+            config,
+            now,
+            model=model,
+            vectors=semantic,
+            stored=stored,
+            exclusions=screened.exclusions,
+        )
+        return len(result.entries), [c.supplier_id for c in found]
 
     # As the notice worker does: what is loaded and each notice's survivors out of the collector's way.
     collector = QuietCollector() if quiet_gc else None
@@ -243,6 +263,7 @@ def run_size(
             collector.after_notice()
     batch = generate_notices(notices, now=now)
     decodes0, computed0, whole0 = index.decodes, model.records_computed, index.profile_decodes
+    records0 = index.record_decodes
     collections = _GcCollections()
     gc.callbacks.append(collections)
     latencies: list[float] = []
@@ -278,6 +299,8 @@ def run_size(
         "profiles_decoded_per_notice": round((index.decodes - decodes0) / len(batch), 1),
         # Of those, whole profiles (packed, the others are compact candidates: ``ranking_candidates``).
         "whole_profiles_decoded_per_notice": round((index.profile_decodes - whole0) / len(batch), 1),
+        # Scoring records decoded (read for the candidates the hard rules keep, the LRU's not decoded again).
+        "records_decoded_per_notice": round((index.record_decodes - records0) / len(batch), 1),
         "statistics_computed_per_notice": round((model.records_computed - computed0) / len(batch), 1),
         "oldest_generation_gc": collections.report(),
     }
@@ -286,7 +309,7 @@ def run_size(
         d0 = time.process_time()
         decoded = sum(1 for _ in itertools.islice(index.iter_profiles(), 2000))
         caches["decode_cpu_us"] = round((time.process_time() - d0) / max(decoded, 1) * 1e6, 1)
-        # And one compact candidate with its record (what ``ranking_candidates`` decodes per candidate).
+        # And one compact candidate, its record left packed (what ``ranking_candidates`` decodes per candidate).
         d0 = time.process_time()
         decoded = sum(1 for _ in itertools.islice(index.iter_candidates(), 2000))
         caches["compact_decode_cpu_us"] = round((time.process_time() - d0) / max(decoded, 1) * 1e6, 1)

@@ -21,7 +21,7 @@ from contracts import AlertPreferences, NoticeStatus, Shortlist, SupplierProfile
 from contracts.feedback import FeedbackMark, FeedbackReason, ShortlistFeedback, feedback_id
 from contracts.supplier import EmailConfirmation
 from services.infra.bus import EventPublisher
-from services.matcher.domain import MatchModel, ScoringConfig, fit_model, rank
+from services.matcher.domain import MatchModel, ScoringConfig, fit_model, rank, screen
 from services.matcher.domain.awards import claim_keys, claimed, find_claims, fit_awards, mark_prospects
 from services.matcher.domain.codes import CodeHints, wants_suggestions
 from services.matcher.domain.crosswalk import Crosswalk
@@ -564,22 +564,28 @@ class Matcher:
         if candidates is None:
             candidates = self.profiles.candidates(notice, self.config, notice_vector, hints)
         model = self.model  # one read: a background refit may swap it meanwhile
-        stored = self.stored_scoring(candidates)
-        profile_vectors = self.profile_vectors(candidates, stored)
+        now = self.clock()
+        # The hard rules first: records, vectors (encoded on a cache miss), suggested codes and buyers' marks are
+        # read only for the candidates they keep.
+        screened = screen(notice, candidates, now, self.ineligible)
+        kept = screened.kept
+        stored = self.stored_scoring(kept)
+        profile_vectors = self.profile_vectors(kept, stored)
         vectors = None if notice_vector is None else SemanticInput(notice_vector, profile_vectors)
-        hints = dataclasses.replace(hints, profiles=self.suggested_codes(candidates, profile_vectors))
+        hints = dataclasses.replace(hints, profiles=self.suggested_codes(kept, profile_vectors))
         result = rank(
             notice,
-            candidates,
+            kept,
             self.config,
-            self.clock(),
+            now,
             model=model,
             ineligible=self.ineligible,
             vectors=vectors,
-            adjustments=self._adjustments(notice, [p.supplier_id for p in candidates]),
+            adjustments=self._adjustments(notice, [p.supplier_id for p in kept]),
             hints=hints,
             encoder=None if self.encoder is None else self.encoder.model,
             stored=stored,
+            exclusions=screened.exclusions,
         )
         # Prospects (known only from award records) are marked with their evidence for the buyer.
         entries = mark_prospects(result.entries, {p.supplier_id: p for p in candidates})

@@ -8,7 +8,9 @@ Public surface (everything the matcher service and the benchmarks import):
   and as an Elasticsearch search body; ``InMemoryProfileIndex``: the same retrieval in process.
 - ``rank(notice, candidates, config, now, *, model=None, ineligible=frozenset())`` -> ``RankResult``; a candidate
   is what ``candidates.Candidate`` says rank reads: a ``SupplierProfile``, or the ``CompactCandidate`` a packed
-  ``InMemoryProfileIndex`` decodes instead (``ranking_candidates``).
+  ``InMemoryProfileIndex`` decodes instead (``ranking_candidates``); ``screen(notice, candidates, now)`` ->
+  ``Screened``: the hard rules alone, for a caller that reads records and vectors only for the candidates kept
+  (then ``rank(..., exclusions=screened.exclusions)``).
 - ``MatchModel``, ``fit_model(profiles)``: the optional fitted model (TF-IDF vocabulary and IDF, learned weights;
   nothing per profile: ``scoring.SupplierStats`` records come with the candidates, ``rank(..., stored=...)``).
 - ``RULES`` and the rule functions in ``rules``; ``deciding_component(entry)``.
@@ -17,7 +19,7 @@ Public surface (everything the matcher service and the benchmarks import):
 from services.matcher.domain.config import COMPONENTS, DEFAULT_WEIGHTS, ScoringConfig
 from services.matcher.domain.documents import PROFILE_MAPPING, profile_document
 from services.matcher.domain.model import MatchModel, fit_model
-from services.matcher.domain.ranking import RankResult, deciding_component, rank
+from services.matcher.domain.ranking import RankResult, Screened, deciding_component, rank, screen
 from services.matcher.domain.retrieval import (
     CandidateQuery,
     InMemoryProfileIndex,
@@ -36,10 +38,12 @@ __all__ = [
     "MatchModel",
     "RankResult",
     "ScoringConfig",
+    "Screened",
     "build_candidate_query",
     "candidate_query_to_es",
     "deciding_component",
     "fit_model",
     "profile_document",
     "rank",
+    "screen",
 ]

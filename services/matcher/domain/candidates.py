@@ -5,7 +5,8 @@ maximum contract value and alert filters; its scoring record (``scoring.Supplier
 (``rank(stored=...)``). A ``SupplierProfile`` has all of them, and so has a ``CompactCandidate``: what the packed
 in-process index (``retrieval.InMemoryProfileIndex``) decodes per candidate instead of the whole profile (at a
 million profiles almost every candidate of a notice is decoded: a whole pydantic profile and its record cost
-~80 us, these ~15 us), with its record. Every caller ranks through the same code whichever it holds.
+~80 us, these ~15 us), and its record apart, decoded only for the candidates the hard rules keep (at a million
+profiles they exclude ~40% of a notice's candidates). Every caller ranks through the same code whichever it holds.
 
 The record travels as ``flat_record`` lays it out: plain tuples, dicts and ints that ``marshal`` reads in C, the
 ``Counter``s and dates made again around them (``record_from_flat``), the set of terms from their counts.
@@ -98,8 +99,9 @@ NO_FILTERS = AlertFilters((), (), (), None, False)
 
 
 class CompactCandidate(NamedTuple):
-    """A ``Candidate`` without the rest of its profile, with the scoring record stored with it (``None``: none),
-    and whether it is matched on codes suggested from its text (``codes.wants_suggestions`` of the profile)."""
+    """A ``Candidate`` without the rest of its profile, and whether it is matched on codes suggested from its text
+    (``codes.wants_suggestions`` of the profile). Its scoring record comes apart, decoded only when read
+    (``InMemoryProfileIndex.ranking_candidates``): a candidate the hard rules exclude never needs it."""
 
     supplier_id: str
     display_name: str
@@ -108,7 +110,6 @@ class CompactCandidate(NamedTuple):
     max_contract_value: Value | None
     preferences: AlertFilters
     wants_suggestions: bool
-    record: SupplierStats | None
 
 
 def without_record(candidates: Sequence[Candidate], stored: Mapping[str, SupplierStats]) -> list[SupplierProfile]:
@@ -243,9 +244,8 @@ def _value(amount: Amount | None) -> tuple[float, str] | None:
     return None if amount is None else (amount.amount, amount.currency)
 
 
-def compact_facts(profile: SupplierProfile, record: tuple[Any, ...] | None) -> tuple[Any, ...]:
-    """What a ``CompactCandidate`` of ``profile`` holds, as plain values ``marshal`` writes; ``record``: its
-    ``flat_record`` (``None``: none)."""
+def compact_facts(profile: SupplierProfile) -> tuple[Any, ...]:
+    """What a ``CompactCandidate`` of ``profile`` holds, as plain values ``marshal`` writes."""
     prefs = profile.preferences
     filters = None
     if prefs.unsubscribed or prefs.codes or prefs.countries or prefs.agencies or prefs.min_value:
@@ -264,7 +264,6 @@ def compact_facts(profile: SupplierProfile, record: tuple[Any, ...] | None) -> t
         _value(profile.max_contract_value),
         filters,
         codes.wants_suggestions(profile),
-        record,
     )
 
 
@@ -273,7 +272,7 @@ _LEVELS = {level.value: level for level in RegistrationLevel}
 
 def compact_candidate(facts: tuple[Any, ...]) -> CompactCandidate:
     """The ``CompactCandidate`` of ``compact_facts``."""
-    supplier_id, name, country, level, ceiling, filters, wants, record = facts
+    supplier_id, name, country, level, ceiling, filters, wants = facts
     if filters is None:
         prefs = NO_FILTERS
     else:
@@ -287,7 +286,6 @@ def compact_candidate(facts: tuple[Any, ...]) -> CompactCandidate:
         None if ceiling is None else Value(*ceiling),
         prefs,
         wants,
-        None if record is None else record_from_flat(record),
     )
 
 

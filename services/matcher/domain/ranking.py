@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from contracts.notice import TenderNotice
 from contracts.shortlist import Exclusion, ScoreComponent, ShortlistEntry
@@ -149,6 +150,47 @@ def _score(
     return totals, cold, fit
 
 
+#: A kind of candidate (``SupplierProfile``, ``CompactCandidate``): ``screen`` keeps what it is given.
+CandidateT = TypeVar("CandidateT", bound=Candidate)
+
+
+@dataclass(frozen=True)
+class Screened(Generic[CandidateT]):
+    """Candidates after the hard rules: those kept (in order, each supplier once) and the others' exclusions."""
+
+    kept: list[CandidateT]
+    exclusions: list[Exclusion]
+
+
+def screen(
+    notice: TenderNotice, candidates: Sequence[CandidateT], now: datetime, ineligible: frozenset[str] = frozenset()
+) -> Screened[CandidateT]:
+    """The hard rules over ``candidates`` (each supplier once, first seen kept): what ``rank`` does first, and what a
+    caller does before it to decode records or fetch vectors only for the candidates kept (``rank(exclusions=...)``).
+    The rules read only a candidate's own fields (``candidates.Candidate``), never its record."""
+    exclusions: list[Exclusion] = []
+    kept: list[CandidateT] = []
+    seen: set[str] = set()
+    rules = rules_for(notice, ineligible)
+    passed = deadline_passed(notice, None, now, ineligible) if rules and rules[0][0] == "deadline_passed" else None
+    profile_rules = tuple(r for r in rules if r[0] != "deadline_passed")
+    for p in candidates:
+        if p.supplier_id in seen:
+            continue
+        seen.add(p.supplier_id)
+        if passed is not None:
+            exclusions.append(
+                Exclusion.model_construct(supplier_id=p.supplier_id, rule="deadline_passed", reason=passed)
+            )
+            continue
+        failed = first_failure(notice, p, now, ineligible, profile_rules) if profile_rules else None
+        if failed is not None:
+            exclusions.append(Exclusion.model_construct(supplier_id=p.supplier_id, rule=failed[0], reason=failed[1]))
+        else:
+            kept.append(p)
+    return Screened(kept, exclusions)
+
+
 def rank(
     notice: TenderNotice,
     candidates: Sequence[Candidate],
@@ -162,6 +204,7 @@ def rank(
     hints: CodeHints | None = None,
     encoder: str | None = None,
     stored: Mapping[str, SupplierStats] | None = None,
+    exclusions: Sequence[Exclusion] | None = None,
 ) -> RankResult:
     """Apply the hard rules, score the rest and return the top ``config.top_k`` above ``config.threshold``.
 
@@ -174,7 +217,9 @@ def rank(
     candidates (``codes.CodeHints``), read by ``category``. ``encoder``: the name of the model that made
     ``vectors``, appended to the algorithm (``+semantic:<name>``) when meaning counts. ``stored``: the candidates'
     statistics a store kept with their profiles (``ProfileStore.stored_scoring``), by supplier id; the others are
-    computed (and kept by the ``model``)."""
+    computed (and kept by the ``model``). ``exclusions``: the hard rules already applied (``screen``, with the same
+    ``now`` and ``ineligible``): ``candidates`` are those they kept, these the others, returned as they are; a caller
+    screens first to read records and vectors only for the candidates kept."""
     nv = NoticeView.of(notice, now, vectors.notice if vectors is not None else None, hints)
     weights: Mapping[str, float] = model.weights if model is not None else config.weights
     # Candidates with award history may be weighted apart (``MatchModel.history_weights``).
@@ -189,30 +234,12 @@ def rank(
     if model is not None:
         algorithm += f"+{model.algorithm}"
 
-    exclusions: list[Exclusion] = []
-    kept: list[Candidate] = []
-    seen: set[str] = set()
-    rules = rules_for(notice, ineligible)
-    # A passed deadline excludes everyone with the same reason (it is the first rule): checked once per notice.
-    passed = deadline_passed(notice, None, now, ineligible) if rules and rules[0][0] == "deadline_passed" else None
-    profile_rules = tuple(r for r in rules if r[0] != "deadline_passed")
-    for p in candidates:
-        if p.supplier_id in seen:
-            continue
-        seen.add(p.supplier_id)
-        if passed is not None:
-            exclusions.append(
-                Exclusion.model_construct(supplier_id=p.supplier_id, rule="deadline_passed", reason=passed)
-            )
-            continue
-        failed = first_failure(notice, p, now, ineligible, profile_rules) if profile_rules else None
-        if failed is not None:
-            # Built from validated parts (a stored profile's id, a rule name from ``RULES``, its reason).
-            exclusions.append(Exclusion.model_construct(supplier_id=p.supplier_id, rule=failed[0], reason=failed[1]))
-        else:
-            kept.append(p)
+    if exclusions is None:
+        screened = screen(notice, candidates, now, ineligible)
+        kept, excluded = screened.kept, screened.exclusions
+    else:
+        kept, excluded = list(candidates), list(exclusions)
 
-    # A candidate's statistics: its record when one came with it, else computed from its whole profile.
     stored = stored or {}
     if model is not None:
         all_stats, sims = model.candidate_features(notice, kept, stored)
@@ -270,4 +297,4 @@ def rank(
         )
         for i, j in enumerate(chosen, 1)
     ]
-    return RankResult(entries=entries, exclusions=exclusions, algorithm=algorithm)
+    return RankResult(entries=entries, exclusions=excluded, algorithm=algorithm)

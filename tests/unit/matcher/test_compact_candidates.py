@@ -1,5 +1,6 @@
-"""A packed index ranks from compact candidates (``candidates.CompactCandidate``: a few fields and the scoring
-record, decoded without the rest of the profile), and they rank exactly as the whole profiles do."""
+"""A packed index ranks from compact candidates (``candidates.CompactCandidate``: a few fields, decoded without the
+rest of the profile, the scoring record decoded apart when read), and they rank exactly as the whole profiles do,
+screened by the hard rules first or not."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from services.matcher.domain import (
     fit_model,
     rank,
     rules,
+    screen,
 )
 from services.matcher.domain import candidates as compact
 from services.matcher.domain.documents import code_prefixes
@@ -37,10 +39,9 @@ pytestmark = pytest.mark.unit
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-def compacted(profile: SupplierProfile, record: SupplierStats | None = None) -> compact.CompactCandidate:
+def compacted(profile: SupplierProfile) -> compact.CompactCandidate:
     """``profile``'s compact candidate as a packed index writes and reads it back."""
-    flat = None if record is None else compact.flat_record(record, profile)
-    return compact.compact_candidate(marshal.loads(marshal.dumps(compact.compact_facts(profile, flat))))
+    return compact.compact_candidate(marshal.loads(marshal.dumps(compact.compact_facts(profile))))
 
 
 def as_json(result: RankResult) -> list[str]:
@@ -96,8 +97,22 @@ def test_compact_candidates_rank_byte_identically_to_the_whole_profiles(
             for m in (model, None):
                 result = rank(n, found, config, NOW, model=m, stored=records, vectors=semantic, ineligible=ineligible)
                 results.append(as_json(result))
-        assert results[0] == results[2]  # with the model
-        assert results[1] == results[3]  # without
+            # Screened first, as the service and the bench do: the same ranking, exclusions in the same order.
+            screened = screen(n, found, NOW, ineligible)
+            result = rank(
+                n,
+                screened.kept,
+                config,
+                NOW,
+                model=model,
+                stored=records,
+                vectors=semantic,
+                ineligible=ineligible,
+                exclusions=screened.exclusions,
+            )
+            results.append(as_json(result))
+        assert results[0] == results[3] == results[2] == results[5]  # with the model
+        assert results[1] == results[4]  # without
         compared += len(results[0])
     assert compared > 60 * 20  # entries and exclusions were compared, not empty lists
 
@@ -117,8 +132,12 @@ def test_a_packed_index_decodes_whole_only_the_candidates_that_came_without_a_re
         rank(n, found, config, NOW, stored=records)
         bare = [c for c in found if c.supplier_id in without]
         assert all(isinstance(c, SupplierProfile) for c in bare)
+        by_id = {p.supplier_id: p for p in profiles}
         assert all(
-            isinstance(c, compact.CompactCandidate) and records[c.supplier_id] is c.record
+            isinstance(c, compact.CompactCandidate)
+            and compact.with_fingerprint(records[c.supplier_id], by_id[c.supplier_id])
+            == supplier_stats(by_id[c.supplier_id])
+            and records[c.supplier_id] is records[c.supplier_id]  # decoded once
             for c in found
             if c.supplier_id not in without
         )
@@ -205,3 +224,40 @@ def test_rank_refuses_a_compact_candidate_without_its_record() -> None:
         rank(notice(), [compacted(profile)], ScoringConfig(), RULES_NOW)
     ranked = rank(notice(), [compacted(profile)], ScoringConfig(), RULES_NOW, stored={"s1": supplier_stats(profile)})
     assert ranked == rank(notice(), [profile], ScoringConfig(), RULES_NOW)
+
+
+def test_a_packed_index_decodes_the_records_of_the_candidates_kept_only(profiles: list[SupplierProfile]) -> None:
+    """Screened first, a candidate the hard rules exclude is never decoded beyond its compact candidate; a record
+    read twice, or again from the LRU, is decoded once."""
+    uncached = InMemoryProfileIndex(packed=True, decoded_cached=0)
+    cached = InMemoryProfileIndex(packed=True, decoded_cached=len(profiles))
+    for p in profiles:
+        uncached.upsert(p, stored=supplier_stats(p))
+        cached.upsert(p, stored=supplier_stats(p))
+    config = ScoringConfig()
+    # Every third supplier ineligible, on top of what the notices' own rules exclude.
+    ineligible = frozenset(p.supplier_id for p in profiles[::3])
+    notices = generate_notices(30, seed=15, now=NOW)
+    excluded = kept = 0
+    for n in notices:
+        for index in (uncached, cached):
+            found, records = index.ranking_candidates(build_candidate_query(n, config))
+            screened = screen(n, found, NOW, ineligible)
+            before = uncached.record_decodes
+            rank(n, screened.kept, config, NOW, stored=records, exclusions=screened.exclusions, ineligible=ineligible)
+            if index is uncached:
+                assert uncached.record_decodes - before == len(screened.kept)
+                assert all(records[c.supplier_id] is records[c.supplier_id] for c in screened.kept)
+                assert uncached.record_decodes - before == len(screened.kept)  # read again: not decoded again
+                excluded += len(screened.exclusions)
+                kept += len(screened.kept)
+    assert excluded > 100
+    assert kept > 100
+    assert uncached.record_decodes == kept
+    assert cached.record_decodes <= kept
+    again = cached.record_decodes
+    for n in notices:  # the same notices again: every record kept decoded in the LRU
+        found, records = cached.ranking_candidates(build_candidate_query(n, config))
+        screened = screen(n, found, NOW, ineligible)
+        rank(n, screened.kept, config, NOW, stored=records, exclusions=screened.exclusions, ineligible=ineligible)
+    assert cached.record_decodes == again
