@@ -5,6 +5,7 @@ limit, also after profiles were replaced and removed."""
 from __future__ import annotations
 
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +15,7 @@ from contracts.supplier import SupplierProfile
 from localrun.demodata.data import generate_notices, generate_suppliers
 from services.matcher.domain import InMemoryProfileIndex, ScoringConfig, build_candidate_query, text
 from services.matcher.domain.documents import agency_codes, code_prefixes, profile_text
-from services.matcher.domain.retrieval import CandidateQuery, suggested_prefixes
+from services.matcher.domain.retrieval import _DICTIONARY_SAMPLE, CandidateQuery, _Compressor, suggested_prefixes
 from services.matcher.domain.scoring import SupplierStats, supplier_stats
 from services.matcher.domain.suggest import SuggestedCode
 
@@ -180,3 +181,25 @@ def test_scoring_records_packed_with_profiles_come_back_equal_with_their_counter
         assert type(back.tag_count) is Counter
         assert back.tag_count["x-never"] == 0  # a Counter's missing key
         assert index.get(p.supplier_id) == p
+
+
+def test_payloads_come_back_as_written_before_and_after_the_dictionary_and_from_other_threads() -> None:
+    """``_Compressor``: the first payloads are compressed alone (marked 0), then with the dictionary made of them
+    (marked 1), much smaller; every one comes back byte for byte, also when threads compress and decompress at once
+    (each with its own Zstandard codecs)."""
+    payloads = [p.model_dump_json().encode() for p in generate_suppliers(400, seed=9)]
+    compressor = _Compressor()
+    packed = [compressor.compress(raw) for raw in payloads]
+    first, later = packed[:_DICTIONARY_SAMPLE], packed[_DICTIONARY_SAMPLE:]
+    assert {p[0] for p in first} == {0}
+    assert {p[0] for p in later} == {1}
+    alone = sum(map(len, first)) / len(first)
+    assert sum(map(len, later)) / len(later) < 0.7 * alone
+    assert [compressor.decompress(p) for p in packed] == payloads
+
+    def work(part: list[bytes]) -> list[bytes]:
+        return [compressor.decompress(compressor.compress(raw)) for raw in part for _ in range(3)][::3]
+
+    with ThreadPoolExecutor(4) as pool:
+        parts = list(pool.map(work, [payloads[i::4] for i in range(4)]))
+    assert [raw for i in range(4) for raw in parts[i]] == [raw for i in range(4) for raw in payloads[i::4]]
