@@ -212,8 +212,8 @@ def run_size(
         # Packed: each candidate's compact form, its record decoded when read, not its whole profile
         # (``ranking_candidates``). As the service does: the hard rules first, then records and vectors are read
         # only for the candidates they keep.
-        found, stored = index.ranking_candidates(build_candidate_query(notice, config, vector))
-        screened = screen(notice, found, now)
+        retrieved, stored = index.ranking_candidates(build_candidate_query(notice, config, vector))
+        screened = screen(notice, retrieved, now)
         candidates = screened.kept
         semantic = None
         if vector is not None and rows is not None and table is not None:
@@ -249,7 +249,7 @@ def run_size(
             stored=stored,
             exclusions=screened.exclusions,
         )
-        return len(result.entries), [c.supplier_id for c in found]
+        return len(result.entries), [c.supplier_id for c in retrieved]
 
     # As the notice worker does: what is loaded and each notice's survivors out of the collector's way.
     collector = QuietCollector() if quiet_gc else None
