@@ -172,6 +172,7 @@ def screen(
     kept: list[CandidateT] = []
     seen: set[str] = set()
     rules = rules_for(notice, ineligible)
+    # A passed deadline excludes everyone with the same reason (it is the first rule): checked once per notice.
     passed = deadline_passed(notice, None, now, ineligible) if rules and rules[0][0] == "deadline_passed" else None
     profile_rules = tuple(r for r in rules if r[0] != "deadline_passed")
     for p in candidates:
@@ -185,6 +186,7 @@ def screen(
             continue
         failed = first_failure(notice, p, now, ineligible, profile_rules) if profile_rules else None
         if failed is not None:
+            # Built from validated parts (a stored profile's id, a rule name from ``RULES``, its reason).
             exclusions.append(Exclusion.model_construct(supplier_id=p.supplier_id, rule=failed[0], reason=failed[1]))
         else:
             kept.append(p)
@@ -240,6 +242,7 @@ def rank(
     else:
         kept, excluded = list(candidates), list(exclusions)
 
+    # A candidate's statistics: its record when one came with it, else computed from its whole profile.
     stored = stored or {}
     if model is not None:
         all_stats, sims = model.candidate_features(notice, kept, stored)

@@ -24,7 +24,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -155,11 +155,15 @@ def knn_query_to_es(query: CandidateQuery) -> dict[str, Any] | None:
     }
 
 
-def union_candidates(matched: list[str], nearest: list[str]) -> list[str]:
+#: A candidate as a channel names it: a supplier id, or a position in ``InMemoryProfileIndex``.
+_Key = TypeVar("_Key", str, int)
+
+
+def union_candidates(matched: list[_Key], nearest: list[_Key]) -> list[_Key]:
     """The candidates of both channels: those matched by a code or a term in their order, then the kNN hits not
     among them, closest first (one rule for the in-memory index and Elasticsearch)."""
     seen = set(matched)
-    return [*matched, *(s for s in nearest if s not in seen)]
+    return matched + [key for key in nearest if key not in seen]
 
 
 def candidate_query_to_es(query: CandidateQuery) -> dict[str, Any]:
@@ -430,7 +434,7 @@ class _Records(Mapping[str, SupplierStats]):
         found = held.decoded_record
         if found is None:
             found = held.record()
-            assert found is not None  # held only with a record (``InMemoryProfileIndex._compact``)
+            assert found is not None  # held only with a record (``InMemoryProfileIndex.ranking_candidates``)
             self._index.record_decodes += 1
         return found
 
@@ -522,13 +526,20 @@ class InMemoryProfileIndex:
         assert facts is not None  # written with every packed profile
         decoded = self._packer.candidate(facts)
         self.decodes += 1
-        if self._decoded_cached:
-            with self._lock:
+        self._keep([(pos, packed, decoded)])
+        return decoded
+
+    def _keep(self, fresh: Sequence[tuple[int, bytes, _Decoded]]) -> None:
+        """Put candidates just decoded (at their position, from their packed profile) in the LRU, those whose
+        profile was not replaced meanwhile, the least recently used leaving beyond its bound."""
+        if not fresh or not self._decoded_cached:
+            return
+        with self._lock:
+            for pos, packed, decoded in fresh:
                 if self._packed[pos] is packed:
                     self._decoded[pos] = decoded
-                    if len(self._decoded) > self._decoded_cached:
-                        self._decoded.popitem(last=False)
-        return decoded
+            while len(self._decoded) > self._decoded_cached:
+                self._decoded.popitem(last=False)
 
     def _whole(self, packed: bytes, decoded: _Decoded) -> tuple[SupplierProfile, object]:
         """The whole profile and what was stored with it, decoded once while ``decoded`` is kept."""
@@ -740,14 +751,13 @@ class InMemoryProfileIndex:
         if query.knn is None or self._vectors is None:
             return matched
         vector, k = query.knn
-        seen = set(matched)
         packed, where = self._packed, self._pos
-        for key, _ in self._vectors.nearest(vector, k):
-            pos = where.get(key)
-            if pos is not None and pos not in seen and packed[pos] is not None:
-                seen.add(pos)
-                matched.append(pos)
-        return matched
+        nearest = [
+            pos
+            for key, _ in self._vectors.nearest(vector, k)
+            if (pos := where.get(key)) is not None and packed[pos] is not None
+        ]
+        return union_candidates(matched, nearest)
 
     def candidates(self, query: CandidateQuery) -> list[SupplierProfile]:
         """The candidates' whole profiles, in order (packed: each decoded whole; ``ranking_candidates`` does not)."""
@@ -793,13 +803,7 @@ class InMemoryProfileIndex:
             out.append(profile)
             if isinstance(stored, SupplierStats):
                 records[ids[pos]] = stored
-        if fresh and self._decoded_cached:
-            with self._lock:
-                for pos, packed, decoded in fresh:
-                    if self._packed[pos] is packed:  # not replaced meanwhile
-                        self._decoded[pos] = decoded
-                while len(self._decoded) > self._decoded_cached:
-                    self._decoded.popitem(last=False)
+        self._keep(fresh)
         return out, _Records(records, self)
 
     def _matched(self, query: CandidateQuery) -> list[int]:
