@@ -213,7 +213,8 @@ _SEP = "\x1f"
 #: Decoded candidates ``InMemoryProfileIndex`` keeps by default (most recently returned first to stay): a notice's
 #: candidates are often the same firms as the last notices' (same codes, same words). At a million profiles a notice
 #: has ~350 candidates: 20,000 (~60 notices' worth) let 84% of them be decoded again (~290 a notice, ~35 us each with
-#: the record); 100,000 (~300 notices' worth, ~3.8 KB each: ~0.4 GB) let ~20% be, and save ~5 ms a notice.
+#: the record); 100,000 (~300 notices' worth, ~3.8 KB each: ~0.4 GB) let ~60% be (207 a notice, `bench.match`), and
+#: save ~5 ms a notice.
 DECODED_CACHED = 100_000
 #: From how many postings in a query's clause lists ``InMemoryProfileIndex`` prunes (fewer: summed whole, quicker):
 #: measured with ``bench.match.retrieval`` over generated profiles, at 200,000 (~100,000-500,000 postings a notice)
