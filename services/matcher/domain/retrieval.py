@@ -24,7 +24,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -157,6 +157,8 @@ def knn_query_to_es(query: CandidateQuery) -> dict[str, Any] | None:
 
 #: A candidate as a channel names it: a supplier id, or a position in ``InMemoryProfileIndex``.
 _Key = TypeVar("_Key", str, int)
+#: What ``_Records.get`` gives for a supplier it does not hold.
+_T = TypeVar("_T")
 
 
 def union_candidates(matched: list[_Key], nearest: list[_Key]) -> list[_Key]:
@@ -433,7 +435,13 @@ class _Records(Mapping[str, SupplierStats]):
     def __getitem__(self, supplier_id: str) -> SupplierStats:
         return self._read(self._held[supplier_id])
 
-    def get(self, supplier_id: str, default: Any = None) -> Any:
+    @overload
+    def get(self, supplier_id: str, /) -> SupplierStats | None: ...
+
+    @overload
+    def get(self, supplier_id: str, /, default: SupplierStats | _T) -> SupplierStats | _T: ...
+
+    def get(self, supplier_id: str, /, default: object = None) -> object:
         """``Mapping.get`` without its ``try``/``KeyError`` round (ranking reads every candidate's record so)."""
         held = self._held.get(supplier_id)
         return default if held is None else self._read(held)
